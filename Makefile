@@ -1,0 +1,61 @@
+# Entry points. Every target installs missing Debian packages first
+# (scripts/install-deps is idempotent and fast when all is present).
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
+        fault-stack fuzz install format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j$(JOBS)
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+build-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSK_SANITIZE=ON \
+	  -DSK_BUILD_PHP=OFF -DCMAKE_CXX_FLAGS=-O1 >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+
+# libFuzzer targets for every parser and decoder (clang).
+build-fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSK_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+
+# Everything: unit, integration, PHP (.phpt), sanitizer and fuzz runs.
+# Ends with one line "N passed, N failed".
+test: build build-asan build-fuzz
+	@scripts/run-tests
+
+# Serves the demo cart app on http://127.0.0.1:8080 (DEMO_PORT to change).
+demo: build
+	@scripts/demo
+
+bench: build
+	@bench/run
+
+# nginx + php-fpm + wrk: every handler and workload side by side.
+bench-stack: build
+	@bench/stack/bench-stack
+
+# Kills stores and php-fpm workers under load; reports errors and losses.
+fault-stack: build
+	@bench/stack/fault-stack
+
+# Longer fuzzing sessions: FUZZ_SECONDS per target (default 60).
+fuzz: build-fuzz
+	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/run-fuzzers
+
+install: build
+	@cmake --install build
+
+format:
+	@git ls-files '*.cc' '*.h' '*.c' | xargs clang-format -i
+
+clean:
+	@rm -rf build build-asan build-fuzz

@@ -1,0 +1,112 @@
+<?php
+// One benchmark run: N PHP session cycles in this process, against whatever
+// handler the ini settings select (bench/run passes them with -d).
+//
+//   php [-d ...] bench/session_cycle.php CYCLES
+//
+// A cycle is session_id(pool[i % 1000]); session_start(); modify $_SESSION
+// (about 2 KB in all: a profile, a cart, a counter); session_write_close().
+// A warm-up first creates every session of the pool. Afterwards every
+// session is read back and the counters summed, so a handler that drops
+// writes fails the run instead of looking fast.
+//
+// Prints one line: "cycles=N ns=T payload_bytes=B". Nothing may be printed
+// before that: in the CLI, output counts as sent headers and would stop
+// session_start().
+declare(strict_types=1);
+
+const POOL_SIZE = 1000;
+const WARMUP_CYCLES = 2 * POOL_SIZE;
+
+function fail(string $message): never
+{
+    fwrite(STDERR, "session_cycle: $message\n");
+    exit(1);
+}
+
+$cycles = (int) ($argv[1] ?? 0);
+if ($cycles < 1) {
+    fail('usage: php session_cycle.php CYCLES');
+}
+
+$pool = [];
+for ($i = 0; $i < POOL_SIZE; $i++) {
+    $pool[] = sprintf('bench%027d', $i);  // 32 characters, valid everywhere
+}
+
+// The initial session: a user profile and a cart, about 2 KB serialized.
+function initial_session(int $n): array
+{
+    $cart = [];
+    foreach (['tea', 'coffee', 'mug', 'honey', 'choc', 'kettle', 'filter', 'scale'] as $k => $sku) {
+        $cart[$sku] = [
+            'sku' => strtoupper($sku) . '-' . (1000 + $k),
+            'name' => ucfirst($sku) . ' from the benchmark catalogue',
+            'qty' => 1 + $k % 3,
+            'price_cents' => 350 + 125 * $k,
+            'added_at' => 1700000000 + $k,
+        ];
+    }
+    return [
+        'profile' => [
+            'user_id' => 100000 + $n,
+            'name' => "Benchmark User $n",
+            'email' => "user$n@example.com",
+            'locale' => 'en_GB',
+            'roles' => ['customer', 'newsletter'],
+            'address' => ['street' => '1 Example Road', 'city' => 'Exampleton',
+                          'zip' => 'EX1 2AB', 'country' => 'GB'],
+            'preferences' => ['theme' => 'dark', 'currency' => 'EUR', 'items_per_page' => 48],
+        ],
+        'cart' => $cart,
+        'recently_viewed' => ['TEA-1000', 'MUG-1002', 'HONEY-1003', 'SCALE-1007', 'FILTER-1006'],
+        'csrf' => str_repeat('0123456789abcdef', 4),
+        'flash' => 'Welcome back!',
+        'counter' => 0,
+        'last_seen' => 0,
+    ];
+}
+
+function cycle(string $id, int $i): void
+{
+    session_id($id);
+    if (!session_start()) {
+        fail("session_start() failed for session $i");
+    }
+    if (!isset($_SESSION['profile'])) {
+        $_SESSION = initial_session($i);
+    }
+    $_SESSION['counter']++;
+    $_SESSION['last_seen'] = $i;
+    $skus = array_keys($_SESSION['cart']);
+    $_SESSION['cart'][$skus[$i % count($skus)]]['qty']++;
+    if (!session_write_close()) {
+        fail("session_write_close() failed for session $i");
+    }
+}
+
+for ($i = 0; $i < WARMUP_CYCLES; $i++) {
+    cycle($pool[$i % POOL_SIZE], $i);
+}
+
+$start = hrtime(true);
+for ($i = 0; $i < $cycles; $i++) {
+    cycle($pool[$i % POOL_SIZE], $i);
+}
+$elapsed = hrtime(true) - $start;
+
+// Every write must have landed: the counters add up to all cycles run.
+$sum = 0;
+$payload_bytes = 0;
+foreach ($pool as $id) {
+    session_id($id);
+    if (!session_start(['read_and_close' => true])) {
+        fail('session_start() failed while verifying');
+    }
+    $sum += $_SESSION['counter'] ?? 0;
+    $payload_bytes = max($payload_bytes, strlen(serialize($_SESSION)));
+}
+if ($sum !== WARMUP_CYCLES + $cycles) {
+    fail(sprintf('lost updates: counters sum to %d, expected %d', $sum, WARMUP_CYCLES + $cycles));
+}
+printf("cycles=%d ns=%d payload_bytes=%d\n", $cycles, $elapsed, $payload_bytes);

@@ -1,0 +1,180 @@
+/* The C ABI of sessionkit: what the PHP extension (and any other C caller)
+ * uses instead of the C++ API, so that no C++ exception and no longjmp ever
+ * crosses between the caller and the library.
+ *
+ * Every function is noexcept: anything unexpected inside becomes an
+ * SK_INTERNAL result. Every call that can fail fills a caller-owned
+ * sk_result: a status code, a message, owned output buffers, and the log
+ * lines the engine emitted during the call. Log lines are handed back rather
+ * than delivered through a callback, so the caller reports them from its own
+ * frames (php_error_docref may longjmp, which must never unwind C++ frames).
+ *
+ * Usage:
+ *
+ *   sk_result r = SK_RESULT_INIT;
+ *   sk_engine* e = sk_engine_get(spec, spec_len, &r);
+ *   ... report r.log / r.message, then sk_result_free(&r) ...
+ *   sk_read(e, id, id_len, &r);
+ *   ... use r.data / r.data_len / r.found ...
+ *   sk_result_free(&r);
+ *
+ * Thread safety: every function may be called from any thread. An sk_engine
+ * is shared process-wide and safe for concurrent use. An sk_result belongs to
+ * one caller at a time.
+ */
+#ifndef SESSIONKIT_C_API_H_
+#define SESSIONKIT_C_API_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+#define SK_NOEXCEPT noexcept
+extern "C" {
+#else
+#define SK_NOEXCEPT
+#endif
+
+/* Mirrors sessionkit::StatusCode (status.h), value for value. */
+typedef enum sk_code {
+  SK_OK = 0,
+  SK_NOT_FOUND = 1,
+  SK_UNAVAILABLE = 2,
+  SK_LOCK_LOST = 3,
+  SK_CORRUPT = 4,
+  SK_INVALID_ARGUMENT = 5,
+  SK_NOT_SUPPORTED = 6,
+  SK_RESOURCE_EXHAUSTED = 7,
+  SK_INTERNAL = 8
+} sk_code;
+
+/* Mirrors sessionkit::LogLevel (engine.h). */
+typedef enum sk_log_level {
+  SK_LOG_DEBUG = 0,
+  SK_LOG_NOTICE = 1,
+  SK_LOG_WARNING = 2
+} sk_log_level;
+
+/* One line the engine logged during a call. */
+typedef struct sk_log_entry {
+  sk_log_level level;
+  char* message; /* NUL-terminated, owned by the sk_result */
+} sk_log_entry;
+
+/* The outcome of one call. Start from SK_RESULT_INIT (or a result passed to
+ * sk_result_free) before each call: a call overwrites every field without
+ * freeing what was there. Every function taking an sk_result* requires it to
+ * be non-NULL (given NULL, it does nothing and returns SK_INTERNAL or
+ * NULL). */
+typedef struct sk_result {
+  sk_code code;
+  /* NUL-terminated: what went wrong, naming the store and the setting (see
+   * sk_code_name for the category); NULL when code is SK_OK, or when memory
+   * ran out. Never contains a password or a full session id. */
+  char* message;
+  /* sk_read: the session payload; sk_create_id / sk_generate_id: the new
+   * id; sk_redact_spec: the redacted text. NUL-terminated (the terminator is
+   * not counted in data_len) or NULL when there is no output. */
+  char* data;
+  size_t data_len;
+  /* sk_read: 1 when a live session was found and decoded; sk_exists: 1 when
+   * a live session exists. */
+  int found;
+  /* sk_gc: how many expired sessions were removed. */
+  uint64_t count;
+  /* Lines the engine logged during this call, oldest first. */
+  sk_log_entry* log;
+  size_t log_count;
+} sk_result;
+
+#define SK_RESULT_INIT \
+  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0 }
+
+/* A session engine bound to one store spec; owned by the library and alive
+ * until the process exits. */
+typedef struct sk_engine sk_engine;
+
+/* Frees every buffer `result` owns and resets it to SK_RESULT_INIT. Safe on
+ * an already freed or SK_RESULT_INIT result, and on NULL. */
+void sk_result_free(sk_result* result) SK_NOEXCEPT;
+
+/* Returns the process-wide engine for `spec` (a store URL or several tiers,
+ * see store_url.h), opening it on the first call for that exact spec and
+ * reusing it afterwards: the same spec always yields the same pointer.
+ * Opening parses the spec but connects lazily, so an unreachable store shows
+ * up on the first operation, not here. On error returns NULL and fills
+ * `result` (SK_INVALID_ARGUMENT for a malformed spec, SK_NOT_SUPPORTED for a
+ * scheme without a backend); a failed spec is not cached, so every later
+ * call reports the error again. */
+sk_engine* sk_engine_get(const char* spec, size_t spec_len,
+                         sk_result* result) SK_NOEXCEPT;
+
+/* Closes every cached engine and empties the cache, so that a process (or
+ * a module being unloaded) releases its stores. Every sk_engine pointer
+ * handed out before becomes invalid. Call only when no other thread uses an
+ * engine, e.g. from PHP's module shutdown; sk_engine_get works again
+ * afterwards. */
+void sk_shutdown(void) SK_NOEXCEPT;
+
+/* Reads a session. A missing or expired session is SK_OK with found=0 and
+ * no data; stored data that cannot be decoded is SK_OK, found=0, and a
+ * warning in result->log. SK_INVALID_ARGUMENT for a malformed id,
+ * SK_UNAVAILABLE when the store cannot answer. */
+sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
+                sk_result* result) SK_NOEXCEPT;
+
+/* Stores `data` for `id`, expiring `ttl_ms` milliseconds from now (must be
+ * positive). SK_RESOURCE_EXHAUSTED when the store is full. */
+sk_code sk_write(sk_engine* engine, const char* id, size_t id_len,
+                 const char* data, size_t data_len, int64_t ttl_ms,
+                 sk_result* result) SK_NOEXCEPT;
+
+/* Moves the expiry of a live session to `ttl_ms` from now without rewriting
+ * it. SK_NOT_FOUND when the session no longer exists: write it instead. */
+sk_code sk_touch(sk_engine* engine, const char* id, size_t id_len,
+                 int64_t ttl_ms, sk_result* result) SK_NOEXCEPT;
+
+/* Deletes a session; SK_OK if it did not exist. */
+sk_code sk_destroy(sk_engine* engine, const char* id, size_t id_len,
+                   sk_result* result) SK_NOEXCEPT;
+
+/* Removes expired sessions; result->count says how many. */
+sk_code sk_gc(sk_engine* engine, sk_result* result) SK_NOEXCEPT;
+
+/* Sets result->found to 1 when a live session `id` exists. A malformed id
+ * is SK_OK with found=0. */
+sk_code sk_exists(sk_engine* engine, const char* id, size_t id_len,
+                  sk_result* result) SK_NOEXCEPT;
+
+/* Creates an id (OS CSPRNG, at least 128 bits: `length` is raised when
+ * needed) that no live session in the store uses; result->data holds it.
+ * bits_per_char: 4 (0-9a-f), 5 (0-9a-v) or 6 (0-9a-zA-Z,-). */
+sk_code sk_create_id(sk_engine* engine, size_t length, int bits_per_char,
+                     sk_result* result) SK_NOEXCEPT;
+
+/* As sk_create_id without asking a store whether the id is taken. */
+sk_code sk_generate_id(size_t length, int bits_per_char,
+                       sk_result* result) SK_NOEXCEPT;
+
+/* OK when `id` is a well-formed session id; otherwise SK_INVALID_ARGUMENT
+ * saying what is wrong, without echoing the id. */
+sk_code sk_validate_id(const char* id, size_t id_len,
+                       sk_result* result) SK_NOEXCEPT;
+
+/* Copies `spec` into result->data with every password (the part of a URL's
+ * user-info after ':') and the value of any password-like query parameter
+ * replaced by "***", for messages. Works on specs that do not parse. */
+sk_code sk_redact_spec(const char* spec, size_t spec_len,
+                       sk_result* result) SK_NOEXCEPT;
+
+/* The library version, e.g. "0.1.0". */
+const char* sk_version(void) SK_NOEXCEPT;
+
+/* A short lower-case name for a code, e.g. "not found". */
+const char* sk_code_name(sk_code code) SK_NOEXCEPT;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* SESSIONKIT_C_API_H_ */

@@ -1,0 +1,52 @@
+--TEST--
+sessionkit: session_start(['read_and_close' => true]) reads the data and writes nothing back
+--EXTENSIONS--
+sessionkit
+--INI--
+session.save_handler=sessionkit
+session.use_cookies=0
+session.cache_limiter=
+session.gc_probability=0
+--FILE--
+<?php
+ob_start();
+$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-rac-' . getmypid();
+register_shutdown_function(function () use ($dir) {
+    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
+    @rmdir($dir);
+});
+ini_set('session.save_path', "lmdb://$dir");
+
+session_start();
+$_SESSION['seen'] = 1;
+$id = session_id();
+session_write_close();
+
+session_id($id);
+var_dump(session_start(['read_and_close' => true]));
+var_dump(session_status() === PHP_SESSION_NONE, $_SESSION['seen']);
+$_SESSION['seen'] = 99;  // closed already: not saved
+
+session_id($id);
+session_start();
+var_dump($_SESSION['seen']);
+session_write_close();
+
+// On a new id, read_and_close starts and closes without creating anything.
+session_id('abcdefghijklmnopqrstuvwxyz012345');
+var_dump(session_start(['read_and_close' => true]), $_SESSION);
+ini_set('session.use_strict_mode', '1');
+session_id('abcdefghijklmnopqrstuvwxyz012345');
+session_start();
+var_dump(session_id() !== 'abcdefghijklmnopqrstuvwxyz012345');
+session_write_close();
+?>
+--EXPECT--
+bool(true)
+bool(true)
+int(1)
+int(1)
+bool(true)
+array(0) {
+}
+bool(true)

@@ -1,0 +1,388 @@
+// The C ABI over SessionEngine (include/sessionkit/c_api.h).
+//
+// Every entry point catches everything: no exception leaves this file.
+// Engine log lines are collected per call through a thread-local sink and
+// handed back in the sk_result, never delivered to the caller from inside
+// the engine.
+#include "sessionkit/c_api.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "capi/c_api_internal.h"
+#include "sessionkit/engine.h"
+#include "sessionkit/session_id.h"
+#include "sessionkit/status.h"
+#include "sessionkit/store_url.h"
+
+#ifndef SK_VERSION_STRING
+#define SK_VERSION_STRING "unknown"
+#endif
+
+struct sk_engine {
+  std::unique_ptr<sessionkit::SessionEngine> engine;
+};
+
+namespace sessionkit {
+namespace {
+
+static_assert(static_cast<int>(StatusCode::kOk) == SK_OK);
+static_assert(static_cast<int>(StatusCode::kNotFound) == SK_NOT_FOUND);
+static_assert(static_cast<int>(StatusCode::kUnavailable) == SK_UNAVAILABLE);
+static_assert(static_cast<int>(StatusCode::kLockLost) == SK_LOCK_LOST);
+static_assert(static_cast<int>(StatusCode::kCorrupt) == SK_CORRUPT);
+static_assert(static_cast<int>(StatusCode::kInvalidArgument) ==
+              SK_INVALID_ARGUMENT);
+static_assert(static_cast<int>(StatusCode::kNotSupported) == SK_NOT_SUPPORTED);
+static_assert(static_cast<int>(StatusCode::kResourceExhausted) ==
+              SK_RESOURCE_EXHAUSTED);
+static_assert(static_cast<int>(StatusCode::kInternal) == SK_INTERNAL);
+static_assert(static_cast<int>(LogLevel::kDebug) == SK_LOG_DEBUG);
+static_assert(static_cast<int>(LogLevel::kNotice) == SK_LOG_NOTICE);
+static_assert(static_cast<int>(LogLevel::kWarning) == SK_LOG_WARNING);
+
+struct LogLine {
+  LogLevel level;
+  std::string message;
+};
+
+// The lines logged by engines during the current call on this thread.
+// Engines are shared, so the sink cannot live in the engine itself.
+thread_local std::vector<LogLine>* tls_log_sink = nullptr;
+
+void EngineLog(LogLevel level, std::string_view message) {
+  std::vector<LogLine>* sink = tls_log_sink;
+  if (sink == nullptr) return;
+  try {
+    sink->push_back(LogLine{level, std::string(message)});
+  } catch (...) {
+    // A log line lost to memory exhaustion must not fail the operation.
+  }
+}
+
+// Collects engine log lines for the duration of one C API call.
+//
+// Thread safety: lives on one thread's stack.
+class ScopedLogCapture {
+ public:
+  ScopedLogCapture() : previous_(tls_log_sink) { tls_log_sink = &lines_; }
+  ~ScopedLogCapture() { tls_log_sink = previous_; }
+  ScopedLogCapture(const ScopedLogCapture&) = delete;
+  ScopedLogCapture& operator=(const ScopedLogCapture&) = delete;
+
+  std::vector<LogLine>& lines() { return lines_; }
+
+ private:
+  std::vector<LogLine>* previous_;
+  std::vector<LogLine> lines_;
+};
+
+// Returns a malloc'd NUL-terminated copy, or nullptr when memory ran out.
+char* CopyString(std::string_view s) {
+  char* out = static_cast<char*>(std::malloc(s.size() + 1));
+  if (out == nullptr) return nullptr;
+  if (!s.empty()) std::memcpy(out, s.data(), s.size());
+  out[s.size()] = '\0';
+  return out;
+}
+
+void ResetResult(sk_result* r) { *r = sk_result SK_RESULT_INIT; }
+
+sk_code SetStatus(sk_result* r, const Status& status) {
+  r->code = static_cast<sk_code>(status.code());
+  if (!status.ok()) r->message = CopyString(status.message());
+  return r->code;
+}
+
+sk_code SetError(sk_result* r, sk_code code, std::string_view message) {
+  r->code = code;
+  r->message = CopyString(message);
+  return code;
+}
+
+// Moves captured log lines into the result. Lines that cannot be copied for
+// lack of memory are dropped.
+void AttachLog(sk_result* r, std::vector<LogLine>& lines) {
+  if (lines.empty()) return;
+  auto* entries = static_cast<sk_log_entry*>(
+      std::calloc(lines.size(), sizeof(sk_log_entry)));
+  if (entries == nullptr) return;
+  size_t n = 0;
+  for (const LogLine& line : lines) {
+    char* message = CopyString(line.message);
+    if (message == nullptr) continue;
+    entries[n].level = static_cast<sk_log_level>(line.level);
+    entries[n].message = message;
+    ++n;
+  }
+  r->log = entries;
+  r->log_count = n;
+}
+
+// Runs `body` (which returns sk_code) with log capture and turns any
+// exception into SK_INTERNAL. `result` must be non-null.
+template <typename Body>
+sk_code Guarded(sk_result* result, const char* what, Body&& body) noexcept {
+  if (result == nullptr) return SK_INTERNAL;
+  ResetResult(result);
+  try {
+    ScopedLogCapture capture;
+    sk_code code;
+    try {
+      code = body();
+    } catch (const std::bad_alloc&) {
+      code = SetError(result, SK_INTERNAL,
+                      std::string("out of memory in sessionkit ") + what);
+    } catch (const std::exception& e) {
+      code = SetError(result, SK_INTERNAL,
+                      std::string("unexpected error in sessionkit ") + what +
+                          ": " + e.what());
+    } catch (...) {
+      code = SetError(result, SK_INTERNAL,
+                      std::string("unexpected error in sessionkit ") + what);
+    }
+    AttachLog(result, capture.lines());
+    return code;
+  } catch (...) {
+    // Reached only when even building the message failed.
+    result->code = SK_INTERNAL;
+    return SK_INTERNAL;
+  }
+}
+
+std::string_view View(const char* p, size_t n) {
+  return p == nullptr ? std::string_view() : std::string_view(p, n);
+}
+
+// Engines live until sk_shutdown. The map itself is never destroyed, so no
+// static destructor tears an engine down while something may still use it.
+struct EngineCache {
+  std::mutex mu;
+  std::unordered_map<std::string, std::unique_ptr<sk_engine>> engines;
+  // The last engine handed out: web workers use one save path, so most
+  // lookups end here without hashing.
+  std::string last_spec;
+  sk_engine* last = nullptr;
+};
+
+EngineCache& Cache() {
+  static EngineCache* cache = new EngineCache();
+  return *cache;
+}
+
+sk_code SetId(sk_result* r, const Result<std::string>& id) {
+  if (!id.ok()) return SetStatus(r, id.status());
+  r->data = CopyString(*id);
+  if (r->data == nullptr) {
+    return SetError(r, SK_INTERNAL,
+                    "out of memory while creating a session id");
+  }
+  r->data_len = id->size();
+  return SK_OK;
+}
+
+sk_code NoEngine(sk_result* r) {
+  return SetError(r, SK_INTERNAL, "no session engine given (open failed?)");
+}
+
+}  // namespace
+
+SessionEngine* EngineOf(sk_engine* handle) {
+  return handle == nullptr ? nullptr : handle->engine.get();
+}
+
+}  // namespace sessionkit
+
+using sessionkit::Guarded;
+using sessionkit::View;
+
+extern "C" {
+
+void sk_result_free(sk_result* result) noexcept {
+  if (result == nullptr) return;
+  std::free(result->message);
+  std::free(result->data);
+  for (size_t i = 0; i < result->log_count; ++i) {
+    std::free(result->log[i].message);
+  }
+  std::free(result->log);
+  sessionkit::ResetResult(result);
+}
+
+sk_engine* sk_engine_get(const char* spec, size_t spec_len,
+                         sk_result* result) noexcept {
+  if (result == nullptr) return nullptr;
+  sk_engine* engine = nullptr;
+  Guarded(result, "while opening the store", [&]() -> sk_code {
+    std::string_view key = View(spec, spec_len);
+    auto& cache = sessionkit::Cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (cache.last != nullptr && cache.last_spec == key) {
+      engine = cache.last;
+      return SK_OK;
+    }
+    std::string owned(key);
+    auto it = cache.engines.find(owned);
+    if (it == cache.engines.end()) {
+      sessionkit::EngineOptions options;
+      options.log = sessionkit::EngineLog;
+      auto opened = sessionkit::SessionEngine::Open(key, std::move(options));
+      if (!opened.ok()) return sessionkit::SetStatus(result, opened.status());
+      auto entry = std::make_unique<sk_engine>();
+      entry->engine = std::move(opened).value();
+      it = cache.engines.emplace(owned, std::move(entry)).first;
+    }
+    cache.last_spec = std::move(owned);
+    cache.last = it->second.get();
+    engine = cache.last;
+    return SK_OK;
+  });
+  return result->code == SK_OK ? engine : nullptr;
+}
+
+void sk_shutdown(void) noexcept {
+  try {
+    auto& cache = sessionkit::Cache();
+    std::unordered_map<std::string, std::unique_ptr<sk_engine>> engines;
+    {
+      std::lock_guard<std::mutex> lock(cache.mu);
+      engines.swap(cache.engines);
+      cache.last = nullptr;
+      cache.last_spec.clear();
+    }
+    // Engines close their stores here, outside the lock.
+  } catch (...) {
+    // Nothing useful to report at shutdown.
+  }
+}
+
+sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
+                sk_result* result) noexcept {
+  return Guarded(result, "while reading a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    auto read = engine->engine->Read(View(id, id_len));
+    if (!read.ok()) return sessionkit::SetStatus(result, read.status());
+    result->found = read->found ? 1 : 0;
+    if (!read->payload.empty()) {
+      result->data = sessionkit::CopyString(read->payload);
+      if (result->data == nullptr) {
+        return sessionkit::SetError(result, SK_INTERNAL,
+                                    "out of memory while reading a session");
+      }
+      result->data_len = read->payload.size();
+    }
+    return SK_OK;
+  });
+}
+
+sk_code sk_write(sk_engine* engine, const char* id, size_t id_len,
+                 const char* data, size_t data_len, int64_t ttl_ms,
+                 sk_result* result) noexcept {
+  return Guarded(result, "while writing a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    return sessionkit::SetStatus(
+        result, engine->engine->Write(View(id, id_len), View(data, data_len),
+                                      sessionkit::Duration(ttl_ms)));
+  });
+}
+
+sk_code sk_touch(sk_engine* engine, const char* id, size_t id_len,
+                 int64_t ttl_ms, sk_result* result) noexcept {
+  return Guarded(result, "while touching a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    return sessionkit::SetStatus(
+        result,
+        engine->engine->Touch(View(id, id_len), sessionkit::Duration(ttl_ms)));
+  });
+}
+
+sk_code sk_destroy(sk_engine* engine, const char* id, size_t id_len,
+                   sk_result* result) noexcept {
+  return Guarded(result, "while destroying a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    return sessionkit::SetStatus(result,
+                                 engine->engine->Destroy(View(id, id_len)));
+  });
+}
+
+sk_code sk_gc(sk_engine* engine, sk_result* result) noexcept {
+  return Guarded(result, "while collecting garbage", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    auto gc = engine->engine->Gc();
+    if (!gc.ok()) return sessionkit::SetStatus(result, gc.status());
+    result->count = gc->removed;
+    return SK_OK;
+  });
+}
+
+sk_code sk_exists(sk_engine* engine, const char* id, size_t id_len,
+                  sk_result* result) noexcept {
+  return Guarded(result, "while looking up a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    auto exists = engine->engine->Exists(View(id, id_len));
+    if (!exists.ok()) return sessionkit::SetStatus(result, exists.status());
+    result->found = *exists ? 1 : 0;
+    return SK_OK;
+  });
+}
+
+sk_code sk_create_id(sk_engine* engine, size_t length, int bits_per_char,
+                     sk_result* result) noexcept {
+  return Guarded(result, "while creating a session id", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    sessionkit::SessionIdOptions options;
+    options.length = length;
+    options.bits_per_char = bits_per_char;
+    return sessionkit::SetId(result, engine->engine->CreateId(options));
+  });
+}
+
+sk_code sk_generate_id(size_t length, int bits_per_char,
+                       sk_result* result) noexcept {
+  return Guarded(result, "while creating a session id", [&]() -> sk_code {
+    sessionkit::SessionIdOptions options;
+    options.length = length;
+    options.bits_per_char = bits_per_char;
+    return sessionkit::SetId(result, sessionkit::GenerateSessionId(options));
+  });
+}
+
+sk_code sk_validate_id(const char* id, size_t id_len,
+                       sk_result* result) noexcept {
+  return Guarded(result, "while checking a session id", [&]() -> sk_code {
+    return sessionkit::SetStatus(
+        result, sessionkit::ValidateSessionId(View(id, id_len)));
+  });
+}
+
+sk_code sk_redact_spec(const char* spec, size_t spec_len,
+                       sk_result* result) noexcept {
+  return Guarded(result, "while redacting a store URL", [&]() -> sk_code {
+    std::string redacted = sessionkit::RedactStoreSpec(View(spec, spec_len));
+    result->data = sessionkit::CopyString(redacted);
+    if (result->data == nullptr) {
+      return sessionkit::SetError(result, SK_INTERNAL, "out of memory");
+    }
+    result->data_len = redacted.size();
+    return SK_OK;
+  });
+}
+
+const char* sk_version(void) noexcept { return SK_VERSION_STRING; }
+
+const char* sk_code_name(sk_code code) noexcept {
+  // StatusCodeName returns views of string literals, so data() is
+  // NUL-terminated.
+  return sessionkit::StatusCodeName(static_cast<sessionkit::StatusCode>(code))
+      .data();
+}
+
+}  // extern "C"

@@ -1,0 +1,220 @@
+#include "sessionkit/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sessionkit/frame.h"
+
+namespace sessionkit {
+namespace {
+
+// An in-memory Store that records calls and can be told to fail, to test the
+// engine's own logic. Integration tests use real stores.
+class FakeStore : public Store {
+ public:
+  const std::string& name() const override { return name_; }
+  Result<SessionRecord> Read(std::string_view id) override {
+    calls.push_back("read");
+    if (!fail.ok()) return fail;
+    auto it = data.find(std::string(id));
+    if (it == data.end()) return Status::NotFound("no session");
+    return SessionRecord{it->second, Clock::now() + Duration(1000)};
+  }
+  Status Write(std::string_view id, std::string_view bytes,
+               Duration ttl) override {
+    calls.push_back("write");
+    last_ttl = ttl;
+    if (!fail.ok()) return fail;
+    data[std::string(id)] = std::string(bytes);
+    return Status::OK();
+  }
+  Status Touch(std::string_view id, Duration ttl) override {
+    calls.push_back("touch");
+    last_ttl = ttl;
+    return data.count(std::string(id)) ? Status::OK()
+                                       : Status::NotFound("gone");
+  }
+  Status Destroy(std::string_view id) override {
+    calls.push_back("destroy");
+    data.erase(std::string(id));
+    return Status::OK();
+  }
+  Result<bool> Exists(std::string_view id) override {
+    calls.push_back("exists");
+    if (exists_answers_true > 0) {
+      --exists_answers_true;
+      return true;
+    }
+    return data.count(std::string(id)) > 0;
+  }
+  Result<ScanPage> Scan(const ScanOptions&) override { return ScanPage{}; }
+  Result<GcResult> Gc(TimePoint now) override {
+    gc_now = now;
+    return GcResult{3, 300};
+  }
+  Status Health() override { return Status::OK(); }
+
+  std::string name_ = "fake://";
+  std::map<std::string, std::string> data;
+  std::vector<std::string> calls;
+  Status fail;
+  Duration last_ttl{0};
+  int exists_answers_true = 0;
+  TimePoint gc_now;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest() {
+    auto store = std::make_unique<FakeStore>();
+    store_ = store.get();
+    EngineOptions options;
+    options.log = [this](LogLevel level, std::string_view msg) {
+      logs_.push_back({level, std::string(msg)});
+    };
+    engine_ = std::make_unique<SessionEngine>(std::move(store), options);
+  }
+
+  const std::string id_ = "abcdefghijklmnopqrstuvwxyz012345";
+  FakeStore* store_;
+  std::unique_ptr<SessionEngine> engine_;
+  std::vector<std::pair<LogLevel, std::string>> logs_;
+};
+
+TEST_F(EngineTest, WriteFramesAndReadDecodes) {
+  ASSERT_TRUE(engine_->Write(id_, "count|i:1;", Duration(1440000)).ok());
+  EXPECT_EQ(store_->last_ttl, Duration(1440000));
+  const std::string& stored = store_->data[id_];
+  EXPECT_EQ(stored.size(), kFrameHeaderSize + 10);
+  EXPECT_EQ(static_cast<uint8_t>(stored[0]), kFrameMagic0);
+  auto r = engine_->Read(id_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->found);
+  EXPECT_EQ(r->payload, "count|i:1;");
+}
+
+TEST_F(EngineTest, MissingSessionReadsEmpty) {
+  auto r = engine_->Read(id_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->found);
+  EXPECT_EQ(r->payload, "");
+  EXPECT_TRUE(logs_.empty());
+}
+
+TEST_F(EngineTest, BadIdNeverReachesTheStore) {
+  for (std::string bad : {std::string("../x"), std::string(300, 'a'),
+                          std::string("a b") + std::string(30, 'c'),
+                          std::string("a\0b", 3) + std::string(30, 'c'),
+                          std::string()}) {
+    EXPECT_TRUE(engine_->Read(bad).status().IsInvalidArgument());
+    EXPECT_TRUE(engine_->Write(bad, "x", Duration(1000)).IsInvalidArgument());
+    EXPECT_TRUE(engine_->Touch(bad, Duration(1000)).IsInvalidArgument());
+    EXPECT_TRUE(engine_->Destroy(bad).IsInvalidArgument());
+    auto exists = engine_->Exists(bad);
+    ASSERT_TRUE(exists.ok());
+    EXPECT_FALSE(*exists);
+  }
+  EXPECT_TRUE(store_->calls.empty());
+}
+
+TEST_F(EngineTest, CorruptDataIsLoggedAndReadAsEmpty) {
+  store_->data[id_] = "plain text, no frame";
+  auto r = engine_->Read(id_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->found);
+  EXPECT_EQ(r->payload, "");
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_EQ(logs_[0].first, LogLevel::kWarning);
+  EXPECT_NE(logs_[0].second.find("fake://: session abcdef...: stored value "
+                                 "does not start with a sessionkit frame"),
+            std::string::npos)
+      << logs_[0].second;
+  EXPECT_EQ(logs_[0].second.find(id_), std::string::npos);
+}
+
+TEST_F(EngineTest, UnknownKeyIsLoggedAndReadAsEmpty) {
+  FrameHeader header;
+  header.key_id = 7;
+  store_->data[id_] = EncodeFrame(header, "secret");
+  auto r = engine_->Read(id_);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->found);
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_NE(logs_[0].second.find("key id 7"), std::string::npos);
+}
+
+TEST_F(EngineTest, StoreErrorsPropagate) {
+  store_->fail = Status::Unavailable("fake://: connection refused");
+  auto r = engine_->Read(id_);
+  EXPECT_TRUE(r.status().IsUnavailable());
+  EXPECT_TRUE(engine_->Write(id_, "x", Duration(1000)).IsUnavailable());
+}
+
+TEST_F(EngineTest, FullStoreIsLogged) {
+  store_->fail = Status::ResourceExhausted("fake://: map is full");
+  EXPECT_TRUE(
+      engine_->Write(id_, "x", Duration(1000)).IsResourceExhausted());
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_NE(logs_[0].second.find("was not saved: fake://: map is full"),
+            std::string::npos);
+}
+
+TEST_F(EngineTest, NonPositiveLifetimeIsRefused) {
+  Status s = engine_->Write(id_, "x", Duration(0));
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("session.gc_maxlifetime"), std::string::npos);
+  EXPECT_TRUE(engine_->Touch(id_, Duration(-5)).IsInvalidArgument());
+  EXPECT_TRUE(store_->calls.empty());
+}
+
+TEST_F(EngineTest, TouchAndDestroyReachTheStore) {
+  EXPECT_TRUE(engine_->Touch(id_, Duration(5000)).IsNotFound());
+  ASSERT_TRUE(engine_->Write(id_, "x", Duration(1000)).ok());
+  EXPECT_TRUE(engine_->Touch(id_, Duration(5000)).ok());
+  EXPECT_EQ(store_->last_ttl, Duration(5000));
+  EXPECT_TRUE(engine_->Destroy(id_).ok());
+  EXPECT_FALSE(*engine_->Exists(id_));
+}
+
+TEST_F(EngineTest, CreateIdSkipsTakenIds) {
+  store_->exists_answers_true = 2;
+  auto id = engine_->CreateId({32, 5});
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(id->size(), 32u);
+  EXPECT_EQ(std::count(store_->calls.begin(), store_->calls.end(), "exists"),
+            3);
+}
+
+TEST_F(EngineTest, CreateIdGivesUpAfterRepeatedCollisions) {
+  store_->exists_answers_true = 100;
+  auto id = engine_->CreateId();
+  ASSERT_FALSE(id.ok());
+  EXPECT_NE(id.status().message().find("could not create a session id"),
+            std::string::npos);
+}
+
+TEST_F(EngineTest, GcUsesTheCurrentTime) {
+  TimePoint before = Clock::now();
+  auto r = engine_->Gc();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->removed, 3u);
+  EXPECT_GE(store_->gc_now, before);
+  EXPECT_LE(store_->gc_now, Clock::now());
+}
+
+TEST(EngineOpenTest, RefusesBadSpecsWithTheReason) {
+  auto bad = SessionEngine::Open("nosuch://x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsInvalidArgument());
+  EXPECT_NE(bad.status().message().find("nosuch"), std::string::npos);
+  auto later = SessionEngine::Open("redis://127.0.0.1:6379");
+  ASSERT_FALSE(later.ok());
+  EXPECT_TRUE(later.status().IsNotSupported());
+}
+
+}  // namespace
+}  // namespace sessionkit

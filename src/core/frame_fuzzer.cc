@@ -1,0 +1,19 @@
+// Feeds arbitrary stored bytes to the frame decoder: it must never crash and
+// a frame it accepts must re-encode to the same bytes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "sessionkit/frame.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  auto view = sessionkit::DecodeFrame(in);
+  if (view.ok()) {
+    if (sessionkit::EncodeFrame(view->header, view->payload) != in) abort();
+  } else if (view.status().message().empty()) {
+    abort();
+  }
+  return 0;
+}

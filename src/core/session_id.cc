@@ -1,0 +1,106 @@
+#include "sessionkit/session_id.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace sessionkit {
+namespace {
+
+bool IsIdChar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == ',' || c == '-';
+}
+
+// PHP's alphabet for session.sid_bits_per_character (ext/session/session.c):
+// 4 and 5 bits use a prefix of the same order.
+constexpr char kIdAlphabet[] =
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,-";
+
+Status FillRandom(unsigned char* buf, size_t len) {
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = getrandom(buf + done, len - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::Unavailable(std::string("getrandom failed: ") +
+                                 std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateSessionId(std::string_view id) {
+  if (id.empty()) {
+    return Status::InvalidArgument("session id is empty");
+  }
+  // Characters first: they say more about a hostile id than its length.
+  for (size_t i = 0; i < id.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(id[i]);
+    if (!IsIdChar(c)) {
+      return Status::InvalidArgument(
+          "session id has a character outside a-z A-Z 0-9 , - at position " +
+          std::to_string(i + 1) + " (byte 0x" +
+          std::string(1, "0123456789abcdef"[c >> 4]) +
+          std::string(1, "0123456789abcdef"[c & 15]) + ")");
+    }
+  }
+  if (id.size() < kMinSessionIdLength) {
+    return Status::InvalidArgument(
+        "session id is too short (" + std::to_string(id.size()) +
+        " characters; at least " + std::to_string(kMinSessionIdLength) +
+        " are required)");
+  }
+  if (id.size() > kMaxSessionIdLength) {
+    return Status::InvalidArgument(
+        "session id is too long (" + std::to_string(id.size()) +
+        " characters; at most " + std::to_string(kMaxSessionIdLength) +
+        " are allowed)");
+  }
+  return Status::OK();
+}
+
+Result<std::string> GenerateSessionId(const SessionIdOptions& options) {
+  const int bits = options.bits_per_char;
+  if (bits < 4 || bits > 6) {
+    return Status::InvalidArgument(
+        "session id bits per character must be 4, 5 or 6, not " +
+        std::to_string(bits));
+  }
+  if (options.length > kMaxSessionIdLength) {
+    return Status::InvalidArgument("session id length " +
+                                   std::to_string(options.length) +
+                                   " is above the maximum of 256");
+  }
+  // Enough characters for the minimum entropy and PHP's minimum length.
+  size_t min_len = (kMinSessionIdEntropyBits + bits - 1) / bits;
+  if (min_len < kMinSessionIdLength) min_len = kMinSessionIdLength;
+  const size_t len = options.length < min_len ? min_len : options.length;
+
+  // One random byte per character; taking its low `bits` bits keeps each
+  // character uniform because 256 is a multiple of 2^bits.
+  unsigned char random[kMaxSessionIdLength];
+  SK_RETURN_IF_ERROR(FillRandom(random, len));
+  const unsigned mask = (1u << bits) - 1;
+  std::string id(len, '\0');
+  for (size_t i = 0; i < len; ++i) id[i] = kIdAlphabet[random[i] & mask];
+  return id;
+}
+
+std::string SessionIdPrefix(std::string_view id) {
+  constexpr size_t kShown = 6;
+  std::string out;
+  for (size_t i = 0; i < id.size() && i < kShown; ++i) {
+    unsigned char c = static_cast<unsigned char>(id[i]);
+    out += IsIdChar(c) ? static_cast<char>(c) : '?';
+  }
+  if (id.size() > kShown) out += "...";
+  return out;
+}
+
+}  // namespace sessionkit

@@ -1,0 +1,29 @@
+// Feeds arbitrary bytes to the id rules: accepted ids must be in PHP's
+// charset and length, and the log prefix must never carry other bytes.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "sessionkit/session_id.h"
+
+namespace {
+bool IdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == ',' || c == '-';
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  bool ok = sessionkit::ValidateSessionId(in).ok();
+  bool expected = size >= sessionkit::kMinSessionIdLength &&
+                  size <= sessionkit::kMaxSessionIdLength;
+  for (char c : in) expected = expected && IdChar(c);
+  if (ok != expected) abort();
+  for (char c : sessionkit::SessionIdPrefix(in)) {
+    if (!IdChar(c) && c != '?' && c != '.') abort();
+  }
+  return 0;
+}

@@ -1,0 +1,113 @@
+#include "sessionkit/session_id.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace sessionkit {
+namespace {
+
+TEST(ValidateSessionIdTest, AcceptsPhpCharsetAndLengths) {
+  EXPECT_TRUE(ValidateSessionId(std::string(22, 'a')).ok());
+  EXPECT_TRUE(ValidateSessionId(std::string(256, 'Z')).ok());
+  EXPECT_TRUE(ValidateSessionId("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR"
+                                "STUVWXYZ0123456789,-")
+                  .ok());
+}
+
+TEST(ValidateSessionIdTest, RefusesBadIdsWithReason) {
+  Status empty = ValidateSessionId("");
+  EXPECT_TRUE(empty.IsInvalidArgument());
+  EXPECT_NE(empty.message().find("empty"), std::string::npos);
+
+  Status short_id = ValidateSessionId(std::string(21, 'a'));
+  EXPECT_TRUE(short_id.IsInvalidArgument());
+  EXPECT_NE(short_id.message().find("too short (21"), std::string::npos);
+
+  Status long_id = ValidateSessionId(std::string(300, 'a'));
+  EXPECT_TRUE(long_id.IsInvalidArgument());
+  EXPECT_NE(long_id.message().find("too long (300"), std::string::npos);
+
+  std::string dots = "../x";
+  Status traversal = ValidateSessionId(dots);
+  EXPECT_TRUE(traversal.IsInvalidArgument());
+  EXPECT_NE(traversal.message().find("position 1 (byte 0x2e)"),
+            std::string::npos);
+
+  std::string space = std::string(10, 'a') + " " + std::string(20, 'b');
+  EXPECT_NE(ValidateSessionId(space).message().find("position 11 (byte 0x20)"),
+            std::string::npos);
+
+  std::string nul = std::string(10, 'a') + std::string(1, '\0') +
+                    std::string(20, 'b');
+  EXPECT_NE(ValidateSessionId(nul).message().find("position 11 (byte 0x00)"),
+            std::string::npos);
+
+  std::string high = std::string(25, 'a') + "\xff";
+  EXPECT_NE(ValidateSessionId(high).message().find("byte 0xff"),
+            std::string::npos);
+}
+
+TEST(ValidateSessionIdTest, MessageNeverEchoesTheId) {
+  std::string secret = "SECRETsecretSECRET" + std::string(10, 'x') + "/";
+  EXPECT_EQ(ValidateSessionId(secret).message().find("SECRET"),
+            std::string::npos);
+}
+
+TEST(GenerateSessionIdTest, UsesPhpAlphabetsAndLengths) {
+  struct Case {
+    int bits;
+    std::string alphabet;
+  } cases[] = {
+      {4, "0123456789abcdef"},
+      {5, "0123456789abcdefghijklmnopqrstuv"},
+      {6, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,-"},
+  };
+  for (const auto& c : cases) {
+    auto id = GenerateSessionId({48, c.bits});
+    ASSERT_TRUE(id.ok()) << id.status().ToString();
+    EXPECT_EQ(id->size(), 48u);
+    EXPECT_TRUE(ValidateSessionId(*id).ok());
+    std::set<char> seen(id->begin(), id->end());
+    for (char ch : seen) {
+      EXPECT_NE(c.alphabet.find(ch), std::string::npos)
+          << "bits " << c.bits << " char " << ch;
+    }
+  }
+}
+
+TEST(GenerateSessionIdTest, RaisesLengthToReach128Bits) {
+  EXPECT_EQ(GenerateSessionId({22, 4})->size(), 32u);  // 4 bits: 32 chars
+  EXPECT_EQ(GenerateSessionId({22, 5})->size(), 26u);  // 5 bits: 26 chars
+  EXPECT_EQ(GenerateSessionId({22, 6})->size(), 22u);  // 6 bits: 22 chars
+  EXPECT_EQ(GenerateSessionId({8, 6})->size(), 22u);   // PHP minimum
+}
+
+TEST(GenerateSessionIdTest, RefusesBadOptions) {
+  EXPECT_TRUE(GenerateSessionId({32, 3}).status().IsInvalidArgument());
+  EXPECT_TRUE(GenerateSessionId({32, 7}).status().IsInvalidArgument());
+  EXPECT_TRUE(GenerateSessionId({257, 5}).status().IsInvalidArgument());
+}
+
+TEST(GenerateSessionIdTest, IdsAreUniqueAndUseWholeAlphabet) {
+  std::set<std::string> ids;
+  std::set<char> chars;
+  for (int i = 0; i < 2000; ++i) {
+    auto id = GenerateSessionId({32, 6});
+    ASSERT_TRUE(id.ok());
+    ids.insert(*id);
+    chars.insert(id->begin(), id->end());
+  }
+  EXPECT_EQ(ids.size(), 2000u);
+  EXPECT_EQ(chars.size(), 64u);  // 64000 draws cover all 64 symbols
+}
+
+TEST(SessionIdPrefixTest, ShowsOnlyAPrefixAndMasksBadBytes) {
+  EXPECT_EQ(SessionIdPrefix("abcdefghijklmnopqrstuvwxyz"), "abcdef...");
+  EXPECT_EQ(SessionIdPrefix("abc"), "abc");
+  EXPECT_EQ(SessionIdPrefix(std::string("a\nb\0c", 5)), "a?b?c");
+}
+
+}  // namespace
+}  // namespace sessionkit

@@ -1,0 +1,94 @@
+// LmdbOptions::FromUrl: the settings of an lmdb:// store URL.
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+#include "sessionkit/store_url.h"
+#include "sessionkit/stores/lmdb.h"
+#include "stores/lmdb/lmdb_store.h"
+
+namespace sessionkit {
+namespace {
+
+// The value of a parameter, quoted for a message and cut if long.
+std::string Quoted(std::string_view value) {
+  std::string out = "\"";
+  for (char c : value.substr(0, 40)) {
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  }
+  if (value.size() > 40) out += "...";
+  return out + "\"";
+}
+
+// An octal file mode such as "0600", "600" or "0o660".
+bool ParseMode(std::string_view text, unsigned* mode) {
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'O')) {
+    text.remove_prefix(2);
+  }
+  if (text.empty() || text.size() > 4) return false;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return false;
+    value = value * 8 + static_cast<unsigned>(c - '0');
+  }
+  if (value > 0777) return false;
+  *mode = value;
+  return true;
+}
+
+}  // namespace
+
+Result<LmdbOptions> LmdbOptions::FromUrl(const StoreUrl& url) {
+  const std::string name = "lmdb://" + url.path;
+  if (url.scheme != "lmdb") {
+    return Status::InvalidArgument(url.Redacted() +
+                                   ": not an lmdb:// store URL");
+  }
+  LmdbOptions options;
+  options.path = url.path;
+
+  Result<uint64_t> map_size = url.SizeParam("map_size", options.map_size);
+  if (!map_size.ok()) {
+    return Status::InvalidArgument(name + ": " + map_size.status().message());
+  }
+  options.map_size = *map_size;
+
+  if (std::optional<std::string> sync = url.Param("sync")) {
+    if (*sync == "off") {
+      options.sync = LmdbSync::kOff;
+    } else if (*sync == "meta") {
+      options.sync = LmdbSync::kMeta;
+    } else if (*sync == "full") {
+      options.sync = LmdbSync::kFull;
+    } else {
+      return Status::InvalidArgument(name + ": sync=" + Quoted(*sync) +
+                                     " is not one of off, meta, full");
+    }
+  }
+
+  Result<int64_t> readers = url.IntParam("max_readers", options.max_readers);
+  if (!readers.ok()) {
+    return Status::InvalidArgument(
+        name + ": max_readers: " + readers.status().message());
+  }
+  if (*readers < 1 || *readers > 65535) {
+    return Status::InvalidArgument(name +
+                                   ": max_readers=" + std::to_string(*readers) +
+                                   " is out of range; give 1 to 65535");
+  }
+  options.max_readers = static_cast<unsigned>(*readers);
+
+  if (std::optional<std::string> mode = url.Param("mode")) {
+    if (!ParseMode(*mode, &options.file_mode)) {
+      return Status::InvalidArgument(
+          name + ": mode=" + Quoted(*mode) +
+          " is not an octal file mode such as 0600 or 0660");
+    }
+  }
+
+  SK_RETURN_IF_ERROR(lmdb_internal::ValidateLmdbOptions(options));
+  return options;
+}
+
+}  // namespace sessionkit

@@ -1,0 +1,124 @@
+// LmdbOptions::FromUrl: the settings of an lmdb:// URL.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "sessionkit/store.h"
+#include "sessionkit/store_url.h"
+#include "sessionkit/stores/lmdb.h"
+
+namespace sessionkit {
+namespace {
+
+using ::testing::HasSubstr;
+
+StoreUrl HandBuilt(std::string name, std::string value) {
+  StoreUrl url;
+  url.scheme = "lmdb";
+  url.path = "/var/lib/sessionkit";
+  url.params.emplace_back(std::move(name), std::move(value));
+  return url;
+}
+
+TEST(LmdbOptionsFromUrl, DefaultsWhenNoParameters) {
+  auto url = ParseStoreUrl("lmdb:///var/lib/sessionkit");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto options = LmdbOptions::FromUrl(*url);
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  EXPECT_EQ(options->path, "/var/lib/sessionkit");
+  EXPECT_EQ(options->map_size, 1ull << 30);
+  EXPECT_EQ(options->sync, LmdbSync::kOff);
+  EXPECT_EQ(options->max_readers, 512u);
+  EXPECT_EQ(options->file_mode, 0600u);
+}
+
+TEST(LmdbOptionsFromUrl, ReadsEveryParameter) {
+  auto url = ParseStoreUrl(
+      "lmdb:///srv/sess?map_size=2GiB&sync=full&max_readers=64&mode=0660");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto options = LmdbOptions::FromUrl(*url);
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  EXPECT_EQ(options->path, "/srv/sess");
+  EXPECT_EQ(options->map_size, 2ull << 30);
+  EXPECT_EQ(options->sync, LmdbSync::kFull);
+  EXPECT_EQ(options->max_readers, 64u);
+  EXPECT_EQ(options->file_mode, 0660u);
+
+  url = ParseStoreUrl("lmdb:///srv/sess?sync=meta&mode=640");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  options = LmdbOptions::FromUrl(*url);
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  EXPECT_EQ(options->sync, LmdbSync::kMeta);
+  EXPECT_EQ(options->file_mode, 0640u);
+}
+
+TEST(LmdbOptionsFromUrl, PercentDecodedPathIsUsed) {
+  auto url = ParseStoreUrl("lmdb:///srv/my%20sessions");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto options = LmdbOptions::FromUrl(*url);
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  EXPECT_EQ(options->path, "/srv/my sessions");
+}
+
+TEST(LmdbOptionsFromUrl, BadValuesNameTheParameter) {
+  struct Case {
+    const char* name;
+    const char* value;
+  } cases[] = {
+      {"sync", "fast"},         {"sync", ""},         {"map_size", "12XB"},
+      {"map_size", "4KiB"},     {"max_readers", "0"}, {"max_readers", "many"},
+      {"max_readers", "70000"}, {"mode", "999"},      {"mode", "0400"},
+      {"mode", "rw"},
+  };
+  for (const Case& c : cases) {
+    auto options = LmdbOptions::FromUrl(HandBuilt(c.name, c.value));
+    EXPECT_TRUE(options.status().IsInvalidArgument())
+        << c.name << "=" << c.value << ": " << options.status().ToString();
+    EXPECT_THAT(options.status().message(), HasSubstr(c.name))
+        << c.name << "=" << c.value;
+    EXPECT_THAT(options.status().message(), HasSubstr("/var/lib/sessionkit"))
+        << c.name << "=" << c.value;
+  }
+}
+
+TEST(LmdbOptionsFromUrl, ParserRejectsBadValuesToo) {
+  // Through the parser, a bad value never reaches FromUrl.
+  for (const char* text : {"lmdb:///x?sync=fast", "lmdb:///x?map_size=lots",
+                           "lmdb:///x?max_readers=0", "lmdb:///x?mode=999"}) {
+    auto url = ParseStoreUrl(text);
+    if (!url.ok()) {
+      EXPECT_TRUE(url.status().IsInvalidArgument()) << text;
+      continue;
+    }
+    EXPECT_FALSE(LmdbOptions::FromUrl(*url).ok()) << text;
+  }
+}
+
+TEST(LmdbOptionsFromUrl, OtherSchemesAndRelativePathsAreRefused) {
+  StoreUrl url;
+  url.scheme = "redis";
+  url.path = "0";
+  EXPECT_TRUE(LmdbOptions::FromUrl(url).status().IsInvalidArgument());
+  url.scheme = "lmdb";
+  url.path = "relative";
+  auto options = LmdbOptions::FromUrl(url);
+  EXPECT_TRUE(options.status().IsInvalidArgument());
+  EXPECT_THAT(options.status().message(), HasSubstr("absolute"));
+}
+
+TEST(LmdbOptionsFromUrl, OpensThroughTheStoreFactory) {
+  // Opening is lazy, so the directory is not created here.
+  const char* base = std::getenv("SK_TEST_TMPDIR");
+  const std::string path =
+      std::string(base ? base : "/nonexistent") + "/lmdb-never-created";
+  auto store = OpenStore("lmdb://" + path + "?map_size=16MiB");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->name(), "lmdb://" + path);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+}  // namespace
+}  // namespace sessionkit

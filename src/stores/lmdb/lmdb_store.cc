@@ -1,0 +1,976 @@
+#include "stores/lmdb/lmdb_store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+
+namespace sessionkit {
+namespace lmdb_internal {
+
+// One process's handle on an environment directory.
+//
+// Thread safety: env, the dbis, pid, generation and dir are set before the
+// handle is published and never change; pool is guarded by pool_mu; every
+// transaction holds remap_mu shared.
+struct Env {
+  MDB_env* env = nullptr;
+  MDB_dbi sessions = 0;
+  MDB_dbi expiry = 0;
+  // The process and fork generation that opened `env`; any other process
+  // must not touch it.
+  pid_t pid = 0;
+  uint64_t generation = 0;
+  std::string dir;  // canonical path
+
+  // Every transaction holds this shared; a re-map (mdb_env_set_mapsize)
+  // holds it exclusively, since it moves the memory map under any
+  // transaction of this process.
+  std::shared_mutex remap_mu;
+
+  // Reset read transactions kept for reuse: mdb_txn_renew is far cheaper
+  // than claiming a reader slot with mdb_txn_begin. Each holds one slot.
+  std::mutex pool_mu;
+  std::vector<MDB_txn*> pool;
+
+  ~Env();
+};
+
+namespace {
+
+constexpr size_t kHeaderBytes = 8;
+// LMDB keys are at most 511 bytes and the index key adds 8; validated ids
+// are at most 256 bytes.
+constexpr size_t kMaxIdBytes = 400;
+constexpr size_t kPoolCap = 16;
+constexpr uint64_t kGcBatch = 1000;
+constexpr size_t kDefaultScanLimit = 1000;
+constexpr uint64_t kMaxValueBytes = 0xffffffffull - kHeaderBytes;
+constexpr int kMaxRemaps = 3;
+// Expiries are kept below the year 2255 so that they fit a TimePoint.
+constexpr int64_t kMaxExpiryMs = 9'000'000'000'000;
+
+// Outcomes of transaction bodies besides LMDB codes (which are -30800 to
+// -30780) and errno values (positive).
+constexpr int kRcCorrupt = -1;   // a value shorter than its expiry header
+constexpr int kRcNoChange = -2;  // nothing to commit: abort and succeed
+
+// --- Process-wide state -----------------------------------------------
+
+// Incremented in the child after every fork(): a handle whose generation
+// differs was opened by an ancestor process.
+std::atomic<uint64_t> g_fork_generation{0};
+
+// The environments open in this process, by canonical directory. Its mutex
+// also serialises opening and closing, and is held across fork() so a child
+// never inherits it locked or an environment half-opened.
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::weak_ptr<Env>> envs;
+};
+
+Registry& GetRegistry() {
+  static Registry* registry = new Registry;  // never destroyed: see ~LmdbStore
+  return *registry;
+}
+
+void AtforkPrepare() { GetRegistry().mu.lock(); }
+void AtforkParent() { GetRegistry().mu.unlock(); }
+void AtforkChild() {
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+  GetRegistry().mu.unlock();
+}
+
+void InstallForkHandlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GetRegistry();
+    pthread_atfork(AtforkPrepare, AtforkParent, AtforkChild);
+  });
+}
+
+// --- Encoding -----------------------------------------------------------
+
+void PutBigEndian64(char* out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+int64_t GetBigEndian64(const void* in) {
+  const auto* p = static_cast<const unsigned char*>(in);
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return static_cast<int64_t>(v);
+}
+
+// Expiry as persisted: never negative, so the big-endian bytes sort in time
+// order.
+uint64_t StoredExpiry(int64_t ms) {
+  return ms < 0 ? 0 : static_cast<uint64_t>(ms);
+}
+
+int64_t ExpiryFromNow(int64_t now_ms, Duration ttl) {
+  const int64_t t = ttl.count();
+  if (t > 0 && now_ms > kMaxExpiryMs - t) return kMaxExpiryMs;
+  if (t < 0 && now_ms < std::numeric_limits<int64_t>::min() - t) return 0;
+  return std::clamp<int64_t>(now_ms + t, 0, kMaxExpiryMs);
+}
+
+TimePoint ExpiryTime(int64_t ms) {
+  return FromUnixMillis(std::clamp<int64_t>(ms, 0, kMaxExpiryMs));
+}
+
+MDB_val Val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+
+std::string_view View(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+// The expiry index key of a session: 8-byte big-endian expiry + id.
+//
+// Thread safety: a value on the stack of one call.
+class IndexKey {
+ public:
+  IndexKey(int64_t expiry_ms, std::string_view id) : size_(8 + id.size()) {
+    PutBigEndian64(buf_, StoredExpiry(expiry_ms));
+    std::memcpy(buf_ + 8, id.data(), id.size());
+  }
+  MDB_val val() { return MDB_val{size_, buf_}; }
+
+ private:
+  char buf_[8 + kMaxIdBytes];
+  size_t size_;
+};
+
+int PutIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
+             std::string_view id) {
+  IndexKey key(expiry_ms, id);
+  MDB_val k = key.val();
+  MDB_val empty{0, nullptr};
+  return mdb_put(txn, e->expiry, &k, &empty, 0);
+}
+
+// Deletes an index entry; one that is missing is not an error.
+int DelIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
+             std::string_view id) {
+  IndexKey key(expiry_ms, id);
+  MDB_val k = key.val();
+  int rc = mdb_del(txn, e->expiry, &k, nullptr);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+// Aborts a transaction when a transaction body throws (std::bad_alloc):
+// a leaked write transaction would hold the write lock of every process.
+struct TxnGuard {
+  MDB_txn* txn;
+  ~TxnGuard() {
+    if (txn != nullptr) mdb_txn_abort(txn);
+  }
+};
+
+// --- Messages -------------------------------------------------------------
+
+// Enough of an id to find it in logs, never the whole secret.
+std::string IdPrefix(std::string_view id) {
+  if (id.size() <= 6) return std::string(id) + "...";
+  return std::string(id.substr(0, 6)) + "...";
+}
+
+unsigned DirMode(unsigned file_mode) {
+  // Directories need x wherever files have r, and the owner needs rwx.
+  return (file_mode | ((file_mode & 0444) >> 2) | 0700) & 0777;
+}
+
+// Creates `path` and its missing parents (mkdir -p).
+Status MakeDirs(const std::string& name, const std::string& path,
+                unsigned mode) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::OK();
+    return Status::InvalidArgument(name + ": " + path +
+                                   " exists and is not a directory; the "
+                                   "LMDB store needs a directory");
+  }
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    const std::string part = path.substr(0, pos);
+    if (part.empty() || part == "/") continue;
+    if (mkdir(part.c_str(), mode) == 0) continue;
+    const int err = errno;
+    if (err == EEXIST) {
+      if (stat(part.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+      return Status::InvalidArgument(name + ": cannot create the directory " +
+                                     path + ": " + part +
+                                     " is not a directory");
+    }
+    std::string msg =
+        name + ": cannot create the directory " + part + ": " + strerror(err);
+    if (err == ENOTDIR) return Status::InvalidArgument(std::move(msg));
+    return Status::Unavailable(std::move(msg));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Env::~Env() {
+  if (env == nullptr) return;
+  // An inherited handle is abandoned, never closed: mdb_env_close in a child
+  // would release the parent's reader slots and file locks.
+  if (generation != g_fork_generation.load(std::memory_order_relaxed) ||
+      pid != getpid()) {
+    return;
+  }
+  for (MDB_txn* txn : pool) mdb_txn_abort(txn);
+  mdb_env_close(env);
+}
+
+std::string FormatSize(uint64_t bytes) {
+  static constexpr struct {
+    const char* unit;
+    int shift;
+  } kUnits[] = {{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}};
+  for (const auto& u : kUnits) {
+    const uint64_t unit = 1ull << u.shift;
+    if (bytes >= unit && bytes % unit == 0) {
+      return std::to_string(bytes >> u.shift) + u.unit;
+    }
+  }
+  return std::to_string(bytes) + "B";
+}
+
+Status ValidateLmdbOptions(const LmdbOptions& options) {
+  const std::string name = "lmdb://" + options.path;
+  if (options.path.empty() || options.path.front() != '/') {
+    return Status::InvalidArgument(
+        name +
+        ": the path must be an absolute directory, e.g. "
+        "lmdb:///var/lib/sessionkit");
+  }
+  if (options.path.size() >= PATH_MAX) {
+    return Status::InvalidArgument(name.substr(0, 64) +
+                                   "...: the path is too long");
+  }
+  constexpr uint64_t kMinMap = 1ull << 20;
+  constexpr uint64_t kMaxMap = 1ull << 46;
+  if (options.map_size < kMinMap || options.map_size > kMaxMap) {
+    return Status::InvalidArgument(
+        name + ": map_size=" + FormatSize(options.map_size) +
+        " is out of range; give 1MiB to 64TiB");
+  }
+  if (options.max_readers < 1 || options.max_readers > 65535) {
+    return Status::InvalidArgument(
+        name + ": max_readers=" + std::to_string(options.max_readers) +
+        " is out of range; give 1 to 65535");
+  }
+  if (options.file_mode > 0777 || (options.file_mode & 0600) != 0600) {
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04o", options.file_mode);
+    return Status::InvalidArgument(
+        name + ": mode=" + buf +
+        " is not usable; give an octal file mode of at most 0777 that lets "
+        "the owner read and write (e.g. 0600 or 0660)");
+  }
+  return Status::OK();
+}
+
+// --- LmdbStore --------------------------------------------------------------
+
+LmdbStore::LmdbStore(LmdbOptions options)
+    : options_(std::move(options)), name_("lmdb://" + options_.path) {
+  InstallForkHandlers();
+}
+
+LmdbStore::~LmdbStore() {
+  // Closing under the registry mutex: another store must not open the same
+  // directory while this process is still closing it.
+  std::lock_guard<std::mutex> lock(GetRegistry().mu);
+  current_.store(nullptr, std::memory_order_relaxed);
+  env_.reset();
+  abandoned_.clear();
+}
+
+void LmdbStore::SetClockForTesting(std::function<TimePoint()> clock) {
+  clock_ = std::move(clock);
+}
+
+int64_t LmdbStore::NowMs() const {
+  return ToUnixMillis(clock_ ? clock_() : Clock::now());
+}
+
+Status LmdbStore::Acquire(Env** out) {
+  Env* e = current_.load(std::memory_order_acquire);
+  if (e != nullptr &&
+      e->generation == g_fork_generation.load(std::memory_order_relaxed)) {
+    *out = e;
+    return Status::OK();
+  }
+  return OpenSlow(out);
+}
+
+Status LmdbStore::OpenSlow(Env** out) {
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  const uint64_t generation = g_fork_generation.load();
+  const pid_t pid = getpid();
+
+  if (env_ != nullptr) {
+    if (env_->generation == generation && env_->pid == pid) {
+      *out = env_.get();  // another thread opened it meanwhile
+      return Status::OK();
+    }
+    // Inherited from the parent process: keep the memory, never use it.
+    current_.store(nullptr, std::memory_order_release);
+    abandoned_.push_back(std::move(env_));
+  }
+
+  SK_RETURN_IF_ERROR(
+      MakeDirs(name_, options_.path, DirMode(options_.file_mode)));
+  char real[PATH_MAX];
+  if (realpath(options_.path.c_str(), real) == nullptr) {
+    return Status::Unavailable(name_ + ": cannot resolve the directory " +
+                               options_.path + ": " + strerror(errno));
+  }
+
+  auto it = registry.envs.find(real);
+  if (it != registry.envs.end()) {
+    std::shared_ptr<Env> shared = it->second.lock();
+    if (shared != nullptr && shared->generation == generation &&
+        shared->pid == pid) {
+      env_ = std::move(shared);
+      current_.store(env_.get(), std::memory_order_release);
+      *out = env_.get();
+      return Status::OK();
+    }
+  }
+
+  auto e = std::make_shared<Env>();
+  e->dir = real;
+  e->pool.reserve(kPoolCap);  // returning a transaction never allocates
+  auto fail = [&](std::string_view what, int rc) {
+    std::string msg = name_ + ": " + std::string(what) + " " + e->dir + ": " +
+                      mdb_strerror(rc);
+    if (e->env != nullptr) {
+      mdb_env_close(e->env);
+      e->env = nullptr;
+    }
+    switch (rc) {
+      case ENOTDIR:
+      case EISDIR:
+      case EINVAL:
+        return Status::InvalidArgument(std::move(msg));
+      case ENOMEM:
+        return Status::ResourceExhausted(
+            msg + " (map_size=" + FormatSize(options_.map_size) +
+            " could not be mapped; lower map_size)");
+      case MDB_INVALID:
+      case MDB_VERSION_MISMATCH:
+        return Status::Corrupt(msg +
+                               " (not an LMDB environment this "
+                               "version can read)");
+      default:
+        return Status::Unavailable(std::move(msg));
+    }
+  };
+
+  int rc = mdb_env_create(&e->env);
+  if (rc != 0) return fail("cannot create an LMDB handle for", rc);
+  if ((rc = mdb_env_set_maxdbs(e->env, 2)) != 0 ||
+      (rc = mdb_env_set_mapsize(e->env, options_.map_size)) != 0 ||
+      (rc = mdb_env_set_maxreaders(e->env, options_.max_readers)) != 0) {
+    return fail("cannot configure the LMDB environment in", rc);
+  }
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (options_.sync == LmdbSync::kOff) flags |= MDB_NOSYNC;
+  if (options_.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
+  rc = mdb_env_open(e->env, real, flags, options_.file_mode);
+  if (rc != 0) return fail("cannot open the LMDB environment in", rc);
+  e->pid = pid;
+  e->generation = generation;
+
+  // Free the reader slots of processes that died mid-read.
+  int dead = 0;
+  mdb_reader_check(e->env, &dead);
+
+  // Open the two databases: read-only when they exist (no write lock), in a
+  // write transaction the first time.
+  for (int attempt = 0;; ++attempt) {
+    MDB_txn* txn = nullptr;
+    rc = mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+      mdb_env_set_mapsize(e->env, 0);
+      continue;
+    }
+    if (rc != 0) return fail("cannot read the LMDB environment in", rc);
+    rc = mdb_dbi_open(txn, "sessions", 0, &e->sessions);
+    if (rc == 0) rc = mdb_dbi_open(txn, "expiry", 0, &e->expiry);
+    if (rc == 0) {
+      rc = mdb_txn_commit(txn);  // commit keeps the handles
+    } else {
+      mdb_txn_abort(txn);
+    }
+    if (rc == 0) break;
+    if (rc != MDB_NOTFOUND) {
+      return fail("cannot open the session databases in", rc);
+    }
+    rc = mdb_txn_begin(e->env, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+      mdb_env_set_mapsize(e->env, 0);
+      continue;
+    }
+    if (rc != 0) return fail("cannot write to the LMDB environment in", rc);
+    rc = mdb_dbi_open(txn, "sessions", MDB_CREATE, &e->sessions);
+    if (rc == 0) rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &e->expiry);
+    if (rc == 0) {
+      rc = mdb_txn_commit(txn);
+    } else {
+      mdb_txn_abort(txn);
+    }
+    if (rc != 0) return fail("cannot create the session databases in", rc);
+    break;
+  }
+
+  for (auto i = registry.envs.begin(); i != registry.envs.end();) {
+    i = i->second.expired() ? registry.envs.erase(i) : std::next(i);
+  }
+  registry.envs[real] = e;
+  env_ = std::move(e);
+  current_.store(env_.get(), std::memory_order_release);
+  *out = env_.get();
+  return Status::OK();
+}
+
+int LmdbStore::Remap(Env* e) {
+  std::unique_lock<std::shared_mutex> lock(e->remap_mu);
+  return mdb_env_set_mapsize(e->env, 0);
+}
+
+template <typename Fn>
+int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
+  for (int attempt = 0;; ++attempt) {
+    int rc;
+    {
+      std::shared_lock<std::shared_mutex> remap_lock(e->remap_mu);
+      MDB_txn* txn = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(e->pool_mu);
+        if (!e->pool.empty()) {
+          txn = e->pool.back();
+          e->pool.pop_back();
+        }
+      }
+      const bool pooled = txn != nullptr;
+      rc = pooled ? mdb_txn_renew(txn)
+                  : mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
+      if (rc == 0 || (pooled && rc == MDB_MAP_RESIZED)) {
+        // Either way `txn` is now reset and still owns its reader slot.
+        int out = rc;
+        if (rc == 0) {
+          TxnGuard guard{txn};  // an exception must not leave it open
+          out = fn(txn);
+          guard.txn = nullptr;
+          mdb_txn_reset(txn);
+        }
+        bool keep;
+        {
+          std::lock_guard<std::mutex> lock(e->pool_mu);
+          keep = e->pool.size() < kPoolCap;
+          if (keep) e->pool.push_back(txn);
+        }
+        if (!keep) mdb_txn_abort(txn);
+        if (rc == 0) return out;
+      }
+      if (pooled && rc != MDB_MAP_RESIZED && attempt == 0) {
+        // Any other failed renew (MDB_BAD_RSLOT: the slot was taken from
+        // us) leaves a handle that must not free the slot: leak it and
+        // start afresh.
+        continue;
+      }
+    }
+    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+      rc = Remap(e);
+      if (rc != 0) return rc;
+      continue;
+    }
+    if (rc == MDB_READERS_FULL && attempt == 0) {
+      int dead = 0;
+      mdb_reader_check(e->env, &dead);
+      continue;
+    }
+    return rc;
+  }
+}
+
+template <typename Fn>
+int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
+  for (int attempt = 0;; ++attempt) {
+    int rc;
+    {
+      std::shared_lock<std::shared_mutex> remap_lock(e->remap_mu);
+      MDB_txn* txn = nullptr;
+      rc = mdb_txn_begin(e->env, nullptr, 0, &txn);
+      if (rc == 0) {
+        {
+          TxnGuard guard{txn};  // an exception must not keep the write lock
+          rc = fn(txn);
+          guard.txn = nullptr;
+        }
+        if (rc == 0) {
+          rc = mdb_txn_commit(txn);  // frees txn, also on failure
+        } else {
+          mdb_txn_abort(txn);
+          if (rc == kRcNoChange) return 0;
+        }
+        if (rc == 0) return 0;
+      }
+    }
+    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+      rc = Remap(e);
+      if (rc != 0) return rc;
+      continue;
+    }
+    if (rc == MDB_MAP_FULL && rescue) {
+      // Make room: drop expired sessions (and free pages pinned by dead
+      // readers), then try once more.
+      rescue = false;
+      (void)GcInternal(e, NowMs());
+      continue;
+    }
+    return rc;
+  }
+}
+
+Status LmdbStore::Error(Env* e, std::string_view op, std::string_view id,
+                        int rc) const {
+  std::string where = name_ + ": " + std::string(op);
+  if (!id.empty()) where += " of session " + IdPrefix(id);
+  switch (rc) {
+    case MDB_NOTFOUND:
+      return Status::NotFound(where + ": no such session (or it expired)");
+    case kRcCorrupt:
+      return Status::Corrupt(where +
+                             ": the stored value is shorter than its 8-byte "
+                             "expiry header");
+    case MDB_MAP_FULL: {
+      uint64_t map_size = options_.map_size;
+      if (e != nullptr) {
+        MDB_envinfo info;
+        std::shared_lock<std::shared_mutex> lock(e->remap_mu);
+        if (mdb_env_info(e->env, &info) == 0) map_size = info.me_mapsize;
+      }
+      return Status::ResourceExhausted(
+          where + ": the LMDB map is full (map_size=" + FormatSize(map_size) +
+          "); raise map_size in the store URL or remove sessions");
+    }
+    case MDB_READERS_FULL:
+      return Status::Unavailable(
+          where + ": all " + std::to_string(options_.max_readers) +
+          " LMDB reader slots are in use; raise max_readers in the store URL");
+    case MDB_TXN_FULL:
+      return Status::ResourceExhausted(where + ": " + mdb_strerror(rc));
+    case MDB_BAD_VALSIZE:
+      return Status::InvalidArgument(where + ": " + mdb_strerror(rc));
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return Status::Corrupt(where + ": " + mdb_strerror(rc) +
+                             " (the LMDB files in " + options_.path +
+                             " are damaged)");
+    case MDB_PANIC:
+      return Status::Unavailable(where + ": " + mdb_strerror(rc) +
+                                 " (restart the process to reopen the store)");
+    default:
+      return Status::Unavailable(where + ": " + mdb_strerror(rc));
+  }
+}
+
+namespace {
+
+Status CheckId(const std::string& name, std::string_view id) {
+  if (id.empty() || id.size() > kMaxIdBytes) {
+    return Status::InvalidArgument(name + ": a session id of " +
+                                   std::to_string(id.size()) +
+                                   " bytes cannot be stored (1 to " +
+                                   std::to_string(kMaxIdBytes) + " bytes)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<SessionRecord> LmdbStore::Read(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  const int64_t now = NowMs();
+  SessionRecord record;
+  int rc = WithReadTxn(e, [&](MDB_txn* txn) {
+    MDB_val k = Val(id), v;
+    int rc = mdb_get(txn, e->sessions, &k, &v);
+    if (rc != 0) return rc;
+    if (v.mv_size < kHeaderBytes) return kRcCorrupt;
+    const int64_t expiry = GetBigEndian64(v.mv_data);
+    if (expiry <= now) return MDB_NOTFOUND;
+    record.data.assign(static_cast<const char*>(v.mv_data) + kHeaderBytes,
+                       v.mv_size - kHeaderBytes);
+    record.expires_at = ExpiryTime(expiry);
+    return 0;
+  });
+  if (rc != 0) return Error(e, "read", id, rc);
+  return record;
+}
+
+Status LmdbStore::Write(std::string_view id, std::string_view data,
+                        Duration ttl) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  if (data.size() > kMaxValueBytes) {
+    return Status::InvalidArgument(
+        name_ + ": write of session " + IdPrefix(id) + ": " +
+        std::to_string(data.size()) + " bytes is more than LMDB can store");
+  }
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
+  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    MDB_val k = Val(id), old;
+    int rc = mdb_get(txn, e->sessions, &k, &old);
+    bool index_current = false;
+    if (rc == 0) {
+      if (old.mv_size >= kHeaderBytes) {
+        const int64_t old_expiry = GetBigEndian64(old.mv_data);
+        if (old_expiry == expiry) {
+          index_current = true;
+        } else if ((rc = DelIndex(txn, e, old_expiry, id)) != 0) {
+          return rc;
+        }
+      }
+    } else if (rc != MDB_NOTFOUND) {
+      return rc;
+    }
+    MDB_val v{kHeaderBytes + data.size(), nullptr};
+    if ((rc = mdb_put(txn, e->sessions, &k, &v, MDB_RESERVE)) != 0) return rc;
+    char* out = static_cast<char*>(v.mv_data);
+    PutBigEndian64(out, StoredExpiry(expiry));
+    if (!data.empty()) {
+      std::memcpy(out + kHeaderBytes, data.data(), data.size());
+    }
+    return index_current ? 0 : PutIndex(txn, e, expiry, id);
+  });
+  if (rc != 0) return Error(e, "write", id, rc);
+  return Status::OK();
+}
+
+Status LmdbStore::Touch(std::string_view id, Duration ttl) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  const int64_t now = NowMs();
+  const int64_t expiry = ExpiryFromNow(now, ttl);
+  std::string value;
+  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    MDB_val k = Val(id), old;
+    int rc = mdb_get(txn, e->sessions, &k, &old);
+    if (rc != 0) return rc;
+    if (old.mv_size < kHeaderBytes) return kRcCorrupt;
+    const int64_t old_expiry = GetBigEndian64(old.mv_data);
+    if (old_expiry <= now) return MDB_NOTFOUND;
+    if (old_expiry == expiry) return kRcNoChange;
+    // Copy before writing: the put may move the page `old` points into.
+    value.assign(View(old));
+    PutBigEndian64(value.data(), StoredExpiry(expiry));
+    MDB_val v = Val(value);
+    if ((rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
+    if ((rc = mdb_put(txn, e->sessions, &k, &v, 0)) != 0) return rc;
+    return PutIndex(txn, e, expiry, id);
+  });
+  if (rc != 0) return Error(e, "touch", id, rc);
+  return Status::OK();
+}
+
+Status LmdbStore::Destroy(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    MDB_val k = Val(id), old;
+    int rc = mdb_get(txn, e->sessions, &k, &old);
+    if (rc == MDB_NOTFOUND) return kRcNoChange;
+    if (rc != 0) return rc;
+    if (old.mv_size >= kHeaderBytes) {
+      if ((rc = DelIndex(txn, e, GetBigEndian64(old.mv_data), id)) != 0) {
+        return rc;
+      }
+    }
+    return mdb_del(txn, e->sessions, &k, nullptr);
+  });
+  if (rc != 0) return Error(e, "destroy", id, rc);
+  return Status::OK();
+}
+
+Result<bool> LmdbStore::Exists(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  const int64_t now = NowMs();
+  bool live = false;
+  int rc = WithReadTxn(e, [&](MDB_txn* txn) {
+    MDB_val k = Val(id), v;
+    int rc = mdb_get(txn, e->sessions, &k, &v);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return rc;
+    if (v.mv_size < kHeaderBytes) return kRcCorrupt;
+    live = GetBigEndian64(v.mv_data) > now;
+    return 0;
+  });
+  if (rc != 0) return Error(e, "exists", id, rc);
+  return live;
+}
+
+Result<ScanPage> LmdbStore::Scan(const ScanOptions& options) {
+  if (options.cursor.size() > kMaxIdBytes) {
+    return Status::InvalidArgument(name_ +
+                                   ": scan: the cursor is not a "
+                                   "session id from this store");
+  }
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  const int64_t now = NowMs();
+  const size_t limit = options.limit == 0 ? kDefaultScanLimit : options.limit;
+  ScanPage page;
+  int rc = WithReadTxn(e, [&](MDB_txn* txn) {
+    page = ScanPage();
+    MDB_cursor* cursor;
+    int rc = mdb_cursor_open(txn, e->sessions, &cursor);
+    if (rc != 0) return rc;
+    MDB_val k, v;
+    if (options.cursor.empty()) {
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    } else {
+      k = Val(options.cursor);
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+      if (rc == 0 && View(k) == options.cursor) {
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+      }
+    }
+    while (rc == 0) {
+      int64_t expiry = 0;  // a value without a header counts as expired
+      uint64_t bytes = v.mv_size;
+      if (v.mv_size >= kHeaderBytes) {
+        expiry = GetBigEndian64(v.mv_data);
+        bytes -= kHeaderBytes;
+      }
+      if (options.include_expired || expiry > now) {
+        if (page.sessions.size() == limit) {
+          // Another listed session exists: the page is not the last.
+          page.next_cursor = page.sessions.back().id;
+          break;
+        }
+        page.sessions.push_back(
+            SessionInfo{std::string(View(k)), bytes, ExpiryTime(expiry)});
+      }
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  });
+  if (rc != 0) return Error(e, "scan", {}, rc);
+  return page;
+}
+
+Result<GcResult> LmdbStore::Gc(TimePoint now) {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  return GcInternal(e, ToUnixMillis(now));
+}
+
+Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
+  // Slots of dead readers pin old pages; free them first.
+  int dead = 0;
+  mdb_reader_check(e->env, &dead);
+
+  GcResult total;
+  for (;;) {
+    GcResult batch;
+    bool more = false;
+    // Batches of kGcBatch sessions keep each write transaction short.
+    int rc = WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
+      batch = GcResult();
+      more = false;
+      MDB_cursor* cursor;
+      int rc = mdb_cursor_open(txn, e->expiry, &cursor);
+      if (rc != 0) return rc;
+      char id_buf[kMaxIdBytes];
+      for (uint64_t visited = 0;; ++visited) {
+        // The first entry is always the oldest one left.
+        MDB_val k, unused;
+        rc = mdb_cursor_get(cursor, &k, &unused, MDB_FIRST);
+        if (rc != 0) break;
+        if (k.mv_size >= kHeaderBytes) {
+          const int64_t expiry = GetBigEndian64(k.mv_data);
+          if (expiry > now_ms) break;
+          if (visited == kGcBatch) {
+            more = true;
+            break;
+          }
+          // Copy the id: deleting may move the page that holds the key.
+          const size_t id_size =
+              std::min(k.mv_size - kHeaderBytes, sizeof id_buf);
+          std::memcpy(id_buf, static_cast<char*>(k.mv_data) + kHeaderBytes,
+                      id_size);
+          MDB_val id{id_size, id_buf}, v;
+          rc = mdb_get(txn, e->sessions, &id, &v);
+          // Only delete the session if this entry is its own: a session
+          // whose expiry differs keeps its data (the entry is stale).
+          if (rc == 0 && v.mv_size >= kHeaderBytes &&
+              GetBigEndian64(v.mv_data) == expiry) {
+            batch.bytes_removed += v.mv_size - kHeaderBytes;
+            batch.removed++;
+            rc = mdb_del(txn, e->sessions, &id, nullptr);
+            if (rc != 0) break;
+          } else if (rc != 0 && rc != MDB_NOTFOUND) {
+            break;
+          }
+        }
+        if ((rc = mdb_cursor_del(cursor, 0)) != 0) break;
+      }
+      mdb_cursor_close(cursor);
+      return rc == MDB_NOTFOUND ? 0 : rc;
+    });
+    if (rc != 0) return Error(e, "gc", {}, rc);
+    total.removed += batch.removed;
+    total.bytes_removed += batch.bytes_removed;
+    if (!more) return total;
+  }
+}
+
+Status LmdbStore::Health() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  int rc = WithReadTxn(e, [](MDB_txn*) { return 0; });
+  if (rc != 0) return Error(e, "health check", {}, rc);
+  return Status::OK();
+}
+
+Status LmdbStore::CheckIndexForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  std::string problem;
+  int rc = WithReadTxn(e, [&](MDB_txn* txn) {
+    MDB_cursor* cursor;
+    MDB_val k, v;
+    size_t sessions = 0, entries = 0;
+    int rc = mdb_cursor_open(txn, e->sessions, &cursor);
+    if (rc != 0) return rc;
+    for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      ++sessions;
+      if (k.mv_size > kMaxIdBytes) {
+        problem = "a session key is longer than an id can be";
+        break;
+      }
+      if (v.mv_size < kHeaderBytes) {
+        problem = "session " + std::string(View(k)) + " has no header";
+        break;
+      }
+      IndexKey key(GetBigEndian64(v.mv_data), View(k));
+      MDB_val ik = key.val(), unused;
+      if (mdb_get(txn, e->expiry, &ik, &unused) != 0) {
+        problem = "session " + std::string(View(k)) + " has no index entry";
+        break;
+      }
+    }
+    mdb_cursor_close(cursor);
+    if (rc != MDB_NOTFOUND) return rc;
+    if (!problem.empty()) return 0;
+    if ((rc = mdb_cursor_open(txn, e->expiry, &cursor)) != 0) return rc;
+    for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      ++entries;
+      if (k.mv_size <= kHeaderBytes) {
+        problem = "an index key is too short";
+        break;
+      }
+      MDB_val id{k.mv_size - kHeaderBytes,
+                 static_cast<char*>(k.mv_data) + kHeaderBytes},
+          sv;
+      if (mdb_get(txn, e->sessions, &id, &sv) != 0 ||
+          sv.mv_size < kHeaderBytes ||
+          GetBigEndian64(sv.mv_data) != GetBigEndian64(k.mv_data)) {
+        problem = "index entry for " + std::string(View(id)) +
+                  " has no session with that expiry";
+        break;
+      }
+    }
+    mdb_cursor_close(cursor);
+    if (rc != MDB_NOTFOUND) return rc;
+    if (problem.empty() && sessions != entries) {
+      problem = std::to_string(sessions) + " sessions but " +
+                std::to_string(entries) + " index entries";
+    }
+    return 0;
+  });
+  if (rc != 0) return Error(e, "index check", {}, rc);
+  if (!problem.empty()) return Status::Internal(name_ + ": " + problem);
+  return Status::OK();
+}
+
+Result<std::vector<pid_t>> LmdbStore::ReaderPidsForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  std::vector<pid_t> pids;
+  mdb_reader_list(
+      e->env,
+      [](const char* msg, void* ctx) -> int {
+        // Lines are "pid thread txnid"; the header and "(no active
+        // readers)" do not start with a number.
+        char* end;
+        long pid = strtol(msg, &end, 10);
+        if (end != msg && pid > 0) {
+          static_cast<std::vector<pid_t>*>(ctx)->push_back(
+              static_cast<pid_t>(pid));
+        }
+        return 0;
+      },
+      &pids);
+  return pids;
+}
+
+pid_t LmdbStore::EnvPidForTesting() const {
+  Env* e = current_.load(std::memory_order_acquire);
+  if (e == nullptr ||
+      e->generation != g_fork_generation.load(std::memory_order_relaxed)) {
+    return 0;
+  }
+  return e->pid;
+}
+
+}  // namespace lmdb_internal
+
+Result<std::unique_ptr<Store>> OpenLmdbStore(const LmdbOptions& options) {
+  SK_RETURN_IF_ERROR(lmdb_internal::ValidateLmdbOptions(options));
+  return std::unique_ptr<Store>(
+      std::make_unique<lmdb_internal::LmdbStore>(options));
+}
+
+}  // namespace sessionkit

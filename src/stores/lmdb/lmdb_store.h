@@ -1,0 +1,137 @@
+// The LMDB store behind OpenLmdbStore (include/sessionkit/stores/lmdb.h).
+//
+// Layout of the environment (two named databases):
+//   "sessions": key = session id,
+//               value = 8-byte big-endian expiry (Unix ms) + stored bytes.
+//   "expiry":   key = 8-byte big-endian expiry (Unix ms) + session id,
+//               value = empty. An index in expiry order, so Gc visits only
+//               expired sessions. Every write transaction keeps both in step.
+//
+// Processes: each process opens its own MDB_env lazily, on first use, and
+// records the pid and fork generation it was opened in. A forked child never
+// touches its parent's handle (mdb_env_close there would clear the parent's
+// reader slots): it abandons it and opens its own. Within a process, stores
+// on the same directory share one MDB_env, because LMDB must not be opened
+// twice in one process (closing the second copy would drop the first one's
+// file locks); the first store to open a directory sets its map_size,
+// max_readers and sync mode for the whole process.
+//
+// Forks are detected with a pthread_atfork child handler (a generation
+// counter), which keeps getpid() off the hot path; a child made without
+// fork() (raw clone) must not use a store it inherited.
+#ifndef SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
+#define SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
+
+#include <lmdb.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sessionkit/status.h"
+#include "sessionkit/store.h"
+#include "sessionkit/stores/lmdb.h"
+
+namespace sessionkit::lmdb_internal {
+
+struct Env;  // one process's open environment (lmdb_store.cc)
+
+// Thread safety: every method may be called concurrently from several
+// threads, and several processes may use the same directory at once. The
+// *ForTesting hooks are for tests only and are not meant for production use.
+class LmdbStore final : public Store {
+ public:
+  // `options` must have passed ValidateLmdbOptions.
+  explicit LmdbStore(LmdbOptions options);
+  ~LmdbStore() override;
+
+  LmdbStore(const LmdbStore&) = delete;
+  LmdbStore& operator=(const LmdbStore&) = delete;
+
+  // "lmdb://" + options.path.
+  const std::string& name() const override { return name_; }
+
+  Result<SessionRecord> Read(std::string_view id) override;
+  Status Write(std::string_view id, std::string_view data,
+               Duration ttl) override;
+  Status Touch(std::string_view id, Duration ttl) override;
+  Status Destroy(std::string_view id) override;
+  Result<bool> Exists(std::string_view id) override;
+  // Pages in id order; `cursor` is the last id of the previous page. A limit
+  // of 0 means the default page size (1000).
+  Result<ScanPage> Scan(const ScanOptions& options) override;
+  // Also frees the reader slots of processes that died mid-read.
+  Result<GcResult> Gc(TimePoint now) override;
+  // Opens the environment if needed and starts a read transaction.
+  Status Health() override;
+
+  // Replaces the clock that decides expiry (null restores the system clock).
+  // Call before the store is shared between threads.
+  void SetClockForTesting(std::function<TimePoint()> clock);
+
+  // Checks that the expiry index matches the sessions exactly: every session
+  // has one index entry with its expiry and every index entry names a
+  // session with that expiry. Internal error describing the first mismatch.
+  Status CheckIndexForTesting();
+
+  // The pids that hold an LMDB reader slot of this environment (including
+  // slots of processes that died), from mdb_reader_list.
+  Result<std::vector<pid_t>> ReaderPidsForTesting();
+
+  // The pid that opened the environment this process is using, or 0 when it
+  // is not open in this process.
+  pid_t EnvPidForTesting() const;
+
+ private:
+  // Returns this process's environment, opening it if needed.
+  Status Acquire(Env** out);
+  Status OpenSlow(Env** out);
+
+  // Runs `fn(txn)` in a read transaction. `fn` returns an LMDB code or one
+  // of the internal codes in lmdb_store.cc.
+  template <typename Fn>
+  int WithReadTxn(Env* env, Fn&& fn);
+  // Runs `fn(txn)` in a write transaction and commits when it returns 0.
+  // With `rescue`, a full map triggers one Gc of expired sessions and one
+  // retry.
+  template <typename Fn>
+  int WithWriteTxn(Env* env, bool rescue, Fn&& fn);
+
+  // Re-maps after another process grew the map.
+  int Remap(Env* env);
+  Result<GcResult> GcInternal(Env* env, int64_t now_ms);
+
+  // Builds the Status for an LMDB (or errno) code `rc` during `op`.
+  Status Error(Env* env, std::string_view op, std::string_view id,
+               int rc) const;
+
+  int64_t NowMs() const;
+
+  const LmdbOptions options_;
+  const std::string name_;
+  std::function<TimePoint()> clock_;
+
+  // The environment in use; checked without a lock on every call. Owned by
+  // env_ below.
+  std::atomic<Env*> current_{nullptr};
+  // Guarded by the process-wide open mutex (lmdb_store.cc).
+  std::shared_ptr<Env> env_;
+  // Handles inherited across fork(): kept (never closed) so that a thread
+  // that loaded one a moment ago still reads valid memory.
+  std::vector<std::shared_ptr<Env>> abandoned_;
+};
+
+// Checks options that did not come through FromUrl (C++ callers).
+// InvalidArgument naming the setting.
+Status ValidateLmdbOptions(const LmdbOptions& options);
+
+// "1GiB", "10MiB", "4096B": the largest binary unit that divides `bytes`.
+std::string FormatSize(uint64_t bytes);
+
+}  // namespace sessionkit::lmdb_internal
+
+#endif  // SESSIONKIT_STORES_LMDB_LMDB_STORE_H_

@@ -1,0 +1,939 @@
+#include "stores/lmdb/lmdb_store.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <lmdb.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sessionkit/stores/lmdb.h"
+
+namespace sessionkit::lmdb_internal {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr int64_t kStartMs = 1'700'000'000'000;  // a fixed "now"
+
+const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+const Status& StatusOf(const Result<T>& r) {
+  return r.status();
+}
+
+template <typename T>
+::testing::AssertionResult IsOk(const char* text, const T& result) {
+  const Status& s = StatusOf(result);
+  if (s.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << text << " is " << s.ToString();
+}
+#define ASSERT_OK(expr) ASSERT_PRED_FORMAT1(IsOk, expr)
+#define EXPECT_OK(expr) EXPECT_PRED_FORMAT1(IsOk, expr)
+
+// A session id of the shape ValidateSessionId accepts (26 characters).
+std::string Id(int n, std::string_view prefix = "sess") {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.*s%022d", static_cast<int>(prefix.size()),
+           prefix.data(), n);
+  return buf;
+}
+
+// Runs `fn` in a forked child and returns its exit code (128 + signal when
+// it was killed). `fn` must not use gtest assertions.
+int RunInChild(const std::function<int()>& fn) {
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) _exit(fn());
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// In a child: opens the environment with the plain LMDB API, starts a read
+// transaction and dies without ending it, like a crashed PHP worker. Returns
+// the child's pid.
+pid_t CrashWithOpenReader(const std::string& dir) {
+  fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    MDB_env* env;
+    MDB_txn* txn;
+    if (mdb_env_create(&env) != 0) _exit(2);
+    mdb_env_set_maxdbs(env, 2);
+    if (mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0600) != 0) _exit(3);
+    if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != 0) _exit(4);
+    _exit(0);  // no abort, no close: the slot stays taken
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  return pid;
+}
+
+class LmdbStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = std::getenv("SK_TEST_TMPDIR");
+    fs::path root = base ? fs::path(base) : fs::current_path() / "test-tmp";
+    fs::create_directories(root);
+    std::string templ = (root / "lmdb-XXXXXX").string();
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+    path_ = dir_ + "/env";
+  }
+  void TearDown() override {
+    stores_.clear();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  LmdbOptions Options(uint64_t map_size = 64ull << 20) {
+    LmdbOptions o;
+    o.path = path_;
+    o.map_size = map_size;
+    return o;
+  }
+
+  // A store on path_ whose clock is now_ms_ (advance it to expire sessions).
+  LmdbStore* Open(LmdbOptions options) {
+    EXPECT_OK(ValidateLmdbOptions(options));
+    auto store = std::make_unique<LmdbStore>(std::move(options));
+    store->SetClockForTesting(FakeClock());
+    stores_.push_back(std::move(store));
+    return stores_.back().get();
+  }
+  LmdbStore* Open() { return Open(Options()); }
+
+  std::function<TimePoint()> FakeClock() {
+    return [this] { return FromUnixMillis(now_ms_.load()); };
+  }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+  TimePoint Now() const { return FromUnixMillis(now_ms_.load()); }
+
+  std::string dir_;
+  std::string path_;
+  std::atomic<int64_t> now_ms_{kStartMs};
+  std::vector<std::unique_ptr<LmdbStore>> stores_;
+};
+
+// --- Basic operations ------------------------------------------------------
+
+TEST_F(LmdbStoreTest, WriteThenReadReturnsDataAndExpiry) {
+  LmdbStore* store = Open();
+  EXPECT_EQ(store->name(), "lmdb://" + path_);
+  ASSERT_OK(store->Write(Id(1), "hello", Duration(1500)));
+  auto r = store->Read(Id(1));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, "hello");
+  EXPECT_EQ(ToUnixMillis(r->expires_at), kStartMs + 1500);
+  EXPECT_TRUE(fs::is_directory(path_));
+  EXPECT_TRUE(fs::exists(path_ + "/data.mdb"));
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, ReadOfUnknownIdIsNotFound) {
+  LmdbStore* store = Open();
+  auto r = store->Read(Id(7));
+  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr(store->name()));
+  // Never the whole id in a message.
+  EXPECT_THAT(r.status().message(), Not(HasSubstr(Id(7))));
+}
+
+TEST_F(LmdbStoreTest, BinaryDataEmptyDataAndOneMegabyteRoundTrip) {
+  LmdbStore* store = Open();
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
+  binary += std::string("\0\0a\0", 4);
+  std::string big(1 << 20, '\0');
+  std::mt19937 rng(42);
+  for (char& c : big) c = static_cast<char>(rng());
+
+  ASSERT_OK(store->Write(Id(1), binary, Duration(60000)));
+  ASSERT_OK(store->Write(Id(2), "", Duration(60000)));
+  ASSERT_OK(store->Write(Id(3), big, Duration(60000)));
+  auto r1 = store->Read(Id(1));
+  auto r2 = store->Read(Id(2));
+  auto r3 = store->Read(Id(3));
+  ASSERT_OK(r1);
+  ASSERT_OK(r2);
+  ASSERT_OK(r3);
+  EXPECT_EQ(r1->data, binary);
+  EXPECT_EQ(r1->data.size(), 260u);
+  EXPECT_EQ(r2->data, "");
+  EXPECT_TRUE(r3->data == big);
+}
+
+TEST_F(LmdbStoreTest, OverwriteReplacesDataAndExpiry) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "first", Duration(1000)));
+  Advance(10);
+  ASSERT_OK(store->Write(Id(1), "second, longer", Duration(5000)));
+  auto r = store->Read(Id(1));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, "second, longer");
+  EXPECT_EQ(ToUnixMillis(r->expires_at), kStartMs + 10 + 5000);
+  // The old expiry's index entry is gone: the session survives its old
+  // expiry, and gc at that time removes nothing.
+  Advance(2000);
+  EXPECT_OK(store->Read(Id(1)));
+  auto gc = store->Gc(Now());
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 0u);
+  EXPECT_OK(store->CheckIndexForTesting());
+  // Same expiry again: data changes, index stays valid.
+  ASSERT_OK(store->Write(Id(1), "third", Duration(3000)));
+  ASSERT_OK(store->Write(Id(1), "fourth", Duration(3000)));
+  EXPECT_EQ(store->Read(Id(1))->data, "fourth");
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, ExpiredSessionIsNeverReturned) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "data", Duration(1000)));
+  Advance(999);
+  EXPECT_OK(store->Read(Id(1)));
+  EXPECT_TRUE(store->Exists(Id(1)).value_or(false));
+  Advance(1);  // expiry == now: expired
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
+  auto exists = store->Exists(Id(1));
+  ASSERT_OK(exists);
+  EXPECT_FALSE(*exists);
+  EXPECT_TRUE(store->Touch(Id(1), Duration(1000)).IsNotFound());
+  // Still in the store until gc, and listed only with include_expired.
+  auto live = store->Scan(ScanOptions{});
+  ASSERT_OK(live);
+  EXPECT_TRUE(live->sessions.empty());
+  ScanOptions all;
+  all.include_expired = true;
+  auto listed = store->Scan(all);
+  ASSERT_OK(listed);
+  ASSERT_EQ(listed->sessions.size(), 1u);
+  EXPECT_EQ(listed->sessions[0].id, Id(1));
+}
+
+TEST_F(LmdbStoreTest, NonPositiveTtlStoresAnExpiredSession) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "data", Duration(0)));
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
+  ASSERT_OK(store->Write(Id(2), "data", Duration(-5000)));
+  EXPECT_TRUE(store->Read(Id(2)).status().IsNotFound());
+  auto gc = store->Gc(Now());
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 2u);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, HugeTtlIsClampedNotOverflowed) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "data", Duration::max()));
+  auto r = store->Read(Id(1));
+  ASSERT_OK(r);
+  EXPECT_GT(r->expires_at, Now() + std::chrono::hours(24 * 365 * 100));
+  EXPECT_OK(store->Touch(Id(1), Duration::max()));
+}
+
+TEST_F(LmdbStoreTest, SystemClockExpiresSessions) {
+  auto store = std::make_unique<LmdbStore>(Options());  // real clock
+  const TimePoint before = Clock::now();
+  ASSERT_OK(store->Write(Id(1), "data", Duration(300)));
+  auto r = store->Read(Id(1));
+  const TimePoint after = Clock::now();
+  if (after - before < std::chrono::milliseconds(250)) {  // not too loaded
+    ASSERT_OK(r);
+    EXPECT_GE(r->expires_at, before + Duration(300) - Duration(1));
+    EXPECT_LE(r->expires_at, after + Duration(300));
+  }
+  std::this_thread::sleep_until(after + Duration(320));
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
+}
+
+TEST_F(LmdbStoreTest, TouchExtendsLifeWithoutChangingData) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), std::string("pay\0load", 8), Duration(1000)));
+  Advance(800);
+  ASSERT_OK(store->Touch(Id(1), Duration(1000)));
+  Advance(800);  // past the first expiry
+  auto r = store->Read(Id(1));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, std::string("pay\0load", 8));
+  EXPECT_EQ(ToUnixMillis(r->expires_at), kStartMs + 1800);
+  EXPECT_OK(store->CheckIndexForTesting());
+  // Touch to the same expiry is a no-op that succeeds.
+  ASSERT_OK(store->Touch(Id(1), Duration(200)));
+  // A gc at the old expiry must not remove the touched session.
+  auto gc = store->Gc(FromUnixMillis(kStartMs + 1000));
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 0u);
+  Advance(200);
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
+  EXPECT_TRUE(store->Touch(Id(1), Duration(1000)).IsNotFound());
+  Status missing = store->Touch(Id(99), Duration(1000));
+  EXPECT_TRUE(missing.IsNotFound()) << missing.ToString();
+  EXPECT_THAT(missing.message(), HasSubstr("touch"));
+}
+
+TEST_F(LmdbStoreTest, DestroyIsIdempotent) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
+  ASSERT_OK(store->Write(Id(2), "b", Duration(1000)));
+  EXPECT_OK(store->Destroy(Id(1)));
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
+  EXPECT_OK(store->Destroy(Id(1)));
+  EXPECT_OK(store->Destroy(Id(3)));  // never existed
+  EXPECT_OK(store->Read(Id(2)));
+  EXPECT_OK(store->CheckIndexForTesting());
+  ScanOptions all;
+  all.include_expired = true;
+  EXPECT_EQ(store->Scan(all)->sessions.size(), 1u);
+}
+
+TEST_F(LmdbStoreTest, ExistsReportsLiveSessionsOnly) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
+  EXPECT_TRUE(store->Exists(Id(1)).value_or(false));
+  EXPECT_FALSE(store->Exists(Id(2)).value_or(true));
+  ASSERT_OK(store->Destroy(Id(1)));
+  EXPECT_FALSE(store->Exists(Id(1)).value_or(true));
+}
+
+TEST_F(LmdbStoreTest, BadIdsAreRefused) {
+  LmdbStore* store = Open();
+  EXPECT_TRUE(store->Write("", "x", Duration(1000)).IsInvalidArgument());
+  EXPECT_TRUE(store->Read(std::string(600, 'a')).status().IsInvalidArgument());
+}
+
+// --- Scan -------------------------------------------------------------------
+
+TEST_F(LmdbStoreTest, ScanPagesWithCursorInIdOrder) {
+  LmdbStore* store = Open();
+  std::set<std::string> live, all;
+  for (int i = 0; i < 25; ++i) {
+    const bool expired = i % 5 == 0;
+    ASSERT_OK(store->Write(Id(i), std::string(i, 'x'),
+                           Duration(expired ? 100 : 100000)));
+    all.insert(Id(i));
+    if (!expired) live.insert(Id(i));
+  }
+  Advance(100);
+
+  auto collect = [&](bool include_expired, size_t limit, size_t* pages) {
+    std::vector<std::string> ids;
+    ScanOptions options;
+    options.limit = limit;
+    options.include_expired = include_expired;
+    *pages = 0;
+    for (;;) {
+      auto page = store->Scan(options);
+      EXPECT_OK(page);
+      if (!page.ok()) break;
+      ++*pages;
+      EXPECT_LE(page->sessions.size(), limit);
+      for (const SessionInfo& s : page->sessions) {
+        ids.push_back(s.id);
+        const int n = std::stoi(s.id.substr(4));
+        EXPECT_EQ(s.bytes, static_cast<uint64_t>(n));
+        EXPECT_EQ(ToUnixMillis(s.expires_at),
+                  kStartMs + (n % 5 == 0 ? 100 : 100000));
+      }
+      if (page->next_cursor.empty()) break;
+      EXPECT_EQ(page->next_cursor, page->sessions.back().id);
+      options.cursor = page->next_cursor;
+      if (*pages > 100) break;
+    }
+    return ids;
+  };
+
+  size_t pages = 0;
+  std::vector<std::string> ids = collect(false, 7, &pages);
+  EXPECT_EQ(std::vector<std::string>(live.begin(), live.end()), ids);
+  EXPECT_EQ(pages, 3u);  // 20 live: 7 + 7 + 6, the last without a cursor
+  ids = collect(true, 5, &pages);
+  EXPECT_EQ(std::vector<std::string>(all.begin(), all.end()), ids);
+  EXPECT_EQ(pages, 5u);
+  ids = collect(false, 20, &pages);  // exactly one full page
+  EXPECT_EQ(ids.size(), 20u);
+  EXPECT_EQ(pages, 1u);
+}
+
+TEST_F(LmdbStoreTest, ScanCursorSurvivesDeletionOfTheCursorSession) {
+  LmdbStore* store = Open();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_OK(store->Write(Id(i), "x", Duration(10000)));
+  }
+  ScanOptions options;
+  options.limit = 4;
+  auto first = store->Scan(options);
+  ASSERT_OK(first);
+  ASSERT_EQ(first->next_cursor, Id(3));
+  ASSERT_OK(store->Destroy(Id(3)));
+  options.cursor = first->next_cursor;
+  auto second = store->Scan(options);
+  ASSERT_OK(second);
+  ASSERT_EQ(second->sessions.size(), 4u);
+  EXPECT_EQ(second->sessions[0].id, Id(4));
+}
+
+// --- Gc
+// -----------------------------------------------------------------------
+
+TEST_F(LmdbStoreTest, GcRemovesOnlyExpiredSessionsFromBothDatabases) {
+  LmdbStore* store = Open();
+  constexpr int kSessions = 6000;
+  uint64_t expired_bytes = 0, expired = 0;
+  for (int i = 0; i < kSessions; ++i) {
+    // Every third session expires by kStartMs + 1000: more than one gc batch.
+    const bool dies = i % 3 == 0;
+    const std::string data(100 + i % 50, 'd');
+    ASSERT_OK(
+        store->Write(Id(i), data, Duration(dies ? 200 + i % 800 : 5000 + i)));
+    if (dies) {
+      ++expired;
+      expired_bytes += data.size();
+    }
+  }
+  // One touched out of its expiry, one rewritten out of it, one destroyed.
+  ASSERT_OK(store->Touch(Id(0), Duration(10000)));
+  ASSERT_OK(store->Write(Id(3), "rewritten", Duration(10000)));
+  ASSERT_OK(store->Destroy(Id(6)));
+  expired -= 3;
+  expired_bytes -= 100 + 0 + 100 + 3 + 100 + 6;
+
+  Advance(1000);
+  auto gc = store->Gc(Now());
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, expired);
+  EXPECT_EQ(gc->bytes_removed, expired_bytes);
+  EXPECT_OK(store->CheckIndexForTesting());
+
+  ScanOptions all;
+  all.include_expired = true;
+  all.limit = 100000;
+  auto listed = store->Scan(all);
+  ASSERT_OK(listed);
+  EXPECT_EQ(listed->sessions.size(), kSessions - expired - 1);
+  for (int i = 0; i < kSessions; ++i) {
+    auto r = store->Read(Id(i));
+    if (i % 3 != 0 || i == 0 || i == 3) {
+      EXPECT_OK(r) << i;
+    } else {
+      EXPECT_TRUE(r.status().IsNotFound()) << i;
+    }
+  }
+  auto again = store->Gc(Now());
+  ASSERT_OK(again);
+  EXPECT_EQ(again->removed, 0u);
+}
+
+TEST_F(LmdbStoreTest, GcAtTheExactExpiryRemovesTheSession) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
+  ASSERT_OK(store->Write(Id(2), "b", Duration(1001)));
+  auto early = store->Gc(FromUnixMillis(kStartMs + 999));
+  ASSERT_OK(early);
+  EXPECT_EQ(early->removed, 0u);
+  auto gc = store->Gc(FromUnixMillis(kStartMs + 1000));
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 1u);
+  EXPECT_EQ(gc->bytes_removed, 1u);
+  Advance(999);
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
+  EXPECT_OK(store->Read(Id(2)));
+}
+
+// --- Map full
+// -------------------------------------------------------------------
+
+TEST_F(LmdbStoreTest, FullMapIsResourceExhaustedAndRecoversAfterDestroy) {
+  LmdbStore* store = Open(Options(1 << 20));
+  const std::string value(4096, 'v');
+  int written = 0;
+  Status full;
+  for (; written < 2000; ++written) {
+    full = store->Write(Id(written), value, Duration(100000));
+    if (!full.ok()) break;
+  }
+  ASSERT_TRUE(full.IsResourceExhausted()) << full.ToString();
+  EXPECT_GT(written, 50);
+  EXPECT_THAT(full.message(), HasSubstr(store->name()));
+  EXPECT_THAT(full.message(), HasSubstr("map is full (map_size=1MiB)"));
+  EXPECT_THAT(full.message(), HasSubstr("raise map_size"));
+  // The failed write left nothing behind; earlier ones are intact.
+  EXPECT_TRUE(store->Read(Id(written)).status().IsNotFound());
+  EXPECT_EQ(store->Read(Id(0))->data, value);
+  EXPECT_OK(store->CheckIndexForTesting());
+
+  for (int i = 0; i < 10; ++i) ASSERT_OK(store->Destroy(Id(i)));
+  EXPECT_OK(store->Write(Id(written), value, Duration(100000)));
+  EXPECT_EQ(store->Read(Id(written))->data, value);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, FullMapIsRescuedByGcOfExpiredSessions) {
+  LmdbStore* store = Open(Options(1 << 20));
+  const std::string value(4096, 'v');
+  int written = 0;
+  for (; written < 2000; ++written) {
+    Status s = store->Write(Id(written), value, Duration(1000));
+    if (s.IsResourceExhausted()) break;
+    ASSERT_OK(s);
+  }
+  ASSERT_LT(written, 2000);
+  Advance(1000);  // everything written so far has expired
+  ASSERT_OK(store->Write(Id(5000), value, Duration(1000)));
+  EXPECT_EQ(store->Read(Id(5000))->data, value);
+  // The rescue removed the expired sessions.
+  ScanOptions all;
+  all.include_expired = true;
+  auto listed = store->Scan(all);
+  ASSERT_OK(listed);
+  ASSERT_EQ(listed->sessions.size(), 1u);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+// --- Processes
+// ------------------------------------------------------------------
+
+TEST_F(LmdbStoreTest, ForkedChildReopensAndParentKeepsWorking) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "parent", Duration(100000)));
+  ASSERT_OK(store->Read(Id(1)));  // parent now holds a pooled reader slot
+  const pid_t parent = getpid();
+  ASSERT_EQ(store->EnvPidForTesting(), parent);
+
+  int code = RunInChild([&] {
+    if (store->EnvPidForTesting() != 0) return 10;  // must not use parent's
+    auto r = store->Read(Id(1));
+    if (!r.ok() || r->data != "parent") return 11;
+    if (store->EnvPidForTesting() != getpid()) return 12;
+    if (!store->Write(Id(2), "child", Duration(100000)).ok()) return 13;
+    // Destroying the store in the child closes only the child's handle.
+    stores_.clear();
+    return 0;
+  });
+  ASSERT_EQ(code, 0);
+
+  EXPECT_EQ(store->EnvPidForTesting(), parent);
+  auto r = store->Read(Id(2));  // reuses the parent's pooled reader slot
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, "child");
+  auto pids = store->ReaderPidsForTesting();
+  ASSERT_OK(pids);
+  EXPECT_THAT(*pids, Contains(parent));
+  ASSERT_OK(store->Write(Id(3), "parent again", Duration(100000)));
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, StoreOpenedBeforeForkButUnusedWorksInChildren) {
+  LmdbStore* store = Open();
+  for (int i = 0; i < 3; ++i) {
+    int code = RunInChild([&] {
+      return store->Write(Id(i), "c", Duration(100000)).ok() ? 0 : 1;
+    });
+    ASSERT_EQ(code, 0);
+  }
+  EXPECT_EQ(store->EnvPidForTesting(), 0);  // the parent never opened it
+  auto all = store->Scan(ScanOptions{});
+  ASSERT_OK(all);
+  EXPECT_EQ(all->sessions.size(), 3u);
+}
+
+TEST_F(LmdbStoreTest, ConcurrentWritersAcrossProcessesLoseNothing) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Health());  // open in the parent before forking
+  constexpr int kProcs = 8, kCycles = 500, kShared = 5;
+  const std::string pad(2000, 'p');
+  std::vector<pid_t> children;
+  fflush(nullptr);
+  for (int p = 0; p < kProcs; ++p) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      std::mt19937 rng(p);
+      const std::string own = Id(p, "own-");
+      for (int c = 0; c < kCycles; ++c) {
+        // Read-modify-write of this process's own session.
+        int count = 0;
+        auto r = store->Read(own);
+        if (r.ok()) {
+          count = std::stoi(r->data.substr(0, r->data.find(':')));
+        } else if (!r.status().IsNotFound()) {
+          _exit(20);
+        }
+        if (count != c) _exit(21);
+        if (!store
+                 ->Write(own, std::to_string(count + 1) + ":" + pad,
+                         Duration(600000))
+                 .ok()) {
+          _exit(22);
+        }
+        // And a shared session every process hammers.
+        const std::string shared = Id(static_cast<int>(rng() % kShared), "sh-");
+        auto s = store->Read(shared);
+        if (!s.ok() && !s.status().IsNotFound()) _exit(23);
+        if (s.ok() && s->data.rfind("proc", 0) != 0) _exit(24);
+        if (!store
+                 ->Write(shared, "proc" + std::to_string(p) + ":" + pad,
+                         Duration(600000))
+                 .ok()) {
+          _exit(25);
+        }
+        if (c % 50 == 0 && !store->Touch(shared, Duration(700000)).ok() &&
+            !store->Read(shared).ok()) {
+          _exit(26);
+        }
+      }
+      _exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "child exit status " << status;
+  }
+  for (int p = 0; p < kProcs; ++p) {
+    auto r = store->Read(Id(p, "own-"));
+    ASSERT_OK(r);
+    EXPECT_EQ(r->data, std::to_string(kCycles) + ":" + pad);
+  }
+  for (int s = 0; s < kShared; ++s) {
+    auto r = store->Read(Id(s, "sh-"));
+    ASSERT_OK(r);
+    EXPECT_EQ(r->data.rfind("proc", 0), 0u);
+  }
+  EXPECT_OK(store->CheckIndexForTesting());
+  ScanOptions all;
+  all.include_expired = true;
+  EXPECT_EQ(store->Scan(all)->sessions.size(),
+            static_cast<size_t>(kProcs + kShared));
+}
+
+TEST_F(LmdbStoreTest, ConcurrentThreadsShareOneEnvironment) {
+  LmdbStore* store = Open();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        const std::string id = Id(t * 1000 + i % 20, "th-");
+        if (!store->Write(id, std::to_string(i), Duration(100000)).ok()) {
+          ++failures;
+        }
+        auto r = store->Read(id);
+        if (!r.ok() || r->data != std::to_string(i)) ++failures;
+        if (i % 7 == 0 && !store->Destroy(id).ok()) ++failures;
+        if (i % 50 == 0 && !store->Scan(ScanOptions{}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, TwoStoresOnOneDirectoryShareTheEnvironment) {
+  LmdbStore* a = Open();
+  auto b = std::make_unique<LmdbStore>(Options());
+  b->SetClockForTesting(FakeClock());
+  ASSERT_OK(a->Write(Id(1), "from a", Duration(100000)));
+  auto r = b->Read(Id(1));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, "from a");
+  b.reset();  // must not close the environment a still uses
+  EXPECT_OK(a->Read(Id(1)));
+  ASSERT_OK(a->Write(Id(2), "still fine", Duration(100000)));
+  auto pids = a->ReaderPidsForTesting();
+  ASSERT_OK(pids);
+  EXPECT_THAT(*pids, Contains(getpid()));
+}
+
+TEST_F(LmdbStoreTest, CrashedReaderSlotIsReclaimedWhenTheStoreOpens) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));
+  const pid_t dead = CrashWithOpenReader(path_);
+  auto pids = store->ReaderPidsForTesting();
+  ASSERT_OK(pids);
+  ASSERT_THAT(*pids, Contains(dead));
+  // The writer is not blocked by the dead reader.
+  ASSERT_OK(store->Write(Id(2), "y", Duration(100000)));
+  // A process that opens the store clears the dead slot.
+  int code = RunInChild([&] {
+    LmdbStore fresh(Options());
+    fresh.SetClockForTesting(FakeClock());
+    return fresh.Read(Id(2)).ok() ? 0 : 1;
+  });
+  ASSERT_EQ(code, 0);
+  pids = store->ReaderPidsForTesting();
+  ASSERT_OK(pids);
+  EXPECT_THAT(*pids, Not(Contains(dead)));
+}
+
+TEST_F(LmdbStoreTest, CrashedReaderDoesNotFillTheMap) {
+  // A dead reader pins the pages of its snapshot. Without reclaiming its
+  // slot, thousands of overwrites could not reuse freed pages and would fill
+  // this 1 MiB map; the full-map rescue clears the slot.
+  LmdbStore* store = Open(Options(1 << 20));
+  const std::string value(4096, 'v');
+  ASSERT_OK(store->Write(Id(1), value, Duration(100000)));
+  const pid_t dead = CrashWithOpenReader(path_);
+  ASSERT_THAT(store->ReaderPidsForTesting().value_or({}), Contains(dead));
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_OK(store->Write(Id(1 + i % 3), value, Duration(100000))) << i;
+  }
+  EXPECT_THAT(store->ReaderPidsForTesting().value_or({}), Not(Contains(dead)));
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, GcFreesReaderSlotsOfDeadProcesses) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));
+  const pid_t dead = CrashWithOpenReader(path_);
+  ASSERT_THAT(store->ReaderPidsForTesting().value_or({}), Contains(dead));
+  ASSERT_OK(store->Gc(Now()));
+  EXPECT_THAT(store->ReaderPidsForTesting().value_or({}), Not(Contains(dead)));
+}
+
+TEST_F(LmdbStoreTest, ReadersFullIsRetriedAfterReaderCheck) {
+  LmdbOptions options = Options();
+  options.max_readers = 1;
+  LmdbStore* store = Open(options);
+  ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));  // opens, no reader
+  const pid_t dead = CrashWithOpenReader(path_);          // takes the slot
+  ASSERT_THAT(store->ReaderPidsForTesting().value_or({}), Contains(dead));
+  auto r = store->Read(Id(1));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, "x");
+}
+
+TEST_F(LmdbStoreTest, MapGrownByAnotherProcessIsFollowed) {
+  LmdbStore* store = Open(Options(1 << 20));
+  const std::string value(4096, 'v');
+  ASSERT_OK(store->Write(Id(0), value, Duration(100000)));
+  ASSERT_OK(store->Read(Id(0)));
+  int code = RunInChild([&] {
+    LmdbStore bigger(Options(8 << 20));
+    bigger.SetClockForTesting(FakeClock());
+    for (int i = 1; i <= 600; ++i) {
+      if (!bigger.Write(Id(i), value, Duration(100000)).ok()) return 1;
+    }
+    return 0;
+  });
+  ASSERT_EQ(code, 0);
+  // The data now reaches past this process's 1 MiB map.
+  auto r = store->Read(Id(600));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, value);
+  ASSERT_OK(store->Write(Id(601), value, Duration(100000)));
+  ScanOptions all;
+  all.limit = 10000;
+  EXPECT_EQ(store->Scan(all)->sessions.size(), 602u);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, ValueWithoutHeaderIsCorrupt) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(2), "fine", Duration(100000)));
+  // Plant a 3-byte value with the plain LMDB API, in another process (one
+  // process must not open the environment twice).
+  int code = RunInChild([&] {
+    MDB_env* env;
+    MDB_txn* txn;
+    MDB_dbi dbi;
+    if (mdb_env_create(&env) != 0) return 2;
+    mdb_env_set_maxdbs(env, 2);
+    if (mdb_env_open(env, path_.c_str(), MDB_NOTLS, 0600) != 0) return 3;
+    if (mdb_txn_begin(env, nullptr, 0, &txn) != 0) return 4;
+    if (mdb_dbi_open(txn, "sessions", 0, &dbi) != 0) return 5;
+    std::string id = Id(1);
+    MDB_val k{id.size(), id.data()}, v{3, const_cast<char*>("abc")};
+    if (mdb_put(txn, dbi, &k, &v, 0) != 0) return 6;
+    if (mdb_txn_commit(txn) != 0) return 7;
+    mdb_env_close(env);
+    return 0;
+  });
+  ASSERT_EQ(code, 0);
+  auto r = store->Read(Id(1));
+  EXPECT_TRUE(r.status().IsCorrupt()) << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("expiry header"));
+  EXPECT_TRUE(store->Exists(Id(1)).status().IsCorrupt());
+  EXPECT_TRUE(store->Touch(Id(1), Duration(1000)).IsCorrupt());
+  // A write replaces it and leaves a consistent index.
+  ASSERT_OK(store->Write(Id(1), "repaired", Duration(100000)));
+  EXPECT_EQ(store->Read(Id(1))->data, "repaired");
+  EXPECT_OK(store->CheckIndexForTesting());
+  EXPECT_OK(store->Read(Id(2)));
+}
+
+// --- Configuration and bad paths
+// -----------------------------------------------
+
+TEST_F(LmdbStoreTest, SyncModesWork) {
+  for (LmdbSync sync : {LmdbSync::kOff, LmdbSync::kMeta, LmdbSync::kFull}) {
+    LmdbOptions options = Options();
+    options.path = path_ + std::to_string(static_cast<int>(sync));
+    options.sync = sync;
+    LmdbStore* store = Open(options);
+    ASSERT_OK(store->Write(Id(1), "durable", Duration(100000)));
+    EXPECT_EQ(store->Read(Id(1))->data, "durable");
+  }
+}
+
+TEST_F(LmdbStoreTest, CreatesMissingParentsWithModeDerivedFromFileMode) {
+  LmdbOptions options = Options();
+  options.path = dir_ + "/a/b/c";
+  options.file_mode = 0640;
+  const mode_t old = umask(0);
+  LmdbStore* store = Open(options);
+  Status s = store->Health();
+  umask(old);
+  ASSERT_OK(s);
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/a/b/c").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0750u);
+  ASSERT_EQ(stat((dir_ + "/a/b/c/data.mdb").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+TEST_F(LmdbStoreTest, RegularFileAsDirectoryIsAClearError) {
+  std::ofstream(path_) << "not a directory";
+  LmdbStore* store = Open();
+  Status s = store->Health();
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr(path_));
+  EXPECT_THAT(s.message(), HasSubstr("not a directory"));
+  EXPECT_TRUE(store->Read(Id(1)).status().IsInvalidArgument());
+  EXPECT_TRUE(store->Write(Id(1), "x", Duration(1)).IsInvalidArgument());
+}
+
+TEST_F(LmdbStoreTest, PathUnderARegularFileIsAClearError) {
+  // Even root cannot create a directory below a regular file.
+  std::ofstream(path_) << "file";
+  LmdbOptions options = Options();
+  options.path = path_ + "/sub/store";
+  LmdbStore* store = Open(options);
+  Status s = store->Write(Id(1), "x", Duration(1000));
+  EXPECT_TRUE(s.IsInvalidArgument() || s.IsUnavailable()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("lmdb://" + path_ + "/sub/store"));
+  EXPECT_THAT(s.message(), HasSubstr(path_));
+  EXPECT_THAT(s.message(), HasSubstr("not a directory"));
+}
+
+// Makes a directory unwritable even for root (the immutable attribute), or
+// by its mode for other users. Undone on destruction.
+class UnwritableDir {
+ public:
+  explicit UnwritableDir(const std::string& path) : path_(path) {
+    fs::create_directories(path_);
+    if (geteuid() != 0) {
+      ok_ = chmod(path_.c_str(), 0500) == 0;
+      return;
+    }
+    fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY);
+    int flags = 0;
+    ok_ = fd_ >= 0 && ioctl(fd_, FS_IOC_GETFLAGS, &flags) == 0;
+    if (ok_) {
+      flags |= FS_IMMUTABLE_FL;
+      ok_ = ioctl(fd_, FS_IOC_SETFLAGS, &flags) == 0;
+    }
+  }
+  ~UnwritableDir() {
+    if (fd_ >= 0) {
+      int flags = 0;
+      if (ok_ && ioctl(fd_, FS_IOC_GETFLAGS, &flags) == 0) {
+        flags &= ~FS_IMMUTABLE_FL;
+        ioctl(fd_, FS_IOC_SETFLAGS, &flags);
+      }
+      close(fd_);
+    } else {
+      chmod(path_.c_str(), 0700);
+    }
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  bool ok_ = false;
+};
+
+TEST_F(LmdbStoreTest, UnwritableDirectoryIsUnavailable) {
+  UnwritableDir unwritable(path_);
+  if (!unwritable.ok()) GTEST_SKIP() << "cannot make a directory unwritable";
+  LmdbStore* store = Open();
+  Status s = store->Health();
+  EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr(store->name()));
+  EXPECT_THAT(s.message(), HasSubstr("cannot open the LMDB environment in"));
+  EXPECT_THAT(s.message(), HasSubstr(geteuid() == 0 ? "Operation not permitted"
+                                                    : "Permission denied"));
+  EXPECT_TRUE(store->Write(Id(1), "x", Duration(1000)).IsUnavailable());
+}
+
+TEST_F(LmdbStoreTest, OpenLmdbStoreValidatesOptions) {
+  LmdbOptions options = Options();
+  options.path = "relative/dir";
+  auto r = OpenLmdbStore(options);
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_THAT(r.status().message(), HasSubstr("absolute"));
+
+  options = Options();
+  options.map_size = 4096;
+  r = OpenLmdbStore(options);
+  EXPECT_TRUE(r.status().IsInvalidArgument());
+  EXPECT_THAT(r.status().message(), HasSubstr("map_size=4KiB"));
+
+  options = Options();
+  options.max_readers = 0;
+  r = OpenLmdbStore(options);
+  EXPECT_THAT(r.status().message(), HasSubstr("max_readers=0"));
+
+  options = Options();
+  options.file_mode = 0400;
+  r = OpenLmdbStore(options);
+  EXPECT_THAT(r.status().message(), HasSubstr("mode=0400"));
+
+  // Opening is lazy: nothing is created until first use.
+  r = OpenLmdbStore(Options());
+  ASSERT_OK(r);
+  EXPECT_FALSE(fs::exists(path_));
+  EXPECT_EQ((*r)->name(), "lmdb://" + path_);
+  ASSERT_OK((*r)->Write(Id(1), "x", Duration(1000)));
+  EXPECT_TRUE(fs::exists(path_ + "/data.mdb"));
+  // Locking is not offered yet.
+  EXPECT_TRUE((*r)->Unlock(Id(1), LockOwner{"h|1|r"}).IsNotSupported());
+}
+
+TEST(LmdbFormatSize, UsesTheLargestExactUnit) {
+  EXPECT_EQ(FormatSize(1 << 20), "1MiB");
+  EXPECT_EQ(FormatSize(10 << 20), "10MiB");
+  EXPECT_EQ(FormatSize(1ull << 30), "1GiB");
+  EXPECT_EQ(FormatSize(1536), "1536B");
+  EXPECT_EQ(FormatSize(3 << 10), "3KiB");
+}
+
+}  // namespace
+}  // namespace sessionkit::lmdb_internal

@@ -1,0 +1,32 @@
+#include "sessionkit/store.h"
+
+#include <string>
+
+namespace sessionkit {
+namespace {
+
+Status LockingNotSupported(const Store& store) {
+  return Status::NotSupported(store.name() +
+                              ": this store does not support locking");
+}
+
+}  // namespace
+
+Result<LockedRead> Store::LockAndRead(std::string_view, const LockRequest&) {
+  return LockingNotSupported(*this);
+}
+
+Status Store::WriteAndUnlock(std::string_view, std::string_view, Duration,
+                             const LockOwner&) {
+  return LockingNotSupported(*this);
+}
+
+Status Store::TouchAndUnlock(std::string_view, Duration, const LockOwner&) {
+  return LockingNotSupported(*this);
+}
+
+Status Store::Unlock(std::string_view, const LockOwner&) {
+  return LockingNotSupported(*this);
+}
+
+}  // namespace sessionkit

@@ -1,0 +1,32 @@
+// Maps a parsed store URL to its backend.
+#include <string>
+
+#include "sessionkit/store.h"
+#include "sessionkit/store_url.h"
+#include "sessionkit/stores/lmdb.h"
+
+namespace sessionkit {
+
+Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url) {
+  if (url.scheme == "lmdb") {
+    auto options = LmdbOptions::FromUrl(url);
+    if (!options.ok()) return options.status();
+    return OpenLmdbStore(*options);
+  }
+  return Status::NotSupported(url.Redacted() + ": the " + url.scheme +
+                              " store is not available in this build (it "
+                              "has the lmdb store)");
+}
+
+Result<std::unique_ptr<Store>> OpenStore(std::string_view spec) {
+  auto urls = ParseStoreSpec(spec);
+  if (!urls.ok()) return urls.status();
+  if (urls->size() != 1) {
+    return Status::NotSupported(
+        "several store URLs (tiers) are not available in this build; give "
+        "one store URL");
+  }
+  return OpenStore(urls->front());
+}
+
+}  // namespace sessionkit

@@ -1,0 +1,230 @@
+// Feeds arbitrary bytes to the store URL grammar and checks its promises:
+// no crash; an accepted URL is well formed, its typed parameters read back,
+// and Redacted() hides the password yet parses back to the same URL; an
+// error is InvalidArgument with a short message that does not depend on
+// the password.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sessionkit/store_url.h"
+#include "uri/schemes.h"
+
+namespace sk = sessionkit;
+
+namespace {
+
+// Messages quote at most a short stretch of input, so a garbage URL cannot
+// flood a log.
+constexpr size_t kMaxMessage = 2048;
+
+void Check(bool condition) {
+  if (!condition) abort();
+}
+
+std::string EncodeAll(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : in) {
+    auto c = static_cast<unsigned char>(ch);
+    out += '%';
+    out += kHex[c >> 4];
+    out += kHex[c & 0xf];
+  }
+  return out;
+}
+
+bool IsSecretParam(const sk::StoreUrl& url, const std::string& name) {
+  const sk::uri::SchemeSpec* s = sk::uri::FindScheme(url.scheme);
+  const sk::uri::ParamSpec* p = s ? sk::uri::FindParam(*s, name) : nullptr;
+  return p != nullptr && p->type == sk::uri::ParamType::kSecret;
+}
+
+void CheckError(const sk::Status& status) {
+  Check(!status.ok());
+  Check(status.IsInvalidArgument());
+  Check(!status.message().empty());
+  Check(status.message().size() < kMaxMessage);
+}
+
+void CheckUrl(const sk::StoreUrl& url) {
+  Check(!url.scheme.empty());
+  Check(sk::uri::FindScheme(url.scheme) != nullptr);
+  if (url.scheme == "lmdb") {
+    Check(url.hosts.empty());
+    Check(!url.path.empty() && url.path.front() == '/');
+    Check(url.user.empty() && !url.has_password);
+  } else {
+    Check(!url.hosts.empty());
+    for (const sk::HostPort& hp : url.hosts) {
+      Check(!hp.host.empty());
+      Check(hp.port != 0);
+    }
+  }
+  if (!url.has_password) Check(url.password.empty());
+
+  // Every parameter was validated at parse time, so its typed getter works.
+  const sk::uri::SchemeSpec* s = sk::uri::FindScheme(url.scheme);
+  for (const auto& [name, value] : url.params) {
+    const sk::uri::ParamSpec* p = sk::uri::FindParam(*s, name);
+    Check(p != nullptr);
+    Check(url.Param(name) == value);
+    switch (p->type) {
+      case sk::uri::ParamType::kSize:
+        Check(url.SizeParam(name, 0).ok());
+        Check(!url.IntParam(name, 0).ok());
+        break;
+      case sk::uri::ParamType::kDuration:
+        Check(url.DurationParam(name, sk::Duration(0)).ok());
+        Check(url.DurationParam(name, sk::Duration(0))->count() > 0);
+        break;
+      case sk::uri::ParamType::kBool:
+        Check(url.BoolParam(name, false).ok());
+        break;
+      case sk::uri::ParamType::kInt:
+      case sk::uri::ParamType::kOctalMode:
+        Check(url.IntParam(name, -1).ok());
+        Check(*url.IntParam(name, -1) >= 0);
+        break;
+      default:
+        Check(!url.SizeParam(name, 0).ok());
+        break;
+    }
+  }
+  Check(url.write_async() == (url.Param("write") == "async"));
+
+  // Redacted() parses back to the same URL, secrets as "***".
+  std::string redacted = url.Redacted();
+  sk::Result<sk::StoreUrl> again = sk::ParseStoreUrl(redacted);
+  Check(again.ok());
+  Check(again->scheme == url.scheme);
+  Check(again->user == url.user);
+  Check(again->has_password == url.has_password);
+  if (url.has_password) Check(again->password == "***");
+  Check(again->hosts.size() == url.hosts.size());
+  for (size_t i = 0; i < url.hosts.size(); ++i) {
+    Check(again->hosts[i].host == url.hosts[i].host);
+    Check(again->hosts[i].port == url.hosts[i].port);
+  }
+  Check(again->path == url.path);
+  Check(again->params.size() == url.params.size());
+  for (size_t i = 0; i < url.params.size(); ++i) {
+    Check(again->params[i].first == url.params[i].first);
+    if (IsSecretParam(url, url.params[i].first)) {
+      Check(again->params[i].second == "***");
+    } else {
+      Check(again->params[i].second == url.params[i].second);
+    }
+  }
+  Check(again->Redacted() == redacted);
+  sk::Result<std::vector<sk::StoreUrl>> as_spec = sk::ParseStoreSpec(redacted);
+  Check(as_spec.ok() && as_spec->size() == 1);
+
+  // Redacted() never shows a non-empty password. Rendered without the
+  // password, the URL differs only by an inserted ":***" (and '@'), so any
+  // password without those characters that appears in Redacted() but not
+  // in that rendering was leaked.
+  if (!url.password.empty() &&
+      url.password.find_first_of(":*@") == std::string::npos) {
+    sk::StoreUrl bare = url;
+    bare.password.clear();
+    bare.has_password = false;
+    if (bare.Redacted().find(url.password) == std::string::npos) {
+      Check(redacted.find(url.password) == std::string::npos);
+    }
+  }
+}
+
+// A spec that embeds `secret` (fully percent-encoded) as the password or
+// sentinel password, with `tail` as the rest of the URL.
+std::string WithSecret(uint8_t shape, std::string_view secret,
+                       std::string_view tail) {
+  static constexpr const char* kHeads[] = {
+      "redis://u:",        "rediss://:",         "redis+sentinel://:",
+      "redis+cluster://:", "memcached://u:",     "mysql://u:",
+      "postgres://u:",     "postgresql://user:",
+  };
+  constexpr size_t kNumHeads = sizeof(kHeads) / sizeof(kHeads[0]);
+  if (shape % (kNumHeads + 1) == kNumHeads) {
+    return "redis+sentinel://h/m?sentinel_password=" + EncodeAll(secret) +
+           std::string(tail);
+  }
+  return kHeads[shape % (kNumHeads + 1)] + EncodeAll(secret) + "@" +
+         std::string(tail);
+}
+
+void FuzzSecret(const uint8_t* data, size_t size) {
+  if (size < 3) return;
+  size_t len = 1 + data[1] % 24;
+  if (size < 2 + len) return;
+  std::string secret(reinterpret_cast<const char*>(data + 2), len);
+  std::string_view tail(reinterpret_cast<const char*>(data + 2 + len),
+                        size - 2 - len);
+  // Another secret of the same length: the outcome must not change.
+  std::string other = secret;
+  for (char& c : other) c = static_cast<char>(c ^ 0x5a);
+
+  sk::Result<std::vector<sk::StoreUrl>> a =
+      sk::ParseStoreSpec(WithSecret(data[0], secret, tail));
+  sk::Result<std::vector<sk::StoreUrl>> b =
+      sk::ParseStoreSpec(WithSecret(data[0], other, tail));
+  Check(a.ok() == b.ok());
+  if (!a.ok()) {
+    CheckError(a.status());
+    Check(a.status().message() == b.status().message());
+    return;
+  }
+  Check(a->size() == b->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    CheckUrl((*a)[i]);
+    Check((*a)[i].Redacted() == (*b)[i].Redacted());
+  }
+}
+
+void FuzzValues(std::string_view in) {
+  sk::Result<uint64_t> size = sk::ParseSize(in);
+  if (size.ok()) {
+    sk::Result<uint64_t> again = sk::ParseSize(std::to_string(*size));
+    Check(again.ok() && *again == *size);
+  } else {
+    CheckError(size.status());
+  }
+  sk::Result<sk::Duration> duration = sk::ParseDuration(in);
+  if (duration.ok()) {
+    Check(duration->count() >= 0);
+    sk::Result<sk::Duration> again =
+        sk::ParseDuration(std::to_string(duration->count()) + "ms");
+    Check(again.ok() && *again == *duration);
+  } else {
+    CheckError(duration.status());
+  }
+  sk::Result<bool> flag = sk::ParseBool(in);
+  if (!flag.ok()) CheckError(flag.status());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+
+  sk::Result<std::vector<sk::StoreUrl>> spec = sk::ParseStoreSpec(in);
+  if (spec.ok()) {
+    Check(!spec->empty());
+    for (const sk::StoreUrl& url : *spec) CheckUrl(url);
+  } else {
+    CheckError(spec.status());
+  }
+  sk::Result<sk::StoreUrl> one = sk::ParseStoreUrl(in);
+  if (one.ok()) {
+    CheckUrl(*one);
+  } else {
+    CheckError(one.status());
+  }
+
+  FuzzValues(in);
+  FuzzSecret(data, size);
+  return 0;
+}

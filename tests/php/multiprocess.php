@@ -1,0 +1,167 @@
+<?php
+// Many PHP processes on one LMDB store at once.
+//
+// Usage: php multiprocess.php /path/to/sessionkit.so STORE_DIR
+//            [PROCESSES=8] [CYCLES=1000]
+//
+// Each worker process runs CYCLES cycles. A cycle increments counters in the
+// worker's own session (nobody else writes it, so every final value must be
+// exact) and in one session of a pool shared by all workers (no session
+// locking yet, so concurrent increments may be lost: the shared sessions are
+// only checked to decode and to stay within bounds). Exits 0 when every check
+// holds, 1 otherwise, printing what was wrong.
+
+declare(strict_types=1);
+
+const POOL = 4;
+
+function fail(string $msg): never {
+    fwrite(STDERR, "FAIL: $msg\n");
+    exit(1);
+}
+
+function setup(string $dir): void {
+    if (!extension_loaded('sessionkit')) fail('the sessionkit extension is not loaded');
+    ini_set('session.save_handler', 'sessionkit');
+    ini_set('session.save_path', "lmdb://$dir");
+    ini_set('session.use_cookies', '0');
+    ini_set('session.cache_limiter', '');
+    ini_set('session.use_strict_mode', '0');
+    ini_set('session.gc_probability', '0');
+    ini_set('session.gc_maxlifetime', '600');
+    // Any warning (a failed read or write) fails the run.
+    set_error_handler(function (int $no, string $msg, string $file, int $line) {
+        fail("pid " . getmypid() . ": $msg at $file:$line");
+    });
+}
+
+function own_id(int $worker): string {
+    return sprintf('mpown%03d', $worker) . str_repeat('a', 24);
+}
+
+function pool_id(int $slot): string {
+    return sprintf('mppool%02d', $slot) . str_repeat('b', 24);
+}
+
+function open_session(string $id): void {
+    session_id($id);
+    if (!session_start()) fail("session_start failed for " . substr($id, 0, 8));
+}
+
+function close_session(): void {
+    if (!session_write_close()) fail("session_write_close failed");
+}
+
+function worker(string $dir, int $worker, int $cycles): void {
+    setup($dir);
+    for ($i = 0; $i < $cycles; $i++) {
+        open_session(own_id($worker));
+        $_SESSION['count'] = ($_SESSION['count'] ?? 0) + 1;
+        $_SESSION['sum'] = ($_SESSION['sum'] ?? 0) + $i;
+        $_SESSION['last'] = $i;
+        $_SESSION['worker'] = $worker;
+        // Some bulk so that the values are not tiny.
+        $_SESSION['pad'] = str_repeat(chr(ord('a') + $worker), 512 + $i % 200);
+        close_session();
+
+        open_session(pool_id(($i + $worker) % POOL));
+        $_SESSION['hits'][$worker] = ($_SESSION['hits'][$worker] ?? 0) + 1;
+        $_SESSION['total'] = ($_SESSION['total'] ?? 0) + 1;
+        close_session();
+    }
+}
+
+function check(string $dir, int $processes, int $cycles): void {
+    setup($dir);
+    $sum = intdiv($cycles * ($cycles - 1), 2);
+    for ($w = 0; $w < $processes; $w++) {
+        session_id(own_id($w));
+        session_start(['read_and_close' => true]);
+        $s = $_SESSION;
+        $expect = ['count' => $cycles, 'sum' => $sum, 'last' => $cycles - 1,
+                   'worker' => $w];
+        foreach ($expect as $key => $value) {
+            if (($s[$key] ?? null) !== $value) {
+                fail("worker $w: $key is " . var_export($s[$key] ?? null, true)
+                     . ", expected $value");
+            }
+        }
+        $pad = str_repeat(chr(ord('a') + $w), 512 + ($cycles - 1) % 200);
+        if (($s['pad'] ?? null) !== $pad) fail("worker $w: pad is wrong");
+    }
+    $grand = 0;
+    for ($p = 0; $p < POOL; $p++) {
+        session_id(pool_id($p));
+        session_start(['read_and_close' => true]);
+        $s = $_SESSION;
+        if (!is_array($s['hits'] ?? null) || !is_int($s['total'] ?? null)) {
+            fail("pool session $p did not decode: " . var_export($s, true));
+        }
+        foreach ($s['hits'] as $w => $n) {
+            if (!is_int($w) || $w < 0 || $w >= $processes || !is_int($n)
+                || $n < 1 || $n > $cycles) {
+                fail("pool session $p: bad hit count for worker $w");
+            }
+        }
+        if ($s['total'] < 1 || $s['total'] > $processes * $cycles) {
+            fail("pool session $p: total {$s['total']} out of range");
+        }
+        $grand += $s['total'];
+    }
+    printf("ok: %d processes x %d cycles; own sessions exact; pool sessions "
+           . "decode, %d of %d shared increments survived the races\n",
+           $processes, $cycles, $grand, $processes * $cycles);
+}
+
+// Runs this script in a new PHP process that loads the extension.
+function spawn(string $extension, array $args) {
+    $cmd = array_merge([PHP_BINARY, '-d', "extension=$extension", __FILE__], $args);
+    $p = proc_open($cmd, [0 => ['file', '/dev/null', 'r'], 1 => STDOUT, 2 => STDERR], $pipes);
+    if (!is_resource($p)) fail('cannot start ' . implode(' ', $cmd));
+    return $p;
+}
+
+if (($argv[1] ?? '') === '--worker') {
+    worker($argv[2], (int) $argv[3], (int) $argv[4]);
+    exit(0);
+}
+if (($argv[1] ?? '') === '--check') {
+    check($argv[2], (int) $argv[3], (int) $argv[4]);
+    exit(0);
+}
+if ($argc < 3) {
+    fwrite(STDERR, "usage: php multiprocess.php /path/to/sessionkit.so STORE_DIR "
+           . "[PROCESSES=8] [CYCLES=1000]\n");
+    exit(2);
+}
+[$extension, $dir] = [$argv[1], $argv[2]];
+$processes = (string) (int) ($argv[3] ?? 8);
+$cycles = (string) (int) ($argv[4] ?? 1000);
+
+// Start from an empty store.
+foreach (glob("$dir/*") ?: [] as $f) unlink($f);
+@mkdir($dir, 0700, true);
+
+$start = microtime(true);
+$procs = [];
+for ($w = 0; $w < (int) $processes; $w++) {
+    $procs[$w] = spawn($extension, ['--worker', $dir, (string) $w, $cycles]);
+}
+$failed = false;
+foreach ($procs as $w => $p) {
+    $status = proc_close($p);
+    if ($status !== 0) {
+        fwrite(STDERR, "worker $w exited with status $status\n");
+        $failed = true;
+    }
+}
+$elapsed = microtime(true) - $start;
+if ($failed) fail('a worker failed');
+$total = (int) $processes * (int) $cycles * 2;
+printf("%d session cycles by %d processes in %.2f s (%.0f us per cycle per process)\n",
+       $total, $processes, $elapsed, $elapsed * 1e6 * (int) $processes / $total);
+
+$status = proc_close(spawn($extension, ['--check', $dir, $processes, $cycles]));
+foreach (glob("$dir/*") ?: [] as $f) unlink($f);
+@rmdir($dir);
+exit($status === 0 ? 0 : 1);

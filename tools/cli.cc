@@ -1,0 +1,464 @@
+#include "cli.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "php_payload.h"
+#include "sessionkit/frame.h"
+#include "sessionkit/session_id.h"
+#include "sessionkit/status.h"
+#include "sessionkit/store.h"
+#include "sessionkit/store_url.h"
+
+#ifndef SK_VERSION
+#define SK_VERSION "unknown"
+#endif
+
+namespace sessionkit::cli {
+namespace {
+
+constexpr std::string_view kVerbs[] = {"stats", "ls", "get", "rm", "gc"};
+constexpr size_t kScanPage = 1000;
+constexpr int kBarWidth = 40;
+
+std::string PadLeft(const std::string& s, size_t width) {
+  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
+std::string PadRight(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+// What the user typed, made safe to quote in a message.
+std::string Quoted(std::string_view text) {
+  return "'" + EscapeBytes(text) + "'";
+}
+
+// One invocation: the verb's arguments and where its output goes.
+class Command {
+ public:
+  Command(std::string verb, std::ostream& out, std::ostream& err)
+      : verb_(std::move(verb)), out_(out), err_(err) {}
+
+  std::string url;
+  std::string id;
+  size_t limit = 0;  // 0: no limit
+  bool include_expired = false;
+  bool raw = false;
+
+  int Run() {
+    if (verb_ == "stats") return Stats();
+    if (verb_ == "ls") return List();
+    if (verb_ == "get") return Get();
+    if (verb_ == "rm") return Remove();
+    if (verb_ == "gc") return Gc();
+    return Fail(kExitUsage, "unknown command " + Quoted(verb_));
+  }
+
+ private:
+  int Fail(int code, const std::string& message) {
+    err_ << "sessionkit " << verb_ << ": " << message << "\n";
+    return code;
+  }
+
+  // Bad configuration is the caller's to fix (usage); anything else is an
+  // operational failure.
+  int FailWith(const Status& status) {
+    return Fail(status.IsInvalidArgument() ? kExitUsage : kExitFailure,
+                status.message());
+  }
+
+  // Parses and opens `url` into store_. Returns kExitOk or an exit code
+  // after printing why.
+  int OpenStoreOrFail() {
+    auto urls = ParseStoreSpec(url);
+    if (!urls.ok()) {
+      return Fail(kExitUsage, "bad store URL: " + urls.status().message());
+    }
+    // The LMDB store creates a missing directory; for an inspection tool a
+    // mistyped path must be an error, not a new empty store.
+    for (const StoreUrl& u : *urls) {
+      if (u.scheme != "lmdb") continue;
+      std::error_code ec;
+      if (!std::filesystem::is_directory(u.path, ec)) {
+        return Fail(kExitFailure, "no LMDB store at " + Quoted(u.path) +
+                                      ": the directory does not exist");
+      }
+    }
+    auto store = OpenStore(url);
+    if (!store.ok()) return FailWith(store.status());
+    store_ = std::move(store).value();
+    return kExitOk;
+  }
+
+  int CheckId() {
+    Status s = ValidateSessionId(id);
+    if (!s.ok()) return Fail(kExitUsage, "bad session id: " + s.message());
+    return kExitOk;
+  }
+
+  // Calls `visit(info, expired)` for every session, a page at a time.
+  template <typename Visit>
+  int ScanAll(bool with_expired, size_t max, Visit visit) {
+    const TimePoint now = Clock::now();
+    ScanOptions options;
+    options.include_expired = with_expired;
+    size_t seen = 0;
+    for (;;) {
+      options.limit = max == 0 ? kScanPage : std::min(kScanPage, max - seen);
+      auto page = store_->Scan(options);
+      if (!page.ok()) return FailWith(page.status());
+      for (const SessionInfo& info : page->sessions) {
+        if (max != 0 && seen >= max) return kExitOk;
+        const bool expired = info.expires_at <= now;
+        if (expired && !with_expired) continue;
+        visit(info, expired);
+        ++seen;
+      }
+      if (page->next_cursor.empty() || (max != 0 && seen >= max)) break;
+      if (page->next_cursor == options.cursor) {
+        return Fail(kExitFailure,
+                    store_->name() + ": scan did not advance (store bug)");
+      }
+      options.cursor = std::move(page->next_cursor);
+    }
+    return kExitOk;
+  }
+
+  int Stats() {
+    if (int rc = OpenStoreOrFail()) return rc;
+    uint64_t count[2] = {0, 0};
+    uint64_t bytes[2] = {0, 0};
+    SizeHistogram histogram;
+    int rc = ScanAll(/*with_expired=*/true, 0,
+                     [&](const SessionInfo& info, bool expired) {
+                       count[expired] += 1;
+                       bytes[expired] += info.bytes;
+                       histogram.Add(info.bytes, expired);
+                     });
+    if (rc != kExitOk) return rc;
+
+    out_ << "store: " << store_->name() << "\n\n";
+    const auto row = [&](const std::string& label, uint64_t n, uint64_t b) {
+      out_ << PadRight(label, 8) << PadLeft(std::to_string(n), 10)
+           << PadLeft(std::to_string(b), 14) << "  " << FormatSize(b) << "\n";
+    };
+    out_ << PadRight("", 8) << PadLeft("sessions", 10) << PadLeft("bytes", 14)
+         << "\n";
+    row("live", count[0], bytes[0]);
+    row("expired", count[1], bytes[1]);
+    row("total", count[0] + count[1], bytes[0] + bytes[1]);
+    if (count[0] + count[1] > 0) {
+      out_ << "\nsize histogram (stored bytes per session)\n"
+           << histogram.Format();
+    }
+    return kExitOk;
+  }
+
+  int List() {
+    if (int rc = OpenStoreOrFail()) return rc;
+    return ScanAll(include_expired, limit,
+                   [&](const SessionInfo& info, bool expired) {
+                     out_ << EscapeBytes(info.id) << "  "
+                          << PadLeft(std::to_string(info.bytes), 8) << "  "
+                          << FormatIso8601Utc(info.expires_at)
+                          << (expired ? "  expired" : "") << "\n";
+                   });
+  }
+
+  int Get() {
+    if (int rc = CheckId()) return rc;
+    if (int rc = OpenStoreOrFail()) return rc;
+    const std::string who = "session " + SessionIdPrefix(id);
+    auto record = store_->Read(id);
+    if (!record.ok()) {
+      if (record.status().IsNotFound()) {
+        return Fail(kExitFailure, "no live " + who + " in " + store_->name());
+      }
+      return FailWith(record.status());
+    }
+    auto frame = DecodeFrame(record->data);
+    if (!frame.ok()) {
+      return Fail(kExitFailure,
+                  who + " in " + store_->name() +
+                      " is unreadable: " + frame.status().message());
+    }
+    if (frame->header.key_id != 0) {
+      return Fail(kExitFailure, who + " is encrypted with key id " +
+                                    std::to_string(frame->header.key_id) +
+                                    ", which this tool has no key for");
+    }
+    if (frame->header.codec != FrameCodec::kNone) {
+      return Fail(kExitFailure,
+                  who + " is encoded with codec " +
+                      std::string(FrameCodecName(frame->header.codec)) +
+                      ", which this tool cannot decode");
+    }
+    const std::string_view payload = frame->payload;
+    if (raw) {
+      out_.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+      out_.flush();
+      return out_ ? kExitOk : Fail(kExitFailure, "could not write to stdout");
+    }
+    auto session = ParsePhpSessionAnyFormat(payload);
+    if (session.ok()) {
+      out_ << FormatPhpSession(*session);
+    } else {
+      err_ << "sessionkit get: note: the payload is not PHP session data ("
+           << session.status().message() << "); showing its " << payload.size()
+           << " bytes\n";
+      out_ << EscapeBytes(payload) << "\n";
+    }
+    return kExitOk;
+  }
+
+  int Remove() {
+    if (int rc = CheckId()) return rc;
+    if (int rc = OpenStoreOrFail()) return rc;
+    auto exists = store_->Exists(id);
+    if (!exists.ok()) return FailWith(exists.status());
+    // Destroy even when not live: an expired leftover goes too.
+    Status s = store_->Destroy(id);
+    if (!s.ok()) return FailWith(s);
+    if (!*exists) {
+      return Fail(kExitFailure, "no live session " + SessionIdPrefix(id) +
+                                    " in " + store_->name());
+    }
+    out_ << "removed session " << SessionIdPrefix(id) << "\n";
+    return kExitOk;
+  }
+
+  int Gc() {
+    if (int rc = OpenStoreOrFail()) return rc;
+    auto result = store_->Gc(Clock::now());
+    if (!result.ok()) return FailWith(result.status());
+    out_ << "removed " << result->removed << " expired session"
+         << (result->removed == 1 ? "" : "s") << ", " << result->bytes_removed
+         << " bytes (" << FormatSize(result->bytes_removed) << ")\n";
+    return kExitOk;
+  }
+
+  std::string verb_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::unique_ptr<Store> store_;
+};
+
+bool IsVerb(std::string_view word) {
+  for (std::string_view v : kVerbs) {
+    if (v == word) return true;
+  }
+  return false;
+}
+
+// CLI11's own number validators print their whole range on error.
+CLI::Validator PositiveCount() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        size_t value = 0;
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec != std::errc() || ptr != end || value == 0) {
+          return "must be a whole number of at least 1, not " + Quoted(text);
+        }
+        return "";
+      },
+      "");
+}
+
+constexpr char kUrlHelp[] =
+    "Store URL, e.g. lmdb:///var/lib/sessionkit (same grammar as "
+    "session.save_path)";
+constexpr char kIdHelp[] =
+    "Session id (a-z A-Z 0-9 , - ; 22 to 256 characters)";
+
+int RunParsed(int argc, const char* const* argv, std::ostream& out,
+              std::ostream& err) {
+  if (argc >= 2 && argv[1][0] != '-' && !IsVerb(argv[1])) {
+    err << "sessionkit: unknown command " << Quoted(argv[1])
+        << "; commands are stats, ls, get, rm, gc (see sessionkit --help)\n";
+    return kExitUsage;
+  }
+  if (argc < 2) {
+    err << "sessionkit: no command given; commands are stats, ls, get, rm, "
+           "gc (see sessionkit --help)\n";
+    return kExitUsage;
+  }
+
+  CLI::App app{"Inspect and maintain a sessionkit session store.",
+               "sessionkit"};
+  app.set_version_flag("--version", std::string("sessionkit ") + SK_VERSION);
+  app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 success; 1 the operation failed (store unavailable, "
+      "session not found, corrupt data); 2 usage error (unknown command or "
+      "flag, missing argument, bad URL or session id).\n"
+      "Run 'sessionkit COMMAND --help' for a command's options.");
+
+  std::string url, id;
+  size_t limit = 0;
+  bool include_expired = false, raw = false;
+
+  CLI::App* stats = app.add_subcommand(
+      "stats",
+      "Count live and expired sessions, their bytes, and show a histogram of "
+      "session sizes (powers of two).");
+  stats->add_option("URL", url, kUrlHelp)->required();
+  stats->footer("Example: sessionkit stats lmdb:///var/lib/sessionkit");
+
+  CLI::App* ls = app.add_subcommand(
+      "ls",
+      "List sessions, one per line: id, stored bytes, expiry (ISO-8601 UTC) "
+      "and 'expired' for sessions past their expiry that gc has not removed.");
+  ls->add_option("URL", url, kUrlHelp)->required();
+  ls->add_option("--limit", limit, "Print at most N sessions")
+      ->type_name("N")
+      ->check(PositiveCount());
+  ls->add_flag("--expired", include_expired,
+               "Also list expired sessions not yet removed by gc");
+  ls->footer("Example: sessionkit ls --limit 20 lmdb:///var/lib/sessionkit");
+
+  CLI::App* get = app.add_subcommand(
+      "get",
+      "Print one session's payload: PHP session data (php or php_serialize "
+      "format) as an indented tree, anything else as text with "
+      "non-printable bytes escaped as \\xNN.");
+  get->add_option("URL", url, kUrlHelp)->required();
+  get->add_option("ID", id, kIdHelp)->required();
+  get->add_flag("--raw", raw, "Write the payload bytes unmodified to stdout");
+  get->footer(
+      "Example: sessionkit get lmdb:///var/lib/sessionkit "
+      "4v7c0k2q9m3j5h8n1b6x2z4r7t9w0y3a");
+
+  CLI::App* rm = app.add_subcommand(
+      "rm", "Delete one session. Fails when no live session has this id.");
+  rm->add_option("URL", url, kUrlHelp)->required();
+  rm->add_option("ID", id, kIdHelp)->required();
+
+  CLI::App* gc = app.add_subcommand(
+      "gc",
+      "Delete every expired session and print how many sessions and bytes "
+      "were removed.");
+  gc->add_option("URL", url, kUrlHelp)->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e, out, err);  // help
+    std::string verb;
+    for (const CLI::App* sub : app.get_subcommands()) verb = sub->get_name();
+    const std::string where =
+        verb.empty() ? "sessionkit" : "sessionkit " + verb;
+    err << where << ": " << EscapeBytes(e.what()) << " (see '" << where
+        << " --help')\n";
+    return kExitUsage;
+  }
+
+  const CLI::App* chosen = app.get_subcommands().at(0);
+  Command command(chosen->get_name(), out, err);
+  command.url = url;
+  command.id = id;
+  command.limit = limit;
+  command.include_expired = include_expired;
+  command.raw = raw;
+  return command.Run();
+}
+
+}  // namespace
+
+int RunCli(int argc, const char* const* argv, std::ostream& out,
+           std::ostream& err) {
+  try {
+    return RunParsed(argc, argv, out, err);
+  } catch (const std::exception& e) {
+    err << "sessionkit: internal error: " << EscapeBytes(e.what()) << "\n";
+    return kExitFailure;
+  }
+}
+
+std::string FormatIso8601Utc(TimePoint t) {
+  const int64_t ms = ToUnixMillis(t);
+  // Floor division, so times before 1970 print correctly too.
+  time_t secs = static_cast<time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+  struct tm tm {};
+  if (gmtime_r(&secs, &tm) == nullptr) return "(invalid time)";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::string FormatSize(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B",   "KiB", "MiB", "GiB",
+                                           "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  int unit = 0;
+  uint64_t scale = 1;
+  while (unit < 6 && bytes / scale >= 1024) {
+    scale *= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (bytes % scale == 0) {
+    std::snprintf(buf, sizeof(buf), "%llu %s",
+                  static_cast<unsigned long long>(bytes / scale), kUnits[unit]);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s",
+                  static_cast<double>(bytes) / static_cast<double>(scale),
+                  kUnits[unit]);
+  }
+  return buf;
+}
+
+int SizeHistogram::BucketOf(uint64_t bytes) { return std::bit_width(bytes); }
+
+void SizeHistogram::Add(uint64_t bytes, bool expired) {
+  counts_[BucketOf(bytes)][expired ? 1 : 0] += 1;
+}
+
+std::string SizeHistogram::Format() const {
+  int first = -1, last = -1;
+  uint64_t max_total = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    const uint64_t total = live(b) + expired(b);
+    if (total == 0) continue;
+    if (first < 0) first = b;
+    last = b;
+    max_total = std::max(max_total, total);
+  }
+  if (first < 0) return "";
+  const auto lower = [](int b) -> std::string {
+    return b == 0 ? "0 B" : FormatSize(uint64_t{1} << (b - 1));
+  };
+  const auto upper = [](int b) -> std::string {
+    return b == 64 ? "16 EiB" : FormatSize(uint64_t{1} << b);
+  };
+  std::string out = PadLeft("from", 10) + PadLeft("below", 10) +
+                    PadLeft("live", 10) + PadLeft("expired", 10) + "\n";
+  for (int b = first; b <= last; ++b) {
+    const uint64_t total = live(b) + expired(b);
+    // Any non-empty bucket gets at least one mark.
+    const uint64_t bar =
+        total == 0 ? 0 : std::max<uint64_t>(1, total * kBarWidth / max_total);
+    out += PadLeft(lower(b), 10) + PadLeft(upper(b), 10) +
+           PadLeft(std::to_string(live(b)), 10) +
+           PadLeft(std::to_string(expired(b)), 10) +
+           (bar > 0 ? "  " + std::string(bar, '#') : "") + "\n";
+  }
+  return out;
+}
+
+}  // namespace sessionkit::cli

@@ -1,0 +1,71 @@
+// The `sessionkit` command-line tool: inspect and maintain a session store.
+//
+//   sessionkit stats URL        counts, bytes and a size histogram
+//   sessionkit ls URL           one line per session
+//   sessionkit get URL ID       a session's payload, readably
+//   sessionkit rm URL ID        delete one session
+//   sessionkit gc URL           delete expired sessions
+//
+// docs/cli.md describes every verb and the exit codes.
+#ifndef SESSIONKIT_TOOLS_CLI_H_
+#define SESSIONKIT_TOOLS_CLI_H_
+
+#include <array>
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+#include "sessionkit/clock.h"
+
+namespace sessionkit::cli {
+
+// Exit codes.
+inline constexpr int kExitOk = 0;
+// The command was well-formed but failed: the store could not be opened or
+// answered with an error, the session does not exist, its data is corrupt.
+inline constexpr int kExitFailure = 1;
+// The command line is wrong: unknown verb or flag, a missing argument, a
+// malformed store URL or session id.
+inline constexpr int kExitUsage = 2;
+
+// Runs the tool as `main` would: parses argv, writes results to `out` and
+// messages to `err`, and returns the exit code. Never throws.
+int RunCli(int argc, const char* const* argv, std::ostream& out,
+           std::ostream& err);
+
+// Formats `t` as ISO-8601 UTC with second precision, e.g.
+// "2024-05-01T12:00:00Z".
+std::string FormatIso8601Utc(TimePoint t);
+
+// Formats a byte count for people: "512 B", "2 KiB", "1.5 MiB".
+std::string FormatSize(uint64_t bytes);
+
+// Counts sessions by stored size in power-of-two buckets: bucket 0 holds
+// empty values, bucket k >= 1 holds sizes in [2^(k-1), 2^k).
+//
+// Thread safety: a value; not safe for concurrent mutation.
+class SizeHistogram {
+ public:
+  static constexpr int kBuckets = 65;
+
+  // Returns the bucket of a size.
+  static int BucketOf(uint64_t bytes);
+
+  // Counts one session.
+  void Add(uint64_t bytes, bool expired);
+
+  uint64_t live(int bucket) const { return counts_[bucket][0]; }
+  uint64_t expired(int bucket) const { return counts_[bucket][1]; }
+
+  // An aligned table with the columns from, below, live, expired and a bar,
+  // one row per bucket from the smallest to the largest non-empty one.
+  // Empty string when nothing was counted.
+  std::string Format() const;
+
+ private:
+  std::array<std::array<uint64_t, 2>, kBuckets> counts_{};
+};
+
+}  // namespace sessionkit::cli
+
+#endif  // SESSIONKIT_TOOLS_CLI_H_

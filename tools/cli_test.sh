@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# End-to-end test of the `sessionkit` CLI against an LMDB store under the
+# build tree. Sessions are written with cli_test_seed (the C++ API), then
+# every verb is run and its output and exit code checked, errors included.
+#
+#   cli_test.sh SESSIONKIT_BINARY CLI_TEST_SEED_BINARY SCRATCH_DIR
+set -euo pipefail
+
+CLI=$1
+SEED=$2
+DIR=$3
+
+rm -rf "$DIR"
+mkdir -p "$DIR"
+trap 'rm -rf "$DIR"' EXIT
+URL="lmdb://$DIR/store"
+
+failures=0
+checks=0
+fail() {
+  failures=$((failures + 1))
+  echo "FAIL: $*"
+  echo "  command: sessionkit ${LAST_ARGS[*]}"
+  echo "  exit code: $rc"
+  echo "  stdout: $(head -c 2000 "$DIR/out")"
+  echo "  stderr: $(head -c 2000 "$DIR/err")"
+}
+
+# run ARGS...: runs the CLI, keeping stdout, stderr and the exit code.
+run() {
+  LAST_ARGS=("$@")
+  set +e
+  "$CLI" "$@" >"$DIR/out" 2>"$DIR/err"
+  rc=$?
+  set -e
+}
+
+expect_rc() {
+  checks=$((checks + 1))
+  [[ $rc == "$1" ]] || fail "expected exit code $1"
+}
+expect_out() {  # exact stdout
+  checks=$((checks + 1))
+  [[ "$(cat "$DIR/out")" == "$1" ]] || fail "expected stdout: $1"
+}
+expect_out_has() {  # extended regex matching some line of stdout
+  checks=$((checks + 1))
+  grep -Eq -- "$1" "$DIR/out" || fail "expected a stdout line matching: $1"
+}
+expect_out_lacks() {
+  checks=$((checks + 1))
+  ! grep -Eq -- "$1" "$DIR/out" || fail "expected no stdout line matching: $1"
+}
+expect_out_lines() {
+  checks=$((checks + 1))
+  [[ $(wc -l <"$DIR/out") == "$1" ]] || fail "expected $1 lines of stdout"
+}
+expect_err_has() {
+  checks=$((checks + 1))
+  grep -Fq -- "$1" "$DIR/err" || fail "expected stderr to contain: $1"
+}
+expect_err_empty() {
+  checks=$((checks + 1))
+  [[ ! -s "$DIR/err" ]] || fail "expected empty stderr"
+}
+# A failed command prints exactly one line on stderr and nothing on stdout,
+# and never the full session id it was given.
+expect_error() {  # CODE MESSAGE_PART [ID]
+  expect_rc "$1"
+  expect_err_has "$2"
+  checks=$((checks + 1))
+  [[ $(wc -l <"$DIR/err") == 1 ]] || fail "expected one line on stderr"
+  [[ ! -s "$DIR/out" ]] || fail "expected empty stdout"
+  if [[ $# -ge 3 ]]; then
+    ! grep -Fq -- "$3" "$DIR/err" || fail "stderr shows the full session id"
+  fi
+}
+
+seed() {  # ID TTL_MS [--unframed] < payload
+  "$SEED" "$URL" "$@" || { echo "FAIL: could not seed session $1"; exit 1; }
+}
+
+# --- Seed the store -------------------------------------------------------
+ID_PHP=clitestphp00000000000000000000001
+ID_SER=clitestserialize0000000000000001
+ID_BIN=clitestbinary000000000000000001
+ID_BIG=clitestbig000000000000000000001
+ID_BAD=clitestcorrupt00000000000000001
+ID_EXP=clitestexpired00000000000000001
+ID_MISSING=clitestmissing00000000000000001
+HOUR=3600000
+
+PHP_PAYLOAD='user|s:5:"alice";cart|a:1:{s:3:"tea";a:2:{s:4:"name";s:9:"Green tea";s:3:"qty";i:2;}}visits|i:17;'
+SER_PAYLOAD='a:3:{s:4:"user";s:5:"alice";s:4:"cart";a:1:{s:3:"tea";a:2:{s:4:"name";s:9:"Green tea";s:3:"qty";i:2;}}s:6:"visits";i:17;}'
+TREE='user: "alice"
+cart: array(1)
+  tea: array(2)
+    name: "Green tea"
+    qty: 2
+visits: 17'
+printf 'hello\0world\xff\n' >"$DIR/binary"
+BIG_VALUE=$(head -c 5000 /dev/zero | tr '\0' 'x')
+BIG_PAYLOAD="big|s:5000:\"$BIG_VALUE\";"
+
+printf '%s' "$PHP_PAYLOAD" | seed "$ID_PHP" $HOUR
+printf '%s' "$SER_PAYLOAD" | seed "$ID_SER" $HOUR
+seed "$ID_BIN" $HOUR <"$DIR/binary"
+printf '%s' "$BIG_PAYLOAD" | seed "$ID_BIG" $HOUR
+printf 'not a frame' | seed "$ID_BAD" $HOUR --unframed
+printf 'x|i:1;' | seed "$ID_EXP" 1
+sleep 0.1  # let the 1 ms session expire
+
+FRAME=8  # header bytes of a stored frame (include/sessionkit/frame.h)
+SIZE_PHP=$((${#PHP_PAYLOAD} + FRAME))
+SIZE_SER=$((${#SER_PAYLOAD} + FRAME))
+SIZE_BIN=$(($(wc -c <"$DIR/binary") + FRAME))
+SIZE_BIG=$((${#BIG_PAYLOAD} + FRAME))
+SIZE_BAD=11
+SIZE_EXP=$((6 + FRAME))
+LIVE_BYTES=$((SIZE_PHP + SIZE_SER + SIZE_BIN + SIZE_BIG + SIZE_BAD))
+
+# --- stats ----------------------------------------------------------------
+run stats "$URL"
+expect_rc 0
+expect_err_empty
+expect_out_has "^store: lmdb://"
+expect_out_has "^live +5 +$LIVE_BYTES "
+expect_out_has "^expired +1 +$SIZE_EXP "
+expect_out_has "^total +6 +$((LIVE_BYTES + SIZE_EXP)) "
+expect_out_has "^size histogram"
+# 11..122 bytes: the corrupt one (8..16), the expired one (8..16), three in
+# 64..128 or 128..256; the big one alone in 4..8 KiB.
+expect_out_has "^ +8 B +16 B +1 +1 +#+$"
+expect_out_has "^ +4 KiB +8 KiB +1 +0 +#+$"
+
+# --- ls -------------------------------------------------------------------
+run ls "$URL"
+expect_rc 0
+expect_err_empty
+expect_out_lines 5
+expect_out_has "^$ID_PHP +$SIZE_PHP +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+expect_out_has "^$ID_BIG +$SIZE_BIG "
+expect_out_lacks "$ID_EXP"
+expect_out_lacks "expired"
+
+run ls --expired "$URL"
+expect_rc 0
+expect_out_lines 6
+expect_out_has "^$ID_EXP +$SIZE_EXP +[0-9T:Z-]+ +expired$"
+expect_out_has "^$ID_PHP +$SIZE_PHP +[0-9T:Z-]+$"
+
+run ls --limit 2 "$URL"
+expect_rc 0
+expect_out_lines 2
+
+# --- get ------------------------------------------------------------------
+run get "$URL" "$ID_PHP"
+expect_rc 0
+expect_err_empty
+expect_out "$TREE"
+
+run get "$URL" "$ID_SER"
+expect_rc 0
+expect_out "$TREE"
+
+run get "$URL" "$ID_BIN"
+expect_rc 0
+expect_out 'hello\x00world\xff\x0a'
+expect_err_has "not PHP session data"
+
+run get --raw "$URL" "$ID_BIN"
+expect_rc 0
+checks=$((checks + 1))
+cmp -s "$DIR/out" "$DIR/binary" || fail "--raw output differs from the payload"
+
+run get "$URL" "$ID_PHP" --raw
+expect_rc 0
+expect_out "$PHP_PAYLOAD"
+
+run get "$URL" "$ID_BAD"
+expect_error 1 "is unreadable" "$ID_BAD"
+
+run get "$URL" "$ID_EXP"
+expect_error 1 "no live session" "$ID_EXP"
+
+run get "$URL" "$ID_MISSING"
+expect_error 1 "no live session clites..." "$ID_MISSING"
+
+# --- usage and operational errors -----------------------------------------
+run
+expect_error 2 "no command given"
+run frobnicate "$URL"
+expect_error 2 "unknown command 'frobnicate'"
+run get "$URL"
+expect_error 2 "ID is required"
+run ls
+expect_error 2 "URL is required"
+run ls --limit 0 "$URL"
+expect_error 2 "--limit"
+run ls --no-such-flag "$URL"
+expect_error 2 "--no-such-flag"
+run stats "nosuch://host/x"
+expect_error 2 "bad store URL"
+run stats "lmdb://$DIR/no-such-store"
+expect_error 1 "no LMDB store at"
+run get "$URL" "bad id with spaces and more than 22"
+expect_error 2 "bad session id"
+run rm "$URL" "x"
+expect_error 2 "bad session id"
+run get "$URL" "$(head -c 300 /dev/zero | tr '\0' a)"
+expect_error 2 "too long"
+
+run --version
+expect_rc 0
+expect_out_has "^sessionkit [0-9]+\.[0-9]+"
+run --help
+expect_rc 0
+expect_out_has "Exit status"
+for verb in stats ls get rm gc; do
+  run $verb --help
+  expect_rc 0
+  expect_out_has "sessionkit $verb"
+done
+
+# --- rm -------------------------------------------------------------------
+run rm "$URL" "$ID_BIN"
+expect_rc 0
+expect_out "removed session clites..."
+run get "$URL" "$ID_BIN"
+expect_error 1 "no live session"
+run rm "$URL" "$ID_BIN"
+expect_error 1 "no live session"
+
+# --- gc -------------------------------------------------------------------
+run gc "$URL"
+expect_rc 0
+expect_out "removed 1 expired session, $SIZE_EXP bytes ($SIZE_EXP B)"
+run ls --expired "$URL"
+expect_out_lines 4
+expect_out_lacks "$ID_EXP"
+run stats "$URL"
+expect_out_has "^expired +0 +0 "
+run gc "$URL"
+expect_out "removed 0 expired sessions, 0 bytes (0 B)"
+
+echo "cli_test: $checks checks, $failures failed"
+[[ $failures == 0 ]]

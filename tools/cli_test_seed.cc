@@ -1,0 +1,41 @@
+// Test helper for cli_test.sh: writes one session through the C++ API, so
+// the CLI test does not depend on PHP.
+//
+//   cli_test_seed URL ID TTL_MS [--unframed] < payload
+//
+// Writes stdin as the session payload through SessionEngine (framed, as PHP
+// would store it), or with --unframed straight into the store (to plant
+// corrupt data). A TTL of a few milliseconds makes an expired session.
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+#include "sessionkit/engine.h"
+#include "sessionkit/store.h"
+
+int main(int argc, char** argv) {
+  if (argc < 4 || argc > 5 ||
+      (argc == 5 && std::string_view(argv[4]) != "--unframed")) {
+    std::cerr << "usage: cli_test_seed URL ID TTL_MS [--unframed] < payload\n";
+    return 2;
+  }
+  const std::string payload((std::istreambuf_iterator<char>(std::cin)),
+                            std::istreambuf_iterator<char>());
+  const sessionkit::Duration ttl(std::strtoll(argv[3], nullptr, 10));
+  auto engine = sessionkit::SessionEngine::Open(argv[1]);
+  if (!engine.ok()) {
+    std::cerr << "cli_test_seed: " << engine.status().ToString() << "\n";
+    return 1;
+  }
+  sessionkit::Status s = argc == 5
+                             ? (*engine)->store().Write(argv[2], payload, ttl)
+                             : (*engine)->Write(argv[2], payload, ttl);
+  if (!s.ok()) {
+    std::cerr << "cli_test_seed: " << s.ToString() << "\n";
+    return 1;
+  }
+  return 0;
+}

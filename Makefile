@@ -13,19 +13,19 @@ deps:
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
-	@cmake --build build -j$(JOBS)
+	@cmake --build build -j$(JOBS) -- --no-print-directory
 
 # Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSK_SANITIZE=ON \
 	  -DSK_BUILD_PHP=OFF -DCMAKE_CXX_FLAGS=-O1 >/dev/null
-	@cmake --build build-asan -j$(JOBS)
+	@cmake --build build-asan -j$(JOBS) -- --no-print-directory
 
 # libFuzzer targets for every parser and decoder (clang).
 build-fuzz: deps
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DSK_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j$(JOBS)
+	@cmake --build build-fuzz -j$(JOBS) -- --no-print-directory
 
 # Everything: unit, integration, PHP (.phpt), sanitizer and fuzz runs.
 # Ends with one line "N passed, N failed".

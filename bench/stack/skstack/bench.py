@@ -1,0 +1,377 @@
+"""bench-stack: every workload for every handler on one nginx + php-fpm stack,
+handlers interleaved and repeated; one table, the loss check after every run.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+from . import catalog, load, procs, report
+from .procs import HarnessError
+from .stack import Stack, prune_runs
+
+# bench/stack/skstack/bench.py -> the repository root.
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+
+def default_build_dir():
+    return os.environ.get("SK_BUILD_DIR") or os.path.join(REPO, "build")
+
+
+def _csv(text, known, what):
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    for x in items:
+        if x not in known:
+            raise SystemExit(f"bench-stack: unknown {what} '{x}' (known: "
+                             f"{', '.join(known)})")
+    return items
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bench-stack",
+        description="Measure PHP session handlers behind nginx + php-fpm with "
+                    "wrk, side by side, and check for lost sessions.")
+    p.add_argument("--build", default=default_build_dir(),
+                   help="build directory holding php/sessionkit.so "
+                        "(default: $SK_BUILD_DIR or <repo>/build)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke mode: 2 s per run, 1 repeat, no docs")
+    p.add_argument("--handlers", help="comma-separated, default: " +
+                   ",".join(catalog.DEFAULT_HANDLERS))
+    p.add_argument("--workloads", help="comma-separated, default: " +
+                   ",".join(catalog.DEFAULT_WORKLOADS))
+    p.add_argument("--duration", type=int, help="seconds per wrk run "
+                   "(default 8, quick 2)")
+    p.add_argument("--repeats", type=int, help="repeats of every run "
+                   "(default 2, quick 1)")
+    p.add_argument("--workers", type=int, default=8,
+                   help="php-fpm workers per pool (pm=static, default 8)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    p.add_argument("--connections", type=int, default=16,
+                   help="wrk connections (16)")
+    p.add_argument("--burst", type=int, default=50,
+                   help="parallel requests of ajax-burst (50)")
+    p.add_argument("--out-dir", help="where table.txt, table.md, results.json "
+                   "and the chart go (default: the run directory)")
+    p.add_argument("--docs", dest="docs", action="store_true", default=None,
+                   help="write docs/benchmarks.md and docs/bench-stack.png "
+                        "(default unless --quick)")
+    p.add_argument("--no-docs", dest="docs", action="store_false")
+    p.add_argument("--docs-dir", default=os.path.join(REPO, "docs"),
+                   help="where benchmarks.md and bench-stack.png are written "
+                        "(default: <repo>/docs)")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="leave out handlers whose extension is not built "
+                        "instead of failing")
+    p.add_argument("--from-results", metavar="RESULTS_JSON",
+                   help="measure nothing: print the table, chart and docs "
+                        "section of an earlier run's results.json again")
+    p.add_argument("--no-self-check", dest="self_check", action="store_false",
+                   help="skip checking, per handler, that the loss check "
+                        "detects sessions destroyed behind its back")
+    a = p.parse_args(argv)
+    a.handlers = _csv(a.handlers, catalog.HANDLERS, "handler") if a.handlers \
+        else list(catalog.DEFAULT_HANDLERS)
+    a.workloads = _csv(a.workloads, catalog.WORKLOADS, "workload") if a.workloads \
+        else list(catalog.DEFAULT_WORKLOADS)
+    if a.duration is None:
+        a.duration = 2 if a.quick else 8
+    if a.repeats is None:
+        a.repeats = 1 if a.quick else 2
+    if a.docs is None:
+        a.docs = not a.quick
+    if a.duration <= 0 or a.duration > 120 or a.repeats < 1 or a.burst < 1:
+        raise SystemExit("bench-stack: --duration must be in (0, 120], "
+                         "--repeats and --burst at least 1")
+    return a
+
+
+def run_one(stack, handler, wl, args, rep):
+    label = f"{handler}-{wl.name}-{rep}"
+    if wl.kind == "wrk":
+        pool = load.IdPool(wl.name, wl.pool)
+        pool_roots = load.seed(stack, handler, wl.seed, pool.ids)
+        off = load.ack_offset(stack, handler)
+        r = load.run_wrk(stack, handler, wl.page, pool, args.duration,
+                         args.threads, args.connections, label=label)
+        acks = load.read_acks(stack, handler, off, pool.prefix)
+        r["verify"] = load.verify(stack, handler, pool.ids, acks, pool_roots, "v")
+        r["kind"] = "wrk"
+        return r
+    pool = load.IdPool("burst", 1)
+    pool_roots = load.seed(stack, handler, wl.seed, pool.ids)
+    off = load.ack_offset(stack, handler)
+    b = load.burst(stack, handler, pool.ids[0], args.burst, page=wl.page)
+    acks = load.read_acks(stack, handler, off, pool.prefix)
+    b["verify"] = load.verify(stack, handler, pool.ids, acks, pool_roots, "n")
+    row = load.dump(stack, handler, pool.ids)[pool.ids[0]]
+    b["final_n"] = int(row.get("n") or 0) if "error" not in row else -1
+    b["kind"] = "burst"
+    return b
+
+
+def progress_line(i, total, handler, wl, r):
+    head = f"[{i:2d}/{total}] {wl:<10} {handler:<16}"
+    if r["kind"] == "wrk":
+        return (f"{head} {r['rps']:7.0f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  "
+                f"p99 {r['p99_us'] / 1000:6.1f} ms  errors {r['errors']}  "
+                f"{load.loss_line(r['verify'])}")
+    why = ""
+    if r["errors"]:
+        why = (f" ({r['write_refused']} writes refused, {r['start_failed']} "
+               "session_start failed)")
+    return (f"{head} n = {r['final_n']} of {r['sent']} in {r['wall_s']:.2f} s  "
+            f"p99 {r['p99_us'] / 1000:6.1f} ms  errors {r['errors']}{why}  "
+            f"{load.loss_line(r['verify'])}")
+
+
+def self_check(stack, handler):
+    """The loss check must report nothing for intact sessions and exactly the
+    sessions destroyed behind its back."""
+    pool = load.IdPool("check", 20)
+    pool_roots = load.seed(stack, handler, "cart", pool.ids)
+    before = load.verify(stack, handler, pool.ids, {}, pool_roots, "v")
+    gone = pool.ids[3:6]
+    stack.post_json(f"/{handler}/destroy.php", {"ids": gone})
+    after = load.verify(stack, handler, pool.ids, {}, pool_roots, "v")
+    ok = before["lost"] == 0 and after["lost"] == 3 and after["vanished"] == 3
+    return {"before": before["lost"], "after": after["lost"],
+            "vanished": after["vanished"], "ok": ok}
+
+
+def machine_info():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+
+    def ver(argv, pick=0):
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+            text = (out.stdout + out.stderr).strip().splitlines()
+            return text[pick] if text else ""
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    return {"cores": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "php": ver(["/usr/sbin/php-fpm8.2", "-v"]),
+            "nginx": ver(["/usr/sbin/nginx", "-v"]),
+            "redis": ver(["/usr/bin/redis-server", "--version"]),
+            "memcached": ver(["/usr/bin/memcached", "-V"]),
+            "wrk": ver(["/usr/bin/wrk", "-v"])}
+
+
+def main(argv):
+    args = parse_args(argv)
+    if args.from_results:
+        with open(args.from_results) as f:
+            data = json.load(f)
+        if "workloads" not in data:
+            data["workloads"] = list(dict.fromkeys(r["workload"] for r in data["rows"]))
+        out_dir = os.path.abspath(args.out_dir or os.path.dirname(args.from_results))
+        publish(data, out_dir, args.docs_dir if args.docs else None)
+        return 0
+    procs.install_signal_handlers()
+    started = time.monotonic()
+    build = os.path.abspath(args.build)
+    stack_root = os.path.join(build, "stack")
+    os.makedirs(stack_root, exist_ok=True)
+    procs.init_registry(os.path.join(stack_root, "live-groups"))
+    prune_runs(stack_root, keep=4)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    mode = "quick" if args.quick else "bench"
+    run_dir = os.path.join(stack_root, f"{mode}-{stamp}-{os.getpid()}")
+    os.makedirs(run_dir)
+    out_dir = os.path.abspath(args.out_dir) if args.out_dir else run_dir
+    os.makedirs(out_dir, exist_ok=True)
+
+    handlers = list(args.handlers)
+    skipped = []
+    if args.skip_missing:
+        for h in list(handlers):
+            for e in catalog.HANDLERS[h].extensions:
+                path = e.format(build=build) if "/" in e else None
+                if path and not os.path.exists(path):
+                    handlers.remove(h)
+                    skipped.append(f"{h} ({path} not built)")
+                    break
+        for s in skipped:
+            print(f"bench-stack: leaving out {s}")
+    if not handlers:
+        raise SystemExit("bench-stack: no handler left to run")
+    workloads = [catalog.WORKLOADS[w] for w in args.workloads]
+    command = "bench/stack/bench-stack" + ("" if not argv else " " + shlex.join(argv))
+    print(f"bench-stack: {len(handlers)} handlers x {len(workloads)} workloads x "
+          f"{args.repeats} repeats, {args.duration:g} s per wrk run "
+          f"(wrk -t{args.threads} -c{args.connections}), {args.workers} "
+          f"php-fpm workers per pool; run dir {run_dir}")
+
+    stack = Stack(build, run_dir, handlers, workers=args.workers)
+    results = []
+    checks = {}
+    try:
+        stack.start()
+        total = args.repeats * len(workloads) * len(handlers)
+        i = 0
+        for rep in range(args.repeats):
+            # Rotate the order every repeat so no handler always runs first.
+            k = rep % len(handlers)
+            order = handlers[k:] + handlers[:k]
+            for wl in workloads:
+                for h in order:
+                    i += 1
+                    r = run_one(stack, h, wl, args, rep)
+                    r.update(handler=h, workload=wl.name, repeat=rep)
+                    results.append(r)
+                    print(progress_line(i, total, h, wl.name, r), flush=True)
+        if args.self_check:
+            for h in handlers:
+                checks[h] = self_check(stack, h)
+                c = checks[h]
+                print(f"self-check {h}: loss check reports {c['before']} lost of "
+                      f"20 intact, {c['after']} lost after destroying 3 -> "
+                      f"{'ok' if c['ok'] else 'WRONG'}")
+    finally:
+        stack.stop()
+
+    data = {"command": command,
+            "date": datetime.datetime.now().astimezone().strftime(
+                "%Y-%m-%d %H:%M %Z"),
+            "elapsed_s": time.monotonic() - started,
+            "args": dict(vars(args)), "handlers": handlers,
+            "workloads": [w.name for w in workloads], "skipped": skipped,
+            "machine": machine_info(), "runs": results,
+            "rows": report.summarize(results, handlers,
+                                     [w.name for w in workloads]),
+            "self_check": checks, "run_dir": run_dir}
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(data, f, indent=1, default=str)
+    publish(data, out_dir, args.docs_dir if args.docs else None)
+    print(f"bench-stack: results in {out_dir} (logs and configs in {run_dir}); "
+          f"finished in {data['elapsed_s']:.0f} s")
+    bad = [h for h, c in checks.items() if not c["ok"]]
+    if bad:
+        print(f"bench-stack: the loss check self-check FAILED for {', '.join(bad)}")
+        return 1
+    return 0
+
+
+def publish(data, out_dir, docs_dir):
+    """Prints the table and writes table.txt, table.md and the chart to
+    `out_dir`, and the docs section and chart to `docs_dir` unless None."""
+    rows, handlers = data["rows"], data["handlers"]
+    table = report.text_table(rows)
+    print()
+    print(table)
+    print()
+    for r in rows:
+        if r["kind"] == "wrk" and r["workload"] in ("cart", "big"):
+            print(f"{r['handler']:<16} {r['workload']:<5} sessions lost: "
+                  f"{r['lost']} of {r['sessions']}")
+    with open(os.path.join(out_dir, "table.txt"), "w") as f:
+        f.write(table + "\n")
+    with open(os.path.join(out_dir, "table.md"), "w") as f:
+        f.write(report.markdown_table(rows) + "\n")
+    title = f"bench-stack {data['date']}, {data['machine']['cores']} cores"
+    png = os.path.join(out_dir, "bench-stack.png")
+    why = report.chart(rows, handlers, png, out_dir, title)
+    if why:
+        print(f"bench-stack: no chart: {why}")
+    if docs_dir is None:
+        return
+    docs = os.path.abspath(docs_dir)
+    os.makedirs(docs, exist_ok=True)
+    if not why:
+        shutil.copyfile(png, os.path.join(docs, "bench-stack.png"))
+    report.write_docs_section(os.path.join(docs, "benchmarks.md"),
+                              docs_section(data, chart=not why))
+    print(f"bench-stack: wrote {docs}/benchmarks.md (bench-stack section)"
+          f"{' and bench-stack.png' if not why else ''}")
+
+
+def docs_section(data, chart):
+    rows, handlers, info = data["rows"], data["handlers"], data["machine"]
+    args = argparse.Namespace(**data["args"])
+    command, when, elapsed = data["command"], data["date"], data["elapsed_s"]
+    workloads = [catalog.WORKLOADS[w] for w in data["workloads"]]
+    labels = "\n".join(f"- `{h}`: {catalog.HANDLERS[h].label}; " +
+                       ", ".join(f"`{k}={v}`" for k, v in catalog.HANDLERS[h].ini.items())
+                       for h in handlers)
+    wl = "\n".join(f"- `{w.name}`: {w.about}." for w in workloads)
+    lines = [
+        "## Web stack: nginx + php-fpm + wrk (`make bench-stack`)",
+        "",
+        (f"Measured {when} with `make bench-stack` (`{command}`), "
+         if command == "bench/stack/bench-stack" else
+         f"Measured {when} with `{command}`, ") +
+        f"in {elapsed / 60:.1f} minutes.",
+        "",
+        f"Machine: {info['cores']} cores ({info['cpu']}), Linux {info['kernel']}; "
+        f"{info['php'].split(' (')[0]}, {info['nginx'].replace('nginx version: ', '')}, "
+        f"{info['redis'].split(' sha=')[0]}, {info['memcached']}, wrk.",
+        "",
+        f"Stack: nginx (1 worker) in front of one php-fpm pool per handler "
+        f"(pm=static, {args.workers} workers, opcache on, unix socket), all on "
+        f"127.0.0.1. wrk -t{args.threads} -c{args.connections}, "
+        f"{args.duration:g} s per run, {args.repeats} repeats with the handlers "
+        "interleaved (the order rotates every repeat); req/s is the mean with "
+        "the range of the repeats in brackets, p50/p99 are means of wrk's "
+        "percentiles. ajax-burst sends "
+        f"{args.burst} requests at once on one session; `ajax-burst n` is the "
+        f"final counter of each repeat (n of {args.burst} means no lost update).",
+        "",
+        markdown_table_note(),
+        "",
+        report.markdown_table(rows),
+        "",
+    ]
+    if chart:
+        lines += ["![bench-stack: requests/s, p99 and ajax-burst per handler]"
+                  "(bench-stack.png)", ""]
+    lines += [
+        "ajax-burst for the locking handlers: the missing increments are "
+        "requests that failed, not silent losses (`errors`). phpredis with "
+        "locking tries the lock 10 times 2 ms apart, then carries on without "
+        "it and refuses the write, which the page turns into a 503; an "
+        "application that ignores that warning answers 200 and loses the "
+        "update silently. php-memcached fails session_start() after 5 x 150 ms. "
+        "Handlers without a lock (phpredis without locking, sessionkit-lmdb "
+        "until sessionkit has its lock) lose updates whenever two requests "
+        "of one session overlap: now and then in cart and big (two "
+        "connections on the same id), nearly all of them in ajax-burst.",
+        "", "Handlers (`{run}` is the run directory):", "", labels, "",
+        "Workloads:", "", wl, "",
+        "How the harness works, the loss check, and `make fault-stack`: "
+        "[stack.md](stack.md)."]
+    return "\n".join(lines)
+
+
+def markdown_table_note():
+    return ("`errors`: non-2xx answers plus socket errors. `sessions lost`: "
+            "sessions that, read back through PHP after the run, are gone, "
+            "unreadable, were reset (created again after a loss), or hold an "
+            "older version than one a response acknowledged. "
+            "`updates lost`: acknowledged increments missing from the stored "
+            "counter (two requests on the same session that overwrote each "
+            "other count here even when the session is not lost).")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except HarnessError as e:
+        print(f"bench-stack: {e}", file=sys.stderr)
+        sys.exit(2)

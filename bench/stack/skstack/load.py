@@ -1,0 +1,289 @@
+"""Loads, fault timelines and the loss check.
+
+Session ids are fresh for every run: <prefix><index>, 32 characters of
+[a-z0-9], with the prefix unique to the run. Their acknowledged writes are the
+lines of the handler's ack log that start with that prefix.
+"""
+
+import json
+import os
+import random
+import re
+import string
+import threading
+import time
+
+from .procs import HarnessError, Proc
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WRK = "/usr/bin/wrk"
+LUA = os.path.join(HERE, "wrk", "pool.lua")
+ID_LEN = 32
+
+
+class IdPool:
+    """`size` session ids sharing a prefix unique to one run."""
+
+    def __init__(self, label, size):
+        tag = "".join(random.choice(string.ascii_lowercase + string.digits)
+                      for _ in range(10))
+        code = re.sub(r"[^a-z0-9]", "", label)[:4].ljust(4, "x")
+        self.prefix = f"sk{tag}{code}"
+        self.digits = ID_LEN - len(self.prefix)
+        self.size = size
+        self.ids = [self.id(i) for i in range(size)]
+
+    def id(self, i):
+        return f"{self.prefix}{i:0{self.digits}d}"
+
+
+def _chunks(seq, n):
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def seed(stack, handler, kind, ids, batch=100):
+    """Creates every session of `ids` with fixture `kind` at version 0.
+    Returns id -> root (the random tag each new session carries)."""
+    if kind == "big":
+        batch = 20
+    roots = {}
+    for part in _chunks(ids, batch):
+        res = stack.post_json(f"/{handler}/seed.php", {"kind": kind, "ids": part})
+        roots.update(res["roots"])
+    return roots
+
+
+def dump(stack, handler, ids, batch=200, full=False):
+    """Reads every session through PHP (read_and_close). id -> row."""
+    rows = {}
+    for part in _chunks(ids, batch):
+        res = stack.post_json(f"/{handler}/dump.php", {"ids": part, "full": full})
+        rows.update(res["sessions"])
+    return rows
+
+
+def ack_offset(stack, handler):
+    path = stack.ack_logs[handler]
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def read_acks(stack, handler, offset, prefix):
+    """id -> [acknowledged writes, highest acknowledged version]."""
+    acks = {}
+    path = stack.ack_logs[handler]
+    if not os.path.exists(path):
+        return acks
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for raw in f:
+            line = raw.decode("ascii", "replace").split()
+            if len(line) != 2 or not line[0].startswith(prefix):
+                continue
+            entry = acks.setdefault(line[0], [0, 0])
+            entry[0] += 1
+            entry[1] = max(entry[1], int(line[1]))
+    return acks
+
+
+def verify(stack, handler, ids, acks, roots, counter="v"):
+    """The loss check: every session of `ids` read back through PHP and
+    compared with the writes the pages acknowledged and with the root each
+    session was seeded with (id -> root, from seed()).
+
+    A session is lost when it is gone, unreadable, was reset (it holds another
+    root: it vanished and a later request created it again), or holds a version
+    older than one that was acknowledged (a write the client saw succeed was
+    undone). Updates lost counts acknowledged increments that the stored
+    counter does not contain (concurrent writes that overwrote each other
+    included). Neither depends on the order of the ack log."""
+    stack.idle_wait(handler, timeout=15)
+    rows = dump(stack, handler, ids)
+    res = {"sessions": len(ids), "lost": 0, "vanished": 0, "rolled_back": 0,
+           "reset": 0, "unreadable": 0, "acked": 0, "updates_lost": 0,
+           "unacked_writes": 0, "examples": []}
+    for sid in ids:
+        row = rows.get(sid, {"error": "missing from the dump"})
+        count, top = acks.get(sid, (0, 0))
+        res["acked"] += count
+        why = None
+        if "error" in row:
+            res["unreadable"] += 1
+            res["updates_lost"] += count
+            why = "unreadable: " + row["error"][:160]
+        elif not row["exists"]:
+            res["vanished"] += 1
+            res["updates_lost"] += count
+            why = "vanished"
+        elif roots.get(sid) is not None and row.get("root") != roots[sid]:
+            # Created again after a loss: everything before the reset is gone.
+            res["reset"] += 1
+            res["updates_lost"] += count - min(count, int(row.get(counter) or 0))
+            why = f"reset: created again, holds {counter}={row.get(counter)}"
+        else:
+            stored = int(row.get(counter) or 0)
+            if stored < top:
+                res["rolled_back"] += 1
+                why = f"holds {counter}={stored}, {counter}={top} was acknowledged"
+            res["updates_lost"] += max(0, count - stored)
+            res["unacked_writes"] += max(0, stored - count)
+        if why:
+            res["lost"] += 1
+            if len(res["examples"]) < 3:
+                # The tail of the id is its index in the pool.
+                res["examples"].append(f"session ...{sid[-6:]}: {why}")
+    return res
+
+
+def loss_line(v):
+    extra = []
+    for key, label in (("vanished", "vanished"), ("reset", "reset"),
+                       ("rolled_back", "rolled back"),
+                       ("unreadable", "unreadable")):
+        if v[key]:
+            extra.append(f"{v[key]} {label}")
+    text = f"sessions lost: {v['lost']} of {v['sessions']}"
+    if extra:
+        text += " (" + ", ".join(extra) + ")"
+    text += f"; updates lost: {v['updates_lost']} of {v['acked']} acknowledged"
+    return text
+
+
+class Timeline:
+    """Fault actions run at given seconds of a load run, in a thread.
+
+    Each action is (at_seconds, label, fn); fn() may return a short text that
+    is recorded with the time it actually ran."""
+
+    def __init__(self, actions):
+        self.actions = sorted(actions, key=lambda a: a[0])
+        self.events = []
+        self._thread = None
+        self._stop = threading.Event()
+        self.t0 = None
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        for at, label, fn in self.actions:
+            delay = self.t0 + at - time.monotonic()
+            if delay > 0 and self._stop.wait(delay):
+                return
+            t = time.monotonic() - self.t0
+            try:
+                note = fn()
+                self.events.append((t, label, note or ""))
+            except Exception as e:  # recorded, the run goes on
+                self.events.append((t, label, f"FAILED: {e}"))
+
+    def join(self, timeout=60):
+        if self._thread:
+            self._thread.join(timeout)
+        self._stop.set()
+
+
+def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
+            timeline=None, label="wrk"):
+    """wrk against /<handler>/<page> for `duration` s with cookies from `pool`;
+    returns its counts and latency percentiles."""
+    if not os.access(WRK, os.X_OK):
+        raise HarnessError(f"{WRK} is missing: run scripts/install-deps")
+    log = os.path.join(stack.run_dir, "logs", f"wrk-{label}.log")
+    if os.path.exists(log):
+        os.unlink(log)
+    argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+            "--timeout", "10s", "-s", LUA, stack.url(handler, page), "--",
+            pool.prefix, str(pool.digits), str(pool.size), f"/{handler}/{page}"]
+    proc = Proc(f"wrk {label}", argv, log)
+    if timeline:
+        timeline.start()
+    try:
+        proc.popen.wait(timeout=duration + 60)
+    except Exception:
+        proc.stop()
+        raise HarnessError(f"wrk did not finish within {duration + 60} s")
+    finally:
+        if timeline:
+            timeline.join()
+    proc.stop()
+    with open(log, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    m = re.search(r"^SKRESULT (\{.*\})$", text, re.M)
+    if proc.popen.returncode != 0 or not m:
+        raise HarnessError(f"wrk failed (exit {proc.popen.returncode}):\n"
+                           f"{text[-1500:]}")
+    r = json.loads(m.group(1))
+    secs = r["duration_us"] / 1e6
+    r["rps"] = r["requests"] / secs if secs else 0.0
+    r["socket_errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
+    r["errors"] = r["status"] + r["socket_errors"]
+    return r
+
+
+def percentile(values, q):
+    if not values:
+        return 0.0
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(q / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def burst(stack, handler, sid, n, page="burst.php", timeout=60):
+    """`n` requests on session `sid` released at once (each on its own
+    connection, opened beforehand). Returns statuses, latencies, the acked
+    counters and the wall time from release to the last answer."""
+    import http.client
+    barrier = threading.Barrier(n + 1)
+    results = [None] * n
+
+    def one(i):
+        conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=timeout)
+        try:
+            conn.connect()
+        except OSError as e:
+            results[i] = (0, 0.0, 0.0, str(e))
+            barrier.wait()
+            return
+        barrier.wait()
+        t = time.monotonic()
+        try:
+            conn.request("GET", f"/{handler}/{page}",
+                         headers={"Cookie": f"PHPSESSID={sid}"})
+            resp = conn.getresponse()
+            body = resp.read()
+            results[i] = (resp.status, t, time.monotonic(),
+                          body[:200].decode("utf-8", "replace"))
+        except OSError as e:
+            results[i] = (0, t, time.monotonic(), str(e))
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=one, args=(i,), daemon=True)
+               for i in range(n)]
+    for w in workers:
+        w.start()
+    barrier.wait()
+    released = time.monotonic()
+    for w in workers:
+        w.join(timeout + 5)
+    done = [r for r in results if r is not None]
+    ends = [r[2] for r in done if r[2]]
+    lat = [(r[2] - r[1]) * 1e6 for r in done if r[1] and r[2]]
+    ok = [r for r in done if 200 <= r[0] < 300]
+    errors = [r[3] for r in done if not 200 <= r[0] < 300]
+    return {
+        "sent": n,
+        "ok": len(ok),
+        "errors": n - len(ok),
+        # The pages say why they failed: the handler refused the write (e.g.
+        # phpredis after it could not get the lock) or session_start failed.
+        "write_refused": sum("session write failed" in e for e in errors),
+        "start_failed": sum("session_start failed" in e for e in errors),
+        "error_examples": errors[:3],
+        "wall_s": (max(ends) - released) if ends else 0.0,
+        "p50_us": percentile(lat, 50),
+        "p99_us": percentile(lat, 99),
+    }

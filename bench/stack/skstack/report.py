@@ -1,0 +1,178 @@
+"""The bench-stack table (text and Markdown), its chart, and the section of
+docs/benchmarks.md it owns."""
+
+import os
+import shutil
+import statistics
+import subprocess
+
+BEGIN = "<!-- bench-stack:begin -->"
+END = "<!-- bench-stack:end -->"
+
+
+def _ms(us):
+    return f"{us / 1000.0:.1f}" if us < 100000 else f"{us / 1000.0:.0f}"
+
+
+def summarize(results, handlers, workloads):
+    """One row per (handler, workload) from the runs of every repeat."""
+    rows = []
+    for wl in workloads:
+        for h in handlers:
+            runs = [r for r in results if r["handler"] == h and r["workload"] == wl]
+            if not runs:
+                continue
+            row = {"handler": h, "workload": wl, "repeats": len(runs),
+                   "kind": runs[0]["kind"],
+                   "p50_us": statistics.mean(r["p50_us"] for r in runs),
+                   "p99_us": statistics.mean(r["p99_us"] for r in runs),
+                   "errors": sum(r["errors"] for r in runs),
+                   "lost": sum(r["verify"]["lost"] for r in runs),
+                   "sessions": sum(r["verify"]["sessions"] for r in runs),
+                   "updates_lost": sum(r["verify"]["updates_lost"] for r in runs),
+                   "acked": sum(r["verify"]["acked"] for r in runs)}
+            if row["kind"] == "wrk":
+                rps = [r["rps"] for r in runs]
+                row.update(rps=statistics.mean(rps), rps_min=min(rps),
+                           rps_max=max(rps),
+                           requests=sum(r["requests"] for r in runs))
+            else:
+                row.update(final_n=[r["final_n"] for r in runs],
+                           burst_n=runs[0]["sent"],
+                           wall_s=[r["wall_s"] for r in runs],
+                           requests=sum(r["sent"] for r in runs))
+            rows.append(row)
+    return rows
+
+
+HEADER = ("handler", "workload", "req/s", "p50 ms", "p99 ms", "errors",
+          "sessions lost", "updates lost", "ajax-burst n", "burst s")
+
+
+def _cells(row):
+    if row["kind"] == "wrk":
+        rps = f"{row['rps']:.0f}"
+        if row["repeats"] > 1:
+            rps += f" ({row['rps_min']:.0f}-{row['rps_max']:.0f})"
+        burst_n = burst_s = ""
+        lost = f"{row['lost']} of {row['sessions']}"
+    else:
+        rps = ""
+        burst_n = ", ".join(str(n) for n in row["final_n"]) + f" of {row['burst_n']}"
+        burst_s = ", ".join(f"{w:.2f}" for w in row["wall_s"])
+        lost = ""
+    updates = (f"{row['updates_lost']} of {row['acked']}"
+               if row["acked"] or row["updates_lost"] else "")
+    return (row["handler"], row["workload"], rps, _ms(row["p50_us"]),
+            _ms(row["p99_us"]), str(row["errors"]), lost, updates, burst_n,
+            burst_s)
+
+
+def text_table(rows):
+    cells = [HEADER] + [_cells(r) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
+    out = []
+    for n, c in enumerate(cells):
+        out.append("  ".join(v.ljust(widths[i]) if i < 2 else v.rjust(widths[i])
+                             for i, v in enumerate(c)).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def markdown_table(rows):
+    out = ["| " + " | ".join(HEADER) + " |",
+           "|" + "|".join("---" if i < 2 else "---:" for i in range(len(HEADER))) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(_cells(r)) + " |")
+    return "\n".join(out)
+
+
+def chart(rows, handlers, path, workdir, title):
+    """PNG: requests/s and p99 per handler and workload, and the ajax-burst
+    final counter. Returns None, or why no chart was drawn."""
+    gnuplot = shutil.which("gnuplot")
+    if not gnuplot:
+        return "gnuplot is missing (scripts/install-deps installs gnuplot-nox)"
+    wls = [w for w in ("cart", "read", "big")
+           if any(r["workload"] == w for r in rows)]
+    by = {(r["handler"], r["workload"]): r for r in rows}
+    data = os.path.join(workdir, "chart.dat")
+    with open(data, "w") as f:
+        f.write("# handler " + " ".join(f"{w}_rps" for w in wls) + " " +
+                " ".join(f"{w}_p99" for w in wls) + " burst_n burst_N\n")
+        for h in handlers:
+            vals = []
+            for w in wls:
+                r = by.get((h, w))
+                vals.append(f"{r['rps']:.1f}" if r else "0")
+            for w in wls:
+                r = by.get((h, w))
+                vals.append(f"{r['p99_us'] / 1000:.2f}" if r else "0")
+            b = by.get((h, "ajax-burst"))
+            vals.append(f"{statistics.mean(b['final_n']):.1f}" if b else "0")
+            vals.append(str(b["burst_n"]) if b else "0")
+            f.write(f'"{h}" ' + " ".join(vals) + "\n")
+    k = len(wls)
+    panels = 2 + (1 if any(r["workload"] == "ajax-burst" for r in rows) else 0)
+    plots = []
+    if wls:
+        rps = ", ".join(
+            f"'{data}' using {2 + i}:xtic(1) title '{w}'" for i, w in enumerate(wls))
+        p99 = ", ".join(
+            f"'{data}' using {2 + k + i}:xtic(1) title '{w}'" for i, w in enumerate(wls))
+        plots.append(f"set title 'requests/s (higher is better)'\n"
+                     f"set ylabel 'req/s'\nplot {rps}")
+        plots.append(f"set title 'p99 latency (lower is better)'\n"
+                     f"set ylabel 'ms'\nplot {p99}")
+    if panels == 3 or not wls:
+        plots.append(
+            f"set title 'ajax-burst: final n of N (N = parallel increments)'\n"
+            f"set ylabel 'n'\nset yrange [0:*]\n"
+            f"plot '{data}' using {2 + 2 * k}:xtic(1) title 'final n' lc rgb '#d62728', "
+            f"'{data}' using {3 + 2 * k}:xtic(1) title 'N' lc rgb '#bbbbbb'")
+    script = f"""set terminal pngcairo size {560 * len(plots)},500 font 'sans,10'
+set output '{path}'
+set multiplot layout 1,{len(plots)} title '{title}'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set xtics rotate by -30
+set bmargin 8
+set key below horizontal
+set offsets 0, 0, graph 0.08, 0
+set yrange [0:*]
+""" + "\n".join(plots) + "\nunset multiplot\n"
+    spath = os.path.join(workdir, "chart.gp")
+    with open(spath, "w") as f:
+        f.write(script)
+    out = subprocess.run([gnuplot, spath], capture_output=True, text=True)
+    if out.returncode != 0:
+        return f"gnuplot failed: {out.stderr.strip()[:500]}"
+    return None
+
+
+def write_docs_section(doc_path, section):
+    """Replaces the text between the bench-stack markers in `doc_path` (or
+    appends the section), leaving everything else as it is."""
+    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
+    text = ""
+    if os.path.exists(doc_path):
+        with open(doc_path, encoding="utf-8") as f:
+            text = f.read()
+    b, e = text.find(BEGIN), text.find(END)
+    if b != -1 and e != -1 and e > b:
+        end = e + len(END)
+        if text[end:end + 1] == "\n":
+            end += 1
+        text = text[:b] + block + text[end:]
+    else:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += ("\n" if text else "") + block
+    tmp = doc_path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, doc_path)

@@ -211,7 +211,7 @@ TEST(EngineOpenTest, RefusesBadSpecsWithTheReason) {
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(bad.status().IsInvalidArgument());
   EXPECT_NE(bad.status().message().find("nosuch"), std::string::npos);
-  auto later = SessionEngine::Open("redis://127.0.0.1:6379");
+  auto later = SessionEngine::Open("memcached://127.0.0.1:11211");
   ASSERT_FALSE(later.ok());
   EXPECT_TRUE(later.status().IsNotSupported());
 }

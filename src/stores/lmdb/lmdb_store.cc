@@ -25,13 +25,12 @@ namespace lmdb_internal {
 
 // One process's handle on an environment directory.
 //
-// Thread safety: env, the dbis, pid, generation and dir are set before the
+// Thread safety: env, db, pid, generation and dir are set before the
 // handle is published and never change; pool is guarded by pool_mu; every
 // transaction holds remap_mu shared.
 struct Env {
   MDB_env* env = nullptr;
-  MDB_dbi sessions = 0;
-  MDB_dbi expiry = 0;
+  MDB_dbi db = 0;  // the main database: sessions and their index
   // The process and fork generation that opened `env`; any other process
   // must not touch it.
   pid_t pid = 0;
@@ -54,7 +53,11 @@ struct Env {
 namespace {
 
 constexpr size_t kHeaderBytes = 8;
-// LMDB keys are at most 511 bytes and the index key adds 8; validated ids
+// An index key: this byte (which starts no session id, so the whole index
+// sorts before the sessions), the 8-byte big-endian bucket, the id.
+constexpr char kIndexPrefix = '\0';
+constexpr size_t kIndexHeaderBytes = 1 + 8;
+// LMDB keys are at most 511 bytes and the index key adds 9; validated ids
 // are at most 256 bytes.
 constexpr size_t kMaxIdBytes = 400;
 constexpr size_t kPoolCap = 16;
@@ -133,6 +136,13 @@ int64_t ExpiryFromNow(int64_t now_ms, Duration ttl) {
   return std::clamp<int64_t>(now_ms + t, 0, kMaxExpiryMs);
 }
 
+// Start of the index bucket of an expiry (never negative, like the stored
+// expiry).
+int64_t Bucket(int64_t expiry_ms) {
+  const int64_t ms = std::max<int64_t>(expiry_ms, 0);
+  return ms - ms % kIndexBucketMs;
+}
+
 TimePoint ExpiryTime(int64_t ms) {
   return FromUnixMillis(std::clamp<int64_t>(ms, 0, kMaxExpiryMs));
 }
@@ -145,36 +155,45 @@ std::string_view View(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
-// The expiry index key of a session: 8-byte big-endian expiry + id.
+// The index key of a session: kIndexPrefix, the 8-byte big-endian start of
+// the bucket of its expiry, the id.
 //
 // Thread safety: a value on the stack of one call.
 class IndexKey {
  public:
-  IndexKey(int64_t expiry_ms, std::string_view id) : size_(8 + id.size()) {
-    PutBigEndian64(buf_, StoredExpiry(expiry_ms));
-    std::memcpy(buf_ + 8, id.data(), id.size());
+  IndexKey(int64_t expiry_ms, std::string_view id)
+      : size_(kIndexHeaderBytes + id.size()) {
+    buf_[0] = kIndexPrefix;
+    PutBigEndian64(buf_ + 1, static_cast<uint64_t>(Bucket(expiry_ms)));
+    std::memcpy(buf_ + kIndexHeaderBytes, id.data(), id.size());
   }
   MDB_val val() { return MDB_val{size_, buf_}; }
 
  private:
-  char buf_[8 + kMaxIdBytes];
+  char buf_[kIndexHeaderBytes + kMaxIdBytes];
   size_t size_;
 };
 
+bool IsIndexKey(std::string_view key) {
+  return !key.empty() && key[0] == kIndexPrefix;
+}
+
+// Adds the index entry of a session that expires at `expiry_ms`.
 int PutIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
              std::string_view id) {
   IndexKey key(expiry_ms, id);
   MDB_val k = key.val();
   MDB_val empty{0, nullptr};
-  return mdb_put(txn, e->expiry, &k, &empty, 0);
+  return mdb_put(txn, e->db, &k, &empty, 0);
 }
 
-// Deletes an index entry; one that is missing is not an error.
+// Deletes the index entry of a session that expires at `expiry_ms`; one
+// that is missing is not an error.
 int DelIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
              std::string_view id) {
   IndexKey key(expiry_ms, id);
   MDB_val k = key.val();
-  int rc = mdb_del(txn, e->expiry, &k, nullptr);
+  int rc = mdb_del(txn, e->db, &k, nullptr);
   return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -185,6 +204,13 @@ struct TxnGuard {
   ~TxnGuard() {
     if (txn != nullptr) mdb_txn_abort(txn);
   }
+};
+
+// Closes a cursor of a write transaction when its scope ends (before the
+// transaction ends, as LMDB requires).
+struct CursorGuard {
+  MDB_cursor* cursor;
+  ~CursorGuard() { mdb_cursor_close(cursor); }
 };
 
 // --- Messages -------------------------------------------------------------
@@ -395,8 +421,7 @@ Status LmdbStore::OpenSlow(Env** out) {
 
   int rc = mdb_env_create(&e->env);
   if (rc != 0) return fail("cannot create an LMDB handle for", rc);
-  if ((rc = mdb_env_set_maxdbs(e->env, 2)) != 0 ||
-      (rc = mdb_env_set_mapsize(e->env, options_.map_size)) != 0 ||
+  if ((rc = mdb_env_set_mapsize(e->env, options_.map_size)) != 0 ||
       (rc = mdb_env_set_maxreaders(e->env, options_.max_readers)) != 0) {
     return fail("cannot configure the LMDB environment in", rc);
   }
@@ -412,8 +437,8 @@ Status LmdbStore::OpenSlow(Env** out) {
   int dead = 0;
   mdb_reader_check(e->env, &dead);
 
-  // Open the two databases: read-only when they exist (no write lock), in a
-  // write transaction the first time.
+  // Open the main database (it always exists, so a read-only transaction
+  // does it without taking the write lock).
   for (int attempt = 0;; ++attempt) {
     MDB_txn* txn = nullptr;
     rc = mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
@@ -422,31 +447,13 @@ Status LmdbStore::OpenSlow(Env** out) {
       continue;
     }
     if (rc != 0) return fail("cannot read the LMDB environment in", rc);
-    rc = mdb_dbi_open(txn, "sessions", 0, &e->sessions);
-    if (rc == 0) rc = mdb_dbi_open(txn, "expiry", 0, &e->expiry);
-    if (rc == 0) {
-      rc = mdb_txn_commit(txn);  // commit keeps the handles
-    } else {
+    rc = mdb_dbi_open(txn, nullptr, 0, &e->db);
+    if (rc != 0) {
       mdb_txn_abort(txn);
+      return fail("cannot open the session database in", rc);
     }
-    if (rc == 0) break;
-    if (rc != MDB_NOTFOUND) {
-      return fail("cannot open the session databases in", rc);
-    }
-    rc = mdb_txn_begin(e->env, nullptr, 0, &txn);
-    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
-      mdb_env_set_mapsize(e->env, 0);
-      continue;
-    }
-    if (rc != 0) return fail("cannot write to the LMDB environment in", rc);
-    rc = mdb_dbi_open(txn, "sessions", MDB_CREATE, &e->sessions);
-    if (rc == 0) rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &e->expiry);
-    if (rc == 0) {
-      rc = mdb_txn_commit(txn);
-    } else {
-      mdb_txn_abort(txn);
-    }
-    if (rc != 0) return fail("cannot create the session databases in", rc);
+    rc = mdb_txn_commit(txn);  // commit keeps the handle
+    if (rc != 0) return fail("cannot open the session database in", rc);
     break;
   }
 
@@ -550,14 +557,27 @@ int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
       continue;
     }
     if (rc == MDB_MAP_FULL && rescue) {
-      // Make room: drop expired sessions (and free pages pinned by dead
-      // readers), then try once more.
       rescue = false;
-      (void)GcInternal(e, NowMs());
+      RescueFullMap(e);
       continue;
     }
     return rc;
   }
+}
+
+void LmdbStore::RescueFullMap(Env* e) {
+  (void)GcInternal(e, NowMs());
+  // LMDB reuses the pages a transaction freed only once another one has
+  // committed after it: commit a change that leaves nothing behind (it needs
+  // a page or two), so that the retry can use what this gc, or an earlier
+  // one, freed.
+  (void)WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
+    const char scratch[] = {kIndexPrefix};  // no entry has this key
+    MDB_val k{sizeof scratch, const_cast<char*>(scratch)};
+    MDB_val empty{0, nullptr};
+    int rc = mdb_put(txn, e->db, &k, &empty, 0);
+    return rc != 0 ? rc : mdb_del(txn, e->db, &k, nullptr);
+  });
 }
 
 Status LmdbStore::Error(Env* e, std::string_view op, std::string_view id,
@@ -614,6 +634,10 @@ Status CheckId(const std::string& name, std::string_view id) {
                                    " bytes cannot be stored (1 to " +
                                    std::to_string(kMaxIdBytes) + " bytes)");
   }
+  if (IsIndexKey(id)) {
+    return Status::InvalidArgument(
+        name + ": a session id cannot begin with a zero byte");
+  }
   return Status::OK();
 }
 
@@ -627,7 +651,7 @@ Result<SessionRecord> LmdbStore::Read(std::string_view id) {
   SessionRecord record;
   int rc = WithReadTxn(e, [&](MDB_txn* txn) {
     MDB_val k = Val(id), v;
-    int rc = mdb_get(txn, e->sessions, &k, &v);
+    int rc = mdb_get(txn, e->db, &k, &v);
     if (rc != 0) return rc;
     if (v.mv_size < kHeaderBytes) return kRcCorrupt;
     const int64_t expiry = GetBigEndian64(v.mv_data);
@@ -652,32 +676,40 @@ Status LmdbStore::Write(std::string_view id, std::string_view data,
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
+  bool index_changed = false;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    // One cursor finds the old value and replaces it, without a second
+    // search of the tree.
+    MDB_cursor* cursor;
+    int rc = mdb_cursor_open(txn, e->db, &cursor);
+    if (rc != 0) return rc;
+    CursorGuard guard{cursor};
     MDB_val k = Val(id), old;
-    int rc = mdb_get(txn, e->sessions, &k, &old);
-    bool index_current = false;
-    if (rc == 0) {
-      if (old.mv_size >= kHeaderBytes) {
-        const int64_t old_expiry = GetBigEndian64(old.mv_data);
-        if (old_expiry == expiry) {
-          index_current = true;
-        } else if ((rc = DelIndex(txn, e, old_expiry, id)) != 0) {
-          return rc;
-        }
-      }
-    } else if (rc != MDB_NOTFOUND) {
-      return rc;
-    }
+    rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY);
+    if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    const bool found = rc == 0;
+    const bool had_expiry = found && old.mv_size >= kHeaderBytes;
+    const int64_t old_expiry = had_expiry ? GetBigEndian64(old.mv_data) : 0;
+    const bool index_current =
+        had_expiry && Bucket(old_expiry) == Bucket(expiry);
+    index_changed = !index_current;
+    k = Val(id);
     MDB_val v{kHeaderBytes + data.size(), nullptr};
-    if ((rc = mdb_put(txn, e->sessions, &k, &v, MDB_RESERVE)) != 0) return rc;
+    rc = mdb_cursor_put(cursor, &k, &v,
+                        found ? MDB_CURRENT | MDB_RESERVE : MDB_RESERVE);
+    if (rc != 0) return rc;
+    // Fill the reserved space before the index changes: they may move it.
     char* out = static_cast<char*>(v.mv_data);
     PutBigEndian64(out, StoredExpiry(expiry));
     if (!data.empty()) {
       std::memcpy(out + kHeaderBytes, data.data(), data.size());
     }
-    return index_current ? 0 : PutIndex(txn, e, expiry, id);
+    if (index_current) return 0;
+    if (had_expiry && (rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
+    return PutIndex(txn, e, expiry, id);
   });
   if (rc != 0) return Error(e, "write", id, rc);
+  if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
   return Status::OK();
 }
 
@@ -688,10 +720,14 @@ Status LmdbStore::Touch(std::string_view id, Duration ttl) {
   const int64_t now = NowMs();
   const int64_t expiry = ExpiryFromNow(now, ttl);
   std::string value;
+  bool index_changed = false;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-    MDB_val k = Val(id), old;
-    int rc = mdb_get(txn, e->sessions, &k, &old);
+    MDB_cursor* cursor;
+    int rc = mdb_cursor_open(txn, e->db, &cursor);
     if (rc != 0) return rc;
+    CursorGuard guard{cursor};
+    MDB_val k = Val(id), old;
+    if ((rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY)) != 0) return rc;
     if (old.mv_size < kHeaderBytes) return kRcCorrupt;
     const int64_t old_expiry = GetBigEndian64(old.mv_data);
     if (old_expiry <= now) return MDB_NOTFOUND;
@@ -699,12 +735,16 @@ Status LmdbStore::Touch(std::string_view id, Duration ttl) {
     // Copy before writing: the put may move the page `old` points into.
     value.assign(View(old));
     PutBigEndian64(value.data(), StoredExpiry(expiry));
+    k = Val(id);
     MDB_val v = Val(value);
+    if ((rc = mdb_cursor_put(cursor, &k, &v, MDB_CURRENT)) != 0) return rc;
+    index_changed = Bucket(old_expiry) != Bucket(expiry);
+    if (!index_changed) return 0;
     if ((rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
-    if ((rc = mdb_put(txn, e->sessions, &k, &v, 0)) != 0) return rc;
     return PutIndex(txn, e, expiry, id);
   });
   if (rc != 0) return Error(e, "touch", id, rc);
+  if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
   return Status::OK();
 }
 
@@ -712,19 +752,23 @@ Status LmdbStore::Destroy(std::string_view id) {
   SK_RETURN_IF_ERROR(CheckId(name_, id));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
+  bool index_changed = false;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    MDB_cursor* cursor;
+    int rc = mdb_cursor_open(txn, e->db, &cursor);
+    if (rc != 0) return rc;
+    CursorGuard guard{cursor};
     MDB_val k = Val(id), old;
-    int rc = mdb_get(txn, e->sessions, &k, &old);
+    rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY);
     if (rc == MDB_NOTFOUND) return kRcNoChange;
     if (rc != 0) return rc;
-    if (old.mv_size >= kHeaderBytes) {
-      if ((rc = DelIndex(txn, e, GetBigEndian64(old.mv_data), id)) != 0) {
-        return rc;
-      }
-    }
-    return mdb_del(txn, e->sessions, &k, nullptr);
+    index_changed = old.mv_size >= kHeaderBytes;
+    const int64_t old_expiry = index_changed ? GetBigEndian64(old.mv_data) : 0;
+    if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
+    return index_changed ? DelIndex(txn, e, old_expiry, id) : 0;
   });
   if (rc != 0) return Error(e, "destroy", id, rc);
+  if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
   return Status::OK();
 }
 
@@ -736,7 +780,7 @@ Result<bool> LmdbStore::Exists(std::string_view id) {
   bool live = false;
   int rc = WithReadTxn(e, [&](MDB_txn* txn) {
     MDB_val k = Val(id), v;
-    int rc = mdb_get(txn, e->sessions, &k, &v);
+    int rc = mdb_get(txn, e->db, &k, &v);
     if (rc == MDB_NOTFOUND) return 0;
     if (rc != 0) return rc;
     if (v.mv_size < kHeaderBytes) return kRcCorrupt;
@@ -761,11 +805,14 @@ Result<ScanPage> LmdbStore::Scan(const ScanOptions& options) {
   int rc = WithReadTxn(e, [&](MDB_txn* txn) {
     page = ScanPage();
     MDB_cursor* cursor;
-    int rc = mdb_cursor_open(txn, e->sessions, &cursor);
+    int rc = mdb_cursor_open(txn, e->db, &cursor);
     if (rc != 0) return rc;
     MDB_val k, v;
-    if (options.cursor.empty()) {
-      rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    if (options.cursor.empty() || IsIndexKey(options.cursor)) {
+      // Past the index, which sorts first.
+      const char first_id[] = {kIndexPrefix + 1};
+      k = MDB_val{1, const_cast<char*>(first_id)};
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
     } else {
       k = Val(options.cursor);
       rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
@@ -809,58 +856,90 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
   int dead = 0;
   mdb_reader_check(e->env, &dead);
 
+  // The index is walked in key order (bucket, then id) up to the bucket
+  // that holds `now_ms`. Entries of earlier buckets all go; in the bucket
+  // of `now_ms`, live sessions keep theirs. `resume` is the first key the
+  // next batch visits.
+  char resume[kIndexHeaderBytes + kMaxIdBytes] = {kIndexPrefix};
+  size_t resume_size = 1;
+  char next_resume[sizeof resume];
   GcResult total;
   for (;;) {
     GcResult batch;
     bool more = false;
-    // Batches of kGcBatch sessions keep each write transaction short.
+    size_t next_resume_size = 0;
+    // Batches of kGcBatch entries keep each write transaction short.
     int rc = WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
       batch = GcResult();
       more = false;
       MDB_cursor* cursor;
-      int rc = mdb_cursor_open(txn, e->expiry, &cursor);
+      int rc = mdb_cursor_open(txn, e->db, &cursor);
       if (rc != 0) return rc;
-      char id_buf[kMaxIdBytes];
-      for (uint64_t visited = 0;; ++visited) {
-        // The first entry is always the oldest one left.
-        MDB_val k, unused;
-        rc = mdb_cursor_get(cursor, &k, &unused, MDB_FIRST);
-        if (rc != 0) break;
-        if (k.mv_size >= kHeaderBytes) {
-          const int64_t expiry = GetBigEndian64(k.mv_data);
-          if (expiry > now_ms) break;
-          if (visited == kGcBatch) {
-            more = true;
-            break;
-          }
-          // Copy the id: deleting may move the page that holds the key.
-          const size_t id_size =
-              std::min(k.mv_size - kHeaderBytes, sizeof id_buf);
-          std::memcpy(id_buf, static_cast<char*>(k.mv_data) + kHeaderBytes,
-                      id_size);
-          MDB_val id{id_size, id_buf}, v;
-          rc = mdb_get(txn, e->sessions, &id, &v);
-          // Only delete the session if this entry is its own: a session
-          // whose expiry differs keeps its data (the entry is stale).
-          if (rc == 0 && v.mv_size >= kHeaderBytes &&
-              GetBigEndian64(v.mv_data) == expiry) {
-            batch.bytes_removed += v.mv_size - kHeaderBytes;
-            batch.removed++;
-            rc = mdb_del(txn, e->sessions, &id, nullptr);
-            if (rc != 0) break;
+      CursorGuard guard{cursor};
+      char pos[sizeof resume];  // the entry being visited
+      size_t pos_size = resume_size;
+      std::memcpy(pos, resume, resume_size);
+      MDB_val k{pos_size, pos}, unused;
+      rc = mdb_cursor_get(cursor, &k, &unused, MDB_SET_RANGE);
+      for (uint64_t visited = 0; rc == 0; ++visited) {
+        if (!IsIndexKey(View(k))) break;  // the sessions follow the index
+        if (k.mv_size >= kIndexHeaderBytes &&
+            GetBigEndian64(static_cast<char*>(k.mv_data) + 1) > now_ms) {
+          break;  // this bucket and all later ones start after now
+        }
+        // Copy the key: deleting may move the page that holds it.
+        pos_size = std::min(k.mv_size, sizeof pos);
+        std::memcpy(pos, k.mv_data, pos_size);
+        if (visited == kGcBatch) {
+          more = true;
+          std::memcpy(next_resume, pos, pos_size);
+          next_resume_size = pos_size;
+          break;
+        }
+        // Drop the entry unless it is the own entry of a live session.
+        bool keep = false;
+        bool expired = false;  // the session goes too
+        MDB_val id{0, nullptr}, v;
+        if (k.mv_size > kIndexHeaderBytes && k.mv_size <= sizeof pos) {
+          id = MDB_val{pos_size - kIndexHeaderBytes, pos + kIndexHeaderBytes};
+          rc = mdb_get(txn, e->db, &id, &v);
+          if (rc == 0 && v.mv_size >= kHeaderBytes) {
+            const int64_t expiry = GetBigEndian64(v.mv_data);
+            if (expiry <= now_ms) {
+              expired = true;
+              batch.bytes_removed += v.mv_size - kHeaderBytes;
+              batch.removed++;
+            } else {
+              // A live session whose entry is in another bucket leaves a
+              // stale entry here.
+              keep = Bucket(expiry) == GetBigEndian64(pos + 1);
+            }
           } else if (rc != 0 && rc != MDB_NOTFOUND) {
             break;
           }
         }
+        if (keep) {
+          rc = mdb_cursor_get(cursor, &k, &unused, MDB_NEXT);
+          continue;
+        }
         if ((rc = mdb_cursor_del(cursor, 0)) != 0) break;
+        // An expired session goes too. If this entry was a stale one, the
+        // session's own entry is in a bucket that has begun as well (its
+        // expiry has passed): this walk reaches it and drops it as stale.
+        if (expired && (rc = mdb_del(txn, e->db, &id, nullptr)) != 0) {
+          break;
+        }
+        k = MDB_val{pos_size, pos};
+        rc = mdb_cursor_get(cursor, &k, &unused, MDB_SET_RANGE);
       }
-      mdb_cursor_close(cursor);
       return rc == MDB_NOTFOUND ? 0 : rc;
     });
     if (rc != 0) return Error(e, "gc", {}, rc);
     total.removed += batch.removed;
     total.bytes_removed += batch.bytes_removed;
     if (!more) return total;
+    std::memcpy(resume, next_resume, next_resume_size);
+    resume_size = next_resume_size;
   }
 }
 
@@ -880,10 +959,28 @@ Status LmdbStore::CheckIndexForTesting() {
     MDB_cursor* cursor;
     MDB_val k, v;
     size_t sessions = 0, entries = 0;
-    int rc = mdb_cursor_open(txn, e->sessions, &cursor);
+    int rc = mdb_cursor_open(txn, e->db, &cursor);
     if (rc != 0) return rc;
     for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      if (IsIndexKey(View(k))) {
+        ++entries;
+        if (k.mv_size <= kIndexHeaderBytes) {
+          problem = "an index key is too short";
+          break;
+        }
+        MDB_val id{k.mv_size - kIndexHeaderBytes,
+                   static_cast<char*>(k.mv_data) + kIndexHeaderBytes},
+            sv;
+        if (mdb_get(txn, e->db, &id, &sv) != 0 || sv.mv_size < kHeaderBytes ||
+            Bucket(GetBigEndian64(sv.mv_data)) !=
+                GetBigEndian64(static_cast<char*>(k.mv_data) + 1)) {
+          problem = "index entry for " + std::string(View(id)) +
+                    " has no session with an expiry in its bucket";
+          break;
+        }
+        continue;
+      }
       ++sessions;
       if (k.mv_size > kMaxIdBytes) {
         problem = "a session key is longer than an id can be";
@@ -895,35 +992,13 @@ Status LmdbStore::CheckIndexForTesting() {
       }
       IndexKey key(GetBigEndian64(v.mv_data), View(k));
       MDB_val ik = key.val(), unused;
-      if (mdb_get(txn, e->expiry, &ik, &unused) != 0) {
+      if (mdb_get(txn, e->db, &ik, &unused) != 0) {
         problem = "session " + std::string(View(k)) + " has no index entry";
         break;
       }
     }
     mdb_cursor_close(cursor);
-    if (rc != MDB_NOTFOUND) return rc;
-    if (!problem.empty()) return 0;
-    if ((rc = mdb_cursor_open(txn, e->expiry, &cursor)) != 0) return rc;
-    for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-      ++entries;
-      if (k.mv_size <= kHeaderBytes) {
-        problem = "an index key is too short";
-        break;
-      }
-      MDB_val id{k.mv_size - kHeaderBytes,
-                 static_cast<char*>(k.mv_data) + kHeaderBytes},
-          sv;
-      if (mdb_get(txn, e->sessions, &id, &sv) != 0 ||
-          sv.mv_size < kHeaderBytes ||
-          GetBigEndian64(sv.mv_data) != GetBigEndian64(k.mv_data)) {
-        problem = "index entry for " + std::string(View(id)) +
-                  " has no session with that expiry";
-        break;
-      }
-    }
-    mdb_cursor_close(cursor);
-    if (rc != MDB_NOTFOUND) return rc;
+    if (rc != MDB_NOTFOUND && problem.empty()) return rc;
     if (problem.empty() && sessions != entries) {
       problem = std::to_string(sessions) + " sessions but " +
                 std::to_string(entries) + " index entries";
@@ -954,6 +1029,10 @@ Result<std::vector<pid_t>> LmdbStore::ReaderPidsForTesting() {
       },
       &pids);
   return pids;
+}
+
+uint64_t LmdbStore::IndexWritesForTesting() const {
+  return index_writes_.load(std::memory_order_relaxed);
 }
 
 pid_t LmdbStore::EnvPidForTesting() const {

@@ -1,11 +1,20 @@
 // The LMDB store behind OpenLmdbStore (include/sessionkit/stores/lmdb.h).
 //
-// Layout of the environment (two named databases):
-//   "sessions": key = session id,
-//               value = 8-byte big-endian expiry (Unix ms) + stored bytes.
-//   "expiry":   key = 8-byte big-endian expiry (Unix ms) + session id,
-//               value = empty. An index in expiry order, so Gc visits only
-//               expired sessions. Every write transaction keeps both in step.
+// Layout of the environment: one B-tree, LMDB's main database, holding
+//   sessions:  key = session id,
+//              value = 8-byte big-endian expiry (Unix ms) + stored bytes;
+//   the expiry index:
+//              key = a zero byte (which begins no session id, so the index
+//              sorts before every session) + 8-byte big-endian start of the
+//              expiry's bucket (Unix ms, kIndexBucketMs wide) + session id,
+//              value = empty.
+// The index lets Gc visit only the sessions of buckets that have begun: the
+// expired ones and at most one bucket of live ones. A write that keeps the
+// session's expiry in its bucket (a session rewritten within the minute)
+// leaves the index alone; any other write transaction moves the entry with
+// the session. One tree rather than a named database per kind: a commit
+// then rewrites no database record, and the index pages of a moved entry
+// share their parents with the session's pages.
 //
 // Processes: each process opens its own MDB_env lazily, on first use, and
 // records the pid and fork generation it was opened in. A forked child never
@@ -39,6 +48,12 @@
 namespace sessionkit::lmdb_internal {
 
 struct Env;  // one process's open environment (lmdb_store.cc)
+
+// Width of an expiry index bucket (see the layout above). A minute: a
+// session rewritten a few seconds after its last write mostly keeps its
+// expiry in the same bucket (no index change), and each gc re-checks at most
+// a minute's worth of expiring sessions that are still live.
+inline constexpr int64_t kIndexBucketMs = 60'000;
 
 // Thread safety: every method may be called concurrently from several
 // threads, and several processes may use the same directory at once. The
@@ -74,9 +89,14 @@ class LmdbStore final : public Store {
   void SetClockForTesting(std::function<TimePoint()> clock);
 
   // Checks that the expiry index matches the sessions exactly: every session
-  // has one index entry with its expiry and every index entry names a
-  // session with that expiry. Internal error describing the first mismatch.
+  // has one index entry, in the bucket of its expiry, and every index entry
+  // names a session whose expiry lies in the entry's bucket. Internal error
+  // describing the first mismatch.
   Status CheckIndexForTesting();
+
+  // How many committed writes of this store object (in this process) added,
+  // moved or removed an expiry index entry.
+  uint64_t IndexWritesForTesting() const;
 
   // The pids that hold an LMDB reader slot of this environment (including
   // slots of processes that died), from mdb_reader_list.
@@ -96,10 +116,12 @@ class LmdbStore final : public Store {
   template <typename Fn>
   int WithReadTxn(Env* env, Fn&& fn);
   // Runs `fn(txn)` in a write transaction and commits when it returns 0.
-  // With `rescue`, a full map triggers one Gc of expired sessions and one
-  // retry.
+  // With `rescue`, a full map triggers one RescueFullMap and one retry.
   template <typename Fn>
   int WithWriteTxn(Env* env, bool rescue, Fn&& fn);
+  // Makes room in a full map: a Gc of expired sessions, then a commit that
+  // lets the next transaction reuse the pages freed so far.
+  void RescueFullMap(Env* env);
 
   // Re-maps after another process grew the map.
   int Remap(Env* env);
@@ -114,6 +136,7 @@ class LmdbStore final : public Store {
   const LmdbOptions options_;
   const std::string name_;
   std::function<TimePoint()> clock_;
+  std::atomic<uint64_t> index_writes_{0};  // see IndexWritesForTesting
 
   // The environment in use; checked without a lock on every call. Owned by
   // env_ below.

@@ -463,6 +463,234 @@ TEST_F(LmdbStoreTest, GcAtTheExactExpiryRemovesTheSession) {
   EXPECT_OK(store->Read(Id(2)));
 }
 
+// --- Expiry index buckets ------------------------------------------------
+
+// Start of the index bucket of an expiry.
+int64_t BucketOf(int64_t expiry_ms) {
+  return expiry_ms - expiry_ms % kIndexBucketMs;
+}
+
+TEST_F(LmdbStoreTest, GcKeepsLiveSessionsOfTheCurrentBucket) {
+  LmdbStore* store = Open();
+  // Three sessions whose expiries share the next bucket, one in the bucket
+  // after it.
+  const int64_t next = BucketOf(kStartMs) + kIndexBucketMs;
+  const int64_t expiries[] = {next + 5000, next + 20000,
+                              next + kIndexBucketMs - 1,
+                              next + kIndexBucketMs + 100};
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_OK(store->Write(Id(i), "s" + std::to_string(i),
+                           Duration(expiries[i] - kStartMs)));
+  }
+  // The bucket has begun but only its first session has expired.
+  auto gc = store->Gc(FromUnixMillis(next + 10000));
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 1u);
+  EXPECT_EQ(gc->bytes_removed, 2u);
+  EXPECT_OK(store->CheckIndexForTesting());
+  now_ms_ = next + 10000;
+  EXPECT_TRUE(store->Read(Id(0)).status().IsNotFound());
+  for (int i = 1; i < 4; ++i) EXPECT_OK(store->Read(Id(i))) << i;
+  ScanOptions all;
+  all.include_expired = true;
+  EXPECT_EQ(store->Scan(all)->sessions.size(), 3u);
+
+  // Each remaining session goes exactly at its own expiry.
+  for (int i = 1; i < 4; ++i) {
+    auto early = store->Gc(FromUnixMillis(expiries[i] - 1));
+    ASSERT_OK(early);
+    EXPECT_EQ(early->removed, 0u) << i;
+    auto on_time = store->Gc(FromUnixMillis(expiries[i]));
+    ASSERT_OK(on_time);
+    EXPECT_EQ(on_time->removed, 1u) << i;
+    EXPECT_OK(store->CheckIndexForTesting());
+  }
+  EXPECT_TRUE(store->Scan(all)->sessions.empty());
+}
+
+TEST_F(LmdbStoreTest, RewriteWithinABucketLeavesTheIndexAlone) {
+  LmdbStore* store = Open();
+  // Expiry at the start of a bucket, so that the rewrites below stay in it.
+  const int64_t ttl = BucketOf(kStartMs) + 10 * kIndexBucketMs - kStartMs;
+  ASSERT_OK(store->Write(Id(1), "v1", Duration(ttl)));
+  EXPECT_EQ(store->IndexWritesForTesting(), 1u);
+  for (int i = 2; i <= 10; ++i) {
+    Advance(1000);
+    ASSERT_OK(store->Write(Id(1), "v" + std::to_string(i), Duration(ttl)));
+    Advance(1000);
+    ASSERT_OK(store->Touch(Id(1), Duration(ttl)));
+  }
+  EXPECT_EQ(store->IndexWritesForTesting(), 1u);
+  // The stored expiry is exact even though the index entry did not move.
+  auto r = store->Read(Id(1));
+  ASSERT_OK(r);
+  EXPECT_EQ(r->data, "v10");
+  EXPECT_EQ(ToUnixMillis(r->expires_at), now_ms_ + ttl);
+  EXPECT_OK(store->CheckIndexForTesting());
+
+  // A new session and a destroyed one do touch the index.
+  ASSERT_OK(store->Write(Id(2), "other", Duration(ttl)));
+  EXPECT_EQ(store->IndexWritesForTesting(), 2u);
+  ASSERT_OK(store->Destroy(Id(2)));
+  EXPECT_EQ(store->IndexWritesForTesting(), 3u);
+  ASSERT_OK(store->Destroy(Id(2)));  // nothing left to remove
+  EXPECT_EQ(store->IndexWritesForTesting(), 3u);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, ExpiryMovedToAnotherBucketMovesTheEntry) {
+  LmdbStore* store = Open();
+  const int64_t first = BucketOf(kStartMs) + 2 * kIndexBucketMs;
+  ASSERT_OK(store->Write(Id(1), "data", Duration(first - kStartMs)));
+  ASSERT_OK(store->Write(Id(2), "data", Duration(first - kStartMs)));
+  EXPECT_EQ(store->IndexWritesForTesting(), 2u);
+  // Later by three buckets: by a touch and by a rewrite.
+  ASSERT_OK(
+      store->Touch(Id(1), Duration(first + 3 * kIndexBucketMs - kStartMs)));
+  ASSERT_OK(store->Write(Id(2), "new",
+                         Duration(first + 3 * kIndexBucketMs - kStartMs)));
+  EXPECT_EQ(store->IndexWritesForTesting(), 4u);
+  EXPECT_OK(
+      store->CheckIndexForTesting());  // one entry each, in the new bucket
+  // Nothing is collected when the old bucket ends.
+  auto gc = store->Gc(FromUnixMillis(first + kIndexBucketMs));
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 0u);
+  now_ms_ = first + kIndexBucketMs;
+  EXPECT_EQ(store->Read(Id(1))->data, "data");
+  EXPECT_EQ(store->Read(Id(2))->data, "new");
+  gc = store->Gc(FromUnixMillis(first + 3 * kIndexBucketMs));
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 2u);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, ShorterTtlIsCollectedOnTime) {
+  LmdbStore* store = Open();
+  const int64_t bucket = BucketOf(kStartMs) + kIndexBucketMs;
+  // Backward into an earlier bucket (the entry moves) ...
+  ASSERT_OK(store->Write(Id(1), "a",
+                         Duration(bucket + 5 * kIndexBucketMs - kStartMs)));
+  ASSERT_OK(store->Write(Id(1), "a", Duration(bucket + 1000 - kStartMs)));
+  // ... and backward within one bucket (the entry stays), by write and touch.
+  ASSERT_OK(store->Write(Id(2), "b", Duration(bucket + 50000 - kStartMs)));
+  ASSERT_OK(store->Write(Id(2), "b", Duration(bucket + 2000 - kStartMs)));
+  ASSERT_OK(store->Write(Id(3), "c", Duration(bucket + 50000 - kStartMs)));
+  ASSERT_OK(store->Touch(Id(3), Duration(bucket + 3000 - kStartMs)));
+  EXPECT_EQ(store->IndexWritesForTesting(), 4u);  // not the in-bucket ones
+  EXPECT_OK(store->CheckIndexForTesting());
+
+  for (int i = 1; i <= 3; ++i) {
+    const int64_t expiry = bucket + i * 1000;
+    auto early = store->Gc(FromUnixMillis(expiry - 1));
+    ASSERT_OK(early);
+    EXPECT_EQ(early->removed, 0u) << i;
+    now_ms_ = expiry;
+    EXPECT_TRUE(store->Read(Id(i)).status().IsNotFound()) << i;
+    auto gc = store->Gc(Now());
+    ASSERT_OK(gc);
+    EXPECT_EQ(gc->removed, 1u) << i;
+  }
+  EXPECT_OK(store->CheckIndexForTesting());
+  ScanOptions all;
+  all.include_expired = true;
+  EXPECT_TRUE(store->Scan(all)->sessions.empty());
+}
+
+// Runs `fn(txn, main_db)` on the environment at `path` with the plain LMDB
+// API in a child process (one process must not open an environment twice)
+// and commits. Returns the child's exit code: 0 on success.
+int RawWrite(const std::string& path,
+             const std::function<int(MDB_txn*, MDB_dbi)>& fn) {
+  return RunInChild([&] {
+    std::error_code ec;
+    fs::create_directories(path, ec);
+    MDB_env* env;
+    MDB_txn* txn;
+    MDB_dbi db;
+    if (mdb_env_create(&env) != 0) return 2;
+    if (mdb_env_open(env, path.c_str(), MDB_NOTLS, 0600) != 0) return 3;
+    if (mdb_txn_begin(env, nullptr, 0, &txn) != 0) return 4;
+    if (mdb_dbi_open(txn, nullptr, 0, &db) != 0) return 5;
+    if (int rc = fn(txn, db); rc != 0) return rc;
+    if (mdb_txn_commit(txn) != 0) return 7;
+    mdb_env_close(env);
+    return 0;
+  });
+}
+
+int RawPut(MDB_txn* txn, MDB_dbi dbi, const std::string& key,
+           const std::string& value) {
+  MDB_val k{key.size(), const_cast<char*>(key.data())};
+  MDB_val v{value.size(), const_cast<char*>(value.data())};
+  return mdb_put(txn, dbi, &k, &v, 0) == 0 ? 0 : 6;
+}
+
+// 8-byte big-endian `ms` followed by `rest`: a stored value.
+std::string WithTime(int64_t ms, std::string_view rest) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, ms >>= 8) out[i] = static_cast<char>(ms & 0xff);
+  return out.append(rest);
+}
+
+// An index key of the current layout.
+std::string IndexKeyOf(int64_t bucket, std::string_view id) {
+  return std::string(1, '\0') + WithTime(bucket, id);
+}
+
+TEST_F(LmdbStoreTest, GcDropsStaleIndexEntriesAndKeepsTheirSessions) {
+  LmdbStore* store = Open();
+  const int64_t live = kStartMs + 10 * kIndexBucketMs;
+  ASSERT_OK(store->Write(Id(1), "live", Duration(live - kStartMs)));
+  ASSERT_OK(store->Write(Id(2), "dies", Duration(1000)));
+  // Plant entries the store never writes: in the wrong (past) bucket for a
+  // live session, for a session that does not exist, for an expired session
+  // (whose own entry is in a later bucket), and one too short to be a key
+  // (sorted first).
+  const int64_t past = BucketOf(kStartMs) - kIndexBucketMs;
+  ASSERT_EQ(RawWrite(path_,
+                     [&](MDB_txn* txn, MDB_dbi index) {
+                       int rc = RawPut(txn, index, IndexKeyOf(past, Id(1)), "");
+                       if (rc == 0)
+                         rc = RawPut(txn, index, IndexKeyOf(past, Id(9)), "");
+                       if (rc == 0)
+                         rc = RawPut(txn, index, IndexKeyOf(past, Id(2)), "");
+                       if (rc == 0)
+                         rc = RawPut(txn, index, std::string(3, '\0'), "");
+                       return rc;
+                     }),
+            0);
+  EXPECT_FALSE(store->CheckIndexForTesting().ok());
+  Advance(1000);
+  auto gc = store->Gc(Now());
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 1u);  // Id(2) only, once
+  EXPECT_EQ(store->Read(Id(1))->data, "live");
+  EXPECT_TRUE(store->Read(Id(2)).status().IsNotFound());
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, IndexKeysAreNotSessionIds) {
+  LmdbStore* store = Open();
+  ASSERT_OK(store->Write(Id(1), "x", Duration(1000)));
+  // Index keys begin with a zero byte.
+  Status s = store->Write(std::string(1, '\0') + Id(2), "x", Duration(1000));
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  EXPECT_THAT(s.message(), HasSubstr("zero byte"));
+  // The index is not listed, also from a cursor inside it.
+  ScanOptions all;
+  all.include_expired = true;
+  auto listed = store->Scan(all);
+  ASSERT_OK(listed);
+  ASSERT_EQ(listed->sessions.size(), 1u);
+  EXPECT_EQ(listed->sessions[0].id, Id(1));
+  all.cursor = std::string(1, '\0');
+  auto from_index = store->Scan(all);
+  ASSERT_OK(from_index);
+  ASSERT_EQ(from_index->sessions.size(), 1u);
+  EXPECT_EQ(from_index->sessions[0].id, Id(1));
+}
+
 // --- Map full
 // -------------------------------------------------------------------
 
@@ -510,6 +738,30 @@ TEST_F(LmdbStoreTest, FullMapIsRescuedByGcOfExpiredSessions) {
   auto listed = store->Scan(all);
   ASSERT_OK(listed);
   ASSERT_EQ(listed->sessions.size(), 1u);
+  EXPECT_OK(store->CheckIndexForTesting());
+}
+
+TEST_F(LmdbStoreTest, FullMapAcceptsWritesAfterAnExplicitGc) {
+  // A gc (from the CLI, say) empties a full map in one transaction. LMDB
+  // reuses those pages only after a later commit, which the write's own
+  // rescue provides.
+  LmdbStore* store = Open(Options(1 << 20));
+  const std::string value(4096, 'v');
+  int written = 0;
+  for (; written < 2000; ++written) {
+    Status s = store->Write(Id(written), value, Duration(1000));
+    if (s.IsResourceExhausted()) break;
+    ASSERT_OK(s);
+  }
+  ASSERT_LT(written, 2000);
+  Advance(1000);
+  auto gc = store->Gc(Now());
+  ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, static_cast<uint64_t>(written));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(store->Write(Id(5000 + i), value, Duration(1000))) << i;
+  }
+  EXPECT_EQ(store->Read(Id(5002))->data, value);
   EXPECT_OK(store->CheckIndexForTesting());
 }
 
@@ -767,7 +1019,7 @@ TEST_F(LmdbStoreTest, ValueWithoutHeaderIsCorrupt) {
     mdb_env_set_maxdbs(env, 2);
     if (mdb_env_open(env, path_.c_str(), MDB_NOTLS, 0600) != 0) return 3;
     if (mdb_txn_begin(env, nullptr, 0, &txn) != 0) return 4;
-    if (mdb_dbi_open(txn, "sessions", 0, &dbi) != 0) return 5;
+    if (mdb_dbi_open(txn, nullptr, 0, &dbi) != 0) return 5;
     std::string id = Id(1);
     MDB_val k{id.size(), id.data()}, v{3, const_cast<char*>("abc")};
     if (mdb_put(txn, dbi, &k, &v, 0) != 0) return 6;

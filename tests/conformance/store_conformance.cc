@@ -1,0 +1,669 @@
+#include "conformance/store_conformance.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/test_status.h"
+
+namespace sessionkit::conformance {
+
+void PrintTo(const StoreFactory& factory, std::ostream* os) {
+  *os << "StoreFactory{" << factory.name << "}";
+}
+
+std::string FactoryName(const ::testing::TestParamInfo<StoreFactory>& info) {
+  std::string name = info.param.name;
+  // GoogleTest accepts only [A-Za-z0-9_] in parameter names.
+  for (char& c : name) {
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+  }
+  return name.empty() ? "store" + std::to_string(info.index) : name;
+}
+
+void StoreConformance::SetUp() {
+  ASSERT_TRUE(factory().make_fresh) << "the factory has no make_fresh";
+  Result<std::unique_ptr<Store>> store = factory().make_fresh();
+  ASSERT_TRUE(store.ok()) << "make_fresh failed: " << store.status().ToString();
+  ASSERT_NE(*store, nullptr);
+  store_ = std::move(*store);
+}
+
+void StoreConformance::TearDown() { store_.reset(); }
+
+TimePoint StoreConformance::Now() const {
+  return factory().fake_clock ? factory().fake_clock->Now() : Clock::now();
+}
+
+void StoreConformance::Wait(Duration d) const {
+  if (factory().fake_clock) {
+    factory().fake_clock->Advance(d);
+  } else {
+    std::this_thread::sleep_for(d);
+  }
+}
+
+bool StoreConformance::WaitUntil(const std::function<bool()>& gone,
+                                 Duration bound) const {
+  if (factory().fake_clock) {
+    factory().fake_clock->Advance(bound);
+    return gone();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    if (gone()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return gone();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::string StoreConformance::NewId() {
+  static const std::string run = [] {
+    std::random_device rd;
+    char buf[16];
+    snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(rd()));
+    return std::string(buf);
+  }();
+  static std::atomic<uint64_t> counter{0};
+  char buf[64];
+  snprintf(buf, sizeof buf, "cf-%s-%012llu", run.c_str(),
+           static_cast<unsigned long long>(counter.fetch_add(1)));
+  return buf;
+}
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::UnorderedElementsAreArray;
+
+constexpr Duration kLong{60000};  // the ttl of sessions meant to stay live
+constexpr Duration kExpiryTolerance{1000};
+constexpr Duration kLockWait{1000};
+
+using Ms = std::chrono::milliseconds;
+
+int64_t MsOf(TimePoint t) { return ToUnixMillis(t); }
+
+// Expects `actual` within kExpiryTolerance of [earliest, latest].
+::testing::AssertionResult ExpiryNear(TimePoint actual, TimePoint earliest,
+                                      TimePoint latest) {
+  if (actual >= earliest - kExpiryTolerance &&
+      actual <= latest + kExpiryTolerance) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure()
+         << "expires_at is " << MsOf(actual) << " (unix ms), expected "
+         << MsOf(earliest) << ".." << MsOf(latest) << " ± "
+         << kExpiryTolerance.count() << " ms";
+}
+
+// Every byte value, NULs included (at both ends too).
+std::string AllBytes() {
+  std::string s;
+  for (int round = 0; round < 4; ++round) {
+    for (int b = 0; b < 256; ++b) s.push_back(static_cast<char>(b));
+  }
+  s.push_back('\0');
+  return s;
+}
+
+// `size` deterministic pseudo-random bytes.
+std::string PseudoRandomBytes(size_t size, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::string s(size, '\0');
+  for (char& c : s) c = static_cast<char>(gen() & 0xff);
+  return s;
+}
+
+// Lists every session with pages of `limit`. Adds a failure (and stops) when
+// a page is larger than `limit` or the scan does not end within `max_pages`.
+std::vector<SessionInfo> ScanAll(Store& store, size_t limit,
+                                 bool include_expired, size_t max_pages) {
+  std::vector<SessionInfo> all;
+  ScanOptions options;
+  options.limit = limit;
+  options.include_expired = include_expired;
+  for (size_t page_no = 0;; ++page_no) {
+    if (page_no == max_pages) {
+      ADD_FAILURE() << "Scan did not end within " << max_pages << " pages of "
+                    << limit;
+      break;
+    }
+    Result<ScanPage> page = store.Scan(options);
+    if (!page.ok()) {
+      ADD_FAILURE() << "Scan page " << page_no
+                    << " failed: " << page.status().ToString();
+      break;
+    }
+    EXPECT_LE(page->sessions.size(), limit)
+        << "Scan page " << page_no << " has more sessions than the limit";
+    for (SessionInfo& info : page->sessions) all.push_back(std::move(info));
+    if (page->next_cursor.empty()) break;
+    options.cursor = page->next_cursor;
+  }
+  return all;
+}
+
+std::vector<std::string> IdsOf(const std::vector<SessionInfo>& sessions) {
+  std::vector<std::string> ids;
+  for (const SessionInfo& s : sessions) ids.push_back(s.id);
+  return ids;
+}
+
+// Checks the rules for an error message: it names the store, never holds the
+// full id nor a secret.
+void ExpectGoodMessage(const Status& status, const Store& store,
+                       std::string_view id,
+                       const std::vector<std::string>& secrets) {
+  EXPECT_THAT(status.message(), HasSubstr(store.name()))
+      << "the message does not name the store";
+  EXPECT_THAT(status.message(), Not(HasSubstr(std::string(id))))
+      << "the message holds the full session id";
+  for (const std::string& secret : secrets) {
+    EXPECT_THAT(status.message(), Not(HasSubstr(secret)))
+        << "the message holds a secret";
+  }
+}
+
+// --- Basics ----------------------------------------------------------------
+
+TEST_P(StoreConformance, NameIsSetAndHidesSecrets) {
+  EXPECT_FALSE(store().name().empty());
+  for (const std::string& secret : factory().secrets) {
+    ASSERT_FALSE(secret.empty()) << "the factory lists an empty secret";
+    EXPECT_THAT(store().name(), Not(HasSubstr(secret)));
+  }
+}
+
+TEST_P(StoreConformance, HealthIsOk) { SK_EXPECT_OK(store().Health()); }
+
+// --- Round trips -----------------------------------------------------------
+
+TEST_P(StoreConformance, RoundTripsBinaryData) {
+  const std::string id = NewId();
+  const std::string data = AllBytes();
+  const TimePoint before = Now();
+  SK_ASSERT_OK(store().Write(id, data, kLong));
+  const TimePoint after = Now();
+  Result<SessionRecord> read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data.size(), data.size());
+  EXPECT_TRUE(read->data == data) << "the bytes read differ from those written";
+  EXPECT_TRUE(ExpiryNear(read->expires_at, before + kLong, after + kLong));
+}
+
+TEST_P(StoreConformance, RoundTripsEmptyValue) {
+  const std::string id = NewId();
+  SK_ASSERT_OK(store().Write(id, "", kLong));
+  Result<SessionRecord> read = store().Read(id);
+  SK_ASSERT_OK(read) << "an empty session must be found, not NotFound";
+  EXPECT_EQ(read->data, "");
+  Result<bool> exists = store().Exists(id);
+  SK_ASSERT_OK(exists);
+  EXPECT_TRUE(*exists);
+  std::vector<SessionInfo> all = ScanAll(store(), 10, false, 10);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id, id);
+  EXPECT_EQ(all[0].bytes, 0u);
+}
+
+TEST_P(StoreConformance, RoundTripsOneMebibyte) {
+  const std::string id = NewId();
+  const std::string data = PseudoRandomBytes(1 << 20, 1);
+  SK_ASSERT_OK(store().Write(id, data, kLong));
+  Result<SessionRecord> read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data.size(), data.size());
+  EXPECT_TRUE(read->data == data) << "the 1 MiB value came back different";
+}
+
+TEST_P(StoreConformance, AcceptsEveryValidIdShape) {
+  const std::string charset =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,-";
+  std::string longest;  // 256 characters, every allowed one
+  while (longest.size() < 256) longest += charset;
+  longest.resize(256);
+  const std::vector<std::string> ids = {
+      "abcdefghijklmnopqrstuv",  // 22, the shortest
+      longest,
+      "sessionCASEsensitive00",  // differ only in case: distinct sessions
+      "SESSIONcasesensitive00",
+      "-leading-dash-and,comma",
+      ",,,,,,,,,,,,,,,,,,,,,,,,",
+  };
+  for (size_t i = 0; i < ids.size(); ++i) {
+    SK_ASSERT_OK(store().Write(ids[i], "value " + std::to_string(i), kLong))
+        << "id " << ids[i];
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Result<SessionRecord> read = store().Read(ids[i]);
+    SK_ASSERT_OK(read) << "id " << ids[i];
+    EXPECT_EQ(read->data, "value " + std::to_string(i)) << "id " << ids[i];
+  }
+  EXPECT_THAT(IdsOf(ScanAll(store(), 100, false, 10)),
+              UnorderedElementsAreArray(ids));
+}
+
+TEST_P(StoreConformance, OverwriteReplacesDataAndExpiry) {
+  const std::string id = NewId();
+  SK_ASSERT_OK(store().Write(id, PseudoRandomBytes(100000, 2), kLong));
+  const Duration longer = Duration(600000);
+  const TimePoint before = Now();
+  SK_ASSERT_OK(store().Write(id, "short", longer));
+  const TimePoint after = Now();
+  Result<SessionRecord> read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "short");  // nothing left over from the longer value
+  EXPECT_TRUE(ExpiryNear(read->expires_at, before + longer, after + longer));
+
+  // A shorter ttl also replaces a later expiry.
+  const TimePoint before2 = Now();
+  SK_ASSERT_OK(store().Write(id, "again", kLong));
+  const TimePoint after2 = Now();
+  read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "again");
+  EXPECT_TRUE(ExpiryNear(read->expires_at, before2 + kLong, after2 + kLong));
+  EXPECT_EQ(ScanAll(store(), 10, false, 10).size(), 1u);
+}
+
+// --- Missing sessions, Exists, Destroy -------------------------------------
+
+TEST_P(StoreConformance, UnknownIdIsNotFound) {
+  const std::string id = NewId();
+  Result<SessionRecord> read = store().Read(id);
+  ASSERT_FALSE(read.ok());
+  EXPECT_TRUE(read.status().IsNotFound()) << read.status().ToString();
+  ExpectGoodMessage(read.status(), store(), id, factory().secrets);
+
+  Status touch = store().Touch(id, kLong);
+  EXPECT_TRUE(touch.IsNotFound()) << touch.ToString();
+  ExpectGoodMessage(touch, store(), id, factory().secrets);
+  // Touch did not create it.
+  EXPECT_TRUE(store().Read(id).status().IsNotFound());
+
+  Result<bool> exists = store().Exists(id);
+  SK_ASSERT_OK(exists);
+  EXPECT_FALSE(*exists);
+}
+
+TEST_P(StoreConformance, ExistsReportsLiveSessions) {
+  const std::string a = NewId(), b = NewId();
+  SK_ASSERT_OK(store().Write(a, "a", kLong));
+  Result<bool> exists = store().Exists(a);
+  SK_ASSERT_OK(exists);
+  EXPECT_TRUE(*exists);
+  exists = store().Exists(b);
+  SK_ASSERT_OK(exists);
+  EXPECT_FALSE(*exists);
+}
+
+TEST_P(StoreConformance, DestroyIsIdempotent) {
+  const std::string id = NewId(), other = NewId();
+  SK_ASSERT_OK(store().Write(id, "doomed", kLong));
+  SK_ASSERT_OK(store().Write(other, "kept", kLong));
+  SK_ASSERT_OK(store().Destroy(id));
+  EXPECT_TRUE(store().Read(id).status().IsNotFound());
+  Result<bool> exists = store().Exists(id);
+  SK_ASSERT_OK(exists);
+  EXPECT_FALSE(*exists);
+  SK_EXPECT_OK(store().Destroy(id)) << "destroying it again";
+  SK_EXPECT_OK(store().Destroy(NewId())) << "destroying an id never written";
+  Result<SessionRecord> kept = store().Read(other);
+  SK_ASSERT_OK(kept);
+  EXPECT_EQ(kept->data, "kept");
+  EXPECT_THAT(IdsOf(ScanAll(store(), 10, false, 10)),
+              UnorderedElementsAreArray({other}));
+  // A destroyed id can be written again.
+  SK_ASSERT_OK(store().Write(id, "reborn", kLong));
+  Result<SessionRecord> reborn = store().Read(id);
+  SK_ASSERT_OK(reborn);
+  EXPECT_EQ(reborn->data, "reborn");
+}
+
+// --- Expiry (these tests wait, each once) --------------------------------
+
+TEST_P(StoreConformance, ExpiredSessionIsNeverReturned) {
+  const Duration ttl = factory().short_ttl;
+  const std::string gone = NewId(), live = NewId();
+  SK_ASSERT_OK(store().Write(live, "live", kLong));
+  const auto written = std::chrono::steady_clock::now();
+  SK_ASSERT_OK(store().Write(gone, "short-lived", ttl));
+  if (factory().fake_clock ||
+      std::chrono::steady_clock::now() - written < ttl / 2) {
+    SK_EXPECT_OK(store().Read(gone)) << "read right after the write";
+  }
+
+  Wait(ttl);
+  const bool expired =
+      WaitUntil([&] { return store().Read(gone).status().IsNotFound(); },
+                factory().expiry_slack);
+  ASSERT_TRUE(expired) << "a session written with a ttl of " << ttl.count()
+                       << " ms was still readable "
+                       << (ttl + factory().expiry_slack).count() << " ms later";
+
+  // Once expired, no primitive returns or revives it.
+  Result<bool> exists = store().Exists(gone);
+  SK_ASSERT_OK(exists);
+  EXPECT_FALSE(*exists);
+  Status touch = store().Touch(gone, kLong);
+  EXPECT_TRUE(touch.IsNotFound()) << touch.ToString();
+  EXPECT_TRUE(store().Read(gone).status().IsNotFound())
+      << "Touch revived an expired session";
+  EXPECT_THAT(IdsOf(ScanAll(store(), 10, false, 10)),
+              UnorderedElementsAreArray({live}));
+
+  // The live one is untouched; the expired id can be written anew.
+  Result<SessionRecord> still = store().Read(live);
+  SK_ASSERT_OK(still);
+  EXPECT_EQ(still->data, "live");
+  SK_ASSERT_OK(store().Write(gone, "new", kLong));
+  Result<SessionRecord> renewed = store().Read(gone);
+  SK_ASSERT_OK(renewed);
+  EXPECT_EQ(renewed->data, "new");
+}
+
+TEST_P(StoreConformance, TouchMovesExpiry) {
+  const Duration ttl = factory().short_ttl;
+  const std::string extended = NewId(), shortened = NewId();
+  // `extended` would expire after 1.5 ttl; touched, it lives 10 s.
+  SK_ASSERT_OK(store().Write(extended, "extended", ttl * 3 / 2));
+  SK_ASSERT_OK(store().Write(shortened, "shortened", kLong));
+  const TimePoint before = Now();
+  SK_ASSERT_OK(store().Touch(extended, Duration(10000)));
+  const TimePoint after = Now();
+  SK_ASSERT_OK(store().Touch(shortened, ttl));
+
+  Result<SessionRecord> read = store().Read(extended);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "extended") << "Touch changed the data";
+  EXPECT_TRUE(ExpiryNear(read->expires_at, before + Duration(10000),
+                         after + Duration(10000)));
+
+  Wait(ttl * 5 / 2);  // past the original expiry of `extended`
+  read = store().Read(extended);
+  SK_ASSERT_OK(read) << "a touched session expired at its old expiry";
+  EXPECT_EQ(read->data, "extended");
+  Result<bool> exists = store().Exists(extended);
+  SK_ASSERT_OK(exists);
+  EXPECT_TRUE(*exists);
+
+  // Touch also shortens: `shortened` is gone by now (or within the slack).
+  EXPECT_TRUE(
+      WaitUntil([&] { return store().Read(shortened).status().IsNotFound(); },
+                factory().expiry_slack))
+      << "Touch with a short ttl did not shorten the session's life";
+}
+
+TEST_P(StoreConformance, GcRemovesOnlyExpiredSessions) {
+  const Duration ttl = factory().short_ttl;
+  std::vector<std::string> live, doomed;
+  uint64_t doomed_bytes = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 5; ++i) {
+    live.push_back(NewId());
+    SK_ASSERT_OK(store().Write(live.back(), std::string(100 + i, 'L'), kLong));
+    doomed.push_back(NewId());
+    const std::string data(200 + i, 'D');
+    doomed_bytes += data.size();
+    SK_ASSERT_OK(store().Write(doomed.back(), data, ttl));
+  }
+
+  // Before anything expired, Gc removes nothing.
+  Result<GcResult> gc = store().Gc(Now());
+  SK_ASSERT_OK(gc);
+  if (factory().fake_clock ||
+      std::chrono::steady_clock::now() - start < ttl / 2) {
+    EXPECT_EQ(gc->removed, 0u) << "Gc removed live sessions";
+    for (const std::string& id : doomed) SK_EXPECT_OK(store().Read(id));
+  }
+  for (const std::string& id : live) SK_EXPECT_OK(store().Read(id));
+
+  Wait(ttl);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const std::string& id : doomed) {
+          if (!store().Read(id).status().IsNotFound()) return false;
+        }
+        return true;
+      },
+      factory().expiry_slack))
+      << "sessions with a ttl of " << ttl.count() << " ms did not expire";
+
+  gc = store().Gc(Now());
+  SK_ASSERT_OK(gc);
+  if (factory().gc_reports_removed) {
+    EXPECT_EQ(gc->removed, doomed.size());
+    EXPECT_EQ(gc->bytes_removed, doomed_bytes);
+  }
+  for (const std::string& id : live) {
+    Result<SessionRecord> read = store().Read(id);
+    SK_EXPECT_OK(read) << "Gc removed a live session";
+  }
+  for (const std::string& id : doomed) {
+    EXPECT_TRUE(store().Read(id).status().IsNotFound());
+  }
+  // After Gc, not even include_expired lists the expired ones.
+  EXPECT_THAT(IdsOf(ScanAll(store(), 4, true, 20)),
+              UnorderedElementsAreArray(live));
+
+  gc = store().Gc(Now());
+  SK_ASSERT_OK(gc);
+  EXPECT_EQ(gc->removed, 0u) << "a second Gc found more to remove";
+}
+
+// --- Scan ------------------------------------------------------------------
+
+TEST_P(StoreConformance, ScanOfEmptyStoreIsEmpty) {
+  ScanOptions options;
+  options.limit = 7;
+  Result<ScanPage> page = store().Scan(options);
+  SK_ASSERT_OK(page);
+  EXPECT_TRUE(page->sessions.empty());
+  EXPECT_TRUE(page->next_cursor.empty());
+}
+
+TEST_P(StoreConformance, ScanListsEverySessionExactlyOnce) {
+  std::map<std::string, size_t> written;  // id -> bytes
+  const TimePoint before = Now();
+  for (int i = 0; i < 51; ++i) {
+    const std::string id = NewId();
+    const std::string data =
+        PseudoRandomBytes(static_cast<size_t>(i) * 3, static_cast<uint32_t>(i));
+    SK_ASSERT_OK(store().Write(id, data, kLong));
+    written[id] = data.size();
+  }
+  const TimePoint after = Now();
+  // One destroyed: 50 remain.
+  const std::string destroyed = written.begin()->first;
+  SK_ASSERT_OK(store().Destroy(destroyed));
+  written.erase(destroyed);
+
+  std::vector<SessionInfo> all = ScanAll(store(), 7, false, 100);
+  std::map<std::string, int> seen;
+  for (const SessionInfo& info : all) {
+    if (++seen[info.id] == 2) {
+      ADD_FAILURE() << "Scan listed session " << info.id << " twice";
+    }
+    auto it = written.find(info.id);
+    if (it == written.end()) {
+      ADD_FAILURE() << "Scan listed " << info.id
+                    << ", which is not a live session of this store";
+      continue;
+    }
+    EXPECT_EQ(info.bytes, it->second) << "bytes of " << info.id;
+    EXPECT_TRUE(ExpiryNear(info.expires_at, before + kLong, after + kLong))
+        << "expiry of " << info.id;
+  }
+  for (const auto& [id, bytes] : written) {
+    EXPECT_EQ(seen.count(id), 1u) << "Scan missed session " << id;
+  }
+  EXPECT_EQ(all.size(), written.size());
+}
+
+// --- Concurrency -----------------------------------------------------------
+
+// The value thread `t` writes in iteration `i`: a header naming (t, i), then
+// bytes derived from them, of a length that varies, so that a torn or mixed
+// write cannot pass for a real one.
+std::string ThreadValue(int t, int i) {
+  std::string v = std::to_string(t) + "," + std::to_string(i) + "|";
+  const size_t length = 16 + static_cast<size_t>((t * 977 + i * 131) % 2000);
+  for (size_t k = 0; v.size() < length; ++k) {
+    v.push_back(static_cast<char>((t * 31 + i * 7 + k) & 0xff));
+  }
+  return v;
+}
+
+// True when `v` is exactly ThreadValue(t, i) for some t < threads, i < iters,
+// or the seed value ThreadValue(99, 0).
+bool IsWrittenValue(const std::string& v, int threads, int iters) {
+  int t = -1, i = -1;
+  if (sscanf(v.c_str(), "%d,%d|", &t, &i) != 2) return false;
+  const bool known =
+      (t == 99 && i == 0) || (t >= 0 && t < threads && i >= 0 && i < iters);
+  return known && v == ThreadValue(t, i);
+}
+
+TEST_P(StoreConformance, ConcurrentWritersAndReaders) {
+  constexpr int kThreads = 4, kIters = 200, kIdsEach = 5;
+  std::vector<std::string> shared;
+  for (int k = 0; k < kIdsEach; ++k) {
+    shared.push_back(NewId());
+    SK_ASSERT_OK(store().Write(shared.back(), ThreadValue(99, 0), kLong));
+  }
+  std::vector<std::vector<std::string>> own(kThreads);
+  for (auto& ids : own) {
+    for (int k = 0; k < kIdsEach; ++k) ids.push_back(NewId());
+  }
+
+  std::mutex mu;
+  std::vector<std::string> errors;  // guarded by mu
+  auto fail = [&](std::string what) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (errors.size() < 10) errors.push_back(std::move(what));
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kIters; ++i) {
+        const std::string value = ThreadValue(t, i);
+        const std::string& mine = own[t][i % kIdsEach];
+        Status w = store().Write(mine, value, kLong);
+        if (!w.ok()) fail("write own: " + w.ToString());
+        Result<SessionRecord> r = store().Read(mine);
+        if (!r.ok()) {
+          fail("read own: " + r.status().ToString());
+        } else if (r->data != value) {
+          fail("thread " + std::to_string(t) + " read back another value " +
+               "than it just wrote to its own session");
+        }
+        w = store().Write(shared[i % kIdsEach], value, kLong);
+        if (!w.ok()) fail("write shared: " + w.ToString());
+        r = store().Read(shared[(i + 1) % kIdsEach]);
+        if (!r.ok()) {
+          fail("read shared: " + r.status().ToString());
+        } else if (!IsWrittenValue(r->data, kThreads, kIters)) {
+          fail("a shared session held a value nobody wrote (" +
+               std::to_string(r->data.size()) + " bytes)");
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (const std::string& e : errors) ADD_FAILURE() << e;
+
+  for (int t = 0; t < kThreads; ++t) {
+    for (int k = 0; k < kIdsEach; ++k) {
+      Result<SessionRecord> r = store().Read(own[t][k]);
+      SK_ASSERT_OK(r);
+      // The last iteration i < kIters with i % kIdsEach == k.
+      const int last = kIters - kIdsEach + k;
+      EXPECT_TRUE(r->data == ThreadValue(t, last))
+          << "thread " << t << "'s session " << k
+          << " does not hold its last write";
+    }
+  }
+  for (const std::string& id : shared) {
+    Result<SessionRecord> r = store().Read(id);
+    SK_ASSERT_OK(r);
+    EXPECT_TRUE(IsWrittenValue(r->data, kThreads, kIters));
+  }
+  EXPECT_EQ(ScanAll(store(), 7, false, 100).size(),
+            static_cast<size_t>(kIdsEach * (kThreads + 1)));
+}
+
+// --- Lock primitives (minimal until locking is built) ---------------------
+
+LockRequest Request(std::string token) {
+  LockRequest request;
+  request.owner.token = std::move(token);
+  request.lease = Duration(10000);
+  request.wait = kLockWait;
+  return request;
+}
+
+TEST_P(StoreConformance, LockOwnerWritesAndUnlocks) {
+  const std::string id = NewId();
+  const LockRequest a = Request("127.0.0.1|1|owner-a");
+  Result<LockedRead> locked = store().LockAndRead(id, a);
+  if (!locked.ok() && locked.status().IsNotSupported()) {
+    GTEST_SKIP() << "the store does not lock: " << locked.status().ToString();
+  }
+  SK_ASSERT_OK(locked);
+  EXPECT_TRUE(locked->acquired);
+  EXPECT_FALSE(locked->found) << "a session never written was found";
+  SK_ASSERT_OK(store().WriteAndUnlock(id, "by owner", kLong, a.owner));
+  Result<SessionRecord> read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "by owner");
+
+  // Unlocked: locking again succeeds at once and reads the data.
+  locked = store().LockAndRead(id, a);
+  SK_ASSERT_OK(locked);
+  EXPECT_TRUE(locked->acquired);
+  EXPECT_TRUE(locked->found);
+  EXPECT_EQ(locked->record.data, "by owner");
+  SK_EXPECT_OK(store().Unlock(id, a.owner));
+}
+
+TEST_P(StoreConformance, NonOwnerWriteAndUnlockIsLockLost) {
+  const std::string id = NewId();
+  SK_ASSERT_OK(store().Write(id, "original", kLong));
+  const LockRequest a = Request("127.0.0.1|1|owner-a");
+  const LockOwner b{"127.0.0.1|2|owner-b"};
+  Result<LockedRead> locked = store().LockAndRead(id, a);
+  if (!locked.ok() && locked.status().IsNotSupported()) {
+    GTEST_SKIP() << "the store does not lock: " << locked.status().ToString();
+  }
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired);
+  EXPECT_TRUE(locked->found);
+  EXPECT_EQ(locked->record.data, "original");
+
+  Status w = store().WriteAndUnlock(id, "by intruder", kLong, b);
+  EXPECT_TRUE(w.IsLockLost()) << w.ToString();
+  Result<SessionRecord> read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "original") << "a refused write changed the session";
+
+  SK_EXPECT_OK(store().WriteAndUnlock(id, "by owner", kLong, a.owner));
+  read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "by owner");
+}
+
+}  // namespace
+}  // namespace sessionkit::conformance

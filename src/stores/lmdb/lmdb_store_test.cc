@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "sessionkit/stores/lmdb.h"
+#include "support/test_status.h"
 
 namespace sessionkit::lmdb_internal {
 namespace {
@@ -35,21 +36,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr int64_t kStartMs = 1'700'000'000'000;  // a fixed "now"
-
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-const Status& StatusOf(const Result<T>& r) {
-  return r.status();
-}
-
-template <typename T>
-::testing::AssertionResult IsOk(const char* text, const T& result) {
-  const Status& s = StatusOf(result);
-  if (s.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << text << " is " << s.ToString();
-}
-#define ASSERT_OK(expr) ASSERT_PRED_FORMAT1(IsOk, expr)
-#define EXPECT_OK(expr) EXPECT_PRED_FORMAT1(IsOk, expr)
 
 // A session id of the shape ValidateSessionId accepts (26 characters).
 std::string Id(int n, std::string_view prefix = "sess") {
@@ -118,7 +104,7 @@ class LmdbStoreTest : public ::testing::Test {
 
   // A store on path_ whose clock is now_ms_ (advance it to expire sessions).
   LmdbStore* Open(LmdbOptions options) {
-    EXPECT_OK(ValidateLmdbOptions(options));
+    SK_EXPECT_OK(ValidateLmdbOptions(options));
     auto store = std::make_unique<LmdbStore>(std::move(options));
     store->SetClockForTesting(FakeClock());
     stores_.push_back(std::move(store));
@@ -143,14 +129,14 @@ class LmdbStoreTest : public ::testing::Test {
 TEST_F(LmdbStoreTest, WriteThenReadReturnsDataAndExpiry) {
   LmdbStore* store = Open();
   EXPECT_EQ(store->name(), "lmdb://" + path_);
-  ASSERT_OK(store->Write(Id(1), "hello", Duration(1500)));
+  SK_ASSERT_OK(store->Write(Id(1), "hello", Duration(1500)));
   auto r = store->Read(Id(1));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, "hello");
   EXPECT_EQ(ToUnixMillis(r->expires_at), kStartMs + 1500);
   EXPECT_TRUE(fs::is_directory(path_));
   EXPECT_TRUE(fs::exists(path_ + "/data.mdb"));
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, ReadOfUnknownIdIsNotFound) {
@@ -171,15 +157,15 @@ TEST_F(LmdbStoreTest, BinaryDataEmptyDataAndOneMegabyteRoundTrip) {
   std::mt19937 rng(42);
   for (char& c : big) c = static_cast<char>(rng());
 
-  ASSERT_OK(store->Write(Id(1), binary, Duration(60000)));
-  ASSERT_OK(store->Write(Id(2), "", Duration(60000)));
-  ASSERT_OK(store->Write(Id(3), big, Duration(60000)));
+  SK_ASSERT_OK(store->Write(Id(1), binary, Duration(60000)));
+  SK_ASSERT_OK(store->Write(Id(2), "", Duration(60000)));
+  SK_ASSERT_OK(store->Write(Id(3), big, Duration(60000)));
   auto r1 = store->Read(Id(1));
   auto r2 = store->Read(Id(2));
   auto r3 = store->Read(Id(3));
-  ASSERT_OK(r1);
-  ASSERT_OK(r2);
-  ASSERT_OK(r3);
+  SK_ASSERT_OK(r1);
+  SK_ASSERT_OK(r2);
+  SK_ASSERT_OK(r3);
   EXPECT_EQ(r1->data, binary);
   EXPECT_EQ(r1->data.size(), 260u);
   EXPECT_EQ(r2->data, "");
@@ -188,81 +174,81 @@ TEST_F(LmdbStoreTest, BinaryDataEmptyDataAndOneMegabyteRoundTrip) {
 
 TEST_F(LmdbStoreTest, OverwriteReplacesDataAndExpiry) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "first", Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(1), "first", Duration(1000)));
   Advance(10);
-  ASSERT_OK(store->Write(Id(1), "second, longer", Duration(5000)));
+  SK_ASSERT_OK(store->Write(Id(1), "second, longer", Duration(5000)));
   auto r = store->Read(Id(1));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, "second, longer");
   EXPECT_EQ(ToUnixMillis(r->expires_at), kStartMs + 10 + 5000);
   // The old expiry's index entry is gone: the session survives its old
   // expiry, and gc at that time removes nothing.
   Advance(2000);
-  EXPECT_OK(store->Read(Id(1)));
+  SK_EXPECT_OK(store->Read(Id(1)));
   auto gc = store->Gc(Now());
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 0u);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
   // Same expiry again: data changes, index stays valid.
-  ASSERT_OK(store->Write(Id(1), "third", Duration(3000)));
-  ASSERT_OK(store->Write(Id(1), "fourth", Duration(3000)));
+  SK_ASSERT_OK(store->Write(Id(1), "third", Duration(3000)));
+  SK_ASSERT_OK(store->Write(Id(1), "fourth", Duration(3000)));
   EXPECT_EQ(store->Read(Id(1))->data, "fourth");
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, ExpiredSessionIsNeverReturned) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "data", Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(1), "data", Duration(1000)));
   Advance(999);
-  EXPECT_OK(store->Read(Id(1)));
+  SK_EXPECT_OK(store->Read(Id(1)));
   EXPECT_TRUE(store->Exists(Id(1)).value_or(false));
   Advance(1);  // expiry == now: expired
   EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
   auto exists = store->Exists(Id(1));
-  ASSERT_OK(exists);
+  SK_ASSERT_OK(exists);
   EXPECT_FALSE(*exists);
   EXPECT_TRUE(store->Touch(Id(1), Duration(1000)).IsNotFound());
   // Still in the store until gc, and listed only with include_expired.
   auto live = store->Scan(ScanOptions{});
-  ASSERT_OK(live);
+  SK_ASSERT_OK(live);
   EXPECT_TRUE(live->sessions.empty());
   ScanOptions all;
   all.include_expired = true;
   auto listed = store->Scan(all);
-  ASSERT_OK(listed);
+  SK_ASSERT_OK(listed);
   ASSERT_EQ(listed->sessions.size(), 1u);
   EXPECT_EQ(listed->sessions[0].id, Id(1));
 }
 
 TEST_F(LmdbStoreTest, NonPositiveTtlStoresAnExpiredSession) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "data", Duration(0)));
+  SK_ASSERT_OK(store->Write(Id(1), "data", Duration(0)));
   EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
-  ASSERT_OK(store->Write(Id(2), "data", Duration(-5000)));
+  SK_ASSERT_OK(store->Write(Id(2), "data", Duration(-5000)));
   EXPECT_TRUE(store->Read(Id(2)).status().IsNotFound());
   auto gc = store->Gc(Now());
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 2u);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, HugeTtlIsClampedNotOverflowed) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "data", Duration::max()));
+  SK_ASSERT_OK(store->Write(Id(1), "data", Duration::max()));
   auto r = store->Read(Id(1));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_GT(r->expires_at, Now() + std::chrono::hours(24 * 365 * 100));
-  EXPECT_OK(store->Touch(Id(1), Duration::max()));
+  SK_EXPECT_OK(store->Touch(Id(1), Duration::max()));
 }
 
 TEST_F(LmdbStoreTest, SystemClockExpiresSessions) {
   auto store = std::make_unique<LmdbStore>(Options());  // real clock
   const TimePoint before = Clock::now();
-  ASSERT_OK(store->Write(Id(1), "data", Duration(300)));
+  SK_ASSERT_OK(store->Write(Id(1), "data", Duration(300)));
   auto r = store->Read(Id(1));
   const TimePoint after = Clock::now();
   if (after - before < std::chrono::milliseconds(250)) {  // not too loaded
-    ASSERT_OK(r);
+    SK_ASSERT_OK(r);
     EXPECT_GE(r->expires_at, before + Duration(300) - Duration(1));
     EXPECT_LE(r->expires_at, after + Duration(300));
   }
@@ -272,20 +258,21 @@ TEST_F(LmdbStoreTest, SystemClockExpiresSessions) {
 
 TEST_F(LmdbStoreTest, TouchExtendsLifeWithoutChangingData) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), std::string("pay\0load", 8), Duration(1000)));
+  SK_ASSERT_OK(
+      store->Write(Id(1), std::string("pay\0load", 8), Duration(1000)));
   Advance(800);
-  ASSERT_OK(store->Touch(Id(1), Duration(1000)));
+  SK_ASSERT_OK(store->Touch(Id(1), Duration(1000)));
   Advance(800);  // past the first expiry
   auto r = store->Read(Id(1));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, std::string("pay\0load", 8));
   EXPECT_EQ(ToUnixMillis(r->expires_at), kStartMs + 1800);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
   // Touch to the same expiry is a no-op that succeeds.
-  ASSERT_OK(store->Touch(Id(1), Duration(200)));
+  SK_ASSERT_OK(store->Touch(Id(1), Duration(200)));
   // A gc at the old expiry must not remove the touched session.
   auto gc = store->Gc(FromUnixMillis(kStartMs + 1000));
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 0u);
   Advance(200);
   EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
@@ -297,14 +284,14 @@ TEST_F(LmdbStoreTest, TouchExtendsLifeWithoutChangingData) {
 
 TEST_F(LmdbStoreTest, DestroyIsIdempotent) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
-  ASSERT_OK(store->Write(Id(2), "b", Duration(1000)));
-  EXPECT_OK(store->Destroy(Id(1)));
+  SK_ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(2), "b", Duration(1000)));
+  SK_EXPECT_OK(store->Destroy(Id(1)));
   EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
-  EXPECT_OK(store->Destroy(Id(1)));
-  EXPECT_OK(store->Destroy(Id(3)));  // never existed
-  EXPECT_OK(store->Read(Id(2)));
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->Destroy(Id(1)));
+  SK_EXPECT_OK(store->Destroy(Id(3)));  // never existed
+  SK_EXPECT_OK(store->Read(Id(2)));
+  SK_EXPECT_OK(store->CheckIndexForTesting());
   ScanOptions all;
   all.include_expired = true;
   EXPECT_EQ(store->Scan(all)->sessions.size(), 1u);
@@ -312,10 +299,10 @@ TEST_F(LmdbStoreTest, DestroyIsIdempotent) {
 
 TEST_F(LmdbStoreTest, ExistsReportsLiveSessionsOnly) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
   EXPECT_TRUE(store->Exists(Id(1)).value_or(false));
   EXPECT_FALSE(store->Exists(Id(2)).value_or(true));
-  ASSERT_OK(store->Destroy(Id(1)));
+  SK_ASSERT_OK(store->Destroy(Id(1)));
   EXPECT_FALSE(store->Exists(Id(1)).value_or(true));
 }
 
@@ -332,8 +319,8 @@ TEST_F(LmdbStoreTest, ScanPagesWithCursorInIdOrder) {
   std::set<std::string> live, all;
   for (int i = 0; i < 25; ++i) {
     const bool expired = i % 5 == 0;
-    ASSERT_OK(store->Write(Id(i), std::string(i, 'x'),
-                           Duration(expired ? 100 : 100000)));
+    SK_ASSERT_OK(store->Write(Id(i), std::string(i, 'x'),
+                              Duration(expired ? 100 : 100000)));
     all.insert(Id(i));
     if (!expired) live.insert(Id(i));
   }
@@ -347,7 +334,7 @@ TEST_F(LmdbStoreTest, ScanPagesWithCursorInIdOrder) {
     *pages = 0;
     for (;;) {
       auto page = store->Scan(options);
-      EXPECT_OK(page);
+      SK_EXPECT_OK(page);
       if (!page.ok()) break;
       ++*pages;
       EXPECT_LE(page->sessions.size(), limit);
@@ -381,17 +368,17 @@ TEST_F(LmdbStoreTest, ScanPagesWithCursorInIdOrder) {
 TEST_F(LmdbStoreTest, ScanCursorSurvivesDeletionOfTheCursorSession) {
   LmdbStore* store = Open();
   for (int i = 0; i < 10; ++i) {
-    ASSERT_OK(store->Write(Id(i), "x", Duration(10000)));
+    SK_ASSERT_OK(store->Write(Id(i), "x", Duration(10000)));
   }
   ScanOptions options;
   options.limit = 4;
   auto first = store->Scan(options);
-  ASSERT_OK(first);
+  SK_ASSERT_OK(first);
   ASSERT_EQ(first->next_cursor, Id(3));
-  ASSERT_OK(store->Destroy(Id(3)));
+  SK_ASSERT_OK(store->Destroy(Id(3)));
   options.cursor = first->next_cursor;
   auto second = store->Scan(options);
-  ASSERT_OK(second);
+  SK_ASSERT_OK(second);
   ASSERT_EQ(second->sessions.size(), 4u);
   EXPECT_EQ(second->sessions[0].id, Id(4));
 }
@@ -407,7 +394,7 @@ TEST_F(LmdbStoreTest, GcRemovesOnlyExpiredSessionsFromBothDatabases) {
     // Every third session expires by kStartMs + 1000: more than one gc batch.
     const bool dies = i % 3 == 0;
     const std::string data(100 + i % 50, 'd');
-    ASSERT_OK(
+    SK_ASSERT_OK(
         store->Write(Id(i), data, Duration(dies ? 200 + i % 800 : 5000 + i)));
     if (dies) {
       ++expired;
@@ -415,52 +402,52 @@ TEST_F(LmdbStoreTest, GcRemovesOnlyExpiredSessionsFromBothDatabases) {
     }
   }
   // One touched out of its expiry, one rewritten out of it, one destroyed.
-  ASSERT_OK(store->Touch(Id(0), Duration(10000)));
-  ASSERT_OK(store->Write(Id(3), "rewritten", Duration(10000)));
-  ASSERT_OK(store->Destroy(Id(6)));
+  SK_ASSERT_OK(store->Touch(Id(0), Duration(10000)));
+  SK_ASSERT_OK(store->Write(Id(3), "rewritten", Duration(10000)));
+  SK_ASSERT_OK(store->Destroy(Id(6)));
   expired -= 3;
   expired_bytes -= 100 + 0 + 100 + 3 + 100 + 6;
 
   Advance(1000);
   auto gc = store->Gc(Now());
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, expired);
   EXPECT_EQ(gc->bytes_removed, expired_bytes);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 
   ScanOptions all;
   all.include_expired = true;
   all.limit = 100000;
   auto listed = store->Scan(all);
-  ASSERT_OK(listed);
+  SK_ASSERT_OK(listed);
   EXPECT_EQ(listed->sessions.size(), kSessions - expired - 1);
   for (int i = 0; i < kSessions; ++i) {
     auto r = store->Read(Id(i));
     if (i % 3 != 0 || i == 0 || i == 3) {
-      EXPECT_OK(r) << i;
+      SK_EXPECT_OK(r) << i;
     } else {
       EXPECT_TRUE(r.status().IsNotFound()) << i;
     }
   }
   auto again = store->Gc(Now());
-  ASSERT_OK(again);
+  SK_ASSERT_OK(again);
   EXPECT_EQ(again->removed, 0u);
 }
 
 TEST_F(LmdbStoreTest, GcAtTheExactExpiryRemovesTheSession) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
-  ASSERT_OK(store->Write(Id(2), "b", Duration(1001)));
+  SK_ASSERT_OK(store->Write(Id(1), "a", Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(2), "b", Duration(1001)));
   auto early = store->Gc(FromUnixMillis(kStartMs + 999));
-  ASSERT_OK(early);
+  SK_ASSERT_OK(early);
   EXPECT_EQ(early->removed, 0u);
   auto gc = store->Gc(FromUnixMillis(kStartMs + 1000));
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 1u);
   EXPECT_EQ(gc->bytes_removed, 1u);
   Advance(999);
   EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
-  EXPECT_OK(store->Read(Id(2)));
+  SK_EXPECT_OK(store->Read(Id(2)));
 }
 
 // --- Expiry index buckets ------------------------------------------------
@@ -479,18 +466,18 @@ TEST_F(LmdbStoreTest, GcKeepsLiveSessionsOfTheCurrentBucket) {
                               next + kIndexBucketMs - 1,
                               next + kIndexBucketMs + 100};
   for (int i = 0; i < 4; ++i) {
-    ASSERT_OK(store->Write(Id(i), "s" + std::to_string(i),
-                           Duration(expiries[i] - kStartMs)));
+    SK_ASSERT_OK(store->Write(Id(i), "s" + std::to_string(i),
+                              Duration(expiries[i] - kStartMs)));
   }
   // The bucket has begun but only its first session has expired.
   auto gc = store->Gc(FromUnixMillis(next + 10000));
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 1u);
   EXPECT_EQ(gc->bytes_removed, 2u);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
   now_ms_ = next + 10000;
   EXPECT_TRUE(store->Read(Id(0)).status().IsNotFound());
-  for (int i = 1; i < 4; ++i) EXPECT_OK(store->Read(Id(i))) << i;
+  for (int i = 1; i < 4; ++i) SK_EXPECT_OK(store->Read(Id(i))) << i;
   ScanOptions all;
   all.include_expired = true;
   EXPECT_EQ(store->Scan(all)->sessions.size(), 3u);
@@ -498,12 +485,12 @@ TEST_F(LmdbStoreTest, GcKeepsLiveSessionsOfTheCurrentBucket) {
   // Each remaining session goes exactly at its own expiry.
   for (int i = 1; i < 4; ++i) {
     auto early = store->Gc(FromUnixMillis(expiries[i] - 1));
-    ASSERT_OK(early);
+    SK_ASSERT_OK(early);
     EXPECT_EQ(early->removed, 0u) << i;
     auto on_time = store->Gc(FromUnixMillis(expiries[i]));
-    ASSERT_OK(on_time);
+    SK_ASSERT_OK(on_time);
     EXPECT_EQ(on_time->removed, 1u) << i;
-    EXPECT_OK(store->CheckIndexForTesting());
+    SK_EXPECT_OK(store->CheckIndexForTesting());
   }
   EXPECT_TRUE(store->Scan(all)->sessions.empty());
 }
@@ -512,86 +499,86 @@ TEST_F(LmdbStoreTest, RewriteWithinABucketLeavesTheIndexAlone) {
   LmdbStore* store = Open();
   // Expiry at the start of a bucket, so that the rewrites below stay in it.
   const int64_t ttl = BucketOf(kStartMs) + 10 * kIndexBucketMs - kStartMs;
-  ASSERT_OK(store->Write(Id(1), "v1", Duration(ttl)));
+  SK_ASSERT_OK(store->Write(Id(1), "v1", Duration(ttl)));
   EXPECT_EQ(store->IndexWritesForTesting(), 1u);
   for (int i = 2; i <= 10; ++i) {
     Advance(1000);
-    ASSERT_OK(store->Write(Id(1), "v" + std::to_string(i), Duration(ttl)));
+    SK_ASSERT_OK(store->Write(Id(1), "v" + std::to_string(i), Duration(ttl)));
     Advance(1000);
-    ASSERT_OK(store->Touch(Id(1), Duration(ttl)));
+    SK_ASSERT_OK(store->Touch(Id(1), Duration(ttl)));
   }
   EXPECT_EQ(store->IndexWritesForTesting(), 1u);
   // The stored expiry is exact even though the index entry did not move.
   auto r = store->Read(Id(1));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, "v10");
   EXPECT_EQ(ToUnixMillis(r->expires_at), now_ms_ + ttl);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 
   // A new session and a destroyed one do touch the index.
-  ASSERT_OK(store->Write(Id(2), "other", Duration(ttl)));
+  SK_ASSERT_OK(store->Write(Id(2), "other", Duration(ttl)));
   EXPECT_EQ(store->IndexWritesForTesting(), 2u);
-  ASSERT_OK(store->Destroy(Id(2)));
+  SK_ASSERT_OK(store->Destroy(Id(2)));
   EXPECT_EQ(store->IndexWritesForTesting(), 3u);
-  ASSERT_OK(store->Destroy(Id(2)));  // nothing left to remove
+  SK_ASSERT_OK(store->Destroy(Id(2)));  // nothing left to remove
   EXPECT_EQ(store->IndexWritesForTesting(), 3u);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, ExpiryMovedToAnotherBucketMovesTheEntry) {
   LmdbStore* store = Open();
   const int64_t first = BucketOf(kStartMs) + 2 * kIndexBucketMs;
-  ASSERT_OK(store->Write(Id(1), "data", Duration(first - kStartMs)));
-  ASSERT_OK(store->Write(Id(2), "data", Duration(first - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(1), "data", Duration(first - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(2), "data", Duration(first - kStartMs)));
   EXPECT_EQ(store->IndexWritesForTesting(), 2u);
   // Later by three buckets: by a touch and by a rewrite.
-  ASSERT_OK(
+  SK_ASSERT_OK(
       store->Touch(Id(1), Duration(first + 3 * kIndexBucketMs - kStartMs)));
-  ASSERT_OK(store->Write(Id(2), "new",
-                         Duration(first + 3 * kIndexBucketMs - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(2), "new",
+                            Duration(first + 3 * kIndexBucketMs - kStartMs)));
   EXPECT_EQ(store->IndexWritesForTesting(), 4u);
-  EXPECT_OK(
+  SK_EXPECT_OK(
       store->CheckIndexForTesting());  // one entry each, in the new bucket
   // Nothing is collected when the old bucket ends.
   auto gc = store->Gc(FromUnixMillis(first + kIndexBucketMs));
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 0u);
   now_ms_ = first + kIndexBucketMs;
   EXPECT_EQ(store->Read(Id(1))->data, "data");
   EXPECT_EQ(store->Read(Id(2))->data, "new");
   gc = store->Gc(FromUnixMillis(first + 3 * kIndexBucketMs));
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 2u);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, ShorterTtlIsCollectedOnTime) {
   LmdbStore* store = Open();
   const int64_t bucket = BucketOf(kStartMs) + kIndexBucketMs;
   // Backward into an earlier bucket (the entry moves) ...
-  ASSERT_OK(store->Write(Id(1), "a",
-                         Duration(bucket + 5 * kIndexBucketMs - kStartMs)));
-  ASSERT_OK(store->Write(Id(1), "a", Duration(bucket + 1000 - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(1), "a",
+                            Duration(bucket + 5 * kIndexBucketMs - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(1), "a", Duration(bucket + 1000 - kStartMs)));
   // ... and backward within one bucket (the entry stays), by write and touch.
-  ASSERT_OK(store->Write(Id(2), "b", Duration(bucket + 50000 - kStartMs)));
-  ASSERT_OK(store->Write(Id(2), "b", Duration(bucket + 2000 - kStartMs)));
-  ASSERT_OK(store->Write(Id(3), "c", Duration(bucket + 50000 - kStartMs)));
-  ASSERT_OK(store->Touch(Id(3), Duration(bucket + 3000 - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(2), "b", Duration(bucket + 50000 - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(2), "b", Duration(bucket + 2000 - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(3), "c", Duration(bucket + 50000 - kStartMs)));
+  SK_ASSERT_OK(store->Touch(Id(3), Duration(bucket + 3000 - kStartMs)));
   EXPECT_EQ(store->IndexWritesForTesting(), 4u);  // not the in-bucket ones
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 
   for (int i = 1; i <= 3; ++i) {
     const int64_t expiry = bucket + i * 1000;
     auto early = store->Gc(FromUnixMillis(expiry - 1));
-    ASSERT_OK(early);
+    SK_ASSERT_OK(early);
     EXPECT_EQ(early->removed, 0u) << i;
     now_ms_ = expiry;
     EXPECT_TRUE(store->Read(Id(i)).status().IsNotFound()) << i;
     auto gc = store->Gc(Now());
-    ASSERT_OK(gc);
+    SK_ASSERT_OK(gc);
     EXPECT_EQ(gc->removed, 1u) << i;
   }
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
   ScanOptions all;
   all.include_expired = true;
   EXPECT_TRUE(store->Scan(all)->sessions.empty());
@@ -641,8 +628,8 @@ std::string IndexKeyOf(int64_t bucket, std::string_view id) {
 TEST_F(LmdbStoreTest, GcDropsStaleIndexEntriesAndKeepsTheirSessions) {
   LmdbStore* store = Open();
   const int64_t live = kStartMs + 10 * kIndexBucketMs;
-  ASSERT_OK(store->Write(Id(1), "live", Duration(live - kStartMs)));
-  ASSERT_OK(store->Write(Id(2), "dies", Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(1), "live", Duration(live - kStartMs)));
+  SK_ASSERT_OK(store->Write(Id(2), "dies", Duration(1000)));
   // Plant entries the store never writes: in the wrong (past) bucket for a
   // live session, for a session that does not exist, for an expired session
   // (whose own entry is in a later bucket), and one too short to be a key
@@ -663,16 +650,16 @@ TEST_F(LmdbStoreTest, GcDropsStaleIndexEntriesAndKeepsTheirSessions) {
   EXPECT_FALSE(store->CheckIndexForTesting().ok());
   Advance(1000);
   auto gc = store->Gc(Now());
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 1u);  // Id(2) only, once
   EXPECT_EQ(store->Read(Id(1))->data, "live");
   EXPECT_TRUE(store->Read(Id(2)).status().IsNotFound());
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, IndexKeysAreNotSessionIds) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "x", Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(1), "x", Duration(1000)));
   // Index keys begin with a zero byte.
   Status s = store->Write(std::string(1, '\0') + Id(2), "x", Duration(1000));
   EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
@@ -681,12 +668,12 @@ TEST_F(LmdbStoreTest, IndexKeysAreNotSessionIds) {
   ScanOptions all;
   all.include_expired = true;
   auto listed = store->Scan(all);
-  ASSERT_OK(listed);
+  SK_ASSERT_OK(listed);
   ASSERT_EQ(listed->sessions.size(), 1u);
   EXPECT_EQ(listed->sessions[0].id, Id(1));
   all.cursor = std::string(1, '\0');
   auto from_index = store->Scan(all);
-  ASSERT_OK(from_index);
+  SK_ASSERT_OK(from_index);
   ASSERT_EQ(from_index->sessions.size(), 1u);
   EXPECT_EQ(from_index->sessions[0].id, Id(1));
 }
@@ -711,12 +698,12 @@ TEST_F(LmdbStoreTest, FullMapIsResourceExhaustedAndRecoversAfterDestroy) {
   // The failed write left nothing behind; earlier ones are intact.
   EXPECT_TRUE(store->Read(Id(written)).status().IsNotFound());
   EXPECT_EQ(store->Read(Id(0))->data, value);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 
-  for (int i = 0; i < 10; ++i) ASSERT_OK(store->Destroy(Id(i)));
-  EXPECT_OK(store->Write(Id(written), value, Duration(100000)));
+  for (int i = 0; i < 10; ++i) SK_ASSERT_OK(store->Destroy(Id(i)));
+  SK_EXPECT_OK(store->Write(Id(written), value, Duration(100000)));
   EXPECT_EQ(store->Read(Id(written))->data, value);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, FullMapIsRescuedByGcOfExpiredSessions) {
@@ -726,19 +713,19 @@ TEST_F(LmdbStoreTest, FullMapIsRescuedByGcOfExpiredSessions) {
   for (; written < 2000; ++written) {
     Status s = store->Write(Id(written), value, Duration(1000));
     if (s.IsResourceExhausted()) break;
-    ASSERT_OK(s);
+    SK_ASSERT_OK(s);
   }
   ASSERT_LT(written, 2000);
   Advance(1000);  // everything written so far has expired
-  ASSERT_OK(store->Write(Id(5000), value, Duration(1000)));
+  SK_ASSERT_OK(store->Write(Id(5000), value, Duration(1000)));
   EXPECT_EQ(store->Read(Id(5000))->data, value);
   // The rescue removed the expired sessions.
   ScanOptions all;
   all.include_expired = true;
   auto listed = store->Scan(all);
-  ASSERT_OK(listed);
+  SK_ASSERT_OK(listed);
   ASSERT_EQ(listed->sessions.size(), 1u);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, FullMapAcceptsWritesAfterAnExplicitGc) {
@@ -751,18 +738,18 @@ TEST_F(LmdbStoreTest, FullMapAcceptsWritesAfterAnExplicitGc) {
   for (; written < 2000; ++written) {
     Status s = store->Write(Id(written), value, Duration(1000));
     if (s.IsResourceExhausted()) break;
-    ASSERT_OK(s);
+    SK_ASSERT_OK(s);
   }
   ASSERT_LT(written, 2000);
   Advance(1000);
   auto gc = store->Gc(Now());
-  ASSERT_OK(gc);
+  SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, static_cast<uint64_t>(written));
   for (int i = 0; i < 3; ++i) {
-    ASSERT_OK(store->Write(Id(5000 + i), value, Duration(1000))) << i;
+    SK_ASSERT_OK(store->Write(Id(5000 + i), value, Duration(1000))) << i;
   }
   EXPECT_EQ(store->Read(Id(5002))->data, value);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 // --- Processes
@@ -770,8 +757,8 @@ TEST_F(LmdbStoreTest, FullMapAcceptsWritesAfterAnExplicitGc) {
 
 TEST_F(LmdbStoreTest, ForkedChildReopensAndParentKeepsWorking) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "parent", Duration(100000)));
-  ASSERT_OK(store->Read(Id(1)));  // parent now holds a pooled reader slot
+  SK_ASSERT_OK(store->Write(Id(1), "parent", Duration(100000)));
+  SK_ASSERT_OK(store->Read(Id(1)));  // parent now holds a pooled reader slot
   const pid_t parent = getpid();
   ASSERT_EQ(store->EnvPidForTesting(), parent);
 
@@ -789,13 +776,13 @@ TEST_F(LmdbStoreTest, ForkedChildReopensAndParentKeepsWorking) {
 
   EXPECT_EQ(store->EnvPidForTesting(), parent);
   auto r = store->Read(Id(2));  // reuses the parent's pooled reader slot
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, "child");
   auto pids = store->ReaderPidsForTesting();
-  ASSERT_OK(pids);
+  SK_ASSERT_OK(pids);
   EXPECT_THAT(*pids, Contains(parent));
-  ASSERT_OK(store->Write(Id(3), "parent again", Duration(100000)));
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_ASSERT_OK(store->Write(Id(3), "parent again", Duration(100000)));
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, StoreOpenedBeforeForkButUnusedWorksInChildren) {
@@ -808,13 +795,13 @@ TEST_F(LmdbStoreTest, StoreOpenedBeforeForkButUnusedWorksInChildren) {
   }
   EXPECT_EQ(store->EnvPidForTesting(), 0);  // the parent never opened it
   auto all = store->Scan(ScanOptions{});
-  ASSERT_OK(all);
+  SK_ASSERT_OK(all);
   EXPECT_EQ(all->sessions.size(), 3u);
 }
 
 TEST_F(LmdbStoreTest, ConcurrentWritersAcrossProcessesLoseNothing) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Health());  // open in the parent before forking
+  SK_ASSERT_OK(store->Health());  // open in the parent before forking
   constexpr int kProcs = 8, kCycles = 500, kShared = 5;
   const std::string pad(2000, 'p');
   std::vector<pid_t> children;
@@ -869,15 +856,15 @@ TEST_F(LmdbStoreTest, ConcurrentWritersAcrossProcessesLoseNothing) {
   }
   for (int p = 0; p < kProcs; ++p) {
     auto r = store->Read(Id(p, "own-"));
-    ASSERT_OK(r);
+    SK_ASSERT_OK(r);
     EXPECT_EQ(r->data, std::to_string(kCycles) + ":" + pad);
   }
   for (int s = 0; s < kShared; ++s) {
     auto r = store->Read(Id(s, "sh-"));
-    ASSERT_OK(r);
+    SK_ASSERT_OK(r);
     EXPECT_EQ(r->data.rfind("proc", 0), 0u);
   }
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
   ScanOptions all;
   all.include_expired = true;
   EXPECT_EQ(store->Scan(all)->sessions.size(),
@@ -904,34 +891,34 @@ TEST_F(LmdbStoreTest, ConcurrentThreadsShareOneEnvironment) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, TwoStoresOnOneDirectoryShareTheEnvironment) {
   LmdbStore* a = Open();
   auto b = std::make_unique<LmdbStore>(Options());
   b->SetClockForTesting(FakeClock());
-  ASSERT_OK(a->Write(Id(1), "from a", Duration(100000)));
+  SK_ASSERT_OK(a->Write(Id(1), "from a", Duration(100000)));
   auto r = b->Read(Id(1));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, "from a");
   b.reset();  // must not close the environment a still uses
-  EXPECT_OK(a->Read(Id(1)));
-  ASSERT_OK(a->Write(Id(2), "still fine", Duration(100000)));
+  SK_EXPECT_OK(a->Read(Id(1)));
+  SK_ASSERT_OK(a->Write(Id(2), "still fine", Duration(100000)));
   auto pids = a->ReaderPidsForTesting();
-  ASSERT_OK(pids);
+  SK_ASSERT_OK(pids);
   EXPECT_THAT(*pids, Contains(getpid()));
 }
 
 TEST_F(LmdbStoreTest, CrashedReaderSlotIsReclaimedWhenTheStoreOpens) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));
+  SK_ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));
   const pid_t dead = CrashWithOpenReader(path_);
   auto pids = store->ReaderPidsForTesting();
-  ASSERT_OK(pids);
+  SK_ASSERT_OK(pids);
   ASSERT_THAT(*pids, Contains(dead));
   // The writer is not blocked by the dead reader.
-  ASSERT_OK(store->Write(Id(2), "y", Duration(100000)));
+  SK_ASSERT_OK(store->Write(Id(2), "y", Duration(100000)));
   // A process that opens the store clears the dead slot.
   int code = RunInChild([&] {
     LmdbStore fresh(Options());
@@ -940,7 +927,7 @@ TEST_F(LmdbStoreTest, CrashedReaderSlotIsReclaimedWhenTheStoreOpens) {
   });
   ASSERT_EQ(code, 0);
   pids = store->ReaderPidsForTesting();
-  ASSERT_OK(pids);
+  SK_ASSERT_OK(pids);
   EXPECT_THAT(*pids, Not(Contains(dead)));
 }
 
@@ -950,22 +937,22 @@ TEST_F(LmdbStoreTest, CrashedReaderDoesNotFillTheMap) {
   // this 1 MiB map; the full-map rescue clears the slot.
   LmdbStore* store = Open(Options(1 << 20));
   const std::string value(4096, 'v');
-  ASSERT_OK(store->Write(Id(1), value, Duration(100000)));
+  SK_ASSERT_OK(store->Write(Id(1), value, Duration(100000)));
   const pid_t dead = CrashWithOpenReader(path_);
   ASSERT_THAT(store->ReaderPidsForTesting().value_or({}), Contains(dead));
   for (int i = 0; i < 2000; ++i) {
-    ASSERT_OK(store->Write(Id(1 + i % 3), value, Duration(100000))) << i;
+    SK_ASSERT_OK(store->Write(Id(1 + i % 3), value, Duration(100000))) << i;
   }
   EXPECT_THAT(store->ReaderPidsForTesting().value_or({}), Not(Contains(dead)));
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, GcFreesReaderSlotsOfDeadProcesses) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));
+  SK_ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));
   const pid_t dead = CrashWithOpenReader(path_);
   ASSERT_THAT(store->ReaderPidsForTesting().value_or({}), Contains(dead));
-  ASSERT_OK(store->Gc(Now()));
+  SK_ASSERT_OK(store->Gc(Now()));
   EXPECT_THAT(store->ReaderPidsForTesting().value_or({}), Not(Contains(dead)));
 }
 
@@ -973,19 +960,19 @@ TEST_F(LmdbStoreTest, ReadersFullIsRetriedAfterReaderCheck) {
   LmdbOptions options = Options();
   options.max_readers = 1;
   LmdbStore* store = Open(options);
-  ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));  // opens, no reader
-  const pid_t dead = CrashWithOpenReader(path_);          // takes the slot
+  SK_ASSERT_OK(store->Write(Id(1), "x", Duration(100000)));  // opens, no reader
+  const pid_t dead = CrashWithOpenReader(path_);             // takes the slot
   ASSERT_THAT(store->ReaderPidsForTesting().value_or({}), Contains(dead));
   auto r = store->Read(Id(1));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, "x");
 }
 
 TEST_F(LmdbStoreTest, MapGrownByAnotherProcessIsFollowed) {
   LmdbStore* store = Open(Options(1 << 20));
   const std::string value(4096, 'v');
-  ASSERT_OK(store->Write(Id(0), value, Duration(100000)));
-  ASSERT_OK(store->Read(Id(0)));
+  SK_ASSERT_OK(store->Write(Id(0), value, Duration(100000)));
+  SK_ASSERT_OK(store->Read(Id(0)));
   int code = RunInChild([&] {
     LmdbStore bigger(Options(8 << 20));
     bigger.SetClockForTesting(FakeClock());
@@ -997,18 +984,18 @@ TEST_F(LmdbStoreTest, MapGrownByAnotherProcessIsFollowed) {
   ASSERT_EQ(code, 0);
   // The data now reaches past this process's 1 MiB map.
   auto r = store->Read(Id(600));
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, value);
-  ASSERT_OK(store->Write(Id(601), value, Duration(100000)));
+  SK_ASSERT_OK(store->Write(Id(601), value, Duration(100000)));
   ScanOptions all;
   all.limit = 10000;
   EXPECT_EQ(store->Scan(all)->sessions.size(), 602u);
-  EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
 TEST_F(LmdbStoreTest, ValueWithoutHeaderIsCorrupt) {
   LmdbStore* store = Open();
-  ASSERT_OK(store->Write(Id(2), "fine", Duration(100000)));
+  SK_ASSERT_OK(store->Write(Id(2), "fine", Duration(100000)));
   // Plant a 3-byte value with the plain LMDB API, in another process (one
   // process must not open the environment twice).
   int code = RunInChild([&] {
@@ -1034,10 +1021,10 @@ TEST_F(LmdbStoreTest, ValueWithoutHeaderIsCorrupt) {
   EXPECT_TRUE(store->Exists(Id(1)).status().IsCorrupt());
   EXPECT_TRUE(store->Touch(Id(1), Duration(1000)).IsCorrupt());
   // A write replaces it and leaves a consistent index.
-  ASSERT_OK(store->Write(Id(1), "repaired", Duration(100000)));
+  SK_ASSERT_OK(store->Write(Id(1), "repaired", Duration(100000)));
   EXPECT_EQ(store->Read(Id(1))->data, "repaired");
-  EXPECT_OK(store->CheckIndexForTesting());
-  EXPECT_OK(store->Read(Id(2)));
+  SK_EXPECT_OK(store->CheckIndexForTesting());
+  SK_EXPECT_OK(store->Read(Id(2)));
 }
 
 // --- Configuration and bad paths
@@ -1049,7 +1036,7 @@ TEST_F(LmdbStoreTest, SyncModesWork) {
     options.path = path_ + std::to_string(static_cast<int>(sync));
     options.sync = sync;
     LmdbStore* store = Open(options);
-    ASSERT_OK(store->Write(Id(1), "durable", Duration(100000)));
+    SK_ASSERT_OK(store->Write(Id(1), "durable", Duration(100000)));
     EXPECT_EQ(store->Read(Id(1))->data, "durable");
   }
 }
@@ -1062,7 +1049,7 @@ TEST_F(LmdbStoreTest, CreatesMissingParentsWithModeDerivedFromFileMode) {
   LmdbStore* store = Open(options);
   Status s = store->Health();
   umask(old);
-  ASSERT_OK(s);
+  SK_ASSERT_OK(s);
   struct stat st;
   ASSERT_EQ(stat((dir_ + "/a/b/c").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0750u);
@@ -1170,10 +1157,10 @@ TEST_F(LmdbStoreTest, OpenLmdbStoreValidatesOptions) {
 
   // Opening is lazy: nothing is created until first use.
   r = OpenLmdbStore(Options());
-  ASSERT_OK(r);
+  SK_ASSERT_OK(r);
   EXPECT_FALSE(fs::exists(path_));
   EXPECT_EQ((*r)->name(), "lmdb://" + path_);
-  ASSERT_OK((*r)->Write(Id(1), "x", Duration(1000)));
+  SK_ASSERT_OK((*r)->Write(Id(1), "x", Duration(1000)));
   EXPECT_TRUE(fs::exists(path_ + "/data.mdb"));
   // Locking is not offered yet.
   EXPECT_TRUE((*r)->Unlock(Id(1), LockOwner{"h|1|r"}).IsNotSupported());

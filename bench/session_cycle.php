@@ -13,6 +13,14 @@
 // Prints one line: "cycles=N ns=T payload_bytes=B". Nothing may be printed
 // before that: in the CLI, output counts as sent headers and would stop
 // session_start().
+//
+// With SK_BENCH_REDIS=HOST:PORT (the Redis server the handler uses) it also
+// reads INFO from that server right before and after the timed cycles and
+// prints what those cycles cost the server, the INFO exchanges themselves
+// left out:
+//   "redis connections=C round_trips=R commands=GET:n,SET:n,..."
+// round_trips counts the server's reply writes (total_writes_processed):
+// one per request, or per pipelined batch of requests.
 declare(strict_types=1);
 
 const POOL_SIZE = 1000;
@@ -85,8 +93,42 @@ function cycle(string $id, int $i): void
     }
 }
 
+// INFO all of the server at $conn: [command => calls] plus the stats
+// fields "connections" and "writes".
+function redis_info($conn): array
+{
+    fwrite($conn, "*2\r\n\$4\r\nINFO\r\n\$3\r\nall\r\n");
+    $header = fgets($conn);
+    if ($header === false || $header[0] !== '$') {
+        fail('SK_BENCH_REDIS: no INFO reply: ' . var_export($header, true));
+    }
+    $size = (int) substr($header, 1) + 2;
+    $text = '';
+    while (strlen($text) < $size && !feof($conn)) {
+        $text .= fread($conn, $size - strlen($text));
+    }
+    preg_match_all('/^cmdstat_([^:]+):calls=(\d+)/m', $text, $m, PREG_SET_ORDER);
+    $info = [];
+    foreach ($m as [, $name, $calls]) {
+        $info[strtoupper($name)] = (int) $calls;
+    }
+    preg_match('/^total_connections_received:(\d+)/m', $text, $c);
+    preg_match('/^total_writes_processed:(\d+)/m', $text, $w);
+    if (!$c || !$w) {
+        fail('SK_BENCH_REDIS: INFO lacks total_connections_received or total_writes_processed');
+    }
+    return $info + ['connections' => (int) $c[1], 'writes' => (int) $w[1]];
+}
+
 for ($i = 0; $i < WARMUP_CYCLES; $i++) {
     cycle($pool[$i % POOL_SIZE], $i);
+}
+
+$redis = getenv('SK_BENCH_REDIS') ?: null;
+if ($redis !== null) {
+    $redis_conn = stream_socket_client("tcp://$redis", $errno, $errstr, 2)
+        ?: fail("SK_BENCH_REDIS=$redis: $errstr");
+    $before = redis_info($redis_conn);
 }
 
 $start = hrtime(true);
@@ -94,6 +136,20 @@ for ($i = 0; $i < $cycles; $i++) {
     cycle($pool[$i % POOL_SIZE], $i);
 }
 $elapsed = hrtime(true) - $start;
+
+if ($redis !== null) {
+    $after = redis_info($redis_conn);
+    $commands = [];
+    foreach ($after as $name => $calls) {
+        if ($name === 'connections' || $name === 'writes' || $name === 'INFO') continue;
+        $delta = $calls - ($before[$name] ?? 0);
+        if ($delta > 0) $commands[] = "$name:$delta";
+    }
+    // The first INFO's reply is written after its snapshot: one write.
+    $redis_line = sprintf("redis connections=%d round_trips=%d commands=%s\n",
+        $after['connections'] - $before['connections'],
+        $after['writes'] - $before['writes'] - 1, implode(',', $commands));
+}
 
 // Every write must have landed: the counters add up to all cycles run.
 $sum = 0;
@@ -110,3 +166,6 @@ if ($sum !== WARMUP_CYCLES + $cycles) {
     fail(sprintf('lost updates: counters sum to %d, expected %d', $sum, WARMUP_CYCLES + $cycles));
 }
 printf("cycles=%d ns=%d payload_bytes=%d\n", $cycles, $elapsed, $payload_bytes);
+if ($redis !== null) {
+    echo $redis_line;
+}

@@ -13,12 +13,8 @@ session.sid_bits_per_character=5
 --FILE--
 <?php
 ob_start();
-$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-badids-' . getmypid();
-register_shutdown_function(function () use ($dir) {
-    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
-    @rmdir($dir);
-});
-ini_set('session.save_path', "lmdb://$dir");
+require 'store.inc';
+$path = sk_test_store('badids');
 
 $warnings = [];
 set_error_handler(function (int $no, string $msg) use (&$warnings) {
@@ -81,25 +77,25 @@ session_write_close();
 == through session_id() and session_start()
 dots: started=false
   session_start(): sessionkit: cannot read the session: session id has a character outside a-z A-Z 0-9 , - at position 1 (byte 0x2e)
-  session_start(): Failed to read session data: sessionkit (path: lmdb://%s)
+  session_start(): Failed to read session data: sessionkit (path: %s)
 traversal: started=false
   session_start(): sessionkit: cannot read the session: session id has a character outside a-z A-Z 0-9 , - at position 1 (byte 0x2e)
-  session_start(): Failed to read session data: sessionkit (path: lmdb://%s)
+  session_start(): Failed to read session data: sessionkit (path: %s)
 long: started=false
   session_start(): sessionkit: cannot read the session: session id is too long (300 characters; at most 256 are allowed)
-  session_start(): Failed to read session data: sessionkit (path: lmdb://%s)
+  session_start(): Failed to read session data: sessionkit (path: %s)
 space: started=true id=32 chars, fresh=true
 space-long: started=true id=32 chars, fresh=true
 nul: started=false
   session_start(): sessionkit: cannot read the session: session id has a character outside a-z A-Z 0-9 , - at position 27 (byte 0x00)
-  session_start(): Failed to read session data: sessionkit (path: lmdb://%s)
+  session_start(): Failed to read session data: sessionkit (path: %s)
 empty: started=true id=32 chars, fresh=true
 short: started=false
   session_start(): sessionkit: cannot read the session: session id is too short (21 characters; at least 22 are required)
-  session_start(): Failed to read session data: sessionkit (path: lmdb://%s)
+  session_start(): Failed to read session data: sessionkit (path: %s)
 dot: started=false
   session_start(): sessionkit: cannot read the session: session id has a character outside a-z A-Z 0-9 , - at position 17 (byte 0x2e)
-  session_start(): Failed to read session data: sessionkit (path: lmdb://%s)
+  session_start(): Failed to read session data: sessionkit (path: %s)
 == through SessionHandler, which hands the raw id to sessionkit
 bool(true)
 dots: read=false write=false destroy=false

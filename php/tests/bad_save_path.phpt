@@ -2,6 +2,12 @@
 sessionkit: a bad session.save_path gives a warning naming the problem and session_start() returns false
 --EXTENSIONS--
 sessionkit
+--SKIPIF--
+<?php
+require 'store.inc';
+// Bad LMDB paths and URL errors; redis_errors.phpt covers the Redis store.
+if (sk_test_store_kind() !== 'lmdb') die('skip LMDB run only');
+?>
 --INI--
 session.save_handler=sessionkit
 session.use_cookies=0

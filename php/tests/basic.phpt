@@ -13,12 +13,8 @@ session.sid_bits_per_character=5
 --FILE--
 <?php
 ob_start();
-$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-basic-' . getmypid();
-register_shutdown_function(function () use ($dir) {
-    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
-    @rmdir($dir);
-});
-ini_set('session.save_path', "lmdb://$dir");
+require 'store.inc';
+$path = sk_test_store('basic');
 
 var_dump(session_start());
 $id = session_id();
@@ -28,7 +24,7 @@ $_SESSION['n'] = 1;
 $_SESSION['bin'] = "a\0b\xff";
 $_SESSION['list'] = [1, 2.5, 'x' => true];
 var_dump(session_write_close());
-var_dump(is_file("$dir/data.mdb"));
+var_dump(sk_test_store_written($path, $id));
 
 $_SESSION = [];
 session_id($id);
@@ -40,7 +36,7 @@ session_write_close();
 
 // Another process sees the same data through the same store.
 $cmd = getenv('TEST_PHP_EXECUTABLE') . ' ' . getenv('TEST_PHP_EXTRA_ARGS')
-    . ' -d ' . escapeshellarg("session.save_path=lmdb://$dir")
+    . ' -d ' . escapeshellarg("session.save_path=\"$path\"")
     . ' -r ' . escapeshellarg('session_id($argv[1]); session_start(); echo "child n=", $_SESSION["n"], "\n"; $_SESSION["child"] = getmypid(); session_write_close();')
     . ' ' . escapeshellarg($id) . ' 2>&1';
 echo shell_exec($cmd);

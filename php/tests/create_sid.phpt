@@ -10,12 +10,8 @@ session.gc_probability=0
 --FILE--
 <?php
 ob_start();
-$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-sid-' . getmypid();
-register_shutdown_function(function () use ($dir) {
-    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
-    @rmdir($dir);
-});
-ini_set('session.save_path', "lmdb://$dir");
+require 'store.inc';
+$path = sk_test_store('sid');
 
 $alphabets = [4 => '0-9a-f', 5 => '0-9a-v', 6 => '0-9a-zA-Z,\-'];
 $cases = [[4, 32], [4, 40], [5, 26], [5, 32], [6, 22], [6, 48], [6, 256],

@@ -11,12 +11,8 @@ session.gc_probability=0
 --FILE--
 <?php
 ob_start();
-$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-destroy-' . getmypid();
-register_shutdown_function(function () use ($dir) {
-    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
-    @rmdir($dir);
-});
-ini_set('session.save_path', "lmdb://$dir");
+require 'store.inc';
+$path = sk_test_store('destroy');
 
 session_start();
 $_SESSION['user'] = 'bob';

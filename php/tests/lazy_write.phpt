@@ -13,17 +13,13 @@ session.lazy_write=1
 --FILE--
 <?php
 ob_start();
-$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-lazy-' . getmypid();
-register_shutdown_function(function () use ($dir) {
-    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
-    @rmdir($dir);
-});
-ini_set('session.save_path', "lmdb://$dir");
+require 'store.inc';
+$path = sk_test_store('lazy');
 
 // Runs $code in another PHP process with session $id started.
-function child(string $dir, string $id, string $code): void {
+function child(string $path, string $id, string $code): void {
     $cmd = getenv('TEST_PHP_EXECUTABLE') . ' ' . getenv('TEST_PHP_EXTRA_ARGS')
-        . ' -d ' . escapeshellarg("session.save_path=lmdb://$dir")
+        . ' -d ' . escapeshellarg("session.save_path=\"$path\"")
         . ' -r ' . escapeshellarg("session_id(\$argv[1]); session_start(); $code")
         . ' ' . escapeshellarg($id) . ' 2>&1';
     echo shell_exec($cmd);
@@ -62,7 +58,7 @@ echo "control: "; var_dump(peek($control));
 $id = create(['a' => 1]);
 session_id($id);
 session_start();
-child($dir, $id, '$_SESSION["a"] = 2; session_write_close();');
+child($path, $id, '$_SESSION["a"] = 2; session_write_close();');
 session_write_close();
 echo "lazy: "; var_dump(peek($id)['a']);
 
@@ -71,7 +67,7 @@ ini_set('session.lazy_write', '0');
 $id = create(['a' => 1]);
 session_id($id);
 session_start();
-child($dir, $id, '$_SESSION["a"] = 2; session_write_close();');
+child($path, $id, '$_SESSION["a"] = 2; session_write_close();');
 session_write_close();
 echo "eager: "; var_dump(peek($id)['a']);
 ini_set('session.lazy_write', '1');
@@ -87,7 +83,7 @@ echo "changed: "; var_dump(peek($id)['a']);
 $id = create(['a' => 1]);
 session_id($id);
 session_start();
-child($dir, $id, 'session_destroy();');
+child($path, $id, 'session_destroy();');
 session_write_close();
 echo "revived: "; var_dump(peek($id)['a']);
 ?>

@@ -11,12 +11,8 @@ session.gc_probability=0
 --FILE--
 <?php
 ob_start();
-$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-handler-' . getmypid();
-register_shutdown_function(function () use ($dir) {
-    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
-    @rmdir($dir);
-});
-ini_set('session.save_path', "lmdb://$dir");
+require 'store.inc';
+$path = sk_test_store('handler');
 
 class RecordingHandler extends SessionHandler {
     public array $calls = [];
@@ -69,7 +65,7 @@ echo implode(' ', $h->calls), "\n";
 // The data really is in the sessionkit store: a process using the plain
 // sessionkit handler reads it.
 $cmd = getenv('TEST_PHP_EXECUTABLE') . ' ' . getenv('TEST_PHP_EXTRA_ARGS')
-    . ' -d ' . escapeshellarg("session.save_path=lmdb://$dir")
+    . ' -d ' . escapeshellarg("session.save_path=\"$path\"")
     . ' -r ' . escapeshellarg('session_id($argv[1]); session_start(); echo ini_get("session.save_handler"), " ", $_SESSION["framework"], "\n";')
     . ' ' . escapeshellarg($id) . ' 2>&1';
 echo shell_exec($cmd);

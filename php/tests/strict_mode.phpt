@@ -13,12 +13,8 @@ session.sid_bits_per_character=5
 --FILE--
 <?php
 ob_start();
-$dir = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/phpt-strict-' . getmypid();
-register_shutdown_function(function () use ($dir) {
-    foreach (glob("$dir/*") ?: [] as $f) unlink($f);
-    @rmdir($dir);
-});
-ini_set('session.save_path', "lmdb://$dir");
+require 'store.inc';
+$path = sk_test_store('strict');
 
 // An id an attacker picked: well formed, but no such session.
 $forged = 'attackerchosenid0123456789abcdef';

@@ -4,6 +4,7 @@
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/lmdb.h"
+#include "sessionkit/stores/redis.h"
 
 namespace sessionkit {
 
@@ -13,9 +14,15 @@ Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url) {
     if (!options.ok()) return options.status();
     return OpenLmdbStore(*options);
   }
+  if (url.scheme == "redis" || url.scheme == "rediss" ||
+      url.scheme == "redis+sentinel" || url.scheme == "redis+cluster") {
+    auto options = RedisOptions::FromUrl(url);
+    if (!options.ok()) return options.status();
+    return OpenRedisStore(*options);
+  }
   return Status::NotSupported(url.Redacted() + ": the " + url.scheme +
                               " store is not available in this build (it "
-                              "has the lmdb store)");
+                              "has the lmdb and redis stores)");
 }
 
 Result<std::unique_ptr<Store>> OpenStore(std::string_view spec) {

@@ -110,17 +110,18 @@ HANDLERS = {
         extensions=("{build}/php/sessionkit.so",),
         ini={"session.save_handler": "sessionkit",
              "session.save_path": "lmdb://{run}/data/lmdb"}),
-    # Later stores are one entry each, e.g.:
-    #   "sessionkit-redis": Handler(name="sessionkit-redis", ...,
-    #       extensions=("{build}/php/sessionkit.so",),
-    #       ini={"session.save_handler": "sessionkit",
-    #            "session.save_path": "redis://127.0.0.1:{redis_port}/0"},
-    #       stores=("redis",)),
+    "sessionkit-redis": Handler(
+        name="sessionkit-redis",
+        label="sessionkit Redis",
+        extensions=("{build}/php/sessionkit.so",),
+        ini={"session.save_handler": "sessionkit",
+             "session.save_path": "redis://127.0.0.1:{redis_port}/0"},
+        stores=("redis",)),
 }
 
 # Default order of bench-stack (anchors first, then sessionkit).
 DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached",
-                    "sessionkit-lmdb")
+                    "sessionkit-lmdb", "sessionkit-redis")
 
 # Shared extension dependencies, loaded before the extension that needs them
 # (the Debian packages build redis.so and memcached.so against igbinary and

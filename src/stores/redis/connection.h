@@ -1,0 +1,226 @@
+// One connection to one Redis server (host:port): sessionkit's socket layer
+// around hiredis's protocol code.
+//
+// hiredis 0.14 is used for the wire format only: redisFormatCommandArgv
+// builds commands and a redisReader parses replies. Everything 0.14 lacks is
+// here: a non-blocking connect bounded by connect_timeout, every exchange
+// bounded by read_timeout, pipelining (N commands in one write, N replies
+// read back), TLS through OpenSSL memory BIOs (so that all socket I/O,
+// including the handshake, runs through the same poll loop and the same
+// deadline), and AUTH / SELECT right after connecting, pipelined with the
+// first command where that is safe.
+//
+// Which server to talk to is not decided here: see topology.h.
+#ifndef SESSIONKIT_STORES_REDIS_CONNECTION_H_
+#define SESSIONKIT_STORES_REDIS_CONNECTION_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sessionkit/clock.h"
+#include "sessionkit/status.h"
+#include "sessionkit/stores/redis.h"
+
+struct redisReader;
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace sessionkit::redis {
+
+using Deadline = std::chrono::steady_clock::time_point;
+
+// A server address.
+struct Endpoint {
+  std::string host;  // name, IPv4, or IPv6 without brackets
+  uint16_t port = 0;
+
+  // "host:port", "[v6]:port".
+  std::string ToString() const;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// One command: its arguments, borrowed from the caller for the duration of
+// the call that sends it.
+struct Command {
+  std::vector<std::string_view> args;
+};
+
+// One reply, copied out of hiredis's reader.
+struct Reply {
+  enum class Type { kString, kArray, kInteger, kNil, kStatus, kError };
+  Type type = Type::kNil;
+  std::string str;  // kString, kStatus, kError
+  int64_t integer = 0;
+  std::vector<Reply> elements;  // kArray
+
+  bool is_error() const { return type == Type::kError; }
+  bool is_nil() const { return type == Type::kNil; }
+  // True for a status or string reply equal to `text`.
+  bool Is(std::string_view text) const;
+};
+
+// An OpenSSL client context shared by every connection of a pool: CA store,
+// client certificate, verification mode. Built once, when the store opens.
+//
+// Thread safety: immutable after Create; SSL objects may be made from it
+// concurrently.
+class TlsContext {
+ public:
+  // Loads the CA, certificate and key files of `options`. InvalidArgument
+  // naming the setting (tls_ca, tls_cert, tls_key) and the file when one
+  // cannot be read. `store_name` prefixes messages.
+  static Result<std::shared_ptr<TlsContext>> Create(
+      const RedisTlsOptions& options, const std::string& store_name);
+  ~TlsContext();
+
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  SSL_CTX* ctx() const { return ctx_; }
+  bool verify() const { return verify_; }
+  bool has_ca_file() const { return has_ca_file_; }
+
+ private:
+  TlsContext() = default;
+  SSL_CTX* ctx_ = nullptr;
+  bool verify_ = true;
+  bool has_ca_file_ = false;
+};
+
+// Counters shared by the connections of one pool, for tests and metrics.
+struct ConnectionStats {
+  std::atomic<uint64_t> connects{0};     // TCP connections opened
+  std::atomic<uint64_t> round_trips{0};  // writes followed by a read
+  std::atomic<uint64_t> commands{0};     // commands sent, handshake included
+};
+
+struct ConnectionOptions {
+  Endpoint endpoint;
+  // Prefixes every message: the store's redacted URL.
+  std::string store_name;
+  Duration connect_timeout{100};
+  Duration read_timeout{250};
+  std::shared_ptr<TlsContext> tls;  // null: plain TCP
+  std::string user;
+  std::string password;
+  bool has_password = false;
+  int64_t db = 0;
+  ConnectionStats* stats = nullptr;  // optional; must outlive the connection
+};
+
+// One TCP (or TLS) connection to one server. Connects on the first Execute.
+// Once any call fails with an I/O error, a timeout or a bad handshake, or
+// leaves replies unread, the connection is broken: it is closed and never
+// used again (usable() turns false; the pool discards it).
+//
+// Thread safety: not thread-safe; one thread at a time (the pool hands a
+// connection to one caller at a time).
+class Connection {
+ public:
+  explicit Connection(ConnectionOptions options);
+  // Closes the socket without a QUIT: also right in a forked child that
+  // must not talk on its parent's connection.
+  ~Connection();
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends `commands` in one write and reads one reply per command, all
+  // within read_timeout (plus connect_timeout when it has to connect
+  // first). A Redis error reply is a reply (Reply::Type::kError), not a
+  // failed Status. On a new connection AUTH and SELECT go first, in the
+  // same write when that is safe: when there is no SELECT, or when
+  // `read_only` says that running `commands` in database 0 (should SELECT
+  // fail) would change nothing; otherwise they take a round trip of their
+  // own. Errors (the connection is then broken): Unavailable naming the
+  // server and what happened (refused, timed out after N ms, TLS handshake
+  // failed, closed by the server, protocol error); InvalidArgument for a
+  // wrong password or user (WRONGPASS) and for a database the server does
+  // not have. No commands: OK at once, without connecting.
+  Status Execute(std::span<const Command> commands, std::vector<Reply>* replies,
+                 bool read_only = false);
+
+  // True while the connection may be handed to the next caller: connected
+  // (or never tried) and not broken.
+  bool usable() const { return !broken_; }
+  bool connected() const { return fd_ >= 0; }
+
+  // True when the last failed Execute may be retried on a new connection
+  // without risk: the connection had served earlier calls (it came from the
+  // pool) and the server closed it before sending any byte of a reply, as
+  // when it restarted while the connection sat idle.
+  bool last_failure_was_stale() const { return stale_failure_; }
+
+  // Checks an idle connection without blocking: false when the server has
+  // closed it (or sent something unasked), which also breaks it.
+  bool CheckIdle();
+
+  const Endpoint& endpoint() const { return options_.endpoint; }
+  const ConnectionOptions& options() const { return options_; }
+
+  // The fork generation the connection was made in (see pool.h).
+  uint64_t generation() const { return generation_; }
+  void set_generation(uint64_t g) { generation_ = g; }
+
+ private:
+  Status Connect(Deadline deadline);
+  Status ConnectTcp(Deadline deadline);
+  Status TlsHandshake(Deadline deadline);
+  // Appends the AUTH / SELECT commands to `out`; returns how many.
+  size_t AppendHandshake(std::vector<Command>* out) const;
+  Status CheckHandshakeReplies(std::span<const Reply> replies) const;
+
+  // One round trip: writes `wire`, then reads `count` replies.
+  Status Exchange(const std::string& wire, size_t count,
+                  std::vector<Reply>* replies, Deadline deadline);
+  Status SendAll(std::string_view data, Deadline deadline);
+  // Reads more bytes from the server into the reply reader. `got_bytes` is
+  // set once any byte of a reply arrived.
+  Status ReceiveSome(Deadline deadline);
+  Status RecvRaw(char* buf, size_t cap, size_t* n, Deadline deadline);
+  Status FlushTlsOutput(Deadline deadline);
+  // Waits until the socket is ready for `events` (POLLIN / POLLOUT).
+  Status Wait(short events, Deadline deadline);
+
+  // Marks the connection broken, closes it and returns `status`.
+  Status Fail(Status status);
+  void Close();
+
+  std::string Where() const;  // "<store>: <host:port>"
+  Status TimedOut(bool connecting) const;
+
+  ConnectionOptions options_;
+  int fd_ = -1;
+  SSL* ssl_ = nullptr;
+  redisReader* reader_ = nullptr;
+  bool broken_ = false;
+  bool handshake_done_ = false;
+  bool served_ = false;  // an earlier Execute succeeded
+  bool stale_failure_ = false;
+  bool got_bytes_ = false;    // some reply byte arrived in this exchange
+  bool peer_closed_ = false;  // the exchange failed on EOF or a reset
+  bool connecting_ = false;   // in Connect: timeouts are connect_timeout's
+  uint64_t generation_ = 0;
+};
+
+// Builds the wire form of `commands` (RESP arrays) onto `out`.
+Status FormatCommands(std::span<const Command> commands, std::string* out);
+
+// The Status for an error reply `error` to `command` (e.g. "GET") from
+// `endpoint`: InvalidArgument for NOAUTH, WRONGPASS and NOPERM (a setting is
+// wrong), Unavailable for states a retry or failover may cure (LOADING,
+// BUSY, READONLY, OOM, MOVED, ...), Internal otherwise. Quotes the server's
+// text.
+Status StatusFromErrorReply(std::string_view store_name,
+                            const Endpoint& endpoint, std::string_view command,
+                            std::string_view error);
+
+}  // namespace sessionkit::redis
+
+#endif  // SESSIONKIT_STORES_REDIS_CONNECTION_H_

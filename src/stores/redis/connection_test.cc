@@ -1,0 +1,210 @@
+// The connection layer on its own: wire format, pipelining, error replies,
+// broken and stale connections, and the error mapping.
+#include "stores/redis/connection.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "stores/redis/pool.h"
+#include "support/test_server.h"
+#include "support/test_status.h"
+
+namespace sessionkit::redis {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(RedisWireTest, FormatsCommandsAsRespArrays) {
+  std::string wire;
+  std::string binary("a\0b", 3);
+  const Command commands[] = {{{"SET", "k", binary}}, {{"GET", ""}}};
+  SK_ASSERT_OK(FormatCommands(commands, &wire));
+  EXPECT_EQ(wire, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\n" + binary +
+                      "\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\n");
+}
+
+TEST(RedisWireTest, EndpointNamesIpv6InBrackets) {
+  EXPECT_EQ((Endpoint{"127.0.0.1", 6379}).ToString(), "127.0.0.1:6379");
+  EXPECT_EQ((Endpoint{"::1", 6380}).ToString(), "[::1]:6380");
+}
+
+TEST(RedisWireTest, ErrorRepliesMapToCodes) {
+  const Endpoint ep{"127.0.0.1", 6379};
+  auto code = [&](std::string_view error) {
+    return StatusFromErrorReply("redis://h", ep, "GET", error).code();
+  };
+  EXPECT_EQ(code("NOAUTH Authentication required."),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("WRONGPASS invalid username-password pair"),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("NOPERM this user has no permissions"),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("LOADING Redis is loading the dataset in memory"),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(code("READONLY You can't write against a read only replica."),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(code("OOM command not allowed when used memory > 'maxmemory'."),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(code("MOVED 3999 127.0.0.1:6381"), StatusCode::kUnavailable);
+  EXPECT_EQ(code("WRONGTYPE Operation against a key holding the wrong kind"),
+            StatusCode::kInternal);
+  Status st = StatusFromErrorReply("redis://h", ep, "GET",
+                                   std::string("ERR bad\r\n\x01", 10));
+  EXPECT_THAT(st.message(), HasSubstr("redis://h: GET on 127.0.0.1:6379"));
+  EXPECT_THAT(st.message(), HasSubstr("the server says: ERR bad???"));
+}
+
+class RedisConnectionTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    test::RedisServerOptions options;
+    options.name = "redis-conn";
+    auto server = test::StartRedis(options);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server).release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(server_, nullptr); }
+
+  ConnectionOptions Options() {
+    ConnectionOptions o;
+    o.endpoint = Endpoint{"127.0.0.1", static_cast<uint16_t>(server_->port())};
+    o.store_name = "redis://test";
+    o.stats = &stats_;
+    return o;
+  }
+
+  ConnectionStats stats_;
+  static test::RedisServer* server_;
+};
+test::RedisServer* RedisConnectionTest::server_ = nullptr;
+
+TEST_F(RedisConnectionTest, PipelinesManyCommandsInOneRoundTrip) {
+  Connection conn(Options());
+  std::vector<Command> commands(1000, Command{{"INCR", "conn:counter"}});
+  std::vector<Reply> replies;
+  SK_ASSERT_OK(conn.Execute(commands, &replies));
+  ASSERT_EQ(replies.size(), 1000u);
+  const int64_t first = replies[0].integer;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    ASSERT_EQ(replies[i].type, Reply::Type::kInteger);
+    EXPECT_EQ(replies[i].integer, first + static_cast<int64_t>(i));
+  }
+  EXPECT_EQ(stats_.round_trips.load(), 1u);
+  EXPECT_EQ(stats_.commands.load(), 1000u);
+  EXPECT_EQ(stats_.connects.load(), 1u);
+  EXPECT_TRUE(conn.usable());
+}
+
+TEST_F(RedisConnectionTest, ErrorReplyIsAReplyAndKeepsTheConnection) {
+  Connection conn(Options());
+  std::vector<Reply> replies;
+  const Command commands[] = {{{"NOSUCHCOMMAND"}}, {{"PING"}}};
+  SK_ASSERT_OK(conn.Execute(commands, &replies));
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_TRUE(replies[0].is_error());
+  EXPECT_THAT(replies[0].str, HasSubstr("unknown command"));
+  EXPECT_TRUE(replies[1].Is("PONG"));
+  EXPECT_TRUE(conn.usable());
+}
+
+TEST_F(RedisConnectionTest, NestedRepliesAreCopied) {
+  Connection conn(Options());
+  std::vector<Reply> replies;
+  const Command commands[] = {{{"DEL", "conn:list"}},
+                              {{"RPUSH", "conn:list", "a", "", "c"}},
+                              {{"LRANGE", "conn:list", "0", "-1"}},
+                              {{"GET", "conn:none"}}};
+  SK_ASSERT_OK(conn.Execute(commands, &replies));
+  ASSERT_EQ(replies.size(), 4u);
+  ASSERT_EQ(replies[2].type, Reply::Type::kArray);
+  ASSERT_EQ(replies[2].elements.size(), 3u);
+  EXPECT_EQ(replies[2].elements[0].str, "a");
+  EXPECT_EQ(replies[2].elements[1].str, "");
+  EXPECT_TRUE(replies[3].is_nil());
+}
+
+TEST_F(RedisConnectionTest, ServerClosingAnIdleConnectionIsSeen) {
+  Connection conn(Options());
+  std::vector<Reply> replies;
+  const Command setname[] = {{{"CLIENT", "SETNAME", "victim"}}};
+  SK_ASSERT_OK(conn.Execute(setname, &replies));
+  EXPECT_TRUE(conn.CheckIdle());
+  Result<std::string> killed =
+      server_->Cli({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+  SK_ASSERT_OK(killed);
+  // The FIN arrives at once on loopback; allow a moment.
+  bool idle = true;
+  for (int i = 0; i < 100 && idle; ++i) {
+    idle = conn.CheckIdle();
+    if (idle) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(idle);
+  EXPECT_FALSE(conn.usable());
+}
+
+TEST_F(RedisConnectionTest, FailureOnAConnectionClosedWhileIdleIsStale) {
+  Connection conn(Options());
+  std::vector<Reply> replies;
+  const Command ping[] = {{{"PING"}}};
+  SK_ASSERT_OK(conn.Execute(ping, &replies));
+  SK_ASSERT_OK(
+      server_->Cli({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  Status st = conn.Execute(ping, &replies);
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  EXPECT_TRUE(conn.last_failure_was_stale());
+  EXPECT_FALSE(conn.usable());
+  // A fresh connection's failure is never called stale.
+  ConnectionOptions o = Options();
+  auto closed = test::ClosedPort::Make();
+  SK_ASSERT_OK(closed);
+  o.endpoint.port = static_cast<uint16_t>((*closed)->port());
+  Connection fresh(o);
+  EXPECT_FALSE(fresh.Execute(ping, &replies).ok());
+  EXPECT_FALSE(fresh.last_failure_was_stale());
+}
+
+TEST_F(RedisConnectionTest, PoolHandsOutIdleConnectionsAndDropsBroken) {
+  ConnectionPool pool(Options());
+  const Endpoint ep = Options().endpoint;
+  std::vector<Reply> replies;
+  const Command ping[] = {{{"PING"}}};
+  {
+    PooledConnection a(&pool, ep);
+    PooledConnection b(&pool, ep);
+    SK_ASSERT_OK(a->Execute(ping, &replies));
+    SK_ASSERT_OK(b->Execute(ping, &replies));
+  }
+  EXPECT_EQ(pool.IdleCountForTesting(), 2u);
+  EXPECT_EQ(pool.stats().connects.load(), 2u);
+  {
+    PooledConnection a(&pool, ep);
+    SK_ASSERT_OK(a->Execute(ping, &replies));
+    EXPECT_EQ(pool.IdleCountForTesting(), 1u);
+  }
+  EXPECT_EQ(pool.stats().connects.load(), 2u);
+  // A broken connection is not taken back.
+  std::unique_ptr<Connection> c = pool.Acquire(ep);
+  SK_ASSERT_OK(
+      server_->Cli({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(c->Execute(ping, &replies).ok());
+  pool.Release(std::move(c));
+  // The other idle one was killed too: Acquire notices and connects anew.
+  PooledConnection fresh(&pool, ep);
+  SK_ASSERT_OK(fresh->Execute(ping, &replies));
+  EXPECT_EQ(pool.stats().connects.load(), 3u);
+}
+
+}  // namespace
+}  // namespace sessionkit::redis

@@ -1,0 +1,304 @@
+// RedisOptions::FromUrl, their checks, and OpenRedisStore.
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sessionkit/store_url.h"
+#include "sessionkit/stores/redis.h"
+#include "stores/redis/cluster_topology.h"
+#include "stores/redis/connection.h"
+#include "stores/redis/pool.h"
+#include "stores/redis/redis_store.h"
+#include "stores/redis/sentinel_topology.h"
+#include "stores/redis/topology.h"
+
+namespace sessionkit {
+namespace {
+
+constexpr size_t kMaxPrefix = 64;
+constexpr size_t kMaxHosts = 64;
+
+const Duration kDefaultConnectTimeout{100};
+const Duration kDefaultReadTimeout{250};
+
+// A path parameter's value, if given.
+std::string PathParam(const StoreUrl& url, std::string_view name) {
+  return url.Param(name).value_or("");
+}
+
+}  // namespace
+
+Result<RedisOptions> RedisOptions::FromUrl(const StoreUrl& url) {
+  const bool sentinel = url.scheme == "redis+sentinel";
+  const bool cluster = url.scheme == "redis+cluster";
+  if (url.scheme != "redis" && url.scheme != "rediss" && !sentinel &&
+      !cluster) {
+    return Status::InvalidArgument(
+        url.Redacted() +
+        ": not a redis://, rediss://, redis+sentinel:// or redis+cluster:// "
+        "store URL");
+  }
+  RedisOptions options;
+  options.name = url.Redacted();
+  options.mode = sentinel  ? RedisMode::kSentinel
+                 : cluster ? RedisMode::kCluster
+                           : RedisMode::kStandalone;
+  options.hosts = url.hosts;
+  options.user = url.user;
+  options.password = url.password;
+  options.has_password = url.has_password;
+  if (sentinel) {
+    // The path is the master name (checked by the URL parser); the
+    // database comes from db=.
+    options.master_name = url.path;
+    Result<int64_t> db = url.IntParam("db", 0);
+    if (!db.ok()) {
+      return Status::InvalidArgument(options.name + ": " +
+                                     db.status().message());
+    }
+    options.db = *db;
+    if (std::optional<std::string> sp = url.Param("sentinel_password")) {
+      options.sentinel_password = *sp;
+      options.has_sentinel_password = true;
+    }
+  } else if (!cluster && !url.path.empty()) {
+    // Canonical digits: checked by the URL parser (path or db=).
+    options.db = std::stoll(url.path);
+  }
+  if (std::optional<std::string> prefix = url.Param("prefix")) {
+    options.prefix = *prefix;
+  }
+  Result<Duration> connect =
+      url.DurationParam("connect_timeout", kDefaultConnectTimeout);
+  if (!connect.ok()) {
+    return Status::InvalidArgument(options.name + ": " +
+                                   connect.status().message());
+  }
+  options.connect_timeout = *connect;
+  Result<Duration> read =
+      url.DurationParam("read_timeout", kDefaultReadTimeout);
+  if (!read.ok()) {
+    return Status::InvalidArgument(options.name + ": " +
+                                   read.status().message());
+  }
+  options.read_timeout = *read;
+  // Sentinel and Cluster URLs take the tls_* parameters: TLS is on when
+  // any of them is given.
+  const bool tls_params = url.Param("tls_ca") || url.Param("tls_cert") ||
+                          url.Param("tls_key") || url.Param("tls_insecure");
+  if (url.scheme == "rediss" || ((sentinel || cluster) && tls_params)) {
+    options.tls.enabled = true;
+    options.tls.ca_file = PathParam(url, "tls_ca");
+    options.tls.cert_file = PathParam(url, "tls_cert");
+    options.tls.key_file = PathParam(url, "tls_key");
+    Result<bool> insecure = url.BoolParam("tls_insecure", false);
+    if (!insecure.ok()) {
+      return Status::InvalidArgument(options.name + ": " +
+                                     insecure.status().message());
+    }
+    options.tls.insecure = *insecure;
+  }
+  SK_RETURN_IF_ERROR(redis::ValidateRedisOptions(options));
+  return options;
+}
+
+Result<std::unique_ptr<Store>> OpenRedisStore(const RedisOptions& in) {
+  RedisOptions options = in;
+  if (options.name.empty()) options.name = redis::DefaultName(options);
+  SK_RETURN_IF_ERROR(redis::ValidateRedisOptions(options));
+
+  redis::ConnectionOptions config;
+  config.store_name = options.name;
+  config.connect_timeout = options.connect_timeout;
+  config.read_timeout = options.read_timeout;
+  config.user = options.user;
+  config.password = options.password;
+  config.has_password = options.has_password;
+  config.db = options.db;
+  if (options.tls.enabled) {
+    auto tls = redis::TlsContext::Create(options.tls, options.name);
+    if (!tls.ok()) return tls.status();
+    config.tls = *tls;
+  }
+  // A pool that already exists keeps its own TLS context; the one just
+  // loaded then only served to check the files.
+  std::shared_ptr<redis::ConnectionPool> pool =
+      redis::ConnectionPool::ForKey(redis::PoolKey(options), config);
+  std::unique_ptr<redis::Topology> topology;
+  switch (options.mode) {
+    case RedisMode::kStandalone:
+      topology = std::make_unique<redis::StandaloneTopology>(
+          redis::Endpoint{options.hosts[0].host, options.hosts[0].port});
+      break;
+    case RedisMode::kSentinel: {
+      // The sentinels' own connections: their password, no user, no
+      // database; pooled apart from the data connections.
+      redis::ConnectionOptions sentinel_config = config;
+      sentinel_config.user.clear();
+      sentinel_config.password = options.sentinel_password;
+      sentinel_config.has_password = options.has_sentinel_password;
+      sentinel_config.db = 0;
+      std::string key = redis::PoolKey(options);
+      key.append("\0sentinels", 10);
+      topology = std::make_unique<redis::SentinelTopology>(
+          options, pool, redis::ConnectionPool::ForKey(key, sentinel_config));
+      break;
+    }
+    case RedisMode::kCluster:
+      topology = std::make_unique<redis::ClusterTopology>(options, pool);
+      break;
+  }
+  return std::unique_ptr<Store>(std::make_unique<redis::RedisStore>(
+      std::move(options), std::move(pool), std::move(topology)));
+}
+
+namespace redis {
+
+Status ValidateRedisOptions(const RedisOptions& options) {
+  const std::string name =
+      options.name.empty() ? DefaultName(options) : options.name;
+  if (options.mode == RedisMode::kStandalone && options.hosts.size() != 1) {
+    return Status::InvalidArgument(
+        name + ": a standalone Redis store takes exactly one host, got " +
+        std::to_string(options.hosts.size()));
+  }
+  if (options.hosts.empty()) {
+    return Status::InvalidArgument(name +
+                                   (options.mode == RedisMode::kSentinel
+                                        ? ": give at least one sentinel host"
+                                        : ": give at least one cluster node"));
+  }
+  if (options.hosts.size() > kMaxHosts) {
+    return Status::InvalidArgument(name + ": at most " +
+                                   std::to_string(kMaxHosts) +
+                                   " hosts may be given");
+  }
+  for (const HostPort& hp : options.hosts) {
+    if (hp.host.empty() || hp.port == 0) {
+      return Status::InvalidArgument(
+          name + ": every Redis host needs a name and a port");
+    }
+  }
+  if (options.mode == RedisMode::kSentinel) {
+    if (options.master_name.empty()) {
+      return Status::InvalidArgument(
+          name +
+          ": give the master name, as in "
+          "redis+sentinel://h1:26379,h2:26379/mymaster");
+    }
+    for (char c : options.master_name) {
+      if (c <= 0x20 || c >= 0x7f) {
+        return Status::InvalidArgument(
+            name +
+            ": the master name must be printable ASCII without "
+            "spaces");
+      }
+    }
+  } else if (!options.master_name.empty() || options.has_sentinel_password) {
+    return Status::InvalidArgument(
+        name +
+        ": a master name and sentinel_password are for "
+        "redis+sentinel:// only");
+  }
+  if (options.mode == RedisMode::kCluster && options.db != 0) {
+    return Status::InvalidArgument(
+        name + ": Redis Cluster has only database 0 (got db=" +
+        std::to_string(options.db) + ")");
+  }
+  if (options.db < 0 || options.db > std::numeric_limits<int32_t>::max()) {
+    return Status::InvalidArgument(name + ": db=" + std::to_string(options.db) +
+                                   " is out of range (0 to 2147483647)");
+  }
+  if (options.prefix.size() > kMaxPrefix) {
+    return Status::InvalidArgument(name + ": prefix is longer than " +
+                                   std::to_string(kMaxPrefix) + " characters");
+  }
+  for (char c : options.prefix) {
+    if (c <= 0x20 || c >= 0x7f) {
+      return Status::InvalidArgument(
+          name + ": prefix=" + options.prefix +
+          ": expected printable ASCII without spaces");
+    }
+    if (c == '{' || c == '}') {
+      return Status::InvalidArgument(
+          name + ": prefix=" + options.prefix +
+          ": may not contain '{' or '}' (sessionkit puts the session id in "
+          "braces, a Redis Cluster hash tag)");
+    }
+  }
+  if (options.connect_timeout.count() < 1) {
+    return Status::InvalidArgument(name +
+                                   ": connect_timeout must be at least 1ms");
+  }
+  if (options.read_timeout.count() < 1) {
+    return Status::InvalidArgument(name +
+                                   ": read_timeout must be at least 1ms");
+  }
+  if (!options.tls.enabled &&
+      (!options.tls.ca_file.empty() || !options.tls.cert_file.empty() ||
+       !options.tls.key_file.empty() || options.tls.insecure)) {
+    return Status::InvalidArgument(
+        name + ": TLS settings are given but TLS is off: use rediss://");
+  }
+  return Status::OK();
+}
+
+std::string PoolKey(const RedisOptions& o) {
+  // NUL-separated: no field can fake another's boundary.
+  std::string key;
+  auto add = [&key](std::string_view field) {
+    key.append(field);
+    key.push_back('\0');
+  };
+  add(std::to_string(static_cast<int>(o.mode)));
+  for (const HostPort& hp : o.hosts) {
+    add(hp.host);
+    add(std::to_string(hp.port));
+  }
+  add(o.user);
+  add(o.has_password ? "p" : "-");
+  add(o.password);
+  add(o.master_name);
+  add(o.has_sentinel_password ? "p" : "-");
+  add(o.sentinel_password);
+  add(std::to_string(o.db));
+  add(o.prefix);
+  add(std::to_string(o.connect_timeout.count()));
+  add(std::to_string(o.read_timeout.count()));
+  add(o.tls.enabled ? "tls" : "tcp");
+  add(o.tls.ca_file);
+  add(o.tls.cert_file);
+  add(o.tls.key_file);
+  add(o.tls.insecure ? "insecure" : "verify");
+  add(o.name);
+  return key;
+}
+
+std::string DefaultName(const RedisOptions& o) {
+  std::string out = o.mode == RedisMode::kSentinel  ? "redis+sentinel://"
+                    : o.mode == RedisMode::kCluster ? "redis+cluster://"
+                    : o.tls.enabled                 ? "rediss://"
+                                                    : "redis://";
+  if (!o.user.empty() || o.has_password) {
+    out += o.user;
+    if (o.has_password) out += ":***";
+    out += "@";
+  }
+  for (size_t i = 0; i < o.hosts.size(); ++i) {
+    if (i > 0) out += ",";
+    Endpoint ep{o.hosts[i].host, o.hosts[i].port};
+    out += ep.ToString();
+  }
+  if (o.mode == RedisMode::kSentinel) {
+    out += "/" + o.master_name;
+    if (o.db != 0) out += "?db=" + std::to_string(o.db);
+  } else if (o.mode == RedisMode::kStandalone) {
+    out += "/" + std::to_string(o.db);
+  }
+  return out;
+}
+
+}  // namespace redis
+}  // namespace sessionkit

@@ -1,0 +1,202 @@
+// RedisOptions::FromUrl and the checks of options given in C++.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "sessionkit/store_url.h"
+#include "sessionkit/stores/redis.h"
+#include "stores/redis/redis_store.h"
+#include "support/test_status.h"
+
+namespace sessionkit {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+Result<RedisOptions> FromUrl(const std::string& text) {
+  Result<StoreUrl> url = ParseStoreUrl(text);
+  if (!url.ok()) return url.status();
+  return RedisOptions::FromUrl(*url);
+}
+
+TEST(RedisOptionsTest, Defaults) {
+  Result<RedisOptions> o = FromUrl("redis://127.0.0.1");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->mode, RedisMode::kStandalone);
+  ASSERT_EQ(o->hosts.size(), 1u);
+  EXPECT_EQ(o->hosts[0].host, "127.0.0.1");
+  EXPECT_EQ(o->hosts[0].port, 6379);
+  EXPECT_EQ(o->db, 0);
+  EXPECT_EQ(o->prefix, "sk:");
+  EXPECT_EQ(o->connect_timeout, Duration(100));
+  EXPECT_EQ(o->read_timeout, Duration(250));
+  EXPECT_FALSE(o->has_password);
+  EXPECT_FALSE(o->tls.enabled);
+  EXPECT_EQ(o->name, "redis://127.0.0.1:6379");
+}
+
+TEST(RedisOptionsTest, EveryParameter) {
+  Result<RedisOptions> o = FromUrl(
+      "rediss://app:pa%40ss@cache.example:6380/5?prefix=myapp:&"
+      "connect_timeout=50ms&read_timeout=2s&tls_ca=/etc/ca.pem&"
+      "tls_cert=/etc/c.pem&tls_key=/etc/k.pem&tls_insecure=yes");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->user, "app");
+  EXPECT_EQ(o->password, "pa@ss");
+  EXPECT_TRUE(o->has_password);
+  EXPECT_EQ(o->hosts[0].host, "cache.example");
+  EXPECT_EQ(o->hosts[0].port, 6380);
+  EXPECT_EQ(o->db, 5);
+  EXPECT_EQ(o->prefix, "myapp:");
+  EXPECT_EQ(o->connect_timeout, Duration(50));
+  EXPECT_EQ(o->read_timeout, Duration(2000));
+  EXPECT_TRUE(o->tls.enabled);
+  EXPECT_EQ(o->tls.ca_file, "/etc/ca.pem");
+  EXPECT_EQ(o->tls.cert_file, "/etc/c.pem");
+  EXPECT_EQ(o->tls.key_file, "/etc/k.pem");
+  EXPECT_TRUE(o->tls.insecure);
+  EXPECT_THAT(o->name, HasSubstr("app:***@cache.example:6380/5"));
+  EXPECT_THAT(o->name, Not(HasSubstr("pa@ss")));
+}
+
+TEST(RedisOptionsTest, TimeoutSetsBothUnlessOverridden) {
+  Result<RedisOptions> o = FromUrl("redis://h?timeout=40ms");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->connect_timeout, Duration(40));
+  EXPECT_EQ(o->read_timeout, Duration(40));
+  o = FromUrl("redis://h?timeout=40ms&read_timeout=1s");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->connect_timeout, Duration(40));
+  EXPECT_EQ(o->read_timeout, Duration(1000));
+}
+
+TEST(RedisOptionsTest, DbFromPathOrParameter) {
+  Result<RedisOptions> o = FromUrl("redis://h?db=7");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->db, 7);
+  o = FromUrl("redis://h/2");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->db, 2);
+}
+
+TEST(RedisOptionsTest, RefusesBadSettings) {
+  Result<RedisOptions> o = FromUrl("redis://h?prefix=a{b}:");
+  EXPECT_TRUE(o.status().IsInvalidArgument());
+  EXPECT_THAT(o.status().message(), HasSubstr("'{' or '}'"));
+  o = FromUrl("redis://h?timeout=0ms");
+  EXPECT_TRUE(o.status().IsInvalidArgument()) << o.status().ToString();
+  o = FromUrl("redis://h?tls_ca=/x");  // TLS settings need rediss://
+  EXPECT_TRUE(o.status().IsInvalidArgument()) << o.status().ToString();
+  o = FromUrl("lmdb:///tmp/x");
+  EXPECT_TRUE(o.status().IsInvalidArgument());
+}
+
+TEST(RedisOptionsTest, CheckedWhenGivenInCxx) {
+  RedisOptions o;
+  EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());  // no host
+  o.hosts.push_back(HostPort{"127.0.0.1", 6379});
+  o.db = -1;
+  EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());
+  o.db = 0;
+  o.read_timeout = Duration(0);
+  EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());
+  o.read_timeout = Duration(250);
+  o.tls.insecure = true;  // without tls.enabled
+  EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());
+  o.tls.insecure = false;
+  o.password = "pw";
+  o.has_password = true;
+  o.user = "u";
+  Result<std::unique_ptr<Store>> store = OpenRedisStore(o);
+  SK_ASSERT_OK(store);  // opening does not connect
+  EXPECT_EQ((*store)->name(), "redis://u:***@127.0.0.1:6379/0");
+}
+
+TEST(RedisOptionsTest, PoolKeySeparatesPasswordsButHidesThem) {
+  Result<RedisOptions> a = FromUrl("redis://:one@h");
+  Result<RedisOptions> b = FromUrl("redis://:two@h");
+  SK_ASSERT_OK(a);
+  SK_ASSERT_OK(b);
+  EXPECT_NE(redis::PoolKey(*a), redis::PoolKey(*b));
+  EXPECT_EQ(a->name, b->name);
+  EXPECT_EQ(redis::PoolKey(*a), redis::PoolKey(*FromUrl("redis://:one@h")));
+}
+
+TEST(RedisOptionsTest, Sentinel) {
+  Result<RedisOptions> o = FromUrl(
+      "redis+sentinel://:pw@s1,s2:26380/mymaster?db=3&sentinel_password=sp&"
+      "prefix=p:&timeout=40ms");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->mode, RedisMode::kSentinel);
+  ASSERT_EQ(o->hosts.size(), 2u);
+  EXPECT_EQ(o->hosts[0].port, 26379);
+  EXPECT_EQ(o->hosts[1].port, 26380);
+  EXPECT_EQ(o->master_name, "mymaster");
+  EXPECT_EQ(o->db, 3);
+  EXPECT_EQ(o->password, "pw");
+  EXPECT_EQ(o->sentinel_password, "sp");
+  EXPECT_TRUE(o->has_sentinel_password);
+  EXPECT_EQ(o->prefix, "p:");
+  EXPECT_EQ(o->read_timeout, Duration(40));
+  EXPECT_FALSE(o->tls.enabled);
+  EXPECT_THAT(o->name, Not(HasSubstr("sp&")));
+  EXPECT_THAT(o->name, Not(HasSubstr("pw")));
+
+  // tls_* parameters turn TLS on (there is no rediss+sentinel).
+  Result<RedisOptions> t = FromUrl("redis+sentinel://s1/m?tls_ca=/etc/ca.pem");
+  SK_ASSERT_OK(t);
+  EXPECT_TRUE(t->tls.enabled);
+  EXPECT_EQ(t->tls.ca_file, "/etc/ca.pem");
+
+  // The sentinel password takes part in the pool key.
+  EXPECT_NE(redis::PoolKey(*o),
+            redis::PoolKey(
+                *FromUrl("redis+sentinel://:pw@s1,s2:26380/mymaster?db=3&"
+                         "sentinel_password=other&prefix=p:&timeout=40ms")));
+}
+
+TEST(RedisOptionsTest, Cluster) {
+  Result<RedisOptions> o =
+      FromUrl("redis+cluster://:pw@h1:7000,h2:7001,h3?prefix=c:");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->mode, RedisMode::kCluster);
+  ASSERT_EQ(o->hosts.size(), 3u);
+  EXPECT_EQ(o->hosts[2].port, 6379);
+  EXPECT_EQ(o->db, 0);
+  EXPECT_EQ(o->prefix, "c:");
+  EXPECT_EQ(o->name, "redis+cluster://:***@h1:7000,h2:7001,h3:6379?prefix=c:");
+}
+
+TEST(RedisOptionsTest, SentinelAndClusterCheckedWhenGivenInCxx) {
+  RedisOptions o;
+  o.mode = RedisMode::kSentinel;
+  o.hosts = {HostPort{"127.0.0.1", 26379}, HostPort{"127.0.0.1", 26380}};
+  Status st = OpenRedisStore(o).status();
+  EXPECT_TRUE(st.IsInvalidArgument());
+  EXPECT_THAT(st.message(), HasSubstr("master name"));
+  o.master_name = "mymaster";
+  o.db = 2;
+  Result<std::unique_ptr<Store>> store = OpenRedisStore(o);
+  SK_ASSERT_OK(store);
+  EXPECT_EQ((*store)->name(),
+            "redis+sentinel://127.0.0.1:26379,127.0.0.1:26380/mymaster?db=2");
+
+  o.mode = RedisMode::kCluster;
+  st = OpenRedisStore(o).status();
+  EXPECT_TRUE(st.IsInvalidArgument());  // a master name, and a db
+  o.master_name.clear();
+  st = OpenRedisStore(o).status();
+  EXPECT_THAT(st.message(), HasSubstr("only database 0"));
+  o.db = 0;
+  store = OpenRedisStore(o);
+  SK_ASSERT_OK(store);
+  EXPECT_EQ((*store)->name(),
+            "redis+cluster://127.0.0.1:26379,127.0.0.1:26380");
+  o.hosts.clear();
+  EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace sessionkit

@@ -1,0 +1,371 @@
+// The Redis store through Sentinel (redis+sentinel://): the store
+// conformance suite on 1 master + 1 replica + 3 sentinels, a forced
+// failover that must lose no session, and the errors of discovery.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conformance/store_conformance.h"
+#include "sessionkit/store.h"
+#include "stores/redis/redis_test_util.h"
+#include "support/test_server.h"
+
+namespace sessionkit::redis {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kMasterPassword[] = "sentinel-data-pw";
+constexpr char kMasterName[] = "mymaster";
+
+struct SentinelSetup {
+  std::unique_ptr<test::RedisServer> a;  // the first master
+  std::unique_ptr<test::RedisServer> b;  // its replica at first
+  std::vector<std::unique_ptr<test::RedisServer>> sentinels;
+
+  test::RedisServer* ByPort(int port) {
+    if (a && a->port() == port) return a.get();
+    if (b && b->port() == port) return b.get();
+    return nullptr;
+  }
+};
+SentinelSetup* g_setup = nullptr;
+
+// The master port the first sentinel reports, or 0.
+int SentinelMasterPort() {
+  auto out = g_setup->sentinels[0]->Cli(
+      {"SENTINEL", "get-master-addr-by-name", kMasterName});
+  if (!out.ok()) return 0;
+  size_t nl = out->find('\n');
+  if (nl == std::string::npos) return 0;
+  try {
+    return std::stoi(out->substr(nl + 1));
+  } catch (...) {
+    return 0;
+  }
+}
+
+// Polls `fn` every 50 ms until it returns true or `timeout` passes.
+template <typename Fn>
+bool PollUntil(std::chrono::milliseconds timeout, Fn&& fn) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (fn()) return true;
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// True once `replica` is linked to its master and every sentinel knows
+// about the replica, so that a failover can pick it.
+bool Settled(test::RedisServer* replica) {
+  auto info = replica->Cli({"INFO", "replication"});
+  if (!info.ok() || info->find("master_link_status:up") == std::string::npos) {
+    return false;
+  }
+  for (auto& s : g_setup->sentinels) {
+    auto replicas = s->Cli({"SENTINEL", "replicas", kMasterName});
+    if (!replicas.ok() ||
+        replicas->find(std::to_string(replica->port())) == std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class SentinelEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    auto setup = std::make_unique<SentinelSetup>();
+    test::RedisServerOptions master;
+    master.password = kMasterPassword;
+    // It becomes a replica after a failover.
+    master.extra_config = {std::string("masterauth ") + kMasterPassword};
+    master.name = "sentinel-a";
+    auto a = test::StartRedis(master);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    setup->a = std::move(*a);
+    test::RedisServerOptions replica = master;
+    replica.name = "sentinel-b";
+    replica.extra_config.push_back("replicaof 127.0.0.1 " +
+                                   std::to_string(setup->a->port()));
+    auto b = test::StartRedis(replica);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    setup->b = std::move(*b);
+    for (int i = 0; i < 3; ++i) {
+      test::RedisSentinelOptions so;
+      so.master_name = kMasterName;
+      so.master_port = setup->a->port();
+      so.master_password = kMasterPassword;
+      so.name = "sentinel-" + std::to_string(i);
+      auto s = test::StartRedisSentinel(so);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      setup->sentinels.push_back(std::move(*s));
+    }
+    g_setup = setup.release();
+  }
+  void TearDown() override {
+    delete g_setup;
+    g_setup = nullptr;
+  }
+};
+const auto* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new SentinelEnvironment);
+
+// "redis+sentinel://:pw@s1,s2,s3/mymaster?prefix=...".
+std::string SentinelUrl(std::string_view query) {
+  std::string url = std::string("redis+sentinel://:") + kMasterPassword + "@";
+  for (size_t i = 0; i < g_setup->sentinels.size(); ++i) {
+    if (i > 0) url += ",";
+    url += "127.0.0.1:" + std::to_string(g_setup->sentinels[i]->port());
+  }
+  url += std::string("/") + kMasterName;
+  if (!query.empty()) url += "?" + std::string(query);
+  return url;
+}
+
+conformance::StoreFactory SentinelFactory() {
+  conformance::StoreFactory factory;
+  factory.name = "sentinel";
+  factory.make_fresh = []() -> Result<std::unique_ptr<Store>> {
+    if (g_setup == nullptr) return Status::Unavailable("no sentinel setup");
+    static int n = 0;
+    // A prefix of its own per test: Scan sees only that test's sessions.
+    return OpenStore(SentinelUrl("prefix=scf" + std::to_string(++n) + ":"));
+  };
+  factory.gc_reports_removed = false;
+  factory.secrets = {kMasterPassword};
+  return factory;
+}
+
+}  // namespace
+
+namespace conformance {
+INSTANTIATE_STORE_CONFORMANCE(RedisSentinel, redis::SentinelFactory());
+}  // namespace conformance
+
+namespace {
+
+TEST(RedisSentinelStoreTest, FindsTheMasterAndVerifiesItsRole) {
+  ASSERT_NE(g_setup, nullptr);
+  auto store = OpenStore(SentinelUrl("prefix=role:"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->Write(testing::TestId(1), "v", Duration(60000)).ok());
+  // The write landed on the master the sentinels name.
+  test::RedisServer* master = g_setup->ByPort(SentinelMasterPort());
+  ASSERT_NE(master, nullptr);
+  auto got = master->Cli({"GET", "role:{" + testing::TestId(1) + "}"});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "v\n");
+}
+
+TEST(RedisSentinelStoreTest, SkipsSentinelsThatAreDown) {
+  ASSERT_NE(g_setup, nullptr);
+  auto closed = test::ClosedPort::Make();
+  ASSERT_TRUE(closed.ok());
+  std::string url =
+      std::string("redis+sentinel://:") + kMasterPassword +
+      "@127.0.0.1:" + std::to_string((*closed)->port()) +
+      ",127.0.0.1:" + std::to_string(g_setup->sentinels[1]->port()) + "/" +
+      kMasterName + "?prefix=skip:";
+  auto store = OpenStore(url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_TRUE((*store)->Write(testing::TestId(2), "v", Duration(60000)).ok());
+  EXPECT_TRUE((*store)->Read(testing::TestId(2)).ok());
+}
+
+TEST(RedisSentinelStoreTest, NoSentinelAnswersIsUnavailableWithinTheTimeouts) {
+  auto closed = test::ClosedPort::Make();
+  ASSERT_TRUE(closed.ok());
+  auto hole = test::BlackholeListener::Start();
+  ASSERT_TRUE(hole.ok());
+  std::string url = "redis+sentinel://:topsecret@127.0.0.1:" +
+                    std::to_string((*closed)->port()) +
+                    ",127.0.0.1:" + std::to_string((*hole)->port()) +
+                    "/mymaster?read_timeout=100ms";
+  auto store = OpenStore(url);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Status st;
+  int64_t ms = testing::MillisOf(
+      [&] { st = (*store)->Write(testing::TestId(3), "v", Duration(1000)); });
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  EXPECT_THAT(st.message(), HasSubstr("no master found for 'mymaster'"));
+  EXPECT_THAT(st.message(), HasSubstr(std::to_string((*closed)->port())));
+  EXPECT_THAT(st.message(), HasSubstr("timed out"));
+  EXPECT_THAT(st.message(), Not(HasSubstr("topsecret")));
+  // One refused connect plus one read timeout; a retry may double it.
+  EXPECT_LT(ms, 2 * (100 + 100) + 100);
+}
+
+TEST(RedisSentinelStoreTest, UnknownMasterNameIsABadSetting) {
+  ASSERT_NE(g_setup, nullptr);
+  std::string url =
+      std::string("redis+sentinel://:") + kMasterPassword +
+      "@127.0.0.1:" + std::to_string(g_setup->sentinels[0]->port()) +
+      "/othermaster";
+  auto store = OpenStore(url);
+  ASSERT_TRUE(store.ok());
+  Result<SessionRecord> r = (*store)->Read(testing::TestId(4));
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("does not monitor a master named 'othermaster'"));
+}
+
+TEST(RedisSentinelStoreTest, SentinelPassword) {
+  ASSERT_NE(g_setup, nullptr);
+  test::RedisSentinelOptions so;
+  so.master_name = kMasterName;
+  so.master_port = SentinelMasterPort();
+  so.master_password = kMasterPassword;
+  so.password = "sentinel-own-pw";
+  so.name = "sentinel-pw";
+  auto s = test::StartRedisSentinel(so);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const std::string base = std::string("redis+sentinel://:") + kMasterPassword +
+                           "@127.0.0.1:" + std::to_string((*s)->port()) + "/" +
+                           kMasterName + "?prefix=spw:";
+  auto good = OpenStore(base + "&sentinel_password=sentinel-own-pw");
+  ASSERT_TRUE(good.ok());
+  Status st = (*good)->Write(testing::TestId(5), "v", Duration(60000));
+  EXPECT_TRUE(st.ok()) << st.ToString();
+
+  auto bad = OpenStore(base + "&sentinel_password=wrong-pw");
+  ASSERT_TRUE(bad.ok());
+  st = (*bad)->Write(testing::TestId(5), "v", Duration(60000));
+  EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
+  EXPECT_THAT(st.message(), HasSubstr("wrong password"));
+  EXPECT_THAT(st.message(), Not(HasSubstr("wrong-pw")));
+}
+
+// Runs last of this suite; the conformance tests after it then run on the
+// promoted master.
+TEST(RedisSentinelStoreTest, ZzFailoverLosesNoSession) {
+  ASSERT_NE(g_setup, nullptr);
+  auto store = OpenStore(SentinelUrl("prefix=fo:"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  constexpr int kSessions = 50;
+  for (int i = 0; i < kSessions; ++i) {
+    ASSERT_TRUE((*store)
+                    ->Write(testing::TestId(i), "data-" + std::to_string(i),
+                            Duration(600000))
+                    .ok());
+  }
+  // A failover needs a replica in sync that every sentinel knows.
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(15), [] {
+    test::RedisServer* master = g_setup->ByPort(SentinelMasterPort());
+    if (master == nullptr) return false;
+    return Settled(master == g_setup->a.get() ? g_setup->b.get()
+                                              : g_setup->a.get());
+  })) << "the replica or the sentinels did not settle";
+  const int old_port = SentinelMasterPort();
+  test::RedisServer* old_master = g_setup->ByPort(old_port);
+  ASSERT_NE(old_master, nullptr);
+  test::RedisServer* new_master =
+      old_master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
+  // What the replica has not received can be lost by any failover: make
+  // sure it has everything first.
+  auto waited = old_master->Cli({"WAIT", "1", "5000"});
+  ASSERT_TRUE(waited.ok()) << waited.status().ToString();
+  ASSERT_EQ(*waited, "1\n");
+
+  auto failover =
+      g_setup->sentinels[0]->Cli({"SENTINEL", "FAILOVER", kMasterName});
+  ASSERT_TRUE(failover.ok()) << failover.status().ToString();
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10), [&] {
+    return SentinelMasterPort() == new_master->port();
+  })) << "the sentinels did not promote the replica";
+
+  // New writes succeed within a few seconds, and land on the new master.
+  const std::string fresh = testing::TestId(1000);
+  Status last;
+  bool wrote = PollUntil(std::chrono::seconds(8), [&] {
+    last = (*store)->Write(fresh, "after", Duration(600000));
+    if (!last.ok()) return false;
+    auto on_new = new_master->Cli({"GET", "fo:{" + fresh + "}"});
+    return on_new.ok() && *on_new == "after\n";
+  });
+  ASSERT_TRUE(wrote) << last.ToString();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  EXPECT_LT(took.count(), 10000);
+
+  for (int i = 0; i < kSessions; ++i) {
+    Result<SessionRecord> r = (*store)->Read(testing::TestId(i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+    EXPECT_EQ(r->data, "data-" + std::to_string(i));
+  }
+  Result<SessionRecord> r = (*store)->Read(fresh);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->data, "after");
+}
+
+// After the forced failover above: the master dies outright. Calls fail
+// with Unavailable, each within its time bounds, until the sentinels
+// promote the replica; then everything written before is there.
+TEST(RedisSentinelStoreTest, ZzzCrashedMasterIsReplaced) {
+  ASSERT_NE(g_setup, nullptr);
+  test::RedisServer* master = nullptr;
+  test::RedisServer* replica = nullptr;
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
+    master = g_setup->ByPort(SentinelMasterPort());
+    if (master == nullptr) return false;
+    replica = master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
+    return Settled(replica);
+  })) << "the replica or the sentinels did not settle";
+
+  auto store = OpenStore(SentinelUrl("prefix=crash:"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  constexpr int kSessions = 30;
+  for (int i = 0; i < kSessions; ++i) {
+    ASSERT_TRUE((*store)
+                    ->Write(testing::TestId(i), "c-" + std::to_string(i),
+                            Duration(600000))
+                    .ok());
+  }
+  auto waited = master->Cli({"WAIT", "1", "5000"});
+  ASSERT_TRUE(waited.ok()) << waited.status().ToString();
+  ASSERT_EQ(*waited, "1\n");
+
+  ASSERT_TRUE(master->process().Kill().ok());
+  int64_t slowest = 0;
+  Status last;
+  const std::string fresh = testing::TestId(2000);
+  bool recovered = PollUntil(std::chrono::seconds(20), [&] {
+    int64_t ms = testing::MillisOf([&] {
+      last = (*store)->Write(fresh, "after-crash", Duration(600000));
+    });
+    slowest = std::max(slowest, ms);
+    if (!last.ok()) {
+      EXPECT_TRUE(last.IsUnavailable()) << last.ToString();
+      EXPECT_THAT(last.message(), Not(HasSubstr(kMasterPassword)));
+    }
+    return last.ok();
+  });
+  ASSERT_TRUE(recovered) << last.ToString();
+  // A failed call: the dead master, a new lookup (3 sentinels, each one
+  // connect + one exchange, plus ROLE on the address named), one retry.
+  EXPECT_LT(slowest, 3000);
+  // The first sentinel may learn of the promotion a moment after the others.
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(5), [&] {
+    return SentinelMasterPort() == replica->port();
+  }));
+  for (int i = 0; i < kSessions; ++i) {
+    Result<SessionRecord> r = (*store)->Read(testing::TestId(i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
+    EXPECT_EQ(r->data, "c-" + std::to_string(i));
+  }
+  auto on_new = replica->Cli({"GET", "crash:{" + fresh + "}"});
+  ASSERT_TRUE(on_new.ok()) << on_new.status().ToString();
+  EXPECT_EQ(*on_new, "after-crash\n");
+}
+
+}  // namespace
+}  // namespace sessionkit::redis

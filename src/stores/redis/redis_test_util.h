@@ -1,0 +1,66 @@
+// Helpers shared by the Redis store's tests (not part of the library).
+#ifndef SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
+#define SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "sessionkit/status.h"
+#include "sessionkit/store.h"
+#include "stores/redis/redis_store.h"
+#include "support/test_server.h"
+
+namespace sessionkit::redis::testing {
+
+// "redis://[:password@]127.0.0.1:<port>[/db][?query]".
+inline std::string UrlFor(int port, std::string_view query = "",
+                          std::string_view password = "",
+                          std::string_view path = "",
+                          std::string_view scheme = "redis") {
+  std::string url = std::string(scheme) + "://";
+  if (!password.empty()) url += ":" + std::string(password) + "@";
+  url += "127.0.0.1:" + std::to_string(port);
+  if (!path.empty()) url += "/" + std::string(path);
+  if (!query.empty()) url += "?" + std::string(query);
+  return url;
+}
+
+// A valid session id (22+ characters of PHP's charset), distinct per `n`.
+inline std::string TestId(int n) {
+  return "rt-" + std::to_string(n) + "-abcdefghijklmnopqrstuv";
+}
+
+// The RedisStore behind a store opened through the public API.
+inline RedisStore* AsRedis(Store* store) {
+  return dynamic_cast<RedisStore*>(store);
+}
+
+// How many times the server ran `command` (lower case, e.g. "get"), from
+// INFO commandstats; 0 when it never ran.
+inline Result<int64_t> CommandCalls(const test::RedisServer& server,
+                                    std::string_view command) {
+  Result<std::string> info = server.Cli({"INFO", "commandstats"});
+  if (!info.ok()) return info.status();
+  const std::string needle = "cmdstat_" + std::string(command) + ":calls=";
+  size_t at = info->find(needle);
+  if (at == std::string::npos) return int64_t{0};
+  return static_cast<int64_t>(std::stoll(info->substr(at + needle.size(), 20)));
+}
+
+// Milliseconds that `fn` took.
+template <typename Fn>
+int64_t MillisOf(Fn&& fn) {
+  auto start = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace sessionkit::redis::testing
+
+#endif  // SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_

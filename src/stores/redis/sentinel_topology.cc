@@ -1,0 +1,219 @@
+#include "stores/redis/sentinel_topology.h"
+
+#include <charconv>
+#include <chrono>
+#include <string>
+#include <utility>
+
+namespace sessionkit::redis {
+namespace {
+
+// `message` without a leading "<store name>: ", which the caller adds once.
+std::string Detail(const std::string& store_name, std::string message) {
+  const std::string lead = store_name + ": ";
+  if (message.starts_with(lead)) message.erase(0, lead.size());
+  return message;
+}
+
+bool ParsePort(std::string_view text, uint16_t* port) {
+  unsigned value = 0;
+  auto [end, ec] =
+      std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0 ||
+      value > 65535) {
+    return false;
+  }
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
+std::vector<Endpoint> ToEndpoints(const std::vector<HostPort>& hosts) {
+  std::vector<Endpoint> out;
+  for (const HostPort& hp : hosts) out.push_back(Endpoint{hp.host, hp.port});
+  return out;
+}
+
+}  // namespace
+
+SentinelTopology::SentinelTopology(
+    const RedisOptions& options, std::shared_ptr<ConnectionPool> data_pool,
+    std::shared_ptr<ConnectionPool> sentinel_pool)
+    : name_(options.name),
+      master_name_(options.master_name),
+      sentinels_(ToEndpoints(options.hosts)),
+      data_pool_(std::move(data_pool)),
+      sentinel_pool_(std::move(sentinel_pool)) {}
+
+Result<Endpoint> SentinelTopology::Route(std::string_view) {
+  const auto now = std::chrono::steady_clock::now();
+  std::optional<Endpoint> cached;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (master_ && now < checked_ + kRecheckInterval) return *master_;
+    cached = master_;
+  }
+  if (!cached) {
+    std::lock_guard<std::mutex> discovering(discover_mu_);
+    return DiscoverLocked();
+  }
+  // Time to ask whether the master changed. A graceful failover leaves the
+  // old master writable until the sentinels reconfigure it, so errors alone
+  // would notice too late. One thread asks; the others keep going.
+  std::unique_lock<std::mutex> discovering(discover_mu_, std::try_to_lock);
+  if (!discovering.owns_lock()) return *cached;
+  std::optional<Endpoint> named;
+  for (const Endpoint& sentinel : sentinels_) {
+    Result<Endpoint> r = AskSentinel(sentinel);
+    if (r.ok()) {
+      named = *r;
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    checked_ = std::chrono::steady_clock::now();
+    if (master_) {
+      // No sentinel answers: keep the master that works.
+      if (!named || *named == *master_) return *master_;
+      master_.reset();
+    }
+  }
+  // The master changed, or another caller forgot it meanwhile.
+  return DiscoverLocked();
+}
+
+Result<Endpoint> SentinelTopology::AskSentinel(const Endpoint& sentinel) {
+  const std::string where = "sentinel " + sentinel.ToString();
+  const Command ask[] = {
+      {{"SENTINEL", "get-master-addr-by-name", master_name_}}};
+  std::vector<Reply> replies;
+  Status st;
+  {
+    PooledConnection conn(sentinel_pool_.get(), sentinel);
+    st = conn->Execute(ask, &replies, /*read_only=*/true);
+  }
+  if (!st.ok()) return st;
+  const Reply& r = replies[0];
+  if (r.is_nil()) {
+    return Status::NotFound(name_ + ": " + where +
+                            " does not monitor a master named '" +
+                            master_name_ + "'");
+  }
+  if (r.is_error()) {
+    return StatusFromErrorReply(name_, sentinel, "SENTINEL", r.str);
+  }
+  Endpoint master;
+  if (r.type != Reply::Type::kArray || r.elements.size() != 2 ||
+      r.elements[0].type != Reply::Type::kString ||
+      !ParsePort(r.elements[1].str, &master.port)) {
+    return Status::Unavailable(name_ + ": " + where +
+                               " gave an unexpected reply to SENTINEL "
+                               "get-master-addr-by-name");
+  }
+  master.host = r.elements[0].str;
+  return master;
+}
+
+Result<std::vector<Endpoint>> SentinelTopology::Masters() {
+  Result<Endpoint> master = Route("");
+  if (!master.ok()) return master.status();
+  return std::vector<Endpoint>{*master};
+}
+
+void SentinelTopology::Forget(const Endpoint& endpoint) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (master_ && *master_ == endpoint) master_.reset();
+}
+
+bool SentinelTopology::OnConnectionError(const Endpoint& endpoint,
+                                         const Status& status) {
+  // A wrong password is a setting, not a failover.
+  if (status.code() == StatusCode::kInvalidArgument) return false;
+  Forget(endpoint);
+  return true;
+}
+
+Redirect SentinelTopology::OnErrorReply(const Endpoint& endpoint,
+                                        std::string_view error) {
+  if (error.starts_with("READONLY") || error.starts_with("LOADING") ||
+      error.starts_with("MASTERDOWN")) {
+    Forget(endpoint);
+    return Redirect{Redirect::Kind::kRetry, {}};
+  }
+  return Redirect{};
+}
+
+Result<Endpoint> SentinelTopology::DiscoverLocked() {
+  {
+    // Another thread may have found the master while this one waited.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (master_) return *master_;
+  }
+  std::string details;
+  bool all_settings = true;  // every failure was a refused password
+  auto note = [&](const std::string& text, bool setting) {
+    if (!details.empty()) details += "; ";
+    details += text;
+    if (!setting) all_settings = false;
+  };
+  std::vector<Reply> replies;
+  Status st;
+  for (const Endpoint& sentinel : sentinels_) {
+    const std::string where = "sentinel " + sentinel.ToString();
+    Result<Endpoint> named = AskSentinel(sentinel);
+    if (!named.ok()) {
+      note(Detail(name_, named.status().message()),
+           named.status().code() == StatusCode::kInvalidArgument ||
+               named.status().code() == StatusCode::kNotFound);
+      continue;
+    }
+    const Endpoint master = *named;
+
+    // The sentinel may not have seen a failover yet: ask the server.
+    const Command role[] = {{{"ROLE"}}};
+    {
+      PooledConnection conn(data_pool_.get(), master);
+      st = conn->Execute(role, &replies, /*read_only=*/true);
+    }
+    if (!st.ok()) {
+      // The master's password or database is a setting: no other
+      // sentinel can cure it.
+      if (st.code() == StatusCode::kInvalidArgument) return st;
+      note(where + " names " + master.ToString() + ": " +
+               Detail(name_, st.message()),
+           false);
+      continue;
+    }
+    const Reply& rr = replies[0];
+    if (rr.is_error()) {
+      Status e = StatusFromErrorReply(name_, master, "ROLE", rr.str);
+      if (e.code() == StatusCode::kInvalidArgument) return e;
+      note(where + " names " + master.ToString() + ": " +
+               Detail(name_, e.message()),
+           false);
+      continue;
+    }
+    std::string role_name =
+        rr.type == Reply::Type::kArray && !rr.elements.empty()
+            ? rr.elements[0].str.substr(0, 20)
+            : std::string("?");
+    if (role_name != "master") {
+      note(where + " names " + master.ToString() + ", which reports role '" +
+               role_name + "' (a failover in progress?)",
+           false);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    master_ = master;
+    checked_ = std::chrono::steady_clock::now();
+    return master;
+  }
+  const std::string message =
+      name_ + ": no master found for '" + master_name_ + "': " + details;
+  if (all_settings && !details.empty()) {
+    return Status::InvalidArgument(message);
+  }
+  return Status::Unavailable(message);
+}
+
+}  // namespace sessionkit::redis

@@ -1,0 +1,91 @@
+// Topology: which server a Redis command goes to, kept apart from the
+// connection (connection.h talks to one host:port) and from the store (which
+// knows keys and commands, not servers).
+//
+//   standalone  one fixed server (redis://, rediss://)
+//   sentinel    the master the sentinels name; asked again after a
+//               connection error or a READONLY reply (a failover)
+//   cluster     the master owning the key's hash slot (CLUSTER SLOTS map),
+//               refreshed on MOVED, one-shot ASKING on ASK
+//
+// The store calls Route() before a command, and reports what went wrong
+// through OnConnectionError() / OnErrorReply(), which say whether to try
+// again and where. The sentinel and cluster topologies are in
+// sentinel_topology.h and cluster_topology.h.
+#ifndef SESSIONKIT_STORES_REDIS_TOPOLOGY_H_
+#define SESSIONKIT_STORES_REDIS_TOPOLOGY_H_
+
+#include <string_view>
+#include <vector>
+
+#include "sessionkit/status.h"
+#include "stores/redis/connection.h"
+
+namespace sessionkit::redis {
+
+// What the store should do after an error reply.
+struct Redirect {
+  enum class Kind {
+    kNone,   // not a routing error: report it
+    kRetry,  // the route changed (MOVED, failover): route again
+    kAsk,    // send to `to` once, preceded by ASKING
+  };
+  Kind kind = Kind::kNone;
+  Endpoint to;  // kAsk
+};
+
+// Thread safety: implementations are safe for concurrent use.
+class Topology {
+ public:
+  virtual ~Topology() = default;
+
+  // The server for commands on `key`, a full Redis key whose hash tag
+  // decides the Cluster slot. An empty key means any server that holds
+  // data (PING). Unavailable when no server is known (sentinels down).
+  virtual Result<Endpoint> Route(std::string_view key) = 0;
+
+  // Every server that holds sessions (Cluster: each master), for SCAN.
+  virtual Result<std::vector<Endpoint>> Masters() = 0;
+
+  // Told after a command to `endpoint` failed with an I/O error or a
+  // timeout. True when the route may have changed (a sentinel names a new
+  // master) and one more attempt is worth it.
+  virtual bool OnConnectionError(const Endpoint& endpoint,
+                                 const Status& status) = 0;
+
+  // Told about an error reply from `endpoint` (MOVED, ASK, READONLY, ...).
+  virtual Redirect OnErrorReply(const Endpoint& endpoint,
+                                std::string_view error) = 0;
+
+  // How many redirects (kRetry or kAsk) one command may follow before the
+  // store gives up with Unavailable.
+  virtual int MaxRedirects() const = 0;
+};
+
+// One fixed server: routes everything there and never redirects.
+//
+// Thread safety: immutable; safe for concurrent use.
+class StandaloneTopology final : public Topology {
+ public:
+  explicit StandaloneTopology(Endpoint endpoint)
+      : endpoint_(std::move(endpoint)) {}
+
+  Result<Endpoint> Route(std::string_view) override { return endpoint_; }
+  Result<std::vector<Endpoint>> Masters() override {
+    return std::vector<Endpoint>{endpoint_};
+  }
+  bool OnConnectionError(const Endpoint&, const Status&) override {
+    return false;
+  }
+  Redirect OnErrorReply(const Endpoint&, std::string_view) override {
+    return Redirect{};
+  }
+  int MaxRedirects() const override { return 0; }
+
+ private:
+  const Endpoint endpoint_;
+};
+
+}  // namespace sessionkit::redis
+
+#endif  // SESSIONKIT_STORES_REDIS_TOPOLOGY_H_

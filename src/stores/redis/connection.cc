@@ -406,10 +406,7 @@ Status Connection::RecvRaw(char* buf, size_t cap, size_t* n,
       SK_RETURN_IF_ERROR(Wait(POLLIN, deadline));
       continue;
     }
-    if (err == ECONNRESET) {
-      peer_closed_ = true;
-      return Status::Unavailable(Where() + ": the server reset the connection");
-    }
+    if (err == ECONNRESET) return PeerClosed("the server reset the connection");
     return Status::Unavailable(Where() + ": read failed: " + Errno(err));
   }
 }
@@ -530,7 +527,6 @@ Status Connection::Connect(Deadline deadline) {
 
 Status Connection::SendAll(std::string_view data, Deadline deadline) {
   if (ssl_ != nullptr) {
-    char buf[kReadChunk];
     while (true) {
       ERR_clear_error();
       int rc = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
@@ -538,15 +534,7 @@ Status Connection::SendAll(std::string_view data, Deadline deadline) {
       int err = SSL_get_error(ssl_, rc);
       if (err == SSL_ERROR_WANT_READ) {
         // A renegotiation or key update wants the server's answer first.
-        SK_RETURN_IF_ERROR(FlushTlsOutput(deadline));
-        size_t n = 0;
-        SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
-        if (n == 0) {
-          peer_closed_ = true;
-          return Status::Unavailable(Where() +
-                                     ": the server closed the connection");
-        }
-        BIO_write(SSL_get_rbio(ssl_), buf, static_cast<int>(n));
+        SK_RETURN_IF_ERROR(PumpTlsInput(deadline));
         continue;
       }
       return Status::Unavailable(Where() +
@@ -568,12 +556,25 @@ Status Connection::SendAll(std::string_view data, Deadline deadline) {
       continue;
     }
     if (err == EPIPE || err == ECONNRESET) {
-      peer_closed_ = true;
-      return Status::Unavailable(Where() +
-                                 ": the server closed the connection");
+      return PeerClosed("the server closed the connection");
     }
     return Status::Unavailable(Where() + ": write failed: " + Errno(err));
   }
+  return Status::OK();
+}
+
+Status Connection::PeerClosed(std::string_view what) {
+  peer_closed_ = true;
+  return Status::Unavailable(Where() + ": " + std::string(what));
+}
+
+Status Connection::PumpTlsInput(Deadline deadline) {
+  SK_RETURN_IF_ERROR(FlushTlsOutput(deadline));
+  char buf[kReadChunk];
+  size_t n = 0;
+  SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
+  if (n == 0) return PeerClosed("the server closed the connection");
+  BIO_write(SSL_get_rbio(ssl_), buf, static_cast<int>(n));
   return Status::OK();
 }
 
@@ -582,11 +583,7 @@ Status Connection::ReceiveSome(Deadline deadline) {
   if (ssl_ == nullptr) {
     size_t n = 0;
     SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
-    if (n == 0) {
-      peer_closed_ = true;
-      return Status::Unavailable(Where() +
-                                 ": the server closed the connection");
-    }
+    if (n == 0) return PeerClosed("the server closed the connection");
     got_bytes_ = true;
     redisReaderFeed(reader_, buf, n);
     return Status::OK();
@@ -602,21 +599,11 @@ Status Connection::ReceiveSome(Deadline deadline) {
     int err = SSL_get_error(ssl_, rc);
     if (err == SSL_ERROR_WANT_READ) {
       // TLS 1.3 may send records (tickets, key updates) that need an answer.
-      SK_RETURN_IF_ERROR(FlushTlsOutput(deadline));
-      size_t n = 0;
-      SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
-      if (n == 0) {
-        peer_closed_ = true;
-        return Status::Unavailable(Where() +
-                                   ": the server closed the connection");
-      }
-      BIO_write(SSL_get_rbio(ssl_), buf, static_cast<int>(n));
+      SK_RETURN_IF_ERROR(PumpTlsInput(deadline));
       continue;
     }
     if (err == SSL_ERROR_ZERO_RETURN) {
-      peer_closed_ = true;
-      return Status::Unavailable(Where() +
-                                 ": the server closed the TLS connection");
+      return PeerClosed("the server closed the TLS connection");
     }
     return Status::Unavailable(Where() +
                                ": TLS read failed: " + OpenSslErrors());

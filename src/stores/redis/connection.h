@@ -185,6 +185,11 @@ class Connection {
   Status ReceiveSome(Deadline deadline);
   Status RecvRaw(char* buf, size_t cap, size_t* n, Deadline deadline);
   Status FlushTlsOutput(Deadline deadline);
+  // When OpenSSL wants input (SSL_ERROR_WANT_READ): sends what it has
+  // queued, then feeds the next bytes from the socket into it.
+  Status PumpTlsInput(Deadline deadline);
+  // Marks the connection closed by the server; returns the error to report.
+  Status PeerClosed(std::string_view what);
   // Waits until the socket is ready for `events` (POLLIN / POLLOUT).
   Status Wait(short events, Deadline deadline);
 

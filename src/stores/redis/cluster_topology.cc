@@ -8,38 +8,20 @@
 namespace sessionkit::redis {
 namespace {
 
-std::string Detail(const std::string& store_name, std::string message) {
-  const std::string lead = store_name + ": ";
-  if (message.starts_with(lead)) message.erase(0, lead.size());
-  return message;
-}
-
 // "host:port" as Redis prints it in MOVED / ASK (IPv6 without brackets;
 // an empty host means the node that sent the reply).
 bool ParseHostPort(std::string_view text, const Endpoint& from, Endpoint* out) {
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) return false;
-  std::string_view port = text.substr(colon + 1);
-  unsigned value = 0;
-  auto [end, ec] =
-      std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || end != port.data() + port.size() || value == 0 ||
-      value > 65535) {
-    return false;
-  }
+  uint16_t port = 0;
+  if (!ParsePort(text.substr(colon + 1), &port)) return false;
   std::string_view host = text.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
   out->host = host.empty() ? from.host : std::string(host);
-  out->port = static_cast<uint16_t>(value);
+  out->port = port;
   return true;
-}
-
-std::vector<Endpoint> ToEndpoints(const std::vector<HostPort>& hosts) {
-  std::vector<Endpoint> out;
-  for (const HostPort& hp : hosts) out.push_back(Endpoint{hp.host, hp.port});
-  return out;
 }
 
 }  // namespace
@@ -188,7 +170,7 @@ Status ClusterTopology::Refresh(uint64_t seen_generation) {
         return loaded.status();
       }
       if (!details.empty()) details += "; ";
-      details += Detail(name_, loaded.status().message());
+      details += WithoutStoreName(name_, loaded.status().message());
       continue;
     }
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,39 +1,10 @@
 #include "stores/redis/sentinel_topology.h"
 
-#include <charconv>
 #include <chrono>
 #include <string>
 #include <utility>
 
 namespace sessionkit::redis {
-namespace {
-
-// `message` without a leading "<store name>: ", which the caller adds once.
-std::string Detail(const std::string& store_name, std::string message) {
-  const std::string lead = store_name + ": ";
-  if (message.starts_with(lead)) message.erase(0, lead.size());
-  return message;
-}
-
-bool ParsePort(std::string_view text, uint16_t* port) {
-  unsigned value = 0;
-  auto [end, ec] =
-      std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value == 0 ||
-      value > 65535) {
-    return false;
-  }
-  *port = static_cast<uint16_t>(value);
-  return true;
-}
-
-std::vector<Endpoint> ToEndpoints(const std::vector<HostPort>& hosts) {
-  std::vector<Endpoint> out;
-  for (const HostPort& hp : hosts) out.push_back(Endpoint{hp.host, hp.port});
-  return out;
-}
-
-}  // namespace
 
 SentinelTopology::SentinelTopology(
     const RedisOptions& options, std::shared_ptr<ConnectionPool> data_pool,
@@ -162,7 +133,7 @@ Result<Endpoint> SentinelTopology::DiscoverLocked() {
     const std::string where = "sentinel " + sentinel.ToString();
     Result<Endpoint> named = AskSentinel(sentinel);
     if (!named.ok()) {
-      note(Detail(name_, named.status().message()),
+      note(WithoutStoreName(name_, named.status().message()),
            named.status().code() == StatusCode::kInvalidArgument ||
                named.status().code() == StatusCode::kNotFound);
       continue;
@@ -180,7 +151,7 @@ Result<Endpoint> SentinelTopology::DiscoverLocked() {
       // sentinel can cure it.
       if (st.code() == StatusCode::kInvalidArgument) return st;
       note(where + " names " + master.ToString() + ": " +
-               Detail(name_, st.message()),
+               WithoutStoreName(name_, st.message()),
            false);
       continue;
     }
@@ -189,7 +160,7 @@ Result<Endpoint> SentinelTopology::DiscoverLocked() {
       Status e = StatusFromErrorReply(name_, master, "ROLE", rr.str);
       if (e.code() == StatusCode::kInvalidArgument) return e;
       note(where + " names " + master.ToString() + ": " +
-               Detail(name_, e.message()),
+               WithoutStoreName(name_, e.message()),
            false);
       continue;
     }

@@ -15,10 +15,12 @@
 #ifndef SESSIONKIT_STORES_REDIS_TOPOLOGY_H_
 #define SESSIONKIT_STORES_REDIS_TOPOLOGY_H_
 
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "sessionkit/status.h"
+#include "sessionkit/store_url.h"
 #include "stores/redis/connection.h"
 
 namespace sessionkit::redis {
@@ -85,6 +87,18 @@ class StandaloneTopology final : public Topology {
  private:
   const Endpoint endpoint_;
 };
+
+// Helpers shared by the topologies.
+
+// `message` without a leading "<store_name>: ", which the caller adds once.
+std::string WithoutStoreName(const std::string& store_name,
+                             std::string message);
+
+// A port as Redis prints it (1..65535, digits only).
+bool ParsePort(std::string_view text, uint16_t* port);
+
+// The hosts of a URL as endpoints.
+std::vector<Endpoint> ToEndpoints(const std::vector<HostPort>& hosts);
 
 }  // namespace sessionkit::redis
 

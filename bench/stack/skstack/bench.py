@@ -15,7 +15,7 @@ import time
 
 from . import catalog, load, procs, report
 from .procs import HarnessError
-from .stack import Stack, prune_runs
+from .stack import Stack, new_run_dir
 
 # bench/stack/skstack/bench.py -> the repository root.
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -187,14 +187,7 @@ def main(argv):
     procs.install_signal_handlers()
     started = time.monotonic()
     build = os.path.abspath(args.build)
-    stack_root = os.path.join(build, "stack")
-    os.makedirs(stack_root, exist_ok=True)
-    procs.init_registry(os.path.join(stack_root, "live-groups"))
-    prune_runs(stack_root, keep=4)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    mode = "quick" if args.quick else "bench"
-    run_dir = os.path.join(stack_root, f"{mode}-{stamp}-{os.getpid()}")
-    os.makedirs(run_dir)
+    run_dir = new_run_dir(build, "quick" if args.quick else "bench")
     out_dir = os.path.abspath(args.out_dir) if args.out_dir else run_dir
     os.makedirs(out_dir, exist_ok=True)
 

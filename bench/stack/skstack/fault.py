@@ -17,7 +17,6 @@ being added to catalog.HANDLERS):
 """
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -27,7 +26,7 @@ import time
 from . import catalog, load, procs
 from .bench import default_build_dir
 from .procs import HarnessError
-from .stack import Stack, prune_runs
+from .stack import Stack, new_run_dir
 
 SCENARIOS = ("store-kill", "worker-kill", "busy-kill")
 
@@ -325,13 +324,7 @@ def main(argv):
     procs.install_signal_handlers()
     started = time.monotonic()
     build = os.path.abspath(args.build)
-    stack_root = os.path.join(build, "stack")
-    os.makedirs(stack_root, exist_ok=True)
-    procs.init_registry(os.path.join(stack_root, "live-groups"))
-    prune_runs(stack_root, keep=4)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = os.path.join(stack_root, f"fault-{stamp}-{os.getpid()}")
-    os.makedirs(run_dir)
+    run_dir = new_run_dir(build, "fault")
     handlers = list(args.handlers)
     if args.skip_missing:
         for h in list(handlers):

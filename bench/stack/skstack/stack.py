@@ -6,6 +6,7 @@ configuration, logs, pid files and data under the run directory. Nothing here
 touches a system service, a system config file or a default port.
 """
 
+import datetime
 import http.client
 import json
 import os
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import time
 
-from . import catalog
+from . import catalog, procs
 from .procs import HarnessError, Proc, free_port, wait_tcp, wait_unix
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -433,6 +434,20 @@ http {{
         if sp.proc is not None and sp.proc.alive():
             sp.proc.stop()
         sp.start()
+
+
+def new_run_dir(build, kind, keep=4):
+    """Creates and returns <build>/stack/<kind>-<time>-<pid>/, after
+    registering where live process groups are recorded and removing all but
+    the newest `keep` older runs."""
+    stack_root = os.path.join(build, "stack")
+    os.makedirs(stack_root, exist_ok=True)
+    procs.init_registry(os.path.join(stack_root, "live-groups"))
+    prune_runs(stack_root, keep=keep)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = os.path.join(stack_root, f"{kind}-{stamp}-{os.getpid()}")
+    os.makedirs(run_dir)
+    return run_dir
 
 
 def prune_runs(stack_root, keep=4):

@@ -417,22 +417,8 @@ Status Connection::FlushTlsOutput(Deadline deadline) {
   while (BIO_ctrl_pending(wbio) > 0) {
     int n = BIO_read(wbio, buf, sizeof(buf));
     if (n <= 0) break;
-    size_t sent = 0;
-    while (sent < static_cast<size_t>(n)) {
-      ssize_t r =
-          send(fd_, buf + sent, static_cast<size_t>(n) - sent, MSG_NOSIGNAL);
-      if (r >= 0) {
-        sent += static_cast<size_t>(r);
-        continue;
-      }
-      int err = errno;
-      if (err == EINTR) continue;
-      if (err == EAGAIN || err == EWOULDBLOCK) {
-        SK_RETURN_IF_ERROR(Wait(POLLOUT, deadline));
-        continue;
-      }
-      return Status::Unavailable(Where() + ": write failed: " + Errno(err));
-    }
+    SK_RETURN_IF_ERROR(
+        SendRaw(std::string_view(buf, static_cast<size_t>(n)), deadline));
   }
   return Status::OK();
 }
@@ -525,23 +511,7 @@ Status Connection::Connect(Deadline deadline) {
   return Status::OK();
 }
 
-Status Connection::SendAll(std::string_view data, Deadline deadline) {
-  if (ssl_ != nullptr) {
-    while (true) {
-      ERR_clear_error();
-      int rc = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
-      if (rc > 0) break;
-      int err = SSL_get_error(ssl_, rc);
-      if (err == SSL_ERROR_WANT_READ) {
-        // A renegotiation or key update wants the server's answer first.
-        SK_RETURN_IF_ERROR(PumpTlsInput(deadline));
-        continue;
-      }
-      return Status::Unavailable(Where() +
-                                 ": TLS write failed: " + OpenSslErrors());
-    }
-    return FlushTlsOutput(deadline);
-  }
+Status Connection::SendRaw(std::string_view data, Deadline deadline) {
   size_t sent = 0;
   while (sent < data.size()) {
     ssize_t r = send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
@@ -561,6 +531,26 @@ Status Connection::SendAll(std::string_view data, Deadline deadline) {
     return Status::Unavailable(Where() + ": write failed: " + Errno(err));
   }
   return Status::OK();
+}
+
+Status Connection::SendAll(std::string_view data, Deadline deadline) {
+  if (ssl_ != nullptr) {
+    while (true) {
+      ERR_clear_error();
+      int rc = SSL_write(ssl_, data.data(), static_cast<int>(data.size()));
+      if (rc > 0) break;
+      int err = SSL_get_error(ssl_, rc);
+      if (err == SSL_ERROR_WANT_READ) {
+        // A renegotiation or key update wants the server's answer first.
+        SK_RETURN_IF_ERROR(PumpTlsInput(deadline));
+        continue;
+      }
+      return Status::Unavailable(Where() +
+                                 ": TLS write failed: " + OpenSslErrors());
+    }
+    return FlushTlsOutput(deadline);
+  }
+  return SendRaw(data, deadline);
 }
 
 Status Connection::PeerClosed(std::string_view what) {

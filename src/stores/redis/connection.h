@@ -180,6 +180,8 @@ class Connection {
   Status Exchange(const std::string& wire, size_t count,
                   std::vector<Reply>* replies, Deadline deadline);
   Status SendAll(std::string_view data, Deadline deadline);
+  // Writes `data` to the socket as it is (TLS records or plain commands).
+  Status SendRaw(std::string_view data, Deadline deadline);
   // Reads more bytes from the server into the reply reader. `got_bytes` is
   // set once any byte of a reply arrived.
   Status ReceiveSome(Deadline deadline);

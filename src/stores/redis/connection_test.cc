@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "stores/redis/pool.h"
+#include "stores/redis/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 
@@ -19,6 +20,7 @@ namespace sessionkit::redis {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::SharedRedisServerTest;
 
 TEST(RedisWireTest, FormatsCommandsAsRespArrays) {
   std::string wire;
@@ -60,20 +62,14 @@ TEST(RedisWireTest, ErrorRepliesMapToCodes) {
   EXPECT_THAT(st.message(), HasSubstr("the server says: ERR bad???"));
 }
 
-class RedisConnectionTest : public ::testing::Test {
+class RedisConnectionTest : public SharedRedisServerTest<RedisConnectionTest> {
  protected:
-  static void SetUpTestSuite() {
+  friend SharedRedisServerTest<RedisConnectionTest>;
+  static test::RedisServerOptions ServerOptions() {
     test::RedisServerOptions options;
     options.name = "redis-conn";
-    auto server = test::StartRedis(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server).release();
+    return options;
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
 
   ConnectionOptions Options() {
     ConnectionOptions o;
@@ -84,9 +80,7 @@ class RedisConnectionTest : public ::testing::Test {
   }
 
   ConnectionStats stats_;
-  static test::RedisServer* server_;
 };
-test::RedisServer* RedisConnectionTest::server_ = nullptr;
 
 TEST_F(RedisConnectionTest, PipelinesManyCommandsInOneRoundTrip) {
   Connection conn(Options());

@@ -33,6 +33,7 @@ using testing::CommandCalls;
 using ::testing::HasSubstr;
 using testing::MillisOf;
 using ::testing::Not;
+using testing::SharedRedisServerTest;
 using testing::TestId;
 using testing::UrlFor;
 
@@ -47,18 +48,9 @@ std::unique_ptr<Store> Open(const std::string& url) {
 }
 
 // One plain server shared by the tests that do not stop or reconfigure it.
-class RedisStoreTest : public ::testing::Test {
+class RedisStoreTest : public SharedRedisServerTest<RedisStoreTest> {
  protected:
-  static void SetUpTestSuite() {
-    auto server = test::StartRedis();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server).release();
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
+  friend SharedRedisServerTest<RedisStoreTest>;
 
   // A store with its own prefix, so tests do not see each other's keys.
   std::unique_ptr<Store> Fresh(std::string_view extra = "") {
@@ -71,10 +63,7 @@ class RedisStoreTest : public ::testing::Test {
       query += (query.empty() ? "" : "&") + std::string(extra);
     return Open(UrlFor(server_->port(), query));
   }
-
-  static test::RedisServer* server_;
 };
-test::RedisServer* RedisStoreTest::server_ = nullptr;
 
 TEST_F(RedisStoreTest, RoundTrip) {
   auto store = Fresh();
@@ -320,15 +309,16 @@ TEST_F(RedisStoreTest, PasswordForAServerWithoutOneIsAClearError) {
 
 // --- Authentication and databases -------------------------------------------
 
-class RedisAuthTest : public ::testing::Test {
+class RedisAuthTest : public SharedRedisServerTest<RedisAuthTest> {
  protected:
-  static void SetUpTestSuite() {
+  friend SharedRedisServerTest<RedisAuthTest>;
+  static test::RedisServerOptions ServerOptions() {
     test::RedisServerOptions options;
     options.password = "s3cret-pw";
     options.name = "redis-auth";
-    auto server = test::StartRedis(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server).release();
+    return options;
+  }
+  static void Prepare() {
     ASSERT_TRUE(
         server_
             ->Cli({"ACL", "SETUSER", "alice", "on", ">alice-pw", "~*", "+@all"})
@@ -338,14 +328,7 @@ class RedisAuthTest : public ::testing::Test {
                            "+get", "+pttl", "+ping"})
                     .ok());
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
-  static test::RedisServer* server_;
 };
-test::RedisServer* RedisAuthTest::server_ = nullptr;
 
 TEST_F(RedisAuthTest, RightPasswordWorksAndIsPipelined) {
   auto store = Open(UrlFor(server_->port(), "", "s3cret-pw", "3"));
@@ -670,27 +653,19 @@ TEST_F(RedisStoreTest, ForkedChildUsesItsOwnConnection) {
 // --- TLS
 // -----------------------------------------------------------------------
 
-class RedisTlsTest : public ::testing::Test {
+class RedisTlsTest : public SharedRedisServerTest<RedisTlsTest> {
  protected:
-  static void SetUpTestSuite() {
+  friend SharedRedisServerTest<RedisTlsTest>;
+  static test::RedisServerOptions ServerOptions() {
     test::RedisServerOptions options;
     options.tls = true;
     options.name = "redis-tls";
-    auto server = test::StartRedis(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server).release();
+    return options;
   }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(server_, nullptr); }
   static std::string TlsUrl(std::string_view query) {
     return UrlFor(server_->tls_port(), query, "", "", "rediss");
   }
-  static test::RedisServer* server_;
 };
-test::RedisServer* RedisTlsTest::server_ = nullptr;
 
 TEST_F(RedisTlsTest, VerifiedConnectionWorks) {
   auto store = Open(TlsUrl("tls_ca=" + server_->ca_file()));

@@ -2,6 +2,8 @@
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -15,6 +17,32 @@
 #include "support/test_server.h"
 
 namespace sessionkit::redis::testing {
+
+// Base of the fixtures whose test suite shares one redis-server: started with
+// Derived::ServerOptions() before the suite's first test, then handed to
+// Derived::Prepare(); stopped after the suite's last test.
+//
+// Thread safety: used from gtest's main thread only.
+template <typename Derived>
+class SharedRedisServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto server = test::StartRedis(Derived::ServerOptions());
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server).release();
+    Derived::Prepare();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(server_, nullptr); }
+
+  static test::RedisServerOptions ServerOptions() { return {}; }
+  static void Prepare() {}
+
+  static inline test::RedisServer* server_ = nullptr;
+};
 
 // "redis://[:password@]127.0.0.1:<port>[/db][?query]".
 inline std::string UrlFor(int port, std::string_view query = "",

@@ -45,7 +45,8 @@ typedef enum sk_code {
   SK_INVALID_ARGUMENT = 5,
   SK_NOT_SUPPORTED = 6,
   SK_RESOURCE_EXHAUSTED = 7,
-  SK_INTERNAL = 8
+  SK_INTERNAL = 8,
+  SK_DEADLINE_EXCEEDED = 9
 } sk_code;
 
 /* Mirrors sessionkit::LogLevel (engine.h). */

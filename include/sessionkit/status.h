@@ -32,6 +32,8 @@ enum class StatusCode {
   kResourceExhausted,
   // A bug or an unexpected condition inside sessionkit.
   kInternal,
+  // A bounded wait ran out, e.g. for a session lock another request holds.
+  kDeadlineExceeded,
 };
 
 // Returns a short lower-case name for `code`, e.g. "not found".
@@ -74,6 +76,9 @@ class [[nodiscard]] Status {
   static Status Internal(std::string msg) {
     return Status(StatusCode::kInternal, std::move(msg));
   }
+  static Status DeadlineExceeded(std::string msg) {
+    return Status(StatusCode::kDeadlineExceeded, std::move(msg));
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
@@ -89,6 +94,9 @@ class [[nodiscard]] Status {
   bool IsNotSupported() const { return code_ == StatusCode::kNotSupported; }
   bool IsResourceExhausted() const {
     return code_ == StatusCode::kResourceExhausted;
+  }
+  bool IsDeadlineExceeded() const {
+    return code_ == StatusCode::kDeadlineExceeded;
   }
 
   // Returns "OK" or "<code name>: <message>".

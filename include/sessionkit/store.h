@@ -50,26 +50,53 @@ struct GcResult {
   uint64_t bytes_removed = 0;  // their stored bytes
 };
 
-// Identifies the holder of a session lock: "host|pid|random". Only the owner
-// may write, touch or release a locked session.
+// Identifies the holder of a session lock: "host|pid|random", where host is
+// this machine's name, pid the holder's process id and random 64 bits in hex,
+// fresh for every lock taken. Only the owner may write, touch or release a
+// locked session.
 struct LockOwner {
   std::string token;
+
+  // A fresh token for a lock taken by the calling process.
+  static LockOwner Generate();
 };
+
+// True when `token` names a process on this host that no longer exists, so
+// that its lock may be taken over at once instead of after its lease. False
+// for a token of another host, of a live process (including one this process
+// may not signal), and for a token that does not parse.
+bool LockHolderIsGone(std::string_view token);
 
 // Parameters of LockAndRead.
 struct LockRequest {
   LockOwner owner;
   // After this long without release, another request may break the lock.
   Duration lease{30000};
-  // How long to wait for a held lock before giving up.
-  Duration wait{10000};
+  // How long to wait for a held lock before giving up (wall-clock time).
+  Duration wait{5000};
+  // At most this many requests wait for one session's lock at once; one
+  // more is refused at once (LockOutcome::kTooManyWaiters). 0: no limit.
+  uint32_t max_waiters = 16;
+};
+
+enum class LockOutcome {
+  kAcquired,        // the caller holds the lock; the session was read
+  kTimedOut,        // another request held the lock for the whole wait
+  kTooManyWaiters,  // max_waiters requests were already waiting
 };
 
 // Outcome of LockAndRead.
 struct LockedRead {
-  bool acquired = false;  // false: the wait ran out while another held it
-  bool found = false;     // a live session exists; `record` is set
+  LockOutcome outcome = LockOutcome::kTimedOut;
+  bool acquired() const { return outcome == LockOutcome::kAcquired; }
+  // When acquired: a live session exists and `record` holds it.
+  bool found = false;
   SessionRecord record;
+  // When acquired by taking over the lock of a holder process of this host
+  // that is gone, or of a holder whose lease ran out (where the store still
+  // knows it: a store that expires locks by itself, like Redis, does not):
+  // the previous holder's token. Empty otherwise.
+  std::string broken_owner;
 };
 
 // A session store backend.
@@ -120,21 +147,40 @@ class Store {
   // --- Locking primitives. Stores without native locking keep the defaults,
   // which return NotSupported.
 
-  // Takes the session lock for `request.owner` (waiting up to request.wait)
-  // and reads the session, in one round trip where the backend allows it.
+  //
+  // The lock of a session is separate from its data: a session that does not
+  // exist can be locked (a new session), Read/Write/Touch/Destroy/Exists
+  // ignore locks, and a lock outlives neither its lease nor, on this host,
+  // its holder's process.
+
+  // Takes the session lock for `request.owner` and reads the session, in one
+  // round trip when the lock is free (where the backend allows it). While
+  // another owner holds the lock, waits up to request.wait in wall-clock time
+  // and is woken as soon as the holder releases (no polling delay where the
+  // backend has a wake-up primitive). A lock whose lease ran out, or whose
+  // holder is a process of this host that is gone (LockHolderIsGone), is
+  // taken over; LockedRead::broken_owner then names the old holder. Taking a
+  // lock `request.owner` already holds succeeds and renews its lease.
+  // Outcomes other than kAcquired are not errors: the Status is for a store
+  // that cannot answer.
   virtual Result<LockedRead> LockAndRead(std::string_view id,
                                          const LockRequest& request);
 
-  // Writes the session and releases the lock, refused with LockLost (and
-  // nothing written) when `owner` no longer holds the lock.
+  // Writes the session and releases the lock, checked atomically: refused
+  // with LockLost (and nothing written) when `owner` does not hold the lock,
+  // i.e. it never took it, released it, or its lease ran out.
+  // Wakes one waiter.
   virtual Status WriteAndUnlock(std::string_view id, std::string_view data,
                                 Duration ttl, const LockOwner& owner);
 
-  // Touches the session and releases the lock; LockLost as WriteAndUnlock.
+  // Touches the session and releases the lock; LockLost as WriteAndUnlock
+  // (nothing touched, lock left as it is). NotFound when the session does
+  // not exist (the lock is released all the same).
   virtual Status TouchAndUnlock(std::string_view id, Duration ttl,
                                 const LockOwner& owner);
 
-  // Releases the lock if `owner` holds it; does nothing otherwise.
+  // Releases the lock if `owner` holds it, waking one waiter; does nothing
+  // (and returns OK) otherwise.
   virtual Status Unlock(std::string_view id, const LockOwner& owner);
 };
 

@@ -45,6 +45,8 @@ static_assert(static_cast<int>(StatusCode::kNotSupported) == SK_NOT_SUPPORTED);
 static_assert(static_cast<int>(StatusCode::kResourceExhausted) ==
               SK_RESOURCE_EXHAUSTED);
 static_assert(static_cast<int>(StatusCode::kInternal) == SK_INTERNAL);
+static_assert(static_cast<int>(StatusCode::kDeadlineExceeded) ==
+              SK_DEADLINE_EXCEEDED);
 static_assert(static_cast<int>(LogLevel::kDebug) == SK_LOG_DEBUG);
 static_assert(static_cast<int>(LogLevel::kNotice) == SK_LOG_NOTICE);
 static_assert(static_cast<int>(LogLevel::kWarning) == SK_LOG_WARNING);

@@ -24,6 +24,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "resource exhausted";
     case StatusCode::kInternal:
       return "internal error";
+    case StatusCode::kDeadlineExceeded:
+      return "deadline exceeded";
   }
   return "unknown status";
 }

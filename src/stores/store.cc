@@ -1,5 +1,12 @@
 #include "sessionkit/store.h"
 
+#include <sys/random.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
 #include <string>
 
 namespace sessionkit {
@@ -10,7 +17,57 @@ Status LockingNotSupported(const Store& store) {
                               ": this store does not support locking");
 }
 
+// This machine's name as it appears in lock tokens ('|' cannot occur).
+const std::string& HostName() {
+  static const std::string host = [] {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+      return std::string("localhost");
+    }
+    std::string h(buf);
+    for (char& c : h) {
+      if (c == '|') c = '_';
+    }
+    return h;
+  }();
+  return host;
+}
+
+uint64_t RandomWord() {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof v, 0) == static_cast<ssize_t>(sizeof v)) return v;
+  // Only uniqueness matters here (not secrecy): fall back to the address of
+  // a stack variable mixed with the clock.
+  return reinterpret_cast<uintptr_t>(&v) ^
+         static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+}
+
 }  // namespace
+
+LockOwner LockOwner::Generate() {
+  char tail[48];
+  snprintf(tail, sizeof tail, "|%ld|%016llx", static_cast<long>(getpid()),
+           static_cast<unsigned long long>(RandomWord()));
+  return LockOwner{HostName() + tail};
+}
+
+bool LockHolderIsGone(std::string_view token) {
+  const size_t bar1 = token.find('|');
+  if (bar1 == std::string_view::npos) return false;
+  const size_t bar2 = token.find('|', bar1 + 1);
+  if (bar2 == std::string_view::npos) return false;
+  if (token.substr(0, bar1) != HostName()) return false;
+  const std::string_view pid_text = token.substr(bar1 + 1, bar2 - bar1 - 1);
+  if (pid_text.empty() || pid_text.size() > 9) return false;
+  long pid = 0;
+  for (char c : pid_text) {
+    if (c < '0' || c > '9') return false;
+    pid = pid * 10 + (c - '0');
+  }
+  if (pid <= 0 || pid == getpid()) return false;
+  // ESRCH: no such process. EPERM means it exists under another user.
+  return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
 
 Result<LockedRead> Store::LockAndRead(std::string_view, const LockRequest&) {
   return LockingNotSupported(*this);

@@ -14,6 +14,7 @@
 /* php.h must come first: the other PHP headers rely on what it defines. */
 /* clang-format off */
 #include "php.h"
+#include "php_ini.h"
 #include "ext/session/php_session.h"
 #include "ext/standard/info.h"
 /* clang-format on */
@@ -23,6 +24,134 @@
 #ifndef PHP_SESSIONKIT_VERSION
 #define PHP_SESSIONKIT_VERSION "unknown"
 #endif
+
+/* Longest session id (session_id.h) and lock token ("host|pid|random", the
+ * host at most 255 bytes) kept for the lock a request holds. */
+#define SK_MAX_ID_LEN 256
+#define SK_MAX_TOKEN_LEN 320
+
+ZEND_BEGIN_MODULE_GLOBALS(sessionkit)
+  /* ini settings */
+  bool locking;
+  zend_long lock_wait_ms;
+  zend_long lock_lease_ms;
+  zend_long lock_max_waiters;
+  zend_long lock_timeout_action; /* sk_lock_timeout_action */
+  /* The lock this request holds (or its read-only state): kept in fixed
+   * buffers, not request memory, because PHP's session module writes and
+   * closes in its RSHUTDOWN, after this module's. */
+  sk_engine *lock_engine;
+  sk_lock_state lock_state;
+  char lock_id[SK_MAX_ID_LEN + 1];
+  size_t lock_id_len;
+  char lock_token[SK_MAX_TOKEN_LEN + 1];
+  size_t lock_token_len;
+ZEND_END_MODULE_GLOBALS(sessionkit)
+
+ZEND_DECLARE_MODULE_GLOBALS(sessionkit)
+#define SKG(v) ZEND_MODULE_GLOBALS_ACCESSOR(sessionkit, v)
+
+static ZEND_INI_MH(OnUpdateLockTimeoutAction) {
+  zend_long *p = (zend_long *)ZEND_INI_GET_ADDR();
+  if (zend_string_equals_literal(new_value, "readonly")) {
+    *p = SK_LOCK_TIMEOUT_READONLY;
+  } else if (zend_string_equals_literal(new_value, "fail")) {
+    *p = SK_LOCK_TIMEOUT_FAIL;
+  } else {
+    php_error_docref(NULL, E_WARNING,
+                     "sessionkit.lock_timeout_action must be \"readonly\" or "
+                     "\"fail\"");
+    return FAILURE;
+  }
+  return SUCCESS;
+}
+
+/* A whole number >= 0 (milliseconds or a count). */
+static ZEND_INI_MH(OnUpdateNonNegative) {
+  zend_long *p = (zend_long *)ZEND_INI_GET_ADDR();
+  zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
+  if (v < 0 || v > (zend_long)INT32_MAX) {
+    php_error_docref(NULL, E_WARNING,
+                     "%s must be between 0 and 2147483647, not \"%s\"",
+                     ZSTR_VAL(entry->name), ZSTR_VAL(new_value));
+    return FAILURE;
+  }
+  *p = v;
+  return SUCCESS;
+}
+
+/* clang-format off */
+PHP_INI_BEGIN()
+  STD_PHP_INI_BOOLEAN("sessionkit.locking", "1", PHP_INI_ALL, OnUpdateBool,
+                      locking, zend_sessionkit_globals, sessionkit_globals)
+  STD_PHP_INI_ENTRY("sessionkit.lock_wait_ms", "5000", PHP_INI_ALL,
+                    OnUpdateNonNegative, lock_wait_ms, zend_sessionkit_globals,
+                    sessionkit_globals)
+  STD_PHP_INI_ENTRY("sessionkit.lock_lease_ms", "0", PHP_INI_ALL,
+                    OnUpdateNonNegative, lock_lease_ms,
+                    zend_sessionkit_globals, sessionkit_globals)
+  STD_PHP_INI_ENTRY("sessionkit.lock_max_waiters", "16", PHP_INI_ALL,
+                    OnUpdateNonNegative, lock_max_waiters,
+                    zend_sessionkit_globals, sessionkit_globals)
+  STD_PHP_INI_ENTRY("sessionkit.lock_timeout_action", "readonly", PHP_INI_ALL,
+                    OnUpdateLockTimeoutAction, lock_timeout_action,
+                    zend_sessionkit_globals, sessionkit_globals)
+PHP_INI_END()
+/* clang-format on */
+
+/* The lease when sessionkit.lock_lease_ms is 0: the request's
+ * max_execution_time with a floor of 10 s, or 300 s when unlimited. */
+static int64_t sk_lease_ms(void) {
+  zend_long max_execution_time;
+  if (SKG(lock_lease_ms) > 0) return (int64_t)SKG(lock_lease_ms);
+  max_execution_time = INI_INT("max_execution_time");
+  if (max_execution_time <= 0) return 300000;
+  if (max_execution_time < 10) return 10000;
+  if (max_execution_time > 86400) return 86400000;
+  return (int64_t)max_execution_time * 1000;
+}
+
+/* True inside session_start(['read_and_close' => true]): PHP passes the
+ * option to no handler callback, so it is read from the call's argument.
+ * Such a request never writes, so it takes no lock. */
+static bool sk_in_read_and_close(void) {
+  zend_execute_data *ex = EG(current_execute_data);
+  zval *options, *flag;
+  if (ex == NULL || ex->func == NULL ||
+      ex->func->type != ZEND_INTERNAL_FUNCTION ||
+      ex->func->common.scope != NULL ||
+      ex->func->common.function_name == NULL ||
+      !zend_string_equals_literal(ex->func->common.function_name,
+                                  "session_start") ||
+      ZEND_CALL_NUM_ARGS(ex) < 1) {
+    return false;
+  }
+  options = ZEND_CALL_ARG(ex, 1);
+  ZVAL_DEREF(options);
+  if (Z_TYPE_P(options) != IS_ARRAY) return false;
+  flag = zend_hash_str_find_deref(Z_ARRVAL_P(options), "read_and_close",
+                                  sizeof("read_and_close") - 1);
+  return flag != NULL && zend_is_true(flag);
+}
+
+static void sk_forget_lock(void) {
+  SKG(lock_state) = SK_LOCK_NONE;
+  SKG(lock_engine) = NULL;
+  SKG(lock_id_len) = 0;
+  SKG(lock_token_len) = 0;
+}
+
+/* The lock this request holds on session `key`, or NULL. */
+static const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out) {
+  if (SKG(lock_state) == SK_LOCK_NONE || ZSTR_LEN(key) != SKG(lock_id_len) ||
+      memcmp(ZSTR_VAL(key), SKG(lock_id), SKG(lock_id_len)) != 0) {
+    return NULL;
+  }
+  out->state = SKG(lock_state);
+  out->token = SKG(lock_token);
+  out->token_len = SKG(lock_token_len);
+  return out;
+}
 
 PS_FUNCS_UPDATE_TIMESTAMP(sessionkit);
 
@@ -143,8 +272,31 @@ PS_OPEN_FUNC(sessionkit) {
   return SUCCESS;
 }
 
+/* Releases the lock the request still holds (it ended without a write, or
+ * a write failed), reporting a failure as a warning. */
+static void sk_release_lock(void) {
+  sk_result r = SK_RESULT_INIT;
+  sk_lock lock = {SKG(lock_state), SKG(lock_token), SKG(lock_token_len)};
+  sk_engine *engine = SKG(lock_engine);
+  char id[SK_MAX_ID_LEN + 1];
+  size_t id_len = SKG(lock_id_len);
+
+  if (SKG(lock_state) != SK_LOCK_HELD || engine == NULL) {
+    sk_forget_lock();
+    return;
+  }
+  memcpy(id, SKG(lock_id), id_len);
+  sk_forget_lock();
+  if (sk_unlock(engine, id, id_len, &lock, &r) != SK_OK) {
+    sk_flush(&r, "cannot release the session lock (it ends with its lease)");
+    return;
+  }
+  sk_flush(&r, NULL);
+}
+
 PS_CLOSE_FUNC(sessionkit) {
-  /* The engine is cached for the process; nothing to release. */
+  /* The engine is cached for the process; only the lock is released. */
+  sk_release_lock();
   PS_SET_MOD_DATA(NULL);
   return SUCCESS;
 }
@@ -152,13 +304,48 @@ PS_CLOSE_FUNC(sessionkit) {
 PS_READ_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = sk_open_engine(mod_data);
+  sk_lock_options lock = {0, 0, 0, 0, SK_LOCK_TIMEOUT_READONLY};
   volatile bool bailed = false;
+  sk_code code;
   (void)maxlifetime;
 
   if (engine == NULL) return FAILURE;
-  if (sk_read(engine, ZSTR_VAL(key), ZSTR_LEN(key), &r) != SK_OK) {
-    sk_fail(&r, "read the session", key);
+  /* A lock left by an earlier read of this request (another id). */
+  sk_release_lock();
+  if (SKG(locking) && !sk_in_read_and_close()) {
+    lock.enabled = 1;
+    lock.wait_ms = (int64_t)SKG(lock_wait_ms);
+    lock.lease_ms = sk_lease_ms();
+    lock.max_waiters = (uint32_t)SKG(lock_max_waiters);
+    lock.timeout_action = (sk_lock_timeout_action)SKG(lock_timeout_action);
+  }
+  code = sk_read(engine, ZSTR_VAL(key), ZSTR_LEN(key), &lock, &r);
+  if (code != SK_OK) {
+    if (code == SK_DEADLINE_EXCEEDED || code == SK_RESOURCE_EXHAUSTED) {
+      sk_flush(&r, "cannot lock the session");
+    } else {
+      sk_fail(&r, "read the session", key);
+    }
     return FAILURE;
+  }
+  if (r.lock_state != SK_LOCK_NONE) {
+    if (ZSTR_LEN(key) > SK_MAX_ID_LEN || r.lock_token_len > SK_MAX_TOKEN_LEN) {
+      /* Cannot happen with ids the library accepted and its tokens; keep
+       * the request from holding a lock it could not release. */
+      sk_lock held = {r.lock_state, r.lock_token, r.lock_token_len};
+      sk_result u = SK_RESULT_INIT;
+      (void)sk_unlock(engine, ZSTR_VAL(key), ZSTR_LEN(key), &held, &u);
+      sk_result_free(&u);
+    } else {
+      SKG(lock_engine) = engine;
+      SKG(lock_state) = r.lock_state;
+      memcpy(SKG(lock_id), ZSTR_VAL(key), ZSTR_LEN(key));
+      SKG(lock_id_len) = ZSTR_LEN(key);
+      if (r.lock_token_len > 0) {
+        memcpy(SKG(lock_token), r.lock_token, r.lock_token_len);
+      }
+      SKG(lock_token_len) = r.lock_token_len;
+    }
   }
   /* zend_string_init bails out when memory_limit is hit: free the library's
    * buffer before passing the bailout on. */
@@ -176,14 +363,32 @@ PS_READ_FUNC(sessionkit) {
   return SUCCESS;
 }
 
+/* After a write or touch that released the lock (or lost it), the request
+ * holds nothing; after other failures close releases it. */
+static void sk_after_release(sk_code code, const sk_lock *lock) {
+  if (lock != NULL && (code == SK_OK || code == SK_LOCK_LOST ||
+                       code == SK_NOT_FOUND)) {
+    sk_forget_lock();
+  }
+}
+
 PS_WRITE_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = sk_open_engine(mod_data);
+  sk_lock held;
+  const sk_lock *lock = sk_lock_for(key, &held);
+  sk_code code;
 
   if (engine == NULL) return FAILURE;
-  if (sk_write(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-               ZSTR_LEN(val), sk_ttl_ms(maxlifetime), &r) != SK_OK) {
-    sk_fail(&r, "save the session", key);
+  code = sk_write(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
+                  ZSTR_LEN(val), sk_ttl_ms(maxlifetime), lock, &r);
+  sk_after_release(code, lock);
+  if (code != SK_OK) {
+    if (code == SK_LOCK_LOST) {
+      sk_flush(&r, NULL); /* the library's warning says it all */
+    } else {
+      sk_fail(&r, "save the session", key);
+    }
     return FAILURE;
   }
   sk_flush(&r, NULL);
@@ -194,18 +399,26 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = sk_open_engine(mod_data);
   const int64_t ttl = sk_ttl_ms(maxlifetime);
+  sk_lock held;
+  const sk_lock *lock = sk_lock_for(key, &held);
   sk_code code;
 
   if (engine == NULL) return FAILURE;
-  code = sk_touch(engine, ZSTR_VAL(key), ZSTR_LEN(key), ttl, &r);
+  code = sk_touch(engine, ZSTR_VAL(key), ZSTR_LEN(key), ttl, lock, &r);
+  sk_after_release(code, lock);
   if (code == SK_NOT_FOUND) {
-    /* Expired or destroyed since it was read: store it again. */
+    /* Expired or destroyed since it was read: store it again (the lock, if
+     * any, was released by the touch). */
     sk_flush(&r, NULL);
     code = sk_write(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-                    ZSTR_LEN(val), ttl, &r);
+                    ZSTR_LEN(val), ttl, NULL, &r);
   }
   if (code != SK_OK) {
-    sk_fail(&r, "extend the session's lifetime", key);
+    if (code == SK_LOCK_LOST) {
+      sk_flush(&r, NULL);
+    } else {
+      sk_fail(&r, "extend the session's lifetime", key);
+    }
     return FAILURE;
   }
   sk_flush(&r, NULL);
@@ -283,15 +496,31 @@ PS_VALIDATE_SID_FUNC(sessionkit) {
   return exists ? SUCCESS : FAILURE;
 }
 
+static PHP_GINIT_FUNCTION(sessionkit) {
+#if defined(COMPILE_DL_SESSIONKIT) && defined(ZTS)
+  ZEND_TSRMLS_CACHE_UPDATE();
+#endif
+  memset(sessionkit_globals, 0, sizeof(*sessionkit_globals));
+  sessionkit_globals->lock_state = SK_LOCK_NONE;
+}
+
 static PHP_MINIT_FUNCTION(sessionkit) {
   (void)type;
-  (void)module_number;
+  REGISTER_INI_ENTRIES();
   return php_session_register_module(&ps_mod_sessionkit);
+}
+
+static PHP_RINIT_FUNCTION(sessionkit) {
+  (void)type;
+  (void)module_number;
+  /* A lock an aborted earlier request of this process never released. */
+  sk_release_lock();
+  return SUCCESS;
 }
 
 static PHP_MSHUTDOWN_FUNCTION(sessionkit) {
   (void)type;
-  (void)module_number;
+  UNREGISTER_INI_ENTRIES();
   /* Close the stores of this process (a php-fpm worker exiting, the CLI
    * ending) before the module is unloaded. */
   sk_shutdown();
@@ -306,22 +535,28 @@ static PHP_MINFO_FUNCTION(sessionkit) {
   php_info_print_table_row(2, "Library version", sk_version());
   php_info_print_table_row(2, "Save handler", "sessionkit");
   php_info_print_table_end();
+  DISPLAY_INI_ENTRIES();
 }
 
 static const zend_module_dep sessionkit_deps[] = {ZEND_MOD_REQUIRED("session")
                                                       ZEND_MOD_END};
 
-zend_module_entry sessionkit_module_entry = {STANDARD_MODULE_HEADER_EX,
-                                             NULL,
-                                             sessionkit_deps,
-                                             "sessionkit",
-                                             NULL, /* functions */
-                                             PHP_MINIT(sessionkit),
-                                             PHP_MSHUTDOWN(sessionkit),
-                                             NULL, /* RINIT */
-                                             NULL, /* RSHUTDOWN */
-                                             PHP_MINFO(sessionkit),
-                                             PHP_SESSIONKIT_VERSION,
-                                             STANDARD_MODULE_PROPERTIES};
+zend_module_entry sessionkit_module_entry = {
+    STANDARD_MODULE_HEADER_EX,
+    NULL,
+    sessionkit_deps,
+    "sessionkit",
+    NULL, /* functions */
+    PHP_MINIT(sessionkit),
+    PHP_MSHUTDOWN(sessionkit),
+    PHP_RINIT(sessionkit),
+    NULL, /* RSHUTDOWN: PHP's session module writes and closes after it */
+    PHP_MINFO(sessionkit),
+    PHP_SESSIONKIT_VERSION,
+    PHP_MODULE_GLOBALS(sessionkit),
+    PHP_GINIT(sessionkit),
+    NULL, /* GSHUTDOWN */
+    NULL, /* post deactivate */
+    STANDARD_MODULE_PROPERTIES_EX};
 
 ZEND_GET_MODULE(sessionkit)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <exception>
@@ -12,10 +13,12 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "php_payload.h"
+#include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
@@ -29,7 +32,8 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls", "get", "rm", "gc"};
+constexpr std::string_view kVerbs[] = {"stats", "ls", "get",
+                                       "rm",    "gc", "lock"};
 constexpr size_t kScanPage = 1000;
 constexpr int kBarWidth = 40;
 
@@ -57,6 +61,8 @@ class Command {
   size_t limit = 0;  // 0: no limit
   bool include_expired = false;
   bool raw = false;
+  LockOptions lock;
+  int64_t hold_ms = 0;
 
   int Run() {
     if (verb_ == "stats") return Stats();
@@ -64,6 +70,7 @@ class Command {
     if (verb_ == "get") return Get();
     if (verb_ == "rm") return Remove();
     if (verb_ == "gc") return Gc();
+    if (verb_ == "lock") return Lock();
     return Fail(kExitUsage, "unknown command " + Quoted(verb_));
   }
 
@@ -224,13 +231,81 @@ class Command {
     return kExitOk;
   }
 
+  // Takes the session's lock as a request would (engine logs go to
+  // stderr). Returns kExitOk with the lock in `held`, or an exit code.
+  int TakeLock(SessionEngine& engine, const LockOptions& options,
+               SessionLock& held) {
+    const auto start = std::chrono::steady_clock::now();
+    auto read = engine.Read(id, options);
+    if (!read.ok()) return FailWith(read.status());
+    held = read->lock;
+    if (held.state != LockState::kHeld) return kExitOk;
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    out_ << "locked session " << SessionIdPrefix(id) << " after "
+         << waited.count() << " ms\n";
+    return kExitOk;
+  }
+
+  std::unique_ptr<SessionEngine> EngineOver(std::unique_ptr<Store> store) {
+    EngineOptions options;
+    options.log = [this](LogLevel level, std::string_view message) {
+      if (level != LogLevel::kDebug) {
+        err_ << "sessionkit " << verb_ << ": " << message << "\n";
+      }
+    };
+    return std::make_unique<SessionEngine>(std::move(store), options);
+  }
+
+  int Lock() {
+    if (int rc = CheckId()) return rc;
+    if (int rc = OpenStoreOrFail()) return rc;
+    auto engine = EngineOver(std::move(store_));
+    SessionLock held;
+    if (int rc = TakeLock(*engine, lock, held)) return rc;
+    if (held.state == LockState::kReadOnly) {
+      return Fail(kExitFailure,
+                  "the wait ran out: a request would read session " +
+                      SessionIdPrefix(id) + " read-only");
+    }
+    if (held.state != LockState::kHeld) {
+      return Fail(kExitFailure, engine->store().name() +
+                                    " cannot lock sessions (locking is off "
+                                    "or the store has no locks)");
+    }
+    if (hold_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
+    }
+    Status s = engine->Unlock(id, held);
+    if (!s.ok()) return FailWith(s);
+    out_ << "released it after holding it " << hold_ms << " ms\n";
+    return kExitOk;
+  }
+
   int Remove() {
     if (int rc = CheckId()) return rc;
     if (int rc = OpenStoreOrFail()) return rc;
-    auto exists = store_->Exists(id);
+    // With locking, wait for a request in flight so that its write cannot
+    // bring the session back after the delete.
+    std::unique_ptr<SessionEngine> engine;
+    SessionLock held;
+    if (lock.enabled) {
+      engine = EngineOver(std::move(store_));
+      // Nothing to do with a session that stays locked: fail, never delete
+      // under another request's feet.
+      LockOptions options = lock;
+      options.timeout_action = LockTimeoutAction::kFail;
+      if (int rc = TakeLock(*engine, options, held)) return rc;
+    }
+    Store& store = engine ? engine->store() : *store_;
+    auto exists = store.Exists(id);
     if (!exists.ok()) return FailWith(exists.status());
     // Destroy even when not live: an expired leftover goes too.
-    Status s = store_->Destroy(id);
+    Status s = store.Destroy(id);
+    if (engine) {
+      Status unlocked = engine->Unlock(id, held);
+      if (s.ok()) s = unlocked;
+    }
     if (!s.ok()) return FailWith(s);
     if (!*exists) {
       return Fail(kExitFailure, "no live session " + SessionIdPrefix(id) +
@@ -288,12 +363,13 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
               std::ostream& err) {
   if (argc >= 2 && argv[1][0] != '-' && !IsVerb(argv[1])) {
     err << "sessionkit: unknown command " << Quoted(argv[1])
-        << "; commands are stats, ls, get, rm, gc (see sessionkit --help)\n";
+        << "; commands are stats, ls, get, rm, gc, lock (see sessionkit "
+           "--help)\n";
     return kExitUsage;
   }
   if (argc < 2) {
     err << "sessionkit: no command given; commands are stats, ls, get, rm, "
-           "gc (see sessionkit --help)\n";
+           "gc, lock (see sessionkit --help)\n";
     return kExitUsage;
   }
 
@@ -342,10 +418,61 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
       "Example: sessionkit get lmdb:///var/lib/sessionkit "
       "4v7c0k2q9m3j5h8n1b6x2z4r7t9w0y3a");
 
+  LockOptions lock;
+  int64_t hold_ms = 0;
+  std::string timeout_action = "fail";
+  // The lock settings, named as the sessionkit.* ini entries.
+  auto add_lock_flags = [&](CLI::App* cmd) {
+    int64_t wait_ms = lock.wait.count(), lease_ms = lock.lease.count();
+    cmd->add_option_function<int64_t>(
+           "--lock-wait-ms,--lock_wait_ms",
+           [&lock](int64_t v) { lock.wait = Duration(v); },
+           "How long to wait for a lock another request holds (default " +
+               std::to_string(wait_ms) + ")")
+        ->type_name("MS")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option_function<int64_t>(
+           "--lock-lease-ms,--lock_lease_ms",
+           [&lock](int64_t v) { lock.lease = Duration(v); },
+           "Lease of the lock taken (default " + std::to_string(lease_ms) + ")")
+        ->type_name("MS")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--lock-max-waiters,--lock_max_waiters", lock.max_waiters,
+                    "Refuse at once when this many already wait (0: no "
+                    "limit; default 16)")
+        ->type_name("N");
+  };
+
   CLI::App* rm = app.add_subcommand(
-      "rm", "Delete one session. Fails when no live session has this id.");
+      "rm",
+      "Delete one session. Fails when no live session has this id. Waits for "
+      "the session's lock first (--locking=0 to delete without it), so that "
+      "a request in flight cannot write the session back.");
   rm->add_option("URL", url, kUrlHelp)->required();
   rm->add_option("ID", id, kIdHelp)->required();
+  rm->add_option("--locking", lock.enabled,
+                 "Take the session lock before deleting (default 1)")
+      ->type_name("0|1");
+  add_lock_flags(rm);
+
+  CLI::App* lock_cmd = app.add_subcommand(
+      "lock",
+      "Take one session's lock as a PHP request would, say how long the wait "
+      "took (and whose lock was taken over), hold it --hold-ms, release it. "
+      "Exit 1 when the wait runs out or too many requests wait.");
+  lock_cmd->add_option("URL", url, kUrlHelp)->required();
+  lock_cmd->add_option("ID", id, kIdHelp)->required();
+  lock_cmd->add_option("--hold-ms", hold_ms, "Hold the lock this long")
+      ->type_name("MS")
+      ->check(CLI::NonNegativeNumber);
+  lock_cmd
+      ->add_option("--lock-timeout-action,--lock_timeout_action",
+                   timeout_action,
+                   "What a request would do when the wait runs out: "
+                   "readonly or fail (default fail; the tool exits 1 "
+                   "either way)")
+      ->check(CLI::IsMember({"readonly", "fail"}));
+  add_lock_flags(lock_cmd);
 
   CLI::App* gc = app.add_subcommand(
       "gc",
@@ -373,6 +500,9 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   command.limit = limit;
   command.include_expired = include_expired;
   command.raw = raw;
+  command.lock = lock;
+  command.lock.timeout_action = *ParseLockTimeoutAction(timeout_action);
+  command.hold_ms = hold_ms;
   return command.Run();
 }
 

@@ -216,11 +216,45 @@ expect_out_has "^sessionkit [0-9]+\.[0-9]+"
 run --help
 expect_rc 0
 expect_out_has "Exit status"
-for verb in stats ls get rm gc; do
+for verb in stats ls get rm gc lock; do
   run $verb --help
   expect_rc 0
   expect_out_has "sessionkit $verb"
 done
+
+# --- lock -----------------------------------------------------------------
+run lock "$URL" "$ID_BIN"
+expect_rc 0
+expect_out_has "^locked session clites\.\.\. after [0-9]+ ms$"
+expect_out_has "^released it after holding it 0 ms$"
+# While one `lock` holds it for 3 s, another gives up after its wait, a
+# waiter over the cap is refused at once, and rm does not delete.
+"$CLI" lock --hold-ms 3000 "$URL" "$ID_BIN" >"$DIR/holder.out" 2>&1 &
+holder=$!
+sleep 0.5
+start=$(date +%s%N)
+run lock --lock-wait-ms 300 "$URL" "$ID_BIN"
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_error 1 "another request held its lock for the whole wait (sessionkit.lock_wait_ms = 300 ms)"
+checks=$((checks + 1))
+(( elapsed_ms >= 250 && elapsed_ms < 2000 )) || fail "lock wait took $elapsed_ms ms, not ~300"
+run lock --lock-wait-ms 300 --lock-timeout-action readonly "$URL" "$ID_BIN"
+expect_rc 1
+expect_err_has "the wait ran out: a request would read session clites... read-only"
+"$CLI" lock --lock-wait-ms 5000 "$URL" "$ID_BIN" >"$DIR/waiter.out" 2>&1 &
+waiter=$!
+sleep 0.3
+run lock --lock_max_waiters 1 --lock-wait-ms 5000 "$URL" "$ID_BIN"
+expect_error 1 "1 request already waits for its lock (sessionkit.lock_max_waiters)"
+run rm --lock-wait-ms 200 "$URL" "$ID_BIN"
+expect_error 1 "another request held its lock"
+run get "$URL" "$ID_BIN"
+expect_rc 0
+wait "$holder" "$waiter"
+checks=$((checks + 1))
+grep -q "^locked session" "$DIR/waiter.out" || fail "the waiter did not get the lock: $(cat "$DIR/waiter.out")"
+run lock --lock-wait-ms=-1 "$URL" "$ID_BIN"
+expect_rc 2
 
 # --- rm -------------------------------------------------------------------
 run rm "$URL" "$ID_BIN"

@@ -56,6 +56,38 @@ typedef enum sk_log_level {
   SK_LOG_WARNING = 2
 } sk_log_level;
 
+/* The lock a locking sk_read took (sessionkit::LockState). */
+typedef enum sk_lock_state {
+  SK_LOCK_NONE = 0,    /* no lock: locking off, or a store without locks */
+  SK_LOCK_HELD = 1,    /* held: pass it to sk_write / sk_touch / sk_unlock */
+  SK_LOCK_READONLY = 2 /* the wait ran out: read unlocked, writes skipped */
+} sk_lock_state;
+
+/* What a locking read does when the wait runs out. */
+typedef enum sk_lock_timeout_action {
+  SK_LOCK_TIMEOUT_READONLY = 0, /* read unlocked; the write is skipped */
+  SK_LOCK_TIMEOUT_FAIL = 1      /* fail with SK_DEADLINE_EXCEEDED */
+} sk_lock_timeout_action;
+
+/* Session locking settings (sessionkit::LockOptions; the PHP ini entries
+ * sessionkit.locking, lock_wait_ms, lock_lease_ms, lock_max_waiters,
+ * lock_timeout_action). */
+typedef struct sk_lock_options {
+  int enabled;          /* 0: read without locking */
+  int64_t wait_ms;      /* >= 0 */
+  int64_t lease_ms;     /* > 0 */
+  uint32_t max_waiters; /* 0: no limit */
+  sk_lock_timeout_action timeout_action;
+} sk_lock_options;
+
+/* A lock to release with a write, touch or unlock: the state and token a
+ * locking sk_read returned (result->lock_state, result->lock_token). */
+typedef struct sk_lock {
+  sk_lock_state state;
+  const char* token;
+  size_t token_len;
+} sk_lock;
+
 /* One line the engine logged during a call. */
 typedef struct sk_log_entry {
   sk_log_level level;
@@ -86,10 +118,15 @@ typedef struct sk_result {
   /* Lines the engine logged during this call, oldest first. */
   sk_log_entry* log;
   size_t log_count;
+  /* A locking sk_read: the lock taken, and when SK_LOCK_HELD its owner
+   * token (NUL-terminated), to pass back in an sk_lock. */
+  sk_lock_state lock_state;
+  char* lock_token;
+  size_t lock_token_len;
 } sk_result;
 
 #define SK_RESULT_INIT \
-  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0 }
+  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0 }
 
 /* A session engine bound to one store spec; owned by the library and alive
  * until the process exits. */
@@ -120,20 +157,41 @@ void sk_shutdown(void) SK_NOEXCEPT;
 /* Reads a session. A missing or expired session is SK_OK with found=0 and
  * no data; stored data that cannot be decoded is SK_OK, found=0, and a
  * warning in result->log. SK_INVALID_ARGUMENT for a malformed id,
- * SK_UNAVAILABLE when the store cannot answer. */
+ * SK_UNAVAILABLE when the store cannot answer.
+ *
+ * With `lock` non-NULL and lock->enabled, takes the session's lock first
+ * (in the same round trip where the store allows it): result->lock_state
+ * and result->lock_token say what was taken; release it with sk_write,
+ * sk_touch or sk_unlock. SK_DEADLINE_EXCEEDED when the wait ran out and
+ * lock->timeout_action is SK_LOCK_TIMEOUT_FAIL (with READONLY: SK_OK,
+ * lock_state SK_LOCK_READONLY and a warning in result->log);
+ * SK_RESOURCE_EXHAUSTED when lock->max_waiters requests already wait;
+ * SK_INVALID_ARGUMENT for a negative wait or a lease that is not
+ * positive. */
 sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
-                sk_result* result) SK_NOEXCEPT;
+                const sk_lock_options* lock, sk_result* result) SK_NOEXCEPT;
 
 /* Stores `data` for `id`, expiring `ttl_ms` milliseconds from now (must be
- * positive). SK_RESOURCE_EXHAUSTED when the store is full. */
+ * positive), and releases `lock` (NULL: none) atomically with the write.
+ * SK_RESOURCE_EXHAUSTED when the store is full. SK_LOCK_LOST (and a
+ * warning; nothing written) when the lock was broken meanwhile. With a
+ * SK_LOCK_READONLY lock nothing is written: SK_OK and a warning. */
 sk_code sk_write(sk_engine* engine, const char* id, size_t id_len,
                  const char* data, size_t data_len, int64_t ttl_ms,
-                 sk_result* result) SK_NOEXCEPT;
+                 const sk_lock* lock, sk_result* result) SK_NOEXCEPT;
 
 /* Moves the expiry of a live session to `ttl_ms` from now without rewriting
- * it. SK_NOT_FOUND when the session no longer exists: write it instead. */
+ * it, and releases `lock` (NULL: none). SK_NOT_FOUND when the session no
+ * longer exists (a held lock is released all the same): write it instead,
+ * without the lock. SK_LOCK_LOST as sk_write. */
 sk_code sk_touch(sk_engine* engine, const char* id, size_t id_len,
-                 int64_t ttl_ms, sk_result* result) SK_NOEXCEPT;
+                 int64_t ttl_ms, const sk_lock* lock,
+                 sk_result* result) SK_NOEXCEPT;
+
+/* Releases `lock` when it is held (a request ending without a write);
+ * SK_OK otherwise. */
+sk_code sk_unlock(sk_engine* engine, const char* id, size_t id_len,
+                  const sk_lock* lock, sk_result* result) SK_NOEXCEPT;
 
 /* Deletes a session; SK_OK if it did not exist. */
 sk_code sk_destroy(sk_engine* engine, const char* id, size_t id_len,

@@ -29,6 +29,50 @@ struct EngineOptions {
   LogFunction log;
 };
 
+// What a request does when the lock wait runs out.
+enum class LockTimeoutAction {
+  // Read the session without the lock; the request's write is skipped (and
+  // logged), so it cannot erase the holder's changes.
+  kReadOnly,
+  // Fail the read with DeadlineExceeded (PHP: session_start() returns false).
+  kFail,
+};
+
+// Session locking settings. In PHP each one is the ini entry
+// sessionkit.<name>; in the CLI the flag --<name with '-' for '_'>.
+struct LockOptions {
+  // locking: take the session's lock when reading it for update.
+  bool enabled = true;
+  // lock_wait_ms: how long a request waits for a held lock (wall clock).
+  Duration wait{5000};
+  // lock_lease_ms: after this long a lock may be broken by another request
+  // (a holder on this host whose process is gone is taken over at once).
+  Duration lease{30000};
+  // lock_max_waiters: requests that may wait for one session's lock at once;
+  // the next fails at once (ResourceExhausted). 0: no limit.
+  uint32_t max_waiters = 16;
+  // lock_timeout_action: see LockTimeoutAction.
+  LockTimeoutAction timeout_action = LockTimeoutAction::kReadOnly;
+};
+
+// Parses "readonly" or "fail" (the ini and CLI spelling).
+Result<LockTimeoutAction> ParseLockTimeoutAction(std::string_view text);
+// The ini and CLI spelling of `action`.
+std::string_view LockTimeoutActionName(LockTimeoutAction action);
+
+enum class LockState {
+  kNone,      // no lock: locking off, or a store without locks
+  kHeld,      // this request holds the lock (SessionLock::owner)
+  kReadOnly,  // the wait ran out: read without the lock, writes skipped
+};
+
+// The lock a request holds on the session it read; pass it back to Write,
+// Touch and Unlock. A default SessionLock is "no lock".
+struct SessionLock {
+  LockState state = LockState::kNone;
+  LockOwner owner;
+};
+
 // The outcome of SessionEngine::Read.
 struct ReadResult {
   // The session payload (PHP's serialized session data); empty when the
@@ -36,6 +80,18 @@ struct ReadResult {
   std::string payload;
   // True when a live session was found and decoded.
   bool found = false;
+  // The lock taken by a locking read.
+  SessionLock lock;
+};
+
+// Counts of lock events since the engine opened, for metrics and tests.
+struct LockCounters {
+  uint64_t acquired = 0;         // locks taken
+  uint64_t taken_over = 0;       // of which from a dead or expired holder
+  uint64_t timed_out = 0;        // waits that ran out
+  uint64_t waiters_refused = 0;  // refused by lock_max_waiters
+  uint64_t lost = 0;             // writes/touches refused: lock no longer held
+  uint64_t writes_skipped = 0;   // writes skipped by read-only requests
 };
 
 // Thread safety: safe for concurrent use when the store is (every shipped
@@ -52,22 +108,44 @@ class SessionEngine {
   // Uses an already opened store.
   SessionEngine(std::unique_ptr<Store> store, EngineOptions options);
 
+  ~SessionEngine();
+
   SessionEngine(const SessionEngine&) = delete;
   SessionEngine& operator=(const SessionEngine&) = delete;
 
-  // Reads a session. A missing or expired session is found=false with an
-  // empty payload. Stored data that cannot be decoded is logged as a warning
-  // and read as an empty session (found=false), never an error. Errors:
-  // InvalidArgument for a bad id, Unavailable when the store cannot answer.
+  // Reads a session without locking it. A missing or expired session is
+  // found=false with an empty payload. Stored data that cannot be decoded is
+  // logged as a warning and read as an empty session (found=false), never an
+  // error. Errors: InvalidArgument for a bad id, Unavailable when the store
+  // cannot answer.
   Result<ReadResult> Read(std::string_view id);
 
-  // Stores `payload` for `id`, expiring `ttl` from now. ResourceExhausted
-  // when the store is full (also logged as a warning).
-  Status Write(std::string_view id, std::string_view payload, Duration ttl);
+  // Reads a session for update: with lock.enabled, takes its lock first (in
+  // the same round trip where the store allows it) and returns it in
+  // ReadResult::lock; the caller must end with Write, Touch or Unlock
+  // passing that lock. A store without locking reads unlocked (kNone).
+  // When the wait runs out: kReadOnly (logged), or DeadlineExceeded with
+  // kFail. ResourceExhausted when lock.max_waiters requests already wait.
+  // Other errors as Read.
+  Result<ReadResult> Read(std::string_view id, const LockOptions& lock);
 
-  // Extends the life of an unchanged session without rewriting it. When the
-  // session vanished meanwhile (NotFound), the caller should Write instead.
-  Status Touch(std::string_view id, Duration ttl);
+  // Stores `payload` for `id`, expiring `ttl` from now, and releases `lock`
+  // when held (atomically with the write). ResourceExhausted when the store
+  // is full (also logged as a warning). LockLost (logged as a warning,
+  // nothing written) when the lock was broken meanwhile. With a kReadOnly
+  // lock, nothing is written: OK, and a warning is logged.
+  Status Write(std::string_view id, std::string_view payload, Duration ttl,
+               const SessionLock& lock = {});
+
+  // Extends the life of an unchanged session without rewriting it, and
+  // releases `lock` when held. When the session vanished meanwhile
+  // (NotFound; a held lock is released all the same), the caller should
+  // Write instead, without the lock. LockLost as Write.
+  Status Touch(std::string_view id, Duration ttl, const SessionLock& lock = {});
+
+  // Releases `lock` if held (a request that ends without writing); OK
+  // otherwise.
+  Status Unlock(std::string_view id, const SessionLock& lock);
 
   // Deletes a session; OK if it did not exist.
   Status Destroy(std::string_view id);
@@ -82,14 +160,25 @@ class SessionEngine {
   // Creates a fresh id (CSPRNG, >= 128 bits) that no live session uses.
   Result<std::string> CreateId(const SessionIdOptions& options = {});
 
+  // Lock events so far.
+  LockCounters lock_counters() const;
+
   // The underlying store (for the CLI and tests).
   Store& store() { return *store_; }
 
  private:
+  struct AtomicLockCounters;
+
   void Log(LogLevel level, std::string_view message) const;
+  // A stored record as a ReadResult (undecodable data logged, read empty).
+  ReadResult Decode(std::string_view id, const SessionRecord& record) const;
+  // Logs and counts a refused locked write or touch.
+  void ReportLockLost(std::string_view id, const Status& status,
+                      std::string_view what);
 
   std::unique_ptr<Store> store_;
   EngineOptions options_;
+  std::unique_ptr<AtomicLockCounters> counters_;
 };
 
 }  // namespace sessionkit

@@ -47,6 +47,9 @@ static_assert(static_cast<int>(StatusCode::kResourceExhausted) ==
 static_assert(static_cast<int>(StatusCode::kInternal) == SK_INTERNAL);
 static_assert(static_cast<int>(StatusCode::kDeadlineExceeded) ==
               SK_DEADLINE_EXCEEDED);
+static_assert(static_cast<int>(LockState::kNone) == SK_LOCK_NONE);
+static_assert(static_cast<int>(LockState::kHeld) == SK_LOCK_HELD);
+static_assert(static_cast<int>(LockState::kReadOnly) == SK_LOCK_READONLY);
 static_assert(static_cast<int>(LogLevel::kDebug) == SK_LOG_DEBUG);
 static_assert(static_cast<int>(LogLevel::kNotice) == SK_LOG_NOTICE);
 static_assert(static_cast<int>(LogLevel::kWarning) == SK_LOG_WARNING);
@@ -191,6 +194,23 @@ sk_code SetId(sk_result* r, const Result<std::string>& id) {
   return SK_OK;
 }
 
+SessionLock LockOf(const sk_lock* lock) {
+  SessionLock out;
+  if (lock == nullptr) return out;
+  switch (lock->state) {
+    case SK_LOCK_HELD:
+      out.state = LockState::kHeld;
+      out.owner.token.assign(View(lock->token, lock->token_len));
+      break;
+    case SK_LOCK_READONLY:
+      out.state = LockState::kReadOnly;
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
 sk_code NoEngine(sk_result* r) {
   return SetError(r, SK_INTERNAL, "no session engine given (open failed?)");
 }
@@ -216,6 +236,7 @@ void sk_result_free(sk_result* result) noexcept {
     std::free(result->log[i].message);
   }
   std::free(result->log);
+  std::free(result->lock_token);
   sessionkit::ResetResult(result);
 }
 
@@ -267,11 +288,38 @@ void sk_shutdown(void) noexcept {
 }
 
 sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
-                sk_result* result) noexcept {
+                const sk_lock_options* lock, sk_result* result) noexcept {
   return Guarded(result, "while reading a session", [&]() -> sk_code {
     if (engine == nullptr) return sessionkit::NoEngine(result);
-    auto read = engine->engine->Read(View(id, id_len));
+    sessionkit::LockOptions options;
+    options.enabled = lock != nullptr && lock->enabled;
+    if (options.enabled) {
+      if (lock->wait_ms < 0 || lock->lease_ms <= 0) {
+        return sessionkit::SetError(
+            result, SK_INVALID_ARGUMENT,
+            "lock_wait_ms must be >= 0 and lock_lease_ms > 0 (got " +
+                std::to_string(lock->wait_ms) + " and " +
+                std::to_string(lock->lease_ms) + ")");
+      }
+      options.wait = sessionkit::Duration(lock->wait_ms);
+      options.lease = sessionkit::Duration(lock->lease_ms);
+      options.max_waiters = lock->max_waiters;
+      options.timeout_action = lock->timeout_action == SK_LOCK_TIMEOUT_FAIL
+                                   ? sessionkit::LockTimeoutAction::kFail
+                                   : sessionkit::LockTimeoutAction::kReadOnly;
+    }
+    auto read = engine->engine->Read(View(id, id_len), options);
     if (!read.ok()) return sessionkit::SetStatus(result, read.status());
+    result->lock_state = static_cast<sk_lock_state>(read->lock.state);
+    if (read->lock.state == sessionkit::LockState::kHeld) {
+      result->lock_token = sessionkit::CopyString(read->lock.owner.token);
+      if (result->lock_token == nullptr) {
+        (void)engine->engine->Unlock(View(id, id_len), read->lock);
+        return sessionkit::SetError(result, SK_INTERNAL,
+                                    "out of memory while locking a session");
+      }
+      result->lock_token_len = read->lock.owner.token.size();
+    }
     result->found = read->found ? 1 : 0;
     if (!read->payload.empty()) {
       result->data = sessionkit::CopyString(read->payload);
@@ -287,22 +335,35 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
 
 sk_code sk_write(sk_engine* engine, const char* id, size_t id_len,
                  const char* data, size_t data_len, int64_t ttl_ms,
-                 sk_result* result) noexcept {
+                 const sk_lock* lock, sk_result* result) noexcept {
   return Guarded(result, "while writing a session", [&]() -> sk_code {
     if (engine == nullptr) return sessionkit::NoEngine(result);
     return sessionkit::SetStatus(
         result, engine->engine->Write(View(id, id_len), View(data, data_len),
-                                      sessionkit::Duration(ttl_ms)));
+                                      sessionkit::Duration(ttl_ms),
+                                      sessionkit::LockOf(lock)));
   });
 }
 
 sk_code sk_touch(sk_engine* engine, const char* id, size_t id_len,
-                 int64_t ttl_ms, sk_result* result) noexcept {
+                 int64_t ttl_ms, const sk_lock* lock,
+                 sk_result* result) noexcept {
   return Guarded(result, "while touching a session", [&]() -> sk_code {
     if (engine == nullptr) return sessionkit::NoEngine(result);
     return sessionkit::SetStatus(
         result,
-        engine->engine->Touch(View(id, id_len), sessionkit::Duration(ttl_ms)));
+        engine->engine->Touch(View(id, id_len), sessionkit::Duration(ttl_ms),
+                              sessionkit::LockOf(lock)));
+  });
+}
+
+sk_code sk_unlock(sk_engine* engine, const char* id, size_t id_len,
+                  const sk_lock* lock, sk_result* result) noexcept {
+  return Guarded(result, "while unlocking a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    return sessionkit::SetStatus(
+        result,
+        engine->engine->Unlock(View(id, id_len), sessionkit::LockOf(lock)));
   });
 }
 

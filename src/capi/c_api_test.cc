@@ -74,19 +74,19 @@ TEST_F(CApiTest, RoundTrip) {
   ScopedResult r;
 
   // A new session reads as not found, with no data.
-  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), r.get()), SK_OK);
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.get()), SK_OK);
   EXPECT_EQ(r->found, 0);
   EXPECT_EQ(r->data_len, 0u);
   EXPECT_EQ(r->log_count, 0u);
 
   const std::string payload = std::string("count|i:1;bin|s:3:\"a\0b\";", 24);
   EXPECT_EQ(sk_write(e, kId.data(), kId.size(), payload.data(), payload.size(),
-                     60000, r.reset()),
+                     60000, nullptr, r.reset()),
             SK_OK)
       << r.message();
   EXPECT_EQ(r->message, nullptr);
 
-  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), r.reset()), SK_OK);
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
   EXPECT_EQ(r->found, 1);
   EXPECT_EQ(r.data(), payload);
   ASSERT_NE(r->data, nullptr);
@@ -97,12 +97,14 @@ TEST_F(CApiTest, RoundTrip) {
   EXPECT_EQ(sk_exists(e, kOtherId.data(), kOtherId.size(), r.reset()), SK_OK);
   EXPECT_EQ(r->found, 0);
 
-  EXPECT_EQ(sk_touch(e, kId.data(), kId.size(), 60000, r.reset()), SK_OK);
-  EXPECT_EQ(sk_touch(e, kOtherId.data(), kOtherId.size(), 60000, r.reset()),
-            SK_NOT_FOUND);
+  EXPECT_EQ(sk_touch(e, kId.data(), kId.size(), 60000, nullptr, r.reset()),
+            SK_OK);
+  EXPECT_EQ(
+      sk_touch(e, kOtherId.data(), kOtherId.size(), 60000, nullptr, r.reset()),
+      SK_NOT_FOUND);
 
   EXPECT_EQ(sk_destroy(e, kId.data(), kId.size(), r.reset()), SK_OK);
-  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), r.reset()), SK_OK);
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
   EXPECT_EQ(r->found, 0);
   // Destroying a missing session is fine.
   EXPECT_EQ(sk_destroy(e, kId.data(), kId.size(), r.reset()), SK_OK);
@@ -112,8 +114,9 @@ TEST_F(CApiTest, EmptyPayloadIsFound) {
   sk_engine* e = Engine();
   ASSERT_NE(e, nullptr);
   ScopedResult r;
-  ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "", 0, 60000, r.get()), SK_OK);
-  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), r.reset()), SK_OK);
+  ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "", 0, 60000, nullptr, r.get()),
+            SK_OK);
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
   EXPECT_EQ(r->found, 1);
   EXPECT_EQ(r->data_len, 0u);
 }
@@ -138,14 +141,15 @@ TEST_F(CApiTest, ShutdownClosesEnginesAndTheCacheRefills) {
   sk_engine* e = Engine();
   ASSERT_NE(e, nullptr);
   ScopedResult r;
-  ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "k|i:7;", 6, 60000, r.get()),
-            SK_OK);
+  ASSERT_EQ(
+      sk_write(e, kId.data(), kId.size(), "k|i:7;", 6, 60000, nullptr, r.get()),
+      SK_OK);
   sk_shutdown();
   sk_shutdown();  // idempotent
   sk_engine* again = Engine();
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(Engine(), again);
-  EXPECT_EQ(sk_read(again, kId.data(), kId.size(), r.reset()), SK_OK);
+  EXPECT_EQ(sk_read(again, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
   EXPECT_EQ(r.data(), "k|i:7;");
 }
 
@@ -175,10 +179,12 @@ TEST_F(CApiTest, BadIdIsRefusedWithoutEchoingIt) {
   const std::string_view bad_ids[] = {"../x", long_id, "a b", nul_id, ""};
   for (std::string_view id : bad_ids) {
     ScopedResult r;
-    EXPECT_EQ(sk_read(e, id.data(), id.size(), r.get()), SK_INVALID_ARGUMENT);
-    EXPECT_NE(r.message().find("session id"), std::string::npos) << r.message();
-    EXPECT_EQ(sk_write(e, id.data(), id.size(), "x", 1, 60000, r.reset()),
+    EXPECT_EQ(sk_read(e, id.data(), id.size(), nullptr, r.get()),
               SK_INVALID_ARGUMENT);
+    EXPECT_NE(r.message().find("session id"), std::string::npos) << r.message();
+    EXPECT_EQ(
+        sk_write(e, id.data(), id.size(), "x", 1, 60000, nullptr, r.reset()),
+        SK_INVALID_ARGUMENT);
     EXPECT_EQ(sk_destroy(e, id.data(), id.size(), r.reset()),
               SK_INVALID_ARGUMENT);
     EXPECT_EQ(sk_validate_id(id.data(), id.size(), r.reset()),
@@ -188,7 +194,7 @@ TEST_F(CApiTest, BadIdIsRefusedWithoutEchoingIt) {
     EXPECT_EQ(r->found, 0);
   }
   ScopedResult r;
-  sk_read(e, long_id.data(), long_id.size(), r.get());
+  sk_read(e, long_id.data(), long_id.size(), nullptr, r.get());
   EXPECT_NE(r.message().find("300"), std::string::npos) << r.message();
   EXPECT_EQ(r.message().find(long_id.substr(0, 40)), std::string::npos);
   EXPECT_EQ(sk_validate_id(kId.data(), kId.size(), r.reset()), SK_OK);
@@ -203,7 +209,7 @@ TEST_F(CApiTest, CorruptDataReadsEmptyWithWarningInLog) {
                   .Write(kId, "not a frame at all", std::chrono::seconds(60))
                   .ok());
   ScopedResult r;
-  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), r.get()), SK_OK);
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.get()), SK_OK);
   EXPECT_EQ(r->found, 0);
   EXPECT_EQ(r->data_len, 0u);
   ASSERT_EQ(r->log_count, 1u);
@@ -221,15 +227,17 @@ TEST_F(CApiTest, GcRemovesOnlyExpired) {
   sk_engine* e = Engine();
   ASSERT_NE(e, nullptr);
   ScopedResult r;
-  ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "a|i:1;", 6, 1, r.get()),
-            SK_OK);
+  ASSERT_EQ(
+      sk_write(e, kId.data(), kId.size(), "a|i:1;", 6, 1, nullptr, r.get()),
+      SK_OK);
   ASSERT_EQ(sk_write(e, kOtherId.data(), kOtherId.size(), "b|i:2;", 6, 60000,
-                     r.reset()),
+                     nullptr, r.reset()),
             SK_OK);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(sk_gc(e, r.reset()), SK_OK) << r.message();
   EXPECT_EQ(r->count, 1u);
-  EXPECT_EQ(sk_read(e, kOtherId.data(), kOtherId.size(), r.reset()), SK_OK);
+  EXPECT_EQ(sk_read(e, kOtherId.data(), kOtherId.size(), nullptr, r.reset()),
+            SK_OK);
   EXPECT_EQ(r->found, 1);
   EXPECT_EQ(sk_gc(e, r.reset()), SK_OK);
   EXPECT_EQ(r->count, 0u);
@@ -239,7 +247,7 @@ TEST_F(CApiTest, NonPositiveTtlIsRefused) {
   sk_engine* e = Engine();
   ASSERT_NE(e, nullptr);
   ScopedResult r;
-  EXPECT_EQ(sk_write(e, kId.data(), kId.size(), "x", 1, 0, r.get()),
+  EXPECT_EQ(sk_write(e, kId.data(), kId.size(), "x", 1, 0, nullptr, r.get()),
             SK_INVALID_ARGUMENT);
   EXPECT_NE(r.message().find("gc_maxlifetime"), std::string::npos)
       << r.message();
@@ -304,12 +312,92 @@ TEST(CApiResultTest, FreeIsIdempotentAndNullIsRefused) {
   sk_result_free(nullptr);
   EXPECT_EQ(sk_validate_id("x", 1, nullptr), SK_INTERNAL);
   EXPECT_EQ(sk_engine_get("lmdb:///tmp/x", 13, nullptr), nullptr);
-  EXPECT_EQ(sk_read(nullptr, "x", 1, &r), SK_INTERNAL);
+  EXPECT_EQ(sk_read(nullptr, "x", 1, nullptr, &r), SK_INTERNAL);
   EXPECT_NE(r.message, nullptr);
   sk_result_free(&r);
   EXPECT_EQ(r.message, nullptr);
   EXPECT_STREQ(sk_code_name(SK_NOT_FOUND), "not found");
   EXPECT_STRNE(sk_version(), "");
+}
+
+TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
+  sk_engine* e = Engine();
+  ASSERT_NE(e, nullptr);
+  ScopedResult r;
+  ASSERT_EQ(
+      sk_write(e, kId.data(), kId.size(), "n|i:1;", 6, 60000, nullptr, r.get()),
+      SK_OK);
+  sk_lock_options opts = {1, 0, 30000, 4, SK_LOCK_TIMEOUT_FAIL};
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK)
+      << r.message();
+  ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
+  ASSERT_NE(r->lock_token, nullptr);
+  const std::string token(r->lock_token, r->lock_token_len);
+  EXPECT_EQ(r.data(), "n|i:1;");
+
+  // Held: a second request with no wait fails (action fail) ...
+  ScopedResult other;
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &opts, other.get()),
+            SK_DEADLINE_EXCEEDED);
+  EXPECT_NE(other.message().find("lock_wait_ms"), std::string::npos);
+  // ... or reads read-only, and its write is skipped with a warning.
+  opts.timeout_action = SK_LOCK_TIMEOUT_READONLY;
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &opts, other.reset()), SK_OK);
+  EXPECT_EQ(other->lock_state, SK_LOCK_READONLY);
+  EXPECT_EQ(other.data(), "n|i:1;");
+  EXPECT_EQ(other->lock_token, nullptr);
+  ASSERT_GE(other->log_count, 1u);
+  EXPECT_EQ(other->log[0].level, SK_LOG_WARNING);
+  sk_lock readonly = {SK_LOCK_READONLY, nullptr, 0};
+  ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:9;", 6, 60000, &readonly,
+                     other.reset()),
+            SK_OK);
+  ASSERT_GE(other->log_count, 1u);
+  EXPECT_NE(std::string(other->log[0].message).find("not saved"),
+            std::string::npos);
+
+  // A token that is not the holder's loses; the holder's write releases.
+  const std::string wrong = token + "x";
+  sk_lock stranger = {SK_LOCK_HELD, wrong.data(), wrong.size()};
+  EXPECT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:7;", 6, 60000, &stranger,
+                     r.reset()),
+            SK_LOCK_LOST);
+  sk_lock mine = {SK_LOCK_HELD, token.data(), token.size()};
+  ASSERT_EQ(
+      sk_write(e, kId.data(), kId.size(), "n|i:2;", 6, 60000, &mine, r.reset()),
+      SK_OK)
+      << r.message();
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK);
+  EXPECT_EQ(r->lock_state, SK_LOCK_HELD);
+  EXPECT_EQ(r.data(), "n|i:2;");
+  const std::string second(r->lock_token, r->lock_token_len);
+  EXPECT_NE(second, token);
+  sk_lock held = {SK_LOCK_HELD, second.data(), second.size()};
+  EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
+  opts.timeout_action = SK_LOCK_TIMEOUT_FAIL;
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK)
+      << "sk_unlock did not release";
+  EXPECT_EQ(r->lock_state, SK_LOCK_HELD);
+  const std::string third(r->lock_token, r->lock_token_len);
+  sk_lock last = {SK_LOCK_HELD, third.data(), third.size()};
+  EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &last, r.reset()), SK_OK);
+}
+
+TEST_F(CApiTest, BadLockOptionsAreRefused) {
+  sk_engine* e = Engine();
+  ASSERT_NE(e, nullptr);
+  ScopedResult r;
+  sk_lock_options negative_wait = {1, -1, 30000, 0, SK_LOCK_TIMEOUT_FAIL};
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &negative_wait, r.get()),
+            SK_INVALID_ARGUMENT);
+  EXPECT_NE(r.message().find("lock_wait_ms"), std::string::npos);
+  sk_lock_options no_lease = {1, 10, 0, 0, SK_LOCK_TIMEOUT_FAIL};
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &no_lease, r.reset()),
+            SK_INVALID_ARGUMENT);
+  // Locking off: a plain read, no token.
+  sk_lock_options off = {0, -1, 0, 0, SK_LOCK_TIMEOUT_FAIL};
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &off, r.reset()), SK_OK);
+  EXPECT_EQ(r->lock_state, SK_LOCK_NONE);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "sessionkit/engine.h"
 
+#include <atomic>
 #include <string>
 #include <utility>
 
@@ -15,14 +16,38 @@ constexpr int kCreateIdAttempts = 3;
 
 Status CheckTtl(Duration ttl) {
   if (ttl.count() <= 0) {
-    return Status::InvalidArgument(
-        "session lifetime must be positive (got " +
-        std::to_string(ttl.count()) + " ms); check session.gc_maxlifetime");
+    return Status::InvalidArgument("session lifetime must be positive (got " +
+                                   std::to_string(ttl.count()) +
+                                   " ms); check session.gc_maxlifetime");
   }
   return Status::OK();
 }
 
+std::string Ms(Duration d) { return std::to_string(d.count()) + " ms"; }
+
 }  // namespace
+
+Result<LockTimeoutAction> ParseLockTimeoutAction(std::string_view text) {
+  if (text == "readonly") return LockTimeoutAction::kReadOnly;
+  if (text == "fail") return LockTimeoutAction::kFail;
+  return Status::InvalidArgument(
+      "lock_timeout_action must be \"readonly\" "
+      "or \"fail\", not \"" +
+      std::string(text.substr(0, 32)) + "\"");
+}
+
+std::string_view LockTimeoutActionName(LockTimeoutAction action) {
+  return action == LockTimeoutAction::kFail ? "fail" : "readonly";
+}
+
+struct SessionEngine::AtomicLockCounters {
+  std::atomic<uint64_t> acquired{0};
+  std::atomic<uint64_t> taken_over{0};
+  std::atomic<uint64_t> timed_out{0};
+  std::atomic<uint64_t> waiters_refused{0};
+  std::atomic<uint64_t> lost{0};
+  std::atomic<uint64_t> writes_skipped{0};
+};
 
 Result<std::unique_ptr<SessionEngine>> SessionEngine::Open(
     std::string_view store_spec, EngineOptions options) {
@@ -34,20 +59,30 @@ Result<std::unique_ptr<SessionEngine>> SessionEngine::Open(
 
 SessionEngine::SessionEngine(std::unique_ptr<Store> store,
                              EngineOptions options)
-    : store_(std::move(store)), options_(std::move(options)) {}
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      counters_(std::make_unique<AtomicLockCounters>()) {}
+
+SessionEngine::~SessionEngine() = default;
 
 void SessionEngine::Log(LogLevel level, std::string_view message) const {
   if (options_.log) options_.log(level, message);
 }
 
-Result<ReadResult> SessionEngine::Read(std::string_view id) {
-  SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  auto record = store_->Read(id);
-  if (!record.ok()) {
-    if (record.status().IsNotFound()) return ReadResult{};
-    return record.status();
-  }
-  auto frame = DecodeFrame(record->data);
+LockCounters SessionEngine::lock_counters() const {
+  LockCounters c;
+  c.acquired = counters_->acquired.load();
+  c.taken_over = counters_->taken_over.load();
+  c.timed_out = counters_->timed_out.load();
+  c.waiters_refused = counters_->waiters_refused.load();
+  c.lost = counters_->lost.load();
+  c.writes_skipped = counters_->writes_skipped.load();
+  return c;
+}
+
+ReadResult SessionEngine::Decode(std::string_view id,
+                                 const SessionRecord& record) const {
+  auto frame = DecodeFrame(record.data);
   if (frame.ok() && frame->header.key_id != 0) {
     frame = Status::Corrupt("frame is encrypted with key id " +
                             std::to_string(frame->header.key_id) +
@@ -65,22 +100,126 @@ Result<ReadResult> SessionEngine::Read(std::string_view id) {
   return result;
 }
 
+Result<ReadResult> SessionEngine::Read(std::string_view id) {
+  SK_RETURN_IF_ERROR(ValidateSessionId(id));
+  auto record = store_->Read(id);
+  if (!record.ok()) {
+    if (record.status().IsNotFound()) return ReadResult{};
+    return record.status();
+  }
+  return Decode(id, *record);
+}
+
+Result<ReadResult> SessionEngine::Read(std::string_view id,
+                                       const LockOptions& lock) {
+  if (!lock.enabled) return Read(id);
+  SK_RETURN_IF_ERROR(ValidateSessionId(id));
+  LockRequest request;
+  request.owner = LockOwner::Generate();
+  request.lease = lock.lease;
+  request.wait = lock.wait;
+  request.max_waiters = lock.max_waiters;
+  auto locked = store_->LockAndRead(id, request);
+  if (!locked.ok()) {
+    // A store without locks (or a tier set that cannot lock) still serves.
+    if (locked.status().IsNotSupported()) return Read(id);
+    return locked.status();
+  }
+  const std::string session = "session " + SessionIdPrefix(id);
+  switch (locked->outcome) {
+    case LockOutcome::kAcquired: {
+      counters_->acquired++;
+      if (!locked->broken_owner.empty()) {
+        counters_->taken_over++;
+        Log(LogLevel::kNotice, store_->name() + ": " + session +
+                                   ": took over the lock of " +
+                                   locked->broken_owner +
+                                   " (its process is gone or its lease of "
+                                   "sessionkit.lock_lease_ms ran out)");
+      }
+      ReadResult result =
+          locked->found ? Decode(id, locked->record) : ReadResult{};
+      result.lock.state = LockState::kHeld;
+      result.lock.owner = std::move(request.owner);
+      return result;
+    }
+    case LockOutcome::kTooManyWaiters:
+      counters_->waiters_refused++;
+      return Status::ResourceExhausted(
+          store_->name() + ": " + session + ": " +
+          std::to_string(lock.max_waiters) +
+          (lock.max_waiters == 1 ? " request already waits"
+                                 : " requests already wait") +
+          " for its lock (sessionkit.lock_max_waiters); request refused");
+    case LockOutcome::kTimedOut:
+      break;
+  }
+  counters_->timed_out++;
+  const std::string held = store_->name() + ": " + session +
+                           ": another request held its lock for the whole "
+                           "wait (sessionkit.lock_wait_ms = " +
+                           Ms(lock.wait) + ")";
+  if (lock.timeout_action == LockTimeoutAction::kFail) {
+    return Status::DeadlineExceeded(held);
+  }
+  Log(LogLevel::kWarning,
+      held +
+          "; read without the lock, this request's changes will not be "
+          "saved (sessionkit.lock_timeout_action = readonly)");
+  auto read = Read(id);
+  if (read.ok()) read->lock.state = LockState::kReadOnly;
+  return read;
+}
+
+void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
+                                   std::string_view what) {
+  counters_->lost++;
+  Log(LogLevel::kWarning,
+      store_->name() + ": session " + SessionIdPrefix(id) +
+          ": this request no longer holds the session lock (its lease ran "
+          "out and another request took it over); its " +
+          std::string(what) + " was refused: " + status.message());
+}
+
 Status SessionEngine::Write(std::string_view id, std::string_view payload,
-                            Duration ttl) {
+                            Duration ttl, const SessionLock& lock) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
-  Status s = store_->Write(id, EncodeFrame(FrameHeader{}, payload), ttl);
+  if (lock.state == LockState::kReadOnly) {
+    counters_->writes_skipped++;
+    Log(LogLevel::kWarning,
+        store_->name() + ": session " + SessionIdPrefix(id) +
+            ": not saved: this request read it without the lock after "
+            "sessionkit.lock_wait_ms ran out");
+    return Status::OK();
+  }
+  const std::string frame = EncodeFrame(FrameHeader{}, payload);
+  Status s = lock.state == LockState::kHeld
+                 ? store_->WriteAndUnlock(id, frame, ttl, lock.owner)
+                 : store_->Write(id, frame, ttl);
   if (s.IsResourceExhausted()) {
-    Log(LogLevel::kWarning, "session " + SessionIdPrefix(id) +
-                                " was not saved: " + s.message());
+    Log(LogLevel::kWarning,
+        "session " + SessionIdPrefix(id) + " was not saved: " + s.message());
+  } else if (s.IsLockLost()) {
+    ReportLockLost(id, s, "write");
   }
   return s;
 }
 
-Status SessionEngine::Touch(std::string_view id, Duration ttl) {
+Status SessionEngine::Touch(std::string_view id, Duration ttl,
+                            const SessionLock& lock) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
-  return store_->Touch(id, ttl);
+  if (lock.state != LockState::kHeld) return store_->Touch(id, ttl);
+  Status s = store_->TouchAndUnlock(id, ttl, lock.owner);
+  if (s.IsLockLost()) ReportLockLost(id, s, "lifetime update");
+  return s;
+}
+
+Status SessionEngine::Unlock(std::string_view id, const SessionLock& lock) {
+  if (lock.state != LockState::kHeld) return Status::OK();
+  SK_RETURN_IF_ERROR(ValidateSessionId(id));
+  return store_->Unlock(id, lock.owner);
 }
 
 Status SessionEngine::Destroy(std::string_view id) {

@@ -58,6 +58,60 @@ class FakeStore : public Store {
   }
   Status Health() override { return Status::OK(); }
 
+  // Locks: one holder per id; the outcome of a held lock is scripted.
+  Result<LockedRead> LockAndRead(std::string_view id,
+                                 const LockRequest& request) override {
+    calls.push_back("lock+read");
+    if (!locking.ok()) return locking;
+    last_lock = request;
+    LockedRead out;
+    auto held = holder.find(std::string(id));
+    if (held != holder.end() && held->second != request.owner.token) {
+      out.outcome = held_outcome;
+      return out;
+    }
+    holder[std::string(id)] = request.owner.token;
+    out.outcome = LockOutcome::kAcquired;
+    out.broken_owner = broken_owner;
+    auto it = data.find(std::string(id));
+    if (it != data.end()) {
+      out.found = true;
+      out.record = SessionRecord{it->second, Clock::now() + Duration(1000)};
+    }
+    return out;
+  }
+  Status WriteAndUnlock(std::string_view id, std::string_view bytes,
+                        Duration ttl, const LockOwner& owner) override {
+    calls.push_back("write+unlock");
+    SK_RETURN_IF_ERROR(Release(id, owner));
+    return Write(id, bytes, ttl);
+  }
+  Status TouchAndUnlock(std::string_view id, Duration ttl,
+                        const LockOwner& owner) override {
+    calls.push_back("touch+unlock");
+    SK_RETURN_IF_ERROR(Release(id, owner));
+    return Touch(id, ttl);
+  }
+  Status Unlock(std::string_view id, const LockOwner& owner) override {
+    calls.push_back("unlock");
+    (void)Release(id, owner);
+    return Status::OK();
+  }
+  Status Release(std::string_view id, const LockOwner& owner) {
+    auto held = holder.find(std::string(id));
+    if (held == holder.end() || held->second != owner.token) {
+      return Status::LockLost("not the holder");
+    }
+    holder.erase(held);
+    return Status::OK();
+  }
+
+  std::map<std::string, std::string> holder;
+  LockOutcome held_outcome = LockOutcome::kTimedOut;
+  std::string broken_owner;
+  Status locking;
+  LockRequest last_lock;
+
   std::string name_ = "fake://";
   std::map<std::string, std::string> data;
   std::vector<std::string> calls;
@@ -106,10 +160,10 @@ TEST_F(EngineTest, MissingSessionReadsEmpty) {
 }
 
 TEST_F(EngineTest, BadIdNeverReachesTheStore) {
-  for (std::string bad : {std::string("../x"), std::string(300, 'a'),
-                          std::string("a b") + std::string(30, 'c'),
-                          std::string("a\0b", 3) + std::string(30, 'c'),
-                          std::string()}) {
+  for (std::string bad :
+       {std::string("../x"), std::string(300, 'a'),
+        std::string("a b") + std::string(30, 'c'),
+        std::string("a\0b", 3) + std::string(30, 'c'), std::string()}) {
     EXPECT_TRUE(engine_->Read(bad).status().IsInvalidArgument());
     EXPECT_TRUE(engine_->Write(bad, "x", Duration(1000)).IsInvalidArgument());
     EXPECT_TRUE(engine_->Touch(bad, Duration(1000)).IsInvalidArgument());
@@ -156,8 +210,7 @@ TEST_F(EngineTest, StoreErrorsPropagate) {
 
 TEST_F(EngineTest, FullStoreIsLogged) {
   store_->fail = Status::ResourceExhausted("fake://: map is full");
-  EXPECT_TRUE(
-      engine_->Write(id_, "x", Duration(1000)).IsResourceExhausted());
+  EXPECT_TRUE(engine_->Write(id_, "x", Duration(1000)).IsResourceExhausted());
   ASSERT_EQ(logs_.size(), 1u);
   EXPECT_NE(logs_[0].second.find("was not saved: fake://: map is full"),
             std::string::npos);
@@ -214,6 +267,166 @@ TEST(EngineOpenTest, RefusesBadSpecsWithTheReason) {
   auto later = SessionEngine::Open("memcached://127.0.0.1:11211");
   ASSERT_FALSE(later.ok());
   EXPECT_TRUE(later.status().IsNotSupported());
+}
+
+// --- Locking -----------------------------------------------------------
+
+bool Logged(const std::vector<std::pair<LogLevel, std::string>>& logs,
+            LogLevel level, const std::string& text) {
+  for (const auto& [l, m] : logs) {
+    if (l == level && m.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(EngineTest, LockedReadWriteCostsOneCallEach) {
+  ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
+  store_->calls.clear();
+  LockOptions lock;
+  lock.wait = Duration(1234);
+  lock.lease = Duration(5678);
+  lock.max_waiters = 7;
+  auto r = engine_->Read(id_, lock);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->found);
+  EXPECT_EQ(r->payload, "n|i:1;");
+  EXPECT_EQ(r->lock.state, LockState::kHeld);
+  EXPECT_EQ(store_->last_lock.wait, Duration(1234));
+  EXPECT_EQ(store_->last_lock.lease, Duration(5678));
+  EXPECT_EQ(store_->last_lock.max_waiters, 7u);
+  // host|pid|random
+  EXPECT_EQ(
+      std::count(r->lock.owner.token.begin(), r->lock.owner.token.end(), '|'),
+      2);
+  ASSERT_TRUE(engine_->Write(id_, "n|i:2;", Duration(60000), r->lock).ok());
+  EXPECT_EQ(store_->calls,
+            (std::vector<std::string>{"lock+read", "write+unlock", "write"}));
+  EXPECT_TRUE(store_->holder.empty());
+  EXPECT_EQ(engine_->lock_counters().acquired, 1u);
+}
+
+TEST_F(EngineTest, EveryLockedReadHasItsOwnToken) {
+  auto a = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(engine_->Unlock(id_, a->lock).ok());
+  auto b = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(a->lock.owner.token, b->lock.owner.token);
+}
+
+TEST_F(EngineTest, LockingOffReadsPlainly) {
+  LockOptions lock;
+  lock.enabled = false;
+  auto r = engine_->Read(id_, lock);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->lock.state, LockState::kNone);
+  EXPECT_EQ(store_->calls, std::vector<std::string>{"read"});
+}
+
+TEST_F(EngineTest, StoreWithoutLocksReadsUnlocked) {
+  store_->locking = Status::NotSupported("fake://: no locks");
+  auto r = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->lock.state, LockState::kNone);
+  ASSERT_TRUE(engine_->Write(id_, "x", Duration(1000), r->lock).ok());
+  EXPECT_EQ(store_->calls,
+            (std::vector<std::string>{"lock+read", "read", "write"}));
+}
+
+TEST_F(EngineTest, TimeoutReadOnlySkipsTheWriteAndSaysSo) {
+  ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
+  store_->holder[id_] = "other|1|x";
+  auto r = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->lock.state, LockState::kReadOnly);
+  EXPECT_EQ(r->payload, "n|i:1;");
+  EXPECT_TRUE(Logged(logs_, LogLevel::kWarning,
+                     "fake://: session abcdef...: another request held its "
+                     "lock for the whole wait (sessionkit.lock_wait_ms = "
+                     "5000 ms)"));
+  store_->calls.clear();
+  ASSERT_TRUE(engine_->Write(id_, "n|i:99;", Duration(60000), r->lock).ok());
+  EXPECT_TRUE(store_->calls.empty()) << "a read-only request wrote";
+  EXPECT_TRUE(Logged(logs_, LogLevel::kWarning, "not saved"));
+  EXPECT_EQ(engine_->lock_counters().timed_out, 1u);
+  EXPECT_EQ(engine_->lock_counters().writes_skipped, 1u);
+  EXPECT_EQ(store_->holder[id_], "other|1|x");
+}
+
+TEST_F(EngineTest, TimeoutFailIsDeadlineExceeded) {
+  store_->holder[id_] = "other|1|x";
+  LockOptions lock;
+  lock.timeout_action = LockTimeoutAction::kFail;
+  auto r = engine_->Read(id_, lock);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsDeadlineExceeded()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("sessionkit.lock_wait_ms"),
+            std::string::npos);
+  EXPECT_EQ(r.status().message().find(id_), std::string::npos);
+}
+
+TEST_F(EngineTest, WaiterCapIsResourceExhausted) {
+  store_->holder[id_] = "other|1|x";
+  store_->held_outcome = LockOutcome::kTooManyWaiters;
+  LockOptions lock;
+  lock.max_waiters = 3;
+  auto r = engine_->Read(id_, lock);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsResourceExhausted()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("3 requests already wait"),
+            std::string::npos);
+  EXPECT_EQ(engine_->lock_counters().waiters_refused, 1u);
+}
+
+TEST_F(EngineTest, LostLockRefusesTheWriteWithAWarning) {
+  auto r = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(r.ok());
+  store_->holder[id_] = "someone|2|else";  // broken and taken over
+  Status w = engine_->Write(id_, "mine", Duration(1000), r->lock);
+  EXPECT_TRUE(w.IsLockLost()) << w.ToString();
+  EXPECT_EQ(store_->data.count(id_), 0u);
+  EXPECT_TRUE(Logged(logs_, LogLevel::kWarning,
+                     "session abcdef...: this request no longer holds the "
+                     "session lock"));
+  Status t = engine_->Touch(id_, Duration(1000), r->lock);
+  EXPECT_TRUE(t.IsLockLost());
+  EXPECT_EQ(engine_->lock_counters().lost, 2u);
+  for (const auto& [level, msg] : logs_) {
+    EXPECT_EQ(msg.find(id_), std::string::npos) << msg;
+  }
+}
+
+TEST_F(EngineTest, TakeOverIsLoggedAndCounted) {
+  store_->broken_owner = "host|42|dead";
+  auto r = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->lock.state, LockState::kHeld);
+  EXPECT_TRUE(Logged(logs_, LogLevel::kNotice,
+                     "took over the lock of "
+                     "host|42|dead"));
+  EXPECT_EQ(engine_->lock_counters().taken_over, 1u);
+}
+
+TEST_F(EngineTest, TouchAndUnlockWithTheLock) {
+  ASSERT_TRUE(engine_->Write(id_, "x", Duration(1000)).ok());
+  auto r = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(r.ok());
+  store_->calls.clear();
+  ASSERT_TRUE(engine_->Touch(id_, Duration(9000), r->lock).ok());
+  EXPECT_EQ(store_->calls, (std::vector<std::string>{"touch+unlock", "touch"}));
+  EXPECT_TRUE(store_->holder.empty());
+  // Unlock of a lock no longer held, or of no lock, is harmless.
+  EXPECT_TRUE(engine_->Unlock(id_, r->lock).ok());
+  EXPECT_TRUE(engine_->Unlock(id_, SessionLock{}).ok());
+}
+
+TEST_F(EngineTest, TimeoutActionNames) {
+  EXPECT_EQ(*ParseLockTimeoutAction("readonly"), LockTimeoutAction::kReadOnly);
+  EXPECT_EQ(*ParseLockTimeoutAction("fail"), LockTimeoutAction::kFail);
+  auto bad = ParseLockTimeoutAction("wait");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"wait\""), std::string::npos);
+  EXPECT_EQ(LockTimeoutActionName(LockTimeoutAction::kFail), "fail");
 }
 
 }  // namespace

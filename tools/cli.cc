@@ -239,11 +239,8 @@ class Command {
     auto read = engine.Read(id, options);
     if (!read.ok()) return FailWith(read.status());
     held = read->lock;
-    if (held.state != LockState::kHeld) return kExitOk;
-    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+    waited_ = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
-    out_ << "locked session " << SessionIdPrefix(id) << " after "
-         << waited.count() << " ms\n";
     return kExitOk;
   }
 
@@ -273,6 +270,8 @@ class Command {
                                     " cannot lock sessions (locking is off "
                                     "or the store has no locks)");
     }
+    out_ << "locked session " << SessionIdPrefix(id) << " after "
+         << waited_.count() << " ms" << std::endl;
     if (hold_ms > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
     }
@@ -309,7 +308,7 @@ class Command {
     if (!s.ok()) return FailWith(s);
     if (!*exists) {
       return Fail(kExitFailure, "no live session " + SessionIdPrefix(id) +
-                                    " in " + store_->name());
+                                    " in " + store.name());
     }
     out_ << "removed session " << SessionIdPrefix(id) << "\n";
     return kExitOk;
@@ -329,6 +328,7 @@ class Command {
   std::ostream& out_;
   std::ostream& err_;
   std::unique_ptr<Store> store_;
+  std::chrono::milliseconds waited_{0};  // by the last TakeLock
 };
 
 bool IsVerb(std::string_view word) {

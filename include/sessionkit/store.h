@@ -169,7 +169,7 @@ class Store {
   // Writes the session and releases the lock, checked atomically: refused
   // with LockLost (and nothing written) when `owner` does not hold the lock,
   // i.e. it never took it, released it, or its lease ran out.
-  // Wakes one waiter.
+  // Wakes the session's waiters (at least one of them).
   virtual Status WriteAndUnlock(std::string_view id, std::string_view data,
                                 Duration ttl, const LockOwner& owner);
 
@@ -179,8 +179,8 @@ class Store {
   virtual Status TouchAndUnlock(std::string_view id, Duration ttl,
                                 const LockOwner& owner);
 
-  // Releases the lock if `owner` holds it, waking one waiter; does nothing
-  // (and returns OK) otherwise.
+  // Releases the lock if `owner` holds it, waking the session's waiters;
+  // does nothing (and returns OK) otherwise.
   virtual Status Unlock(std::string_view id, const LockOwner& owner);
 };
 

@@ -16,9 +16,13 @@ ob_start();
 require 'store.inc';
 $path = sk_test_store('lazy');
 
-// Runs $code in another PHP process with session $id started.
+// Runs $code in another PHP process with session $id started. The tests
+// below change a session under a request that holds it, which the session
+// lock exists to prevent: both sides run without it (lock_wait.phpt tests
+// the lock).
 function child(string $path, string $id, string $code): void {
     $cmd = getenv('TEST_PHP_EXECUTABLE') . ' ' . getenv('TEST_PHP_EXTRA_ARGS')
+        . ' -d sessionkit.locking=0'
         . ' -d ' . escapeshellarg("session.save_path=\"$path\"")
         . ' -r ' . escapeshellarg("session_id(\$argv[1]); session_start(); $code")
         . ' ' . escapeshellarg($id) . ' 2>&1';
@@ -55,6 +59,7 @@ echo "control: "; var_dump(peek($control));
 
 // 2. The touch does not rewrite: another process changes the session while
 //    this request holds an unchanged copy; the change survives.
+ini_set('sessionkit.locking', '0');
 $id = create(['a' => 1]);
 session_id($id);
 session_start();

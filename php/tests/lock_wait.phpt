@@ -78,7 +78,7 @@ int(1)
 string(22) "waited for the release"
 bool(true)
 int(2)
-bool(true)
 
 Notice: session_start(): sessionkit: %s: session %s...: took over the lock of %s|%d|%s (its process is gone or its lease of sessionkit.lock_lease_ms ran out) in %s on line %d
+bool(true)
 string(18) "taken over at once"

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Smoke test of the web-stack harness, run by ctest (tests/stack).
 
---mode bench: bench-stack --quick for files, sessionkit-lmdb and phpredis;
-  checks that the table was produced, every load's requests succeeded, the
-  loss check read back every session and detects destroyed sessions, and
-  ajax-burst really ran its requests in parallel on one session.
+--mode bench: bench-stack --quick for files, sessionkit-lmdb, phpredis and
+  sessionkit-redis; checks that the table was produced, every load's
+  requests succeeded, the loss check read back every session and detects
+  destroyed sessions, ajax-burst really ran its requests in parallel on one
+  session and lost no update on the handlers that lock, and the lock
+  hand-off measured every handler that locks (and no other).
 --mode fault: fault-stack, store-kill on phpredis (a store without
   persistence restarted under load must show every session lost) and
   worker-kill on sessionkit-lmdb (the worker inside the victim's request is
@@ -25,6 +27,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 STACK = os.path.join(REPO, "bench", "stack")
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, STACK)
+from skstack import catalog  # noqa: E402
 
 failures = []
 
@@ -54,9 +60,12 @@ def run(argv, timeout):
 
 
 def bench_mode(build, out_dir):
-    handlers = ["files", "sessionkit-lmdb", "redis"]
+    handlers = ["files", "sessionkit-lmdb", "redis", "sessionkit-redis"]
+    # A hand-off run stops by itself after --handoff-seconds; 30 hand-offs
+    # take well under a second on a handler that wakes its waiter.
     out = run([os.path.join(STACK, "bench-stack"), "--quick", "--build", build,
-               "--handlers", ",".join(handlers), "--out-dir", out_dir], 240)
+               "--handlers", ",".join(handlers), "--handoff-seconds", "15",
+               "--out-dir", out_dir], 240)
     check(out.returncode == 0, "bench-stack --quick exits 0")
     res_path = os.path.join(out_dir, "results.json")
     check(os.path.exists(res_path), "results.json written")
@@ -96,17 +105,55 @@ def bench_mode(build, out_dir):
                   f"{h} ajax-burst: final n in 1..acknowledged ({b['final_n']})")
             check(b["verify"]["acked"] == b["ok"],
                   f"{h} ajax-burst: every 2xx answer acknowledged its write")
-    f_burst = [r for r in runs if r["handler"] == "files" and r["workload"] == "ajax-burst"]
-    # files serialises the requests with flock: the counter must count all 50.
-    # If the burst were not parallel or the read-back were wrong, this fails.
-    check(f_burst and f_burst[0]["final_n"] == 50 and f_burst[0]["errors"] == 0,
-          "files ajax-burst: n = 50 of 50 (flock serialises the burst)")
+    # A handler that locks serialises the burst: the counter must count all
+    # 50 and no request may fail (files with flock; sessionkit waits up to
+    # sessionkit.lock_wait_ms, far longer than 50 x 2 ms). If the burst were
+    # not parallel or the read-back were wrong, files fails this too.
+    for h in ("files", "sessionkit-lmdb", "sessionkit-redis"):
+        b = [r for r in runs if r["handler"] == h and r["workload"] == "ajax-burst"]
+        check(b and b[0]["final_n"] == 50 and b[0]["errors"] == 0,
+              f"{h} ajax-burst: n = 50 of 50, no failed request (the lock "
+              f"serialises the burst) ({b[0]['final_n'] if b else '-'} of 50, "
+              f"{b[0]['errors'] if b else '-'} failed)")
+    handoff_checks(runs, handlers, table)
     for h in handlers:
         c = res["self_check"].get(h, {})
         check(c.get("ok") is True,
               f"{h}: loss check finds 0 lost of intact sessions and exactly the "
               f"3 destroyed ones ({c})")
     check(os.path.exists(os.path.join(out_dir, "bench-stack.png")), "chart drawn")
+
+
+def handoff_checks(runs, handlers, table):
+    """Every handler that locks (catalog.Handler.locks) handed its lock off
+    and lost no update; the others are "n/a (no lock)"."""
+    for h in handlers:
+        rs = [r for r in runs if r["handler"] == h and r["workload"] == "handoff"]
+        check(len(rs) == 1, f"{h} handoff: one run")
+        if not rs:
+            continue
+        r = rs[0]
+        if not catalog.HANDLERS[h].locks:
+            check(r.get("no_lock") is True and any(
+                line.startswith(h + " ") and "n/a (no lock)" in line
+                for line in table.splitlines()),
+                  f"{h} handoff: not run, 'n/a (no lock)' in the table")
+            continue
+        samples = r.get("samples_us", [])
+        check(len(samples) >= 10 and r["p50_us"] > 0,
+              f"{h} handoff: a median from the hand-offs "
+              f"({len(samples)} of {r.get('handoffs')} measured, median "
+              f"{r.get('p50_us', 0) / 1000:.2f} ms, {r.get('no_wait')} did "
+              f"not wait, {r.get('late')} late)")
+        check(r.get("no_wait") == 0 and not r.get("start_failed") and
+              not r.get("write_failed"),
+              f"{h} handoff: every waiter waited for the release and every "
+              f"hold started and wrote ({r.get('no_wait')} did not wait, "
+              f"{r.get('start_failed')} session_start failed, "
+              f"{r.get('write_failed')} writes refused)")
+        check(r.get("final_n") == r.get("holds") and r["holds"] > 1,
+              f"{h} handoff: counter n = holds, no lost update "
+              f"({r.get('final_n')} of {r.get('holds')})")
 
 
 def fault_mode(build, out_dir):

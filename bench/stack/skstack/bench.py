@@ -60,6 +60,11 @@ def parse_args(argv):
                    help="wrk connections (16)")
     p.add_argument("--burst", type=int, default=50,
                    help="parallel requests of ajax-burst (50)")
+    p.add_argument("--handoffs", type=int,
+                   help="lock hand-offs per handoff run (default 200, quick 30)")
+    p.add_argument("--handoff-seconds", type=float, default=60.0,
+                   help="a handoff run stops by itself after this long, "
+                        "keeping the hand-offs it got (60)")
     p.add_argument("--out-dir", help="where table.txt, table.md, results.json "
                    "and the chart go (default: the run directory)")
     p.add_argument("--docs", dest="docs", action="store_true", default=None,
@@ -87,11 +92,16 @@ def parse_args(argv):
         a.duration = 2 if a.quick else 8
     if a.repeats is None:
         a.repeats = 1 if a.quick else 2
+    if a.handoffs is None:
+        a.handoffs = 30 if a.quick else 200
     if a.docs is None:
         a.docs = not a.quick
     if a.duration <= 0 or a.duration > 120 or a.repeats < 1 or a.burst < 1:
         raise SystemExit("bench-stack: --duration must be in (0, 120], "
                          "--repeats and --burst at least 1")
+    if not 1 <= a.handoffs <= 10000 or not 0 < a.handoff_seconds <= 600:
+        raise SystemExit("bench-stack: --handoffs must be in [1, 10000], "
+                         "--handoff-seconds in (0, 600]")
     return a
 
 
@@ -107,16 +117,32 @@ def run_one(stack, handler, wl, args, rep):
         r["verify"] = load.verify(stack, handler, pool.ids, acks, pool_roots, "v")
         r["kind"] = "wrk"
         return r
-    pool = load.IdPool("burst", 1)
+    if wl.kind == "handoff":
+        if not catalog.HANDLERS[handler].locks:
+            # Nothing to hand off: the row says "n/a (no lock)".
+            return {"kind": "handoff", "no_lock": True}
+        return on_one_session(stack, handler, wl, lambda sid: load.handoff(
+            stack, handler, sid, args.handoffs, args.handoff_seconds,
+            label=f"handoff-{label}"))
+    return on_one_session(stack, handler, wl, lambda sid: load.burst(
+        stack, handler, sid, args.burst, page=wl.page))
+
+
+def on_one_session(stack, handler, wl, measure):
+    """Seeds one session with `wl`'s fixture, runs `measure(id)` on it, then
+    the loss check and the final counter n: ajax-burst and handoff both
+    increment n once per request or hold, so n tells whether an update was
+    lost."""
+    pool = load.IdPool(wl.name, 1)
     pool_roots = load.seed(stack, handler, wl.seed, pool.ids)
     off = load.ack_offset(stack, handler)
-    b = load.burst(stack, handler, pool.ids[0], args.burst, page=wl.page)
+    r = measure(pool.ids[0])
     acks = load.read_acks(stack, handler, off, pool.prefix)
-    b["verify"] = load.verify(stack, handler, pool.ids, acks, pool_roots, "n")
+    r["verify"] = load.verify(stack, handler, pool.ids, acks, pool_roots, "n")
     row = load.dump(stack, handler, pool.ids)[pool.ids[0]]
-    b["final_n"] = int(row.get("n") or 0) if "error" not in row else -1
-    b["kind"] = "burst"
-    return b
+    r["final_n"] = int(row.get("n") or 0) if "error" not in row else -1
+    r["kind"] = wl.kind
+    return r
 
 
 def progress_line(i, total, handler, wl, r):
@@ -125,6 +151,16 @@ def progress_line(i, total, handler, wl, r):
         return (f"{head} {r['rps']:7.0f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  "
                 f"p99 {r['p99_us'] / 1000:6.1f} ms  errors {r['errors']}  "
                 f"{load.loss_line(r['verify'])}")
+    if r["kind"] == "handoff":
+        if r.get("no_lock"):
+            return f"{head} n/a (no lock)"
+        stats = (f"hand-off median {r['p50_us'] / 1000:.2f} ms  p99 "
+                 f"{r['p99_us'] / 1000:.2f} ms" if report.handoff_measured(r)
+                 else "no hand-off measured")
+        return (f"{head} {stats}  n {len(r['samples_us'])} of "
+                f"{r['handoffs']} in {r['elapsed_s']:.1f} s  counter "
+                f"{r['final_n']} of {r['holds']} holds  "
+                f"{report.handoff_notes(r) or 'all handed off'}")
     why = ""
     if r["errors"]:
         why = (f" ({r['write_refused']} writes refused, {r['start_failed']} "
@@ -182,6 +218,7 @@ def main(argv):
         if "workloads" not in data:
             data["workloads"] = list(dict.fromkeys(r["workload"] for r in data["rows"]))
         out_dir = os.path.abspath(args.out_dir or os.path.dirname(args.from_results))
+        os.makedirs(out_dir, exist_ok=True)
         publish(data, out_dir, args.docs_dir if args.docs else None)
         return 0
     procs.install_signal_handlers()
@@ -266,7 +303,7 @@ def publish(data, out_dir, docs_dir):
     """Prints the table and writes table.txt, table.md and the chart to
     `out_dir`, and the docs section and chart to `docs_dir` unless None."""
     rows, handlers = data["rows"], data["handlers"]
-    table = report.text_table(rows)
+    table = tables(rows, report.text_table, report.handoff_text_table)
     print()
     print(table)
     print()
@@ -277,7 +314,8 @@ def publish(data, out_dir, docs_dir):
     with open(os.path.join(out_dir, "table.txt"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(out_dir, "table.md"), "w") as f:
-        f.write(report.markdown_table(rows) + "\n")
+        f.write(tables(rows, report.markdown_table,
+                       report.handoff_markdown_table) + "\n")
     title = f"bench-stack {data['date']}, {data['machine']['cores']} cores"
     png = os.path.join(out_dir, "bench-stack.png")
     why = report.chart(rows, handlers, png, out_dir, title)
@@ -293,6 +331,18 @@ def publish(data, out_dir, docs_dir):
                               docs_section(data, chart=not why))
     print(f"bench-stack: wrote {docs}/benchmarks.md (bench-stack section)"
           f"{' and bench-stack.png' if not why else ''}")
+
+
+def tables(rows, loads, handoffs):
+    """The main table (wrk loads, ajax-burst) and the lock hand-off table,
+    each only when the run measured it."""
+    parts = []
+    if report.load_rows(rows):
+        parts.append(loads(rows))
+    if report.handoff_rows(rows):
+        parts.append("lock hand-off: release to the next acquire\n\n" +
+                     handoffs(rows))
+    return "\n\n".join(parts)
 
 
 def docs_section(data, chart):
@@ -326,30 +376,92 @@ def docs_section(data, chart):
         f"{args.burst} requests at once on one session; `ajax-burst n` is the "
         f"final counter of each repeat (n of {args.burst} means no lost update).",
         "",
-        markdown_table_note(),
-        "",
-        report.markdown_table(rows),
-        "",
     ]
+    if report.load_rows(rows):
+        lines += [markdown_table_note(), "", report.markdown_table(rows), ""]
     if chart:
         lines += ["![bench-stack: requests/s, p99 and ajax-burst per handler]"
                   "(bench-stack.png)", ""]
+    unlocked = [f"`{h}`" for h in handlers if not catalog.HANDLERS[h].locks]
+    if "ajax-burst" in data["workloads"]:
+        lines += [
+            "ajax-burst for the locking handlers: the missing increments are "
+            "requests that failed, not silent losses (`errors`). phpredis with "
+            "locking tries the lock 10 times 2 ms apart, then carries on "
+            "without it and refuses the write, which the page turns into a "
+            "503; an application that ignores that warning answers 200 and "
+            "loses the update silently. php-memcached fails session_start() "
+            "after 5 x 150 ms." +
+            (f" Handlers without a lock ({', '.join(unlocked)}) lose updates "
+             "whenever two requests of one session overlap: now and then in "
+             "cart and big (two connections on the same id), nearly all of "
+             "them in ajax-burst." if unlocked else ""), ""]
+    if report.handoff_rows(rows):
+        lines += handoff_section(rows, args) + [""]
     lines += [
-        "ajax-burst for the locking handlers: the missing increments are "
-        "requests that failed, not silent losses (`errors`). phpredis with "
-        "locking tries the lock 10 times 2 ms apart, then carries on without "
-        "it and refuses the write, which the page turns into a 503; an "
-        "application that ignores that warning answers 200 and loses the "
-        "update silently. php-memcached fails session_start() after 5 x 150 ms. "
-        "Handlers without a lock (phpredis without locking, sessionkit-lmdb "
-        "until sessionkit has its lock) lose updates whenever two requests "
-        "of one session overlap: now and then in cart and big (two "
-        "connections on the same id), nearly all of them in ajax-burst.",
-        "", "Handlers (`{run}` is the run directory):", "", labels, "",
+        "Handlers (`{run}` is the run directory):", "", labels, "",
         "Workloads:", "", wl, "",
         "How the harness works, the loss check, and `make fault-stack`: "
         "[stack.md](stack.md)."]
     return "\n".join(lines)
+
+
+# How each save handler waits for a held lock, for the hand-off section; the
+# numbers come from the lock settings the handler loaded in the run.
+HOW_IT_WAITS = {
+    "files": "sleeps in flock(); the kernel wakes it at the release",
+    "redis": "polls: sleeps `redis.session.lock_wait_time` us between tries, "
+             "gives up after `redis.session.lock_retries` tries and carries on "
+             "without the lock (its write is then refused)",
+    "memcached": "polls: sleeps between `memcached.sess_lock_wait_min` and "
+                 "`memcached.sess_lock_wait_max` ms between tries, then fails "
+                 "session_start() after `memcached.sess_lock_retries` tries",
+    "sessionkit": "waits at most `sessionkit.lock_wait_ms` for the release "
+                  "(then `sessionkit.lock_timeout_action`)",
+}
+
+HANDOFF_TARGET = ("sessionkit-redis", 2000)  # handler, median in us
+
+
+def handoff_section(rows, args):
+    """The docs' lock hand-off part: what is measured, the table, the target
+    and how each handler waits, with its lock settings as loaded."""
+    by = {r["handler"]: r for r in report.handoff_rows(rows)}
+    lines = [
+        "### Lock hand-off",
+        "",
+        "Two PHP CLI processes, each with a handler's pool ini and the same "
+        "stores, pass one session's lock back and forth: the holder keeps it "
+        "5 ms, so the other is surely waiting inside session_start(); the "
+        "hand-off is the time from just before the holder's "
+        "session_write_close() to the waiter's session_start() returning (the "
+        "holder's write and release, plus the time the waiter takes to "
+        f"notice). {args.handoffs} hand-offs per run (at most "
+        f"{args.handoff_seconds:g} s), the repeats pooled. `counter`: the "
+        "session's final n of the holds that incremented it (equal: no lost "
+        "update). A handler that does not lock has nothing to hand off.",
+        "",
+        report.handoff_markdown_table(rows),
+        "",
+    ]
+    name, limit = HANDOFF_TARGET
+    r = by.get(name)
+    if r is not None:
+        if not report.handoff_measured(r):
+            verdict = "no hand-off measured (see its notes)"
+        else:
+            verdict = ("met" if r["p50_us"] < limit else "not met") + \
+                f" ({r['p50_us'] / 1000:.2f} ms)"
+        lines += [f"Target: `{name}` median under {limit / 1000:g} ms: "
+                  f"{verdict}.", ""]
+    lines += ["How a waiter waits (settings as loaded in this run):", ""]
+    for h, r in by.items():
+        if r["no_lock"]:
+            continue
+        how = HOW_IT_WAITS.get(catalog.HANDLERS[h].ini["session.save_handler"], "")
+        ini = ", ".join(f"`{k}={v}`" for k, v in r["lock_ini"].items())
+        lines.append(f"- `{h}`: {how}" + (f"; {ini}" if ini else "") + ".")
+    return lines
 
 
 def markdown_table_note():

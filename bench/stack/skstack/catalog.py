@@ -69,6 +69,10 @@ class Handler:
     extensions: tuple
     ini: dict
     stores: tuple = ()
+    # Whether the handler holds a per-session lock from session_start() to
+    # session_write_close(): the handoff workload measures only these (the
+    # others show "n/a (no lock)").
+    locks: bool = False
 
 
 HANDLERS = {
@@ -77,7 +81,8 @@ HANDLERS = {
         label="PHP files (flock)",
         extensions=(),
         ini={"session.save_handler": "files",
-             "session.save_path": "{run}/data/files"}),
+             "session.save_path": "{run}/data/files"},
+        locks=True),
     "redis": Handler(
         name="redis",
         label="phpredis",
@@ -94,7 +99,8 @@ HANDLERS = {
              "session.save_path": "tcp://127.0.0.1:{redis_port}",
              # lock_retries / lock_wait_time / lock_expire: phpredis defaults.
              "redis.session.locking_enabled": "1"},
-        stores=("redis",)),
+        stores=("redis",),
+        locks=True),
     "memcached": Handler(
         name="memcached",
         label="php-memcached (locking)",
@@ -103,20 +109,23 @@ HANDLERS = {
              "session.save_path": "127.0.0.1:{memcached_port}",
              # sess_lock_* retries and waits: php-memcached defaults.
              "memcached.sess_locking": "1"},
-        stores=("memcached",)),
+        stores=("memcached",),
+        locks=True),
     "sessionkit-lmdb": Handler(
         name="sessionkit-lmdb",
         label="sessionkit LMDB",
         extensions=("{build}/php/sessionkit.so",),
         ini={"session.save_handler": "sessionkit",
-             "session.save_path": "lmdb://{run}/data/lmdb"}),
+             "session.save_path": "lmdb://{run}/data/lmdb"},
+        locks=True),
     "sessionkit-redis": Handler(
         name="sessionkit-redis",
         label="sessionkit Redis",
         extensions=("{build}/php/sessionkit.so",),
         ini={"session.save_handler": "sessionkit",
              "session.save_path": "redis://127.0.0.1:{redis_port}/0"},
-        stores=("redis",)),
+        stores=("redis",),
+        locks=True),
 }
 
 # Default order of bench-stack (anchors first, then sessionkit).
@@ -164,7 +173,8 @@ class Workload:
     page: str        # PHP page under bench/stack/app/
     seed: str        # fixture the pool is seeded with (see app/common.php)
     pool: int        # number of session ids
-    kind: str        # "wrk" (timed load) or "burst" (N parallel on one id)
+    kind: str        # "wrk" (timed load), "burst" (N parallel on one id) or
+                     # "handoff" (two PHP CLI processes pass one lock)
     writes: bool     # whether each request writes (and acknowledges) a version
     about: str
 
@@ -182,6 +192,11 @@ WORKLOADS = {
     "ajax-burst": Workload("ajax-burst", "burst.php", "burst", 1, "burst",
                            True, "N parallel requests on one session, each "
                            "n = n + 1 with 2 ms between read and write"),
+    "handoff": Workload("handoff", "handoff.php", "burst", 1, "handoff", True,
+                        "two PHP CLI processes pass one session's lock back "
+                        "and forth; time from one's session_write_close() to "
+                        "the other's session_start() returning (handlers "
+                        "that lock only)"),
 }
 
-DEFAULT_WORKLOADS = ("cart", "read", "big", "ajax-burst")
+DEFAULT_WORKLOADS = ("cart", "read", "big", "ajax-burst", "handoff")

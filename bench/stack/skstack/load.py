@@ -16,6 +16,7 @@ import time
 from .procs import HarnessError, Proc
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HANDOFF_PHP = os.path.join(HERE, "app", "handoff.php")
 WRK = "/usr/bin/wrk"
 LUA = os.path.join(HERE, "wrk", "pool.lua")
 ID_LEN = 32
@@ -287,3 +288,40 @@ def burst(stack, handler, sid, n, page="burst.php", timeout=60):
         "p50_us": percentile(lat, 50),
         "p99_us": percentile(lat, 99),
     }
+
+
+def handoff(stack, handler, sid, count, seconds, hold_ms=5.0, label="handoff"):
+    """Lock hand-off of `handler`: app/handoff.php run by the PHP CLI with the
+    handler's pool ini, against the stack's stores, on session `sid` (seeded
+    beforehand). Two processes pass the session's lock back and forth
+    `count` times, or for `seconds`; returns the hand-off samples (release
+    to the next acquire, us) and what did not hand off cleanly.
+
+    The CLI script stops by itself at the deadline; the hard timeout here
+    covers a side stuck inside session_start() (at most one lock wait)."""
+    log = os.path.join(stack.run_dir, "logs", f"{label}.log")
+    if os.path.exists(log):
+        os.unlink(log)
+    tmp = os.path.join(stack.run_dir, "data", label)
+    argv = stack.php_cli(handler) + [HANDOFF_PHP, sid, str(count),
+                                     f"{seconds:g}", str(round(hold_ms * 1000)),
+                                     tmp]
+    proc = Proc(f"php handoff {handler}", argv, log)
+    try:
+        proc.popen.wait(timeout=seconds + 60)
+    except Exception:
+        proc.stop()
+        raise HarnessError(f"handoff.php for {handler} did not finish within "
+                           f"{seconds + 60:g} s (see {log})")
+    proc.stop()
+    with open(log, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    m = re.search(r"^SKHANDOFF (\{.*\})$", text, re.M)
+    if proc.popen.returncode != 0 or not m:
+        raise HarnessError(f"handoff.php for {handler} failed (exit "
+                           f"{proc.popen.returncode}):\n{text[-1500:]}")
+    r = json.loads(m.group(1))
+    r["wanted"] = count
+    r["p50_us"] = percentile(r["samples_us"], 50)
+    r["p99_us"] = percentile(r["samples_us"], 99)
+    return r

@@ -6,6 +6,8 @@ import shutil
 import statistics
 import subprocess
 
+from .load import percentile
+
 BEGIN = "<!-- bench-stack:begin -->"
 END = "<!-- bench-stack:end -->"
 
@@ -21,6 +23,9 @@ def summarize(results, handlers, workloads):
         for h in handlers:
             runs = [r for r in results if r["handler"] == h and r["workload"] == wl]
             if not runs:
+                continue
+            if runs[0]["kind"] == "handoff":
+                rows.append(summarize_handoff(h, wl, runs))
                 continue
             row = {"handler": h, "workload": wl, "repeats": len(runs),
                    "kind": runs[0]["kind"],
@@ -43,6 +48,93 @@ def summarize(results, handlers, workloads):
                            requests=sum(r["sent"] for r in runs))
             rows.append(row)
     return rows
+
+
+def summarize_handoff(handler, workload, runs):
+    """The hand-off row: median and p99 over the samples of every repeat
+    together (each repeat alone is small), failures and counters summed."""
+    row = {"handler": handler, "workload": workload, "kind": "handoff",
+           "repeats": len(runs), "no_lock": bool(runs[0].get("no_lock"))}
+    if row["no_lock"]:
+        return row
+    samples = [x for r in runs for x in r["samples_us"]]
+    row.update(samples=len(samples), p50_us=percentile(samples, 50),
+               p99_us=percentile(samples, 99),
+               lock_ini=dict(runs[0].get("lock_ini") or {}),
+               final_n=[r["final_n"] for r in runs],
+               holds=[r["holds"] for r in runs],
+               elapsed_s=[r["elapsed_s"] for r in runs],
+               updates_lost=sum(r["verify"]["updates_lost"] for r in runs),
+               acked=sum(r["verify"]["acked"] for r in runs),
+               lost=sum(r["verify"]["lost"] for r in runs),
+               failure_examples=[e for r in runs for e in r["failure_examples"]][:3])
+    for key in ("handoffs", "late", "no_wait", "start_failed", "write_failed"):
+        row[key] = sum(r[key] for r in runs)
+    row["errors"] = row["start_failed"] + row["write_failed"]
+    return row
+
+
+def handoff_notes(r):
+    """What did not hand off cleanly, in words ('' when everything did).
+    Works on one run and on a summarized row (same keys)."""
+    notes = []
+    if r["no_wait"]:
+        notes.append(f"{r['no_wait']} did not wait (lock not held)")
+    if r["late"]:
+        notes.append(f"{r['late']} late (waiter came after the release; "
+                     "left out)")
+    if r["start_failed"]:
+        notes.append(f"{r['start_failed']} session_start failed")
+    if r["write_failed"]:
+        notes.append(f"{r['write_failed']} writes refused")
+    finals = r["final_n"] if isinstance(r["final_n"], list) else [r["final_n"]]
+    holds = r["holds"] if isinstance(r["holds"], list) else [r["holds"]]
+    if finals != holds:
+        notes.append("counter short: lost update")
+    return "; ".join(notes)
+
+
+def handoff_measured(r):
+    """Whether a run or row has a median worth printing. When most waiters
+    did not wait, the lock was not held and the few samples are
+    coincidences (a waiter that happened to return after the release), not
+    hand-offs."""
+    if r.get("no_lock"):
+        return False
+    samples = r["samples"] if "samples" in r else len(r["samples_us"])
+    return samples > 0 and r["no_wait"] < samples
+
+
+HANDOFF_HEADER = ("handler", "median ms", "p99 ms", "n", "counter", "notes")
+
+
+def _handoff_cells(row):
+    if row["no_lock"]:
+        return (row["handler"], "n/a (no lock)", "", "", "", "")
+    counter = ", ".join(f"{f} of {h}" for f, h in zip(row["final_n"], row["holds"]))
+    # n: the hand-offs measured, "of" all of them when some were not.
+    n = str(row["samples"])
+    if row["samples"] != row["handoffs"]:
+        n += f" of {row['handoffs']}"
+    if not handoff_measured(row):
+        return (row["handler"], "none", "", n, counter, handoff_notes(row))
+    return (row["handler"], f"{row['p50_us'] / 1000:.2f}",
+            f"{row['p99_us'] / 1000:.2f}", n, counter, handoff_notes(row))
+
+
+def handoff_rows(rows):
+    return [r for r in rows if r["kind"] == "handoff"]
+
+
+def handoff_text_table(rows):
+    """lock hand-off: median / p99 / n per handler, plain text."""
+    return _text(HANDOFF_HEADER, [_handoff_cells(r) for r in handoff_rows(rows)],
+                 left=(0, 5))
+
+
+def handoff_markdown_table(rows):
+    return _markdown(HANDOFF_HEADER,
+                     [_handoff_cells(r) for r in handoff_rows(rows)], left=(0, 5))
 
 
 HEADER = ("handler", "workload", "req/s", "p50 ms", "p99 ms", "errors",
@@ -68,29 +160,45 @@ def _cells(row):
             burst_s)
 
 
+def load_rows(rows):
+    """The rows of the main table: wrk loads and ajax-burst."""
+    return [r for r in rows if r["kind"] != "handoff"]
+
+
 def text_table(rows):
-    cells = [HEADER] + [_cells(r) for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
+    return _text(HEADER, [_cells(r) for r in load_rows(rows)], left=(0, 1))
+
+
+def markdown_table(rows):
+    return _markdown(HEADER, [_cells(r) for r in load_rows(rows)], left=(0, 1))
+
+
+def _text(header, body, left):
+    cells = [header] + body
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     out = []
     for n, c in enumerate(cells):
-        out.append("  ".join(v.ljust(widths[i]) if i < 2 else v.rjust(widths[i])
+        out.append("  ".join(v.ljust(widths[i]) if i in left else v.rjust(widths[i])
                              for i, v in enumerate(c)).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
 
 
-def markdown_table(rows):
-    out = ["| " + " | ".join(HEADER) + " |",
-           "|" + "|".join("---" if i < 2 else "---:" for i in range(len(HEADER))) + "|"]
-    for r in rows:
-        out.append("| " + " | ".join(_cells(r)) + " |")
+def _markdown(header, body, left):
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" if i in left else "---:"
+                          for i in range(len(header))) + "|"]
+    for c in body:
+        out.append("| " + " | ".join(c) + " |")
     return "\n".join(out)
 
 
 def chart(rows, handlers, path, workdir, title):
     """PNG: requests/s and p99 per handler and workload, and the ajax-burst
     final counter. Returns None, or why no chart was drawn."""
+    if not load_rows(rows):
+        return "only hand-offs were measured (they are in the table, not the chart)"
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         return "gnuplot is missing (scripts/install-deps installs gnuplot-nox)"

@@ -76,6 +76,7 @@ class Stack:
         self.stores = {}      # name -> StoreProc
         self.fpm = {}         # handler -> Proc
         self.fpm_listen = {}  # handler -> "unix:/path" or "127.0.0.1:port"
+        self.php_ini = {}     # handler -> <run>/conf/php-<handler>.ini
         self.nginx = None
         self.port = None
         self.ack_logs = {h.name: os.path.join(self.run_dir, "acks", h.name + ".log")
@@ -158,7 +159,11 @@ class Stack:
             paths.append(path)
         return paths
 
-    def _start_fpm(self, h, ext_dir):
+    def _write_php_ini(self, h, ext_dir):
+        """Writes <run>/conf/php-<handler>.ini, the handler's whole PHP
+        configuration (shared ini, its extensions, its settings), and returns
+        its path. php-fpm and the PHP CLI (`php_cli`) both run with `-n -c`
+        this file, so a CLI measurement uses exactly the pool's settings."""
         ctx = self.context()
         conf = os.path.join(self.run_dir, "conf")
         ini_path = os.path.join(conf, f"php-{h.name}.ini")
@@ -181,7 +186,22 @@ class Stack:
             f.write("\n".join(lines) + "\n")
         if h.ini.get("session.save_handler") == "files":
             os.makedirs(h.ini["session.save_path"].format(**ctx), exist_ok=True)
+        self.php_ini[h.name] = ini_path
+        return ini_path
 
+    def php_cli(self, handler):
+        """argv prefix that runs the PHP CLI with `handler`'s pool settings.
+
+        The CLI SAPI forces max_execution_time=0 over any ini file, and
+        phpredis and php-memcached derive their lock expiry from it (with 0
+        phpredis sets its lock without any expiry), so it is set back to the
+        pools' value."""
+        return [PHP_CLI, "-n", "-c", self.php_ini[handler], "-d",
+                f"max_execution_time={catalog.BASE_INI['max_execution_time']}"]
+
+    def _start_fpm(self, h, ext_dir):
+        ini_path = self._write_php_ini(h, ext_dir)
+        conf = os.path.join(self.run_dir, "conf")
         # The extensions must load cleanly in the fpm SAPI.
         out = subprocess.run([PHP_FPM, "-n", "-c", ini_path, "-m"],
                              capture_output=True, text=True)

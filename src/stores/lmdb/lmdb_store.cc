@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -20,17 +21,21 @@
 #include <string>
 #include <utility>
 
+#include "sessionkit/session_id.h"
+#include "stores/lmdb/lock_wake.h"
+
 namespace sessionkit {
 namespace lmdb_internal {
 
 // One process's handle on an environment directory.
 //
-// Thread safety: env, db, pid, generation and dir are set before the
+// Thread safety: env, db, wake, pid, generation and dir are set before the
 // handle is published and never change; pool is guarded by pool_mu; every
 // transaction holds remap_mu shared.
 struct Env {
   MDB_env* env = nullptr;
-  MDB_dbi db = 0;  // the main database: sessions and their index
+  MDB_dbi db = 0;  // the main database: sessions, their index, locks
+  LockWake wake;   // <dir>/lock-wake, mapped
   // The process and fork generation that opened `env`; any other process
   // must not touch it.
   pid_t pid = 0;
@@ -57,9 +62,26 @@ constexpr size_t kHeaderBytes = 8;
 // sorts before the sessions), the 8-byte big-endian bucket, the id.
 constexpr char kIndexPrefix = '\0';
 constexpr size_t kIndexHeaderBytes = 1 + 8;
+// A lock key: these 9 bytes, then the id. They read as an index key of the
+// bucket INT64_MAX, which no expiry reaches: lock records sort after every
+// index entry and before every session, Scan (which starts past the index)
+// never lists them, and the index walk of Gc stops before them, in this
+// version and in earlier ones sharing the directory.
+constexpr char kLockPrefix[] = "\0\x7f\xff\xff\xff\xff\xff\xff\xff";
+constexpr size_t kLockPrefixBytes = sizeof kLockPrefix - 1;
+static_assert(kLockPrefixBytes == kIndexHeaderBytes);
+// A lock value: 8-byte big-endian end of the lease (Unix ms, store clock),
+// then the owner's token.
+constexpr size_t kLockHeaderBytes = 8;
+constexpr size_t kMaxTokenBytes = 1024;
+// A waiter whose lock holder is a process of this host wakes this often to
+// see whether the holder died (killed without releasing).
+constexpr std::chrono::milliseconds kGoneHolderPoll{250};
+constexpr Duration kMaxLockWait{24 * 3600 * 1000};
 // LMDB keys are at most 511 bytes and the index key adds 9; validated ids
 // are at most 256 bytes.
 constexpr size_t kMaxIdBytes = 400;
+constexpr size_t kMaxKeyBytes = 511;  // LMDB's default key size limit
 constexpr size_t kPoolCap = 16;
 constexpr uint64_t kGcBatch = 1000;
 constexpr size_t kDefaultScanLimit = 1000;
@@ -72,6 +94,7 @@ constexpr int64_t kMaxExpiryMs = 9'000'000'000'000;
 // -30780) and errno values (positive).
 constexpr int kRcCorrupt = -1;   // a value shorter than its expiry header
 constexpr int kRcNoChange = -2;  // nothing to commit: abort and succeed
+constexpr int kRcLockLost = -3;  // the caller does not hold the session lock
 
 // --- Process-wide state -----------------------------------------------
 
@@ -92,10 +115,17 @@ Registry& GetRegistry() {
   return *registry;
 }
 
-void AtforkPrepare() { GetRegistry().mu.lock(); }
-void AtforkParent() { GetRegistry().mu.unlock(); }
+void AtforkPrepare() {
+  GetRegistry().mu.lock();
+  WaiterPlacesAtforkPrepare();
+}
+void AtforkParent() {
+  WaiterPlacesAtforkParent();
+  GetRegistry().mu.unlock();
+}
 void AtforkChild() {
   g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+  WaiterPlacesAtforkChild();
   GetRegistry().mu.unlock();
 }
 
@@ -178,6 +208,92 @@ bool IsIndexKey(std::string_view key) {
   return !key.empty() && key[0] == kIndexPrefix;
 }
 
+// The key of a session's lock record: kLockPrefix, the id.
+//
+// Thread safety: a value on the stack of one call.
+class LockKey {
+ public:
+  explicit LockKey(std::string_view id) : size_(kLockPrefixBytes + id.size()) {
+    std::memcpy(buf_, kLockPrefix, kLockPrefixBytes);
+    std::memcpy(buf_ + kLockPrefixBytes, id.data(), id.size());
+  }
+  MDB_val val() { return MDB_val{size_, buf_}; }
+
+ private:
+  char buf_[kLockPrefixBytes + kMaxIdBytes];
+  size_t size_;
+};
+
+bool IsLockKey(std::string_view key) {
+  return key.size() >= kLockPrefixBytes &&
+         std::memcmp(key.data(), kLockPrefix, kLockPrefixBytes) == 0;
+}
+
+// A lock record as stored.
+struct LockRecord {
+  int64_t lease_end_ms = 0;  // a record without a header counts as ended
+  std::string_view token;    // points into the transaction's pages
+};
+
+LockRecord ParseLock(const MDB_val& v) {
+  if (v.mv_size < kLockHeaderBytes) return LockRecord{};
+  return LockRecord{GetBigEndian64(v.mv_data),
+                    View(v).substr(kLockHeaderBytes)};
+}
+
+// Reads the lock record of `id`: 0, MDB_NOTFOUND or an LMDB error.
+int GetLock(MDB_txn* txn, const Env* e, std::string_view id, LockRecord* out) {
+  LockKey key(id);
+  MDB_val k = key.val(), v;
+  const int rc = mdb_get(txn, e->db, &k, &v);
+  if (rc == 0) *out = ParseLock(v);
+  return rc;
+}
+
+int PutLock(MDB_txn* txn, const Env* e, std::string_view id,
+            int64_t lease_end_ms, std::string_view token) {
+  LockKey key(id);
+  MDB_val k = key.val();
+  MDB_val v{kLockHeaderBytes + token.size(), nullptr};
+  const int rc = mdb_put(txn, e->db, &k, &v, MDB_RESERVE);
+  if (rc != 0) return rc;
+  char* out = static_cast<char*>(v.mv_data);
+  PutBigEndian64(out, StoredExpiry(lease_end_ms));
+  std::memcpy(out + kLockHeaderBytes, token.data(), token.size());
+  return 0;
+}
+
+int DelLock(MDB_txn* txn, const Env* e, std::string_view id) {
+  LockKey key(id);
+  MDB_val k = key.val();
+  return mdb_del(txn, e->db, &k, nullptr);
+}
+
+// Why an owner's write, touch or release is refused, or empty when it holds
+// the lock of `id` at `now_ms`. No token goes into the reason: a token lets
+// its bearer write the session.
+std::string OwnerCheck(MDB_txn* txn, const Env* e, std::string_view id,
+                       std::string_view token, int64_t now_ms, int* rc) {
+  LockRecord lock;
+  *rc = GetLock(txn, e, id, &lock);
+  if (*rc == MDB_NOTFOUND) {
+    *rc = kRcLockLost;
+    return "the session is not locked (this owner never took the lock, "
+           "released it, or its lease ran out and it was removed)";
+  }
+  if (*rc != 0) return "";
+  if (lock.token != token) {
+    *rc = kRcLockLost;
+    return "another owner holds the lock (this owner's lease ran out and "
+           "the lock was taken over, or this owner never held it)";
+  }
+  if (lock.lease_end_ms <= now_ms) {
+    *rc = kRcLockLost;
+    return "this owner's lease ran out";
+  }
+  return "";
+}
+
 // Adds the index entry of a session that expires at `expiry_ms`.
 int PutIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
              std::string_view id) {
@@ -213,13 +329,74 @@ struct CursorGuard {
   ~CursorGuard() { mdb_cursor_close(cursor); }
 };
 
+// --- Session bodies shared by the plain and the locked operations -------
+
+// Creates or replaces the session `id` (the body of Write), moving its
+// index entry unless the expiry stays in its bucket; sets *index_changed.
+int PutSession(MDB_txn* txn, const Env* e, std::string_view id,
+               std::string_view data, int64_t expiry, bool* index_changed) {
+  // One cursor finds the old value and replaces it, without a second
+  // search of the tree.
+  MDB_cursor* cursor;
+  int rc = mdb_cursor_open(txn, e->db, &cursor);
+  if (rc != 0) return rc;
+  CursorGuard guard{cursor};
+  MDB_val k = Val(id), old;
+  rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY);
+  if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+  const bool found = rc == 0;
+  const bool had_expiry = found && old.mv_size >= kHeaderBytes;
+  const int64_t old_expiry = had_expiry ? GetBigEndian64(old.mv_data) : 0;
+  const bool index_current = had_expiry && Bucket(old_expiry) == Bucket(expiry);
+  *index_changed = !index_current;
+  k = Val(id);
+  MDB_val v{kHeaderBytes + data.size(), nullptr};
+  rc = mdb_cursor_put(cursor, &k, &v,
+                      found ? MDB_CURRENT | MDB_RESERVE : MDB_RESERVE);
+  if (rc != 0) return rc;
+  // Fill the reserved space before the index changes: they may move it.
+  char* out = static_cast<char*>(v.mv_data);
+  PutBigEndian64(out, StoredExpiry(expiry));
+  if (!data.empty()) {
+    std::memcpy(out + kHeaderBytes, data.data(), data.size());
+  }
+  if (index_current) return 0;
+  if (had_expiry && (rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
+  return PutIndex(txn, e, expiry, id);
+}
+
+// Moves the expiry of the live session `id` (the body of Touch), using
+// `value` as scratch. MDB_NOTFOUND when it does not exist or expired,
+// kRcCorrupt for a value without header, kRcNoChange when the expiry is
+// already `expiry`.
+int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
+                 int64_t expiry, std::string* value, bool* index_changed) {
+  MDB_cursor* cursor;
+  int rc = mdb_cursor_open(txn, e->db, &cursor);
+  if (rc != 0) return rc;
+  CursorGuard guard{cursor};
+  MDB_val k = Val(id), old;
+  if ((rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY)) != 0) return rc;
+  if (old.mv_size < kHeaderBytes) return kRcCorrupt;
+  const int64_t old_expiry = GetBigEndian64(old.mv_data);
+  if (old_expiry <= now) return MDB_NOTFOUND;
+  if (old_expiry == expiry) return kRcNoChange;
+  // Copy before writing: the put may move the page `old` points into.
+  value->assign(View(old));
+  PutBigEndian64(value->data(), StoredExpiry(expiry));
+  k = Val(id);
+  MDB_val v = Val(*value);
+  if ((rc = mdb_cursor_put(cursor, &k, &v, MDB_CURRENT)) != 0) return rc;
+  *index_changed = Bucket(old_expiry) != Bucket(expiry);
+  if (!*index_changed) return 0;
+  if ((rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
+  return PutIndex(txn, e, expiry, id);
+}
+
 // --- Messages -------------------------------------------------------------
 
 // Enough of an id to find it in logs, never the whole secret.
-std::string IdPrefix(std::string_view id) {
-  if (id.size() <= 6) return std::string(id) + "...";
-  return std::string(id.substr(0, 6)) + "...";
-}
+std::string IdPrefix(std::string_view id) { return SessionIdPrefix(id); }
 
 unsigned DirMode(unsigned file_mode) {
   // Directories need x wherever files have r, and the owner needs rwx.
@@ -269,6 +446,7 @@ Env::~Env() {
   }
   for (MDB_txn* txn : pool) mdb_txn_abort(txn);
   mdb_env_close(env);
+  wake.Unmap();
 }
 
 std::string FormatSize(uint64_t bytes) {
@@ -400,6 +578,7 @@ Status LmdbStore::OpenSlow(Env** out) {
       mdb_env_close(e->env);
       e->env = nullptr;
     }
+    e->wake.Unmap();
     switch (rc) {
       case ENOTDIR:
       case EISDIR:
@@ -430,6 +609,12 @@ Status LmdbStore::OpenSlow(Env** out) {
   if (options_.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
   rc = mdb_env_open(e->env, real, flags, options_.file_mode);
   if (rc != 0) return fail("cannot open the LMDB environment in", rc);
+  rc = e->wake.Map(real, options_.file_mode);
+  if (rc != 0) {
+    return fail(std::string("cannot map the lock wake-up file ") +
+                    kLockWakeFile + " in",
+                rc);
+  }
   e->pid = pid;
   e->generation = generation;
 
@@ -641,6 +826,37 @@ Status CheckId(const std::string& name, std::string_view id) {
   return Status::OK();
 }
 
+Status CheckToken(const std::string& name, std::string_view op,
+                  std::string_view id, const LockOwner& owner) {
+  if (!owner.token.empty() && owner.token.size() <= kMaxTokenBytes) {
+    return Status::OK();
+  }
+  return Status::InvalidArgument(
+      name + ": " + std::string(op) + " of session " + IdPrefix(id) +
+      ": a lock owner token of " + std::to_string(owner.token.size()) +
+      " bytes cannot be stored (1 to " + std::to_string(kMaxTokenBytes) +
+      " bytes; use LockOwner::Generate)");
+}
+
+Status LockLost(const std::string& name, std::string_view op,
+                std::string_view id, const std::string& reason) {
+  return Status::LockLost(name + ": " + std::string(op) + " of session " +
+                          IdPrefix(id) + " refused: " + reason +
+                          "; nothing was changed");
+}
+
+// True when `token` names another process of this host: one whose death
+// LockHolderIsGone can see.
+bool IsOtherProcessOfThisHost(std::string_view token) {
+  static const std::string host = [] {  // "host|", as Generate writes it
+    const std::string own = LockOwner::Generate().token;
+    return own.substr(0, own.find('|') + 1);
+  }();
+  if (token.substr(0, host.size()) != host) return false;
+  const std::string_view rest = token.substr(host.size());
+  return rest.substr(0, rest.find('|')) != std::to_string(getpid());
+}
+
 }  // namespace
 
 Result<SessionRecord> LmdbStore::Read(std::string_view id) {
@@ -678,35 +894,7 @@ Status LmdbStore::Write(std::string_view id, std::string_view data,
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
   bool index_changed = false;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-    // One cursor finds the old value and replaces it, without a second
-    // search of the tree.
-    MDB_cursor* cursor;
-    int rc = mdb_cursor_open(txn, e->db, &cursor);
-    if (rc != 0) return rc;
-    CursorGuard guard{cursor};
-    MDB_val k = Val(id), old;
-    rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY);
-    if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-    const bool found = rc == 0;
-    const bool had_expiry = found && old.mv_size >= kHeaderBytes;
-    const int64_t old_expiry = had_expiry ? GetBigEndian64(old.mv_data) : 0;
-    const bool index_current =
-        had_expiry && Bucket(old_expiry) == Bucket(expiry);
-    index_changed = !index_current;
-    k = Val(id);
-    MDB_val v{kHeaderBytes + data.size(), nullptr};
-    rc = mdb_cursor_put(cursor, &k, &v,
-                        found ? MDB_CURRENT | MDB_RESERVE : MDB_RESERVE);
-    if (rc != 0) return rc;
-    // Fill the reserved space before the index changes: they may move it.
-    char* out = static_cast<char*>(v.mv_data);
-    PutBigEndian64(out, StoredExpiry(expiry));
-    if (!data.empty()) {
-      std::memcpy(out + kHeaderBytes, data.data(), data.size());
-    }
-    if (index_current) return 0;
-    if (had_expiry && (rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
-    return PutIndex(txn, e, expiry, id);
+    return PutSession(txn, e, id, data, expiry, &index_changed);
   });
   if (rc != 0) return Error(e, "write", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
@@ -722,26 +910,7 @@ Status LmdbStore::Touch(std::string_view id, Duration ttl) {
   std::string value;
   bool index_changed = false;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-    MDB_cursor* cursor;
-    int rc = mdb_cursor_open(txn, e->db, &cursor);
-    if (rc != 0) return rc;
-    CursorGuard guard{cursor};
-    MDB_val k = Val(id), old;
-    if ((rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY)) != 0) return rc;
-    if (old.mv_size < kHeaderBytes) return kRcCorrupt;
-    const int64_t old_expiry = GetBigEndian64(old.mv_data);
-    if (old_expiry <= now) return MDB_NOTFOUND;
-    if (old_expiry == expiry) return kRcNoChange;
-    // Copy before writing: the put may move the page `old` points into.
-    value.assign(View(old));
-    PutBigEndian64(value.data(), StoredExpiry(expiry));
-    k = Val(id);
-    MDB_val v = Val(value);
-    if ((rc = mdb_cursor_put(cursor, &k, &v, MDB_CURRENT)) != 0) return rc;
-    index_changed = Bucket(old_expiry) != Bucket(expiry);
-    if (!index_changed) return 0;
-    if ((rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
-    return PutIndex(txn, e, expiry, id);
+    return TouchSession(txn, e, id, now, expiry, &value, &index_changed);
   });
   if (rc != 0) return Error(e, "touch", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
@@ -937,7 +1106,60 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
     if (rc != 0) return Error(e, "gc", {}, rc);
     total.removed += batch.removed;
     total.bytes_removed += batch.bytes_removed;
-    if (!more) return total;
+    if (!more) break;
+    std::memcpy(resume, next_resume, next_resume_size);
+    resume_size = next_resume_size;
+  }
+  const int rc = GcLocks(e, now_ms);
+  if (rc != 0) return Error(e, "gc of session locks", {}, rc);
+  return total;
+}
+
+int LmdbStore::GcLocks(Env* e, int64_t now_ms) {
+  // Lock records are few (the locks held now, and those of holders that
+  // died): all are visited, in batches like the index.
+  char resume[kMaxKeyBytes];
+  std::memcpy(resume, kLockPrefix, kLockPrefixBytes);
+  size_t resume_size = kLockPrefixBytes;
+  char next_resume[sizeof resume];
+  size_t next_resume_size = 0;
+  for (;;) {
+    bool more = false;
+    int rc = WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
+      more = false;
+      bool removed = false;
+      MDB_cursor* cursor;
+      int rc = mdb_cursor_open(txn, e->db, &cursor);
+      if (rc != 0) return rc;
+      CursorGuard guard{cursor};
+      char pos[sizeof resume];
+      size_t pos_size = resume_size;
+      std::memcpy(pos, resume, resume_size);
+      MDB_val k{pos_size, pos}, v;
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+      for (uint64_t visited = 0; rc == 0 && IsLockKey(View(k)); ++visited) {
+        if (visited == kGcBatch) {
+          more = true;
+          next_resume_size = std::min(k.mv_size, sizeof next_resume);
+          std::memcpy(next_resume, k.mv_data, next_resume_size);
+          break;
+        }
+        if (ParseLock(v).lease_end_ms > now_ms) {
+          rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+          continue;
+        }
+        // Copy the key: deleting may move the page that holds it.
+        pos_size = std::min(k.mv_size, sizeof pos);
+        std::memcpy(pos, k.mv_data, pos_size);
+        if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
+        removed = true;
+        k = MDB_val{pos_size, pos};
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+      }
+      if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+      return removed ? 0 : kRcNoChange;
+    });
+    if (rc != 0 || !more) return rc;
     std::memcpy(resume, next_resume, next_resume_size);
     resume_size = next_resume_size;
   }
@@ -949,6 +1171,210 @@ Status LmdbStore::Health() {
   int rc = WithReadTxn(e, [](MDB_txn*) { return 0; });
   if (rc != 0) return Error(e, "health check", {}, rc);
   return Status::OK();
+}
+
+// --- Locks ------------------------------------------------------------------
+
+Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
+                                          const LockRequest& request) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  SK_RETURN_IF_ERROR(CheckToken(name_, "lock", id, request.owner));
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  using SteadyClock = std::chrono::steady_clock;
+  // Clamped so that the deadline cannot overflow.
+  const SteadyClock::time_point give_up =
+      SteadyClock::now() + std::clamp(request.wait, Duration(0), kMaxLockWait);
+  const uint64_t hash = LockHash(id);
+  const std::string_view token = request.owner.token;
+  WaiterPlace place;  // taken on the first wait, given back on return
+  bool waiting = false;
+  LockedRead out;
+  std::string holder;  // the holder's token while the lock is held
+  int64_t holder_lease_end_ms = 0;
+  for (;;) {
+    // Read before the try: a release after the try has changed the word by
+    // the time this caller sleeps on it, so the sleep ends at once.
+    const uint32_t seq = e->wake.Seq(hash);
+    bool held = false;
+    int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+      const int64_t now = NowMs();
+      out = LockedRead();
+      held = false;
+      LockRecord lock;
+      int rc = GetLock(txn, e, id, &lock);
+      if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+      if (rc == 0 && lock.token != token) {
+        if (lock.lease_end_ms > now && !LockHolderIsGone(lock.token)) {
+          held = true;
+          holder.assign(lock.token);
+          holder_lease_end_ms = lock.lease_end_ms;
+          return kRcNoChange;
+        }
+        out.broken_owner.assign(lock.token);
+      }
+      rc = PutLock(txn, e, id, ExpiryFromNow(now, request.lease), token);
+      if (rc != 0) return rc;
+      MDB_val k = Val(id), v;
+      rc = mdb_get(txn, e->db, &k, &v);
+      if (rc == MDB_NOTFOUND) return 0;
+      if (rc != 0) return rc;
+      // Like Read: a value without header is an error, and the lock is
+      // not taken (the transaction aborts).
+      if (v.mv_size < kHeaderBytes) return kRcCorrupt;
+      const int64_t expiry = GetBigEndian64(v.mv_data);
+      if (expiry <= now) return 0;
+      out.found = true;
+      out.record.data.assign(static_cast<const char*>(v.mv_data) + kHeaderBytes,
+                             v.mv_size - kHeaderBytes);
+      out.record.expires_at = ExpiryTime(expiry);
+      return 0;
+    });
+    if (rc != 0) return Error(e, "lock", id, rc);
+    if (!held) {
+      out.outcome = LockOutcome::kAcquired;
+      return out;
+    }
+    const SteadyClock::time_point now = SteadyClock::now();
+    if (now >= give_up) {
+      out.outcome = LockOutcome::kTimedOut;
+      return out;
+    }
+    if (!waiting) {
+      waiting = true;
+      if (request.max_waiters > 0) {
+        rc = place.Take(e->wake.path(), hash, request.max_waiters);
+        if (rc == EAGAIN) {
+          out.outcome = LockOutcome::kTooManyWaiters;
+          return out;
+        }
+        if (rc != 0) {
+          return Status::Unavailable(name_ + ": lock of session " +
+                                     IdPrefix(id) +
+                                     ": cannot count the waiters in " +
+                                     e->wake.path() + ": " + strerror(rc));
+        }
+      }
+    }
+    // Sleep until a release on the slot, the end of the wait, the end of
+    // the holder's lease (to take the lock over), and, for a holder process
+    // of this host, the next look at whether it died.
+    std::chrono::nanoseconds sleep = give_up - now;
+    const int64_t lease_left_ms = holder_lease_end_ms - NowMs();
+    sleep = std::min<std::chrono::nanoseconds>(
+        sleep, Duration(std::clamp<int64_t>(lease_left_ms, 0, INT32_MAX) + 1));
+    if (IsOtherProcessOfThisHost(holder)) {
+      sleep = std::min<std::chrono::nanoseconds>(sleep, kGoneHolderPoll);
+    }
+    e->wake.Wait(hash, seq, sleep);
+  }
+}
+
+Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
+                                 Duration ttl, const LockOwner& owner) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  SK_RETURN_IF_ERROR(CheckToken(name_, "write", id, owner));
+  if (data.size() > kMaxValueBytes) {
+    return Status::InvalidArgument(
+        name_ + ": write of session " + IdPrefix(id) + ": " +
+        std::to_string(data.size()) + " bytes is more than LMDB can store");
+  }
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
+  bool index_changed = false;
+  std::string refused;
+  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    int rc;
+    refused = OwnerCheck(txn, e, id, owner.token, NowMs(), &rc);
+    if (rc != 0) return rc;
+    rc = PutSession(txn, e, id, data, expiry, &index_changed);
+    return rc != 0 ? rc : DelLock(txn, e, id);
+  });
+  if (rc == kRcLockLost) return LockLost(name_, "write", id, refused);
+  if (rc != 0) return Error(e, "write", id, rc);
+  if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
+  e->wake.Wake(LockHash(id));
+  return Status::OK();
+}
+
+Status LmdbStore::TouchAndUnlock(std::string_view id, Duration ttl,
+                                 const LockOwner& owner) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  SK_RETURN_IF_ERROR(CheckToken(name_, "touch", id, owner));
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  std::string value;
+  bool index_changed = false;
+  std::string refused;
+  int touched = 0;  // TouchSession's outcome
+  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    const int64_t now = NowMs();
+    int rc;
+    refused = OwnerCheck(txn, e, id, owner.token, now, &rc);
+    if (rc != 0) return rc;
+    if ((rc = DelLock(txn, e, id)) != 0) return rc;
+    index_changed = false;
+    touched = TouchSession(txn, e, id, now, ExpiryFromNow(now, ttl), &value,
+                           &index_changed);
+    // A session that is gone (or unreadable) still has its lock released.
+    const bool released_anyway = touched == MDB_NOTFOUND ||
+                                 touched == kRcCorrupt ||
+                                 touched == kRcNoChange;
+    return released_anyway ? 0 : touched;
+  });
+  if (rc == kRcLockLost) return LockLost(name_, "touch", id, refused);
+  if (rc != 0) return Error(e, "touch", id, rc);
+  if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
+  e->wake.Wake(LockHash(id));
+  if (touched == MDB_NOTFOUND || touched == kRcCorrupt) {
+    return Error(e, "touch", id, touched);
+  }
+  return Status::OK();
+}
+
+Status LmdbStore::Unlock(std::string_view id, const LockOwner& owner) {
+  SK_RETURN_IF_ERROR(CheckId(name_, id));
+  SK_RETURN_IF_ERROR(CheckToken(name_, "unlock", id, owner));
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  bool released = false;
+  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    released = false;
+    LockRecord lock;
+    int rc = GetLock(txn, e, id, &lock);
+    if (rc == MDB_NOTFOUND) return kRcNoChange;
+    if (rc != 0) return rc;
+    // An owner whose lease ran out still removes its own record.
+    if (lock.token != owner.token) return kRcNoChange;
+    released = true;
+    return DelLock(txn, e, id);
+  });
+  if (rc != 0) return Error(e, "unlock", id, rc);
+  if (released) e->wake.Wake(LockHash(id));
+  return Status::OK();
+}
+
+Result<size_t> LmdbStore::LockRecordsForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  size_t count = 0;
+  int rc = WithReadTxn(e, [&](MDB_txn* txn) {
+    count = 0;
+    MDB_cursor* cursor;
+    int rc = mdb_cursor_open(txn, e->db, &cursor);
+    if (rc != 0) return rc;
+    MDB_val k{kLockPrefixBytes, const_cast<char*>(kLockPrefix)}, v;
+    for (rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+         rc == 0 && IsLockKey(View(k));
+         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      ++count;
+    }
+    mdb_cursor_close(cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  });
+  if (rc != 0) return Error(e, "lock count", {}, rc);
+  return count;
 }
 
 Status LmdbStore::CheckIndexForTesting() {
@@ -963,6 +1389,7 @@ Status LmdbStore::CheckIndexForTesting() {
     if (rc != 0) return rc;
     for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      if (IsLockKey(View(k))) continue;  // checked by LockRecordsForTesting
       if (IsIndexKey(View(k))) {
         ++entries;
         if (k.mv_size <= kIndexHeaderBytes) {

@@ -7,14 +7,22 @@
 //              key = a zero byte (which begins no session id, so the index
 //              sorts before every session) + 8-byte big-endian start of the
 //              expiry's bucket (Unix ms, kIndexBucketMs wide) + session id,
-//              value = empty.
+//              value = empty;
+//   session locks:
+//              key = a zero byte + 0x7f ff ff ff ff ff ff ff (the bucket
+//              INT64_MAX, which no expiry reaches) + session id,
+//              value = 8-byte big-endian end of the lease (Unix ms, by the
+//              store's clock) + the owner's token.
 // The index lets Gc visit only the sessions of buckets that have begun: the
 // expired ones and at most one bucket of live ones. A write that keeps the
 // session's expiry in its bucket (a session rewritten within the minute)
 // leaves the index alone; any other write transaction moves the entry with
 // the session. One tree rather than a named database per kind: a commit
 // then rewrites no database record, and the index pages of a moved entry
-// share their parents with the session's pages.
+// share their parents with the session's pages. Lock records sort after the
+// index and before the sessions: Scan starts past them, the index walk of
+// Gc stops before them (also in earlier versions sharing the directory),
+// and a session id cannot begin with a zero byte.
 //
 // Processes: each process opens its own MDB_env lazily, on first use, and
 // records the pid and fork generation it was opened in. A forked child never
@@ -58,6 +66,37 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 // Thread safety: every method may be called concurrently from several
 // threads, and several processes may use the same directory at once. The
 // *ForTesting hooks are for tests only and are not meant for production use.
+//
+// Session locks (lock records: see the layout above; the wake-up file:
+// lock_wake.h):
+//  - LockAndRead, lock free (absent, the caller's own, past its lease, or
+//    held by a process of this host that is gone): ONE write transaction
+//    that checks the lock record, puts the caller's and reads the session.
+//    Lock held: the same transaction, aborted (no commit), then a sleep and
+//    another such transaction per wake-up.
+//  - WriteAndUnlock: ONE write transaction (owner check, the Write of the
+//    session with its index entry, the lock record's deletion) and one
+//    futex wake. TouchAndUnlock likewise with Touch; Unlock: one write
+//    transaction (aborted when the caller does not hold the lock), and a
+//    wake when it released.
+//  - Waking: <dir>/lock-wake (created on open, mapped shared by every
+//    process) holds 4096 futex words; a session's word is picked by a hash
+//    of its id. A waiter reads the word before its try and, finding the
+//    lock held, sleeps in FUTEX_WAIT on it for at most: the rest of its
+//    wait (steady clock), the rest of the holder's lease, and 250 ms when
+//    the holder is another process of this host (so a holder killed with
+//    SIGKILL is taken over within about that once it has been reaped: a
+//    zombie still counts as alive). Every release bumps the
+//    word after its commit and wakes all sleepers on it (unrelated sessions
+//    share words; they just try again). A release between a waiter's try
+//    and its sleep has changed the word, so the sleep returns at once.
+//  - The waiter cap: a waiter holds, for as long as it waits, an OFD lock
+//    on one of max_waiters bytes of its session's range in lock-wake,
+//    through its own file descriptor; the kernel drops it when the waiter
+//    returns, or dies. No free byte: kTooManyWaiters at once. Only a caller
+//    that finds the lock held pays for this (an open and a few fcntl).
+//  - Gc removes lock records whose lease ended by its `now`; they count in
+//    no GcResult.
 class LmdbStore final : public Store {
  public:
   // `options` must have passed ValidateLmdbOptions.
@@ -84,6 +123,16 @@ class LmdbStore final : public Store {
   // Opens the environment if needed and starts a read transaction.
   Status Health() override;
 
+  // Session locks: see the class comment for their cost and wake-ups. An
+  // owner token must be 1 to 1024 bytes (InvalidArgument otherwise).
+  Result<LockedRead> LockAndRead(std::string_view id,
+                                 const LockRequest& request) override;
+  Status WriteAndUnlock(std::string_view id, std::string_view data,
+                        Duration ttl, const LockOwner& owner) override;
+  Status TouchAndUnlock(std::string_view id, Duration ttl,
+                        const LockOwner& owner) override;
+  Status Unlock(std::string_view id, const LockOwner& owner) override;
+
   // Replaces the clock that decides expiry (null restores the system clock).
   // Call before the store is shared between threads.
   void SetClockForTesting(std::function<TimePoint()> clock);
@@ -93,6 +142,10 @@ class LmdbStore final : public Store {
   // names a session whose expiry lies in the entry's bucket. Internal error
   // describing the first mismatch.
   Status CheckIndexForTesting();
+
+  // How many lock records the environment holds: locks held now, and
+  // those whose lease ran out that no lock call or gc has removed.
+  Result<size_t> LockRecordsForTesting();
 
   // How many committed writes of this store object (in this process) added,
   // moved or removed an expiry index entry.
@@ -126,6 +179,8 @@ class LmdbStore final : public Store {
   // Re-maps after another process grew the map.
   int Remap(Env* env);
   Result<GcResult> GcInternal(Env* env, int64_t now_ms);
+  // Removes the lock records whose lease ended at or before `now_ms`.
+  int GcLocks(Env* env, int64_t now_ms);
 
   // Builds the Status for an LMDB (or errno) code `rc` during `op`.
   Status Error(Env* env, std::string_view op, std::string_view id,

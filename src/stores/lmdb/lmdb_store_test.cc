@@ -1162,8 +1162,8 @@ TEST_F(LmdbStoreTest, OpenLmdbStoreValidatesOptions) {
   EXPECT_EQ((*r)->name(), "lmdb://" + path_);
   SK_ASSERT_OK((*r)->Write(Id(1), "x", Duration(1000)));
   EXPECT_TRUE(fs::exists(path_ + "/data.mdb"));
-  // Locking is not offered yet.
-  EXPECT_TRUE((*r)->Unlock(Id(1), LockOwner{"h|1|r"}).IsNotSupported());
+  // Locking is offered (lmdb_lock_test.cc tests it).
+  SK_EXPECT_OK((*r)->Unlock(Id(1), LockOwner{"h|1|r"}));
 }
 
 TEST(LmdbFormatSize, UsesTheLargestExactUnit) {

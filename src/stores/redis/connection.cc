@@ -301,6 +301,14 @@ Status Connection::TimedOut(bool connecting) const {
         " ms connecting to " + ep +
         (ssl_ != nullptr ? " (TLS handshake)" : "") + " (connect_timeout)");
   }
+  if (blocking_.count() > 0) {
+    return Status::Unavailable(
+        options_.store_name + ": timed out after " +
+        std::to_string((options_.read_timeout + blocking_).count()) +
+        " ms waiting for a reply from " + ep + " (read_timeout plus " +
+        std::to_string(blocking_.count()) +
+        " ms allowed for a blocking command)");
+  }
   return Status::Unavailable(options_.store_name + ": timed out after " +
                              std::to_string(options_.read_timeout.count()) +
                              " ms waiting for a reply from " + ep +
@@ -679,8 +687,10 @@ Status Connection::CheckHandshakeReplies(std::span<const Reply> replies) const {
 }
 
 Status Connection::Execute(std::span<const Command> commands,
-                           std::vector<Reply>* replies, bool read_only) {
+                           std::vector<Reply>* replies, bool read_only,
+                           Duration blocking) {
   stale_failure_ = false;
+  blocking_ = std::max(blocking, Duration(0));
   replies->clear();
   if (commands.empty()) return Status::OK();
   if (broken_) {
@@ -691,7 +701,8 @@ Status Connection::Execute(std::span<const Command> commands,
     Status st = Connect(SteadyClock::now() + options_.connect_timeout);
     if (!st.ok()) return Fail(st);
   }
-  const Deadline deadline = SteadyClock::now() + options_.read_timeout;
+  const Deadline deadline =
+      SteadyClock::now() + options_.read_timeout + blocking_;
   std::string wire;
   std::vector<Command> handshake;
   if (!handshake_done_) {

@@ -142,9 +142,11 @@ class Connection {
   // server and what happened (refused, timed out after N ms, TLS handshake
   // failed, closed by the server, protocol error); InvalidArgument for a
   // wrong password or user (WRONGPASS) and for a database the server does
-  // not have. No commands: OK at once, without connecting.
+  // not have. No commands: OK at once, without connecting. `blocking`
+  // extends read_timeout for a command the server holds on purpose (BLPOP
+  // with a timeout): the reply may take that much longer.
   Status Execute(std::span<const Command> commands, std::vector<Reply>* replies,
-                 bool read_only = false);
+                 bool read_only = false, Duration blocking = Duration(0));
 
   // True while the connection may be handed to the next caller: connected
   // (or never tried) and not broken.
@@ -213,6 +215,7 @@ class Connection {
   bool got_bytes_ = false;    // some reply byte arrived in this exchange
   bool peer_closed_ = false;  // the exchange failed on EOF or a reset
   bool connecting_ = false;   // in Connect: timeouts are connect_timeout's
+  Duration blocking_{0};      // the current Execute's `blocking`
   uint64_t generation_ = 0;
 };
 

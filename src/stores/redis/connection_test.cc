@@ -168,6 +168,33 @@ TEST_F(RedisConnectionTest, FailureOnAConnectionClosedWhileIdleIsStale) {
   EXPECT_FALSE(fresh.last_failure_was_stale());
 }
 
+// A command the server holds on purpose (BLPOP with a timeout) gets its
+// blocking time on top of read_timeout; without it, it times out.
+TEST_F(RedisConnectionTest, BlockingCommandExtendsTheReadTimeout) {
+  ConnectionOptions o = Options();
+  o.read_timeout = Duration(100);
+  Connection conn(o);
+  std::vector<Reply> replies;
+  const Command blpop[] = {{{"BLPOP", "conn:empty", "0.3"}}};
+  SK_ASSERT_OK(conn.Execute(blpop, &replies, false, Duration(400)));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].is_nil());
+  EXPECT_TRUE(conn.usable());
+  Status st = conn.Execute(blpop, &replies);
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  EXPECT_THAT(st.message(), HasSubstr("timed out after 100 ms"));
+  EXPECT_FALSE(conn.usable());
+  Connection other(o);
+  st = other.Execute(blpop, &replies, false, Duration(50));
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  EXPECT_THAT(st.message(),
+              HasSubstr("timed out after 150 ms waiting for a reply from "
+                        "127.0.0.1:" +
+                        std::to_string(server_->port()) +
+                        " (read_timeout plus 50 ms allowed for a blocking "
+                        "command)"));
+}
+
 TEST_F(RedisConnectionTest, PoolHandsOutIdleConnectionsAndDropsBroken) {
   ConnectionPool pool(Options());
   const Endpoint ep = Options().endpoint;

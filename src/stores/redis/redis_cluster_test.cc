@@ -459,5 +459,75 @@ TEST(RedisClusterStoreTest, SlotMigrationUnderLoadLosesNothing) {
   EXPECT_TRUE(g_cluster->WaitHealthy(Duration(10000)).ok());
 }
 
+// The locking scripts touch several keys of one slot, and the lock keys
+// mostly do not exist: while that slot is half migrated, Cluster answers
+// them TRYAGAIN (the source when it holds some of the keys, the target
+// after ASK). The store pauses and retries for up to a second: long enough
+// for a slot move to complete, not forever.
+TEST(RedisClusterStoreTest, LockingWaitsOutASlotMigration) {
+  ASSERT_NE(g_cluster, nullptr);
+  auto opened = OpenStore(ClusterUrl("prefix=lmig:"));
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  Store* store = opened->get();
+  const std::string id = testing::TestId(4242);
+  const std::string key = "lmig:{" + id + "}";
+  const int slot = KeySlot(key);
+  ASSERT_TRUE(store->Write(id, "before", Duration(600000)).ok());
+  size_t source = 3;
+  for (size_t n = 0; n < 3; ++n) {
+    if (CountInSlot(n, slot) > 0) source = n;
+  }
+  ASSERT_LT(source, 3u);
+  const size_t target = (source + 1) % 3;
+  const std::string source_id = NodeId(source);
+  const std::string target_id = NodeId(target);
+  auto cli = [&](size_t node, const std::vector<std::string>& args) {
+    auto out = g_cluster->node(node).Cli(args);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+  };
+  const std::string s = std::to_string(slot);
+  cli(target, {"CLUSTER", "SETSLOT", s, "IMPORTING", source_id});
+  cli(source, {"CLUSTER", "SETSLOT", s, "MIGRATING", target_id});
+
+  LockRequest request;
+  request.owner.token = "other-host.invalid|1|mig";
+  request.wait = Duration(0);
+  // Stuck half way (the data key still on the source): Unavailable after
+  // the retries, quoting the server.
+  Result<LockedRead> got = Status::Internal("not run");
+  int64_t ms =
+      testing::MillisOf([&] { got = store->LockAndRead(id, request); });
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.status().IsUnavailable()) << got.status().ToString();
+  EXPECT_THAT(got.status().message(), HasSubstr("TRYAGAIN"));
+  EXPECT_GE(ms, 950);
+  EXPECT_LE(ms, 2000);
+
+  // The key moves, and the slot follows 300 ms later: the lock waits it out.
+  cli(source,
+      {"MIGRATE", "127.0.0.1", std::to_string(g_cluster->node(target).port()),
+       "", "0", "5000", "AUTH", kPassword, "KEYS", key});
+  std::thread finish([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (size_t n : {target, source, (target + 1) % 3}) {
+      cli(n, {"CLUSTER", "SETSLOT", s, "NODE", target_id});
+    }
+  });
+  ms = testing::MillisOf([&] { got = store->LockAndRead(id, request); });
+  finish.join();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->acquired());
+  EXPECT_EQ(got->record.data, "before");
+  EXPECT_GE(ms, 250);
+  EXPECT_LT(ms, 1000);
+  ASSERT_TRUE(
+      store->WriteAndUnlock(id, "after", Duration(600000), request.owner).ok());
+  Result<SessionRecord> read = store->Read(id);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->data, "after");
+  EXPECT_EQ(CountInSlot(source, slot), 0);
+  EXPECT_TRUE(g_cluster->WaitHealthy(Duration(10000)).ok());
+}
+
 }  // namespace
 }  // namespace sessionkit::redis

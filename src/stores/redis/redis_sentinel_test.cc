@@ -269,6 +269,23 @@ TEST(RedisSentinelStoreTest, ZzFailoverLosesNoSession) {
   ASSERT_NE(old_master, nullptr);
   test::RedisServer* new_master =
       old_master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
+  // A session locked by another host's request, and a request waiting for
+  // it (blocked in BLPOP on the old master) through the failover.
+  const std::string locked_id = testing::TestId(3000);
+  LockRequest holder;
+  holder.owner.token = "other-host.invalid|1|fo-holder";
+  holder.wait = Duration(0);
+  Result<LockedRead> held = (*store)->LockAndRead(locked_id, holder);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_TRUE(held->acquired());
+  Result<LockedRead> waiter_got = Status::Internal("not run");
+  std::thread waiter([&] {
+    LockRequest request;
+    request.owner.token = "other-host.invalid|1|fo-waiter";
+    request.wait = Duration(20000);
+    waiter_got = (*store)->LockAndRead(locked_id, request);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   // What the replica has not received can be lost by any failover: make
   // sure it has everything first.
   auto waited = old_master->Cli({"WAIT", "1", "5000"});
@@ -292,10 +309,33 @@ TEST(RedisSentinelStoreTest, ZzFailoverLosesNoSession) {
     auto on_new = new_master->Cli({"GET", "fo:{" + fresh + "}"});
     return on_new.ok() && *on_new == "after\n";
   });
+  if (!wrote) {
+    // The waiter could still wait 20 s: release it before failing.
+    (void)(*store)->Unlock(locked_id, holder.owner);
+    waiter.join();
+  }
   ASSERT_TRUE(wrote) << last.ToString();
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
   EXPECT_LT(took.count(), 10000);
+
+  // The lock moved with the data; its holder writes on the new master
+  // (whose script cache is empty: EVAL after NOSCRIPT), which wakes the
+  // waiter, moved there too (the old master ended its BLPOP: UNBLOCKED).
+  Status released = (*store)->WriteAndUnlock(locked_id, "locked-after",
+                                             Duration(600000), holder.owner);
+  if (!released.ok()) (void)(*store)->Unlock(locked_id, holder.owner);
+  const auto released_at = std::chrono::steady_clock::now();
+  waiter.join();
+  EXPECT_TRUE(released.ok()) << released.ToString();
+  ASSERT_TRUE(waiter_got.ok()) << waiter_got.status().ToString();
+  ASSERT_TRUE(waiter_got->acquired());
+  EXPECT_EQ(waiter_got->record.data, "locked-after");
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - released_at)
+                .count(),
+            2000)
+      << "the waiter was not woken on the new master";
 
   for (int i = 0; i < kSessions; ++i) {
     Result<SessionRecord> r = (*store)->Read(testing::TestId(i));

@@ -1,16 +1,27 @@
 #include "stores/redis/redis_store.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "sessionkit/session_id.h"
 
 namespace sessionkit::redis {
+
+struct LuaScript {
+  std::string_view source;
+  std::string sha1;  // lower-case hex, as EVALSHA takes it
+};
+
 namespace {
 
 constexpr size_t kDefaultScanLimit = 1000;
@@ -27,6 +38,11 @@ constexpr int64_t kNoExpiryMs = 253402300799999;  // 9999-12-31T23:59:59.999Z
 constexpr int kMaxStaleRetries = 3;
 // Attempts after the topology says the route changed.
 constexpr int kMaxRouteRetries = 1;
+// Cluster answers TRYAGAIN to a multi-key command (the locking scripts)
+// while the keys' slot is half migrated; the move usually completes within
+// milliseconds. Retried after a pause for up to this long.
+constexpr std::chrono::milliseconds kTryAgainPause{20};
+constexpr std::chrono::milliseconds kTryAgainBudget{1000};
 constexpr size_t kMaxIdBytes = 256;
 
 bool IsIdChar(char c) {
@@ -88,6 +104,178 @@ TimePoint ExpiryFromPttl(int64_t pttl) {
   return FromUnixMillis(ToUnixMillis(Clock::now()) + pttl);
 }
 
+// --- Locking scripts -----------------------------------------------------
+//
+// Keys of every script: KEYS[1] data, KEYS[2] lock, KEYS[3] waiters,
+// KEYS[4] wake (LockAndRead passes the first three). Times are the server's
+// (TIME), so client clocks do not matter.
+
+// The server's time in unix ms, and a release's wake-up: when anyone still
+// waits, leave exactly one wake token (one release wakes one waiter), kept
+// until the last waiter's deadline.
+#define SK_LUA_NOW                       \
+  "local function now_ms()\n"            \
+  "  local t = redis.call('TIME')\n"     \
+  "  return tonumber(t[1]) * 1000 +"     \
+  " math.floor(tonumber(t[2]) / 1000)\n" \
+  "end\n"
+#define SK_LUA_WAKE                                                      \
+  SK_LUA_NOW                                                             \
+  "local function wake()\n"                                              \
+  "  local now = now_ms()\n"                                             \
+  "  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"             \
+  "  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')\n" \
+  "  if last[1] then\n"                                                  \
+  "    redis.call('DEL', KEYS[4])\n"                                     \
+  "    redis.call('RPUSH', KEYS[4], '1')\n"                              \
+  "    redis.call('PEXPIRE', KEYS[4],\n"                                 \
+  "        string.format('%d', math.max(1, tonumber(last[2]) - now)))\n" \
+  "  end\n"                                                              \
+  "end\n"
+
+// ARGV: token, lease ms, max waiters (0: no cap), wait ms (0: no waiting),
+// expected holder ("" or a holder known to be gone, taken over if it still
+// holds). Returns {1, data or nil, data PTTL, broken holder or ""} when
+// acquired, {0, holder, lock PTTL} when held, {2, holder, lock PTTL} when
+// the waiter cap is reached.
+constexpr std::string_view kLockSource = SK_LUA_NOW
+    "local holder = redis.call('GET', KEYS[2])\n"
+    "if not holder or holder == ARGV[1] or"
+    " (ARGV[5] ~= '' and holder == ARGV[5]) then\n"
+    "  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])\n"
+    "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "  local broken = ''\n"
+    "  if holder and holder ~= ARGV[1] then broken = holder end\n"
+    "  return {1, redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]),"
+    " broken}\n"
+    "end\n"
+    "local pttl = redis.call('PTTL', KEYS[2])\n"
+    "local now = now_ms()\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"
+    "local wait = tonumber(ARGV[4])\n"
+    "if wait <= 0 then\n"
+    "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "  return {0, holder, pttl}\n"
+    "end\n"
+    "local cap = tonumber(ARGV[3])\n"
+    "if cap > 0 and not redis.call('ZSCORE', KEYS[3], ARGV[1]) and"
+    " redis.call('ZCARD', KEYS[3]) >= cap then\n"
+    "  return {2, holder, pttl}\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[3], string.format('%d', now + wait), ARGV[1])\n"
+    "local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')\n"
+    "redis.call('PEXPIRE', KEYS[3],"
+    " string.format('%d', math.max(1, tonumber(last[2]) - now)))\n"
+    "return {0, holder, pttl}\n";
+
+// ARGV: token, data, ttl ms. Returns 0 (not the holder: nothing written)
+// or 1.
+constexpr std::string_view kWriteSource = SK_LUA_WAKE
+    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+    "if tonumber(ARGV[3]) > 0 then\n"
+    "  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])\n"
+    "else\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "wake()\n"
+    "return 1\n";
+
+// ARGV: token, ttl ms (0 or more). Returns 0 (not the holder: nothing
+// touched), 1, or 2 (no such session; the lock is released all the same).
+constexpr std::string_view kTouchSource = SK_LUA_WAKE
+    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+    "local found = redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "wake()\n"
+    "if found == 1 then return 1 end\n"
+    "return 2\n";
+
+// ARGV: token. Releases only the holder's lock; returns 1 either way.
+constexpr std::string_view kUnlockSource = SK_LUA_WAKE
+    "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "  wake()\n"
+    "end\n"
+    "return 1\n";
+
+#undef SK_LUA_WAKE
+#undef SK_LUA_NOW
+
+LuaScript MakeScript(std::string_view source) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  LuaScript script{source, ""};
+  if (EVP_Digest(source.data(), source.size(), digest, &size, EVP_sha1(),
+                 nullptr) != 1) {
+    // EVALSHA of "" gets NOSCRIPT, so every call falls back to EVAL.
+    return script;
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < size; ++i) {
+    script.sha1 += kDigits[digest[i] >> 4];
+    script.sha1 += kDigits[digest[i] & 0xf];
+  }
+  return script;
+}
+
+const LuaScript& LockScript() {
+  static const LuaScript script = MakeScript(kLockSource);
+  return script;
+}
+const LuaScript& WriteScript() {
+  static const LuaScript script = MakeScript(kWriteSource);
+  return script;
+}
+const LuaScript& TouchScript() {
+  static const LuaScript script = MakeScript(kTouchSource);
+  return script;
+}
+const LuaScript& UnlockScript() {
+  static const LuaScript script = MakeScript(kUnlockSource);
+  return script;
+}
+
+using SteadyClock = std::chrono::steady_clock;
+
+// A waiter of a holder of this host wakes at least this often, to see
+// whether the holder's process is gone (killed without a release).
+constexpr Duration kLocalHolderPoll{250};
+// Any waiter looks again at least this often, since a wake-up can be lost:
+// after a Sentinel failover the old master accepts commands (and keeps our
+// BLPOP) for seconds while the release wakes the new one, and a waiter
+// that popped the wake token may die before it takes the lock.
+constexpr Duration kMaxBlock{1000};
+// Past the holder's lease, so that the lock key has surely expired when
+// the waiter looks again.
+constexpr Duration kLeaseSlack{5};
+// Redis ends a blocked command's timeout on its timer (every 1000/hz ms,
+// 100 ms at the default hz 10), so a BLPOP may answer this much late.
+constexpr Duration kServerTimerSlack{100};
+
+// This host's name as LockOwner tokens carry it.
+const std::string& ThisHost() {
+  static const std::string host = [] {
+    const std::string token = LockOwner::Generate().token;
+    return token.substr(0, token.find('|'));
+  }();
+  return host;
+}
+
+bool HolderIsOnThisHost(std::string_view token) {
+  const size_t bar = token.find('|');
+  return bar != std::string_view::npos && token.substr(0, bar) == ThisHost();
+}
+
+// BLPOP's timeout in seconds, with millisecond precision.
+std::string Seconds(Duration d) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%lld.%03lld",
+           static_cast<long long>(d.count() / 1000),
+           static_cast<long long>(d.count() % 1000));
+  return buf;
+}
+
 }  // namespace
 
 RedisStore::RedisStore(RedisOptions options,
@@ -109,6 +297,18 @@ std::string RedisStore::Key(std::string_view id) const {
 
 std::string RedisStore::LockKey(std::string_view id) const {
   return Key(id) + ":lock";
+}
+
+std::string RedisStore::WaitersKey(std::string_view id) const {
+  return Key(id) + ":waiters";
+}
+
+std::string RedisStore::WakeKey(std::string_view id) const {
+  return Key(id) + ":wake";
+}
+
+std::vector<std::string> RedisStore::LockingKeys(std::string_view id) const {
+  return {Key(id), LockKey(id), WaitersKey(id), WakeKey(id)};
 }
 
 Status RedisStore::CheckId(std::string_view id, std::string_view op) const {
@@ -152,10 +352,12 @@ Status RedisStore::Unexpected(const std::string& what, std::string_view command,
 
 Status RedisStore::Run(std::string_view key, std::span<const Command> commands,
                        std::vector<Reply>* replies, bool read_only,
-                       const std::string& what) {
+                       const std::string& what, Duration blocking,
+                       std::string_view keep_error) {
   int stale_retries = 0;
   int route_retries = 0;
   int redirects = 0;
+  std::optional<std::chrono::steady_clock::time_point> first_tryagain;
   std::optional<Endpoint> ask;  // the next attempt goes there, with ASKING
   std::vector<Command> with_asking;
   while (true) {
@@ -180,7 +382,7 @@ Status RedisStore::Run(std::string_view key, std::span<const Command> commands,
     bool stale = false;
     {
       PooledConnection conn(pool_.get(), endpoint);
-      st = conn->Execute(send, replies, read_only);
+      st = conn->Execute(send, replies, read_only, blocking);
       stale = !st.ok() && conn->last_failure_was_stale();
     }
     if (!st.ok()) {
@@ -212,6 +414,19 @@ Status RedisStore::Run(std::string_view key, std::span<const Command> commands,
     for (size_t i = 0; i < replies->size(); ++i) {
       const Reply& r = (*replies)[i];
       if (!r.is_error()) continue;
+      if (!keep_error.empty() && r.str.starts_with(keep_error)) continue;
+      if (r.str.starts_with("TRYAGAIN")) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!first_tryagain) first_tryagain = now;
+        if (now - *first_tryagain < kTryAgainBudget) {
+          // From the start: the owner may have changed meanwhile. The
+          // budget bounds the ASK -> TRYAGAIN rounds, not MaxRedirects.
+          std::this_thread::sleep_for(kTryAgainPause);
+          redirects = 0;
+          retry = true;
+          break;
+        }
+      }
       Redirect redirect = topology_->OnErrorReply(endpoint, r.str);
       if (redirect.kind == Redirect::Kind::kNone) {
         return WithWhat(
@@ -539,6 +754,195 @@ Result<ScanPage> RedisStore::Scan(const ScanOptions& options) {
 }
 
 Result<GcResult> RedisStore::Gc(TimePoint) { return GcResult{}; }
+
+Status RedisStore::RunScript(const LuaScript& script,
+                             std::span<const std::string> keys,
+                             std::span<const std::string_view> args,
+                             const std::string& what, Reply* reply) {
+  const std::string numkeys = std::to_string(keys.size());
+  Command command;
+  command.args.reserve(3 + keys.size() + args.size());
+  command.args.push_back("EVALSHA");
+  command.args.push_back(script.sha1);
+  command.args.push_back(numkeys);
+  for (const std::string& key : keys) command.args.push_back(key);
+  for (std::string_view arg : args) command.args.push_back(arg);
+  std::vector<Reply> replies;
+  SK_RETURN_IF_ERROR(Run(keys[0], std::span<const Command>(&command, 1),
+                         &replies, /*read_only=*/false, what, Duration(0),
+                         /*keep_error=*/"NOSCRIPT"));
+  if (replies[0].is_error()) {
+    // NOSCRIPT: the server ran nothing. EVAL runs the source and caches
+    // it, so the next EVALSHA finds it.
+    command.args[0] = "EVAL";
+    command.args[1] = script.source;
+    SK_RETURN_IF_ERROR(Run(keys[0], std::span<const Command>(&command, 1),
+                           &replies, /*read_only=*/false, what));
+  }
+  *reply = std::move(replies[0]);
+  return Status::OK();
+}
+
+Status RedisStore::LockLost(std::string_view id,
+                            std::string_view refused) const {
+  return Status::LockLost(name() + ": session " + SessionIdPrefix(id) +
+                          ": lock is no longer held by this request (lease "
+                          "ran out or taken over); " +
+                          std::string(refused));
+}
+
+Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
+                                           const LockRequest& request) {
+  SK_RETURN_IF_ERROR(CheckId(id, "lock"));
+  const std::string what = "lock of session " + SessionIdPrefix(id);
+  const std::string& token = request.owner.token;
+  if (token.empty()) {
+    return Status::InvalidArgument(name() + ": " + what +
+                                   ": the lock owner token is empty");
+  }
+  if (request.lease.count() <= 0) {
+    return Status::InvalidArgument(
+        name() + ": " + what + ": the lock lease must be positive (got " +
+        std::to_string(request.lease.count()) + " ms)");
+  }
+  const std::vector<std::string> keys = LockingKeys(id);
+  const std::span<const std::string> script_keys(keys.data(), 3);
+  const std::string& wake_key = keys[3];
+  const std::string lease = std::to_string(ClampTtl(request.lease));
+  const std::string cap = std::to_string(request.max_waiters);
+  const SteadyClock::time_point deadline =
+      SteadyClock::now() + std::max(request.wait, Duration(0));
+  // A holder known to be gone: the script takes its lock over if it still
+  // holds it (compare-and-take-over, so a new holder is never broken).
+  std::string expected;
+  std::vector<Reply> replies;
+  while (true) {
+    Duration left =
+        std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
+    // The last try does not register as a waiter (and leaves if it was).
+    const bool last_try = left.count() <= 0;
+    const std::string wait_ms = std::to_string(last_try ? 0 : left.count());
+    const std::string_view args[] = {token, lease, cap, wait_ms, expected};
+    Reply reply;
+    SK_RETURN_IF_ERROR(
+        RunScript(LockScript(), script_keys, args, what, &reply));
+    std::vector<Reply>& r = reply.elements;
+    if (reply.type != Reply::Type::kArray || r.size() < 3 ||
+        r[0].type != Reply::Type::kInteger ||
+        r[2].type != Reply::Type::kInteger) {
+      return Unexpected(what, "EVALSHA", reply);
+    }
+    if (r[0].integer == 1) {
+      if (r.size() != 4 || r[3].type != Reply::Type::kString ||
+          (r[1].type != Reply::Type::kString && !r[1].is_nil())) {
+        return Unexpected(what, "EVALSHA", reply);
+      }
+      LockedRead read;
+      read.outcome = LockOutcome::kAcquired;
+      if (r[1].type == Reply::Type::kString) {
+        read.found = true;
+        read.record.data = std::move(r[1].str);
+        read.record.expires_at = ExpiryFromPttl(r[2].integer);
+      }
+      read.broken_owner = std::move(r[3].str);
+      return read;
+    }
+    if ((r[0].integer != 0 && r[0].integer != 2) ||
+        r[1].type != Reply::Type::kString) {
+      return Unexpected(what, "EVALSHA", reply);
+    }
+    std::string holder = std::move(r[1].str);
+    const int64_t lock_pttl = r[2].integer;
+    if (holder != expected && LockHolderIsGone(holder)) {
+      expected = std::move(holder);
+      continue;
+    }
+    if (r[0].integer == 2) {
+      LockedRead refused;
+      refused.outcome = LockOutcome::kTooManyWaiters;
+      return refused;
+    }
+    if (last_try) {
+      LockedRead timed_out;
+      timed_out.outcome = LockOutcome::kTimedOut;
+      return timed_out;
+    }
+    left = std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
+    if (left.count() <= 0) continue;  // the last try
+    // Sleep until a release pushes a wake token, the lease ends, or (for a
+    // holder of this host) it is time to see whether its process is gone.
+    Duration slice = left;
+    if (lock_pttl >= 0) {
+      slice = std::min(slice, Duration(lock_pttl) + kLeaseSlack);
+    }
+    slice = std::min(slice, kMaxBlock);
+    if (HolderIsOnThisHost(holder)) slice = std::min(slice, kLocalHolderPoll);
+    slice = std::max(slice, Duration(1));  // BLPOP 0 would block forever
+    const std::string timeout = Seconds(slice);
+    const Command blpop[] = {{{"BLPOP", wake_key, timeout}}};
+    // UNBLOCKED: the server stopped being a master (a failover) and ended
+    // the wait; the script finds the new master.
+    SK_RETURN_IF_ERROR(Run(wake_key, blpop, &replies, /*read_only=*/false, what,
+                           slice + kServerTimerSlack,
+                           /*keep_error=*/"UNBLOCKED"));
+    // Woken or not, the script decides: a wake token may be stale, and a
+    // newcomer may have taken the lock first.
+  }
+}
+
+Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
+                                  Duration ttl, const LockOwner& owner) {
+  SK_RETURN_IF_ERROR(CheckId(id, "write and unlock"));
+  const std::string what = "write and unlock of session " + SessionIdPrefix(id);
+  const std::vector<std::string> keys = LockingKeys(id);
+  // A ttl of 0 or less deletes the session, as Write does.
+  const std::string ttl_ms =
+      std::to_string(std::max<int64_t>(ClampTtl(ttl), 0));
+  const std::string_view args[] = {owner.token, data, ttl_ms};
+  Reply reply;
+  SK_RETURN_IF_ERROR(RunScript(WriteScript(), keys, args, what, &reply));
+  if (reply.type != Reply::Type::kInteger) {
+    return Unexpected(what, "EVALSHA", reply);
+  }
+  if (reply.integer == 0) return LockLost(id, "write refused");
+  return Status::OK();
+}
+
+Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
+                                  const LockOwner& owner) {
+  SK_RETURN_IF_ERROR(CheckId(id, "touch and unlock"));
+  const std::string what = "touch and unlock of session " + SessionIdPrefix(id);
+  const std::vector<std::string> keys = LockingKeys(id);
+  // PEXPIRE with 0 deletes the session, as Touch does.
+  const std::string ttl_ms =
+      std::to_string(std::max<int64_t>(ClampTtl(ttl), 0));
+  const std::string_view args[] = {owner.token, ttl_ms};
+  Reply reply;
+  SK_RETURN_IF_ERROR(RunScript(TouchScript(), keys, args, what, &reply));
+  if (reply.type != Reply::Type::kInteger) {
+    return Unexpected(what, "EVALSHA", reply);
+  }
+  if (reply.integer == 0) return LockLost(id, "touch refused");
+  if (reply.integer == 2) {
+    return Status::NotFound(name() + ": " + what +
+                            ": no such session (or it expired); the lock "
+                            "was released");
+  }
+  return Status::OK();
+}
+
+Status RedisStore::Unlock(std::string_view id, const LockOwner& owner) {
+  SK_RETURN_IF_ERROR(CheckId(id, "unlock"));
+  const std::string what = "unlock of session " + SessionIdPrefix(id);
+  const std::vector<std::string> keys = LockingKeys(id);
+  const std::string_view args[] = {owner.token};
+  Reply reply;
+  SK_RETURN_IF_ERROR(RunScript(UnlockScript(), keys, args, what, &reply));
+  if (reply.type != Reply::Type::kInteger) {
+    return Unexpected(what, "EVALSHA", reply);
+  }
+  return Status::OK();
+}
 
 Status RedisStore::Health() {
   const Command ping[] = {{{"PING"}}};

@@ -12,6 +12,28 @@
 // when the ttl is not positive); Touch = PEXPIRE; Destroy = DEL; Exists =
 // EXISTS; Health = PING. Scan = SCAN pages plus one pipelined STRLEN + PTTL
 // round trip per page. Gc does nothing: Redis expires keys itself.
+//
+// Locking adds three keys per session, all with the same hash tag:
+//   prefix{id}:lock     string: the holder's LockOwner token, PX = lease
+//   prefix{id}:waiters  sorted set: waiting tokens, score = the waiter's
+//                       deadline in unix ms by the server's clock (TIME), so
+//                       a waiter that gives up leaves by itself
+//   prefix{id}:wake     list: at most one wake token, pushed by a release
+//                       when someone waits, popped by a waiter's BLPOP
+// Each operation is one Lua script (EVALSHA; once more with EVAL after a
+// NOSCRIPT reply, which happens once per script and server after a
+// restart, a failover or SCRIPT FLUSH):
+//   LockAndRead     1 round trip when the lock is free or already ours
+//                   (lock + GET + PTTL of the data). While it is held, 2
+//                   per wait step: a BLPOP on the wake list, which returns
+//                   as soon as a release pushes or after min(remaining
+//                   wait, lock PTTL, 1 s, 250 ms for a holder of this
+//                   host), then the script again. A holder of this host
+//                   whose process is gone costs 1 more script (a
+//                   compare-and-take-over).
+//   WriteAndUnlock  1 (check owner, SET PX, DEL lock, wake one waiter)
+//   TouchAndUnlock  1 (check owner, PEXPIRE, DEL lock, wake one waiter)
+//   Unlock          1 (DEL lock and wake one waiter if owner matches)
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 
@@ -30,9 +52,12 @@
 
 namespace sessionkit::redis {
 
+// A Lua script of the locking protocol and its SHA1 (redis_store.cc).
+struct LuaScript;
+
 // Thread safety: every method may be called concurrently from several
-// threads (each call takes its own pooled connection), and several processes
-// may share the server.
+// threads (each call takes its own pooled connection, also while one waits
+// in BLPOP), and several processes may share the server.
 class RedisStore final : public Store {
  public:
   // `options` must have passed ValidateRedisOptions.
@@ -63,15 +88,24 @@ class RedisStore final : public Store {
   // PING.
   Status Health() override;
 
-  // Locking (LockAndRead, WriteAndUnlock, TouchAndUnlock, Unlock) keeps the
-  // NotSupported defaults for now. It plugs in here as Lua scripts run with
-  // EVALSHA (EVAL again after a NOSCRIPT reply), each one round trip, on
-  // the keys Key(id) and LockKey(id), which share a Cluster slot.
+  // Locking: see the file comment for keys and round trips. The wait is
+  // measured on the steady clock; a wait may overrun by the server's timer
+  // granularity for blocked commands (1000/hz ms: 100 ms at Redis's
+  // default hz 10), since BLPOP is what ends it.
+  Result<LockedRead> LockAndRead(std::string_view id,
+                                 const LockRequest& request) override;
+  Status WriteAndUnlock(std::string_view id, std::string_view data,
+                        Duration ttl, const LockOwner& owner) override;
+  Status TouchAndUnlock(std::string_view id, Duration ttl,
+                        const LockOwner& owner) override;
+  Status Unlock(std::string_view id, const LockOwner& owner) override;
 
   // The Redis key of a session.
   std::string Key(std::string_view id) const;
-  // The Redis key of a session's lock (for the locking protocol).
+  // The Redis keys of a session's lock, its waiters and its wake list.
   std::string LockKey(std::string_view id) const;
+  std::string WaitersKey(std::string_view id) const;
+  std::string WakeKey(std::string_view id) const;
 
   // The counters of this store's connection pool (shared by stores with
   // the same options in this process).
@@ -85,12 +119,26 @@ class RedisStore final : public Store {
   // the topology says the route may have changed (a failover); and up to
   // topology->MaxRedirects() times after MOVED / ASK / READONLY replies
   // (ASK: ASKING before each command, in the same write), then gives up
-  // with Unavailable. An error reply becomes the error (see
+  // with Unavailable. After TRYAGAIN (Cluster, a multi-key command on a
+  // half-migrated slot) it pauses and starts over, for up to a second. An
+  // error reply becomes the error (see
   // StatusFromErrorReply). `what` names the operation for messages, as in
-  // "read of session abc123...".
+  // "read of session abc123...". `blocking`: see Connection::Execute. An
+  // error reply that starts with a non-empty `keep_error` (e.g. "NOSCRIPT")
+  // stays a reply for the caller.
   Status Run(std::string_view key, std::span<const Command> commands,
              std::vector<Reply>* replies, bool read_only,
-             const std::string& what);
+             const std::string& what, Duration blocking = Duration(0),
+             std::string_view keep_error = {});
+  // Runs `script` (see redis_store.cc) on `keys`, all of one hash slot, with
+  // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when
+  // the server has the script cached.
+  Status RunScript(const LuaScript& script, std::span<const std::string> keys,
+                   std::span<const std::string_view> args,
+                   const std::string& what, Reply* reply);
+  // The keys of the locking scripts: data, lock, waiters, wake.
+  std::vector<std::string> LockingKeys(std::string_view id) const;
+  Status LockLost(std::string_view id, std::string_view refused) const;
   // Sends `commands` to `endpoint` itself (Scan walks each master), with
   // the same retry on a stale pooled connection but no rerouting. With
   // `keep_error_replies`, error replies stay replies for the caller.

@@ -1,0 +1,517 @@
+// Session locking in the Redis store against real redis-server processes:
+// the keys it uses, one EVALSHA per uncontended operation (INFO
+// commandstats), the NOSCRIPT fallback, a holder killed with SIGKILL, a
+// holder of another host, one release waking one waiter, a lost wake-up,
+// and a server that goes away while a request waits. The contract itself is
+// tested by the conformance suite (redis_conformance_test and the topology
+// tests).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sessionkit/session_id.h"
+#include "sessionkit/store.h"
+#include "stores/redis/redis_store.h"
+#include "stores/redis/redis_test_util.h"
+#include "support/test_server.h"
+#include "support/test_status.h"
+
+namespace sessionkit::redis {
+namespace {
+
+using testing::AsRedis;
+using testing::CommandCalls;
+using ::testing::HasSubstr;
+using testing::MillisOf;
+using ::testing::Not;
+using testing::SharedRedisServerTest;
+using testing::TestId;
+using testing::UrlFor;
+
+constexpr Duration kHour{3600000};
+// Redis ends a BLPOP timeout on its timer tick (100 ms at hz 10), so a
+// wait may end this much after its deadline.
+constexpr int64_t kServerTimerMs = 100;
+// Scheduling slack on top of a bound.
+constexpr int64_t kMarginMs = 150;
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t MsSince(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             SteadyClock::now() - t)
+      .count();
+}
+
+std::unique_ptr<Store> Open(const std::string& url) {
+  auto store = OpenStore(url);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+// A request of another host: never taken over before its lease runs out.
+LockRequest OtherHost(const std::string& name, Duration wait,
+                      Duration lease = Duration(60000)) {
+  LockRequest request;
+  request.owner.token = "other-host.invalid|1|" + name;
+  request.lease = lease;
+  request.wait = wait;
+  request.max_waiters = 0;
+  return request;
+}
+
+class RedisLockTest : public SharedRedisServerTest<RedisLockTest> {
+ protected:
+  friend SharedRedisServerTest<RedisLockTest>;
+
+  // A store with its own prefix; `query` may add settings. A query no
+  // other store uses gives the store a pool, and so connections, of its
+  // own.
+  std::unique_ptr<Store> Fresh(std::string_view query = "") {
+    static int n = 0;
+    std::string q = "prefix=lk" + std::to_string(++n) + ":";
+    if (!query.empty()) q += "&" + std::string(query);
+    return Open(UrlFor(server_->port(), q));
+  }
+
+  static int64_t Calls(std::string_view command) {
+    Result<int64_t> calls = CommandCalls(*server_, command);
+    EXPECT_TRUE(calls.ok()) << calls.status().ToString();
+    return calls.value_or(-1);
+  }
+};
+
+TEST_F(RedisLockTest, KeysShareTheHashTag) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  RedisStore* redis = AsRedis(store.get());
+  const std::string id = TestId(1);
+  const std::string tag = "{" + id + "}";
+  EXPECT_EQ(redis->LockKey(id), redis->Key(id) + ":lock");
+  EXPECT_EQ(redis->WaitersKey(id), redis->Key(id) + ":waiters");
+  EXPECT_EQ(redis->WakeKey(id), redis->Key(id) + ":wake");
+  EXPECT_THAT(redis->WaitersKey(id), HasSubstr(tag));
+  EXPECT_THAT(redis->WakeKey(id), HasSubstr(tag));
+
+  // The lock key holds the owner's token with the lease as its PTTL.
+  const LockRequest a = OtherHost("a", Duration(0), Duration(30000));
+  Result<LockedRead> locked = store->LockAndRead(id, a);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  Result<std::string> holder = server_->Cli({"GET", redis->LockKey(id)});
+  SK_ASSERT_OK(holder);
+  EXPECT_EQ(*holder, a.owner.token + "\n");
+  Result<std::string> pttl = server_->Cli({"PTTL", redis->LockKey(id)});
+  SK_ASSERT_OK(pttl);
+  EXPECT_GT(std::stoll(*pttl), 29000);
+  EXPECT_LE(std::stoll(*pttl), 30000);
+
+  // A waiter registers with its deadline (server time), and leaves when
+  // it gives up on its last try.
+  std::thread waiter(
+      [&] { (void)store->LockAndRead(id, OtherHost("b", Duration(400))); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  Result<std::string> waiters =
+      server_->Cli({"ZRANGE", redis->WaitersKey(id), "0", "-1"});
+  SK_EXPECT_OK(waiters);
+  EXPECT_EQ(waiters.value_or(""), "other-host.invalid|1|b\n");
+  waiter.join();
+  waiters = server_->Cli({"ZCARD", redis->WaitersKey(id)});
+  SK_EXPECT_OK(waiters);
+  EXPECT_EQ(waiters.value_or(""), "0\n");
+
+  // A release leaves no lock, and no wake token when nobody waits.
+  SK_ASSERT_OK(store->WriteAndUnlock(id, "v", kHour, a.owner));
+  Result<std::string> exists =
+      server_->Cli({"EXISTS", redis->LockKey(id), redis->WaitersKey(id),
+                    redis->WakeKey(id)});
+  SK_ASSERT_OK(exists);
+  EXPECT_EQ(*exists, "0\n");
+  Result<std::string> data = server_->Cli({"GET", redis->Key(id)});
+  SK_ASSERT_OK(data);
+  EXPECT_EQ(*data, "v\n");
+}
+
+// Once the server has the scripts, an uncontended LockAndRead and its
+// WriteAndUnlock are one EVALSHA each, on a fresh connection too. (The
+// commands a script runs inside, GET, SET, PTTL, ..., are counted by INFO
+// commandstats as well: they are not round trips.)
+TEST_F(RedisLockTest, UncontendedLockAndWriteAreOneEvalshaEach) {
+  {
+    // Loads the scripts into the server's cache.
+    auto warm = Fresh();
+    ASSERT_NE(warm, nullptr);
+    const LockRequest w = OtherHost("warm", Duration(0));
+    SK_ASSERT_OK(warm->LockAndRead(TestId(2), w));
+    SK_ASSERT_OK(warm->WriteAndUnlock(TestId(2), "x", kHour, w.owner));
+    SK_ASSERT_OK(warm->LockAndRead(TestId(2), w));
+    SK_ASSERT_OK(warm->TouchAndUnlock(TestId(2), kHour, w.owner));
+    SK_ASSERT_OK(warm->Unlock(TestId(2), w.owner));
+  }
+  auto store = Fresh();  // a prefix, and so a pool, of its own
+  ASSERT_NE(store, nullptr);
+  const ConnectionStats& stats = AsRedis(store.get())->StatsForTesting();
+  ASSERT_EQ(stats.connects.load(), 0u);
+  const std::string id = TestId(3);
+  const LockRequest a = OtherHost("a", Duration(5000));
+
+  const int64_t evalsha = Calls("evalsha");
+  const int64_t eval = Calls("eval");
+  Result<LockedRead> locked = store->LockAndRead(id, a);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  EXPECT_FALSE(locked->found);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
+  EXPECT_EQ(stats.round_trips.load(), 1u);
+  SK_ASSERT_OK(store->WriteAndUnlock(id, "data", kHour, a.owner));
+  EXPECT_EQ(Calls("evalsha") - evalsha, 2);
+  EXPECT_EQ(Calls("eval") - eval, 0);
+  EXPECT_EQ(stats.connects.load(), 1u);
+  EXPECT_EQ(stats.round_trips.load(), 2u);
+  EXPECT_EQ(stats.commands.load(), 2u);
+
+  // Touch-and-unlock and unlock: one each as well.
+  const uint64_t trips = stats.round_trips.load();
+  SK_ASSERT_OK(store->LockAndRead(id, a));
+  SK_ASSERT_OK(store->TouchAndUnlock(id, kHour, a.owner));
+  SK_ASSERT_OK(store->LockAndRead(id, a));
+  SK_ASSERT_OK(store->Unlock(id, a.owner));
+  EXPECT_EQ(stats.round_trips.load() - trips, 4u);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 6);
+  EXPECT_EQ(Calls("eval") - eval, 0);
+}
+
+TEST_F(RedisLockTest, NoscriptFallsBackToEvalOnce) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  const ConnectionStats& stats = AsRedis(store.get())->StatsForTesting();
+  const std::string id = TestId(4);
+  SK_ASSERT_OK(store->Write(id, "before", kHour));
+  SK_ASSERT_OK(server_->Cli({"SCRIPT", "FLUSH"}));
+  const LockRequest a = OtherHost("a", Duration(0));
+
+  int64_t evalsha = Calls("evalsha");
+  int64_t eval = Calls("eval");
+  uint64_t trips = stats.round_trips.load();
+  Result<LockedRead> locked = store->LockAndRead(id, a);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  EXPECT_EQ(locked->record.data, "before");
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);  // answered NOSCRIPT
+  EXPECT_EQ(Calls("eval") - eval, 1);
+  EXPECT_EQ(stats.round_trips.load() - trips, 2u);
+
+  // Cached now: EVALSHA alone again.
+  evalsha = Calls("evalsha");
+  eval = Calls("eval");
+  trips = stats.round_trips.load();
+  locked = store->LockAndRead(id, a);
+  SK_ASSERT_OK(locked);
+  EXPECT_TRUE(locked->acquired());
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
+  EXPECT_EQ(Calls("eval") - eval, 0);
+  EXPECT_EQ(stats.round_trips.load() - trips, 1u);
+
+  // Each script falls back on its own.
+  SK_ASSERT_OK(server_->Cli({"SCRIPT", "FLUSH"}));
+  SK_ASSERT_OK(store->WriteAndUnlock(id, "after", kHour, a.owner));
+  Result<SessionRecord> read = store->Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "after");
+}
+
+TEST_F(RedisLockTest, LockLostNamesTheStoreAndOnlyAnIdPrefix) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  const std::string id = TestId(5);
+  const LockRequest a = OtherHost("a", Duration(0));
+  SK_ASSERT_OK(store->LockAndRead(id, a));
+  for (const Status& st :
+       {store->WriteAndUnlock(id, "x", kHour, OtherHost("b", {}).owner),
+        store->TouchAndUnlock(id, kHour, OtherHost("b", {}).owner)}) {
+    EXPECT_TRUE(st.IsLockLost()) << st.ToString();
+    EXPECT_THAT(st.message(),
+                HasSubstr(store->name() + ": session " + SessionIdPrefix(id) +
+                          ": lock is no "
+                          "longer held"));
+    EXPECT_THAT(st.message(), Not(HasSubstr(id)));
+  }
+  SK_EXPECT_OK(store->Unlock(id, a.owner));
+
+  // An owner without a token cannot lock.
+  LockRequest empty = a;
+  empty.owner.token.clear();
+  EXPECT_TRUE(store->LockAndRead(id, empty).status().IsInvalidArgument());
+}
+
+// A holder of another host is never taken over before its lease ends, and
+// right after it. read_timeout is shorter than the wait: the blocking
+// BLPOP must not count as a hung server.
+TEST_F(RedisLockTest, OtherHostHolderIsWaitedForUntilItsLeaseEnds) {
+  auto store = Fresh("read_timeout=100ms");
+  ASSERT_NE(store, nullptr);
+  const std::string id = TestId(6);
+  const auto start = SteadyClock::now();
+  const LockRequest holder =
+      OtherHost("x", Duration(0), /*lease=*/Duration(500));
+  SK_ASSERT_OK(store->LockAndRead(id, holder));
+  LockRequest waiter;
+  waiter.owner = LockOwner::Generate();
+  waiter.wait = Duration(5000);
+  Result<LockedRead> got = store->LockAndRead(id, waiter);
+  const int64_t ms = MsSince(start);
+  SK_ASSERT_OK(got);
+  ASSERT_TRUE(got->acquired());
+  EXPECT_EQ(got->broken_owner, "");  // Redis expired the lock by itself
+  EXPECT_GE(ms, 490) << "taken before the lease ended";
+  EXPECT_LE(ms, 500 + kServerTimerMs + kMarginMs) << "slept past the lease";
+  SK_EXPECT_OK(store->Unlock(id, waiter.owner));
+}
+
+// Several waiters on one session: each release wakes one of them, which
+// takes the lock; none waits for its wait to run out. The holders are of
+// another host with long leases, so only wake-ups end a waiter's sleep.
+TEST_F(RedisLockTest, EachReleaseWakesOneWaiter) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  const std::string id = TestId(7);
+  const LockRequest first = OtherHost("first", Duration(0));
+  SK_ASSERT_OK(store->LockAndRead(id, first));
+  constexpr int kWaiters = 4;
+  std::vector<std::thread> threads;
+  std::atomic<int> acquired{0};
+  std::atomic<int> failures{0};
+  for (int i = 0; i < kWaiters; ++i) {
+    threads.emplace_back([&, i] {
+      const LockRequest w = OtherHost("w" + std::to_string(i), Duration(8000));
+      Result<LockedRead> got = store->LockAndRead(id, w);
+      if (!got.ok() || !got->acquired()) {
+        ++failures;
+        return;
+      }
+      ++acquired;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const int n = got->found ? std::stoi(got->record.data) : 0;
+      if (!store->WriteAndUnlock(id, std::to_string(n + 1), kHour, w.owner)
+               .ok()) {
+        ++failures;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(acquired.load(), 0);
+  const auto released = SteadyClock::now();
+  SK_ASSERT_OK(store->WriteAndUnlock(id, "0", kHour, first.owner));
+  for (auto& t : threads) t.join();
+  // A lost wake-up would leave a waiter asleep for its 8 s wait.
+  EXPECT_LT(MsSince(released), 3000);
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(acquired.load(), kWaiters);
+  Result<SessionRecord> read = store->Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, std::to_string(kWaiters));
+}
+
+// A release whose wake-up never comes (here: the lock deleted behind the
+// store's back) costs a waiter at most a second: waiters look again at
+// least that often, whatever the holder's lease.
+TEST_F(RedisLockTest, LostWakeUpCostsAtMostASecond) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  const std::string id = TestId(11);
+  SK_ASSERT_OK(store->LockAndRead(id, OtherHost("holder", Duration(0))));
+  Result<LockedRead> got = Status::Internal("not run");
+  int64_t ms = 0;
+  std::thread waiter([&] {
+    ms = MillisOf(
+        [&] { got = store->LockAndRead(id, OtherHost("w", Duration(5000))); });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  SK_EXPECT_OK(server_->Cli({"DEL", AsRedis(store.get())->LockKey(id)}));
+  waiter.join();
+  SK_ASSERT_OK(got);
+  EXPECT_TRUE(got->acquired());
+  EXPECT_LE(ms, 1000 + kServerTimerMs + kMarginMs);
+}
+
+// Reads a line from `fd` within `timeout`; empty on timeout or EOF.
+std::string ReadLine(int fd, Duration timeout) {
+  std::string line;
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char c;
+    if (read(fd, &c, 1) != 1) return "";
+    if (c == '\n') return line;
+    line += c;
+  }
+  return "";
+}
+
+// A holder process of this host killed with SIGKILL never releases; a
+// waiter sees that its process is gone and takes the lock within a second.
+TEST_F(RedisLockTest, HolderKilledWithSigkillIsTakenOverWithinASecond) {
+  const std::string url = UrlFor(server_->port(), "prefix=kill9:");
+  const std::string id = TestId(8);
+  {
+    auto store = Open(url);
+    ASSERT_NE(store, nullptr);
+    SK_ASSERT_OK(store->Write(id, "from before", kHour));
+  }
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The holder: its own store, a lock with a long lease, then it hangs.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(pipe_fds[0]);
+    auto store = OpenStore(url);
+    if (!store.ok()) _exit(1);
+    LockRequest request;
+    request.owner = LockOwner::Generate();
+    request.lease = Duration(60000);
+    request.wait = Duration(0);
+    Result<LockedRead> locked = (*store)->LockAndRead(id, request);
+    if (!locked.ok() || !locked->acquired()) _exit(2);
+    const std::string line = request.owner.token + "\n";
+    if (write(pipe_fds[1], line.data(), line.size()) !=
+        static_cast<ssize_t>(line.size())) {
+      _exit(3);
+    }
+    for (;;) pause();
+  }
+  close(pipe_fds[1]);
+  const std::string token = ReadLine(pipe_fds[0], Duration(5000));
+  close(pipe_fds[0]);
+  if (token.empty()) {
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    FAIL() << "the child did not take the lock";
+  }
+  EXPECT_THAT(token, HasSubstr("|" + std::to_string(child) + "|"));
+
+  auto store = Open(url);
+  ASSERT_NE(store, nullptr);
+  Result<LockedRead> got = Status::Internal("not run");
+  std::atomic<int64_t> done_at_ms{-1};
+  const auto start = SteadyClock::now();
+  std::thread waiter([&] {
+    LockRequest request;
+    request.owner = LockOwner::Generate();
+    request.wait = Duration(5000);
+    got = store->LockAndRead(id, request);
+    done_at_ms = MsSince(start);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(done_at_ms.load(), -1) << "a live holder's lock was taken";
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  const int64_t killed_at_ms = MsSince(start);
+  int wstatus = 0;
+  EXPECT_EQ(waitpid(child, &wstatus, 0), child);  // reaped: the pid is gone
+  waiter.join();
+  SK_ASSERT_OK(got);
+  ASSERT_TRUE(got->acquired());
+  EXPECT_EQ(got->broken_owner, token);
+  EXPECT_EQ(got->record.data, "from before");
+  EXPECT_LT(done_at_ms.load() - killed_at_ms, 1000)
+      << "the holder's death was noticed late";
+}
+
+// --- A server that goes away while a request waits ------------------------
+
+// A server of the test's own, stopped or paused while a request waits for
+// a lock of another host's request.
+class RedisLockOutageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::RedisServerOptions options;
+    options.name = "redis-lock-outage";
+    auto server = test::StartRedis(options);
+    SK_ASSERT_OK(server);
+    server_ = std::move(*server);
+  }
+
+  // Starts a waiter on a session held by another host, then runs
+  // `outage` once it waits; returns what the waiter got and how long its
+  // LockAndRead took.
+  Result<LockedRead> WaitThrough(const std::string& query, Duration wait,
+                                 const std::function<void()>& outage,
+                                 int64_t* ms) {
+    auto store =
+        Open(UrlFor(server_->port(), "prefix=out:&" + std::string(query)));
+    if (store == nullptr) return Status::Internal("no store");
+    const std::string id = TestId(9);
+    Result<LockedRead> held =
+        store->LockAndRead(id, OtherHost("holder", Duration(0)));
+    if (!held.ok()) return held.status();
+    Result<LockedRead> got = Status::Internal("not run");
+    std::thread waiter([&] {
+      *ms = MillisOf(
+          [&] { got = store->LockAndRead(id, OtherHost("waiter", wait)); });
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    outage();
+    waiter.join();
+    return got;
+  }
+
+  std::unique_ptr<test::RedisServer> server_;
+};
+
+TEST_F(RedisLockOutageTest, PausedServerIsUnavailableWithinWaitPlusTimeout) {
+  int64_t ms = 0;
+  Result<LockedRead> got = WaitThrough(
+      "read_timeout=200ms", Duration(1000),
+      [&] { SK_EXPECT_OK(server_->process().Pause()); }, &ms);
+  SK_EXPECT_OK(server_->process().Resume());
+  ASSERT_FALSE(got.ok()) << "outcome " << static_cast<int>(got->outcome);
+  EXPECT_TRUE(got.status().IsUnavailable()) << got.status().ToString();
+  EXPECT_THAT(got.status().message(), HasSubstr("timed out"));
+  EXPECT_LE(ms, 1000 + 200 + kServerTimerMs + kMarginMs);
+}
+
+TEST_F(RedisLockOutageTest, StoppedServerIsUnavailableAtOnce) {
+  int64_t ms = 0;
+  Result<LockedRead> got = WaitThrough(
+      "read_timeout=200ms", Duration(3000),
+      [&] { SK_EXPECT_OK(server_->process().Kill()); }, &ms);
+  ASSERT_FALSE(got.ok()) << "outcome " << static_cast<int>(got->outcome);
+  EXPECT_TRUE(got.status().IsUnavailable()) << got.status().ToString();
+  EXPECT_LT(ms, 200 + 200 + kMarginMs) << "waited on a dead server";
+}
+
+TEST(RedisLockTimeoutTest, BlackholeIsUnavailableAfterReadTimeout) {
+  auto hole = test::BlackholeListener::Start();
+  SK_ASSERT_OK(hole);
+  auto store =
+      Open(UrlFor((*hole)->port(), "connect_timeout=100ms&read_timeout=200ms"));
+  ASSERT_NE(store, nullptr);
+  Result<LockedRead> got = Status::Internal("not run");
+  const int64_t ms = MillisOf([&] {
+    got = store->LockAndRead(TestId(10), OtherHost("a", Duration(5000)));
+  });
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.status().IsUnavailable()) << got.status().ToString();
+  EXPECT_LE(ms, 200 + kMarginMs);
+  Status st = store->WriteAndUnlock(TestId(10), "x", kHour,
+                                    OtherHost("a", Duration(0)).owner);
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+}
+
+}  // namespace
+}  // namespace sessionkit::redis

@@ -105,17 +105,17 @@ bool(true)
 int(0)
 -- server down
 started: false, in time: true
-  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://127.0.0.1:%d/0?connect_timeout=100ms: cannot connect to 127.0.0.1:%d: Connection refused (read of session abcdef...)
+  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://127.0.0.1:%d/0?connect_timeout=100ms: cannot connect to 127.0.0.1:%d: Connection refused (locked read of session abcdef...)
 -- unknown database
 started: false, in time: true
-  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://127.0.0.1:%d/99: database 99 does not exist on 127.0.0.1:%d (the server says: ERR DB index is out of range%s) (read of session abcdef...)
+  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://127.0.0.1:%d/99: database 99 does not exist on 127.0.0.1:%d (the server says: ERR DB index is out of range%s) (locked read of session abcdef...)
 -- password given, the server has none
 started: false, in time: true
-  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://:***@127.0.0.1:%d/0: a password is given but the server at 127.0.0.1:%d has none set (the server says: %s) (read of session abcdef...)
+  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://:***@127.0.0.1:%d/0: a password is given but the server at 127.0.0.1:%d has none set (the server says: %s) (locked read of session abcdef...)
 bool(false)
 -- a listener that never answers
 started: false, in time: true
-  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://127.0.0.1:%d/0?read_timeout=100ms: timed out after 100 ms waiting for a reply from 127.0.0.1:%d (read_timeout) (read of session abcdef...)
+  session_start(): sessionkit: cannot read the session in the store of session.save_path: redis://127.0.0.1:%d/0?read_timeout=100ms: timed out after 100 ms waiting for a reply from 127.0.0.1:%d (read_timeout) (locked read of session abcdef...)
 bool(true)
 -- the good server still works afterwards
 bool(true)

@@ -627,7 +627,11 @@ Result<ScanPage> RedisStore::Scan(const ScanOptions& options) {
   std::set<std::string> seen;  // SCAN may repeat a key
   ScanPage page;
   std::vector<Reply> replies;
-  size_t count = std::clamp(limit, kMinScanCount, kMaxScanCount);
+  // A cursor with a hash continues inside the batch of a SCAN run with
+  // COUNT 1 (the only case that ends a page inside a batch): run it with
+  // COUNT 1 again, so it visits the same buckets; a larger COUNT would visit
+  // more, and skipping by hash would drop their keys unlisted.
+  size_t count = has_skip ? 1 : std::clamp(limit, kMinScanCount, kMaxScanCount);
   while (true) {
     const Endpoint& node = (*masters)[master];
     const std::string count_arg = std::to_string(count);
@@ -794,7 +798,7 @@ Status RedisStore::LockLost(std::string_view id,
 Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
                                            const LockRequest& request) {
   SK_RETURN_IF_ERROR(CheckId(id, "lock"));
-  const std::string what = "lock of session " + SessionIdPrefix(id);
+  const std::string what = "locked read of session " + SessionIdPrefix(id);
   const std::string& token = request.owner.token;
   if (token.empty()) {
     return Status::InvalidArgument(name() + ": " + what +

@@ -181,7 +181,26 @@ TEST_F(RedisLockTest, UncontendedLockAndWriteAreOneEvalshaEach) {
   EXPECT_EQ(Calls("eval") - eval, 0);
   EXPECT_EQ(stats.connects.load(), 1u);
   EXPECT_EQ(stats.round_trips.load(), 2u);
-  EXPECT_EQ(stats.commands.load(), 2u);
+  // EVALSHA + GET + PTTL, then SET of the staging key + EVALSHA: the data
+  // never goes through Lua.
+  EXPECT_EQ(stats.commands.load(), 5u);
+  Result<std::string> staging = server_->Cli({"KEYS", "*:w:*"});
+  SK_ASSERT_OK(staging);
+  EXPECT_EQ(staging->find(":w:"), std::string::npos)
+      << "a staging key was left behind: " << *staging;
+  Result<SessionRecord> written = store->Read(id);
+  SK_ASSERT_OK(written);
+  EXPECT_EQ(written->data, "data");
+  EXPECT_GT(written->expires_at, Clock::now() + kHour - Duration(5000));
+  // A refused write leaves no staging key either.
+  EXPECT_TRUE(store
+                  ->WriteAndUnlock(id, "intruder", kHour,
+                                   OtherHost("intruder", Duration(0)).owner)
+                  .IsLockLost());
+  staging = server_->Cli({"KEYS", "*:w:*"});
+  SK_ASSERT_OK(staging);
+  EXPECT_EQ(staging->find(":w:"), std::string::npos)
+      << "a refused write left its staging key: " << *staging;
 
   // Touch-and-unlock and unlock: one each as well.
   const uint64_t trips = stats.round_trips.load();
@@ -190,7 +209,7 @@ TEST_F(RedisLockTest, UncontendedLockAndWriteAreOneEvalshaEach) {
   SK_ASSERT_OK(store->LockAndRead(id, a));
   SK_ASSERT_OK(store->Unlock(id, a.owner));
   EXPECT_EQ(stats.round_trips.load() - trips, 4u);
-  EXPECT_EQ(Calls("evalsha") - evalsha, 6);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 7);  // with the refused write
   EXPECT_EQ(Calls("eval") - eval, 0);
 }
 

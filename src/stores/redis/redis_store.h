@@ -133,9 +133,14 @@ class RedisStore final : public Store {
   // Runs `script` (see redis_store.cc) on `keys`, all of one hash slot, with
   // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when
   // the server has the script cached.
+  // `before` and `after` go in the same round trip around the script; their
+  // replies, in order, land in `others`.
   Status RunScript(const LuaScript& script, std::span<const std::string> keys,
                    std::span<const std::string_view> args,
-                   const std::string& what, Reply* reply);
+                   const std::string& what, Reply* reply,
+                   std::span<const Command> before = {},
+                   std::span<const Command> after = {},
+                   std::vector<Reply>* others = nullptr);
   // The keys of the locking scripts: data, lock, waiters, wake.
   std::vector<std::string> LockingKeys(std::string_view id) const;
   Status LockLost(std::string_view id, std::string_view refused) const;

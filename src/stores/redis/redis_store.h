@@ -24,14 +24,17 @@
 // NOSCRIPT reply, which happens once per script and server after a
 // restart, a failover or SCRIPT FLUSH):
 //   LockAndRead     1 round trip when the lock is free or already ours
-//                   (lock + GET + PTTL of the data). While it is held, 2
+//                   (the script, then GET + PTTL of the data in the same
+//                   write: data never passes through Lua). While held, 2
 //                   per wait step: a BLPOP on the wake list, which returns
 //                   as soon as a release pushes or after min(remaining
 //                   wait, lock PTTL, 1 s, 250 ms for a holder of this
 //                   host), then the script again. A holder of this host
 //                   whose process is gone costs 1 more script (a
 //                   compare-and-take-over).
-//   WriteAndUnlock  1 (check owner, SET PX, DEL lock, wake one waiter)
+//   WriteAndUnlock  1 (SET PX of a staging key prefix{id}:w:<token>, then
+//                   the script: check owner, RENAME it onto the data key,
+//                   DEL lock, wake one waiter)
 //   TouchAndUnlock  1 (check owner, PEXPIRE, DEL lock, wake one waiter)
 //   Unlock          1 (DEL lock and wake one waiter if owner matches)
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_STORE_H_

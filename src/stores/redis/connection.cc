@@ -516,6 +516,10 @@ Status Connection::Connect(Deadline deadline) {
   if (reader_ == nullptr) {
     return Status::Internal(Where() + ": cannot create a reply reader");
   }
+  // Keep the reader's buffer between replies: by default hiredis frees it
+  // past 16 KiB and regrows it (realloc and copy, again and again) for the
+  // next large session. It stays as large as the largest reply read.
+  reader_->maxbuf = 0;
   return Status::OK();
 }
 

@@ -23,6 +23,7 @@
 
 #include "sessionkit/stores/lmdb.h"
 #include "stores/lmdb/lmdb_store.h"
+#include "stores/lmdb/lmdb_test_fixture.h"
 #include "stores/lmdb/lock_wake.h"
 #include "support/test_status.h"
 
@@ -35,7 +36,7 @@ using ::testing::Not;
 using SteadyClock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 
-constexpr int64_t kStartMs = 1'700'000'000'000;  // a fixed "now"
+constexpr int64_t kStartMs = kFixtureStartMs;
 constexpr Duration kLong{600000};
 
 // A session id of the shape ValidateSessionId accepts (26 characters).
@@ -87,55 +88,7 @@ int Reap(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-class LmdbLockTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const char* base = std::getenv("SK_TEST_TMPDIR");
-    fs::path root = base ? fs::path(base) : fs::current_path() / "test-tmp";
-    fs::create_directories(root);
-    std::string templ = (root / "lmdb-lock-XXXXXX").string();
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    path_ = dir_ + "/env";
-  }
-  void TearDown() override {
-    stores_.clear();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  LmdbOptions Options(uint64_t map_size = 64ull << 20) {
-    LmdbOptions o;
-    o.path = path_;
-    o.map_size = map_size;
-    return o;
-  }
-
-  // A store whose clock is now_ms_ (advance it to end leases).
-  LmdbStore* Open(LmdbOptions options) {
-    LmdbStore* store = OpenReal(std::move(options));
-    store->SetClockForTesting(
-        [this] { return FromUnixMillis(now_ms_.load()); });
-    return store;
-  }
-  LmdbStore* Open() { return Open(Options()); }
-
-  // A store on the system clock, as other processes see time.
-  LmdbStore* OpenReal(LmdbOptions options) {
-    SK_EXPECT_OK(ValidateLmdbOptions(options));
-    stores_.push_back(std::make_unique<LmdbStore>(std::move(options)));
-    return stores_.back().get();
-  }
-  LmdbStore* OpenReal() { return OpenReal(Options()); }
-
-  void Advance(int64_t ms) { now_ms_ += ms; }
-  TimePoint Now() const { return FromUnixMillis(now_ms_.load()); }
-
-  std::string dir_;
-  std::string path_;
-  std::atomic<int64_t> now_ms_{kStartMs};
-  std::vector<std::unique_ptr<LmdbStore>> stores_;
-};
+using LmdbLockTest = LmdbFixture;
 
 // --- Lock records in the tree --------------------------------------------
 

@@ -185,16 +185,17 @@ std::string_view View(const MDB_val& v) {
   return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
-// The index key of a session: kIndexPrefix, the 8-byte big-endian start of
-// the bucket of its expiry, the id.
+// A key below the sessions: kIndexPrefix, an 8-byte big-endian number, the
+// id. The index key of a session has the start of its expiry's bucket; its
+// lock key has INT64_MAX (kLockPrefix), a bucket no expiry reaches.
 //
 // Thread safety: a value on the stack of one call.
-class IndexKey {
+class HeaderKey {
  public:
-  IndexKey(int64_t expiry_ms, std::string_view id)
+  HeaderKey(uint64_t number, std::string_view id)
       : size_(kIndexHeaderBytes + id.size()) {
     buf_[0] = kIndexPrefix;
-    PutBigEndian64(buf_ + 1, static_cast<uint64_t>(Bucket(expiry_ms)));
+    PutBigEndian64(buf_ + 1, number);
     std::memcpy(buf_ + kIndexHeaderBytes, id.data(), id.size());
   }
   MDB_val val() { return MDB_val{size_, buf_}; }
@@ -204,25 +205,17 @@ class IndexKey {
   size_t size_;
 };
 
+HeaderKey IndexKey(int64_t expiry_ms, std::string_view id) {
+  return HeaderKey(static_cast<uint64_t>(Bucket(expiry_ms)), id);
+}
+
+HeaderKey LockKey(std::string_view id) {
+  return HeaderKey(static_cast<uint64_t>(INT64_MAX), id);
+}
+
 bool IsIndexKey(std::string_view key) {
   return !key.empty() && key[0] == kIndexPrefix;
 }
-
-// The key of a session's lock record: kLockPrefix, the id.
-//
-// Thread safety: a value on the stack of one call.
-class LockKey {
- public:
-  explicit LockKey(std::string_view id) : size_(kLockPrefixBytes + id.size()) {
-    std::memcpy(buf_, kLockPrefix, kLockPrefixBytes);
-    std::memcpy(buf_ + kLockPrefixBytes, id.data(), id.size());
-  }
-  MDB_val val() { return MDB_val{size_, buf_}; }
-
- private:
-  char buf_[kLockPrefixBytes + kMaxIdBytes];
-  size_t size_;
-};
 
 bool IsLockKey(std::string_view key) {
   return key.size() >= kLockPrefixBytes &&
@@ -243,7 +236,7 @@ LockRecord ParseLock(const MDB_val& v) {
 
 // Reads the lock record of `id`: 0, MDB_NOTFOUND or an LMDB error.
 int GetLock(MDB_txn* txn, const Env* e, std::string_view id, LockRecord* out) {
-  LockKey key(id);
+  HeaderKey key = LockKey(id);
   MDB_val k = key.val(), v;
   const int rc = mdb_get(txn, e->db, &k, &v);
   if (rc == 0) *out = ParseLock(v);
@@ -252,7 +245,7 @@ int GetLock(MDB_txn* txn, const Env* e, std::string_view id, LockRecord* out) {
 
 int PutLock(MDB_txn* txn, const Env* e, std::string_view id,
             int64_t lease_end_ms, std::string_view token) {
-  LockKey key(id);
+  HeaderKey key = LockKey(id);
   MDB_val k = key.val();
   MDB_val v{kLockHeaderBytes + token.size(), nullptr};
   const int rc = mdb_put(txn, e->db, &k, &v, MDB_RESERVE);
@@ -264,7 +257,7 @@ int PutLock(MDB_txn* txn, const Env* e, std::string_view id,
 }
 
 int DelLock(MDB_txn* txn, const Env* e, std::string_view id) {
-  LockKey key(id);
+  HeaderKey key = LockKey(id);
   MDB_val k = key.val();
   return mdb_del(txn, e->db, &k, nullptr);
 }
@@ -297,7 +290,7 @@ std::string OwnerCheck(MDB_txn* txn, const Env* e, std::string_view id,
 // Adds the index entry of a session that expires at `expiry_ms`.
 int PutIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
              std::string_view id) {
-  IndexKey key(expiry_ms, id);
+  HeaderKey key = IndexKey(expiry_ms, id);
   MDB_val k = key.val();
   MDB_val empty{0, nullptr};
   return mdb_put(txn, e->db, &k, &empty, 0);
@@ -307,7 +300,7 @@ int PutIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
 // that is missing is not an error.
 int DelIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
              std::string_view id) {
-  IndexKey key(expiry_ms, id);
+  HeaderKey key = IndexKey(expiry_ms, id);
   MDB_val k = key.val();
   int rc = mdb_del(txn, e->db, &k, nullptr);
   return rc == MDB_NOTFOUND ? 0 : rc;
@@ -1417,7 +1410,7 @@ Status LmdbStore::CheckIndexForTesting() {
         problem = "session " + std::string(View(k)) + " has no header";
         break;
       }
-      IndexKey key(GetBigEndian64(v.mv_data), View(k));
+      HeaderKey key = IndexKey(GetBigEndian64(v.mv_data), View(k));
       MDB_val ik = key.val(), unused;
       if (mdb_get(txn, e->db, &ik, &unused) != 0) {
         problem = "session " + std::string(View(k)) + " has no index entry";

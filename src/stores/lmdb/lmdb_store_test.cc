@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "sessionkit/stores/lmdb.h"
+#include "stores/lmdb/lmdb_test_fixture.h"
 #include "support/test_status.h"
 
 namespace sessionkit::lmdb_internal {
@@ -35,7 +36,7 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr int64_t kStartMs = 1'700'000'000'000;  // a fixed "now"
+constexpr int64_t kStartMs = kFixtureStartMs;
 
 // A session id of the shape ValidateSessionId accepts (26 characters).
 std::string Id(int n, std::string_view prefix = "sess") {
@@ -78,51 +79,7 @@ pid_t CrashWithOpenReader(const std::string& dir) {
   return pid;
 }
 
-class LmdbStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const char* base = std::getenv("SK_TEST_TMPDIR");
-    fs::path root = base ? fs::path(base) : fs::current_path() / "test-tmp";
-    fs::create_directories(root);
-    std::string templ = (root / "lmdb-XXXXXX").string();
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    path_ = dir_ + "/env";
-  }
-  void TearDown() override {
-    stores_.clear();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  LmdbOptions Options(uint64_t map_size = 64ull << 20) {
-    LmdbOptions o;
-    o.path = path_;
-    o.map_size = map_size;
-    return o;
-  }
-
-  // A store on path_ whose clock is now_ms_ (advance it to expire sessions).
-  LmdbStore* Open(LmdbOptions options) {
-    SK_EXPECT_OK(ValidateLmdbOptions(options));
-    auto store = std::make_unique<LmdbStore>(std::move(options));
-    store->SetClockForTesting(FakeClock());
-    stores_.push_back(std::move(store));
-    return stores_.back().get();
-  }
-  LmdbStore* Open() { return Open(Options()); }
-
-  std::function<TimePoint()> FakeClock() {
-    return [this] { return FromUnixMillis(now_ms_.load()); };
-  }
-  void Advance(int64_t ms) { now_ms_ += ms; }
-  TimePoint Now() const { return FromUnixMillis(now_ms_.load()); }
-
-  std::string dir_;
-  std::string path_;
-  std::atomic<int64_t> now_ms_{kStartMs};
-  std::vector<std::unique_ptr<LmdbStore>> stores_;
-};
+using LmdbStoreTest = LmdbFixture;
 
 // --- Basic operations ------------------------------------------------------
 

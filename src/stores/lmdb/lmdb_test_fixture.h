@@ -1,0 +1,89 @@
+// The fixture of the LMDB store's tests: a fresh directory under
+// SK_TEST_TMPDIR per test, stores opened on it (closed and removed at the
+// end), and a fake clock the tests advance by hand.
+#ifndef SESSIONKIT_STORES_LMDB_LMDB_TEST_FIXTURE_H_
+#define SESSIONKIT_STORES_LMDB_LMDB_TEST_FIXTURE_H_
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "sessionkit/clock.h"
+#include "sessionkit/stores/lmdb.h"
+#include "stores/lmdb/lmdb_store.h"
+#include "support/test_status.h"
+
+namespace sessionkit::lmdb_internal {
+
+// A fixed "now" for the fake clock.
+inline constexpr int64_t kFixtureStartMs = 1'700'000'000'000;
+
+// Thread safety: the stores may be used from several threads; the fixture's
+// own methods only from the test's.
+class LmdbFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* base = std::getenv("SK_TEST_TMPDIR");
+    const std::filesystem::path root =
+        base ? std::filesystem::path(base)
+             : std::filesystem::current_path() / "test-tmp";
+    std::filesystem::create_directories(root);
+    std::string templ = (root / "lmdb-XXXXXX").string();
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+    path_ = dir_ + "/env";
+  }
+  void TearDown() override {
+    stores_.clear();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  LmdbOptions Options(uint64_t map_size = 64ull << 20) {
+    LmdbOptions o;
+    o.path = path_;
+    o.map_size = map_size;
+    return o;
+  }
+
+  // A store on path_ whose clock is now_ms_ (advance it to expire sessions
+  // and end leases).
+  LmdbStore* Open(LmdbOptions options) {
+    LmdbStore* store = OpenReal(std::move(options));
+    store->SetClockForTesting(FakeClock());
+    return store;
+  }
+  LmdbStore* Open() { return Open(Options()); }
+
+  // A store on the system clock, as other processes see time.
+  LmdbStore* OpenReal(LmdbOptions options) {
+    SK_EXPECT_OK(ValidateLmdbOptions(options));
+    stores_.push_back(std::make_unique<LmdbStore>(std::move(options)));
+    return stores_.back().get();
+  }
+  LmdbStore* OpenReal() { return OpenReal(Options()); }
+
+  std::function<TimePoint()> FakeClock() {
+    return [this] { return FromUnixMillis(now_ms_.load()); };
+  }
+  void Advance(int64_t ms) { now_ms_ += ms; }
+  TimePoint Now() const { return FromUnixMillis(now_ms_.load()); }
+
+  std::string dir_;
+  std::string path_;
+  std::atomic<int64_t> now_ms_{kFixtureStartMs};
+  std::vector<std::unique_ptr<LmdbStore>> stores_;
+};
+
+}  // namespace sessionkit::lmdb_internal
+
+#endif  // SESSIONKIT_STORES_LMDB_LMDB_TEST_FIXTURE_H_

@@ -186,6 +186,26 @@ class Timeline:
         self._stop.set()
 
 
+def await_result(proc, log, tag, timeout, what):
+    """Waits at most `timeout` s for `proc` to end, then returns the JSON of
+    the `<tag> {...}` line it wrote to `log`. HarnessError when it hangs
+    (it is stopped), fails, or prints no such line."""
+    try:
+        proc.popen.wait(timeout=timeout)
+    except Exception:
+        proc.stop()
+        raise HarnessError(f"{what} did not finish within {timeout:g} s "
+                           f"(see {log})")
+    proc.stop()
+    with open(log, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    m = re.search(rf"^{tag} (\{{.*\}})$", text, re.M)
+    if proc.popen.returncode != 0 or not m:
+        raise HarnessError(f"{what} failed (exit {proc.popen.returncode}):\n"
+                           f"{text[-1500:]}")
+    return json.loads(m.group(1))
+
+
 def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
             timeline=None, label="wrk"):
     """wrk against /<handler>/<page> for `duration` s with cookies from `pool`;
@@ -202,21 +222,10 @@ def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
     if timeline:
         timeline.start()
     try:
-        proc.popen.wait(timeout=duration + 60)
-    except Exception:
-        proc.stop()
-        raise HarnessError(f"wrk did not finish within {duration + 60} s")
+        r = await_result(proc, log, "SKRESULT", duration + 60, "wrk")
     finally:
         if timeline:
             timeline.join()
-    proc.stop()
-    with open(log, encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    m = re.search(r"^SKRESULT (\{.*\})$", text, re.M)
-    if proc.popen.returncode != 0 or not m:
-        raise HarnessError(f"wrk failed (exit {proc.popen.returncode}):\n"
-                           f"{text[-1500:]}")
-    r = json.loads(m.group(1))
     secs = r["duration_us"] / 1e6
     r["rps"] = r["requests"] / secs if secs else 0.0
     r["socket_errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
@@ -307,20 +316,8 @@ def handoff(stack, handler, sid, count, seconds, hold_ms=5.0, label="handoff"):
                                      f"{seconds:g}", str(round(hold_ms * 1000)),
                                      tmp]
     proc = Proc(f"php handoff {handler}", argv, log)
-    try:
-        proc.popen.wait(timeout=seconds + 60)
-    except Exception:
-        proc.stop()
-        raise HarnessError(f"handoff.php for {handler} did not finish within "
-                           f"{seconds + 60:g} s (see {log})")
-    proc.stop()
-    with open(log, encoding="utf-8", errors="replace") as f:
-        text = f.read()
-    m = re.search(r"^SKHANDOFF (\{.*\})$", text, re.M)
-    if proc.popen.returncode != 0 or not m:
-        raise HarnessError(f"handoff.php for {handler} failed (exit "
-                           f"{proc.popen.returncode}):\n{text[-1500:]}")
-    r = json.loads(m.group(1))
+    r = await_result(proc, log, "SKHANDOFF", seconds + 60,
+                     f"handoff.php for {handler}")
     r["wanted"] = count
     r["p50_us"] = percentile(r["samples_us"], 50)
     r["p99_us"] = percentile(r["samples_us"], 99)

@@ -232,13 +232,8 @@ TEST_F(LmdbLockTest, LockLostMessagesNameTheStoreAndOnlyAnIdPrefix) {
 TEST_F(LmdbLockTest, FullMapLockIsResourceExhausted) {
   LmdbStore* store = Open(Options(1 << 20));
   const std::string value(4096, 'v');
-  int written = 0;
-  for (; written < 2000; ++written) {
-    Status s = store->Write(Id(written), value, kLong);
-    if (s.IsResourceExhausted()) break;
-    SK_ASSERT_OK(s);
-  }
-  ASSERT_LT(written, 2000);
+  const int written = FillMap(store, value, kLong, [](int n) { return Id(n); });
+  ASSERT_GE(written, 0);
   // Lock records are small: some still fit in the last pages.
   Status full;
   for (int n = 0; n < 5000 && full.ok(); ++n) {
@@ -258,13 +253,9 @@ TEST_F(LmdbLockTest, FullMapWriteAndUnlockIsRescuedByGc) {
   SK_ASSERT_OK(locked);
   ASSERT_TRUE(locked->acquired());
   const std::string value(4096, 'v');
-  int written = 0;
-  for (; written < 2000; ++written) {
-    Status s = store->Write(Id(written), value, Duration(1000));
-    if (s.IsResourceExhausted()) break;
-    SK_ASSERT_OK(s);
-  }
-  ASSERT_LT(written, 2000);
+  const int written =
+      FillMap(store, value, Duration(1000), [](int n) { return Id(n); });
+  ASSERT_GE(written, 0);
   Advance(1000);  // every session written so far has expired
   SK_ASSERT_OK(store->WriteAndUnlock(Id(5000), value, kLong, a.owner));
   EXPECT_EQ(store->Read(Id(5000))->data, value);

@@ -819,6 +819,14 @@ Status CheckId(const std::string& name, std::string_view id) {
   return Status::OK();
 }
 
+Status CheckValueSize(const std::string& name, std::string_view id,
+                      std::string_view data) {
+  if (data.size() <= kMaxValueBytes) return Status::OK();
+  return Status::InvalidArgument(name + ": write of session " + IdPrefix(id) +
+                                 ": " + std::to_string(data.size()) +
+                                 " bytes is more than LMDB can store");
+}
+
 Status CheckToken(const std::string& name, std::string_view op,
                   std::string_view id, const LockOwner& owner) {
   if (!owner.token.empty() && owner.token.size() <= kMaxTokenBytes) {
@@ -877,11 +885,7 @@ Result<SessionRecord> LmdbStore::Read(std::string_view id) {
 Status LmdbStore::Write(std::string_view id, std::string_view data,
                         Duration ttl) {
   SK_RETURN_IF_ERROR(CheckId(name_, id));
-  if (data.size() > kMaxValueBytes) {
-    return Status::InvalidArgument(
-        name_ + ": write of session " + IdPrefix(id) + ": " +
-        std::to_string(data.size()) + " bytes is more than LMDB can store");
-  }
+  SK_RETURN_IF_ERROR(CheckValueSize(name_, id, data));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
@@ -1267,11 +1271,7 @@ Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
                                  Duration ttl, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(name_, id));
   SK_RETURN_IF_ERROR(CheckToken(name_, "write", id, owner));
-  if (data.size() > kMaxValueBytes) {
-    return Status::InvalidArgument(
-        name_ + ": write of session " + IdPrefix(id) + ": " +
-        std::to_string(data.size()) + " bytes is more than LMDB can store");
-  }
+  SK_RETURN_IF_ERROR(CheckValueSize(name_, id, data));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);

@@ -72,6 +72,24 @@ class LmdbFixture : public ::testing::Test {
   }
   LmdbStore* OpenReal() { return OpenReal(Options()); }
 
+  // Writes `value` under id(0), id(1), ... until the map is full and
+  // returns how many fitted; -1 (and a test failure) when a write fails
+  // otherwise or 2000 writes did not fill it.
+  static int FillMap(LmdbStore* store, const std::string& value, Duration ttl,
+                     const std::function<std::string(int)>& id) {
+    for (int n = 0; n < 2000; ++n) {
+      Status s = store->Write(id(n), value, ttl);
+      if (s.IsResourceExhausted()) return n;
+      if (!s.ok()) {
+        ADD_FAILURE() << "write " << n << ": " << s.ToString();
+        return -1;
+      }
+    }
+    ADD_FAILURE() << "2000 writes of " << value.size()
+                  << " bytes did not fill the map";
+    return -1;
+  }
+
   std::function<TimePoint()> FakeClock() {
     return [this] { return FromUnixMillis(now_ms_.load()); };
   }

@@ -51,8 +51,9 @@ struct GcResult {
 };
 
 // Identifies the holder of a session lock: "host|pid|random", where host is
-// this machine's name, pid the holder's process id and random 64 bits in hex,
-// fresh for every lock taken. Only the owner may write, touch or release a
+// this machine's name, pid the holder's process id and random 64 bits in hex
+// that differ for every token a process makes (a random key per thread,
+// mixed with a counter). Only the owner may write, touch or release a
 // locked session.
 struct LockOwner {
   std::string token;

@@ -45,9 +45,26 @@ uint64_t RandomWord() {
 }  // namespace
 
 LockOwner LockOwner::Generate() {
+  // One getrandom per thread and process, not per token: a random key and
+  // a counter, mixed by splitmix64's finalizer (a bijection, so a thread's
+  // tokens never repeat). A fork() child has another pid, and so draws a
+  // key of its own instead of repeating its parent's next tokens.
+  thread_local pid_t key_pid = 0;
+  thread_local uint64_t key = 0;
+  thread_local uint64_t counter = 0;
+  const pid_t pid = getpid();
+  if (pid != key_pid) {
+    key_pid = pid;
+    key = RandomWord();
+    counter = 0;
+  }
+  uint64_t z = key + 0x9e3779b97f4a7c15ULL * ++counter;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
   char tail[48];
-  snprintf(tail, sizeof tail, "|%ld|%016llx", static_cast<long>(getpid()),
-           static_cast<unsigned long long>(RandomWord()));
+  snprintf(tail, sizeof tail, "|%ld|%016llx", static_cast<long>(pid),
+           static_cast<unsigned long long>(z));
   return LockOwner{HostName() + tail};
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -28,6 +29,10 @@ namespace {
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kReadChunk = 16384;
+// A connection that finished an exchange this recently is reused without
+// looking at its socket first: Redis sends nothing unasked, and a close
+// in between fails the next Execute as stale, which Run retries.
+constexpr std::chrono::milliseconds kRecentlyUsed{1000};
 // Server messages are quoted up to this length.
 constexpr size_t kMaxQuotedReply = 200;
 
@@ -127,27 +132,35 @@ bool Reply::Is(std::string_view text) const {
   return (type == Type::kStatus || type == Type::kString) && str == text;
 }
 
-Status FormatCommands(std::span<const Command> commands, std::string* out) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
+namespace {
+
+// "<kind><n>\r\n": a RESP array or bulk string header.
+void AppendHeader(char kind, size_t n, std::string* out) {
+  char buf[32];
+  buf[0] = kind;
+  char* end = std::to_chars(buf + 1, buf + sizeof buf - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+}  // namespace
+
+void FormatCommands(std::span<const Command> commands, std::string* out) {
+  size_t size = out->size();
   for (const Command& command : commands) {
-    argv.clear();
-    lens.clear();
-    for (std::string_view arg : command.args) {
-      // hiredis copies with memcpy, which must not see a null pointer.
-      argv.push_back(arg.empty() ? "" : arg.data());
-      lens.push_back(arg.size());
-    }
-    char* wire = nullptr;
-    int n = redisFormatCommandArgv(&wire, static_cast<int>(argv.size()),
-                                   argv.data(), lens.data());
-    if (n < 0 || wire == nullptr) {
-      return Status::Internal("cannot format a Redis command (out of memory)");
-    }
-    out->append(wire, static_cast<size_t>(n));
-    redisFreeCommand(wire);
+    size += 16;
+    for (std::string_view arg : command.args) size += arg.size() + 24;
   }
-  return Status::OK();
+  out->reserve(size);
+  for (const Command& command : commands) {
+    AppendHeader('*', command.args.size(), out);
+    for (std::string_view arg : command.args) {
+      AppendHeader('$', arg.size(), out);
+      out->append(arg);
+      out->append("\r\n", 2);
+    }
+  }
 }
 
 Status StatusFromErrorReply(std::string_view store_name,
@@ -580,9 +593,12 @@ Status Connection::PumpTlsInput(Deadline deadline) {
   return Status::OK();
 }
 
-Status Connection::ReceiveSome(Deadline deadline) {
+Status Connection::ReceiveSome(Deadline deadline, bool first) {
   char buf[kReadChunk];
   if (ssl_ == nullptr) {
+    // Right after the request went out the reply is hardly ever there yet:
+    // wait before reading instead of trying a read that fails.
+    if (first) SK_RETURN_IF_ERROR(Wait(POLLIN, deadline));
     size_t n = 0;
     SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
     if (n == 0) return PeerClosed("the server closed the connection");
@@ -622,6 +638,7 @@ Status Connection::Exchange(const std::string& wire, size_t count,
     options_.stats->commands.fetch_add(count, std::memory_order_relaxed);
   }
   const size_t want = replies->size() + count;
+  bool first = true;
   while (replies->size() < want) {
     void* raw = nullptr;
     if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
@@ -629,13 +646,15 @@ Status Connection::Exchange(const std::string& wire, size_t count,
           Where() + ": protocol error in a reply: " + reader_->errstr);
     }
     if (raw == nullptr) {
-      SK_RETURN_IF_ERROR(ReceiveSome(deadline));
+      SK_RETURN_IF_ERROR(ReceiveSome(deadline, first));
+      first = false;
       continue;
     }
     auto* r = static_cast<redisReply*>(raw);
     replies->push_back(Convert(r));
     freeReplyObject(r);
   }
+  last_exchange_ = SteadyClock::now();
   return Status::OK();
 }
 
@@ -714,7 +733,7 @@ Status Connection::Execute(std::span<const Command> commands,
     const std::string db = std::to_string(options_.db);
     if (options_.db != 0) handshake.push_back(Command{{"SELECT", db}});
     if (!handshake.empty()) {
-      SK_RETURN_IF_ERROR(FormatCommands(handshake, &wire));
+      FormatCommands(handshake, &wire);
     }
     // Should SELECT fail, the commands after it run in database 0: only
     // commands that change nothing may share its write.
@@ -728,9 +747,9 @@ Status Connection::Execute(std::span<const Command> commands,
       wire.clear();
     }
   }
-  Status st = FormatCommands(commands, &wire);
-  if (!st.ok()) return Fail(st);
-  st = Exchange(wire, handshake.size() + commands.size(), replies, deadline);
+  FormatCommands(commands, &wire);
+  Status st =
+      Exchange(wire, handshake.size() + commands.size(), replies, deadline);
   if (!st.ok()) {
     // A connection that served earlier calls and got no reply byte at all
     // was most likely closed by a server restart while it sat idle.
@@ -756,6 +775,7 @@ Status Connection::Execute(std::span<const Command> commands,
 bool Connection::CheckIdle() {
   if (broken_) return false;
   if (fd_ < 0) return true;
+  if (SteadyClock::now() - last_exchange_ < kRecentlyUsed) return true;
   pollfd p{fd_, POLLIN, 0};
   int rc = poll(&p, 1, 0);
   if (rc == 0) return true;

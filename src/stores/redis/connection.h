@@ -1,11 +1,11 @@
 // One connection to one Redis server (host:port): sessionkit's socket layer
 // around hiredis's protocol code.
 //
-// hiredis 0.14 is used for the wire format only: redisFormatCommandArgv
-// builds commands and a redisReader parses replies. Everything 0.14 lacks is
-// here: a non-blocking connect bounded by connect_timeout, every exchange
-// bounded by read_timeout, pipelining (N commands in one write, N replies
-// read back), TLS through OpenSSL memory BIOs (so that all socket I/O,
+// hiredis 0.14 is used for the wire format only: a redisReader parses
+// replies (commands are formatted here, see FormatCommands). Everything 0.14
+// lacks is here: a non-blocking connect bounded by connect_timeout, every
+// exchange bounded by read_timeout, pipelining (N commands in one write, N
+// replies read back), TLS through OpenSSL memory BIOs (so that all socket I/O,
 // including the handshake, runs through the same poll loop and the same
 // deadline), and AUTH / SELECT right after connecting, pipelined with the
 // first command where that is safe.
@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sessionkit/clock.h"
@@ -160,7 +161,9 @@ class Connection {
   bool last_failure_was_stale() const { return stale_failure_; }
 
   // Checks an idle connection without blocking: false when the server has
-  // closed it (or sent something unasked), which also breaks it.
+  // closed it (or sent something unasked), which also breaks it. A
+  // connection used in the last second is not looked at (one syscall less
+  // per call; a close since then shows as last_failure_was_stale()).
   bool CheckIdle();
 
   const Endpoint& endpoint() const { return options_.endpoint; }
@@ -169,6 +172,24 @@ class Connection {
   // The fork generation the connection was made in (see pool.h).
   uint64_t generation() const { return generation_; }
   void set_generation(uint64_t g) { generation_ = g; }
+
+  // WATCH bookkeeping, kept by the caller that sends WATCH, UNWATCH and
+  // EXEC (RedisStore's locking). watching(): a WATCH may be in force.
+  // watched_lock(): the lock that WATCH is for, the lock key and the owner
+  // token that took it in the same pipeline; empty when none. The server
+  // drops WATCHes with the connection, and a broken connection is never
+  // reused, so the marks never outlive what they describe.
+  struct WatchedLock {
+    std::string key;
+    std::string token;
+    bool operator==(const WatchedLock&) const = default;
+  };
+  bool watching() const { return watching_; }
+  const WatchedLock& watched_lock() const { return watched_lock_; }
+  void set_watch_state(bool watching, WatchedLock lock) {
+    watching_ = watching;
+    watched_lock_ = std::move(lock);
+  }
 
  private:
   Status Connect(Deadline deadline);
@@ -186,7 +207,8 @@ class Connection {
   Status SendRaw(std::string_view data, Deadline deadline);
   // Reads more bytes from the server into the reply reader. `got_bytes` is
   // set once any byte of a reply arrived.
-  Status ReceiveSome(Deadline deadline);
+  // `first`: the first read after a request went out.
+  Status ReceiveSome(Deadline deadline, bool first);
   Status RecvRaw(char* buf, size_t cap, size_t* n, Deadline deadline);
   Status FlushTlsOutput(Deadline deadline);
   // When OpenSSL wants input (SSL_ERROR_WANT_READ): sends what it has
@@ -217,10 +239,16 @@ class Connection {
   bool connecting_ = false;   // in Connect: timeouts are connect_timeout's
   Duration blocking_{0};      // the current Execute's `blocking`
   uint64_t generation_ = 0;
+  bool watching_ = false;
+  WatchedLock watched_lock_;
+  // When the last exchange ended (see CheckIdle).
+  std::chrono::steady_clock::time_point last_exchange_;
 };
 
-// Builds the wire form of `commands` (RESP arrays) onto `out`.
-Status FormatCommands(std::span<const Command> commands, std::string* out);
+// Appends the wire form of `commands` (RESP arrays of bulk strings) to
+// `out`. (Not hiredis's redisFormatCommandArgv: that formats each length
+// with sprintf and copies every argument through a buffer of its own.)
+void FormatCommands(std::span<const Command> commands, std::string* out);
 
 // The Status for an error reply `error` to `command` (e.g. "GET") from
 // `endpoint`: InvalidArgument for NOAUTH, WRONGPASS and NOPERM (a setting is

@@ -1,6 +1,8 @@
 // Session locking in the Redis store against real redis-server processes:
-// the keys it uses, one EVALSHA per uncontended operation (INFO
-// commandstats), the NOSCRIPT fallback, a holder killed with SIGKILL, a
+// the keys it uses, one round trip and no script per uncontended operation
+// (INFO commandstats), the WATCH fast path giving way to the scripts (a
+// waiter, a lapsed lease, two locks on one connection), the NOSCRIPT
+// fallback, a holder killed with SIGKILL, a
 // holder of another host, one release waking one waiter, a lost wake-up,
 // and a server that goes away while a request waits. The contract itself is
 // tested by the conformance suite (redis_conformance_test and the topology
@@ -71,6 +73,12 @@ LockRequest OtherHost(const std::string& name, Duration wait,
   request.wait = wait;
   request.max_waiters = 0;
   return request;
+}
+
+// The session's data as `store` reads it now, or the error.
+std::string DataOf(Store& store, const std::string& id) {
+  Result<SessionRecord> read = store.Read(id);
+  return read.ok() ? read->data : read.status().ToString();
 }
 
 class RedisLockTest : public SharedRedisServerTest<RedisLockTest> {
@@ -145,22 +153,10 @@ TEST_F(RedisLockTest, KeysShareTheHashTag) {
   EXPECT_EQ(*data, "v\n");
 }
 
-// Once the server has the scripts, an uncontended LockAndRead and its
-// WriteAndUnlock are one EVALSHA each, on a fresh connection too. (The
-// commands a script runs inside, GET, SET, PTTL, ..., are counted by INFO
-// commandstats as well: they are not round trips.)
-TEST_F(RedisLockTest, UncontendedLockAndWriteAreOneEvalshaEach) {
-  {
-    // Loads the scripts into the server's cache.
-    auto warm = Fresh();
-    ASSERT_NE(warm, nullptr);
-    const LockRequest w = OtherHost("warm", Duration(0));
-    SK_ASSERT_OK(warm->LockAndRead(TestId(2), w));
-    SK_ASSERT_OK(warm->WriteAndUnlock(TestId(2), "x", kHour, w.owner));
-    SK_ASSERT_OK(warm->LockAndRead(TestId(2), w));
-    SK_ASSERT_OK(warm->TouchAndUnlock(TestId(2), kHour, w.owner));
-    SK_ASSERT_OK(warm->Unlock(TestId(2), w.owner));
-  }
+// Uncontended, each step is one round trip and runs no script: LockAndRead
+// is SET NX PX, GET, PTTL, WATCH; the release is a MULTI/EXEC on
+// the connection that WATCHes the lock. On a fresh connection too.
+TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStepWithoutScripts) {
   auto store = Fresh();  // a prefix, and so a pool, of its own
   ASSERT_NE(store, nullptr);
   const ConnectionStats& stats = AsRedis(store.get())->StatsForTesting();
@@ -170,47 +166,174 @@ TEST_F(RedisLockTest, UncontendedLockAndWriteAreOneEvalshaEach) {
 
   const int64_t evalsha = Calls("evalsha");
   const int64_t eval = Calls("eval");
+  const int64_t exec = Calls("exec");
   Result<LockedRead> locked = store->LockAndRead(id, a);
   SK_ASSERT_OK(locked);
   ASSERT_TRUE(locked->acquired());
   EXPECT_FALSE(locked->found);
-  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
   EXPECT_EQ(stats.round_trips.load(), 1u);
+  // SET NX, GET, PTTL, WATCH (UNWATCH only on a connection that may
+  // watch something).
+  EXPECT_EQ(stats.commands.load(), 4u);
   SK_ASSERT_OK(store->WriteAndUnlock(id, "data", kHour, a.owner));
-  EXPECT_EQ(Calls("evalsha") - evalsha, 2);
-  EXPECT_EQ(Calls("eval") - eval, 0);
   EXPECT_EQ(stats.connects.load(), 1u);
   EXPECT_EQ(stats.round_trips.load(), 2u);
-  // EVALSHA + GET + PTTL, then SET of the staging key + EVALSHA: the data
-  // never goes through Lua.
-  EXPECT_EQ(stats.commands.load(), 5u);
-  Result<std::string> staging = server_->Cli({"KEYS", "*:w:*"});
-  SK_ASSERT_OK(staging);
-  EXPECT_EQ(staging->find(":w:"), std::string::npos)
-      << "a staging key was left behind: " << *staging;
+  EXPECT_EQ(stats.commands.load(), 8u);  // + MULTI, SET, DEL, EXEC
+  EXPECT_EQ(Calls("exec") - exec, 1);
   Result<SessionRecord> written = store->Read(id);
   SK_ASSERT_OK(written);
   EXPECT_EQ(written->data, "data");
   EXPECT_GT(written->expires_at, Clock::now() + kHour - Duration(5000));
-  // A refused write leaves no staging key either.
-  EXPECT_TRUE(store
-                  ->WriteAndUnlock(id, "intruder", kHour,
-                                   OtherHost("intruder", Duration(0)).owner)
-                  .IsLockLost());
-  staging = server_->Cli({"KEYS", "*:w:*"});
+  Result<std::string> lock =
+      server_->Cli({"EXISTS", AsRedis(store.get())->LockKey(id)});
+  SK_ASSERT_OK(lock);
+  EXPECT_EQ(*lock, "0\n");
+
+  // Read and locked read see the same data.
+  locked = store->LockAndRead(id, a);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  EXPECT_EQ(locked->record.data, "data");
+  EXPECT_GT(locked->record.expires_at, Clock::now() + kHour - Duration(5000));
+
+  // Touch-and-unlock and unlock: one each as well.
+  uint64_t trips = stats.round_trips.load();
+  SK_ASSERT_OK(store->TouchAndUnlock(id, kHour * 2, a.owner));
+  SK_ASSERT_OK(store->LockAndRead(id, a));
+  SK_ASSERT_OK(store->Unlock(id, a.owner));
+  EXPECT_EQ(stats.round_trips.load() - trips, 3u);
+  EXPECT_EQ(Calls("exec") - exec, 3);
+  written = store->Read(id);
+  SK_ASSERT_OK(written);
+  EXPECT_GT(written->expires_at, Clock::now() + kHour * 2 - Duration(5000));
+
+  // A session gone under a held lock: touch-and-unlock says so and
+  // releases all the same; a write with ttl 0 deletes the session.
+  SK_ASSERT_OK(store->LockAndRead(id, a));
+  SK_ASSERT_OK(store->Destroy(id));
+  EXPECT_TRUE(store->TouchAndUnlock(id, kHour, a.owner).IsNotFound());
+  SK_ASSERT_OK(store->Write(id, "again", kHour));
+  SK_ASSERT_OK(store->LockAndRead(id, a));
+  SK_ASSERT_OK(store->WriteAndUnlock(id, "ignored", Duration(0), a.owner));
+  EXPECT_TRUE(store->Read(id).status().IsNotFound());
+  lock = server_->Cli({"EXISTS", AsRedis(store.get())->LockKey(id)});
+  SK_ASSERT_OK(lock);
+  EXPECT_EQ(*lock, "0\n");
+  EXPECT_EQ(Calls("evalsha") - evalsha, 0);
+  EXPECT_EQ(Calls("eval") - eval, 0);
+
+  // A write of an owner that holds nothing goes to the script, which
+  // refuses it and leaves no staging key: one round trip once the server
+  // has the script (the first may meet NOSCRIPT).
+  const LockOwner intruder = OtherHost("intruder", Duration(0)).owner;
+  EXPECT_TRUE(
+      store->WriteAndUnlock(id, "intruder", kHour, intruder).IsLockLost());
+  trips = stats.round_trips.load();
+  const int64_t scripts = Calls("evalsha");
+  EXPECT_TRUE(
+      store->WriteAndUnlock(id, "intruder", kHour, intruder).IsLockLost());
+  EXPECT_EQ(stats.round_trips.load() - trips, 1u);
+  EXPECT_EQ(Calls("evalsha") - scripts, 1);
+  Result<std::string> staging = server_->Cli({"KEYS", "*:w:*"});
   SK_ASSERT_OK(staging);
   EXPECT_EQ(staging->find(":w:"), std::string::npos)
       << "a refused write left its staging key: " << *staging;
+  EXPECT_TRUE(store->Read(id).status().IsNotFound());
+}
 
-  // Touch-and-unlock and unlock: one each as well.
-  const uint64_t trips = stats.round_trips.load();
+// A waiter that registers touches the lock key, so the holder's EXEC is
+// aborted and its release goes through the script, which wakes the waiter
+// at once (with the holder's lease of a minute and another host's token,
+// nothing else would end the waiter's sleep before a second). The data is
+// written all the same.
+TEST_F(RedisLockTest, AWaiterSendsTheReleaseThroughTheScript) {
+  const std::string prefix = "prefix=wake-exec:";
+  auto holder_store = Open(UrlFor(server_->port(), prefix));
+  // Another pool, so another connection: the holder's keeps its WATCH.
+  auto waiter_store =
+      Open(UrlFor(server_->port(), prefix + "&read_timeout=249ms"));
+  ASSERT_NE(holder_store, nullptr);
+  ASSERT_NE(waiter_store, nullptr);
+  const std::string id = TestId(12);
+  const LockRequest holder = OtherHost("holder", Duration(0));
+  SK_ASSERT_OK(holder_store->LockAndRead(id, holder));
+  Result<LockedRead> got = Status::Internal("not run");
+  SteadyClock::time_point acquired_at;
+  std::thread waiter([&] {
+    got = waiter_store->LockAndRead(id, OtherHost("waiter", Duration(5000)));
+    acquired_at = SteadyClock::now();
+  });
+  const std::string waiters = AsRedis(holder_store.get())->WaitersKey(id);
+  for (int i = 0; i < 100; ++i) {
+    Result<std::string> n = server_->Cli({"ZCARD", waiters});
+    if (n.ok() && *n == "1\n") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const int64_t evalsha = Calls("evalsha");
+  const auto released = SteadyClock::now();
+  SK_ASSERT_OK(
+      holder_store->WriteAndUnlock(id, "from the holder", kHour, holder.owner));
+  waiter.join();
+  SK_ASSERT_OK(got);
+  ASSERT_TRUE(got->acquired());
+  EXPECT_EQ(got->record.data, "from the holder");
+  EXPECT_GE(Calls("evalsha") - evalsha, 2);  // the write, the waiter's take
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(acquired_at -
+                                                                  released)
+                .count(),
+            500);
+}
+
+// A WATCHed lock whose lease runs out is lost, whether or not someone else
+// took it meanwhile: the EXEC is aborted and the script refuses.
+TEST_F(RedisLockTest, ALapsedLeaseAbortsTheTransaction) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  const std::string id = TestId(13);
+  SK_ASSERT_OK(store->Write(id, "before", kHour));
+  const LockRequest a = OtherHost("a", Duration(0), Duration(100));
   SK_ASSERT_OK(store->LockAndRead(id, a));
-  SK_ASSERT_OK(store->TouchAndUnlock(id, kHour, a.owner));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(store->WriteAndUnlock(id, "late", kHour, a.owner).IsLockLost());
+  EXPECT_TRUE(store->TouchAndUnlock(id, kHour, a.owner).IsLockLost());
+
   SK_ASSERT_OK(store->LockAndRead(id, a));
-  SK_ASSERT_OK(store->Unlock(id, a.owner));
-  EXPECT_EQ(stats.round_trips.load() - trips, 4u);
-  EXPECT_EQ(Calls("evalsha") - evalsha, 7);  // with the refused write
-  EXPECT_EQ(Calls("eval") - eval, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const LockRequest b = OtherHost("b", Duration(0));
+  Result<LockedRead> taken = store->LockAndRead(id, b);
+  SK_ASSERT_OK(taken);
+  ASSERT_TRUE(taken->acquired());
+  EXPECT_TRUE(store->WriteAndUnlock(id, "late", kHour, a.owner).IsLockLost());
+  SK_EXPECT_OK(store->Unlock(id, a.owner));  // not the holder: no effect
+  Result<std::string> holder =
+      server_->Cli({"GET", AsRedis(store.get())->LockKey(id)});
+  SK_ASSERT_OK(holder);
+  EXPECT_EQ(*holder, b.owner.token + "\n");
+  SK_ASSERT_OK(store->WriteAndUnlock(id, "from b", kHour, b.owner));
+  EXPECT_EQ(DataOf(*store, id), "from b");
+}
+
+// One connection WATCHes one lock: a second lock taken on it (here two
+// sessions locked by one thread) drops the first's WATCH, whose release
+// then goes through the script; the second's is a MULTI/EXEC.
+TEST_F(RedisLockTest, TwoLocksOnOneConnection) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  const std::string one = TestId(14);
+  const std::string two = TestId(15);
+  const LockRequest a = OtherHost("a", Duration(0));
+  SK_ASSERT_OK(store->LockAndRead(one, a));
+  SK_ASSERT_OK(store->LockAndRead(two, a));
+  const int64_t evalsha = Calls("evalsha");
+  const int64_t exec = Calls("exec");
+  SK_ASSERT_OK(store->WriteAndUnlock(one, "1", kHour, a.owner));
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
+  EXPECT_EQ(Calls("exec") - exec, 0);
+  SK_ASSERT_OK(store->WriteAndUnlock(two, "2", kHour, a.owner));
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
+  EXPECT_EQ(Calls("exec") - exec, 1);
+  EXPECT_EQ(DataOf(*store, one), "1");
+  EXPECT_EQ(DataOf(*store, two), "2");
 }
 
 TEST_F(RedisLockTest, NoscriptFallsBackToEvalOnce) {
@@ -219,8 +342,10 @@ TEST_F(RedisLockTest, NoscriptFallsBackToEvalOnce) {
   const ConnectionStats& stats = AsRedis(store.get())->StatsForTesting();
   const std::string id = TestId(4);
   SK_ASSERT_OK(store->Write(id, "before", kHour));
-  SK_ASSERT_OK(server_->Cli({"SCRIPT", "FLUSH"}));
   const LockRequest a = OtherHost("a", Duration(0));
+  // Taking a lock this owner already holds goes through the script.
+  SK_ASSERT_OK(store->LockAndRead(id, a));
+  SK_ASSERT_OK(server_->Cli({"SCRIPT", "FLUSH"}));
 
   int64_t evalsha = Calls("evalsha");
   int64_t eval = Calls("eval");
@@ -231,7 +356,7 @@ TEST_F(RedisLockTest, NoscriptFallsBackToEvalOnce) {
   EXPECT_EQ(locked->record.data, "before");
   EXPECT_EQ(Calls("evalsha") - evalsha, 1);  // answered NOSCRIPT
   EXPECT_EQ(Calls("eval") - eval, 1);
-  EXPECT_EQ(stats.round_trips.load() - trips, 2u);
+  EXPECT_EQ(stats.round_trips.load() - trips, 3u);  // SET NX, EVALSHA, EVAL
 
   // Cached now: EVALSHA alone again.
   evalsha = Calls("evalsha");
@@ -242,14 +367,15 @@ TEST_F(RedisLockTest, NoscriptFallsBackToEvalOnce) {
   EXPECT_TRUE(locked->acquired());
   EXPECT_EQ(Calls("evalsha") - evalsha, 1);
   EXPECT_EQ(Calls("eval") - eval, 0);
-  EXPECT_EQ(stats.round_trips.load() - trips, 1u);
+  EXPECT_EQ(stats.round_trips.load() - trips, 2u);
 
-  // Each script falls back on its own.
+  // Each script falls back on its own. (The lock, taken by the script,
+  // is not WATCHed: the write goes through its script too.)
   SK_ASSERT_OK(server_->Cli({"SCRIPT", "FLUSH"}));
+  eval = Calls("eval");
   SK_ASSERT_OK(store->WriteAndUnlock(id, "after", kHour, a.owner));
-  Result<SessionRecord> read = store->Read(id);
-  SK_ASSERT_OK(read);
-  EXPECT_EQ(read->data, "after");
+  EXPECT_EQ(Calls("eval") - eval, 1);
+  EXPECT_EQ(DataOf(*store, id), "after");
 }
 
 TEST_F(RedisLockTest, LockLostNamesTheStoreAndOnlyAnIdPrefix) {
@@ -339,9 +465,7 @@ TEST_F(RedisLockTest, EachReleaseWakesOneWaiter) {
   EXPECT_LT(MsSince(released), 3000);
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(acquired.load(), kWaiters);
-  Result<SessionRecord> read = store->Read(id);
-  SK_ASSERT_OK(read);
-  EXPECT_EQ(read->data, std::to_string(kWaiters));
+  EXPECT_EQ(DataOf(*store, id), std::to_string(kWaiters));
 }
 
 // A release whose wake-up never comes (here: the lock deleted behind the

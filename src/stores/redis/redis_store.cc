@@ -17,6 +17,19 @@
 
 namespace sessionkit::redis {
 
+// Run calls Pick with the connection an attempt lands on (`asking`: after
+// an ASK redirect, ASKING goes before each command) and sends what it
+// returns there; nothing skips the attempt (Run then returns OK with no
+// replies). Done follows the exchange whatever its outcome, with the
+// replies as Execute left them (ASKING replies included).
+class ConnectionHook {
+ public:
+  virtual ~ConnectionHook() = default;
+  virtual std::span<const Command> Pick(Connection& conn, bool asking) = 0;
+  virtual void Done(Connection& conn, bool asking, const Status& st,
+                    const std::vector<Reply>& replies) = 0;
+};
+
 struct LuaScript {
   std::string_view source;
   std::string sha1;  // lower-case hex, as EVALSHA takes it
@@ -171,6 +184,9 @@ constexpr std::string_view kLockSource = SK_LUA_NOW
     "  return {2, holder, pttl}\n"
     "end\n"
     "redis.call('ZADD', KEYS[3], string.format('%d', now + wait), ARGV[1])\n"
+    // Touches the lock key (same expiry): a holder that WATCHes it then
+    // finds its EXEC aborted and releases through a script, which wakes us.
+    "if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) end\n"
     "local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')\n"
     "redis.call('PEXPIRE', KEYS[3],"
     " string.format('%d', math.max(1, tonumber(last[2]) - now)))\n"
@@ -249,6 +265,63 @@ const LuaScript& UnlockScript() {
 }
 
 using SteadyClock = std::chrono::steady_clock;
+
+// The fast path's lock-taking pipeline: UNWATCH (only if the connection may
+// watch something: whatever it watched goes), SET NX PX, GET + PTTL of the
+// data, WATCH. Marks the connection as watching the lock when the SET took
+// it. Never sent after an ASK redirect: while a slot migrates, the lock
+// key and the data key may sit on different nodes, and these single-key
+// commands would not notice (the script's multi-key call gets TRYAGAIN).
+class WatchOnTake final : public ConnectionHook {
+ public:
+  // `commands`: UNWATCH, SET, GET, PTTL, WATCH.
+  WatchOnTake(std::span<const Command> commands, Connection::WatchedLock lock)
+      : commands_(commands), lock_(std::move(lock)) {}
+  std::span<const Command> Pick(Connection& conn, bool asking) override {
+    if (asking) return {};
+    skip_ = conn.watching() ? 0 : 1;
+    return commands_.subspan(skip_);
+  }
+  void Done(Connection& conn, bool asking, const Status& st,
+            const std::vector<Reply>& replies) override {
+    if (asking) return;  // nothing was sent
+    const bool taken = st.ok() && replies.size() == commands_.size() - skip_ &&
+                       replies[set_at()].Is("OK");
+    conn.set_watch_state(true, taken ? lock_ : Connection::WatchedLock{});
+  }
+  // Where the SET's reply is (GET, PTTL follow).
+  size_t set_at() const { return 1 - skip_; }
+
+ private:
+  std::span<const Command> commands_;
+  Connection::WatchedLock lock_;
+  size_t skip_ = 0;
+};
+
+// Sends a MULTI ... EXEC release only on the connection that WATCHes the
+// lock, and nothing elsewhere. EXEC ends the WATCH, so the mark goes.
+class ExecIfWatched final : public ConnectionHook {
+ public:
+  ExecIfWatched(std::span<const Command> transaction,
+                Connection::WatchedLock lock)
+      : transaction_(transaction), lock_(std::move(lock)) {}
+  std::span<const Command> Pick(Connection& conn, bool asking) override {
+    ran_ = !asking && conn.watched_lock() == lock_;
+    if (!ran_) return {};
+    return transaction_;
+  }
+  void Done(Connection& conn, bool, const Status&,
+            const std::vector<Reply>&) override {
+    if (ran_) conn.set_watch_state(false, {});
+  }
+  // True when the last attempt sent the transaction.
+  bool ran() const { return ran_; }
+
+ private:
+  std::span<const Command> transaction_;
+  Connection::WatchedLock lock_;
+  bool ran_ = false;
+};
 
 // A waiter of a holder of this host wakes at least this often, to see
 // whether the holder's process is gone (killed without a release).
@@ -365,26 +438,20 @@ Status RedisStore::Unexpected(const std::string& what, std::string_view command,
 Status RedisStore::Run(std::string_view key, std::span<const Command> commands,
                        std::vector<Reply>* replies, bool read_only,
                        const std::string& what, Duration blocking,
-                       std::string_view keep_error) {
+                       std::string_view keep_error, ConnectionHook* hook) {
   int stale_retries = 0;
   int route_retries = 0;
   int redirects = 0;
   std::optional<std::chrono::steady_clock::time_point> first_tryagain;
   std::optional<Endpoint> ask;  // the next attempt goes there, with ASKING
   std::vector<Command> with_asking;
+  // What this attempt sends (before ASKING is added): `commands`, or what
+  // the hook picked for the connection.
+  std::span<const Command> sent = commands;
   while (true) {
     Endpoint endpoint;
-    std::span<const Command> send = commands;
     if (ask) {
       endpoint = *ask;
-      // ASKING and the commands in one write: one round trip. ASKING lets
-      // only the command right after it in, so each command gets its own.
-      with_asking.clear();
-      for (const Command& command : commands) {
-        with_asking.push_back(Command{{"ASKING"}});
-        with_asking.push_back(command);
-      }
-      send = with_asking;
     } else {
       Result<Endpoint> routed = topology_->Route(key);
       if (!routed.ok()) return WithWhat(routed.status(), what);
@@ -394,8 +461,21 @@ Status RedisStore::Run(std::string_view key, std::span<const Command> commands,
     bool stale = false;
     {
       PooledConnection conn(pool_.get(), endpoint);
+      sent = hook != nullptr ? hook->Pick(*conn, ask.has_value()) : commands;
+      std::span<const Command> send = sent;
+      if (ask) {
+        // ASKING and the commands in one write: one round trip. ASKING
+        // lets only the command right after it in, so each gets its own.
+        with_asking.clear();
+        for (const Command& command : sent) {
+          with_asking.push_back(Command{{"ASKING"}});
+          with_asking.push_back(command);
+        }
+        send = with_asking;
+      }
       st = conn->Execute(send, replies, read_only, blocking);
       stale = !st.ok() && conn->last_failure_was_stale();
+      if (hook != nullptr) hook->Done(*conn, ask.has_value(), st, *replies);
     }
     if (!st.ok()) {
       if (stale && stale_retries++ < kMaxStaleRetries) continue;
@@ -410,7 +490,7 @@ Status RedisStore::Run(std::string_view key, std::span<const Command> commands,
     if (ask) {
       ask.reset();
       std::vector<Reply> own;
-      own.reserve(commands.size());
+      own.reserve(sent.size());
       for (size_t i = 0; i < replies->size(); i += 2) {
         const Reply& asking = (*replies)[i];
         if (asking.is_error()) {
@@ -442,12 +522,12 @@ Status RedisStore::Run(std::string_view key, std::span<const Command> commands,
       Redirect redirect = topology_->OnErrorReply(endpoint, r.str);
       if (redirect.kind == Redirect::Kind::kNone) {
         return WithWhat(
-            StatusFromErrorReply(name(), endpoint, commands[i].args[0], r.str),
+            StatusFromErrorReply(name(), endpoint, sent[i].args[0], r.str),
             what);
       }
       if (redirects >= topology_->MaxRedirects()) {
         return Status::Unavailable(
-            name() + ": " + std::string(commands[i].args[0]) + " on " +
+            name() + ": " + std::string(sent[i].args[0]) + " on " +
             endpoint.ToString() + " still redirected after " +
             std::to_string(redirects) +
             (redirects == 1 ? " retry" : " retries") +
@@ -840,10 +920,49 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
   const std::string cap = std::to_string(request.max_waiters);
   const SteadyClock::time_point deadline =
       SteadyClock::now() + std::max(request.wait, Duration(0));
+  std::vector<Reply> replies;
+  // The lock taken: `data` and `pttl` are the GET and PTTL behind it.
+  auto acquired = [&](Reply& data, const Reply& pttl,
+                      std::string broken) -> Result<LockedRead> {
+    if (data.type != Reply::Type::kString && !data.is_nil()) {
+      return Unexpected(what, "GET", data);
+    }
+    if (pttl.type != Reply::Type::kInteger) {
+      return Unexpected(what, "PTTL", pttl);
+    }
+    LockedRead locked;
+    locked.outcome = LockOutcome::kAcquired;
+    if (data.type == Reply::Type::kString && pttl.integer != -2) {
+      locked.found = true;
+      locked.record.data = std::move(data.str);
+      locked.record.expires_at = ExpiryFromPttl(pttl.integer);
+    }
+    locked.broken_owner = std::move(broken);
+    return locked;
+  };
+  {
+    // The fast path, no script: take a free lock with SET NX and WATCH it
+    // (see WatchOnTake), reading the data in the same round trip.
+    const Command take[] = {{{"UNWATCH"}},
+                            {{"SET", keys[1], token, "NX", "PX", lease}},
+                            {{"GET", keys[0]}},
+                            {{"PTTL", keys[0]}},
+                            {{"WATCH", keys[1]}}};
+    WatchOnTake hook(take, {keys[1], token});
+    SK_RETURN_IF_ERROR(Run(keys[0], take, &replies, /*read_only=*/false, what,
+                           Duration(0), {}, &hook));
+    // No replies: redirected by ASK (a slot migrating), left to the script.
+    if (!replies.empty()) {
+      const size_t at = hook.set_at();
+      const Reply& set = replies[at];
+      if (set.Is("OK")) return acquired(replies[at + 1], replies[at + 2], "");
+      // Held (by another request, or already by this owner): the script.
+      if (!set.is_nil()) return Unexpected(what, "SET", set);
+    }
+  }
   // A holder known to be gone: the script takes its lock over if it still
   // holds it (compare-and-take-over, so a new holder is never broken).
   std::string expected;
-  std::vector<Reply> replies;
   while (true) {
     Duration left =
         std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
@@ -868,22 +987,8 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
       if (r.size() != 4 || r[3].type != Reply::Type::kString) {
         return Unexpected(what, "EVALSHA", reply);
       }
-      if (data.size() != 2 ||
-          (data[0].type != Reply::Type::kString && !data[0].is_nil())) {
-        return Unexpected(what, "GET", data.empty() ? reply : data[0]);
-      }
-      if (data[1].type != Reply::Type::kInteger) {
-        return Unexpected(what, "PTTL", data[1]);
-      }
-      LockedRead locked;
-      locked.outcome = LockOutcome::kAcquired;
-      if (data[0].type == Reply::Type::kString && data[1].integer != -2) {
-        locked.found = true;
-        locked.record.data = std::move(data[0].str);
-        locked.record.expires_at = ExpiryFromPttl(data[1].integer);
-      }
-      locked.broken_owner = std::move(r[3].str);
-      return locked;
+      if (data.size() != 2) return Unexpected(what, "EVALSHA", reply);
+      return acquired(data[0], data[1], std::move(r[3].str));
     }
     if ((r[0].integer != 0 && r[0].integer != 2) ||
         r[1].type != Reply::Type::kString) {
@@ -928,18 +1033,66 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
   }
 }
 
+Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
+    std::string_view id, const LockOwner& owner,
+    std::span<const Command> transaction, const std::string& what) {
+  const std::string key = Key(id);
+  ExecIfWatched hook(transaction, {LockKey(id), owner.token});
+  std::vector<Reply> replies;
+  SK_RETURN_IF_ERROR(Run(key, transaction, &replies, /*read_only=*/false, what,
+                         Duration(0), {}, &hook));
+  if (!hook.ran()) return std::optional<std::vector<Reply>>();
+  if (replies.size() != transaction.size()) {
+    return Unexpected(what, "EXEC", replies.empty() ? Reply() : replies[0]);
+  }
+  Reply& exec = replies.back();
+  // Aborted: the lock key changed since the WATCH (lease ran out, taken
+  // over, or a waiter registered). Nothing ran.
+  if (exec.is_nil()) return std::optional<std::vector<Reply>>();
+  if (exec.type != Reply::Type::kArray ||
+      exec.elements.size() != transaction.size() - 2) {
+    return Unexpected(what, "EXEC", exec);
+  }
+  for (size_t i = 0; i < exec.elements.size(); ++i) {
+    const Reply& r = exec.elements[i];
+    if (!r.is_error()) continue;
+    return Status::Internal(
+        name() + ": " + what + ": " + std::string(transaction[i + 1].args[0]) +
+        " failed in MULTI/EXEC (the server says: " + r.str.substr(0, 120) +
+        ")");
+  }
+  return std::optional<std::vector<Reply>>(std::move(exec.elements));
+}
+
 Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
                                   Duration ttl, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(id, "write and unlock"));
   const std::string what = "write and unlock of session " + SessionIdPrefix(id);
   std::vector<std::string> keys = LockingKeys(id);
+  // A ttl of 0 or less deletes the session, as Write does.
+  const int64_t ttl_ms = std::max<int64_t>(ClampTtl(ttl), 0);
+  const std::string ttl_text = std::to_string(ttl_ms);
+  {
+    Command transaction[] = {{{"MULTI"}},
+                             {{"SET", keys[0], data, "PX", ttl_text}},
+                             {{"DEL", keys[1]}},
+                             {{"EXEC"}}};
+    if (ttl_ms <= 0) transaction[1] = Command{{"DEL", keys[0]}};
+    Result<std::optional<std::vector<Reply>>> done =
+        RunWatched(id, owner, transaction, what);
+    if (!done.ok()) return done.status();
+    if (done->has_value()) {
+      const Reply& r = (**done)[0];
+      if (ttl_ms > 0 ? !r.Is("OK") : r.type != Reply::Type::kInteger) {
+        return Unexpected(what, transaction[1].args[0], r);
+      }
+      return Status::OK();
+    }
+  }
   // The staging key: this writer's own, in the session's hash slot, never
   // listed by Scan (it does not end with '}'), gone with its expiry if the
   // script never runs.
   keys.push_back(Key(id) + ":w:" + owner.token);
-  // A ttl of 0 or less deletes the session, as Write does.
-  const int64_t ttl_ms = std::max<int64_t>(ClampTtl(ttl), 0);
-  const std::string ttl_text = std::to_string(ttl_ms);
   const std::string_view args[] = {owner.token, ttl_text};
   const Command stage[] = {{{"SET", keys[4], data, "PX", ttl_text}}};
   std::span<const Command> before = stage;
@@ -966,6 +1119,23 @@ Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
   // PEXPIRE with 0 deletes the session, as Touch does.
   const std::string ttl_ms =
       std::to_string(std::max<int64_t>(ClampTtl(ttl), 0));
+  auto gone = [&] {
+    return Status::NotFound(name() + ": " + what +
+                            ": no such session (or it expired); the lock "
+                            "was released");
+  };
+  const Command transaction[] = {{{"MULTI"}},
+                                 {{"PEXPIRE", keys[0], ttl_ms}},
+                                 {{"DEL", keys[1]}},
+                                 {{"EXEC"}}};
+  Result<std::optional<std::vector<Reply>>> done =
+      RunWatched(id, owner, transaction, what);
+  if (!done.ok()) return done.status();
+  if (done->has_value()) {
+    const Reply& r = (**done)[0];
+    if (r.type != Reply::Type::kInteger) return Unexpected(what, "PEXPIRE", r);
+    return r.integer == 1 ? Status::OK() : gone();
+  }
   const std::string_view args[] = {owner.token, ttl_ms};
   Reply reply;
   SK_RETURN_IF_ERROR(RunScript(TouchScript(), keys, args, what, &reply));
@@ -973,11 +1143,7 @@ Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
     return Unexpected(what, "EVALSHA", reply);
   }
   if (reply.integer == 0) return LockLost(id, "touch refused");
-  if (reply.integer == 2) {
-    return Status::NotFound(name() + ": " + what +
-                            ": no such session (or it expired); the lock "
-                            "was released");
-  }
+  if (reply.integer == 2) return gone();
   return Status::OK();
 }
 
@@ -985,6 +1151,11 @@ Status RedisStore::Unlock(std::string_view id, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(id, "unlock"));
   const std::string what = "unlock of session " + SessionIdPrefix(id);
   const std::vector<std::string> keys = LockingKeys(id);
+  const Command transaction[] = {{{"MULTI"}}, {{"DEL", keys[1]}}, {{"EXEC"}}};
+  Result<std::optional<std::vector<Reply>>> done =
+      RunWatched(id, owner, transaction, what);
+  if (!done.ok()) return done.status();
+  if (done->has_value()) return Status::OK();
   const std::string_view args[] = {owner.token};
   Reply reply;
   SK_RETURN_IF_ERROR(RunScript(UnlockScript(), keys, args, what, &reply));

@@ -20,27 +20,40 @@
 //                       a waiter that gives up leaves by itself
 //   prefix{id}:wake     list: at most one wake token, pushed by a release
 //                       when someone waits, popped by a waiter's BLPOP
-// Each operation is one Lua script (EVALSHA; once more with EVAL after a
-// NOSCRIPT reply, which happens once per script and server after a
-// restart, a failover or SCRIPT FLUSH):
-//   LockAndRead     1 round trip when the lock is free or already ours
-//                   (the script, then GET + PTTL of the data in the same
-//                   write: data never passes through Lua). While held, 2
-//                   per wait step: a BLPOP on the wake list, which returns
-//                   as soon as a release pushes or after min(remaining
-//                   wait, lock PTTL, 1 s, 250 ms for a holder of this
-//                   host), then the script again. A holder of this host
-//                   whose process is gone costs 1 more script (a
+// The uncontended path runs no script: LockAndRead takes the lock with
+// SET NX PX and WATCHes the lock key on the same connection, and the release
+// is a MULTI/EXEC there, which Redis runs only if nobody touched the lock
+// key since: not its lease running out, not a takeover, and not a waiter,
+// because the lock script touches the key (PEXPIRE to its own PTTL) when
+// a waiter registers. Whenever that fast path does not apply (the lock is
+// held, the release lands on another connection, EXEC was aborted), Lua
+// scripts do the work (EVALSHA; once more with EVAL after a NOSCRIPT reply,
+// which happens once per script and server after a restart, a failover or
+// SCRIPT FLUSH). Data never passes through Lua: a GET pipelined after the
+// lock script reads it, a staging key is renamed into place by the write
+// script.
+//   LockAndRead     1 round trip when the lock is free (UNWATCH, SET NX PX,
+//                   GET + PTTL of the data, WATCH). When it is held or
+//                   already ours, 1 more: the lock script with GET + PTTL.
+//                   While held, 2 per wait step: a BLPOP on the wake list,
+//                   which returns as soon as a release pushes or after
+//                   min(remaining wait, lock PTTL, 1 s, 250 ms for a holder
+//                   of this host), then the script again. A holder of this
+//                   host whose process is gone costs 1 more script (a
 //                   compare-and-take-over).
-//   WriteAndUnlock  1 (SET PX of a staging key prefix{id}:w:<token>, then
-//                   the script: check owner, RENAME it onto the data key,
-//                   DEL lock, wake one waiter)
-//   TouchAndUnlock  1 (check owner, PEXPIRE, DEL lock, wake one waiter)
-//   Unlock          1 (DEL lock and wake one waiter if owner matches)
+//   WriteAndUnlock  1 (MULTI, SET PX, DEL lock, EXEC). Through the script:
+//                   1 more (SET PX of a staging key prefix{id}:w:<token>,
+//                   then the script: check owner, RENAME it onto the data
+//                   key, DEL lock, wake one waiter)
+//   TouchAndUnlock  1 (MULTI, PEXPIRE, DEL lock, EXEC); through the script
+//                   1 more (check owner, PEXPIRE, DEL lock, wake a waiter)
+//   Unlock          1 (MULTI, DEL lock, EXEC); through the script 1 more
+//                   (DEL lock and wake one waiter if owner matches)
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +70,8 @@ namespace sessionkit::redis {
 
 // A Lua script of the locking protocol and its SHA1 (redis_store.cc).
 struct LuaScript;
+// Picks the commands for the connection a call lands on (redis_store.cc).
+class ConnectionHook;
 
 // Thread safety: every method may be called concurrently from several
 // threads (each call takes its own pooled connection, also while one waits
@@ -129,10 +144,20 @@ class RedisStore final : public Store {
   // "read of session abc123...". `blocking`: see Connection::Execute. An
   // error reply that starts with a non-empty `keep_error` (e.g. "NOSCRIPT")
   // stays a reply for the caller.
+  // `hook`, when given, sees the connection each attempt runs on (the
+  // WATCH fast path of the locking calls) and picks what is sent there.
   Status Run(std::string_view key, std::span<const Command> commands,
              std::vector<Reply>* replies, bool read_only,
              const std::string& what, Duration blocking = Duration(0),
-             std::string_view keep_error = {});
+             std::string_view keep_error = {}, ConnectionHook* hook = nullptr);
+  // Runs `transaction` (MULTI ... EXEC on the keys of session `id`) if Run
+  // lands on a connection that WATCHes the lock of `owner`; clears that
+  // mark either way. Returns the EXEC reply's elements, or nullopt when the
+  // transaction did not run there or EXEC was aborted (the lock key was
+  // touched): the caller then goes through its script.
+  Result<std::optional<std::vector<Reply>>> RunWatched(
+      std::string_view id, const LockOwner& owner,
+      std::span<const Command> transaction, const std::string& what);
   // Runs `script` (see redis_store.cc) on `keys`, all of one hash slot, with
   // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when
   // the server has the script cached.

@@ -1034,13 +1034,12 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
 }
 
 Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
-    std::string_view id, const LockOwner& owner,
+    std::span<const std::string> keys, const LockOwner& owner,
     std::span<const Command> transaction, const std::string& what) {
-  const std::string key = Key(id);
-  ExecIfWatched hook(transaction, {LockKey(id), owner.token});
+  ExecIfWatched hook(transaction, {keys[1], owner.token});
   std::vector<Reply> replies;
-  SK_RETURN_IF_ERROR(Run(key, transaction, &replies, /*read_only=*/false, what,
-                         Duration(0), {}, &hook));
+  SK_RETURN_IF_ERROR(Run(keys[0], transaction, &replies, /*read_only=*/false,
+                         what, Duration(0), {}, &hook));
   if (!hook.ran()) return std::optional<std::vector<Reply>>();
   if (replies.size() != transaction.size()) {
     return Unexpected(what, "EXEC", replies.empty() ? Reply() : replies[0]);
@@ -1079,7 +1078,7 @@ Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
                              {{"EXEC"}}};
     if (ttl_ms <= 0) transaction[1] = Command{{"DEL", keys[0]}};
     Result<std::optional<std::vector<Reply>>> done =
-        RunWatched(id, owner, transaction, what);
+        RunWatched(keys, owner, transaction, what);
     if (!done.ok()) return done.status();
     if (done->has_value()) {
       const Reply& r = (**done)[0];
@@ -1092,7 +1091,7 @@ Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
   // The staging key: this writer's own, in the session's hash slot, never
   // listed by Scan (it does not end with '}'), gone with its expiry if the
   // script never runs.
-  keys.push_back(Key(id) + ":w:" + owner.token);
+  keys.push_back(keys[0] + ":w:" + owner.token);
   const std::string_view args[] = {owner.token, ttl_text};
   const Command stage[] = {{{"SET", keys[4], data, "PX", ttl_text}}};
   std::span<const Command> before = stage;
@@ -1129,7 +1128,7 @@ Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
                                  {{"DEL", keys[1]}},
                                  {{"EXEC"}}};
   Result<std::optional<std::vector<Reply>>> done =
-      RunWatched(id, owner, transaction, what);
+      RunWatched(keys, owner, transaction, what);
   if (!done.ok()) return done.status();
   if (done->has_value()) {
     const Reply& r = (**done)[0];
@@ -1153,7 +1152,7 @@ Status RedisStore::Unlock(std::string_view id, const LockOwner& owner) {
   const std::vector<std::string> keys = LockingKeys(id);
   const Command transaction[] = {{{"MULTI"}}, {{"DEL", keys[1]}}, {{"EXEC"}}};
   Result<std::optional<std::vector<Reply>>> done =
-      RunWatched(id, owner, transaction, what);
+      RunWatched(keys, owner, transaction, what);
   if (!done.ok()) return done.status();
   if (done->has_value()) return Status::OK();
   const std::string_view args[] = {owner.token};

@@ -150,13 +150,14 @@ class RedisStore final : public Store {
              std::vector<Reply>* replies, bool read_only,
              const std::string& what, Duration blocking = Duration(0),
              std::string_view keep_error = {}, ConnectionHook* hook = nullptr);
-  // Runs `transaction` (MULTI ... EXEC on the keys of session `id`) if Run
-  // lands on a connection that WATCHes the lock of `owner`; clears that
-  // mark either way. Returns the EXEC reply's elements, or nullopt when the
-  // transaction did not run there or EXEC was aborted (the lock key was
-  // touched): the caller then goes through its script.
+  // Runs `transaction` (MULTI ... EXEC on a session's `keys`, as
+  // LockingKeys gives them) if Run lands on a connection that WATCHes the
+  // lock of `owner`; clears that mark either way. Returns the EXEC reply's
+  // elements, or nullopt when the transaction did not run there or EXEC was
+  // aborted (the lock key was touched): the caller then goes through its
+  // script.
   Result<std::optional<std::vector<Reply>>> RunWatched(
-      std::string_view id, const LockOwner& owner,
+      std::span<const std::string> keys, const LockOwner& owner,
       std::span<const Command> transaction, const std::string& what);
   // Runs `script` (see redis_store.cc) on `keys`, all of one hash slot, with
   // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when

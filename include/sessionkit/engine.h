@@ -114,40 +114,46 @@ class SessionEngine {
   SessionEngine& operator=(const SessionEngine&) = delete;
 
   // Reads a session without locking it. A missing or expired session is
-  // found=false with an empty payload. Stored data that cannot be decoded is
-  // logged as a warning and read as an empty session (found=false), never an
-  // error. Errors: InvalidArgument for a bad id, Unavailable when the store
-  // cannot answer.
+  // found=false with an empty payload. Stored data that cannot be decoded
+  // (corrupt, or another codec, frame version or key) is logged as a
+  // warning and read as an empty session (found=false) with a kReadOnly
+  // lock, so that it is never overwritten; never an error. Errors:
+  // InvalidArgument for a bad id, Unavailable when the store cannot answer.
   Result<ReadResult> Read(std::string_view id);
 
   // Reads a session for update: with lock.enabled, takes its lock first (in
   // the same round trip where the store allows it) and returns it in
   // ReadResult::lock; the caller must end with Write, Touch or Unlock
   // passing that lock. A store without locking reads unlocked (kNone).
-  // When the wait runs out: kReadOnly (logged), or DeadlineExceeded with
-  // kFail. ResourceExhausted when lock.max_waiters requests already wait.
-  // Other errors as Read.
+  // When the wait runs out: kReadOnly (logged as a notice), or
+  // DeadlineExceeded with kFail. ResourceExhausted when lock.max_waiters
+  // requests already wait. An undecodable value is kReadOnly as in Read,
+  // and its lock is released at once. Other errors as Read.
   Result<ReadResult> Read(std::string_view id, const LockOptions& lock);
 
   // Stores `payload` for `id`, expiring `ttl` from now, and releases `lock`
   // when held (atomically with the write). ResourceExhausted when the store
   // is full (also logged as a warning). LockLost (logged as a warning,
-  // nothing written) when the lock was broken meanwhile. With a kReadOnly
-  // lock, nothing is written: OK, and a warning is logged.
+  // nothing written) when the lock was taken over or the session destroyed
+  // meanwhile. With a kReadOnly lock, nothing is written: OK, and a notice
+  // is logged.
   Status Write(std::string_view id, std::string_view payload, Duration ttl,
                const SessionLock& lock = {});
 
   // Extends the life of an unchanged session without rewriting it, and
   // releases `lock` when held. When the session vanished meanwhile
   // (NotFound; a held lock is released all the same), the caller should
-  // Write instead, without the lock. LockLost as Write.
+  // Write instead, without the lock. LockLost as Write. With a kReadOnly
+  // lock nothing is touched (OK): such a request never writes.
   Status Touch(std::string_view id, Duration ttl, const SessionLock& lock = {});
 
   // Releases `lock` if held (a request that ends without writing); OK
   // otherwise.
   Status Unlock(std::string_view id, const SessionLock& lock);
 
-  // Deletes a session; OK if it did not exist.
+  // Deletes a session and ends its lock, whoever holds it (Store::Destroy):
+  // a request that holds the lock and writes later is refused with
+  // LockLost, so a logout is never undone. OK if it did not exist.
   Status Destroy(std::string_view id);
 
   // Removes expired sessions; returns how many.

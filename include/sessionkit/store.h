@@ -51,10 +51,12 @@ struct GcResult {
 };
 
 // Identifies the holder of a session lock: "host|pid|random", where host is
-// this machine's name, pid the holder's process id and random 64 bits in hex
-// that differ for every token a process makes (a random key per thread,
-// mixed with a counter). Only the owner may write, touch or release a
-// locked session.
+// this machine's name and identity ("name~<16 hex digits>", a digest of
+// /etc/machine-id, the boot id and the pid namespace, so that two hosts of
+// one name, a rebooted host or two containers never pass for each other),
+// pid the holder's process id and random 64 bits in hex that differ for
+// every token a process makes (a random key per thread, mixed with a
+// counter). Only the owner may write, touch or release a locked session.
 struct LockOwner {
   std::string token;
 
@@ -62,11 +64,21 @@ struct LockOwner {
   static LockOwner Generate();
 };
 
-// True when `token` names a process on this host that no longer exists, so
+// True when `token` names a process of this host (same name and identity)
+// that no longer exists, so
 // that its lock may be taken over at once instead of after its lease. False
 // for a token of another host, of a live process (including one this process
 // may not signal), and for a token that does not parse.
 bool LockHolderIsGone(std::string_view token);
+
+// How long a lock record is kept after its lease ran out while no other
+// request takes the lock over. Until then the holder may still write,
+// touch or release (a request that outlives its lease loses nothing when
+// nobody else wanted the session), and a record that is gone means another
+// owner came and went, or the session was destroyed: the late holder's
+// write is refused. Only records of holders that never released (crashed
+// on another host) live this long.
+inline constexpr Duration kLockRecordRetention{3600 * 1000};
 
 // Parameters of LockAndRead.
 struct LockRequest {
@@ -103,7 +115,7 @@ struct LockedRead {
 // A session store backend.
 //
 // Ids passed to a Store have been validated by ValidateSessionId (charset
-// a-z A-Z 0-9 , - and length 22..256): a backend may use them in keys, paths
+// a-z A-Z 0-9 , - and length 1..256): a backend may use them in keys, paths
 // and statements without escaping.
 //
 // Thread safety: implementations document their own; every store shipped
@@ -129,7 +141,11 @@ class Store {
   // rewriting its data. NotFound if the session does not exist or expired.
   virtual Status Touch(std::string_view id, Duration ttl) = 0;
 
-  // Deletes a session. OK when the session did not exist.
+  // Deletes a session. OK when the session did not exist. In a store that
+  // locks, Destroy also ends the session's lock, whoever holds it: the lock
+  // record is deleted in the same step, waiters are woken, and the holder's
+  // later WriteAndUnlock / TouchAndUnlock are refused with LockLost (its
+  // Unlock is OK), so a logout is never undone by a slower request.
   virtual Status Destroy(std::string_view id) = 0;
 
   // True when a live (unexpired) session with this id exists.
@@ -161,16 +177,21 @@ class Store {
   // backend has a wake-up primitive). A lock whose lease ran out, or whose
   // holder is a process of this host that is gone (LockHolderIsGone), is
   // taken over; LockedRead::broken_owner then names the old holder. Taking a
-  // lock `request.owner` already holds succeeds and renews its lease.
+  // lock `request.owner` already holds succeeds and renews its lease. The
+  // lock record is kept for kLockRecordRetention after the lease (see
+  // there) unless released, taken over or destroyed.
   // Outcomes other than kAcquired are not errors: the Status is for a store
   // that cannot answer.
   virtual Result<LockedRead> LockAndRead(std::string_view id,
                                          const LockRequest& request);
 
-  // Writes the session and releases the lock, checked atomically: refused
-  // with LockLost (and nothing written) when `owner` does not hold the lock,
-  // i.e. it never took it, released it, or its lease ran out.
-  // Wakes the session's waiters (at least one of them).
+  // Writes the session and releases the lock, checked atomically: written
+  // when the lock record is still `owner`'s, also after its lease ran out
+  // (nobody else took the lock since); refused with LockLost (and nothing
+  // written) when another owner holds the lock now, or the record is gone
+  // (`owner` never took it, released it, another owner took it over and
+  // released it, Destroy ended it, or kLockRecordRetention passed after the
+  // lease). Wakes the session's waiters (at least one of them).
   virtual Status WriteAndUnlock(std::string_view id, std::string_view data,
                                 Duration ttl, const LockOwner& owner);
 

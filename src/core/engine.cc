@@ -89,10 +89,17 @@ ReadResult SessionEngine::Decode(std::string_view id,
                             ", which this engine has no key for");
   }
   if (!frame.ok()) {
+    // Left untouched: an engine of another version or configuration (a
+    // rolling upgrade or downgrade, a key not yet deployed here) may read
+    // it. This request sees an empty session it cannot save.
     Log(LogLevel::kWarning,
         store_->name() + ": session " + SessionIdPrefix(id) + ": " +
-            frame.status().message() + "; read as an empty session");
-    return ReadResult{};
+            frame.status().message() +
+            "; the stored value is left as it is, and this request reads "
+            "an empty session whose changes will not be saved");
+    ReadResult unreadable;
+    unreadable.lock.state = LockState::kReadOnly;
+    return unreadable;
   }
   ReadResult result;
   result.payload.assign(frame->payload);
@@ -139,6 +146,11 @@ Result<ReadResult> SessionEngine::Read(std::string_view id,
       }
       ReadResult result =
           locked->found ? Decode(id, locked->record) : ReadResult{};
+      if (result.lock.state == LockState::kReadOnly) {
+        // Unreadable: nothing will be written, so the lock goes at once.
+        (void)store_->Unlock(id, request.owner);
+        return result;
+      }
       result.lock.state = LockState::kHeld;
       result.lock.owner = std::move(request.owner);
       return result;
@@ -162,7 +174,9 @@ Result<ReadResult> SessionEngine::Read(std::string_view id,
   if (lock.timeout_action == LockTimeoutAction::kFail) {
     return Status::DeadlineExceeded(held);
   }
-  Log(LogLevel::kWarning,
+  // A notice, not a warning: a read-only request is what the operator
+  // chose, and applications turn warnings into errors.
+  Log(LogLevel::kNotice,
       held +
           "; read without the lock, this request's changes will not be "
           "saved (sessionkit.lock_timeout_action = readonly)");
@@ -176,8 +190,9 @@ void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
   counters_->lost++;
   Log(LogLevel::kWarning,
       store_->name() + ": session " + SessionIdPrefix(id) +
-          ": this request no longer holds the session lock (its lease ran "
-          "out and another request took it over); its " +
+          ": this request no longer holds the session lock (another request "
+          "took it over after its lease ran out, or destroyed the session); "
+          "its " +
           std::string(what) + " was refused: " + status.message());
 }
 
@@ -187,10 +202,10 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
   if (lock.state == LockState::kReadOnly) {
     counters_->writes_skipped++;
-    Log(LogLevel::kWarning,
+    Log(LogLevel::kNotice,
         store_->name() + ": session " + SessionIdPrefix(id) +
-            ": not saved: this request read it without the lock after "
-            "sessionkit.lock_wait_ms ran out");
+            ": not saved: this request read it read-only (the lock wait "
+            "ran out, or the stored value could not be read)");
     return Status::OK();
   }
   const std::string frame = EncodeFrame(FrameHeader{}, payload);
@@ -210,6 +225,9 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
                             const SessionLock& lock) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
+  // A read-only request writes nothing, not even an expiry: the holder may
+  // have destroyed the session meanwhile.
+  if (lock.state == LockState::kReadOnly) return Status::OK();
   if (lock.state != LockState::kHeld) return store_->Touch(id, ttl);
   Status s = store_->TouchAndUnlock(id, ttl, lock.owner);
   if (s.IsLockLost()) ReportLockLost(id, s, "lifetime update");

@@ -41,6 +41,7 @@ class FakeStore : public Store {
   Status Destroy(std::string_view id) override {
     calls.push_back("destroy");
     data.erase(std::string(id));
+    holder.erase(std::string(id));  // Destroy ends the lock too
     return Status::OK();
   }
   Result<bool> Exists(std::string_view id) override {
@@ -121,6 +122,14 @@ class FakeStore : public Store {
   TimePoint gc_now;
 };
 
+bool Logged(const std::vector<std::pair<LogLevel, std::string>>& logs,
+            LogLevel level, const std::string& text) {
+  for (const auto& [l, m] : logs) {
+    if (l == level && m.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 class EngineTest : public ::testing::Test {
  protected:
   EngineTest() {
@@ -198,7 +207,40 @@ TEST_F(EngineTest, UnknownKeyIsLoggedAndReadAsEmpty) {
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->found);
   ASSERT_EQ(logs_.size(), 1u);
-  EXPECT_NE(logs_[0].second.find("key id 7"), std::string::npos);
+  EXPECT_EQ(logs_[0].first, LogLevel::kWarning);
+}
+
+// A value this engine cannot read (another codec, frame version or key, as
+// in a rolling upgrade or downgrade) is left as it is: the request reads an
+// empty session read-only, and neither its write nor its touch reaches the
+// store.
+TEST_F(EngineTest, UnreadableValueIsNeverOverwritten) {
+  FrameHeader header;
+  header.key_id = 7;
+  const std::string stored = EncodeFrame(header, "secret");
+  for (bool locking : {false, true}) {
+    SCOPED_TRACE(locking ? "locked read" : "unlocked read");
+    store_->data[id_] = stored;
+    store_->calls.clear();
+    logs_.clear();
+    LockOptions lock;
+    lock.enabled = locking;
+    auto r = engine_->Read(id_, lock);
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->found);
+    EXPECT_EQ(r->payload, "");
+    EXPECT_EQ(r->lock.state, LockState::kReadOnly);
+    EXPECT_TRUE(Logged(logs_, LogLevel::kWarning, "left as it is"));
+    // A locked read releases the lock at once: nothing will be written.
+    EXPECT_TRUE(store_->holder.empty());
+    ASSERT_TRUE(engine_->Write(id_, "x|i:1;", Duration(1000), r->lock).ok());
+    ASSERT_TRUE(engine_->Touch(id_, Duration(1000), r->lock).ok());
+    EXPECT_EQ(store_->data[id_], stored) << "the unreadable value was replaced";
+    for (const std::string& call : store_->calls) {
+      EXPECT_TRUE(call == "read" || call == "lock+read" || call == "unlock")
+          << call;
+    }
+  }
 }
 
 TEST_F(EngineTest, StoreErrorsPropagate) {
@@ -271,14 +313,6 @@ TEST(EngineOpenTest, RefusesBadSpecsWithTheReason) {
 
 // --- Locking -----------------------------------------------------------
 
-bool Logged(const std::vector<std::pair<LogLevel, std::string>>& logs,
-            LogLevel level, const std::string& text) {
-  for (const auto& [l, m] : logs) {
-    if (l == level && m.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
-
 TEST_F(EngineTest, LockedReadWriteCostsOneCallEach) {
   ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
   store_->calls.clear();
@@ -340,17 +374,38 @@ TEST_F(EngineTest, TimeoutReadOnlySkipsTheWriteAndSaysSo) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->lock.state, LockState::kReadOnly);
   EXPECT_EQ(r->payload, "n|i:1;");
-  EXPECT_TRUE(Logged(logs_, LogLevel::kWarning,
+  // A notice, not a warning: applications turn warnings into errors, and
+  // a read-only session is the operator's choice, not a failure.
+  EXPECT_TRUE(Logged(logs_, LogLevel::kNotice,
                      "fake://: session abcdef...: another request held its "
                      "lock for the whole wait (sessionkit.lock_wait_ms = "
                      "5000 ms)"));
   store_->calls.clear();
   ASSERT_TRUE(engine_->Write(id_, "n|i:99;", Duration(60000), r->lock).ok());
   EXPECT_TRUE(store_->calls.empty()) << "a read-only request wrote";
-  EXPECT_TRUE(Logged(logs_, LogLevel::kWarning, "not saved"));
+  EXPECT_TRUE(Logged(logs_, LogLevel::kNotice, "not saved"));
+  for (const auto& [level, msg] : logs_) {
+    EXPECT_NE(level, LogLevel::kWarning) << msg;
+  }
   EXPECT_EQ(engine_->lock_counters().timed_out, 1u);
   EXPECT_EQ(engine_->lock_counters().writes_skipped, 1u);
   EXPECT_EQ(store_->holder[id_], "other|1|x");
+}
+
+// A read-only request must never write, not even to extend the life of
+// an unchanged session: the holder may have destroyed it meanwhile (a
+// logout), and a touch that falls back to a write would bring it back.
+TEST_F(EngineTest, ReadOnlyTouchDoesNothing) {
+  ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
+  store_->holder[id_] = "other|1|x";
+  auto r = engine_->Read(id_, LockOptions{});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->lock.state, LockState::kReadOnly);
+  store_->data.erase(id_);  // the holder destroyed it
+  store_->calls.clear();
+  EXPECT_TRUE(engine_->Touch(id_, Duration(60000), r->lock).ok());
+  EXPECT_TRUE(store_->calls.empty()) << "a read-only request touched";
+  EXPECT_EQ(store_->data.count(id_), 0u);
 }
 
 TEST_F(EngineTest, TimeoutFailIsDeadlineExceeded) {

@@ -17,18 +17,52 @@ Status LockingNotSupported(const Store& store) {
                               ": this store does not support locking");
 }
 
-// This machine's name as it appears in lock tokens ('|' cannot occur).
+// The first line of `path` (empty when it cannot be read).
+std::string FirstLine(const char* path) {
+  std::string line;
+  if (FILE* f = std::fopen(path, "re")) {
+    char buf[128] = {};
+    if (std::fgets(buf, sizeof buf, f) != nullptr) line = buf;
+    std::fclose(f);
+  }
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+    line.pop_back();
+  }
+  return line;
+}
+
+// What tells this machine, this boot and this pid namespace apart from every
+// other: two hosts with the same name, a rebooted host, and two containers
+// sharing a store all differ in it, so a pid in a lock token is only ever
+// checked where it means the same process.
+std::string MachineIdentity() {
+  std::string id = FirstLine("/etc/machine-id");
+  if (id.empty()) id = FirstLine("/var/lib/dbus/machine-id");
+  id += '/';
+  id += FirstLine("/proc/sys/kernel/random/boot_id");
+  id += '/';
+  char ns[64] = {};
+  const ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
+  if (n > 0) id.append(ns, static_cast<size_t>(n));
+  // FNV-1a: a short, stable digest (not a secret).
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : id) h = (h ^ c) * 0x100000001b3ULL;
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+// This machine as it appears in lock tokens: its name (for people reading
+// the token) and its identity (for LockHolderIsGone); '|' cannot occur.
 const std::string& HostName() {
   static const std::string host = [] {
     char buf[256] = {};
-    if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
-      return std::string("localhost");
-    }
-    std::string h(buf);
+    std::string h = "localhost";
+    if (gethostname(buf, sizeof buf - 1) == 0 && buf[0] != '\0') h = buf;
     for (char& c : h) {
       if (c == '|') c = '_';
     }
-    return h;
+    return h + "~" + MachineIdentity();
   }();
   return host;
 }

@@ -34,6 +34,32 @@ TEST(LockOwnerTest, TokenIsHostPidAndSixteenHexDigits) {
   EXPECT_FALSE(LockHolderIsGone(token));
 }
 
+// The host part carries this machine's identity after its name: a holder
+// of another machine (or boot, or pid namespace) that shares the host name
+// is never judged by a pid of this one.
+TEST(LockOwnerTest, SameHostNameOfAnotherMachineIsNeverTakenForGone) {
+  const std::string token = LockOwner::Generate().token;
+  const std::string host = token.substr(0, token.find('|'));
+  const size_t tilde = host.rfind('~');
+  ASSERT_NE(tilde, std::string::npos) << token;
+  EXPECT_EQ(host.size() - tilde - 1, 16u) << token;
+  const std::string name = host.substr(0, tilde);
+  char buf[256] = {};
+  ASSERT_EQ(gethostname(buf, sizeof buf - 1), 0);
+  EXPECT_EQ(name, std::string(buf));
+
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const std::string dead = "|" + std::to_string(child) + "|0000000000000000";
+  EXPECT_TRUE(LockHolderIsGone(host + dead));
+  // The same name without the identity (as tokens were once written), or
+  // with another identity: a live holder elsewhere, as far as we know.
+  EXPECT_FALSE(LockHolderIsGone(name + dead));
+  EXPECT_FALSE(LockHolderIsGone(name + "~0123456789abcdef" + dead));
+}
+
 TEST(LockOwnerTest, TokensNeverRepeatAcrossThreads) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 20000;

@@ -29,7 +29,7 @@
 //    finds it with empty data (not NotFound).
 //  - Values are bytes: NUL and every other byte value round-trip, up to at
 //    least 1 MiB.
-//  - Ids are case-sensitive; every valid shape works (22 to 256 characters,
+//  - Ids are case-sensitive; every valid shape works (1 to 256 characters,
 //    ',' and '-' anywhere).
 //  - SessionRecord::expires_at and SessionInfo::expires_at are the expiry set
 //    by the last Write or Touch, within one second; an overwrite replaces the

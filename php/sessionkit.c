@@ -11,150 +11,22 @@
  * Thread safety: the engines behind the handles are shared process-wide and
  * thread-safe; everything else is per request (PS() globals).
  */
-/* php.h must come first: the other PHP headers rely on what it defines. */
+/* php_sessionkit.h includes php.h first: the other PHP headers rely on
+ * what it defines. */
 /* clang-format off */
-#include "php.h"
+#include "php_sessionkit.h"
 #include "php_ini.h"
-#include "ext/session/php_session.h"
 #include "ext/standard/info.h"
 /* clang-format on */
 
 #include <malloc.h>
 #include <stdlib.h>
 
-#include "sessionkit/c_api.h"
-
 #ifndef PHP_SESSIONKIT_VERSION
 #define PHP_SESSIONKIT_VERSION "unknown"
 #endif
 
-/* Longest session id (session_id.h) and lock token ("host|pid|random", the
- * host at most 255 bytes) kept for the lock a request holds. */
-#define SK_MAX_ID_LEN 256
-#define SK_MAX_TOKEN_LEN 320
-
-ZEND_BEGIN_MODULE_GLOBALS(sessionkit)
-  /* ini settings */
-  bool locking;
-  zend_long lock_wait_ms;
-  zend_long lock_lease_ms;
-  zend_long lock_max_waiters;
-  zend_long lock_timeout_action; /* sk_lock_timeout_action */
-  /* The lock this request holds (or its read-only state): kept in fixed
-   * buffers, not request memory, because PHP's session module writes and
-   * closes in its RSHUTDOWN, after this module's. */
-  sk_engine *lock_engine;
-  sk_lock_state lock_state;
-  char lock_id[SK_MAX_ID_LEN + 1];
-  size_t lock_id_len;
-  char lock_token[SK_MAX_TOKEN_LEN + 1];
-  size_t lock_token_len;
-ZEND_END_MODULE_GLOBALS(sessionkit)
-
 ZEND_DECLARE_MODULE_GLOBALS(sessionkit)
-#define SKG(v) ZEND_MODULE_GLOBALS_ACCESSOR(sessionkit, v)
-
-static ZEND_INI_MH(OnUpdateLockTimeoutAction) {
-  zend_long *p = (zend_long *)ZEND_INI_GET_ADDR();
-  if (zend_string_equals_literal(new_value, "readonly")) {
-    *p = SK_LOCK_TIMEOUT_READONLY;
-  } else if (zend_string_equals_literal(new_value, "fail")) {
-    *p = SK_LOCK_TIMEOUT_FAIL;
-  } else {
-    php_error_docref(NULL, E_WARNING,
-                     "sessionkit.lock_timeout_action must be \"readonly\" or "
-                     "\"fail\"");
-    return FAILURE;
-  }
-  return SUCCESS;
-}
-
-/* A whole number >= 0 (milliseconds or a count). */
-static ZEND_INI_MH(OnUpdateNonNegative) {
-  zend_long *p = (zend_long *)ZEND_INI_GET_ADDR();
-  zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
-  if (v < 0 || v > (zend_long)INT32_MAX) {
-    php_error_docref(NULL, E_WARNING,
-                     "%s must be between 0 and 2147483647, not \"%s\"",
-                     ZSTR_VAL(entry->name), ZSTR_VAL(new_value));
-    return FAILURE;
-  }
-  *p = v;
-  return SUCCESS;
-}
-
-/* clang-format off */
-PHP_INI_BEGIN()
-  STD_PHP_INI_BOOLEAN("sessionkit.locking", "1", PHP_INI_ALL, OnUpdateBool,
-                      locking, zend_sessionkit_globals, sessionkit_globals)
-  STD_PHP_INI_ENTRY("sessionkit.lock_wait_ms", "5000", PHP_INI_ALL,
-                    OnUpdateNonNegative, lock_wait_ms, zend_sessionkit_globals,
-                    sessionkit_globals)
-  STD_PHP_INI_ENTRY("sessionkit.lock_lease_ms", "0", PHP_INI_ALL,
-                    OnUpdateNonNegative, lock_lease_ms,
-                    zend_sessionkit_globals, sessionkit_globals)
-  STD_PHP_INI_ENTRY("sessionkit.lock_max_waiters", "16", PHP_INI_ALL,
-                    OnUpdateNonNegative, lock_max_waiters,
-                    zend_sessionkit_globals, sessionkit_globals)
-  STD_PHP_INI_ENTRY("sessionkit.lock_timeout_action", "readonly", PHP_INI_ALL,
-                    OnUpdateLockTimeoutAction, lock_timeout_action,
-                    zend_sessionkit_globals, sessionkit_globals)
-PHP_INI_END()
-/* clang-format on */
-
-/* The lease when sessionkit.lock_lease_ms is 0: the request's
- * max_execution_time with a floor of 10 s, or 300 s when unlimited. */
-static int64_t sk_lease_ms(void) {
-  zend_long max_execution_time;
-  if (SKG(lock_lease_ms) > 0) return (int64_t)SKG(lock_lease_ms);
-  max_execution_time = INI_INT("max_execution_time");
-  if (max_execution_time <= 0) return 300000;
-  if (max_execution_time < 10) return 10000;
-  if (max_execution_time > 86400) return 86400000;
-  return (int64_t)max_execution_time * 1000;
-}
-
-/* True inside session_start(['read_and_close' => true]): PHP passes the
- * option to no handler callback, so it is read from the call's argument.
- * Such a request never writes, so it takes no lock. */
-static bool sk_in_read_and_close(void) {
-  zend_execute_data *ex = EG(current_execute_data);
-  zval *options, *flag;
-  if (ex == NULL || ex->func == NULL ||
-      ex->func->type != ZEND_INTERNAL_FUNCTION ||
-      ex->func->common.scope != NULL ||
-      ex->func->common.function_name == NULL ||
-      !zend_string_equals_literal(ex->func->common.function_name,
-                                  "session_start") ||
-      ZEND_CALL_NUM_ARGS(ex) < 1) {
-    return false;
-  }
-  options = ZEND_CALL_ARG(ex, 1);
-  ZVAL_DEREF(options);
-  if (Z_TYPE_P(options) != IS_ARRAY) return false;
-  flag = zend_hash_str_find_deref(Z_ARRVAL_P(options), "read_and_close",
-                                  sizeof("read_and_close") - 1);
-  return flag != NULL && zend_is_true(flag);
-}
-
-static void sk_forget_lock(void) {
-  SKG(lock_state) = SK_LOCK_NONE;
-  SKG(lock_engine) = NULL;
-  SKG(lock_id_len) = 0;
-  SKG(lock_token_len) = 0;
-}
-
-/* The lock this request holds on session `key`, or NULL. */
-static const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out) {
-  if (SKG(lock_state) == SK_LOCK_NONE || ZSTR_LEN(key) != SKG(lock_id_len) ||
-      memcmp(ZSTR_VAL(key), SKG(lock_id), SKG(lock_id_len)) != 0) {
-    return NULL;
-  }
-  out->state = SKG(lock_state);
-  out->token = SKG(lock_token);
-  out->token_len = SKG(lock_token_len);
-  return out;
-}
 
 PS_FUNCS_UPDATE_TIMESTAMP(sessionkit);
 
@@ -167,75 +39,6 @@ static const ps_module ps_mod_sessionkit = {
 static int64_t sk_ttl_ms(zend_long maxlifetime) {
   if (maxlifetime > SK_MAX_LIFETIME_S) maxlifetime = SK_MAX_LIFETIME_S;
   return (int64_t)maxlifetime * 1000;
-}
-
-typedef struct sk_pending {
-  int type;
-  zend_string *text;
-} sk_pending;
-
-/* Raises the engine's log lines of `r` (warnings as E_WARNING, notices as
- * E_NOTICE, debug lines dropped) and, when `r` failed and `context` is not
- * NULL, one E_WARNING "sessionkit: <context>: <message>". Frees `r`. */
-static void sk_flush(sk_result *r, const char *context) {
-  sk_pending *pending;
-  size_t n = 0, i;
-
-  if (r->log_count == 0 && (r->code == SK_OK || context == NULL)) {
-    sk_result_free(r);
-    return;
-  }
-  pending = safe_emalloc(r->log_count + 1, sizeof(*pending), 0);
-  for (i = 0; i < r->log_count; i++) {
-    if (r->log[i].level == SK_LOG_DEBUG) continue;
-    pending[n].type = r->log[i].level == SK_LOG_WARNING ? E_WARNING : E_NOTICE;
-    pending[n].text = strpprintf(0, "sessionkit: %s", r->log[i].message);
-    n++;
-  }
-  if (r->code != SK_OK && context != NULL) {
-    pending[n].type = E_WARNING;
-    pending[n].text =
-        strpprintf(0, "sessionkit: %s: %s", context,
-                   r->message ? r->message : sk_code_name(r->code));
-    n++;
-  }
-  sk_result_free(r);
-  for (i = 0; i < n; i++) {
-    php_error_docref(NULL, pending[i].type, "%s", ZSTR_VAL(pending[i].text));
-    zend_string_release(pending[i].text);
-  }
-  efree(pending);
-}
-
-/* Reports a failed operation on session `key` (NULL when there is none):
- * "cannot <what>: <message>", and when the id is not what was refused, that
- * the failing store is the one of session.save_path. Frees `r`. */
-static void sk_fail(sk_result *r, const char *what, const zend_string *key) {
-  sk_result check = SK_RESULT_INIT;
-  char *context;
-  bool bad_id = key != NULL &&
-                sk_validate_id(ZSTR_VAL(key), ZSTR_LEN(key), &check) != SK_OK;
-  sk_result_free(&check);
-  if (bad_id) {
-    spprintf(&context, 0, "cannot %s", what);
-  } else {
-    spprintf(&context, 0, "cannot %s in the store of session.save_path", what);
-  }
-  sk_flush(r, context);
-  efree(context);
-}
-
-/* The save path with passwords replaced by "***", in request memory. */
-static zend_string *sk_redacted_save_path(const char *save_path) {
-  sk_result r = SK_RESULT_INIT;
-  zend_string *out;
-  if (sk_redact_spec(save_path, strlen(save_path), &r) == SK_OK) {
-    out = zend_string_init(r.data, r.data_len, 0);
-  } else {
-    out = zend_string_init("(unprintable)", sizeof("(unprintable)") - 1, 0);
-  }
-  sk_result_free(&r);
-  return out;
 }
 
 static sk_engine *sk_open_engine(void **mod_data) {
@@ -271,35 +74,30 @@ PS_OPEN_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
+  /* An earlier open of this request that was never closed. */
+  sk_engine_release(SKG(open_engine));
+  SKG(open_engine) = engine;
   PS_SET_MOD_DATA(engine);
   return SUCCESS;
 }
 
-/* Releases the lock the request still holds (it ended without a write, or
- * a write failed), reporting a failure as a warning. */
-static void sk_release_lock(void) {
-  sk_result r = SK_RESULT_INIT;
-  sk_lock lock = {SKG(lock_state), SKG(lock_token), SKG(lock_token_len)};
-  sk_engine *engine = SKG(lock_engine);
-  char id[SK_MAX_ID_LEN + 1];
-  size_t id_len = SKG(lock_id_len);
+/* Forgets what validate_sid remembered (a store error for an id). */
+static void sk_forget_failed_id(void) { SKG(failed_id_len) = 0; }
 
-  if (SKG(lock_state) != SK_LOCK_HELD || engine == NULL) {
-    sk_forget_lock();
-    return;
-  }
-  memcpy(id, SKG(lock_id), id_len);
-  sk_forget_lock();
-  if (sk_unlock(engine, id, id_len, &lock, &r) != SK_OK) {
-    sk_flush(&r, "cannot release the session lock (it ends with its lease)");
-    return;
-  }
-  sk_flush(&r, NULL);
+/* Gives back the engine PS_OPEN took, once the request holds no lock on it
+ * any more. */
+static void sk_release_engine(void) {
+  if (SKG(lock_state) != SK_LOCK_NONE) return;
+  sk_engine_release(SKG(open_engine));
+  SKG(open_engine) = NULL;
 }
 
 PS_CLOSE_FUNC(sessionkit) {
-  /* The engine is cached for the process; only the lock is released. */
-  sk_release_lock();
+  /* The engine stays cached for the process; the lock is released and the
+   * request's hold of the engine given back. */
+  sk_release_lock(true);
+  sk_forget_failed_id();
+  sk_release_engine();
   PS_SET_MOD_DATA(NULL);
   return SUCCESS;
 }
@@ -307,21 +105,29 @@ PS_CLOSE_FUNC(sessionkit) {
 PS_READ_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = sk_open_engine(mod_data);
-  sk_lock_options lock = {0, 0, 0, 0, SK_LOCK_TIMEOUT_READONLY};
+  sk_lock_options lock;
   volatile bool bailed = false;
   sk_code code;
   (void)maxlifetime;
 
   if (engine == NULL) return FAILURE;
-  /* A lock left by an earlier read of this request (another id). */
-  sk_release_lock();
-  if (SKG(locking) && !sk_in_read_and_close()) {
-    lock.enabled = 1;
-    lock.wait_ms = (int64_t)SKG(lock_wait_ms);
-    lock.lease_ms = sk_lease_ms();
-    lock.max_waiters = (uint32_t)SKG(lock_max_waiters);
-    lock.timeout_action = (sk_lock_timeout_action)SKG(lock_timeout_action);
+  if (SKG(failed_id_len) > 0) {
+    /* validate_sid could not check this id: fail rather than use it (or
+     * let PHP replace it, orphaning the user's session). */
+    bool same = ZSTR_LEN(key) == SKG(failed_id_len) &&
+                memcmp(ZSTR_VAL(key), SKG(failed_id), ZSTR_LEN(key)) == 0;
+    sk_forget_failed_id();
+    if (same) {
+      php_error_docref(NULL, E_WARNING,
+                       "sessionkit: cannot read the session in the store of "
+                       "session.save_path: %s",
+                       SKG(failed_message));
+      return FAILURE;
+    }
   }
+  /* A lock left by an earlier read of this request (another id). */
+  sk_release_lock(true);
+  (void)sk_lock_options_for_request(&lock);
   code = sk_read(engine, ZSTR_VAL(key), ZSTR_LEN(key), &lock, &r);
   if (code != SK_OK) {
     if (code == SK_DEADLINE_EXCEEDED || code == SK_RESOURCE_EXHAUSTED) {
@@ -331,25 +137,7 @@ PS_READ_FUNC(sessionkit) {
     }
     return FAILURE;
   }
-  if (r.lock_state != SK_LOCK_NONE) {
-    if (ZSTR_LEN(key) > SK_MAX_ID_LEN || r.lock_token_len > SK_MAX_TOKEN_LEN) {
-      /* Cannot happen with ids the library accepted and its tokens; keep
-       * the request from holding a lock it could not release. */
-      sk_lock held = {r.lock_state, r.lock_token, r.lock_token_len};
-      sk_result u = SK_RESULT_INIT;
-      (void)sk_unlock(engine, ZSTR_VAL(key), ZSTR_LEN(key), &held, &u);
-      sk_result_free(&u);
-    } else {
-      SKG(lock_engine) = engine;
-      SKG(lock_state) = r.lock_state;
-      memcpy(SKG(lock_id), ZSTR_VAL(key), ZSTR_LEN(key));
-      SKG(lock_id_len) = ZSTR_LEN(key);
-      if (r.lock_token_len > 0) {
-        memcpy(SKG(lock_token), r.lock_token, r.lock_token_len);
-      }
-      SKG(lock_token_len) = r.lock_token_len;
-    }
-  }
+  sk_keep_lock(engine, key, &r);
   /* zend_string_init bails out when memory_limit is hit: free the library's
    * buffer before passing the bailout on. */
   zend_try {
@@ -369,8 +157,8 @@ PS_READ_FUNC(sessionkit) {
 /* After a write or touch that released the lock (or lost it), the request
  * holds nothing; after other failures close releases it. */
 static void sk_after_release(sk_code code, const sk_lock *lock) {
-  if (lock != NULL && (code == SK_OK || code == SK_LOCK_LOST ||
-                       code == SK_NOT_FOUND)) {
+  if (lock != NULL &&
+      (code == SK_OK || code == SK_LOCK_LOST || code == SK_NOT_FOUND)) {
     sk_forget_lock();
   }
 }
@@ -410,9 +198,12 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   code = sk_touch(engine, ZSTR_VAL(key), ZSTR_LEN(key), ttl, lock, &r);
   sk_after_release(code, lock);
   if (code == SK_NOT_FOUND) {
-    /* Expired or destroyed since it was read: store it again (the lock, if
-     * any, was released by the touch). */
+    /* Expired or destroyed since it was read. A request that read it
+     * read-only writes nothing, ever (another request may have logged the
+     * user out); otherwise store it again (the lock, if any, was released
+     * by the touch). */
     sk_flush(&r, NULL);
+    if (lock != NULL && lock->state != SK_LOCK_HELD) return SUCCESS;
     code = sk_write(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
                     ZSTR_LEN(val), ttl, NULL, &r);
   }
@@ -431,12 +222,16 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
 PS_DESTROY_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = sk_open_engine(mod_data);
+  sk_lock held;
 
   if (engine == NULL) return FAILURE;
   if (sk_destroy(engine, ZSTR_VAL(key), ZSTR_LEN(key), &r) != SK_OK) {
     sk_fail(&r, "destroy the session", key);
     return FAILURE;
   }
+  /* Destroying a session ends its lock too (store.h): nothing to release
+   * at close. */
+  if (sk_lock_for(key, &held) != NULL) sk_forget_lock();
   sk_flush(&r, NULL);
   return SUCCESS;
 }
@@ -488,13 +283,27 @@ PS_CREATE_SID_FUNC(sessionkit) {
 PS_VALIDATE_SID_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = PS_GET_MOD_DATA();
+  sk_code code;
   bool exists;
 
   if (engine == NULL) return FAILURE;
-  /* A malformed id or a store error is "unknown": with strict mode PHP then
-   * creates a new id, and the read that follows reports a store problem. */
-  exists =
-      sk_exists(engine, ZSTR_VAL(key), ZSTR_LEN(key), &r) == SK_OK && r.found;
+  sk_forget_failed_id();
+  /* A malformed id is "unknown" (SK_OK, not found): with strict mode PHP
+   * then creates a new id. */
+  code = sk_exists(engine, ZSTR_VAL(key), ZSTR_LEN(key), &r);
+  if (code != SK_OK && ZSTR_LEN(key) <= SK_MAX_ID_LEN) {
+    /* The store could not answer (down, stalled past its timeout). A new
+     * id would orphan the user's session: accept the id here and fail the
+     * read that follows with the store's error, so that session_start()
+     * returns false and neither the id nor the cookie changes. */
+    memcpy(SKG(failed_id), ZSTR_VAL(key), ZSTR_LEN(key));
+    SKG(failed_id_len) = ZSTR_LEN(key);
+    snprintf(SKG(failed_message), sizeof(SKG(failed_message)), "%s",
+             r.message ? r.message : sk_code_name(code));
+    sk_flush(&r, NULL);
+    return SUCCESS;
+  }
+  exists = code == SK_OK && r.found;
   sk_flush(&r, NULL);
   return exists ? SUCCESS : FAILURE;
 }
@@ -528,23 +337,26 @@ static void sk_tune_malloc(void) {
 }
 
 static PHP_MINIT_FUNCTION(sessionkit) {
-  (void)type;
   sk_tune_malloc();
-  REGISTER_INI_ENTRIES();
+  sk_lock_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 
-static PHP_RINIT_FUNCTION(sessionkit) {
-  (void)type;
-  (void)module_number;
-  /* A lock an aborted earlier request of this process never released. */
-  sk_release_lock();
+/* After every module's RSHUTDOWN, PHP's session module's included (it
+ * writes and closes there): releases a lock and an engine the request
+ * still holds (a request aborted before its session was closed). Not in
+ * RINIT: with session.auto_start the session module's RINIT runs first and
+ * has already taken this request's lock. No script runs any more, so a
+ * failure goes to the error log only. */
+static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sessionkit) {
+  sk_release_lock(false);
+  sk_forget_failed_id();
+  sk_release_engine();
   return SUCCESS;
 }
 
 static PHP_MSHUTDOWN_FUNCTION(sessionkit) {
-  (void)type;
-  UNREGISTER_INI_ENTRIES();
+  sk_lock_unregister_ini(type, module_number);
   /* Close the stores of this process (a php-fpm worker exiting, the CLI
    * ending) before the module is unloaded. */
   sk_shutdown();
@@ -573,14 +385,14 @@ zend_module_entry sessionkit_module_entry = {
     NULL, /* functions */
     PHP_MINIT(sessionkit),
     PHP_MSHUTDOWN(sessionkit),
-    PHP_RINIT(sessionkit),
+    NULL, /* RINIT: session.auto_start may have locked already */
     NULL, /* RSHUTDOWN: PHP's session module writes and closes after it */
     PHP_MINFO(sessionkit),
     PHP_SESSIONKIT_VERSION,
     PHP_MODULE_GLOBALS(sessionkit),
     PHP_GINIT(sessionkit),
     NULL, /* GSHUTDOWN */
-    NULL, /* post deactivate */
+    ZEND_MODULE_POST_ZEND_DEACTIVATE_N(sessionkit),
     STANDARD_MODULE_PROPERTIES_EX};
 
 ZEND_GET_MODULE(sessionkit)

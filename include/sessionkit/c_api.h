@@ -128,8 +128,9 @@ typedef struct sk_result {
 #define SK_RESULT_INIT \
   { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0 }
 
-/* A session engine bound to one store spec; owned by the library and alive
- * until the process exits. */
+/* A session engine bound to one store spec, owned by the library's engine
+ * cache: valid from sk_engine_get until the matching sk_engine_release
+ * (or sk_shutdown). */
 typedef struct sk_engine sk_engine;
 
 /* Frees every buffer `result` owns and resets it to SK_RESULT_INIT. Safe on
@@ -138,14 +139,25 @@ void sk_result_free(sk_result* result) SK_NOEXCEPT;
 
 /* Returns the process-wide engine for `spec` (a store URL or several tiers,
  * see store_url.h), opening it on the first call for that exact spec and
- * reusing it afterwards: the same spec always yields the same pointer.
- * Opening parses the spec but connects lazily, so an unreachable store shows
- * up on the first operation, not here. On error returns NULL and fills
- * `result` (SK_INVALID_ARGUMENT for a malformed spec, SK_NOT_SUPPORTED for a
- * scheme without a backend); a failed spec is not cached, so every later
- * call reports the error again. */
+ * reusing it afterwards: while a caller holds it, the same spec yields the
+ * same pointer. Each successful call holds the engine once more; give it
+ * back with sk_engine_release when done (a PHP request: at session close).
+ * The cache keeps at most 8 engines that nobody holds, closing the least
+ * recently used one beyond that, so a process that sees many specs stays
+ * bounded; an engine that is held is never closed (a caller that never
+ * releases keeps its engine until sk_shutdown). Opening parses the spec but
+ * connects lazily, so an unreachable store shows up on the first operation,
+ * not here. On error returns NULL and fills `result` (SK_INVALID_ARGUMENT
+ * for a malformed spec, SK_NOT_SUPPORTED for a scheme without a backend); a
+ * failed spec is not cached, so every later call reports the error
+ * again. */
 sk_engine* sk_engine_get(const char* spec, size_t spec_len,
                          sk_result* result) SK_NOEXCEPT;
+
+/* Gives back one hold of `engine` taken by sk_engine_get; the pointer must
+ * not be used afterwards unless the caller holds it otherwise. NULL is a
+ * no-op. */
+void sk_engine_release(sk_engine* engine) SK_NOEXCEPT;
 
 /* Closes every cached engine and empties the cache, so that a process (or
  * a module being unloaded) releases its stores. Every sk_engine pointer

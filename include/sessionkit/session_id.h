@@ -12,15 +12,21 @@
 
 namespace sessionkit {
 
-// PHP's limits for session.sid_length.
-inline constexpr size_t kMinSessionIdLength = 22;
+// The ids PHP (and its files handler) accepts: 1..256 characters.
+inline constexpr size_t kMinSessionIdLength = 1;
 inline constexpr size_t kMaxSessionIdLength = 256;
+// PHP's lower limit for session.sid_length: ids sessionkit creates are at
+// least this long.
+inline constexpr size_t kMinCreatedSessionIdLength = 22;
 // Ids sessionkit creates carry at least this much randomness.
 inline constexpr int kMinSessionIdEntropyBits = 128;
 
-// OK when `id` has 22..256 characters, all from PHP's charset
-// a-z A-Z 0-9 , -. Otherwise InvalidArgument saying what is wrong (length,
-// or the position of the first bad character) without echoing the id.
+// OK when `id` has 1..256 characters, all from PHP's charset
+// a-z A-Z 0-9 , - (what PHP itself accepts from a cookie or session_id();
+// an id is a lookup key, so a short one is safe: ids sessionkit creates are
+// long and random, see GenerateSessionId). Otherwise InvalidArgument saying
+// what is wrong (empty, too long, or the position of the first bad
+// character) without echoing the id.
 Status ValidateSessionId(std::string_view id);
 
 // How to create an id, after PHP's session.sid_length and

@@ -29,6 +29,11 @@
 
 struct sk_engine {
   std::unique_ptr<sessionkit::SessionEngine> engine;
+  // Guarded by the cache's mutex: callers holding this handle
+  // (sk_engine_get minus sk_engine_release), and when it was last handed
+  // out (the cache's counter), for least-recently-used eviction.
+  size_t refs = 0;
+  uint64_t last_used = 0;
 };
 
 namespace sessionkit {
@@ -167,11 +172,15 @@ std::string_view View(const char* p, size_t n) {
   return p == nullptr ? std::string_view() : std::string_view(p, n);
 }
 
-// Engines live until sk_shutdown. The map itself is never destroyed, so no
-// static destructor tears an engine down while something may still use it.
+// Engines live until sk_shutdown, or until evicted: beyond
+// kMaxCachedEngines, the least recently used engine that no caller holds is
+// closed. The map itself is never destroyed, so no static destructor tears
+// an engine down while something may still use it.
 struct EngineCache {
+  using Map = std::unordered_map<std::string, std::unique_ptr<sk_engine>>;
   std::mutex mu;
-  std::unordered_map<std::string, std::unique_ptr<sk_engine>> engines;
+  Map engines;
+  uint64_t clock = 0;
   // The last engine handed out: web workers use one save path, so most
   // lookups end here without hashing.
   std::string last_spec;
@@ -181,6 +190,30 @@ struct EngineCache {
 EngineCache& Cache() {
   static EngineCache* cache = new EngineCache();
   return *cache;
+}
+
+// Moves engines beyond the bound that nobody holds, least recently used
+// first, into `evicted`, so that they close after the lock is released.
+// Requires cache.mu.
+void EvictLocked(EngineCache& cache,
+                 std::vector<std::unique_ptr<sk_engine>>* evicted) {
+  while (cache.engines.size() > kMaxCachedEngines) {
+    auto victim = cache.engines.end();
+    for (auto it = cache.engines.begin(); it != cache.engines.end(); ++it) {
+      if (it->second->refs != 0) continue;
+      if (victim == cache.engines.end() ||
+          it->second->last_used < victim->second->last_used) {
+        victim = it;
+      }
+    }
+    if (victim == cache.engines.end()) return;  // every engine is held
+    if (cache.last == victim->second.get()) {
+      cache.last = nullptr;
+      cache.last_spec.clear();
+    }
+    evicted->push_back(std::move(victim->second));
+    cache.engines.erase(victim);
+  }
 }
 
 sk_code SetId(sk_result* r, const Result<std::string>& id) {
@@ -221,6 +254,16 @@ SessionEngine* EngineOf(sk_engine* handle) {
   return handle == nullptr ? nullptr : handle->engine.get();
 }
 
+size_t CachedEngineCount() {
+  std::lock_guard<std::mutex> lock(Cache().mu);
+  return Cache().engines.size();
+}
+
+bool IsEngineCached(std::string_view spec) {
+  std::lock_guard<std::mutex> lock(Cache().mu);
+  return Cache().engines.count(std::string(spec)) != 0;
+}
+
 }  // namespace sessionkit
 
 using sessionkit::Guarded;
@@ -244,31 +287,50 @@ sk_engine* sk_engine_get(const char* spec, size_t spec_len,
                          sk_result* result) noexcept {
   if (result == nullptr) return nullptr;
   sk_engine* engine = nullptr;
+  // Declared before the lock: evicted engines close after it is released.
+  std::vector<std::unique_ptr<sk_engine>> evicted;
   Guarded(result, "while opening the store", [&]() -> sk_code {
     std::string_view key = View(spec, spec_len);
     auto& cache = sessionkit::Cache();
     std::lock_guard<std::mutex> lock(cache.mu);
     if (cache.last != nullptr && cache.last_spec == key) {
       engine = cache.last;
-      return SK_OK;
+    } else {
+      std::string owned(key);
+      auto it = cache.engines.find(owned);
+      if (it == cache.engines.end()) {
+        sessionkit::EngineOptions options;
+        options.log = sessionkit::EngineLog;
+        auto opened = sessionkit::SessionEngine::Open(key, std::move(options));
+        if (!opened.ok()) return sessionkit::SetStatus(result, opened.status());
+        auto entry = std::make_unique<sk_engine>();
+        entry->engine = std::move(opened).value();
+        it = cache.engines.emplace(owned, std::move(entry)).first;
+      }
+      cache.last_spec = std::move(owned);
+      cache.last = it->second.get();
+      engine = cache.last;
     }
-    std::string owned(key);
-    auto it = cache.engines.find(owned);
-    if (it == cache.engines.end()) {
-      sessionkit::EngineOptions options;
-      options.log = sessionkit::EngineLog;
-      auto opened = sessionkit::SessionEngine::Open(key, std::move(options));
-      if (!opened.ok()) return sessionkit::SetStatus(result, opened.status());
-      auto entry = std::make_unique<sk_engine>();
-      entry->engine = std::move(opened).value();
-      it = cache.engines.emplace(owned, std::move(entry)).first;
-    }
-    cache.last_spec = std::move(owned);
-    cache.last = it->second.get();
-    engine = cache.last;
+    ++engine->refs;
+    engine->last_used = ++cache.clock;
+    sessionkit::EvictLocked(cache, &evicted);
     return SK_OK;
   });
   return result->code == SK_OK ? engine : nullptr;
+}
+
+void sk_engine_release(sk_engine* engine) noexcept {
+  if (engine == nullptr) return;
+  try {
+    std::vector<std::unique_ptr<sk_engine>> evicted;
+    auto& cache = sessionkit::Cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    if (engine->refs > 0) --engine->refs;
+    sessionkit::EvictLocked(cache, &evicted);
+    // The lock guard is destroyed first: evicted engines close without it.
+  } catch (...) {
+    // Eviction only moves pointers; nothing to report.
+  }
 }
 
 void sk_shutdown(void) noexcept {

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "capi/c_api_internal.h"
 #include "sessionkit/engine.h"
@@ -135,6 +136,57 @@ TEST_F(CApiTest, SameSpecYieldsSameEngine) {
   EXPECT_NE(c, a);
   // Going back to the first spec still finds the first engine.
   EXPECT_EQ(Engine(), a);
+}
+
+// A process that sees many save paths (ini_set per request, a test suite)
+// keeps at most kMaxCachedEngines engines nobody holds; one a caller holds
+// is never closed under it.
+TEST_F(CApiTest, EngineCacheIsBoundedAndKeepsHeldEngines) {
+  sk_shutdown();
+  sk_engine* held = Engine();
+  ASSERT_NE(held, nullptr);
+  ScopedResult r;
+  ASSERT_EQ(sk_write(held, kId.data(), kId.size(), "k|i:1;", 6, 60000, nullptr,
+                     r.get()),
+            SK_OK);
+  for (int i = 0; i < 3 * static_cast<int>(kMaxCachedEngines); ++i) {
+    std::string spec = spec_ + "-many" + std::to_string(i);
+    sk_engine* e = sk_engine_get(spec.data(), spec.size(), r.reset());
+    ASSERT_NE(e, nullptr) << r.message();
+    ASSERT_EQ(sk_exists(e, kId.data(), kId.size(), r.reset()), SK_OK);
+    sk_engine_release(e);
+    EXPECT_LE(CachedEngineCount(), kMaxCachedEngines) << "after " << i;
+  }
+  // The held engine survived the churn and still works.
+  EXPECT_EQ(Engine(), held);
+  sk_engine_release(held);
+  EXPECT_EQ(sk_read(held, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
+  EXPECT_EQ(r.data(), "k|i:1;");
+  sk_engine_release(held);
+  // Released, it is evicted like any other once enough specs come by.
+  for (int i = 0; i < static_cast<int>(kMaxCachedEngines) + 1; ++i) {
+    std::string spec = spec_ + "-more" + std::to_string(i);
+    sk_engine* e = sk_engine_get(spec.data(), spec.size(), r.reset());
+    ASSERT_NE(e, nullptr) << r.message();
+    sk_engine_release(e);
+  }
+  EXPECT_EQ(CachedEngineCount(), kMaxCachedEngines);
+  EXPECT_FALSE(IsEngineCached(spec_));
+  // Engines held beyond the bound are kept, and trimmed once released.
+  std::vector<sk_engine*> all;
+  for (int i = 0; i < static_cast<int>(kMaxCachedEngines) + 4; ++i) {
+    std::string spec = spec_ + "-held" + std::to_string(i);
+    all.push_back(sk_engine_get(spec.data(), spec.size(), r.reset()));
+    ASSERT_NE(all.back(), nullptr) << r.message();
+  }
+  EXPECT_EQ(CachedEngineCount(), kMaxCachedEngines + 4);
+  for (sk_engine* e : all) {
+    ASSERT_EQ(sk_exists(e, kId.data(), kId.size(), r.reset()), SK_OK);
+    sk_engine_release(e);
+  }
+  EXPECT_EQ(CachedEngineCount(), kMaxCachedEngines);
+  sk_engine_release(nullptr);  // no-op
+  sk_shutdown();
 }
 
 TEST_F(CApiTest, ShutdownClosesEnginesAndTheCacheRefills) {
@@ -291,9 +343,17 @@ TEST(CApiRedactTest, HidesPasswords) {
       "redis://user:s3cret@h1:6379/0?timeout=50ms&password=hunter2|"
       "memcached://h2,h3|mysql://app:p%40ss@db/sessions?table=t";
   ASSERT_EQ(sk_redact_spec(spec.data(), spec.size(), r.get()), SK_OK);
+  // redis:// has no "password" parameter, so this spec does not parse:
+  // everything between "://" and the last '@' is masked.
+  EXPECT_EQ(r.data(), "redis://***@db/sessions?table=t");
+  const std::string good =
+      "redis://user:s3cret@h1:6379/0?timeout=50ms|"
+      "memcached://h2,h3|mysql://app:p%40ss@db/sessions?table=t";
+  ASSERT_EQ(sk_redact_spec(good.data(), good.size(), r.reset()), SK_OK);
   EXPECT_EQ(r.data(),
-            "redis://user:***@h1:6379/0?timeout=50ms&password=***|"
-            "memcached://h2,h3|mysql://app:***@db/sessions?table=t");
+            "redis://user:***@h1:6379/0?timeout=50ms|"
+            "memcached://h2:11211,h3:11211|mysql://app:***@db:3306/sessions"
+            "?table=t");
   const std::string plain = "lmdb:///var/lib/sessionkit?sync=off";
   ASSERT_EQ(sk_redact_spec(plain.data(), plain.size(), r.reset()), SK_OK);
   EXPECT_EQ(r.data(), plain);
@@ -346,8 +406,9 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
   EXPECT_EQ(other->lock_state, SK_LOCK_READONLY);
   EXPECT_EQ(other.data(), "n|i:1;");
   EXPECT_EQ(other->lock_token, nullptr);
+  // A notice, not a warning: read-only is no error (issue 10, item 6).
   ASSERT_GE(other->log_count, 1u);
-  EXPECT_EQ(other->log[0].level, SK_LOG_WARNING);
+  EXPECT_EQ(other->log[0].level, SK_LOG_NOTICE);
   sk_lock readonly = {SK_LOCK_READONLY, nullptr, 0};
   ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:9;", 6, 60000, &readonly,
                      other.reset()),

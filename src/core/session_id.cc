@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -50,12 +51,6 @@ Status ValidateSessionId(std::string_view id) {
           std::string(1, "0123456789abcdef"[c & 15]) + ")");
     }
   }
-  if (id.size() < kMinSessionIdLength) {
-    return Status::InvalidArgument(
-        "session id is too short (" + std::to_string(id.size()) +
-        " characters; at least " + std::to_string(kMinSessionIdLength) +
-        " are required)");
-  }
   if (id.size() > kMaxSessionIdLength) {
     return Status::InvalidArgument(
         "session id is too long (" + std::to_string(id.size()) +
@@ -79,7 +74,9 @@ Result<std::string> GenerateSessionId(const SessionIdOptions& options) {
   }
   // Enough characters for the minimum entropy and PHP's minimum length.
   size_t min_len = (kMinSessionIdEntropyBits + bits - 1) / bits;
-  if (min_len < kMinSessionIdLength) min_len = kMinSessionIdLength;
+  if (min_len < kMinCreatedSessionIdLength) {
+    min_len = kMinCreatedSessionIdLength;
+  }
   const size_t len = options.length < min_len ? min_len : options.length;
 
   // One random byte per character; taking its low `bits` bits keeps each
@@ -93,13 +90,15 @@ Result<std::string> GenerateSessionId(const SessionIdOptions& options) {
 }
 
 std::string SessionIdPrefix(std::string_view id) {
-  constexpr size_t kShown = 6;
+  // At most 6 characters, and never more than a third of the id, so that
+  // a short id (PHP accepts 1 character) is not shown whole.
+  const size_t shown = std::min<size_t>(6, id.size() / 3);
   std::string out;
-  for (size_t i = 0; i < id.size() && i < kShown; ++i) {
+  for (size_t i = 0; i < shown; ++i) {
     unsigned char c = static_cast<unsigned char>(id[i]);
     out += IsIdChar(c) ? static_cast<char>(c) : '?';
   }
-  if (id.size() > kShown) out += "...";
+  if (id.size() > shown) out += "...";
   return out;
 }
 

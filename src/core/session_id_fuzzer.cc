@@ -1,5 +1,6 @@
-// Feeds arbitrary bytes to the id rules: accepted ids must be in PHP's
-// charset and length, and the log prefix must never carry other bytes.
+// Feeds arbitrary bytes to the id rules: accepted ids are exactly those PHP
+// accepts (1..256 characters of a-z A-Z 0-9 , -), and the log prefix must
+// never carry other bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -587,78 +587,57 @@ bool MayHoldSecret(std::string_view name) {
   for (char c : name) {
     lower += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   }
-  for (std::string_view word : {"pass", "pwd", "auth", "secret", "key",
-                                "token"}) {
+  for (std::string_view word :
+       {"pass", "pwd", "auth", "secret", "key", "token"}) {
     if (lower.find(word) != std::string::npos) return true;
   }
   return false;
 }
 
-// RedactStoreSpec for a spec that does not parse: works on the raw text.
-std::string RedactSpecText(std::string_view spec) {
+// Whether a new URL of a tier list starts at text[i]: a '|' or ',' followed
+// by "scheme://".
+bool IsTierStart(std::string_view text, size_t i) {
+  return (text[i] == '|' || text[i] == ',') &&
+         StartsWithScheme(text.substr(i + 1));
+}
+
+// Replaces the value of every password-like query parameter in `text` by
+// "***". A value runs to the next '&' or the next tier, so a '|' or '#'
+// inside a password does not end it.
+std::string RedactParams(std::string_view text) {
   std::string out;
-  out.reserve(spec.size());
+  out.reserve(text.size());
   size_t i = 0;
-  while (i < spec.size()) {
-    size_t sep = spec.find("://", i);
-    if (sep == std::string_view::npos) {
-      out.append(spec.substr(i));
-      break;
-    }
-    size_t start = sep + 3;
-    out.append(spec.substr(i, start - i));
-    // The authority ends at the path, query, a tier separator, or the next
-    // URL of a comma-separated tier list.
-    size_t end = spec.find_first_of("/?#|", start);
-    if (end == std::string_view::npos) end = spec.size();
-    size_t next_url = spec.find("://", start);
-    if (next_url != std::string_view::npos && next_url < end) end = next_url;
-    std::string_view authority = spec.substr(start, end - start);
-    size_t at = authority.rfind('@');
-    if (at != std::string_view::npos) {
-      std::string_view userinfo = authority.substr(0, at);
-      size_t colon = userinfo.find(':');
-      if (colon != std::string_view::npos) {
-        out.append(userinfo.substr(0, colon + 1));
-        out.append("***");
-      } else {
-        out.append(userinfo);
-      }
-      out.append(authority.substr(at));
-    } else {
-      out.append(authority);
-    }
-    i = end;
-    // Copy the path, then redact password-like query parameters.
-    size_t url_end = spec.find('|', i);
-    if (url_end == std::string_view::npos) url_end = spec.size();
-    size_t next = spec.find("://", i);
-    size_t query = spec.find('?', i);
-    if (query == std::string_view::npos || query > url_end ||
-        (next != std::string_view::npos && query > next)) {
+  while (i < text.size()) {
+    char c = text[i++];
+    out.push_back(c);
+    if (c != '?' && c != '&') continue;
+    size_t eq = text.find_first_of("=&|?/#", i);
+    if (eq == std::string_view::npos || text[eq] != '=' ||
+        !MayHoldSecret(text.substr(i, eq - i))) {
       continue;
     }
-    out.append(spec.substr(i, query + 1 - i));
-    i = query + 1;
-    while (i < url_end) {
-      size_t amp = spec.find('&', i);
-      if (amp == std::string_view::npos || amp > url_end) amp = url_end;
-      std::string_view param = spec.substr(i, amp - i);
-      size_t eq = param.find('=');
-      if (eq != std::string_view::npos &&
-          MayHoldSecret(param.substr(0, eq))) {
-        out.append(param.substr(0, eq + 1));
-        out.append("***");
-      } else {
-        out.append(param);
-      }
-      i = amp;
-      if (i < url_end) {
-        out.push_back('&');
-        ++i;
-      }
-    }
+    out.append(text.substr(i, eq + 1 - i));
+    out.append("***");
+    i = eq + 1;
+    while (i < text.size() && text[i] != '&' && !IsTierStart(text, i)) ++i;
   }
+  return out;
+}
+
+// RedactStoreSpec for a spec that does not parse: works on the raw text.
+// Such a spec says nothing reliable about where a password ends (it may
+// hold a raw '/', '?', '#', '|', '@' or even "://"), so everything between
+// the first "://" (or the start, when the spec does not begin with a
+// scheme) and the last '@' is masked, whatever tier it belongs to.
+std::string RedactSpecText(std::string_view spec) {
+  size_t last_at = spec.rfind('@');
+  if (last_at == std::string_view::npos) return RedactParams(spec);
+  size_t start = 0;
+  if (StartsWithScheme(spec)) start = spec.find("://") + 3;
+  std::string out(spec.substr(0, start));
+  out += "***";
+  out += RedactParams(spec.substr(last_at));
   return out;
 }
 
@@ -706,23 +685,29 @@ Result<StoreUrl> ParseStoreUrl(std::string_view url) {
 
   Pieces standard = SplitStandard(rest);
   Result<StoreUrl> parsed = ParseNetwork(*s, standard);
-  if (parsed.ok() || standard.has_userinfo ||
-      standard.tail.find('@') == std::string_view::npos) {
+  if (parsed.ok() || standard.tail.find('@') == std::string_view::npos) {
     return parsed;
   }
-  // An '@' after the first '/' or '?' and no '@' before it: most likely user
-  // info with an unencoded '/' or '?'. The first error may then quote part
-  // of the password, so report from the split that keeps it hidden.
+  // An '@' after the first '/' or '?': most likely user info with an
+  // unencoded '/' or '?' (and, when there is an '@' before it too, an
+  // unencoded '@'). The first error may then quote part of the password,
+  // so report from the split that keeps it hidden.
   Result<StoreUrl> hidden = ParseNetwork(*s, SplitAtLastAt(rest));
   if (hidden.ok()) {
+    if (standard.has_userinfo) {
+      return Bad(s->name,
+                 "the part before the last '@' contains an unencoded '/', "
+                 "'?' or '@': percent-encode them in a user name or "
+                 "password (%2F, %3F, %40)");
+    }
     return Bad(s->name,
                "the part before '@' contains an unencoded '/' or '?': "
                "percent-encode them in a user name or password (%2F, %3F)");
   }
   return Status::InvalidArgument(
       hidden.status().message() +
-      " (if the password contains '/' or '?', percent-encode them as %2F "
-      "and %3F)");
+      " (if the password contains '/', '?' or '@', percent-encode them as "
+      "%2F, %3F and %40)");
 }
 
 Result<std::vector<StoreUrl>> ParseStoreSpec(std::string_view spec) {

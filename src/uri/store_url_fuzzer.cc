@@ -2,7 +2,8 @@
 // no crash; an accepted URL is well formed, its typed parameters read back,
 // and Redacted() hides the password yet parses back to the same URL; an
 // error is InvalidArgument with a short message that does not depend on
-// the password.
+// the password; a spec with a secret in its user info that does not parse
+// never shows the secret once redacted.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -184,6 +185,47 @@ void FuzzSecret(const uint8_t* data, size_t size) {
   }
 }
 
+// A spec holding a known secret in its user info, with arbitrary bytes
+// around it (a raw '/', '?', '#', '|', '@' or "://" included), that does not
+// parse: its redaction must never show the secret, whatever the tier.
+void FuzzRedactedSecret(const uint8_t* data, size_t size) {
+  static constexpr std::string_view kSecret = "QzSECRETzQ";
+  static constexpr const char* kHeads[] = {
+      "redis://",
+      "rediss://:",
+      "redis+sentinel://u:",
+      "memcached://",
+      "mysql://u:",
+      "postgres://",
+      "nosuch://",
+      "",
+      "lmdb:///x|redis://:",
+      "redis://h|redis://:",
+      "redis:/:",
+  };
+  constexpr size_t kNumHeads = sizeof(kHeads) / sizeof(kHeads[0]);
+  if (size < 3) return;
+  std::string body(reinterpret_cast<const char*>(data + 3), size - 3);
+  for (char& c : body) {
+    if (c == 'Q') c = 'q';  // the secret appears only where it is put
+  }
+  size_t cut1 = data[1] % (body.size() + 1);
+  size_t cut2 = cut1 + data[2] % (body.size() - cut1 + 1);
+  std::string tail;
+  for (char c : body.substr(cut2)) {
+    if (c != '@') tail += c;  // the secret is before the last '@'
+  }
+  std::string head = kHeads[data[0] % kNumHeads] + body.substr(0, cut1);
+  std::string spec =
+      head + std::string(kSecret) + body.substr(cut1, cut2 - cut1) + "@" + tail;
+  // User info comes after the scheme: a secret before the first "://" is in
+  // what reads as a scheme, not in the user info.
+  size_t sep = spec.find("://");
+  if (sep != std::string::npos && sep >= head.size()) return;
+  if (sk::ParseStoreSpec(spec).ok()) return;
+  Check(sk::RedactStoreSpec(spec).find(kSecret) == std::string::npos);
+}
+
 void FuzzValues(std::string_view in) {
   sk::Result<uint64_t> size = sk::ParseSize(in);
   if (size.ok()) {
@@ -226,5 +268,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   FuzzValues(in);
   FuzzSecret(data, size);
+  FuzzRedactedSecret(data, size);
   return 0;
 }

@@ -865,7 +865,50 @@ TEST(RedactStoreSpecTest, UnparsableSpecsStillHidePasswords) {
   }
   EXPECT_EQ(RedactStoreSpec("redis://user:hunter2@h1:6379/0?timeout=5ms&"
                             "password=hunter2&db=1"),
-            "redis://user:***@h1:6379/0?timeout=5ms&password=***&db=1");
+            "redis://***@h1:6379/0?timeout=5ms&password=***&db=1");
+}
+
+// A spec that does not parse may hold a password with any character (a raw
+// '/', '?', '#', '|' or '@': base64 has '/'): everything between "://" and
+// the last '@' is masked, whichever tier it is in.
+TEST(RedactStoreSpecTest, UnparsableSpecsMaskUpToTheLastAt) {
+  struct Case {
+    const char* spec;
+    const char* shown;
+  };
+  for (const Case& c : {
+           Case{"redis://:ab/cdSECRET@127.0.0.1:1", "redis://***@127.0.0.1:1"},
+           Case{"redis://user:ab?cdSECRET@127.0.0.1:1/0",
+                "redis://***@127.0.0.1:1/0"},
+           Case{"redis://:ab|cdSECRET@127.0.0.1:1", "redis://***@127.0.0.1:1"},
+           Case{"redis://:ab@cd/SECRET@127.0.0.1:1", "redis://***@127.0.0.1:1"},
+           Case{"redis://:ab|redis://cdSECRET@h", "redis://***@h"},
+           Case{"lmdb:///tmp/x|redis://u:ab/cdSECRET@127.0.0.1:1",
+                "lmdb://***@127.0.0.1:1"},
+           Case{"redis://u:ab/SECRET@h1|redis://:pw2SECRET@h2:1?password=x",
+                "redis://***@h2:1?password=***"},
+           Case{"redis:/:ab://SECRET@h", "***@h"},
+           Case{":SECRET@h", "***@h"},
+           Case{"redis://h/0?password=ab|cdSECRET&db=1",
+                "redis://h/0?password=***&db=1"},
+           Case{"redis://h/0?x=1&Sentinel_Password=SECRET|redis://h2",
+                "redis://h/0?x=1&Sentinel_Password=***|redis://h2"},
+       }) {
+    ASSERT_FALSE(ParseStoreSpec(c.spec).ok()) << c.spec;
+    EXPECT_EQ(RedactStoreSpec(c.spec), c.shown) << c.spec;
+  }
+}
+
+// The parse error of such a URL does not quote the password either.
+TEST(ParseStoreUrlTest, ErrorForAtInPasswordDoesNotQuoteIt) {
+  for (const char* spec : {"redis://:ab@cd/SECRET@127.0.0.1:1",
+                           "redis://u:ab@cd?SECRET@127.0.0.1:1",
+                           "redis://:ab/cdSECRET@127.0.0.1:1"}) {
+    Result<StoreUrl> url = ParseStoreUrl(spec);
+    ASSERT_FALSE(url.ok()) << spec;
+    EXPECT_EQ(url.status().message().find("SECRET"), std::string::npos)
+        << url.status().message();
+  }
 }
 
 }  // namespace

@@ -1,0 +1,67 @@
+/* Shared by the C files of the sessionkit PHP extension: the module
+ * globals and the helpers one file offers the others. */
+#ifndef PHP_SESSIONKIT_H_
+#define PHP_SESSIONKIT_H_
+
+/* clang-format off */
+#include "php.h"
+#include "ext/session/php_session.h"
+/* clang-format on */
+
+#include "sessionkit/c_api.h"
+
+/* Longest session id (session_id.h) and lock token ("host|pid|random", the
+ * host at most 255 bytes plus its identity) kept for the lock a request
+ * holds, and the longest store error remembered between validate_sid and
+ * read. */
+#define SK_MAX_ID_LEN 256
+#define SK_MAX_TOKEN_LEN 320
+#define SK_MAX_ERROR_LEN 1024
+
+ZEND_BEGIN_MODULE_GLOBALS(sessionkit)
+/* ini settings */
+bool locking;
+zend_long lock_wait_ms; /* -1: auto (max_execution_time) */
+zend_long lock_lease_ms;
+zend_long lock_max_waiters;
+zend_long lock_timeout_action; /* sk_lock_timeout_action */
+/* The engine PS_OPEN took (held until PS_CLOSE or the end of the
+ * request), so the engine cache never closes it under the request. */
+sk_engine *open_engine;
+/* The lock this request holds (or its read-only state): kept in fixed
+ * buffers, not request memory, because PHP's session module writes and
+ * closes in its RSHUTDOWN, and what is left is released after every
+ * module's RSHUTDOWN (post deactivate). */
+sk_engine *lock_engine;
+sk_lock_state lock_state;
+char lock_id[SK_MAX_ID_LEN + 1];
+size_t lock_id_len;
+char lock_token[SK_MAX_TOKEN_LEN + 1];
+size_t lock_token_len;
+/* Strict mode: validate_sid of this id met a store error; the read that
+ * follows fails with this message instead of using an unchecked id. */
+char failed_id[SK_MAX_ID_LEN + 1];
+size_t failed_id_len; /* 0: none */
+char failed_message[SK_MAX_ERROR_LEN + 1];
+ZEND_END_MODULE_GLOBALS(sessionkit)
+
+ZEND_EXTERN_MODULE_GLOBALS(sessionkit)
+#define SKG(v) ZEND_MODULE_GLOBALS_ACCESSOR(sessionkit, v)
+
+/* sessionkit_report.c: reporting the library's results. */
+void sk_flush(sk_result *r, const char *context);
+void sk_fail(sk_result *r, const char *what, const zend_string *key);
+void sk_log_only(sk_result *r, const char *context);
+zend_string *sk_redacted_save_path(const char *save_path);
+
+/* sessionkit_lock.c: lock settings and the lock a request holds. */
+void sk_lock_register_ini(int type, int module_number);
+void sk_lock_unregister_ini(int type, int module_number);
+bool sk_lock_options_for_request(sk_lock_options *out);
+void sk_forget_lock(void);
+const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out);
+void sk_keep_lock(sk_engine *engine, const zend_string *key,
+                  const sk_result *r);
+void sk_release_lock(bool in_request);
+
+#endif /* PHP_SESSIONKIT_H_ */

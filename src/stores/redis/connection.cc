@@ -22,6 +22,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace sessionkit::redis {
 namespace {
@@ -369,48 +370,140 @@ Status Connection::ConnectTcp(Deadline deadline) {
                                ": cannot resolve the Redis host \"" + ep.host +
                                "\": " + gai_strerror(rc));
   }
-  std::string last_error = "no address";
-  Status result;
+  std::vector<SocketAddress> addresses;
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
-    int fd =
-        socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-               ai->ai_protocol);
-    if (fd < 0) {
-      last_error = Errno(errno);
-      continue;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    fd_ = fd;
-    int err = 0;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      err = errno;
-      if (err == EINPROGRESS) {
-        Status waited = Wait(POLLOUT, deadline);
-        if (!waited.ok()) {
-          result = waited;
-          break;
-        }
-        socklen_t len = sizeof(err);
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      }
-    }
-    if (err == 0) {
-      freeaddrinfo(list);
-      if (options_.stats != nullptr) {
-        options_.stats->connects.fetch_add(1, std::memory_order_relaxed);
-      }
-      return Status::OK();
-    }
-    last_error = Errno(err);
-    close(fd);
-    fd_ = -1;
+    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress& a = addresses.emplace_back();
+    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+    a.size = static_cast<socklen_t>(ai->ai_addrlen);
   }
   freeaddrinfo(list);
-  if (!result.ok()) return result;
+  ConnectOutcome outcome = ConnectToAny(addresses, deadline);
+  if (outcome.fd >= 0) {
+    fd_ = outcome.fd;
+    if (options_.stats != nullptr) {
+      options_.stats->connects.fetch_add(1, std::memory_order_relaxed);
+    }
+    return Status::OK();
+  }
+  if (outcome.timed_out) {
+    Status st = TimedOut(/*connecting=*/true);
+    if (addresses.size() < 2) return st;
+    return Status::Unavailable(st.message() + " (tried " +
+                               std::to_string(addresses.size()) +
+                               " addresses: " + outcome.error + ")");
+  }
   return Status::Unavailable(options_.store_name + ": cannot connect to " +
-                             ep.ToString() + ": " + last_error);
+                             ep.ToString() + ": " + outcome.error);
+}
+
+ConnectOutcome ConnectToAny(std::span<const SocketAddress> addresses,
+                            Deadline deadline) {
+  ConnectOutcome out;
+  out.error = addresses.empty() ? "no address" : "";
+  // Attempts under way: socket, and the address's index.
+  std::vector<std::pair<int, size_t>> pending;
+  auto close_pending = [&] {
+    for (auto& [fd, at] : pending) close(fd);
+    pending.clear();
+  };
+  auto note = [&](size_t at, int err) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    const auto& ss = addresses[at].storage;
+    const void* raw =
+        ss.ss_family == AF_INET6
+            ? static_cast<const void*>(
+                  &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr)
+            : static_cast<const void*>(
+                  &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr);
+    inet_ntop(ss.ss_family, raw, host, sizeof host);
+    if (!out.error.empty()) out.error += "; ";
+    out.error += addresses.size() > 1 ? std::string(host) + ": " + Errno(err)
+                                      : Errno(err);
+  };
+  size_t next = 0;
+  SteadyClock::time_point next_start = SteadyClock::now();
+  while (true) {
+    const SteadyClock::time_point now = SteadyClock::now();
+    // Start the next address when the last one's share ran out (or at once
+    // when nothing is under way).
+    while (next < addresses.size() && (pending.empty() || now >= next_start)) {
+      const SocketAddress& a = addresses[next];
+      const size_t at = next++;
+      int fd = socket(a.storage.ss_family,
+                      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        note(at, errno);
+        continue;
+      }
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+      if (connect(fd, reinterpret_cast<const sockaddr*>(&a.storage), a.size) ==
+          0) {
+        close_pending();
+        out.fd = fd;
+        return out;
+      }
+      const int err = errno;
+      if (err != EINPROGRESS) {
+        note(at, err);
+        close(fd);
+        continue;
+      }
+      pending.emplace_back(fd, at);
+      // This one's share: the time left, split over it and those not yet
+      // started.
+      const auto left = deadline - now;
+      next_start = now + left / static_cast<int64_t>(addresses.size() - at);
+    }
+    if (pending.empty()) return out;  // every address failed at once
+    if (now >= deadline) {
+      close_pending();
+      out.timed_out = true;
+      return out;
+    }
+    const SteadyClock::time_point until =
+        next < addresses.size() ? std::min(next_start, deadline) : deadline;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::max(until - now, SteadyClock::duration::zero()));
+    timespec ts;
+    ts.tv_sec = static_cast<time_t>(ns.count() / 1000000000);
+    ts.tv_nsec = static_cast<long>(ns.count() % 1000000000);
+    std::vector<pollfd> polls;
+    for (auto& [fd, at] : pending) polls.push_back({fd, POLLOUT, 0});
+    const int rc = ppoll(polls.data(), polls.size(), &ts, nullptr);
+    if (rc < 0 && errno != EINTR) {
+      note(pending.front().second, errno);
+      close_pending();
+      return out;
+    }
+    if (rc <= 0) continue;
+    std::vector<std::pair<int, size_t>> still;
+    for (size_t i = 0; i < polls.size(); ++i) {
+      const auto [fd, at] = pending[i];
+      if (polls[i].revents == 0) {
+        still.emplace_back(fd, at);
+        continue;
+      }
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err == 0 && out.fd < 0) {
+        out.fd = fd;
+        continue;
+      }
+      if (err != 0) note(at, err);
+      close(fd);
+    }
+    pending = std::move(still);
+    if (out.fd >= 0) {
+      close_pending();
+      return out;
+    }
+    // A refusal frees the way for the next address at once.
+    next_start = SteadyClock::now();
+  }
 }
 
 Status Connection::RecvRaw(char* buf, size_t cap, size_t* n,
@@ -713,6 +806,7 @@ Status Connection::Execute(std::span<const Command> commands,
                            std::vector<Reply>* replies, bool read_only,
                            Duration blocking) {
   stale_failure_ = false;
+  request_sent_ = false;
   blocking_ = std::max(blocking, Duration(0));
   replies->clear();
   if (commands.empty()) return Status::OK();
@@ -748,6 +842,7 @@ Status Connection::Execute(std::span<const Command> commands,
     }
   }
   FormatCommands(commands, &wire);
+  request_sent_ = true;
   Status st =
       Exchange(wire, handshake.size() + commands.size(), replies, deadline);
   if (!st.ok()) {

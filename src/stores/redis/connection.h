@@ -14,6 +14,8 @@
 #ifndef SESSIONKIT_STORES_REDIS_CONNECTION_H_
 #define SESSIONKIT_STORES_REDIS_CONNECTION_H_
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -160,6 +162,12 @@ class Connection {
   // when it restarted while the connection sat idle.
   bool last_failure_was_stale() const { return stale_failure_; }
 
+  // True when the last Execute wrote (some of) its commands to the server,
+  // which may then have run them although the call failed (a reply that
+  // timed out, a connection that broke). False when it failed before that,
+  // e.g. connecting.
+  bool request_sent() const { return request_sent_; }
+
   // Checks an idle connection without blocking: false when the server has
   // closed it (or sent something unasked), which also breaks it. A
   // connection used in the last second is not looked at (one syscall less
@@ -189,6 +197,14 @@ class Connection {
   void set_watch_state(bool watching, WatchedLock lock) {
     watching_ = watching;
     watched_lock_ = std::move(lock);
+  }
+
+  // The server's version as the locking code learnt it on this connection
+  // (INFO server, sent once with the first lock; see redis_lock.cc), e.g.
+  // "7.0.15", or "?" when the server would not say; empty until then.
+  const std::string& server_version() const { return server_version_; }
+  void set_server_version(std::string version) {
+    server_version_ = std::move(version);
   }
 
  private:
@@ -234,6 +250,7 @@ class Connection {
   bool handshake_done_ = false;
   bool served_ = false;  // an earlier Execute succeeded
   bool stale_failure_ = false;
+  bool request_sent_ = false;
   bool got_bytes_ = false;    // some reply byte arrived in this exchange
   bool peer_closed_ = false;  // the exchange failed on EOF or a reset
   bool connecting_ = false;   // in Connect: timeouts are connect_timeout's
@@ -241,9 +258,33 @@ class Connection {
   uint64_t generation_ = 0;
   bool watching_ = false;
   WatchedLock watched_lock_;
+  std::string server_version_;
   // When the last exchange ended (see CheckIdle).
   std::chrono::steady_clock::time_point last_exchange_;
 };
+
+// One address of a server, as the resolver gave it.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t size = 0;
+};
+
+// What ConnectToAny did: a connected socket (fd >= 0), or why not.
+struct ConnectOutcome {
+  int fd = -1;
+  bool timed_out = false;  // some address was still trying at the deadline
+  std::string error;       // each address's failure, "; "-separated
+};
+
+// Connects a non-blocking TCP socket (TCP_NODELAY, SO_KEEPALIVE, CLOEXEC)
+// to one of `addresses`, all by `deadline`. They are tried in order: one
+// that fails (refused, unreachable) gives way to the next at once, and one
+// that does not answer within its share of the time left (split evenly
+// over it and the addresses not yet tried) stays in the race while the
+// next one starts (staggered attempts as in RFC 8305); the first to connect
+// wins and the others are closed.
+ConnectOutcome ConnectToAny(std::span<const SocketAddress> addresses,
+                            Deadline deadline);
 
 // Appends the wire form of `commands` (RESP arrays of bulk strings) to
 // `out`. (Not hiredis's redisFormatCommandArgv: that formats each length

@@ -9,38 +9,56 @@
 // (or MULTI/EXEC) can touch both in a single round trip on any topology.
 //
 // Round trips (one each): Read = GET + PTTL pipelined; Write = SET PX (DEL
-// when the ttl is not positive); Touch = PEXPIRE; Destroy = DEL; Exists =
-// EXISTS; Health = PING. Scan = SCAN pages plus one pipelined STRLEN + PTTL
-// round trip per page. Gc does nothing: Redis expires keys itself.
+// when the ttl is not positive); Touch = PEXPIRE; Destroy = the destroy
+// script (below); Exists = EXISTS; Health = PING. Scan = SCAN pages plus
+// one pipelined STRLEN + PTTL round trip per page. Gc does nothing: Redis
+// expires keys itself.
 //
 // Locking adds three keys per session, all with the same hash tag:
-//   prefix{id}:lock     string: the holder's LockOwner token, PX = lease
+//   prefix{id}:lock     string: the holder's LockOwner token (the lock
+//                       record), PX = lease + kLockRecordRetention (store.h)
 //   prefix{id}:waiters  sorted set: waiting tokens, score = the waiter's
 //                       deadline in unix ms by the server's clock (TIME), so
 //                       a waiter that gives up leaves by itself
 //   prefix{id}:wake     list: at most one wake token, pushed by a release
 //                       when someone waits, popped by a waiter's BLPOP
+// The lock is held while the record's PTTL is above the retention (the
+// lease runs). Once the lease ran out the record stays: the holder may
+// still write, touch or release (it is still its token), and another owner
+// may take the lock over, replacing the token (broken_owner names the old
+// one); the old holder's write then finds another token, or none once that
+// owner released, and is refused. Destroy deletes the record with the data.
 // The uncontended path runs no script: LockAndRead takes the lock with
 // SET NX PX and WATCHes the lock key on the same connection, and the release
 // is a MULTI/EXEC there, which Redis runs only if nobody touched the lock
-// key since: not its lease running out, not a takeover, and not a waiter,
-// because the lock script touches the key (PEXPIRE to its own PTTL) when
-// a waiter registers. Whenever that fast path does not apply (the lock is
-// held, the release lands on another connection, EXEC was aborted), Lua
+// key since: not a takeover, not a Destroy, not the record expiring (an
+// hour after the lease), and not a waiter, because the lock script touches
+// the key (PEXPIRE to its own PTTL) when a waiter registers. The lease
+// running out touches nothing, so a late holder's release still runs there.
+// Whenever that fast path does not apply (the lock is held or its record
+// stale, the release lands on another connection, EXEC was aborted), Lua
 // scripts do the work (EVALSHA; once more with EVAL after a NOSCRIPT reply,
 // which happens once per script and server after a restart, a failover or
 // SCRIPT FLUSH). Data never passes through Lua: a GET pipelined after the
 // lock script reads it, a staging key is renamed into place by the write
 // script.
-//   LockAndRead     1 round trip when the lock is free (UNWATCH, SET NX PX,
-//                   GET + PTTL of the data, WATCH). When it is held or
-//                   already ours, 1 more: the lock script with GET + PTTL.
+//   LockAndRead     1 round trip when the lock is free (INFO server on a
+//                   connection's first lock, UNWATCH, SET NX PX, GET + PTTL
+//                   of the data, WATCH). INFO's version refuses servers
+//                   older than Redis 6 (NotSupported; see redis_lock.h).
+//                   When it is held, stale or already ours, 1 more: the
+//                   lock script with GET + PTTL (takes a free or stale lock,
+//                   else registers the waiter and returns the lease left).
 //                   While held, 2 per wait step: a BLPOP on the wake list,
 //                   which returns as soon as a release pushes or after
-//                   min(remaining wait, lock PTTL, 1 s, 250 ms for a holder
+//                   min(remaining wait, lease left, 1 s, 250 ms for a holder
 //                   of this host), then the script again. A holder of this
 //                   host whose process is gone costs 1 more script (a
-//                   compare-and-take-over).
+//                   compare-and-take-over). When a command that takes the
+//                   lock went out but the call fails (its reply timed out,
+//                   the connection broke, WATCH failed), 1 more call: Unlock
+//                   by the owner's token, so no lock is left that nobody
+//                   uses.
 //   WriteAndUnlock  1 (MULTI, SET PX, DEL lock, EXEC). Through the script:
 //                   1 more (SET PX of a staging key prefix{id}:w:<token>,
 //                   then the script: check owner, RENAME it onto the data
@@ -49,6 +67,8 @@
 //                   1 more (check owner, PEXPIRE, DEL lock, wake a waiter)
 //   Unlock          1 (MULTI, DEL lock, EXEC); through the script 1 more
 //                   (DEL lock and wake one waiter if owner matches)
+//   Destroy         1 (the destroy script: DEL data, DEL lock, and wake one
+//                   waiter if there was a lock)
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 
@@ -68,9 +88,9 @@
 
 namespace sessionkit::redis {
 
-// A Lua script of the locking protocol and its SHA1 (redis_store.cc).
+// A Lua script of the locking protocol and its SHA1 (redis_lock.h).
 struct LuaScript;
-// Picks the commands for the connection a call lands on (redis_store.cc).
+// Picks the commands for the connection a call lands on (redis_lock.h).
 class ConnectionHook;
 
 // Thread safety: every method may be called concurrently from several
@@ -146,10 +166,14 @@ class RedisStore final : public Store {
   // stays a reply for the caller.
   // `hook`, when given, sees the connection each attempt runs on (the
   // WATCH fast path of the locking calls) and picks what is sent there.
+  // `unanswered`, when given, is set when an attempt wrote its commands but
+  // failed before all their replies came (a timeout, a broken connection):
+  // the server may have run them.
   Status Run(std::string_view key, std::span<const Command> commands,
              std::vector<Reply>* replies, bool read_only,
              const std::string& what, Duration blocking = Duration(0),
-             std::string_view keep_error = {}, ConnectionHook* hook = nullptr);
+             std::string_view keep_error = {}, ConnectionHook* hook = nullptr,
+             bool* unanswered = nullptr);
   // Runs `transaction` (MULTI ... EXEC on a session's `keys`, as
   // LockingKeys gives them) if Run lands on a connection that WATCHes the
   // lock of `owner`; clears that mark either way. Returns the EXEC reply's
@@ -163,16 +187,23 @@ class RedisStore final : public Store {
   // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when
   // the server has the script cached.
   // `before` and `after` go in the same round trip around the script; their
-  // replies, in order, land in `others`.
+  // replies, in order, land in `others`. `unanswered`: as for Run.
   Status RunScript(const LuaScript& script, std::span<const std::string> keys,
                    std::span<const std::string_view> args,
                    const std::string& what, Reply* reply,
                    std::span<const Command> before = {},
                    std::span<const Command> after = {},
-                   std::vector<Reply>* others = nullptr);
+                   std::vector<Reply>* others = nullptr,
+                   bool* unanswered = nullptr);
   // The keys of the locking scripts: data, lock, waiters, wake.
   std::vector<std::string> LockingKeys(std::string_view id) const;
   Status LockLost(std::string_view id, std::string_view refused) const;
+  // LockAndRead without the cleanup: sets *may_hold when the call fails
+  // while the lock may be this owner's (a command that takes it went out
+  // unanswered, or took it before something else failed).
+  Result<LockedRead> TakeLockAndRead(std::string_view id,
+                                     const LockRequest& request,
+                                     bool* may_hold);
   // Sends `commands` to `endpoint` itself (Scan walks each master), with
   // the same retry on a stale pooled connection but no rerouting. With
   // `keep_error_replies`, error replies stay replies for the caller.
@@ -181,6 +212,9 @@ class RedisStore final : public Store {
                const std::string& what);
   Status Unexpected(const std::string& what, std::string_view command,
                     const Reply& reply) const;
+  // Refuses only ids that would break the key layout (empty, or with a
+  // brace: the hash tag); the id rules themselves are ValidateSessionId's,
+  // applied before a store sees an id.
   Status CheckId(std::string_view id, std::string_view op) const;
 
   const RedisOptions options_;

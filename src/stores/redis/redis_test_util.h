@@ -3,6 +3,9 @@
 #define SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -10,6 +13,8 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -62,6 +67,26 @@ inline std::string TestId(int n) {
   return "rt-" + std::to_string(n) + "-abcdefghijklmnopqrstuv";
 }
 
+// Opens `url` through the public API; null (and a test failure) when that
+// fails.
+inline std::unique_ptr<Store> Open(const std::string& url) {
+  auto store = OpenStore(url);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+// A lock request of another host: never taken over before its lease runs
+// out.
+inline LockRequest OtherHost(const std::string& name, Duration wait,
+                             Duration lease = Duration(60000)) {
+  LockRequest request;
+  request.owner.token = "other-host.invalid|1|" + name;
+  request.lease = lease;
+  request.wait = wait;
+  request.max_waiters = 0;
+  return request;
+}
+
 // The RedisStore behind a store opened through the public API.
 inline RedisStore* AsRedis(Store* store) {
   return dynamic_cast<RedisStore*>(store);
@@ -78,6 +103,43 @@ inline Result<int64_t> CommandCalls(const test::RedisServer& server,
   if (at == std::string::npos) return int64_t{0};
   return static_cast<int64_t>(std::stoll(info->substr(at + needle.size(), 20)));
 }
+
+// A listener whose accept queue is full: the kernel drops further SYNs, so a
+// connect neither succeeds nor fails until the client gives up.
+//
+// Thread safety: not thread-safe.
+class FullBacklog {
+ public:
+  FullBacklog() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        listen(fd_, 0) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+    for (int i = 0; i < 3; ++i) {
+      int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      fillers_.push_back(c);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ~FullBacklog() {
+    for (int c : fillers_) close(c);
+    if (fd_ >= 0) close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::vector<int> fillers_;
+};
 
 // Milliseconds that `fn` took.
 template <typename Fn>

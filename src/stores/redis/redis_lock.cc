@@ -1,0 +1,488 @@
+// The taking side of the Redis store's session locking (see redis_store.h
+// for the keys, the scripts and the fast path): LockAndRead, the version
+// check, and RunScript, which every locking script goes through. The
+// release side, and Destroy, are in redis_release.cc.
+#include "stores/redis/redis_lock.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "sessionkit/session_id.h"
+#include "sessionkit/store.h"
+#include "stores/redis/redis_store.h"
+
+namespace sessionkit::redis {
+
+std::optional<std::string> RedisVersionFromInfo(std::string_view info) {
+  constexpr std::string_view kField = "redis_version:";
+  size_t at = 0;
+  while (at < info.size()) {
+    size_t end = info.find('\n', at);
+    if (end == std::string_view::npos) end = info.size();
+    std::string_view line = info.substr(at, end - at);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.starts_with(kField)) {
+      line.remove_prefix(kField.size());
+      if (line.empty()) return std::nullopt;
+      return std::string(line.substr(0, 40));
+    }
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> VersionMajor(std::string_view version) {
+  int major = 0;
+  size_t digits = 0;
+  while (digits < version.size() && digits < 6 && version[digits] >= '0' &&
+         version[digits] <= '9') {
+    major = major * 10 + (version[digits] - '0');
+    ++digits;
+  }
+  if (digits == 0 || digits >= version.size() || version[digits] != '.') {
+    return std::nullopt;
+  }
+  return major;
+}
+
+Status CheckLockingVersion(std::string_view store_name,
+                           const Endpoint& endpoint, std::string_view version) {
+  const std::optional<int> major = VersionMajor(version);
+  if (!major || *major >= kMinLockingRedisMajor) return Status::OK();
+  return Status::NotSupported(
+      std::string(store_name) + ": " + endpoint.ToString() + " runs Redis " +
+      std::string(version) + "; session locking needs Redis " +
+      std::to_string(kMinLockingRedisMajor) +
+      " or later (waiters block on BLPOP with timeouts in fractions of a "
+      "second): upgrade the server, or turn locking off "
+      "(sessionkit.locking=0)");
+}
+
+LuaScript MakeScript(std::string_view source) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  LuaScript script{source, ""};
+  if (EVP_Digest(source.data(), source.size(), digest, &size, EVP_sha1(),
+                 nullptr) != 1) {
+    // EVALSHA of "" gets NOSCRIPT, so every call falls back to EVAL.
+    return script;
+  }
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (unsigned int i = 0; i < size; ++i) {
+    script.sha1 += kDigits[digest[i] >> 4];
+    script.sha1 += kDigits[digest[i] & 0xf];
+  }
+  return script;
+}
+
+namespace {
+
+// --- The lock script (redis_lock.h: keys and snippets) ---------------------
+
+// Session data never passes through Lua: converting a value between Redis
+// and Lua costs more than a second command in the same round trip (about
+// 120 us for 100 KB on this machine's Redis 7). The data is read by a GET
+// pipelined right after the lock script, and written to a staging key
+// that the write script renames into place.
+//
+// ARGV: token, PX of a lock record (lease + retention) ms, max waiters (0:
+// no cap), wait ms (0: no waiting), expected holder ("" or a holder known to
+// be gone, taken over if it still holds), retention ms. The lock is held
+// while its record's PTTL is above the retention (the lease runs); a record
+// with less is free to take (its lease ran out) and names the holder it
+// breaks. A record without expiry (written by something else) is held.
+// Returns {1, "", 0, broken holder or ""} when acquired (the GET and PTTL
+// after the script read the data), {0, holder, lease ms left} when held,
+// {2, holder, lease ms left} when the waiter cap is reached.
+constexpr std::string_view kLockSource = SK_REDIS_LUA_NOW
+    "local holder = redis.call('GET', KEYS[2])\n"
+    "local pttl = -2\n"
+    "if holder then pttl = redis.call('PTTL', KEYS[2]) end\n"
+    "local retention = tonumber(ARGV[6])\n"
+    "if not holder or holder == ARGV[1] or"
+    " (ARGV[5] ~= '' and holder == ARGV[5]) or"
+    " (pttl >= 0 and pttl <= retention) then\n"
+    "  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])\n"
+    "  if redis.call('EXISTS', KEYS[3]) == 1 then\n"
+    "    redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "  end\n"
+    "  local broken = ''\n"
+    "  if holder and holder ~= ARGV[1] then broken = holder end\n"
+    "  return {1, '', 0, broken}\n"
+    "end\n"
+    "local left = pttl\n"
+    "if pttl > 0 then left = pttl - retention end\n"
+    "local now = now_ms()\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"
+    "local wait = tonumber(ARGV[4])\n"
+    "if wait <= 0 then\n"
+    "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "  return {0, holder, left}\n"
+    "end\n"
+    "local cap = tonumber(ARGV[3])\n"
+    "if cap > 0 and not redis.call('ZSCORE', KEYS[3], ARGV[1]) and"
+    " redis.call('ZCARD', KEYS[3]) >= cap then\n"
+    "  return {2, holder, left}\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[3], string.format('%d', now + wait), ARGV[1])\n"
+    // Touches the lock key (same expiry): a holder that WATCHes it then
+    // finds its EXEC aborted and releases through a script, which wakes us.
+    "if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) end\n"
+    "local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')\n"
+    "redis.call('PEXPIRE', KEYS[3],"
+    " string.format('%d', math.max(1, tonumber(last[2]) - now)))\n"
+    "return {0, holder, left}\n";
+
+const LuaScript& LockScript() {
+  static const LuaScript script = MakeScript(kLockSource);
+  return script;
+}
+using SteadyClock = std::chrono::steady_clock;
+
+// The fast path's lock-taking pipeline: INFO server (once per connection:
+// see Connection::server_version), UNWATCH (only if the connection may
+// watch something: whatever it watched goes), SET NX PX, GET + PTTL of the
+// data, WATCH. Marks the connection as watching the lock when the SET took
+// it. Never sent after an ASK redirect: while a slot migrates, the lock
+// key and the data key may sit on different nodes, and these single-key
+// commands would not notice (the script's multi-key call gets TRYAGAIN).
+// Sends nothing to a server known to be too old to lock on (refusal()).
+class WatchOnTake final : public ConnectionHook {
+ public:
+  // `commands`: INFO server, UNWATCH, SET, GET, PTTL, WATCH.
+  WatchOnTake(std::span<const Command> commands, Connection::WatchedLock lock,
+              const std::string& store_name)
+      : commands_(commands), lock_(std::move(lock)), store_name_(store_name) {}
+  std::span<const Command> Pick(Connection& conn, bool asking) override {
+    picked_.clear();
+    refusal_ = Status::OK();
+    ask_version_ = false;
+    if (asking) return {};
+    if (!conn.server_version().empty()) {
+      refusal_ = CheckLockingVersion(store_name_, conn.endpoint(),
+                                     conn.server_version());
+      if (!refusal_.ok()) return {};
+    } else {
+      ask_version_ = true;
+      picked_.push_back(commands_[0]);
+    }
+    if (conn.watching()) picked_.push_back(commands_[1]);
+    picked_.insert(picked_.end(), commands_.begin() + 2, commands_.end());
+    return picked_;
+  }
+  void Done(Connection& conn, bool asking, const Status& st,
+            std::vector<Reply>* replies) override {
+    if (asking || picked_.empty()) return;  // nothing was sent
+    const bool complete = st.ok() && replies->size() == picked_.size();
+    if (complete && ask_version_) {
+      // An error (INFO renamed, or not allowed to this user) leaves the
+      // version unknown, which is not refused; the reply is this hook's, so
+      // it never fails the call.
+      Reply& info = (*replies)[0];
+      std::optional<std::string> version;
+      if (info.type == Reply::Type::kString) {
+        version = RedisVersionFromInfo(info.str);
+      }
+      conn.set_server_version(version.value_or("?"));
+      refusal_ = CheckLockingVersion(store_name_, conn.endpoint(),
+                                     conn.server_version());
+      info = Reply();
+      info.type = Reply::Type::kStatus;
+      info.str = "OK";
+    }
+    // Judged on every reply that came, also when another failed the call
+    // (a WATCH refused after the SET took the lock).
+    const bool taken =
+        replies->size() == picked_.size() && (*replies)[set_at()].Is("OK");
+    taken_ = taken_ || taken;
+    conn.set_watch_state(true, taken ? lock_ : Connection::WatchedLock{});
+  }
+  // Where the SET's reply is (GET, PTTL follow).
+  size_t set_at() const { return picked_.size() - 4; }
+  // Not OK when the server is too old to lock on: learnt in this exchange
+  // (whose SET may have taken the lock), or known before (nothing sent).
+  const Status& refusal() const { return refusal_; }
+  // True once an attempt's SET NX took the lock.
+  bool taken() const { return taken_; }
+
+ private:
+  std::span<const Command> commands_;
+  Connection::WatchedLock lock_;
+  const std::string& store_name_;
+  std::vector<Command> picked_;
+  bool ask_version_ = false;
+  bool taken_ = false;
+  Status refusal_;
+};
+
+// A waiter of a holder of this host wakes at least this often, to see
+// whether the holder's process is gone (killed without a release).
+constexpr Duration kLocalHolderPoll{250};
+// Any waiter looks again at least this often, since a wake-up can be lost:
+// after a Sentinel failover the old master accepts commands (and keeps our
+// BLPOP) for seconds while the release wakes the new one, and a waiter
+// that popped the wake token may die before it takes the lock.
+constexpr Duration kMaxBlock{1000};
+// Past the holder's lease, so that its lease has surely run out when the
+// waiter looks again.
+constexpr Duration kLeaseSlack{5};
+// Redis ends a blocked command's timeout on its timer (every 1000/hz ms,
+// 100 ms at the default hz 10), so a BLPOP may answer this much late.
+constexpr Duration kServerTimerSlack{100};
+
+// This host's name as LockOwner tokens carry it.
+const std::string& ThisHost() {
+  static const std::string host = [] {
+    const std::string token = LockOwner::Generate().token;
+    return token.substr(0, token.find('|'));
+  }();
+  return host;
+}
+
+bool HolderIsOnThisHost(std::string_view token) {
+  const size_t bar = token.find('|');
+  return bar != std::string_view::npos && token.substr(0, bar) == ThisHost();
+}
+
+// BLPOP's timeout in seconds, with millisecond precision.
+std::string Seconds(Duration d) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%lld.%03lld",
+           static_cast<long long>(d.count() / 1000),
+           static_cast<long long>(d.count() % 1000));
+  return buf;
+}
+
+}  // namespace
+
+Status RedisStore::RunScript(const LuaScript& script,
+                             std::span<const std::string> keys,
+                             std::span<const std::string_view> args,
+                             const std::string& what, Reply* reply,
+                             std::span<const Command> before,
+                             std::span<const Command> after,
+                             std::vector<Reply>* others, bool* unanswered) {
+  const std::string numkeys = std::to_string(keys.size());
+  std::vector<Command> pipeline(before.begin(), before.end());
+  const size_t at = pipeline.size();
+  Command& command = pipeline.emplace_back();
+  command.args.reserve(3 + keys.size() + args.size());
+  command.args.push_back("EVALSHA");
+  command.args.push_back(script.sha1);
+  command.args.push_back(numkeys);
+  for (const std::string& key : keys) command.args.push_back(key);
+  for (std::string_view arg : args) command.args.push_back(arg);
+  pipeline.insert(pipeline.end(), after.begin(), after.end());
+  std::vector<Reply> replies;
+  SK_RETURN_IF_ERROR(Run(keys[0], pipeline, &replies, /*read_only=*/false, what,
+                         Duration(0), /*keep_error=*/"NOSCRIPT",
+                         /*hook=*/nullptr, unanswered));
+  if (replies[at].is_error()) {
+    // NOSCRIPT: the script did not run (its neighbours did, and may run
+    // again: a SET of the staging key, a GET). EVAL runs the source and
+    // caches it, so the next EVALSHA finds it.
+    pipeline[at].args[0] = "EVAL";
+    pipeline[at].args[1] = script.source;
+    SK_RETURN_IF_ERROR(Run(keys[0], pipeline, &replies, /*read_only=*/false,
+                           what, Duration(0), {}, nullptr, unanswered));
+  }
+  *reply = std::move(replies[at]);
+  if (others != nullptr) {
+    others->clear();
+    for (size_t i = 0; i < replies.size(); ++i) {
+      if (i != at) others->push_back(std::move(replies[i]));
+    }
+  }
+  return Status::OK();
+}
+
+Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
+                                           const LockRequest& request) {
+  bool may_hold = false;
+  Result<LockedRead> got = TakeLockAndRead(id, request, &may_hold);
+  if (!got.ok() && may_hold) {
+    // A command that takes the lock went out but its reply never came (a
+    // timeout, a broken connection) or was not usable, so the lock may be
+    // this owner's now, while the caller is told it is not: release it, or
+    // the next request waits out the whole lease of a lock nobody uses.
+    // Best effort: Unlock compares the token, runs on another connection
+    // (the failed one is closed) and is bounded by the same timeouts.
+    (void)Unlock(id, request.owner);
+  }
+  return got;
+}
+
+Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
+                                               const LockRequest& request,
+                                               bool* may_hold) {
+  SK_RETURN_IF_ERROR(CheckId(id, "lock"));
+  const std::string what = "locked read of session " + SessionIdPrefix(id);
+  const std::string& token = request.owner.token;
+  if (token.empty()) {
+    return Status::InvalidArgument(name() + ": " + what +
+                                   ": the lock owner token is empty");
+  }
+  if (request.lease.count() <= 0) {
+    return Status::InvalidArgument(
+        name() + ": " + what + ": the lock lease must be positive (got " +
+        std::to_string(request.lease.count()) + " ms)");
+  }
+  const std::vector<std::string> keys = LockingKeys(id);
+  const std::span<const std::string> script_keys(keys.data(), 3);
+  const std::string& wake_key = keys[3];
+  // The lock record outlives the lease by kLockRecordRetention (store.h).
+  const int64_t retention_ms = kLockRecordRetention.count();
+  const std::string record_px =
+      std::to_string(ClampTtl(request.lease) + retention_ms);
+  const std::string retention = std::to_string(retention_ms);
+  const std::string cap = std::to_string(request.max_waiters);
+  const SteadyClock::time_point deadline =
+      SteadyClock::now() + std::max(request.wait, Duration(0));
+  std::vector<Reply> replies;
+  // The lock taken: `data` and `pttl` are the GET and PTTL behind it.
+  auto acquired = [&](Reply& data, const Reply& pttl,
+                      std::string broken) -> Result<LockedRead> {
+    if (data.type != Reply::Type::kString && !data.is_nil()) {
+      return Unexpected(what, "GET", data);
+    }
+    if (pttl.type != Reply::Type::kInteger) {
+      return Unexpected(what, "PTTL", pttl);
+    }
+    LockedRead locked;
+    locked.outcome = LockOutcome::kAcquired;
+    if (data.type == Reply::Type::kString && pttl.integer != -2) {
+      locked.found = true;
+      locked.record.data = std::move(data.str);
+      locked.record.expires_at = ExpiryFromPttl(pttl.integer);
+    }
+    locked.broken_owner = std::move(broken);
+    return locked;
+  };
+  {
+    // The fast path, no script: take a free lock with SET NX and WATCH it
+    // (see WatchOnTake), reading the data in the same round trip.
+    // (A stale record, whose lease ran out, fails the SET NX too.)
+    const Command take[] = {{{"INFO", "server"}},
+                            {{"UNWATCH"}},
+                            {{"SET", keys[1], token, "NX", "PX", record_px}},
+                            {{"GET", keys[0]}},
+                            {{"PTTL", keys[0]}},
+                            {{"WATCH", keys[1]}}};
+    WatchOnTake hook(take, {keys[1], token}, name());
+    bool unanswered = false;
+    Status st = Run(keys[0], take, &replies, /*read_only=*/false, what,
+                    Duration(0), {}, &hook, &unanswered);
+    // Until a reply says otherwise, the lock may be ours.
+    *may_hold = unanswered || hook.taken();
+    SK_RETURN_IF_ERROR(st);
+    // Too old to lock on: LockAndRead releases what the SET may have taken.
+    if (!hook.refusal().ok()) return hook.refusal();
+    // No replies: redirected by ASK (a slot migrating), left to the script.
+    if (!replies.empty()) {
+      const size_t at = hook.set_at();
+      const Reply& set = replies[at];
+      if (set.Is("OK")) return acquired(replies[at + 1], replies[at + 2], "");
+      // Held (by another request, or already by this owner): the script.
+      if (!set.is_nil()) return Unexpected(what, "SET", set);
+    }
+    *may_hold = false;
+  }
+  // A holder known to be gone: the script takes its lock over if it still
+  // holds it (compare-and-take-over, so a new holder is never broken).
+  std::string expected;
+  while (true) {
+    Duration left =
+        std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
+    // The last try does not register as a waiter (and leaves if it was).
+    const bool last_try = left.count() <= 0;
+    const std::string wait_ms = std::to_string(last_try ? 0 : left.count());
+    const std::string_view args[] = {token,   record_px, cap,
+                                     wait_ms, expected,  retention};
+    // Read right behind the script, in the same round trip: once it holds
+    // the lock, no locked writer can change the data in between.
+    const Command read[] = {{{"GET", keys[0]}}, {{"PTTL", keys[0]}}};
+    Reply reply;
+    std::vector<Reply> data;
+    // An error reply (TRYAGAIN, ...) means the script did not run; no
+    // reply at all, that it may have.
+    bool unanswered = false;
+    Status st = RunScript(LockScript(), script_keys, args, what, &reply, {},
+                          read, &data, &unanswered);
+    *may_hold = unanswered;
+    SK_RETURN_IF_ERROR(st);
+    *may_hold = true;  // until the reply says who holds the lock
+    std::vector<Reply>& r = reply.elements;
+    if (reply.type != Reply::Type::kArray || r.size() < 3 ||
+        r[0].type != Reply::Type::kInteger ||
+        r[2].type != Reply::Type::kInteger) {
+      return Unexpected(what, "EVALSHA", reply);
+    }
+    if (r[0].integer == 1) {
+      if (r.size() != 4 || r[3].type != Reply::Type::kString) {
+        return Unexpected(what, "EVALSHA", reply);
+      }
+      if (data.size() != 2) return Unexpected(what, "EVALSHA", reply);
+      return acquired(data[0], data[1], std::move(r[3].str));
+    }
+    if ((r[0].integer != 0 && r[0].integer != 2) ||
+        r[1].type != Reply::Type::kString) {
+      return Unexpected(what, "EVALSHA", reply);
+    }
+    *may_hold = false;  // held by another: the script took nothing
+    std::string holder = std::move(r[1].str);
+    const int64_t lease_left = r[2].integer;
+    if (holder != expected && LockHolderIsGone(holder)) {
+      expected = std::move(holder);
+      continue;
+    }
+    if (r[0].integer == 2) {
+      LockedRead refused;
+      refused.outcome = LockOutcome::kTooManyWaiters;
+      return refused;
+    }
+    if (last_try) {
+      LockedRead timed_out;
+      timed_out.outcome = LockOutcome::kTimedOut;
+      return timed_out;
+    }
+    left = std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
+    if (left.count() <= 0) continue;  // the last try
+    // Sleep until a release pushes a wake token, the lease ends (not the
+    // record: it outlives the lease), or (for a holder of this host) it is
+    // time to see whether its process is gone.
+    Duration slice = left;
+    if (lease_left >= 0) {
+      slice = std::min(slice, Duration(lease_left) + kLeaseSlack);
+    }
+    slice = std::min(slice, kMaxBlock);
+    if (HolderIsOnThisHost(holder)) slice = std::min(slice, kLocalHolderPoll);
+    slice = std::max(slice, Duration(1));  // BLPOP 0 would block forever
+    const std::string timeout = Seconds(slice);
+    const Command blpop[] = {{{"BLPOP", wake_key, timeout}}};
+    // UNBLOCKED: the server stopped being a master (a failover) and ended
+    // the wait; the script finds the new master.
+    Status waited = Run(wake_key, blpop, &replies, /*read_only=*/false, what,
+                        slice + kServerTimerSlack, /*keep_error=*/"UNBLOCKED");
+    if (!waited.ok() && waited.message().find("timeout is not an integer") !=
+                            std::string::npos) {
+      // A server older than Redis 6 that the fast path did not see (its
+      // INFO check runs only there).
+      return Status::NotSupported(
+          name() + ": " + what +
+          ": the server does not take BLPOP timeouts in fractions of a "
+          "second (Redis older than 6?): session locking needs Redis 6 or "
+          "later; upgrade it, or turn locking off (sessionkit.locking=0)");
+    }
+    SK_RETURN_IF_ERROR(waited);
+    // Woken or not, the script decides: a wake token may be stale, and a
+    // newcomer may have taken the lock first.
+  }
+}
+
+}  // namespace sessionkit::redis

@@ -1,0 +1,107 @@
+// Internals shared by redis_store.cc and redis_lock.cc (the locking
+// protocol: see redis_store.h), and the pieces of it that unit tests call.
+#ifndef SESSIONKIT_STORES_REDIS_REDIS_LOCK_H_
+#define SESSIONKIT_STORES_REDIS_REDIS_LOCK_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sessionkit/clock.h"
+#include "sessionkit/status.h"
+#include "stores/redis/connection.h"
+
+namespace sessionkit::redis {
+
+// Run calls Pick with the connection an attempt lands on (`asking`: after
+// an ASK redirect, ASKING goes before each command) and sends what it
+// returns there; nothing skips the attempt (Run then returns OK with no
+// replies). Done follows the exchange whatever its outcome, with the
+// replies as Execute left them (ASKING replies included); it may replace
+// a reply of a command it added (Run then judges the replacement).
+class ConnectionHook {
+ public:
+  virtual ~ConnectionHook() = default;
+  virtual std::span<const Command> Pick(Connection& conn, bool asking) = 0;
+  virtual void Done(Connection& conn, bool asking, const Status& st,
+                    std::vector<Reply>* replies) = 0;
+};
+
+struct LuaScript {
+  std::string_view source;
+  std::string sha1;  // lower-case hex, as EVALSHA takes it
+};
+
+// The SHA1 of `source`, for EVALSHA.
+LuaScript MakeScript(std::string_view source);
+
+// Lua snippets of the locking scripts. Keys of every script: KEYS[1] data,
+// KEYS[2] lock, KEYS[3] waiters, KEYS[4] wake (LockAndRead passes the first
+// three). Times are the server's (TIME), so client clocks do not matter.
+//
+// The server's time in unix ms, and a release's wake-up: when anyone still
+// waits, leave exactly one wake token (one release wakes one waiter), kept
+// until the last waiter's deadline.
+#define SK_REDIS_LUA_NOW                 \
+  "local function now_ms()\n"            \
+  "  local t = redis.call('TIME')\n"     \
+  "  return tonumber(t[1]) * 1000 +"     \
+  " math.floor(tonumber(t[2]) / 1000)\n" \
+  "end\n"
+#define SK_REDIS_LUA_WAKE                                                \
+  SK_REDIS_LUA_NOW                                                       \
+  "local function wake()\n"                                              \
+  "  if redis.call('EXISTS', KEYS[3]) == 0 then return end\n"            \
+  "  local now = now_ms()\n"                                             \
+  "  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"             \
+  "  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')\n" \
+  "  if last[1] then\n"                                                  \
+  "    redis.call('DEL', KEYS[4])\n"                                     \
+  "    redis.call('RPUSH', KEYS[4], '1')\n"                              \
+  "    redis.call('PEXPIRE', KEYS[4],\n"                                 \
+  "        string.format('%d', math.max(1, tonumber(last[2]) - now)))\n" \
+  "  end\n"                                                              \
+  "end\n"
+
+// Redis refuses expiries past LLONG_MAX ms from now; this (about 2230
+// years) is far from that and longer than any session.
+inline constexpr int64_t kMaxTtlMs = int64_t{1} << 46;
+// Expiry reported for a key without a TTL (written by something else).
+inline constexpr int64_t kNoExpiryMs = 253402300799999;  // 9999-12-31
+
+inline int64_t ClampTtl(Duration ttl) {
+  return std::min<int64_t>(ttl.count(), kMaxTtlMs);
+}
+
+inline TimePoint ExpiryFromPttl(int64_t pttl) {
+  if (pttl < 0) return FromUnixMillis(kNoExpiryMs);
+  return FromUnixMillis(ToUnixMillis(Clock::now()) + pttl);
+}
+
+// --- The server version locking needs -------------------------------------
+
+// The oldest Redis major version the lock runs on: waiters BLPOP with a
+// timeout in fractions of a second, which Redis reads since 6.0 (older
+// servers answer "ERR timeout is not an integer or out of range").
+inline constexpr int kMinLockingRedisMajor = 6;
+
+// The redis_version field of an INFO reply ("5.0.7"); nullopt when absent.
+std::optional<std::string> RedisVersionFromInfo(std::string_view info);
+
+// The major number of a version like "6.2.14"; nullopt when it does not
+// start with digits and a dot (another server's scheme: not judged).
+std::optional<int> VersionMajor(std::string_view version);
+
+// NotSupported naming the server, its version and the way out when
+// `version` is too old to lock on; OK otherwise (unknown versions
+// included).
+Status CheckLockingVersion(std::string_view store_name,
+                           const Endpoint& endpoint, std::string_view version);
+
+}  // namespace sessionkit::redis
+
+#endif  // SESSIONKIT_STORES_REDIS_REDIS_LOCK_H_

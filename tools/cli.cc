@@ -32,8 +32,8 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls", "get",
-                                       "rm",    "gc", "lock"};
+constexpr std::string_view kVerbs[] = {"stats", "ls",   "get",  "rm",
+                                       "gc",    "lock", "check"};
 constexpr size_t kScanPage = 1000;
 constexpr int kBarWidth = 40;
 
@@ -63,6 +63,7 @@ class Command {
   bool raw = false;
   LockOptions lock;
   int64_t hold_ms = 0;
+  bool repair = false;
 
   int Run() {
     if (verb_ == "stats") return Stats();
@@ -71,6 +72,7 @@ class Command {
     if (verb_ == "rm") return Remove();
     if (verb_ == "gc") return Gc();
     if (verb_ == "lock") return Lock();
+    if (verb_ == "check") return RunCheck(url, repair, out_, err_);
     return Fail(kExitUsage, "unknown command " + Quoted(verb_));
   }
 
@@ -356,20 +358,19 @@ CLI::Validator PositiveCount() {
 constexpr char kUrlHelp[] =
     "Store URL, e.g. lmdb:///var/lib/sessionkit (same grammar as "
     "session.save_path)";
-constexpr char kIdHelp[] =
-    "Session id (a-z A-Z 0-9 , - ; 22 to 256 characters)";
+constexpr char kIdHelp[] = "Session id (a-z A-Z 0-9 , - ; 1 to 256 characters)";
 
 int RunParsed(int argc, const char* const* argv, std::ostream& out,
               std::ostream& err) {
   if (argc >= 2 && argv[1][0] != '-' && !IsVerb(argv[1])) {
     err << "sessionkit: unknown command " << Quoted(argv[1])
-        << "; commands are stats, ls, get, rm, gc, lock (see sessionkit "
-           "--help)\n";
+        << "; commands are stats, ls, get, rm, gc, lock, check (see "
+           "sessionkit --help)\n";
     return kExitUsage;
   }
   if (argc < 2) {
     err << "sessionkit: no command given; commands are stats, ls, get, rm, "
-           "gc, lock (see sessionkit --help)\n";
+           "gc, lock, check (see sessionkit --help)\n";
     return kExitUsage;
   }
 
@@ -479,6 +480,8 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
       "Delete every expired session and print how many sessions and bytes "
       "were removed.");
   gc->add_option("URL", url, kUrlHelp)->required();
+  bool repair = false;
+  AddCheckCommand(app, &url, &repair);
 
   try {
     app.parse(argc, argv);
@@ -503,6 +506,7 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   command.lock = lock;
   command.lock.timeout_action = *ParseLockTimeoutAction(timeout_action);
   command.hold_ms = hold_ms;
+  command.repair = repair;
   return command.Run();
 }
 

@@ -5,6 +5,7 @@
 //   sessionkit get URL ID       a session's payload, readably
 //   sessionkit rm URL ID        delete one session
 //   sessionkit gc URL           delete expired sessions
+//   sessionkit check URL        check an LMDB store for corruption
 //
 // docs/cli.md describes every verb and the exit codes.
 #ifndef SESSIONKIT_TOOLS_CLI_H_
@@ -16,6 +17,10 @@
 #include <string>
 
 #include "sessionkit/clock.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace sessionkit::cli {
 
@@ -32,6 +37,11 @@ inline constexpr int kExitUsage = 2;
 // messages to `err`, and returns the exit code. Never throws.
 int RunCli(int argc, const char* const* argv, std::ostream& out,
            std::ostream& err);
+
+// The `check` verb (cli_check.cc): registers it on `app`, and runs it.
+void AddCheckCommand(CLI::App& app, std::string* url, bool* repair);
+int RunCheck(const std::string& url, bool repair, std::ostream& out,
+             std::ostream& err);
 
 // Formats `t` as ISO-8601 UTC with second precision, e.g.
 // "2024-05-01T12:00:00Z".

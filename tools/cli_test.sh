@@ -205,7 +205,7 @@ run stats "lmdb://$DIR/no-such-store"
 expect_error 1 "no LMDB store at"
 run get "$URL" "bad id with spaces and more than 22"
 expect_error 2 "bad session id"
-run rm "$URL" "x"
+run rm "$URL" "x.y"  # "x" alone is a valid id (1 to 256 characters)
 expect_error 2 "bad session id"
 run get "$URL" "$(head -c 300 /dev/zero | tr '\0' a)"
 expect_error 2 "too long"
@@ -276,6 +276,35 @@ run stats "$URL"
 expect_out_has "^expired +0 +0 "
 run gc "$URL"
 expect_out "removed 0 expired sessions, 0 bytes (0 B)"
+
+# --- check ----------------------------------------------------------------
+run check "$URL"
+expect_rc 0
+expect_err_empty
+expect_out_has "^lmdb://$DIR/store: OK: 4 sessions"
+run check --repair "$URL"  # nothing to repair
+expect_rc 0
+expect_out_has ": OK: "
+run check "redis://127.0.0.1:1"
+expect_error 2 "not supported for redis"
+run check "lmdb://$DIR/missing"
+expect_error 1 "the directory does not exist"
+# An OS crash under sync=off: a page of the tree never reached the disk.
+"$SEED" --corrupt-lmdb "$DIR/store" "$ID_PHP"
+run check "$URL"
+expect_error 1 "lmdb://$DIR/store: CORRUPT: "
+expect_err_has "sessionkit check --repair"
+run check --repair "$URL"
+expect_rc 0
+expect_out_has "^repaired: moved data.mdb to data.mdb.corrupt-[0-9]+"
+checks=$((checks + 1))
+compgen -G "$DIR/store/data.mdb.corrupt-*" >/dev/null || fail "data.mdb was not moved aside"
+run check "$URL"
+expect_rc 0
+expect_out_has ": OK: (no data|0 sessions)"
+run ls "$URL"
+expect_rc 0
+expect_out ""
 
 echo "cli_test: $checks checks, $failures failed"
 [[ $failures == 0 ]]

@@ -111,7 +111,9 @@ TEST(RunCliTest, SessionIdIsCheckedBeforeTheStore) {
     CliRun r = RunWith({verb, kMissing, "../../etc/passwd-xxxxxxxxxxxxxxxx"});
     ExpectUsageError(r, "bad session id");
     EXPECT_THAT(r.err, Not(HasSubstr("passwd")));
-    ExpectUsageError(RunWith({verb, kMissing, "short"}), "too short");
+    // 1 to 256 characters, as PHP accepts.
+    const std::string too_long(257, 'a');
+    ExpectUsageError(RunWith({verb, kMissing, too_long.c_str()}), "too long");
   }
 }
 
@@ -121,13 +123,21 @@ TEST(RunCliTest, MissingLmdbDirectoryIsAnOperationalError) {
   EXPECT_THAT(r.err, HasSubstr("no LMDB store at '/nonexistent/"));
 }
 
+TEST(RunCliTest, CheckIsForLmdbStoresOnly) {
+  ExpectUsageError(RunWith({"check", "redis://127.0.0.1:1"}),
+                   "not supported for redis");
+  CliRun r = RunWith({"check", "lmdb:///nonexistent/sessionkit-cli-test"});
+  EXPECT_EQ(r.code, kExitFailure);
+  EXPECT_THAT(r.err, HasSubstr("the directory does not exist"));
+}
+
 TEST(RunCliTest, HelpAndVersion) {
   CliRun version = RunWith({"--version"});
   EXPECT_EQ(version.code, 0);
   EXPECT_THAT(version.out, HasSubstr("sessionkit "));
   CliRun help = RunWith({"--help"});
   EXPECT_EQ(help.code, 0);
-  for (const char* verb : {"stats", "ls", "get", "rm", "gc"}) {
+  for (const char* verb : {"stats", "ls", "get", "rm", "gc", "check"}) {
     EXPECT_THAT(help.out, HasSubstr(verb));
   }
   EXPECT_THAT(help.out, HasSubstr("Exit status"));

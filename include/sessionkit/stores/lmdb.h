@@ -13,26 +13,33 @@
 
 namespace sessionkit {
 
-// When LMDB flushes a commit to disk.
+// When LMDB flushes a commit to disk. See docs/lmdb.md for what each mode
+// risks and costs.
 enum class LmdbSync {
-  // Never fsync on commit (MDB_NOSYNC): as durable as PHP's files handler; a
-  // process crash loses nothing, an OS crash or power loss may lose the last
-  // seconds of writes and, on a filesystem that does not keep write order,
-  // may leave the database unreadable (then delete the directory: sessions
-  // are lost, nothing else is). The default.
+  // Never fsync on commit (MDB_NOSYNC): as fast as PHP's files handler,
+  // which never fsyncs either. A process crash loses nothing (the page cache
+  // keeps the writes). An OS crash or power loss may lose the last seconds
+  // of writes and, unless the filesystem keeps the order of writes (LMDB's
+  // own warning; ext4 and XFS do not promise it), leave the database
+  // corrupt: the first opening after the next boot checks it and, when it
+  // is corrupt, moves it aside and starts empty (every session lost; see
+  // docs/lmdb.md and `sessionkit check`). The default.
   kOff,
-  // Flush data but not the meta page (MDB_NOMETASYNC): an OS crash may undo
-  // the last commit only.
+  // Flush the data pages of each commit, not its meta page
+  // (MDB_NOMETASYNC): the database stays consistent after an OS crash or
+  // power loss, which may undo the last commit only. One fdatasync per
+  // commit (two per locked request): milliseconds on many disks.
   kMeta,
-  // fsync every commit: nothing acknowledged is lost; far slower.
+  // fsync every commit, data and meta page: nothing acknowledged is lost;
+  // two flushes per commit.
   kFull,
 };
 
 struct LmdbOptions {
-  std::string path;                       // directory; created if missing
-  uint64_t map_size = 1ull << 30;         // 1 GiB: the most it can hold
+  std::string path;                // directory; created if missing
+  uint64_t map_size = 1ull << 30;  // 1 GiB: the most it can hold
   LmdbSync sync = LmdbSync::kOff;
-  unsigned max_readers = 512;             // concurrent reader slots
+  unsigned max_readers = 512;  // concurrent reader slots
   // Mode of created files; created directories get it plus the x bits
   // where r is set (0600 → 0700, 0640 → 0750).
   unsigned file_mode = 0600;

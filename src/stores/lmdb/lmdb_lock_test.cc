@@ -92,9 +92,10 @@ using LmdbLockTest = LmdbFixture;
 
 // --- Lock records in the tree --------------------------------------------
 
-TEST_F(LmdbLockTest, LockRecordsAreNotListedAndGcRemovesThemPastTheirLease) {
+TEST_F(LmdbLockTest, LockRecordsAreNotListedAndGcRemovesThemPastRetention) {
   LmdbStore* store = Open();
-  SK_ASSERT_OK(store->Write(Id(1), "s", Duration(10000)));
+  const int64_t retention_ms = kLockRecordRetention.count();
+  SK_ASSERT_OK(store->Write(Id(1), "s", Duration(2 * retention_ms)));
   LockRequest short_lease = Other("a");
   short_lease.lease = Duration(1000);
   LockRequest long_lease = Other("b");
@@ -128,7 +129,12 @@ TEST_F(LmdbLockTest, LockRecordsAreNotListedAndGcRemovesThemPastTheirLease) {
   EXPECT_EQ(gc->removed, 0u);
   EXPECT_EQ(store->LockRecordsForTesting().value_or(0), 3u);
 
-  Advance(1000);  // the short leases end
+  Advance(1000);  // the short leases end; their records are kept
+  gc = store->Gc(Now());
+  SK_ASSERT_OK(gc);
+  EXPECT_EQ(store->LockRecordsForTesting().value_or(0), 3u);
+
+  Advance(retention_ms);  // the retention of the short leases ends
   gc = store->Gc(Now());
   SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 0u) << "lock records counted as sessions";
@@ -138,7 +144,7 @@ TEST_F(LmdbLockTest, LockRecordsAreNotListedAndGcRemovesThemPastTheirLease) {
   EXPECT_TRUE(lost.IsLockLost()) << lost.ToString();
   EXPECT_THAT(lost.message(), HasSubstr("not locked"));
 
-  Advance(10000);  // the session and the long lease end
+  Advance(retention_ms);  // the session and the long lease's record end
   gc = store->Gc(Now());
   SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 1u);

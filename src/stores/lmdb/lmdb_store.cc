@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +23,11 @@
 #include <utility>
 
 #include "sessionkit/session_id.h"
+#include "stores/lmdb/lmdb_check.h"
+#include "stores/lmdb/lmdb_layout.h"
+#include "stores/lmdb/lmdb_lock_record.h"
 #include "stores/lmdb/lock_wake.h"
+#include "stores/lmdb/pid_namespace_guard.h"
 
 namespace sessionkit {
 namespace lmdb_internal {
@@ -36,6 +41,7 @@ struct Env {
   MDB_env* env = nullptr;
   MDB_dbi db = 0;  // the main database: sessions, their index, locks
   LockWake wake;   // <dir>/lock-wake, mapped
+  PidNamespaceGuard pid_namespace;  // <dir>/pid-namespace, held shared
   // The process and fork generation that opened `env`; any other process
   // must not touch it.
   pid_t pid = 0;
@@ -57,38 +63,17 @@ struct Env {
 
 namespace {
 
-constexpr size_t kHeaderBytes = 8;
-// An index key: this byte (which starts no session id, so the whole index
-// sorts before the sessions), the 8-byte big-endian bucket, the id.
-constexpr char kIndexPrefix = '\0';
-constexpr size_t kIndexHeaderBytes = 1 + 8;
-// A lock key: these 9 bytes, then the id. They read as an index key of the
-// bucket INT64_MAX, which no expiry reaches: lock records sort after every
-// index entry and before every session, Scan (which starts past the index)
-// never lists them, and the index walk of Gc stops before them, in this
-// version and in earlier ones sharing the directory.
-constexpr char kLockPrefix[] = "\0\x7f\xff\xff\xff\xff\xff\xff\xff";
-constexpr size_t kLockPrefixBytes = sizeof kLockPrefix - 1;
-static_assert(kLockPrefixBytes == kIndexHeaderBytes);
-// A lock value: 8-byte big-endian end of the lease (Unix ms, store clock),
-// then the owner's token.
-constexpr size_t kLockHeaderBytes = 8;
+// A lock value: see lmdb_lock_record.h.
 constexpr size_t kMaxTokenBytes = 1024;
 // A waiter whose lock holder is a process of this host wakes this often to
 // see whether the holder died (killed without releasing).
 constexpr std::chrono::milliseconds kGoneHolderPoll{250};
 constexpr Duration kMaxLockWait{24 * 3600 * 1000};
-// LMDB keys are at most 511 bytes and the index key adds 9; validated ids
-// are at most 256 bytes.
-constexpr size_t kMaxIdBytes = 400;
-constexpr size_t kMaxKeyBytes = 511;  // LMDB's default key size limit
 constexpr size_t kPoolCap = 16;
 constexpr uint64_t kGcBatch = 1000;
 constexpr size_t kDefaultScanLimit = 1000;
 constexpr uint64_t kMaxValueBytes = 0xffffffffull - kHeaderBytes;
 constexpr int kMaxRemaps = 3;
-// Expiries are kept below the year 2255 so that they fit a TimePoint.
-constexpr int64_t kMaxExpiryMs = 9'000'000'000'000;
 
 // Outcomes of transaction bodies besides LMDB codes (which are -30800 to
 // -30780) and errno values (positive).
@@ -139,20 +124,6 @@ void InstallForkHandlers() {
 
 // --- Encoding -----------------------------------------------------------
 
-void PutBigEndian64(char* out, uint64_t v) {
-  for (int i = 7; i >= 0; --i) {
-    out[i] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-}
-
-int64_t GetBigEndian64(const void* in) {
-  const auto* p = static_cast<const unsigned char*>(in);
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return static_cast<int64_t>(v);
-}
-
 // Expiry as persisted: never negative, so the big-endian bytes sort in time
 // order.
 uint64_t StoredExpiry(int64_t ms) {
@@ -166,23 +137,8 @@ int64_t ExpiryFromNow(int64_t now_ms, Duration ttl) {
   return std::clamp<int64_t>(now_ms + t, 0, kMaxExpiryMs);
 }
 
-// Start of the index bucket of an expiry (never negative, like the stored
-// expiry).
-int64_t Bucket(int64_t expiry_ms) {
-  const int64_t ms = std::max<int64_t>(expiry_ms, 0);
-  return ms - ms % kIndexBucketMs;
-}
-
 TimePoint ExpiryTime(int64_t ms) {
   return FromUnixMillis(std::clamp<int64_t>(ms, 0, kMaxExpiryMs));
-}
-
-MDB_val Val(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
-
-std::string_view View(const MDB_val& v) {
-  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
 }
 
 // A key below the sessions: kIndexPrefix, an 8-byte big-endian number, the
@@ -213,66 +169,46 @@ HeaderKey LockKey(std::string_view id) {
   return HeaderKey(static_cast<uint64_t>(INT64_MAX), id);
 }
 
-bool IsIndexKey(std::string_view key) {
-  return !key.empty() && key[0] == kIndexPrefix;
-}
-
-bool IsLockKey(std::string_view key) {
-  return key.size() >= kLockPrefixBytes &&
-         std::memcmp(key.data(), kLockPrefix, kLockPrefixBytes) == 0;
-}
-
-// A lock record as stored.
-struct LockRecord {
-  int64_t lease_end_ms = 0;  // a record without a header counts as ended
-  std::string_view token;    // points into the transaction's pages
-};
-
-LockRecord ParseLock(const MDB_val& v) {
-  if (v.mv_size < kLockHeaderBytes) return LockRecord{};
-  return LockRecord{GetBigEndian64(v.mv_data),
-                    View(v).substr(kLockHeaderBytes)};
-}
-
 // Reads the lock record of `id`: 0, MDB_NOTFOUND or an LMDB error.
 int GetLock(MDB_txn* txn, const Env* e, std::string_view id, LockRecord* out) {
   HeaderKey key = LockKey(id);
   MDB_val k = key.val(), v;
   const int rc = mdb_get(txn, e->db, &k, &v);
-  if (rc == 0) *out = ParseLock(v);
+  if (rc == 0) *out = ParseLockRecord(View(v));
   return rc;
 }
 
-int PutLock(MDB_txn* txn, const Env* e, std::string_view id,
-            int64_t lease_end_ms, std::string_view token) {
+int PutLock(MDB_txn* txn, const Env* e, std::string_view id, const LockNow& now,
+            Duration lease, std::string_view token) {
   HeaderKey key = LockKey(id);
   MDB_val k = key.val();
-  MDB_val v{kLockHeaderBytes + token.size(), nullptr};
+  MDB_val v{LockRecordBytes(token), nullptr};
   const int rc = mdb_put(txn, e->db, &k, &v, MDB_RESERVE);
   if (rc != 0) return rc;
-  char* out = static_cast<char*>(v.mv_data);
-  PutBigEndian64(out, StoredExpiry(lease_end_ms));
-  std::memcpy(out + kLockHeaderBytes, token.data(), token.size());
+  EncodeLockRecord(static_cast<char*>(v.mv_data), now, lease, token);
   return 0;
 }
 
+// Deletes the lock record of `id`: 0, MDB_NOTFOUND or an LMDB error.
 int DelLock(MDB_txn* txn, const Env* e, std::string_view id) {
   HeaderKey key = LockKey(id);
   MDB_val k = key.val();
   return mdb_del(txn, e->db, &k, nullptr);
 }
 
-// Why an owner's write, touch or release is refused, or empty when it holds
-// the lock of `id` at `now_ms`. No token goes into the reason: a token lets
-// its bearer write the session.
+// Why an owner's write, touch or release is refused, or empty when the lock
+// record of `id` is still its own (also after its lease ran out: nobody took
+// the lock over since). No token goes into the reason: a token lets its
+// bearer write the session.
 std::string OwnerCheck(MDB_txn* txn, const Env* e, std::string_view id,
-                       std::string_view token, int64_t now_ms, int* rc) {
+                       std::string_view token, const LockNow& now, int* rc) {
   LockRecord lock;
   *rc = GetLock(txn, e, id, &lock);
   if (*rc == MDB_NOTFOUND) {
     *rc = kRcLockLost;
-    return "the session is not locked (this owner never took the lock, "
-           "released it, or its lease ran out and it was removed)";
+    return "the session is not locked by this owner (it never took the "
+           "lock or released it, the session was destroyed, or another "
+           "owner took the lock over and released it)";
   }
   if (*rc != 0) return "";
   if (lock.token != token) {
@@ -280,9 +216,11 @@ std::string OwnerCheck(MDB_txn* txn, const Env* e, std::string_view id,
     return "another owner holds the lock (this owner's lease ran out and "
            "the lock was taken over, or this owner never held it)";
   }
-  if (lock.lease_end_ms <= now_ms) {
+  if (StateOf(lock, now) == LockState::kGone) {
     *rc = kRcLockLost;
-    return "this owner's lease ran out";
+    return "this owner's lock record expired (its lease ended more than " +
+           std::to_string(kLockRecordRetention.count() / 60000) +
+           " minutes ago, or before the host restarted)";
   }
   return "";
 }
@@ -440,6 +378,7 @@ Env::~Env() {
   for (MDB_txn* txn : pool) mdb_txn_abort(txn);
   mdb_env_close(env);
   wake.Unmap();
+  pid_namespace.Release();
 }
 
 std::string FormatSize(uint64_t bytes) {
@@ -511,6 +450,36 @@ void LmdbStore::SetClockForTesting(std::function<TimePoint()> clock) {
   clock_ = std::move(clock);
 }
 
+LockNow LmdbStore::LockNowAt(int64_t wall_ms) const {
+  LockNow now;
+  now.wall_ms = wall_ms;
+  if (lease_clock_) {
+    now.boot_ms = lease_clock_();
+  } else if (clock_) {
+    now.boot_ms = wall_ms;  // a test's clock: leases follow it
+  } else {
+    now.boot_ms = BootClockMs();
+  }
+  now.boot = CurrentBootId();
+  if (!lease_boot_id_.empty()) ParseBootId(lease_boot_id_, &now.boot);
+  return now;
+}
+
+void LmdbStore::SetLeaseClockForTesting(std::function<int64_t()> clock,
+                                        std::string boot_id) {
+  lease_clock_ = std::move(clock);
+  lease_boot_id_ = std::move(boot_id);
+}
+
+Result<unsigned> LmdbStore::EnvFlagsForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  unsigned flags = 0;
+  const int rc = mdb_env_get_flags(e->env, &flags);
+  if (rc != 0) return Error(e, "flags", {}, rc);
+  return flags;
+}
+
 int64_t LmdbStore::NowMs() const {
   return ToUnixMillis(clock_ ? clock_() : Clock::now());
 }
@@ -526,6 +495,9 @@ Status LmdbStore::Acquire(Env** out) {
 }
 
 Status LmdbStore::OpenSlow(Env** out) {
+  // Once per boot, before this process maps the environment; not under the
+  // registry mutex, which the fork handlers take (the check forks).
+  SK_RETURN_IF_ERROR(CheckOncePerBoot());
   Registry& registry = GetRegistry();
   std::lock_guard<std::mutex> lock(registry.mu);
   const uint64_t generation = g_fork_generation.load();
@@ -572,6 +544,7 @@ Status LmdbStore::OpenSlow(Env** out) {
       e->env = nullptr;
     }
     e->wake.Unmap();
+    e->pid_namespace.Release();
     switch (rc) {
       case ENOTDIR:
       case EISDIR:
@@ -591,7 +564,26 @@ Status LmdbStore::OpenSlow(Env** out) {
     }
   };
 
-  int rc = mdb_env_create(&e->env);
+  // Before LMDB claims a reader slot by this process's pid.
+  uint64_t other_namespace = 0;
+  int rc = e->pid_namespace.Acquire(real, options_.file_mode, &other_namespace);
+  if (rc == EBUSY) {
+    return Status::Unavailable(
+        name_ + ": the LMDB directory " + e->dir +
+        " is used by processes of another pid namespace (container): "
+        "LMDB tells its readers apart by pid, which collide across pid "
+        "namespaces; give each container its own directory or share the "
+        "pid namespace (pid namespace " +
+        std::to_string(CurrentPidNamespace()) + " here, " +
+        std::to_string(other_namespace) + " recorded in " + e->dir + "/" +
+        kPidNamespaceFile + ")");
+  }
+  if (rc != 0) {
+    return Status::Unavailable(
+        name_ + ": cannot open the LMDB environment in " + e->dir + ": " +
+        strerror(rc) + " (on its " + kPidNamespaceFile + " file)");
+  }
+  rc = mdb_env_create(&e->env);
   if (rc != 0) return fail("cannot create an LMDB handle for", rc);
   if ((rc = mdb_env_set_mapsize(e->env, options_.map_size)) != 0 ||
       (rc = mdb_env_set_maxreaders(e->env, options_.max_readers)) != 0) {
@@ -643,6 +635,29 @@ Status LmdbStore::OpenSlow(Env** out) {
   current_.store(env_.get(), std::memory_order_release);
   *out = env_.get();
   return Status::OK();
+}
+
+Status LmdbStore::CheckOncePerBoot() {
+  SK_RETURN_IF_ERROR(
+      MakeDirs(name_, options_.path, DirMode(options_.file_mode)));
+  std::string message;
+  const int rc = CheckAfterBoot(options_.path, options_.file_mode,
+                                options_.max_readers, &message);
+  if (message.empty()) return Status::OK();
+  message = name_ + ": " + message;
+  // No logger reaches a store: the system log, and LastRecovery().
+  syslog(LOG_WARNING, "sessionkit: %s", message.c_str());
+  {
+    std::lock_guard<std::mutex> lock(recovery_mu_);
+    last_recovery_ = message;
+  }
+  if (rc != 0) return Status::Corrupt(message);
+  return Status::OK();
+}
+
+std::string LmdbStore::LastRecovery() const {
+  std::lock_guard<std::mutex> lock(recovery_mu_);
+  return last_recovery_;
 }
 
 int LmdbStore::Remap(Env* e) {
@@ -745,11 +760,15 @@ int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
 
 void LmdbStore::RescueFullMap(Env* e) {
   (void)GcInternal(e, NowMs());
+  (void)CommitScratch(e);
+}
+
+int LmdbStore::CommitScratch(Env* e) {
   // LMDB reuses the pages a transaction freed only once another one has
   // committed after it: commit a change that leaves nothing behind (it needs
-  // a page or two), so that the retry can use what this gc, or an earlier
-  // one, freed.
-  (void)WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
+  // a page or two), so that the next transaction can use what the last one
+  // freed.
+  return WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
     const char scratch[] = {kIndexPrefix};  // no entry has this key
     MDB_val k{sizeof scratch, const_cast<char*>(scratch)};
     MDB_val empty{0, nullptr};
@@ -805,12 +824,14 @@ Status LmdbStore::Error(Env* e, std::string_view op, std::string_view id,
 
 namespace {
 
+// Ids reach the store validated (store.h); this only keeps the keys within
+// LMDB's limit and apart from the index and lock keys.
 Status CheckId(const std::string& name, std::string_view id) {
   if (id.empty() || id.size() > kMaxIdBytes) {
-    return Status::InvalidArgument(name + ": a session id of " +
-                                   std::to_string(id.size()) +
-                                   " bytes cannot be stored (1 to " +
-                                   std::to_string(kMaxIdBytes) + " bytes)");
+    return Status::InvalidArgument(
+        name + ": a session id of " + std::to_string(id.size()) +
+        " bytes cannot be stored (1 to " + std::to_string(kMaxIdBytes) +
+        " bytes: LMDB's key size limit)");
   }
   if (IsIndexKey(id)) {
     return Status::InvalidArgument(
@@ -827,16 +848,19 @@ Status CheckValueSize(const std::string& name, std::string_view id,
                                  " bytes is more than LMDB can store");
 }
 
+// A token has no zero byte: that tells a lock record's token from the
+// fields after it (lmdb_lock_record.h).
 Status CheckToken(const std::string& name, std::string_view op,
                   std::string_view id, const LockOwner& owner) {
-  if (!owner.token.empty() && owner.token.size() <= kMaxTokenBytes) {
+  if (!owner.token.empty() && owner.token.size() <= kMaxTokenBytes &&
+      owner.token.find('\0') == std::string::npos) {
     return Status::OK();
   }
   return Status::InvalidArgument(
       name + ": " + std::string(op) + " of session " + IdPrefix(id) +
       ": a lock owner token of " + std::to_string(owner.token.size()) +
       " bytes cannot be stored (1 to " + std::to_string(kMaxTokenBytes) +
-      " bytes; use LockOwner::Generate)");
+      " bytes without a zero byte; use LockOwner::Generate)");
 }
 
 Status LockLost(const std::string& name, std::string_view op,
@@ -919,14 +943,20 @@ Status LmdbStore::Destroy(std::string_view id) {
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
   bool index_changed = false;
+  bool unlocked = false;
+  // The session, its index entry and its lock record go in one commit: a
+  // holder's later write finds no record of its own and is refused.
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    index_changed = unlocked = false;
+    int rc = DelLock(txn, e, id);
+    if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    unlocked = rc == 0;
     MDB_cursor* cursor;
-    int rc = mdb_cursor_open(txn, e->db, &cursor);
-    if (rc != 0) return rc;
+    if ((rc = mdb_cursor_open(txn, e->db, &cursor)) != 0) return rc;
     CursorGuard guard{cursor};
     MDB_val k = Val(id), old;
     rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY);
-    if (rc == MDB_NOTFOUND) return kRcNoChange;
+    if (rc == MDB_NOTFOUND) return unlocked ? 0 : kRcNoChange;
     if (rc != 0) return rc;
     index_changed = old.mv_size >= kHeaderBytes;
     const int64_t old_expiry = index_changed ? GetBigEndian64(old.mv_data) : 0;
@@ -935,6 +965,8 @@ Status LmdbStore::Destroy(std::string_view id) {
   });
   if (rc != 0) return Error(e, "destroy", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
+  // The waiters take the lock of what is now a new, empty session.
+  if (unlocked) e->wake.Wake(LockHash(id));
   return Status::OK();
 }
 
@@ -1030,11 +1062,17 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
   size_t resume_size = 1;
   char next_resume[sizeof resume];
   GcResult total;
+  // Batches of kGcBatch entries keep each write transaction short. In a
+  // full map even the pages a batch needs to record what it frees may be
+  // missing: a batch that fails so is retried smaller, down to one entry,
+  // whose commit frees pages for the next.
+  uint64_t batch_limit = kGcBatch;
+  constexpr int kMaxFullRetries = 8;
+  int full_retries = 0;
   for (;;) {
     GcResult batch;
     bool more = false;
     size_t next_resume_size = 0;
-    // Batches of kGcBatch entries keep each write transaction short.
     int rc = WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
       batch = GcResult();
       more = false;
@@ -1056,7 +1094,7 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
         // Copy the key: deleting may move the page that holds it.
         pos_size = std::min(k.mv_size, sizeof pos);
         std::memcpy(pos, k.mv_data, pos_size);
-        if (visited == kGcBatch) {
+        if (visited == batch_limit) {
           more = true;
           std::memcpy(next_resume, pos, pos_size);
           next_resume_size = pos_size;
@@ -1100,7 +1138,18 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
       }
       return rc == MDB_NOTFOUND ? 0 : rc;
     });
+    if (rc == MDB_MAP_FULL && full_retries < kMaxFullRetries) {
+      // What the batches before freed becomes usable after one more commit.
+      ++full_retries;
+      batch_limit = std::max<uint64_t>(batch_limit / 10, 1);
+      (void)CommitScratch(e);
+      continue;
+    }
     if (rc != 0) return Error(e, "gc", {}, rc);
+    if (batch_limit < kGcBatch) {
+      batch_limit = std::min(batch_limit * 2, kGcBatch);
+      full_retries = 0;  // progress was made
+    }
     total.removed += batch.removed;
     total.bytes_removed += batch.bytes_removed;
     if (!more) break;
@@ -1114,7 +1163,10 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
 
 int LmdbStore::GcLocks(Env* e, int64_t now_ms) {
   // Lock records are few (the locks held now, and those of holders that
-  // died): all are visited, in batches like the index.
+  // died or outlived their lease): all are visited, in batches like the
+  // index. Only records that count as gone (kLockRecordRetention after
+  // their lease, or of another boot) are removed.
+  const LockNow now = LockNowAt(now_ms);
   char resume[kMaxKeyBytes];
   std::memcpy(resume, kLockPrefix, kLockPrefixBytes);
   size_t resume_size = kLockPrefixBytes;
@@ -1141,7 +1193,7 @@ int LmdbStore::GcLocks(Env* e, int64_t now_ms) {
           std::memcpy(next_resume, k.mv_data, next_resume_size);
           break;
         }
-        if (ParseLock(v).lease_end_ms > now_ms) {
+        if (StateOf(ParseLockRecord(View(v)), now) != LockState::kGone) {
           rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
           continue;
         }
@@ -1188,7 +1240,7 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
   bool waiting = false;
   LockedRead out;
   std::string holder;  // the holder's token while the lock is held
-  int64_t holder_lease_end_ms = 0;
+  int64_t holder_lease_left_ms = 0;
   for (;;) {
     // Read before the try: a release after the try has changed the word by
     // the time this caller sleeps on it, so the sleep ends at once.
@@ -1196,21 +1248,23 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
     bool held = false;
     int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
       const int64_t now = NowMs();
+      const LockNow lock_now = LockNowAt(now);
       out = LockedRead();
       held = false;
       LockRecord lock;
       int rc = GetLock(txn, e, id, &lock);
       if (rc != 0 && rc != MDB_NOTFOUND) return rc;
       if (rc == 0 && lock.token != token) {
-        if (lock.lease_end_ms > now && !LockHolderIsGone(lock.token)) {
+        if (StateOf(lock, lock_now) == LockState::kHeld &&
+            !LockHolderIsGone(lock.token)) {
           held = true;
           holder.assign(lock.token);
-          holder_lease_end_ms = lock.lease_end_ms;
+          holder_lease_left_ms = LeaseLeftMs(lock, lock_now);
           return kRcNoChange;
         }
         out.broken_owner.assign(lock.token);
       }
-      rc = PutLock(txn, e, id, ExpiryFromNow(now, request.lease), token);
+      rc = PutLock(txn, e, id, lock_now, request.lease, token);
       if (rc != 0) return rc;
       MDB_val k = Val(id), v;
       rc = mdb_get(txn, e->db, &k, &v);
@@ -1257,9 +1311,9 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
     // the holder's lease (to take the lock over), and, for a holder process
     // of this host, the next look at whether it died.
     std::chrono::nanoseconds sleep = give_up - now;
-    const int64_t lease_left_ms = holder_lease_end_ms - NowMs();
     sleep = std::min<std::chrono::nanoseconds>(
-        sleep, Duration(std::clamp<int64_t>(lease_left_ms, 0, INT32_MAX) + 1));
+        sleep,
+        Duration(std::clamp<int64_t>(holder_lease_left_ms, 0, INT32_MAX) + 1));
     if (IsOtherProcessOfThisHost(holder)) {
       sleep = std::min<std::chrono::nanoseconds>(sleep, kGoneHolderPoll);
     }
@@ -1279,7 +1333,7 @@ Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
   std::string refused;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
     int rc;
-    refused = OwnerCheck(txn, e, id, owner.token, NowMs(), &rc);
+    refused = OwnerCheck(txn, e, id, owner.token, LockNowAt(NowMs()), &rc);
     if (rc != 0) return rc;
     rc = PutSession(txn, e, id, data, expiry, &index_changed);
     return rc != 0 ? rc : DelLock(txn, e, id);
@@ -1304,7 +1358,7 @@ Status LmdbStore::TouchAndUnlock(std::string_view id, Duration ttl,
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
     const int64_t now = NowMs();
     int rc;
-    refused = OwnerCheck(txn, e, id, owner.token, now, &rc);
+    refused = OwnerCheck(txn, e, id, owner.token, LockNowAt(now), &rc);
     if (rc != 0) return rc;
     if ((rc = DelLock(txn, e, id)) != 0) return rc;
     index_changed = false;
@@ -1341,7 +1395,7 @@ Status LmdbStore::Unlock(std::string_view id, const LockOwner& owner) {
     // An owner whose lease ran out still removes its own record.
     if (lock.token != owner.token) return kRcNoChange;
     released = true;
-    return DelLock(txn, e, id);
+    return DelLock(txn, e, id);  // also a record that counts as gone
   });
   if (rc != 0) return Error(e, "unlock", id, rc);
   if (released) e->wake.Wake(LockHash(id));

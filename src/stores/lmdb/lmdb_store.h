@@ -11,8 +11,9 @@
 //   session locks:
 //              key = a zero byte + 0x7f ff ff ff ff ff ff ff (the bucket
 //              INT64_MAX, which no expiry reaches) + session id,
-//              value = 8-byte big-endian end of the lease (Unix ms, by the
-//              store's clock) + the owner's token.
+//              value = the lease end (on CLOCK_BOOTTIME, with the boot id,
+//              and on the wall clock for earlier versions) and the owner's
+//              token: see lmdb_lock_record.h.
 // The index lets Gc visit only the sessions of buckets that have begun: the
 // expired ones and at most one bucket of live ones. A write that keeps the
 // session's expiry in its bucket (a session rewritten within the minute)
@@ -36,6 +37,17 @@
 // Forks are detected with a pthread_atfork child handler (a generation
 // counter), which keeps getpid() off the hot path; a child made without
 // fork() (raw clone) must not use a store it inherited.
+//
+// Pid namespaces: LMDB names its readers by pid, so processes of two pid
+// namespaces (containers) must not share a directory. Each process holds
+// <dir>/pid-namespace (pid_namespace_guard.h) while its environment is open;
+// an opener of another namespace is refused (Unavailable) while it is held.
+//
+// Crashes of the OS under sync=off (MDB_NOSYNC) may corrupt the file: the
+// first process to open the directory after each boot checks it first
+// (lmdb_check.h: <dir>/boot-id, a forked walk of the whole environment)
+// and moves a corrupt one aside, so that the store starts empty instead of
+// serving garbage or crashing (LastRecovery() says so).
 #ifndef SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 #define SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 
@@ -45,6 +57,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +65,7 @@
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
 #include "sessionkit/stores/lmdb.h"
+#include "stores/lmdb/lmdb_lock_record.h"
 
 namespace sessionkit::lmdb_internal {
 
@@ -69,16 +83,20 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 //
 // Session locks (lock records: see the layout above; the wake-up file:
 // lock_wake.h):
-//  - LockAndRead, lock free (absent, the caller's own, past its lease, or
-//    held by a process of this host that is gone): ONE write transaction
+//  - LockAndRead, lock free (absent, the caller's own, past its lease, of
+//    another boot, or held by a process of this host that is gone): ONE
+//    write transaction
 //    that checks the lock record, puts the caller's and reads the session.
 //    Lock held: the same transaction, aborted (no commit), then a sleep and
 //    another such transaction per wake-up.
 //  - WriteAndUnlock: ONE write transaction (owner check, the Write of the
 //    session with its index entry, the lock record's deletion) and one
-//    futex wake. TouchAndUnlock likewise with Touch; Unlock: one write
-//    transaction (aborted when the caller does not hold the lock), and a
-//    wake when it released.
+//    futex wake. The owner check passes while the record holds the owner's
+//    token, also after its lease ran out (store.h), until the record counts
+//    as gone (kLockRecordRetention after the lease, or another boot).
+//    TouchAndUnlock likewise with Touch; Unlock: one write transaction
+//    (aborted when the caller does not hold the lock), and a wake when it
+//    released.
 //  - Waking: <dir>/lock-wake (created on open, mapped shared by every
 //    process) holds 4096 futex words; a session's word is picked by a hash
 //    of its id. A waiter reads the word before its try and, finding the
@@ -95,8 +113,13 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 //    through its own file descriptor; the kernel drops it when the waiter
 //    returns, or dies. No free byte: kTooManyWaiters at once. Only a caller
 //    that finds the lock held pays for this (an open and a few fcntl).
-//  - Gc removes lock records whose lease ended by its `now`; they count in
-//    no GcResult.
+//  - Destroy deletes the lock record with the session, in its one write
+//    transaction, and wakes the waiters.
+//  - Leases run on CLOCK_BOOTTIME (no wall-clock step moves them), records
+//    carry the boot id; a record of another boot counts as gone.
+//  - Gc removes lock records that count as gone (kLockRecordRetention after
+//    their lease, or of another boot; a record of an earlier version by its
+//    `now`); they count in no GcResult.
 class LmdbStore final : public Store {
  public:
   // `options` must have passed ValidateLmdbOptions.
@@ -134,8 +157,26 @@ class LmdbStore final : public Store {
   Status Unlock(std::string_view id, const LockOwner& owner) override;
 
   // Replaces the clock that decides expiry (null restores the system clock).
-  // Call before the store is shared between threads.
+  // Unless SetLeaseClockForTesting gave one, lock leases then run on this
+  // clock too (in Unix ms), in the boot of this process. Call before the
+  // store is shared between threads.
   void SetClockForTesting(std::function<TimePoint()> clock);
+
+  // Replaces the clock of lock leases (CLOCK_BOOTTIME in ms) and, when
+  // `boot_id` is not empty (a boot_id UUID), the id of the boot it counts
+  // from. A null clock goes back to the default (see SetClockForTesting).
+  // Call before the store is shared between threads.
+  void SetLeaseClockForTesting(std::function<int64_t()> clock,
+                               std::string boot_id = "");
+
+  // What the once-per-boot check of this store's opening found and did
+  // when it moved a corrupt environment aside (lmdb_check.h), or why it
+  // could not; empty when it found nothing wrong or did not run. Also sent
+  // to syslog (LOG_WARNING).
+  std::string LastRecovery() const;
+
+  // The flags of this process's environment (mdb_env_get_flags).
+  Result<unsigned> EnvFlagsForTesting();
 
   // Checks that the expiry index matches the sessions exactly: every session
   // has one index entry, in the bucket of its expiry, and every index entry
@@ -163,6 +204,8 @@ class LmdbStore final : public Store {
   // Returns this process's environment, opening it if needed.
   Status Acquire(Env** out);
   Status OpenSlow(Env** out);
+  // CheckAfterBoot (lmdb_check.h) on this store's directory.
+  Status CheckOncePerBoot();
 
   // Runs `fn(txn)` in a read transaction. `fn` returns an LMDB code or one
   // of the internal codes in lmdb_store.cc.
@@ -175,6 +218,8 @@ class LmdbStore final : public Store {
   // Makes room in a full map: a Gc of expired sessions, then a commit that
   // lets the next transaction reuse the pages freed so far.
   void RescueFullMap(Env* env);
+  // Commits a change that leaves nothing behind: see RescueFullMap.
+  int CommitScratch(Env* env);
 
   // Re-maps after another process grew the map.
   int Remap(Env* env);
@@ -187,11 +232,17 @@ class LmdbStore final : public Store {
                int rc) const;
 
   int64_t NowMs() const;
+  // Both clocks of a lock decision, with `wall_ms` as the wall clock.
+  LockNow LockNowAt(int64_t wall_ms) const;
 
   const LmdbOptions options_;
   const std::string name_;
   std::function<TimePoint()> clock_;
+  std::function<int64_t()> lease_clock_;
+  std::string lease_boot_id_;
   std::atomic<uint64_t> index_writes_{0};  // see IndexWritesForTesting
+  mutable std::mutex recovery_mu_;
+  std::string last_recovery_;  // guarded by recovery_mu_
 
   // The environment in use; checked without a lock on every call. Owned by
   // env_ below.

@@ -65,9 +65,7 @@ int RunInChild(const std::function<int()>& fn) {
   const pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) _exit(fn());
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return Reap(pid);
 }
 
 using LmdbContractTest = LmdbFixture;

@@ -81,13 +81,6 @@ void WriteLine(int fd, const std::string& line) {
   }
 }
 
-// The exit code of a child (128 + signal when it was killed), -1 on error.
-int Reap(pid_t pid) {
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 using LmdbLockTest = LmdbFixture;
 
 // --- Lock records in the tree --------------------------------------------

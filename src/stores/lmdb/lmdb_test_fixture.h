@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdint>
@@ -26,6 +27,13 @@ namespace sessionkit::lmdb_internal {
 
 // A fixed "now" for the fake clock.
 inline constexpr int64_t kFixtureStartMs = 1'700'000'000'000;
+
+// The exit code of a child (128 + signal when it was killed), -1 on error.
+inline int Reap(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 // Thread safety: the stores may be used from several threads; the fixture's
 // own methods only from the test's.

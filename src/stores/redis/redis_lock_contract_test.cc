@@ -227,17 +227,8 @@ class RedisLockContractTest
  protected:
   friend SharedRedisServerTest<RedisLockContractTest>;
 
-  // A store with a prefix (and so a pool) of its own.
-  std::unique_ptr<Store> Fresh(std::string_view query = "") {
-    static int n = 0;
-    std::string q = "prefix=lc" + std::to_string(++n) + ":";
-    if (!query.empty()) q += "&" + std::string(query);
-    return Open(UrlFor(server_->port(), q));
-  }
-  static int64_t Calls(std::string_view command) {
-    Result<int64_t> calls = CommandCalls(*server_, command);
-    EXPECT_TRUE(calls.ok()) << calls.status().ToString();
-    return calls.value_or(-1);
+  static std::unique_ptr<Store> Fresh(std::string_view query = "") {
+    return FreshStore("lc", query);
   }
   static int64_t Pttl(const std::string& key) {
     Result<std::string> pttl = server_->Cli({"PTTL", key});

@@ -70,20 +70,8 @@ class RedisLockTest : public SharedRedisServerTest<RedisLockTest> {
  protected:
   friend SharedRedisServerTest<RedisLockTest>;
 
-  // A store with its own prefix; `query` may add settings. A query no
-  // other store uses gives the store a pool, and so connections, of its
-  // own.
-  std::unique_ptr<Store> Fresh(std::string_view query = "") {
-    static int n = 0;
-    std::string q = "prefix=lk" + std::to_string(++n) + ":";
-    if (!query.empty()) q += "&" + std::string(query);
-    return Open(UrlFor(server_->port(), q));
-  }
-
-  static int64_t Calls(std::string_view command) {
-    Result<int64_t> calls = CommandCalls(*server_, command);
-    EXPECT_TRUE(calls.ok()) << calls.status().ToString();
-    return calls.value_or(-1);
+  static std::unique_ptr<Store> Fresh(std::string_view query = "") {
+    return FreshStore("lk", query);
   }
 };
 

@@ -48,16 +48,8 @@ class RedisStoreTest : public SharedRedisServerTest<RedisStoreTest> {
  protected:
   friend SharedRedisServerTest<RedisStoreTest>;
 
-  // A store with its own prefix, so tests do not see each other's keys.
-  std::unique_ptr<Store> Fresh(std::string_view extra = "") {
-    static int n = 0;
-    std::string query;
-    if (extra.find("prefix=") == std::string_view::npos) {
-      query = "prefix=t" + std::to_string(++n) + ":";
-    }
-    if (!extra.empty())
-      query += (query.empty() ? "" : "&") + std::string(extra);
-    return Open(UrlFor(server_->port(), query));
+  static std::unique_ptr<Store> Fresh(std::string_view query = "") {
+    return FreshStore("t", query);
   }
 };
 

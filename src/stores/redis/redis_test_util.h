@@ -46,6 +46,17 @@ class SharedRedisServerTest : public ::testing::Test {
   static test::RedisServerOptions ServerOptions() { return {}; }
   static void Prepare() {}
 
+  // A store on the shared server with a key prefix of its own
+  // ("<stem><n>:", unless `query` names a prefix), so tests do not see each
+  // other's keys; `query` may add settings. A query no other store uses
+  // gives the store a pool, and so connections, of its own.
+  static std::unique_ptr<Store> FreshStore(std::string_view stem,
+                                           std::string_view query = "");
+
+  // How many times the shared server ran `command` (see CommandCalls); -1
+  // (and a test failure) when INFO cannot be read.
+  static int64_t Calls(std::string_view command);
+
   static inline test::RedisServer* server_ = nullptr;
 };
 
@@ -102,6 +113,25 @@ inline Result<int64_t> CommandCalls(const test::RedisServer& server,
   size_t at = info->find(needle);
   if (at == std::string::npos) return int64_t{0};
   return static_cast<int64_t>(std::stoll(info->substr(at + needle.size(), 20)));
+}
+
+template <typename Derived>
+std::unique_ptr<Store> SharedRedisServerTest<Derived>::FreshStore(
+    std::string_view stem, std::string_view query) {
+  static int n = 0;
+  std::string q;
+  if (query.find("prefix=") == std::string_view::npos) {
+    q = "prefix=" + std::string(stem) + std::to_string(++n) + ":";
+  }
+  if (!query.empty()) q += (q.empty() ? "" : "&") + std::string(query);
+  return Open(UrlFor(server_->port(), q));
+}
+
+template <typename Derived>
+int64_t SharedRedisServerTest<Derived>::Calls(std::string_view command) {
+  Result<int64_t> calls = CommandCalls(*server_, command);
+  EXPECT_TRUE(calls.ok()) << calls.status().ToString();
+  return calls.value_or(-1);
 }
 
 // A listener whose accept queue is full: the kernel drops further SYNs, so a

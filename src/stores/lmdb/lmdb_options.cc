@@ -1,5 +1,9 @@
-// LmdbOptions::FromUrl: the settings of an lmdb:// store URL.
+// LmdbOptions::FromUrl: the settings of an lmdb:// store URL, and their
+// checks (ValidateLmdbOptions).
+#include <limits.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -90,5 +94,58 @@ Result<LmdbOptions> LmdbOptions::FromUrl(const StoreUrl& url) {
   SK_RETURN_IF_ERROR(lmdb_internal::ValidateLmdbOptions(options));
   return options;
 }
+
+namespace lmdb_internal {
+
+std::string FormatSize(uint64_t bytes) {
+  static constexpr struct {
+    const char* unit;
+    int shift;
+  } kUnits[] = {{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}};
+  for (const auto& u : kUnits) {
+    const uint64_t unit = 1ull << u.shift;
+    if (bytes >= unit && bytes % unit == 0) {
+      return std::to_string(bytes >> u.shift) + u.unit;
+    }
+  }
+  return std::to_string(bytes) + "B";
+}
+
+Status ValidateLmdbOptions(const LmdbOptions& options) {
+  const std::string name = "lmdb://" + options.path;
+  if (options.path.empty() || options.path.front() != '/') {
+    return Status::InvalidArgument(
+        name +
+        ": the path must be an absolute directory, e.g. "
+        "lmdb:///var/lib/sessionkit");
+  }
+  if (options.path.size() >= PATH_MAX) {
+    return Status::InvalidArgument(name.substr(0, 64) +
+                                   "...: the path is too long");
+  }
+  constexpr uint64_t kMinMap = 1ull << 20;
+  constexpr uint64_t kMaxMap = 1ull << 46;
+  if (options.map_size < kMinMap || options.map_size > kMaxMap) {
+    return Status::InvalidArgument(
+        name + ": map_size=" + FormatSize(options.map_size) +
+        " is out of range; give 1MiB to 64TiB");
+  }
+  if (options.max_readers < 1 || options.max_readers > 65535) {
+    return Status::InvalidArgument(
+        name + ": max_readers=" + std::to_string(options.max_readers) +
+        " is out of range; give 1 to 65535");
+  }
+  if (options.file_mode > 0777 || (options.file_mode & 0600) != 0600) {
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04o", options.file_mode);
+    return Status::InvalidArgument(
+        name + ": mode=" + buf +
+        " is not usable; give an octal file mode of at most 0777 that lets "
+        "the owner read and write (e.g. 0600 or 0660)");
+  }
+  return Status::OK();
+}
+
+}  // namespace lmdb_internal
 
 }  // namespace sessionkit

@@ -25,29 +25,12 @@
 // Gc stops before them (also in earlier versions sharing the directory),
 // and a session id cannot begin with a zero byte.
 //
-// Processes: each process opens its own MDB_env lazily, on first use, and
-// records the pid and fork generation it was opened in. A forked child never
-// touches its parent's handle (mdb_env_close there would clear the parent's
-// reader slots): it abandons it and opens its own. Within a process, stores
-// on the same directory share one MDB_env, because LMDB must not be opened
-// twice in one process (closing the second copy would drop the first one's
-// file locks); the first store to open a directory sets its map_size,
-// max_readers and sync mode for the whole process.
-//
-// Forks are detected with a pthread_atfork child handler (a generation
-// counter), which keeps getpid() off the hot path; a child made without
-// fork() (raw clone) must not use a store it inherited.
-//
-// Pid namespaces: LMDB names its readers by pid, so processes of two pid
-// namespaces (containers) must not share a directory. Each process holds
-// <dir>/pid-namespace (pid_namespace_guard.h) while its environment is open;
-// an opener of another namespace is refused (Unavailable) while it is held.
-//
-// Crashes of the OS under sync=off (MDB_NOSYNC) may corrupt the file: the
-// first process to open the directory after each boot checks it first
-// (lmdb_check.h: <dir>/boot-id, a forked walk of the whole environment)
-// and moves a corrupt one aside, so that the store starts empty instead of
-// serving garbage or crashing (LastRecovery() says so).
+// Processes, forks, pid namespaces and the check after a crash of the OS:
+// lmdb_env.h, where the environment is opened. The files of the store:
+// lmdb_store.cc (sessions), lmdb_locks.cc (session locks), lmdb_env.cc (the
+// environment), lmdb_records.h (records in a transaction), lmdb_txn.h
+// (transactions), lmdb_layout.h (keys and values), lmdb_lock_record.h,
+// lock_wake.h, pid_namespace_guard.h, lmdb_check.h.
 #ifndef SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 #define SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 
@@ -69,7 +52,7 @@
 
 namespace sessionkit::lmdb_internal {
 
-struct Env;  // one process's open environment (lmdb_store.cc)
+struct Env;  // one process's open environment (lmdb_env.h)
 
 // Width of an expiry index bucket (see the layout above). A minute: a
 // session rewritten a few seconds after its last write mostly keeps its
@@ -208,7 +191,7 @@ class LmdbStore final : public Store {
   Status CheckOncePerBoot();
 
   // Runs `fn(txn)` in a read transaction. `fn` returns an LMDB code or one
-  // of the internal codes in lmdb_store.cc.
+  // of the internal codes in lmdb_txn.h (which defines these templates).
   template <typename Fn>
   int WithReadTxn(Env* env, Fn&& fn);
   // Runs `fn(txn)` in a write transaction and commits when it returns 0.
@@ -247,7 +230,7 @@ class LmdbStore final : public Store {
   // The environment in use; checked without a lock on every call. Owned by
   // env_ below.
   std::atomic<Env*> current_{nullptr};
-  // Guarded by the process-wide open mutex (lmdb_store.cc).
+  // Guarded by the process-wide open mutex (lmdb_env.cc).
   std::shared_ptr<Env> env_;
   // Handles inherited across fork(): kept (never closed) so that a thread
   // that loaded one a moment ago still reads valid memory.

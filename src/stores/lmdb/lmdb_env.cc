@@ -1,0 +1,398 @@
+// Opening the LMDB store's environment: once per process and directory,
+// again in a forked child, shared by the stores of one process (see
+// "Processes" in lmdb_env.h), and the re-map after another process grew
+// the map.
+#include "stores/lmdb/lmdb_env.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "stores/lmdb/lmdb_check.h"
+#include "stores/lmdb/lmdb_store.h"
+#include "stores/lmdb/lock_wake.h"
+#include "stores/lmdb/pid_namespace_guard.h"
+
+namespace sessionkit {
+namespace lmdb_internal {
+namespace {
+
+// --- Process-wide state -----------------------------------------------
+
+// Incremented in the child after every fork(): a handle whose generation
+// differs was opened by an ancestor process.
+std::atomic<uint64_t> g_fork_generation{0};
+
+// The environments open in this process, by canonical directory. Its mutex
+// also serialises opening and closing, and is held across fork() so a child
+// never inherits it locked or an environment half-opened.
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::weak_ptr<Env>> envs;
+};
+
+Registry& GetRegistry() {
+  static Registry* registry = new Registry;  // never destroyed: see ~LmdbStore
+  return *registry;
+}
+
+void AtforkPrepare() {
+  GetRegistry().mu.lock();
+  WaiterPlacesAtforkPrepare();
+}
+void AtforkParent() {
+  WaiterPlacesAtforkParent();
+  GetRegistry().mu.unlock();
+}
+void AtforkChild() {
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+  WaiterPlacesAtforkChild();
+  GetRegistry().mu.unlock();
+}
+
+void InstallForkHandlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GetRegistry();
+    pthread_atfork(AtforkPrepare, AtforkParent, AtforkChild);
+  });
+}
+
+// --- Directories --------------------------------------------------------
+
+unsigned DirMode(unsigned file_mode) {
+  // Directories need x wherever files have r, and the owner needs rwx.
+  return (file_mode | ((file_mode & 0444) >> 2) | 0700) & 0777;
+}
+
+// Creates `path` and its missing parents (mkdir -p).
+Status MakeDirs(const std::string& name, const std::string& path,
+                unsigned mode) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::OK();
+    return Status::InvalidArgument(name + ": " + path +
+                                   " exists and is not a directory; the "
+                                   "LMDB store needs a directory");
+  }
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    const std::string part = path.substr(0, pos);
+    if (part.empty() || part == "/") continue;
+    if (mkdir(part.c_str(), mode) == 0) continue;
+    const int err = errno;
+    if (err == EEXIST) {
+      if (stat(part.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+      return Status::InvalidArgument(name + ": cannot create the directory " +
+                                     path + ": " + part +
+                                     " is not a directory");
+    }
+    std::string msg =
+        name + ": cannot create the directory " + part + ": " + strerror(err);
+    if (err == ENOTDIR) return Status::InvalidArgument(std::move(msg));
+    return Status::Unavailable(std::move(msg));
+  }
+  return Status::OK();
+}
+
+// --- Opening steps ----------------------------------------------------------
+
+// The Status of the failed opening step `what` (LMDB or errno code `rc`),
+// after closing what `e` had opened so far.
+Status OpenFailed(Env* e, const std::string& name, uint64_t map_size,
+                  std::string_view what, int rc) {
+  std::string msg =
+      name + ": " + std::string(what) + " " + e->dir + ": " + mdb_strerror(rc);
+  if (e->env != nullptr) {
+    mdb_env_close(e->env);
+    e->env = nullptr;
+  }
+  e->wake.Unmap();
+  e->pid_namespace.Release();
+  switch (rc) {
+    case ENOTDIR:
+    case EISDIR:
+    case EINVAL:
+      return Status::InvalidArgument(std::move(msg));
+    case ENOMEM:
+      return Status::ResourceExhausted(msg +
+                                       " (map_size=" + FormatSize(map_size) +
+                                       " could not be mapped; lower map_size)");
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+      return Status::Corrupt(msg +
+                             " (not an LMDB environment this "
+                             "version can read)");
+    default:
+      return Status::Unavailable(std::move(msg));
+  }
+}
+
+// Holds <dir>/pid-namespace for `e` (pid_namespace_guard.h): Unavailable
+// while processes of another pid namespace use the directory.
+Status HoldPidNamespace(Env* e, const std::string& name, unsigned file_mode) {
+  uint64_t other_namespace = 0;
+  int rc = e->pid_namespace.Acquire(e->dir, file_mode, &other_namespace);
+  if (rc == EBUSY) {
+    return Status::Unavailable(
+        name + ": the LMDB directory " + e->dir +
+        " is used by processes of another pid namespace (container): "
+        "LMDB tells its readers apart by pid, which collide across pid "
+        "namespaces; give each container its own directory or share the "
+        "pid namespace (pid namespace " +
+        std::to_string(CurrentPidNamespace()) + " here, " +
+        std::to_string(other_namespace) + " recorded in " + e->dir + "/" +
+        kPidNamespaceFile + ")");
+  }
+  if (rc != 0) {
+    return Status::Unavailable(name + ": cannot open the LMDB environment in " +
+                               e->dir + ": " + strerror(rc) + " (on its " +
+                               kPidNamespaceFile + " file)");
+  }
+  return Status::OK();
+}
+
+// Creates, configures and opens the LMDB environment of `e` in e->dir, and
+// maps the lock wake-up file there.
+Status OpenEnvironment(Env* e, const std::string& name,
+                       const LmdbOptions& options) {
+  auto fail = [&](std::string_view what, int rc) {
+    return OpenFailed(e, name, options.map_size, what, rc);
+  };
+  int rc = mdb_env_create(&e->env);
+  if (rc != 0) return fail("cannot create an LMDB handle for", rc);
+  if ((rc = mdb_env_set_mapsize(e->env, options.map_size)) != 0 ||
+      (rc = mdb_env_set_maxreaders(e->env, options.max_readers)) != 0) {
+    return fail("cannot configure the LMDB environment in", rc);
+  }
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (options.sync == LmdbSync::kOff) flags |= MDB_NOSYNC;
+  if (options.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
+  rc = mdb_env_open(e->env, e->dir.c_str(), flags, options.file_mode);
+  if (rc != 0) return fail("cannot open the LMDB environment in", rc);
+  rc = e->wake.Map(e->dir, options.file_mode);
+  if (rc != 0) {
+    return fail(std::string("cannot map the lock wake-up file ") +
+                    kLockWakeFile + " in",
+                rc);
+  }
+  return Status::OK();
+}
+
+// Opens the main database of `e` (it always exists, so a read-only
+// transaction does it without taking the write lock).
+Status OpenMainDb(Env* e, const std::string& name, uint64_t map_size) {
+  auto fail = [&](std::string_view what, int rc) {
+    return OpenFailed(e, name, map_size, what, rc);
+  };
+  for (int attempt = 0;; ++attempt) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
+    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+      mdb_env_set_mapsize(e->env, 0);
+      continue;
+    }
+    if (rc != 0) return fail("cannot read the LMDB environment in", rc);
+    rc = mdb_dbi_open(txn, nullptr, 0, &e->db);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return fail("cannot open the session database in", rc);
+    }
+    rc = mdb_txn_commit(txn);  // commit keeps the handle
+    if (rc != 0) return fail("cannot open the session database in", rc);
+    return Status::OK();
+  }
+}
+
+}  // namespace
+
+Env::~Env() {
+  if (env == nullptr) return;
+  // An inherited handle is abandoned, never closed: mdb_env_close in a child
+  // would release the parent's reader slots and file locks.
+  if (generation != g_fork_generation.load(std::memory_order_relaxed) ||
+      pid != getpid()) {
+    return;
+  }
+  for (MDB_txn* txn : pool) mdb_txn_abort(txn);
+  mdb_env_close(env);
+  wake.Unmap();
+  pid_namespace.Release();
+}
+
+// --- LmdbStore: the environment -------------------------------------------
+
+LmdbStore::LmdbStore(LmdbOptions options)
+    : options_(std::move(options)), name_("lmdb://" + options_.path) {
+  InstallForkHandlers();
+}
+
+LmdbStore::~LmdbStore() {
+  // Closing under the registry mutex: another store must not open the same
+  // directory while this process is still closing it.
+  std::lock_guard<std::mutex> lock(GetRegistry().mu);
+  current_.store(nullptr, std::memory_order_relaxed);
+  env_.reset();
+  abandoned_.clear();
+}
+
+Result<unsigned> LmdbStore::EnvFlagsForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  unsigned flags = 0;
+  const int rc = mdb_env_get_flags(e->env, &flags);
+  if (rc != 0) return Error(e, "flags", {}, rc);
+  return flags;
+}
+
+Status LmdbStore::Acquire(Env** out) {
+  Env* e = current_.load(std::memory_order_acquire);
+  if (e != nullptr &&
+      e->generation == g_fork_generation.load(std::memory_order_relaxed)) {
+    *out = e;
+    return Status::OK();
+  }
+  return OpenSlow(out);
+}
+
+Status LmdbStore::OpenSlow(Env** out) {
+  // Once per boot, before this process maps the environment; not under the
+  // registry mutex, which the fork handlers take (the check forks).
+  SK_RETURN_IF_ERROR(CheckOncePerBoot());
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  const uint64_t generation = g_fork_generation.load();
+  const pid_t pid = getpid();
+
+  if (env_ != nullptr) {
+    if (env_->generation == generation && env_->pid == pid) {
+      *out = env_.get();  // another thread opened it meanwhile
+      return Status::OK();
+    }
+    // Inherited from the parent process: keep the memory, never use it.
+    current_.store(nullptr, std::memory_order_release);
+    abandoned_.push_back(std::move(env_));
+  }
+
+  SK_RETURN_IF_ERROR(
+      MakeDirs(name_, options_.path, DirMode(options_.file_mode)));
+  char real[PATH_MAX];
+  if (realpath(options_.path.c_str(), real) == nullptr) {
+    return Status::Unavailable(name_ + ": cannot resolve the directory " +
+                               options_.path + ": " + strerror(errno));
+  }
+
+  auto it = registry.envs.find(real);
+  if (it != registry.envs.end()) {
+    std::shared_ptr<Env> shared = it->second.lock();
+    if (shared != nullptr && shared->generation == generation &&
+        shared->pid == pid) {
+      env_ = std::move(shared);
+      current_.store(env_.get(), std::memory_order_release);
+      *out = env_.get();
+      return Status::OK();
+    }
+  }
+
+  auto e = std::make_shared<Env>();
+  e->dir = real;
+  e->pool.reserve(kPoolCap);  // returning a transaction never allocates
+  // Before LMDB claims a reader slot by this process's pid.
+  SK_RETURN_IF_ERROR(HoldPidNamespace(e.get(), name_, options_.file_mode));
+  SK_RETURN_IF_ERROR(OpenEnvironment(e.get(), name_, options_));
+  e->pid = pid;
+  e->generation = generation;
+
+  // Free the reader slots of processes that died mid-read.
+  int dead = 0;
+  mdb_reader_check(e->env, &dead);
+
+  SK_RETURN_IF_ERROR(OpenMainDb(e.get(), name_, options_.map_size));
+
+  for (auto i = registry.envs.begin(); i != registry.envs.end();) {
+    i = i->second.expired() ? registry.envs.erase(i) : std::next(i);
+  }
+  registry.envs[real] = e;
+  env_ = std::move(e);
+  current_.store(env_.get(), std::memory_order_release);
+  *out = env_.get();
+  return Status::OK();
+}
+
+Status LmdbStore::CheckOncePerBoot() {
+  SK_RETURN_IF_ERROR(
+      MakeDirs(name_, options_.path, DirMode(options_.file_mode)));
+  std::string message;
+  const int rc = CheckAfterBoot(options_.path, options_.file_mode,
+                                options_.max_readers, &message);
+  if (message.empty()) return Status::OK();
+  message = name_ + ": " + message;
+  // No logger reaches a store: the system log, and LastRecovery().
+  syslog(LOG_WARNING, "sessionkit: %s", message.c_str());
+  {
+    std::lock_guard<std::mutex> lock(recovery_mu_);
+    last_recovery_ = message;
+  }
+  if (rc != 0) return Status::Corrupt(message);
+  return Status::OK();
+}
+
+std::string LmdbStore::LastRecovery() const {
+  std::lock_guard<std::mutex> lock(recovery_mu_);
+  return last_recovery_;
+}
+
+int LmdbStore::Remap(Env* e) {
+  std::unique_lock<std::shared_mutex> lock(e->remap_mu);
+  return mdb_env_set_mapsize(e->env, 0);
+}
+
+Result<std::vector<pid_t>> LmdbStore::ReaderPidsForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  std::vector<pid_t> pids;
+  mdb_reader_list(
+      e->env,
+      [](const char* msg, void* ctx) -> int {
+        // Lines are "pid thread txnid"; the header and "(no active
+        // readers)" do not start with a number.
+        char* end;
+        long pid = strtol(msg, &end, 10);
+        if (end != msg && pid > 0) {
+          static_cast<std::vector<pid_t>*>(ctx)->push_back(
+              static_cast<pid_t>(pid));
+        }
+        return 0;
+      },
+      &pids);
+  return pids;
+}
+
+pid_t LmdbStore::EnvPidForTesting() const {
+  Env* e = current_.load(std::memory_order_acquire);
+  if (e == nullptr ||
+      e->generation != g_fork_generation.load(std::memory_order_relaxed)) {
+    return 0;
+  }
+  return e->pid;
+}
+
+}  // namespace lmdb_internal
+}  // namespace sessionkit

@@ -1,0 +1,83 @@
+// One process's handle on an LMDB store directory (Env). LmdbStore opens it
+// on first use (lmdb_env.cc, which also keeps the process-wide registry of
+// open environments and the fork handlers).
+//
+// Processes: each process opens its own MDB_env lazily, on first use, and
+// records the pid and fork generation it was opened in. A forked child never
+// touches its parent's handle (mdb_env_close there would clear the parent's
+// reader slots): it abandons it and opens its own. Within a process, stores
+// on the same directory share one MDB_env, because LMDB must not be opened
+// twice in one process (closing the second copy would drop the first one's
+// file locks); the first store to open a directory sets its map_size,
+// max_readers and sync mode for the whole process.
+//
+// Forks are detected with a pthread_atfork child handler (a generation
+// counter), which keeps getpid() off the hot path; a child made without
+// fork() (raw clone) must not use a store it inherited.
+//
+// Pid namespaces: LMDB names its readers by pid, so processes of two pid
+// namespaces (containers) must not share a directory. Each process holds
+// <dir>/pid-namespace (pid_namespace_guard.h) while its environment is open;
+// an opener of another namespace is refused (Unavailable) while it is held.
+//
+// Crashes of the OS under sync=off (MDB_NOSYNC) may corrupt the file: the
+// first process to open the directory after each boot checks it first
+// (lmdb_check.h: <dir>/boot-id, a forked walk of the whole environment)
+// and moves a corrupt one aside, so that the store starts empty instead of
+// serving garbage or crashing (LastRecovery() says so).
+#ifndef SESSIONKIT_STORES_LMDB_LMDB_ENV_H_
+#define SESSIONKIT_STORES_LMDB_LMDB_ENV_H_
+
+#include <lmdb.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "stores/lmdb/lock_wake.h"
+#include "stores/lmdb/pid_namespace_guard.h"
+
+namespace sessionkit::lmdb_internal {
+
+// Reset read transactions an Env keeps for reuse, at most.
+inline constexpr size_t kPoolCap = 16;
+// Re-maps a transaction (or the opening) tries after another process grew
+// the map.
+inline constexpr int kMaxRemaps = 3;
+
+// One process's handle on an environment directory.
+//
+// Thread safety: env, db, wake, pid, generation and dir are set before the
+// handle is published and never change; pool is guarded by pool_mu; every
+// transaction holds remap_mu shared.
+struct Env {
+  MDB_env* env = nullptr;
+  MDB_dbi db = 0;  // the main database: sessions, their index, locks
+  LockWake wake;   // <dir>/lock-wake, mapped
+  PidNamespaceGuard pid_namespace;  // <dir>/pid-namespace, held shared
+  // The process and fork generation that opened `env`; any other process
+  // must not touch it.
+  pid_t pid = 0;
+  uint64_t generation = 0;
+  std::string dir;  // canonical path
+
+  // Every transaction holds this shared; a re-map (mdb_env_set_mapsize)
+  // holds it exclusively, since it moves the memory map under any
+  // transaction of this process.
+  std::shared_mutex remap_mu;
+
+  // Reset read transactions kept for reuse: mdb_txn_renew is far cheaper
+  // than claiming a reader slot with mdb_txn_begin. Each holds one slot.
+  std::mutex pool_mu;
+  std::vector<MDB_txn*> pool;
+
+  ~Env();
+};
+
+}  // namespace sessionkit::lmdb_internal
+
+#endif  // SESSIONKIT_STORES_LMDB_LMDB_ENV_H_

@@ -1,0 +1,145 @@
+// Transactions of the LMDB store: the outcomes a transaction body returns
+// besides LMDB codes, the guards that end a transaction or cursor, and
+// LmdbStore::WithReadTxn and WithWriteTxn (member templates declared in
+// lmdb_store.h), for every file of the store that runs transactions.
+#ifndef SESSIONKIT_STORES_LMDB_LMDB_TXN_H_
+#define SESSIONKIT_STORES_LMDB_LMDB_TXN_H_
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+
+#include "stores/lmdb/lmdb_env.h"
+#include "stores/lmdb/lmdb_store.h"
+
+namespace sessionkit::lmdb_internal {
+
+// Outcomes of transaction bodies besides LMDB codes (which are -30800 to
+// -30780) and errno values (positive).
+// A value shorter than its expiry header.
+inline constexpr int kRcCorrupt = -1;
+// Nothing to commit: abort and succeed.
+inline constexpr int kRcNoChange = -2;
+// The caller does not hold the session lock.
+inline constexpr int kRcLockLost = -3;
+
+// Entries one write transaction of gc visits at most (index entries or lock
+// records): keeps each of them short.
+inline constexpr uint64_t kGcBatch = 1000;
+
+// Aborts a transaction when a transaction body throws (std::bad_alloc):
+// a leaked write transaction would hold the write lock of every process.
+struct TxnGuard {
+  MDB_txn* txn;
+  ~TxnGuard() {
+    if (txn != nullptr) mdb_txn_abort(txn);
+  }
+};
+
+// Closes a cursor of a write transaction when its scope ends (before the
+// transaction ends, as LMDB requires).
+struct CursorGuard {
+  MDB_cursor* cursor;
+  ~CursorGuard() { mdb_cursor_close(cursor); }
+};
+
+// --- LmdbStore::WithReadTxn and WithWriteTxn (see lmdb_store.h) -----------
+
+template <typename Fn>
+int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
+  for (int attempt = 0;; ++attempt) {
+    int rc;
+    {
+      std::shared_lock<std::shared_mutex> remap_lock(e->remap_mu);
+      MDB_txn* txn = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(e->pool_mu);
+        if (!e->pool.empty()) {
+          txn = e->pool.back();
+          e->pool.pop_back();
+        }
+      }
+      const bool pooled = txn != nullptr;
+      rc = pooled ? mdb_txn_renew(txn)
+                  : mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
+      if (rc == 0 || (pooled && rc == MDB_MAP_RESIZED)) {
+        // Either way `txn` is now reset and still owns its reader slot.
+        int out = rc;
+        if (rc == 0) {
+          TxnGuard guard{txn};  // an exception must not leave it open
+          out = fn(txn);
+          guard.txn = nullptr;
+          mdb_txn_reset(txn);
+        }
+        bool keep;
+        {
+          std::lock_guard<std::mutex> lock(e->pool_mu);
+          keep = e->pool.size() < kPoolCap;
+          if (keep) e->pool.push_back(txn);
+        }
+        if (!keep) mdb_txn_abort(txn);
+        if (rc == 0) return out;
+      }
+      if (pooled && rc != MDB_MAP_RESIZED && attempt == 0) {
+        // Any other failed renew (MDB_BAD_RSLOT: the slot was taken from
+        // us) leaves a handle that must not free the slot: leak it and
+        // start afresh.
+        continue;
+      }
+    }
+    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+      rc = Remap(e);
+      if (rc != 0) return rc;
+      continue;
+    }
+    if (rc == MDB_READERS_FULL && attempt == 0) {
+      int dead = 0;
+      mdb_reader_check(e->env, &dead);
+      continue;
+    }
+    return rc;
+  }
+}
+
+template <typename Fn>
+int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
+  for (int attempt = 0;; ++attempt) {
+    int rc;
+    {
+      std::shared_lock<std::shared_mutex> remap_lock(e->remap_mu);
+      MDB_txn* txn = nullptr;
+      rc = mdb_txn_begin(e->env, nullptr, 0, &txn);
+      if (rc == 0) {
+        {
+          TxnGuard guard{txn};  // an exception must not keep the write lock
+          rc = fn(txn);
+          guard.txn = nullptr;
+        }
+        if (rc == 0) {
+          rc = mdb_txn_commit(txn);  // frees txn, also on failure
+        } else {
+          mdb_txn_abort(txn);
+          if (rc == kRcNoChange) return 0;
+        }
+        if (rc == 0) return 0;
+      }
+    }
+    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+      rc = Remap(e);
+      if (rc != 0) return rc;
+      continue;
+    }
+    if (rc == MDB_MAP_FULL && rescue) {
+      rescue = false;
+      RescueFullMap(e);
+      continue;
+    }
+    return rc;
+  }
+}
+
+}  // namespace sessionkit::lmdb_internal
+
+#endif  // SESSIONKIT_STORES_LMDB_LMDB_TXN_H_

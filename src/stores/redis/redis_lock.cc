@@ -280,17 +280,23 @@ Status RedisStore::RunScript(const LuaScript& script,
   for (std::string_view arg : args) command.args.push_back(arg);
   pipeline.insert(pipeline.end(), after.begin(), after.end());
   std::vector<Reply> replies;
-  SK_RETURN_IF_ERROR(Run(keys[0], pipeline, &replies, /*read_only=*/false, what,
-                         Duration(0), /*keep_error=*/"NOSCRIPT",
-                         /*hook=*/nullptr, unanswered));
+  SK_RETURN_IF_ERROR(Run({.key = keys[0],
+                          .commands = pipeline,
+                          .what = what,
+                          .keep_error = "NOSCRIPT",
+                          .unanswered = unanswered},
+                         &replies));
   if (replies[at].is_error()) {
     // NOSCRIPT: the script did not run (its neighbours did, and may run
     // again: a SET of the staging key, a GET). EVAL runs the source and
     // caches it, so the next EVALSHA finds it.
     pipeline[at].args[0] = "EVAL";
     pipeline[at].args[1] = script.source;
-    SK_RETURN_IF_ERROR(Run(keys[0], pipeline, &replies, /*read_only=*/false,
-                           what, Duration(0), {}, nullptr, unanswered));
+    SK_RETURN_IF_ERROR(Run({.key = keys[0],
+                            .commands = pipeline,
+                            .what = what,
+                            .unanswered = unanswered},
+                           &replies));
   }
   *reply = std::move(replies[at]);
   if (others != nullptr) {
@@ -316,6 +322,114 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
     (void)Unlock(id, request.owner);
   }
   return got;
+}
+
+namespace {
+
+// How long one BLPOP waits: until a release pushes a wake token, the lease
+// ends (not the record: it outlives the lease), or (for a holder of this
+// host) it is time to see whether its process is gone; `left` of the wait
+// at most.
+Duration WaitSlice(Duration left, int64_t lease_left,
+                   const std::string& holder) {
+  Duration slice = left;
+  if (lease_left >= 0) {
+    slice = std::min(slice, Duration(lease_left) + kLeaseSlack);
+  }
+  slice = std::min(slice, kMaxBlock);
+  if (HolderIsOnThisHost(holder)) slice = std::min(slice, kLocalHolderPoll);
+  return std::max(slice, Duration(1));  // BLPOP 0 would block forever
+}
+
+}  // namespace
+
+Result<LockedRead> RedisStore::LockTaken(const std::string& what, Reply& data,
+                                         const Reply& pttl,
+                                         std::string broken_owner) const {
+  if (data.type != Reply::Type::kString && !data.is_nil()) {
+    return Unexpected(what, "GET", data);
+  }
+  if (pttl.type != Reply::Type::kInteger) {
+    return Unexpected(what, "PTTL", pttl);
+  }
+  LockedRead locked;
+  locked.outcome = LockOutcome::kAcquired;
+  if (data.type == Reply::Type::kString && pttl.integer != -2) {
+    locked.found = true;
+    locked.record.data = std::move(data.str);
+    locked.record.expires_at = ExpiryFromPttl(pttl.integer);
+  }
+  locked.broken_owner = std::move(broken_owner);
+  return locked;
+}
+
+Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
+    std::span<const std::string> keys, const std::string& token,
+    const std::string& record_px, const std::string& what, bool* may_hold) {
+  // The fast path, no script: take a free lock with SET NX and WATCH it
+  // (see WatchOnTake), reading the data in the same round trip.
+  // (A stale record, whose lease ran out, fails the SET NX too.)
+  const Command take[] = {{{"INFO", "server"}},
+                          {{"UNWATCH"}},
+                          {{"SET", keys[1], token, "NX", "PX", record_px}},
+                          {{"GET", keys[0]}},
+                          {{"PTTL", keys[0]}},
+                          {{"WATCH", keys[1]}}};
+  WatchOnTake hook(take, {keys[1], token}, name());
+  bool unanswered = false;
+  std::vector<Reply> replies;
+  Status st = Run({.key = keys[0],
+                   .commands = take,
+                   .what = what,
+                   .hook = &hook,
+                   .unanswered = &unanswered},
+                  &replies);
+  // Until a reply says otherwise, the lock may be ours.
+  *may_hold = unanswered || hook.taken();
+  SK_RETURN_IF_ERROR(st);
+  // Too old to lock on: LockAndRead releases what the SET may have taken.
+  if (!hook.refusal().ok()) return hook.refusal();
+  // No replies: redirected by ASK (a slot migrating), left to the script.
+  if (!replies.empty()) {
+    const size_t at = hook.set_at();
+    const Reply& set = replies[at];
+    if (set.Is("OK")) {
+      Result<LockedRead> got =
+          LockTaken(what, replies[at + 1], replies[at + 2], "");
+      if (!got.ok()) return got.status();
+      return std::optional<LockedRead>(std::move(*got));
+    }
+    // Held (by another request, or already by this owner): the script.
+    if (!set.is_nil()) return Unexpected(what, "SET", set);
+  }
+  *may_hold = false;
+  return std::optional<LockedRead>();
+}
+
+Status RedisStore::WaitForWake(const std::string& wake_key, Duration slice,
+                               const std::string& what) {
+  const std::string timeout = Seconds(slice);
+  const Command blpop[] = {{{"BLPOP", wake_key, timeout}}};
+  std::vector<Reply> replies;
+  // UNBLOCKED: the server stopped being a master (a failover) and ended
+  // the wait; the script finds the new master.
+  Status waited = Run({.key = wake_key,
+                       .commands = blpop,
+                       .what = what,
+                       .blocking = slice + kServerTimerSlack,
+                       .keep_error = "UNBLOCKED"},
+                      &replies);
+  if (!waited.ok() &&
+      waited.message().find("timeout is not an integer") != std::string::npos) {
+    // A server older than Redis 6 that the fast path did not see (its
+    // INFO check runs only there).
+    return Status::NotSupported(
+        name() + ": " + what +
+        ": the server does not take BLPOP timeouts in fractions of a "
+        "second (Redis older than 6?): session locking needs Redis 6 or "
+        "later; upgrade it, or turn locking off (sessionkit.locking=0)");
+  }
+  return waited;
 }
 
 Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
@@ -344,55 +458,10 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
   const std::string cap = std::to_string(request.max_waiters);
   const SteadyClock::time_point deadline =
       SteadyClock::now() + std::max(request.wait, Duration(0));
-  std::vector<Reply> replies;
-  // The lock taken: `data` and `pttl` are the GET and PTTL behind it.
-  auto acquired = [&](Reply& data, const Reply& pttl,
-                      std::string broken) -> Result<LockedRead> {
-    if (data.type != Reply::Type::kString && !data.is_nil()) {
-      return Unexpected(what, "GET", data);
-    }
-    if (pttl.type != Reply::Type::kInteger) {
-      return Unexpected(what, "PTTL", pttl);
-    }
-    LockedRead locked;
-    locked.outcome = LockOutcome::kAcquired;
-    if (data.type == Reply::Type::kString && pttl.integer != -2) {
-      locked.found = true;
-      locked.record.data = std::move(data.str);
-      locked.record.expires_at = ExpiryFromPttl(pttl.integer);
-    }
-    locked.broken_owner = std::move(broken);
-    return locked;
-  };
-  {
-    // The fast path, no script: take a free lock with SET NX and WATCH it
-    // (see WatchOnTake), reading the data in the same round trip.
-    // (A stale record, whose lease ran out, fails the SET NX too.)
-    const Command take[] = {{{"INFO", "server"}},
-                            {{"UNWATCH"}},
-                            {{"SET", keys[1], token, "NX", "PX", record_px}},
-                            {{"GET", keys[0]}},
-                            {{"PTTL", keys[0]}},
-                            {{"WATCH", keys[1]}}};
-    WatchOnTake hook(take, {keys[1], token}, name());
-    bool unanswered = false;
-    Status st = Run(keys[0], take, &replies, /*read_only=*/false, what,
-                    Duration(0), {}, &hook, &unanswered);
-    // Until a reply says otherwise, the lock may be ours.
-    *may_hold = unanswered || hook.taken();
-    SK_RETURN_IF_ERROR(st);
-    // Too old to lock on: LockAndRead releases what the SET may have taken.
-    if (!hook.refusal().ok()) return hook.refusal();
-    // No replies: redirected by ASK (a slot migrating), left to the script.
-    if (!replies.empty()) {
-      const size_t at = hook.set_at();
-      const Reply& set = replies[at];
-      if (set.Is("OK")) return acquired(replies[at + 1], replies[at + 2], "");
-      // Held (by another request, or already by this owner): the script.
-      if (!set.is_nil()) return Unexpected(what, "SET", set);
-    }
-    *may_hold = false;
-  }
+  Result<std::optional<LockedRead>> fast =
+      TakeFreeLock(keys, token, record_px, what, may_hold);
+  if (!fast.ok()) return fast.status();
+  if (fast->has_value()) return std::move(**fast);
   // A holder known to be gone: the script takes its lock over if it still
   // holds it (compare-and-take-over, so a new holder is never broken).
   std::string expected;
@@ -428,7 +497,7 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
         return Unexpected(what, "EVALSHA", reply);
       }
       if (data.size() != 2) return Unexpected(what, "EVALSHA", reply);
-      return acquired(data[0], data[1], std::move(r[3].str));
+      return LockTaken(what, data[0], data[1], std::move(r[3].str));
     }
     if ((r[0].integer != 0 && r[0].integer != 2) ||
         r[1].type != Reply::Type::kString) {
@@ -453,33 +522,8 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     }
     left = std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
     if (left.count() <= 0) continue;  // the last try
-    // Sleep until a release pushes a wake token, the lease ends (not the
-    // record: it outlives the lease), or (for a holder of this host) it is
-    // time to see whether its process is gone.
-    Duration slice = left;
-    if (lease_left >= 0) {
-      slice = std::min(slice, Duration(lease_left) + kLeaseSlack);
-    }
-    slice = std::min(slice, kMaxBlock);
-    if (HolderIsOnThisHost(holder)) slice = std::min(slice, kLocalHolderPoll);
-    slice = std::max(slice, Duration(1));  // BLPOP 0 would block forever
-    const std::string timeout = Seconds(slice);
-    const Command blpop[] = {{{"BLPOP", wake_key, timeout}}};
-    // UNBLOCKED: the server stopped being a master (a failover) and ended
-    // the wait; the script finds the new master.
-    Status waited = Run(wake_key, blpop, &replies, /*read_only=*/false, what,
-                        slice + kServerTimerSlack, /*keep_error=*/"UNBLOCKED");
-    if (!waited.ok() && waited.message().find("timeout is not an integer") !=
-                            std::string::npos) {
-      // A server older than Redis 6 that the fast path did not see (its
-      // INFO check runs only there).
-      return Status::NotSupported(
-          name() + ": " + what +
-          ": the server does not take BLPOP timeouts in fractions of a "
-          "second (Redis older than 6?): session locking needs Redis 6 or "
-          "later; upgrade it, or turn locking off (sessionkit.locking=0)");
-    }
-    SK_RETURN_IF_ERROR(waited);
+    SK_RETURN_IF_ERROR(
+        WaitForWake(wake_key, WaitSlice(left, lease_left, holder), what));
     // Woken or not, the script decides: a wake token may be stale, and a
     // newcomer may have taken the lock first.
   }

@@ -1,5 +1,7 @@
-// Internals shared by redis_store.cc and redis_lock.cc (the locking
-// protocol: see redis_store.h), and the pieces of it that unit tests call.
+// Internals shared by the files of RedisStore (redis_store.cc,
+// redis_runner.cc, redis_scan.cc, redis_lock.cc, redis_release.cc; the
+// locking protocol: see redis_store.h), and the pieces of it that unit tests
+// call.
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_LOCK_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_LOCK_H_
 
@@ -72,6 +74,9 @@ LuaScript MakeScript(std::string_view source);
 inline constexpr int64_t kMaxTtlMs = int64_t{1} << 46;
 // Expiry reported for a key without a TTL (written by something else).
 inline constexpr int64_t kNoExpiryMs = 253402300799999;  // 9999-12-31
+
+// `st` with " (<what>)" added to its message; OK stays OK.
+Status WithWhat(const Status& st, std::string_view what);
 
 inline int64_t ClampTtl(Duration ttl) {
   return std::min<int64_t>(ttl.count(), kMaxTtlMs);

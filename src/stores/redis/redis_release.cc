@@ -116,8 +116,9 @@ Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
     std::span<const Command> transaction, const std::string& what) {
   ExecIfWatched hook(transaction, {keys[1], owner.token});
   std::vector<Reply> replies;
-  SK_RETURN_IF_ERROR(Run(keys[0], transaction, &replies, /*read_only=*/false,
-                         what, Duration(0), {}, &hook));
+  SK_RETURN_IF_ERROR(Run(
+      {.key = keys[0], .commands = transaction, .what = what, .hook = &hook},
+      &replies));
   if (!hook.ran()) return std::optional<std::vector<Reply>>();
   if (replies.size() != transaction.size()) {
     return Unexpected(what, "EXEC", replies.empty() ? Reply() : replies[0]);

@@ -92,6 +92,34 @@ namespace sessionkit::redis {
 struct LuaScript;
 // Picks the commands for the connection a call lands on (redis_lock.h).
 class ConnectionHook;
+// One call of RedisStore::Scan (redis_scan.cc).
+class RedisScan;
+
+// What RedisStore::Run sends and how (redis-plus-plus style: the optional
+// parts by name, e.g. Run({.key = key, .commands = get, .what = what}, &r)).
+struct RunRequest {
+  // The key every command is on: it picks the server.
+  std::string_view key{};
+  // Borrowed for the call.
+  std::span<const Command> commands{};
+  // Running them in the wrong database would change nothing (see
+  // Connection::Execute).
+  bool read_only = false;
+  // Names the operation for messages, as in "read of session abc123...".
+  std::string_view what{};
+  // See Connection::Execute.
+  Duration blocking{0};
+  // An error reply that starts with this (e.g. "NOSCRIPT"), when not
+  // empty, stays a reply for the caller.
+  std::string_view keep_error{};
+  // When given, sees the connection each attempt runs on (the WATCH fast
+  // path of the locking calls) and picks what is sent there.
+  ConnectionHook* hook = nullptr;
+  // When given, set when an attempt wrote its commands but failed before
+  // all their replies came (a timeout, a broken connection): the server may
+  // have run them.
+  bool* unanswered = nullptr;
+};
 
 // Thread safety: every method may be called concurrently from several
 // threads (each call takes its own pooled connection, also while one waits
@@ -151,29 +179,17 @@ class RedisStore final : public Store {
   ConnectionPool* PoolForTesting() const { return pool_.get(); }
 
  private:
-  // Sends `commands`, all on `key`, in one round trip and reads their
-  // replies. Retries on a new connection when a pooled one turns out to
-  // have been closed by the server; once after a connection error where
+  // Sends request.commands, all on request.key, in one round trip and reads
+  // their replies. Retries on a new connection when a pooled one turns out
+  // to have been closed by the server; once after a connection error where
   // the topology says the route may have changed (a failover); and up to
   // topology->MaxRedirects() times after MOVED / ASK / READONLY replies
   // (ASK: ASKING before each command, in the same write), then gives up
   // with Unavailable. After TRYAGAIN (Cluster, a multi-key command on a
   // half-migrated slot) it pauses and starts over, for up to a second. An
-  // error reply becomes the error (see
-  // StatusFromErrorReply). `what` names the operation for messages, as in
-  // "read of session abc123...". `blocking`: see Connection::Execute. An
-  // error reply that starts with a non-empty `keep_error` (e.g. "NOSCRIPT")
-  // stays a reply for the caller.
-  // `hook`, when given, sees the connection each attempt runs on (the
-  // WATCH fast path of the locking calls) and picks what is sent there.
-  // `unanswered`, when given, is set when an attempt wrote its commands but
-  // failed before all their replies came (a timeout, a broken connection):
-  // the server may have run them.
-  Status Run(std::string_view key, std::span<const Command> commands,
-             std::vector<Reply>* replies, bool read_only,
-             const std::string& what, Duration blocking = Duration(0),
-             std::string_view keep_error = {}, ConnectionHook* hook = nullptr,
-             bool* unanswered = nullptr);
+  // error reply becomes the error (see StatusFromErrorReply), except as
+  // RunRequest::keep_error says.
+  Status Run(const RunRequest& request, std::vector<Reply>* replies);
   // Runs `transaction` (MULTI ... EXEC on a session's `keys`, as
   // LockingKeys gives them) if Run lands on a connection that WATCHes the
   // lock of `owner`; clears that mark either way. Returns the EXEC reply's
@@ -204,6 +220,18 @@ class RedisStore final : public Store {
   Result<LockedRead> TakeLockAndRead(std::string_view id,
                                      const LockRequest& request,
                                      bool* may_hold);
+  // The parts of TakeLockAndRead. LockTaken: the LockedRead of a lock just
+  // taken, `data` and `pttl` being the GET and PTTL behind it. TakeFreeLock:
+  // the fast path (no script); nullopt when the lock is left to the lock
+  // script. WaitForWake: one BLPOP on the wake list, of `slice`.
+  Result<LockedRead> LockTaken(const std::string& what, Reply& data,
+                               const Reply& pttl,
+                               std::string broken_owner) const;
+  Result<std::optional<LockedRead>> TakeFreeLock(
+      std::span<const std::string> keys, const std::string& token,
+      const std::string& record_px, const std::string& what, bool* may_hold);
+  Status WaitForWake(const std::string& wake_key, Duration slice,
+                     const std::string& what);
   // Sends `commands` to `endpoint` itself (Scan walks each master), with
   // the same retry on a stale pooled connection but no rerouting. With
   // `keep_error_replies`, error replies stay replies for the caller.
@@ -212,6 +240,8 @@ class RedisStore final : public Store {
                const std::string& what);
   Status Unexpected(const std::string& what, std::string_view command,
                     const Reply& reply) const;
+
+  friend class RedisScan;
   // Refuses only ids that would break the key layout (empty, or with a
   // brace: the hash tag); the id rules themselves are ValidateSessionId's,
   // applied before a store sees an id.

@@ -1,0 +1,234 @@
+// TLS for a connection: the shared client context (TlsContext) and a
+// connection's handshake and record pumping, through OpenSSL memory BIOs so
+// that every byte goes through the connection's own poll loop and deadline.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "stores/redis/connection.h"
+#include "stores/redis/connection_internal.h"
+
+namespace sessionkit::redis {
+namespace {
+
+bool IsIpAddress(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// Checks that a readable file exists, for messages clearer than OpenSSL's.
+Status CheckReadable(const std::string& store_name, std::string_view setting,
+                     const std::string& path) {
+  if (access(path.c_str(), R_OK) != 0) {
+    int err = errno;
+    return Status::InvalidArgument(store_name + ": " + std::string(setting) +
+                                   "=" + path +
+                                   ": cannot read the file: " + Errno(err));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string OpenSslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    const char* reason = ERR_reason_error_string(e);
+    std::string text;
+    if (reason != nullptr) {
+      text = reason;
+    } else {
+      char buf[256];
+      ERR_error_string_n(e, buf, sizeof(buf));
+      text = buf;
+    }
+    if (out.find(text) != std::string::npos) continue;
+    if (!out.empty()) out += "; ";
+    out += text;
+  }
+  return out.empty() ? std::string("unknown TLS error") : out;
+}
+
+// --- TlsContext -----------------------------------------------------------
+
+Result<std::shared_ptr<TlsContext>> TlsContext::Create(
+    const RedisTlsOptions& options, const std::string& store_name) {
+  if (!options.key_file.empty() && options.cert_file.empty()) {
+    return Status::InvalidArgument(
+        store_name +
+        ": tls_key is given without tls_cert: give the client certificate "
+        "too");
+  }
+  if (!options.ca_file.empty()) {
+    SK_RETURN_IF_ERROR(CheckReadable(store_name, "tls_ca", options.ca_file));
+  }
+  if (!options.cert_file.empty()) {
+    SK_RETURN_IF_ERROR(
+        CheckReadable(store_name, "tls_cert", options.cert_file));
+  }
+  if (!options.key_file.empty()) {
+    SK_RETURN_IF_ERROR(CheckReadable(store_name, "tls_key", options.key_file));
+  }
+  ERR_clear_error();
+  std::shared_ptr<TlsContext> out(new TlsContext());
+  out->ctx_ = SSL_CTX_new(TLS_client_method());
+  if (out->ctx_ == nullptr) {
+    return Status::Internal(
+        store_name + ": cannot create a TLS context: " + OpenSslErrors());
+  }
+  SSL_CTX_set_min_proto_version(out->ctx_, TLS1_2_VERSION);
+  out->verify_ = !options.insecure;
+  out->has_ca_file_ = !options.ca_file.empty();
+  if (!options.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(out->ctx_, options.ca_file.c_str(),
+                                      nullptr) != 1) {
+      return Status::InvalidArgument(
+          store_name + ": tls_ca=" + options.ca_file +
+          ": not a PEM CA certificate file: " + OpenSslErrors());
+    }
+  } else if (out->verify_ && SSL_CTX_set_default_verify_paths(out->ctx_) != 1) {
+    return Status::InvalidArgument(
+        store_name + ": cannot load the system's CA certificates (" +
+        OpenSslErrors() + "): give the CA with tls_ca=/path/to/ca.pem");
+  }
+  SSL_CTX_set_verify(out->ctx_,
+                     out->verify_ ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  if (!options.cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(out->ctx_,
+                                           options.cert_file.c_str()) != 1) {
+      return Status::InvalidArgument(
+          store_name + ": tls_cert=" + options.cert_file +
+          ": not a PEM certificate file: " + OpenSslErrors());
+    }
+    const std::string& key =
+        options.key_file.empty() ? options.cert_file : options.key_file;
+    if (SSL_CTX_use_PrivateKey_file(out->ctx_, key.c_str(), SSL_FILETYPE_PEM) !=
+        1) {
+      return Status::InvalidArgument(
+          store_name + ": " +
+          (options.key_file.empty() ? "tls_cert=" : "tls_key=") + key +
+          ": no PEM private key in the file: " + OpenSslErrors());
+    }
+    if (SSL_CTX_check_private_key(out->ctx_) != 1) {
+      return Status::InvalidArgument(
+          store_name + ": tls_key does not match the certificate of tls_cert=" +
+          options.cert_file + ": " + OpenSslErrors());
+    }
+  }
+  return out;
+}
+
+TlsContext::~TlsContext() {
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+}
+
+// --- A connection's TLS ---------------------------------------------------
+
+Status Connection::FlushTlsOutput(Deadline deadline) {
+  BIO* wbio = SSL_get_wbio(ssl_);
+  char buf[kReadChunk];
+  while (BIO_ctrl_pending(wbio) > 0) {
+    int n = BIO_read(wbio, buf, sizeof(buf));
+    if (n <= 0) break;
+    SK_RETURN_IF_ERROR(
+        SendRaw(std::string_view(buf, static_cast<size_t>(n)), deadline));
+  }
+  return Status::OK();
+}
+
+Status Connection::TlsHandshake(Deadline deadline) {
+  ERR_clear_error();
+  ssl_ = SSL_new(options_.tls->ctx());
+  if (ssl_ == nullptr) {
+    return Status::Internal(Where() + ": cannot start TLS: " + OpenSslErrors());
+  }
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  if (rbio == nullptr || wbio == nullptr) {
+    BIO_free(rbio);
+    BIO_free(wbio);
+    return Status::Internal(Where() + ": cannot start TLS: out of memory");
+  }
+  // An empty input buffer means "wait for more", not end of stream.
+  BIO_set_mem_eof_return(rbio, -1);
+  SSL_set_bio(ssl_, rbio, wbio);
+  SSL_set_connect_state(ssl_);
+  const std::string& host = options_.endpoint.host;
+  const bool ip = IsIpAddress(host);
+  if (!ip) SSL_set_tlsext_host_name(ssl_, host.c_str());
+  if (options_.tls->verify()) {
+    // Checks that the certificate names the host we dialled.
+    int ok =
+        ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str())
+           : SSL_set1_host(ssl_, host.c_str());
+    if (ok != 1) {
+      return Status::Internal(
+          Where() + ": cannot set the TLS host name: " + OpenSslErrors());
+    }
+  }
+  char buf[kReadChunk];
+  while (true) {
+    ERR_clear_error();
+    int rc = SSL_do_handshake(ssl_);
+    int err = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, rc);
+    std::string errors = err == SSL_ERROR_SSL ? OpenSslErrors() : "";
+    // Whatever the handshake produced (including an alert) goes out.
+    SK_RETURN_IF_ERROR(FlushTlsOutput(deadline));
+    if (rc == 1) return Status::OK();
+    if (err == SSL_ERROR_WANT_READ) {
+      size_t n = 0;
+      SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
+      if (n == 0) {
+        return Status::Unavailable(
+            Where() +
+            ": the server closed the connection during the TLS handshake (is "
+            "this a TLS port? plain Redis is redis://)");
+      }
+      BIO_write(rbio, buf, static_cast<int>(n));
+      continue;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) continue;
+    std::string reason =
+        errors.empty() ? "TLS error " + std::to_string(err) : errors;
+    long verify = SSL_get_verify_result(ssl_);
+    std::string hint;
+    if (verify != X509_V_OK) {
+      reason += ": ";
+      reason += X509_verify_cert_error_string(verify);
+      hint = options_.tls->has_ca_file()
+                 ? " (check that tls_ca holds the CA that signed the server "
+                   "certificate and that the certificate names the host)"
+                 : " (give the CA that signed the server certificate with "
+                   "tls_ca=/path/to/ca.pem; tls_insecure=1 skips the check, "
+                   "for tests only)";
+    } else if (reason.find("wrong version number") != std::string::npos ||
+               reason.find("packet length too long") != std::string::npos) {
+      hint = " (is this a TLS port? plain Redis is redis://)";
+    }
+    return Status::Unavailable(options_.store_name + ": TLS handshake with " +
+                               options_.endpoint.ToString() +
+                               " failed: " + reason + hint);
+  }
+}
+
+Status Connection::PumpTlsInput(Deadline deadline) {
+  SK_RETURN_IF_ERROR(FlushTlsOutput(deadline));
+  char buf[kReadChunk];
+  size_t n = 0;
+  SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
+  if (n == 0) return PeerClosed("the server closed the connection");
+  BIO_write(SSL_get_rbio(ssl_), buf, static_cast<int>(n));
+  return Status::OK();
+}
+}  // namespace sessionkit::redis

@@ -1,0 +1,216 @@
+// RedisStore's runner: sends a request to the server its key lives on (or
+// to one server, RunAt), following redirects, failovers and stale pooled
+// connections, and turns error replies into a Status.
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "stores/redis/redis_lock.h"
+#include "stores/redis/redis_store.h"
+
+namespace sessionkit::redis {
+
+namespace {
+
+// Attempts after a pooled connection turned out closed by the server.
+constexpr int kMaxStaleRetries = 3;
+// Attempts after the topology says the route changed.
+constexpr int kMaxRouteRetries = 1;
+// Cluster answers TRYAGAIN to a multi-key command (the locking scripts)
+// while the keys' slot is half migrated; the move usually completes within
+// milliseconds. Retried after a pause for up to this long.
+constexpr std::chrono::milliseconds kTryAgainPause{20};
+constexpr std::chrono::milliseconds kTryAgainBudget{1000};
+
+// One call of Run: where its next attempt goes, what the last one sent, and
+// how many retries it has used.
+struct RunCall {
+  explicit RunCall(const RunRequest& r) : request(r), sent(r.commands) {}
+
+  const RunRequest& request;
+  std::optional<Endpoint> ask;  // the next attempt goes there, with ASKING
+  std::vector<Command> with_asking;
+  // What this attempt sends (before ASKING is added): the request's
+  // commands, or what the hook picked for the connection.
+  std::span<const Command> sent;
+  int stale_retries = 0;
+  int route_retries = 0;
+  int redirects = 0;
+  std::optional<std::chrono::steady_clock::time_point> first_tryagain;
+};
+
+// One attempt on a pooled connection to `endpoint`. *stale: it failed on a
+// connection the server had closed while it sat in the pool.
+Status Attempt(ConnectionPool* pool, const Endpoint& endpoint, RunCall* call,
+               std::vector<Reply>* replies, bool* stale) {
+  const RunRequest& request = call->request;
+  ConnectionHook* hook = request.hook;
+  const bool asking = call->ask.has_value();
+  PooledConnection conn(pool, endpoint);
+  call->sent = hook != nullptr ? hook->Pick(*conn, asking) : request.commands;
+  std::span<const Command> send = call->sent;
+  if (asking) {
+    // ASKING and the commands in one write: one round trip. ASKING
+    // lets only the command right after it in, so each gets its own.
+    call->with_asking.clear();
+    for (const Command& command : call->sent) {
+      call->with_asking.push_back(Command{{"ASKING"}});
+      call->with_asking.push_back(command);
+    }
+    send = call->with_asking;
+  }
+  Status st = conn->Execute(send, replies, request.read_only, request.blocking);
+  *stale = !st.ok() && conn->last_failure_was_stale();
+  if (!st.ok() && request.unanswered != nullptr && conn->request_sent()) {
+    *request.unanswered = true;
+  }
+  if (hook != nullptr) hook->Done(*conn, asking, st, replies);
+  return st;
+}
+
+// Drops the replies to the ASKING commands of an attempt after ASK.
+Status DropAskingReplies(const std::string& store_name,
+                         const Endpoint& endpoint, std::string_view what,
+                         std::vector<Reply>* replies) {
+  std::vector<Reply> own;
+  own.reserve(replies->size() / 2);
+  for (size_t i = 0; i < replies->size(); i += 2) {
+    const Reply& asking = (*replies)[i];
+    if (asking.is_error()) {
+      return WithWhat(
+          StatusFromErrorReply(store_name, endpoint, "ASKING", asking.str),
+          what);
+    }
+    own.push_back(std::move((*replies)[i + 1]));
+  }
+  *replies = std::move(own);
+  return Status::OK();
+}
+
+// Judges the error replies of an attempt on `endpoint`: true when the call
+// is to start over (TRYAGAIN, a redirect; an ASK sets call->ask), false
+// when the replies are the answer, or the error they make.
+Result<bool> RetryAfterErrorReplies(Topology* topology,
+                                    const std::string& store_name,
+                                    const Endpoint& endpoint,
+                                    const std::vector<Reply>& replies,
+                                    RunCall* call) {
+  const RunRequest& request = call->request;
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const Reply& r = replies[i];
+    if (!r.is_error()) continue;
+    if (!request.keep_error.empty() && r.str.starts_with(request.keep_error)) {
+      continue;
+    }
+    if (r.str.starts_with("TRYAGAIN")) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!call->first_tryagain) call->first_tryagain = now;
+      if (now - *call->first_tryagain < kTryAgainBudget) {
+        // From the start: the owner may have changed meanwhile. The
+        // budget bounds the ASK -> TRYAGAIN rounds, not MaxRedirects.
+        std::this_thread::sleep_for(kTryAgainPause);
+        call->redirects = 0;
+        return true;
+      }
+    }
+    Redirect redirect = topology->OnErrorReply(endpoint, r.str);
+    const std::string_view command = call->sent[i].args[0];
+    if (redirect.kind == Redirect::Kind::kNone) {
+      return WithWhat(
+          StatusFromErrorReply(store_name, endpoint, command, r.str),
+          request.what);
+    }
+    if (call->redirects >= topology->MaxRedirects()) {
+      const int redirects = call->redirects;
+      return Status::Unavailable(
+          store_name + ": " + std::string(command) + " on " +
+          endpoint.ToString() + " still redirected after " +
+          std::to_string(redirects) + (redirects == 1 ? " retry" : " retries") +
+          " (the server says: " + r.str.substr(0, 120) + ") (" +
+          std::string(request.what) + ")");
+    }
+    ++call->redirects;
+    if (redirect.kind == Redirect::Kind::kAsk) call->ask = redirect.to;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status WithWhat(const Status& st, std::string_view what) {
+  if (st.ok()) return st;
+  return Status(st.code(), st.message() + " (" + std::string(what) + ")");
+}
+
+Status RedisStore::Run(const RunRequest& request, std::vector<Reply>* replies) {
+  RunCall call(request);
+  while (true) {
+    Endpoint endpoint;
+    if (call.ask) {
+      endpoint = *call.ask;
+    } else {
+      Result<Endpoint> routed = topology_->Route(request.key);
+      if (!routed.ok()) return WithWhat(routed.status(), request.what);
+      endpoint = std::move(*routed);
+    }
+    bool stale = false;
+    Status st = Attempt(pool_.get(), endpoint, &call, replies, &stale);
+    if (!st.ok()) {
+      if (stale && call.stale_retries++ < kMaxStaleRetries) continue;
+      call.ask.reset();
+      if (call.route_retries < kMaxRouteRetries &&
+          topology_->OnConnectionError(endpoint, st)) {
+        ++call.route_retries;
+        continue;
+      }
+      return WithWhat(st, request.what);
+    }
+    if (call.ask) {
+      call.ask.reset();
+      SK_RETURN_IF_ERROR(
+          DropAskingReplies(name(), endpoint, request.what, replies));
+    }
+    Result<bool> retry = RetryAfterErrorReplies(topology_.get(), name(),
+                                                endpoint, *replies, &call);
+    if (!retry.ok()) return retry.status();
+    if (!*retry) return Status::OK();
+  }
+}
+
+Status RedisStore::RunAt(const Endpoint& endpoint,
+                         std::span<const Command> commands,
+                         std::vector<Reply>* replies, bool keep_error_replies,
+                         const std::string& what) {
+  int stale_retries = 0;
+  while (true) {
+    Status st;
+    bool stale = false;
+    {
+      PooledConnection conn(pool_.get(), endpoint);
+      st = conn->Execute(commands, replies, /*read_only=*/true);
+      stale = !st.ok() && conn->last_failure_was_stale();
+    }
+    if (!st.ok()) {
+      if (stale && stale_retries++ < kMaxStaleRetries) continue;
+      topology_->OnConnectionError(endpoint, st);
+      return WithWhat(st, what);
+    }
+    if (keep_error_replies) return Status::OK();
+    for (size_t i = 0; i < replies->size(); ++i) {
+      const Reply& r = (*replies)[i];
+      if (!r.is_error()) continue;
+      topology_->OnErrorReply(endpoint, r.str);
+      return WithWhat(
+          StatusFromErrorReply(name(), endpoint, commands[i].args[0], r.str),
+          what);
+    }
+    return Status::OK();
+  }
+}
+
+}  // namespace sessionkit::redis

@@ -27,6 +27,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sessionkit/open.h"
 #include "sessionkit/store.h"
 
 namespace {

@@ -20,6 +20,7 @@
 #include "php_payload.h"
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
+#include "sessionkit/open.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"

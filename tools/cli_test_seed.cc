@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "sessionkit/engine.h"
+#include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "stores/lmdb/lmdb_corrupt_for_testing.h"
 
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
   const std::string payload((std::istreambuf_iterator<char>(std::cin)),
                             std::istreambuf_iterator<char>());
   const sessionkit::Duration ttl(std::strtoll(argv[3], nullptr, 10));
-  auto engine = sessionkit::SessionEngine::Open(argv[1]);
+  auto engine = sessionkit::OpenEngine(argv[1]);
   if (!engine.ok()) {
     std::cerr << "cli_test_seed: " << engine.status().ToString() << "\n";
     return 1;

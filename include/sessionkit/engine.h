@@ -99,13 +99,8 @@ struct LockCounters {
 // spec, reused across requests.
 class SessionEngine {
  public:
-  // Opens the store(s) named by `store_spec` (see store_url.h).
-  // InvalidArgument for a malformed spec, NotSupported for a scheme without a
-  // backend in this build.
-  static Result<std::unique_ptr<SessionEngine>> Open(
-      std::string_view store_spec, EngineOptions options = {});
-
-  // Uses an already opened store.
+  // Uses an opened store (OpenStore / OpenEngine in open.h open one from
+  // a URL).
   SessionEngine(std::unique_ptr<Store> store, EngineOptions options);
 
   ~SessionEngine();

@@ -206,15 +206,7 @@ class Store {
   virtual Status Unlock(std::string_view id, const LockOwner& owner);
 };
 
-struct StoreUrl;
-
-// Opens the backend a parsed URL names. InvalidArgument for a bad setting,
-// NotSupported for a scheme this build has no backend for, Unavailable when
-// the backend cannot be reached. Opening is cheap: stores connect lazily.
-Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url);
-
-// Parses `spec` (one URL or several tiers, see store_url.h) and opens it.
-Result<std::unique_ptr<Store>> OpenStore(std::string_view spec);
+// Opening a store from a URL: OpenStore in open.h.
 
 }  // namespace sessionkit
 

@@ -19,6 +19,7 @@
 
 #include "capi/c_api_internal.h"
 #include "sessionkit/engine.h"
+#include "sessionkit/open.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store_url.h"
@@ -301,7 +302,7 @@ sk_engine* sk_engine_get(const char* spec, size_t spec_len,
       if (it == cache.engines.end()) {
         sessionkit::EngineOptions options;
         options.log = sessionkit::EngineLog;
-        auto opened = sessionkit::SessionEngine::Open(key, std::move(options));
+        auto opened = sessionkit::OpenEngine(key, std::move(options));
         if (!opened.ok()) return sessionkit::SetStatus(result, opened.status());
         auto entry = std::make_unique<sk_engine>();
         entry->engine = std::move(opened).value();

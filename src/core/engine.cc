@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "sessionkit/frame.h"
-#include "sessionkit/store_url.h"
 
 namespace sessionkit {
 namespace {
@@ -48,14 +47,6 @@ struct SessionEngine::AtomicLockCounters {
   std::atomic<uint64_t> lost{0};
   std::atomic<uint64_t> writes_skipped{0};
 };
-
-Result<std::unique_ptr<SessionEngine>> SessionEngine::Open(
-    std::string_view store_spec, EngineOptions options) {
-  auto store = OpenStore(store_spec);
-  if (!store.ok()) return store.status();
-  return std::make_unique<SessionEngine>(std::move(store).value(),
-                                         std::move(options));
-}
 
 SessionEngine::SessionEngine(std::unique_ptr<Store> store,
                              EngineOptions options)

@@ -301,16 +301,6 @@ TEST_F(EngineTest, GcUsesTheCurrentTime) {
   EXPECT_LE(store_->gc_now, Clock::now());
 }
 
-TEST(EngineOpenTest, RefusesBadSpecsWithTheReason) {
-  auto bad = SessionEngine::Open("nosuch://x");
-  ASSERT_FALSE(bad.ok());
-  EXPECT_TRUE(bad.status().IsInvalidArgument());
-  EXPECT_NE(bad.status().message().find("nosuch"), std::string::npos);
-  auto later = SessionEngine::Open("memcached://127.0.0.1:11211");
-  ASSERT_FALSE(later.ok());
-  EXPECT_TRUE(later.status().IsNotSupported());
-}
-
 // --- Locking -----------------------------------------------------------
 
 TEST_F(EngineTest, LockedReadWriteCostsOneCallEach) {

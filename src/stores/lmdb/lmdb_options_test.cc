@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/lmdb.h"

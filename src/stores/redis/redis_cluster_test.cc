@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "conformance/store_conformance.h"
+#include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "stores/redis/cluster_topology.h"
 #include "stores/redis/redis_test_util.h"

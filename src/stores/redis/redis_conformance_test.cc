@@ -8,6 +8,7 @@
 #include <string>
 
 #include "conformance/store_conformance.h"
+#include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "support/test_server.h"
 

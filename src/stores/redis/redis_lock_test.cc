@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "sessionkit/open.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/store.h"
 #include "stores/redis/redis_store.h"

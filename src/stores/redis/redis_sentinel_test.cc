@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conformance/store_conformance.h"
+#include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "stores/redis/redis_test_util.h"
 #include "support/test_server.h"

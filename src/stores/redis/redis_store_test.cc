@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/redis.h"

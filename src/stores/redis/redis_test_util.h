@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "sessionkit/open.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
 #include "stores/redis/redis_store.h"

@@ -1,8 +1,9 @@
-// Maps a parsed store URL to its backend.
-#include <string>
+// Maps a parsed store URL to its backend, and opens engines over them.
+#include "sessionkit/open.h"
 
-#include "sessionkit/store.h"
-#include "sessionkit/store_url.h"
+#include <string>
+#include <utility>
+
 #include "sessionkit/stores/lmdb.h"
 #include "sessionkit/stores/redis.h"
 
@@ -34,6 +35,14 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec) {
         "one store URL");
   }
   return OpenStore(urls->front());
+}
+
+Result<std::unique_ptr<SessionEngine>> OpenEngine(std::string_view spec,
+                                                  EngineOptions options) {
+  auto store = OpenStore(spec);
+  if (!store.ok()) return store.status();
+  return std::make_unique<SessionEngine>(std::move(store).value(),
+                                         std::move(options));
 }
 
 }  // namespace sessionkit

@@ -1,6 +1,7 @@
 // The Redis store on Redis Cluster (redis+cluster://): the store
-// conformance suite on a 3-master cluster, key slots, the spread of
-// sessions over the masters, and a slot migration under load.
+// conformance suite (tests/conformance/redis_cluster_conformance.cc) on a
+// 3-master cluster, key slots, the spread of sessions over the masters, and
+// a slot migration under load.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "conformance/redis_topology_factories.h"
 #include "conformance/store_conformance.h"
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
@@ -62,6 +64,10 @@ std::string ClusterUrl(std::string_view query) {
   return url;
 }
 
+}  // namespace
+
+// The conformance suite's instance on these servers:
+// tests/conformance/redis_cluster_conformance.cc.
 conformance::StoreFactory ClusterFactory() {
   conformance::StoreFactory factory;
   factory.name = "cluster";
@@ -75,12 +81,6 @@ conformance::StoreFactory ClusterFactory() {
   factory.secrets = {kPassword};
   return factory;
 }
-
-}  // namespace
-
-namespace conformance {
-INSTANTIATE_STORE_CONFORMANCE(RedisCluster, redis::ClusterFactory());
-}  // namespace conformance
 
 namespace {
 

@@ -1,6 +1,7 @@
 // The Redis store through Sentinel (redis+sentinel://): the store
-// conformance suite on 1 master + 1 replica + 3 sentinels, a forced
-// failover that must lose no session, and the errors of discovery.
+// conformance suite (tests/conformance/redis_sentinel_conformance.cc) on
+// 1 master + 1 replica + 3 sentinels, a forced failover that must lose no
+// session, and the errors of discovery.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "conformance/redis_topology_factories.h"
 #include "conformance/store_conformance.h"
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
@@ -132,6 +134,10 @@ std::string SentinelUrl(std::string_view query) {
   return url;
 }
 
+}  // namespace
+
+// The conformance suite's instance on these servers:
+// tests/conformance/redis_sentinel_conformance.cc.
 conformance::StoreFactory SentinelFactory() {
   conformance::StoreFactory factory;
   factory.name = "sentinel";
@@ -145,12 +151,6 @@ conformance::StoreFactory SentinelFactory() {
   factory.secrets = {kMasterPassword};
   return factory;
 }
-
-}  // namespace
-
-namespace conformance {
-INSTANTIATE_STORE_CONFORMANCE(RedisSentinel, redis::SentinelFactory());
-}  // namespace conformance
 
 namespace {
 

@@ -21,18 +21,27 @@ static ZEND_INI_MH(OnUpdateLockTimeoutAction) {
   return SUCCESS;
 }
 
-/* A whole number >= 0 (milliseconds or a count). */
-static ZEND_INI_MH(OnUpdateNonNegative) {
-  zend_long *p = (zend_long *)ZEND_INI_GET_ADDR();
+/* Stores a whole number from 0 to INT32_MAX (milliseconds or a count) in
+ * *p; otherwise warns, naming the setting and what it accepts (`accepts`:
+ * "" or "\"auto\" or "), and fails. */
+static zend_result sk_set_non_negative(zend_ini_entry *entry,
+                                       zend_string *new_value, zend_long *p,
+                                       const char *accepts) {
   zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
   if (v < 0 || v > (zend_long)INT32_MAX) {
     php_error_docref(NULL, E_WARNING,
-                     "%s must be between 0 and 2147483647, not \"%s\"",
-                     ZSTR_VAL(entry->name), ZSTR_VAL(new_value));
+                     "%s must be %sbetween 0 and 2147483647, not \"%s\"",
+                     ZSTR_VAL(entry->name), accepts, ZSTR_VAL(new_value));
     return FAILURE;
   }
   *p = v;
   return SUCCESS;
+}
+
+/* A whole number >= 0 (milliseconds or a count). */
+static ZEND_INI_MH(OnUpdateNonNegative) {
+  return sk_set_non_negative(entry, new_value, (zend_long *)ZEND_INI_GET_ADDR(),
+                             "");
 }
 
 /* sessionkit.lock_wait_ms: "auto" (or -1) or milliseconds >= 0. */
@@ -43,16 +52,7 @@ static ZEND_INI_MH(OnUpdateLockWait) {
     *p = -1;
     return SUCCESS;
   }
-  zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
-  if (v < 0 || v > (zend_long)INT32_MAX) {
-    php_error_docref(NULL, E_WARNING,
-                     "%s must be \"auto\" or between 0 and 2147483647, not "
-                     "\"%s\"",
-                     ZSTR_VAL(entry->name), ZSTR_VAL(new_value));
-    return FAILURE;
-  }
-  *p = v;
-  return SUCCESS;
+  return sk_set_non_negative(entry, new_value, p, "\"auto\" or ");
 }
 
 /* clang-format off */

@@ -254,6 +254,12 @@ class Command {
         err_ << "sessionkit " << verb_ << ": " << message << "\n";
       }
     };
+    // Settings by the flags that set them: lock_wait_ms is --lock-wait-ms.
+    options.setting_name = [](std::string_view setting) {
+      std::string flag = "--" + std::string(setting);
+      std::replace(flag.begin() + 2, flag.end(), '_', '-');
+      return flag;
+    };
     return std::make_unique<SessionEngine>(std::move(store), options);
   }
 

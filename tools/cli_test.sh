@@ -235,7 +235,7 @@ sleep 0.5
 start=$(date +%s%N)
 run lock --lock-wait-ms 300 "$URL" "$ID_BIN"
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-expect_error 1 "another request held its lock for the whole wait (sessionkit.lock_wait_ms = 300 ms)"
+expect_error 1 "another request held its lock for the whole wait (--lock-wait-ms = 300 ms)"
 checks=$((checks + 1))
 (( elapsed_ms >= 250 && elapsed_ms < 2000 )) || fail "lock wait took $elapsed_ms ms, not ~300"
 run lock --lock-wait-ms 300 --lock-timeout-action readonly "$URL" "$ID_BIN"
@@ -245,7 +245,7 @@ expect_err_has "the wait ran out: a request would read session clites... read-on
 waiter=$!
 sleep 0.3
 run lock --lock_max_waiters 1 --lock-wait-ms 5000 "$URL" "$ID_BIN"
-expect_error 1 "1 request already waits for its lock (sessionkit.lock_max_waiters)"
+expect_error 1 "1 request already waits for its lock (--lock-max-waiters)"
 run rm --lock-wait-ms 200 "$URL" "$ID_BIN"
 expect_error 1 "another request held its lock"
 run get "$URL" "$ID_BIN"

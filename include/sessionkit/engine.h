@@ -24,9 +24,19 @@ enum class LogLevel { kDebug, kNotice, kWarning };
 // store, a refused write. Must not throw.
 using LogFunction = std::function<void(LogLevel, std::string_view)>;
 
+// How messages name a setting the user can change. Given a setting's name in
+// sessionkit's terms (LockOptions': "locking", "lock_wait_ms",
+// "lock_lease_ms", "lock_max_waiters", "lock_timeout_action"; and "ttl", the
+// lifetime passed to Write and Touch), returns what the user knows it as:
+// the C ABI names PHP's ini entries ("sessionkit.lock_wait_ms",
+// "session.gc_maxlifetime"), the CLI its flags. Must not throw.
+using SettingNameFunction = std::function<std::string(std::string_view)>;
+
 struct EngineOptions {
   // Where warnings go; empty to drop them.
   LogFunction log;
+  // How messages name settings; empty: by sessionkit's names.
+  SettingNameFunction setting_name;
 };
 
 // What a request does when the lock wait runs out.
@@ -171,6 +181,10 @@ class SessionEngine {
   struct AtomicLockCounters;
 
   void Log(LogLevel level, std::string_view message) const;
+  // What the user knows the setting `name` as (EngineOptions::setting_name).
+  std::string Setting(std::string_view name) const;
+  // InvalidArgument unless `ttl` is positive.
+  Status CheckTtl(Duration ttl) const;
   // A stored record as a ReadResult (undecodable data logged, read empty).
   ReadResult Decode(std::string_view id, const SessionRecord& record) const;
   // Logs and counts a refused locked write or touch.

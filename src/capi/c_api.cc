@@ -79,6 +79,12 @@ void EngineLog(LogLevel level, std::string_view message) {
   }
 }
 
+// The C ABI serves the PHP extension: its messages name PHP's ini entries.
+std::string PhpSettingName(std::string_view setting) {
+  if (setting == "ttl") return "session.gc_maxlifetime";
+  return "sessionkit." + std::string(setting);
+}
+
 // Collects engine log lines for the duration of one C API call.
 //
 // Thread safety: lives on one thread's stack.
@@ -302,6 +308,7 @@ sk_engine* sk_engine_get(const char* spec, size_t spec_len,
       if (it == cache.engines.end()) {
         sessionkit::EngineOptions options;
         options.log = sessionkit::EngineLog;
+        options.setting_name = sessionkit::PhpSettingName;
         auto opened = sessionkit::OpenEngine(key, std::move(options));
         if (!opened.ok()) return sessionkit::SetStatus(result, opened.status());
         auto entry = std::make_unique<sk_engine>();

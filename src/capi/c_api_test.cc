@@ -301,7 +301,7 @@ TEST_F(CApiTest, NonPositiveTtlIsRefused) {
   ScopedResult r;
   EXPECT_EQ(sk_write(e, kId.data(), kId.size(), "x", 1, 0, nullptr, r.get()),
             SK_INVALID_ARGUMENT);
-  EXPECT_NE(r.message().find("gc_maxlifetime"), std::string::npos)
+  EXPECT_NE(r.message().find("check session.gc_maxlifetime"), std::string::npos)
       << r.message();
 }
 

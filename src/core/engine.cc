@@ -13,15 +13,6 @@ namespace {
 // random bits a single collision already means a broken random source.
 constexpr int kCreateIdAttempts = 3;
 
-Status CheckTtl(Duration ttl) {
-  if (ttl.count() <= 0) {
-    return Status::InvalidArgument("session lifetime must be positive (got " +
-                                   std::to_string(ttl.count()) +
-                                   " ms); check session.gc_maxlifetime");
-  }
-  return Status::OK();
-}
-
 std::string Ms(Duration d) { return std::to_string(d.count()) + " ms"; }
 
 }  // namespace
@@ -58,6 +49,20 @@ SessionEngine::~SessionEngine() = default;
 
 void SessionEngine::Log(LogLevel level, std::string_view message) const {
   if (options_.log) options_.log(level, message);
+}
+
+std::string SessionEngine::Setting(std::string_view name) const {
+  return options_.setting_name ? options_.setting_name(name)
+                               : std::string(name);
+}
+
+Status SessionEngine::CheckTtl(Duration ttl) const {
+  if (ttl.count() <= 0) {
+    return Status::InvalidArgument("session lifetime must be positive (got " +
+                                   std::to_string(ttl.count()) +
+                                   " ms); check " + Setting("ttl"));
+  }
+  return Status::OK();
 }
 
 LockCounters SessionEngine::lock_counters() const {
@@ -132,8 +137,8 @@ Result<ReadResult> SessionEngine::Read(std::string_view id,
         Log(LogLevel::kNotice, store_->name() + ": " + session +
                                    ": took over the lock of " +
                                    locked->broken_owner +
-                                   " (its process is gone or its lease of "
-                                   "sessionkit.lock_lease_ms ran out)");
+                                   " (its process is gone or its lease of " +
+                                   Setting("lock_lease_ms") + " ran out)");
       }
       ReadResult result =
           locked->found ? Decode(id, locked->record) : ReadResult{};
@@ -153,15 +158,17 @@ Result<ReadResult> SessionEngine::Read(std::string_view id,
           std::to_string(lock.max_waiters) +
           (lock.max_waiters == 1 ? " request already waits"
                                  : " requests already wait") +
-          " for its lock (sessionkit.lock_max_waiters); request refused");
+          " for its lock (" + Setting("lock_max_waiters") +
+          "); request refused");
     case LockOutcome::kTimedOut:
       break;
   }
   counters_->timed_out++;
   const std::string held = store_->name() + ": " + session +
                            ": another request held its lock for the whole "
-                           "wait (sessionkit.lock_wait_ms = " +
-                           Ms(lock.wait) + ")";
+                           "wait (" +
+                           Setting("lock_wait_ms") + " = " + Ms(lock.wait) +
+                           ")";
   if (lock.timeout_action == LockTimeoutAction::kFail) {
     return Status::DeadlineExceeded(held);
   }
@@ -170,7 +177,8 @@ Result<ReadResult> SessionEngine::Read(std::string_view id,
   Log(LogLevel::kNotice,
       held +
           "; read without the lock, this request's changes will not be "
-          "saved (sessionkit.lock_timeout_action = readonly)");
+          "saved (" +
+          Setting("lock_timeout_action") + " = readonly)");
   auto read = Read(id);
   if (read.ok()) read->lock.state = LockState::kReadOnly;
   return read;

@@ -261,9 +261,33 @@ TEST_F(EngineTest, FullStoreIsLogged) {
 TEST_F(EngineTest, NonPositiveLifetimeIsRefused) {
   Status s = engine_->Write(id_, "x", Duration(0));
   EXPECT_TRUE(s.IsInvalidArgument());
-  EXPECT_NE(s.message().find("session.gc_maxlifetime"), std::string::npos);
+  EXPECT_NE(s.message().find("(got 0 ms); check ttl"), std::string::npos)
+      << s.message();
   EXPECT_TRUE(engine_->Touch(id_, Duration(-5)).IsInvalidArgument());
   EXPECT_TRUE(store_->calls.empty());
+}
+
+// The engine speaks of its own settings; a host (the PHP glue, the CLI)
+// names them as its users know them.
+TEST_F(EngineTest, MessagesNameSettingsAsTheHostDoes) {
+  EngineOptions options;
+  options.setting_name = [](std::string_view setting) {
+    return "host." + std::string(setting);
+  };
+  auto store = std::make_unique<FakeStore>();
+  FakeStore* fake = store.get();
+  SessionEngine engine(std::move(store), options);
+  Status s = engine.Write(id_, "x", Duration(0));
+  EXPECT_NE(s.message().find("check host.ttl"), std::string::npos)
+      << s.message();
+  fake->holder[id_] = "other|1|x";
+  LockOptions lock;
+  lock.timeout_action = LockTimeoutAction::kFail;
+  auto r = engine.Read(id_, lock);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("(host.lock_wait_ms = 5000 ms)"),
+            std::string::npos)
+      << r.status().message();
 }
 
 TEST_F(EngineTest, TouchAndDestroyReachTheStore) {
@@ -368,8 +392,7 @@ TEST_F(EngineTest, TimeoutReadOnlySkipsTheWriteAndSaysSo) {
   // a read-only session is the operator's choice, not a failure.
   EXPECT_TRUE(Logged(logs_, LogLevel::kNotice,
                      "fake://: session abcdef...: another request held its "
-                     "lock for the whole wait (sessionkit.lock_wait_ms = "
-                     "5000 ms)"));
+                     "lock for the whole wait (lock_wait_ms = 5000 ms)"));
   store_->calls.clear();
   ASSERT_TRUE(engine_->Write(id_, "n|i:99;", Duration(60000), r->lock).ok());
   EXPECT_TRUE(store_->calls.empty()) << "a read-only request wrote";
@@ -405,8 +428,9 @@ TEST_F(EngineTest, TimeoutFailIsDeadlineExceeded) {
   auto r = engine_->Read(id_, lock);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsDeadlineExceeded()) << r.status().ToString();
-  EXPECT_NE(r.status().message().find("sessionkit.lock_wait_ms"),
-            std::string::npos);
+  EXPECT_NE(r.status().message().find("(lock_wait_ms = 5000 ms)"),
+            std::string::npos)
+      << r.status().message();
   EXPECT_EQ(r.status().message().find(id_), std::string::npos);
 }
 

@@ -60,8 +60,8 @@ Status CheckLockingVersion(std::string_view store_name,
       std::string(version) + "; session locking needs Redis " +
       std::to_string(kMinLockingRedisMajor) +
       " or later (waiters block on BLPOP with timeouts in fractions of a "
-      "second): upgrade the server, or turn locking off "
-      "(sessionkit.locking=0)");
+      "second): upgrade the server, or turn session locking off (setting "
+      "locking = 0)");
 }
 
 LuaScript MakeScript(std::string_view source) {
@@ -427,7 +427,7 @@ Status RedisStore::WaitForWake(const std::string& wake_key, Duration slice,
         name() + ": " + what +
         ": the server does not take BLPOP timeouts in fractions of a "
         "second (Redis older than 6?): session locking needs Redis 6 or "
-        "later; upgrade it, or turn locking off (sessionkit.locking=0)");
+        "later; upgrade it, or turn session locking off (setting locking = 0)");
   }
   return waited;
 }

@@ -395,7 +395,7 @@ TEST(RedisLockVersionTest, Redis5IsRefusedWithAClearError) {
   EXPECT_TRUE(got.status().IsNotSupported()) << got.status().ToString();
   EXPECT_THAT(got.status().message(), HasSubstr("Redis 5.0.7"));
   EXPECT_THAT(got.status().message(), HasSubstr("Redis 6 or later"));
-  EXPECT_THAT(got.status().message(), HasSubstr("sessionkit.locking=0"));
+  EXPECT_THAT(got.status().message(), HasSubstr("setting locking = 0"));
   EXPECT_THAT(got.status().message(), HasSubstr(store->name()));
   EXPECT_EQ(fake.calls("SET"), 1);
   EXPECT_GE(fake.calls("EVAL"), 1) << "the SET NX's lock was not released";

@@ -61,7 +61,7 @@ TEST(RedisVersionTest, OnlyKnownOldVersionsAreRefused) {
   EXPECT_THAT(st.message(), HasSubstr("redis://127.0.0.1:6379: 127.0.0.1:6379 "
                                       "runs Redis 5.0.7; session locking "
                                       "needs Redis 6 or later"));
-  EXPECT_THAT(st.message(), HasSubstr("sessionkit.locking=0"));
+  EXPECT_THAT(st.message(), HasSubstr("setting locking = 0"));
   EXPECT_TRUE(CheckLockingVersion("s", ep, "4.0.14").IsNotSupported());
   SK_EXPECT_OK(CheckLockingVersion("s", ep, "6.0.0"));
   SK_EXPECT_OK(CheckLockingVersion("s", ep, "7.0.15"));

@@ -247,8 +247,8 @@ PS_GC_FUNC(sessionkit) {
     sk_fail(&r, "remove expired sessions", NULL);
     return -1;
   }
-  removed =
-      r.count > (uint64_t)ZEND_LONG_MAX ? ZEND_LONG_MAX : (zend_long)r.count;
+  removed = r.removed > (uint64_t)ZEND_LONG_MAX ? ZEND_LONG_MAX
+                                                : (zend_long)r.removed;
   sk_flush(&r, NULL);
   if (nrdels) *nrdels = removed;
   return removed;

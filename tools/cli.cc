@@ -239,7 +239,7 @@ class Command {
   int TakeLock(SessionEngine& engine, const LockOptions& options,
                SessionLock& held) {
     const auto start = std::chrono::steady_clock::now();
-    auto read = engine.Read(id, options);
+    auto read = engine.ReadForUpdate(id, options);
     if (!read.ok()) return FailWith(read.status());
     held = read->lock;
     waited_ = std::chrono::duration_cast<std::chrono::milliseconds>(

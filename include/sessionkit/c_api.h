@@ -114,7 +114,7 @@ typedef struct sk_result {
    * a live session exists. */
   int found;
   /* sk_gc: how many expired sessions were removed. */
-  uint64_t count;
+  uint64_t removed;
   /* Lines the engine logged during this call, oldest first. */
   sk_log_entry* log;
   size_t log_count;
@@ -209,7 +209,7 @@ sk_code sk_unlock(sk_engine* engine, const char* id, size_t id_len,
 sk_code sk_destroy(sk_engine* engine, const char* id, size_t id_len,
                    sk_result* result) SK_NOEXCEPT;
 
-/* Removes expired sessions; result->count says how many. */
+/* Removes expired sessions; result->removed says how many. */
 sk_code sk_gc(sk_engine* engine, sk_result* result) SK_NOEXCEPT;
 
 /* Sets result->found to 1 when a live session `id` exists. A malformed id

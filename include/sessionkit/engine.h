@@ -83,7 +83,7 @@ struct SessionLock {
   LockOwner owner;
 };
 
-// The outcome of SessionEngine::Read.
+// The outcome of SessionEngine::Read and ReadForUpdate.
 struct ReadResult {
   // The session payload (PHP's serialized session data); empty when the
   // session is new, expired, or its stored data was unreadable.
@@ -134,7 +134,8 @@ class SessionEngine {
   // DeadlineExceeded with kFail. ResourceExhausted when lock.max_waiters
   // requests already wait. An undecodable value is kReadOnly as in Read,
   // and its lock is released at once. Other errors as Read.
-  Result<ReadResult> Read(std::string_view id, const LockOptions& lock);
+  Result<ReadResult> ReadForUpdate(std::string_view id,
+                                   const LockOptions& lock);
 
   // Stores `payload` for `id`, expiring `ttl` from now, and releases `lock`
   // when held (atomically with the write). ResourceExhausted when the store

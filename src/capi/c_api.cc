@@ -378,7 +378,7 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
                                    ? sessionkit::LockTimeoutAction::kFail
                                    : sessionkit::LockTimeoutAction::kReadOnly;
     }
-    auto read = engine->engine->Read(View(id, id_len), options);
+    auto read = engine->engine->ReadForUpdate(View(id, id_len), options);
     if (!read.ok()) return sessionkit::SetStatus(result, read.status());
     result->lock_state = static_cast<sk_lock_state>(read->lock.state);
     if (read->lock.state == sessionkit::LockState::kHeld) {
@@ -451,7 +451,7 @@ sk_code sk_gc(sk_engine* engine, sk_result* result) noexcept {
     if (engine == nullptr) return sessionkit::NoEngine(result);
     auto gc = engine->engine->Gc();
     if (!gc.ok()) return sessionkit::SetStatus(result, gc.status());
-    result->count = gc->removed;
+    result->removed = gc->removed;
     return SK_OK;
   });
 }

@@ -287,12 +287,12 @@ TEST_F(CApiTest, GcRemovesOnlyExpired) {
             SK_OK);
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(sk_gc(e, r.reset()), SK_OK) << r.message();
-  EXPECT_EQ(r->count, 1u);
+  EXPECT_EQ(r->removed, 1u);
   EXPECT_EQ(sk_read(e, kOtherId.data(), kOtherId.size(), nullptr, r.reset()),
             SK_OK);
   EXPECT_EQ(r->found, 1);
   EXPECT_EQ(sk_gc(e, r.reset()), SK_OK);
-  EXPECT_EQ(r->count, 0u);
+  EXPECT_EQ(r->removed, 0u);
 }
 
 TEST_F(CApiTest, NonPositiveTtlIsRefused) {

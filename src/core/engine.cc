@@ -113,8 +113,8 @@ Result<ReadResult> SessionEngine::Read(std::string_view id) {
   return Decode(id, *record);
 }
 
-Result<ReadResult> SessionEngine::Read(std::string_view id,
-                                       const LockOptions& lock) {
+Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
+                                                const LockOptions& lock) {
   if (!lock.enabled) return Read(id);
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   LockRequest request;

@@ -225,7 +225,7 @@ TEST_F(EngineTest, UnreadableValueIsNeverOverwritten) {
     logs_.clear();
     LockOptions lock;
     lock.enabled = locking;
-    auto r = engine_->Read(id_, lock);
+    auto r = engine_->ReadForUpdate(id_, lock);
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE(r->found);
     EXPECT_EQ(r->payload, "");
@@ -283,7 +283,7 @@ TEST_F(EngineTest, MessagesNameSettingsAsTheHostDoes) {
   fake->holder[id_] = "other|1|x";
   LockOptions lock;
   lock.timeout_action = LockTimeoutAction::kFail;
-  auto r = engine.Read(id_, lock);
+  auto r = engine.ReadForUpdate(id_, lock);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("(host.lock_wait_ms = 5000 ms)"),
             std::string::npos)
@@ -334,7 +334,7 @@ TEST_F(EngineTest, LockedReadWriteCostsOneCallEach) {
   lock.wait = Duration(1234);
   lock.lease = Duration(5678);
   lock.max_waiters = 7;
-  auto r = engine_->Read(id_, lock);
+  auto r = engine_->ReadForUpdate(id_, lock);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->found);
   EXPECT_EQ(r->payload, "n|i:1;");
@@ -354,10 +354,10 @@ TEST_F(EngineTest, LockedReadWriteCostsOneCallEach) {
 }
 
 TEST_F(EngineTest, EveryLockedReadHasItsOwnToken) {
-  auto a = engine_->Read(id_, LockOptions{});
+  auto a = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(engine_->Unlock(id_, a->lock).ok());
-  auto b = engine_->Read(id_, LockOptions{});
+  auto b = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(b.ok());
   EXPECT_NE(a->lock.owner.token, b->lock.owner.token);
 }
@@ -365,7 +365,7 @@ TEST_F(EngineTest, EveryLockedReadHasItsOwnToken) {
 TEST_F(EngineTest, LockingOffReadsPlainly) {
   LockOptions lock;
   lock.enabled = false;
-  auto r = engine_->Read(id_, lock);
+  auto r = engine_->ReadForUpdate(id_, lock);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->lock.state, LockState::kNone);
   EXPECT_EQ(store_->calls, std::vector<std::string>{"read"});
@@ -373,7 +373,7 @@ TEST_F(EngineTest, LockingOffReadsPlainly) {
 
 TEST_F(EngineTest, StoreWithoutLocksReadsUnlocked) {
   store_->locking = Status::NotSupported("fake://: no locks");
-  auto r = engine_->Read(id_, LockOptions{});
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->lock.state, LockState::kNone);
   ASSERT_TRUE(engine_->Write(id_, "x", Duration(1000), r->lock).ok());
@@ -384,7 +384,7 @@ TEST_F(EngineTest, StoreWithoutLocksReadsUnlocked) {
 TEST_F(EngineTest, TimeoutReadOnlySkipsTheWriteAndSaysSo) {
   ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
   store_->holder[id_] = "other|1|x";
-  auto r = engine_->Read(id_, LockOptions{});
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->lock.state, LockState::kReadOnly);
   EXPECT_EQ(r->payload, "n|i:1;");
@@ -411,7 +411,7 @@ TEST_F(EngineTest, TimeoutReadOnlySkipsTheWriteAndSaysSo) {
 TEST_F(EngineTest, ReadOnlyTouchDoesNothing) {
   ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
   store_->holder[id_] = "other|1|x";
-  auto r = engine_->Read(id_, LockOptions{});
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->lock.state, LockState::kReadOnly);
   store_->data.erase(id_);  // the holder destroyed it
@@ -425,7 +425,7 @@ TEST_F(EngineTest, TimeoutFailIsDeadlineExceeded) {
   store_->holder[id_] = "other|1|x";
   LockOptions lock;
   lock.timeout_action = LockTimeoutAction::kFail;
-  auto r = engine_->Read(id_, lock);
+  auto r = engine_->ReadForUpdate(id_, lock);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsDeadlineExceeded()) << r.status().ToString();
   EXPECT_NE(r.status().message().find("(lock_wait_ms = 5000 ms)"),
@@ -439,7 +439,7 @@ TEST_F(EngineTest, WaiterCapIsResourceExhausted) {
   store_->held_outcome = LockOutcome::kTooManyWaiters;
   LockOptions lock;
   lock.max_waiters = 3;
-  auto r = engine_->Read(id_, lock);
+  auto r = engine_->ReadForUpdate(id_, lock);
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsResourceExhausted()) << r.status().ToString();
   EXPECT_NE(r.status().message().find("3 requests already wait"),
@@ -448,7 +448,7 @@ TEST_F(EngineTest, WaiterCapIsResourceExhausted) {
 }
 
 TEST_F(EngineTest, LostLockRefusesTheWriteWithAWarning) {
-  auto r = engine_->Read(id_, LockOptions{});
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(r.ok());
   store_->holder[id_] = "someone|2|else";  // broken and taken over
   Status w = engine_->Write(id_, "mine", Duration(1000), r->lock);
@@ -467,7 +467,7 @@ TEST_F(EngineTest, LostLockRefusesTheWriteWithAWarning) {
 
 TEST_F(EngineTest, TakeOverIsLoggedAndCounted) {
   store_->broken_owner = "host|42|dead";
-  auto r = engine_->Read(id_, LockOptions{});
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->lock.state, LockState::kHeld);
   EXPECT_TRUE(Logged(logs_, LogLevel::kNotice,
@@ -478,7 +478,7 @@ TEST_F(EngineTest, TakeOverIsLoggedAndCounted) {
 
 TEST_F(EngineTest, TouchAndUnlockWithTheLock) {
   ASSERT_TRUE(engine_->Write(id_, "x", Duration(1000)).ok());
-  auto r = engine_->Read(id_, LockOptions{});
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
   ASSERT_TRUE(r.ok());
   store_->calls.clear();
   ASSERT_TRUE(engine_->Touch(id_, Duration(9000), r->lock).ok());

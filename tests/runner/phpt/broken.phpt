@@ -1,0 +1,4 @@
+--TEST--
+runner check: a test file without a --FILE-- section cannot run (BORK)
+--EXPECT--
+ok

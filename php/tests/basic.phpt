@@ -24,7 +24,8 @@ $_SESSION['n'] = 1;
 $_SESSION['bin'] = "a\0b\xff";
 $_SESSION['list'] = [1, 2.5, 'x' => true];
 var_dump(session_write_close());
-var_dump(sk_test_store_written($path, $id));
+var_dump(sk_test_store_written($path, $id, 'n|i:1;bin|s:4:"a' . "\0" . 'b' . "\xff" . '";'));
+var_dump(sk_test_store_written($path, $id, 'n|i:2;'));
 
 $_SESSION = [];
 session_id($id);
@@ -53,6 +54,7 @@ array(0) {
 }
 bool(true)
 bool(true)
+bool(false)
 bool(true)
 bool(true)
 int(1)

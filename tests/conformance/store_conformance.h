@@ -113,6 +113,10 @@ struct StoreFactory {
   // Texts that must never appear in name() or in an error message, e.g.
   // the password of the store's URL.
   std::vector<std::string> secrets;
+
+  // Whether the store locks. The lock tests fail on a store that says so
+  // and answers NotSupported, and are skipped on one that does not lock.
+  bool locks = true;
 };
 
 // Prints the factory's name in failure messages (not its bytes).

@@ -15,10 +15,11 @@ build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build -j$(JOBS) -- --no-print-directory
 
-# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Unit tests and the PHP module under AddressSanitizer +
+# UndefinedBehaviorSanitizer.
 build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSK_SANITIZE=ON \
-	  -DSK_BUILD_PHP=OFF -DCMAKE_CXX_FLAGS=-O1 >/dev/null
+	  -DSK_BUILD_PHP=ON -DCMAKE_CXX_FLAGS=-O1 >/dev/null
 	@cmake --build build-asan -j$(JOBS) -- --no-print-directory
 
 # libFuzzer targets for every parser and decoder (clang).

@@ -41,7 +41,9 @@ static int64_t sk_ttl_ms(zend_long maxlifetime) {
   return (int64_t)maxlifetime * 1000;
 }
 
-static sk_engine *sk_open_engine(void **mod_data) {
+/* The engine PS_OPEN stored for this session, or NULL (with a warning)
+ * when the store was not opened. */
+static sk_engine *sk_opened_engine(void **mod_data) {
   sk_engine *engine = PS_GET_MOD_DATA();
   if (engine == NULL) {
     php_error_docref(NULL, E_WARNING,
@@ -104,7 +106,7 @@ PS_CLOSE_FUNC(sessionkit) {
 
 PS_READ_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
-  sk_engine *engine = sk_open_engine(mod_data);
+  sk_engine *engine = sk_opened_engine(mod_data);
   sk_lock_options lock;
   volatile bool bailed = false;
   sk_code code;
@@ -165,7 +167,7 @@ static void sk_after_release(sk_code code, const sk_lock *lock) {
 
 PS_WRITE_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
-  sk_engine *engine = sk_open_engine(mod_data);
+  sk_engine *engine = sk_opened_engine(mod_data);
   sk_lock held;
   const sk_lock *lock = sk_lock_for(key, &held);
   sk_code code;
@@ -188,7 +190,7 @@ PS_WRITE_FUNC(sessionkit) {
 
 PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
-  sk_engine *engine = sk_open_engine(mod_data);
+  sk_engine *engine = sk_opened_engine(mod_data);
   const int64_t ttl = sk_ttl_ms(maxlifetime);
   sk_lock held;
   const sk_lock *lock = sk_lock_for(key, &held);
@@ -221,7 +223,7 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
 
 PS_DESTROY_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
-  sk_engine *engine = sk_open_engine(mod_data);
+  sk_engine *engine = sk_opened_engine(mod_data);
   sk_lock held;
 
   if (engine == NULL) return FAILURE;
@@ -238,7 +240,7 @@ PS_DESTROY_FUNC(sessionkit) {
 
 PS_GC_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
-  sk_engine *engine = sk_open_engine(mod_data);
+  sk_engine *engine = sk_opened_engine(mod_data);
   zend_long removed;
   (void)maxlifetime; /* every session carries its own expiry */
 

@@ -35,6 +35,22 @@ foreach ([
         echo str_contains($w, 'SECRET') ? "  LEAKED: $w\n" : "  $w\n";
     }
 }
+
+// The store of this run (LMDB or Redis), given a password it does not take:
+// refused when the URL is parsed (LMDB) or by the server (Redis), and in
+// neither case may the password appear.
+require 'store.inc';
+$path = preg_replace('~^([a-z+]+)://~', '$1://:storeSECRET@',
+                     sk_test_store('redact'));
+ini_set('session.save_path', $path);
+$warnings = [];
+var_dump(session_start());
+$mine = array_filter($warnings,
+                     fn ($w) => str_contains($w, 'sessionkit:'));
+echo count($mine) > 0 ? "warned\n" : "no warning\n";
+foreach ($mine as $w) {
+    if (str_contains($w, 'SECRET')) echo "  LEAKED: $w\n";
+}
 ?>
 --EXPECTF--
 bool(false)
@@ -51,3 +67,5 @@ bool(false)
   session_start(): sessionkit: session.save_path "redis://***@127.0.0.1:2" is not usable: %s
 bool(false)
   session_start(): sessionkit: session.save_path "nosuch://***@127.0.0.1" is not usable: %s
+bool(false)
+warned

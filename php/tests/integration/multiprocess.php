@@ -8,7 +8,9 @@
 // worker's own session and in one session of a pool shared by all workers.
 // Session locking (on by default) serialises the workers on a shared
 // session, so no increment may be lost: every final value, own and shared,
-// must be exact. Exits 0 when every check holds, 1 otherwise, printing what
+// must be exact. Every tenth cycle also opens a shared session and aborts
+// (nothing written, lock released), and the check ends with a regenerate
+// that must leave nothing under the old id. Exits 0 when every check holds, 1 otherwise, printing what
 // was wrong.
 
 declare(strict_types=1);
@@ -68,10 +70,53 @@ function worker(string $dir, int $worker, int $cycles): void {
         $_SESSION['hits'][$worker] = ($_SESSION['hits'][$worker] ?? 0) + 1;
         $_SESSION['total'] = ($_SESSION['total'] ?? 0) + 1;
         close_session();
+
+        if ($i % 10 === 0) {
+            // An aborted request writes nothing and must release the lock
+            // at once: a lock left held would stall the other workers.
+            open_session(pool_id(($i + $worker + 1) % POOL));
+            $_SESSION['total'] = -1;
+            if (!session_abort()) fail('session_abort failed');
+        }
     }
 }
 
-function check(string $dir, int $processes, int $cycles): void {
+// After session_abort() the session's lock is free at once: another
+// process that may not wait (lock_wait_ms=0, action fail) gets it while
+// this one is still running.
+function check_abort_releases(string $extension, string $dir): void {
+    open_session(pool_id(0));
+    if (!session_abort()) fail('session_abort failed');
+    $cmd = [PHP_BINARY, '-d', "extension=$extension",
+            '-d', 'sessionkit.lock_wait_ms=0',
+            '-d', 'sessionkit.lock_timeout_action=fail',
+            __FILE__, '--probe', $dir, pool_id(0)];
+    $p = proc_open($cmd, [0 => ['file', '/dev/null', 'r'], 1 => STDOUT,
+                          2 => STDERR], $pipes);
+    if (!is_resource($p) || proc_close($p) !== 0) {
+        fail('another process could not lock a session after session_abort');
+    }
+}
+
+// session_regenerate_id(true) moves a session to a new id and deletes the
+// old one: a later request with the old id finds nothing.
+function check_regenerate(int $worker): void {
+    $old = own_id($worker);
+    open_session($old);
+    $count = $_SESSION['count'] ?? null;
+    if (!session_regenerate_id(true)) fail('session_regenerate_id failed');
+    $new = session_id();
+    close_session();
+    session_id($old);
+    session_start(['read_and_close' => true]);
+    if ($_SESSION !== []) fail("worker $worker: the old id still holds a session after regenerate");
+    session_id($new);
+    session_start(['read_and_close' => true]);
+    if (($_SESSION['count'] ?? null) !== $count) fail("worker $worker: the new id lost the data");
+}
+
+function check(string $extension, string $dir, int $processes,
+               int $cycles): void {
     setup($dir);
     $sum = intdiv($cycles * ($cycles - 1), 2);
     for ($w = 0; $w < $processes; $w++) {
@@ -119,8 +164,11 @@ function check(string $dir, int $processes, int $cycles): void {
     if ($grand !== $processes * $cycles) {
         fail("$grand of " . ($processes * $cycles) . " shared increments");
     }
+    check_abort_releases($extension, $dir);
+    check_regenerate(0);
     printf("ok: %d processes x %d cycles; own sessions exact; all %d shared "
-           . "increments kept\n", $processes, $cycles, $grand);
+           . "increments kept; aborts released their locks; regenerate "
+           . "removed the old id\n", $processes, $cycles, $grand);
 }
 
 // Runs this script in a new PHP process that loads the extension.
@@ -136,7 +184,13 @@ if (($argv[1] ?? '') === '--worker') {
     exit(0);
 }
 if (($argv[1] ?? '') === '--check') {
-    check($argv[2], (int) $argv[3], (int) $argv[4]);
+    check($argv[5], $argv[2], (int) $argv[3], (int) $argv[4]);
+    exit(0);
+}
+if (($argv[1] ?? '') === '--probe') {
+    setup($argv[2]);
+    open_session($argv[3]);
+    close_session();
     exit(0);
 }
 if ($argc < 3) {
@@ -171,7 +225,8 @@ $total = (int) $processes * (int) $cycles * 2;
 printf("%d session cycles by %d processes in %.2f s (%.0f us per cycle per process)\n",
        $total, $processes, $elapsed, $elapsed * 1e6 * (int) $processes / $total);
 
-$status = proc_close(spawn($extension, ['--check', $dir, $processes, $cycles]));
+$status = proc_close(spawn($extension, ['--check', $dir, $processes, $cycles,
+                                     $extension]));
 foreach (glob("$dir/*") ?: [] as $f) unlink($f);
 @rmdir($dir);
 exit($status === 0 ? 0 : 1);

@@ -223,6 +223,26 @@ TEST_F(CApiTest, BadSpecIsReportedEveryTime) {
       << r.message();
 }
 
+// The message of a spec that cannot be opened is what the PHP glue puts in
+// its warning: it must never carry a password, whatever broke the parse.
+TEST_F(CApiTest, OpenFailureNeverShowsThePassword) {
+  for (std::string bad : {
+           "redis://:ab/cdSECRET@127.0.0.1:1",
+           "redis://user:ab?cdSECRET@127.0.0.1:1/0",
+           "redis://:ab|cdSECRET@127.0.0.1:1",
+           "lmdb://u:SECRET@/tmp/x",
+           "redis://:SECRET@127.0.0.1:1?no_such_setting=1",
+           "nosuch://u:SECRET@127.0.0.1",
+           "redis+sentinel://:SECRET@127.0.0.1:1",
+       }) {
+    ScopedResult r;
+    EXPECT_EQ(sk_engine_get(bad.data(), bad.size(), r.get()), nullptr) << bad;
+    EXPECT_NE(r->code, SK_OK);
+    EXPECT_FALSE(r.message().empty()) << bad;
+    EXPECT_EQ(r.message().find("SECRET"), std::string::npos) << r.message();
+  }
+}
+
 TEST_F(CApiTest, BadIdIsRefusedWithoutEchoingIt) {
   sk_engine* e = Engine();
   ASSERT_NE(e, nullptr);

@@ -65,7 +65,8 @@ PHP_INI_BEGIN()
   STD_PHP_INI_ENTRY("sessionkit.lock_lease_ms", "0", PHP_INI_ALL,
                     OnUpdateNonNegative, lock_lease_ms,
                     zend_sessionkit_globals, sessionkit_globals)
-  STD_PHP_INI_ENTRY("sessionkit.lock_max_waiters", "16", PHP_INI_ALL,
+  STD_PHP_INI_ENTRY("sessionkit.lock_max_waiters",
+                    ZEND_TOSTR(SK_LOCK_DEFAULT_MAX_WAITERS), PHP_INI_ALL,
                     OnUpdateNonNegative, lock_max_waiters,
                     zend_sessionkit_globals, sessionkit_globals)
   STD_PHP_INI_ENTRY("sessionkit.lock_timeout_action", "readonly", PHP_INI_ALL,

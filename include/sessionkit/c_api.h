@@ -69,6 +69,13 @@ typedef enum sk_lock_timeout_action {
   SK_LOCK_TIMEOUT_FAIL = 1      /* fail with SK_DEADLINE_EXCEEDED */
 } sk_lock_timeout_action;
 
+/* The defaults of the lock limits: sessionkit::LockLimits' (lock.h), which
+ * C cannot include; c_api_test.cc checks that they are equal. The PHP ini
+ * defaults use them. */
+#define SK_LOCK_DEFAULT_WAIT_MS 5000
+#define SK_LOCK_DEFAULT_LEASE_MS 30000
+#define SK_LOCK_DEFAULT_MAX_WAITERS 16
+
 /* Session locking settings (sessionkit::LockOptions; the PHP ini entries
  * sessionkit.locking, lock_wait_ms, lock_lease_ms, lock_max_waiters,
  * lock_timeout_action). */
@@ -79,6 +86,13 @@ typedef struct sk_lock_options {
   uint32_t max_waiters; /* 0: no limit */
   sk_lock_timeout_action timeout_action;
 } sk_lock_options;
+
+/* Locking on, with the default limits (sessionkit::LockOptions{}). */
+#define SK_LOCK_OPTIONS_INIT                                  \
+  {                                                           \
+    1, SK_LOCK_DEFAULT_WAIT_MS, SK_LOCK_DEFAULT_LEASE_MS,     \
+        SK_LOCK_DEFAULT_MAX_WAITERS, SK_LOCK_TIMEOUT_READONLY \
+  }
 
 /* A lock to release with a write, touch or unlock: the state and token a
  * locking sk_read returned (result->lock_state, result->lock_token). */

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "sessionkit/clock.h"
+#include "sessionkit/env.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -37,6 +38,12 @@ struct EngineOptions {
   LogFunction log;
   // How messages name settings; empty: by sessionkit's names.
   SettingNameFunction setting_name;
+  // The clock of Gc and the host and pid of the lock tokens the engine
+  // makes (env.h); nullptr: Env::Default(). Give its store the same Env
+  // (LmdbOptions::env, RedisOptions::env), so that the store recognises the
+  // tokens of this host. Session ids never come from it (GenerateSessionId
+  // uses the OS CSPRNG).
+  Env* env = nullptr;
 };
 
 // What a request does when the lock wait runs out.
@@ -49,18 +56,13 @@ enum class LockTimeoutAction {
 };
 
 // Session locking settings. In PHP each one is the ini entry
-// sessionkit.<name>; in the CLI the flag --<name with '-' for '_'>.
-struct LockOptions {
+// sessionkit.<name>; in the CLI the flag --<name with '-' for '_'>. The
+// limits and their defaults are LockLimits' (lock.h): wait is lock_wait_ms,
+// lease lock_lease_ms, max_waiters lock_max_waiters (over it, Read fails at
+// once with ResourceExhausted).
+struct LockOptions : LockLimits {
   // locking: take the session's lock when reading it for update.
   bool enabled = true;
-  // lock_wait_ms: how long a request waits for a held lock (wall clock).
-  Duration wait{5000};
-  // lock_lease_ms: after this long a lock may be broken by another request
-  // (a holder on this host whose process is gone is taken over at once).
-  Duration lease{30000};
-  // lock_max_waiters: requests that may wait for one session's lock at once;
-  // the next fails at once (ResourceExhausted). 0: no limit.
-  uint32_t max_waiters = 16;
   // lock_timeout_action: see LockTimeoutAction.
   LockTimeoutAction timeout_action = LockTimeoutAction::kReadOnly;
 };
@@ -194,6 +196,7 @@ class SessionEngine {
 
   std::unique_ptr<Store> store_;
   EngineOptions options_;
+  Env* const env_;  // options_.env or Env::Default()
   std::unique_ptr<AtomicLockCounters> counters_;
 };
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sessionkit/clock.h"
+#include "sessionkit/lock.h"
 #include "sessionkit/status.h"
 
 namespace sessionkit {
@@ -50,27 +51,6 @@ struct GcResult {
   uint64_t bytes_removed = 0;  // their stored bytes
 };
 
-// Identifies the holder of a session lock: "host|pid|random", where host is
-// this machine's name and identity ("name~<16 hex digits>", a digest of
-// /etc/machine-id, the boot id and the pid namespace, so that two hosts of
-// one name, a rebooted host or two containers never pass for each other),
-// pid the holder's process id and random 64 bits in hex that differ for
-// every token a process makes (a random key per thread, mixed with a
-// counter). Only the owner may write, touch or release a locked session.
-struct LockOwner {
-  std::string token;
-
-  // A fresh token for a lock taken by the calling process.
-  static LockOwner Generate();
-};
-
-// True when `token` names a process of this host (same name and identity)
-// that no longer exists, so
-// that its lock may be taken over at once instead of after its lease. False
-// for a token of another host, of a live process (including one this process
-// may not signal), and for a token that does not parse.
-bool LockHolderIsGone(std::string_view token);
-
 // How long a lock record is kept after its lease ran out while no other
 // request takes the lock over. Until then the holder may still write,
 // touch or release (a request that outlives its lease loses nothing when
@@ -80,16 +60,11 @@ bool LockHolderIsGone(std::string_view token);
 // on another host) live this long.
 inline constexpr Duration kLockRecordRetention{3600 * 1000};
 
-// Parameters of LockAndRead.
-struct LockRequest {
+// Parameters of LockAndRead: the limits (LockLimits, lock.h: how long to
+// wait for a held lock, the lease, the cap of waiters; LockOutcome::
+// kTooManyWaiters when max_waiters already wait) and the owner.
+struct LockRequest : LockLimits {
   LockOwner owner;
-  // After this long without release, another request may break the lock.
-  Duration lease{30000};
-  // How long to wait for a held lock before giving up (wall-clock time).
-  Duration wait{5000};
-  // At most this many requests wait for one session's lock at once; one
-  // more is refused at once (LockOutcome::kTooManyWaiters). 0: no limit.
-  uint32_t max_waiters = 16;
 };
 
 enum class LockOutcome {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "capi/c_api_internal.h"
 #include "sessionkit/engine.h"
+#include "sessionkit/lock.h"
 #include "sessionkit/store.h"
 
 namespace sessionkit {
@@ -462,6 +464,37 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
   const std::string third(r->lock_token, r->lock_token_len);
   sk_lock last = {SK_LOCK_HELD, third.data(), third.size()};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &last, r.reset()), SK_OK);
+}
+
+// C (and so PHP's ini defaults) cannot include lock.h: its macros must say
+// what LockLimits says.
+TEST(CApiLockDefaultsTest, AreTheLockLimitsDefaults) {
+  const LockLimits limits;
+  EXPECT_EQ(SK_LOCK_DEFAULT_WAIT_MS, limits.wait.count());
+  EXPECT_EQ(SK_LOCK_DEFAULT_LEASE_MS, limits.lease.count());
+  EXPECT_EQ(static_cast<uint32_t>(SK_LOCK_DEFAULT_MAX_WAITERS),
+            limits.max_waiters);
+  const sk_lock_options init = SK_LOCK_OPTIONS_INIT;
+  const LockOptions options;
+  EXPECT_EQ(init.enabled != 0, options.enabled);
+  EXPECT_EQ(init.wait_ms, options.wait.count());
+  EXPECT_EQ(init.lease_ms, options.lease.count());
+  EXPECT_EQ(init.max_waiters, options.max_waiters);
+  EXPECT_EQ(init.timeout_action == SK_LOCK_TIMEOUT_FAIL,
+            options.timeout_action == LockTimeoutAction::kFail);
+}
+
+TEST_F(CApiTest, DefaultLockOptionsLockAndRelease) {
+  sk_engine* e = Engine();
+  ASSERT_NE(e, nullptr);
+  const sk_lock_options defaults = SK_LOCK_OPTIONS_INIT;
+  ScopedResult r;
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &defaults, r.get()), SK_OK)
+      << r.message();
+  ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
+  const std::string token(r->lock_token, r->lock_token_len);
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+  EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 }
 
 TEST_F(CApiTest, BadLockOptionsAreRefused) {

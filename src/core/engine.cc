@@ -43,6 +43,7 @@ SessionEngine::SessionEngine(std::unique_ptr<Store> store,
                              EngineOptions options)
     : store_(std::move(store)),
       options_(std::move(options)),
+      env_(Env::OrDefault(options_.env)),
       counters_(std::make_unique<AtomicLockCounters>()) {}
 
 SessionEngine::~SessionEngine() = default;
@@ -117,11 +118,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
                                                 const LockOptions& lock) {
   if (!lock.enabled) return Read(id);
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  LockRequest request;
-  request.owner = LockOwner::Generate();
-  request.lease = lock.lease;
-  request.wait = lock.wait;
-  request.max_waiters = lock.max_waiters;
+  LockRequest request{lock, LockOwner::Generate(env_)};
   auto locked = store_->LockAndRead(id, request);
   if (!locked.ok()) {
     // A store without locks (or a tier set that cannot lock) still serves.
@@ -244,7 +241,7 @@ Status SessionEngine::Destroy(std::string_view id) {
   return store_->Destroy(id);
 }
 
-Result<GcResult> SessionEngine::Gc() { return store_->Gc(Clock::now()); }
+Result<GcResult> SessionEngine::Gc() { return store_->Gc(env_->WallNow()); }
 
 Result<bool> SessionEngine::Exists(std::string_view id) {
   if (!ValidateSessionId(id).ok()) return false;

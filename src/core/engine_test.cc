@@ -4,10 +4,14 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sessionkit/frame.h"
+#include "sessionkit/lock.h"
+#include "support/fake_env.h"
 
 namespace sessionkit {
 namespace {
@@ -323,6 +327,32 @@ TEST_F(EngineTest, GcUsesTheCurrentTime) {
   EXPECT_EQ(r->removed, 3u);
   EXPECT_GE(store_->gc_now, before);
   EXPECT_LE(store_->gc_now, Clock::now());
+}
+
+// The engine reads its clock and makes its lock tokens through its Env only.
+TEST(EngineEnvTest, GcTimeAndLockTokensComeFromTheEnv) {
+  test::FakeEnv env;
+  auto owned = std::make_unique<FakeStore>();
+  FakeStore* store = owned.get();
+  EngineOptions options;
+  options.env = &env;
+  SessionEngine engine(std::move(owned), options);
+  env.Advance(Duration(1500));
+  ASSERT_TRUE(engine.Gc().ok());
+  EXPECT_EQ(ToUnixMillis(store->gc_now), test::FakeEnv::kStartWallMs + 1500);
+  auto r =
+      engine.ReadForUpdate("abcdefghijklmnopqrstuvwxyz012345", LockOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::optional<LockOwner::Parts> parts =
+      LockOwner::Parse(r->lock.owner.token);
+  ASSERT_TRUE(parts.has_value()) << r->lock.owner.token;
+  EXPECT_EQ(parts->host, test::FakeEnv::kHost);
+  EXPECT_EQ(parts->pid, test::FakeEnv::kPid);
+  // The limits of the request are LockLimits' defaults.
+  const LockLimits defaults;
+  EXPECT_EQ(store->last_lock.wait, defaults.wait);
+  EXPECT_EQ(store->last_lock.lease, defaults.lease);
+  EXPECT_EQ(store->last_lock.max_waiters, defaults.max_waiters);
 }
 
 // --- Locking -----------------------------------------------------------

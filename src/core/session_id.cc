@@ -1,11 +1,9 @@
 #include "sessionkit/session_id.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <string>
+
+#include "sessionkit/env.h"
 
 namespace sessionkit {
 namespace {
@@ -20,18 +18,10 @@ bool IsIdChar(unsigned char c) {
 constexpr char kIdAlphabet[] =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,-";
 
+// Always Env::Default()'s randomness, the OS CSPRNG (getrandom), never an
+// Env given in options: a fake one must not make ids predictable.
 Status FillRandom(unsigned char* buf, size_t len) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = getrandom(buf + done, len - done, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::Unavailable(std::string("getrandom failed: ") +
-                                 std::strerror(errno));
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
+  return Env::Default()->RandomBytes(buf, len);
 }
 
 }  // namespace

@@ -9,7 +9,6 @@
 
 #include "conformance/store_conformance.h"
 #include "sessionkit/stores/lmdb.h"
-#include "stores/lmdb/lmdb_store.h"
 #include "support/test_server.h"
 
 namespace sessionkit::conformance {
@@ -59,15 +58,14 @@ StoreFactory RealClockFactory() {
 StoreFactory FakeClockFactory() {
   StoreFactory factory;
   factory.name = "fake_clock";
-  factory.fake_clock = std::make_shared<FakeClock>();
+  factory.fake_clock =
+      std::make_shared<test::FakeEnv>(test::FakeEnv::Scope::kRecordClocks);
   factory.make_fresh =
-      [clock = factory.fake_clock]() -> Result<std::unique_ptr<Store>> {
+      [env = factory.fake_clock]() -> Result<std::unique_ptr<Store>> {
     Result<LmdbOptions> options = FreshOptions();
     if (!options.ok()) return options.status();
-    SK_RETURN_IF_ERROR(lmdb_internal::ValidateLmdbOptions(*options));
-    auto store = std::make_unique<lmdb_internal::LmdbStore>(*options);
-    store->SetClockForTesting([clock] { return clock->Now(); });
-    return std::unique_ptr<Store>(std::move(store));
+    options->env = env.get();
+    return OpenLmdbStore(*options);
   };
   return factory;
 }

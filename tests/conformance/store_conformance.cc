@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -44,7 +45,7 @@ void StoreConformance::SetUp() {
 void StoreConformance::TearDown() { store_.reset(); }
 
 TimePoint StoreConformance::Now() const {
-  return factory().fake_clock ? factory().fake_clock->Now() : Clock::now();
+  return factory().fake_clock ? factory().fake_clock->WallNow() : Clock::now();
 }
 
 void StoreConformance::Wait(Duration d) const {
@@ -627,12 +628,6 @@ LockRequest Request(std::string name, Duration wait = kLockWait) {
   return request;
 }
 
-// This host's name as LockOwner::Generate writes it.
-std::string ThisHost() {
-  const std::string token = LockOwner::Generate().token;
-  return token.substr(0, token.find('|'));
-}
-
 // Skips the test when the factory says the store does not lock (and it
 // answers NotSupported); otherwise returns the outcome of taking `id`'s
 // lock for `request`, failing the test when the store could not take it.
@@ -1015,7 +1010,8 @@ TEST_P(StoreConformance, LockOfAGoneProcessOnThisHostIsTakenAtOnce) {
   int wstatus = 0;
   ASSERT_EQ(waitpid(child, &wstatus, 0), child);
   LockRequest dead;
-  dead.owner.token = ThisHost() + "|" + std::to_string(child) + "|dead";
+  dead.owner.token = std::string(LockOwner::ThisHost()) + "|" +
+                     std::to_string(child) + "|dead";
   dead.lease = Duration(60000);
   dead.wait = Duration(0);
   ASSERT_TRUE(LockHolderIsGone(dead.owner.token));

@@ -49,7 +49,6 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -60,25 +59,9 @@
 #include "sessionkit/clock.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
+#include "support/fake_env.h"
 
 namespace sessionkit::conformance {
-
-// A clock moved by hand. A store that can take an injected clock (e.g.
-// LmdbStore::SetClockForTesting) shares one with the suite, which then
-// advances it instead of sleeping.
-//
-// Thread safety: every method may be called concurrently.
-class FakeClock {
- public:
-  explicit FakeClock(TimePoint start = Clock::now())
-      : ms_(ToUnixMillis(start)) {}
-
-  TimePoint Now() const { return FromUnixMillis(ms_.load()); }
-  void Advance(Duration d) { ms_.fetch_add(d.count()); }
-
- private:
-  std::atomic<int64_t> ms_;
-};
 
 // How the suite gets stores of one kind, and what it may expect of them.
 struct StoreFactory {
@@ -91,10 +74,11 @@ struct StoreFactory {
   // at its end.
   std::function<Result<std::unique_ptr<Store>>()> make_fresh;
 
-  // Set when the stores from make_fresh decide expiry by this clock: the
+  // Set when the stores from make_fresh decide expiry and leases by this
+  // Env's clocks (a FakeEnv of kRecordClocks: lock waits stay real): the
   // suite then advances it instead of sleeping, and passes its time to Gc.
   // Null: real time and real (short) sleeps, as networked stores need.
-  std::shared_ptr<FakeClock> fake_clock;
+  std::shared_ptr<test::FakeEnv> fake_clock;
 
   // Whether Gc's GcResult counts what it removed (sessions and their bytes).
   // False for backends that drop expired sessions by themselves (Redis,

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "sessionkit/env.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
@@ -43,6 +44,9 @@ struct LmdbOptions {
   // Mode of created files; created directories get it plus the x bits
   // where r is set (0600 → 0700, 0640 → 0750).
   unsigned file_mode = 0600;
+  // The clocks (session expiry, lock leases and waits), host and processes
+  // the store asks (env.h); nullptr: Env::Default(). Not a URL setting.
+  Env* env = nullptr;
 
   // Reads the options of an lmdb:// URL (path, map_size, sync, max_readers,
   // mode). InvalidArgument naming the parameter for a bad value.

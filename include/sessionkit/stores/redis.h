@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "sessionkit/clock.h"
+#include "sessionkit/env.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
@@ -73,6 +74,11 @@ struct RedisOptions {
   // A description for messages; never holds a password. FromUrl sets the
   // redacted URL; empty: OpenRedisStore derives one from the options.
   std::string name;
+  // The clocks, sleeps, host and processes the store asks (env.h): the
+  // lock's waits and holders, expiries read back, pauses between retries;
+  // nullptr: Env::Default(). Not a URL setting. Socket deadlines stay on
+  // the steady clock (see connection.h).
+  Env* env = nullptr;
 
   // Reads the options of a redis://, rediss://, redis+sentinel:// or
   // redis+cluster:// URL: user, password, db (path or db=; for sentinel

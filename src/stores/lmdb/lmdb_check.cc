@@ -382,6 +382,9 @@ LmdbCheckResult CheckLmdb(const std::string& dir, unsigned max_readers,
   close(fds[1]);
   std::string text;
   bool timed_out = false;
+  // Not the store's Env (env.h): this limit bounds poll() on a real child
+  // process, in real time, and a child that overruns it is killed (a
+  // signal to our own child, not a question about a lock holder).
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -286,22 +285,32 @@ TEST_F(LmdbContractTest, EachSyncSettingGetsItsFlags) {
 
 // --- Item 14: leases run on a clock wall-clock steps do not move -----------
 
-// A store whose wall clock (session expiry) and lease clock are apart.
+// Stores whose wall clock (session expiry) and lease clock (the boot clock)
+// the test moves apart, on the fake clocks of boot A or of boot B.
 class LmdbLeaseClockTest : public LmdbFixture {
  protected:
-  LmdbStore* OpenSplit(const std::string& boot_id = kBootA) {
-    LmdbStore* store = OpenReal();
-    store->SetLeaseClockForTesting([this] { return lease_ms_.load(); },
-                                   boot_id);
-    store->SetClockForTesting(
-        [this] { return FromUnixMillis(wall_ms_.load()); });
-    return store;
+  void SetUp() override {
+    LmdbFixture::SetUp();
+    boot_a_.SetBootId(kBootA);
+    boot_b_.SetBootId(kBootB);
+  }
+
+  LmdbStore* OpenSplit(test::FakeEnv* boot) {
+    LmdbOptions options = Options();
+    options.env = boot;
+    return OpenReal(std::move(options));
+  }
+  LmdbStore* OpenSplit() { return OpenSplit(&boot_a_); }
+
+  // The wall clock of boot A alone moves by `ms` (NTP steps it).
+  void StepWall(int64_t ms) {
+    boot_a_.SetWallNow(boot_a_.WallNow() + Duration(ms));
   }
 
   static constexpr char kBootA[] = "0b7a1e8d-2f4c-4d2a-9c1e-5f6a7b8c9d0e";
   static constexpr char kBootB[] = "6f1d2c3b-4a5e-4f60-8a71-92b3c4d5e6f7";
-  std::atomic<int64_t> wall_ms_{kFixtureStartMs};
-  std::atomic<int64_t> lease_ms_{123'456};  // ms since boot
+  test::FakeEnv boot_a_{test::FakeEnv::Scope::kRecordClocks};
+  test::FakeEnv boot_b_{test::FakeEnv::Scope::kRecordClocks};
 };
 
 TEST_F(LmdbLeaseClockTest, WallClockStepNeitherEndsNorExtendsALease) {
@@ -310,15 +319,15 @@ TEST_F(LmdbLeaseClockTest, WallClockStepNeitherEndsNorExtendsALease) {
   SK_ASSERT_OK(store->Write(Id(1), "v", Duration(24 * 3600 * 1000)));
   SK_ASSERT_OK(store->LockAndRead(Id(1), a));
 
-  wall_ms_ += 3600 * 1000;  // NTP steps the clock an hour forward
+  StepWall(3600 * 1000);  // NTP steps the clock an hour forward
   auto b = store->LockAndRead(Id(1), Other("b"));
   SK_ASSERT_OK(b);
   EXPECT_FALSE(b->acquired()) << "a wall-clock step ended a lease";
-  SK_ASSERT_OK(store->Gc(FromUnixMillis(wall_ms_.load())));
+  SK_ASSERT_OK(store->Gc(boot_a_.WallNow()));
   EXPECT_EQ(store->LockRecordsForTesting().value_or(0), 1u);
 
-  wall_ms_ -= 2 * 3600 * 1000;  // and an hour back from where it was
-  lease_ms_ += 10000;           // while the lease really ran out
+  StepWall(-2 * 3600 * 1000);  // and an hour back from where it was
+  boot_a_.SetBootClockMs(boot_a_.BootClockMs() + 10000);  // the lease ran out
   b = store->LockAndRead(Id(1), Other("b"));
   SK_ASSERT_OK(b);
   EXPECT_TRUE(b->acquired()) << "a wall-clock step extended a lease";
@@ -326,12 +335,12 @@ TEST_F(LmdbLeaseClockTest, WallClockStepNeitherEndsNorExtendsALease) {
 }
 
 TEST_F(LmdbLeaseClockTest, LockOfAnotherBootIsGone) {
-  LmdbStore* before = OpenSplit(kBootA);
+  LmdbStore* before = OpenSplit(&boot_a_);
   const LockRequest a = Other("a", Duration(3600 * 1000));
   SK_ASSERT_OK(before->LockAndRead(Id(1), a));
   // After a reboot the boot clock starts again, below the old lease end.
-  LmdbStore* after = OpenSplit(kBootB);
-  lease_ms_ = 5000;
+  LmdbStore* after = OpenSplit(&boot_b_);
+  boot_b_.SetBootClockMs(5000);
   auto b = after->LockAndRead(Id(1), Other("b"));
   SK_ASSERT_OK(b);
   EXPECT_TRUE(b->acquired()) << "a lock of the previous boot looked held";
@@ -339,7 +348,7 @@ TEST_F(LmdbLeaseClockTest, LockOfAnotherBootIsGone) {
   SK_ASSERT_OK(after->Unlock(Id(1), Other("b").owner));
 
   SK_ASSERT_OK(before->LockAndRead(Id(2), a));
-  SK_ASSERT_OK(after->Gc(FromUnixMillis(wall_ms_.load())));
+  SK_ASSERT_OK(after->Gc(boot_b_.WallNow()));
   EXPECT_EQ(after->LockRecordsForTesting().value_or(9), 0u)
       << "gc kept a lock record of another boot";
 }
@@ -371,7 +380,7 @@ TEST_F(LmdbLeaseClockTest, LegacyLockRecordIsReadByTheWallClock) {
   auto b = store->LockAndRead(Id(1), Other("b"));
   SK_ASSERT_OK(b);
   EXPECT_FALSE(b->acquired()) << "a held legacy lock was ignored";
-  wall_ms_ += 5000;
+  StepWall(5000);
   b = store->LockAndRead(Id(1), Other("b"));
   SK_ASSERT_OK(b);
   EXPECT_TRUE(b->acquired());

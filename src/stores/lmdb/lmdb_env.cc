@@ -226,7 +226,9 @@ Status OpenMainDb(Env* e, const std::string& name, uint64_t map_size) {
 Env::~Env() {
   if (env == nullptr) return;
   // An inherited handle is abandoned, never closed: mdb_env_close in a child
-  // would release the parent's reader slots and file locks.
+  // would release the parent's reader slots and file locks. The kernel's
+  // pid, never an Env's (env.h): LMDB names its readers by it, and a fake
+  // Env's fixed pid would not change across fork().
   if (generation != g_fork_generation.load(std::memory_order_relaxed) ||
       pid != getpid()) {
     return;
@@ -240,7 +242,9 @@ Env::~Env() {
 // --- LmdbStore: the environment -------------------------------------------
 
 LmdbStore::LmdbStore(LmdbOptions options)
-    : options_(std::move(options)), name_("lmdb://" + options_.path) {
+    : options_(std::move(options)),
+      name_("lmdb://" + options_.path),
+      os_(sessionkit::Env::OrDefault(options_.env)) {
   InstallForkHandlers();
 }
 
@@ -279,7 +283,7 @@ Status LmdbStore::OpenSlow(Env** out) {
   Registry& registry = GetRegistry();
   std::lock_guard<std::mutex> lock(registry.mu);
   const uint64_t generation = g_fork_generation.load();
-  const pid_t pid = getpid();
+  const pid_t pid = getpid();  // the kernel's (see ~Env)
 
   if (env_ != nullptr) {
     if (env_->generation == generation && env_->pid == pid) {

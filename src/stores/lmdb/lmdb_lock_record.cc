@@ -1,12 +1,9 @@
 #include "stores/lmdb/lmdb_lock_record.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
+#include "sessionkit/env.h"
 #include "sessionkit/store.h"
 #include "stores/lmdb/lmdb_layout.h"
 
@@ -49,19 +46,12 @@ bool ParseBootId(std::string_view text, BootId* out) {
 const BootId& CurrentBootId() {
   static const BootId id = [] {
     BootId parsed{};
-    std::ifstream in("/proc/sys/kernel/random/boot_id");
-    const std::string text((std::istreambuf_iterator<char>(in)),
-                           std::istreambuf_iterator<char>());
-    if (!ParseBootId(text, &parsed)) parsed = BootId{};
+    if (!ParseBootId(sessionkit::Env::Default()->BootId(), &parsed)) {
+      parsed = BootId{};
+    }
     return parsed;
   }();
   return id;
-}
-
-int64_t BootClockMs() {
-  timespec ts;
-  clock_gettime(CLOCK_BOOTTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
 int64_t AddClamped(int64_t x, Duration d) {

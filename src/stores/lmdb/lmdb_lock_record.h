@@ -6,7 +6,8 @@
 // id of the boot it was written in (/proc/sys/kernel/random/boot_id): a
 // record of another boot belongs to a holder that no longer exists and
 // counts as gone. Session expiries stay on the wall clock (they are
-// absolute times); only leases use this clock.
+// absolute times); only leases use this clock. The store reads both from
+// its Env (Env::BootClockMs, Env::BootId).
 //
 // A record's value, all integers 8-byte big-endian:
 //
@@ -36,15 +37,14 @@ namespace sessionkit::lmdb_internal {
 // The id of one boot of the host (the 16 bytes of the boot_id UUID).
 using BootId = std::array<unsigned char, 16>;
 
-// This boot's id, read once per process; all zeros when /proc does not have
-// it (then records of an earlier boot are judged by the clock alone).
+// This boot's id as Env::Default() knows it, parsed once per process; all
+// zeros when unknown. The once-per-boot check (lmdb_check.h) is about the
+// machine's real boot; a store's lock records use its own Env's
+// (LmdbStore::LockNowAt).
 const BootId& CurrentBootId();
 // Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (a trailing newline is
 // allowed). False when `text` is not such a UUID.
 bool ParseBootId(std::string_view text, BootId* out);
-
-// CLOCK_BOOTTIME in milliseconds.
-int64_t BootClockMs();
 
 // The moment a lock decision is made, on both clocks.
 struct LockNow {

@@ -3,7 +3,6 @@
 // TouchAndUnlock and Unlock, and the gc of lock records.
 #include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +19,7 @@
 #include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/lmdb_txn.h"
 #include "stores/lmdb/lock_wake.h"
+#include "stores/lock_wait.h"
 
 namespace sessionkit {
 namespace lmdb_internal {
@@ -27,10 +27,13 @@ namespace {
 
 // A lock value: see lmdb_lock_record.h.
 constexpr size_t kMaxTokenBytes = 1024;
-// A waiter whose lock holder is a process of this host wakes this often to
-// see whether the holder died (killed without releasing).
-constexpr std::chrono::milliseconds kGoneHolderPoll{250};
-constexpr Duration kMaxLockWait{24 * 3600 * 1000};
+// How a waiter paces itself (lock_wait.h): a futex wake-up is never lost,
+// so only the wait, the lease (+1 ms) and a holder process of this host
+// (kLocalHolderPoll) bound a sleep; waits are cut to a day.
+constexpr LockWaitPacing kPacing{.max_wait = Duration(24 * 3600 * 1000),
+                                 .lease_slack = Duration(1),
+                                 .max_sleep = kLongestLockWait,
+                                 .poll_own_process = false};
 
 // Why an owner's write, touch or release is refused, or empty when the lock
 // record of `id` is still its own (also after its lease ran out: nobody took
@@ -83,18 +86,6 @@ Status LockLost(const std::string& name, std::string_view op,
                           "; nothing was changed");
 }
 
-// True when `token` names another process of this host: one whose death
-// LockHolderIsGone can see.
-bool IsOtherProcessOfThisHost(std::string_view token) {
-  static const std::string host = [] {  // "host|", as Generate writes it
-    const std::string own = LockOwner::Generate().token;
-    return own.substr(0, own.find('|') + 1);
-  }();
-  if (token.substr(0, host.size()) != host) return false;
-  const std::string_view rest = token.substr(host.size());
-  return rest.substr(0, rest.find('|')) != std::to_string(getpid());
-}
-
 // The holder of a session lock, as a try of LockAndRead found it held.
 struct LockHolder {
   std::string token;
@@ -102,11 +93,11 @@ struct LockHolder {
 };
 
 // One try of LockAndRead in the write transaction `txn` at `now` (Unix ms;
-// `lock_now`: the clocks of leases): takes the lock of `id` for
-// request.owner unless another owner holds it, and reads the session into
-// *out. When the lock is held: kRcNoChange, *held and *holder.
-int TryLockAndRead(MDB_txn* txn, const Env* e, std::string_view id,
-                   const LockRequest& request, int64_t now,
+// `lock_now`: the clocks of leases; `os`: the store's Env): takes the lock of
+// `id` for request.owner unless another owner holds it, and reads the session
+// into *out. When the lock is held: kRcNoChange, *held and *holder.
+int TryLockAndRead(MDB_txn* txn, const Env* e, sessionkit::Env* os,
+                   std::string_view id, const LockRequest& request, int64_t now,
                    const LockNow& lock_now, LockedRead* out, bool* held,
                    LockHolder* holder) {
   const std::string_view token = request.owner.token;
@@ -117,7 +108,7 @@ int TryLockAndRead(MDB_txn* txn, const Env* e, std::string_view id,
   if (rc != 0 && rc != MDB_NOTFOUND) return rc;
   if (rc == 0 && lock.token != token) {
     if (StateOf(lock, lock_now) == LockState::kHeld &&
-        !LockHolderIsGone(lock.token)) {
+        !LockHolderIsGone(lock.token, os)) {
       *held = true;
       holder->token.assign(lock.token);
       holder->lease_left_ms = LeaseLeftMs(lock, lock_now);
@@ -148,22 +139,11 @@ int TryLockAndRead(MDB_txn* txn, const Env* e, std::string_view id,
 LockNow LmdbStore::LockNowAt(int64_t wall_ms) const {
   LockNow now;
   now.wall_ms = wall_ms;
-  if (lease_clock_) {
-    now.boot_ms = lease_clock_();
-  } else if (clock_) {
-    now.boot_ms = wall_ms;  // a test's clock: leases follow it
-  } else {
-    now.boot_ms = BootClockMs();
-  }
-  now.boot = CurrentBootId();
-  if (!lease_boot_id_.empty()) ParseBootId(lease_boot_id_, &now.boot);
+  now.boot_ms = os_->BootClockMs();
+  // Unknown (all zeros): records of an earlier boot are judged by the clock
+  // alone.
+  if (!ParseBootId(os_->BootId(), &now.boot)) now.boot = BootId{};
   return now;
-}
-
-void LmdbStore::SetLeaseClockForTesting(std::function<int64_t()> clock,
-                                        std::string boot_id) {
-  lease_clock_ = std::move(clock);
-  lease_boot_id_ = std::move(boot_id);
 }
 
 // --- Locks ------------------------------------------------------------------
@@ -174,10 +154,7 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
   SK_RETURN_IF_ERROR(CheckToken(name_, "lock", id, request.owner));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
-  using SteadyClock = std::chrono::steady_clock;
-  // Clamped so that the deadline cannot overflow.
-  const SteadyClock::time_point give_up =
-      SteadyClock::now() + std::clamp(request.wait, Duration(0), kMaxLockWait);
+  const LockWait wait(os_, request, kPacing);
   const uint64_t hash = LockHash(id);
   WaiterPlace place;  // taken on the first wait, given back on return
   bool waiting = false;
@@ -190,7 +167,7 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
     bool held = false;
     int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
       const int64_t now = NowMs();
-      return TryLockAndRead(txn, e, id, request, now, LockNowAt(now), &out,
+      return TryLockAndRead(txn, e, os_, id, request, now, LockNowAt(now), &out,
                             &held, &holder);
     });
     if (rc != 0) return Error(e, "lock", id, rc);
@@ -198,8 +175,7 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
       out.outcome = LockOutcome::kAcquired;
       return out;
     }
-    const SteadyClock::time_point now = SteadyClock::now();
-    if (now >= give_up) {
+    if (wait.Expired()) {
       out.outcome = LockOutcome::kTimedOut;
       return out;
     }
@@ -219,17 +195,11 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
         }
       }
     }
-    // Sleep until a release on the slot, the end of the wait, the end of
-    // the holder's lease (to take the lock over), and, for a holder process
-    // of this host, the next look at whether it died.
-    std::chrono::nanoseconds sleep = give_up - now;
-    sleep = std::min<std::chrono::nanoseconds>(
-        sleep,
-        Duration(std::clamp<int64_t>(holder.lease_left_ms, 0, INT32_MAX) + 1));
-    if (IsOtherProcessOfThisHost(holder.token)) {
-      sleep = std::min<std::chrono::nanoseconds>(sleep, kGoneHolderPoll);
-    }
-    e->wake.Wait(hash, seq, sleep);
+    // Sleep until a release on the slot, or what LockWait allows (the end
+    // of the wait or of the holder's lease, the next look at a holder
+    // process of this host).
+    wait.Sleep(wait.NextSleep(holder.token, holder.lease_left_ms),
+               [&](std::chrono::nanoseconds d) { e->wake.Wait(hash, seq, d); });
   }
 }
 

@@ -106,13 +106,7 @@ int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
 
 }  // namespace
 
-void LmdbStore::SetClockForTesting(std::function<TimePoint()> clock) {
-  clock_ = std::move(clock);
-}
-
-int64_t LmdbStore::NowMs() const {
-  return ToUnixMillis(clock_ ? clock_() : Clock::now());
-}
+int64_t LmdbStore::NowMs() const { return ToUnixMillis(os_->WallNow()); }
 
 void LmdbStore::RescueFullMap(Env* e) {
   (void)GcInternal(e, NowMs());

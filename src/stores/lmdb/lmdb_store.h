@@ -38,7 +38,6 @@
 #include <sys/types.h>
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -99,7 +98,9 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 //  - Destroy deletes the lock record with the session, in its one write
 //    transaction, and wakes the waiters.
 //  - Leases run on CLOCK_BOOTTIME (no wall-clock step moves them), records
-//    carry the boot id; a record of another boot counts as gone.
+//    carry the boot id; a record of another boot counts as gone. That
+//    clock and id, the wall clock and the waits all come from options.env
+//    (Env::BootClockMs, BootId, WallNow, SteadyNow, WaitFor).
 //  - Gc removes lock records that count as gone (kLockRecordRetention after
 //    their lease, or of another boot; a record of an earlier version by its
 //    `now`); they count in no GcResult.
@@ -138,19 +139,6 @@ class LmdbStore final : public Store {
   Status TouchAndUnlock(std::string_view id, Duration ttl,
                         const LockOwner& owner) override;
   Status Unlock(std::string_view id, const LockOwner& owner) override;
-
-  // Replaces the clock that decides expiry (null restores the system clock).
-  // Unless SetLeaseClockForTesting gave one, lock leases then run on this
-  // clock too (in Unix ms), in the boot of this process. Call before the
-  // store is shared between threads.
-  void SetClockForTesting(std::function<TimePoint()> clock);
-
-  // Replaces the clock of lock leases (CLOCK_BOOTTIME in ms) and, when
-  // `boot_id` is not empty (a boot_id UUID), the id of the boot it counts
-  // from. A null clock goes back to the default (see SetClockForTesting).
-  // Call before the store is shared between threads.
-  void SetLeaseClockForTesting(std::function<int64_t()> clock,
-                               std::string boot_id = "");
 
   // What the once-per-boot check of this store's opening found and did
   // when it moved a corrupt environment aside (lmdb_check.h), or why it
@@ -220,9 +208,9 @@ class LmdbStore final : public Store {
 
   const LmdbOptions options_;
   const std::string name_;
-  std::function<TimePoint()> clock_;
-  std::function<int64_t()> lease_clock_;
-  std::string lease_boot_id_;
+  // options_.env or Env::Default(): the clocks of expiries, leases and
+  // waits, and the host and processes of lock holders.
+  sessionkit::Env* const os_;
   std::atomic<uint64_t> index_writes_{0};  // see IndexWritesForTesting
   mutable std::mutex recovery_mu_;
   std::string last_recovery_;  // guarded by recovery_mu_

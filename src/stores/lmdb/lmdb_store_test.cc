@@ -432,7 +432,7 @@ TEST_F(LmdbStoreTest, GcKeepsLiveSessionsOfTheCurrentBucket) {
   EXPECT_EQ(gc->removed, 1u);
   EXPECT_EQ(gc->bytes_removed, 2u);
   SK_EXPECT_OK(store->CheckIndexForTesting());
-  now_ms_ = next + 10000;
+  SetNowMs(next + 10000);
   EXPECT_TRUE(store->Read(Id(0)).status().IsNotFound());
   for (int i = 1; i < 4; ++i) SK_EXPECT_OK(store->Read(Id(i))) << i;
   ScanOptions all;
@@ -469,7 +469,7 @@ TEST_F(LmdbStoreTest, RewriteWithinABucketLeavesTheIndexAlone) {
   auto r = store->Read(Id(1));
   SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, "v10");
-  EXPECT_EQ(ToUnixMillis(r->expires_at), now_ms_ + ttl);
+  EXPECT_EQ(ToUnixMillis(r->expires_at), NowMs() + ttl);
   SK_EXPECT_OK(store->CheckIndexForTesting());
 
   // A new session and a destroyed one do touch the index.
@@ -500,7 +500,7 @@ TEST_F(LmdbStoreTest, ExpiryMovedToAnotherBucketMovesTheEntry) {
   auto gc = store->Gc(FromUnixMillis(first + kIndexBucketMs));
   SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, 0u);
-  now_ms_ = first + kIndexBucketMs;
+  SetNowMs(first + kIndexBucketMs);
   EXPECT_EQ(store->Read(Id(1))->data, "data");
   EXPECT_EQ(store->Read(Id(2))->data, "new");
   gc = store->Gc(FromUnixMillis(first + 3 * kIndexBucketMs));
@@ -529,7 +529,7 @@ TEST_F(LmdbStoreTest, ShorterTtlIsCollectedOnTime) {
     auto early = store->Gc(FromUnixMillis(expiry - 1));
     SK_ASSERT_OK(early);
     EXPECT_EQ(early->removed, 0u) << i;
-    now_ms_ = expiry;
+    SetNowMs(expiry);
     EXPECT_TRUE(store->Read(Id(i)).status().IsNotFound()) << i;
     auto gc = store->Gc(Now());
     SK_ASSERT_OK(gc);
@@ -845,8 +845,7 @@ TEST_F(LmdbStoreTest, ConcurrentThreadsShareOneEnvironment) {
 
 TEST_F(LmdbStoreTest, TwoStoresOnOneDirectoryShareTheEnvironment) {
   LmdbStore* a = Open();
-  auto b = std::make_unique<LmdbStore>(Options());
-  b->SetClockForTesting(FakeClock());
+  auto b = std::make_unique<LmdbStore>(WithFakeClock(Options()));
   SK_ASSERT_OK(a->Write(Id(1), "from a", Duration(100000)));
   auto r = b->Read(Id(1));
   SK_ASSERT_OK(r);
@@ -870,8 +869,7 @@ TEST_F(LmdbStoreTest, CrashedReaderSlotIsReclaimedWhenTheStoreOpens) {
   SK_ASSERT_OK(store->Write(Id(2), "y", Duration(100000)));
   // A process that opens the store clears the dead slot.
   int code = RunInChild([&] {
-    LmdbStore fresh(Options());
-    fresh.SetClockForTesting(FakeClock());
+    LmdbStore fresh(WithFakeClock(Options()));
     return fresh.Read(Id(2)).ok() ? 0 : 1;
   });
   ASSERT_EQ(code, 0);
@@ -923,8 +921,7 @@ TEST_F(LmdbStoreTest, MapGrownByAnotherProcessIsFollowed) {
   SK_ASSERT_OK(store->Write(Id(0), value, Duration(100000)));
   SK_ASSERT_OK(store->Read(Id(0)));
   int code = RunInChild([&] {
-    LmdbStore bigger(Options(8 << 20));
-    bigger.SetClockForTesting(FakeClock());
+    LmdbStore bigger(WithFakeClock(Options(8 << 20)));
     for (int i = 1; i <= 600; ++i) {
       if (!bigger.Write(Id(i), value, Duration(100000)).ok()) return 1;
     }

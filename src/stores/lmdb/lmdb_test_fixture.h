@@ -1,6 +1,7 @@
 // The fixture of the LMDB store's tests: a fresh directory under
 // SK_TEST_TMPDIR per test, stores opened on it (closed and removed at the
-// end), and a fake clock the tests advance by hand.
+// end), and fake clocks the tests advance by hand (a FakeEnv of
+// kRecordClocks: waits stay real).
 #ifndef SESSIONKIT_STORES_LMDB_LMDB_TEST_FIXTURE_H_
 #define SESSIONKIT_STORES_LMDB_LMDB_TEST_FIXTURE_H_
 
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -21,12 +21,13 @@
 #include "sessionkit/clock.h"
 #include "sessionkit/stores/lmdb.h"
 #include "stores/lmdb/lmdb_store.h"
+#include "support/fake_env.h"
 #include "support/test_status.h"
 
 namespace sessionkit::lmdb_internal {
 
 // A fixed "now" for the fake clock.
-inline constexpr int64_t kFixtureStartMs = 1'700'000'000'000;
+inline constexpr int64_t kFixtureStartMs = test::FakeEnv::kStartWallMs;
 
 // The exit code of a child (128 + signal when it was killed), -1 on error.
 inline int Reap(pid_t pid) {
@@ -63,12 +64,10 @@ class LmdbFixture : public ::testing::Test {
     return o;
   }
 
-  // A store on path_ whose clock is now_ms_ (advance it to expire sessions
-  // and end leases).
+  // A store on path_ on the fake clocks of env_ (advance them to expire
+  // sessions and end leases).
   LmdbStore* Open(LmdbOptions options) {
-    LmdbStore* store = OpenReal(std::move(options));
-    store->SetClockForTesting(FakeClock());
-    return store;
+    return OpenReal(WithFakeClock(std::move(options)));
   }
   LmdbStore* Open() { return Open(Options()); }
 
@@ -98,15 +97,21 @@ class LmdbFixture : public ::testing::Test {
     return -1;
   }
 
-  std::function<TimePoint()> FakeClock() {
-    return [this] { return FromUnixMillis(now_ms_.load()); };
+  // `options` on the fake clocks of env_.
+  LmdbOptions WithFakeClock(LmdbOptions options) {
+    options.env = &env_;
+    return options;
   }
-  void Advance(int64_t ms) { now_ms_ += ms; }
-  TimePoint Now() const { return FromUnixMillis(now_ms_.load()); }
+  // Time passes for the session expiries and the lock leases.
+  void Advance(int64_t ms) { env_.Advance(Duration(ms)); }
+  // The wall clock alone jumps to `ms` (Unix ms).
+  void SetNowMs(int64_t ms) { env_.SetWallNow(FromUnixMillis(ms)); }
+  int64_t NowMs() { return ToUnixMillis(env_.WallNow()); }
+  TimePoint Now() { return env_.WallNow(); }
 
   std::string dir_;
   std::string path_;
-  std::atomic<int64_t> now_ms_{kFixtureStartMs};
+  test::FakeEnv env_{test::FakeEnv::Scope::kRecordClocks};
   std::vector<std::unique_ptr<LmdbStore>> stores_;
 };
 

@@ -36,6 +36,12 @@ typedef struct ssl_ctx_st SSL_CTX;
 
 namespace sessionkit::redis {
 
+// Connections keep time on the steady clock itself, not on a store's Env
+// (env.h): their deadlines bound kernel waits (ppoll, connect) that pass in
+// real time, which a fake clock would not follow, and a pooled connection
+// serves every store of the same options, whatever Env each was given.
+// (Reading the clock through an Env would cost a virtual call, nothing
+// measurable per command: the reasons are these, not speed.)
 using Deadline = std::chrono::steady_clock::time_point;
 
 // A server address.

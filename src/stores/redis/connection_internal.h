@@ -15,6 +15,7 @@ namespace sessionkit::redis {
 
 struct Reply;
 
+// The clock of socket deadlines (see Deadline in connection.h: not the Env).
 using SteadyClock = std::chrono::steady_clock;
 
 // Bytes read from (or moved through) a socket at a time.

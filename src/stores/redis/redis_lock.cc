@@ -15,6 +15,7 @@
 
 #include "sessionkit/session_id.h"
 #include "sessionkit/store.h"
+#include "stores/lock_wait.h"
 #include "stores/redis/redis_store.h"
 
 namespace sessionkit::redis {
@@ -143,7 +144,6 @@ const LuaScript& LockScript() {
   static const LuaScript script = MakeScript(kLockSource);
   return script;
 }
-using SteadyClock = std::chrono::steady_clock;
 
 // The fast path's lock-taking pipeline: INFO server (once per connection:
 // see Connection::server_version), UNWATCH (only if the connection may
@@ -221,34 +221,20 @@ class WatchOnTake final : public ConnectionHook {
   Status refusal_;
 };
 
-// A waiter of a holder of this host wakes at least this often, to see
-// whether the holder's process is gone (killed without a release).
-constexpr Duration kLocalHolderPoll{250};
-// Any waiter looks again at least this often, since a wake-up can be lost:
-// after a Sentinel failover the old master accepts commands (and keeps our
-// BLPOP) for seconds while the release wakes the new one, and a waiter
-// that popped the wake token may die before it takes the lock.
-constexpr Duration kMaxBlock{1000};
-// Past the holder's lease, so that its lease has surely run out when the
-// waiter looks again.
-constexpr Duration kLeaseSlack{5};
+// How a waiter paces itself (lock_wait.h): it looks again at least every
+// second, since a wake-up can be lost: after a Sentinel failover the old
+// master accepts commands (and keeps our BLPOP) for seconds while the
+// release wakes the new one, and a waiter that popped the wake token may die
+// before it takes the lock. It looks 5 ms past the holder's lease, so that
+// the lease has surely run out, and every kLocalHolderPoll at any holder of
+// this host.
+constexpr LockWaitPacing kPacing{.max_wait = kLongestLockWait,
+                                 .lease_slack = Duration(5),
+                                 .max_sleep = Duration(1000),
+                                 .poll_own_process = true};
 // Redis ends a blocked command's timeout on its timer (every 1000/hz ms,
 // 100 ms at the default hz 10), so a BLPOP may answer this much late.
 constexpr Duration kServerTimerSlack{100};
-
-// This host's name as LockOwner tokens carry it.
-const std::string& ThisHost() {
-  static const std::string host = [] {
-    const std::string token = LockOwner::Generate().token;
-    return token.substr(0, token.find('|'));
-  }();
-  return host;
-}
-
-bool HolderIsOnThisHost(std::string_view token) {
-  const size_t bar = token.find('|');
-  return bar != std::string_view::npos && token.substr(0, bar) == ThisHost();
-}
 
 // BLPOP's timeout in seconds, with millisecond precision.
 std::string Seconds(Duration d) {
@@ -324,25 +310,6 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
   return got;
 }
 
-namespace {
-
-// How long one BLPOP waits: until a release pushes a wake token, the lease
-// ends (not the record: it outlives the lease), or (for a holder of this
-// host) it is time to see whether its process is gone; `left` of the wait
-// at most.
-Duration WaitSlice(Duration left, int64_t lease_left,
-                   const std::string& holder) {
-  Duration slice = left;
-  if (lease_left >= 0) {
-    slice = std::min(slice, Duration(lease_left) + kLeaseSlack);
-  }
-  slice = std::min(slice, kMaxBlock);
-  if (HolderIsOnThisHost(holder)) slice = std::min(slice, kLocalHolderPoll);
-  return std::max(slice, Duration(1));  // BLPOP 0 would block forever
-}
-
-}  // namespace
-
 Result<LockedRead> RedisStore::LockTaken(const std::string& what, Reply& data,
                                          const Reply& pttl,
                                          std::string broken_owner) const {
@@ -357,7 +324,7 @@ Result<LockedRead> RedisStore::LockTaken(const std::string& what, Reply& data,
   if (data.type == Reply::Type::kString && pttl.integer != -2) {
     locked.found = true;
     locked.record.data = std::move(data.str);
-    locked.record.expires_at = ExpiryFromPttl(pttl.integer);
+    locked.record.expires_at = ExpiryFromPttl(env_->WallNow(), pttl.integer);
   }
   locked.broken_owner = std::move(broken_owner);
   return locked;
@@ -406,8 +373,21 @@ Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
   return std::optional<LockedRead>();
 }
 
-Status RedisStore::WaitForWake(const std::string& wake_key, Duration slice,
+Status RedisStore::WaitForWake(const std::string& wake_key,
+                               const LockWait& wait,
+                               std::chrono::nanoseconds sleep,
                                const std::string& what) {
+  Status waited;
+  wait.Sleep(sleep, [&](std::chrono::nanoseconds d) {
+    // At least 1 ms: BLPOP 0 would block forever.
+    waited = Blpop(
+        wake_key, std::max(std::chrono::floor<Duration>(d), Duration(1)), what);
+  });
+  return waited;
+}
+
+Status RedisStore::Blpop(const std::string& wake_key, Duration slice,
+                         const std::string& what) {
   const std::string timeout = Seconds(slice);
   const Command blpop[] = {{{"BLPOP", wake_key, timeout}}};
   std::vector<Reply> replies;
@@ -456,8 +436,7 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
       std::to_string(ClampTtl(request.lease) + retention_ms);
   const std::string retention = std::to_string(retention_ms);
   const std::string cap = std::to_string(request.max_waiters);
-  const SteadyClock::time_point deadline =
-      SteadyClock::now() + std::max(request.wait, Duration(0));
+  const LockWait wait(env_, request, kPacing);
   Result<std::optional<LockedRead>> fast =
       TakeFreeLock(keys, token, record_px, what, may_hold);
   if (!fast.ok()) return fast.status();
@@ -466,9 +445,9 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
   // holds it (compare-and-take-over, so a new holder is never broken).
   std::string expected;
   while (true) {
-    Duration left =
-        std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
-    // The last try does not register as a waiter (and leaves if it was).
+    // BLPOP waits whole milliseconds: with less than one left, this is the
+    // last try, which does not register as a waiter (and leaves if it was).
+    const Duration left = std::chrono::floor<Duration>(wait.Left());
     const bool last_try = left.count() <= 0;
     const std::string wait_ms = std::to_string(last_try ? 0 : left.count());
     const std::string_view args[] = {token,   record_px, cap,
@@ -506,7 +485,7 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     *may_hold = false;  // held by another: the script took nothing
     std::string holder = std::move(r[1].str);
     const int64_t lease_left = r[2].integer;
-    if (holder != expected && LockHolderIsGone(holder)) {
+    if (holder != expected && LockHolderIsGone(holder, env_)) {
       expected = std::move(holder);
       continue;
     }
@@ -520,10 +499,9 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
       timed_out.outcome = LockOutcome::kTimedOut;
       return timed_out;
     }
-    left = std::chrono::duration_cast<Duration>(deadline - SteadyClock::now());
-    if (left.count() <= 0) continue;  // the last try
+    if (std::chrono::floor<Duration>(wait.Left()).count() <= 0) continue;
     SK_RETURN_IF_ERROR(
-        WaitForWake(wake_key, WaitSlice(left, lease_left, holder), what));
+        WaitForWake(wake_key, wait, wait.NextSleep(holder, lease_left), what));
     // Woken or not, the script decides: a wake token may be stale, and a
     // newcomer may have taken the lock first.
   }

@@ -82,9 +82,10 @@ inline int64_t ClampTtl(Duration ttl) {
   return std::min<int64_t>(ttl.count(), kMaxTtlMs);
 }
 
-inline TimePoint ExpiryFromPttl(int64_t pttl) {
+// The expiry of a key whose PTTL is `pttl` at `now`.
+inline TimePoint ExpiryFromPttl(TimePoint now, int64_t pttl) {
   if (pttl < 0) return FromUnixMillis(kNoExpiryMs);
-  return FromUnixMillis(ToUnixMillis(Clock::now()) + pttl);
+  return FromUnixMillis(ToUnixMillis(now) + pttl);
 }
 
 // --- The server version locking needs -------------------------------------

@@ -5,7 +5,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -29,9 +28,10 @@ constexpr std::chrono::milliseconds kTryAgainBudget{1000};
 // One call of Run: where its next attempt goes, what the last one sent, and
 // how many retries it has used.
 struct RunCall {
-  explicit RunCall(const RunRequest& r) : request(r), sent(r.commands) {}
+  RunCall(const RunRequest& r, Env* e) : request(r), env(e), sent(r.commands) {}
 
   const RunRequest& request;
+  Env* const env;               // the store's: the TRYAGAIN pauses
   std::optional<Endpoint> ask;  // the next attempt goes there, with ASKING
   std::vector<Command> with_asking;
   // What this attempt sends (before ASKING is added): the request's
@@ -40,7 +40,7 @@ struct RunCall {
   int stale_retries = 0;
   int route_retries = 0;
   int redirects = 0;
-  std::optional<std::chrono::steady_clock::time_point> first_tryagain;
+  std::optional<SteadyTime> first_tryagain;
 };
 
 // One attempt on a pooled connection to `endpoint`. *stale: it failed on a
@@ -107,12 +107,12 @@ Result<bool> RetryAfterErrorReplies(Topology* topology,
       continue;
     }
     if (r.str.starts_with("TRYAGAIN")) {
-      const auto now = std::chrono::steady_clock::now();
+      const SteadyTime now = call->env->SteadyNow();
       if (!call->first_tryagain) call->first_tryagain = now;
       if (now - *call->first_tryagain < kTryAgainBudget) {
         // From the start: the owner may have changed meanwhile. The
         // budget bounds the ASK -> TRYAGAIN rounds, not MaxRedirects.
-        std::this_thread::sleep_for(kTryAgainPause);
+        call->env->SleepFor(kTryAgainPause);
         call->redirects = 0;
         return true;
       }
@@ -148,7 +148,7 @@ Status WithWhat(const Status& st, std::string_view what) {
 }
 
 Status RedisStore::Run(const RunRequest& request, std::vector<Reply>* replies) {
-  RunCall call(request);
+  RunCall call(request, env_);
   while (true) {
     Endpoint endpoint;
     if (call.ask) {

@@ -311,7 +311,7 @@ class RedisScan {
     SessionInfo info;
     info.id = key.substr(open_.size(), key.size() - open_.size() - 1);
     info.bytes = static_cast<uint64_t>(std::max<int64_t>(len.integer, 0));
-    info.expires_at = ExpiryFromPttl(pttl.integer);
+    info.expires_at = ExpiryFromPttl(store_->env_->WallNow(), pttl.integer);
     page_.sessions.push_back(std::move(info));
     return Status::OK();
   }

@@ -16,6 +16,7 @@ RedisStore::RedisStore(RedisOptions options,
                        std::shared_ptr<ConnectionPool> pool,
                        std::unique_ptr<Topology> topology)
     : options_(std::move(options)),
+      env_(Env::OrDefault(options_.env)),
       pool_(std::move(pool)),
       topology_(std::move(topology)) {}
 
@@ -112,7 +113,7 @@ Result<SessionRecord> RedisStore::Read(std::string_view id) {
   }
   SessionRecord record;
   record.data = std::move(replies[0].str);
-  record.expires_at = ExpiryFromPttl(pttl.integer);
+  record.expires_at = ExpiryFromPttl(env_->WallNow(), pttl.integer);
   return record;
 }
 

@@ -72,6 +72,7 @@
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -82,6 +83,7 @@
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
 #include "sessionkit/stores/redis.h"
+#include "stores/lock_wait.h"
 #include "stores/redis/connection.h"
 #include "stores/redis/pool.h"
 #include "stores/redis/topology.h"
@@ -155,9 +157,9 @@ class RedisStore final : public Store {
   Status Health() override;
 
   // Locking: see the file comment for keys and round trips. The wait is
-  // measured on the steady clock; a wait may overrun by the server's timer
-  // granularity for blocked commands (1000/hz ms: 100 ms at Redis's
-  // default hz 10), since BLPOP is what ends it.
+  // measured on the Env's steady clock (LockWait); a wait may overrun by the
+  // server's timer granularity for blocked commands (1000/hz ms: 100 ms at
+  // Redis's default hz 10), since BLPOP is what ends it.
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override;
   Status WriteAndUnlock(std::string_view id, std::string_view data,
@@ -223,15 +225,18 @@ class RedisStore final : public Store {
   // The parts of TakeLockAndRead. LockTaken: the LockedRead of a lock just
   // taken, `data` and `pttl` being the GET and PTTL behind it. TakeFreeLock:
   // the fast path (no script); nullopt when the lock is left to the lock
-  // script. WaitForWake: one BLPOP on the wake list, of `slice`.
+  // script. WaitForWake: a sleep of `wait` (LockWait::Sleep) of at most
+  // `sleep`, in Blpop: one BLPOP on the wake list, of `slice`.
   Result<LockedRead> LockTaken(const std::string& what, Reply& data,
                                const Reply& pttl,
                                std::string broken_owner) const;
   Result<std::optional<LockedRead>> TakeFreeLock(
       std::span<const std::string> keys, const std::string& token,
       const std::string& record_px, const std::string& what, bool* may_hold);
-  Status WaitForWake(const std::string& wake_key, Duration slice,
-                     const std::string& what);
+  Status WaitForWake(const std::string& wake_key, const LockWait& wait,
+                     std::chrono::nanoseconds sleep, const std::string& what);
+  Status Blpop(const std::string& wake_key, Duration slice,
+               const std::string& what);
   // Sends `commands` to `endpoint` itself (Scan walks each master), with
   // the same retry on a stale pooled connection but no rerouting. With
   // `keep_error_replies`, error replies stay replies for the caller.
@@ -248,6 +253,7 @@ class RedisStore final : public Store {
   Status CheckId(std::string_view id, std::string_view op) const;
 
   const RedisOptions options_;
+  Env* const env_;  // options_.env or Env::Default()
   const std::shared_ptr<ConnectionPool> pool_;
   const std::unique_ptr<Topology> topology_;
 };

@@ -10,13 +10,14 @@ SentinelTopology::SentinelTopology(
     const RedisOptions& options, std::shared_ptr<ConnectionPool> data_pool,
     std::shared_ptr<ConnectionPool> sentinel_pool)
     : name_(options.name),
+      env_(Env::OrDefault(options.env)),
       master_name_(options.master_name),
       sentinels_(ToEndpoints(options.hosts)),
       data_pool_(std::move(data_pool)),
       sentinel_pool_(std::move(sentinel_pool)) {}
 
 Result<Endpoint> SentinelTopology::Route(std::string_view) {
-  const auto now = std::chrono::steady_clock::now();
+  const SteadyTime now = env_->SteadyNow();
   std::optional<Endpoint> cached;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -42,7 +43,7 @@ Result<Endpoint> SentinelTopology::Route(std::string_view) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    checked_ = std::chrono::steady_clock::now();
+    checked_ = env_->SteadyNow();
     if (master_) {
       // No sentinel answers: keep the master that works.
       if (!named || *named == *master_) return *master_;
@@ -176,7 +177,7 @@ Result<Endpoint> SentinelTopology::DiscoverLocked() {
     }
     std::lock_guard<std::mutex> lock(mu_);
     master_ = master;
-    checked_ = std::chrono::steady_clock::now();
+    checked_ = env_->SteadyNow();
     return master;
   }
   const std::string message =

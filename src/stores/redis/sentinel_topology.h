@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sessionkit/env.h"
 #include "sessionkit/status.h"
 #include "sessionkit/stores/redis.h"
 #include "stores/redis/connection.h"
@@ -67,6 +68,7 @@ class SentinelTopology final : public Topology {
   void Forget(const Endpoint& endpoint);
 
   const std::string name_;  // the store's redacted URL
+  Env* const env_;          // options.env or Env::Default()
   const std::string master_name_;
   const std::vector<Endpoint> sentinels_;
   const std::shared_ptr<ConnectionPool> data_pool_;
@@ -75,8 +77,9 @@ class SentinelTopology final : public Topology {
   std::mutex discover_mu_;  // held while asking the sentinels
   std::mutex mu_;
   std::optional<Endpoint> master_;  // guarded by mu_
-  // When master_ was last confirmed by a sentinel. Guarded by mu_.
-  std::chrono::steady_clock::time_point checked_;
+  // When master_ was last confirmed by a sentinel, on env_'s clock.
+  // Guarded by mu_.
+  SteadyTime checked_;
 };
 
 }  // namespace sessionkit::redis

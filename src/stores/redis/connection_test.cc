@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "stores/redis/pool.h"
-#include "stores/redis/redis_test_util.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 

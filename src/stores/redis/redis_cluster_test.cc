@@ -25,7 +25,7 @@
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "stores/redis/cluster_topology.h"
-#include "stores/redis/redis_test_util.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 
 namespace sessionkit::redis {

@@ -24,7 +24,7 @@
 
 #include "sessionkit/store.h"
 #include "stores/redis/redis_store.h"
-#include "stores/redis/redis_test_util.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 

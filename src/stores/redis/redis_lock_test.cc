@@ -28,7 +28,7 @@
 #include "sessionkit/session_id.h"
 #include "sessionkit/store.h"
 #include "stores/redis/redis_store.h"
-#include "stores/redis/redis_test_util.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 

@@ -15,7 +15,7 @@
 
 #include "stores/redis/connection.h"
 #include "stores/redis/redis_lock.h"
-#include "stores/redis/redis_test_util.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 

@@ -15,8 +15,8 @@
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/redis.h"
 #include "stores/lock_wait.h"
-#include "stores/redis/redis_test_util.h"
 #include "support/fake_env.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 

@@ -16,7 +16,7 @@
 #include "conformance/store_conformance.h"
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
-#include "stores/redis/redis_test_util.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 
 namespace sessionkit::redis {

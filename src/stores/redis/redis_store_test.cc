@@ -22,7 +22,7 @@
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/redis.h"
-#include "stores/redis/redis_test_util.h"
+#include "support/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 

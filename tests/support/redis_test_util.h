@@ -1,6 +1,6 @@
 // Helpers shared by the Redis store's tests (not part of the library).
-#ifndef SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
-#define SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
+#ifndef SESSIONKIT_TESTS_SUPPORT_REDIS_TEST_UTIL_H_
+#define SESSIONKIT_TESTS_SUPPORT_REDIS_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -184,4 +184,4 @@ int64_t MillisOf(Fn&& fn) {
 
 }  // namespace sessionkit::redis::testing
 
-#endif  // SESSIONKIT_STORES_REDIS_REDIS_TEST_UTIL_H_
+#endif  // SESSIONKIT_TESTS_SUPPORT_REDIS_TEST_UTIL_H_

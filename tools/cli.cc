@@ -97,6 +97,10 @@ class Command {
     if (!urls.ok()) {
       return Fail(kExitUsage, "bad store URL: " + urls.status().message());
     }
+    auto store = OpenStore(url);  // checks the settings; creates nothing
+    if (!store.ok() && store.status().IsInvalidArgument()) {
+      return Fail(kExitUsage, "bad store URL: " + store.status().message());
+    }
     // The LMDB store creates a missing directory; for an inspection tool a
     // mistyped path must be an error, not a new empty store.
     for (const StoreUrl& u : *urls) {
@@ -107,7 +111,6 @@ class Command {
                                       ": the directory does not exist");
       }
     }
-    auto store = OpenStore(url);
     if (!store.ok()) return FailWith(store.status());
     store_ = std::move(store).value();
     return kExitOk;

@@ -15,12 +15,16 @@
 
 namespace sessionkit {
 
-// Opens the backend a parsed URL names. InvalidArgument for a bad setting,
+// Opens the backend a parsed URL names, reading its settings with the
+// store's Options::FromUrl first. InvalidArgument naming a bad setting,
 // NotSupported for a scheme this build has no backend for, Unavailable when
 // the backend cannot be reached. Opening is cheap: stores connect lazily.
 Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url);
 
 // Parses `spec` (one URL or several tiers, see store_url.h) and opens it.
+// The settings of every tier are checked before anything is opened, so a
+// bad value is InvalidArgument (naming the tier when there are several)
+// even where the spec could not be opened anyway.
 Result<std::unique_ptr<Store>> OpenStore(std::string_view spec);
 
 // Opens the store(s) named by `spec` and an engine over them.

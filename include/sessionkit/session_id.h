@@ -21,6 +21,14 @@ inline constexpr size_t kMinCreatedSessionIdLength = 22;
 // Ids sessionkit creates carry at least this much randomness.
 inline constexpr int kMinSessionIdEntropyBits = 128;
 
+// PHP's session id charset: a-z A-Z 0-9 , - (ext/session accepts exactly
+// these from a cookie or session_id()). The one definition of the charset:
+// stores that must recognise a session id (e.g. among other keys) use it.
+constexpr bool IsSessionIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == ',' || c == '-';
+}
+
 // OK when `id` has 1..256 characters, all from PHP's charset
 // a-z A-Z 0-9 , - (what PHP itself accepts from a cookie or session_id();
 // an id is a lookup key, so a short one is safe: ids sessionkit creates are

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -34,14 +35,17 @@ struct HostPort {
   uint16_t port = 0;
 };
 
-// A parsed and validated store URL. Parameters are checked against the
-// scheme's list (name and value syntax) at parse time, so the typed getters
-// below only fail for names the scheme does not define.
+// A parsed store URL. The parser checks the grammar (hosts, ports, path)
+// and the parameter names against the scheme's list; the values of a
+// store's settings are read, and checked, by that store's Options::FromUrl
+// (include/sessionkit/stores/), which owns each setting's type, range and
+// default, with the readers below. OpenStore (open.h) does both before
+// opening anything.
 //
 // Thread safety: a value; const methods may be called concurrently.
 struct StoreUrl {
-  std::string scheme;  // "lmdb", "redis", "rediss", "redis+sentinel", ...
-  std::string user;    // percent-decoded; empty if none
+  std::string scheme;    // "lmdb", "redis", "rediss", "redis+sentinel", ...
+  std::string user;      // percent-decoded; empty if none
   std::string password;  // percent-decoded
   bool has_password = false;
   std::vector<HostPort> hosts;  // default ports filled in; empty for lmdb
@@ -49,7 +53,7 @@ struct StoreUrl {
   // db number, sentinel master name, SQL database name); the absolute
   // filesystem path for lmdb.
   std::string path;
-  // Query parameters in the order given, percent-decoded, validated.
+  // Query parameters in the order given, percent-decoded, names checked.
   std::vector<std::pair<std::string, std::string>> params;
 
   // The URL with any password replaced by "***", for messages and logs.
@@ -58,20 +62,40 @@ struct StoreUrl {
   // The raw value of a parameter, if given.
   std::optional<std::string> Param(std::string_view name) const;
 
-  // Typed values of parameters, or `fallback` when not given.
+  // Readers of parameter values, for a store's Options::FromUrl: the value
+  // of `name` (or of the parameter it falls back to, as connect_timeout and
+  // read_timeout fall back to timeout) in the syntax the reader names, or
+  // `fallback` when neither was given. InvalidArgument "bad <scheme> URL:
+  // name=value: expected ..." when the value does not parse, or naming
+  // `name` when the scheme has no such parameter. They check syntax only:
+  // ranges are the store's.
   Result<uint64_t> SizeParam(std::string_view name, uint64_t fallback) const;
   Result<Duration> DurationParam(std::string_view name,
                                  Duration fallback) const;
   Result<bool> BoolParam(std::string_view name, bool fallback) const;
+  // A whole number (digits only). "db" of redis:// and rediss:// is read
+  // from the path, where the parser puts db= too.
   Result<int64_t> IntParam(std::string_view name, int64_t fallback) const;
+  // An octal file mode: 1 to 4 octal digits ("0600", "640").
+  Result<unsigned> ModeParam(std::string_view name, unsigned fallback) const;
+  // A file path: not empty, no control characters.
+  Result<std::string> PathParam(std::string_view name,
+                                std::string fallback) const;
+  // One of `choices`, as its index; the error lists them.
+  Result<size_t> ChoiceParam(std::string_view name,
+                             std::span<const std::string_view> choices,
+                             size_t fallback) const;
 
   // True when `write=async` was given (a written-behind tier).
   bool write_async() const;
 };
 
 // Parses one URL. InvalidArgument quoting the offending part for an unknown
-// scheme, a malformed authority, port or path, an unknown parameter, or a
-// parameter whose value does not parse.
+// scheme, a malformed authority, port or path, or an unknown parameter
+// (and, for the schemes whose store is not in this build yet, a value that
+// breaks its rule: docs/configuration.md). The values of a store's
+// settings are checked by its Options::FromUrl: OpenStore (open.h) parses
+// and checks both.
 Result<StoreUrl> ParseStoreUrl(std::string_view url);
 
 // Parses a save path: one URL or several tiers (see above). Empty parts and
@@ -84,7 +108,8 @@ Result<std::vector<StoreUrl>> ParseStoreSpec(std::string_view spec);
 // that even a malformed spec can be shown without leaking a password.
 std::string RedactStoreSpec(std::string_view spec);
 
-// Value syntaxes shared by all schemes, exposed for ini settings and flags.
+// Value syntaxes shared by all schemes (the readers above use the same),
+// exposed for ini settings and flags.
 //
 // Sizes: a whole number with an optional unit B, K/KB/KiB, M/MB/MiB,
 // G/GB/GiB, T/TB/TiB (case-insensitive; all binary multiples).

@@ -8,11 +8,6 @@
 namespace sessionkit {
 namespace {
 
-bool IsIdChar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == ',' || c == '-';
-}
-
 // PHP's alphabet for session.sid_bits_per_character (ext/session/session.c):
 // 4 and 5 bits use a prefix of the same order.
 constexpr char kIdAlphabet[] =
@@ -33,7 +28,7 @@ Status ValidateSessionId(std::string_view id) {
   // Characters first: they say more about a hostile id than its length.
   for (size_t i = 0; i < id.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(id[i]);
-    if (!IsIdChar(c)) {
+    if (!IsSessionIdChar(static_cast<char>(c))) {
       return Status::InvalidArgument(
           "session id has a character outside a-z A-Z 0-9 , - at position " +
           std::to_string(i + 1) + " (byte 0x" +
@@ -85,8 +80,7 @@ std::string SessionIdPrefix(std::string_view id) {
   const size_t shown = std::min<size_t>(6, id.size() / 3);
   std::string out;
   for (size_t i = 0; i < shown; ++i) {
-    unsigned char c = static_cast<unsigned char>(id[i]);
-    out += IsIdChar(c) ? static_cast<char>(c) : '?';
+    out += IsSessionIdChar(id[i]) ? id[i] : '?';
   }
   if (id.size() > shown) out += "...";
   return out;

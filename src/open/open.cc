@@ -1,35 +1,90 @@
 // Maps a parsed store URL to its backend, and opens engines over them.
 #include "sessionkit/open.h"
 
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "sessionkit/stores/lmdb.h"
 #include "sessionkit/stores/redis.h"
 
 namespace sessionkit {
+namespace {
 
-Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url) {
-  if (url.scheme == "lmdb") {
-    auto options = LmdbOptions::FromUrl(url);
-    if (!options.ok()) return options.status();
-    return OpenLmdbStore(*options);
+// A store of this build: the schemes it serves, how their settings are
+// checked (its Options::FromUrl) and how it is opened from a URL (FromUrl,
+// then the store). A new store adds its row here and its folder under
+// src/stores; the URL grammar lists its parameter names
+// (src/uri/schemes.cc).
+struct Backend {
+  std::string_view store;  // for messages: "lmdb"
+  std::span<const std::string_view> schemes;
+  Status (*check)(const StoreUrl& url);
+  Result<std::unique_ptr<Store>> (*open)(const StoreUrl& url);
+};
+
+template <typename Options>
+Status CheckSettings(const StoreUrl& url) {
+  return Options::FromUrl(url).status();
+}
+
+constexpr std::string_view kLmdbSchemes[] = {"lmdb"};
+constexpr std::string_view kRedisSchemes[] = {
+    "redis", "rediss", "redis+sentinel", "redis+cluster"};
+
+constexpr Backend kBackends[] = {
+    {"lmdb", kLmdbSchemes, &CheckSettings<LmdbOptions>, &OpenLmdbStore},
+    {"redis", kRedisSchemes, &CheckSettings<RedisOptions>, &OpenRedisStore},
+};
+
+const Backend* FindBackend(std::string_view scheme) {
+  for (const Backend& b : kBackends) {
+    for (std::string_view s : b.schemes) {
+      if (s == scheme) return &b;
+    }
   }
-  if (url.scheme == "redis" || url.scheme == "rediss" ||
-      url.scheme == "redis+sentinel" || url.scheme == "redis+cluster") {
-    auto options = RedisOptions::FromUrl(url);
-    if (!options.ok()) return options.status();
-    return OpenRedisStore(*options);
+  return nullptr;
+}
+
+Status NotAvailable(const StoreUrl& url) {
+  std::string stores;
+  for (size_t i = 0; i < std::size(kBackends); ++i) {
+    if (i > 0) stores += i + 1 == std::size(kBackends) ? " and " : ", ";
+    stores += kBackends[i].store;
   }
   return Status::NotSupported(url.Redacted() + ": the " + url.scheme +
                               " store is not available in this build (it "
-                              "has the lmdb and redis stores)");
+                              "has the " +
+                              stores + " stores)");
+}
+
+// Checks the settings of every tier, naming the tier, so that a bad value
+// is reported before anything is opened.
+Status CheckTiers(const std::vector<StoreUrl>& urls) {
+  for (size_t i = 0; i < urls.size(); ++i) {
+    const Backend* backend = FindBackend(urls[i].scheme);
+    if (backend == nullptr) continue;  // its rules are the URL grammar's
+    Status st = backend->check(urls[i]);
+    if (!st.ok()) return st.WithContext("tier " + std::to_string(i + 1));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url) {
+  const Backend* backend = FindBackend(url.scheme);
+  if (backend == nullptr) return NotAvailable(url);
+  return backend->open(url);
 }
 
 Result<std::unique_ptr<Store>> OpenStore(std::string_view spec) {
   auto urls = ParseStoreSpec(spec);
   if (!urls.ok()) return urls.status();
   if (urls->size() != 1) {
+    SK_RETURN_IF_ERROR(CheckTiers(*urls));
     return Status::NotSupported(
         "several store URLs (tiers) are not available in this build; give "
         "one store URL");

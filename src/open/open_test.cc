@@ -1,12 +1,19 @@
 // Opening engines and stores from URLs (open.h).
 #include "sessionkit/open.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "support/test_status.h"
+
 namespace sessionkit {
 namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 TEST(OpenEngineTest, RefusesBadSpecsWithTheReason) {
   auto bad = OpenEngine("nosuch://x");
@@ -19,6 +26,43 @@ TEST(OpenEngineTest, RefusesBadSpecsWithTheReason) {
   auto tiers = OpenStore("lmdb:///tmp/a|lmdb:///tmp/b");
   ASSERT_FALSE(tiers.ok());
   EXPECT_TRUE(tiers.status().IsNotSupported());
+}
+
+// Each store reads and checks its settings before anything is opened; a
+// bad value is named, with its tier when there are several.
+TEST(OpenStoreTest, BadSettingsAreNamedBeforeOpening) {
+  auto one = OpenStore("lmdb:///tmp/a?map_size=banana");
+  ASSERT_FALSE(one.ok());
+  EXPECT_TRUE(one.status().IsInvalidArgument());
+  EXPECT_THAT(one.status().message(),
+              HasSubstr("map_size=banana: expected a size"));
+  auto tiers = OpenStore("lmdb:///tmp/a?sync=x|redis://h");
+  ASSERT_FALSE(tiers.ok());
+  EXPECT_TRUE(tiers.status().IsInvalidArgument());
+  EXPECT_THAT(tiers.status().message(),
+              AllOf(StartsWith("tier 1: "), HasSubstr("sync=x")));
+  auto second = OpenStore("lmdb:///tmp/a|redis://h?timeout=0");
+  EXPECT_THAT(second.status().message(),
+              AllOf(StartsWith("tier 2: "), HasSubstr("at least 1ms")));
+}
+
+// The stores of this build come from one table, which the message lists.
+TEST(OpenStoreTest, SchemesWithoutAStoreNameTheStoresOfThisBuild) {
+  for (const char* url :
+       {"memcached://h", "mysql://u@h/db", "postgresql://u@h/db"}) {
+    auto store = OpenStore(url);
+    ASSERT_FALSE(store.ok()) << url;
+    EXPECT_TRUE(store.status().IsNotSupported()) << url;
+    EXPECT_THAT(store.status().message(),
+                HasSubstr("(it has the lmdb and redis stores)"));
+  }
+  // Their settings are checked now all the same (by the URL grammar).
+  auto bad = OpenStore("memcached://h1,h2?replicas=2");
+  EXPECT_TRUE(bad.status().IsInvalidArgument());
+  for (const char* url : {"lmdb:///tmp/x", "redis://h", "rediss://h",
+                          "redis+sentinel://s/m", "redis+cluster://h"}) {
+    SK_EXPECT_OK(OpenStore(url).status()) << url;
+  }
 }
 
 }  // namespace

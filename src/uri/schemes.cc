@@ -1,7 +1,6 @@
 #include "uri/schemes.h"
 
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,82 +10,109 @@
 namespace sessionkit::uri {
 namespace {
 
-constexpr int64_t kMiB = int64_t{1} << 20;
-constexpr int64_t kMaxDb = std::numeric_limits<int32_t>::max();
 constexpr size_t kMaxPrefix = 64;
 constexpr size_t kMaxIdentifier = 64;
 
 constexpr std::string_view kWriteModes[] = {"sync", "async"};
-constexpr std::string_view kLmdbSync[] = {"off", "meta", "full"};
 constexpr std::string_view kMysqlSsl[] = {"disabled", "preferred", "required",
                                           "verify_ca", "verify_identity"};
 constexpr std::string_view kPostgresSsl[] = {
     "disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
 
-constexpr ParamSpec kWrite{"write", ParamType::kEnum, 0, 0, kWriteModes};
-constexpr ParamSpec kConnectTimeout{
-    "connect_timeout", ParamType::kDuration, 0, 0, {}, "timeout"};
-constexpr ParamSpec kReadTimeout{"read_timeout", ParamType::kDuration, 0, 0, {},
-                                 "timeout"};
-constexpr ParamSpec kTimeout{"timeout", ParamType::kDuration};
-constexpr ParamSpec kPrefix{"prefix", ParamType::kPrefix};
-constexpr ParamSpec kTlsCa{"tls_ca", ParamType::kPath};
-constexpr ParamSpec kTlsCert{"tls_cert", ParamType::kPath};
-constexpr ParamSpec kTlsKey{"tls_key", ParamType::kPath};
-constexpr ParamSpec kTlsInsecure{"tls_insecure", ParamType::kBool};
-constexpr ParamSpec kDb{"db", ParamType::kInt, 0, kMaxDb};
+// The tier setting of every scheme.
+constexpr ParamSpec kWrite{
+    .name = "write", .type = ParamType::kEnum, .choices = kWriteModes};
+
+// ---------------------------------------------------- stores of this build
+// Names only: LmdbOptions::FromUrl and RedisOptions::FromUrl read and check
+// the values.
 
 constexpr ParamSpec kLmdbParams[] = {
-    {"map_size", ParamType::kSize, kMiB},
-    {"sync", ParamType::kEnum, 0, 0, kLmdbSync},
-    {"max_readers", ParamType::kInt, 1, 65535},
-    {"mode", ParamType::kOctalMode, 0, 0777},
-    kWrite,
+    {.name = "map_size"}, {.name = "sync"}, {.name = "max_readers"},
+    {.name = "mode"},     kWrite,
 };
 
+constexpr ParamSpec kConnectTimeout{.name = "connect_timeout",
+                                    .fallback_from = "timeout"};
+constexpr ParamSpec kReadTimeout{.name = "read_timeout",
+                                 .fallback_from = "timeout"};
+
 constexpr ParamSpec kRedisParams[] = {
-    kConnectTimeout, kReadTimeout, kTimeout, kPrefix,      kDb,
-    kTlsCa,          kTlsCert,     kTlsKey,  kTlsInsecure, kWrite,
+    kConnectTimeout,          kReadTimeout,
+    {.name = "timeout"},      {.name = "prefix"},
+    {.name = "db"},           {.name = "tls_ca"},
+    {.name = "tls_cert"},     {.name = "tls_key"},
+    {.name = "tls_insecure"}, kWrite,
 };
 
 constexpr ParamSpec kSentinelParams[] = {
-    kConnectTimeout, kReadTimeout, kTimeout,
-    kPrefix,         kDb,          {"sentinel_password", ParamType::kSecret},
-    kTlsCa,          kTlsCert,     kTlsKey,
-    kTlsInsecure,    kWrite,
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "prefix"},
+    {.name = "db"},
+    {.name = "sentinel_password", .type = ParamType::kSecret},
+    {.name = "tls_ca"},
+    {.name = "tls_cert"},
+    {.name = "tls_key"},
+    {.name = "tls_insecure"},
+    kWrite,
 };
 
 constexpr ParamSpec kClusterParams[] = {
-    kConnectTimeout, kReadTimeout, kTimeout,     kPrefix, kTlsCa,
-    kTlsCert,        kTlsKey,      kTlsInsecure, kWrite,
-};
-
-constexpr ParamSpec kMemcachedParams[] = {
-    {"replicas", ParamType::kInt, 0, 0, {}, {}, true},
-    kPrefix,
     kConnectTimeout,
     kReadTimeout,
-    kTimeout,
+    {.name = "timeout"},
+    {.name = "prefix"},
+    {.name = "tls_ca"},
+    {.name = "tls_cert"},
+    {.name = "tls_key"},
+    {.name = "tls_insecure"},
+    kWrite,
+};
+
+// ------------------------------------------- stores not in this build yet
+// Their rules, until each store's FromUrl takes them over.
+
+constexpr ParamSpec kTimeoutRule{.name = "timeout",
+                                 .type = ParamType::kDuration};
+constexpr ParamSpec kConnectTimeoutRule{.name = "connect_timeout",
+                                        .type = ParamType::kDuration,
+                                        .fallback_from = "timeout"};
+constexpr ParamSpec kReadTimeoutRule{.name = "read_timeout",
+                                     .type = ParamType::kDuration,
+                                     .fallback_from = "timeout"};
+constexpr ParamSpec kTableRule{.name = "table", .type = ParamType::kIdentifier};
+constexpr ParamSpec kTlsCaRule{.name = "tls_ca", .type = ParamType::kPath};
+
+constexpr ParamSpec kMemcachedParams[] = {
+    {.name = "replicas",
+     .type = ParamType::kInt,
+     .max_is_hosts_minus_one = true},
+    {.name = "prefix", .type = ParamType::kPrefix},
+    kConnectTimeoutRule,
+    kReadTimeoutRule,
+    kTimeoutRule,
     kWrite,
 };
 
 constexpr ParamSpec kMysqlParams[] = {
-    {"table", ParamType::kIdentifier},
-    kConnectTimeout,
-    kReadTimeout,
-    kTimeout,
-    {"sslmode", ParamType::kEnum, 0, 0, kMysqlSsl},
-    kTlsCa,
+    kTableRule,
+    kConnectTimeoutRule,
+    kReadTimeoutRule,
+    kTimeoutRule,
+    {.name = "sslmode", .type = ParamType::kEnum, .choices = kMysqlSsl},
+    kTlsCaRule,
     kWrite,
 };
 
 constexpr ParamSpec kPostgresParams[] = {
-    {"table", ParamType::kIdentifier},
-    kConnectTimeout,
-    kReadTimeout,
-    kTimeout,
-    {"sslmode", ParamType::kEnum, 0, 0, kPostgresSsl},
-    kTlsCa,
+    kTableRule,
+    kConnectTimeoutRule,
+    kReadTimeoutRule,
+    kTimeoutRule,
+    {.name = "sslmode", .type = ParamType::kEnum, .choices = kPostgresSsl},
+    kTlsCaRule,
     kWrite,
 };
 
@@ -101,15 +127,6 @@ constexpr SchemeSpec kSchemes[] = {
     {"mysql", 3306, false, true, PathRule::kDatabase, kMysqlParams},
     {"postgres", 5432, false, true, PathRule::kDatabase, kPostgresParams},
 };
-
-std::string Join(std::span<const std::string_view> items) {
-  std::string out;
-  for (std::string_view item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
 
 bool IsIdentifier(std::string_view v) {
   if (v.empty() || v.size() > kMaxIdentifier) return false;
@@ -130,24 +147,38 @@ bool IsPrefix(std::string_view v) {
   return true;
 }
 
-bool IsPath(std::string_view v) {
-  if (v.empty()) return false;
-  for (char c : v) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return false;
+Status CheckDuration(const std::string& given, std::string_view value) {
+  NumberError err;
+  std::optional<int64_t> v = DurationMillis(value, &err);
+  if (!v) {
+    return Status::InvalidArgument(
+        given + (err == NumberError::kOverflow
+                     ? ": too long for a duration"
+                     : ": expected a duration like 250ms or 2s "
+                       "(units ms, s, m, h)"));
   }
-  return true;
+  if (*v < 1) return Status::InvalidArgument(given + ": must be at least 1ms");
+  return Status::OK();
 }
 
-// Parses an octal mode "0600" or "600"; nullopt unless 1-4 octal digits.
-std::optional<int64_t> OctalValue(std::string_view v) {
-  if (v.empty() || v.size() > 4) return std::nullopt;
-  int64_t value = 0;
-  for (char c : v) {
-    if (c < '0' || c > '7') return std::nullopt;
-    value = value * 8 + (c - '0');
+Status CheckInt(const ParamSpec& spec, const std::string& given,
+                std::string_view value, size_t host_count) {
+  int64_t max = spec.max_is_hosts_minus_one
+                    ? static_cast<int64_t>(host_count) - 1
+                    : spec.max;
+  NumberError err;
+  std::optional<uint64_t> v = ParseWhole(value, &err);
+  if (v && *v >= static_cast<uint64_t>(spec.min) &&
+      *v <= static_cast<uint64_t>(max)) {
+    return Status::OK();
   }
-  return value;
+  std::string msg = given + ": expected a whole number from " +
+                    std::to_string(spec.min) + " to " + std::to_string(max);
+  if (spec.max_is_hosts_minus_one) {
+    msg += " (at most one less than the " + std::to_string(host_count) +
+           " host" + (host_count == 1 ? "" : "s") + ")";
+  }
+  return Status::InvalidArgument(msg);
 }
 
 }  // namespace
@@ -188,70 +219,14 @@ Status ValidateParam(const ParamSpec& spec, std::string_view value,
                      size_t host_count) {
   // "name=value" as the operator wrote it (decoded, made printable).
   std::string given = std::string(spec.name) + "=" + Printable(value);
-  NumberError err;
   switch (spec.type) {
-    case ParamType::kSize: {
-      std::optional<uint64_t> v = SizeValue(value, &err);
-      if (!v) {
-        return Status::InvalidArgument(
-            given + (err == NumberError::kOverflow
-                         ? ": too large for a size"
-                         : ": expected a size like 512MiB or 1GiB"));
-      }
-      if (*v < static_cast<uint64_t>(spec.min)) {
-        return Status::InvalidArgument(given + ": must be at least " +
-                                       (spec.min == kMiB
-                                            ? std::string("1MiB")
-                                            : std::to_string(spec.min) + "B"));
-      }
+    case ParamType::kStore:
+    case ParamType::kSecret:
       return Status::OK();
-    }
-    case ParamType::kDuration: {
-      std::optional<int64_t> v = DurationMillis(value, &err);
-      if (!v) {
-        return Status::InvalidArgument(
-            given + (err == NumberError::kOverflow
-                         ? ": too long for a duration"
-                         : ": expected a duration like 250ms or 2s "
-                           "(units ms, s, m, h)"));
-      }
-      if (*v < 1) {
-        return Status::InvalidArgument(given + ": must be at least 1ms");
-      }
-      return Status::OK();
-    }
-    case ParamType::kBool:
-      if (!BoolValue(value)) {
-        return Status::InvalidArgument(
-            given + ": expected 1/0, true/false, on/off or yes/no");
-      }
-      return Status::OK();
-    case ParamType::kInt: {
-      int64_t max = spec.max_is_hosts_minus_one
-                        ? static_cast<int64_t>(host_count) - 1
-                        : spec.max;
-      std::optional<uint64_t> v = ParseWhole(value, &err);
-      if (!v || *v < static_cast<uint64_t>(spec.min) ||
-          *v > static_cast<uint64_t>(max)) {
-        std::string msg = given + ": expected a whole number from " +
-                          std::to_string(spec.min) + " to " +
-                          std::to_string(max);
-        if (spec.max_is_hosts_minus_one) {
-          msg += " (at most one less than the " + std::to_string(host_count) +
-                 " host" + (host_count == 1 ? "" : "s") + ")";
-        }
-        return Status::InvalidArgument(msg);
-      }
-      return Status::OK();
-    }
-    case ParamType::kOctalMode: {
-      std::optional<int64_t> v = OctalValue(value);
-      if (!v || *v > spec.max) {
-        return Status::InvalidArgument(
-            given + ": expected an octal file mode like 0600 (at most 0777)");
-      }
-      return Status::OK();
-    }
+    case ParamType::kDuration:
+      return CheckDuration(given, value);
+    case ParamType::kInt:
+      return CheckInt(spec, given, value, host_count);
     case ParamType::kEnum:
       for (std::string_view choice : spec.choices) {
         if (value == choice) return Status::OK();
@@ -259,38 +234,23 @@ Status ValidateParam(const ParamSpec& spec, std::string_view value,
       return Status::InvalidArgument(given + ": expected one of " +
                                      Join(spec.choices));
     case ParamType::kPrefix:
-      if (!IsPrefix(value)) {
-        return Status::InvalidArgument(
-            given + ": expected printable ASCII without spaces, at most " +
-            std::to_string(kMaxPrefix) + " characters");
-      }
-      return Status::OK();
+      if (IsPrefix(value)) return Status::OK();
+      return Status::InvalidArgument(
+          given + ": expected printable ASCII without spaces, at most " +
+          std::to_string(kMaxPrefix) + " characters");
     case ParamType::kPath:
-      if (!IsPath(value)) {
-        return Status::InvalidArgument(
-            given +
-            ": expected a file path (not empty, no control characters)");
-      }
-      return Status::OK();
+      if (IsFilePath(value)) return Status::OK();
+      return Status::InvalidArgument(
+          given + ": expected a file path (not empty, no control characters)");
     case ParamType::kIdentifier:
-      if (!IsIdentifier(value)) {
-        return Status::InvalidArgument(
-            given +
-            ": expected an SQL identifier (a letter or '_', then up to 63 "
-            "letters, digits or '_')");
-      }
-      return Status::OK();
-    case ParamType::kSecret:
-      return Status::OK();
+      if (IsIdentifier(value)) return Status::OK();
+      return Status::InvalidArgument(
+          given +
+          ": expected an SQL identifier (a letter or '_', then up to 63 "
+          "letters, digits or '_')");
   }
   return Status::Internal("unhandled parameter type of " +
                           std::string(spec.name));
-}
-
-int64_t IntValue(const ParamSpec& spec, std::string_view value) {
-  if (spec.type == ParamType::kOctalMode) return OctalValue(value).value_or(0);
-  NumberError err;
-  return static_cast<int64_t>(ParseWhole(value, &err).value_or(0));
 }
 
 }  // namespace sessionkit::uri

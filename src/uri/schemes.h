@@ -1,5 +1,16 @@
-// The schemes of the store URL grammar and the parameters each accepts.
-// docs/configuration.md documents the same tables for operators.
+// The schemes of the store URL grammar and the parameter names each
+// accepts. docs/configuration.md documents the same tables for operators.
+//
+// Where each fact about a parameter lives:
+// - its name: here, in its scheme's row (the grammar refuses other names);
+// - its type, range and default, for a scheme whose store is in this build:
+//   the store's Options::FromUrl and the defaults of its Options struct
+//   (include/sessionkit/stores/lmdb.h, redis.h); such a parameter is
+//   kStore here;
+// - for a scheme whose store is not written yet (memcached, mysql,
+//   postgres): the rule in its row, so a configuration written for it now
+//   is checked now; the store's FromUrl takes the rule over when it ships;
+// - `write`, the tier setting every scheme accepts: here.
 #ifndef SESSIONKIT_URI_SCHEMES_H_
 #define SESSIONKIT_URI_SCHEMES_H_
 
@@ -12,29 +23,28 @@
 
 namespace sessionkit::uri {
 
-// The syntax of a parameter value.
+// What the grammar checks of a parameter's value.
 enum class ParamType {
-  kSize,        // 512MiB, 1GiB
-  kDuration,    // 250ms, 2s
-  kBool,        // 1/0 true/false on/off yes/no
+  kStore,   // nothing: the store's Options::FromUrl reads and checks it
+  kSecret,  // kStore, and never quoted; redacted when rendered
+  // Rules for `write` and for the schemes without a store yet:
+  kDuration,    // 250ms, 2s; at least 1ms
   kInt,         // whole number in [min, max]
-  kOctalMode,   // file mode 0600 or 600, at most 0777
   kEnum,        // one of `choices`
   kPrefix,      // key prefix: printable ASCII without spaces
   kPath,        // a file path
   kIdentifier,  // an SQL identifier
-  kSecret,      // any bytes; never quoted, redacted when rendered
 };
 
 struct ParamSpec {
   std::string_view name;
-  ParamType type;
-  int64_t min = 0;  // kInt: smallest value; kSize: smallest byte count
-  int64_t max = 0;  // kInt: largest value
-  std::span<const std::string_view> choices = {};  // kEnum
+  ParamType type = ParamType::kStore;
   // A parameter that supplies this one's value when it is absent (timeout
   // sets both connect_timeout and read_timeout).
   std::string_view fallback_from = {};
+  int64_t min = 0;                                 // kInt: smallest value
+  int64_t max = 0;                                 // kInt: largest value
+  std::span<const std::string_view> choices = {};  // kEnum
   // kInt only: the largest value is the number of hosts minus one.
   bool max_is_hosts_minus_one = false;
 };
@@ -42,7 +52,7 @@ struct ParamSpec {
 // What the path of a URL means for a scheme.
 enum class PathRule {
   kFilesystem,  // lmdb: an absolute directory, empty authority
-  kOptionalDb,  // redis, rediss: optional database number
+  kOptionalDb,  // redis, rediss: optional database number (or db=)
   kMasterName,  // redis+sentinel: required master name
   kNone,        // redis+cluster, memcached: no path
   kDatabase,    // mysql, postgres: required database name
@@ -57,6 +67,9 @@ struct SchemeSpec {
   std::span<const ParamSpec> params;
 };
 
+// The largest Redis database number, for the path of redis:// URLs.
+inline constexpr int64_t kMaxRedisDb = INT32_MAX;
+
 // The scheme named `lower_name` (already lower case; "postgresql" is not an
 // alias here), or nullptr.
 const SchemeSpec* FindScheme(std::string_view lower_name);
@@ -70,14 +83,11 @@ const ParamSpec* FindParam(const SchemeSpec& scheme, std::string_view name);
 // "map_size, sync, ..." for messages.
 std::string ParamNames(const SchemeSpec& scheme);
 
-// Checks `value` (percent-decoded) against `spec`. `host_count` bounds
-// parameters such as replicas. The error starts with "name=value: " (the
-// value left out for secrets) and says what was expected.
+// Checks `value` (percent-decoded) against the rule of `spec` (nothing for
+// kStore and kSecret). `host_count` bounds parameters such as replicas.
+// The error starts with "name=value: " and says what was expected.
 Status ValidateParam(const ParamSpec& spec, std::string_view value,
                      size_t host_count);
-
-// Parses a kInt or kOctalMode value that ValidateParam accepted.
-int64_t IntValue(const ParamSpec& spec, std::string_view value);
 
 }  // namespace sessionkit::uri
 

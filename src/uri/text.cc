@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -81,6 +82,15 @@ std::string Printable(std::string_view text) {
 
 std::string Quote(std::string_view text) { return "'" + Printable(text) + "'"; }
 
+std::string Join(std::span<const std::string_view> items) {
+  std::string out;
+  for (std::string_view item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
 bool PercentDecode(std::string_view in, std::string* out,
                    std::string_view* bad) {
   out->clear();
@@ -120,6 +130,18 @@ std::string PercentEncode(std::string_view in, std::string_view keep) {
     }
   }
   return out;
+}
+
+bool HasControlChar(std::string_view text) {
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+bool IsFilePath(std::string_view text) {
+  return !text.empty() && !HasControlChar(text);
 }
 
 std::optional<uint64_t> ParseWhole(std::string_view text, NumberError* error) {
@@ -199,6 +221,16 @@ std::optional<bool> BoolValue(std::string_view text) {
   if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
   if (v == "0" || v == "false" || v == "off" || v == "no") return false;
   return std::nullopt;
+}
+
+std::optional<unsigned> OctalModeValue(std::string_view text) {
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    value = value * 8 + static_cast<unsigned>(c - '0');
+  }
+  return value;
 }
 
 }  // namespace sessionkit::uri

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,9 @@ std::string Lower(std::string_view text);
 // readable line whatever the input.
 std::string Quote(std::string_view text);
 
+// "a, b, c", for messages.
+std::string Join(std::span<const std::string_view> items);
+
 // Like Quote() but without the quotes.
 std::string Printable(std::string_view text);
 
@@ -33,6 +37,12 @@ bool PercentDecode(std::string_view in, std::string* out,
 // those in `keep` as %XX.
 std::string PercentEncode(std::string_view in, std::string_view keep);
 
+// True when `text` has a byte below 0x20 or 0x7f (DEL).
+bool HasControlChar(std::string_view text);
+
+// A file path: not empty, no control characters.
+bool IsFilePath(std::string_view text);
+
 // Why a number did not parse.
 enum class NumberError { kNone, kSyntax, kOverflow };
 
@@ -44,6 +54,8 @@ std::optional<uint64_t> SizeValue(std::string_view text, NumberError* error);
 std::optional<int64_t> DurationMillis(std::string_view text,
                                       NumberError* error);
 std::optional<bool> BoolValue(std::string_view text);
+// An octal file mode: 1 to 4 octal digits ("0600", "600"), so at most 07777.
+std::optional<unsigned> OctalModeValue(std::string_view text);
 
 }  // namespace sessionkit::uri
 

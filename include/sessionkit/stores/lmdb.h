@@ -48,14 +48,21 @@ struct LmdbOptions {
   // the store asks (env.h); nullptr: Env::Default(). Not a URL setting.
   Env* env = nullptr;
 
-  // Reads the options of an lmdb:// URL (path, map_size, sync, max_readers,
-  // mode). InvalidArgument naming the parameter for a bad value.
+  // Reads and checks the options of an lmdb:// URL (path, map_size, sync,
+  // max_readers, mode; the defaults above stand for those not given): the
+  // one parser and validator of these settings. InvalidArgument naming the
+  // parameter for a bad value.
   static Result<LmdbOptions> FromUrl(const StoreUrl& url);
 };
 
 // Opens (lazily: on first use in each process) the environment at
 // options.path. Safe across fork(): a child never uses its parent's handle.
+// InvalidArgument naming the setting for options out of range.
 Result<std::unique_ptr<Store>> OpenLmdbStore(const LmdbOptions& options);
+
+// The same for an lmdb:// URL, read with LmdbOptions::FromUrl: what
+// OpenStore (open.h) calls for lmdb:// URLs.
+Result<std::unique_ptr<Store>> OpenLmdbStore(const StoreUrl& url);
 
 }  // namespace sessionkit
 

@@ -80,12 +80,13 @@ struct RedisOptions {
   // the steady clock (see connection.h).
   Env* env = nullptr;
 
-  // Reads the options of a redis://, rediss://, redis+sentinel:// or
-  // redis+cluster:// URL: user, password, db (path or db=; for sentinel
+  // Reads and checks the options of a redis://, rediss://, redis+sentinel://
+  // or redis+cluster:// URL: user, password, db (path or db=; for sentinel
   // the path is master_name and the db comes from db=), sentinel_password,
   // prefix, connect_timeout, read_timeout (timeout= sets both), tls_ca,
-  // tls_cert, tls_key, tls_insecure. InvalidArgument naming the parameter
-  // for a bad value.
+  // tls_cert, tls_key, tls_insecure; the defaults above stand for those
+  // not given. The one parser and validator of these settings.
+  // InvalidArgument naming the parameter for a bad value.
   static Result<RedisOptions> FromUrl(const StoreUrl& url);
 };
 
@@ -94,6 +95,10 @@ struct RedisOptions {
 // each process. Stores with the same options share a process-wide pool of
 // connections, which a forked child never uses.
 Result<std::unique_ptr<Store>> OpenRedisStore(const RedisOptions& options);
+
+// The same for a Redis URL, read with RedisOptions::FromUrl: what
+// OpenStore (open.h) calls for the redis schemes.
+Result<std::unique_ptr<Store>> OpenRedisStore(const StoreUrl& url);
 
 }  // namespace sessionkit
 

@@ -31,7 +31,8 @@ inline constexpr char kLockPrefix[] = "\0\x7f\xff\xff\xff\xff\xff\xff\xff";
 inline constexpr size_t kLockPrefixBytes = sizeof kLockPrefix - 1;
 static_assert(kLockPrefixBytes == kIndexHeaderBytes);
 // LMDB keys are at most 511 bytes and an index or lock key adds 9 to the
-// id: the only bound this store puts on ids (the engine validates them).
+// id: LMDB's own bound on ids, a backend limit (the charset is the shared
+// rule of sessionkit/session_id.h; both are checked in lmdb_records.cc).
 inline constexpr size_t kMaxKeyBytes = 511;  // LMDB's default key size limit
 inline constexpr size_t kMaxIdBytes = kMaxKeyBytes - kIndexHeaderBytes;
 // Expiries (and lease ends) are kept below the year 2255 so that they fit a

@@ -1,7 +1,11 @@
-// LmdbOptions::FromUrl: the settings of an lmdb:// store URL, and their
-// checks (ValidateLmdbOptions).
+// LmdbOptions::FromUrl and ValidateLmdbOptions: the one place each LMDB
+// setting's syntax (the reader FromUrl uses) and range (the check in
+// ValidateLmdbOptions) are written. The defaults are LmdbOptions' own
+// (include/sessionkit/stores/lmdb.h); the names are the lmdb row of the URL
+// grammar (src/uri/schemes.cc).
 #include <limits.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -15,82 +19,50 @@
 namespace sessionkit {
 namespace {
 
-// The value of a parameter, quoted for a message and cut if long.
-std::string Quoted(std::string_view value) {
-  std::string out = "\"";
-  for (char c : value.substr(0, 40)) {
-    out += (c >= 0x20 && c < 0x7f) ? c : '?';
-  }
-  if (value.size() > 40) out += "...";
-  return out + "\"";
-}
+// The words of sync=, in the order of LmdbSync.
+constexpr std::string_view kSyncWords[] = {"off", "meta", "full"};
+static_assert(static_cast<size_t>(LmdbSync::kOff) == 0 &&
+              static_cast<size_t>(LmdbSync::kMeta) == 1 &&
+              static_cast<size_t>(LmdbSync::kFull) == 2);
 
-// An octal file mode such as "0600", "600" or "0o660".
-bool ParseMode(std::string_view text, unsigned* mode) {
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'o' || text[1] == 'O')) {
-    text.remove_prefix(2);
-  }
-  if (text.empty() || text.size() > 4) return false;
-  unsigned value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '7') return false;
-    value = value * 8 + static_cast<unsigned>(c - '0');
-  }
-  if (value > 0777) return false;
-  *mode = value;
-  return true;
+// Reads the parameters of `url` over the defaults in `options`; their
+// ranges are ValidateLmdbOptions'.
+Status ReadSettings(const StoreUrl& url, LmdbOptions* options) {
+  Result<uint64_t> map_size = url.SizeParam("map_size", options->map_size);
+  if (!map_size.ok()) return map_size.status();
+  options->map_size = *map_size;
+
+  Result<size_t> sync =
+      url.ChoiceParam("sync", kSyncWords, static_cast<size_t>(options->sync));
+  if (!sync.ok()) return sync.status();
+  options->sync = static_cast<LmdbSync>(*sync);
+
+  Result<int64_t> readers = url.IntParam("max_readers", options->max_readers);
+  if (!readers.ok()) return readers.status();
+  // A count beyond `unsigned` stays out of range rather than wrapping.
+  options->max_readers = static_cast<unsigned>(
+      std::min<int64_t>(*readers, std::numeric_limits<unsigned>::max()));
+
+  Result<unsigned> mode = url.ModeParam("mode", options->file_mode);
+  if (!mode.ok()) return mode.status();
+  options->file_mode = *mode;
+  return Status::OK();
 }
 
 }  // namespace
 
 Result<LmdbOptions> LmdbOptions::FromUrl(const StoreUrl& url) {
-  const std::string name = "lmdb://" + url.path;
   if (url.scheme != "lmdb") {
     return Status::InvalidArgument(url.Redacted() +
                                    ": not an lmdb:// store URL");
   }
   LmdbOptions options;
   options.path = url.path;
-
-  Result<uint64_t> map_size = url.SizeParam("map_size", options.map_size);
-  if (!map_size.ok()) {
-    return Status::InvalidArgument(name + ": " + map_size.status().message());
+  Status read = ReadSettings(url, &options);
+  if (!read.ok()) {
+    return Status::InvalidArgument("lmdb://" + url.path + ": " +
+                                   read.message());
   }
-  options.map_size = *map_size;
-
-  if (std::optional<std::string> sync = url.Param("sync")) {
-    if (*sync == "off") {
-      options.sync = LmdbSync::kOff;
-    } else if (*sync == "meta") {
-      options.sync = LmdbSync::kMeta;
-    } else if (*sync == "full") {
-      options.sync = LmdbSync::kFull;
-    } else {
-      return Status::InvalidArgument(name + ": sync=" + Quoted(*sync) +
-                                     " is not one of off, meta, full");
-    }
-  }
-
-  Result<int64_t> readers = url.IntParam("max_readers", options.max_readers);
-  if (!readers.ok()) {
-    return Status::InvalidArgument(
-        name + ": max_readers: " + readers.status().message());
-  }
-  if (*readers < 1 || *readers > 65535) {
-    return Status::InvalidArgument(name +
-                                   ": max_readers=" + std::to_string(*readers) +
-                                   " is out of range; give 1 to 65535");
-  }
-  options.max_readers = static_cast<unsigned>(*readers);
-
-  if (std::optional<std::string> mode = url.Param("mode")) {
-    if (!ParseMode(*mode, &options.file_mode)) {
-      return Status::InvalidArgument(
-          name + ": mode=" + Quoted(*mode) +
-          " is not an octal file mode such as 0600 or 0660");
-    }
-  }
-
   SK_RETURN_IF_ERROR(lmdb_internal::ValidateLmdbOptions(options));
   return options;
 }

@@ -85,8 +85,41 @@ TEST(LmdbOptionsFromUrl, BadValuesNameTheParameter) {
   }
 }
 
+// The parser checks the names; FromUrl reads and checks the values, and
+// says what was expected.
+TEST(LmdbOptionsFromUrl, BadValuesOfAParsedUrlAreNamed) {
+  struct Case {
+    const char* query;
+    const char* message;
+  } cases[] = {
+      {"map_size=1XB", "map_size=1XB: expected a size like 512MiB or 1GiB"},
+      {"map_size=512KiB",
+       "map_size=512KiB is out of range; give 1MiB to "
+       "64TiB"},
+      {"map_size=99999999999TiB", "map_size=99999999999TiB: too large"},
+      {"sync=always", "sync=always: expected one of off, meta, full"},
+      {"max_readers=0", "max_readers=0 is out of range; give 1 to 65535"},
+      {"max_readers=65536", "max_readers=65536 is out of range"},
+      {"max_readers=-1", "max_readers=-1: expected a whole number"},
+      {"max_readers=99999999999", "max_readers="},
+      {"mode=0800", "mode=0800: expected an octal file mode like 0600"},
+      {"mode=01777", "mode=01777: expected an octal file mode like 0600"},
+      {"mode=rw", "mode=rw: expected an octal file mode like 0600"},
+      {"mode=", "mode=: expected an octal file mode like 0600"},
+      {"mode=06000", "mode=06000: expected an octal file mode like 0600"},
+      {"mode=1777", "mode=1777 is not usable"},
+  };
+  for (const Case& c : cases) {
+    auto url = ParseStoreUrl(std::string("lmdb:///x?") + c.query);
+    ASSERT_TRUE(url.ok()) << c.query << ": " << url.status().ToString();
+    auto options = LmdbOptions::FromUrl(*url);
+    EXPECT_TRUE(options.status().IsInvalidArgument()) << c.query;
+    EXPECT_THAT(options.status().message(), HasSubstr(c.message)) << c.query;
+  }
+}
+
 TEST(LmdbOptionsFromUrl, ParserRejectsBadValuesToo) {
-  // Through the parser, a bad value never reaches FromUrl.
+  // Through the parser, a bad value is refused by the parser or by FromUrl.
   for (const char* text : {"lmdb:///x?sync=fast", "lmdb:///x?map_size=lots",
                            "lmdb:///x?max_readers=0", "lmdb:///x?mode=999"}) {
     auto url = ParseStoreUrl(text);

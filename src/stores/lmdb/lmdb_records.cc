@@ -2,6 +2,7 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -116,15 +117,20 @@ int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
 std::string IdPrefix(std::string_view id) { return SessionIdPrefix(id); }
 
 Status CheckId(const std::string& name, std::string_view id) {
+  // LMDB's own bound on ids, a backend limit: its key size (kMaxIdBytes),
+  // above the 256 characters of ValidateSessionId.
   if (id.empty() || id.size() > kMaxIdBytes) {
     return Status::InvalidArgument(
         name + ": a session id of " + std::to_string(id.size()) +
         " bytes cannot be stored (1 to " + std::to_string(kMaxIdBytes) +
         " bytes: LMDB's key size limit)");
   }
-  if (IsIndexKey(id)) {
-    return Status::InvalidArgument(
-        name + ": a session id cannot begin with a zero byte");
+  // The charset is the shared rule (session_id.h); it has no zero byte,
+  // which keeps ids apart from the index and lock keys.
+  if (!std::all_of(id.begin(), id.end(), IsSessionIdChar)) {
+    // ValidateSessionId names the first character outside it.
+    return Status::InvalidArgument(name + ": " +
+                                   ValidateSessionId(id).message());
   }
   return Status::OK();
 }

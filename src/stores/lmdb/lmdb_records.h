@@ -112,8 +112,10 @@ int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
 // Enough of an id to find it in logs, never the whole secret.
 std::string IdPrefix(std::string_view id);
 
-// Ids reach the store validated (store.h); this only keeps the keys within
-// LMDB's limit and apart from the index and lock keys.
+// Ids reach the store validated (store.h); the store is also used
+// directly, so this checks the shared charset (IsSessionIdChar), which keeps
+// ids apart from the index and lock keys, and LMDB's own length limit, its
+// key size.
 Status CheckId(const std::string& name, std::string_view id);
 
 // InvalidArgument when `data` is more than a value can hold.

@@ -463,10 +463,24 @@ uint64_t LmdbStore::IndexWritesForTesting() const {
 
 }  // namespace lmdb_internal
 
+namespace {
+
+// Opens checked options: each way in checks them once.
+std::unique_ptr<Store> OpenChecked(const LmdbOptions& options) {
+  return std::make_unique<lmdb_internal::LmdbStore>(options);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> OpenLmdbStore(const LmdbOptions& options) {
   SK_RETURN_IF_ERROR(lmdb_internal::ValidateLmdbOptions(options));
-  return std::unique_ptr<Store>(
-      std::make_unique<lmdb_internal::LmdbStore>(options));
+  return OpenChecked(options);
+}
+
+Result<std::unique_ptr<Store>> OpenLmdbStore(const StoreUrl& url) {
+  Result<LmdbOptions> options = LmdbOptions::FromUrl(url);
+  if (!options.ok()) return options.status();
+  return OpenChecked(*options);
 }
 
 }  // namespace sessionkit

@@ -225,8 +225,9 @@ class LmdbStore final : public Store {
   std::vector<std::shared_ptr<Env>> abandoned_;
 };
 
-// Checks options that did not come through FromUrl (C++ callers).
-// InvalidArgument naming the setting.
+// The ranges of the LMDB settings (and the path's rules), for options read
+// by LmdbOptions::FromUrl and for options built in C++: each way into
+// OpenLmdbStore runs it once. InvalidArgument naming the setting.
 Status ValidateLmdbOptions(const LmdbOptions& options);
 
 // "1GiB", "10MiB", "4096B": the largest binary unit that divides `bytes`.

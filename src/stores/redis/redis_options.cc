@@ -1,9 +1,15 @@
-// RedisOptions::FromUrl, their checks, and OpenRedisStore.
+// RedisOptions::FromUrl, ValidateRedisOptions and OpenRedisStore: the one
+// place each Redis setting's syntax (the reader FromUrl uses) and range or
+// rule (the check in ValidateRedisOptions) are written. The defaults are
+// RedisOptions' own (include/sessionkit/stores/redis.h); the names are the
+// redis rows of the URL grammar (src/uri/schemes.cc).
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/redis.h"
@@ -20,95 +26,65 @@ namespace {
 constexpr size_t kMaxPrefix = 64;
 constexpr size_t kMaxHosts = 64;
 
-const Duration kDefaultConnectTimeout{100};
-const Duration kDefaultReadTimeout{250};
-
-// A path parameter's value, if given.
-std::string PathParam(const StoreUrl& url, std::string_view name) {
-  return url.Param(name).value_or("");
-}
-
-}  // namespace
-
-Result<RedisOptions> RedisOptions::FromUrl(const StoreUrl& url) {
-  const bool sentinel = url.scheme == "redis+sentinel";
-  const bool cluster = url.scheme == "redis+cluster";
-  if (url.scheme != "redis" && url.scheme != "rediss" && !sentinel &&
-      !cluster) {
-    return Status::InvalidArgument(
-        url.Redacted() +
-        ": not a redis://, rediss://, redis+sentinel:// or redis+cluster:// "
-        "store URL");
-  }
-  RedisOptions options;
-  options.name = url.Redacted();
-  options.mode = sentinel  ? RedisMode::kSentinel
-                 : cluster ? RedisMode::kCluster
-                           : RedisMode::kStandalone;
-  options.hosts = url.hosts;
-  options.user = url.user;
-  options.password = url.password;
-  options.has_password = url.has_password;
-  if (sentinel) {
-    // The path is the master name (checked by the URL parser); the
-    // database comes from db=.
-    options.master_name = url.path;
-    Result<int64_t> db = url.IntParam("db", 0);
-    if (!db.ok()) {
-      return Status::InvalidArgument(options.name + ": " +
-                                     db.status().message());
-    }
-    options.db = *db;
-    if (std::optional<std::string> sp = url.Param("sentinel_password")) {
-      options.sentinel_password = *sp;
-      options.has_sentinel_password = true;
-    }
-  } else if (!cluster && !url.path.empty()) {
-    // Canonical digits: checked by the URL parser (path or db=).
-    options.db = std::stoll(url.path);
-  }
-  if (std::optional<std::string> prefix = url.Param("prefix")) {
-    options.prefix = *prefix;
-  }
-  Result<Duration> connect =
-      url.DurationParam("connect_timeout", kDefaultConnectTimeout);
-  if (!connect.ok()) {
-    return Status::InvalidArgument(options.name + ": " +
-                                   connect.status().message());
-  }
-  options.connect_timeout = *connect;
-  Result<Duration> read =
-      url.DurationParam("read_timeout", kDefaultReadTimeout);
-  if (!read.ok()) {
-    return Status::InvalidArgument(options.name + ": " +
-                                   read.status().message());
-  }
-  options.read_timeout = *read;
-  // Sentinel and Cluster URLs take the tls_* parameters: TLS is on when
-  // any of them is given.
+// Reads tls_* into options->tls: rediss:// always uses TLS; Sentinel and
+// Cluster URLs (there is no rediss+sentinel) turn it on when any tls_*
+// parameter is given.
+Status ReadTls(const StoreUrl& url, RedisOptions* options) {
   const bool tls_params = url.Param("tls_ca") || url.Param("tls_cert") ||
                           url.Param("tls_key") || url.Param("tls_insecure");
-  if (url.scheme == "rediss" || ((sentinel || cluster) && tls_params)) {
-    options.tls.enabled = true;
-    options.tls.ca_file = PathParam(url, "tls_ca");
-    options.tls.cert_file = PathParam(url, "tls_cert");
-    options.tls.key_file = PathParam(url, "tls_key");
-    Result<bool> insecure = url.BoolParam("tls_insecure", false);
-    if (!insecure.ok()) {
-      return Status::InvalidArgument(options.name + ": " +
-                                     insecure.status().message());
-    }
-    options.tls.insecure = *insecure;
+  if (url.scheme != "rediss" &&
+      (options->mode == RedisMode::kStandalone || !tls_params)) {
+    return Status::OK();
   }
-  SK_RETURN_IF_ERROR(redis::ValidateRedisOptions(options));
-  return options;
+  RedisTlsOptions& tls = options->tls;
+  tls.enabled = true;
+  Result<std::string> ca = url.PathParam("tls_ca", tls.ca_file);
+  if (!ca.ok()) return ca.status();
+  tls.ca_file = *ca;
+  Result<std::string> cert = url.PathParam("tls_cert", tls.cert_file);
+  if (!cert.ok()) return cert.status();
+  tls.cert_file = *cert;
+  Result<std::string> key = url.PathParam("tls_key", tls.key_file);
+  if (!key.ok()) return key.status();
+  tls.key_file = *key;
+  Result<bool> insecure = url.BoolParam("tls_insecure", tls.insecure);
+  if (!insecure.ok()) return insecure.status();
+  tls.insecure = *insecure;
+  return Status::OK();
 }
 
-Result<std::unique_ptr<Store>> OpenRedisStore(const RedisOptions& in) {
-  RedisOptions options = in;
-  if (options.name.empty()) options.name = redis::DefaultName(options);
-  SK_RETURN_IF_ERROR(redis::ValidateRedisOptions(options));
+// Reads the parameters and path of `url` over the defaults in `options`;
+// their ranges and rules are ValidateRedisOptions'.
+Status ReadSettings(const StoreUrl& url, RedisOptions* options) {
+  if (options->mode == RedisMode::kSentinel) {
+    // The path is the master name (checked by the URL parser); the
+    // database comes from db=.
+    options->master_name = url.path;
+    if (std::optional<std::string> sp = url.Param("sentinel_password")) {
+      options->sentinel_password = *sp;
+      options->has_sentinel_password = true;
+    }
+  }
+  if (options->mode != RedisMode::kCluster) {
+    // redis://host/3 or db=3; redis+sentinel://.../master?db=3.
+    Result<int64_t> db = url.IntParam("db", options->db);
+    if (!db.ok()) return db.status();
+    options->db = *db;
+  }
+  options->prefix = url.Param("prefix").value_or(options->prefix);
+  Result<Duration> connect =
+      url.DurationParam("connect_timeout", options->connect_timeout);
+  if (!connect.ok()) return connect.status();
+  options->connect_timeout = *connect;
+  Result<Duration> read =
+      url.DurationParam("read_timeout", options->read_timeout);
+  if (!read.ok()) return read.status();
+  options->read_timeout = *read;
+  return ReadTls(url, options);
+}
 
+// Opens checked options: each way in checks them once.
+Result<std::unique_ptr<Store>> OpenChecked(RedisOptions options) {
   redis::ConnectionOptions config;
   config.store_name = options.name;
   config.connect_timeout = options.connect_timeout;
@@ -152,6 +128,48 @@ Result<std::unique_ptr<Store>> OpenRedisStore(const RedisOptions& in) {
   }
   return std::unique_ptr<Store>(std::make_unique<redis::RedisStore>(
       std::move(options), std::move(pool), std::move(topology)));
+}
+
+}  // namespace
+
+Result<RedisOptions> RedisOptions::FromUrl(const StoreUrl& url) {
+  const bool sentinel = url.scheme == "redis+sentinel";
+  const bool cluster = url.scheme == "redis+cluster";
+  if (url.scheme != "redis" && url.scheme != "rediss" && !sentinel &&
+      !cluster) {
+    return Status::InvalidArgument(
+        url.Redacted() +
+        ": not a redis://, rediss://, redis+sentinel:// or redis+cluster:// "
+        "store URL");
+  }
+  RedisOptions options;
+  options.name = url.Redacted();
+  options.mode = sentinel  ? RedisMode::kSentinel
+                 : cluster ? RedisMode::kCluster
+                           : RedisMode::kStandalone;
+  options.hosts = url.hosts;
+  options.user = url.user;
+  options.password = url.password;
+  options.has_password = url.has_password;
+  Status read = ReadSettings(url, &options);
+  if (!read.ok()) {
+    return Status::InvalidArgument(options.name + ": " + read.message());
+  }
+  SK_RETURN_IF_ERROR(redis::ValidateRedisOptions(options));
+  return options;
+}
+
+Result<std::unique_ptr<Store>> OpenRedisStore(const RedisOptions& in) {
+  RedisOptions options = in;
+  if (options.name.empty()) options.name = redis::DefaultName(options);
+  SK_RETURN_IF_ERROR(redis::ValidateRedisOptions(options));
+  return OpenChecked(std::move(options));
+}
+
+Result<std::unique_ptr<Store>> OpenRedisStore(const StoreUrl& url) {
+  Result<RedisOptions> options = RedisOptions::FromUrl(url);
+  if (!options.ok()) return options.status();
+  return OpenChecked(std::move(options).value());
 }
 
 namespace redis {

@@ -93,6 +93,37 @@ TEST(RedisOptionsTest, RefusesBadSettings) {
   EXPECT_TRUE(o.status().IsInvalidArgument());
 }
 
+// The parser checks the names; FromUrl reads and checks the values, and
+// says what was expected.
+TEST(RedisOptionsTest, BadValuesOfAParsedUrlAreNamed) {
+  struct Case {
+    const char* url;
+    const char* message;
+  } cases[] = {
+      {"redis://h?prefix=a%20b",
+       "prefix=a b: expected printable ASCII without spaces"},
+      {"redis://h?timeout=fast",
+       "timeout=fast: expected a duration like 250ms or 2s"},
+      {"redis://h?timeout=0", "at least 1ms"},
+      {"redis://h?read_timeout=99999999999999999999",
+       "read_timeout=99999999999999999999: too long"},
+      {"rediss://h?tls_insecure=maybe",
+       "tls_insecure=maybe: expected 1/0, true/false"},
+      {"rediss://h?tls_ca=", "tls_ca=: expected a file"},
+      {"redis+sentinel://s1/m?db=x", "db=x: expected a whole number"},
+      {"redis+sentinel://s1/m?db=2147483648", "db=2147483648 is out of range"},
+  };
+  for (const Case& c : cases) {
+    Result<RedisOptions> o = FromUrl(c.url);
+    EXPECT_TRUE(o.status().IsInvalidArgument()) << c.url;
+    EXPECT_THAT(o.status().message(), HasSubstr(c.message)) << c.url;
+  }
+  // Nor do these messages show a password.
+  Result<RedisOptions> o = FromUrl("redis://:Sup3rS3cretPw@h?timeout=soon");
+  EXPECT_THAT(o.status().message(), HasSubstr("timeout=soon"));
+  EXPECT_THAT(o.status().message(), Not(HasSubstr("S3cret")));
+}
+
 TEST(RedisOptionsTest, CheckedWhenGivenInCxx) {
   RedisOptions o;
   EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());  // no host

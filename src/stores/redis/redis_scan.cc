@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "sessionkit/session_id.h"
 #include "stores/redis/redis_lock.h"
 #include "stores/redis/redis_store.h"
 
@@ -21,13 +22,6 @@ constexpr size_t kDefaultScanLimit = 1000;
 constexpr size_t kMinScanCount = 1;
 constexpr size_t kMaxScanCount = 1000;
 constexpr size_t kInfoBatch = 500;
-
-// Scan lists only keys whose id has characters a session id may have
-// (sessionkit/session_id.h), not other applications' keys under the prefix.
-bool IsIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == ',' || c == '-';
-}
 
 // FNV-1a: orders a SCAN batch so that a page can end inside it.
 uint64_t KeyHash(std::string_view key) {
@@ -197,7 +191,9 @@ class RedisScan {
       }
       std::string_view id(key.data() + open_.size(),
                           key.size() - open_.size() - 1);
-      if (!std::all_of(id.begin(), id.end(), IsIdChar)) continue;
+      // Only ids of PHP's charset: not other applications' keys under the
+      // prefix.
+      if (!std::all_of(id.begin(), id.end(), IsSessionIdChar)) continue;
       const uint64_t h = KeyHash(key);
       if (at_.has_skip && h <= at_.skip) continue;
       if (seen_.count(key) != 0) continue;

@@ -47,13 +47,10 @@ std::vector<std::string> RedisStore::LockingKeys(std::string_view id) const {
 }
 
 Status RedisStore::CheckId(std::string_view id, std::string_view op) const {
-  if (!id.empty() && id.find_first_of("{}") == std::string_view::npos) {
-    return Status::OK();
-  }
-  return Status::InvalidArgument(
-      name() + ": " + std::string(op) +
-      ": a session id must not be empty nor contain a brace (got " +
-      std::to_string(id.size()) + " bytes)");
+  Status valid = ValidateSessionId(id);
+  if (valid.ok()) return valid;
+  return Status::InvalidArgument(name() + ": " + std::string(op) + ": " +
+                                 valid.message());
 }
 
 Status RedisStore::Unexpected(const std::string& what, std::string_view command,

@@ -247,9 +247,9 @@ class RedisStore final : public Store {
                     const Reply& reply) const;
 
   friend class RedisScan;
-  // Refuses only ids that would break the key layout (empty, or with a
-  // brace: the hash tag); the id rules themselves are ValidateSessionId's,
-  // applied before a store sees an id.
+  // ValidateSessionId, with the store's name and `op`: the store is also
+  // used directly (store.h), and the key layout relies on the charset (no
+  // brace can end the hash tag early).
   Status CheckId(std::string_view id, std::string_view op) const;
 
   const RedisOptions options_;
@@ -258,8 +258,9 @@ class RedisStore final : public Store {
   const std::unique_ptr<Topology> topology_;
 };
 
-// Checks options that did not come through FromUrl (C++ callers).
-// InvalidArgument naming the setting.
+// The ranges and rules of the Redis settings, for options read by
+// RedisOptions::FromUrl and for options built in C++: each way into
+// OpenRedisStore runs it once. InvalidArgument naming the setting.
 Status ValidateRedisOptions(const RedisOptions& options);
 
 // The pool key of `options`: every setting that changes how connections are

@@ -36,15 +36,6 @@ namespace {
 constexpr std::string_view kVerbs[] = {"stats", "ls",   "get",  "rm",
                                        "gc",    "lock", "check"};
 constexpr size_t kScanPage = 1000;
-constexpr int kBarWidth = 40;
-
-std::string PadLeft(const std::string& s, size_t width) {
-  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
-std::string PadRight(const std::string& s, size_t width) {
-  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
-}
 
 // What the user typed, made safe to quote in a message.
 std::string Quoted(std::string_view text) {
@@ -370,8 +361,119 @@ constexpr char kUrlHelp[] =
     "session.save_path)";
 constexpr char kIdHelp[] = "Session id (a-z A-Z 0-9 , - ; 1 to 256 characters)";
 
-int RunParsed(int argc, const char* const* argv, std::ostream& out,
-              std::ostream& err) {
+// What the command line set, whichever verb it chose.
+struct Args {
+  std::string url, id;
+  size_t limit = 0;
+  bool include_expired = false, raw = false, repair = false;
+  LockOptions lock;
+  int64_t hold_ms = 0;
+  std::string timeout_action = "fail";
+};
+
+// stats, ls, get and gc: the verbs that only read or expire.
+void AddInspectCommands(CLI::App& app, Args* a) {
+  CLI::App* stats = app.add_subcommand(
+      "stats",
+      "Count live and expired sessions, their bytes, and show a histogram of "
+      "session sizes (powers of two).");
+  stats->add_option("URL", a->url, kUrlHelp)->required();
+  stats->footer("Example: sessionkit stats lmdb:///var/lib/sessionkit");
+
+  CLI::App* ls = app.add_subcommand(
+      "ls",
+      "List sessions, one per line: id, stored bytes, expiry (ISO-8601 UTC) "
+      "and 'expired' for sessions past their expiry that gc has not removed.");
+  ls->add_option("URL", a->url, kUrlHelp)->required();
+  ls->add_option("--limit", a->limit, "Print at most N sessions")
+      ->type_name("N")
+      ->check(PositiveCount());
+  ls->add_flag("--expired", a->include_expired,
+               "Also list expired sessions not yet removed by gc");
+  ls->footer("Example: sessionkit ls --limit 20 lmdb:///var/lib/sessionkit");
+
+  CLI::App* get = app.add_subcommand(
+      "get",
+      "Print one session's payload: PHP session data (php or php_serialize "
+      "format) as an indented tree, anything else as text with "
+      "non-printable bytes escaped as \\xNN.");
+  get->add_option("URL", a->url, kUrlHelp)->required();
+  get->add_option("ID", a->id, kIdHelp)->required();
+  get->add_flag("--raw", a->raw,
+                "Write the payload bytes unmodified to stdout");
+  get->footer(
+      "Example: sessionkit get lmdb:///var/lib/sessionkit "
+      "4v7c0k2q9m3j5h8n1b6x2z4r7t9w0y3a");
+
+  CLI::App* gc = app.add_subcommand(
+      "gc",
+      "Delete every expired session and print how many sessions and bytes "
+      "were removed.");
+  gc->add_option("URL", a->url, kUrlHelp)->required();
+}
+
+// The lock settings of `cmd`, named as the sessionkit.* ini entries, with
+// LockLimits' defaults.
+void AddLockFlags(CLI::App* cmd, LockOptions* lock) {
+  const LockLimits defaults;
+  cmd->add_option_function<int64_t>(
+         "--lock-wait-ms,--lock_wait_ms",
+         [lock](int64_t v) { lock->wait = Duration(v); },
+         "How long to wait for a lock another request holds (default " +
+             std::to_string(defaults.wait.count()) + ")")
+      ->type_name("MS")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option_function<int64_t>(
+         "--lock-lease-ms,--lock_lease_ms",
+         [lock](int64_t v) { lock->lease = Duration(v); },
+         "Lease of the lock taken (default " +
+             std::to_string(defaults.lease.count()) + ")")
+      ->type_name("MS")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--lock-max-waiters,--lock_max_waiters", lock->max_waiters,
+                  "Refuse at once when this many already wait (0: no "
+                  "limit; default " +
+                      std::to_string(defaults.max_waiters) + ")")
+      ->type_name("N");
+}
+
+// rm and lock: the verbs that take a session's lock.
+void AddLockingCommands(CLI::App& app, Args* a) {
+  CLI::App* rm = app.add_subcommand(
+      "rm",
+      "Delete one session. Fails when no live session has this id. Waits for "
+      "the session's lock first (--locking=0 to delete without it), so that "
+      "a request in flight cannot write the session back.");
+  rm->add_option("URL", a->url, kUrlHelp)->required();
+  rm->add_option("ID", a->id, kIdHelp)->required();
+  rm->add_option("--locking", a->lock.enabled,
+                 "Take the session lock before deleting (default 1)")
+      ->type_name("0|1");
+  AddLockFlags(rm, &a->lock);
+
+  CLI::App* lock_cmd = app.add_subcommand(
+      "lock",
+      "Take one session's lock as a PHP request would, say how long the wait "
+      "took (and whose lock was taken over), hold it --hold-ms, release it. "
+      "Exit 1 when the wait runs out or too many requests wait.");
+  lock_cmd->add_option("URL", a->url, kUrlHelp)->required();
+  lock_cmd->add_option("ID", a->id, kIdHelp)->required();
+  lock_cmd->add_option("--hold-ms", a->hold_ms, "Hold the lock this long")
+      ->type_name("MS")
+      ->check(CLI::NonNegativeNumber);
+  lock_cmd
+      ->add_option("--lock-timeout-action,--lock_timeout_action",
+                   a->timeout_action,
+                   "What a request would do when the wait runs out: "
+                   "readonly or fail (default fail; the tool exits 1 "
+                   "either way)")
+      ->check(CLI::IsMember({"readonly", "fail"}));
+  AddLockFlags(lock_cmd, &a->lock);
+}
+
+// A usage error for a first word that is no verb, or for none at all;
+// kExitOk when the command line may be parsed.
+int CheckVerb(int argc, const char* const* argv, std::ostream& err) {
   if (argc >= 2 && argv[1][0] != '-' && !IsVerb(argv[1])) {
     err << "sessionkit: unknown command " << Quoted(argv[1])
         << "; commands are stats, ls, get, rm, gc, lock, check (see "
@@ -383,7 +485,12 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
            "gc, lock, check (see sessionkit --help)\n";
     return kExitUsage;
   }
+  return kExitOk;
+}
 
+int RunParsed(int argc, const char* const* argv, std::ostream& out,
+              std::ostream& err) {
+  if (int rc = CheckVerb(argc, argv, err); rc != kExitOk) return rc;
   CLI::App app{"Inspect and maintain a sessionkit session store.",
                "sessionkit"};
   app.set_version_flag("--version", std::string("sessionkit ") + SK_VERSION);
@@ -393,105 +500,10 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
       "session not found, corrupt data); 2 usage error (unknown command or "
       "flag, missing argument, bad URL or session id).\n"
       "Run 'sessionkit COMMAND --help' for a command's options.");
-
-  std::string url, id;
-  size_t limit = 0;
-  bool include_expired = false, raw = false;
-
-  CLI::App* stats = app.add_subcommand(
-      "stats",
-      "Count live and expired sessions, their bytes, and show a histogram of "
-      "session sizes (powers of two).");
-  stats->add_option("URL", url, kUrlHelp)->required();
-  stats->footer("Example: sessionkit stats lmdb:///var/lib/sessionkit");
-
-  CLI::App* ls = app.add_subcommand(
-      "ls",
-      "List sessions, one per line: id, stored bytes, expiry (ISO-8601 UTC) "
-      "and 'expired' for sessions past their expiry that gc has not removed.");
-  ls->add_option("URL", url, kUrlHelp)->required();
-  ls->add_option("--limit", limit, "Print at most N sessions")
-      ->type_name("N")
-      ->check(PositiveCount());
-  ls->add_flag("--expired", include_expired,
-               "Also list expired sessions not yet removed by gc");
-  ls->footer("Example: sessionkit ls --limit 20 lmdb:///var/lib/sessionkit");
-
-  CLI::App* get = app.add_subcommand(
-      "get",
-      "Print one session's payload: PHP session data (php or php_serialize "
-      "format) as an indented tree, anything else as text with "
-      "non-printable bytes escaped as \\xNN.");
-  get->add_option("URL", url, kUrlHelp)->required();
-  get->add_option("ID", id, kIdHelp)->required();
-  get->add_flag("--raw", raw, "Write the payload bytes unmodified to stdout");
-  get->footer(
-      "Example: sessionkit get lmdb:///var/lib/sessionkit "
-      "4v7c0k2q9m3j5h8n1b6x2z4r7t9w0y3a");
-
-  LockOptions lock;
-  int64_t hold_ms = 0;
-  std::string timeout_action = "fail";
-  // The lock settings, named as the sessionkit.* ini entries.
-  auto add_lock_flags = [&](CLI::App* cmd) {
-    int64_t wait_ms = lock.wait.count(), lease_ms = lock.lease.count();
-    cmd->add_option_function<int64_t>(
-           "--lock-wait-ms,--lock_wait_ms",
-           [&lock](int64_t v) { lock.wait = Duration(v); },
-           "How long to wait for a lock another request holds (default " +
-               std::to_string(wait_ms) + ")")
-        ->type_name("MS")
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option_function<int64_t>(
-           "--lock-lease-ms,--lock_lease_ms",
-           [&lock](int64_t v) { lock.lease = Duration(v); },
-           "Lease of the lock taken (default " + std::to_string(lease_ms) + ")")
-        ->type_name("MS")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--lock-max-waiters,--lock_max_waiters", lock.max_waiters,
-                    "Refuse at once when this many already wait (0: no "
-                    "limit; default 16)")
-        ->type_name("N");
-  };
-
-  CLI::App* rm = app.add_subcommand(
-      "rm",
-      "Delete one session. Fails when no live session has this id. Waits for "
-      "the session's lock first (--locking=0 to delete without it), so that "
-      "a request in flight cannot write the session back.");
-  rm->add_option("URL", url, kUrlHelp)->required();
-  rm->add_option("ID", id, kIdHelp)->required();
-  rm->add_option("--locking", lock.enabled,
-                 "Take the session lock before deleting (default 1)")
-      ->type_name("0|1");
-  add_lock_flags(rm);
-
-  CLI::App* lock_cmd = app.add_subcommand(
-      "lock",
-      "Take one session's lock as a PHP request would, say how long the wait "
-      "took (and whose lock was taken over), hold it --hold-ms, release it. "
-      "Exit 1 when the wait runs out or too many requests wait.");
-  lock_cmd->add_option("URL", url, kUrlHelp)->required();
-  lock_cmd->add_option("ID", id, kIdHelp)->required();
-  lock_cmd->add_option("--hold-ms", hold_ms, "Hold the lock this long")
-      ->type_name("MS")
-      ->check(CLI::NonNegativeNumber);
-  lock_cmd
-      ->add_option("--lock-timeout-action,--lock_timeout_action",
-                   timeout_action,
-                   "What a request would do when the wait runs out: "
-                   "readonly or fail (default fail; the tool exits 1 "
-                   "either way)")
-      ->check(CLI::IsMember({"readonly", "fail"}));
-  add_lock_flags(lock_cmd);
-
-  CLI::App* gc = app.add_subcommand(
-      "gc",
-      "Delete every expired session and print how many sessions and bytes "
-      "were removed.");
-  gc->add_option("URL", url, kUrlHelp)->required();
-  bool repair = false;
-  AddCheckCommand(app, &url, &repair);
+  Args a;
+  AddInspectCommands(app, &a);
+  AddLockingCommands(app, &a);
+  AddCheckCommand(app, &a.url, &a.repair);
 
   try {
     app.parse(argc, argv);
@@ -508,15 +520,15 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
 
   const CLI::App* chosen = app.get_subcommands().at(0);
   Command command(chosen->get_name(), out, err);
-  command.url = url;
-  command.id = id;
-  command.limit = limit;
-  command.include_expired = include_expired;
-  command.raw = raw;
-  command.lock = lock;
-  command.lock.timeout_action = *ParseLockTimeoutAction(timeout_action);
-  command.hold_ms = hold_ms;
-  command.repair = repair;
+  command.url = a.url;
+  command.id = a.id;
+  command.limit = a.limit;
+  command.include_expired = a.include_expired;
+  command.raw = a.raw;
+  command.lock = a.lock;
+  command.lock.timeout_action = *ParseLockTimeoutAction(a.timeout_action);
+  command.hold_ms = a.hold_ms;
+  command.repair = a.repair;
   return command.Run();
 }
 
@@ -530,79 +542,6 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
     err << "sessionkit: internal error: " << EscapeBytes(e.what()) << "\n";
     return kExitFailure;
   }
-}
-
-std::string FormatIso8601Utc(TimePoint t) {
-  const int64_t ms = ToUnixMillis(t);
-  // Floor division, so times before 1970 print correctly too.
-  time_t secs = static_cast<time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
-  struct tm tm {};
-  if (gmtime_r(&secs, &tm) == nullptr) return "(invalid time)";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec);
-  return buf;
-}
-
-std::string FormatSize(uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B",   "KiB", "MiB", "GiB",
-                                           "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  int unit = 0;
-  uint64_t scale = 1;
-  while (unit < 6 && bytes / scale >= 1024) {
-    scale *= 1024;
-    ++unit;
-  }
-  char buf[32];
-  if (bytes % scale == 0) {
-    std::snprintf(buf, sizeof(buf), "%llu %s",
-                  static_cast<unsigned long long>(bytes / scale), kUnits[unit]);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%.1f %s",
-                  static_cast<double>(bytes) / static_cast<double>(scale),
-                  kUnits[unit]);
-  }
-  return buf;
-}
-
-int SizeHistogram::BucketOf(uint64_t bytes) { return std::bit_width(bytes); }
-
-void SizeHistogram::Add(uint64_t bytes, bool expired) {
-  counts_[BucketOf(bytes)][expired ? 1 : 0] += 1;
-}
-
-std::string SizeHistogram::Format() const {
-  int first = -1, last = -1;
-  uint64_t max_total = 0;
-  for (int b = 0; b < kBuckets; ++b) {
-    const uint64_t total = live(b) + expired(b);
-    if (total == 0) continue;
-    if (first < 0) first = b;
-    last = b;
-    max_total = std::max(max_total, total);
-  }
-  if (first < 0) return "";
-  const auto lower = [](int b) -> std::string {
-    return b == 0 ? "0 B" : FormatSize(uint64_t{1} << (b - 1));
-  };
-  const auto upper = [](int b) -> std::string {
-    return b == 64 ? "16 EiB" : FormatSize(uint64_t{1} << b);
-  };
-  std::string out = PadLeft("from", 10) + PadLeft("below", 10) +
-                    PadLeft("live", 10) + PadLeft("expired", 10) + "\n";
-  for (int b = first; b <= last; ++b) {
-    const uint64_t total = live(b) + expired(b);
-    // Any non-empty bucket gets at least one mark.
-    const uint64_t bar =
-        total == 0 ? 0 : std::max<uint64_t>(1, total * kBarWidth / max_total);
-    out += PadLeft(lower(b), 10) + PadLeft(upper(b), 10) +
-           PadLeft(std::to_string(live(b)), 10) +
-           PadLeft(std::to_string(expired(b)), 10) +
-           (bar > 0 ? "  " + std::string(bar, '#') : "") + "\n";
-  }
-  return out;
 }
 
 }  // namespace sessionkit::cli

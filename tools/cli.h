@@ -43,6 +43,11 @@ void AddCheckCommand(CLI::App& app, std::string* url, bool* repair);
 int RunCheck(const std::string& url, bool repair, std::ostream& out,
              std::ostream& err);
 
+// `s` padded with spaces to `width` characters, on the left or the right
+// (unchanged when it is as long already).
+std::string PadLeft(const std::string& s, size_t width);
+std::string PadRight(const std::string& s, size_t width);
+
 // Formats `t` as ISO-8601 UTC with second precision, e.g.
 // "2024-05-01T12:00:00Z".
 std::string FormatIso8601Utc(TimePoint t);

@@ -1,0 +1,99 @@
+// What the CLI prints: times, sizes and the size histogram of `stats`.
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include "cli.h"
+
+namespace sessionkit::cli {
+namespace {
+
+// The longest bar of the histogram, in characters.
+constexpr int kBarWidth = 40;
+
+}  // namespace
+
+std::string PadLeft(const std::string& s, size_t width) {
+  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
+std::string PadRight(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+std::string FormatIso8601Utc(TimePoint t) {
+  const int64_t ms = ToUnixMillis(t);
+  // Floor division, so times before 1970 print correctly too.
+  time_t secs = static_cast<time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+  struct tm tm {};
+  if (gmtime_r(&secs, &tm) == nullptr) return "(invalid time)";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::string FormatSize(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B",   "KiB", "MiB", "GiB",
+                                           "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  int unit = 0;
+  uint64_t scale = 1;
+  while (unit < 6 && bytes / scale >= 1024) {
+    scale *= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (bytes % scale == 0) {
+    std::snprintf(buf, sizeof(buf), "%llu %s",
+                  static_cast<unsigned long long>(bytes / scale), kUnits[unit]);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s",
+                  static_cast<double>(bytes) / static_cast<double>(scale),
+                  kUnits[unit]);
+  }
+  return buf;
+}
+
+int SizeHistogram::BucketOf(uint64_t bytes) { return std::bit_width(bytes); }
+
+void SizeHistogram::Add(uint64_t bytes, bool expired) {
+  counts_[BucketOf(bytes)][expired ? 1 : 0] += 1;
+}
+
+std::string SizeHistogram::Format() const {
+  int first = -1, last = -1;
+  uint64_t max_total = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    const uint64_t total = live(b) + expired(b);
+    if (total == 0) continue;
+    if (first < 0) first = b;
+    last = b;
+    max_total = std::max(max_total, total);
+  }
+  if (first < 0) return "";
+  const auto lower = [](int b) -> std::string {
+    return b == 0 ? "0 B" : FormatSize(uint64_t{1} << (b - 1));
+  };
+  const auto upper = [](int b) -> std::string {
+    return b == 64 ? "16 EiB" : FormatSize(uint64_t{1} << b);
+  };
+  std::string out = PadLeft("from", 10) + PadLeft("below", 10) +
+                    PadLeft("live", 10) + PadLeft("expired", 10) + "\n";
+  for (int b = first; b <= last; ++b) {
+    const uint64_t total = live(b) + expired(b);
+    // Any non-empty bucket gets at least one mark.
+    const uint64_t bar =
+        total == 0 ? 0 : std::max<uint64_t>(1, total * kBarWidth / max_total);
+    out += PadLeft(lower(b), 10) + PadLeft(upper(b), 10) +
+           PadLeft(std::to_string(live(b)), 10) +
+           PadLeft(std::to_string(expired(b)), 10) +
+           (bar > 0 ? "  " + std::string(bar, '#') : "") + "\n";
+  }
+  return out;
+}
+
+}  // namespace sessionkit::cli

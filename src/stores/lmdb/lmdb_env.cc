@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "stores/fork_generation.h"
 #include "stores/lmdb/lmdb_check.h"
 #include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/lock_wake.h"
@@ -34,10 +35,6 @@ namespace lmdb_internal {
 namespace {
 
 // --- Process-wide state -----------------------------------------------
-
-// Incremented in the child after every fork(): a handle whose generation
-// differs was opened by an ancestor process.
-std::atomic<uint64_t> g_fork_generation{0};
 
 // The environments open in this process, by canonical directory. Its mutex
 // also serialises opening and closing, and is held across fork() so a child
@@ -61,7 +58,6 @@ void AtforkParent() {
   GetRegistry().mu.unlock();
 }
 void AtforkChild() {
-  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
   WaiterPlacesAtforkChild();
   GetRegistry().mu.unlock();
 }
@@ -229,8 +225,7 @@ Env::~Env() {
   // would release the parent's reader slots and file locks. The kernel's
   // pid, never an Env's (env.h): LMDB names its readers by it, and a fake
   // Env's fixed pid would not change across fork().
-  if (generation != g_fork_generation.load(std::memory_order_relaxed) ||
-      pid != getpid()) {
+  if (generation != ForkGeneration() || pid != getpid()) {
     return;
   }
   for (MDB_txn* txn : pool) mdb_txn_abort(txn);
@@ -268,8 +263,7 @@ Result<unsigned> LmdbStore::EnvFlagsForTesting() {
 
 Status LmdbStore::Acquire(Env** out) {
   Env* e = current_.load(std::memory_order_acquire);
-  if (e != nullptr &&
-      e->generation == g_fork_generation.load(std::memory_order_relaxed)) {
+  if (e != nullptr && e->generation == ForkGeneration()) {
     *out = e;
     return Status::OK();
   }
@@ -282,7 +276,7 @@ Status LmdbStore::OpenSlow(Env** out) {
   SK_RETURN_IF_ERROR(CheckOncePerBoot());
   Registry& registry = GetRegistry();
   std::lock_guard<std::mutex> lock(registry.mu);
-  const uint64_t generation = g_fork_generation.load();
+  const uint64_t generation = ForkGeneration();
   const pid_t pid = getpid();  // the kernel's (see ~Env)
 
   if (env_ != nullptr) {
@@ -391,8 +385,7 @@ Result<std::vector<pid_t>> LmdbStore::ReaderPidsForTesting() {
 
 pid_t LmdbStore::EnvPidForTesting() const {
   Env* e = current_.load(std::memory_order_acquire);
-  if (e == nullptr ||
-      e->generation != g_fork_generation.load(std::memory_order_relaxed)) {
+  if (e == nullptr || e->generation != ForkGeneration()) {
     return 0;
   }
   return e->pid;

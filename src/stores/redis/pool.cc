@@ -2,13 +2,12 @@
 
 #include <pthread.h>
 
-#include <atomic>
 #include <utility>
+
+#include "stores/fork_generation.h"
 
 namespace sessionkit::redis {
 namespace {
-
-std::atomic<uint64_t> g_fork_generation{0};
 
 struct Registry {
   std::mutex mu;
@@ -38,15 +37,8 @@ struct ForkHandlers {
     for (auto& [key, pool] : r.pools) pool->mu_.unlock();
     r.mu.unlock();
   }
-  static void Child() {
-    g_fork_generation.fetch_add(1, std::memory_order_relaxed);
-    Parent();
-  }
+  static void Child() { Parent(); }
 };
-
-uint64_t ForkGeneration() {
-  return g_fork_generation.load(std::memory_order_relaxed);
-}
 
 std::shared_ptr<ConnectionPool> ConnectionPool::ForKey(
     const std::string& key, const ConnectionOptions& config) {

@@ -25,10 +25,6 @@
 
 namespace sessionkit::redis {
 
-// The fork generation of this process: 0 in the process that loaded the
-// library, +1 in each fork() child.
-uint64_t ForkGeneration();
-
 // Thread safety: every method may be called concurrently; each connection
 // handed out is used by one caller at a time.
 class ConnectionPool {

@@ -764,37 +764,45 @@ TEST_P(StoreConformance, UnlockByNonOwnerDoesNothing) {
   SK_EXPECT_OK(store().Unlock(id, Request("c").owner));
 }
 
+// A waiter sleeps until the release wakes it, not until its next poll: the
+// median of many hand-offs (release to the waiter's acquire) stays far
+// below what polling every 50 ms would give (25 ms on average), and a
+// median is not moved by a few slow hand-offs on a loaded machine or under
+// sanitizers. The holders are of another host with long leases, so nothing
+// but the release may end the waiter's sleep.
 TEST_P(StoreConformance, WaiterIsWokenAtOnceByRelease) {
-  const std::string id = NewId();
-  const LockRequest a = Request("a");
-  SK_LOCK_OR_SKIP(locked, id, a);
-  ASSERT_TRUE(locked->acquired());
-
-  std::atomic<int64_t> released_at_us{0};
-  Result<LockedRead> b = Status::Internal("not run");
-  int64_t acquired_at_us = 0;
-  std::thread waiter([&] {
-    b = store().LockAndRead(id, Request("b", Duration(5000)));
-    acquired_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                         SteadyClock::now().time_since_epoch())
-                         .count();
-  });
-  std::this_thread::sleep_for(Ms(200));  // the waiter is waiting by now
-  released_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                       SteadyClock::now().time_since_epoch())
-                       .count();
-  SK_ASSERT_OK(store().WriteAndUnlock(id, "from a", kLong, a.owner));
-  waiter.join();
-  SK_ASSERT_OK(b);
-  ASSERT_TRUE(b->acquired());
-  EXPECT_TRUE(b->found);
-  EXPECT_EQ(b->record.data, "from a") << "the waiter read stale data";
-  EXPECT_EQ(b->broken_owner, "");
-  const int64_t handoff_ms = (acquired_at_us - released_at_us) / 1000;
-  // Generous for sanitizer builds; a polling store with a 20 ms step or
-  // more would still pass now and then, but not the hand-off benchmark.
-  EXPECT_LT(handoff_ms, 100) << "the waiter was not woken by the release";
-  SK_EXPECT_OK(store().Unlock(id, Request("b").owner));
+  constexpr int kHandOffs = 15;
+  std::vector<int64_t> handoff_us;
+  for (int i = 0; i < kHandOffs; ++i) {
+    const std::string id = NewId();
+    const LockRequest a = Request("a" + std::to_string(i));
+    SK_LOCK_OR_SKIP(locked, id, a);
+    ASSERT_TRUE(locked->acquired());
+    const LockRequest b_request = Request("b" + std::to_string(i), Ms(5000));
+    Result<LockedRead> b = Status::Internal("not run");
+    SteadyClock::time_point acquired_at;
+    std::thread waiter([&] {
+      b = store().LockAndRead(id, b_request);
+      acquired_at = SteadyClock::now();
+    });
+    std::this_thread::sleep_for(Ms(30));  // the waiter sleeps by now
+    const SteadyClock::time_point released_at = SteadyClock::now();
+    SK_ASSERT_OK(store().WriteAndUnlock(id, "from a", kLong, a.owner));
+    waiter.join();
+    SK_ASSERT_OK(b);
+    ASSERT_TRUE(b->acquired());
+    EXPECT_TRUE(b->found);
+    EXPECT_EQ(b->record.data, "from a") << "the waiter read stale data";
+    EXPECT_EQ(b->broken_owner, "");
+    handoff_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+                             acquired_at - released_at)
+                             .count());
+    SK_EXPECT_OK(store().Unlock(id, b_request.owner));
+  }
+  std::sort(handoff_us.begin(), handoff_us.end());
+  const int64_t median_us = handoff_us[kHandOffs / 2];
+  EXPECT_LT(median_us, 10000) << "median hand-off " << median_us / 1000.0
+                              << " ms: the waiter was not woken by the release";
 }
 
 TEST_P(StoreConformance, TouchAndUnlockReleasesAndMovesExpiry) {

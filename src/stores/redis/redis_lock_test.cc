@@ -15,11 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -409,8 +411,10 @@ TEST_F(RedisLockTest, OtherHostHolderIsWaitedForUntilItsLeaseEnds) {
 }
 
 // Several waiters on one session: each release wakes one of them, which
-// takes the lock; none waits for its wait to run out. The holders are of
-// another host with long leases, so only wake-ups end a waiter's sleep.
+// takes the lock; none waits for its wait to run out, nor for a poll: the
+// median hand-off (a release to the next waiter's acquire) stays far below
+// the 25 ms that polling every 50 ms would give. The holders are of another
+// host with long leases, so only wake-ups end a waiter's sleep.
 TEST_F(RedisLockTest, EachReleaseWakesOneWaiter) {
   auto store = Fresh();
   ASSERT_NE(store, nullptr);
@@ -421,17 +425,33 @@ TEST_F(RedisLockTest, EachReleaseWakesOneWaiter) {
   std::vector<std::thread> threads;
   std::atomic<int> acquired{0};
   std::atomic<int> failures{0};
+  std::mutex mu;
+  // Under `mu`: when the lock was last released, and each hand-off.
+  SteadyClock::time_point last_release;
+  std::vector<int64_t> handoff_us;
   for (int i = 0; i < kWaiters; ++i) {
     threads.emplace_back([&, i] {
       const LockRequest w = OtherHost("w" + std::to_string(i), Duration(8000));
       Result<LockedRead> got = store->LockAndRead(id, w);
+      const SteadyClock::time_point now = SteadyClock::now();
       if (!got.ok() || !got->acquired()) {
         ++failures;
         return;
       }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        handoff_us.push_back(
+            std::chrono::duration_cast<std::chrono::microseconds>(now -
+                                                                  last_release)
+                .count());
+      }
       ++acquired;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       const int n = got->found ? std::stoi(got->record.data) : 0;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        last_release = SteadyClock::now();
+      }
       if (!store->WriteAndUnlock(id, std::to_string(n + 1), kHour, w.owner)
                .ok()) {
         ++failures;
@@ -441,6 +461,10 @@ TEST_F(RedisLockTest, EachReleaseWakesOneWaiter) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(acquired.load(), 0);
   const auto released = SteadyClock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    last_release = released;
+  }
   SK_ASSERT_OK(store->WriteAndUnlock(id, "0", kHour, first.owner));
   for (auto& t : threads) t.join();
   // A lost wake-up would leave a waiter asleep for its 8 s wait.
@@ -448,6 +472,11 @@ TEST_F(RedisLockTest, EachReleaseWakesOneWaiter) {
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(acquired.load(), kWaiters);
   EXPECT_EQ(DataOf(*store, id), std::to_string(kWaiters));
+  ASSERT_EQ(handoff_us.size(), static_cast<size_t>(kWaiters));
+  std::sort(handoff_us.begin(), handoff_us.end());
+  EXPECT_LT(handoff_us[kWaiters / 2], 10000)
+      << "median hand-off " << handoff_us[kWaiters / 2] / 1000.0
+      << " ms: waiters were not woken by the releases";
 }
 
 // A release whose wake-up never comes (here: the lock deleted behind the

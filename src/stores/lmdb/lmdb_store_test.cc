@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "sessionkit/stores/lmdb.h"
@@ -976,14 +977,25 @@ TEST_F(LmdbStoreTest, ValueWithoutHeaderIsCorrupt) {
 // --- Configuration and bad paths
 // -----------------------------------------------
 
+// Each sync mode stores and reads, with the LMDB flags it stands for read
+// back from the environment.
 TEST_F(LmdbStoreTest, SyncModesWork) {
-  for (LmdbSync sync : {LmdbSync::kOff, LmdbSync::kMeta, LmdbSync::kFull}) {
+  constexpr unsigned kSyncFlags = MDB_NOSYNC | MDB_NOMETASYNC;
+  const std::pair<LmdbSync, unsigned> modes[] = {
+      {LmdbSync::kOff, MDB_NOSYNC},
+      {LmdbSync::kMeta, MDB_NOMETASYNC},
+      {LmdbSync::kFull, 0u},
+  };
+  for (const auto& [sync, flags] : modes) {
     LmdbOptions options = Options();
     options.path = path_ + std::to_string(static_cast<int>(sync));
     options.sync = sync;
     LmdbStore* store = Open(options);
     SK_ASSERT_OK(store->Write(Id(1), "durable", Duration(100000)));
     EXPECT_EQ(store->Read(Id(1))->data, "durable");
+    Result<unsigned> got = store->EnvFlagsForTesting();
+    SK_ASSERT_OK(got);
+    EXPECT_EQ(*got & kSyncFlags, flags) << static_cast<int>(sync);
   }
 }
 

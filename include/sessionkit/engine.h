@@ -131,7 +131,8 @@ class SessionEngine {
   // Reads a session for update: with lock.enabled, takes its lock first (in
   // the same round trip where the store allows it) and returns it in
   // ReadResult::lock; the caller must end with Write, Touch or Unlock
-  // passing that lock. A store without locking reads unlocked (kNone).
+  // passing that lock. A store that cannot lock (Redis older than 6) is
+  // NotSupported, never read unlocked: turn locking off to use it.
   // When the wait runs out: kReadOnly (logged as a notice), or
   // DeadlineExceeded with kFail. ResourceExhausted when lock.max_waiters
   // requests already wait. An undecodable value is kReadOnly as in Read,

@@ -121,8 +121,15 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
   LockRequest request{lock, LockOwner::Generate(env_)};
   auto locked = store_->LockAndRead(id, request);
   if (!locked.ok()) {
-    // A store without locks (or a tier set that cannot lock) still serves.
-    if (locked.status().IsNotSupported()) return Read(id);
+    // A store that cannot lock (Redis older than 6, a store without
+    // locks) is refused, not read unlocked: an unlocked read under a
+    // locking configuration loses concurrent updates without a word.
+    if (locked.status().IsNotSupported()) {
+      return Status::NotSupported(
+          locked.status().message() + "; session locking is on (" +
+          Setting("locking") + "), so the session is not read unlocked: " +
+          "turn it off to use this store without locks");
+    }
     return locked.status();
   }
   const std::string session = "session " + SessionIdPrefix(id);

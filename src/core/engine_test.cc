@@ -401,14 +401,26 @@ TEST_F(EngineTest, LockingOffReadsPlainly) {
   EXPECT_EQ(store_->calls, std::vector<std::string>{"read"});
 }
 
-TEST_F(EngineTest, StoreWithoutLocksReadsUnlocked) {
+TEST_F(EngineTest, StoreWithoutLocksIsRefusedNotReadUnlocked) {
+  // An unlocked read under a locking configuration would lose concurrent
+  // updates silently; the request fails and names the way out instead.
+  ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
   store_->locking = Status::NotSupported("fake://: no locks");
+  store_->calls.clear();
   auto r = engine_->ReadForUpdate(id_, LockOptions{});
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->lock.state, LockState::kNone);
-  ASSERT_TRUE(engine_->Write(id_, "x", Duration(1000), r->lock).ok());
-  EXPECT_EQ(store_->calls,
-            (std::vector<std::string>{"lock+read", "read", "write"}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotSupported()) << r.status().ToString();
+  EXPECT_EQ(r.status().message(),
+            "fake://: no locks; session locking is on (locking), so the "
+            "session is not read unlocked: turn it off to use this store "
+            "without locks");
+  EXPECT_EQ(store_->calls, std::vector<std::string>{"lock+read"});
+  // With locking off the same store serves.
+  LockOptions off;
+  off.enabled = false;
+  auto plain = engine_->ReadForUpdate(id_, off);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->payload, "n|i:1;");
 }
 
 TEST_F(EngineTest, TimeoutReadOnlySkipsTheWriteAndSaysSo) {

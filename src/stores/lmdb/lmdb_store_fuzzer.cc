@@ -20,6 +20,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -102,7 +103,8 @@ struct Fixture {
   std::unique_ptr<li::LmdbStore> store;
 };
 
-// The store's directory, removed at exit.
+// The store's directory, removed at exit and before a planted abort (the
+// handles stay open; the files go).
 std::string* dir_to_remove = nullptr;
 
 void RemoveDir() {
@@ -250,6 +252,21 @@ std::string FirstLockToken(const std::vector<Record>& records) {
   return "";
 }
 
+#ifdef SK_FUZZ_PLANTED
+// The planted "bug" (scripts/fuzz-planted): a lock taken over from a
+// holder of this host, over a session that expires more than a day later.
+void Planted(Fixture* f, const sk::LockedRead& got) {
+  if (!got.acquired() || !got.found || got.broken_owner.empty()) return;
+  const auto parts = sk::LockOwner::Parse(got.broken_owner);
+  if (!parts || parts->host != FakeEnv::kHost) return;
+  if (got.record.expires_at - f->env.WallNow() > std::chrono::hours(24)) {
+    fprintf(stderr, "SK_FUZZ_PLANTED reached: lmdb_store_fuzzer\n");
+    RemoveDir();
+    abort();
+  }
+}
+#endif
+
 void LockAndRelease(Fixture* f, const std::string& id, const Choices& c,
                     const std::string& first_token,
                     const std::optional<sk::SessionRecord>& read) {
@@ -263,6 +280,9 @@ void LockAndRelease(Fixture* f, const std::string& id, const Choices& c,
   // The lock reads the session as Read did, at the same clocks.
   Check(got->found == read.has_value());
   if (read) Check(got->record.data == read->data);
+#ifdef SK_FUZZ_PLANTED
+  Planted(f, *got);
+#endif
   switch (c.release) {
     case 0:
       Check(f->store->Unlock(id, request.owner).ok());

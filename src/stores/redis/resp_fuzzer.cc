@@ -227,6 +227,23 @@ void Interpret(const rd::Reply& r) {
   }
 }
 
+#ifdef SK_FUZZ_PLANTED
+// The planted "bug" (scripts/fuzz-planted): an array of 3 or more elements
+// holding an error reply.
+void Planted(const rd::Reply& r) {
+  if (r.type != rd::Reply::Type::kArray) return;
+  if (r.elements.size() >= 3) {
+    for (const rd::Reply& e : r.elements) {
+      if (e.is_error()) {
+        fprintf(stderr, "SK_FUZZ_PLANTED reached: resp_fuzzer\n");
+        abort();
+      }
+    }
+  }
+  for (const rd::Reply& e : r.elements) Planted(e);
+}
+#endif
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -240,5 +257,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(pieces.size() == whole.size());
   for (size_t i = 0; i < whole.size(); ++i) Check(Same(whole[i], pieces[i]));
   for (const rd::Reply& r : whole) Interpret(r);
+#ifdef SK_FUZZ_PLANTED
+  for (const rd::Reply& r : whole) Planted(r);
+#endif
   return 0;
 }

@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
-        fault-stack fuzz install format clean
+        fault-stack fuzz fuzz-planted install format clean
 
 all: build
 
@@ -52,6 +52,11 @@ fault-stack: build
 fuzz: build-fuzz
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/run-fuzzers
 
+# Whether each fuzzer finds a crash planted behind its seeds within
+# FUZZ_SECONDS (default 10, as in make test); builds build-fuzz-planted.
+fuzz-planted: deps
+	@scripts/fuzz-planted
+
 install: build
 	@cmake --install build
 
@@ -59,4 +64,4 @@ format:
 	@git ls-files '*.cc' '*.h' '*.c' | xargs clang-format -i
 
 clean:
-	@rm -rf build build-asan build-fuzz
+	@rm -rf build build-asan build-fuzz build-fuzz-planted

@@ -3,10 +3,40 @@
 // input. Seeds: tools/fuzz_corpus/php_payload_fuzzer/.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "php_payload.h"
+
+#ifdef SK_FUZZ_PLANTED
+namespace {
+
+// Arrays nested in `value`, itself included.
+int ArrayDepth(const sessionkit::cli::PhpValue& value) {
+  int deepest = 0;
+  for (const sessionkit::cli::PhpEntry& e : value.entries) {
+    const int d = ArrayDepth(e.value);
+    if (d > deepest) deepest = d;
+  }
+  const bool array = value.type == sessionkit::cli::PhpValue::Type::kArray;
+  return deepest + (array ? 1 : 0);
+}
+
+// The planted "bug" (scripts/fuzz-planted): a session variable holding an
+// array in an array in an array.
+void Planted(const sessionkit::cli::PhpSession& session) {
+  for (const sessionkit::cli::PhpEntry& var : session.vars) {
+    if (ArrayDepth(var.value) >= 3) {
+      fprintf(stderr, "SK_FUZZ_PLANTED reached: php_payload_fuzzer\n");
+      abort();
+    }
+  }
+}
+
+}  // namespace
+#endif
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sessionkit::cli;
@@ -17,6 +47,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (session.ok()) {
       const std::string tree = FormatPhpSession(*session);
       if (tree.empty()) __builtin_trap();  // every session renders something
+#ifdef SK_FUZZ_PLANTED
+      Planted(*session);
+#endif
     }
   }
   // The escaped form never contains a control byte.

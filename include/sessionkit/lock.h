@@ -55,7 +55,8 @@ struct LockOwner {
     std::string_view random;
   };
   // The fields of `token`; nullopt when it is not "host|pid|random" with a
-  // pid of 1 to 9 digits (a token written by hand, or by another program).
+  // pid of 1 to 9 digits and no leading zero (a token written by hand, or by
+  // another program). A token it accepts is its parts joined by '|'.
   static std::optional<Parts> Parse(std::string_view token);
 
   // This host as the tokens of its processes name it (what Generate puts

@@ -66,7 +66,11 @@ std::optional<LockOwner::Parts> LockOwner::Parse(std::string_view token) {
   const size_t bar2 = token.find('|', bar1 + 1);
   if (bar2 == std::string_view::npos) return std::nullopt;
   const std::string_view pid_text = token.substr(bar1 + 1, bar2 - bar1 - 1);
-  if (pid_text.empty() || pid_text.size() > 9) return std::nullopt;
+  // Digits as Generate writes them: 1 to 9, no leading zero (so that a
+  // holder has one spelling, and a token is its parts put together again).
+  if (pid_text.empty() || pid_text.size() > 9 || pid_text[0] == '0') {
+    return std::nullopt;
+  }
   long pid = 0;
   for (char c : pid_text) {
     if (c < '0' || c > '9') return std::nullopt;

@@ -30,9 +30,9 @@ TEST(LockOwnerParseTest, TakesTheThreeFieldsApart) {
 }
 
 TEST(LockOwnerParseTest, RefusesWhatGenerateNeverWrites) {
-  for (const char* token :
-       {"", "no-bars", "host|42", "host||r", "host|0|r", "host|-1|r",
-        "host|4x|r", "host|1234567890|r", "host| 42|r"}) {
+  for (const char* token : {"", "no-bars", "host|42", "host||r", "host|0|r",
+                            "host|-1|r", "host|4x|r", "host|1234567890|r",
+                            "host| 42|r", "host|042|r", "host|00|r"}) {
     EXPECT_FALSE(LockOwner::Parse(token).has_value()) << token;
   }
   EXPECT_TRUE(LockOwner::Parse("|1|").has_value()) << "empty host and random";

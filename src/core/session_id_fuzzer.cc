@@ -3,6 +3,7 @@
 // never carry other bytes.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -23,6 +24,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                   size <= sessionkit::kMaxSessionIdLength;
   for (char c : in) expected = expected && IdChar(c);
   if (ok != expected) abort();
+#ifdef SK_FUZZ_PLANTED
+  // The planted "bug" (scripts/fuzz-planted): an accepted id of exactly 200
+  // characters that holds a ','.
+  if (ok && size == 200 && in.find(',') != std::string_view::npos) {
+    fprintf(stderr, "SK_FUZZ_PLANTED reached: session_id_fuzzer\n");
+    abort();
+  }
+#endif
   for (char c : sessionkit::SessionIdPrefix(in)) {
     if (!IdChar(c) && c != '?' && c != '.') abort();
   }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -432,6 +433,28 @@ TEST(LmdbLockRecord, LegacyValuesParseAsWallClockRecords) {
   now.wall_ms = 100;
   EXPECT_EQ(StateOf(lock, now), LockState::kEnded);
   EXPECT_TRUE(ParseLockRecord("short").legacy);
+}
+
+TEST(LmdbLockRecord, DamagedLeaseEndsLeaveNothing) {
+  // Lease ends no version writes (negative: the top bit set), as a damaged
+  // record may hold them: ended long ago, 0 ms left, never an overflow.
+  std::string value(8, '\0');
+  value[0] = '\x80';
+  value += "host|1|ab";
+  LockNow now;
+  now.wall_ms = 1'700'000'000'000;
+  const LockRecord legacy = ParseLockRecord(value);
+  EXPECT_EQ(legacy.wall_lease_end_ms, INT64_MIN);
+  EXPECT_EQ(LeaseLeftMs(legacy, now), 0);
+  EXPECT_EQ(StateOf(legacy, now), LockState::kGone);
+  value.push_back('\0');
+  value.append(1, '\x80').append(7, '\0');  // the boot lease end, likewise
+  value.append(sizeof(BootId), '\0');
+  const LockRecord current = ParseLockRecord(value);
+  ASSERT_FALSE(current.legacy);
+  now.boot_ms = 42'000;
+  EXPECT_EQ(LeaseLeftMs(current, now), 0);
+  EXPECT_EQ(StateOf(current, now), LockState::kGone);
 }
 
 TEST_F(LmdbContractTest, TokenWithAZeroByteIsRefused) {

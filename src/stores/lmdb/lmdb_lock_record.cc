@@ -108,10 +108,13 @@ LockState StateOf(const LockRecord& lock, const LockNow& now) {
 }
 
 int64_t LeaseLeftMs(const LockRecord& lock, const LockNow& now) {
-  if (lock.legacy)
-    return std::max<int64_t>(lock.wall_lease_end_ms - now.wall_ms, 0);
-  if (lock.boot != now.boot) return 0;
-  return std::max<int64_t>(lock.boot_lease_end_ms - now.boot_ms, 0);
+  if (!lock.legacy && lock.boot != now.boot) return 0;
+  const int64_t end =
+      lock.legacy ? lock.wall_lease_end_ms : lock.boot_lease_end_ms;
+  const int64_t at = lock.legacy ? now.wall_ms : now.boot_ms;
+  // A damaged record may hold any end, so compare before subtracting (the
+  // clocks are never negative: a difference past the end cannot overflow).
+  return end > at ? end - at : 0;
 }
 
 }  // namespace sessionkit::lmdb_internal

@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
-        fault-stack fuzz install format clean
+        fault-stack fuzz mutate install format clean
 
 all: build
 
@@ -52,6 +52,10 @@ fault-stack: build
 fuzz: build-fuzz
 	@FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/run-fuzzers
 
+# Mutation check: each tests/mutants/ bug (MUTANTS=names) against its tests.
+mutate: deps
+	@scripts/mutate $(MUTANTS)
+
 install: build
 	@cmake --install build
 
@@ -59,4 +63,4 @@ format:
 	@git ls-files '*.cc' '*.h' '*.c' | xargs clang-format -i
 
 clean:
-	@rm -rf build build-asan build-fuzz
+	@rm -rf build build-asan build-fuzz build-mutate

@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
-        fault-stack fuzz fuzz-planted install format clean
+        fault-stack fuzz fuzz-planted mutate install format clean
 
 all: build
 
@@ -57,6 +57,10 @@ fuzz: build-fuzz
 fuzz-planted: deps
 	@scripts/fuzz-planted
 
+# Mutation check: each tests/mutants/ bug (MUTANTS=names) against its tests.
+mutate: deps
+	@scripts/mutate $(MUTANTS)
+
 install: build
 	@cmake --install build
 
@@ -64,4 +68,4 @@ format:
 	@git ls-files '*.cc' '*.h' '*.c' | xargs clang-format -i
 
 clean:
-	@rm -rf build build-asan build-fuzz build-fuzz-planted
+	@rm -rf build build-asan build-fuzz build-fuzz-planted build-mutate

@@ -466,6 +466,143 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &last, r.reset()), SK_OK);
 }
 
+// The lifetimes of sk_write and sk_touch are milliseconds, with and
+// without a lock: read back from the store.
+TEST_F(CApiTest, WriteAndTouchTakeMilliseconds) {
+  sk_engine* e = Engine();
+  ASSERT_NE(e, nullptr);
+  Store& store = EngineOf(e)->store();
+  auto expires_in = [&](std::string_view id) -> int64_t {
+    auto record = store.Read(id);
+    if (!record.ok()) return -1;
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               record->expires_at - Clock::now())
+        .count();
+  };
+  ScopedResult r;
+  ASSERT_EQ(
+      sk_write(e, kId.data(), kId.size(), "a|i:1;", 6, 90000, nullptr, r.get()),
+      SK_OK);
+  EXPECT_NEAR(expires_in(kId), 90000, 2000) << "sk_write's ttl_ms";
+  ASSERT_EQ(sk_touch(e, kId.data(), kId.size(), 30000, nullptr, r.reset()),
+            SK_OK);
+  EXPECT_NEAR(expires_in(kId), 30000, 2000) << "sk_touch's ttl_ms";
+
+  // The same under the lock, which each call releases.
+  sk_lock_options opts = {1, 0, 30000, 0, SK_LOCK_TIMEOUT_FAIL};
+  for (int64_t ttl : {int64_t{150000}, int64_t{45000}}) {
+    ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK)
+        << r.message();
+    ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
+    const std::string token(r->lock_token, r->lock_token_len);
+    sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+    if (ttl == 150000) {
+      ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "a|i:2;", 6, ttl, &held,
+                         r.reset()),
+                SK_OK)
+          << r.message();
+    } else {
+      ASSERT_EQ(sk_touch(e, kId.data(), kId.size(), ttl, &held, r.reset()),
+                SK_OK)
+          << r.message();
+    }
+    EXPECT_NEAR(expires_in(kId), ttl, 2000);
+  }
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK)
+      << "the locked touch did not release";
+  EXPECT_EQ(r.data(), "a|i:2;");
+  const std::string token(r->lock_token, r->lock_token_len);
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+  EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
+}
+
+// Every field of sk_lock_options reaches the lock, and each message names
+// the PHP ini entry of the setting it is about.
+TEST_F(CApiTest, LockOptionsReachTheLockAndMessagesNameTheIniEntries) {
+  sk_engine* e = Engine();
+  ASSERT_NE(e, nullptr);
+  ScopedResult r;
+  ASSERT_EQ(
+      sk_write(e, kId.data(), kId.size(), "n|i:1;", 6, 60000, nullptr, r.get()),
+      SK_OK);
+  // Held for 30 s by a first request.
+  const sk_lock_options hold = {1, 0, 30000, 0, SK_LOCK_TIMEOUT_FAIL};
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &hold, r.reset()), SK_OK);
+  ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
+  const std::string token(r->lock_token, r->lock_token_len);
+
+  // wait_ms: a second request waits that long, then fails (action fail).
+  const sk_lock_options wait = {1, 300, 30000, 0, SK_LOCK_TIMEOUT_FAIL};
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &wait, r.reset()),
+            SK_DEADLINE_EXCEEDED);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(waited, std::chrono::milliseconds(280));
+  EXPECT_LT(waited, std::chrono::milliseconds(3000));
+  EXPECT_NE(r.message().find("(sessionkit.lock_wait_ms = 300 ms)"),
+            std::string::npos)
+      << r.message();
+
+  // timeout_action readonly: read without the lock, a notice naming it.
+  const sk_lock_options readonly = {1, 0, 30000, 0, SK_LOCK_TIMEOUT_READONLY};
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &readonly, r.reset()), SK_OK);
+  EXPECT_EQ(r->lock_state, SK_LOCK_READONLY);
+  ASSERT_EQ(r->log_count, 1u);
+  EXPECT_EQ(r->log[0].level, SK_LOG_NOTICE);
+  EXPECT_NE(std::string(r->log[0].message)
+                .find("(sessionkit.lock_timeout_action = readonly)"),
+            std::string::npos)
+      << r->log[0].message;
+
+  // max_waiters: with one request waiting, a second one over the cap of 1
+  // is refused at once.
+  const sk_lock_options capped = {1, 5000, 30000, 1, SK_LOCK_TIMEOUT_FAIL};
+  sk_code first = SK_INTERNAL;
+  std::string first_token;
+  std::thread waiter([&] {
+    ScopedResult w;
+    first = sk_read(e, kId.data(), kId.size(), &capped, w.get());
+    if (w->lock_token != nullptr) {
+      first_token.assign(w->lock_token, w->lock_token_len);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  start = std::chrono::steady_clock::now();
+  EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &capped, r.reset()),
+            SK_RESOURCE_EXHAUSTED);
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(1000));
+  EXPECT_NE(r.message().find("1 request already waits for its lock "
+                             "(sessionkit.lock_max_waiters)"),
+            std::string::npos)
+      << r.message();
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+  EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
+  waiter.join();
+  ASSERT_EQ(first, SK_OK) << "the waiter within the cap did not get the lock";
+  ASSERT_FALSE(first_token.empty());
+  held = {SK_LOCK_HELD, first_token.data(), first_token.size()};
+  EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
+
+  // lease_ms: a lock of 200 ms is taken over once it ran out, with a
+  // notice naming the setting.
+  const sk_lock_options brief = {1, 0, 200, 0, SK_LOCK_TIMEOUT_FAIL};
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &brief, r.reset()), SK_OK);
+  ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &hold, r.reset()), SK_OK)
+      << "a lock past its lease_ms was not taken over: " << r.message();
+  ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
+  ASSERT_EQ(r->log_count, 1u);
+  EXPECT_NE(std::string(r->log[0].message)
+                .find("its lease of sessionkit.lock_lease_ms ran out"),
+            std::string::npos)
+      << r->log[0].message;
+  const std::string last(r->lock_token, r->lock_token_len);
+  held = {SK_LOCK_HELD, last.data(), last.size()};
+  EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
+}
+
 // C (and so PHP's ini defaults) cannot include lock.h: its macros must say
 // what LockLimits says.
 TEST(CApiLockDefaultsTest, AreTheLockLimitsDefaults) {

@@ -172,12 +172,29 @@ TEST_F(EngineTest, MissingSessionReadsEmpty) {
   EXPECT_TRUE(logs_.empty());
 }
 
+// Ids outside PHP's rules (session_id.h): each byte outside a-z A-Z 0-9 , -
+// and each length outside 1..256.
+std::vector<std::string> BadIds() {
+  std::vector<std::string> bad = {"../x", std::string(257, 'a'),
+                                  std::string(300, 'a'), std::string()};
+  // Spelt out here, not taken from IsSessionIdChar: the test must not
+  // follow the rule it checks.
+  const std::string charset =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,-";
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    if (charset.find(c) != std::string::npos) continue;
+    bad.push_back("abcdefghijk" + std::string(1, c) + "lmnopqrstuvwxyz");
+  }
+  return bad;
+}
+
 TEST_F(EngineTest, BadIdNeverReachesTheStore) {
-  for (std::string bad :
-       {std::string("../x"), std::string(300, 'a'),
-        std::string("a b") + std::string(30, 'c'),
-        std::string("a\0b", 3) + std::string(30, 'c'), std::string()}) {
+  for (const std::string& bad : BadIds()) {
+    SCOPED_TRACE("an id of " + std::to_string(bad.size()) + " bytes");
     EXPECT_TRUE(engine_->Read(bad).status().IsInvalidArgument());
+    EXPECT_TRUE(
+        engine_->ReadForUpdate(bad, LockOptions{}).status().IsInvalidArgument());
     EXPECT_TRUE(engine_->Write(bad, "x", Duration(1000)).IsInvalidArgument());
     EXPECT_TRUE(engine_->Touch(bad, Duration(1000)).IsInvalidArgument());
     EXPECT_TRUE(engine_->Destroy(bad).IsInvalidArgument());
@@ -218,31 +235,60 @@ TEST_F(EngineTest, UnknownKeyIsLoggedAndReadAsEmpty) {
 // in a rolling upgrade or downgrade) is left as it is: the request reads an
 // empty session read-only, and neither its write nor its touch reaches the
 // store.
+// The values an engine of this version cannot read: each header byte it
+// checks set to a value it does not know, an unknown key, a short value and
+// data written without a frame.
+std::vector<std::string> UnreadableValues() {
+  const std::string good = EncodeFrame(FrameHeader{}, "secret|s:1:\"x\";");
+  std::vector<std::string> values;
+  for (const auto& [at, value] :
+       std::vector<std::pair<size_t, uint8_t>>{{0, 0x9E},
+                                               {1, 'k'},
+                                               {2, 0},
+                                               {2, kFrameVersion + 1},
+                                               {3, 1},
+                                               {4, 1},
+                                               {5, 1}}) {
+    std::string v = good;
+    v[at] = static_cast<char>(value);
+    values.push_back(v);
+  }
+  FrameHeader keyed;
+  keyed.key_id = 7;
+  values.push_back(EncodeFrame(keyed, "secret"));
+  values.push_back(good.substr(0, kFrameHeaderSize - 1));
+  values.push_back("secret|s:1:\"x\";");
+  return values;
+}
+
 TEST_F(EngineTest, UnreadableValueIsNeverOverwritten) {
-  FrameHeader header;
-  header.key_id = 7;
-  const std::string stored = EncodeFrame(header, "secret");
-  for (bool locking : {false, true}) {
-    SCOPED_TRACE(locking ? "locked read" : "unlocked read");
-    store_->data[id_] = stored;
-    store_->calls.clear();
-    logs_.clear();
-    LockOptions lock;
-    lock.enabled = locking;
-    auto r = engine_->ReadForUpdate(id_, lock);
-    ASSERT_TRUE(r.ok());
-    EXPECT_FALSE(r->found);
-    EXPECT_EQ(r->payload, "");
-    EXPECT_EQ(r->lock.state, LockState::kReadOnly);
-    EXPECT_TRUE(Logged(logs_, LogLevel::kWarning, "left as it is"));
-    // A locked read releases the lock at once: nothing will be written.
-    EXPECT_TRUE(store_->holder.empty());
-    ASSERT_TRUE(engine_->Write(id_, "x|i:1;", Duration(1000), r->lock).ok());
-    ASSERT_TRUE(engine_->Touch(id_, Duration(1000), r->lock).ok());
-    EXPECT_EQ(store_->data[id_], stored) << "the unreadable value was replaced";
-    for (const std::string& call : store_->calls) {
-      EXPECT_TRUE(call == "read" || call == "lock+read" || call == "unlock")
-          << call;
+  const std::vector<std::string> values = UnreadableValues();
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string& stored = values[i];
+    for (bool locking : {false, true}) {
+      SCOPED_TRACE("unreadable value " + std::to_string(i) +
+                   (locking ? ", locked read" : ", unlocked read"));
+      store_->data[id_] = stored;
+      store_->calls.clear();
+      logs_.clear();
+      LockOptions lock;
+      lock.enabled = locking;
+      auto r = engine_->ReadForUpdate(id_, lock);
+      ASSERT_TRUE(r.ok());
+      EXPECT_FALSE(r->found);
+      EXPECT_EQ(r->payload, "");
+      EXPECT_EQ(r->lock.state, LockState::kReadOnly);
+      EXPECT_TRUE(Logged(logs_, LogLevel::kWarning, "left as it is"));
+      // A locked read releases the lock at once: nothing will be written.
+      EXPECT_TRUE(store_->holder.empty());
+      ASSERT_TRUE(engine_->Write(id_, "x|i:1;", Duration(1000), r->lock).ok());
+      ASSERT_TRUE(engine_->Touch(id_, Duration(1000), r->lock).ok());
+      EXPECT_EQ(store_->data[id_], stored)
+          << "the unreadable value was replaced";
+      for (const std::string& call : store_->calls) {
+        EXPECT_TRUE(call == "read" || call == "lock+read" || call == "unlock")
+            << call;
+      }
     }
   }
 }
@@ -529,6 +575,32 @@ TEST_F(EngineTest, TouchAndUnlockWithTheLock) {
   // Unlock of a lock no longer held, or of no lock, is harmless.
   EXPECT_TRUE(engine_->Unlock(id_, r->lock).ok());
   EXPECT_TRUE(engine_->Unlock(id_, SessionLock{}).ok());
+}
+
+// Unlock releases a held lock in the store, and only a held one: a
+// request that read without the lock, or read-only, has nothing to release.
+TEST_F(EngineTest, UnlockReleasesTheHeldLockOnly) {
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->lock.state, LockState::kHeld);
+  ASSERT_EQ(store_->holder[id_], r->lock.owner.token);
+  store_->calls.clear();
+  ASSERT_TRUE(engine_->Unlock(id_, r->lock).ok());
+  EXPECT_EQ(store_->calls, std::vector<std::string>{"unlock"});
+  EXPECT_TRUE(store_->holder.empty()) << "Unlock left the lock held";
+  // The next request takes it at once.
+  auto next = engine_->ReadForUpdate(id_, LockOptions{});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->lock.state, LockState::kHeld);
+
+  store_->calls.clear();
+  SessionLock readonly;
+  readonly.state = LockState::kReadOnly;
+  readonly.owner = next->lock.owner;
+  EXPECT_TRUE(engine_->Unlock(id_, readonly).ok());
+  EXPECT_TRUE(engine_->Unlock(id_, SessionLock{}).ok());
+  EXPECT_TRUE(store_->calls.empty()) << "released a lock it did not hold";
+  EXPECT_EQ(store_->holder[id_], next->lock.owner.token);
 }
 
 TEST_F(EngineTest, TimeoutActionNames) {

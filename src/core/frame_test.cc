@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 
 namespace sessionkit {
@@ -55,6 +56,57 @@ TEST(FrameTest, RejectsCorruptHeaders) {
   std::string r = good;
   r[5] = 1;
   expect_corrupt(r, "reserved byte");
+}
+
+// Each header byte has exactly one value (or, for the key id, any value)
+// this build reads: every other value of it makes the frame unreadable,
+// whatever the other bytes say.
+TEST(FrameTest, EveryOtherValueOfAHeaderByteIsCorrupt) {
+  const std::string good = EncodeFrame({}, "data");
+  struct Byte {
+    size_t at;
+    uint8_t accepted;
+    const char* words;  // in the message of every other value
+  };
+  for (const Byte& b : {Byte{0, kFrameMagic0, "sessionkit frame header"},
+                        Byte{1, kFrameMagic1, "sessionkit frame header"},
+                        Byte{2, kFrameVersion, "version"},
+                        Byte{3, 0, "codec"}, Byte{4, 0, "flag"},
+                        Byte{5, 0, "reserved byte"}}) {
+    for (int value = 0; value < 256; ++value) {
+      std::string stored = good;
+      stored[b.at] = static_cast<char>(value);
+      auto r = DecodeFrame(stored);
+      if (value == b.accepted) {
+        EXPECT_TRUE(r.ok()) << "byte " << b.at << " = " << value;
+        continue;
+      }
+      ASSERT_FALSE(r.ok()) << "byte " << b.at << " = " << value
+                           << " was read as a frame";
+      EXPECT_TRUE(r.status().IsCorrupt());
+      EXPECT_NE(r.status().message().find(b.words), std::string::npos)
+          << "byte " << b.at << " = " << value << ": "
+          << r.status().message();
+    }
+  }
+  // Older versions too: version 0 was never written, and a reader must not
+  // guess at one.
+  std::string old = good;
+  old[2] = 0;
+  EXPECT_TRUE(DecodeFrame(old).status().IsCorrupt());
+}
+
+TEST(FrameTest, EveryLengthBelowTheHeaderIsCorrupt) {
+  const std::string good = EncodeFrame({}, "");
+  ASSERT_EQ(good.size(), kFrameHeaderSize);
+  EXPECT_TRUE(DecodeFrame(good).ok()) << "a header alone is an empty payload";
+  for (size_t n = 0; n < kFrameHeaderSize; ++n) {
+    auto r = DecodeFrame(good.substr(0, n));
+    ASSERT_FALSE(r.ok()) << n << " bytes";
+    EXPECT_NE(r.status().message().find(std::to_string(n) + " bytes"),
+              std::string::npos)
+        << r.status().message();
+  }
 }
 
 TEST(FrameTest, CodecNames) {

@@ -52,6 +52,44 @@ TEST(ValidateSessionIdTest, RefusesBadIdsWithReason) {
             std::string::npos);
 }
 
+// PHP's charset and nothing else: every one of the 256 byte values, at
+// the start, in the middle and at the end of an id.
+TEST(ValidateSessionIdTest, AcceptsExactlyPhpsCharset) {
+  const std::string charset =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,-";
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    const bool allowed = charset.find(c) != std::string::npos;
+    EXPECT_EQ(IsSessionIdChar(c), allowed) << "byte " << b;
+    for (const std::string& id :
+         {std::string(1, c) + "abcdef", "abc" + std::string(1, c) + "def",
+          "abcdef" + std::string(1, c), std::string(1, c)}) {
+      Status s = ValidateSessionId(id);
+      EXPECT_EQ(s.ok(), allowed) << "byte " << b << " in a "
+                                 << id.size() << "-character id";
+      if (!allowed) {
+        EXPECT_TRUE(s.IsInvalidArgument());
+        EXPECT_NE(s.message().find("position " +
+                                   std::to_string(id.find(c) + 1)),
+                  std::string::npos)
+            << s.message();
+      }
+    }
+  }
+}
+
+TEST(ValidateSessionIdTest, LengthIsOneTo256) {
+  for (size_t n : {size_t{1}, size_t{2}, size_t{255}, size_t{256}}) {
+    EXPECT_TRUE(ValidateSessionId(std::string(n, 'a')).ok()) << n;
+  }
+  for (size_t n : {size_t{0}, size_t{257}, size_t{258}, size_t{512}}) {
+    EXPECT_TRUE(ValidateSessionId(std::string(n, 'a')).IsInvalidArgument())
+        << n;
+  }
+  EXPECT_EQ(kMaxSessionIdLength, 256u);
+  EXPECT_EQ(kMinSessionIdLength, 1u);
+}
+
 TEST(ValidateSessionIdTest, MessageNeverEchoesTheId) {
   std::string secret = "SECRETsecretSECRET" + std::string(10, 'x') + "/";
   EXPECT_EQ(ValidateSessionId(secret).message().find("SECRET"),

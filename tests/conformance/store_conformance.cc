@@ -96,6 +96,26 @@ constexpr Duration kLockWait{1000};
 
 using Ms = std::chrono::milliseconds;
 
+// A request of another host: never taken over before its lease runs out.
+LockRequest Request(std::string name, Duration wait = kLockWait) {
+  LockRequest request;
+  request.owner.token = "other-host.invalid|1|" + std::move(name);
+  request.lease = Duration(60000);
+  request.wait = wait;
+  request.max_waiters = 0;
+  return request;
+}
+
+// Skips the test when the factory says the store does not lock (and it
+// answers NotSupported); otherwise returns the outcome of taking `id`'s
+// lock for `request`, failing the test when the store could not take it.
+#define SK_LOCK_OR_SKIP(var, id, request)                                \
+  Result<LockedRead> var = store().LockAndRead((id), (request));         \
+  if (!GetParam().locks && !var.ok() && var.status().IsNotSupported()) { \
+    GTEST_SKIP() << "the store does not lock";                           \
+  }                                                                      \
+  SK_ASSERT_OK(var)
+
 int64_t MsOf(TimePoint t) { return ToUnixMillis(t); }
 
 // Expects `actual` within kExpiryTolerance of [earliest, latest].
@@ -338,6 +358,48 @@ TEST_P(StoreConformance, DestroyIsIdempotent) {
   EXPECT_EQ(reborn->data, "reborn");
 }
 
+// Ids reach a store validated by the engine, but a caller may bypass it (the
+// CLI, a C++ server): every primitive still refuses an id with a byte
+// outside PHP's charset, before it becomes part of a key.
+TEST_P(StoreConformance, RefusesIdsOutsideTheCharset) {
+  // Spelt out here, not taken from IsSessionIdChar: the test must not
+  // follow the rule it checks.
+  const std::string charset =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789,-";
+  std::vector<std::string> bad = {""};
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    if (charset.find(c) == std::string::npos) {
+      bad.push_back("cf-bad-id-" + std::string(1, c) + "-0123456789");
+    }
+  }
+  const LockRequest lock = [] {
+    LockRequest r;
+    r.owner.token = "other-host.invalid|1|bad-ids";
+    r.wait = Duration(0);
+    return r;
+  }();
+  for (const std::string& id : bad) {
+    SCOPED_TRACE("byte " + std::to_string(id.size() > 10
+                                              ? static_cast<uint8_t>(id[10])
+                                              : -1));
+    EXPECT_TRUE(store().Write(id, "x", kLong).IsInvalidArgument());
+    EXPECT_TRUE(store().Read(id).status().IsInvalidArgument());
+    EXPECT_TRUE(store().Touch(id, kLong).IsInvalidArgument());
+    EXPECT_TRUE(store().Exists(id).status().IsInvalidArgument());
+    EXPECT_TRUE(store().Destroy(id).IsInvalidArgument());
+    if (!factory().locks) continue;
+    EXPECT_TRUE(store().LockAndRead(id, lock).status().IsInvalidArgument());
+    EXPECT_TRUE(
+        store().WriteAndUnlock(id, "x", kLong, lock.owner).IsInvalidArgument());
+    EXPECT_TRUE(
+        store().TouchAndUnlock(id, kLong, lock.owner).IsInvalidArgument());
+    EXPECT_TRUE(store().Unlock(id, lock.owner).IsInvalidArgument());
+  }
+  EXPECT_TRUE(ScanAll(store(), 10, true, 10).empty())
+      << "a refused id was stored";
+}
+
 // --- Expiry (these tests wait, each once) --------------------------------
 
 TEST_P(StoreConformance, ExpiredSessionIsNeverReturned) {
@@ -410,6 +472,135 @@ TEST_P(StoreConformance, TouchMovesExpiry) {
       WaitUntil([&] { return store().Read(shortened).status().IsNotFound(); },
                 factory().expiry_slack))
       << "Touch with a short ttl did not shorten the session's life";
+}
+
+// A session lives until its expiry and not one millisecond longer: at
+// `ttl` after the write, no primitive returns or revives it. Only a store
+// whose clock the test holds (a fake_clock factory) can be checked to the
+// millisecond.
+TEST_P(StoreConformance, ExpiryIsExactToTheMillisecond) {
+  if (!factory().fake_clock) {
+    GTEST_SKIP() << "needs the factory's fake clock";
+  }
+  const Duration ttl(1000);
+  const std::string read = NewId(), exists = NewId(), touched = NewId(),
+                    locked = NewId(), scanned = NewId();
+  for (const std::string& id : {read, exists, touched, locked, scanned}) {
+    SK_ASSERT_OK(store().Write(id, "v", ttl));
+  }
+  const TimePoint expiry = Now() + ttl;
+
+  Wait(ttl - Duration(1));  // one millisecond left
+  Result<SessionRecord> r = store().Read(read);
+  SK_ASSERT_OK(r) << "read 1 ms before its expiry";
+  EXPECT_EQ(MsOf(r->expires_at), MsOf(expiry));
+  Result<bool> live = store().Exists(exists);
+  SK_ASSERT_OK(live);
+  EXPECT_TRUE(*live) << "Exists 1 ms before the expiry";
+  EXPECT_EQ(ScanAll(store(), 10, false, 10).size(), 5u);
+  if (factory().locks) {
+    Result<LockedRead> l = store().LockAndRead(locked, Request("early"));
+    SK_ASSERT_OK(l);
+    ASSERT_TRUE(l->acquired());
+    EXPECT_TRUE(l->found) << "a locked read 1 ms before the expiry";
+    SK_ASSERT_OK(store().Unlock(locked, Request("early").owner));
+  }
+
+  Wait(Duration(1));  // now == the expiry
+  EXPECT_TRUE(store().Read(read).status().IsNotFound())
+      << "read at its expiry";
+  live = store().Exists(exists);
+  SK_ASSERT_OK(live);
+  EXPECT_FALSE(*live) << "Exists at the expiry";
+  EXPECT_TRUE(store().Touch(touched, kLong).IsNotFound())
+      << "Touch at the expiry revived it";
+  EXPECT_TRUE(store().Read(touched).status().IsNotFound());
+  EXPECT_TRUE(ScanAll(store(), 10, false, 10).empty())
+      << "Scan listed sessions at their expiry";
+  if (factory().locks) {
+    Result<LockedRead> l = store().LockAndRead(locked, Request("late"));
+    SK_ASSERT_OK(l);
+    ASSERT_TRUE(l->acquired());
+    EXPECT_FALSE(l->found) << "a locked read at the expiry";
+    EXPECT_TRUE(
+        store().TouchAndUnlock(locked, kLong, Request("late").owner)
+            .IsNotFound())
+        << "TouchAndUnlock at the expiry revived it";
+    EXPECT_TRUE(store().Read(locked).status().IsNotFound());
+  }
+  Result<GcResult> gc = store().Gc(Now());
+  SK_ASSERT_OK(gc);
+  if (factory().gc_reports_removed) {
+    EXPECT_EQ(gc->removed, 5u) << "Gc(now) left sessions expiring at now";
+  }
+  EXPECT_TRUE(ScanAll(store(), 10, true, 10).empty());
+}
+
+// A lease ends at its end exactly: one millisecond before, another request
+// waits; at the end, it takes the lock over. (Fake clock only, as
+// ExpiryIsExactToTheMillisecond.)
+TEST_P(StoreConformance, LeaseIsExactToTheMillisecond) {
+  if (!factory().fake_clock) {
+    GTEST_SKIP() << "needs the factory's fake clock";
+  }
+  const std::string id = NewId();
+  LockRequest a = Request("a", Duration(0));
+  a.lease = Duration(1000);
+  SK_LOCK_OR_SKIP(locked, id, a);
+  ASSERT_TRUE(locked->acquired());
+  const LockRequest b = Request("b", Duration(0));
+  Wait(Duration(999));
+  Result<LockedRead> early = store().LockAndRead(id, b);
+  SK_ASSERT_OK(early);
+  EXPECT_FALSE(early->acquired()) << "taken 1 ms before the lease ended";
+  Wait(Duration(1));
+  Result<LockedRead> late = store().LockAndRead(id, b);
+  SK_ASSERT_OK(late);
+  EXPECT_TRUE(late->acquired()) << "not taken at the end of the lease";
+  EXPECT_EQ(late->broken_owner, a.owner.token);
+  EXPECT_TRUE(store().WriteAndUnlock(id, "x", kLong, a.owner).IsLockLost());
+  SK_EXPECT_OK(store().Unlock(id, b.owner));
+}
+
+// A lifetime of 0 or less has ended at once: the session is written (or
+// touched) as expired, never returned, and the call succeeds. A store that
+// cannot keep such a session deletes it.
+TEST_P(StoreConformance, NonPositiveTtlExpiresAtOnce) {
+  for (const Duration ttl : {Duration(0), Duration(-1), Duration(-60000)}) {
+    SCOPED_TRACE("ttl " + std::to_string(ttl.count()) + " ms");
+    const std::string written = NewId(), replaced = NewId(),
+                      touched = NewId();
+    SK_EXPECT_OK(store().Write(written, "gone", ttl));
+    SK_ASSERT_OK(store().Write(replaced, "old", kLong));
+    SK_EXPECT_OK(store().Write(replaced, "new", ttl));
+    SK_ASSERT_OK(store().Write(touched, "old", kLong));
+    SK_EXPECT_OK(store().Touch(touched, ttl));
+    for (const std::string& id : {written, replaced, touched}) {
+      EXPECT_TRUE(store().Read(id).status().IsNotFound());
+      Result<bool> live = store().Exists(id);
+      SK_ASSERT_OK(live);
+      EXPECT_FALSE(*live);
+    }
+    if (!factory().locks) continue;
+    const std::string write_locked = NewId(), touch_locked = NewId();
+    const LockRequest a = Request("a", Duration(0));
+    for (const std::string& id : {write_locked, touch_locked}) {
+      SK_ASSERT_OK(store().Write(id, "old", kLong));
+      Result<LockedRead> l = store().LockAndRead(id, a);
+      SK_ASSERT_OK(l);
+      ASSERT_TRUE(l->acquired());
+    }
+    SK_EXPECT_OK(store().WriteAndUnlock(write_locked, "new", ttl, a.owner));
+    SK_EXPECT_OK(store().TouchAndUnlock(touch_locked, ttl, a.owner));
+    for (const std::string& id : {write_locked, touch_locked}) {
+      EXPECT_TRUE(store().Read(id).status().IsNotFound());
+      Result<LockedRead> b = store().LockAndRead(id, Request("b", Duration(0)));
+      SK_ASSERT_OK(b);
+      EXPECT_TRUE(b->acquired()) << "the lock was not released";
+      EXPECT_FALSE(b->found);
+      SK_EXPECT_OK(store().Unlock(id, Request("b").owner));
+    }
+  }
 }
 
 TEST_P(StoreConformance, GcRemovesOnlyExpiredSessions) {
@@ -618,25 +809,6 @@ int64_t MsSince(SteadyClock::time_point t) {
   return std::chrono::duration_cast<Ms>(SteadyClock::now() - t).count();
 }
 
-// A request of another host: never taken over before its lease runs out.
-LockRequest Request(std::string name, Duration wait = kLockWait) {
-  LockRequest request;
-  request.owner.token = "other-host.invalid|1|" + std::move(name);
-  request.lease = Duration(60000);
-  request.wait = wait;
-  request.max_waiters = 0;
-  return request;
-}
-
-// Skips the test when the factory says the store does not lock (and it
-// answers NotSupported); otherwise returns the outcome of taking `id`'s
-// lock for `request`, failing the test when the store could not take it.
-#define SK_LOCK_OR_SKIP(var, id, request)                                \
-  Result<LockedRead> var = store().LockAndRead((id), (request));         \
-  if (!GetParam().locks && !var.ok() && var.status().IsNotSupported()) { \
-    GTEST_SKIP() << "the store does not lock";                           \
-  }                                                                      \
-  SK_ASSERT_OK(var)
 
 TEST_P(StoreConformance, LockOwnerWritesAndUnlocks) {
   const std::string id = NewId();
@@ -829,6 +1001,70 @@ TEST_P(StoreConformance, TouchAndUnlockReleasesAndMovesExpiry) {
   b = store().LockAndRead(gone, Request("b", Duration(0)));
   SK_ASSERT_OK(b);
   EXPECT_TRUE(b->acquired());
+}
+
+// A waiter that came while the lock was held and gave up (its wait ran
+// out) changes nothing for the holder: its write, touch and release still
+// do all they do. (Redis: the waiter's registration ends the holder's
+// WATCH, so these go through the release scripts, not MULTI/EXEC.)
+TEST_P(StoreConformance, ReleasesAfterAWaiterCameAndWent) {
+  const std::string id = NewId();
+  SK_LOCK_OR_SKIP(probe, NewId(), Request("probe"));
+  SK_ASSERT_OK(store().Write(id, "before", Duration(5000)));
+  const LockRequest a = Request("a");
+  const LockRequest b = Request("b", Duration(100));
+  auto lock_and_wait = [&]() -> ::testing::AssertionResult {
+    Result<LockedRead> held = store().LockAndRead(id, a);
+    if (!held.ok()) return ::testing::AssertionFailure() << held.status().ToString();
+    if (!held->acquired()) return ::testing::AssertionFailure() << "not held";
+    Result<LockedRead> waited = store().LockAndRead(id, b);
+    if (!waited.ok()) return ::testing::AssertionFailure() << waited.status().ToString();
+    if (waited->acquired()) {
+      return ::testing::AssertionFailure() << "the waiter took a held lock";
+    }
+    return ::testing::AssertionSuccess();
+  };
+  auto free_now = [&] {
+    Result<LockedRead> c = store().LockAndRead(id, Request("c", Duration(0)));
+    const bool acquired = c.ok() && c->acquired();
+    if (acquired) (void)store().Unlock(id, Request("c").owner);
+    return acquired;
+  };
+
+  // TouchAndUnlock: moves the expiry and releases.
+  ASSERT_TRUE(lock_and_wait()) << "before the touch";
+  SK_ASSERT_OK(store().TouchAndUnlock(id, kLong, a.owner));
+  Result<SessionRecord> read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "before");
+  EXPECT_TRUE(ExpiryNear(read->expires_at, Now() + kLong, Now() + kLong))
+      << "the touch did not move the expiry";
+  EXPECT_TRUE(free_now()) << "the touch did not release the lock";
+
+  // WriteAndUnlock: writes data and expiry, and releases.
+  ASSERT_TRUE(lock_and_wait()) << "before the write";
+  SK_ASSERT_OK(store().WriteAndUnlock(id, "after", Duration(600000), a.owner));
+  read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "after");
+  EXPECT_TRUE(ExpiryNear(read->expires_at, Now() + Duration(600000),
+                         Now() + Duration(600000)));
+  EXPECT_TRUE(free_now()) << "the write did not release the lock";
+
+  // Unlock: releases, changes nothing else.
+  ASSERT_TRUE(lock_and_wait()) << "before the unlock";
+  SK_ASSERT_OK(store().Unlock(id, a.owner));
+  EXPECT_TRUE(free_now()) << "Unlock did not release the lock";
+  read = store().Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "after");
+
+  // A touch of a session that is gone still releases.
+  SK_ASSERT_OK(store().Destroy(id));
+  ASSERT_TRUE(lock_and_wait()) << "before the touch of nothing";
+  EXPECT_TRUE(store().TouchAndUnlock(id, kLong, a.owner).IsNotFound());
+  EXPECT_TRUE(free_now()) << "the touch of nothing did not release the lock";
+  EXPECT_TRUE(store().Read(id).status().IsNotFound());
 }
 
 TEST_P(StoreConformance, ExpiredLeaseIsTakenOver) {

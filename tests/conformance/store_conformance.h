@@ -40,6 +40,13 @@
 //    SCAN) must remove the repeats.
 //  - After Gc(now), no session that expired at or before `now` is returned by
 //    Read, Exists, Touch, or Scan, even with include_expired.
+//  - A session expires at its expiry exactly: at that millisecond no
+//    primitive returns or revives it (checked where the factory has a fake
+//    clock). A ttl of 0 or less (Write, Touch, WriteAndUnlock,
+//    TouchAndUnlock) succeeds and leaves no live session.
+//  - Every primitive refuses an id with a byte outside PHP's charset (or an
+//    empty one) with InvalidArgument, although the engine validated it: a
+//    caller may bypass the engine.
 //  - NotFound messages name the store (contain name()) and never contain the
 //    full session id; neither they nor name() contain any of the factory's
 //    secrets.

@@ -130,7 +130,7 @@ Status Connection::Connect(Deadline deadline) {
   if (st.ok() && options_.tls != nullptr) st = TlsHandshake(deadline);
   connecting_ = false;
   SK_RETURN_IF_ERROR(st);
-  reader_ = redisReaderCreate();
+  reader_ = NewReplyReader();
   if (reader_ == nullptr) {
     return Status::Internal(Where() + ": cannot create a reply reader");
   }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 struct redisReply;
+struct redisReader;
 
 namespace sessionkit::redis {
 
@@ -31,6 +32,19 @@ std::string OpenSslErrors();
 
 // A copy of a reply parsed by hiredis's reader.
 Reply ConvertReply(const redisReply* r);
+
+// The most elements one array reply may announce. hiredis allocates an
+// array's element table when it reads the header ("*<n>"), before any
+// element arrives: without a cap, "*1000000000" from a broken or hostile
+// server costs 8 GB at once. Far above any reply sessionkit asks for (a
+// SCAN page, CLUSTER SLOTS' at most 16384 ranges, an EXEC).
+inline constexpr int kMaxReplyElements = 1 << 20;
+
+// A hiredis reply reader that refuses an array header above
+// kMaxReplyElements (a protocol error: "Out of memory", as hiredis names
+// any refused allocation). nullptr when hiredis cannot allocate one. Free
+// with redisReaderFree.
+redisReader* NewReplyReader();
 
 }  // namespace sessionkit::redis
 

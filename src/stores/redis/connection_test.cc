@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "stores/redis/connection_internal.h"
 #include "stores/redis/pool.h"
 #include "support/redis_test_util.h"
 #include "support/test_server.h"
@@ -125,6 +126,33 @@ TEST_F(RedisConnectionTest, NestedRepliesAreCopied) {
   EXPECT_EQ(replies[2].elements[0].str, "a");
   EXPECT_EQ(replies[2].elements[1].str, "");
   EXPECT_TRUE(replies[3].is_nil());
+}
+
+// An array header above kMaxReplyElements is a protocol error at the
+// header, before hiredis allocates its element table; one at the cap reads.
+TEST_F(RedisConnectionTest, ArrayAboveTheElementCapIsRefusedAtItsHeader) {
+  const std::string at_cap = std::to_string(kMaxReplyElements);
+  const std::string above = std::to_string(kMaxReplyElements + 1);
+  const std::string script =
+      "local t = {} for i = 1, tonumber(ARGV[1]) do t[i] = 1 end return t";
+  ConnectionOptions options = Options();
+  options.read_timeout = Duration(5000);
+  {
+    Connection conn(options);
+    std::vector<Reply> replies;
+    const Command within[] = {{{"EVAL", script, "0", at_cap}}};
+    SK_ASSERT_OK(conn.Execute(within, &replies));
+    ASSERT_EQ(replies[0].type, Reply::Type::kArray);
+    EXPECT_EQ(replies[0].elements.size(),
+              static_cast<size_t>(kMaxReplyElements));
+  }
+  Connection conn(options);
+  std::vector<Reply> replies;
+  const Command over[] = {{{"EVAL", script, "0", above}}};
+  Status st = conn.Execute(over, &replies);
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  EXPECT_THAT(st.message(), HasSubstr("protocol error"));
+  EXPECT_FALSE(conn.usable());
 }
 
 // A connection idle for a second or more is looked at before reuse; one

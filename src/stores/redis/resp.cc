@@ -15,7 +15,39 @@ namespace {
 // Server messages are quoted up to this length.
 constexpr size_t kMaxQuotedReply = 200;
 
+// hiredis's own createArray, which CappedArray calls within the cap.
+void* (*g_default_create_array)(const redisReadTask*, int) = nullptr;
+
+void* CappedArray(const redisReadTask* task, int elements) {
+  // nullptr makes the reader fail the reply (its out-of-memory error).
+  if (elements > kMaxReplyElements) return nullptr;
+  return g_default_create_array(task, elements);
+}
+
+// hiredis's default reply functions with CappedArray; built once, from
+// the functions of the first reader.
+const redisReplyObjectFunctions* CappedFunctions(
+    const redisReplyObjectFunctions* defaults) {
+  static const redisReplyObjectFunctions capped = [defaults] {
+    redisReplyObjectFunctions f = *defaults;
+    g_default_create_array = f.createArray;
+    f.createArray = CappedArray;
+    return f;
+  }();
+  return &capped;
+}
+
 }  // namespace
+
+redisReader* NewReplyReader() {
+  redisReader* reader = redisReaderCreate();
+  if (reader == nullptr) return nullptr;
+  // The default functions are hiredis's file-static ones: the first
+  // reader's are everyone's.
+  reader->fn =
+      const_cast<redisReplyObjectFunctions*>(CappedFunctions(reader->fn));
+  return reader;
+}
 
 std::string ServerText(std::string_view text) {
   std::string out;

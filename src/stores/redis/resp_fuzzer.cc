@@ -55,23 +55,6 @@ bool Printable(std::string_view text) {
   return true;
 }
 
-// hiredis allocates the element table of a multi-bulk reply when it reads
-// its header ("*<n>"), before any element: a header of a billion elements
-// costs 8 GB at once (that is hiredis's behaviour, not ours). Headers that
-// claim more elements than the input has bytes are skipped.
-bool ClaimsTooMuch(std::string_view in) {
-  for (size_t at = in.find('*'); at != std::string_view::npos;
-       at = in.find('*', at + 1)) {
-    uint64_t n = 0;
-    for (size_t i = at + 1; i < in.size() && in[i] >= '0' && in[i] <= '9';
-         ++i) {
-      n = n * 10 + static_cast<uint64_t>(in[i] - '0');
-      if (n > in.size()) return true;
-    }
-  }
-  return false;
-}
-
 // The copy matches hiredis's reply.
 void CheckCopy(const redisReply* r, const rd::Reply& c) {
   switch (r->type) {
@@ -116,7 +99,7 @@ bool Same(const rd::Reply& a, const rd::Reply& b) {
 // False on a protocol error (after the replies before it).
 bool ReadReplies(std::string_view in, size_t piece,
                  std::vector<rd::Reply>* out) {
-  redisReader* reader = redisReaderCreate();
+  redisReader* reader = rd::NewReplyReader();
   Check(reader != nullptr);
   reader->maxbuf = 0;
   bool ok = true;
@@ -248,7 +231,6 @@ void Planted(const rd::Reply& r) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
-  if (ClaimsTooMuch(in)) return 0;
   std::vector<rd::Reply> whole;
   const bool ok = ReadReplies(in, 0, &whole);
   // The same replies, and the same outcome, when TCP splits the bytes.

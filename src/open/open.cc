@@ -22,7 +22,7 @@ struct Backend {
   std::string_view store;  // for messages: "lmdb"
   std::span<const std::string_view> schemes;
   Status (*check)(const StoreUrl& url);
-  Result<std::unique_ptr<Store>> (*open)(const StoreUrl& url);
+  Result<std::unique_ptr<Store>> (*open)(const StoreUrl& url, Env* env);
 };
 
 template <typename Options>
@@ -30,13 +30,25 @@ Status CheckSettings(const StoreUrl& url) {
   return Options::FromUrl(url).status();
 }
 
+// Options::FromUrl, then the store, with `env` (nullptr: Env::Default()).
+template <typename Options,
+          Result<std::unique_ptr<Store>> (*kOpen)(const Options&)>
+Result<std::unique_ptr<Store>> OpenWithEnv(const StoreUrl& url, Env* env) {
+  Result<Options> options = Options::FromUrl(url);
+  if (!options.ok()) return options.status();
+  options->env = env;
+  return kOpen(*options);
+}
+
 constexpr std::string_view kLmdbSchemes[] = {"lmdb"};
 constexpr std::string_view kRedisSchemes[] = {
     "redis", "rediss", "redis+sentinel", "redis+cluster"};
 
 constexpr Backend kBackends[] = {
-    {"lmdb", kLmdbSchemes, &CheckSettings<LmdbOptions>, &OpenLmdbStore},
-    {"redis", kRedisSchemes, &CheckSettings<RedisOptions>, &OpenRedisStore},
+    {"lmdb", kLmdbSchemes, &CheckSettings<LmdbOptions>,
+     &OpenWithEnv<LmdbOptions, &OpenLmdbStore>},
+    {"redis", kRedisSchemes, &CheckSettings<RedisOptions>,
+     &OpenWithEnv<RedisOptions, &OpenRedisStore>},
 };
 
 const Backend* FindBackend(std::string_view scheme) {
@@ -74,13 +86,13 @@ Status CheckTiers(const std::vector<StoreUrl>& urls) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url) {
+Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url, Env* env) {
   const Backend* backend = FindBackend(url.scheme);
   if (backend == nullptr) return NotAvailable(url);
-  return backend->open(url);
+  return backend->open(url, env);
 }
 
-Result<std::unique_ptr<Store>> OpenStore(std::string_view spec) {
+Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
   auto urls = ParseStoreSpec(spec);
   if (!urls.ok()) return urls.status();
   if (urls->size() != 1) {
@@ -89,12 +101,12 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec) {
         "several store URLs (tiers) are not available in this build; give "
         "one store URL");
   }
-  return OpenStore(urls->front());
+  return OpenStore(urls->front(), env);
 }
 
 Result<std::unique_ptr<SessionEngine>> OpenEngine(std::string_view spec,
                                                   EngineOptions options) {
-  auto store = OpenStore(spec);
+  auto store = OpenStore(spec, options.env);
   if (!store.ok()) return store.status();
   return std::make_unique<SessionEngine>(std::move(store).value(),
                                          std::move(options));

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "support/fake_env.h"
+#include "support/test_server.h"
 #include "support/test_status.h"
 
 namespace sessionkit {
@@ -26,6 +28,28 @@ TEST(OpenEngineTest, RefusesBadSpecsWithTheReason) {
   auto tiers = OpenStore("lmdb:///tmp/a|lmdb:///tmp/b");
   ASSERT_FALSE(tiers.ok());
   EXPECT_TRUE(tiers.status().IsNotSupported());
+}
+
+// The engine's Env is the store's too: an expiry follows the fake clock.
+TEST(OpenEngineTest, TheStoreAsksTheEnginesEnv) {
+  auto dir = test::MakeTempDir("open-env");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  test::FakeEnv env;
+  EngineOptions options;
+  options.env = &env;
+  auto engine = OpenEngine("lmdb://" + *dir, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const std::string id = "abcdefghijklmnopqrstuvwxyz012345";
+  SK_ASSERT_OK((*engine)->Write(id, "n|i:1;", Duration(60000)));
+  auto read = (*engine)->Read(id);
+  ASSERT_TRUE(read.ok());
+  EXPECT_TRUE(read->found);
+  env.Advance(std::chrono::milliseconds(60001));
+  read = (*engine)->Read(id);
+  ASSERT_TRUE(read.ok());
+  EXPECT_FALSE(read->found) << "the store kept its own clock";
+  engine->reset();
+  test::RemoveTempDir(*dir);
 }
 
 // Each store reads and checks its settings before anything is opened; a

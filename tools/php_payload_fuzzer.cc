@@ -1,6 +1,8 @@
 // libFuzzer target for the PHP session payload decoder: it reads untrusted
 // bytes from a store, so it must never crash, hang or overflow whatever the
-// input. Seeds: tools/fuzz_corpus/php_payload_fuzzer/.
+// input. Seeds: tools/fuzz_corpus/php_payload_fuzzer/. Inputs are mutated
+// as decoded trees (php_payload_mutator.h): byte mutations rarely keep the
+// counts and lengths of a payload right.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include <string_view>
 
 #include "php_payload.h"
+#include "php_payload_mutator.h"
 
 #ifdef SK_FUZZ_PLANTED
 namespace {
@@ -58,4 +61,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (u < 0x20 || u == 0x7F) __builtin_trap();
   }
   return 0;
+}
+
+extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size,
+                                          size_t max_size, unsigned seed) {
+  return sessionkit::cli::fuzz::MutatePhpPayload(data, size, max_size, seed);
+}
+
+extern "C" size_t LLVMFuzzerCustomCrossOver(const uint8_t* data1, size_t size1,
+                                            const uint8_t* data2, size_t size2,
+                                            uint8_t* out, size_t max_out_size,
+                                            unsigned seed) {
+  return sessionkit::cli::fuzz::CrossOverPhpPayloads(data1, size1, data2, size2,
+                                                     out, max_out_size, seed);
 }

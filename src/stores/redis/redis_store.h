@@ -86,6 +86,7 @@
 #include "stores/lock_wait.h"
 #include "stores/redis/connection.h"
 #include "stores/redis/pool.h"
+#include "stores/redis/redis_durable.h"
 #include "stores/redis/topology.h"
 
 namespace sessionkit::redis {
@@ -117,6 +118,10 @@ struct RunRequest {
   // When given, sees the connection each attempt runs on (the WATCH fast
   // path of the locking calls) and picks what is sent there.
   ConnectionHook* hook = nullptr;
+  // The commands write session data: when the store is durable, WAIT
+  // follows them in the same write, and a shortfall fails the call (see
+  // redis_durable.h). Not set for the lock records (see the file comment).
+  bool durable = false;
   // When given, set when an attempt wrote its commands but failed before
   // all their replies came (a timeout, a broken connection): the server may
   // have run them.
@@ -190,7 +195,8 @@ class RedisStore final : public Store {
   // with Unavailable. After TRYAGAIN (Cluster, a multi-key command on a
   // half-migrated slot) it pauses and starts over, for up to a second. An
   // error reply becomes the error (see StatusFromErrorReply), except as
-  // RunRequest::keep_error says.
+  // RunRequest::keep_error says. A durable request's WAIT reply is judged
+  // last (Durability::Check) and never lands in `replies`.
   Status Run(const RunRequest& request, std::vector<Reply>* replies);
   // Runs `transaction` (MULTI ... EXEC on a session's `keys`, as
   // LockingKeys gives them) if Run lands on a connection that WATCHes the
@@ -198,21 +204,24 @@ class RedisStore final : public Store {
   // elements, or nullopt when the transaction did not run there or EXEC was
   // aborted (the lock key was touched): the caller then goes through its
   // script.
+  // `durable`: as RunRequest::durable.
   Result<std::optional<std::vector<Reply>>> RunWatched(
       std::span<const std::string> keys, const LockOwner& owner,
-      std::span<const Command> transaction, const std::string& what);
+      std::span<const Command> transaction, const std::string& what,
+      bool durable);
   // Runs `script` (see redis_store.cc) on `keys`, all of one hash slot, with
   // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when
   // the server has the script cached.
   // `before` and `after` go in the same round trip around the script; their
-  // replies, in order, land in `others`. `unanswered`: as for Run.
+  // replies, in order, land in `others`. `unanswered` and `durable`: as
+  // for Run.
   Status RunScript(const LuaScript& script, std::span<const std::string> keys,
                    std::span<const std::string_view> args,
                    const std::string& what, Reply* reply,
                    std::span<const Command> before = {},
                    std::span<const Command> after = {},
                    std::vector<Reply>* others = nullptr,
-                   bool* unanswered = nullptr);
+                   bool* unanswered = nullptr, bool durable = false);
   // The keys of the locking scripts: data, lock, waiters, wake.
   std::vector<std::string> LockingKeys(std::string_view id) const;
   Status LockLost(std::string_view id, std::string_view refused) const;
@@ -256,6 +265,7 @@ class RedisStore final : public Store {
   Env* const env_;  // options_.env or Env::Default()
   const std::shared_ptr<ConnectionPool> pool_;
   const std::unique_ptr<Topology> topology_;
+  const Durability durability_;
 };
 
 // The ranges and rules of the Redis settings, for options read by

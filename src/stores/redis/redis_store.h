@@ -14,6 +14,14 @@
 // one pipelined STRLEN + PTTL round trip per page. Gc does nothing: Redis
 // expires keys itself.
 //
+// Durable writes (durable=, redis_durable.h): Write, Touch, WriteAndUnlock,
+// TouchAndUnlock and Destroy end their pipeline with WAIT, so they cost no
+// round trip more (durable=all: plus one ROLE per connection). The lock
+// records (LockAndRead's SET NX, the lock script, Unlock) are not waited
+// for: losing one at a failover loses no acknowledged data (the holder's
+// owner-checked write is then refused with LockLost, or waits, never
+// silently lost).
+//
 // Locking adds three keys per session, all with the same hash tag:
 //   prefix{id}:lock     string: the holder's LockOwner token (the lock
 //                       record), PX = lease + kLockRecordRetention (store.h)

@@ -38,11 +38,18 @@ constexpr ParamSpec kReadTimeout{.name = "read_timeout",
                                  .fallback_from = "timeout"};
 
 constexpr ParamSpec kRedisParams[] = {
-    kConnectTimeout,          kReadTimeout,
-    {.name = "timeout"},      {.name = "prefix"},
-    {.name = "db"},           {.name = "tls_ca"},
-    {.name = "tls_cert"},     {.name = "tls_key"},
-    {.name = "tls_insecure"}, kWrite,
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "prefix"},
+    {.name = "db"},
+    {.name = "durable"},
+    {.name = "durable_timeout"},
+    {.name = "tls_ca"},
+    {.name = "tls_cert"},
+    {.name = "tls_key"},
+    {.name = "tls_insecure"},
+    kWrite,
 };
 
 constexpr ParamSpec kSentinelParams[] = {
@@ -52,6 +59,8 @@ constexpr ParamSpec kSentinelParams[] = {
     {.name = "prefix"},
     {.name = "db"},
     {.name = "sentinel_password", .type = ParamType::kSecret},
+    {.name = "durable"},
+    {.name = "durable_timeout"},
     {.name = "tls_ca"},
     {.name = "tls_cert"},
     {.name = "tls_key"},
@@ -64,6 +73,8 @@ constexpr ParamSpec kClusterParams[] = {
     kReadTimeout,
     {.name = "timeout"},
     {.name = "prefix"},
+    {.name = "durable"},
+    {.name = "durable_timeout"},
     {.name = "tls_ca"},
     {.name = "tls_cert"},
     {.name = "tls_key"},

@@ -246,8 +246,16 @@ TEST(StoreUrlRedis, Parameters) {
   StoreUrl u = Good(
       "rediss://h?connect_timeout=100ms&read_timeout=2s&prefix=app1:sess:"
       "&tls_ca=/etc/ssl/ca.pem&tls_cert=/etc/ssl/c.pem&tls_key=/etc/ssl/k.pem"
-      "&tls_insecure=yes&write=async");
+      "&tls_insecure=yes&write=async&durable=all&durable_timeout=1s");
   EXPECT_EQ(u.scheme, "rediss");
+  EXPECT_EQ(u.Param("durable"), "all");
+  EXPECT_EQ(u.DurationParam("durable_timeout", milliseconds(1)).value(),
+            milliseconds(1000));
+  // Sentinel and Cluster take them too.
+  EXPECT_EQ(Good("redis+sentinel://s1/m?durable=2").Param("durable"), "2");
+  EXPECT_EQ(Good("redis+cluster://h1,h2?durable=all&durable_timeout=50ms")
+                .Param("durable"),
+            "all");
   EXPECT_EQ(u.Param("prefix"), "app1:sess:");
   EXPECT_EQ(u.Param("tls_ca"), "/etc/ssl/ca.pem");
   EXPECT_TRUE(u.BoolParam("tls_insecure", false).value());

@@ -71,6 +71,23 @@ struct RedisOptions {
   // Bounds one exchange: sending a pipeline and reading all its replies.
   Duration read_timeout{250};
   RedisTlsOptions tls;
+  // Durable writes (docs/redis.md, "Durable writes"): a write of session
+  // data (Write, Touch, WriteAndUnlock, TouchAndUnlock, Destroy) is
+  // acknowledged only once this many replicas of the master acknowledged it
+  // too: WAIT, in the same pipeline as the write. A shortfall fails the
+  // write with Unavailable; it is never reported as done. 0: off (the
+  // default: Redis replicates asynchronously). kDurableAll: every online
+  // replica of the master, learnt with ROLE on each new connection to it
+  // and, per master, never fewer than this process has seen it have (0 on
+  // a master without replicas: nothing to wait for). Else 1 to
+  // kMaxDurableReplicas. The lock records and Unlock are not waited for.
+  static constexpr int kDurableAll = -1;
+  static constexpr int kMaxDurableReplicas = 100;
+  int durable = 0;
+  // Bounds the wait for the replicas (WAIT's timeout); the exchange of a
+  // durable write may take read_timeout plus this (and the server's timer
+  // slack).
+  Duration durable_timeout{250};
   // A description for messages; never holds a password. FromUrl sets the
   // redacted URL; empty: OpenRedisStore derives one from the options.
   std::string name;
@@ -83,7 +100,8 @@ struct RedisOptions {
   // Reads and checks the options of a redis://, rediss://, redis+sentinel://
   // or redis+cluster:// URL: user, password, db (path or db=; for sentinel
   // the path is master_name and the db comes from db=), sentinel_password,
-  // prefix, connect_timeout, read_timeout (timeout= sets both), tls_ca,
+  // prefix, connect_timeout, read_timeout (timeout= sets both), durable
+  // ("off", "all" or a number of replicas), durable_timeout, tls_ca,
   // tls_cert, tls_key, tls_insecure; the defaults above stand for those
   // not given. The one parser and validator of these settings.
   // InvalidArgument naming the parameter for a bad value.

@@ -213,6 +213,11 @@ class Connection {
     server_version_ = std::move(version);
   }
 
+  // The online replicas the server listed in its ROLE reply when a durable
+  // write first asked on this connection (redis_durable.cc); -1 until then.
+  int replicas() const { return replicas_; }
+  void set_replicas(int replicas) { replicas_ = replicas; }
+
  private:
   Status Connect(Deadline deadline);
   Status ConnectTcp(Deadline deadline);
@@ -265,6 +270,7 @@ class Connection {
   bool watching_ = false;
   WatchedLock watched_lock_;
   std::string server_version_;
+  int replicas_ = -1;
   // When the last exchange ended (see CheckIdle).
   std::chrono::steady_clock::time_point last_exchange_;
 };

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "stores/fork_generation.h"
@@ -109,6 +110,13 @@ size_t ConnectionPool::IdleCountForTesting() {
   size_t n = 0;
   for (auto& [unused, list] : idle_) n += list.size();
   return n;
+}
+
+int ConnectionPool::NoteReplicas(const Endpoint& endpoint, int replicas) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int& most = most_replicas_[endpoint.ToString()];
+  most = std::max(most, replicas);
+  return most;
 }
 
 }  // namespace sessionkit::redis

@@ -53,6 +53,11 @@ class ConnectionPool {
   const ConnectionStats& stats() const { return stats_; }
   const ConnectionOptions& config() const { return config_; }
 
+  // Records that `endpoint`, a master, listed `replicas` online replicas;
+  // returns the most this pool has seen it list (durable=all never waits
+  // for fewer: redis_durable.h).
+  int NoteReplicas(const Endpoint& endpoint, int replicas);
+
   // Idle connections held for all servers.
   size_t IdleCountForTesting();
 
@@ -65,6 +70,8 @@ class ConnectionPool {
   uint64_t generation_ = 0;  // guarded by mu_
   // Keyed by Endpoint::ToString(). Guarded by mu_.
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  // NoteReplicas' marks, keyed by Endpoint::ToString(). Guarded by mu_.
+  std::map<std::string, int> most_replicas_;
 };
 
 // Returns a connection to its pool when it goes out of scope.

@@ -232,10 +232,6 @@ constexpr LockWaitPacing kPacing{.max_wait = kLongestLockWait,
                                  .lease_slack = Duration(5),
                                  .max_sleep = Duration(1000),
                                  .poll_own_process = true};
-// Redis ends a blocked command's timeout on its timer (every 1000/hz ms,
-// 100 ms at the default hz 10), so a BLPOP may answer this much late.
-constexpr Duration kServerTimerSlack{100};
-
 // BLPOP's timeout in seconds, with millisecond precision.
 std::string Seconds(Duration d) {
   char buf[32];
@@ -253,7 +249,8 @@ Status RedisStore::RunScript(const LuaScript& script,
                              const std::string& what, Reply* reply,
                              std::span<const Command> before,
                              std::span<const Command> after,
-                             std::vector<Reply>* others, bool* unanswered) {
+                             std::vector<Reply>* others, bool* unanswered,
+                             bool durable) {
   const std::string numkeys = std::to_string(keys.size());
   std::vector<Command> pipeline(before.begin(), before.end());
   const size_t at = pipeline.size();
@@ -270,6 +267,7 @@ Status RedisStore::RunScript(const LuaScript& script,
                           .commands = pipeline,
                           .what = what,
                           .keep_error = "NOSCRIPT",
+                          .durable = durable,
                           .unanswered = unanswered},
                          &replies));
   if (replies[at].is_error()) {
@@ -281,6 +279,7 @@ Status RedisStore::RunScript(const LuaScript& script,
     SK_RETURN_IF_ERROR(Run({.key = keys[0],
                             .commands = pipeline,
                             .what = what,
+                            .durable = durable,
                             .unanswered = unanswered},
                            &replies));
   }

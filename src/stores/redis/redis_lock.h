@@ -88,6 +88,11 @@ inline TimePoint ExpiryFromPttl(TimePoint now, int64_t pttl) {
   return FromUnixMillis(ToUnixMillis(now) + pttl);
 }
 
+// Redis ends a blocked command's timeout on its timer (every 1000/hz ms,
+// 100 ms at the default hz 10), so a BLPOP or a WAIT may answer this much
+// late.
+inline constexpr Duration kServerTimerSlack{100};
+
 // --- The server version locking needs -------------------------------------
 
 // The oldest Redis major version the lock runs on: waiters BLPOP with a

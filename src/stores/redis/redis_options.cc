@@ -25,6 +25,8 @@ namespace {
 
 constexpr size_t kMaxPrefix = 64;
 constexpr size_t kMaxHosts = 64;
+// A durable write holds its request this long at most for the replicas.
+constexpr Duration kMaxDurableTimeout{60000};
 
 // Reads tls_* into options->tls: rediss:// always uses TLS; Sentinel and
 // Cluster URLs (there is no rediss+sentinel) turn it on when any tls_*
@@ -51,6 +53,27 @@ Status ReadTls(const StoreUrl& url, RedisOptions* options) {
   if (!insecure.ok()) return insecure.status();
   tls.insecure = *insecure;
   return Status::OK();
+}
+
+// durable=off|all|N: 0, RedisOptions::kDurableAll or N (its range is
+// ValidateRedisOptions').
+Result<int> ParseDurable(std::string_view text) {
+  if (text == "off" || text == "0") return 0;
+  if (text == "all") return RedisOptions::kDurableAll;
+  int n = 0;
+  bool digits = !text.empty() && text.size() <= 9;
+  for (char c : text) {
+    digits = digits && c >= '0' && c <= '9';
+    if (digits) n = n * 10 + (c - '0');
+  }
+  if (!digits) {
+    return Status::InvalidArgument(
+        "durable=" + std::string(text.substr(0, 40)) +
+        ": expected off, all, or the number of replicas that must "
+        "acknowledge a write (1 to " +
+        std::to_string(RedisOptions::kMaxDurableReplicas) + ")");
+  }
+  return n;
 }
 
 // Reads the parameters and path of `url` over the defaults in `options`;
@@ -80,6 +103,15 @@ Status ReadSettings(const StoreUrl& url, RedisOptions* options) {
       url.DurationParam("read_timeout", options->read_timeout);
   if (!read.ok()) return read.status();
   options->read_timeout = *read;
+  if (std::optional<std::string> durable = url.Param("durable")) {
+    Result<int> replicas = ParseDurable(*durable);
+    if (!replicas.ok()) return replicas.status();
+    options->durable = *replicas;
+  }
+  Result<Duration> wait =
+      url.DurationParam("durable_timeout", options->durable_timeout);
+  if (!wait.ok()) return wait.status();
+  options->durable_timeout = *wait;
   return ReadTls(url, options);
 }
 
@@ -253,6 +285,20 @@ Status ValidateRedisOptions(const RedisOptions& options) {
   if (options.read_timeout.count() < 1) {
     return Status::InvalidArgument(name +
                                    ": read_timeout must be at least 1ms");
+  }
+  if (options.durable < RedisOptions::kDurableAll ||
+      options.durable > RedisOptions::kMaxDurableReplicas) {
+    return Status::InvalidArgument(
+        name + ": durable=" + std::to_string(options.durable) +
+        " is out of range: off, all, or 1 to " +
+        std::to_string(RedisOptions::kMaxDurableReplicas) + " replicas");
+  }
+  if (options.durable_timeout.count() < 1 ||
+      options.durable_timeout > kMaxDurableTimeout) {
+    return Status::InvalidArgument(
+        name + ": durable_timeout must be between 1ms and " +
+        std::to_string(kMaxDurableTimeout.count() / 1000) + "s (got " +
+        std::to_string(options.durable_timeout.count()) + "ms)");
   }
   if (!options.tls.enabled &&
       (!options.tls.ca_file.empty() || !options.tls.cert_file.empty() ||

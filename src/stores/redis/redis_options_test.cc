@@ -2,10 +2,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/redis.h"
+#include "stores/redis/redis_durable.h"
 #include "stores/redis/redis_store.h"
 #include "support/test_status.h"
 
@@ -122,6 +126,98 @@ TEST(RedisOptionsTest, BadValuesOfAParsedUrlAreNamed) {
   Result<RedisOptions> o = FromUrl("redis://:Sup3rS3cretPw@h?timeout=soon");
   EXPECT_THAT(o.status().message(), HasSubstr("timeout=soon"));
   EXPECT_THAT(o.status().message(), Not(HasSubstr("S3cret")));
+}
+
+TEST(RedisOptionsTest, Durable) {
+  Result<RedisOptions> o = FromUrl("redis://h");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->durable, 0);  // off
+  EXPECT_EQ(o->durable_timeout, Duration(250));
+  o = FromUrl("redis://h?durable=all");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->durable, RedisOptions::kDurableAll);
+  o = FromUrl("redis+sentinel://s1/m?durable=2&durable_timeout=1s");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->durable, 2);
+  EXPECT_EQ(o->durable_timeout, Duration(1000));
+  o = FromUrl("redis+cluster://h1,h2?durable=1");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->durable, 1);
+  for (const char* off : {"off", "0"}) {
+    o = FromUrl(std::string("rediss://h?durable=") + off);
+    SK_ASSERT_OK(o);
+    EXPECT_EQ(o->durable, 0) << off;
+  }
+  // timeout= bounds the connection, not the wait for the replicas.
+  o = FromUrl("redis://h?durable=all&timeout=40ms");
+  SK_ASSERT_OK(o);
+  EXPECT_EQ(o->durable_timeout, Duration(250));
+
+  struct Case {
+    const char* url;
+    const char* message;
+  } cases[] = {
+      {"redis://h?durable=yes",
+       "durable=yes: expected off, all, or the number of replicas"},
+      {"redis://h?durable=-1", "durable=-1: expected off, all"},
+      {"redis://h?durable=", "durable=: expected off, all"},
+      {"redis://h?durable=ALL", "durable=ALL: expected off, all"},
+      {"redis://h?durable=101", "durable=101 is out of range"},
+      {"redis://h?durable=9999999999", "durable=9999999999: expected"},
+      {"redis://h?durable=all&durable_timeout=0",
+       "durable_timeout must be between 1ms and 60s"},
+      {"redis://h?durable=all&durable_timeout=2m",
+       "durable_timeout must be between 1ms and 60s (got 120000ms)"},
+      {"redis://h?durable_timeout=soon", "durable_timeout=soon: expected"},
+  };
+  for (const Case& c : cases) {
+    o = FromUrl(c.url);
+    EXPECT_TRUE(o.status().IsInvalidArgument()) << c.url;
+    EXPECT_THAT(o.status().message(), HasSubstr(c.message)) << c.url;
+  }
+  // In C++ the same ranges hold.
+  RedisOptions cxx;
+  cxx.hosts.push_back(HostPort{"127.0.0.1", 6379});
+  cxx.durable = -2;
+  EXPECT_THAT(OpenRedisStore(cxx).status().message(),
+              HasSubstr("durable=-2 is out of range"));
+  cxx.durable = RedisOptions::kDurableAll;
+  cxx.durable_timeout = Duration(0);
+  EXPECT_THAT(OpenRedisStore(cxx).status().message(),
+              HasSubstr("durable_timeout must be between"));
+  cxx.durable_timeout = Duration(100);
+  SK_EXPECT_OK(OpenRedisStore(cxx).status());
+}
+
+TEST(RedisOptionsTest, ReplicasFromRole) {
+  auto text = [](std::string s) {
+    redis::Reply r;
+    r.type = redis::Reply::Type::kString;
+    r.str = std::move(s);
+    return r;
+  };
+  auto array = [](std::vector<redis::Reply> e) {
+    redis::Reply r;
+    r.type = redis::Reply::Type::kArray;
+    r.elements = std::move(e);
+    return r;
+  };
+  redis::Reply offset;
+  offset.type = redis::Reply::Type::kInteger;
+  offset.integer = 1234;
+  const redis::Reply replica =
+      array({text("127.0.0.1"), text("7001"), text("1234")});
+  EXPECT_EQ(redis::ReplicasFromRole(
+                array({text("master"), offset, array({replica, replica})})),
+            2);
+  EXPECT_EQ(redis::ReplicasFromRole(array({text("master"), offset, array({})})),
+            0);
+  EXPECT_EQ(redis::ReplicasFromRole(array({text("slave"), text("127.0.0.1"),
+                                           offset, text("connected"), offset})),
+            std::nullopt);
+  EXPECT_EQ(redis::ReplicasFromRole(array({text("sentinel"), array({})})),
+            std::nullopt);
+  EXPECT_EQ(redis::ReplicasFromRole(text("master")), std::nullopt);
 }
 
 TEST(RedisOptionsTest, CheckedWhenGivenInCxx) {

@@ -113,12 +113,16 @@ Status RedisStore::LockLost(std::string_view id,
 
 Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
     std::span<const std::string> keys, const LockOwner& owner,
-    std::span<const Command> transaction, const std::string& what) {
+    std::span<const Command> transaction, const std::string& what,
+    bool durable) {
   ExecIfWatched hook(transaction, {keys[1], owner.token});
   std::vector<Reply> replies;
-  SK_RETURN_IF_ERROR(Run(
-      {.key = keys[0], .commands = transaction, .what = what, .hook = &hook},
-      &replies));
+  SK_RETURN_IF_ERROR(Run({.key = keys[0],
+                          .commands = transaction,
+                          .what = what,
+                          .hook = &hook,
+                          .durable = durable},
+                         &replies));
   if (!hook.ran()) return std::optional<std::vector<Reply>>();
   if (replies.size() != transaction.size()) {
     return Unexpected(what, "EXEC", replies.empty() ? Reply() : replies[0]);
@@ -157,7 +161,7 @@ Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
                              {{"EXEC"}}};
     if (ttl_ms <= 0) transaction[1] = Command{{"DEL", keys[0]}};
     Result<std::optional<std::vector<Reply>>> done =
-        RunWatched(keys, owner, transaction, what);
+        RunWatched(keys, owner, transaction, what, /*durable=*/true);
     if (!done.ok()) return done.status();
     if (done->has_value()) {
       const Reply& r = (**done)[0];
@@ -177,8 +181,9 @@ Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
   if (ttl_ms <= 0) before = {};
   Reply reply;
   std::vector<Reply> staged;
-  SK_RETURN_IF_ERROR(
-      RunScript(WriteScript(), keys, args, what, &reply, before, {}, &staged));
+  SK_RETURN_IF_ERROR(RunScript(WriteScript(), keys, args, what, &reply, before,
+                               {}, &staged, /*unanswered=*/nullptr,
+                               /*durable=*/true));
   if (!staged.empty() && !staged[0].Is("OK")) {
     return Unexpected(what, "SET", staged[0]);
   }
@@ -207,7 +212,7 @@ Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
                                  {{"DEL", keys[1]}},
                                  {{"EXEC"}}};
   Result<std::optional<std::vector<Reply>>> done =
-      RunWatched(keys, owner, transaction, what);
+      RunWatched(keys, owner, transaction, what, /*durable=*/true);
   if (!done.ok()) return done.status();
   if (done->has_value()) {
     const Reply& r = (**done)[0];
@@ -216,7 +221,9 @@ Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
   }
   const std::string_view args[] = {owner.token, ttl_ms};
   Reply reply;
-  SK_RETURN_IF_ERROR(RunScript(TouchScript(), keys, args, what, &reply));
+  SK_RETURN_IF_ERROR(RunScript(TouchScript(), keys, args, what, &reply, {}, {},
+                               nullptr, /*unanswered=*/nullptr,
+                               /*durable=*/true));
   if (reply.type != Reply::Type::kInteger) {
     return Unexpected(what, "EVALSHA", reply);
   }
@@ -230,8 +237,10 @@ Status RedisStore::Unlock(std::string_view id, const LockOwner& owner) {
   const std::string what = "unlock of session " + SessionIdPrefix(id);
   const std::vector<std::string> keys = LockingKeys(id);
   const Command transaction[] = {{{"MULTI"}}, {{"DEL", keys[1]}}, {{"EXEC"}}};
+  // Not durable: it frees a lock and writes no session data (see
+  // docs/redis.md, "Durable writes").
   Result<std::optional<std::vector<Reply>>> done =
-      RunWatched(keys, owner, transaction, what);
+      RunWatched(keys, owner, transaction, what, /*durable=*/false);
   if (!done.ok()) return done.status();
   if (done->has_value()) return Status::OK();
   const std::string_view args[] = {owner.token};
@@ -250,7 +259,9 @@ Status RedisStore::Destroy(std::string_view id) {
   // a holder's later write is refused instead of bringing the session back.
   const std::vector<std::string> keys = LockingKeys(id);
   Reply reply;
-  SK_RETURN_IF_ERROR(RunScript(DestroyScript(), keys, {}, what, &reply));
+  SK_RETURN_IF_ERROR(RunScript(DestroyScript(), keys, {}, what, &reply, {}, {},
+                               nullptr, /*unanswered=*/nullptr,
+                               /*durable=*/true));
   if (reply.type != Reply::Type::kInteger) {
     return Unexpected(what, "EVALSHA", reply);
   }

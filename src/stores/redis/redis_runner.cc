@@ -37,6 +37,13 @@ struct RunCall {
   // What this attempt sends (before ASKING is added): the request's
   // commands, or what the hook picked for the connection.
   std::span<const Command> sent;
+  // A durable request's attempt: what it sends with WAIT appended, WAIT's
+  // count, how many replicas it waited for (0: no WAIT sent), and WAIT's
+  // reply, taken out of the replies.
+  std::vector<Command> with_wait;
+  std::string wait_count;
+  int waited_for = 0;
+  Reply wait_reply;
   int stale_retries = 0;
   int route_retries = 0;
   int redirects = 0;
@@ -45,12 +52,22 @@ struct RunCall {
 
 // One attempt on a pooled connection to `endpoint`. *stale: it failed on a
 // connection the server had closed while it sat in the pool.
-Status Attempt(ConnectionPool* pool, const Endpoint& endpoint, RunCall* call,
+Status Attempt(ConnectionPool* pool, const Durability& durability,
+               const Endpoint& endpoint, RunCall* call,
                std::vector<Reply>* replies, bool* stale) {
   const RunRequest& request = call->request;
   ConnectionHook* hook = request.hook;
   const bool asking = call->ask.has_value();
   PooledConnection conn(pool, endpoint);
+  int replicas = 0;
+  if (request.durable && durability.on()) {
+    Result<int> wanted = durability.ReplicasFor(*conn);
+    if (!wanted.ok()) {
+      *stale = conn->last_failure_was_stale();
+      return WithWhat(wanted.status(), request.what);
+    }
+    replicas = *wanted;
+  }
   call->sent = hook != nullptr ? hook->Pick(*conn, asking) : request.commands;
   std::span<const Command> send = call->sent;
   if (asking) {
@@ -63,7 +80,21 @@ Status Attempt(ConnectionPool* pool, const Endpoint& endpoint, RunCall* call,
     }
     send = call->with_asking;
   }
-  Status st = conn->Execute(send, replies, request.read_only, request.blocking);
+  call->waited_for = 0;
+  Duration blocking = request.blocking;
+  if (replicas > 0 && !send.empty()) {
+    // After everything else, ASKING included: it waits for all of it.
+    call->with_wait.assign(send.begin(), send.end());
+    durability.AppendWait(replicas, &call->wait_count, &call->with_wait);
+    send = call->with_wait;
+    call->waited_for = replicas;
+    blocking += durability.blocking();
+  }
+  Status st = conn->Execute(send, replies, request.read_only, blocking);
+  if (call->waited_for > 0 && st.ok() && replies->size() == send.size()) {
+    call->wait_reply = std::move(replies->back());
+    replies->pop_back();
+  }
   *stale = !st.ok() && conn->last_failure_was_stale();
   if (!st.ok() && request.unanswered != nullptr && conn->request_sent()) {
     *request.unanswered = true;
@@ -159,7 +190,8 @@ Status RedisStore::Run(const RunRequest& request, std::vector<Reply>* replies) {
       endpoint = std::move(*routed);
     }
     bool stale = false;
-    Status st = Attempt(pool_.get(), endpoint, &call, replies, &stale);
+    Status st =
+        Attempt(pool_.get(), durability_, endpoint, &call, replies, &stale);
     if (!st.ok()) {
       if (stale && call.stale_retries++ < kMaxStaleRetries) continue;
       call.ask.reset();
@@ -178,7 +210,10 @@ Status RedisStore::Run(const RunRequest& request, std::vector<Reply>* replies) {
     Result<bool> retry = RetryAfterErrorReplies(topology_.get(), name(),
                                                 endpoint, *replies, &call);
     if (!retry.ok()) return retry.status();
-    if (!*retry) return Status::OK();
+    if (*retry) continue;
+    if (call.waited_for == 0) return Status::OK();
+    return durability_.Check(endpoint, call.waited_for, call.wait_reply,
+                             request.what);
   }
 }
 

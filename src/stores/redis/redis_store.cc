@@ -18,7 +18,8 @@ RedisStore::RedisStore(RedisOptions options,
     : options_(std::move(options)),
       env_(Env::OrDefault(options_.env)),
       pool_(std::move(pool)),
-      topology_(std::move(topology)) {}
+      topology_(std::move(topology)),
+      durability_(options_, pool_.get()) {}
 
 std::string RedisStore::Key(std::string_view id) const {
   std::string key;
@@ -123,12 +124,13 @@ Status RedisStore::Write(std::string_view id, std::string_view data,
   if (ttl.count() <= 0) {
     // Already expired: the same as gone. (SET refuses a PX of 0.)
     const Command del[] = {{{"DEL", key}}};
-    return Run({.key = key, .commands = del, .what = what}, &replies);
+    return Run({.key = key, .commands = del, .what = what, .durable = true},
+               &replies);
   }
   const std::string ms = std::to_string(ClampTtl(ttl));
   const Command set[] = {{{"SET", key, data, "PX", ms}}};
-  SK_RETURN_IF_ERROR(
-      Run({.key = key, .commands = set, .what = what}, &replies));
+  SK_RETURN_IF_ERROR(Run(
+      {.key = key, .commands = set, .what = what, .durable = true}, &replies));
   if (!replies[0].Is("OK")) return Unexpected(what, "SET", replies[0]);
   return Status::OK();
 }
@@ -142,7 +144,8 @@ Status RedisStore::Touch(std::string_view id, Duration ttl) {
   const Command pexpire[] = {{{"PEXPIRE", key, ms}}};
   std::vector<Reply> replies;
   SK_RETURN_IF_ERROR(
-      Run({.key = key, .commands = pexpire, .what = what}, &replies));
+      Run({.key = key, .commands = pexpire, .what = what, .durable = true},
+          &replies));
   if (replies[0].type != Reply::Type::kInteger) {
     return Unexpected(what, "PEXPIRE", replies[0]);
   }

@@ -14,6 +14,14 @@
 // one pipelined STRLEN + PTTL round trip per page. Gc does nothing: Redis
 // expires keys itself.
 //
+// Durable writes (durable=, redis_durable.h): Write, Touch, WriteAndUnlock,
+// TouchAndUnlock and Destroy end their pipeline with WAIT, so they cost no
+// round trip more (durable=all: plus one ROLE per connection). The lock
+// records (LockAndRead's SET NX, the lock script, Unlock) are not waited
+// for: losing one at a failover loses no acknowledged data (the holder's
+// owner-checked write is then refused with LockLost, or waits, never
+// silently lost).
+//
 // Locking adds three keys per session, all with the same hash tag:
 //   prefix{id}:lock     string: the holder's LockOwner token (the lock
 //                       record), PX = lease + kLockRecordRetention (store.h)
@@ -86,6 +94,7 @@
 #include "stores/lock_wait.h"
 #include "stores/redis/connection.h"
 #include "stores/redis/pool.h"
+#include "stores/redis/redis_durable.h"
 #include "stores/redis/topology.h"
 
 namespace sessionkit::redis {
@@ -117,6 +126,10 @@ struct RunRequest {
   // When given, sees the connection each attempt runs on (the WATCH fast
   // path of the locking calls) and picks what is sent there.
   ConnectionHook* hook = nullptr;
+  // The commands write session data: when the store is durable, WAIT
+  // follows them in the same write, and a shortfall fails the call (see
+  // redis_durable.h). Not set for the lock records (see the file comment).
+  bool durable = false;
   // When given, set when an attempt wrote its commands but failed before
   // all their replies came (a timeout, a broken connection): the server may
   // have run them.
@@ -190,7 +203,8 @@ class RedisStore final : public Store {
   // with Unavailable. After TRYAGAIN (Cluster, a multi-key command on a
   // half-migrated slot) it pauses and starts over, for up to a second. An
   // error reply becomes the error (see StatusFromErrorReply), except as
-  // RunRequest::keep_error says.
+  // RunRequest::keep_error says. A durable request's WAIT reply is judged
+  // last (Durability::Check) and never lands in `replies`.
   Status Run(const RunRequest& request, std::vector<Reply>* replies);
   // Runs `transaction` (MULTI ... EXEC on a session's `keys`, as
   // LockingKeys gives them) if Run lands on a connection that WATCHes the
@@ -198,21 +212,24 @@ class RedisStore final : public Store {
   // elements, or nullopt when the transaction did not run there or EXEC was
   // aborted (the lock key was touched): the caller then goes through its
   // script.
+  // `durable`: as RunRequest::durable.
   Result<std::optional<std::vector<Reply>>> RunWatched(
       std::span<const std::string> keys, const LockOwner& owner,
-      std::span<const Command> transaction, const std::string& what);
+      std::span<const Command> transaction, const std::string& what,
+      bool durable);
   // Runs `script` (see redis_store.cc) on `keys`, all of one hash slot, with
   // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when
   // the server has the script cached.
   // `before` and `after` go in the same round trip around the script; their
-  // replies, in order, land in `others`. `unanswered`: as for Run.
+  // replies, in order, land in `others`. `unanswered` and `durable`: as
+  // for Run.
   Status RunScript(const LuaScript& script, std::span<const std::string> keys,
                    std::span<const std::string_view> args,
                    const std::string& what, Reply* reply,
                    std::span<const Command> before = {},
                    std::span<const Command> after = {},
                    std::vector<Reply>* others = nullptr,
-                   bool* unanswered = nullptr);
+                   bool* unanswered = nullptr, bool durable = false);
   // The keys of the locking scripts: data, lock, waiters, wake.
   std::vector<std::string> LockingKeys(std::string_view id) const;
   Status LockLost(std::string_view id, std::string_view refused) const;
@@ -256,6 +273,7 @@ class RedisStore final : public Store {
   Env* const env_;  // options_.env or Env::Default()
   const std::shared_ptr<ConnectionPool> pool_;
   const std::unique_ptr<Topology> topology_;
+  const Durability durability_;
 };
 
 // The ranges and rules of the Redis settings, for options read by

@@ -439,8 +439,25 @@ bool ReplicaHas(size_t node, const std::string& key, const std::string& value) {
       .ok();
 }
 
+// True once each of the three cluster masters lists its replica as online
+// (a new cluster syncs them, a shortfall case resumes them): durable=all
+// waits for the replicas a master lists.
+bool ClusterReplicasOnline() {
+  for (size_t node = 0; node < 3; ++node) {
+    auto info = g_setup->cluster->node(node).Cli({"INFO", "replication"});
+    if (!info.ok() || info->find("role:master") == std::string::npos ||
+        info->find("connected_slaves:1") == std::string::npos ||
+        info->find("state=online") == std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 TEST(RedisDurableTest, ClusterAcknowledgedWriteIsOnTheSlotsReplica) {
   ASSERT_NE(g_setup, nullptr);
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(30), ClusterReplicasOnline))
+      << "the cluster's replicas are not online";
   auto store = ClusterStore("durable=all&prefix=dur3:");
   ASSERT_NE(store, nullptr);
   // Sessions on every master (ids spread over the slots).
@@ -468,6 +485,8 @@ TEST(RedisDurableTest, ClusterAcknowledgedWriteIsOnTheSlotsReplica) {
 TEST(RedisDurableTest, ClusterShortfallFailsTheWrite) {
   ASSERT_NE(g_setup, nullptr);
   ASSERT_TRUE(g_setup->cluster->WaitHealthy().ok());
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(30), ClusterReplicasOnline))
+      << "the cluster's replicas are not online";
   auto store = ClusterStore("durable=all&durable_timeout=200ms&prefix=dur4:");
   ASSERT_NE(store, nullptr);
   SK_ASSERT_OK(store->Write(TestId(1), "before", Duration(600000)));
@@ -488,6 +507,7 @@ TEST(RedisDurableTest, ClusterShortfallFailsTheWrite) {
   EXPECT_THAT(st.message(), Not(HasSubstr(kPassword)));
   EXPECT_LT(ms, 250 + 200 + 100 + 200);
   EXPECT_TRUE(g_setup->cluster->WaitHealthy().ok());
+  EXPECT_TRUE(PollUntil(std::chrono::seconds(30), ClusterReplicasOnline));
 }
 
 // A master without replicas: durable=all has nothing to wait for and

@@ -369,6 +369,42 @@ Status Connection::Execute(std::span<const Command> commands,
   return Status::OK();
 }
 
+Status Connection::ReadPushed(std::vector<Reply>* pushed) {
+  if (broken_ || fd_ < 0) {
+    return Status::Unavailable(Where() + ": not connected");
+  }
+  while (true) {
+    void* raw = nullptr;
+    if (redisReaderGetReply(reader_, &raw) != REDIS_OK) {
+      return Fail(Status::Unavailable(
+          Where() + ": protocol error in a message: " + reader_->errstr));
+    }
+    if (raw != nullptr) {
+      auto* r = static_cast<redisReply*>(raw);
+      pushed->push_back(ConvertReply(r));
+      freeReplyObject(r);
+      continue;
+    }
+    // Bytes OpenSSL holds already are read before the socket is asked.
+    const bool buffered =
+        ssl_ != nullptr &&
+        (SSL_pending(ssl_) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl_)) > 0);
+    if (!buffered) {
+      pollfd p{fd_, POLLIN, 0};
+      const int rc = poll(&p, 1, 0);
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc < 0) {
+        const int err = errno;
+        return Fail(
+            Status::Unavailable(Where() + ": poll failed: " + Errno(err)));
+      }
+      if (rc == 0) return Status::OK();  // nothing more for now
+    }
+    Status st = ReceiveSome(SteadyClock::now() + options_.read_timeout, false);
+    if (!st.ok()) return Fail(st);
+  }
+}
+
 bool Connection::CheckIdle() {
   if (broken_) return false;
   if (fd_ < 0) return true;

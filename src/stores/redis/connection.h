@@ -183,6 +183,13 @@ class Connection {
   const Endpoint& endpoint() const { return options_.endpoint; }
   const ConnectionOptions& options() const { return options_; }
 
+  // For a subscription (SUBSCRIBE sent with Execute): appends the messages
+  // the server has pushed since, without waiting for more than the bytes
+  // already on their way (a message cut in two is read to its end, within
+  // read_timeout). Unavailable when the connection failed or was closed
+  // (it is then broken). Never on a connection that serves commands.
+  Status ReadPushed(std::vector<Reply>* pushed);
+
   // The fork generation the connection was made in (see pool.h).
   uint64_t generation() const { return generation_; }
   void set_generation(uint64_t g) { generation_ = g; }

@@ -14,9 +14,25 @@ SentinelTopology::SentinelTopology(
       master_name_(options.master_name),
       sentinels_(ToEndpoints(options.hosts)),
       data_pool_(std::move(data_pool)),
-      sentinel_pool_(std::move(sentinel_pool)) {}
+      sentinel_pool_(std::move(sentinel_pool)),
+      watch_(sentinel_pool_->config(), master_name_) {}
+
+std::optional<Endpoint> SentinelTopology::HeardSwitch() {
+  std::optional<Endpoint> named = watch_.Poll();
+  if (!named) return std::nullopt;
+  // The sentinels announce a master once it reports itself master: no
+  // ROLE check (a round trip) is needed to trust it.
+  std::lock_guard<std::mutex> lock(mu_);
+  master_ = *named;
+  // The other sentinels learn of the switch up to a couple of seconds after
+  // its leader announced it; until then one of them may still name the old
+  // master (which still says it is one). The next checks wait that long.
+  checked_ = env_->SteadyNow() + kAnnouncementLead;
+  return named;
+}
 
 Result<Endpoint> SentinelTopology::Route(std::string_view) {
+  if (std::optional<Endpoint> switched = HeardSwitch()) return *switched;
   const SteadyTime now = env_->SteadyNow();
   std::optional<Endpoint> cached;
   {
@@ -33,14 +49,19 @@ Result<Endpoint> SentinelTopology::Route(std::string_view) {
   // would notice too late. One thread asks; the others keep going.
   std::unique_lock<std::mutex> discovering(discover_mu_, std::try_to_lock);
   if (!discovering.owns_lock()) return *cached;
+  // Each check starts at the next sentinel, so that in a few seconds every
+  // sentinel that answers has been asked, and subscribed to.
   std::optional<Endpoint> named;
-  for (const Endpoint& sentinel : sentinels_) {
+  for (size_t i = 0; i < sentinels_.size(); ++i) {
+    const Endpoint& sentinel =
+        sentinels_[(next_sentinel_ + i) % sentinels_.size()];
     Result<Endpoint> r = AskSentinel(sentinel);
     if (r.ok()) {
       named = *r;
       break;
     }
   }
+  next_sentinel_ = (next_sentinel_ + 1) % sentinels_.size();
   {
     std::lock_guard<std::mutex> lock(mu_);
     checked_ = env_->SteadyNow();
@@ -65,6 +86,10 @@ Result<Endpoint> SentinelTopology::AskSentinel(const Endpoint& sentinel) {
     st = conn->Execute(ask, &replies, /*read_only=*/true);
   }
   if (!st.ok()) return st;
+  // It answers: hear its announcements from now on (one round trip, once
+  // per sentinel and process). A switch announced between its answer and
+  // the subscription is left to the once-a-second check.
+  (void)watch_.Subscribe(sentinel);
   const Reply& r = replies[0];
   if (r.is_nil()) {
     return Status::NotFound(name_ + ": " + where +

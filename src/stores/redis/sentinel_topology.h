@@ -8,9 +8,13 @@
 // skipped and the next sentinel asked. The master found is kept until a
 // command to it fails with an I/O error or a timeout, or is answered with
 // READONLY, LOADING or MASTERDOWN (what a demoted or restarting master
-// says): the store then asks the sentinels again and retries once. It is
-// also rechecked with one sentinel once a second (kRecheckInterval), since
-// after a graceful failover the old master accepts writes for a while.
+// says): the store then asks the sentinels again and retries once. A
+// failover the sentinels announce (+switch-master) is heard at the next
+// command, through a subscription to each sentinel that answered
+// (sentinel_watch.h): after a graceful failover the old master accepts
+// writes for a while, which the sentinels then discard. As a fallback the
+// master is also rechecked with one sentinel once a second
+// (kRecheckInterval).
 #ifndef SESSIONKIT_STORES_REDIS_SENTINEL_TOPOLOGY_H_
 #define SESSIONKIT_STORES_REDIS_SENTINEL_TOPOLOGY_H_
 
@@ -27,6 +31,7 @@
 #include "sessionkit/stores/redis.h"
 #include "stores/redis/connection.h"
 #include "stores/redis/pool.h"
+#include "stores/redis/sentinel_watch.h"
 #include "stores/redis/topology.h"
 
 namespace sessionkit::redis {
@@ -59,12 +64,20 @@ class SentinelTopology final : public Topology {
   // How long a master found is used before the sentinels are asked again
   // whether it changed (by one caller; the others keep routing).
   static constexpr std::chrono::milliseconds kRecheckInterval{1000};
+  // How long after a +switch-master no sentinel is asked whether the master
+  // changed: the sentinels spread a new configuration every 2 s, so a
+  // sentinel asked sooner may not know of the switch it announced.
+  static constexpr std::chrono::milliseconds kAnnouncementLead{4000};
 
  private:
   // Asks the sentinels and checks the master's role; discover_mu_ held.
   Result<Endpoint> DiscoverLocked();
   // The master `sentinel` names: NotFound when it does not know the name.
+  // Subscribes to the sentinel's announcements first when not yet done.
   Result<Endpoint> AskSentinel(const Endpoint& sentinel);
+  // The master a +switch-master announced, now routed to; nullopt when
+  // none was heard.
+  std::optional<Endpoint> HeardSwitch();
   void Forget(const Endpoint& endpoint);
 
   const std::string name_;  // the store's redacted URL
@@ -73,11 +86,16 @@ class SentinelTopology final : public Topology {
   const std::vector<Endpoint> sentinels_;
   const std::shared_ptr<ConnectionPool> data_pool_;
   const std::shared_ptr<ConnectionPool> sentinel_pool_;
+  SentinelWatch watch_;
 
   std::mutex discover_mu_;  // held while asking the sentinels
+  // The sentinel the next once-a-second check asks first. Guarded by
+  // discover_mu_.
+  size_t next_sentinel_ = 0;
   std::mutex mu_;
   std::optional<Endpoint> master_;  // guarded by mu_
-  // When master_ was last confirmed by a sentinel, on env_'s clock.
+  // When master_ was last confirmed by a sentinel (after an announcement:
+  // when a sentinel may next be asked), on env_'s clock.
   // Guarded by mu_.
   SteadyTime checked_;
 };

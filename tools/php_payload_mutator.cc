@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz/mutator_growth.h"
+
 // libFuzzer's byte-level mutator (with the -dict entries).
 extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
@@ -298,28 +300,15 @@ void EditSession(PhpSession& session, Rng& rng) {
   }
 }
 
-// The longest input a mutation may make now, for an input of `size`
-// bytes. libFuzzer turns its length control (-len_control) off for a
-// target with its own mutator: inputs would then grow to -max_len within
-// seconds and run slower without reaching more. As libFuzzer would, this
-// starts a little above the longest seed (121 bytes) and allows a byte more
-// every kCallsPerByte calls, so long runs still reach long inputs.
-constexpr size_t kStartLength = 256;
-constexpr size_t kCallsPerByte = 256;
+// How far inputs may grow (fuzz/mutator_growth.h): from a little above
+// the longest seed (121 bytes).
+::sessionkit::fuzz::GrowthLimit g_growth(256);
 
 size_t LengthLimit(size_t size, size_t max_size) {
-  static size_t calls = 0;
-  const size_t grown = kStartLength + calls++ / kCallsPerByte;
-  return std::min(max_size, std::max(size, grown));
+  return g_growth.Next(size, max_size);
 }
 
-// Writes `text` to `out` if it is at most `limit` bytes; returns its size,
-// or 0.
-size_t Emit(const std::string& text, uint8_t* out, size_t limit) {
-  if (text.empty() || text.size() > limit) return 0;
-  memcpy(out, text.data(), text.size());
-  return text.size();
-}
+using ::sessionkit::fuzz::Emit;
 
 Result<PhpSession> Decode(const uint8_t* data, size_t size) {
   return ParsePhpSessionAnyFormat({reinterpret_cast<const char*>(data), size});

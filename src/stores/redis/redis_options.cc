@@ -206,9 +206,10 @@ Result<std::unique_ptr<Store>> OpenRedisStore(const StoreUrl& url) {
 
 namespace redis {
 
-Status ValidateRedisOptions(const RedisOptions& options) {
-  const std::string name =
-      options.name.empty() ? DefaultName(options) : options.name;
+namespace {
+
+// The hosts and the master name, as the mode wants them.
+Status ValidateTopology(const RedisOptions& options, const std::string& name) {
   if (options.mode == RedisMode::kStandalone && options.hosts.size() != 1) {
     return Status::InvalidArgument(
         name + ": a standalone Redis store takes exactly one host, got " +
@@ -252,6 +253,15 @@ Status ValidateRedisOptions(const RedisOptions& options) {
         ": a master name and sentinel_password are for "
         "redis+sentinel:// only");
   }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ValidateRedisOptions(const RedisOptions& options) {
+  const std::string name =
+      options.name.empty() ? DefaultName(options) : options.name;
+  SK_RETURN_IF_ERROR(ValidateTopology(options, name));
   if (options.mode == RedisMode::kCluster && options.db != 0) {
     return Status::InvalidArgument(
         name + ": Redis Cluster has only database 0 (got db=" +

@@ -4,7 +4,7 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
-        fault-stack fuzz fuzz-planted mutate install format clean
+        fault-stack bench-failover fuzz fuzz-planted mutate install format clean
 
 all: build
 
@@ -47,6 +47,12 @@ bench-stack: build
 # Kills stores and php-fpm workers under load; reports errors and losses.
 fault-stack: build
 	@bench/stack/fault-stack
+
+# n = n + 1 from PHP through Redis failovers (Sentinel and Cluster, planned
+# and kill -9, default and durable=all): failed requests, lost acknowledged
+# updates, outage times (docs/redis.md, "Failover figures").
+bench-failover: build
+	@bench/failover/run
 
 # Longer fuzzing sessions: FUZZ_SECONDS per target (default 60).
 fuzz: build-fuzz

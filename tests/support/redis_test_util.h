@@ -182,6 +182,43 @@ int64_t MillisOf(Fn&& fn) {
       .count();
 }
 
+// Calls `fn` every 50 ms until it returns true (true) or `timeout` passes
+// (false).
+template <typename Fn>
+bool PollUntil(std::chrono::milliseconds timeout, Fn&& fn) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (fn()) return true;
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// Asks `sentinel` for a forced failover of `master_name` until `done`
+// (polled for 6 s after each request) says it happened, at most 4 times:
+// a sentinel aborts a forced failover when the replicas' last INFO is more
+// than 5 s old by the time it picks one (it asks replicas every 10 s
+// outside a failover). `before_each` runs before each request (e.g. to
+// note when it was made). True once `done` returned true.
+template <typename Done, typename Before>
+bool ForceSentinelFailover(const test::RedisServer& sentinel,
+                           const std::string& master_name, Done&& done,
+                           Before&& before_each) {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    before_each();
+    auto failover = sentinel.Cli({"SENTINEL", "FAILOVER", master_name});
+    EXPECT_TRUE(failover.ok()) << failover.status().ToString();
+    if (PollUntil(std::chrono::seconds(6), done)) return true;
+  }
+  return false;
+}
+
+template <typename Done>
+bool ForceSentinelFailover(const test::RedisServer& sentinel,
+                           const std::string& master_name, Done&& done) {
+  return ForceSentinelFailover(sentinel, master_name, done, [] {});
+}
+
 }  // namespace sessionkit::redis::testing
 
 #endif  // SESSIONKIT_TESTS_SUPPORT_REDIS_TEST_UTIL_H_

@@ -98,15 +98,7 @@ class DurableEnvironment : public ::testing::Environment {
 const auto* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new DurableEnvironment);
 
-template <typename Fn>
-bool PollUntil(std::chrono::milliseconds timeout, Fn&& fn) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (fn()) return true;
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
+using testing::PollUntil;
 
 // The master the first sentinel names, or null.
 test::RedisServer* SentinelMaster() {
@@ -395,20 +387,10 @@ TEST(RedisDurableTest, SentinelPlannedFailoverLosesNoAcknowledgedUpdate) {
   ExpectNoAcknowledgedUpdateLost("planned", [] {
     test::RedisServer* old_master = SentinelMaster();
     test::RedisServer* promoted = nullptr;
-    // A sentinel aborts a forced failover when the replicas' last INFO is
-    // more than 5 s old by the time it picks one (it asks replicas every
-    // 10 s outside a failover): ask again until one is promoted.
-    for (int attempt = 0; attempt < 4; ++attempt) {
-      auto failover =
-          g_setup->sentinels[0]->Cli({"SENTINEL", "FAILOVER", kMasterName});
-      EXPECT_TRUE(failover.ok()) << failover.status().ToString();
-      if (PollUntil(std::chrono::seconds(6), [&] {
-            promoted = SentinelMaster();
-            return promoted != nullptr && promoted != old_master;
-          })) {
-        break;
-      }
-    }
+    testing::ForceSentinelFailover(*g_setup->sentinels[0], kMasterName, [&] {
+      promoted = SentinelMaster();
+      return promoted != nullptr && promoted != old_master;
+    });
     return promoted != old_master ? promoted : nullptr;
   });
 }

@@ -58,16 +58,7 @@ int SentinelMasterPort() {
   }
 }
 
-// Polls `fn` every 50 ms until it returns true or `timeout` passes.
-template <typename Fn>
-bool PollUntil(std::chrono::milliseconds timeout, Fn&& fn) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (fn()) return true;
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
+using testing::PollUntil;
 
 // True once `replica` is linked to its master and every sentinel knows
 // about the replica, so that a failover can pick it.
@@ -296,20 +287,12 @@ TEST(RedisSentinelStoreTest, FailoverLosesNoSession) {
   ASSERT_TRUE(waited.ok()) << waited.status().ToString();
   ASSERT_EQ(*waited, "1\n");
 
-  // A sentinel aborts a forced failover when the replica's last INFO is
-  // more than 5 s old by the time it picks it (it asks replicas every 10 s
-  // outside a failover): ask again until the replica is promoted.
+  // `start`: when the failover that ran was asked for.
   auto start = std::chrono::steady_clock::now();
-  bool promoted = false;
-  for (int attempt = 0; attempt < 4 && !promoted; ++attempt) {
-    start = std::chrono::steady_clock::now();  // of the failover that ran
-    auto failover =
-        g_setup->sentinels[0]->Cli({"SENTINEL", "FAILOVER", kMasterName});
-    ASSERT_TRUE(failover.ok()) << failover.status().ToString();
-    promoted = PollUntil(std::chrono::seconds(6), [&] {
-      return SentinelMasterPort() == new_master->port();
-    });
-  }
+  const bool promoted = testing::ForceSentinelFailover(
+      *g_setup->sentinels[0], kMasterName,
+      [&] { return SentinelMasterPort() == new_master->port(); },
+      [&] { start = std::chrono::steady_clock::now(); });
   ASSERT_TRUE(promoted) << "the sentinels did not promote the replica";
 
   // New writes succeed within a few seconds, and land on the new master.
@@ -484,28 +467,20 @@ TEST(RedisSentinelStoreTest, AnnouncedSwitchIsFollowedAtTheNextCommand) {
   }
   auto waited = master->Cli({"WAIT", "1", "5000"});
   ASSERT_TRUE(waited.ok()) << waited.status().ToString();
-  // A sentinel aborts a forced failover when the replica's last INFO is
-  // more than 5 s old by the time it picks it (it asks replicas every 10 s
-  // outside a failover): ask again until one is announced.
   std::optional<Endpoint> announced;
-  for (int attempt = 0; attempt < 4 && !announced; ++attempt) {
-    auto failover =
-        g_setup->sentinels[0]->Cli({"SENTINEL", "FAILOVER", kMasterName});
-    ASSERT_TRUE(failover.ok()) << failover.status().ToString();
-    PollUntil(std::chrono::seconds(6), [&] {
-      for (auto& conn : listeners) {
-        std::vector<Reply> pushed;
-        EXPECT_TRUE(conn->ReadPushed(&pushed).ok());
-        for (const Reply& m : pushed) {
-          if (m.elements.size() == 3) {
-            announced = ParseSwitchMaster(m.elements[2].str, kMasterName);
-          }
-          if (announced) return true;
+  testing::ForceSentinelFailover(*g_setup->sentinels[0], kMasterName, [&] {
+    for (auto& conn : listeners) {
+      std::vector<Reply> pushed;
+      EXPECT_TRUE(conn->ReadPushed(&pushed).ok());
+      for (const Reply& m : pushed) {
+        if (m.elements.size() == 3) {
+          announced = ParseSwitchMaster(m.elements[2].str, kMasterName);
         }
+        if (announced) return true;
       }
-      return false;
-    });
-  }
+    }
+    return false;
+  });
   ASSERT_TRUE(announced.has_value()) << "no sentinel announced the switch";
   EXPECT_EQ(announced->port, replica->port());
 

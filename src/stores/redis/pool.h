@@ -53,9 +53,10 @@ class ConnectionPool {
   const ConnectionStats& stats() const { return stats_; }
   const ConnectionOptions& config() const { return config_; }
 
-  // Records that `endpoint`, a master, listed `replicas` online replicas;
-  // returns the most this pool has seen it list (durable=all never waits
-  // for fewer: redis_durable.h).
+  // Records that `endpoint`, a master, listed (or acknowledged with)
+  // `replicas` online replicas; returns how many durable=all waits for
+  // there: the most this pool has seen it list, and at least 1 once any
+  // master of this pool listed one (redis_durable.h).
   int NoteReplicas(const Endpoint& endpoint, int replicas);
 
   // Idle connections held for all servers.
@@ -72,6 +73,7 @@ class ConnectionPool {
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
   // NoteReplicas' marks, keyed by Endpoint::ToString(). Guarded by mu_.
   std::map<std::string, int> most_replicas_;
+  bool seen_replicas_ = false;  // some master listed one; guarded by mu_
 };
 
 // Returns a connection to its pool when it goes out of scope.

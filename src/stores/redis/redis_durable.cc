@@ -75,7 +75,15 @@ Status Durability::Check(const Endpoint& endpoint, int replicas,
                             endpoint.ToString() + " (" + std::string(what) +
                             ")");
   }
-  if (wait.integer >= replicas) return Status::OK();
+  if (wait.integer >= replicas) {
+    // More acknowledged than waited for: a replica (re-)attached since the
+    // count (the old master of a failover, back as a replica). Later
+    // writes wait for it too.
+    if (durable_ == RedisOptions::kDurableAll && wait.integer > replicas) {
+      pool_->NoteReplicas(endpoint, static_cast<int>(wait.integer));
+    }
+    return Status::OK();
+  }
   return Status::Unavailable(
       store_name_ + ": " + endpoint.ToString() + ": only " +
       std::to_string(wait.integer) + " of " + std::to_string(replicas) +

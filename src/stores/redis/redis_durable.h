@@ -45,11 +45,13 @@ class Durability {
 
   // How many replicas a durable write on `conn` waits for: durable=N's N;
   // for durable=all, the most replicas this pool has seen conn's server
-  // list as online, learnt on each connection's first durable write with
-  // ROLE, an exchange of its own (once per connection, and with the AUTH
-  // and SELECT of a new one). 0: nothing to wait for (a master without
-  // replicas under durable=all, or a server that is not a master, whose
-  // write fails anyway): no WAIT is sent. Errors: those of that exchange
+  // list as online or acknowledge a write (ConnectionPool::NoteReplicas),
+  // and at least 1 once any master of the store listed one; the list is
+  // asked on each connection's first durable write with ROLE, an exchange
+  // of its own (once per connection, and with the AUTH and SELECT of a new
+  // one). 0: nothing to wait for (a store whose masters never had
+  // replicas, or a server that is not a master, whose write fails anyway):
+  // no WAIT is sent. Errors: those of that exchange
   // (then conn is broken, as after any failed exchange), or an error reply
   // to ROLE (e.g. an ACL that forbids it).
   Result<int> ReplicasFor(Connection& conn) const;
@@ -64,7 +66,9 @@ class Durability {
   Duration blocking() const;
 
   // OK when `wait`, the reply of `endpoint` to WAIT `replicas`, says that
-  // at least that many replicas acknowledged; otherwise Unavailable, which
+  // at least that many replicas acknowledged (under durable=all, a larger
+  // number is noted: later writes there wait for that many); otherwise
+  // Unavailable, which
   // names the store and the server, how many of how many acknowledged
   // within how many ms, and `what`. The write is on the master then, and
   // may or may not survive a failover: it is not reported as done.

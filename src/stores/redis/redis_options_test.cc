@@ -220,6 +220,31 @@ TEST(RedisOptionsTest, ReplicasFromRole) {
   EXPECT_EQ(redis::ReplicasFromRole(text("master")), std::nullopt);
 }
 
+// durable=all's count per master (pool.h, redis_durable.h): never fewer
+// than seen there, learnt from WAIT's replies too, and at least one on a
+// master first met without replicas (promoted a moment ago) once the store
+// has seen replicas anywhere.
+TEST(RedisOptionsTest, DurableAllCountsReplicasPerMasterWithAFloorOfOne) {
+  RedisOptions o;
+  o.durable = RedisOptions::kDurableAll;
+  redis::ConnectionPool pool(redis::ConnectionOptions{});
+  redis::Durability durability(o, &pool);
+  const redis::Endpoint old_master{"127.0.0.1", 6380};
+  const redis::Endpoint promoted{"127.0.0.1", 6381};
+  // A store that never saw a replica waits for none.
+  EXPECT_EQ(pool.NoteReplicas(promoted, 0), 0);
+  EXPECT_EQ(pool.NoteReplicas(old_master, 2), 2);
+  EXPECT_EQ(pool.NoteReplicas(old_master, 1), 2);  // one being promoted
+  EXPECT_EQ(pool.NoteReplicas(promoted, 0), 1);
+  redis::Reply acked;
+  acked.type = redis::Reply::Type::kInteger;
+  acked.integer = 2;  // the old master came back as a replica
+  SK_EXPECT_OK(durability.Check(promoted, 1, acked, "a write"));
+  EXPECT_EQ(pool.NoteReplicas(promoted, 0), 2);
+  acked.integer = 1;
+  EXPECT_TRUE(durability.Check(promoted, 2, acked, "a write").IsUnavailable());
+}
+
 TEST(RedisOptionsTest, CheckedWhenGivenInCxx) {
   RedisOptions o;
   EXPECT_TRUE(OpenRedisStore(o).status().IsInvalidArgument());  // no host

@@ -144,6 +144,7 @@ Redirect ClusterTopology::OnErrorReply(const Endpoint& endpoint,
   map->owner[static_cast<size_t>(slot)] =
       static_cast<int16_t>(it - map->masters.begin());
   map_ = std::move(map);
+  moved_to_ = to;
   return Redirect{Redirect::Kind::kRetry, {}};
 }
 
@@ -153,7 +154,12 @@ Status ClusterTopology::Refresh(uint64_t seen_generation) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (generation_ != seen_generation && !stale_) return Status::OK();
-    if (map_) candidates = map_->masters;
+    if (moved_to_) candidates.push_back(*moved_to_);
+    if (map_) {
+      for (const Endpoint& master : map_->masters) {
+        if (!moved_to_ || master != *moved_to_) candidates.push_back(master);
+      }
+    }
   }
   for (const Endpoint& seed : seeds_) {
     if (std::find(candidates.begin(), candidates.end(), seed) ==

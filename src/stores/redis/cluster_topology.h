@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,11 +57,12 @@ class ClusterTopology final : public Topology {
   // Marks the map stale (a master may have failed over); one retry.
   bool OnConnectionError(const Endpoint& endpoint,
                          const Status& status) override;
-  // MOVED: the slot now routes to the node named, kRetry. ASK: kAsk to the
-  // node named.
+  // MOVED: the slot now routes to the node named (which the next load of
+  // the map asks first), kRetry. ASK: kAsk to the node named.
   Redirect OnErrorReply(const Endpoint& endpoint,
                         std::string_view error) override;
   int MaxRedirects() const override { return kMaxRedirects; }
+  bool MasterCanChange() const override { return true; }
 
   static constexpr int kMaxRedirects = 5;
 
@@ -87,7 +89,12 @@ class ClusterTopology final : public Topology {
   std::mutex mu_;
   std::shared_ptr<const SlotMap> map_;  // guarded by mu_
   bool stale_ = true;                   // guarded by mu_
-  uint64_t generation_ = 0;             // guarded by mu_; +1 per load
+  // The node the last MOVED named: the next load asks it first. Right after
+  // a failover it knows it owns its slots, while other nodes (the old master
+  // among them) may not have heard yet, and a map loaded from one of them
+  // would send the slot back to the old master, MOVED after MOVED.
+  std::optional<Endpoint> moved_to_;  // guarded by mu_
+  uint64_t generation_ = 0;           // guarded by mu_; +1 per load
 };
 
 }  // namespace sessionkit::redis

@@ -27,6 +27,7 @@
 #include "stores/redis/cluster_topology.h"
 #include "support/redis_test_util.h"
 #include "support/test_server.h"
+#include "support/test_status.h"
 
 namespace sessionkit::redis {
 namespace {
@@ -181,8 +182,9 @@ TEST(RedisClusterStoreTest, NoNodeAnswersIsUnavailable) {
 }
 
 // A fake cluster node on 127.0.0.1: CLUSTER SLOTS gives it every slot, and
-// every other command is answered "MOVED <slot> <itself>", a redirect loop
-// that only a bound on redirects ends.
+// every other command is answered "MOVED 1234 <itself>", a redirect loop
+// that only a bound on redirects ends; or, after RedirectTo(port), "MOVED
+// 1234 <that port>"; or, after RedirectTo(0), "+OK".
 class MovedLoopNode {
  public:
   MovedLoopNode() {
@@ -206,6 +208,7 @@ class MovedLoopNode {
   }
   int port() const { return port_; }
   int moved() const { return moved_.load(); }
+  void RedirectTo(int port) { redirect_to_ = port; }
 
  private:
   // The complete commands at the front of `buf` (RESP arrays of bulk
@@ -278,9 +281,15 @@ class MovedLoopNode {
           if (!args.empty() && args[0] == "CLUSTER") {
             reply += "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" +
                      std::to_string(port_) + "\r\n";
+          } else if (redirect_to_ == 0) {
+            reply += "+OK\r\n";
           } else {
             ++moved_;
-            reply += "-MOVED 1234 " + self + "\r\n";
+            reply += "-MOVED 1234 " +
+                     (redirect_to_ < 0
+                          ? self
+                          : "127.0.0.1:" + std::to_string(redirect_to_)) +
+                     "\r\n";
           }
         }
         if (!reply.empty()) send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
@@ -293,6 +302,7 @@ class MovedLoopNode {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> moved_{0};
+  std::atomic<int> redirect_to_{-1};  // -1: itself; 0: none, +OK
   std::thread thread_;
 };
 
@@ -309,6 +319,27 @@ TEST(RedisClusterStoreTest, RedirectsAreBounded) {
   EXPECT_THAT(st.message(), HasSubstr("write of session"));
   // The first try and 5 redirects.
   EXPECT_EQ(node.moved(), 1 + ClusterTopology::kMaxRedirects);
+}
+
+// Right after a failover the old master answers MOVED to the new one, but
+// its own CLUSTER SLOTS (like that of every node that has not heard yet)
+// still gives it the slot. The store loads the map from the node MOVED
+// named, so the write goes there instead of back to the old master until
+// the redirects run out.
+TEST(RedisClusterStoreTest, MapAfterMovedComesFromTheNodeItNamed) {
+  MovedLoopNode promoted;
+  MovedLoopNode old_master;
+  ASSERT_NE(promoted.port(), 0);
+  ASSERT_NE(old_master.port(), 0);
+  promoted.RedirectTo(0);
+  old_master.RedirectTo(promoted.port());
+  auto store = OpenStore("redis+cluster://127.0.0.1:" +
+                         std::to_string(old_master.port()));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  for (int i = 0; i < 3; ++i) {
+    SK_EXPECT_OK((*store)->Write(testing::TestId(i), "v", Duration(1000)));
+  }
+  EXPECT_EQ(old_master.moved(), 1);
 }
 
 TEST(RedisClusterStoreTest, SeedThatIsNoClusterNodeIsUnavailable) {

@@ -65,6 +65,19 @@ Status CheckLockingVersion(std::string_view store_name,
       "locking = 0)");
 }
 
+std::string StampedLockValue(std::string_view token, const Endpoint& at) {
+  std::string value(token);
+  value += '@';
+  value += at.ToString();
+  return value;
+}
+
+LockValue SplitLockValue(std::string_view value) {
+  const size_t at = value.rfind('@');
+  if (at == std::string_view::npos) return {value, {}};
+  return {value.substr(0, at), value.substr(at + 1)};
+}
+
 LuaScript MakeScript(std::string_view source) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
@@ -93,28 +106,30 @@ namespace {
 // that the write script renames into place.
 //
 // ARGV: token, PX of a lock record (lease + retention) ms, max waiters (0:
-// no cap), wait ms (0: no waiting), expected holder ("" or a holder known to
-// be gone, taken over if it still holds), retention ms. The lock is held
+// no cap), wait ms (0: no waiting), expected holder ("" or the record of a
+// holder known to be gone, taken over if it still holds), retention ms, the
+// record to write (the token, stamped where masters change: see
+// redis_lock.h). The lock is held
 // while its record's PTTL is above the retention (the lease runs); a record
 // with less is free to take (its lease ran out) and names the holder it
 // breaks. A record without expiry (written by something else) is held.
 // Returns {1, "", 0, broken holder or ""} when acquired (the GET and PTTL
 // after the script read the data), {0, holder, lease ms left} when held,
 // {2, holder, lease ms left} when the waiter cap is reached.
-constexpr std::string_view kLockSource = SK_REDIS_LUA_NOW
+constexpr std::string_view kLockSource = SK_REDIS_LUA_NOW SK_REDIS_LUA_HOLDS
     "local holder = redis.call('GET', KEYS[2])\n"
     "local pttl = -2\n"
     "if holder then pttl = redis.call('PTTL', KEYS[2]) end\n"
     "local retention = tonumber(ARGV[6])\n"
-    "if not holder or holder == ARGV[1] or"
+    "if not holder or holds(holder, ARGV[1]) or"
     " (ARGV[5] ~= '' and holder == ARGV[5]) or"
     " (pttl >= 0 and pttl <= retention) then\n"
-    "  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])\n"
+    "  redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[2])\n"
     "  if redis.call('EXISTS', KEYS[3]) == 1 then\n"
     "    redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "  end\n"
     "  local broken = ''\n"
-    "  if holder and holder ~= ARGV[1] then broken = holder end\n"
+    "  if holder and not holds(holder, ARGV[1]) then broken = holder end\n"
     "  return {1, '', 0, broken}\n"
     "end\n"
     "local left = pttl\n"
@@ -153,13 +168,19 @@ const LuaScript& LockScript() {
 // key and the data key may sit on different nodes, and these single-key
 // commands would not notice (the script's multi-key call gets TRYAGAIN).
 // Sends nothing to a server known to be too old to lock on (refusal()).
+// With `stamp`, the SET writes the token stamped with the server it goes to
+// (redis_lock.h).
 class WatchOnTake final : public ConnectionHook {
  public:
   // `commands`: INFO server, UNWATCH, SET, GET, PTTL, WATCH.
   WatchOnTake(std::span<const Command> commands, Connection::WatchedLock lock,
-              const std::string& store_name)
-      : commands_(commands), lock_(std::move(lock)), store_name_(store_name) {}
-  std::span<const Command> Pick(Connection& conn, bool asking) override {
+              const std::string& store_name, bool stamp)
+      : commands_(commands),
+        lock_(std::move(lock)),
+        store_name_(store_name),
+        stamp_(stamp) {}
+  std::span<const Command> Pick(Connection& conn, bool asking,
+                                std::span<const Command>) override {
     picked_.clear();
     refusal_ = Status::OK();
     ask_version_ = false;
@@ -174,6 +195,10 @@ class WatchOnTake final : public ConnectionHook {
     }
     if (conn.watching()) picked_.push_back(commands_[1]);
     picked_.insert(picked_.end(), commands_.begin() + 2, commands_.end());
+    if (stamp_) {
+      value_ = StampedLockValue(lock_.token, conn.endpoint());
+      picked_[set_at()].args[2] = value_;
+    }
     return picked_;
   }
   void Done(Connection& conn, bool asking, const Status& st,
@@ -215,10 +240,37 @@ class WatchOnTake final : public ConnectionHook {
   std::span<const Command> commands_;
   Connection::WatchedLock lock_;
   const std::string& store_name_;
+  const bool stamp_;
+  std::string value_;  // the stamped record the SET writes
   std::vector<Command> picked_;
   bool ask_version_ = false;
   bool taken_ = false;
   Status refusal_;
+};
+
+// The lock script's path: writes the record stamped with the server each
+// attempt goes to into the last argument of the request's first command
+// (the EVALSHA or EVAL), and remembers that server.
+class StampLastArgument final : public ConnectionHook {
+ public:
+  explicit StampLastArgument(std::string_view token) : token_(token) {}
+  std::span<const Command> Pick(Connection& conn, bool,
+                                std::span<const Command> commands) override {
+    picked_.assign(commands.begin(), commands.end());
+    value_ = StampedLockValue(token_, conn.endpoint());
+    picked_[0].args.back() = value_;
+    sent_to_ = conn.endpoint();
+    return picked_;
+  }
+  void Done(Connection&, bool, const Status&, std::vector<Reply>*) override {}
+  // The server of the last attempt.
+  const Endpoint& sent_to() const { return sent_to_; }
+
+ private:
+  const std::string_view token_;
+  std::string value_;
+  std::vector<Command> picked_;
+  Endpoint sent_to_;
 };
 
 // How a waiter paces itself (lock_wait.h): it looks again at least every
@@ -250,7 +302,7 @@ Status RedisStore::RunScript(const LuaScript& script,
                              std::span<const Command> before,
                              std::span<const Command> after,
                              std::vector<Reply>* others, bool* unanswered,
-                             bool durable) {
+                             bool durable, ConnectionHook* hook) {
   const std::string numkeys = std::to_string(keys.size());
   std::vector<Command> pipeline(before.begin(), before.end());
   const size_t at = pipeline.size();
@@ -267,6 +319,7 @@ Status RedisStore::RunScript(const LuaScript& script,
                           .commands = pipeline,
                           .what = what,
                           .keep_error = "NOSCRIPT",
+                          .hook = hook,
                           .durable = durable,
                           .unanswered = unanswered},
                          &replies));
@@ -279,6 +332,7 @@ Status RedisStore::RunScript(const LuaScript& script,
     SK_RETURN_IF_ERROR(Run({.key = keys[0],
                             .commands = pipeline,
                             .what = what,
+                            .hook = hook,
                             .durable = durable,
                             .unanswered = unanswered},
                            &replies));
@@ -341,7 +395,8 @@ Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
                           {{"GET", keys[0]}},
                           {{"PTTL", keys[0]}},
                           {{"WATCH", keys[1]}}};
-  WatchOnTake hook(take, {keys[1], token}, name());
+  WatchOnTake hook(take, {keys[1], token}, name(),
+                   topology_->MasterCanChange());
   bool unanswered = false;
   std::vector<Reply> replies;
   Status st = Run({.key = keys[0],
@@ -411,6 +466,20 @@ Status RedisStore::Blpop(const std::string& wake_key, Duration slice,
   return waited;
 }
 
+bool RedisStore::TakenBeforeFailover(std::string_view holder,
+                                     const Endpoint& found_on) {
+  const std::string_view taken_on = SplitLockValue(holder).taken_on;
+  // Unstamped (a client that does not stamp), or found where it was taken.
+  if (taken_on.empty() || taken_on == found_on.ToString()) return false;
+  // Moved by resharding: the server it was taken on still serves slots.
+  Result<std::vector<Endpoint>> masters = topology_->Masters();
+  if (!masters.ok()) return false;  // not known: wait, as before
+  for (const Endpoint& master : *masters) {
+    if (master.ToString() == taken_on) return false;
+  }
+  return true;
+}
+
 Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
                                                const LockRequest& request,
                                                bool* may_hold) {
@@ -449,8 +518,12 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     const Duration left = std::chrono::floor<Duration>(wait.Left());
     const bool last_try = left.count() <= 0;
     const std::string wait_ms = std::to_string(last_try ? 0 : left.count());
-    const std::string_view args[] = {token,   record_px, cap,
-                                     wait_ms, expected,  retention};
+    // The record to write: the token, stamped by `stamp` where masters
+    // change.
+    const std::string_view args[] = {token,    record_px, cap,  wait_ms,
+                                     expected, retention, token};
+    StampLastArgument stamp(token);
+    ConnectionHook* hook = topology_->MasterCanChange() ? &stamp : nullptr;
     // Read right behind the script, in the same round trip: once it holds
     // the lock, no locked writer can change the data in between.
     const Command read[] = {{{"GET", keys[0]}}, {{"PTTL", keys[0]}}};
@@ -460,7 +533,7 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     // reply at all, that it may have.
     bool unanswered = false;
     Status st = RunScript(LockScript(), script_keys, args, what, &reply, {},
-                          read, &data, &unanswered);
+                          read, &data, &unanswered, /*durable=*/false, hook);
     *may_hold = unanswered;
     SK_RETURN_IF_ERROR(st);
     *may_hold = true;  // until the reply says who holds the lock
@@ -475,7 +548,9 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
         return Unexpected(what, "EVALSHA", reply);
       }
       if (data.size() != 2) return Unexpected(what, "EVALSHA", reply);
-      return LockTaken(what, data[0], data[1], std::move(r[3].str));
+      std::string broken = std::move(r[3].str);
+      if (hook != nullptr) broken = SplitLockValue(broken).token;
+      return LockTaken(what, data[0], data[1], std::move(broken));
     }
     if ((r[0].integer != 0 && r[0].integer != 2) ||
         r[1].type != Reply::Type::kString) {
@@ -484,7 +559,11 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     *may_hold = false;  // held by another: the script took nothing
     std::string holder = std::move(r[1].str);
     const int64_t lease_left = r[2].integer;
-    if (holder != expected && LockHolderIsGone(holder, env_)) {
+    const std::string_view holder_token =
+        hook != nullptr ? SplitLockValue(holder).token : holder;
+    if (holder != expected &&
+        (LockHolderIsGone(holder_token, env_) ||
+         (hook != nullptr && TakenBeforeFailover(holder, stamp.sent_to())))) {
       expected = std::move(holder);
       continue;
     }
@@ -499,8 +578,8 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
       return timed_out;
     }
     if (std::chrono::floor<Duration>(wait.Left()).count() <= 0) continue;
-    SK_RETURN_IF_ERROR(
-        WaitForWake(wake_key, wait, wait.NextSleep(holder, lease_left), what));
+    SK_RETURN_IF_ERROR(WaitForWake(
+        wake_key, wait, wait.NextSleep(holder_token, lease_left), what));
     // Woken or not, the script decides: a wake token may be stale, and a
     // newcomer may have taken the lock first.
   }

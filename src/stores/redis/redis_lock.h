@@ -20,15 +20,16 @@
 namespace sessionkit::redis {
 
 // Run calls Pick with the connection an attempt lands on (`asking`: after
-// an ASK redirect, ASKING goes before each command) and sends what it
-// returns there; nothing skips the attempt (Run then returns OK with no
-// replies). Done follows the exchange whatever its outcome, with the
-// replies as Execute left them (ASKING replies included); it may replace
-// a reply of a command it added (Run then judges the replacement).
+// an ASK redirect, ASKING goes before each command) and the request's
+// commands, and sends what it returns there; nothing skips the attempt (Run
+// then returns OK with no replies). Done follows the exchange whatever its
+// outcome, with the replies as Execute left them (ASKING replies included); it
+// may replace a reply of a command it added (Run then judges the replacement).
 class ConnectionHook {
  public:
   virtual ~ConnectionHook() = default;
-  virtual std::span<const Command> Pick(Connection& conn, bool asking) = 0;
+  virtual std::span<const Command> Pick(Connection& conn, bool asking,
+                                        std::span<const Command> commands) = 0;
   virtual void Done(Connection& conn, bool asking, const Status& st,
                     std::vector<Reply>* replies) = 0;
 };
@@ -68,6 +69,43 @@ LuaScript MakeScript(std::string_view source);
   "        string.format('%d', math.max(1, tonumber(last[2]) - now)))\n" \
   "  end\n"                                                              \
   "end\n"
+
+// Whether the lock record `v` is token `t`'s (see "The lock record's
+// value" below): `t` itself, or `t` stamped with a server.
+#define SK_REDIS_LUA_HOLDS                                    \
+  "local function holds(v, t)\n"                              \
+  "  if v == t then return true end\n"                        \
+  "  if not v or string.sub(v, 1, #t + 1) ~= t .. '@' then\n" \
+  "    return false\n"                                        \
+  "  end\n"                                                   \
+  "  return not string.find(v, '@', #t + 2, true)\n"          \
+  "end\n"
+
+// --- The lock record's value ----------------------------------------------
+//
+// Where a replica can become the master (Topology::MasterCanChange), the
+// record holds "<token>@<host:port>": the owner's token and the master it
+// was taken on, as this client routed to it (the address the sentinels or
+// CLUSTER SLOTS announce, the same for every client). A waiter that finds
+// a record on another server than the one it was taken on, and that server
+// is no longer a master, knows the lock comes from before a failover: the
+// holder's release may have gone to the old master, or been lost with it.
+// It takes the lock over at once (compare-and-take-over, as for a holder
+// whose process is gone) instead of waiting out the lease. A record moved
+// by resharding names a server that is still a master, and is waited for.
+// Standalone servers store the bare token. Owners are compared with
+// SK_REDIS_LUA_HOLDS, so a holder finds its lock wherever it was taken.
+
+// `token` stamped with the server `at`.
+std::string StampedLockValue(std::string_view token, const Endpoint& at);
+
+// A lock record's parts: the owner's token, and the server it was taken
+// on ("" when it names none).
+struct LockValue {
+  std::string_view token;
+  std::string_view taken_on;
+};
+LockValue SplitLockValue(std::string_view value);
 
 // Redis refuses expiries past LLONG_MAX ms from now; this (about 2230
 // years) is far from that and longer than any session.

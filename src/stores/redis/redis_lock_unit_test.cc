@@ -93,6 +93,41 @@ Deadline In(int ms) {
 
 // A host name with two addresses, the first silent (its SYNs dropped): the
 // second is tried within the connect timeout, not abandoned.
+TEST(RedisLockValueTest, StampedAndSplit) {
+  const std::string v = StampedLockValue("h|1|ab", Endpoint{"::1", 6380});
+  EXPECT_EQ(v, "h|1|ab@[::1]:6380");
+  EXPECT_EQ(SplitLockValue(v).token, "h|1|ab");
+  EXPECT_EQ(SplitLockValue(v).taken_on, "[::1]:6380");
+  EXPECT_EQ(SplitLockValue("h|1|ab").token, "h|1|ab");
+  EXPECT_EQ(SplitLockValue("h|1|ab").taken_on, "");
+  // A token with an @ of its own keeps it.
+  EXPECT_EQ(SplitLockValue("a@b@127.0.0.1:1").token, "a@b");
+}
+
+// The scripts' owner check, run by a real server: a token holds its bare
+// record and its stamped record, never another token's, not even one that
+// it is a prefix of.
+TEST(RedisLockValueTest, HoldsInLua) {
+  auto server = test::StartRedis();
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto holds = [&](const std::string& value, const std::string& token) {
+    auto out = (*server)->Cli(
+        {"EVAL",
+         std::string(SK_REDIS_LUA_HOLDS) +
+             "if holds(ARGV[1], ARGV[2]) then return 1 end return 0",
+         "0", value, token});
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() && *out == "1\n";
+  };
+  EXPECT_TRUE(holds("h|1|a", "h|1|a"));
+  EXPECT_TRUE(holds("h|1|a@127.0.0.1:6380", "h|1|a"));
+  EXPECT_FALSE(holds("h|1|ab@127.0.0.1:6380", "h|1|a"));
+  EXPECT_FALSE(holds("h|1|a@x@127.0.0.1:6380", "h|1|a"));
+  EXPECT_TRUE(holds("h|1|a@x@127.0.0.1:6380", "h|1|a@x"));
+  EXPECT_FALSE(holds("h|1|a", "h|1|a@127.0.0.1:6380"));
+  EXPECT_FALSE(holds("h|1|b", "h|1|a"));
+}
+
 TEST(RedisConnectTest, UnansweredFirstAddressGivesWayToTheNext) {
   FullBacklog silent;
   ASSERT_NE(silent.port(), 0);

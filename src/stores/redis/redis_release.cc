@@ -18,8 +18,8 @@ namespace {
 // KEYS[5]: the staging key the SET before the script wrote the data to,
 // with its expiry. ARGV: token, ttl ms (0 or less: delete the session).
 // Returns 0 (not the holder: nothing written, staging key dropped) or 1.
-constexpr std::string_view kWriteSource = SK_REDIS_LUA_WAKE
-    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then\n"
+constexpr std::string_view kWriteSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+    "if not holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
     "  redis.call('DEL', KEYS[5])\n"
     "  return 0\n"
     "end\n"
@@ -34,8 +34,8 @@ constexpr std::string_view kWriteSource = SK_REDIS_LUA_WAKE
 
 // ARGV: token, ttl ms (0 or more). Returns 0 (not the holder: nothing
 // touched), 1, or 2 (no such session; the lock is released all the same).
-constexpr std::string_view kTouchSource = SK_REDIS_LUA_WAKE
-    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end\n"
+constexpr std::string_view kTouchSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+    "if not holds(redis.call('GET', KEYS[2]), ARGV[1]) then return 0 end\n"
     "local found = redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "redis.call('DEL', KEYS[2])\n"
     "wake()\n"
@@ -43,8 +43,8 @@ constexpr std::string_view kTouchSource = SK_REDIS_LUA_WAKE
     "return 2\n";
 
 // ARGV: token. Releases only the holder's lock; returns 1 either way.
-constexpr std::string_view kUnlockSource = SK_REDIS_LUA_WAKE
-    "if redis.call('GET', KEYS[2]) == ARGV[1] then\n"
+constexpr std::string_view kUnlockSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+    "if holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
     "  redis.call('DEL', KEYS[2])\n"
     "  wake()\n"
     "end\n"
@@ -82,7 +82,8 @@ class ExecIfWatched final : public ConnectionHook {
   ExecIfWatched(std::span<const Command> transaction,
                 Connection::WatchedLock lock)
       : transaction_(transaction), lock_(std::move(lock)) {}
-  std::span<const Command> Pick(Connection& conn, bool asking) override {
+  std::span<const Command> Pick(Connection& conn, bool asking,
+                                std::span<const Command>) override {
     ran_ = !asking && conn.watched_lock() == lock_;
     if (!ran_) return {};
     return transaction_;
@@ -106,8 +107,8 @@ Status RedisStore::LockLost(std::string_view id,
                             std::string_view refused) const {
   return Status::LockLost(name() + ": session " + SessionIdPrefix(id) +
                           ": lock is no longer held by this request (another "
-                          "request took it over after its lease ran out, or "
-                          "the session was destroyed); " +
+                          "request took it over after its lease ran out or "
+                          "after a failover, or the session was destroyed); " +
                           std::string(refused));
 }
 

@@ -68,7 +68,8 @@ Status Attempt(ConnectionPool* pool, const Durability& durability,
     }
     replicas = *wanted;
   }
-  call->sent = hook != nullptr ? hook->Pick(*conn, asking) : request.commands;
+  call->sent = hook != nullptr ? hook->Pick(*conn, asking, request.commands)
+                               : request.commands;
   std::span<const Command> send = call->sent;
   if (asking) {
     // ASKING and the commands in one write: one round trip. ASKING

@@ -21,6 +21,7 @@
 #include "support/fake_env.h"
 #include "support/redis_test_util.h"
 #include "support/test_server.h"
+#include "support/test_status.h"
 
 namespace sessionkit::redis {
 namespace {
@@ -342,6 +343,70 @@ TEST(RedisSentinelStoreTest, FailoverLosesNoSession) {
   EXPECT_EQ(r->data, "after");
 }
 
+// A request holds a lock across a planned failover and does not release it
+// (its release went to the old master, or it is still running). The next
+// request, on the new master, takes the lock over at once instead of
+// waiting out lock_wait_ms, and names the holder it broke; the holder's
+// late write is refused and reported, never silently lost.
+TEST(RedisSentinelStoreTest, LockFromBeforeAFailoverIsTakenOverAtOnce) {
+  ASSERT_NE(g_setup, nullptr);
+  test::RedisServer* old_master = nullptr;
+  test::RedisServer* new_master = nullptr;
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
+    old_master = g_setup->ByPort(SentinelMasterPort());
+    if (old_master == nullptr) return false;
+    new_master =
+        old_master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
+    return Settled(new_master);
+  })) << "the replica or the sentinels did not settle";
+  auto store = OpenStore(SentinelUrl("prefix=tk:"));
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const std::string id = testing::TestId(4000);
+  ASSERT_TRUE((*store)->Write(id, "before", Duration(600000)).ok());
+  LockRequest holder;
+  holder.owner.token = "other-host.invalid|1|tk-holder";
+  holder.wait = Duration(0);
+  holder.lease = Duration(300000);  // the CLI's: nothing ends it soon
+  Result<LockedRead> held = (*store)->LockAndRead(id, holder);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_TRUE(held->acquired());
+  auto waited = old_master->Cli({"WAIT", "1", "5000"});
+  ASSERT_TRUE(waited.ok()) << waited.status().ToString();
+  ASSERT_EQ(*waited, "1\n");
+  ASSERT_TRUE(testing::ForceSentinelFailover(
+      *g_setup->sentinels[0], kMasterName,
+      [&] { return SentinelMasterPort() == new_master->port(); }))
+      << "the sentinels did not promote the replica";
+  // The record came along with the data.
+  auto record = new_master->Cli({"GET", "tk:{" + id + "}:lock"});
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  EXPECT_EQ(*record, holder.owner.token + "@127.0.0.1:" +
+                         std::to_string(old_master->port()) + "\n");
+
+  // A new process's request (its own store), as PHP would make it.
+  auto next_store = OpenStore(SentinelUrl("prefix=tk:"));
+  ASSERT_TRUE(next_store.ok()) << next_store.status().ToString();
+  LockRequest next;
+  next.owner.token = "other-host.invalid|2|tk-next";
+  next.wait = Duration(5000);
+  Result<LockedRead> got = Status::Internal("not run");
+  const int64_t ms =
+      testing::MillisOf([&] { got = (*next_store)->LockAndRead(id, next); });
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->acquired()) << "waited " << ms << " ms";
+  EXPECT_LT(ms, 1000);
+  EXPECT_EQ(got->broken_owner, holder.owner.token);
+  EXPECT_EQ(got->record.data, "before");
+  Status late =
+      (*store)->WriteAndUnlock(id, "late", Duration(600000), holder.owner);
+  EXPECT_TRUE(late.IsLockLost()) << late.ToString();
+  SK_ASSERT_OK(
+      (*next_store)->WriteAndUnlock(id, "next", Duration(600000), next.owner));
+  Result<SessionRecord> r = (*store)->Read(id);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->data, "next");
+}
+
 // The master dies outright (after the forced failover above, or before
 // it: the cases run in any order). Calls fail
 // with Unavailable, each within its time bounds, until the sentinels
@@ -366,6 +431,16 @@ TEST(RedisSentinelStoreTest, CrashedMasterIsReplaced) {
                             Duration(600000))
                     .ok());
   }
+  // A lock held when the master dies, by a request that never gets to
+  // release it.
+  const std::string locked_id = testing::TestId(2001);
+  LockRequest holder;
+  holder.owner.token = "other-host.invalid|1|crash-holder";
+  holder.wait = Duration(0);
+  holder.lease = Duration(300000);
+  Result<LockedRead> held = (*store)->LockAndRead(locked_id, holder);
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_TRUE(held->acquired());
   auto waited = master->Cli({"WAIT", "1", "5000"});
   ASSERT_TRUE(waited.ok()) << waited.status().ToString();
   ASSERT_EQ(*waited, "1\n");
@@ -401,6 +476,20 @@ TEST(RedisSentinelStoreTest, CrashedMasterIsReplaced) {
   auto on_new = replica->Cli({"GET", "crash:{" + fresh + "}"});
   ASSERT_TRUE(on_new.ok()) << on_new.status().ToString();
   EXPECT_EQ(*on_new, "after-crash\n");
+  // The next request on the locked session takes the lock over at once.
+  auto next_store = OpenStore(SentinelUrl("prefix=crash:"));
+  ASSERT_TRUE(next_store.ok()) << next_store.status().ToString();
+  LockRequest next;
+  next.owner.token = "other-host.invalid|2|crash-next";
+  next.wait = Duration(5000);
+  Result<LockedRead> got = Status::Internal("not run");
+  const int64_t ms = testing::MillisOf(
+      [&] { got = (*next_store)->LockAndRead(locked_id, next); });
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->acquired()) << "waited " << ms << " ms";
+  EXPECT_LT(ms, 1000);
+  EXPECT_EQ(got->broken_owner, holder.owner.token);
+  SK_EXPECT_OK((*next_store)->Unlock(locked_id, next.owner));
 
   // Back to a master and a replica in sync, so that the cases of this
   // binary pass in any order (they run shuffled): the sentinels turn the

@@ -221,15 +221,21 @@ class RedisStore final : public Store {
   // `args`: EVALSHA, then EVAL after a NOSCRIPT reply. One round trip when
   // the server has the script cached.
   // `before` and `after` go in the same round trip around the script; their
-  // replies, in order, land in `others`. `unanswered` and `durable`: as
-  // for Run.
+  // replies, in order, land in `others`. `unanswered`, `durable` and
+  // `hook`: as for Run (`hook` sees EVALSHA or EVAL as the command at
+  // `before`'s end).
   Status RunScript(const LuaScript& script, std::span<const std::string> keys,
                    std::span<const std::string_view> args,
                    const std::string& what, Reply* reply,
                    std::span<const Command> before = {},
                    std::span<const Command> after = {},
                    std::vector<Reply>* others = nullptr,
-                   bool* unanswered = nullptr, bool durable = false);
+                   bool* unanswered = nullptr, bool durable = false,
+                   ConnectionHook* hook = nullptr);
+  // True when `holder`, a lock record found on `found_on`, was taken on
+  // another server that is no longer a master: before a failover
+  // (redis_lock.h, "The lock record's value").
+  bool TakenBeforeFailover(std::string_view holder, const Endpoint& found_on);
   // The keys of the locking scripts: data, lock, waiters, wake.
   std::vector<std::string> LockingKeys(std::string_view id) const;
   Status LockLost(std::string_view id, std::string_view refused) const;

@@ -60,6 +60,7 @@ class SentinelTopology final : public Topology {
   Redirect OnErrorReply(const Endpoint& endpoint,
                         std::string_view error) override;
   int MaxRedirects() const override { return 1; }
+  bool MasterCanChange() const override { return true; }
 
   // How long a master found is used before the sentinels are asked again
   // whether it changed (by one caller; the others keep routing).

@@ -62,6 +62,10 @@ class Topology {
   // How many redirects (kRetry or kAsk) one command may follow before the
   // store gives up with Unavailable.
   virtual int MaxRedirects() const = 0;
+
+  // True when a replica can become a master (Sentinel, Cluster): lock
+  // records then name the server they were taken on (redis_lock.h).
+  virtual bool MasterCanChange() const = 0;
 };
 
 // One fixed server: routes everything there and never redirects.
@@ -83,6 +87,7 @@ class StandaloneTopology final : public Topology {
     return Redirect{};
   }
   int MaxRedirects() const override { return 0; }
+  bool MasterCanChange() const override { return false; }
 
  private:
   const Endpoint endpoint_;

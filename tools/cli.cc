@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli_source.h"
 #include "php_payload.h"
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
@@ -33,8 +34,9 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls",   "get",  "rm",
-                                       "gc",    "lock", "check"};
+constexpr std::string_view kVerbs[] = {"stats", "ls",   "get",   "rm",
+                                       "gc",    "lock", "check", "compact"};
+constexpr char kVerbList[] = "stats, ls, get, rm, gc, lock, check, compact";
 constexpr size_t kScanPage = 1000;
 
 // What the user typed, made safe to quote in a message.
@@ -49,6 +51,7 @@ class Command {
       : verb_(std::move(verb)), out_(out), err_(err) {}
 
   std::string url;
+  UrlRequest source;  // where to look when `url` is empty
   std::string id;
   size_t limit = 0;  // 0: no limit
   bool include_expired = false;
@@ -58,6 +61,7 @@ class Command {
   bool repair = false;
 
   int Run() {
+    if (int rc = ResolveUrl()) return rc;
     if (verb_ == "stats") return Stats();
     if (verb_ == "ls") return List();
     if (verb_ == "get") return Get();
@@ -65,6 +69,7 @@ class Command {
     if (verb_ == "gc") return Gc();
     if (verb_ == "lock") return Lock();
     if (verb_ == "check") return RunCheck(url, repair, out_, err_);
+    if (verb_ == "compact") return RunCompact(url, out_, err_);
     return Fail(kExitUsage, "unknown command " + Quoted(verb_));
   }
 
@@ -79,6 +84,19 @@ class Command {
   int FailWith(const Status& status) {
     return Fail(status.IsInvalidArgument() ? kExitUsage : kExitFailure,
                 status.message());
+  }
+
+  // Sets `url` from the command line, SESSIONKIT_URL, --fpm-pool or
+  // php.ini (cli_source.h).
+  int ResolveUrl() {
+    source.url = url;
+    auto found = FindStoreUrl(source, UrlSourceOs::Real());
+    if (!found.ok()) return Fail(kExitUsage, found.status().message());
+    if (!found->warning.empty()) {
+      err_ << "sessionkit " << verb_ << ": warning: " << found->warning << "\n";
+    }
+    url = found->url;
+    return kExitOk;
   }
 
   // Parses and opens `url` into store_. Returns kExitOk or an exit code
@@ -358,12 +376,14 @@ CLI::Validator PositiveCount() {
 
 constexpr char kUrlHelp[] =
     "Store URL, e.g. lmdb:///var/lib/sessionkit (same grammar as "
-    "session.save_path)";
+    "session.save_path). Left out: $SESSIONKIT_URL, else the --fpm-pool's "
+    "session.save_path, else php.ini's";
 constexpr char kIdHelp[] = "Session id (a-z A-Z 0-9 , - ; 1 to 256 characters)";
 
 // What the command line set, whichever verb it chose.
 struct Args {
   std::string url, id;
+  UrlRequest source;
   size_t limit = 0;
   bool include_expired = false, raw = false, repair = false;
   LockOptions lock;
@@ -377,14 +397,14 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       "stats",
       "Count live and expired sessions, their bytes, and show a histogram of "
       "session sizes (powers of two).");
-  stats->add_option("URL", a->url, kUrlHelp)->required();
+  stats->add_option("URL", a->url, kUrlHelp);
   stats->footer("Example: sessionkit stats lmdb:///var/lib/sessionkit");
 
   CLI::App* ls = app.add_subcommand(
       "ls",
       "List sessions, one per line: id, stored bytes, expiry (ISO-8601 UTC) "
       "and 'expired' for sessions past their expiry that gc has not removed.");
-  ls->add_option("URL", a->url, kUrlHelp)->required();
+  ls->add_option("URL", a->url, kUrlHelp);
   ls->add_option("--limit", a->limit, "Print at most N sessions")
       ->type_name("N")
       ->check(PositiveCount());
@@ -397,8 +417,8 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       "Print one session's payload: PHP session data (php or php_serialize "
       "format) as an indented tree, anything else as text with "
       "non-printable bytes escaped as \\xNN.");
-  get->add_option("URL", a->url, kUrlHelp)->required();
-  get->add_option("ID", a->id, kIdHelp)->required();
+  get->add_option("URL", a->url, kUrlHelp);
+  get->add_option("ID", a->id, kIdHelp);
   get->add_flag("--raw", a->raw,
                 "Write the payload bytes unmodified to stdout");
   get->footer(
@@ -409,7 +429,7 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       "gc",
       "Delete every expired session and print how many sessions and bytes "
       "were removed.");
-  gc->add_option("URL", a->url, kUrlHelp)->required();
+  gc->add_option("URL", a->url, kUrlHelp);
 }
 
 // The lock settings of `cmd`, named as the sessionkit.* ini entries, with
@@ -444,8 +464,8 @@ void AddLockingCommands(CLI::App& app, Args* a) {
       "Delete one session. Fails when no live session has this id. Waits for "
       "the session's lock first (--locking=0 to delete without it), so that "
       "a request in flight cannot write the session back.");
-  rm->add_option("URL", a->url, kUrlHelp)->required();
-  rm->add_option("ID", a->id, kIdHelp)->required();
+  rm->add_option("URL", a->url, kUrlHelp);
+  rm->add_option("ID", a->id, kIdHelp);
   rm->add_option("--locking", a->lock.enabled,
                  "Take the session lock before deleting (default 1)")
       ->type_name("0|1");
@@ -456,8 +476,8 @@ void AddLockingCommands(CLI::App& app, Args* a) {
       "Take one session's lock as a PHP request would, say how long the wait "
       "took (and whose lock was taken over), hold it --hold-ms, release it. "
       "Exit 1 when the wait runs out or too many requests wait.");
-  lock_cmd->add_option("URL", a->url, kUrlHelp)->required();
-  lock_cmd->add_option("ID", a->id, kIdHelp)->required();
+  lock_cmd->add_option("URL", a->url, kUrlHelp);
+  lock_cmd->add_option("ID", a->id, kIdHelp);
   lock_cmd->add_option("--hold-ms", a->hold_ms, "Hold the lock this long")
       ->type_name("MS")
       ->check(CLI::NonNegativeNumber);
@@ -476,15 +496,28 @@ void AddLockingCommands(CLI::App& app, Args* a) {
 int CheckVerb(int argc, const char* const* argv, std::ostream& err) {
   if (argc >= 2 && argv[1][0] != '-' && !IsVerb(argv[1])) {
     err << "sessionkit: unknown command " << Quoted(argv[1])
-        << "; commands are stats, ls, get, rm, gc, lock, check (see "
-           "sessionkit --help)\n";
+        << "; commands are " << kVerbList << " (see sessionkit --help)\n";
     return kExitUsage;
   }
   if (argc < 2) {
-    err << "sessionkit: no command given; commands are stats, ls, get, rm, "
-           "gc, lock, check (see sessionkit --help)\n";
+    err << "sessionkit: no command given; commands are " << kVerbList
+        << " (see sessionkit --help)\n";
     return kExitUsage;
   }
+  return kExitOk;
+}
+
+// get, rm and lock take [URL] ID: a lone argument is the id.
+int ShiftId(const std::string& verb, Args* a, std::ostream& err) {
+  if (verb != "get" && verb != "rm" && verb != "lock") return kExitOk;
+  if (!a->id.empty()) return kExitOk;
+  if (a->url.empty() || a->url.find("://") != std::string::npos) {
+    err << "sessionkit " << verb << ": no session id given (sessionkit " << verb
+        << " [URL] ID; see 'sessionkit " << verb << " --help')\n";
+    return kExitUsage;
+  }
+  a->id = std::move(a->url);
+  a->url.clear();
   return kExitOk;
 }
 
@@ -504,6 +537,10 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   AddInspectCommands(app, &a);
   AddLockingCommands(app, &a);
   AddCheckCommand(app, &a.url, &a.repair);
+  AddCompactCommand(app, &a.url);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    AddUrlSourceFlags(sub, &a.source);
+  }
 
   try {
     app.parse(argc, argv);
@@ -519,8 +556,10 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   }
 
   const CLI::App* chosen = app.get_subcommands().at(0);
+  if (int rc = ShiftId(chosen->get_name(), &a, err); rc != kExitOk) return rc;
   Command command(chosen->get_name(), out, err);
   command.url = a.url;
+  command.source = a.source;
   command.id = a.id;
   command.limit = a.limit;
   command.include_expired = a.include_expired;

@@ -6,7 +6,9 @@
 //   sessionkit rm URL ID        delete one session
 //   sessionkit gc URL           delete expired sessions
 //   sessionkit check URL        check an LMDB store for corruption
+//   sessionkit compact URL      rewrite an LMDB store compactly
 //
+// Without URL, the store is PHP's (cli_source.h).
 // docs/cli.md describes every verb and the exit codes.
 #ifndef SESSIONKIT_TOOLS_CLI_H_
 #define SESSIONKIT_TOOLS_CLI_H_
@@ -42,6 +44,10 @@ int RunCli(int argc, const char* const* argv, std::ostream& out,
 void AddCheckCommand(CLI::App& app, std::string* url, bool* repair);
 int RunCheck(const std::string& url, bool repair, std::ostream& out,
              std::ostream& err);
+
+// The `compact` verb (cli_compact.cc): registers it on `app`, and runs it.
+CLI::App* AddCompactCommand(CLI::App& app, std::string* url);
+int RunCompact(const std::string& url, std::ostream& out, std::ostream& err);
 
 // `s` padded with spaces to `width` characters, on the left or the right
 // (unchanged when it is as long already).

@@ -1,6 +1,9 @@
 // `sessionkit check URL [--repair]`: checks an LMDB store for corruption
-// (src/stores/lmdb/lmdb_check.h) and, with --repair, moves a corrupt one
-// aside so that the next opening starts an empty store.
+// (src/stores/lmdb/lmdb_check.h), frees the reader slots of dead processes
+// in an intact one and, with --repair, moves a corrupt one aside so that the
+// next opening starts an empty store.
+#include <lmdb.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <string>
@@ -19,10 +22,9 @@ void AddCheckCommand(CLI::App& app, std::string* url, bool* repair) {
       "Read every page and record of an LMDB store, as the store would, in a "
       "child process, and say whether it is intact. Exit 1 when it is "
       "corrupt (e.g. after an OS crash with sync=off).");
-  check
-      ->add_option("URL", *url,
-                   "LMDB store URL, e.g. lmdb:///var/lib/sessionkit")
-      ->required();
+  check->add_option("URL", *url,
+                    "LMDB store URL, e.g. lmdb:///var/lib/sessionkit "
+                    "(default: see 'Which store' in docs/cli.md)");
   check->add_flag("--repair", *repair,
                   "When corrupt, move data.mdb and lock.mdb aside (to "
                   "*.corrupt-<unix time>): the next opening starts an empty "
@@ -63,6 +65,21 @@ int RunCheck(const std::string& url, bool repair, std::ostream& out,
   }
   if (check.ok()) {
     out << check.Summary() << "\n";
+    if (!check.has_data) return kExitOk;
+    int cleared = 0;
+    const int rc = lmdb_internal::ClearDeadReaderSlots(
+        options->path, options->max_readers, &cleared);
+    if (rc != 0) {
+      return fail(kExitFailure,
+                  "cannot clear the reader slots of dead "
+                  "processes: " +
+                      std::string(mdb_strerror(rc)));
+    }
+    out << "reader slots: "
+        << (cleared == 0 ? std::string("none left by dead processes")
+                         : "freed " + std::to_string(cleared) +
+                               " left by processes that died mid-read")
+        << "\n";
     return kExitOk;
   }
   if (!repair) {

@@ -3,17 +3,27 @@
 # build tree. Sessions are written with cli_test_seed (the C++ API), then
 # every verb is run and its output and exit code checked, errors included.
 #
-#   cli_test.sh SESSIONKIT_BINARY CLI_TEST_SEED_BINARY SCRATCH_DIR
+#   cli_test.sh SESSIONKIT_BINARY CLI_TEST_SEED_BINARY SCRATCH_DIR [PHP_EXT]
+#
+# With PHP_EXT (the built sessionkit.so), the URL is also taken from a
+# php.ini that loads it.
 set -euo pipefail
 
 CLI=$1
 SEED=$2
 DIR=$3
+PHP_EXT=${4:-}
 
 rm -rf "$DIR"
 mkdir -p "$DIR"
 trap 'rm -rf "$DIR"' EXIT
 URL="lmdb://$DIR/store"
+# PHP's configuration as the tool sees it: a php.ini of the test's own.
+mkdir -p "$DIR/php/conf.d"
+export PHPRC="$DIR/php/php.ini" PHP_INI_SCAN_DIR="$DIR/php/conf.d"
+printf 'session.save_handler = files\nsession.save_path = "%s"\n' \
+  "$DIR/php-sessions" >"$PHPRC"
+unset SESSIONKIT_URL
 
 failures=0
 checks=0
@@ -192,9 +202,7 @@ expect_error 2 "no command given"
 run frobnicate "$URL"
 expect_error 2 "unknown command 'frobnicate'"
 run get "$URL"
-expect_error 2 "ID is required"
-run ls
-expect_error 2 "URL is required"
+expect_error 2 "no session id given"
 run ls --limit 0 "$URL"
 expect_error 2 "--limit"
 run ls --no-such-flag "$URL"
@@ -277,11 +285,106 @@ expect_out_has "^expired +0 +0 "
 run gc "$URL"
 expect_out "removed 0 expired sessions, 0 bytes (0 B)"
 
+# --- which store: no URL on the command line -------------------------------
+run ls
+expect_error 2 "the php CLI's php.ini has session.save_handler = files, not sessionkit"
+expect_err_has "SESSIONKIT_URL"
+expect_err_has "--fpm-pool NAME"
+SESSIONKIT_URL=$URL run ls
+expect_rc 0
+expect_out_has "^$ID_PHP "
+expect_out_lines 4
+SESSIONKIT_URL=$URL run get "$ID_PHP"
+expect_rc 0
+expect_out "$TREE"
+run get "$URL"
+expect_error 2 "no session id given"
+mkdir -p "$DIR/fpm/pool.d"
+printf '[shop]\nuser = www-data\nphp_admin_value[session.save_handler] = sessionkit\nphp_admin_value[session.save_path] = "%s" ; ours\n' \
+  "$URL" >"$DIR/fpm/pool.d/shop.conf"
+run ls --fpm-pool shop --fpm-dir "$DIR/fpm"
+expect_rc 0
+expect_out_lines 4
+run ls --fpm-pool www --fpm-dir "$DIR/fpm"
+expect_error 2 "no php-fpm pool 'www' in $DIR/fpm/pool.d/*.conf or php-fpm.conf (pools there: shop)"
+# A password on the command line works, with a warning that does not repeat
+# it (the store is unreachable here: port 1).
+run stats "redis://:s3cret@127.0.0.1:1/0?connect_timeout=100ms"
+expect_rc 1
+expect_err_has "warning: the store URL on the command line holds a password"
+checks=$((checks + 1))
+! grep -q s3cret "$DIR/err" || fail "the password was printed"
+if [[ -n $PHP_EXT ]]; then
+  printf 'extension=%s\nsession.save_handler = sessionkit\nsession.save_path = "%s"\n' \
+    "$PHP_EXT" "$URL" >"$PHPRC"
+  run ls
+  expect_rc 0
+  expect_err_empty
+  expect_out_has "^$ID_PHP "
+  expect_out_lines 4
+  printf 'session.save_handler = files\n' >"$PHPRC"
+fi
+
+# --- compact --------------------------------------------------------------
+# A store whose sessions were mostly deleted, compacted while a writer keeps
+# writing new ones: the file shrinks and every acknowledged write is there.
+CURL="lmdb://$DIR/compact?map_size=256MiB"
+"$SEED" --fill "$CURL" kept 6000 2000 50 || fail "could not fill the store"
+SIZE_BEFORE=$(stat -c %s "$DIR/compact/data.mdb")
+rm -f "$DIR/stop" "$DIR/stop.started"
+"$SEED" --writer "$CURL" w "$DIR/stop" >"$DIR/writer.out" 2>"$DIR/writer.err" &
+WRITER=$!
+for _ in $(seq 200); do [[ -e $DIR/stop.started ]] && break; sleep 0.05; done
+run compact "$CURL"
+expect_rc 0
+expect_err_empty
+expect_out_has "^lmdb://$DIR/compact: compacted: data.mdb $SIZE_BEFORE -> [0-9]+ bytes"
+sleep 0.5  # the writer goes on, in the new file
+touch "$DIR/stop"
+checks=$((checks + 1))
+wait $WRITER || fail "the writer failed: $(cat "$DIR/writer.err")"
+WRITTEN=$(cat "$DIR/writer.out")
+SIZE_AFTER=$(stat -c %s "$DIR/compact/data.mdb")
+echo "compact: data.mdb $SIZE_BEFORE -> $SIZE_AFTER bytes; the writer wrote $WRITTEN sessions meanwhile"
+checks=$((checks + 1))
+((SIZE_AFTER * 3 < SIZE_BEFORE)) || fail "data.mdb did not shrink: $SIZE_BEFORE -> $SIZE_AFTER"
+checks=$((checks + 1))
+((WRITTEN > 100)) || fail "the writer wrote only $WRITTEN sessions"
+checks=$((checks + 1))
+"$SEED" --verify "$CURL" w "$WRITTEN" || fail "acknowledged writes were lost"
+run ls "$CURL"
+expect_rc 0
+expect_out_lines $((WRITTEN + 120))
+run check "$CURL"
+expect_rc 0
+expect_out_has ": OK: $((WRITTEN + 120)) sessions"
+run compact "lmdb://$DIR/empty-store"
+expect_error 1 "the directory does not exist"
+mkdir "$DIR/empty-store"
+run compact "lmdb://$DIR/empty-store"
+expect_rc 0
+expect_out "lmdb://$DIR/empty-store: nothing to compact (no data.mdb yet)"
+run compact "redis://127.0.0.1:1"
+expect_error 2 "compact is for lmdb:// stores; redis reclaims space itself"
+
 # --- check ----------------------------------------------------------------
 run check "$URL"
 expect_rc 0
 expect_err_empty
 expect_out_has "^lmdb://$DIR/store: OK: 4 sessions"
+expect_out_has "^reader slots: none left by dead processes$"
+# A PHP worker killed mid-read leaves its reader slot taken while other
+# workers keep the store open (`lock` stands for them): check frees it.
+"$CLI" lock --hold-ms 3000 "$URL" "$ID_SER" >"$DIR/holder.out" 2>&1 &
+HOLDER=$!
+for _ in $(seq 100); do grep -q locked "$DIR/holder.out" && break; sleep 0.05; done
+"$SEED" --dead-reader "$DIR/store" || fail "could not leave a dead reader"
+run check "$URL"
+expect_rc 0
+expect_out_has "^reader slots: freed 1 left by processes that died mid-read$"
+wait $HOLDER
+run check "$URL"
+expect_out_has "^reader slots: none left by dead processes$"
 run check --repair "$URL"  # nothing to repair
 expect_rc 0
 expect_out_has ": OK: "

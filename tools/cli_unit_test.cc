@@ -1,13 +1,17 @@
 // Unit tests of the CLI's formatting helpers and of the errors it reports
 // before touching a store. cli_test.sh runs the binary against a real store.
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "cli.h"
+#include "cli_source.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "support/test_status.h"
 
 namespace sessionkit::cli {
 namespace {
@@ -91,9 +95,11 @@ TEST(RunCliTest, UsageErrors) {
   ExpectUsageError(RunWith({}), "no command given");
   ExpectUsageError(RunWith({"frobnicate", "x"}),
                    "unknown command 'frobnicate'");
-  ExpectUsageError(RunWith({"ls"}), "sessionkit ls: URL is required");
   ExpectUsageError(RunWith({"get", "lmdb:///tmp/x"}),
-                   "sessionkit get: ID is required");
+                   "sessionkit get: no session id given");
+  ExpectUsageError(RunWith({"compact", "redis://127.0.0.1:1"}),
+                   "compact is for lmdb:// stores; redis reclaims space "
+                   "itself");
   ExpectUsageError(RunWith({"ls", "--bogus", "lmdb:///tmp/x"}), "--bogus");
   ExpectUsageError(RunWith({"ls", "--limit", "0", "lmdb:///tmp/x"}), "--limit");
   ExpectUsageError(RunWith({"ls", "--limit", "ten", "lmdb:///tmp/x"}),
@@ -137,7 +143,8 @@ TEST(RunCliTest, HelpAndVersion) {
   EXPECT_THAT(version.out, HasSubstr("sessionkit "));
   CliRun help = RunWith({"--help"});
   EXPECT_EQ(help.code, 0);
-  for (const char* verb : {"stats", "ls", "get", "rm", "gc", "check"}) {
+  for (const char* verb :
+       {"stats", "ls", "get", "rm", "gc", "check", "compact"}) {
     EXPECT_THAT(help.out, HasSubstr(verb));
   }
   EXPECT_THAT(help.out, HasSubstr("Exit status"));
@@ -145,6 +152,168 @@ TEST(RunCliTest, HelpAndVersion) {
   EXPECT_EQ(get_help.code, 0);
   EXPECT_THAT(get_help.out, HasSubstr("--raw"));
   EXPECT_THAT(get_help.out, Not(HasSubstr("--limit")));
+}
+
+TEST(ParseFpmPoolTest, ReadsThePoolsSessionSettings) {
+  const char* kConf =
+      "; a comment\n"
+      "[global]\n"
+      "php_value[session.save_path] = \"lmdb:///not/a/pool\"\n"
+      "[www]\n"
+      "user = www-data\n"
+      "php_value[session.save_handler] = sessionkit\n"
+      "php_value[session.save_path] = \"redis://:s3cret@h:6379/0?a=1&b=2\"\n"
+      "[shop]\n"
+      "php_admin_value[session.save_path] = lmdb:///srv/shop ; inline\n"
+      "php_value[session.save_path] = lmdb:///ignored\n"
+      "  php_admin_value[ session.save_handler ] = 'sessionkit'\n";
+  auto www = ParseFpmPool(kConf, "www");
+  ASSERT_TRUE(www.has_value());
+  EXPECT_EQ(www->save_handler, "sessionkit");
+  EXPECT_EQ(www->save_path, "redis://:s3cret@h:6379/0?a=1&b=2");
+  // php_admin_value wins, whatever the order; comments and quotes go.
+  auto shop = ParseFpmPool(kConf, "shop");
+  ASSERT_TRUE(shop.has_value());
+  EXPECT_EQ(shop->save_path, "lmdb:///srv/shop");
+  EXPECT_EQ(shop->save_handler, "sessionkit");
+  EXPECT_FALSE(ParseFpmPool(kConf, "nosuch").has_value());
+  // A pool that sets nothing about sessions is found, with nothing set.
+  auto bare = ParseFpmPool("[bare]\nuser = x\n", "bare");
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_FALSE(bare->save_path.has_value());
+  EXPECT_FALSE(bare->save_handler.has_value());
+  EXPECT_EQ(FpmPoolNames(kConf), (std::vector<std::string>{"www", "shop"}));
+}
+
+// A system made of maps, for FindStoreUrl.
+struct FakeSystem {
+  std::map<std::string, std::string> env, files;
+  PhpSessionSettings cli_ini, fpm_ini;
+  std::vector<std::string> php_runs;  // "cli" or the php.ini given
+
+  UrlSourceOs Os() {
+    UrlSourceOs os;
+    os.getenv = [this](const char* name) -> std::optional<std::string> {
+      auto it = env.find(name);
+      if (it == env.end()) return std::nullopt;
+      return it->second;
+    };
+    os.list_conf_files =
+        [this](const std::string& dir) -> Result<std::vector<std::string>> {
+      std::vector<std::string> out;
+      for (const auto& [path, text] : files) {
+        if (path.starts_with(dir + "/") && path.ends_with(".conf")) {
+          out.push_back(path);
+        }
+      }
+      return out;
+    };
+    os.read_file = [this](const std::string& path) -> Result<std::string> {
+      auto it = files.find(path);
+      if (it == files.end()) return Status::Unavailable("no " + path);
+      return it->second;
+    };
+    os.run_php = [this](const std::string& ini,
+                        const std::string& scan) -> Result<PhpSessionSettings> {
+      php_runs.push_back(ini.empty() ? "cli" : ini + " " + scan);
+      return ini.empty() ? cli_ini : fpm_ini;
+    };
+    return os;
+  }
+};
+
+TEST(FindStoreUrlTest, ArgumentThenEnvironmentThenPoolThenPhpIni) {
+  FakeSystem sys;
+  sys.env["SESSIONKIT_URL"] = "lmdb:///from/env";
+  sys.files["/etc/php/8.2/fpm/pool.d/www.conf"] =
+      "[www]\nphp_admin_value[session.save_path] = lmdb:///from/pool\n";
+  sys.fpm_ini = {"sessionkit", "lmdb:///from/fpm-ini"};
+  sys.cli_ini = {"sessionkit", "lmdb:///from/cli-ini"};
+  UrlRequest request;
+  request.url = "lmdb:///from/arg";
+  request.fpm_pool = "www";
+  auto found = FindStoreUrl(request, sys.Os());
+  SK_ASSERT_OK(found.status());
+  EXPECT_EQ(found->url, "lmdb:///from/arg");
+  EXPECT_EQ(found->warning, "");
+
+  request.url.clear();
+  found = FindStoreUrl(request, sys.Os());
+  SK_ASSERT_OK(found.status());
+  EXPECT_EQ(found->url, "lmdb:///from/env");
+  EXPECT_THAT(found->source, HasSubstr("SESSIONKIT_URL"));
+
+  sys.env.clear();
+  found = FindStoreUrl(request, sys.Os());
+  SK_ASSERT_OK(found.status());
+  // The pool's save_path; its save_handler from php-fpm's php.ini.
+  EXPECT_EQ(found->url, "lmdb:///from/pool");
+  EXPECT_THAT(found->source, HasSubstr("/etc/php/8.2/fpm/pool.d/www.conf"));
+  EXPECT_EQ(sys.php_runs,
+            (std::vector<std::string>{"/etc/php/8.2/fpm/php.ini "
+                                      "/etc/php/8.2/fpm/conf.d"}));
+
+  request.fpm_pool.clear();
+  found = FindStoreUrl(request, sys.Os());
+  SK_ASSERT_OK(found.status());
+  EXPECT_EQ(found->url, "lmdb:///from/cli-ini");
+  EXPECT_EQ(sys.php_runs.back(), "cli");
+}
+
+TEST(FindStoreUrlTest, PoolFallsBackToFpmPhpIni) {
+  FakeSystem sys;
+  sys.files["/x/fpm/pool.d/a.conf"] = "[a]\nuser = a\n";
+  sys.files["/x/fpm/pool.d/b.conf"] = "[b]\nuser = b\n";
+  sys.fpm_ini = {"sessionkit", "lmdb:///from/fpm-ini"};
+  UrlRequest request;
+  request.fpm_pool = "b";
+  request.fpm_dir = "/x/fpm";
+  auto found = FindStoreUrl(request, sys.Os());
+  SK_ASSERT_OK(found.status());
+  EXPECT_EQ(found->url, "lmdb:///from/fpm-ini");
+
+  request.fpm_pool = "c";
+  found = FindStoreUrl(request, sys.Os());
+  EXPECT_TRUE(found.status().IsInvalidArgument());
+  EXPECT_THAT(found.status().message(),
+              HasSubstr("no php-fpm pool 'c' in /x/fpm/pool.d/*.conf"));
+  EXPECT_THAT(found.status().message(), HasSubstr("pools there: a, b"));
+}
+
+TEST(FindStoreUrlTest, RefusesAnotherSaveHandlerAndNamesTheWays) {
+  FakeSystem sys;
+  sys.cli_ini = {"files", "/var/lib/php/sessions"};
+  auto found = FindStoreUrl(UrlRequest{}, sys.Os());
+  EXPECT_TRUE(found.status().IsInvalidArgument());
+  const std::string message = found.status().message();
+  EXPECT_THAT(message, HasSubstr("session.save_handler = files"));
+  for (const char* way : {"argument", "SESSIONKIT_URL", "--fpm-pool"}) {
+    EXPECT_THAT(message, HasSubstr(way));
+  }
+  sys.cli_ini = {"sessionkit", ""};
+  found = FindStoreUrl(UrlRequest{}, sys.Os());
+  EXPECT_THAT(found.status().message(), HasSubstr("sets no session.save_path"));
+  // PHP's default handler is files.
+  sys.cli_ini = {std::nullopt, "lmdb:///x"};
+  EXPECT_FALSE(FindStoreUrl(UrlRequest{}, sys.Os()).ok());
+}
+
+TEST(FindStoreUrlTest, WarnsAboutAPasswordOnTheCommandLine) {
+  FakeSystem sys;
+  UrlRequest request;
+  request.url = "redis://:s3cret@127.0.0.1:6379/0";
+  auto found = FindStoreUrl(request, sys.Os());
+  SK_ASSERT_OK(found.status());
+  EXPECT_EQ(found->url, request.url);  // it still works
+  EXPECT_THAT(found->warning, HasSubstr("password"));
+  EXPECT_THAT(found->warning, HasSubstr("SESSIONKIT_URL"));
+  EXPECT_THAT(found->warning, HasSubstr("--fpm-pool"));
+  EXPECT_THAT(found->warning, Not(HasSubstr("s3cret")));
+  // The same URL from the environment: no warning.
+  sys.env["SESSIONKIT_URL"] = request.url;
+  found = FindStoreUrl(UrlRequest{}, sys.Os());
+  SK_ASSERT_OK(found.status());
+  EXPECT_EQ(found->warning, "");
 }
 
 }  // namespace

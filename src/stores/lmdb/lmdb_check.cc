@@ -339,6 +339,24 @@ LmdbCheckResult CheckLmdbInProcess(const std::string& dir,
   return r;
 }
 
+int ClearDeadReaderSlots(const std::string& dir, unsigned max_readers,
+                         int* cleared) {
+  *cleared = 0;
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc != 0) return rc;
+  rc = mdb_env_set_maxreaders(env, max_readers);
+  // Read-only for the data; the reader table in lock.mdb is shared memory
+  // every user writes.
+  if (rc == 0) {
+    rc = mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD,
+                      0600);
+  }
+  if (rc == 0) rc = mdb_reader_check(env, cleared);
+  mdb_env_close(env);
+  return rc;
+}
+
 LmdbCheckResult CheckLmdb(const std::string& dir, unsigned max_readers,
                           std::chrono::milliseconds timeout) {
   LmdbCheckResult r;

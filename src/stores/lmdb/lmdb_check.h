@@ -80,6 +80,13 @@ LmdbCheckResult CheckLmdbInProcess(const std::string& dir,
 // environment open, or on the way to opening a fresh one.
 int MoveLmdbAside(const std::string& dir, std::string* moved);
 
+// Frees the reader slots that processes which died mid-read left in the
+// environment in `dir` (mdb_reader_check): they pin old pages, so the file
+// grows. Only on an environment CheckLmdb found intact. 0 and, in *cleared,
+// how many were freed; or an LMDB code.
+int ClearDeadReaderSlots(const std::string& dir, unsigned max_readers,
+                         int* cleared);
+
 // True when some process has the environment in `dir` open (it holds the
 // users' lock of <dir>/pid-namespace; see pid_namespace_guard.h). False also
 // when that cannot be known.

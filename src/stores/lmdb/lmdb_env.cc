@@ -121,6 +121,7 @@ Status OpenFailed(Env* e, const std::string& name, uint64_t map_size,
     e->env = nullptr;
   }
   e->wake.Unmap();
+  e->data_generation.Unmap();
   e->pid_namespace.Release();
   switch (rc) {
     case ENOTDIR:
@@ -165,24 +166,43 @@ Status HoldPidNamespace(Env* e, const std::string& name, unsigned file_mode) {
   return Status::OK();
 }
 
+// Creates, configures and opens e->env in e->dir (at the opening, and at a
+// reopening after a compaction). 0, or the LMDB code and, in *what, the
+// step that failed.
+int OpenLmdbHandle(Env* e, const LmdbOptions& options, std::string_view* what) {
+  *what = "cannot create an LMDB handle for";
+  int rc = mdb_env_create(&e->env);
+  if (rc != 0) return rc;
+  *what = "cannot configure the LMDB environment in";
+  if ((rc = mdb_env_set_mapsize(e->env, options.map_size)) != 0 ||
+      (rc = mdb_env_set_maxreaders(e->env, options.max_readers)) != 0) {
+    return rc;
+  }
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (options.sync == LmdbSync::kOff) flags |= MDB_NOSYNC;
+  if (options.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
+  *what = "cannot open the LMDB environment in";
+  return mdb_env_open(e->env, e->dir.c_str(), flags, options.file_mode);
+}
+
 // Creates, configures and opens the LMDB environment of `e` in e->dir, and
-// maps the lock wake-up file there.
+// maps the lock wake-up and data generation files there.
 Status OpenEnvironment(Env* e, const std::string& name,
                        const LmdbOptions& options) {
   auto fail = [&](std::string_view what, int rc) {
     return OpenFailed(e, name, options.map_size, what, rc);
   };
-  int rc = mdb_env_create(&e->env);
-  if (rc != 0) return fail("cannot create an LMDB handle for", rc);
-  if ((rc = mdb_env_set_mapsize(e->env, options.map_size)) != 0 ||
-      (rc = mdb_env_set_maxreaders(e->env, options.max_readers)) != 0) {
-    return fail("cannot configure the LMDB environment in", rc);
+  int rc = e->data_generation.Map(e->dir, options.file_mode);
+  if (rc != 0) {
+    return fail(
+        std::string("cannot map the file ") + kDataGenerationFile + " in", rc);
   }
-  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
-  if (options.sync == LmdbSync::kOff) flags |= MDB_NOSYNC;
-  if (options.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
-  rc = mdb_env_open(e->env, e->dir.c_str(), flags, options.file_mode);
-  if (rc != 0) return fail("cannot open the LMDB environment in", rc);
+  // Before mdb_env_open: a compaction that swaps data.mdb after this read
+  // is seen by the first transaction (lmdb_compact.h).
+  e->opened_generation = e->data_generation.Load();
+  std::string_view what;
+  rc = OpenLmdbHandle(e, options, &what);
+  if (rc != 0) return fail(what, rc);
   rc = e->wake.Map(e->dir, options.file_mode);
   if (rc != 0) {
     return fail(std::string("cannot map the lock wake-up file ") +
@@ -193,11 +213,9 @@ Status OpenEnvironment(Env* e, const std::string& name,
 }
 
 // Opens the main database of `e` (it always exists, so a read-only
-// transaction does it without taking the write lock).
-Status OpenMainDb(Env* e, const std::string& name, uint64_t map_size) {
-  auto fail = [&](std::string_view what, int rc) {
-    return OpenFailed(e, name, map_size, what, rc);
-  };
+// transaction does it without taking the write lock). 0, or the LMDB code
+// and, in *what, the step that failed.
+int OpenMainDbHandle(Env* e, std::string_view* what) {
   for (int attempt = 0;; ++attempt) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
@@ -205,22 +223,29 @@ Status OpenMainDb(Env* e, const std::string& name, uint64_t map_size) {
       mdb_env_set_mapsize(e->env, 0);
       continue;
     }
-    if (rc != 0) return fail("cannot read the LMDB environment in", rc);
+    *what = "cannot read the LMDB environment in";
+    if (rc != 0) return rc;
+    *what = "cannot open the session database in";
     rc = mdb_dbi_open(txn, nullptr, 0, &e->db);
     if (rc != 0) {
       mdb_txn_abort(txn);
-      return fail("cannot open the session database in", rc);
+      return rc;
     }
-    rc = mdb_txn_commit(txn);  // commit keeps the handle
-    if (rc != 0) return fail("cannot open the session database in", rc);
-    return Status::OK();
+    return mdb_txn_commit(txn);  // commit keeps the handle
   }
+}
+
+Status OpenMainDb(Env* e, const std::string& name, uint64_t map_size) {
+  std::string_view what;
+  const int rc = OpenMainDbHandle(e, &what);
+  if (rc != 0) return OpenFailed(e, name, map_size, what, rc);
+  return Status::OK();
 }
 
 }  // namespace
 
 Env::~Env() {
-  if (env == nullptr) return;
+  if (env == nullptr && !data_generation.mapped()) return;
   // An inherited handle is abandoned, never closed: mdb_env_close in a child
   // would release the parent's reader slots and file locks. The kernel's
   // pid, never an Env's (env.h): LMDB names its readers by it, and a fake
@@ -229,8 +254,9 @@ Env::~Env() {
     return;
   }
   for (MDB_txn* txn : pool) mdb_txn_abort(txn);
-  mdb_env_close(env);
+  if (env != nullptr) mdb_env_close(env);
   wake.Unmap();
+  data_generation.Unmap();
   pid_namespace.Release();
 }
 
@@ -359,7 +385,36 @@ std::string LmdbStore::LastRecovery() const {
 
 int LmdbStore::Remap(Env* e) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
+  if (e->env == nullptr) return 0;  // a failed reopening: the retry reopens
   return mdb_env_set_mapsize(e->env, 0);
+}
+
+int LmdbStore::Reopen(Env* e) {
+  std::unique_lock<std::shared_mutex> lock(e->remap_mu);
+  const uint64_t generation = e->data_generation.Load();
+  if (e->env != nullptr && generation == e->opened_generation) {
+    return 0;  // another thread reopened it meanwhile
+  }
+  // No transaction of this process runs (remap_mu): close first, since
+  // LMDB must not be open twice in one process (the second closing would
+  // drop the first one's file locks on lock.mdb).
+  {
+    std::lock_guard<std::mutex> pool_lock(e->pool_mu);
+    for (MDB_txn* txn : e->pool) mdb_txn_abort(txn);
+    e->pool.clear();
+  }
+  if (e->env != nullptr) mdb_env_close(e->env);
+  e->env = nullptr;
+  std::string_view what;
+  int rc = OpenLmdbHandle(e, options_, &what);
+  if (rc == 0) rc = OpenMainDbHandle(e, &what);
+  if (rc != 0) {
+    if (e->env != nullptr) mdb_env_close(e->env);
+    e->env = nullptr;  // the next transaction tries again
+    return rc;
+  }
+  e->opened_generation = generation;
+  return 0;
 }
 
 Result<std::vector<pid_t>> LmdbStore::ReaderPidsForTesting() {

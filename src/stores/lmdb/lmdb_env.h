@@ -20,6 +20,11 @@
 // <dir>/pid-namespace (pid_namespace_guard.h) while its environment is open;
 // an opener of another namespace is refused (Unavailable) while it is held.
 //
+// Compaction (`sessionkit compact`, lmdb_compact.h) replaces data.mdb while
+// processes have the old one mapped: every transaction checks the counter
+// in <dir>/data-generation after it began, and on a change the process
+// closes its environment and opens it again (LmdbStore::Reopen).
+//
 // Crashes of the OS under sync=off (MDB_NOSYNC) may corrupt the file: the
 // first process to open the directory after each boot checks it first
 // (lmdb_check.h: <dir>/boot-id, a forked walk of the whole environment)
@@ -38,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "stores/lmdb/lmdb_compact.h"
 #include "stores/lmdb/lock_wake.h"
 #include "stores/lmdb/pid_namespace_guard.h"
 
@@ -48,12 +54,16 @@ inline constexpr size_t kPoolCap = 16;
 // Re-maps a transaction (or the opening) tries after another process grew
 // the map.
 inline constexpr int kMaxRemaps = 3;
+// Reopenings a transaction tries after data.mdb was replaced.
+inline constexpr int kMaxReopens = 3;
 
 // One process's handle on an environment directory.
 //
-// Thread safety: env, db, wake, pid, generation and dir are set before the
-// handle is published and never change; pool is guarded by pool_mu; every
-// transaction holds remap_mu shared.
+// Thread safety: wake, data_generation, pid, generation and dir are set
+// before the handle is published and never change; env, db and
+// opened_generation change only under remap_mu held exclusively (a re-map,
+// a reopen), and env is null after a reopen that failed; pool is guarded
+// by pool_mu; every transaction holds remap_mu shared.
 struct Env {
   MDB_env* env = nullptr;
   MDB_dbi db = 0;  // the main database: sessions, their index, locks
@@ -64,6 +74,10 @@ struct Env {
   pid_t pid = 0;
   uint64_t generation = 0;
   std::string dir;  // canonical path
+  // <dir>/data-generation, mapped, and its value read before `env` was
+  // opened: another value means data.mdb was replaced (lmdb_compact.h).
+  DataGeneration data_generation;
+  uint64_t opened_generation = 0;
 
   // Every transaction holds this shared; a re-map (mdb_env_set_mapsize)
   // holds it exclusively, since it moves the memory map under any
@@ -77,6 +91,19 @@ struct Env {
 
   ~Env();
 };
+
+// True when data.mdb was replaced since `e`'s environment was opened (or
+// its reopening failed). Under remap_mu; in a transaction, after it began.
+inline bool DataFileReplaced(const Env* e) {
+  return e->env == nullptr || e->data_generation.Load() != e->opened_generation;
+}
+
+// Frees the reader slots of processes that died mid-read.
+inline void ClearStaleReaders(Env* e) {
+  std::shared_lock<std::shared_mutex> lock(e->remap_mu);
+  int dead = 0;
+  if (e->env != nullptr) mdb_reader_check(e->env, &dead);
+}
 
 }  // namespace sessionkit::lmdb_internal
 

@@ -143,7 +143,9 @@ Status LmdbStore::Error(Env* e, std::string_view op, std::string_view id,
       if (e != nullptr) {
         MDB_envinfo info;
         std::shared_lock<std::shared_mutex> lock(e->remap_mu);
-        if (mdb_env_info(e->env, &info) == 0) map_size = info.me_mapsize;
+        if (e->env != nullptr && mdb_env_info(e->env, &info) == 0) {
+          map_size = info.me_mapsize;
+        }
       }
       return Status::ResourceExhausted(
           where + ": the LMDB map is full (map_size=" + FormatSize(map_size) +
@@ -339,8 +341,7 @@ Result<GcResult> LmdbStore::Gc(TimePoint now) {
 
 Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
   // Slots of dead readers pin old pages; free them first.
-  int dead = 0;
-  mdb_reader_check(e->env, &dead);
+  ClearStaleReaders(e);
 
   // The index is walked in key order (bucket, then id) up to the bucket
   // that holds `now_ms`. Entries of earlier buckets all go; in the bucket

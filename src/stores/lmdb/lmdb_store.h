@@ -194,6 +194,9 @@ class LmdbStore final : public Store {
 
   // Re-maps after another process grew the map.
   int Remap(Env* env);
+  // Closes and opens the environment again after a compaction replaced
+  // data.mdb (lmdb_compact.h); a no-op when another thread already did.
+  int Reopen(Env* env);
   Result<GcResult> GcInternal(Env* env, int64_t now_ms);
   // Removes the lock records whose lease ended at or before `now_ms`.
   int GcLocks(Env* env, int64_t now_ms);

@@ -49,12 +49,14 @@ struct CursorGuard {
 
 template <typename Fn>
 int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
+  int reopens = 0;
   for (int attempt = 0;; ++attempt) {
-    int rc;
+    int rc = 0;
+    bool replaced = false;  // data.mdb was replaced: reopen, then retry
     {
       std::shared_lock<std::shared_mutex> remap_lock(e->remap_mu);
       MDB_txn* txn = nullptr;
-      {
+      if (e->env != nullptr) {
         std::lock_guard<std::mutex> lock(e->pool_mu);
         if (!e->pool.empty()) {
           txn = e->pool.back();
@@ -62,15 +64,23 @@ int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
         }
       }
       const bool pooled = txn != nullptr;
-      rc = pooled ? mdb_txn_renew(txn)
-                  : mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
-      if (rc == 0 || (pooled && rc == MDB_MAP_RESIZED)) {
+      if (e->env == nullptr) {
+        replaced = true;
+      } else {
+        rc = pooled ? mdb_txn_renew(txn)
+                    : mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
+      }
+      if (!replaced && (rc == 0 || (pooled && rc == MDB_MAP_RESIZED))) {
         // Either way `txn` is now reset and still owns its reader slot.
         int out = rc;
         if (rc == 0) {
-          TxnGuard guard{txn};  // an exception must not leave it open
-          out = fn(txn);
-          guard.txn = nullptr;
+          // After the begin: see lmdb_compact.h.
+          replaced = DataFileReplaced(e);
+          if (!replaced) {
+            TxnGuard guard{txn};  // an exception must not leave it open
+            out = fn(txn);
+            guard.txn = nullptr;
+          }
           mdb_txn_reset(txn);
         }
         bool keep;
@@ -80,23 +90,28 @@ int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
           if (keep) e->pool.push_back(txn);
         }
         if (!keep) mdb_txn_abort(txn);
-        if (rc == 0) return out;
+        if (rc == 0 && !replaced) return out;
       }
-      if (pooled && rc != MDB_MAP_RESIZED && attempt == 0) {
+      if (!replaced && pooled && rc != MDB_MAP_RESIZED && attempt == 0) {
         // Any other failed renew (MDB_BAD_RSLOT: the slot was taken from
         // us) leaves a handle that must not free the slot: leak it and
         // start afresh.
         continue;
       }
     }
+    if (replaced && reopens++ < kMaxReopens) {
+      rc = Reopen(e);
+      if (rc != 0) return rc;
+      continue;
+    }
+    if (replaced) return EAGAIN;
     if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
       rc = Remap(e);
       if (rc != 0) return rc;
       continue;
     }
     if (rc == MDB_READERS_FULL && attempt == 0) {
-      int dead = 0;
-      mdb_reader_check(e->env, &dead);
+      ClearStaleReaders(e);
       continue;
     }
     return rc;
@@ -105,13 +120,25 @@ int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
 
 template <typename Fn>
 int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
+  int reopens = 0;
   for (int attempt = 0;; ++attempt) {
-    int rc;
+    int rc = 0;
+    bool replaced = false;  // data.mdb was replaced: reopen, then retry
     {
       std::shared_lock<std::shared_mutex> remap_lock(e->remap_mu);
       MDB_txn* txn = nullptr;
-      rc = mdb_txn_begin(e->env, nullptr, 0, &txn);
-      if (rc == 0) {
+      if (e->env == nullptr) {
+        replaced = true;
+      } else {
+        rc = mdb_txn_begin(e->env, nullptr, 0, &txn);
+      }
+      // Holding the write mutex: a compaction's swap is seen here, before
+      // anything is written to the old file (lmdb_compact.h).
+      if (rc == 0 && !replaced && DataFileReplaced(e)) {
+        mdb_txn_abort(txn);
+        replaced = true;
+      }
+      if (rc == 0 && !replaced) {
         {
           TxnGuard guard{txn};  // an exception must not keep the write lock
           rc = fn(txn);
@@ -126,6 +153,12 @@ int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
         if (rc == 0) return 0;
       }
     }
+    if (replaced && reopens++ < kMaxReopens) {
+      rc = Reopen(e);
+      if (rc != 0) return rc;
+      continue;
+    }
+    if (replaced) return EAGAIN;
     if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
       rc = Remap(e);
       if (rc != 0) return rc;

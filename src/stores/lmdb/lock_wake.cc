@@ -59,10 +59,10 @@ uint64_t LockHash(std::string_view id) {
   return h;
 }
 
-int LockWake::Map(const std::string& dir, unsigned mode) {
-  path_ = dir + "/" + kLockWakeFile;
+int MapSharedFile(const std::string& path, unsigned mode, size_t bytes,
+                  void** out) {
   const int fd =
-      open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+      open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return errno;
   int rc = 0;
   struct stat st;
@@ -70,21 +70,28 @@ int LockWake::Map(const std::string& dir, unsigned mode) {
     rc = errno;
   } else if (!S_ISREG(st.st_mode)) {
     rc = EINVAL;
-  } else if (st.st_size < static_cast<off_t>(kLockWakeBytes) &&
-             ftruncate(fd, kLockWakeBytes) != 0) {
+  } else if (st.st_size < static_cast<off_t>(bytes) &&
+             ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
     // Creators racing here all extend to the same size; nobody shrinks.
     rc = errno;
   }
   if (rc == 0) {
-    void* p = mmap(nullptr, kLockWakeBytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd, 0);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
       rc = errno;
     } else {
-      words_ = static_cast<uint32_t*>(p);
+      *out = p;
     }
   }
   close(fd);  // the mapping keeps the file
+  return rc;
+}
+
+int LockWake::Map(const std::string& dir, unsigned mode) {
+  path_ = dir + "/" + kLockWakeFile;
+  void* p = nullptr;
+  const int rc = MapSharedFile(path_, mode, kLockWakeBytes, &p);
+  if (rc == 0) words_ = static_cast<uint32_t*>(p);
   return rc;
 }
 

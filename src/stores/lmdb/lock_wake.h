@@ -17,6 +17,7 @@
 #define SESSIONKIT_STORES_LMDB_LOCK_WAKE_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,6 +30,12 @@ inline constexpr uint32_t kLockWakeSlots = 4096;
 // A hash of a session id, the same in every process and every build: it
 // picks the session's wake slot and waiter range.
 uint64_t LockHash(std::string_view id);
+
+// Opens the file `path`, creating it with `mode` (less the umask) when
+// missing and extending it to `bytes` when shorter, and maps its first
+// `bytes` shared and writable into *out. 0, or the errno of what failed.
+int MapSharedFile(const std::string& path, unsigned mode, size_t bytes,
+                  void** out);
 
 // One process's mapping of <dir>/lock-wake.
 //

@@ -18,10 +18,18 @@ SentinelTopology::SentinelTopology(
       watch_(sentinel_pool_->config(), master_name_) {}
 
 std::optional<Endpoint> SentinelTopology::HeardSwitch() {
-  std::optional<Endpoint> named = watch_.Poll();
-  if (!named) return std::nullopt;
+  std::optional<SentinelWatch::Heard> heard = watch_.Poll();
+  if (!heard) return std::nullopt;
   // The sentinels announce a master once it reports itself master: no
-  // ROLE check (a round trip) is needed to trust it.
+  // ROLE check (a round trip) is needed to trust it. A promotion is
+  // followed as soon as the replica says it is master, a second before the
+  // announcement: what the old master accepts from then on is lost when it
+  // is demoted. (This request waits for it meanwhile, and so writes
+  // nothing there.)
+  if (!heard->announced && !BecomesMaster(heard->endpoint)) {
+    return std::nullopt;
+  }
+  std::optional<Endpoint> named = std::move(heard->endpoint);
   std::lock_guard<std::mutex> lock(mu_);
   master_ = *named;
   // The other sentinels learn of the switch up to a couple of seconds after
@@ -29,6 +37,32 @@ std::optional<Endpoint> SentinelTopology::HeardSwitch() {
   // master (which still says it is one). The next checks wait that long.
   checked_ = env_->SteadyNow() + kAnnouncementLead;
   return named;
+}
+
+bool SentinelTopology::BecomesMaster(const Endpoint& replica) {
+  const SteadyTime until = env_->SteadyNow() + kPromotionWait;
+  while (true) {
+    Result<std::string> role = RoleOf(replica);
+    if (role.ok() && *role == "master") return true;
+    if (env_->SteadyNow() >= until) return false;
+    env_->SleepFor(kPromotionPoll);
+  }
+}
+
+Result<std::string> SentinelTopology::RoleOf(const Endpoint& server) {
+  const Command role[] = {{{"ROLE"}}};
+  std::vector<Reply> replies;
+  Status st;
+  {
+    PooledConnection conn(data_pool_.get(), server);
+    st = conn->Execute(role, &replies, /*read_only=*/true);
+  }
+  if (!st.ok()) return st;
+  const Reply& r = replies[0];
+  if (r.is_error()) return StatusFromErrorReply(name_, server, "ROLE", r.str);
+  return r.type == Reply::Type::kArray && !r.elements.empty()
+             ? r.elements[0].str.substr(0, 20)
+             : std::string("?");
 }
 
 Result<Endpoint> SentinelTopology::Route(std::string_view) {
@@ -153,8 +187,6 @@ Result<Endpoint> SentinelTopology::DiscoverLocked() {
     details += text;
     if (!setting) all_settings = false;
   };
-  std::vector<Reply> replies;
-  Status st;
   for (const Endpoint& sentinel : sentinels_) {
     const std::string where = "sentinel " + sentinel.ToString();
     Result<Endpoint> named = AskSentinel(sentinel);
@@ -167,36 +199,21 @@ Result<Endpoint> SentinelTopology::DiscoverLocked() {
     const Endpoint master = *named;
 
     // The sentinel may not have seen a failover yet: ask the server.
-    const Command role[] = {{{"ROLE"}}};
-    {
-      PooledConnection conn(data_pool_.get(), master);
-      st = conn->Execute(role, &replies, /*read_only=*/true);
-    }
-    if (!st.ok()) {
+    Result<std::string> role = RoleOf(master);
+    if (!role.ok()) {
       // The master's password or database is a setting: no other
       // sentinel can cure it.
-      if (st.code() == StatusCode::kInvalidArgument) return st;
+      if (role.status().code() == StatusCode::kInvalidArgument) {
+        return role.status();
+      }
       note(where + " names " + master.ToString() + ": " +
-               WithoutStoreName(name_, st.message()),
+               WithoutStoreName(name_, role.status().message()),
            false);
       continue;
     }
-    const Reply& rr = replies[0];
-    if (rr.is_error()) {
-      Status e = StatusFromErrorReply(name_, master, "ROLE", rr.str);
-      if (e.code() == StatusCode::kInvalidArgument) return e;
-      note(where + " names " + master.ToString() + ": " +
-               WithoutStoreName(name_, e.message()),
-           false);
-      continue;
-    }
-    std::string role_name =
-        rr.type == Reply::Type::kArray && !rr.elements.empty()
-            ? rr.elements[0].str.substr(0, 20)
-            : std::string("?");
-    if (role_name != "master") {
+    if (*role != "master") {
       note(where + " names " + master.ToString() + ", which reports role '" +
-               role_name + "' (a failover in progress?)",
+               *role + "' (a failover in progress?)",
            false);
       continue;
     }

@@ -69,6 +69,11 @@ class SentinelTopology final : public Topology {
   // changed: the sentinels spread a new configuration every 2 s, so a
   // sentinel asked sooner may not know of the switch it announced.
   static constexpr std::chrono::milliseconds kAnnouncementLead{4000};
+  // How long a request waits for a replica being promoted (heard on
+  // kPromotionChannel) to report itself master, asking every
+  // kPromotionPoll; past that it goes on with the master it had.
+  static constexpr std::chrono::milliseconds kPromotionWait{500};
+  static constexpr std::chrono::milliseconds kPromotionPoll{5};
 
  private:
   // Asks the sentinels and checks the master's role; discover_mu_ held.
@@ -76,9 +81,15 @@ class SentinelTopology final : public Topology {
   // The master `sentinel` names: NotFound when it does not know the name.
   // Subscribes to the sentinel's announcements first when not yet done.
   Result<Endpoint> AskSentinel(const Endpoint& sentinel);
-  // The master a +switch-master announced, now routed to; nullopt when
-  // none was heard.
+  // The master a +switch-master announced, or a replica being promoted
+  // once it reports itself master, now routed to; nullopt when none was
+  // heard (or the promotion did not happen within kPromotionWait).
   std::optional<Endpoint> HeardSwitch();
+  // True once `replica` reports role master, asked until kPromotionWait.
+  bool BecomesMaster(const Endpoint& replica);
+  // The role `server` reports ("master", "slave", "?" for an odd reply),
+  // asked with ROLE on a data connection; the error of that exchange.
+  Result<std::string> RoleOf(const Endpoint& server);
   void Forget(const Endpoint& endpoint);
 
   const std::string name_;  // the store's redacted URL

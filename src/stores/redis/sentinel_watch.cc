@@ -37,6 +37,19 @@ std::optional<Endpoint> ParseSwitchMaster(std::string_view message,
   return master;
 }
 
+std::optional<Endpoint> ParsePromotion(std::string_view message,
+                                       std::string_view master_name) {
+  const std::vector<std::string_view> words = Words(message);
+  if (words.size() != 8 || words[0] != "slave" || words[4] != "@" ||
+      words[5] != master_name || words[2].empty()) {
+    return std::nullopt;
+  }
+  Endpoint replica;
+  if (!ParsePort(words[3], &replica.port)) return std::nullopt;
+  replica.host = std::string(words[2]);
+  return replica;
+}
+
 SentinelWatch::SentinelWatch(ConnectionOptions sentinel_options,
                              std::string master_name)
     : options_(std::move(sentinel_options)),
@@ -70,25 +83,29 @@ Status SentinelWatch::Subscribe(const Endpoint& sentinel) {
   options.endpoint = sentinel;
   options.stats = nullptr;  // not a command the store sent
   auto conn = std::make_unique<Connection>(std::move(options));
-  const Command subscribe[] = {{{"SUBSCRIBE", kSwitchMasterChannel}}};
+  // One confirmation per SUBSCRIBE.
+  const Command subscribe[] = {{{"SUBSCRIBE", kSwitchMasterChannel}},
+                               {{"SUBSCRIBE", kPromotionChannel}}};
   std::vector<Reply> replies;
   SK_RETURN_IF_ERROR(conn->Execute(subscribe, &replies, /*read_only=*/true));
-  const Reply& r = replies[0];
-  if (r.type != Reply::Type::kArray || r.elements.size() != 3 ||
-      !r.elements[0].Is("subscribe")) {
-    return Status::Unavailable(
-        conn->options().store_name + ": sentinel " + sentinel.ToString() +
-        " did not confirm the subscription to " + kSwitchMasterChannel);
+  for (const Reply& r : replies) {
+    if (r.type != Reply::Type::kArray || r.elements.size() != 3 ||
+        !r.elements[0].Is("subscribe")) {
+      return Status::Unavailable(
+          conn->options().store_name + ": sentinel " + sentinel.ToString() +
+          " did not confirm the subscriptions to " + kSwitchMasterChannel +
+          " and " + kPromotionChannel);
+    }
   }
   subscriptions_.push_back({std::move(conn), ForkGeneration()});
   return Status::OK();
 }
 
-std::optional<Endpoint> SentinelWatch::Poll() {
+std::optional<SentinelWatch::Heard> SentinelWatch::Poll() {
   std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return std::nullopt;
   DropStaleLocked();
-  std::optional<Endpoint> latest;
+  std::optional<Heard> latest;
   std::vector<Reply> pushed;
   for (Subscription& s : subscriptions_) {
     pushed.clear();
@@ -96,13 +113,20 @@ std::optional<Endpoint> SentinelWatch::Poll() {
     (void)s.conn->ReadPushed(&pushed);
     for (const Reply& m : pushed) {
       if (m.type != Reply::Type::kArray || m.elements.size() != 3 ||
-          !m.elements[0].Is("message") ||
-          !m.elements[1].Is(kSwitchMasterChannel)) {
+          !m.elements[0].Is("message")) {
         continue;
       }
-      std::optional<Endpoint> named =
-          ParseSwitchMaster(m.elements[2].str, master_name_);
-      if (named) latest = std::move(named);
+      if (m.elements[1].Is(kSwitchMasterChannel)) {
+        std::optional<Endpoint> named =
+            ParseSwitchMaster(m.elements[2].str, master_name_);
+        if (named) latest = Heard{std::move(*named), true};
+      } else if (m.elements[1].Is(kPromotionChannel)) {
+        std::optional<Endpoint> promoting =
+            ParsePromotion(m.elements[2].str, master_name_);
+        if (promoting && !(latest && latest->announced)) {
+          latest = Heard{std::move(*promoting), false};
+        }
+      }
     }
   }
   return latest;

@@ -38,6 +38,17 @@ inline constexpr char kSwitchMasterChannel[] = "+switch-master";
 std::optional<Endpoint> ParseSwitchMaster(std::string_view message,
                                           std::string_view master_name);
 
+// The channel on which the leader of a failover says it has just told the
+// chosen replica to stop replicating (REPLICAOF NO ONE), a second or so
+// before +switch-master; and the replica a message of it for `master_name`
+// names ("slave <ip>:<port> <ip> <port> @ <name> <ip> <port>"), nullopt
+// for another master's message or one that does not parse. From that
+// moment the old master's writes no longer reach the new one: they are
+// lost when it is demoted.
+inline constexpr char kPromotionChannel[] = "+failover-state-wait-promotion";
+std::optional<Endpoint> ParsePromotion(std::string_view message,
+                                       std::string_view master_name);
+
 // Thread safety: safe for concurrent use; one thread at a time reads the
 // subscription, the others pass without waiting.
 class SentinelWatch {
@@ -46,16 +57,24 @@ class SentinelWatch {
   // timeouts); its endpoint is replaced by the sentinel subscribed to.
   SentinelWatch(ConnectionOptions sentinel_options, std::string master_name);
 
-  // The new master of the last +switch-master for this master name that
-  // arrived on any subscription since the previous call, if any. Never
-  // waits: returns nullopt when another thread is reading, and when there
-  // is no subscription (made by Subscribe).
-  std::optional<Endpoint> Poll();
+  // What a subscription said about this master name.
+  struct Heard {
+    Endpoint endpoint;
+    // True: +switch-master named `endpoint` the master. False: the leader
+    // is promoting `endpoint` (kPromotionChannel); it may not say so yet.
+    bool announced = false;
+  };
+  // The last message of either channel for this master name that arrived
+  // on any subscription since the previous call, if any (an announcement
+  // wins over a promotion heard in the same call). Never waits: returns
+  // nullopt when another thread is reading, and when there is no
+  // subscription (made by Subscribe).
+  std::optional<Heard> Poll();
 
-  // Subscribes to `sentinel` unless a working subscription to it exists
-  // (made in this process). One round trip, bounded by the connection's
-  // connect_timeout + read_timeout. Errors: as Connection::Execute, or
-  // Unavailable for an unexpected reply.
+  // Subscribes to `sentinel`'s two channels unless a working subscription
+  // to it exists (made in this process). One round trip, bounded by the
+  // connection's connect_timeout + read_timeout. Errors: as
+  // Connection::Execute, or Unavailable for an unexpected reply.
   Status Subscribe(const Endpoint& sentinel);
 
   // Whether a working subscription to `sentinel` is in place.

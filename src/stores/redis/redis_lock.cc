@@ -349,6 +349,9 @@ Status RedisStore::RunScript(const LuaScript& script,
 
 Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
                                            const LockRequest& request) {
+  // A lock this process failed to release (a failover, CLUSTERDOWN) may
+  // hold up other requests until its lease ends: free it first.
+  RetryFailedReleases();
   bool may_hold = false;
   Result<LockedRead> got = TakeLockAndRead(id, request, &may_hold);
   if (!got.ok() && may_hold) {

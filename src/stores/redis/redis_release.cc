@@ -147,8 +147,37 @@ Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
   return std::optional<std::vector<Reply>>(std::move(exec.elements));
 }
 
+Status RedisStore::Remembered(std::string_view id, const LockOwner& owner,
+                              Status released) {
+  pending_.Note(id, owner, released, env_->SteadyNow());
+  return released;
+}
+
+void RedisStore::RetryFailedReleases() {
+  pending_.Retry(
+      [this](std::string_view id, const LockOwner& owner) {
+        return UnlockOnce(id, owner);
+      },
+      env_->SteadyNow());
+}
+
 Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
                                   Duration ttl, const LockOwner& owner) {
+  return Remembered(id, owner, WriteAndUnlockOnce(id, data, ttl, owner));
+}
+
+Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
+                                  const LockOwner& owner) {
+  return Remembered(id, owner, TouchAndUnlockOnce(id, ttl, owner));
+}
+
+Status RedisStore::Unlock(std::string_view id, const LockOwner& owner) {
+  return Remembered(id, owner, UnlockOnce(id, owner));
+}
+
+Status RedisStore::WriteAndUnlockOnce(std::string_view id,
+                                      std::string_view data, Duration ttl,
+                                      const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(id, "write and unlock"));
   const std::string what = "write and unlock of session " + SessionIdPrefix(id);
   std::vector<std::string> keys = LockingKeys(id);
@@ -195,8 +224,8 @@ Status RedisStore::WriteAndUnlock(std::string_view id, std::string_view data,
   return Status::OK();
 }
 
-Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
-                                  const LockOwner& owner) {
+Status RedisStore::TouchAndUnlockOnce(std::string_view id, Duration ttl,
+                                      const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(id, "touch and unlock"));
   const std::string what = "touch and unlock of session " + SessionIdPrefix(id);
   const std::vector<std::string> keys = LockingKeys(id);
@@ -233,7 +262,7 @@ Status RedisStore::TouchAndUnlock(std::string_view id, Duration ttl,
   return Status::OK();
 }
 
-Status RedisStore::Unlock(std::string_view id, const LockOwner& owner) {
+Status RedisStore::UnlockOnce(std::string_view id, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(id, "unlock"));
   const std::string what = "unlock of session " + SessionIdPrefix(id);
   const std::vector<std::string> keys = LockingKeys(id);

@@ -21,6 +21,8 @@ RedisStore::RedisStore(RedisOptions options,
       topology_(std::move(topology)),
       durability_(options_, pool_.get()) {}
 
+RedisStore::~RedisStore() { RetryFailedReleases(); }
+
 std::string RedisStore::Key(std::string_view id) const {
   std::string key;
   key.reserve(options_.prefix.size() + id.size() + 2);

@@ -93,6 +93,7 @@
 #include "sessionkit/stores/redis.h"
 #include "stores/lock_wait.h"
 #include "stores/redis/connection.h"
+#include "stores/redis/pending_releases.h"
 #include "stores/redis/pool.h"
 #include "stores/redis/redis_durable.h"
 #include "stores/redis/topology.h"
@@ -144,6 +145,9 @@ class RedisStore final : public Store {
   // `options` must have passed ValidateRedisOptions.
   RedisStore(RedisOptions options, std::shared_ptr<ConnectionPool> pool,
              std::unique_ptr<Topology> topology);
+  // Re-issues the releases that failed while the lock may still be held
+  // (pending_releases.h), once, bounded by the timeouts.
+  ~RedisStore() override;
 
   // The redacted URL.
   const std::string& name() const override { return options_.name; }
@@ -194,6 +198,20 @@ class RedisStore final : public Store {
   ConnectionPool* PoolForTesting() const { return pool_.get(); }
 
  private:
+  // The release calls themselves; the public ones add the remembering of
+  // those that failed (pending_).
+  Status WriteAndUnlockOnce(std::string_view id, std::string_view data,
+                            Duration ttl, const LockOwner& owner);
+  Status TouchAndUnlockOnce(std::string_view id, Duration ttl,
+                            const LockOwner& owner);
+  Status UnlockOnce(std::string_view id, const LockOwner& owner);
+  // `released` after noting it in pending_ when it failed with the lock
+  // possibly still held.
+  Status Remembered(std::string_view id, const LockOwner& owner,
+                    Status released);
+  // Re-issues pending_ (owner-checked Unlocks); see pending_releases.h.
+  void RetryFailedReleases();
+
   // Sends request.commands, all on request.key, in one round trip and reads
   // their replies. Retries on a new connection when a pooled one turns out
   // to have been closed by the server; once after a connection error where
@@ -280,6 +298,7 @@ class RedisStore final : public Store {
   const std::shared_ptr<ConnectionPool> pool_;
   const std::unique_ptr<Topology> topology_;
   const Durability durability_;
+  PendingReleases pending_;
 };
 
 // The ranges and rules of the Redis settings, for options read by

@@ -1,0 +1,62 @@
+#include "stores/redis/pending_releases.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace sessionkit::redis {
+
+bool PendingReleases::MayStillHold(const Status& failure) {
+  return failure.code() == StatusCode::kUnavailable;
+}
+
+void PendingReleases::Note(std::string_view id, const LockOwner& owner,
+                           const Status& failure, SteadyTime now) {
+  if (!MayStillHold(failure)) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Release& r : releases_) {
+    if (r.id == id && r.owner.token == owner.token) return;
+  }
+  if (releases_.size() >= kMax) releases_.erase(releases_.begin());
+  releases_.push_back(Release{std::string(id), owner, now});
+  any_ = true;
+}
+
+void PendingReleases::Retry(
+    const std::function<Status(std::string_view id, const LockOwner& owner)>&
+        unlock,
+    SteadyTime now) {
+  if (!any_) return;
+  std::unique_lock<std::mutex> retrying(retry_mu_, std::try_to_lock);
+  if (!retrying.owns_lock()) return;
+  std::vector<Release> todo;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    todo.swap(releases_);
+    any_ = false;
+  }
+  std::vector<Release> keep;
+  bool reachable = true;
+  for (Release& r : todo) {
+    if (now - r.since > kKeep) continue;
+    if (reachable) {
+      Status st = unlock(r.id, r.owner);
+      if (!MayStillHold(st)) continue;
+      reachable = false;
+    }
+    keep.push_back(std::move(r));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  // Noted meanwhile by other threads: after the older ones.
+  keep.insert(keep.end(), std::make_move_iterator(releases_.begin()),
+              std::make_move_iterator(releases_.end()));
+  if (keep.size() > kMax) keep.erase(keep.begin(), keep.end() - kMax);
+  releases_ = std::move(keep);
+  any_ = !releases_.empty();
+}
+
+size_t PendingReleases::size() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return releases_.size();
+}
+
+}  // namespace sessionkit::redis

@@ -138,11 +138,12 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
       counters_->acquired++;
       if (!locked->broken_owner.empty()) {
         counters_->taken_over++;
-        Log(LogLevel::kNotice, store_->name() + ": " + session +
-                                   ": took over the lock of " +
-                                   locked->broken_owner +
-                                   " (its process is gone or its lease of " +
-                                   Setting("lock_lease_ms") + " ran out)");
+        Log(LogLevel::kNotice,
+            store_->name() + ": " + session + ": took over the lock of " +
+                locked->broken_owner + " (its process is gone, its lease of " +
+                Setting("lock_lease_ms") +
+                " ran out, or it was taken on a master "
+                "that has since failed over)");
       }
       ReadResult result =
           locked->found ? Decode(id, locked->record) : ReadResult{};

@@ -117,10 +117,12 @@ int ConnectionPool::NoteReplicas(const Endpoint& endpoint, int replicas) {
   int& most = most_replicas_[endpoint.ToString()];
   most = std::max(most, replicas);
   seen_replicas_ = seen_replicas_ || replicas > 0;
-  // A master this pool has seen with replicas, or one of a store whose
-  // masters had replicas (a replica promoted a moment ago, before the
-  // others re-attached), waits for at least one.
-  return std::max(most, seen_replicas_ ? 1 : 0);
+  return most;
+}
+
+bool ConnectionPool::SeenReplicas() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seen_replicas_;
 }
 
 }  // namespace sessionkit::redis

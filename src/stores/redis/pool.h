@@ -54,10 +54,11 @@ class ConnectionPool {
   const ConnectionOptions& config() const { return config_; }
 
   // Records that `endpoint`, a master, listed (or acknowledged with)
-  // `replicas` online replicas; returns how many durable=all waits for
-  // there: the most this pool has seen it list, and at least 1 once any
-  // master of this pool listed one (redis_durable.h).
+  // `replicas` online replicas; returns the most this pool has seen it
+  // list (durable=all never waits for fewer: redis_durable.h).
   int NoteReplicas(const Endpoint& endpoint, int replicas);
+  // True once any master noted a replica.
+  bool SeenReplicas();
 
   // Idle connections held for all servers.
   size_t IdleCountForTesting();

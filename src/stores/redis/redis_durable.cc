@@ -36,7 +36,10 @@ Durability::Durability(const RedisOptions& options, ConnectionPool* pool)
 
 Result<int> Durability::ReplicasFor(Connection& conn) const {
   if (durable_ != RedisOptions::kDurableAll) return durable_;
-  if (conn.replicas() < 0) {
+  // Counted once per connection; again while the count is 0 where masters
+  // have replicas (a master promoted a moment ago, before the others
+  // re-attached): the first write after they did waits for them.
+  if (conn.replicas() < 0 || (conn.replicas() == 0 && pool_->SeenReplicas())) {
     const Command role[] = {{{"ROLE"}}};
     std::vector<Reply> replies;
     SK_RETURN_IF_ERROR(conn.Execute(role, &replies, /*read_only=*/true));

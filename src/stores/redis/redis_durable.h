@@ -45,12 +45,12 @@ class Durability {
 
   // How many replicas a durable write on `conn` waits for: durable=N's N;
   // for durable=all, the most replicas this pool has seen conn's server
-  // list as online or acknowledge a write (ConnectionPool::NoteReplicas),
-  // and at least 1 once any master of the store listed one; the list is
-  // asked on each connection's first durable write with ROLE, an exchange
-  // of its own (once per connection, and with the AUTH and SELECT of a new
-  // one). 0: nothing to wait for (a store whose masters never had
-  // replicas, or a server that is not a master, whose write fails anyway):
+  // list as online or acknowledge a write (ConnectionPool::NoteReplicas);
+  // the list is asked with ROLE, an exchange of its own, on a connection's
+  // first durable write (with the AUTH and SELECT of a new one), and again
+  // at each durable write while it counted none in a store whose masters
+  // have had replicas. 0: nothing to wait for (a master with no replica
+  // online, or a server that is not a master, whose write fails anyway):
   // no WAIT is sent. Errors: those of that exchange
   // (then conn is broken, as after any failed exchange), or an error reply
   // to ROLE (e.g. an ACL that forbids it).

@@ -221,21 +221,20 @@ TEST(RedisOptionsTest, ReplicasFromRole) {
 }
 
 // durable=all's count per master (pool.h, redis_durable.h): never fewer
-// than seen there, learnt from WAIT's replies too, and at least one on a
-// master first met without replicas (promoted a moment ago) once the store
-// has seen replicas anywhere.
-TEST(RedisOptionsTest, DurableAllCountsReplicasPerMasterWithAFloorOfOne) {
+// than seen there, learnt from WAIT's replies too.
+TEST(RedisOptionsTest, DurableAllCountsReplicasPerMaster) {
   RedisOptions o;
   o.durable = RedisOptions::kDurableAll;
   redis::ConnectionPool pool(redis::ConnectionOptions{});
   redis::Durability durability(o, &pool);
   const redis::Endpoint old_master{"127.0.0.1", 6380};
   const redis::Endpoint promoted{"127.0.0.1", 6381};
-  // A store that never saw a replica waits for none.
   EXPECT_EQ(pool.NoteReplicas(promoted, 0), 0);
+  EXPECT_FALSE(pool.SeenReplicas());
   EXPECT_EQ(pool.NoteReplicas(old_master, 2), 2);
+  EXPECT_TRUE(pool.SeenReplicas());
   EXPECT_EQ(pool.NoteReplicas(old_master, 1), 2);  // one being promoted
-  EXPECT_EQ(pool.NoteReplicas(promoted, 0), 1);
+  EXPECT_EQ(pool.NoteReplicas(promoted, 0), 0);
   redis::Reply acked;
   acked.type = redis::Reply::Type::kInteger;
   acked.integer = 2;  // the old master came back as a replica

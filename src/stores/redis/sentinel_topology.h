@@ -70,7 +70,7 @@ class SentinelTopology final : public Topology {
   // sentinel asked sooner may not know of the switch it announced.
   static constexpr std::chrono::milliseconds kAnnouncementLead{4000};
   // How long a request waits for a replica being promoted (heard on
-  // kPromotionChannel) to report itself master, asking every
+  // kPromotionChannels) to report itself master, asking every
   // kPromotionPoll; past that it goes on with the master it had.
   static constexpr std::chrono::milliseconds kPromotionWait{500};
   static constexpr std::chrono::milliseconds kPromotionPoll{5};

@@ -85,7 +85,8 @@ Status SentinelWatch::Subscribe(const Endpoint& sentinel) {
   auto conn = std::make_unique<Connection>(std::move(options));
   // One confirmation per SUBSCRIBE.
   const Command subscribe[] = {{{"SUBSCRIBE", kSwitchMasterChannel}},
-                               {{"SUBSCRIBE", kPromotionChannel}}};
+                               {{"SUBSCRIBE", kPromotionChannels[0]}},
+                               {{"SUBSCRIBE", kPromotionChannels[1]}}};
   std::vector<Reply> replies;
   SK_RETURN_IF_ERROR(conn->Execute(subscribe, &replies, /*read_only=*/true));
   for (const Reply& r : replies) {
@@ -94,7 +95,7 @@ Status SentinelWatch::Subscribe(const Endpoint& sentinel) {
       return Status::Unavailable(
           conn->options().store_name + ": sentinel " + sentinel.ToString() +
           " did not confirm the subscriptions to " + kSwitchMasterChannel +
-          " and " + kPromotionChannel);
+          ", " + kPromotionChannels[0] + " and " + kPromotionChannels[1]);
     }
   }
   subscriptions_.push_back({std::move(conn), ForkGeneration()});
@@ -120,7 +121,8 @@ std::optional<SentinelWatch::Heard> SentinelWatch::Poll() {
         std::optional<Endpoint> named =
             ParseSwitchMaster(m.elements[2].str, master_name_);
         if (named) latest = Heard{std::move(*named), true};
-      } else if (m.elements[1].Is(kPromotionChannel)) {
+      } else if (m.elements[1].Is(kPromotionChannels[0]) ||
+                 m.elements[1].Is(kPromotionChannels[1])) {
         std::optional<Endpoint> promoting =
             ParsePromotion(m.elements[2].str, master_name_);
         if (promoting && !(latest && latest->announced)) {

@@ -38,14 +38,15 @@ inline constexpr char kSwitchMasterChannel[] = "+switch-master";
 std::optional<Endpoint> ParseSwitchMaster(std::string_view message,
                                           std::string_view master_name);
 
-// The channel on which the leader of a failover says it has just told the
-// chosen replica to stop replicating (REPLICAOF NO ONE), a second or so
-// before +switch-master; and the replica a message of it for `master_name`
-// names ("slave <ip>:<port> <ip> <port> @ <name> <ip> <port>"), nullopt
-// for another master's message or one that does not parse. From that
-// moment the old master's writes no longer reach the new one: they are
-// lost when it is demoted.
-inline constexpr char kPromotionChannel[] = "+failover-state-wait-promotion";
+// The channels on which the leader of a failover says it is about to tell
+// the chosen replica to stop replicating (REPLICAOF NO ONE), and that it
+// did, a second or so before +switch-master; and the replica a message of
+// either names for `master_name` ("slave <ip>:<port> <ip> <port> @ <name>
+// <ip> <port>"), nullopt for another master's message or one that does not
+// parse. From the moment the replica stops, the old master's writes no
+// longer reach it: they are lost when the old master is demoted.
+inline constexpr const char* kPromotionChannels[] = {
+    "+failover-state-send-slaveof-noone", "+failover-state-wait-promotion"};
 std::optional<Endpoint> ParsePromotion(std::string_view message,
                                        std::string_view master_name);
 
@@ -61,7 +62,7 @@ class SentinelWatch {
   struct Heard {
     Endpoint endpoint;
     // True: +switch-master named `endpoint` the master. False: the leader
-    // is promoting `endpoint` (kPromotionChannel); it may not say so yet.
+    // is promoting `endpoint` (kPromotionChannels); it may not say so yet.
     bool announced = false;
   };
   // The last message of either channel for this master name that arrived
@@ -71,7 +72,7 @@ class SentinelWatch {
   // subscription (made by Subscribe).
   std::optional<Heard> Poll();
 
-  // Subscribes to `sentinel`'s two channels unless a working subscription
+  // Subscribes to `sentinel`'s three channels unless a working subscription
   // to it exists (made in this process). One round trip, bounded by the
   // connection's connect_timeout + read_timeout. Errors: as
   // Connection::Execute, or Unavailable for an unexpected reply.

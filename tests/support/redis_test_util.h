@@ -194,6 +194,41 @@ bool PollUntil(std::chrono::milliseconds timeout, Fn&& fn) {
   }
 }
 
+// The port of the master that `sentinel` names for `master_name`, or 0.
+inline int SentinelMasterPort(const test::RedisServer& sentinel,
+                              const std::string& master_name) {
+  auto out = sentinel.Cli({"SENTINEL", "get-master-addr-by-name", master_name});
+  if (!out.ok()) return 0;
+  size_t nl = out->find('\n');
+  if (nl == std::string::npos) return 0;
+  try {
+    return std::stoi(out->substr(nl + 1));
+  } catch (...) {
+    return 0;
+  }
+}
+
+// True once `replica`, which the sentinels know as 127.0.0.1:`port`, is
+// linked to its master and every one of `sentinels` lists it, so that a
+// failover can pick it.
+inline bool ReplicaSettled(
+    const test::RedisServer& replica, int port,
+    const std::vector<std::unique_ptr<test::RedisServer>>& sentinels,
+    const std::string& master_name) {
+  auto info = replica.Cli({"INFO", "replication"});
+  if (!info.ok() || info->find("master_link_status:up") == std::string::npos) {
+    return false;
+  }
+  for (const auto& s : sentinels) {
+    auto replicas = s->Cli({"SENTINEL", "replicas", master_name});
+    if (!replicas.ok() || replicas->find("127.0.0.1:" + std::to_string(port)) ==
+                              std::string::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Asks `sentinel` for a forced failover of `master_name` until `done`
 // (polled for 6 s after each request) says it happened, at most 4 times:
 // a sentinel aborts a forced failover when the replicas' last INFO is more

@@ -288,6 +288,14 @@ void RemoveTempDir(const std::string& path) {
   fs::remove_all(target, ec);
 }
 
+void RemoveTempDirUnlessFailed(const std::string& path) {
+  if (std::getenv("SK_KEEP_TEST_DIRS") == nullptr &&
+      !::testing::Test::HasFailure() &&
+      !::testing::UnitTest::GetInstance()->Failed()) {
+    RemoveTempDir(path);
+  }
+}
+
 // --- Ports and probes ------------------------------------------------------
 
 Result<int> PickFreePort() {
@@ -453,11 +461,7 @@ TestServer::TestServer(ServerSpec spec) : spec_(std::move(spec)) {}
 
 TestServer::~TestServer() {
   (void)Stop();
-  if (spec_.owns_dir && std::getenv("SK_KEEP_TEST_DIRS") == nullptr &&
-      !::testing::Test::HasFailure() &&
-      !::testing::UnitTest::GetInstance()->Failed()) {
-    RemoveTempDir(spec_.dir);
-  }
+  if (spec_.owns_dir) RemoveTempDirUnlessFailed(spec_.dir);
 }
 
 Result<std::unique_ptr<TestServer>> TestServer::Start(ServerSpec spec) {
@@ -739,14 +743,17 @@ ClosedPort::~ClosedPort() {
 // --- Redis -----------------------------------------------------------------
 
 Status MakeTestCertificates(const std::string& dir) {
-  SK_RETURN_IF_ERROR(WriteFile(dir + "/server.ext",
-                               "basicConstraints=CA:FALSE\n"
-                               "keyUsage=critical,digitalSignature,"
-                               "keyEncipherment\n"
+  const std::string leaf_ext =
+      "basicConstraints=CA:FALSE\n"
+      "keyUsage=critical,digitalSignature,keyEncipherment\n";
+  SK_RETURN_IF_ERROR(WriteFile(
+      dir + "/server.ext", leaf_ext +
                                "extendedKeyUsage=serverAuth\n"
                                "subjectAltName=IP:127.0.0.1,DNS:localhost\n"));
+  SK_RETURN_IF_ERROR(WriteFile(dir + "/client.ext",
+                               leaf_ext + "extendedKeyUsage=clientAuth\n"));
   // EC keys: generated in milliseconds, unlike RSA.
-  const std::vector<std::vector<std::string>> steps = {
+  std::vector<std::vector<std::string>> steps = {
       {"openssl",
        "req",
        "-x509",
@@ -767,14 +774,18 @@ Status MakeTestCertificates(const std::string& dir) {
        "-addext",
        "basicConstraints=critical,CA:TRUE",
        "-addext",
-       "keyUsage=critical,keyCertSign,cRLSign"},
-      {"openssl", "req", "-new", "-nodes", "-newkey", "ec", "-pkeyopt",
-       "ec_paramgen_curve:prime256v1", "-keyout", "server.key", "-out",
-       "server.csr", "-subj", "/CN=127.0.0.1"},
-      {"openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt",
-       "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days",
-       "2", "-extfile", "server.ext"},
-  };
+       "keyUsage=critical,keyCertSign,cRLSign"}};
+  // A key and a certificate signed by the CA, for each of the two roles.
+  for (const auto& [leaf, subject] :
+       {std::pair<std::string, std::string>{"server", "/CN=127.0.0.1"},
+        {"client", "/CN=sessionkit test client"}}) {
+    steps.push_back({"openssl", "req", "-new", "-nodes", "-newkey", "ec",
+                     "-pkeyopt", "ec_paramgen_curve:prime256v1", "-keyout",
+                     leaf + ".key", "-out", leaf + ".csr", "-subj", subject});
+    steps.push_back({"openssl", "x509", "-req", "-in", leaf + ".csr", "-CA",
+                     "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+                     leaf + ".crt", "-days", "2", "-extfile", leaf + ".ext"});
+  }
   for (const auto& argv : steps) {
     Result<CommandResult> run = RunCommand(argv, Duration(30000), dir);
     if (!run.ok()) return run.status();
@@ -801,19 +812,57 @@ std::string RedisProbeReply(const std::string& password) {
 
 }  // namespace
 
+std::string RedisServer::UseTlsFiles(const std::string& dir,
+                                     bool auth_clients) {
+  ca_file_ = dir + "/ca.crt";
+  cert_file_ = dir + "/server.crt";
+  key_file_ = dir + "/server.key";
+  client_cert_file_ = dir + "/client.crt";
+  client_key_file_ = dir + "/client.key";
+  return "tls-cert-file " + cert_file_ + "\ntls-key-file " + key_file_ +
+         "\ntls-client-cert-file " + client_cert_file_ +
+         "\ntls-client-key-file " + client_key_file_ + "\ntls-ca-cert-file " +
+         ca_file_ + "\ntls-auth-clients " + (auth_clients ? "yes" : "no") +
+         "\n";
+}
+
+Status RedisServer::WaitForTlsPing() const {
+  const auto deadline = SteadyClock::now() + std::chrono::seconds(10);
+  for (;;) {
+    Result<std::string> pong = Cli({"PING"});
+    if (pong.ok() && *pong == "PONG\n") return Status::OK();
+    if (SteadyClock::now() >= deadline) {
+      return Status::Unavailable(
+          "127.0.0.1:" + std::to_string(tls_port()) +
+          " did not answer PING over TLS within 10 s: " +
+          (pong.ok() ? Quote(*pong) : pong.status().message()) + "; end of " +
+          process_->log_path() + ":\n" + process_->LogTail());
+    }
+    SleepMs(20);
+  }
+}
+
 Result<std::unique_ptr<RedisServer>> StartRedis(
     const RedisServerOptions& options) {
   Result<std::string> dir = MakeTempDir(options.name);
   if (!dir.ok()) return dir.status();
   auto redis = std::unique_ptr<RedisServer>(new RedisServer());
   redis->tls_ = options.tls;
+  redis->plain_ = !(options.tls && options.tls_only);
   redis->cluster_ = options.cluster;
   redis->password_ = options.password;
+  std::string tls_conf;
   if (options.tls) {
-    SK_RETURN_IF_ERROR(MakeTestCertificates(*dir));
-    redis->ca_file_ = *dir + "/ca.crt";
-    redis->cert_file_ = *dir + "/server.crt";
-    redis->key_file_ = *dir + "/server.key";
+    std::string tls_dir = options.tls_dir;
+    if (tls_dir.empty()) {
+      SK_RETURN_IF_ERROR(MakeTestCertificates(*dir));
+      tls_dir = *dir;
+    }
+    tls_conf = redis->UseTlsFiles(tls_dir, options.tls_auth_clients);
+    if (options.tls_only) {
+      tls_conf += "tls-replication yes\n";
+      if (options.cluster) tls_conf += "tls-cluster yes\n";
+    }
   }
   // Settings live in a file, so a password does not show in `ps`, and
   // extra_config lines come last so they override the defaults here. Only
@@ -830,11 +879,7 @@ Result<std::unique_ptr<RedisServer>> StartRedis(
   if (!options.password.empty()) {
     conf += "requirepass " + options.password + "\n";
   }
-  if (options.tls) {
-    conf += "tls-cert-file " + redis->cert_file_ + "\n" + "tls-key-file " +
-            redis->key_file_ + "\n" + "tls-ca-cert-file " + redis->ca_file_ +
-            "\n" + "tls-auth-clients no\n";
-  }
+  conf += tls_conf;
   if (options.cluster) {
     conf +=
         "cluster-enabled yes\n"
@@ -849,12 +894,14 @@ Result<std::unique_ptr<RedisServer>> StartRedis(
   spec.name = options.name;
   spec.binary = "redis-server";
   spec.dir = *dir;
-  spec.port_count = 1 + (options.tls ? 1 : 0) + (options.cluster ? 1 : 0);
-  spec.args = [conf_path, tls = options.tls,
+  const bool plain = redis->plain_;
+  spec.port_count =
+      (plain ? 1 : 0) + (options.tls ? 1 : 0) + (options.cluster ? 1 : 0);
+  spec.args = [conf_path, plain, tls = options.tls,
                cluster = options.cluster](const std::vector<int>& ports) {
     std::vector<std::string> args = {conf_path, "--port",
-                                     std::to_string(ports[0])};
-    size_t next = 1;
+                                     plain ? std::to_string(ports[0]) : "0"};
+    size_t next = plain ? 1 : 0;
     if (tls) {
       args.insert(args.end(), {"--tls-port", std::to_string(ports[next++])});
     }
@@ -865,11 +912,14 @@ Result<std::unique_ptr<RedisServer>> StartRedis(
     return args;
   };
   spec.owns_dir = true;
-  spec.probe_request = RedisProbe(options.password);
-  spec.probe_reply = RedisProbeReply(options.password);
+  if (plain) {
+    spec.probe_request = RedisProbe(options.password);
+    spec.probe_reply = RedisProbeReply(options.password);
+  }
   Result<std::unique_ptr<TestServer>> process = TestServer::Start(spec);
   if (!process.ok()) return process.status();
   redis->process_ = std::move(*process);
+  if (!plain) SK_RETURN_IF_ERROR(redis->WaitForTlsPing());
   return redis;
 }
 
@@ -880,8 +930,13 @@ Result<std::unique_ptr<RedisServer>> StartRedisSentinel(
   }
   Result<std::string> dir = MakeTempDir(options.name);
   if (!dir.ok()) return dir.status();
+  if (options.tls && options.tls_dir.empty()) {
+    return Status::InvalidArgument("StartRedisSentinel: tls without tls_dir");
+  }
   auto sentinel = std::unique_ptr<RedisServer>(new RedisServer());
   sentinel->password_ = options.password;
+  sentinel->tls_ = options.tls;
+  sentinel->plain_ = !options.tls;
   const std::string& m = options.master_name;
   // Sentinel rewrites this file with what it learns; a Restart reads it back.
   std::string conf =
@@ -905,6 +960,10 @@ Result<std::unique_ptr<RedisServer>> StartRedisSentinel(
   if (!options.password.empty()) {
     conf += "requirepass " + options.password + "\n";
   }
+  if (options.tls) {
+    conf += sentinel->UseTlsFiles(options.tls_dir, options.tls_auth_clients) +
+            "tls-replication yes\n";
+  }
   const std::string conf_path = *dir + "/sentinel.conf";
   SK_RETURN_IF_ERROR(WriteFile(conf_path, conf));
 
@@ -912,23 +971,34 @@ Result<std::unique_ptr<RedisServer>> StartRedisSentinel(
   spec.name = options.name;
   spec.binary = "redis-server";
   spec.dir = *dir;
-  spec.args = [conf_path](const std::vector<int>& ports) {
-    return std::vector<std::string>{conf_path, "--sentinel", "--port",
-                                    std::to_string(ports[0])};
+  spec.args = [conf_path, tls = options.tls](const std::vector<int>& ports) {
+    const std::string port = std::to_string(ports[0]);
+    if (tls) {
+      return std::vector<std::string>{conf_path, "--sentinel", "--port",
+                                      "0",       "--tls-port", port};
+    }
+    return std::vector<std::string>{conf_path, "--sentinel", "--port", port};
   };
   spec.owns_dir = true;
-  spec.probe_request = RedisProbe(options.password);
-  spec.probe_reply = RedisProbeReply(options.password);
+  if (!options.tls) {
+    spec.probe_request = RedisProbe(options.password);
+    spec.probe_reply = RedisProbeReply(options.password);
+  }
   Result<std::unique_ptr<TestServer>> process = TestServer::Start(spec);
   if (!process.ok()) return process.status();
   sentinel->process_ = std::move(*process);
+  if (options.tls) SK_RETURN_IF_ERROR(sentinel->WaitForTlsPing());
   return sentinel;
 }
 
 Result<std::string> RedisServer::Cli(
     const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p",
-                                   std::to_string(port())};
+                                   std::to_string(client_port())};
+  if (!plain_) {
+    argv.insert(argv.end(), {"--tls", "--cacert", ca_file_, "--cert",
+                             client_cert_file_, "--key", client_key_file_});
+  }
   if (!password_.empty()) {
     argv.insert(argv.end(), {"-a", password_, "--no-auth-warning"});
   }
@@ -958,8 +1028,8 @@ Result<std::string> RedisServer::Cli(
   for (const char* e : kErrors) error_reply |= out.rfind(e, 0) == 0;
   if (run->exit_code != 0 || error_reply) {
     // The arguments are quoted, the password (-a) is not.
-    return Status::Unavailable("redis-cli -p " + std::to_string(port()) + " " +
-                               JoinArgs(args) + " failed (exit " +
+    return Status::Unavailable("redis-cli -p " + std::to_string(client_port()) +
+                               " " + JoinArgs(args) + " failed (exit " +
                                std::to_string(run->exit_code) +
                                "): " + Quote(out, 500));
   }
@@ -970,9 +1040,14 @@ std::string RedisCluster::SeedList() const {
   std::string out;
   for (const auto& node : nodes_) {
     if (!out.empty()) out += ',';
-    out += "127.0.0.1:" + std::to_string(node->port());
+    out += "127.0.0.1:" + std::to_string(node->client_port());
   }
   return out;
+}
+
+RedisCluster::~RedisCluster() {
+  nodes_.clear();
+  if (!tls_dir_.empty()) RemoveTempDirUnlessFailed(tls_dir_);
 }
 
 Status RedisCluster::WaitHealthy(Duration timeout) const {
@@ -989,9 +1064,9 @@ Status RedisCluster::WaitHealthy(Duration timeout) const {
       }
       if (SteadyClock::now() >= deadline) {
         return Status::Unavailable(
-            "the cluster node on 127.0.0.1:" + std::to_string(node->port()) +
-            " is not healthy after " + std::to_string(timeout.count()) +
-            " ms: " + Quote(last, 400));
+            "the cluster node on 127.0.0.1:" +
+            std::to_string(node->client_port()) + " is not healthy after " +
+            std::to_string(timeout.count()) + " ms: " + Quote(last, 400));
       }
       SleepMs(50);
     }
@@ -1007,12 +1082,22 @@ Result<std::unique_ptr<RedisCluster>> StartRedisCluster(
         "more");
   }
   auto cluster = std::unique_ptr<RedisCluster>(new RedisCluster());
+  if (options.tls && options.tls_dir.empty()) {
+    Result<std::string> tls_dir = MakeTempDir(options.name + "-tls");
+    if (!tls_dir.ok()) return tls_dir.status();
+    cluster->tls_dir_ = *tls_dir;
+    SK_RETURN_IF_ERROR(MakeTestCertificates(*tls_dir));
+  }
   const int total = options.masters * (1 + options.replicas_per_master);
   std::vector<std::string> argv = {"redis-cli", "--cluster", "create"};
   for (int i = 0; i < total; ++i) {
     RedisServerOptions node;
     node.password = options.password;
     node.cluster = true;
+    node.tls = node.tls_only = options.tls;
+    node.tls_dir =
+        options.tls_dir.empty() ? cluster->tls_dir_ : options.tls_dir;
+    node.tls_auth_clients = options.tls_auth_clients;
     if (!options.password.empty()) {
       node.extra_config.push_back("masterauth " + options.password);
     }
@@ -1022,7 +1107,7 @@ Result<std::unique_ptr<RedisCluster>> StartRedisCluster(
     node.name = options.name + "-" + std::to_string(i);
     Result<std::unique_ptr<RedisServer>> started = StartRedis(node);
     if (!started.ok()) return started.status();
-    argv.push_back("127.0.0.1:" + std::to_string((*started)->port()));
+    argv.push_back("127.0.0.1:" + std::to_string((*started)->client_port()));
     cluster->nodes_.push_back(std::move(*started));
   }
   argv.insert(argv.end(),
@@ -1030,6 +1115,12 @@ Result<std::unique_ptr<RedisCluster>> StartRedisCluster(
                std::to_string(options.replicas_per_master), "--cluster-yes"});
   if (!options.password.empty()) {
     argv.insert(argv.end(), {"-a", options.password, "--no-auth-warning"});
+  }
+  if (options.tls) {
+    const RedisServer& first = *cluster->nodes_.front();
+    argv.insert(argv.end(),
+                {"--tls", "--cacert", first.ca_file(), "--cert",
+                 first.client_cert_file(), "--key", first.client_key_file()});
   }
   Result<CommandResult> created = RunCommand(argv, Duration(60000));
   if (!created.ok()) return created.status();

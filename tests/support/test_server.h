@@ -45,6 +45,10 @@ Result<std::string> MakeTempDir(std::string_view prefix);
 // path outside TestTmpDir(), so a bad argument cannot wipe anything else.
 void RemoveTempDir(const std::string& path);
 
+// RemoveTempDir, unless a test of this run has failed (what is there stays
+// for the post-mortem) or SK_KEEP_TEST_DIRS is set in the environment.
+void RemoveTempDirUnlessFailed(const std::string& path);
+
 // --- Ports and probes ------------------------------------------------------
 
 // A TCP port of 127.0.0.1 that was free a moment ago (bound to port 0, read
@@ -257,10 +261,24 @@ class ClosedPort {
 struct RedisServerOptions {
   // requirepass; empty: no AUTH needed.
   std::string password;
-  // Also listen with TLS on tls_port(), with a self-signed CA and a server
-  // certificate for 127.0.0.1 / localhost generated into the data directory
-  // with the openssl CLI. Clients need no certificate of their own.
+  // Also listen with TLS on tls_port(), with the certificates of
+  // MakeTestCertificates: made in the data directory, or those of tls_dir.
+  // Clients need no certificate of their own unless tls_auth_clients. The
+  // server's own TLS connections (replication, cluster bus) present
+  // client.crt.
   bool tls = false;
+  // With tls: a directory MakeTestCertificates wrote, whose CA and
+  // certificates every server of a topology shares (so that one tls_ca
+  // verifies them all, and they verify each other). Empty: new ones.
+  std::string tls_dir;
+  // With tls: no plain port ("port 0"), so nothing reaches the server
+  // without TLS; port() is 0 and Cli() talks TLS. Replication goes over TLS
+  // (tls-replication yes), and with cluster the cluster bus too, and the
+  // ports the node announces are its TLS ports (tls-cluster yes).
+  bool tls_only = false;
+  // With tls: clients must present a certificate signed by the CA
+  // (tls-auth-clients yes; otherwise "no").
+  bool tls_auth_clients = false;
   // Run as a Redis Cluster node (cluster-enabled, nodes.conf in the data
   // directory, cluster-node-timeout 2000 ms) with its cluster bus on a port
   // of its own (cluster_bus_port(); not port + 10000, which may be taken or
@@ -285,26 +303,32 @@ struct RedisSentinelOptions;
 // Thread safety: as TestServer.
 class RedisServer {
  public:
-  // The plain TCP port (always open, also with tls).
-  int port() const { return process_->port(0); }
+  // The plain TCP port (open also with tls); 0 with tls_only.
+  int port() const { return plain_ ? process_->port(0) : 0; }
   // The TLS port; 0 without options.tls.
-  int tls_port() const { return tls_ ? process_->port(1) : 0; }
+  int tls_port() const { return tls_ ? process_->port(plain_ ? 1 : 0) : 0; }
   // The cluster bus port; 0 without options.cluster.
   int cluster_bus_port() const {
-    return cluster_ ? process_->port(tls_ ? 2 : 1) : 0;
+    return cluster_ ? process_->port((plain_ ? 1 : 0) + (tls_ ? 1 : 0)) : 0;
   }
+  // The port clients use: port(), or tls_port() with tls_only.
+  int client_port() const { return plain_ ? port() : tls_port(); }
   const std::string& dir() const { return process_->dir(); }
-  // With tls: PEM files in dir(). ca_file() verifies server_cert_file().
+  // With tls: PEM files (in dir() or options.tls_dir). ca_file() verifies
+  // server_cert_file() and client_cert_file().
   const std::string& ca_file() const { return ca_file_; }
   const std::string& server_cert_file() const { return cert_file_; }
   const std::string& server_key_file() const { return key_file_; }
+  const std::string& client_cert_file() const { return client_cert_file_; }
+  const std::string& client_key_file() const { return client_key_file_; }
   const std::string& password() const { return password_; }
 
   // The process, for Stop / Kill / Restart / Pause.
   TestServer& process() { return *process_; }
 
-  // Runs `redis-cli -h 127.0.0.1 -p port() [auth] args...` and returns its
-  // output (redis-cli's plain form, e.g. "PONG\n"). Unavailable when
+  // Runs `redis-cli -h 127.0.0.1 -p port() [auth] args...` (with tls_only:
+  // `--tls` with the CA and client certificate, on tls_port()) and returns
+  // its output (redis-cli's plain form, e.g. "PONG\n"). Unavailable when
   // redis-cli fails or the output begins with an error code (ERR, NOAUTH,
   // MOVED, READONLY, ...): redis-cli exits 0 after an error reply, so a
   // value that itself begins with such a word reads as an error here.
@@ -315,11 +339,20 @@ class RedisServer {
       const RedisServerOptions& options);
   friend Result<std::unique_ptr<RedisServer>> StartRedisSentinel(
       const RedisSentinelOptions& options);
+  // Sets the TLS files of `dir` (see MakeTestCertificates) and returns the
+  // redis.conf lines that use them.
+  std::string UseTlsFiles(const std::string& dir, bool auth_clients);
+  // Without a plain port to probe: PING through Cli until it answers PONG
+  // (10 s at most), which also checks the TLS settings.
+  Status WaitForTlsPing() const;
+
   std::unique_ptr<TestServer> process_;
+  bool plain_ = true;
   bool tls_ = false;
   bool cluster_ = false;
   std::string password_;
   std::string ca_file_, cert_file_, key_file_;
+  std::string client_cert_file_, client_key_file_;
 };
 
 // Starts a redis-server (see RedisServer) and waits until it answers PING.
@@ -333,6 +366,13 @@ struct RedisClusterOptions {
   std::string password;
   // redis.conf lines for every node (see RedisServerOptions).
   std::vector<std::string> extra_config;
+  // Every node TLS-only (RedisServerOptions::tls_only: TLS cluster bus and
+  // replication, TLS ports announced), all with the certificates of one CA
+  // made for the cluster (or those of tls_dir, see RedisServerOptions);
+  // clients need a certificate of that CA when tls_auth_clients.
+  bool tls = false;
+  std::string tls_dir;
+  bool tls_auth_clients = false;
   // Node i is named "<name>-<i>".
   std::string name = "redis-cluster";
 };
@@ -342,11 +382,16 @@ struct RedisClusterOptions {
 // Thread safety: as TestServer.
 class RedisCluster {
  public:
+  // Stops the nodes; then removes the certificates it made for options.tls
+  // (unless a test failed, see RemoveTempDirUnlessFailed).
+  ~RedisCluster();
+
   size_t size() const { return nodes_.size(); }
   // Node i (the first `masters` nodes are the masters as created; a
   // failover may change roles later).
   RedisServer& node(size_t i) { return *nodes_.at(i); }
-  // "127.0.0.1:p0,127.0.0.1:p1,...": every node, for a redis+cluster:// URL.
+  // "127.0.0.1:p0,127.0.0.1:p1,...": every node's client_port(), for a
+  // redis+cluster:// URL.
   std::string SeedList() const;
 
   // Waits until every running node reports cluster_state:ok and sees
@@ -357,6 +402,7 @@ class RedisCluster {
   friend Result<std::unique_ptr<RedisCluster>> StartRedisCluster(
       const RedisClusterOptions& options);
   std::vector<std::unique_ptr<RedisServer>> nodes_;
+  std::string tls_dir_;  // the certificates it made for options.tls
 };
 
 // Starts masters * (1 + replicas_per_master) cluster nodes, joins them with
@@ -365,9 +411,10 @@ class RedisCluster {
 Result<std::unique_ptr<RedisCluster>> StartRedisCluster(
     const RedisClusterOptions& options = {});
 
-// Writes a self-signed CA ("ca.crt", "ca.key") and a server certificate for
-// 127.0.0.1 and localhost signed by it ("server.crt", "server.key") into
-// `dir` with the openssl CLI. Valid for two days.
+// Writes a self-signed CA ("ca.crt", "ca.key"), a server certificate for
+// 127.0.0.1 and localhost signed by it ("server.crt", "server.key") and a
+// client certificate signed by it ("client.crt", "client.key", for
+// tls-auth-clients) into `dir` with the openssl CLI. Valid for two days.
 Status MakeTestCertificates(const std::string& dir);
 
 struct RedisSentinelOptions {
@@ -379,12 +426,21 @@ struct RedisSentinelOptions {
   // Short, so failover tests finish within seconds.
   Duration down_after{1000};
   Duration failover_timeout{5000};
+  // TLS: the sentinel listens with TLS only (tls_port(); port() is 0) with
+  // the certificates of tls_dir (see RedisServerOptions), requires client
+  // certificates when tls_auth_clients, and talks TLS to the master, its
+  // replicas and the other sentinels (tls-replication yes), presenting
+  // client.crt.
+  bool tls = false;
+  std::string tls_dir;  // required with tls
+  bool tls_auth_clients = false;
   std::string name = "sentinel";
 };
 
 // Starts `redis-server <dir>/sentinel.conf --sentinel` (Debian's
 // redis-sentinel is the same binary) monitoring options.master_port and waits
-// until it answers PING. The returned server's port() is the sentinel port.
+// until it answers PING (with tls: until its TLS port accepts connections).
+// The returned server's client_port() is the sentinel port.
 Result<std::unique_ptr<RedisServer>> StartRedisSentinel(
     const RedisSentinelOptions& options);
 

@@ -218,6 +218,7 @@ Status Connection::ReceiveSome(Deadline deadline, bool first) {
     if (err == SSL_ERROR_ZERO_RETURN) {
       return PeerClosed("the server closed the TLS connection");
     }
+    tls_failed_ = true;
     return Status::Unavailable(Where() +
                                ": TLS read failed: " + OpenSslErrors());
   }
@@ -227,6 +228,7 @@ Status Connection::Exchange(const std::string& wire, size_t count,
                             std::vector<Reply>* replies, Deadline deadline) {
   got_bytes_ = false;
   peer_closed_ = false;
+  tls_failed_ = false;
   SK_RETURN_IF_ERROR(SendAll(wire, deadline));
   if (options_.stats != nullptr) {
     options_.stats->round_trips.fetch_add(1, std::memory_order_relaxed);
@@ -336,7 +338,7 @@ Status Connection::Execute(std::span<const Command> commands,
     if (!handshake.empty() && options_.db != 0 && !read_only) {
       std::vector<Reply> hs;
       Status st = Exchange(wire, handshake.size(), &hs, deadline);
-      if (!st.ok()) return Fail(st);
+      if (!st.ok()) return Fail(RefusedAfterHandshake(std::move(st)));
       st = CheckHandshakeReplies(hs);
       if (!st.ok()) return Fail(st);
       handshake.clear();
@@ -352,7 +354,7 @@ Status Connection::Execute(std::span<const Command> commands,
     // was most likely closed by a server restart while it sat idle.
     stale_failure_ = served_ && !got_bytes_ && peer_closed_;
     replies->clear();
-    return Fail(st);
+    return Fail(served_ ? st : RefusedAfterHandshake(std::move(st)));
   }
   if (!handshake.empty()) {
     st = CheckHandshakeReplies(
@@ -367,6 +369,14 @@ Status Connection::Execute(std::span<const Command> commands,
   handshake_done_ = true;
   served_ = true;
   return Status::OK();
+}
+
+Status Connection::RefusedAfterHandshake(Status status) const {
+  // With TLS 1.3 the server checks the client certificate after the
+  // client's handshake is done: a refusal arrives as an alert, or as a
+  // close, in reply to the first request.
+  if (ssl_ == nullptr || !(peer_closed_ || tls_failed_)) return status;
+  return ExplainTlsRefusal(std::move(status));
 }
 
 Status Connection::ReadPushed(std::vector<Reply>* pushed) {

@@ -94,12 +94,15 @@ class TlsContext {
   SSL_CTX* ctx() const { return ctx_; }
   bool verify() const { return verify_; }
   bool has_ca_file() const { return has_ca_file_; }
+  // The tls_cert file; empty when no client certificate is given.
+  const std::string& cert_file() const { return cert_file_; }
 
  private:
   TlsContext() = default;
   SSL_CTX* ctx_ = nullptr;
   bool verify_ = true;
   bool has_ca_file_ = false;
+  std::string cert_file_;
 };
 
 // Counters shared by the connections of one pool, for tests and metrics.
@@ -248,6 +251,15 @@ class Connection {
   // When OpenSSL wants input (SSL_ERROR_WANT_READ): sends what it has
   // queued, then feeds the next bytes from the socket into it.
   Status PumpTlsInput(Deadline deadline);
+  // `status`, a failed TLS handshake or a refusal right after it, with what
+  // it most likely means when the server asked for a client certificate in
+  // the handshake and sent no reply byte: that it requires one and none was
+  // given, or that it does not accept the one given. `status` unchanged
+  // otherwise.
+  Status ExplainTlsRefusal(Status status) const;
+  // `status`, the failure of a new connection's first exchange, explained
+  // as above when it ended on a close or a TLS error.
+  Status RefusedAfterHandshake(Status status) const;
   // Marks the connection closed by the server; returns the error to report.
   Status PeerClosed(std::string_view what);
   // Waits until the socket is ready for `events` (POLLIN / POLLOUT).
@@ -271,8 +283,11 @@ class Connection {
   bool request_sent_ = false;
   bool got_bytes_ = false;    // some reply byte arrived in this exchange
   bool peer_closed_ = false;  // the exchange failed on EOF or a reset
-  bool connecting_ = false;   // in Connect: timeouts are connect_timeout's
-  Duration blocking_{0};      // the current Execute's `blocking`
+  bool tls_failed_ = false;   // ... or on a TLS error (an alert) in a read
+  // The server sent a CertificateRequest in the TLS handshake.
+  bool tls_cert_requested_ = false;
+  bool connecting_ = false;  // in Connect: timeouts are connect_timeout's
+  Duration blocking_{0};     // the current Execute's `blocking`
   uint64_t generation_ = 0;
   bool watching_ = false;
   WatchedLock watched_lock_;

@@ -39,6 +39,18 @@ Status CheckReadable(const std::string& store_name, std::string_view setting,
   return Status::OK();
 }
 
+// Notes a CertificateRequest from the server (an SSL message callback, set
+// for the handshake only; `arg` is the connection's flag).
+void NoteCertificateRequest(int write_p, int /*version*/, int content_type,
+                            const void* buf, size_t len, SSL* /*ssl*/,
+                            void* arg) {
+  if (write_p == 0 && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+      static_cast<const unsigned char*>(buf)[0] ==
+          SSL3_MT_CERTIFICATE_REQUEST) {
+    *static_cast<bool*>(arg) = true;
+  }
+}
+
 }  // namespace
 
 std::string OpenSslErrors() {
@@ -104,6 +116,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(
   }
   SSL_CTX_set_verify(out->ctx_,
                      out->verify_ ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  out->cert_file_ = options.cert_file;
   if (!options.cert_file.empty()) {
     if (SSL_CTX_use_certificate_chain_file(out->ctx_,
                                            options.cert_file.c_str()) != 1) {
@@ -164,6 +177,9 @@ Status Connection::TlsHandshake(Deadline deadline) {
   BIO_set_mem_eof_return(rbio, -1);
   SSL_set_bio(ssl_, rbio, wbio);
   SSL_set_connect_state(ssl_);
+  tls_cert_requested_ = false;
+  SSL_set_msg_callback(ssl_, NoteCertificateRequest);
+  SSL_set_msg_callback_arg(ssl_, &tls_cert_requested_);
   const std::string& host = options_.endpoint.host;
   const bool ip = IsIpAddress(host);
   if (!ip) SSL_set_tlsext_host_name(ssl_, host.c_str());
@@ -185,7 +201,10 @@ Status Connection::TlsHandshake(Deadline deadline) {
     std::string errors = err == SSL_ERROR_SSL ? OpenSslErrors() : "";
     // Whatever the handshake produced (including an alert) goes out.
     SK_RETURN_IF_ERROR(FlushTlsOutput(deadline));
-    if (rc == 1) return Status::OK();
+    if (rc == 1) {
+      SSL_set_msg_callback(ssl_, nullptr);
+      return Status::OK();
+    }
     if (err == SSL_ERROR_WANT_READ) {
       size_t n = 0;
       SK_RETURN_IF_ERROR(RecvRaw(buf, sizeof(buf), &n, deadline));
@@ -216,10 +235,31 @@ Status Connection::TlsHandshake(Deadline deadline) {
                reason.find("packet length too long") != std::string::npos) {
       hint = " (is this a TLS port? plain Redis is redis://)";
     }
-    return Status::Unavailable(options_.store_name + ": TLS handshake with " +
-                               options_.endpoint.ToString() +
-                               " failed: " + reason + hint);
+    Status failed = Status::Unavailable(
+        options_.store_name + ": TLS handshake with " +
+        options_.endpoint.ToString() + " failed: " + reason + hint);
+    // TLS 1.2: the server checks the client certificate within the
+    // handshake (unless this side refused the server's first).
+    return verify == X509_V_OK ? ExplainTlsRefusal(std::move(failed)) : failed;
   }
+}
+
+Status Connection::ExplainTlsRefusal(Status status) const {
+  if (!tls_cert_requested_ || got_bytes_) return status;
+  const std::string& cert = options_.tls->cert_file();
+  const std::string hint =
+      cert.empty()
+          ? " (the server asked for a client certificate in the TLS "
+            "handshake and none was given: it requires one (tls-auth-clients "
+            "yes); give it with tls_cert=/path/to/client.crt and "
+            "tls_key=/path/to/client.key)"
+          : " (the server asked for a client certificate in the TLS "
+            "handshake and then refused the connection: it does not accept "
+            "tls_cert=" +
+                cert +
+                "; the certificate must be signed by a CA the server trusts, "
+                "its tls-ca-cert-file)";
+  return Status(status.code(), status.message() + hint);
 }
 
 Status Connection::PumpTlsInput(Deadline deadline) {

@@ -54,16 +54,7 @@ LockOwner Owner(const std::string& name) {
 }
 
 int SentinelMasterPort() {
-  auto out = g_setup->sentinels[0]->Cli(
-      {"SENTINEL", "get-master-addr-by-name", kMasterName});
-  if (!out.ok()) return 0;
-  size_t nl = out->find('\n');
-  if (nl == std::string::npos) return 0;
-  try {
-    return std::stoi(out->substr(nl + 1));
-  } catch (...) {
-    return 0;
-  }
+  return testing::SentinelMasterPort(*g_setup->sentinels[0], kMasterName);
 }
 
 using testing::PollUntil;
@@ -71,18 +62,8 @@ using testing::PollUntil;
 // True once `replica` is linked to its master and every sentinel knows
 // about the replica, so that a failover can pick it.
 bool Settled(test::RedisServer* replica) {
-  auto info = replica->Cli({"INFO", "replication"});
-  if (!info.ok() || info->find("master_link_status:up") == std::string::npos) {
-    return false;
-  }
-  for (auto& s : g_setup->sentinels) {
-    auto replicas = s->Cli({"SENTINEL", "replicas", kMasterName});
-    if (!replicas.ok() ||
-        replicas->find(std::to_string(replica->port())) == std::string::npos) {
-      return false;
-    }
-  }
-  return true;
+  return testing::ReplicaSettled(*replica, replica->port(), g_setup->sentinels,
+                                 kMasterName);
 }
 
 class SentinelEnvironment : public ::testing::Environment {

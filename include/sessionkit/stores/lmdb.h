@@ -37,7 +37,7 @@ enum class LmdbSync {
 };
 
 struct LmdbOptions {
-  std::string path;                // directory; created if missing
+  std::string path;  // directory; created if missing
   // The initial size of the memory map (address space, not disk: disk is
   // used only as data is written). A full map grows by itself, doubling,
   // up to map_max; a map that grew stays grown.

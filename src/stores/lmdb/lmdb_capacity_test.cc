@@ -251,6 +251,8 @@ TEST_F(LmdbCapacityTest, GrowthIsSeenByAnotherProcess) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    close(go[1]);
+    close(done[0]);
     LmdbStore other(WithFakeClock(Options(8 * kMiB)));
     char c = 0;
     const bool opened = other.Read(Id(0)).ok();  // maps its 8 MiB now
@@ -264,14 +266,32 @@ TEST_F(LmdbCapacityTest, GrowthIsSeenByAnotherProcess) {
     }
     _exit(other.MapGrowthsForTesting() == 0 ? 0 : 6);
   }
+  // Whatever fails here, the child is let go (or ends: EOF) and reaped.
+  struct ChildGuard {
+    int go;
+    pid_t pid;
+    int code = -1;
+    int Finish() {
+      if (go >= 0) close(go);
+      go = -1;
+      if (pid > 0) code = Reap(pid);
+      pid = 0;
+      return code;
+    }
+    ~ChildGuard() { Finish(); }
+  } guard{go[1], child};
+  close(go[0]);
+  close(done[1]);
   char c = 0;
-  ASSERT_EQ(read(done[0], &c, 1), 1);
+  const ssize_t ready = read(done[0], &c, 1);
+  close(done[0]);
+  ASSERT_EQ(ready, 1);
   for (int n = 1; n <= 5000; ++n) {
     SK_ASSERT_OK(store->Write(Id(n), value, kLong)) << n;
   }
   ASSERT_GE(store->MapGrowthsForTesting(), 2u);
-  ASSERT_EQ(write(go[1], &c, 1), 1);
-  EXPECT_EQ(Reap(child), 0);
+  ASSERT_EQ(write(guard.go, &c, 1), 1);
+  EXPECT_EQ(guard.Finish(), 0);
   Result<SessionRecord> read_back = store->Read(Id(10999));
   SK_ASSERT_OK(read_back);
   EXPECT_EQ(read_back->data, value);

@@ -403,7 +403,7 @@ int LmdbStore::Remap(Env* e) {
   return mdb_env_set_mapsize(e->env, 0);
 }
 
-int LmdbStore::Grow(Env* e, bool past_limit) {
+int LmdbStore::Grow(Env* e, bool gc_step) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
   MDB_envinfo info;
   MDB_stat stat;
@@ -415,8 +415,8 @@ int LmdbStore::Grow(Env* e, bool past_limit) {
   if ((rc = mdb_env_set_mapsize(e->env, 0)) != 0) return rc;
   if ((rc = mdb_env_info(e->env, &info)) != 0) return rc;
   if (info.me_mapsize > before) return 0;
-  uint64_t next = std::min(before * 2, e->map_limit);
-  if (past_limit && before >= e->map_limit) next = before + kGcSlackBytes;
+  uint64_t next =
+      gc_step ? before + kGcSlackBytes : std::min(before * 2, e->map_limit);
   next -= next % stat.ms_psize;
   if (next <= before) {
     rc = mdb_env_set_mapsize(e->env, before);

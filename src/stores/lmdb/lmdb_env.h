@@ -53,9 +53,9 @@ inline constexpr int kMaxRemaps = 3;
 // Times one transaction may grow the map (doubling it each time) before it
 // gives up: more than the doublings from 1 MiB to the largest map.
 inline constexpr int kMaxGrowths = 40;
-// How far past map_limit a gc may grow a map that is full to its last page
-// (LMDB copies every page it changes: such a map cannot even delete). Once
-// per gc that needs it (GcInternal).
+// How much a gc grows a map that is full to its last page, also past
+// map_limit (LMDB copies every page it changes: such a map cannot even
+// delete). Once per gc that needs it (GcInternal).
 inline constexpr uint64_t kGcSlackBytes = 1ull << 20;
 // The share of map_limit past which the store warns, in percent.
 inline constexpr uint64_t kFillWarnPercent = 90;

@@ -111,8 +111,8 @@ int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
 }
 
 int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
-                 const IndexPos& from, uint64_t limit, GcResult* batch,
-                 bool* more, IndexPos* next) {
+                 const IndexPos& from, uint64_t limit, uint64_t keep_limit,
+                 GcResult* batch, bool* more, IndexPos* next) {
   MDB_cursor* cursor;
   int rc = mdb_cursor_open(txn, e->db, &cursor);
   if (rc != 0) return rc;
@@ -122,6 +122,7 @@ int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
   std::memcpy(pos, from.key, from.size);
   MDB_val k{pos_size, pos}, unused;
   rc = mdb_cursor_get(cursor, &k, &unused, MDB_SET_RANGE);
+  uint64_t kept = 0;
   for (uint64_t visited = 0; rc == 0; ++visited) {
     if (!IsIndexKey(View(k))) break;  // the sessions follow the index
     if (k.mv_size >= kIndexHeaderBytes &&
@@ -131,7 +132,7 @@ int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
     // Copy the key: deleting may move the page that holds it.
     pos_size = std::min(k.mv_size, sizeof pos);
     std::memcpy(pos, k.mv_data, pos_size);
-    if (visited == limit) {
+    if (visited == limit || kept == keep_limit) {
       *more = true;
       std::memcpy(next->key, pos, pos_size);
       next->size = pos_size;
@@ -160,6 +161,7 @@ int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
       }
     }
     if (keep) {
+      ++kept;
       rc = mdb_cursor_get(cursor, &k, &unused, MDB_NEXT);
       continue;
     }
@@ -182,7 +184,7 @@ int SweepExpired(MDB_txn* txn, Env* e, int64_t now_ms, GcResult* swept) {
   bool more = false;
   IndexPos next;
   const int rc = GcIndexBatch(txn, e, now_ms, e->sweep_from, kSweepVisits,
-                              swept, &more, &next);
+                              kSweepLiveVisits, swept, &more, &next);
   if (rc != 0) return rc;
   e->sweep_from = more ? next : IndexPos();
   return 0;

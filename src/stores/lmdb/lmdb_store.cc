@@ -75,9 +75,8 @@ Status LmdbStore::Error(Env* e, std::string_view op, std::string_view id,
       }
       if (options_.map_max != 0) {
         return Status::ResourceExhausted(
-            where + ": the LMDB map is full (map_size=" +
-            FormatSize(map_size) + ", at its limit map_max=" +
-            FormatSize(options_.map_max) +
+            where + ": the LMDB map is full (map_size=" + FormatSize(map_size) +
+            ", at its limit map_max=" + FormatSize(options_.map_max) +
             "); raise map_max in the store URL or remove sessions");
       }
       return Status::ResourceExhausted(
@@ -304,7 +303,7 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
   uint64_t batch_limit = kGcBatch;
   constexpr int kMaxFullRetries = 8;
   int full_retries = 0;
-  bool past_limit = false;
+  bool grew = false;
   for (;;) {
     GcResult batch;
     bool more = false;
@@ -312,15 +311,15 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
     int rc = WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
       batch = GcResult();
       more = false;
-      return GcIndexBatch(txn, e, now_ms, resume, batch_limit, &batch, &more,
-                          &next_resume);
+      return GcIndexBatch(txn, e, now_ms, resume, batch_limit, batch_limit,
+                          &batch, &more, &next_resume);
     });
-    if (rc == MDB_MAP_FULL && !past_limit) {
-      // A map full to its last page at its limit: LMDB copies each page it
-      // changes, so not even a deletion fits. Once per gc, the map may take
-      // kGcSlackBytes past the limit to remove what expired.
-      past_limit = true;
-      if (Grow(e, /*past_limit=*/true) == 0) continue;
+    if (rc == MDB_MAP_FULL && !grew) {
+      // A map full to its last page: LMDB copies each page it changes, so
+      // not even a deletion fits. Once per gc, the map grows by
+      // kGcSlackBytes (also past its limit) to remove what expired.
+      grew = true;
+      if (Grow(e, /*gc_step=*/true) == 0) continue;
     }
     if (rc == MDB_MAP_FULL && full_retries < kMaxFullRetries) {
       // What the batches before freed becomes usable after one more commit.

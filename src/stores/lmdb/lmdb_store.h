@@ -199,9 +199,11 @@ class LmdbStore final : public Store {
   template <typename Fn>
   int WithReadTxn(Env* env, Fn&& fn);
   // Runs `fn(txn)` in a write transaction and commits when it returns 0.
-  // A full map: with `rescue`, one RescueFullMap and a retry; then Grow and
-  // a retry, as long as the map may grow. A commit that leaves the last page
-  // in use past kFillWarnPercent of the limit calls NoteFill.
+  // A full map: with `rescue` (a user's write), one RescueFullMap and a
+  // retry, then Grow and a retry as long as the map may grow; without (a
+  // transaction of gc), MDB_MAP_FULL for the gc to handle. A commit that
+  // leaves the last page in use past kFillWarnPercent of the limit calls
+  // NoteFill.
   template <typename Fn>
   int WithWriteTxn(Env* env, bool rescue, Fn&& fn);
   // Makes room in a full map: a Gc of expired sessions, then a commit that
@@ -213,11 +215,11 @@ class LmdbStore final : public Store {
   // Re-maps after another process grew the map.
   int Remap(Env* env);
   // Grows the map of a full environment: to the size another process grew
-  // it to, else to twice its size up to env->map_limit; with `past_limit`,
-  // a map at its limit by kGcSlackBytes (for a gc: see GcInternal).
-  // MDB_MAP_FULL when it is at the limit; an LMDB or errno code when it
-  // cannot be mapped.
-  int Grow(Env* env, bool past_limit);
+  // it to, else to twice its size up to env->map_limit (MDB_MAP_FULL when
+  // it is at the limit); with `gc_step`, by kGcSlackBytes, also past the
+  // limit (for a gc: see GcInternal). An LMDB or errno code when it cannot
+  // be mapped.
+  int Grow(Env* env, bool gc_step);
   // Counts the pages in use now and then (kFillCountEvery) and logs the
   // warning of FillWarning once they pass kFillWarnPercent of the limit.
   void NoteFill(Env* env);

@@ -105,6 +105,7 @@ int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
 
 template <typename Fn>
 int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
+  const bool may_grow = rescue;  // a gc's transactions leave it to the gc
   int remaps = 0;
   int growths = 0;
   for (;;) {
@@ -148,8 +149,8 @@ int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
       RescueFullMap(e);
       continue;
     }
-    if (rc == MDB_MAP_FULL && growths++ < kMaxGrowths) {
-      rc = Grow(e, /*past_limit=*/false);
+    if (rc == MDB_MAP_FULL && may_grow && growths++ < kMaxGrowths) {
+      rc = Grow(e, /*gc_step=*/false);
       if (rc != 0) return rc;
       continue;
     }

@@ -182,6 +182,9 @@ class Command {
     row("live", count[0], bytes[0]);
     row("expired", count[1], bytes[1]);
     row("total", count[0] + count[1], bytes[0] + bytes[1]);
+    if (Result<StoreUsage> usage = store_->Usage(); usage.ok()) {
+      out_ << "\n" << FormatUsage(*usage);
+    }
     if (count[0] + count[1] > 0) {
       out_ << "\nsize histogram (stored bytes per session)\n"
            << histogram.Format();

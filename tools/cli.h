@@ -19,6 +19,7 @@
 #include <string>
 
 #include "sessionkit/clock.h"
+#include "sessionkit/store.h"
 
 namespace CLI {
 class App;
@@ -60,6 +61,11 @@ std::string FormatIso8601Utc(TimePoint t);
 
 // Formats a byte count for people: "512 B", "2 KiB", "1.5 MiB".
 std::string FormatSize(uint64_t bytes);
+
+// The fill level `stats` prints for a store with a limit of its own, one
+// line: "space: 12.5 MiB in use, 1.3% of its limit of 931.3 GiB (<what sets
+// it>); 14 MiB on disk".
+std::string FormatUsage(const StoreUsage& usage);
 
 // Counts sessions by stored size in power-of-two buckets: bucket 0 holds
 // empty values, bucket k >= 1 holds sizes in [2^(k-1), 2^k).

@@ -1,4 +1,5 @@
-// What the CLI prints: times, sizes and the size histogram of `stats`.
+// What the CLI prints: times, sizes, and the size histogram and fill level
+// of `stats`.
 #include <algorithm>
 #include <bit>
 #include <cstdio>
@@ -56,6 +57,24 @@ std::string FormatSize(uint64_t bytes) {
                   kUnits[unit]);
   }
   return buf;
+}
+
+std::string FormatUsage(const StoreUsage& usage) {
+  char percent[32] = "";
+  if (usage.limit_bytes > 0) {
+    std::snprintf(percent, sizeof(percent), "%.1f%%",
+                  100.0 * static_cast<double>(usage.used_bytes) /
+                      static_cast<double>(usage.limit_bytes));
+  }
+  std::string out = "space: " + FormatSize(usage.used_bytes) + " in use";
+  if (usage.limit_bytes > 0) {
+    out += std::string(", ") + percent + " of its limit of " +
+           FormatSize(usage.limit_bytes);
+    if (!usage.limit_from.empty()) out += " (" + usage.limit_from + ")";
+  }
+  if (usage.file_bytes > 0)
+    out += "; " + FormatSize(usage.file_bytes) + " on disk";
+  return out + "\n";
 }
 
 int SizeHistogram::BucketOf(uint64_t bytes) { return std::bit_width(bytes); }

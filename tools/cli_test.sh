@@ -138,6 +138,7 @@ expect_out_has "^live +5 +$LIVE_BYTES "
 expect_out_has "^expired +1 +$SIZE_EXP "
 expect_out_has "^total +6 +$((LIVE_BYTES + SIZE_EXP)) "
 expect_out_has "^size histogram"
+expect_out_has "^space: .* in use, [0-9.]+% of its limit of .* \(the disk: .*\); .* on disk$"
 # 11..122 bytes: the corrupt one (8..16), the expired one (8..16), three in
 # 64..128 or 128..256; the big one alone in 4..8 KiB.
 expect_out_has "^ +8 B +16 B +1 +1 +#+$"

@@ -91,6 +91,18 @@ void ExpectUsageError(const CliRun& r, const std::string& needle) {
   EXPECT_EQ(r.out, "");
 }
 
+TEST(FormatUsageTest, SaysHowFullAndWhatSetsTheLimit) {
+  StoreUsage usage;
+  usage.used_bytes = 3 << 20;
+  usage.limit_bytes = 4 << 20;
+  usage.file_bytes = 7 << 19;
+  usage.limit_from = "map_max=4MiB";
+  EXPECT_EQ(FormatUsage(usage),
+            "space: 3 MiB in use, 75.0% of its limit of 4 MiB "
+            "(map_max=4MiB); 3.5 MiB on disk\n");
+  EXPECT_EQ(FormatUsage(StoreUsage{}), "space: 0 B in use\n");
+}
+
 TEST(RunCliTest, UsageErrors) {
   ExpectUsageError(RunWith({}), "no command given");
   ExpectUsageError(RunWith({"frobnicate", "x"}),

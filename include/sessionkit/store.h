@@ -51,6 +51,16 @@ struct GcResult {
   uint64_t bytes_removed = 0;  // their stored bytes
 };
 
+// How much a store holds against the most it may hold (Store::Usage).
+struct StoreUsage {
+  uint64_t used_bytes = 0;   // in use now: sessions, their index, locks
+  uint64_t limit_bytes = 0;  // the most the store may come to use
+  uint64_t file_bytes = 0;   // its files on disk now (0: no local files)
+  // What sets limit_bytes, for people: "map_max=4GiB", "the disk: free
+  // space when opened plus the data file".
+  std::string limit_from;
+};
+
 // How long a lock record is kept after its lease ran out while no other
 // request takes the lock over. Until then the holder may still write,
 // touch or release (a request that outlives its lease loses nothing when
@@ -135,6 +145,11 @@ class Store {
 
   // OK when the store answers; otherwise why not.
   virtual Status Health() = 0;
+
+  // How full the store is, for stores that have a limit of their own (the
+  // embedded LMDB store). The default: NotSupported (a server's memory or
+  // disk is the server's to report).
+  virtual Result<StoreUsage> Usage();
 
   // --- Locking primitives. Stores without native locking keep the defaults,
   // which return NotSupported.

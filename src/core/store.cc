@@ -12,6 +12,11 @@ Status LockingNotSupported(const Store& store) {
 
 }  // namespace
 
+Result<StoreUsage> Store::Usage() {
+  return Status::NotSupported(name() +
+                              ": this store does not report how full it is");
+}
+
 Result<LockedRead> Store::LockAndRead(std::string_view, const LockRequest&) {
   return LockingNotSupported(*this);
 }

@@ -28,8 +28,8 @@ constexpr ParamSpec kWrite{
 // the values.
 
 constexpr ParamSpec kLmdbParams[] = {
-    {.name = "map_size"}, {.name = "sync"}, {.name = "max_readers"},
-    {.name = "mode"},     kWrite,
+    {.name = "map_size"},    {.name = "map_max"}, {.name = "sync"},
+    {.name = "max_readers"}, {.name = "mode"},    kWrite,
 };
 
 constexpr ParamSpec kConnectTimeout{.name = "connect_timeout",

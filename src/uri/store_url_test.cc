@@ -124,7 +124,7 @@ TEST(StoreUrlLmdb, UnknownParameterNamesTheSchemeAndTheValidNames) {
   std::string msg = Bad("lmdb:///x?mapsize=1GiB");
   EXPECT_THAT(msg, HasSubstr("'mapsize'"));
   EXPECT_THAT(msg, HasSubstr("lmdb URLs"));
-  EXPECT_THAT(msg, HasSubstr("map_size, sync, max_readers, mode, write"));
+  EXPECT_THAT(msg, HasSubstr("map_size, map_max, sync, max_readers, mode, write"));
 }
 
 // ---------------------------------------------------------------- redis

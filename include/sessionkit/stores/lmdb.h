@@ -37,8 +37,15 @@ enum class LmdbSync {
 };
 
 struct LmdbOptions {
-  std::string path;                // directory; created if missing
-  uint64_t map_size = 1ull << 30;  // 1 GiB: the most it can hold
+  std::string path;  // directory; created if missing
+  // The initial size of the memory map (address space, not disk: disk is
+  // used only as data is written). A full map grows by itself, doubling,
+  // up to map_max; a map that grew stays grown.
+  uint64_t map_size = 1ull << 30;  // 1 GiB
+  // The most the map may grow to. 0: what the disk can hold, i.e. the free
+  // space of its filesystem when the store is opened plus the size of the
+  // data file then (see docs/lmdb.md, "Capacity").
+  uint64_t map_max = 0;
   LmdbSync sync = LmdbSync::kOff;
   unsigned max_readers = 512;  // concurrent reader slots
   // Mode of created files; created directories get it plus the x bits
@@ -48,8 +55,8 @@ struct LmdbOptions {
   // the store asks (env.h); nullptr: Env::Default(). Not a URL setting.
   Env* env = nullptr;
 
-  // Reads and checks the options of an lmdb:// URL (path, map_size, sync,
-  // max_readers, mode; the defaults above stand for those not given): the
+  // Reads and checks the options of an lmdb:// URL (path, map_size, map_max,
+  // sync, max_readers, mode; the defaults above stand for those not given): the
   // one parser and validator of these settings. InvalidArgument naming the
   // parameter for a bad value.
   static Result<LmdbOptions> FromUrl(const StoreUrl& url);

@@ -138,9 +138,11 @@ std::string CheckRecords(MDB_txn* txn, MDB_dbi dbi, LmdbCheckResult* r) {
   return "";
 }
 
-// The free list: page lists of pages between the meta pages and the last.
-std::string CheckFreeList(MDB_txn* txn, uint64_t last_pgno,
-                          LmdbCheckResult* r) {
+}  // namespace
+
+std::string CountFreePages(MDB_txn* txn, uint64_t last_pgno,
+                           uint64_t* free_pages) {
+  *free_pages = 0;
   MDB_cursor* cursor;
   int rc = mdb_cursor_open(txn, 0, &cursor);  // FREE_DBI
   if (rc != 0) return std::string("opening the free list: ") + mdb_strerror(rc);
@@ -163,7 +165,7 @@ std::string CheckFreeList(MDB_txn* txn, uint64_t last_pgno,
       }
     }
     if (!problem.empty()) break;
-    r->free_pages += ids[0];
+    *free_pages += ids[0];
   }
   mdb_cursor_close(cursor);
   if (!problem.empty()) return problem;
@@ -173,6 +175,8 @@ std::string CheckFreeList(MDB_txn* txn, uint64_t last_pgno,
   return "";
 }
 
+namespace {
+
 // The check after mdb_env_open.
 void CheckOpenEnv(MDB_env* env, const std::string& data, LmdbCheckResult* r) {
   const auto fail = [r](Outcome outcome, std::string problem) {
@@ -181,6 +185,12 @@ void CheckOpenEnv(MDB_env* env, const std::string& data, LmdbCheckResult* r) {
   };
   MDB_txn* txn;
   int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+  if (rc == MDB_MAP_RESIZED) {
+    // A writer of this directory grew the map since this opening sized it
+    // (sessionkit check runs beside PHP): take the new size.
+    rc = mdb_env_set_mapsize(env, 0);
+    if (rc == 0) rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+  }
   if (rc != 0) {
     return fail(IsCorruptCode(rc) ? Outcome::kCorrupt : Outcome::kError,
                 std::string("cannot read it: ") + mdb_strerror(rc));
@@ -213,7 +223,9 @@ void CheckOpenEnv(MDB_env* env, const std::string& data, LmdbCheckResult* r) {
     problem = std::string("opening the main database: ") + mdb_strerror(rc);
   } else {
     problem = CheckRecords(txn, dbi, r);
-    if (problem.empty()) problem = CheckFreeList(txn, info.me_last_pgno, r);
+    if (problem.empty()) {
+      problem = CountFreePages(txn, info.me_last_pgno, &r->free_pages);
+    }
   }
   mdb_txn_abort(txn);
   if (!problem.empty()) return fail(Outcome::kCorrupt, problem);

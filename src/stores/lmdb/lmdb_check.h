@@ -27,6 +27,8 @@
 #ifndef SESSIONKIT_STORES_LMDB_LMDB_CHECK_H_
 #define SESSIONKIT_STORES_LMDB_LMDB_CHECK_H_
 
+#include <lmdb.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -73,6 +75,12 @@ LmdbCheckResult CheckLmdb(const std::string& dir, unsigned max_readers = 512,
 // file may crash the caller: use CheckLmdb.
 LmdbCheckResult CheckLmdbInProcess(const std::string& dir,
                                    unsigned max_readers);
+
+// Adds up, in *free_pages, the pages the free list of the environment of
+// `txn` names (between the meta pages and `last_pgno`). Empty, or the
+// problem found in the list.
+std::string CountFreePages(MDB_txn* txn, uint64_t last_pgno,
+                           uint64_t* free_pages);
 
 // Moves data.mdb and lock.mdb of `dir` to <name>.corrupt-<unix time> (a
 // suffix -2, -3, ... when that exists). 0 and, in *moved, what went where;

@@ -58,16 +58,6 @@ LockRequest Other(const std::string& name, Duration lease = Duration(60000),
   return r;
 }
 
-// Runs `fn` in a forked child and returns its exit code (128 + signal when
-// it was killed). `fn` must not use gtest assertions.
-int RunInChild(const std::function<int()>& fn) {
-  fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) _exit(fn());
-  return Reap(pid);
-}
-
 using LmdbContractTest = LmdbFixture;
 
 // --- Item 3: Destroy ends the lock ----------------------------------------

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -166,6 +168,42 @@ Status HoldPidNamespace(Env* e, const std::string& name, unsigned file_mode) {
   return Status::OK();
 }
 
+// What the disk can hold for the map of `dir`: the free space of its
+// filesystem (for users without the root reserve) plus the size of
+// data.mdb. Asked of the OS directly, like the other file operations of
+// this store: Env (env.h) is about clocks and processes, not filesystems.
+// When it cannot be known, kMaxMapBytes: the disk then says when it is full.
+uint64_t DiskLimit(const std::string& dir) {
+  struct statvfs vfs;
+  if (statvfs(dir.c_str(), &vfs) != 0) return kMaxMapBytes;
+  struct stat st;
+  const std::string data = dir + "/data.mdb";
+  const uint64_t file =
+      stat(data.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  const uint64_t free_bytes =
+      static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
+  return std::min(free_bytes + file, kMaxMapBytes);
+}
+
+// Sizes the map of `e` after mdb_env_open: the larger of map_size and the
+// size the map grew to before (recorded in the file: a map that grew stays
+// grown), and the limit of its growth. An LMDB or errno code.
+int SizeMap(Env* e, const LmdbOptions& options) {
+  int rc = mdb_env_set_mapsize(e->env, 0);  // the size recorded in the file
+  if (rc != 0) return rc;
+  MDB_envinfo info;
+  if ((rc = mdb_env_info(e->env, &info)) != 0) return rc;
+  if (info.me_mapsize < options.map_size) {
+    rc = mdb_env_set_mapsize(e->env, options.map_size);
+    if (rc != 0) return rc;
+  }
+  e->map_limit = options.map_max != 0 ? options.map_max : DiskLimit(e->dir);
+  MDB_stat stat;
+  if ((rc = mdb_env_stat(e->env, &stat)) != 0) return rc;
+  e->fill_warn_pages = e->map_limit / 100 * kFillWarnPercent / stat.ms_psize;
+  return 0;
+}
+
 // Creates, configures and opens e->env in e->dir (at the opening, and at a
 // reopening after a compaction). 0, or the LMDB code and, in *what, the
 // step that failed.
@@ -182,7 +220,12 @@ int OpenLmdbHandle(Env* e, const LmdbOptions& options, std::string_view* what) {
   if (options.sync == LmdbSync::kOff) flags |= MDB_NOSYNC;
   if (options.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
   *what = "cannot open the LMDB environment in";
-  return mdb_env_open(e->env, e->dir.c_str(), flags, options.file_mode);
+  if ((rc = mdb_env_open(e->env, e->dir.c_str(), flags, options.file_mode)) !=
+      0) {
+    return rc;
+  }
+  *what = "cannot size the map of the LMDB environment in";
+  return SizeMap(e, options);
 }
 
 // Creates, configures and opens the LMDB environment of `e` in e->dir, and
@@ -414,6 +457,33 @@ int LmdbStore::Reopen(Env* e) {
     return rc;
   }
   e->opened_generation = generation;
+  return 0;
+}
+
+int LmdbStore::Grow(Env* e, bool gc_step) {
+  std::unique_lock<std::shared_mutex> lock(e->remap_mu);
+  if (e->env == nullptr) return 0;  // a failed reopening: the retry reopens
+  MDB_envinfo info;
+  MDB_stat stat;
+  int rc = mdb_env_info(e->env, &info);
+  if (rc != 0 || (rc = mdb_env_stat(e->env, &stat)) != 0) return rc;
+  const uint64_t before = info.me_mapsize;
+  // Another process may have grown it already: take the size its commit
+  // recorded in the file when that is larger.
+  if ((rc = mdb_env_set_mapsize(e->env, 0)) != 0) return rc;
+  if ((rc = mdb_env_info(e->env, &info)) != 0) return rc;
+  if (info.me_mapsize > before) return 0;
+  uint64_t next =
+      gc_step ? before + kGcSlackBytes : std::min(before * 2, e->map_limit);
+  next -= next % stat.ms_psize;
+  if (next <= before) {
+    rc = mdb_env_set_mapsize(e->env, before);
+    return rc != 0 ? rc : MDB_MAP_FULL;
+  }
+  // Other processes take the new size at their next transaction after the
+  // next commit of this one (MDB_MAP_RESIZED, then Remap).
+  if ((rc = mdb_env_set_mapsize(e->env, next)) != 0) return rc;
+  growths_.fetch_add(1, std::memory_order_relaxed);
   return 0;
 }
 

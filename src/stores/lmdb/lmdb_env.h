@@ -36,6 +36,7 @@
 #include <lmdb.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -44,6 +45,7 @@
 #include <vector>
 
 #include "stores/lmdb/lmdb_compact.h"
+#include "stores/lmdb/lmdb_layout.h"
 #include "stores/lmdb/lock_wake.h"
 #include "stores/lmdb/pid_namespace_guard.h"
 
@@ -56,14 +58,28 @@ inline constexpr size_t kPoolCap = 16;
 inline constexpr int kMaxRemaps = 3;
 // Reopenings a transaction tries after data.mdb was replaced.
 inline constexpr int kMaxReopens = 3;
+// Times one transaction may grow the map (doubling it each time) before it
+// gives up: more than the doublings from 1 MiB to the largest map.
+inline constexpr int kMaxGrowths = 40;
+// How much a gc grows a map that is full to its last page, also past
+// map_limit (LMDB copies every page it changes: such a map cannot even
+// delete). Once per gc that needs it (GcInternal).
+inline constexpr uint64_t kGcSlackBytes = 1ull << 20;
+// The share of map_limit past which the store warns, in percent.
+inline constexpr uint64_t kFillWarnPercent = 90;
+// While the last page in use is past that share of the limit and no warning
+// was given, one write commit in this many counts the pages in use.
+inline constexpr uint64_t kFillCountEvery = 256;
 
 // One process's handle on an environment directory.
 //
-// Thread safety: wake, data_generation, pid, generation and dir are set
-// before the handle is published and never change; env, db and
-// opened_generation change only under remap_mu held exclusively (a re-map,
-// a reopen), and env is null after a reopen that failed; pool is guarded
-// by pool_mu; every transaction holds remap_mu shared.
+// Thread safety: wake, data_generation, pid, generation, dir, map_limit and
+// fill_warn_pages are set before the handle is published and never change;
+// env, db and opened_generation change only under remap_mu held
+// exclusively (a re-map, a reopen), and env is null after a reopen that
+// failed; pool is guarded by pool_mu; sweep_from only changes inside a
+// write transaction (LMDB's write lock orders them); every transaction
+// holds remap_mu shared.
 struct Env {
   MDB_env* env = nullptr;
   MDB_dbi db = 0;  // the main database: sessions, their index, locks
@@ -78,6 +94,21 @@ struct Env {
   // opened: another value means data.mdb was replaced (lmdb_compact.h).
   DataGeneration data_generation;
   uint64_t opened_generation = 0;
+  // The most the map may grow to, in bytes: map_max, or what the disk
+  // could hold when this process opened the environment (lmdb.h).
+  uint64_t map_limit = 0;
+  // kFillWarnPercent of map_limit, in pages: while the last page in use is
+  // below it, no count of the pages in use is needed for the warning.
+  uint64_t fill_warn_pages = 0;
+  // Whether this process warned that the store passed kFillWarnPercent of
+  // its limit, and the commits that found the last page past it (one in
+  // kFillCountEvery counts the pages in use).
+  std::atomic<bool> fill_warned{false};
+  std::atomic<uint64_t> fill_commits{0};
+
+  // Where the next sweep of expired sessions of this process's writes
+  // starts (SweepExpired, lmdb_records.h).
+  IndexPos sweep_from;
 
   // Every transaction holds this shared; a re-map (mdb_env_set_mapsize)
   // holds it exclusively, since it moves the memory map under any

@@ -60,6 +60,13 @@ inline int64_t Bucket(int64_t expiry_ms) {
   return ms - ms % kIndexBucketMs;
 }
 
+// A key of the index walk of Gc and of the sweep of each write: where the
+// walk goes on (the index's start by default).
+struct IndexPos {
+  char key[kIndexHeaderBytes + kMaxIdBytes] = {kIndexPrefix};
+  size_t size = 1;
+};
+
 inline MDB_val Val(std::string_view s) {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
 }

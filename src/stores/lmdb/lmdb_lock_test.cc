@@ -229,7 +229,7 @@ TEST_F(LmdbLockTest, LockLostMessagesNameTheStoreAndOnlyAnIdPrefix) {
 }
 
 TEST_F(LmdbLockTest, FullMapLockIsResourceExhausted) {
-  LmdbStore* store = Open(Options(1 << 20));
+  LmdbStore* store = Open(FixedMapOptions(1 << 20));
   const std::string value(4096, 'v');
   const int written = FillMap(store, value, kLong, [](int n) { return Id(n); });
   ASSERT_GE(written, 0);
@@ -246,7 +246,7 @@ TEST_F(LmdbLockTest, FullMapLockIsResourceExhausted) {
 }
 
 TEST_F(LmdbLockTest, FullMapWriteAndUnlockIsRescuedByGc) {
-  LmdbStore* store = Open(Options(1 << 20));
+  LmdbStore* store = Open(FixedMapOptions(1 << 20));
   const LockRequest a = Other("a");
   auto locked = store->LockAndRead(Id(5000), a);
   SK_ASSERT_OK(locked);

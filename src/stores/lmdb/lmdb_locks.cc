@@ -212,17 +212,19 @@ Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
   SK_RETURN_IF_ERROR(Acquire(&e));
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
   bool index_changed = false;
+  GcResult swept;
   std::string refused;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
     int rc;
     refused = OwnerCheck(txn, e, id, owner.token, LockNowAt(NowMs()), &rc);
     if (rc != 0) return rc;
-    rc = PutSession(txn, e, id, data, expiry, &index_changed);
+    rc = PutAndSweep(txn, e, id, data, expiry, &index_changed, &swept);
     return rc != 0 ? rc : DelLock(txn, e, id);
   });
   if (rc == kRcLockLost) return LockLost(name_, "write", id, refused);
   if (rc != 0) return Error(e, "write", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
+  swept_.fetch_add(swept.removed, std::memory_order_relaxed);
   e->wake.Wake(LockHash(id));
   return Status::OK();
 }

@@ -32,6 +32,10 @@ Status ReadSettings(const StoreUrl& url, LmdbOptions* options) {
   if (!map_size.ok()) return map_size.status();
   options->map_size = *map_size;
 
+  Result<uint64_t> map_max = url.SizeParam("map_max", options->map_max);
+  if (!map_max.ok()) return map_max.status();
+  options->map_max = *map_max;
+
   Result<size_t> sync =
       url.ChoiceParam("sync", kSyncWords, static_cast<size_t>(options->sync));
   if (!sync.ok()) return sync.status();
@@ -96,11 +100,17 @@ Status ValidateLmdbOptions(const LmdbOptions& options) {
                                    "...: the path is too long");
   }
   constexpr uint64_t kMinMap = 1ull << 20;
-  constexpr uint64_t kMaxMap = 1ull << 46;
-  if (options.map_size < kMinMap || options.map_size > kMaxMap) {
+  if (options.map_size < kMinMap || options.map_size > kMaxMapBytes) {
     return Status::InvalidArgument(
         name + ": map_size=" + FormatSize(options.map_size) +
         " is out of range; give 1MiB to 64TiB");
+  }
+  if (options.map_max != 0 &&
+      (options.map_max < options.map_size || options.map_max > kMaxMapBytes)) {
+    return Status::InvalidArgument(
+        name + ": map_max=" + FormatSize(options.map_max) +
+        " is out of range; give map_size (" + FormatSize(options.map_size) +
+        ") to 64TiB, or 0 for what the disk can hold");
   }
   if (options.max_readers < 1 || options.max_readers > 65535) {
     return Status::InvalidArgument(

@@ -31,6 +31,7 @@ TEST(LmdbOptionsFromUrl, DefaultsWhenNoParameters) {
   ASSERT_TRUE(options.ok()) << options.status().ToString();
   EXPECT_EQ(options->path, "/var/lib/sessionkit");
   EXPECT_EQ(options->map_size, 1ull << 30);
+  EXPECT_EQ(options->map_max, 0u);  // what the disk can hold
   EXPECT_EQ(options->sync, LmdbSync::kOff);
   EXPECT_EQ(options->max_readers, 512u);
   EXPECT_EQ(options->file_mode, 0600u);
@@ -38,12 +39,14 @@ TEST(LmdbOptionsFromUrl, DefaultsWhenNoParameters) {
 
 TEST(LmdbOptionsFromUrl, ReadsEveryParameter) {
   auto url = ParseStoreUrl(
-      "lmdb:///srv/sess?map_size=2GiB&sync=full&max_readers=64&mode=0660");
+      "lmdb:///srv/sess?map_size=2GiB&map_max=8GiB&sync=full&max_readers=64&"
+      "mode=0660");
   ASSERT_TRUE(url.ok()) << url.status().ToString();
   auto options = LmdbOptions::FromUrl(*url);
   ASSERT_TRUE(options.ok()) << options.status().ToString();
   EXPECT_EQ(options->path, "/srv/sess");
   EXPECT_EQ(options->map_size, 2ull << 30);
+  EXPECT_EQ(options->map_max, 8ull << 30);
   EXPECT_EQ(options->sync, LmdbSync::kFull);
   EXPECT_EQ(options->max_readers, 64u);
   EXPECT_EQ(options->file_mode, 0660u);
@@ -97,6 +100,11 @@ TEST(LmdbOptionsFromUrl, BadValuesOfAParsedUrlAreNamed) {
        "map_size=512KiB is out of range; give 1MiB to "
        "64TiB"},
       {"map_size=99999999999TiB", "map_size=99999999999TiB: too large"},
+      {"map_max=512MiB",
+       "map_max=512MiB is out of range; give map_size (1GiB) to 64TiB, or 0 "
+       "for what the disk can hold"},
+      {"map_max=128TiB", "map_max=128TiB is out of range"},
+      {"map_max=lots", "map_max=lots: expected a size"},
       {"sync=always", "sync=always: expected one of off, meta, full"},
       {"max_readers=0", "max_readers=0 is out of range; give 1 to 65535"},
       {"max_readers=65536", "max_readers=65536 is out of range"},

@@ -86,10 +86,6 @@ int PutSession(MDB_txn* txn, const Env* e, std::string_view id,
   return PutIndex(txn, e, expiry, id);
 }
 
-// Moves the expiry of the live session `id` (the body of Touch), using
-// `value` as scratch. MDB_NOTFOUND when it does not exist or expired,
-// kRcCorrupt for a value without header, kRcNoChange when the expiry is
-
 int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
                  int64_t expiry, std::string* value, bool* index_changed) {
   MDB_cursor* cursor;
@@ -112,6 +108,86 @@ int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
   if (!*index_changed) return 0;
   if ((rc = DelIndex(txn, e, old_expiry, id)) != 0) return rc;
   return PutIndex(txn, e, expiry, id);
+}
+
+int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
+                 const IndexPos& from, uint64_t limit, uint64_t keep_limit,
+                 GcResult* batch, bool* more, IndexPos* next) {
+  MDB_cursor* cursor;
+  int rc = mdb_cursor_open(txn, e->db, &cursor);
+  if (rc != 0) return rc;
+  CursorGuard guard{cursor};
+  char pos[sizeof from.key];  // the entry being visited
+  size_t pos_size = from.size;
+  std::memcpy(pos, from.key, from.size);
+  MDB_val k{pos_size, pos}, unused;
+  rc = mdb_cursor_get(cursor, &k, &unused, MDB_SET_RANGE);
+  uint64_t kept = 0;
+  for (uint64_t visited = 0; rc == 0; ++visited) {
+    if (!IsIndexKey(View(k))) break;  // the sessions follow the index
+    if (k.mv_size >= kIndexHeaderBytes &&
+        GetBigEndian64(static_cast<char*>(k.mv_data) + 1) > now_ms) {
+      break;  // this bucket and all later ones start after now
+    }
+    // Copy the key: deleting may move the page that holds it.
+    pos_size = std::min(k.mv_size, sizeof pos);
+    std::memcpy(pos, k.mv_data, pos_size);
+    if (visited == limit || kept == keep_limit) {
+      *more = true;
+      std::memcpy(next->key, pos, pos_size);
+      next->size = pos_size;
+      break;
+    }
+    // Drop the entry unless it is the own entry of a live session.
+    bool keep = false;
+    bool expired = false;  // the session goes too
+    MDB_val id{0, nullptr}, v;
+    if (k.mv_size > kIndexHeaderBytes && k.mv_size <= sizeof pos) {
+      id = MDB_val{pos_size - kIndexHeaderBytes, pos + kIndexHeaderBytes};
+      rc = mdb_get(txn, e->db, &id, &v);
+      if (rc == 0 && v.mv_size >= kHeaderBytes) {
+        const int64_t expiry = GetBigEndian64(v.mv_data);
+        if (expiry <= now_ms) {
+          expired = true;
+          batch->bytes_removed += v.mv_size - kHeaderBytes;
+          batch->removed++;
+        } else {
+          // A live session whose entry is in another bucket leaves a
+          // stale entry here.
+          keep = Bucket(expiry) == GetBigEndian64(pos + 1);
+        }
+      } else if (rc != 0 && rc != MDB_NOTFOUND) {
+        break;
+      }
+    }
+    if (keep) {
+      ++kept;
+      rc = mdb_cursor_get(cursor, &k, &unused, MDB_NEXT);
+      continue;
+    }
+    if ((rc = mdb_cursor_del(cursor, 0)) != 0) break;
+    // An expired session goes too. If this entry was a stale one, the
+    // session's own entry is in a bucket that has begun as well (its
+    // expiry has passed): this walk reaches it and drops it as stale.
+    if (expired && (rc = mdb_del(txn, e->db, &id, nullptr)) != 0) {
+      break;
+    }
+    k = MDB_val{pos_size, pos};
+    rc = mdb_cursor_get(cursor, &k, &unused, MDB_SET_RANGE);
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int SweepExpired(MDB_txn* txn, Env* e, int64_t now_ms, GcResult* swept) {
+  // e->sweep_from is only used inside write transactions, which LMDB's write
+  // lock serialises across the threads of this process.
+  bool more = false;
+  IndexPos next;
+  const int rc = GcIndexBatch(txn, e, now_ms, e->sweep_from, kSweepVisits,
+                              kSweepLiveVisits, swept, &more, &next);
+  if (rc != 0) return rc;
+  e->sweep_from = more ? next : IndexPos();
+  return 0;
 }
 
 std::string IdPrefix(std::string_view id) { return SessionIdPrefix(id); }

@@ -107,6 +107,35 @@ int PutSession(MDB_txn* txn, const Env* e, std::string_view id,
 int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
                  int64_t expiry, std::string* value, bool* index_changed);
 
+// --- The expiry index walk ------------------------------------------------
+
+// Index entries the sweep of one write transaction visits at most, and of
+// them the entries of live sessions (see SweepExpired): each costs a lookup
+// of its session and frees nothing.
+inline constexpr uint64_t kSweepVisits = 8;
+inline constexpr uint64_t kSweepLiveVisits = 2;
+
+// One batch of the index walk of Gc (see LmdbStore::GcInternal), in the
+// write transaction `txn`, from the key `from`: drops the entries of buckets
+// that began by `now_ms` (but the own entries of live sessions) and the
+// expired sessions, counting them in *batch. After `limit` entries it stops,
+// sets *more and leaves in *next the first key the next batch visits; so it
+// does after `keep_limit` entries it kept.
+int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
+                 const IndexPos& from, uint64_t limit, uint64_t keep_limit,
+                 GcResult* batch, bool* more, IndexPos* next);
+
+// The expiry work of a write transaction, whatever gc and cron do: one
+// batch of GcIndexBatch of at most kSweepVisits entries (kSweepLiveVisits
+// of live sessions), from where the previous sweep of this process stopped
+// (e->sweep_from), back to the index's start once it reaches a bucket that
+// has not begun. A walk of buckets that ended removes all it visits; in the
+// bucket of `now_ms`, live sessions are skipped and the next sweeps go on
+// past them, so a pass over that bucket takes at most its live entries /
+// kSweepLiveVisits writes. Counts what it removed in *swept. 0 or an LMDB
+// error.
+int SweepExpired(MDB_txn* txn, Env* e, int64_t now_ms, GcResult* swept);
+
 // --- Checks and messages --------------------------------------------------
 
 // Enough of an id to find it in logs, never the whole secret.

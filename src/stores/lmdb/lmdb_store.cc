@@ -5,6 +5,8 @@
 #include "stores/lmdb/lmdb_store.h"
 
 #include <lmdb.h>
+#include <sys/stat.h>
+#include <syslog.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "stores/lmdb/lmdb_check.h"
 #include "stores/lmdb/lmdb_env.h"
 #include "stores/lmdb/lmdb_layout.h"
 #include "stores/lmdb/lmdb_records.h"
@@ -26,83 +29,6 @@ namespace lmdb_internal {
 namespace {
 
 constexpr size_t kDefaultScanLimit = 1000;
-
-// A key of the index walk of Gc.
-struct IndexPos {
-  char key[kIndexHeaderBytes + kMaxIdBytes] = {kIndexPrefix};
-  size_t size = 1;
-};
-
-// One batch of the index walk of Gc (see GcInternal), in the write
-// transaction `txn`, from the key `from`: drops the entries of buckets that
-// began by `now_ms` (but the own entries of live sessions) and the expired
-// sessions, counting them in *batch. After `limit` entries it stops, sets
-// *more and leaves in *next the first key the next batch visits.
-int GcIndexBatch(MDB_txn* txn, const Env* e, int64_t now_ms,
-                 const IndexPos& from, uint64_t limit, GcResult* batch,
-                 bool* more, IndexPos* next) {
-  MDB_cursor* cursor;
-  int rc = mdb_cursor_open(txn, e->db, &cursor);
-  if (rc != 0) return rc;
-  CursorGuard guard{cursor};
-  char pos[sizeof from.key];  // the entry being visited
-  size_t pos_size = from.size;
-  std::memcpy(pos, from.key, from.size);
-  MDB_val k{pos_size, pos}, unused;
-  rc = mdb_cursor_get(cursor, &k, &unused, MDB_SET_RANGE);
-  for (uint64_t visited = 0; rc == 0; ++visited) {
-    if (!IsIndexKey(View(k))) break;  // the sessions follow the index
-    if (k.mv_size >= kIndexHeaderBytes &&
-        GetBigEndian64(static_cast<char*>(k.mv_data) + 1) > now_ms) {
-      break;  // this bucket and all later ones start after now
-    }
-    // Copy the key: deleting may move the page that holds it.
-    pos_size = std::min(k.mv_size, sizeof pos);
-    std::memcpy(pos, k.mv_data, pos_size);
-    if (visited == limit) {
-      *more = true;
-      std::memcpy(next->key, pos, pos_size);
-      next->size = pos_size;
-      break;
-    }
-    // Drop the entry unless it is the own entry of a live session.
-    bool keep = false;
-    bool expired = false;  // the session goes too
-    MDB_val id{0, nullptr}, v;
-    if (k.mv_size > kIndexHeaderBytes && k.mv_size <= sizeof pos) {
-      id = MDB_val{pos_size - kIndexHeaderBytes, pos + kIndexHeaderBytes};
-      rc = mdb_get(txn, e->db, &id, &v);
-      if (rc == 0 && v.mv_size >= kHeaderBytes) {
-        const int64_t expiry = GetBigEndian64(v.mv_data);
-        if (expiry <= now_ms) {
-          expired = true;
-          batch->bytes_removed += v.mv_size - kHeaderBytes;
-          batch->removed++;
-        } else {
-          // A live session whose entry is in another bucket leaves a
-          // stale entry here.
-          keep = Bucket(expiry) == GetBigEndian64(pos + 1);
-        }
-      } else if (rc != 0 && rc != MDB_NOTFOUND) {
-        break;
-      }
-    }
-    if (keep) {
-      rc = mdb_cursor_get(cursor, &k, &unused, MDB_NEXT);
-      continue;
-    }
-    if ((rc = mdb_cursor_del(cursor, 0)) != 0) break;
-    // An expired session goes too. If this entry was a stale one, the
-    // session's own entry is in a bucket that has begun as well (its
-    // expiry has passed): this walk reaches it and drops it as stale.
-    if (expired && (rc = mdb_del(txn, e->db, &id, nullptr)) != 0) {
-      break;
-    }
-    k = MDB_val{pos_size, pos};
-    rc = mdb_cursor_get(cursor, &k, &unused, MDB_SET_RANGE);
-  }
-  return rc == MDB_NOTFOUND ? 0 : rc;
-}
 
 }  // namespace
 
@@ -140,16 +66,27 @@ Status LmdbStore::Error(Env* e, std::string_view op, std::string_view id,
                              "expiry header");
     case MDB_MAP_FULL: {
       uint64_t map_size = options_.map_size;
+      uint64_t limit = options_.map_max;
       if (e != nullptr) {
         MDB_envinfo info;
         std::shared_lock<std::shared_mutex> lock(e->remap_mu);
         if (e->env != nullptr && mdb_env_info(e->env, &info) == 0) {
           map_size = info.me_mapsize;
         }
+        limit = e->map_limit;
+      }
+      if (options_.map_max != 0) {
+        return Status::ResourceExhausted(
+            where + ": the LMDB map is full (map_size=" + FormatSize(map_size) +
+            ", at its limit map_max=" + FormatSize(options_.map_max) +
+            "); raise map_max in the store URL or remove sessions");
       }
       return Status::ResourceExhausted(
           where + ": the LMDB map is full (map_size=" + FormatSize(map_size) +
-          "); raise map_size in the store URL or remove sessions");
+          ") and cannot grow: the disk of " + options_.path + " held " +
+          FormatSize(limit) +
+          " for it (free space when the store was opened plus data.mdb); "
+          "free disk space, or remove sessions");
     }
     case MDB_READERS_FULL:
       return Status::Unavailable(
@@ -204,12 +141,22 @@ Status LmdbStore::Write(std::string_view id, std::string_view data,
   SK_RETURN_IF_ERROR(Acquire(&e));
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
   bool index_changed = false;
+  GcResult swept;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-    return PutSession(txn, e, id, data, expiry, &index_changed);
+    return PutAndSweep(txn, e, id, data, expiry, &index_changed, &swept);
   });
   if (rc != 0) return Error(e, "write", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
+  swept_.fetch_add(swept.removed, std::memory_order_relaxed);
   return Status::OK();
+}
+
+int LmdbStore::PutAndSweep(MDB_txn* txn, Env* e, std::string_view id,
+                           std::string_view data, int64_t expiry,
+                           bool* index_changed, GcResult* swept) {
+  *swept = GcResult();
+  const int rc = PutSession(txn, e, id, data, expiry, index_changed);
+  return rc != 0 ? rc : SweepExpired(txn, e, NowMs(), swept);
 }
 
 Status LmdbStore::Touch(std::string_view id, Duration ttl) {
@@ -357,6 +304,7 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
   uint64_t batch_limit = kGcBatch;
   constexpr int kMaxFullRetries = 8;
   int full_retries = 0;
+  bool grew = false;
   for (;;) {
     GcResult batch;
     bool more = false;
@@ -364,9 +312,16 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
     int rc = WithWriteTxn(e, /*rescue=*/false, [&](MDB_txn* txn) {
       batch = GcResult();
       more = false;
-      return GcIndexBatch(txn, e, now_ms, resume, batch_limit, &batch, &more,
-                          &next_resume);
+      return GcIndexBatch(txn, e, now_ms, resume, batch_limit, batch_limit,
+                          &batch, &more, &next_resume);
     });
+    if (rc == MDB_MAP_FULL && !grew) {
+      // A map full to its last page: LMDB copies each page it changes, so
+      // not even a deletion fits. Once per gc, the map grows by
+      // kGcSlackBytes (also past its limit) to remove what expired.
+      grew = true;
+      if (Grow(e, /*gc_step=*/true) == 0) continue;
+    }
     if (rc == MDB_MAP_FULL && full_retries < kMaxFullRetries) {
       // What the batches before freed becomes usable after one more commit.
       ++full_retries;
@@ -396,6 +351,78 @@ Status LmdbStore::Health() {
   int rc = WithReadTxn(e, [](MDB_txn*) { return 0; });
   if (rc != 0) return Error(e, "health check", {}, rc);
   return Status::OK();
+}
+
+Result<StoreUsage> LmdbStore::Usage() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  return UsageOf(e);
+}
+
+Result<StoreUsage> LmdbStore::UsageOf(Env* e) {
+  StoreUsage usage;
+  int rc = WithReadTxn(e, [&](MDB_txn* txn) {
+    MDB_envinfo info;
+    MDB_stat stat;
+    uint64_t free_pages = 0;
+    int rc = mdb_env_info(e->env, &info);
+    if (rc != 0 || (rc = mdb_env_stat(e->env, &stat)) != 0) return rc;
+    if (!CountFreePages(txn, info.me_last_pgno, &free_pages).empty()) {
+      return MDB_CORRUPTED;
+    }
+    const uint64_t pages = info.me_last_pgno + 1;
+    usage.used_bytes = (pages - std::min(free_pages, pages)) * stat.ms_psize;
+    return 0;
+  });
+  if (rc != 0) return Error(e, "usage", {}, rc);
+  usage.limit_bytes = e->map_limit;
+  usage.limit_from = options_.map_max != 0
+                         ? "map_max=" + FormatSize(options_.map_max)
+                         : "the disk: free space when opened plus data.mdb";
+  struct stat st;
+  const std::string data = e->dir + "/data.mdb";
+  if (stat(data.c_str(), &st) == 0) {
+    usage.file_bytes = static_cast<uint64_t>(st.st_size);
+  }
+  return usage;
+}
+
+void LmdbStore::NoteFill(Env* e) {
+  if (e->fill_warned.load(std::memory_order_relaxed)) return;
+  if (e->fill_commits.fetch_add(1, std::memory_order_relaxed) %
+          kFillCountEvery !=
+      0) {
+    return;
+  }
+  Result<StoreUsage> usage = UsageOf(e);
+  if (!usage.ok() || usage->limit_bytes == 0 ||
+      usage->used_bytes / kFillWarnPercent < usage->limit_bytes / 100) {
+    return;
+  }
+  if (e->fill_warned.exchange(true)) return;
+  const std::string message =
+      name_ + ": the LMDB store uses " + FormatSize(usage->used_bytes) +
+      ", more than " + std::to_string(kFillWarnPercent) + "% of its limit of " +
+      FormatSize(usage->limit_bytes) + " (" + usage->limit_from +
+      "); when it is reached, new sessions cannot be saved: " +
+      (options_.map_max != 0 ? "raise map_max" : "free disk space");
+  // No logger reaches a store: the system log, and FillWarning().
+  syslog(LOG_WARNING, "sessionkit: %s", message.c_str());
+  std::lock_guard<std::mutex> lock(recovery_mu_);
+  fill_warning_ = message;
+}
+
+std::string LmdbStore::FillWarning() const {
+  std::lock_guard<std::mutex> lock(recovery_mu_);
+  return fill_warning_;
+}
+
+uint64_t LmdbStore::MapGrowthsForTesting() const {
+  return growths_.load(std::memory_order_relaxed);
+}
+
+uint64_t LmdbStore::SweptForTesting() const {
+  return swept_.load(std::memory_order_relaxed);
 }
 
 Status LmdbStore::CheckIndexForTesting() {

@@ -129,6 +129,10 @@ class LmdbStore final : public Store {
   Result<GcResult> Gc(TimePoint now) override;
   // Opens the environment if needed and starts a read transaction.
   Status Health() override;
+  // The pages in use (those of the file but the free list's), against the
+  // limit of the map's growth (map_max, or the disk: see LmdbOptions), and
+  // the size of data.mdb.
+  Result<StoreUsage> Usage() override;
 
   // Session locks: see the class comment for their cost and wake-ups. An
   // owner token must be 1 to 1024 bytes (InvalidArgument otherwise).
@@ -139,6 +143,11 @@ class LmdbStore final : public Store {
   Status TouchAndUnlock(std::string_view id, Duration ttl,
                         const LockOwner& owner) override;
   Status Unlock(std::string_view id, const LockOwner& owner) override;
+
+  // The warning this process logged (to syslog, LOG_WARNING, once per
+  // process and directory) when the store passed 90% of its limit (see
+  // Usage); empty when it did not.
+  std::string FillWarning() const;
 
   // What the once-per-boot check of this store's opening found and did
   // when it moved a corrupt environment aside (lmdb_check.h), or why it
@@ -163,6 +172,13 @@ class LmdbStore final : public Store {
   // moved or removed an expiry index entry.
   uint64_t IndexWritesForTesting() const;
 
+  // How many times this store object grew the map (in this process).
+  uint64_t MapGrowthsForTesting() const;
+
+  // How many expired sessions the sweeps of this store object's writes
+  // removed (in this process).
+  uint64_t SweptForTesting() const;
+
   // The pids that hold an LMDB reader slot of this environment (including
   // slots of processes that died), from mdb_reader_list.
   Result<std::vector<pid_t>> ReaderPidsForTesting();
@@ -183,7 +199,11 @@ class LmdbStore final : public Store {
   template <typename Fn>
   int WithReadTxn(Env* env, Fn&& fn);
   // Runs `fn(txn)` in a write transaction and commits when it returns 0.
-  // With `rescue`, a full map triggers one RescueFullMap and one retry.
+  // A full map: with `rescue` (a user's write), one RescueFullMap and a
+  // retry, then Grow and a retry as long as the map may grow; without (a
+  // transaction of gc), MDB_MAP_FULL for the gc to handle. A commit that
+  // leaves the last page in use past kFillWarnPercent of the limit calls
+  // NoteFill.
   template <typename Fn>
   int WithWriteTxn(Env* env, bool rescue, Fn&& fn);
   // Makes room in a full map: a Gc of expired sessions, then a commit that
@@ -197,6 +217,22 @@ class LmdbStore final : public Store {
   // Closes and opens the environment again after a compaction replaced
   // data.mdb (lmdb_compact.h); a no-op when another thread already did.
   int Reopen(Env* env);
+  // Grows the map of a full environment: to the size another process grew
+  // it to, else to twice its size up to env->map_limit (MDB_MAP_FULL when
+  // it is at the limit); with `gc_step`, by kGcSlackBytes, also past the
+  // limit (for a gc: see GcInternal). An LMDB or errno code when it cannot
+  // be mapped.
+  int Grow(Env* env, bool gc_step);
+  // Counts the pages in use now and then (kFillCountEvery) and logs the
+  // warning of FillWarning once they pass kFillWarnPercent of the limit.
+  void NoteFill(Env* env);
+  // Usage of this process's environment.
+  Result<StoreUsage> UsageOf(Env* env);
+  // The Write of `id` with the sweep of expired sessions (SweepExpired).
+  // *swept counts what the sweep removed.
+  int PutAndSweep(MDB_txn* txn, Env* env, std::string_view id,
+                  std::string_view data, int64_t expiry, bool* index_changed,
+                  GcResult* swept);
   Result<GcResult> GcInternal(Env* env, int64_t now_ms);
   // Removes the lock records whose lease ended at or before `now_ms`.
   int GcLocks(Env* env, int64_t now_ms);
@@ -215,8 +251,11 @@ class LmdbStore final : public Store {
   // waits, and the host and processes of lock holders.
   sessionkit::Env* const os_;
   std::atomic<uint64_t> index_writes_{0};  // see IndexWritesForTesting
+  std::atomic<uint64_t> growths_{0};       // see MapGrowthsForTesting
+  std::atomic<uint64_t> swept_{0};         // see SweptForTesting
   mutable std::mutex recovery_mu_;
   std::string last_recovery_;  // guarded by recovery_mu_
+  std::string fill_warning_;   // guarded by recovery_mu_
 
   // The environment in use; checked without a lock on every call. Owned by
   // env_ below.
@@ -227,6 +266,10 @@ class LmdbStore final : public Store {
   // that loaded one a moment ago still reads valid memory.
   std::vector<std::shared_ptr<Env>> abandoned_;
 };
+
+// The largest map_size and map_max (64 TiB), and the cap of the limit
+// taken from the disk.
+inline constexpr uint64_t kMaxMapBytes = 1ull << 46;
 
 // The ranges of the LMDB settings (and the path's rules), for options read
 // by LmdbOptions::FromUrl and for options built in C++: each way into

@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -34,6 +36,16 @@ inline int Reap(pid_t pid) {
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Runs `fn` in a forked child and returns its exit code (128 + signal when
+// it was killed). `fn` must not use gtest assertions.
+inline int RunInChild(const std::function<int()>& fn) {
+  fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) _exit(fn());
+  return Reap(pid);
 }
 
 // Thread safety: the stores may be used from several threads; the fixture's
@@ -61,6 +73,13 @@ class LmdbFixture : public ::testing::Test {
     LmdbOptions o;
     o.path = path_;
     o.map_size = map_size;
+    return o;
+  }
+
+  // Options of a map that cannot grow: map_max = map_size.
+  LmdbOptions FixedMapOptions(uint64_t map_size) {
+    LmdbOptions o = Options(map_size);
+    o.map_max = map_size;
     return o;
   }
 

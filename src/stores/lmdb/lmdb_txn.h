@@ -120,10 +120,14 @@ int LmdbStore::WithReadTxn(Env* e, Fn&& fn) {
 
 template <typename Fn>
 int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
+  const bool may_grow = rescue;  // a gc's transactions leave it to the gc
+  int remaps = 0;
+  int growths = 0;
   int reopens = 0;
-  for (int attempt = 0;; ++attempt) {
+  for (;;) {
     int rc = 0;
     bool replaced = false;  // data.mdb was replaced: reopen, then retry
+    uint64_t last_page = 0;
     {
       std::shared_lock<std::shared_mutex> remap_lock(e->remap_mu);
       MDB_txn* txn = nullptr;
@@ -150,7 +154,10 @@ int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
           mdb_txn_abort(txn);
           if (rc == kRcNoChange) return 0;
         }
-        if (rc == 0) return 0;
+        MDB_envinfo info;
+        if (rc == 0 && mdb_env_info(e->env, &info) == 0) {
+          last_page = info.me_last_pgno;
+        }
       }
     }
     if (replaced && reopens++ < kMaxReopens) {
@@ -159,14 +166,25 @@ int LmdbStore::WithWriteTxn(Env* e, bool rescue, Fn&& fn) {
       continue;
     }
     if (replaced) return EAGAIN;
-    if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
+    if (rc == 0) {
+      // Only a store near its limit counts its pages (rarely).
+      if (last_page >= e->fill_warn_pages) NoteFill(e);
+      return 0;
+    }
+    if (rc == MDB_MAP_RESIZED && remaps++ < kMaxRemaps) {
       rc = Remap(e);
       if (rc != 0) return rc;
       continue;
     }
     if (rc == MDB_MAP_FULL && rescue) {
+      // Expired sessions first: their space costs no disk.
       rescue = false;
       RescueFullMap(e);
+      continue;
+    }
+    if (rc == MDB_MAP_FULL && may_grow && growths++ < kMaxGrowths) {
+      rc = Grow(e, /*gc_step=*/false);
+      if (rc != 0) return rc;
       continue;
     }
     return rc;

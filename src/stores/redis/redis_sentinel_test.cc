@@ -45,7 +45,6 @@ struct SentinelSetup {
 };
 SentinelSetup* g_setup = nullptr;
 
-// The master port the first sentinel reports, or 0.
 // Another host's lock owner named `name`.
 LockOwner Owner(const std::string& name) {
   LockOwner owner;
@@ -53,6 +52,7 @@ LockOwner Owner(const std::string& name) {
   return owner;
 }
 
+// The master port the first sentinel reports, or 0.
 int SentinelMasterPort() {
   return testing::SentinelMasterPort(*g_setup->sentinels[0], kMasterName);
 }
@@ -64,6 +64,18 @@ using testing::PollUntil;
 bool Settled(test::RedisServer* replica) {
   return testing::ReplicaSettled(*replica, replica->port(), g_setup->sentinels,
                                  kMasterName);
+}
+
+// The master the sentinels name and the other data server, once that one
+// replicates it and every sentinel knows it (within 20 s).
+bool SettledRoles(test::RedisServer** master, test::RedisServer** replica) {
+  return PollUntil(std::chrono::seconds(20), [&] {
+    *master = g_setup->ByPort(SentinelMasterPort());
+    if (*master == nullptr) return false;
+    *replica =
+        *master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
+    return Settled(*replica);
+  });
 }
 
 class SentinelEnvironment : public ::testing::Environment {
@@ -343,13 +355,8 @@ TEST(RedisSentinelStoreTest, LockFromBeforeAFailoverIsTakenOverAtOnce) {
   ASSERT_NE(g_setup, nullptr);
   test::RedisServer* old_master = nullptr;
   test::RedisServer* new_master = nullptr;
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
-    old_master = g_setup->ByPort(SentinelMasterPort());
-    if (old_master == nullptr) return false;
-    new_master =
-        old_master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
-    return Settled(new_master);
-  })) << "the replica or the sentinels did not settle";
+  ASSERT_TRUE(SettledRoles(&old_master, &new_master))
+      << "the replica or the sentinels did not settle";
   auto store = OpenStore(SentinelUrl("prefix=tk:"));
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   const std::string id = testing::TestId(4000);
@@ -406,12 +413,8 @@ TEST(RedisSentinelStoreTest, CrashedMasterIsReplaced) {
   ASSERT_NE(g_setup, nullptr);
   test::RedisServer* master = nullptr;
   test::RedisServer* replica = nullptr;
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
-    master = g_setup->ByPort(SentinelMasterPort());
-    if (master == nullptr) return false;
-    replica = master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
-    return Settled(replica);
-  })) << "the replica or the sentinels did not settle";
+  ASSERT_TRUE(SettledRoles(&master, &replica))
+      << "the replica or the sentinels did not settle";
 
   auto store = OpenStore(SentinelUrl("prefix=crash:"));
   ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -541,12 +544,8 @@ TEST(RedisSentinelStoreTest, AnnouncedSwitchIsFollowedAtTheNextCommand) {
   ASSERT_NE(g_setup, nullptr);
   test::RedisServer* master = nullptr;
   test::RedisServer* replica = nullptr;
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
-    master = g_setup->ByPort(SentinelMasterPort());
-    if (master == nullptr) return false;
-    replica = master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
-    return Settled(replica);
-  })) << "the replica or the sentinels did not settle";
+  ASSERT_TRUE(SettledRoles(&master, &replica))
+      << "the replica or the sentinels did not settle";
   // The store's clock stands still: its once-a-second check never comes,
   // so only the announcement can move it to the new master.
   test::FakeEnv frozen;
@@ -588,12 +587,8 @@ TEST(RedisSentinelStoreTest, PromotionIsFollowedBeforeItsAnnouncement) {
   ASSERT_NE(g_setup, nullptr);
   test::RedisServer* master = nullptr;
   test::RedisServer* replica = nullptr;
-  ASSERT_TRUE(PollUntil(std::chrono::seconds(20), [&] {
-    master = g_setup->ByPort(SentinelMasterPort());
-    if (master == nullptr) return false;
-    replica = master == g_setup->a.get() ? g_setup->b.get() : g_setup->a.get();
-    return Settled(replica);
-  })) << "the replica or the sentinels did not settle";
+  ASSERT_TRUE(SettledRoles(&master, &replica))
+      << "the replica or the sentinels did not settle";
   // A frozen clock: no once-a-second check moves the store.
   test::FakeEnv frozen;
   auto store = OpenStore(SentinelUrl("prefix=pr:"), &frozen);

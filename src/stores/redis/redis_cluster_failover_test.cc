@@ -85,6 +85,16 @@ Shard ShardOf(const std::string& key) {
   return shard;
 }
 
+// True once the replica of `master` has everything `master` has (WAIT 1;
+// within 30 s: a new cluster's replicas sync after repl-diskless-sync-delay,
+// later on a loaded machine).
+bool ReplicaHasIt(int master) {
+  return PollUntil(std::chrono::seconds(30), [&] {
+    auto waited = g_cluster->node(master).Cli({"WAIT", "1", "1000"});
+    return waited.ok() && *waited == "1\n";
+  });
+}
+
 // A request of another process (its own store) locks `id`, waiting up to
 // 5 s: it must get the lock within 1 s and name `holder` as broken.
 void NextRequestTakesOver(const std::string& id, const LockOwner& holder) {
@@ -119,8 +129,7 @@ TEST(RedisClusterFailoverTest, LockFromBeforeAFailoverIsTakenOverAtOnce) {
   Shard shard = ShardOf("cf:{" + planned + "}");
   ASSERT_GE(shard.master, 0);
   ASSERT_GE(shard.replica, 0);
-  auto waited = g_cluster->node(shard.master).Cli({"WAIT", "1", "5000"});
-  ASSERT_TRUE(waited.ok() && *waited == "1\n");
+  ASSERT_TRUE(ReplicaHasIt(shard.master));
   auto failover = g_cluster->node(shard.replica).Cli({"CLUSTER", "FAILOVER"});
   ASSERT_TRUE(failover.ok()) << failover.status().ToString();
   test::RedisServer& promoted = g_cluster->node(shard.replica);
@@ -143,8 +152,7 @@ TEST(RedisClusterFailoverTest, LockFromBeforeAFailoverIsTakenOverAtOnce) {
   shard = ShardOf("cf:{" + killed + "}");
   ASSERT_GE(shard.master, 0);
   ASSERT_GE(shard.replica, 0);
-  waited = g_cluster->node(shard.master).Cli({"WAIT", "1", "5000"});
-  ASSERT_TRUE(waited.ok() && *waited == "1\n");
+  ASSERT_TRUE(ReplicaHasIt(shard.master));
   ASSERT_TRUE(g_cluster->node(shard.master).process().Kill().ok());
   // The replica takes over after cluster-node-timeout; its promotion, then
   // "ok" on every running node, is the moment the next request is timed

@@ -194,6 +194,22 @@ bool PollUntil(std::chrono::milliseconds timeout, Fn&& fn) {
   }
 }
 
+// GET of `key` on `server` by redis-cli, for reads right after a failover.
+// redis-cli prints "I/O error" (and tries again) when the server closes its
+// connection, which a server may do to its clients while it turns from
+// replica into master or back: such a reply is asked again (a GET changes
+// nothing).
+inline Result<std::string> GetAfterFailover(const test::RedisServer& server,
+                                            const std::string& key) {
+  Result<std::string> got = Status::Unavailable("not asked");
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    got = server.Cli({"GET", key});
+    if (got.ok() && got->find("I/O error") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return got;
+}
+
 // The port of the master that `sentinel` names for `master_name`, or 0.
 inline int SentinelMasterPort(const test::RedisServer& sentinel,
                               const std::string& master_name) {

@@ -372,7 +372,8 @@ void ExpectNoAcknowledgedUpdateLost(const std::string& stem,
   load.Stop();
   int lost = 0;
   for (int i = 0; i < Workload::kSessions; ++i) {
-    auto on_master = new_master->Cli({"GET", stem + ":{" + load.Id(i) + "}"});
+    auto on_master =
+        testing::GetAfterFailover(*new_master, stem + ":{" + load.Id(i) + "}");
     ASSERT_TRUE(on_master.ok()) << on_master.status().ToString();
     const int64_t stored = on_master->size() > 1 ? std::stoll(*on_master) : 0;
     if (stored < load.acked(i)) ++lost;

@@ -297,7 +297,7 @@ TEST(RedisSentinelStoreTest, FailoverLosesNoSession) {
   bool wrote = PollUntil(std::chrono::seconds(8), [&] {
     last = (*store)->Write(fresh, "after", Duration(600000));
     if (!last.ok()) return false;
-    auto on_new = new_master->Cli({"GET", "fo:{" + fresh + "}"});
+    auto on_new = testing::GetAfterFailover(*new_master, "fo:{" + fresh + "}");
     return on_new.ok() && *on_new == "after\n";
   });
   if (!wrote) {
@@ -371,7 +371,7 @@ TEST(RedisSentinelStoreTest, LockFromBeforeAFailoverIsTakenOverAtOnce) {
       [&] { return SentinelMasterPort() == new_master->port(); }))
       << "the sentinels did not promote the replica";
   // The record came along with the data.
-  auto record = new_master->Cli({"GET", "tk:{" + id + "}:lock"});
+  auto record = testing::GetAfterFailover(*new_master, "tk:{" + id + "}:lock");
   ASSERT_TRUE(record.ok()) << record.status().ToString();
   EXPECT_EQ(*record, holder.owner.token + "@127.0.0.1:" +
                          std::to_string(old_master->port()) + "\n");
@@ -462,7 +462,7 @@ TEST(RedisSentinelStoreTest, CrashedMasterIsReplaced) {
     ASSERT_TRUE(r.ok()) << i << ": " << r.status().ToString();
     EXPECT_EQ(r->data, "c-" + std::to_string(i));
   }
-  auto on_new = replica->Cli({"GET", "crash:{" + fresh + "}"});
+  auto on_new = testing::GetAfterFailover(*replica, "crash:{" + fresh + "}");
   ASSERT_TRUE(on_new.ok()) << on_new.status().ToString();
   EXPECT_EQ(*on_new, "after-crash\n");
   // The next request on the locked session takes the lock over at once.
@@ -567,7 +567,7 @@ TEST(RedisSentinelStoreTest, AnnouncedSwitchIsFollowedAtTheNextCommand) {
   const std::string fresh = testing::TestId(500);
   Status wrote = (*store)->Write(fresh, "after-switch", Duration(60000));
   ASSERT_TRUE(wrote.ok()) << wrote.ToString();
-  auto on_new = replica->Cli({"GET", "sw:{" + fresh + "}"});
+  auto on_new = testing::GetAfterFailover(*replica, "sw:{" + fresh + "}");
   ASSERT_TRUE(on_new.ok()) << on_new.status().ToString();
   EXPECT_EQ(*on_new, "after-switch\n")
       << "the write after the announcement went to the old master";
@@ -604,7 +604,7 @@ TEST(RedisSentinelStoreTest, PromotionIsFollowedBeforeItsAnnouncement) {
   listeners.Read();
   EXPECT_FALSE(listeners.switched.has_value())
       << "announced already: this run does not tell the two apart";
-  auto on_new = replica->Cli({"GET", "pr:{" + fresh + "}"});
+  auto on_new = testing::GetAfterFailover(*replica, "pr:{" + fresh + "}");
   ASSERT_TRUE(on_new.ok()) << on_new.status().ToString();
   EXPECT_EQ(*on_new, "after-promotion\n")
       << "the write during the promotion went to the old master";

@@ -293,7 +293,7 @@ TEST(SentinelTlsTest, FollowsAPlannedFailover) {
   ASSERT_TRUE(PollUntil(std::chrono::seconds(8), [&] {
     last = store->Write(fresh, "after", kTtl);
     if (!last.ok()) return false;
-    auto on_new = new_master->Cli({"GET", "tsf:{" + fresh + "}"});
+    auto on_new = testing::GetAfterFailover(*new_master, "tsf:{" + fresh + "}");
     return on_new.ok() && *on_new == "after\n";
   })) << last.ToString();
   EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -319,7 +319,8 @@ TEST(SentinelTlsTest, FollowsAPlannedFailover) {
   EXPECT_LT(ms, 1000);
   EXPECT_EQ(got->broken_owner, holder.owner.token);
   SK_ASSERT_OK(next_store->WriteAndUnlock(locked_id, "next", kTtl, next.owner));
-  auto on_new = new_master->Cli({"GET", "tsf:{" + locked_id + "}"});
+  auto on_new =
+      testing::GetAfterFailover(*new_master, "tsf:{" + locked_id + "}");
   ASSERT_TRUE(on_new.ok()) << on_new.status().ToString();
   EXPECT_EQ(*on_new, "next\n");
   Status late = store->WriteAndUnlock(locked_id, "late", kTtl, holder.owner);

@@ -91,7 +91,9 @@ sk_sql_template() {
   name=$kind-$(tr -c 'A-Za-z0-9._-' '_' <<<"$version-uid$EUID-v2" | sed 's/_$//')
   local template=$templates/$name
   if [[ ! -d $template/data ]]; then
-    mkdir -p "$templates" || return 1
+    mkdir -p "$templates" && templates=$(cd "$templates" && pwd) || return 1
+    template=$templates/$name
+    rm -rf "$templates/.$name".*  # what a failed bootstrap left
     local tmp
     tmp=$(mktemp -d "$templates/.$name.XXXXXX") || return 1
     chmod 755 "$tmp"

@@ -321,6 +321,28 @@ sk_postgres_stop() {
   SK_POSTGRES_PID='' SK_POSTGRES_PORT='' SK_POSTGRES_URL=''
 }
 
+# sk_sql_store_in_module EXTENSION SCHEME [VAR=VALUE...]: whether the PHP
+# module EXTENSION (php run with the VAR=VALUE environment) has the store of
+# SCHEME (mysql, postgres, ...); false too when the module does not load.
+# Opening a URL of a closed port tells: a store the build lacks is reported
+# before any connection is tried.
+sk_sql_store_in_module() {
+  local extension=$1 scheme=$2 out
+  shift 2
+  # shellcheck disable=SC2016  # PHP code, not shell
+  out=$(env "$@" SK_PROBE_URL="$scheme://probe:probe@127.0.0.1:1/probe?table=probe" \
+    php -d "extension=$extension" -d session.save_handler=sessionkit \
+      -d session.use_cookies=0 -r '
+        if (!extension_loaded("sessionkit")) exit("no module");
+        $w = [];
+        set_error_handler(function ($no, $msg) use (&$w) { $w[] = $msg; return true; });
+        ini_set("session.save_path", getenv("SK_PROBE_URL"));
+        session_start();
+        echo str_contains(implode("\n", $w), "store is not available in this build")
+            ? "absent" : "present";' 2>/dev/null)
+  [[ $out == present ]]
+}
+
 sk_sql_stop_all() {
   sk_mariadb_stop
   sk_postgres_stop

@@ -21,6 +21,13 @@
 //   "redis connections=C round_trips=R commands=GET:n,SET:n,..."
 // round_trips counts the server's reply writes (total_writes_processed):
 // one per request, or per pipelined batch of requests.
+//
+// With SK_BENCH_PDO=mysql://USER:PASS@HOST:PORT/DB or postgres://... the
+// handler is Symfony's PdoSessionHandler (Debian php-symfony-http-foundation)
+// on that database instead, on table sk_bench_pdo (dropped and created
+// anew by this run), with one PDO connection kept for the whole run. Its
+// lock mode is SK_BENCH_PDO_LOCK (none, advisory or transactional);
+// default: transactional on MySQL/MariaDB, advisory on PostgreSQL.
 declare(strict_types=1);
 
 const POOL_SIZE = 1000;
@@ -35,6 +42,11 @@ function fail(string $message): never
 $cycles = (int) ($argv[1] ?? 0);
 if ($cycles < 1) {
     fail('usage: php session_cycle.php CYCLES');
+}
+
+$pdo_url = getenv('SK_BENCH_PDO') ?: null;
+if ($pdo_url !== null) {
+    use_pdo_session_handler($pdo_url, getenv('SK_BENCH_PDO_LOCK') ?: null);
 }
 
 $pool = [];
@@ -91,6 +103,40 @@ function cycle(string $id, int $i): void
     if (!session_write_close()) {
         fail("session_write_close() failed for session $i");
     }
+}
+
+// Makes Symfony's PdoSessionHandler on database $url the session handler,
+// on a new, empty table, with lock mode $lock (null: the default above).
+function use_pdo_session_handler(string $url, ?string $lock): void
+{
+    $autoload = '/usr/share/php/Symfony/Component/HttpFoundation/autoload.php';
+    if (!is_file($autoload)) {
+        fail("SK_BENCH_PDO: $autoload is missing (Debian package php-symfony-http-foundation)");
+    }
+    require_once $autoload;
+    $u = parse_url($url);
+    $driver = match ($u['scheme'] ?? '') {
+        'mysql' => 'mysql',
+        'postgres', 'postgresql' => 'pgsql',
+        default => fail("SK_BENCH_PDO=$url: not a mysql:// or postgres:// URL"),
+    };
+    $db = ltrim($u['path'] ?? '', '/');
+    try {
+        $pdo = new PDO("$driver:host={$u['host']};port={$u['port']};dbname=$db",
+                       urldecode($u['user'] ?? ''), urldecode($u['pass'] ?? ''),
+                       [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+    } catch (PDOException $e) {
+        fail("SK_BENCH_PDO: cannot connect: {$e->getMessage()}");
+    }
+    $handler_class = 'Symfony\\Component\\HttpFoundation\\Session\\Storage\\Handler\\PdoSessionHandler';
+    $lock ??= $driver === 'mysql' ? 'transactional' : 'advisory';
+    $modes = ['none' => $handler_class::LOCK_NONE, 'advisory' => $handler_class::LOCK_ADVISORY,
+              'transactional' => $handler_class::LOCK_TRANSACTIONAL];
+    if (!isset($modes[$lock])) fail("SK_BENCH_PDO_LOCK=$lock: none, advisory or transactional");
+    $handler = new $handler_class($pdo, ['db_table' => 'sk_bench_pdo', 'lock_mode' => $modes[$lock]]);
+    $pdo->exec('DROP TABLE IF EXISTS sk_bench_pdo');
+    $handler->createTable();
+    session_set_save_handler($handler, true);
 }
 
 // INFO all of the server at $conn: [command => calls] plus the stats

@@ -151,21 +151,29 @@ EOF
     >"$target/install.log" 2>&1
 }
 
-# sk_mariadb_start DIR: a mariadbd on a free 127.0.0.1 port, data in DIR.
-sk_mariadb_start() {
-  local dir=$1 version template port pid user=() password socket_dir
-  sk_mariadb_stop
+# sk_mariadb_prepare DIR: DIR emptied, with a pristine data directory in
+# DIR/data (also for harnesses that start mariadbd themselves).
+sk_mariadb_prepare() {
+  local dir=$1 version template
   for tool in mariadbd mariadb-install-db mariadb; do
     command -v "$tool" >/dev/null || {
       echo "sql-servers: $tool not found (Debian package mariadb-server)" >&2
       return 1
     }
   done
-  [[ $EUID -eq 0 ]] && user=(--user=root)
   rm -rf "$dir" && mkdir -p "$dir" && dir=$(cd "$dir" && pwd) || return 1
   version=$(mariadbd --version | awk '{ print $3 }')
   template=$(sk_sql_template mariadb "$version" sk_mariadb_bootstrap "$dir") || return 1
-  cp -a "$template/data" "$dir/data" || return 1
+  cp -a "$template/data" "$dir/data"
+}
+
+# sk_mariadb_start DIR: a mariadbd on a free 127.0.0.1 port, data in DIR.
+sk_mariadb_start() {
+  local dir=$1 port pid user=() password socket_dir
+  sk_mariadb_stop
+  [[ $EUID -eq 0 ]] && user=(--user=root)
+  sk_mariadb_prepare "$dir" || return 1
+  dir=$(cd "$dir" && pwd) || return 1
   socket_dir=$(sk_sql_socket_dir "$dir") || return 1
   chmod 700 "$socket_dir" || return 1  # root without a password behind it
   SK_MARIADB_SOCKET=$socket_dir/mysqld.sock
@@ -239,12 +247,11 @@ sk_postgres_bootstrap() {  # TARGET: a pristine data directory in TARGET/data
   return 0
 }
 
-# sk_postgres_start DIR: a postgres on a free 127.0.0.1 port, data in DIR.
-sk_postgres_start() {
-  local dir=$1 version template port pid password socket_dir as_server_user=()
-  sk_postgres_stop
-  [[ $EUID -eq 0 ]] &&
-    as_server_user=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
+# sk_postgres_prepare DIR: DIR emptied (owned by the postgres user when
+# we are root), with a pristine data directory in DIR/data (also for
+# harnesses that start postgres themselves).
+sk_postgres_prepare() {
+  local dir=$1 version template
   for tool in "$SK_PG_BIN/postgres" "$SK_PG_BIN/initdb" "$SK_PG_BIN/psql"; do
     command -v "$tool" >/dev/null || {
       echo "sql-servers: $tool not found (Debian package postgresql-15)" >&2
@@ -267,7 +274,17 @@ sk_postgres_start() {
   fi
   version=$("$SK_PG_BIN/postgres" --version | awk '{ print $3 }')
   template=$(sk_sql_template postgres "$version" sk_postgres_bootstrap "$dir") || return 1
-  cp -a "$template/data" "$dir/data" || return 1
+  cp -a "$template/data" "$dir/data"
+}
+
+# sk_postgres_start DIR: a postgres on a free 127.0.0.1 port, data in DIR.
+sk_postgres_start() {
+  local dir=$1 port pid password socket_dir as_server_user=()
+  sk_postgres_stop
+  [[ $EUID -eq 0 ]] &&
+    as_server_user=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
+  sk_postgres_prepare "$dir" || return 1
+  dir=$(cd "$dir" && pwd) || return 1
   socket_dir=$(sk_sql_socket_dir "$dir") || return 1
   [[ $EUID -eq 0 ]] && chown postgres: "$socket_dir"
   SK_POSTGRES_SOCKET=$socket_dir

@@ -27,8 +27,11 @@
 #
 # Nothing here touches the system's services, configuration or sockets:
 # every server runs with --no-defaults / its own data directory. Settings
-# are for tests: no fsync (InnoDB flushes the log once a second;
-# PostgreSQL fsync=off, synchronous_commit=off), small buffers.
+# are for tests: no fsync, small buffers; but every commit is written to
+# the operating system before it is acknowledged (InnoDB
+# flush_log_at_trx_commit=2, PostgreSQL synchronous_commit on), so that
+# kill -9 of the server loses nothing acknowledged (only a crash of the
+# machine would).
 #
 # As root (CI), mariadbd runs with --user=root and initdb and postgres, which
 # refuse root, run as the `postgres` system user (created by Debian's
@@ -132,7 +135,7 @@ sk_sql_stop_pid() {
 SK_MARIADB_OPTS=(
   --skip-name-resolve --skip-log-bin
   --innodb-buffer-pool-size=32M --innodb-log-file-size=8M
-  --innodb-doublewrite=0 --innodb-flush-log-at-trx-commit=0
+  --innodb-doublewrite=0 --innodb-flush-log-at-trx-commit=2
   --innodb-flush-method=nosync
 )
 
@@ -297,8 +300,8 @@ sk_postgres_start() {
     # the postmaster itself.
     "${as_server_user[@]}" "$SK_PG_BIN/postgres" -D "$dir/data" -p "$port" \
       -c listen_addresses=127.0.0.1 -c unix_socket_directories="$socket_dir" \
-      -c unix_socket_permissions=0700 -c fsync=off -c synchronous_commit=off \
-      -c full_page_writes=off -c shared_buffers=32MB -c max_connections=300 \
+      -c unix_socket_permissions=0700 -c fsync=off -c full_page_writes=off \
+      -c shared_buffers=32MB -c max_connections=300 \
       </dev/null >>"$dir/postgres.log" 2>&1 &
     pid=$!
     SK_POSTGRES_PID=$pid

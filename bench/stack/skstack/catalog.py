@@ -18,6 +18,7 @@ import os
 import pwd
 import secrets
 import subprocess
+import time
 from typing import Callable, Optional
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -53,7 +54,8 @@ def current_user() -> str:
 # --- the SQL servers ---------------------------------------------------------
 # Their data directories come from scripts/lib/sql-servers.sh (a pristine
 # bootstrap, copied: database sk_test, user sk), their settings are the
-# tests' (no fsync), and each start gives user sk a password of the run and
+# tests' (no fsync, but each commit written: a kill -9 of the server loses
+# nothing acknowledged), and each start gives user sk a password of the run and
 # creates the table of Symfony's PdoSessionHandler (its createTable() SQL).
 
 def _sql_prepare(kind):
@@ -72,11 +74,20 @@ def _sql_prepare(kind):
     return prepare
 
 
-def _sql_run(argv, sql, what):
-    out = subprocess.run(argv + [sql] if sql else argv, capture_output=True,
-                         text=True, timeout=30)
-    if out.returncode != 0:
-        raise RuntimeError(f"{what}: {out.stderr.strip() or out.stdout.strip()}")
+def _sql_run(argv, sql, what, timeout=30.0):
+    """Runs a client with `sql`; retried while the server is still starting
+    (PostgreSQL answers the readiness probe before it accepts sessions)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(argv + [sql], capture_output=True, text=True,
+                             timeout=timeout)
+        if out.returncode == 0:
+            return
+        err = out.stderr.strip() or out.stdout.strip()
+        starting = ("starting up", "not yet accepting", "No such file")
+        if not any(m in err for m in starting) or time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: {err}")
+        time.sleep(0.05)
 
 
 def _mariadb_setup(sp):
@@ -148,14 +159,15 @@ STORES = {
         # The tests' settings (scripts/lib/sql-servers.sh, SK_MARIADB_OPTS).
         + ("--skip-name-resolve", "--skip-log-bin",
            "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=8M",
-           "--innodb-doublewrite=0", "--innodb-flush-log-at-trx-commit=0",
+           "--innodb-doublewrite=0", "--innodb-flush-log-at-trx-commit=2",
            "--innodb-flush-method=nosync"),
         # The server speaks first; it listens once it is ready.
         probe_send=None,
         probe_reply=b"",
         prepare=_sql_prepare("mariadb"),
         setup=_mariadb_setup,
-        notes="mariadbd, InnoDB without fsync (the tests' settings)"),
+        notes="mariadbd, InnoDB without fsync, each commit written (the "
+              "tests' settings)"),
     "postgres": StoreSpec(
         name="postgres",
         binary="/usr/bin/setpriv" if os.geteuid() == 0 else f"{PG_BIN}/postgres",
@@ -163,15 +175,15 @@ STORES = {
             (f"{PG_BIN}/postgres",) if os.geteuid() == 0 else ())
         + ("-D", "{data}/data", "-p", "{port}", "-c",
            "listen_addresses=127.0.0.1", "-c", "unix_socket_directories={data}",
-           "-c", "unix_socket_permissions=0700", "-c", "fsync=off", "-c",
-           "synchronous_commit=off", "-c", "full_page_writes=off", "-c",
+           "-c", "unix_socket_permissions=0700", "-c", "fsync=off",
+           "-c", "full_page_writes=off", "-c",
            "shared_buffers=32MB", "-c", "max_connections=1000"),
         # SSLRequest; a server without TLS answers "N".
         probe_send=b"\x00\x00\x00\x08\x04\xd2\x16\x2f",
         probe_reply=b"N",
         prepare=_sql_prepare("postgres"),
         setup=_postgres_setup,
-        notes="postgres 15, fsync=off, synchronous_commit=off"),
+        notes="postgres 15, fsync=off (commits written, not synced)"),
 }
 
 

@@ -306,8 +306,8 @@ HANDLERS = {
 }
 
 # Default order of bench-stack (anchors first, then sessionkit).
-DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached",
-                    "sessionkit-lmdb", "sessionkit-redis")
+DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached", "pdo-mysql",
+                    "pdo-pgsql", "sessionkit-lmdb", "sessionkit-redis")
 
 # Shared extension dependencies, loaded before the extension that needs them
 # (the Debian packages build redis.so and memcached.so against igbinary and

@@ -214,13 +214,21 @@ class Stack:
     def _start_fpm(self, h, ext_dir):
         ini_path = self._write_php_ini(h, ext_dir)
         conf = os.path.join(self.run_dir, "conf")
-        # The extensions must load cleanly in the fpm SAPI.
-        out = subprocess.run([PHP_FPM, "-n", "-c", ini_path, "-m"],
+        # The extensions must load cleanly in the fpm SAPI. The ini sends
+        # start-up errors to the log file only: show them here too, and
+        # check that every extension is among the loaded modules.
+        out = subprocess.run([PHP_FPM, "-n", "-c", ini_path, "-d",
+                              "display_startup_errors=1", "-m"],
                              capture_output=True, text=True)
         text = out.stdout + out.stderr
-        if out.returncode != 0 or "Warning" in text or "Unable to load" in text:
+        loaded = {line.strip().lower() for line in out.stdout.splitlines()}
+        missing = [p for p in self._extensions(h, ext_dir)
+                   if os.path.basename(p).removesuffix(".so").lower() not in loaded]
+        if (out.returncode != 0 or "Warning" in text or "Unable to load" in text
+                or missing):
             raise HarnessError(f"handler {h.name}: php-fpm cannot load its "
-                               f"extensions with {ini_path}:\n{text.strip()}")
+                               f"extensions {missing} with {ini_path}:\n"
+                               f"{text.strip()}")
 
         sock = os.path.join(self.run_dir, f"fpm-{h.name}.sock")
         if len(sock) < 100:

@@ -31,7 +31,9 @@
 # the operating system before it is acknowledged (InnoDB
 # flush_log_at_trx_commit=2, PostgreSQL synchronous_commit on), so that
 # kill -9 of the server loses nothing acknowledged (only a crash of the
-# machine would).
+# machine would). With SK_SQL_DURABLE=1 the servers start with their own
+# durable defaults instead (every commit synced to disk), as production
+# servers run.
 #
 # As root (CI), mariadbd runs with --user=root and initdb and postgres, which
 # refuse root, run as the `postgres` system user (created by Debian's
@@ -172,9 +174,12 @@ sk_mariadb_prepare() {
 
 # sk_mariadb_start DIR: a mariadbd on a free 127.0.0.1 port, data in DIR.
 sk_mariadb_start() {
-  local dir=$1 port pid user=() password socket_dir
+  local dir=$1 port pid user=() password socket_dir durable=()
   sk_mariadb_stop
   [[ $EUID -eq 0 ]] && user=(--user=root)
+  # Later options win: InnoDB's own defaults back.
+  [[ ${SK_SQL_DURABLE:-0} == 1 ]] && durable=(--innodb-doublewrite=1
+    --innodb-flush-log-at-trx-commit=1 --innodb-flush-method=fsync)
   sk_mariadb_prepare "$dir" || return 1
   dir=$(cd "$dir" && pwd) || return 1
   socket_dir=$(sk_sql_socket_dir "$dir") || return 1
@@ -187,7 +192,8 @@ sk_mariadb_start() {
     mariadbd --no-defaults --datadir="$dir/data" --socket="$SK_MARIADB_SOCKET" \
       --port="$port" --bind-address=127.0.0.1 "${user[@]}" \
       --pid-file="$dir/mariadbd.pid" --log-error="$dir/mariadbd.log" \
-      --max-connections=300 "${SK_MARIADB_OPTS[@]}" </dev/null >>"$dir/mariadbd.log" 2>&1 &
+      --max-connections=300 "${SK_MARIADB_OPTS[@]}" "${durable[@]}" \
+      </dev/null >>"$dir/mariadbd.log" 2>&1 &
     pid=$!
     SK_MARIADB_PID=$pid
     for _ in $(seq 600); do  # up to 30 s on a loaded machine
@@ -283,6 +289,8 @@ sk_postgres_prepare() {
 # sk_postgres_start DIR: a postgres on a free 127.0.0.1 port, data in DIR.
 sk_postgres_start() {
   local dir=$1 port pid password socket_dir as_server_user=()
+  local no_sync=(-c fsync=off -c full_page_writes=off)
+  [[ ${SK_SQL_DURABLE:-0} == 1 ]] && no_sync=()
   sk_postgres_stop
   [[ $EUID -eq 0 ]] &&
     as_server_user=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
@@ -300,7 +308,7 @@ sk_postgres_start() {
     # the postmaster itself.
     "${as_server_user[@]}" "$SK_PG_BIN/postgres" -D "$dir/data" -p "$port" \
       -c listen_addresses=127.0.0.1 -c unix_socket_directories="$socket_dir" \
-      -c unix_socket_permissions=0700 -c fsync=off -c full_page_writes=off \
+      -c unix_socket_permissions=0700 "${no_sync[@]}" \
       -c shared_buffers=32MB -c max_connections=300 \
       </dev/null >>"$dir/postgres.log" 2>&1 &
     pid=$!

@@ -25,6 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 SQL_SERVERS = os.path.join(REPO, "scripts", "lib", "sql-servers.sh")
 PG_BIN = "/usr/lib/postgresql/15/bin"
+SQL_DURABLE = os.environ.get("SK_SQL_DURABLE", "1") == "1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +54,10 @@ def current_user() -> str:
 
 # --- the SQL servers ---------------------------------------------------------
 # Their data directories come from scripts/lib/sql-servers.sh (a pristine
-# bootstrap, copied: database sk_test, user sk), their settings are the
-# tests' (no fsync, but each commit written: a kill -9 of the server loses
-# nothing acknowledged), and each start gives user sk a password of the run and
+# bootstrap, copied: database sk_test, user sk), they keep their durable
+# defaults (every commit synced to disk, as in production; SK_SQL_DURABLE=0:
+# the tests' settings, no fsync but each commit written, so a kill -9 of
+# the server still loses nothing acknowledged), and each start gives user sk a password of the run and
 # creates the table of Symfony's PdoSessionHandler (its createTable() SQL).
 
 def _sql_prepare(kind):
@@ -158,18 +160,19 @@ STORES = {
               "--bind-address=127.0.0.1", "--log-error={data}/mariadbd.log",
               "--pid-file={data}/mariadbd.pid", "--max-connections=2000")
         + (("--user=root",) if os.geteuid() == 0 else ())
-        # The tests' settings (scripts/lib/sql-servers.sh, SK_MARIADB_OPTS).
+        # As scripts/lib/sql-servers.sh (SK_MARIADB_OPTS, SK_SQL_DURABLE).
         + ("--skip-name-resolve", "--skip-log-bin",
-           "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=8M",
-           "--innodb-doublewrite=0", "--innodb-flush-log-at-trx-commit=2",
-           "--innodb-flush-method=nosync"),
+           "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=8M")
+        + (() if SQL_DURABLE else (
+            "--innodb-doublewrite=0", "--innodb-flush-log-at-trx-commit=2",
+            "--innodb-flush-method=nosync")),
         # The server speaks first; it listens once it is ready.
         probe_send=None,
         probe_reply=b"",
         prepare=_sql_prepare("mariadb"),
         setup=_mariadb_setup,
-        notes="mariadbd, InnoDB without fsync, each commit written (the "
-              "tests' settings)"),
+        notes="mariadbd, " + ("durable defaults" if SQL_DURABLE else
+                              "InnoDB without fsync, each commit written")),
     "postgres": StoreSpec(
         name="postgres",
         binary="/usr/bin/setpriv" if os.geteuid() == 0 else f"{PG_BIN}/postgres",
@@ -177,15 +180,17 @@ STORES = {
             (f"{PG_BIN}/postgres",) if os.geteuid() == 0 else ())
         + ("-D", "{data}/data", "-p", "{port}", "-c",
            "listen_addresses=127.0.0.1", "-c", "unix_socket_directories={data}",
-           "-c", "unix_socket_permissions=0700", "-c", "fsync=off",
-           "-c", "full_page_writes=off", "-c",
+           "-c", "unix_socket_permissions=0700")
+        + (() if SQL_DURABLE else ("-c", "fsync=off", "-c", "full_page_writes=off"))
+        + ("-c",
            "shared_buffers=32MB", "-c", "max_connections=1000"),
         # SSLRequest; a server without TLS answers "N".
         probe_send=b"\x00\x00\x00\x08\x04\xd2\x16\x2f",
         probe_reply=b"N",
         prepare=_sql_prepare("postgres"),
         setup=_postgres_setup,
-        notes="postgres 15, fsync=off (commits written, not synced)"),
+        notes="postgres 15, " + ("durable defaults" if SQL_DURABLE else
+                                 "fsync=off (commits written, not synced)")),
 }
 
 

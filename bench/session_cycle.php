@@ -28,6 +28,14 @@
 // anew by this run), with one PDO connection kept for the whole run. Its
 // lock mode is SK_BENCH_PDO_LOCK (none, advisory or transactional);
 // default: transactional on MySQL/MariaDB, advisory on PostgreSQL.
+//
+// With SK_BENCH_MYSQL=mysql://USER:PASS@HOST:PORT/DB (the MariaDB server the
+// handler uses) it reads the server's SHOW GLOBAL STATUS right before and
+// after the timed cycles and prints what those cycles cost it, its own
+// SHOW left out:
+//   "mysql connections=C statements=S prepares=P"
+// statements counts what clients sent (Questions: a CALL is one), prepares
+// the statements prepared (Com_stmt_prepare).
 declare(strict_types=1);
 
 const POOL_SIZE = 1000;
@@ -139,6 +147,29 @@ function use_pdo_session_handler(string $url, ?string $lock): void
     session_set_save_handler($handler, true);
 }
 
+function mysql_connect_url(string $url): PDO
+{
+    $u = parse_url($url);
+    $db = ltrim($u['path'] ?? '', '/');
+    try {
+        return new PDO("mysql:host={$u['host']};port={$u['port']};dbname=$db",
+                       urldecode($u['user'] ?? ''), urldecode($u['pass'] ?? ''),
+                       [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+    } catch (PDOException $e) {
+        fail("SK_BENCH_MYSQL: cannot connect: {$e->getMessage()}");
+    }
+}
+
+// The server's Questions, Com_stmt_prepare and Connections counters.
+function mysql_status(PDO $conn): array
+{
+    $rows = $conn->query("SHOW GLOBAL STATUS WHERE Variable_name IN
+                            ('Questions', 'Com_stmt_prepare', 'Connections')")
+                 ->fetchAll(PDO::FETCH_KEY_PAIR);
+    if (count($rows) !== 3) fail('SK_BENCH_MYSQL: SHOW GLOBAL STATUS lacks a counter');
+    return array_map('intval', $rows);
+}
+
 // INFO all of the server at $conn: [command => calls] plus the stats
 // fields "connections" and "writes".
 function redis_info($conn): array
@@ -170,6 +201,12 @@ for ($i = 0; $i < WARMUP_CYCLES; $i++) {
     cycle($pool[$i % POOL_SIZE], $i);
 }
 
+$mysql = getenv('SK_BENCH_MYSQL') ?: null;
+if ($mysql !== null) {
+    $mysql_conn = mysql_connect_url($mysql);
+    $mysql_before = mysql_status($mysql_conn);
+}
+
 $redis = getenv('SK_BENCH_REDIS') ?: null;
 if ($redis !== null) {
     $redis_conn = stream_socket_client("tcp://$redis", $errno, $errstr, 2)
@@ -182,6 +219,15 @@ for ($i = 0; $i < $cycles; $i++) {
     cycle($pool[$i % POOL_SIZE], $i);
 }
 $elapsed = hrtime(true) - $start;
+
+if ($mysql !== null) {
+    $mysql_after = mysql_status($mysql_conn);
+    // The second SHOW counts itself among the Questions.
+    $mysql_line = sprintf("mysql connections=%d statements=%d prepares=%d\n",
+        $mysql_after['Connections'] - $mysql_before['Connections'],
+        $mysql_after['Questions'] - $mysql_before['Questions'] - 1,
+        $mysql_after['Com_stmt_prepare'] - $mysql_before['Com_stmt_prepare']);
+}
 
 if ($redis !== null) {
     $after = redis_info($redis_conn);
@@ -214,4 +260,7 @@ if ($sum !== WARMUP_CYCLES + $cycles) {
 printf("cycles=%d ns=%d payload_bytes=%d\n", $cycles, $elapsed, $payload_bytes);
 if ($redis !== null) {
     echo $redis_line;
+}
+if ($mysql !== null) {
+    echo $mysql_line;
 }

@@ -1,6 +1,7 @@
 # shellcheck shell=bash disable=SC2034  # the SK_* variables are for the caller
 # Throw-away MariaDB and PostgreSQL servers for the tests and benchmarks,
-# sourced by scripts/run-tests and bench/run:
+# sourced by scripts/run-tests and bench/run (bench/stack starts its own
+# servers on data directories laid by sk_mariadb_prepare / sk_postgres_prepare):
 #
 #   source scripts/lib/sql-servers.sh
 #   trap sk_sql_stop_all EXIT
@@ -23,7 +24,8 @@
 # and is safe to call twice or when nothing was started, so one
 # `trap sk_sql_stop_all EXIT` covers every way out. sk_mariadb_sql and
 # sk_postgres_sql run SQL as the server's superuser over its Unix socket,
-# which only the user running the server can reach.
+# which only the user running the server can reach. sk_sql_store_in_module
+# tells whether a PHP module has the mysql or postgres store.
 #
 # Nothing here touches the system's services, configuration or sockets:
 # every server runs with --no-defaults / its own data directory. Settings

@@ -21,6 +21,21 @@
 //   "redis connections=C round_trips=R commands=GET:n,SET:n,..."
 // round_trips counts the server's reply writes (total_writes_processed):
 // one per request, or per pipelined batch of requests.
+//
+// With SK_BENCH_PDO=mysql://USER:PASS@HOST:PORT/DB or postgres://... the
+// handler is Symfony's PdoSessionHandler (Debian php-symfony-http-foundation)
+// on that database instead, on table sk_bench_pdo (dropped and created
+// anew by this run), with one PDO connection kept for the whole run. Its
+// lock mode is SK_BENCH_PDO_LOCK (none, advisory or transactional);
+// default: transactional on MySQL/MariaDB, advisory on PostgreSQL.
+//
+// With SK_BENCH_MYSQL=mysql://USER:PASS@HOST:PORT/DB (the MariaDB server the
+// handler uses) it reads the server's SHOW GLOBAL STATUS right before and
+// after the timed cycles and prints what those cycles cost it, its own
+// SHOW left out:
+//   "mysql connections=C statements=S prepares=P"
+// statements counts what clients sent (Questions: a CALL is one), prepares
+// the statements prepared (Com_stmt_prepare).
 declare(strict_types=1);
 
 const POOL_SIZE = 1000;
@@ -35,6 +50,11 @@ function fail(string $message): never
 $cycles = (int) ($argv[1] ?? 0);
 if ($cycles < 1) {
     fail('usage: php session_cycle.php CYCLES');
+}
+
+$pdo_url = getenv('SK_BENCH_PDO') ?: null;
+if ($pdo_url !== null) {
+    use_pdo_session_handler($pdo_url, getenv('SK_BENCH_PDO_LOCK') ?: null);
 }
 
 $pool = [];
@@ -93,6 +113,63 @@ function cycle(string $id, int $i): void
     }
 }
 
+// Makes Symfony's PdoSessionHandler on database $url the session handler,
+// on a new, empty table, with lock mode $lock (null: the default above).
+function use_pdo_session_handler(string $url, ?string $lock): void
+{
+    $autoload = '/usr/share/php/Symfony/Component/HttpFoundation/autoload.php';
+    if (!is_file($autoload)) {
+        fail("SK_BENCH_PDO: $autoload is missing (Debian package php-symfony-http-foundation)");
+    }
+    require_once $autoload;
+    $u = parse_url($url);
+    $driver = match ($u['scheme'] ?? '') {
+        'mysql' => 'mysql',
+        'postgres', 'postgresql' => 'pgsql',
+        default => fail("SK_BENCH_PDO=$url: not a mysql:// or postgres:// URL"),
+    };
+    $db = ltrim($u['path'] ?? '', '/');
+    try {
+        $pdo = new PDO("$driver:host={$u['host']};port={$u['port']};dbname=$db",
+                       urldecode($u['user'] ?? ''), urldecode($u['pass'] ?? ''),
+                       [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+    } catch (PDOException $e) {
+        fail("SK_BENCH_PDO: cannot connect: {$e->getMessage()}");
+    }
+    $handler_class = 'Symfony\\Component\\HttpFoundation\\Session\\Storage\\Handler\\PdoSessionHandler';
+    $lock ??= $driver === 'mysql' ? 'transactional' : 'advisory';
+    $modes = ['none' => $handler_class::LOCK_NONE, 'advisory' => $handler_class::LOCK_ADVISORY,
+              'transactional' => $handler_class::LOCK_TRANSACTIONAL];
+    if (!isset($modes[$lock])) fail("SK_BENCH_PDO_LOCK=$lock: none, advisory or transactional");
+    $handler = new $handler_class($pdo, ['db_table' => 'sk_bench_pdo', 'lock_mode' => $modes[$lock]]);
+    $pdo->exec('DROP TABLE IF EXISTS sk_bench_pdo');
+    $handler->createTable();
+    session_set_save_handler($handler, true);
+}
+
+function mysql_connect_url(string $url): PDO
+{
+    $u = parse_url($url);
+    $db = ltrim($u['path'] ?? '', '/');
+    try {
+        return new PDO("mysql:host={$u['host']};port={$u['port']};dbname=$db",
+                       urldecode($u['user'] ?? ''), urldecode($u['pass'] ?? ''),
+                       [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+    } catch (PDOException $e) {
+        fail("SK_BENCH_MYSQL: cannot connect: {$e->getMessage()}");
+    }
+}
+
+// The server's Questions, Com_stmt_prepare and Connections counters.
+function mysql_status(PDO $conn): array
+{
+    $rows = $conn->query("SHOW GLOBAL STATUS WHERE Variable_name IN
+                            ('Questions', 'Com_stmt_prepare', 'Connections')")
+                 ->fetchAll(PDO::FETCH_KEY_PAIR);
+    if (count($rows) !== 3) fail('SK_BENCH_MYSQL: SHOW GLOBAL STATUS lacks a counter');
+    return array_map('intval', $rows);
+}
+
 // INFO all of the server at $conn: [command => calls] plus the stats
 // fields "connections" and "writes".
 function redis_info($conn): array
@@ -124,6 +201,12 @@ for ($i = 0; $i < WARMUP_CYCLES; $i++) {
     cycle($pool[$i % POOL_SIZE], $i);
 }
 
+$mysql = getenv('SK_BENCH_MYSQL') ?: null;
+if ($mysql !== null) {
+    $mysql_conn = mysql_connect_url($mysql);
+    $mysql_before = mysql_status($mysql_conn);
+}
+
 $redis = getenv('SK_BENCH_REDIS') ?: null;
 if ($redis !== null) {
     $redis_conn = stream_socket_client("tcp://$redis", $errno, $errstr, 2)
@@ -136,6 +219,15 @@ for ($i = 0; $i < $cycles; $i++) {
     cycle($pool[$i % POOL_SIZE], $i);
 }
 $elapsed = hrtime(true) - $start;
+
+if ($mysql !== null) {
+    $mysql_after = mysql_status($mysql_conn);
+    // The second SHOW counts itself among the Questions.
+    $mysql_line = sprintf("mysql connections=%d statements=%d prepares=%d\n",
+        $mysql_after['Connections'] - $mysql_before['Connections'],
+        $mysql_after['Questions'] - $mysql_before['Questions'] - 1,
+        $mysql_after['Com_stmt_prepare'] - $mysql_before['Com_stmt_prepare']);
+}
 
 if ($redis !== null) {
     $after = redis_info($redis_conn);
@@ -168,4 +260,7 @@ if ($sum !== WARMUP_CYCLES + $cycles) {
 printf("cycles=%d ns=%d payload_bytes=%d\n", $cycles, $elapsed, $payload_bytes);
 if ($redis !== null) {
     echo $redis_line;
+}
+if ($mysql !== null) {
+    echo $mysql_line;
 }

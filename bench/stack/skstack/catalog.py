@@ -5,15 +5,27 @@ store's argv are templates filled from the running stack:
 
   {run}             the run directory (build/stack/<run>/)
   {build}           the build directory (holds php/sessionkit.so)
+  {app}             the directory of the stack's PHP pages (bench/stack/app)
   {data}            the store's own data directory (stores only)
   {port}            the store's port (stores only)
   {<store>_port}    a started store's port, e.g. {redis_port}
+  {<store>_...}     what a started store's setup step adds, e.g.
+                    {mariadb_password}
 """
 
 import dataclasses
 import os
 import pwd
+import secrets
+import subprocess
+import time
 from typing import Callable, Optional
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+SQL_SERVERS = os.path.join(REPO, "scripts", "lib", "sql-servers.sh")
+PG_BIN = "/usr/lib/postgresql/15/bin"
+SQL_DURABLE = os.environ.get("SK_SQL_DURABLE", "1") == "1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +42,95 @@ class StoreSpec:
     # Optional one-time preparation of {data} (e.g. initdb for SQL stores).
     prepare: Optional[Callable[[str], None]] = None
     notes: str = ""
+    # Optional step after each start (the first and every restart), given
+    # the store's StoreProc: returns template values for the handlers, each
+    # named "<store>_<key>" (e.g. an account's password).
+    setup: Optional[Callable[[object], dict]] = None
 
 
 def current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
+
+
+# --- the SQL servers ---------------------------------------------------------
+# Their data directories come from scripts/lib/sql-servers.sh (a pristine
+# bootstrap, copied: database sk_test, user sk), they keep their durable
+# defaults (every commit synced to disk, as in production; SK_SQL_DURABLE=0:
+# the tests' settings, no fsync but each commit written, so a kill -9 of
+# the server still loses nothing acknowledged), and each start gives user sk a password of the run and
+# creates the table of Symfony's PdoSessionHandler (its createTable() SQL).
+
+def _sql_prepare(kind):
+    def prepare(data):
+        # The harness made {data}: the library lays it anew, data in {data}/data.
+        out = subprocess.run(
+            ["bash", "-c", f'source "$1" && sk_{kind}_prepare "$2"', "prepare",
+             SQL_SERVERS, data],
+            capture_output=True, text=True,
+            env=dict(os.environ, SK_SQL_TEMPLATES=os.path.join(
+                os.path.dirname(os.path.dirname(os.path.dirname(
+                    os.path.dirname(data)))), "sql-templates")))
+        if out.returncode != 0:
+            raise RuntimeError(f"preparing {kind} in {data} failed:\n"
+                               f"{out.stdout}{out.stderr}")
+    return prepare
+
+
+def _sql_run(argv, sql, what, timeout=30.0):
+    """Runs a client with `sql`; retried while the server is still starting
+    (PostgreSQL answers the readiness probe before it accepts sessions)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(argv + [sql], capture_output=True, text=True,
+                             timeout=timeout)
+        if out.returncode == 0:
+            return
+        err = out.stderr.strip() or out.stdout.strip()
+        starting = ("starting up", "not yet accepting", "No such file")
+        if not any(m in err for m in starting) or time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: {err}")
+        time.sleep(0.05)
+
+
+def _mariadb_setup(sp):
+    password = sp.__dict__.setdefault("sql_password", secrets.token_hex(12))
+    _sql_run(["mariadb", "--no-defaults", f"--socket={sp.data_dir}/mysqld.sock",
+              "--user=root", "--connect-timeout=5", "-e"],
+             "CREATE DATABASE IF NOT EXISTS sk_test;"
+             f"CREATE USER IF NOT EXISTS 'sk'@'127.0.0.1';"
+             f"ALTER USER 'sk'@'127.0.0.1' IDENTIFIED BY '{password}';"
+             "GRANT ALL ON sk_test.* TO 'sk'@'127.0.0.1';"
+             "CREATE TABLE IF NOT EXISTS sk_test.sessions (sess_id VARBINARY(128) "
+             # MEDIUMBLOB, not createTable()'s BLOB (64 KB): the big workload's
+             # 100 KB sessions, as Symfony's documentation advises.
+             "NOT NULL PRIMARY KEY, sess_data MEDIUMBLOB NOT NULL, sess_lifetime "
+             "INTEGER UNSIGNED NOT NULL, sess_time INTEGER UNSIGNED NOT NULL, "
+             "INDEX EXPIRY (sess_lifetime)) COLLATE utf8mb4_bin, ENGINE = InnoDB",
+             "mariadb setup")
+    return {"password": password}
+
+
+def _postgres_setup(sp):
+    password = sp.__dict__.setdefault("sql_password", secrets.token_hex(12))
+    psql = [f"{PG_BIN}/psql", "--no-psqlrc", "-h", sp.data_dir, "-p",
+            str(sp.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
+    _sql_run(psql + ["-d", "postgres", "-c"],
+             f"ALTER ROLE sk PASSWORD '{password}'", "postgres setup")
+    _sql_run(psql + ["-d", "sk_test", "-c"],
+             "SET ROLE sk; CREATE TABLE IF NOT EXISTS sessions (sess_id "
+             "VARCHAR(128) NOT NULL PRIMARY KEY, sess_data BYTEA NOT NULL, "
+             "sess_lifetime INTEGER NOT NULL, sess_time INTEGER NOT NULL); "
+             "CREATE INDEX IF NOT EXISTS expiry ON sessions (sess_lifetime)",
+             "postgres setup")
+    return {"password": password}
+
+
+def _as_postgres(argv):
+    """argv run as the postgres user when we are root (postgres refuses
+    root); setpriv execs, so the pid stays the server's."""
+    if os.geteuid() != 0:
+        return argv
+    return ("--reuid=postgres", "--regid=postgres", "--clear-groups", "--") + argv
 
 
 STORES = {
@@ -55,6 +152,45 @@ STORES = {
         probe_send=b"version\r\n",
         probe_reply=b"VERSION",
         notes="memcached -m 512 -t 2"),
+    "mariadb": StoreSpec(
+        name="mariadb",
+        binary="/usr/sbin/mariadbd",
+        args=("--no-defaults", "--datadir={data}/data",
+              "--socket={data}/mysqld.sock", "--port={port}",
+              "--bind-address=127.0.0.1", "--log-error={data}/mariadbd.log",
+              "--pid-file={data}/mariadbd.pid", "--max-connections=2000")
+        + (("--user=root",) if os.geteuid() == 0 else ())
+        # As scripts/lib/sql-servers.sh (SK_MARIADB_OPTS, SK_SQL_DURABLE).
+        + ("--skip-name-resolve", "--skip-log-bin",
+           "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=8M")
+        + (() if SQL_DURABLE else (
+            "--innodb-doublewrite=0", "--innodb-flush-log-at-trx-commit=2",
+            "--innodb-flush-method=nosync")),
+        # The server speaks first; it listens once it is ready.
+        probe_send=None,
+        probe_reply=b"",
+        prepare=_sql_prepare("mariadb"),
+        setup=_mariadb_setup,
+        notes="mariadbd, " + ("durable defaults" if SQL_DURABLE else
+                              "InnoDB without fsync, each commit written")),
+    "postgres": StoreSpec(
+        name="postgres",
+        binary="/usr/bin/setpriv" if os.geteuid() == 0 else f"{PG_BIN}/postgres",
+        args=_as_postgres(
+            (f"{PG_BIN}/postgres",) if os.geteuid() == 0 else ())
+        + ("-D", "{data}/data", "-p", "{port}", "-c",
+           "listen_addresses=127.0.0.1", "-c", "unix_socket_directories={data}",
+           "-c", "unix_socket_permissions=0700")
+        + (() if SQL_DURABLE else ("-c", "fsync=off", "-c", "full_page_writes=off"))
+        + ("-c",
+           "shared_buffers=32MB", "-c", "max_connections=1000"),
+        # SSLRequest; a server without TLS answers "N".
+        probe_send=b"\x00\x00\x00\x08\x04\xd2\x16\x2f",
+        probe_reply=b"N",
+        prepare=_sql_prepare("postgres"),
+        setup=_postgres_setup,
+        notes="postgres 15, " + ("durable defaults" if SQL_DURABLE else
+                                 "fsync=off (commits written, not synced)")),
 }
 
 
@@ -118,6 +254,52 @@ HANDLERS = {
         ini={"session.save_handler": "sessionkit",
              "session.save_path": "lmdb://{run}/data/lmdb"},
         locks=True),
+    # Symfony's PdoSessionHandler (Debian php-symfony-http-foundation),
+    # installed by app/pdo_handler.php before each page, connecting per
+    # request as Symfony does; its locking: transactional on MariaDB,
+    # advisory on PostgreSQL.
+    "pdo-mysql": Handler(
+        name="pdo-mysql",
+        label="Symfony PdoSessionHandler (MariaDB, transactional)",
+        extensions=("pdo_mysql",),
+        ini={"session.save_handler": "files",
+             "session.save_path": "{run}/data/files",
+             "auto_prepend_file": "{app}/pdo_handler.php",
+             "sk_stack.pdo_url":
+                 "mysql://sk:{mariadb_password}@127.0.0.1:{mariadb_port}/sk_test",
+             "sk_stack.pdo_lock": "transactional"},
+        stores=("mariadb",),
+        locks=True),
+    "pdo-pgsql": Handler(
+        name="pdo-pgsql",
+        label="Symfony PdoSessionHandler (PostgreSQL, advisory)",
+        extensions=("pdo_pgsql",),
+        ini={"session.save_handler": "files",
+             "session.save_path": "{run}/data/files",
+             "auto_prepend_file": "{app}/pdo_handler.php",
+             "sk_stack.pdo_url":
+                 "postgres://sk:{postgres_password}@127.0.0.1:{postgres_port}/sk_test",
+             "sk_stack.pdo_lock": "advisory"},
+        stores=("postgres",),
+        locks=True),
+    "sessionkit-mysql": Handler(
+        name="sessionkit-mysql",
+        label="sessionkit MySQL (MariaDB)",
+        extensions=("{build}/php/sessionkit.so",),
+        ini={"session.save_handler": "sessionkit",
+             "session.save_path": "mysql://sk:{mariadb_password}@127.0.0.1:"
+                                  "{mariadb_port}/sk_test?table=sk_stack"},
+        stores=("mariadb",),
+        locks=True),
+    "sessionkit-postgres": Handler(
+        name="sessionkit-postgres",
+        label="sessionkit PostgreSQL",
+        extensions=("{build}/php/sessionkit.so",),
+        ini={"session.save_handler": "sessionkit",
+             "session.save_path": "postgres://sk:{postgres_password}@127.0.0.1:"
+                                  "{postgres_port}/sk_test?table=sk_stack"},
+        stores=("postgres",),
+        locks=True),
     "sessionkit-redis": Handler(
         name="sessionkit-redis",
         label="sessionkit Redis",
@@ -129,8 +311,8 @@ HANDLERS = {
 }
 
 # Default order of bench-stack (anchors first, then sessionkit).
-DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached",
-                    "sessionkit-lmdb", "sessionkit-redis")
+DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached", "pdo-mysql",
+                    "pdo-pgsql", "sessionkit-lmdb", "sessionkit-redis")
 
 # Shared extension dependencies, loaded before the extension that needs them
 # (the Debian packages build redis.so and memcached.so against igbinary and
@@ -138,6 +320,8 @@ DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached",
 EXTENSION_DEPS = {
     "redis": ("igbinary",),
     "memcached": ("igbinary", "msgpack"),
+    "pdo_mysql": ("mysqlnd", "pdo"),
+    "pdo_pgsql": ("pdo",),
 }
 
 # ini shared by every handler: production-like, and the same for all, so

@@ -59,7 +59,8 @@ def _pid_alive(pid):
         return True
 
 
-_OURS = {"nginx", "php-fpm8.2", "php8.2", "redis-server", "memcached", "wrk"}
+_OURS = {"nginx", "php-fpm8.2", "php8.2", "redis-server", "memcached", "wrk",
+         "mariadbd", "postgres"}
 
 
 def _comm(pid):

@@ -45,6 +45,7 @@ class StoreProc:
         self.data_dir = data_dir
         self.log_path = log_path
         self.proc = None
+        self.ctx = {}  # what the spec's setup step returned
 
     def argv(self):
         ctx = {"port": self.port, "data": self.data_dir,
@@ -54,8 +55,13 @@ class StoreProc:
     def start(self):
         self.proc = Proc(self.spec.name, self.argv(), self.log_path,
                          cwd=self.data_dir)
-        wait_tcp(self.port, self.proc, self.spec.name, timeout=10,
+        wait_tcp(self.port, self.proc, self.spec.name, timeout=30,
                  send=self.spec.probe_send, expect=self.spec.probe_reply)
+        if self.spec.setup:
+            try:
+                self.ctx = self.spec.setup(self)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                raise HarnessError(f"store {self.spec.name}: {e}") from e
 
 
 class Stack:
@@ -106,7 +112,10 @@ class Stack:
             data = os.path.join(self.run_dir, "data", name)
             os.makedirs(data, exist_ok=True)
             if spec.prepare:
-                spec.prepare(data)
+                try:
+                    spec.prepare(data)
+                except (RuntimeError, OSError) as e:
+                    raise HarnessError(f"store {name}: {e}") from e
             sp = StoreProc(spec, free_port(), data,
                            os.path.join(self.run_dir, "logs", name + ".log"))
             sp.start()
@@ -132,9 +141,12 @@ class Stack:
                 sp.proc.stop(signal.SIGTERM)
 
     def context(self):
-        ctx = {"run": self.run_dir, "build": self.build_dir}
+        ctx = {"run": self.run_dir, "build": self.build_dir, "app": APP_DIR}
         for name, sp in self.stores.items():
-            ctx[name.replace("-", "_") + "_port"] = sp.port
+            prefix = name.replace("-", "_")
+            ctx[prefix + "_port"] = sp.port
+            for key, value in sp.ctx.items():
+                ctx[f"{prefix}_{key}"] = value
         return ctx
 
     def _extensions(self, h, ext_dir):
@@ -202,13 +214,21 @@ class Stack:
     def _start_fpm(self, h, ext_dir):
         ini_path = self._write_php_ini(h, ext_dir)
         conf = os.path.join(self.run_dir, "conf")
-        # The extensions must load cleanly in the fpm SAPI.
-        out = subprocess.run([PHP_FPM, "-n", "-c", ini_path, "-m"],
+        # The extensions must load cleanly in the fpm SAPI. The ini sends
+        # start-up errors to the log file only: show them here too, and
+        # check that every extension is among the loaded modules.
+        out = subprocess.run([PHP_FPM, "-n", "-c", ini_path, "-d",
+                              "display_startup_errors=1", "-m"],
                              capture_output=True, text=True)
         text = out.stdout + out.stderr
-        if out.returncode != 0 or "Warning" in text or "Unable to load" in text:
+        loaded = {line.strip().lower() for line in out.stdout.splitlines()}
+        missing = [p for p in self._extensions(h, ext_dir)
+                   if os.path.basename(p).removesuffix(".so").lower() not in loaded]
+        if (out.returncode != 0 or "Warning" in text or "Unable to load" in text
+                or missing):
             raise HarnessError(f"handler {h.name}: php-fpm cannot load its "
-                               f"extensions with {ini_path}:\n{text.strip()}")
+                               f"extensions {missing} with {ini_path}:\n"
+                               f"{text.strip()}")
 
         sock = os.path.join(self.run_dir, f"fpm-{h.name}.sock")
         if len(sock) < 100:
@@ -337,7 +357,9 @@ http {{
             raise HarnessError(f"handler {h.name}: ping.php answered {status}: "
                                f"{body[:300]!r}")
         info = json.loads(body)
-        want = h.ini["session.save_handler"]
+        # A handler installed by a prepended file shows as "user".
+        want = ("user" if "auto_prepend_file" in h.ini
+                else h.ini["session.save_handler"])
         if info.get("save_handler") != want or not info.get("roundtrip"):
             raise HarnessError(f"handler {h.name}: expected save_handler {want} "
                                f"and a working session, got {info}")

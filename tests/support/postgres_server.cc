@@ -114,13 +114,29 @@ Result<std::unique_ptr<PostgresServer>> StartPostgres(
                                "): " + made->output.substr(0, 2000));
   }
 
+  std::vector<std::string> settings = options.settings;
+  if (options.tls) {
+    const std::string tls = *dir + "/tls";
+    if (mkdir(tls.c_str(), 0700) != 0) {
+      return Status::Unavailable("mkdir " + tls + ": " + std::strerror(errno));
+    }
+    SK_RETURN_IF_ERROR(MakeTestCertificates(tls));
+    SK_RETURN_IF_ERROR(
+        AsPostgres({tls, tls + "/server.crt", tls + "/server.key"}).status());
+    chmod((tls + "/server.key").c_str(), 0600);  // postgres insists
+    server->ca_file_ = tls + "/ca.crt";
+    settings.insert(settings.end(),
+                    {"ssl=on", "ssl_cert_file=" + tls + "/server.crt",
+                     "ssl_key_file=" + tls + "/server.key"});
+  }
+
   ServerSpec spec;
   spec.name = options.name;
   spec.dir = *dir;
   spec.binary =
       prefix->empty() ? std::string(kBinDir) + "postgres" : prefix->front();
   spec.args = [prefix = *prefix, data = server->data_dir_,
-               settings = options.settings](const std::vector<int>& ports) {
+               settings](const std::vector<int>& ports) {
     std::vector<std::string> args;
     if (!prefix.empty()) {
       args.assign(prefix.begin() + 1, prefix.end());
@@ -165,6 +181,17 @@ Result<std::unique_ptr<PostgresServer>> StartPostgres(
       "postgres");
   if (!db.ok()) return db.status();
   return server;
+}
+
+void PostgresEnvironment::SetUp() {
+  Result<std::unique_ptr<PostgresServer>> server = StartPostgres(options_);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  *server_ = std::move(*server).release();
+}
+
+void PostgresEnvironment::TearDown() {
+  delete *server_;
+  *server_ = nullptr;
 }
 
 }  // namespace sessionkit::test

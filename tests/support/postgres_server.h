@@ -9,9 +9,12 @@
 #ifndef SESSIONKIT_TESTS_SUPPORT_POSTGRES_SERVER_H_
 #define SESSIONKIT_TESTS_SUPPORT_POSTGRES_SERVER_H_
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sessionkit/status.h"
@@ -25,6 +28,10 @@ struct PostgresServerOptions {
   std::string user = "sk";
   std::string password = "sk-test-password";
   std::string database = "sk_test";
+  // TLS on (ssl=on) with the certificates of MakeTestCertificates, made in
+  // "<dir>/tls": ca_file() verifies the server as 127.0.0.1 or localhost.
+  // Clients may still connect without TLS.
+  bool tls = false;
   // More `-c name=value` settings of the server.
   std::vector<std::string> settings;
   // Names the directory and the log ("postgres.<pid>.<n>/postgres.log").
@@ -39,6 +46,8 @@ class PostgresServer {
   const std::string& password() const { return options_.password; }
   const std::string& database() const { return options_.database; }
   const std::string& dir() const { return process_->dir(); }
+  // With options.tls: the CA that signs the server certificate.
+  const std::string& ca_file() const { return ca_file_; }
 
   // "postgres://user:password@127.0.0.1:port/database", then "?" and
   // `query` when not empty.
@@ -59,6 +68,7 @@ class PostgresServer {
 
   PostgresServerOptions options_;
   std::string data_dir_;
+  std::string ca_file_;
   std::unique_ptr<TestServer> process_;
 };
 
@@ -66,6 +76,24 @@ class PostgresServer {
 // Takes a few seconds: start one per test binary (a gtest Environment).
 Result<std::unique_ptr<PostgresServer>> StartPostgres(
     const PostgresServerOptions& options = {});
+
+// A gtest Environment that starts one postgres for the whole test binary
+// (StartPostgres takes seconds: not once per test) and stops it at the end:
+//   const auto* const kEnv = ::testing::AddGlobalTestEnvironment(
+//       new PostgresEnvironment(options, &g_server));
+// *server is set in SetUp (nullptr when the start failed, which fails the
+// binary's tests) and reset in TearDown.
+class PostgresEnvironment : public ::testing::Environment {
+ public:
+  PostgresEnvironment(PostgresServerOptions options, PostgresServer** server)
+      : options_(std::move(options)), server_(server) {}
+  void SetUp() override;
+  void TearDown() override;
+
+ private:
+  PostgresServerOptions options_;
+  PostgresServer** server_;
+};
 
 }  // namespace sessionkit::test
 

@@ -7,9 +7,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "sessionkit/open.h"
 #include "sessionkit/stores/postgres.h"
@@ -26,23 +30,15 @@ using SteadyClock = std::chrono::steady_clock;
 
 test::PostgresServer* g_server = nullptr;
 
-class PostgresEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    test::PostgresServerOptions options;
-    options.password = kPassword;
-    options.name = "postgres-store";
-    auto server = test::StartPostgres(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    g_server = std::move(*server).release();
-  }
-  void TearDown() override {
-    delete g_server;
-    g_server = nullptr;
-  }
-};
-const auto* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new PostgresEnvironment);
+test::PostgresServerOptions ServerOptions() {
+  test::PostgresServerOptions options;
+  options.password = kPassword;
+  options.name = "postgres-store";
+  options.tls = true;
+  return options;
+}
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
+    new test::PostgresEnvironment(ServerOptions(), &g_server));
 
 int64_t MsSince(SteadyClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -67,6 +63,21 @@ Status FailingRead(const std::string& url, int64_t bound_ms) {
   EXPECT_LE(MsSince(start), bound_ms) << url;
   EXPECT_FALSE(st.ok() || st.IsNotFound()) << url << ": " << st.ToString();
   return st;
+}
+
+// Options of a store of the test server on `table`, with generous
+// timeouts (a loaded machine).
+PostgresOptions OptionsFor(const std::string& table) {
+  PostgresOptions options;
+  options.port = Server()->port();
+  options.user = "sk";
+  options.password = kPassword;
+  options.has_password = true;
+  options.database = "sk_test";
+  options.table = table;
+  options.read_timeout = Duration(10000);
+  options.connect_timeout = Duration(2000);
+  return options;
 }
 
 class PostgresStoreTest : public ::testing::Test {
@@ -160,19 +171,42 @@ TEST_F(PostgresStoreTest, ListenerThatNeverAnswersFailsWithinTheTimeout) {
   EXPECT_THAT(st.message(), HasSubstr("within the timeout"));
 }
 
+// TLS as libpq's sslmode says: verify-full checks the server certificate
+// against tls_ca (and its name), so a server signed by another CA is
+// refused.
+TEST_F(PostgresStoreTest, TlsVerifiesTheServerWithTlsCa) {
+  const std::string table = FreshTable();
+  auto store = Open("table=" + table +
+                    "&connect_timeout=2s&sslmode=verify-full"
+                    "&tls_ca=" +
+                    Server()->ca_file());
+  SK_ASSERT_OK(store);
+  SK_ASSERT_OK((*store)->Write("tls", "over tls", Duration(60000)));
+  auto ssl = Server()->Psql(
+      "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a "
+      "USING (pid) WHERE a.application_name = 'sessionkit' AND a.usename = "
+      "'sk'");
+  SK_ASSERT_OK(ssl);
+  EXPECT_EQ(*ssl, "t\n") << "a connection of the store is not encrypted";
+
+  auto other_ca = test::MakeTempDir("other-ca");
+  SK_ASSERT_OK(other_ca);
+  SK_ASSERT_OK(test::MakeTestCertificates(*other_ca));
+  Status st = FailingRead(UrlFor("sk", kPassword, "sk_test",
+                                 "table=" + table +
+                                     "&connect_timeout=2s&sslmode=verify-full"
+                                     "&tls_ca=" +
+                                     *other_ca + "/ca.crt"),
+                          2500);
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  EXPECT_THAT(st.message(), HasSubstr("certificate verify failed"));
+  test::RemoveTempDir(*other_ca);
+}
+
 // Every step is one exchange with the server (connections warmed up: the
 // first ones connect, make the schema and prepare the statements).
 TEST_F(PostgresStoreTest, EveryStepIsOneRoundTrip) {
-  PostgresOptions options;
-  options.port = Server()->port();
-  options.user = "sk";
-  options.password = kPassword;
-  options.has_password = true;
-  options.database = "sk_test";
-  options.table = FreshTable();
-  options.read_timeout = Duration(5000);
-  options.connect_timeout = Duration(2000);
-  auto opened = OpenPostgresStore(options);
+  auto opened = OpenPostgresStore(OptionsFor(FreshTable()));
   SK_ASSERT_OK(opened);
   auto* store = dynamic_cast<postgres::PostgresStore*>(opened->get());
   ASSERT_NE(store, nullptr);
@@ -215,20 +249,54 @@ TEST_F(PostgresStoreTest, EveryStepIsOneRoundTrip) {
   counted("Health", [&] { SK_EXPECT_OK(store->Health()); });
 }
 
+// A waiter blocked in pg_advisory_lock is woken by the server when the
+// holder releases: the hand-off (release returned to waiter acquired)
+// takes about one round trip, not a polling interval.
+TEST_F(PostgresStoreTest, LockHandOffIsWokenByTheRelease) {
+  auto opened = OpenPostgresStore(OptionsFor(FreshTable()));
+  SK_ASSERT_OK(opened);
+  Store& store = **opened;
+  constexpr int kHandOffs = 21;
+  std::vector<int64_t> handoff_us;
+  for (int i = 0; i < kHandOffs; ++i) {
+    const std::string id = "handoff-" + std::to_string(i);
+    LockRequest a;
+    a.owner = LockOwner::Generate();
+    SK_ASSERT_OK(store.LockAndRead(id, a));
+    LockRequest b;
+    b.owner = LockOwner::Generate();
+    b.wait = Duration(5000);
+    Result<LockedRead> got = Status::Internal("not run");
+    SteadyClock::time_point acquired_at;
+    std::thread waiter([&] {
+      got = store.LockAndRead(id, b);
+      acquired_at = SteadyClock::now();
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    SK_ASSERT_OK(store.WriteAndUnlock(id, "a", Duration(60000), a.owner));
+    const SteadyClock::time_point released_at = SteadyClock::now();
+    waiter.join();
+    SK_ASSERT_OK(got);
+    ASSERT_TRUE(got->acquired());
+    EXPECT_EQ(got->record.data, "a");
+    handoff_us.push_back(std::chrono::duration_cast<std::chrono::microseconds>(
+                             acquired_at - released_at)
+                             .count());
+    SK_ASSERT_OK(store.Unlock(id, b.owner));
+  }
+  std::sort(handoff_us.begin(), handoff_us.end());
+  const int64_t median_us = handoff_us[kHandOffs / 2];
+  std::printf("lock hand-off: median %lld us, max %lld us\n",
+              static_cast<long long>(median_us),
+              static_cast<long long>(handoff_us.back()));
+  EXPECT_LT(median_us, 5000);
+}
+
 // Gc deletes in batches of 1000 over the expires_at index and leaves no
 // expired row (nor lock record past its retention) behind.
 TEST_F(PostgresStoreTest, GcInBatchesLeavesNoExpiredRows) {
   const std::string table = FreshTable();
-  PostgresOptions options;
-  options.port = Server()->port();
-  options.user = "sk";
-  options.password = kPassword;
-  options.has_password = true;
-  options.database = "sk_test";
-  options.table = table;
-  options.read_timeout = Duration(10000);
-  options.connect_timeout = Duration(2000);
-  auto opened = OpenPostgresStore(options);
+  auto opened = OpenPostgresStore(OptionsFor(table));
   SK_ASSERT_OK(opened);
   auto* store = dynamic_cast<postgres::PostgresStore*>(opened->get());
   for (int i = 0; i < 10; ++i) {

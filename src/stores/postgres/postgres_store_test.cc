@@ -54,6 +54,14 @@ std::string UrlFor(const std::string& user, const std::string& password,
          "?" + query;
 }
 
+// The test role's url for a server on `port` of 127.0.0.1 (one that is not
+// the test server).
+std::string UrlAt(int port, const std::string& query) {
+  return "postgres://sk:" + std::string(kPassword) +
+         "@127.0.0.1:" + std::to_string(port) + "/sk_test" +
+         (query.empty() ? "" : "?" + query);
+}
+
 // The error of a Read through `url`, which must fail within `bound_ms`.
 Status FailingRead(const std::string& url, int64_t bound_ms) {
   Result<std::unique_ptr<Store>> store = OpenStore(url);
@@ -148,9 +156,7 @@ TEST_F(PostgresStoreTest, TableWithWrongColumnsIsAClearError) {
 TEST_F(PostgresStoreTest, ServerDownFailsWithinTheConnectTimeout) {
   auto closed = test::ClosedPort::Make();
   SK_ASSERT_OK(closed);
-  const std::string url = "postgres://sk:" + std::string(kPassword) +
-                          "@127.0.0.1:" + std::to_string((*closed)->port()) +
-                          "/sk_test";
+  const std::string url = UrlAt((*closed)->port(), "");
   Status st = FailingRead(url, 500);
   EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
   EXPECT_THAT(st.message(),
@@ -161,9 +167,7 @@ TEST_F(PostgresStoreTest, ServerDownFailsWithinTheConnectTimeout) {
 TEST_F(PostgresStoreTest, ListenerThatNeverAnswersFailsWithinTheTimeout) {
   auto hole = test::BlackholeListener::Start();
   SK_ASSERT_OK(hole);
-  const std::string url = "postgres://sk:" + std::string(kPassword) +
-                          "@127.0.0.1:" + std::to_string((*hole)->port()) +
-                          "/sk_test?connect_timeout=150ms";
+  const std::string url = UrlAt((*hole)->port(), "connect_timeout=150ms");
   const auto start = SteadyClock::now();
   Status st = FailingRead(url, 600);
   EXPECT_GE(MsSince(start), 140) << "gave up before the connect timeout";

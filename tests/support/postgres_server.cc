@@ -42,8 +42,15 @@ Result<std::vector<std::string>> AsPostgres(
       return Status::Unavailable("chown " + d + ": " + std::strerror(errno));
     }
   }
-  return std::vector<std::string>{"setpriv", "--reuid=postgres",
-                                  "--regid=postgres", "--init-groups", "--"};
+  // The uid change clears the parent-death signal TestServer set: setpriv
+  // sets it again, so the server still dies with the test.
+  return std::vector<std::string>{"setpriv",
+                                  "--reuid=postgres",
+                                  "--regid=postgres",
+                                  "--init-groups",
+                                  "--pdeathsig",
+                                  "SIGKILL",
+                                  "--"};
 }
 
 }  // namespace

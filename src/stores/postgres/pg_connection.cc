@@ -205,14 +205,11 @@ Status Connection::Prepare(std::span<const Statement> statements,
     return Fail(what, OneLine(PQerrorMessage(conn_)));
   }
   ++*round_trips_;
-  while (PQflush(conn_) != 0) {
-    if (PQstatus(conn_) == CONNECTION_BAD) {
-      return Fail(what, OneLine(PQerrorMessage(conn_)));
-    }
+  for (int flushed; (flushed = PQflush(conn_)) != 0;) {
+    if (flushed < 0) return Fail(what, OneLine(PQerrorMessage(conn_)));
     SK_RETURN_IF_ERROR(Wait(POLLOUT, deadline, what));
   }
   std::string error;
-  size_t ended = 0;  // statements whose results are all read
   for (;;) {
     if (PQisBusy(conn_)) {
       SK_RETURN_IF_ERROR(Wait(POLLIN, deadline, what));
@@ -222,10 +219,7 @@ Status Connection::Prepare(std::span<const Statement> statements,
       continue;
     }
     PGresult* r = PQgetResult(conn_);
-    if (r == nullptr) {
-      ++ended;
-      continue;
-    }
+    if (r == nullptr) continue;  // the end of one statement's results
     const ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_FATAL_ERROR && error.empty()) {
       error = OneLine(PQresultErrorMessage(r));
@@ -233,7 +227,6 @@ Status Connection::Prepare(std::span<const Statement> statements,
     PQclear(r);
     if (st == PGRES_PIPELINE_SYNC) break;
   }
-  (void)ended;
   if (PQexitPipelineMode(conn_) != 1) {
     return Fail(what, OneLine(PQerrorMessage(conn_)));
   }

@@ -254,8 +254,8 @@ TEST_F(PostgresStoreTest, EveryStepIsOneRoundTrip) {
 }
 
 // A waiter blocked in pg_advisory_lock is woken by the server when the
-// holder releases: the hand-off (release returned to waiter acquired)
-// takes about one round trip, not a polling interval.
+// holder releases: the hand-off (from the call of the release to the
+// waiter's acquire) takes about a round trip, not a polling interval.
 TEST_F(PostgresStoreTest, LockHandOffIsWokenByTheRelease) {
   auto opened = OpenPostgresStore(OptionsFor(FreshTable()));
   SK_ASSERT_OK(opened);
@@ -277,8 +277,8 @@ TEST_F(PostgresStoreTest, LockHandOffIsWokenByTheRelease) {
       acquired_at = SteadyClock::now();
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    SK_ASSERT_OK(store.WriteAndUnlock(id, "a", Duration(60000), a.owner));
     const SteadyClock::time_point released_at = SteadyClock::now();
+    SK_ASSERT_OK(store.WriteAndUnlock(id, "a", Duration(60000), a.owner));
     waiter.join();
     SK_ASSERT_OK(got);
     ASSERT_TRUE(got->acquired());

@@ -114,6 +114,9 @@ BEGIN
       got := pg_try_advisory_lock(p_key);
     END IF;
   END IF;
+  -- The cap: the sessions waiting for this lock now. Asked on a first try
+  -- only, which does not block (the row updated here stays locked until
+  -- the call ends).
   IF NOT got AND p_max_waiters > 0 THEN
     SELECT count(*) INTO n FROM pg_locks k
       WHERE k.locktype = 'advisory' AND NOT k.granted AND k.classid = hi

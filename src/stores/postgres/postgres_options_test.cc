@@ -3,11 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "sessionkit/open.h"
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/postgres.h"
+#include "stores/postgres/pg_schema.h"
 
 namespace sessionkit {
 namespace {
@@ -92,6 +95,19 @@ TEST(PostgresOptionsTest, OpenStoreChecksNowAndConnectsLater) {
   Result<std::unique_ptr<Store>> bad =
       OpenStore("postgres://u:pw@127.0.0.1:1/db?sslmode=on");
   EXPECT_TRUE(bad.status().IsInvalidArgument());
+}
+
+// docs/postgres.md shows DBAs the schema the store creates, word for word.
+TEST(PostgresOptionsTest, DocsShowTheSchemaTheStoreCreates) {
+  std::ifstream in(std::string(SK_SOURCE_DIR) + "/docs/postgres.md");
+  ASSERT_TRUE(in.good());
+  std::stringstream docs;
+  docs << in.rdbuf();
+  std::string schema = postgres::SchemaSql("sessionkit_sessions");
+  while (!schema.empty() && schema.back() == '\n') schema.pop_back();
+  while (!schema.empty() && schema.front() == '\n') schema.erase(0, 1);
+  EXPECT_THAT(docs.str(), HasSubstr(schema))
+      << "docs/postgres.md does not show the schema of pg_schema.cc";
 }
 
 }  // namespace

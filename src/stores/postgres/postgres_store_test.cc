@@ -17,6 +17,7 @@
 
 #include "sessionkit/open.h"
 #include "sessionkit/stores/postgres.h"
+#include "stores/postgres/pg_schema.h"
 #include "stores/postgres/postgres_test_env.h"
 #include "support/test_status.h"
 
@@ -113,22 +114,53 @@ TEST_F(PostgresStoreTest, UnknownDatabaseIsAClearError) {
                     Not(HasSubstr(kPassword))));
 }
 
+// A role of the test database without CREATE on its schema (the database
+// belongs to "sk"): "sk_dml" with password "dml-pw".
+Status MakeRoleWithoutCreate() {
+  return Server()
+      ->Psql(
+          "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+          "'sk_dml') THEN CREATE ROLE sk_dml LOGIN PASSWORD 'dml-pw'; END IF; "
+          "END $$")
+      .status();
+}
+
 TEST_F(PostgresStoreTest, MissingPrivilegeToCreateTheTableIsAClearError) {
-  SK_ASSERT_OK(Server()->Psql(
-      "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-      "'sk_reader') THEN CREATE ROLE sk_reader LOGIN PASSWORD 'reader-pw'; "
-      "END IF; END $$"));
+  SK_ASSERT_OK(MakeRoleWithoutCreate());
   const std::string table = FreshTable();
   Status st = FailingRead(
-      UrlFor("sk_reader", "reader-pw", "sk_test",
+      UrlFor("sk_dml", "dml-pw", "sk_test",
              "table=" + table + "&connect_timeout=2s&read_timeout=2s"),
       4500);
   EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
-  EXPECT_THAT(
-      st.message(),
-      AllOf(HasSubstr("postgres://sk_reader:***@"),
-            HasSubstr("permission denied"), HasSubstr(table),
-            HasSubstr("docs/postgres.md"), Not(HasSubstr("reader-pw"))));
+  EXPECT_THAT(st.message(),
+              AllOf(HasSubstr("postgres://sk_dml:***@"),
+                    HasSubstr("permission denied"), HasSubstr(table),
+                    HasSubstr("docs/postgres.md"), Not(HasSubstr("dml-pw"))));
+}
+
+// The schema as docs/postgres.md gives it to DBAs, made by the superuser,
+// with the privileges the docs list granted: a user who may not create
+// anything reads, writes and locks.
+TEST_F(PostgresStoreTest, SchemaMadeByADbaServesAUserWithoutCreate) {
+  SK_ASSERT_OK(MakeRoleWithoutCreate());
+  const std::string table = FreshTable();
+  SK_ASSERT_OK(Server()->Psql(postgres::SchemaSql(table) +
+                              "GRANT SELECT, INSERT, UPDATE, DELETE ON " +
+                              table + ", " + table + "_locks TO sk_dml;"));
+  auto store = OpenStore(UrlFor("sk_dml", "dml-pw", "sk_test",
+                                "table=" + table + "&connect_timeout=2s"));
+  SK_ASSERT_OK(store);
+  SK_ASSERT_OK((*store)->Write("dba", "v1", Duration(60000)));
+  LockRequest a;
+  a.owner = LockOwner::Generate();
+  auto locked = (*store)->LockAndRead("dba", a);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  EXPECT_EQ(locked->record.data, "v1");
+  SK_ASSERT_OK((*store)->WriteAndUnlock("dba", "v2", Duration(60000), a.owner));
+  SK_ASSERT_OK((*store)->Destroy("dba"));
+  SK_ASSERT_OK((*store)->Gc(Clock::now()));
 }
 
 TEST_F(PostgresStoreTest, TableWithWrongColumnsIsAClearError) {

@@ -49,6 +49,7 @@ Result<LockedRead> PostgresStore::LockAndRead(std::string_view id,
   int32_t wait_ms = 0;
   std::string takeover;  // the holder whose process this host saw gone
   std::string tried;     // the holder of the last takeover asked for
+  bool retried = false;  // tried again on a new connection
   for (;;) {
     const int64_t now = NowMs();
     const std::vector<Param> params = {
@@ -67,9 +68,13 @@ Result<LockedRead> PostgresStore::LockAndRead(std::string_view id,
         conn->Exec(kLock, params,
                    ExchangeDeadline(Duration(wait_ms) + kTerminateWait), what);
     if (!rows.ok()) {
-      if (!held) return rows.status();
-      // The pinned connection is gone (a takeover or Destroy ended it, or
-      // the server restarted): lock anew.
+      // A pinned connection that is gone (a takeover or Destroy ended it,
+      // or the server restarted): lock anew. The same once for a pooled
+      // one the server had closed.
+      if (!held && !RetryOnNewConnection(*conn, &retried)) {
+        return rows.status();
+      }
+      retried = true;
       held = false;
       Result<std::unique_ptr<Connection>> fresh = Acquire();
       if (!fresh.ok()) return fresh.status();
@@ -127,6 +132,7 @@ Status PostgresStore::Release(std::string_view id, const LockOwner& owner,
       std::string(op) + " of session " + SessionIdPrefix(id);
   std::unique_ptr<Connection> conn = TakePinned(id, owner.token);
   bool held = conn != nullptr;
+  bool retried = false;
   for (;;) {
     if (conn == nullptr) {
       Result<std::unique_ptr<Connection>> fresh = Acquire();
@@ -144,9 +150,13 @@ Status PostgresStore::Release(std::string_view id, const LockOwner& owner,
                                        Param::Bool(held)};
     Result<Rows> rows = conn->Exec(kRelease, params, ExchangeDeadline(), what);
     if (!rows.ok()) {
-      if (!held) return rows.status();
       // The pinned connection is gone, and the server lock with it: the
-      // lock record decides, on another connection.
+      // lock record decides, on another connection. The same once for a
+      // pooled one the server had closed.
+      if (!held && !RetryOnNewConnection(*conn, &retried)) {
+        return rows.status();
+      }
+      retried = true;
       held = false;
       conn.reset();
       continue;

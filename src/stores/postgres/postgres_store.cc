@@ -92,10 +92,19 @@ void PostgresStore::Return(std::unique_ptr<Connection> conn) {
   if (idle_.size() < kMaxIdle) idle_.push_back(std::move(conn));
 }
 
+bool PostgresStore::RetryOnNewConnection(const Connection& conn,
+                                         bool* retried) {
+  if (*retried || !conn.closed()) return false;
+  *retried = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.clear();
+  return true;
+}
+
 Result<Rows> PostgresStore::Run(const char* statement,
                                 std::vector<Param> params,
                                 const std::string& what) {
-  for (int attempt = 0;; ++attempt) {
+  for (bool retried = false;;) {
     Result<std::unique_ptr<Connection>> conn = Acquire();
     if (!conn.ok()) return conn.status();
     Result<Rows> rows =
@@ -104,11 +113,7 @@ Result<Rows> PostgresStore::Run(const char* statement,
       Return(std::move(*conn));
       return rows;
     }
-    if (attempt > 0 || !(*conn)->closed()) return rows.status();
-    // The server closed this connection (restarted, or ended idle
-    // sessions): the others of the pool went the same way.
-    std::lock_guard<std::mutex> lock(mu_);
-    idle_.clear();
+    if (!RetryOnNewConnection(**conn, &retried)) return rows.status();
   }
 }
 

@@ -74,6 +74,11 @@ class PostgresStore final : public Store {
   // Back to the idle list; dropped when it failed or belongs to another
   // process (fork).
   void Return(std::unique_ptr<Connection> conn);
+  // After `conn` failed: true (once per call, tracked in *retried) when the
+  // server had closed it, e.g. in a restart, so that the step may be tried
+  // again on a new connection; the idle connections, closed the same way,
+  // are dropped.
+  bool RetryOnNewConnection(const Connection& conn, bool* retried);
   // Runs a prepared statement on a pooled connection. A connection the
   // server closed meanwhile (a restart) is replaced once.
   Result<Rows> Run(const char* statement, std::vector<Param> params,

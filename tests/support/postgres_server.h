@@ -53,7 +53,10 @@ class PostgresServer {
   // `query` when not empty.
   std::string Url(std::string_view query = "") const;
 
-  // The process, for Stop / Kill / Restart / Pause.
+  // The process, for Stop / Kill / Restart / Pause. Pause stops the
+  // postmaster (new connections hang) but not the server processes of
+  // connections made: PostgreSQL puts each in a process group of its own
+  // (signal their pids, from pg_stat_activity, to stop those too).
   TestServer& process() { return *process_; }
 
   // Runs `sql` with psql as the superuser over the Unix socket, in

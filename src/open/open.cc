@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sessionkit/stores/lmdb.h"
+#include "sessionkit/stores/postgres.h"
 #include "sessionkit/stores/redis.h"
 
 namespace sessionkit {
@@ -43,12 +44,15 @@ Result<std::unique_ptr<Store>> OpenWithEnv(const StoreUrl& url, Env* env) {
 constexpr std::string_view kLmdbSchemes[] = {"lmdb"};
 constexpr std::string_view kRedisSchemes[] = {
     "redis", "rediss", "redis+sentinel", "redis+cluster"};
+constexpr std::string_view kPostgresSchemes[] = {"postgres"};
 
 constexpr Backend kBackends[] = {
     {"lmdb", kLmdbSchemes, &CheckSettings<LmdbOptions>,
      &OpenWithEnv<LmdbOptions, &OpenLmdbStore>},
     {"redis", kRedisSchemes, &CheckSettings<RedisOptions>,
      &OpenWithEnv<RedisOptions, &OpenRedisStore>},
+    {"postgres", kPostgresSchemes, &CheckSettings<PostgresOptions>,
+     &OpenWithEnv<PostgresOptions, &OpenPostgresStore>},
 };
 
 const Backend* FindBackend(std::string_view scheme) {

@@ -34,7 +34,7 @@ TEST(StoreUrlSecrets, MessagesNeverContainThePassword) {
       "memcached://u:" + pw + "@h1?replicas=5",
       "mysql://u:" + pw + "@h",
       "mysql://:" + pw + "@h/db",
-      "postgres://u:" + pw + "@h/db?sslmode=nope",
+      "postgres://u:" + pw + "@h/db?bogus=nope",
       "postgres://u:" + pw + "%@h/db",
       "mongodb://u:" + pw + "@h/db",
       "u:" + pw + "@h",

@@ -16,16 +16,14 @@ constexpr size_t kMaxIdentifier = 64;
 constexpr std::string_view kWriteModes[] = {"sync", "async"};
 constexpr std::string_view kMysqlSsl[] = {"disabled", "preferred", "required",
                                           "verify_ca", "verify_identity"};
-constexpr std::string_view kPostgresSsl[] = {
-    "disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
 
 // The tier setting of every scheme.
 constexpr ParamSpec kWrite{
     .name = "write", .type = ParamType::kEnum, .choices = kWriteModes};
 
 // ---------------------------------------------------- stores of this build
-// Names only: LmdbOptions::FromUrl and RedisOptions::FromUrl read and check
-// the values.
+// Names only: LmdbOptions::FromUrl, RedisOptions::FromUrl and
+// PostgresOptions::FromUrl read and check the values.
 
 constexpr ParamSpec kLmdbParams[] = {
     {.name = "map_size"},    {.name = "map_max"}, {.name = "sync"},
@@ -82,6 +80,11 @@ constexpr ParamSpec kClusterParams[] = {
     kWrite,
 };
 
+constexpr ParamSpec kPostgresParams[] = {
+    {.name = "table"},   kConnectTimeout,    kReadTimeout, {.name = "timeout"},
+    {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,
+};
+
 // ------------------------------------------- stores not in this build yet
 // Their rules, until each store's FromUrl takes them over.
 
@@ -113,16 +116,6 @@ constexpr ParamSpec kMysqlParams[] = {
     kReadTimeoutRule,
     kTimeoutRule,
     {.name = "sslmode", .type = ParamType::kEnum, .choices = kMysqlSsl},
-    kTlsCaRule,
-    kWrite,
-};
-
-constexpr ParamSpec kPostgresParams[] = {
-    kTableRule,
-    kConnectTimeoutRule,
-    kReadTimeoutRule,
-    kTimeoutRule,
-    {.name = "sslmode", .type = ParamType::kEnum, .choices = kPostgresSsl},
     kTlsCaRule,
     kWrite,
 };

@@ -5,11 +5,11 @@
 // - its name: here, in its scheme's row (the grammar refuses other names);
 // - its type, range and default, for a scheme whose store is in this build:
 //   the store's Options::FromUrl and the defaults of its Options struct
-//   (include/sessionkit/stores/lmdb.h, redis.h); such a parameter is
-//   kStore here;
-// - for a scheme whose store is not written yet (memcached, mysql,
-//   postgres): the rule in its row, so a configuration written for it now
-//   is checked now; the store's FromUrl takes the rule over when it ships;
+//   (include/sessionkit/stores/lmdb.h, redis.h, postgres.h); such a
+//   parameter is kStore here;
+// - for a scheme whose store is not written yet (memcached, mysql): the
+//   rule in its row, so a configuration written for it now is checked now;
+//   the store's FromUrl takes the rule over when it ships;
 // - `write`, the tier setting every scheme accepts: here.
 #ifndef SESSIONKIT_URI_SCHEMES_H_
 #define SESSIONKIT_URI_SCHEMES_H_

@@ -391,10 +391,6 @@ TEST(StoreUrlSql, UserDatabaseAndParametersAreChecked) {
               AllOf(HasSubstr("sslmode=verify-full"),
                     HasSubstr("disabled, preferred, required, verify_ca, "
                               "verify_identity")));
-  EXPECT_THAT(Bad("postgres://u@h/db?sslmode=required"),
-              AllOf(HasSubstr("sslmode=required"),
-                    HasSubstr("disable, allow, prefer, require, verify-ca, "
-                              "verify-full")));
   EXPECT_THAT(Bad("postgres://u@h/db?prefix=x"), HasSubstr("'prefix'"));
 }
 

@@ -1,0 +1,255 @@
+// The PostgreSQL store when things go wrong on the server's side: a holder
+// killed with SIGKILL, a server restarted under load, a server paused
+// mid-connection. Shares the binary's postgres (postgres_store_test.cc).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sessionkit/open.h"
+#include "stores/postgres/postgres_store.h"
+#include "stores/postgres/postgres_test_env.h"
+#include "support/test_status.h"
+
+namespace sessionkit::postgres_test {
+namespace {
+
+using ::testing::HasSubstr;
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t MsSince(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             SteadyClock::now() - t)
+      .count();
+}
+
+class PostgresFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Server() == nullptr) GTEST_SKIP() << "postgres did not start";
+  }
+};
+
+// A PHP worker killed with SIGKILL while it holds a session lock: the
+// server ends its session and releases the lock with the connection, and
+// the next request gets it within a second (the holder is not reaped yet,
+// so only the server can have let go).
+TEST_F(PostgresFaultTest, KilledHolderReleasesTheLockAtOnce) {
+  const std::string query =
+      "table=" + FreshTable() + "&connect_timeout=2s&read_timeout=5s";
+  {
+    auto store = Open(query);  // makes the schema before the fork
+    SK_ASSERT_OK(store);
+    SK_ASSERT_OK((*store)->Write("killed", "before", Duration(60000)));
+  }
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    auto store = Open(query);
+    LockRequest r;
+    r.owner = LockOwner::Generate();
+    r.lease = Duration(60000);
+    auto locked = store.ok() ? (*store)->LockAndRead("killed", r)
+                             : Result<LockedRead>(store.status());
+    const char c = locked.ok() && locked->acquired() ? 'y' : 'n';
+    (void)!write(ready[1], &c, 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  ASSERT_EQ(c, 'y') << "the child did not take the lock";
+
+  auto store = Open(query);
+  SK_ASSERT_OK(store);
+  LockRequest b;
+  b.owner = LockOwner::Generate();
+  b.wait = Duration(0);
+  auto held = (*store)->LockAndRead("killed", b);
+  SK_ASSERT_OK(held);
+  ASSERT_FALSE(held->acquired()) << "the child's lock was not held";
+
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  const auto start = SteadyClock::now();
+  b.wait = Duration(5000);
+  auto taken = (*store)->LockAndRead("killed", b);
+  const int64_t took = MsSince(start);
+  int status = 0;
+  waitpid(child, &status, 0);
+  SK_ASSERT_OK(taken);
+  ASSERT_TRUE(taken->acquired());
+  EXPECT_LT(took, 1000);
+  EXPECT_EQ(taken->record.data, "before");
+  EXPECT_FALSE(taken->broken_owner.empty()) << "the child's record was kept";
+  std::printf("lock after kill -9 of its holder: %lld ms\n",
+              static_cast<long long>(took));
+  SK_EXPECT_OK(
+      (*store)->WriteAndUnlock("killed", "after", Duration(60000), b.owner));
+}
+
+// After fork() the child never uses (nor closes) the parent's connections:
+// it makes its own, and the parent's connection still serves the parent.
+TEST_F(PostgresFaultTest, ForkedChildMakesConnectionsOfItsOwn) {
+  auto opened = Open("table=" + FreshTable() + "&connect_timeout=2s");
+  SK_ASSERT_OK(opened);
+  auto* store = dynamic_cast<postgres::PostgresStore*>(opened->get());
+  ASSERT_NE(store, nullptr);
+  SK_ASSERT_OK(store->Write("forked", "parent", Duration(60000)));
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto read = store->Read("forked");
+    const bool ok = read.ok() && read->data == "parent" &&
+                    store->Write("forked", "child", Duration(60000)).ok();
+    opened->reset();  // the store and the parent's connection it holds
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the child could not use the store";
+  const uint64_t before = store->round_trips();
+  auto read = store->Read("forked");
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "child");
+  EXPECT_EQ(store->round_trips() - before, 1u)
+      << "the parent's connection was lost: it connected anew";
+}
+
+// A restart of the server under a read/write loop: while it is down every
+// request fails cleanly (an error, within the timeouts), afterwards they
+// succeed again, and no request is stuck.
+TEST_F(PostgresFaultTest, RestartUnderLoadFailsCleanlyThenRecovers) {
+  auto store =
+      Open("table=" + FreshTable() + "&connect_timeout=500ms&read_timeout=1s");
+  SK_ASSERT_OK(store);
+  SK_ASSERT_OK((*store)->Write("warm", "x", Duration(60000)));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, unclean{0};
+  std::atomic<int64_t> slowest_ms{0};
+  std::atomic<int> ok_after{0};
+  std::atomic<bool> restarted{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 3; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; !stop.load(); ++i) {
+        const std::string id =
+            "w" + std::to_string(t) + "-" + std::to_string(i % 20);
+        const auto start = SteadyClock::now();
+        LockRequest r;
+        r.owner = LockOwner::Generate();
+        r.wait = Duration(500);
+        Status st =
+            (*store)->Write(id, "v" + std::to_string(i), Duration(60000));
+        if (st.ok()) st = (*store)->Read(id).status();
+        if (st.ok()) {
+          auto locked = (*store)->LockAndRead(id, r);
+          st = locked.status();
+          if (st.ok() && locked->acquired()) {
+            st = (*store)->WriteAndUnlock(id, "locked", Duration(60000),
+                                          r.owner);
+          }
+        }
+        const int64_t took = MsSince(start);
+        int64_t prev = slowest_ms.load();
+        while (took > prev && !slowest_ms.compare_exchange_weak(prev, took)) {
+        }
+        if (st.ok()) {
+          ok++;
+          if (restarted.load()) ok_after++;
+        } else {
+          failed++;
+          if (!st.IsUnavailable() && !st.IsLockLost()) unclean++;
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  SK_EXPECT_OK(Server()->process().Stop());
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  const int failed_while_down = failed.load();
+  SK_EXPECT_OK(Server()->process().Restart());
+  restarted = true;
+  const auto back = SteadyClock::now();
+  while (ok_after.load() < 30 && MsSince(back) < 10000) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  for (auto& w : workers) w.join();
+  EXPECT_GT(failed_while_down, 0) << "nothing failed while the server was down";
+  EXPECT_EQ(unclean.load(), 0) << "errors other than Unavailable";
+  EXPECT_GE(ok_after.load(), 30) << "requests did not succeed after restart";
+  // Each request is 4 steps, each bounded by connect + read timeouts.
+  EXPECT_LT(slowest_ms.load(), 4 * 1500 + 500) << "a request was stuck";
+  std::printf("restart: %d ok, %d failed, slowest request %lld ms\n", ok.load(),
+              failed.load(), static_cast<long long>(slowest_ms.load()));
+}
+
+// A server that stops answering (SIGSTOP of the postmaster and of the
+// store's server sessions, which PostgreSQL puts in process groups of their
+// own; the kernel still accepts connections): requests on a connection
+// made fail within the read timeout, new connections within the connect
+// timeout, and once it resumes the store works again.
+TEST_F(PostgresFaultTest, PausedServerFailsWithinTheTimeouts) {
+  const std::string table = "table=" + FreshTable();
+  auto store = Open(table + "&connect_timeout=2s&read_timeout=300ms");
+  SK_ASSERT_OK(store);
+  SK_ASSERT_OK((*store)->Write("paused", "x", Duration(60000)));
+  auto pids = Server()->Psql(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = "
+      "'sessionkit'");
+  SK_ASSERT_OK(pids);
+  std::vector<pid_t> sessions;
+  for (size_t at = 0; at < pids->size();) {
+    const size_t end = pids->find('\n', at);
+    sessions.push_back(std::stoi(pids->substr(at, end - at)));
+    at = end == std::string::npos ? pids->size() : end + 1;
+  }
+  ASSERT_FALSE(sessions.empty());
+  SK_ASSERT_OK(Server()->process().Pause());
+  for (pid_t p : sessions) kill(p, SIGSTOP);
+  auto start = SteadyClock::now();
+  Status read = (*store)->Read("paused").status();
+  const int64_t read_ms = MsSince(start);
+  // No connection yet: connects anew.
+  auto other = Open(table + "&connect_timeout=150ms&read_timeout=300ms");
+  SK_ASSERT_OK(other);
+  start = SteadyClock::now();
+  Status fresh = (*other)->Read("paused").status();
+  const int64_t fresh_ms = MsSince(start);
+  for (pid_t p : sessions) kill(p, SIGCONT);
+  SK_ASSERT_OK(Server()->process().Resume());
+
+  EXPECT_TRUE(read.IsUnavailable()) << read.ToString();
+  EXPECT_THAT(read.message(), HasSubstr("within the timeout"));
+  EXPECT_GE(read_ms, 290);
+  EXPECT_LT(read_ms, 800);
+  EXPECT_TRUE(fresh.IsUnavailable()) << fresh.ToString();
+  EXPECT_THAT(fresh.message(), HasSubstr("connect"));
+  EXPECT_GE(fresh_ms, 140);
+  EXPECT_LT(fresh_ms, 650);
+  std::printf(
+      "paused server: read failed after %lld ms, connect after %lld "
+      "ms\n",
+      static_cast<long long>(read_ms), static_cast<long long>(fresh_ms));
+  auto again = (*store)->Read("paused");
+  SK_ASSERT_OK(again);
+  EXPECT_EQ(again->data, "x");
+}
+
+}  // namespace
+}  // namespace sessionkit::postgres_test

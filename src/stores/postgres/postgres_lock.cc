@@ -39,7 +39,7 @@ Result<LockedRead> PostgresStore::LockAndRead(std::string_view id,
   std::unique_ptr<Connection> conn = TakePinned(id, request.owner.token);
   bool held = conn != nullptr;
   if (!held) {
-    Result<std::unique_ptr<Connection>> fresh = Acquire();
+    Result<std::unique_ptr<Connection>> fresh = Acquire(what);
     if (!fresh.ok()) return fresh.status();
     conn = std::move(*fresh);
   }
@@ -76,7 +76,7 @@ Result<LockedRead> PostgresStore::LockAndRead(std::string_view id,
       }
       retried = true;
       held = false;
-      Result<std::unique_ptr<Connection>> fresh = Acquire();
+      Result<std::unique_ptr<Connection>> fresh = Acquire(what);
       if (!fresh.ok()) return fresh.status();
       conn = std::move(*fresh);
       continue;
@@ -135,7 +135,7 @@ Status PostgresStore::Release(std::string_view id, const LockOwner& owner,
   bool retried = false;
   for (;;) {
     if (conn == nullptr) {
-      Result<std::unique_ptr<Connection>> fresh = Acquire();
+      Result<std::unique_ptr<Connection>> fresh = Acquire(what);
       if (!fresh.ok()) return fresh.status();
       conn = std::move(*fresh);
     }

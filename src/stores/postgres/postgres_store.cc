@@ -58,7 +58,15 @@ void PostgresStore::CheckForkLocked() {
   generation_ = generation;
 }
 
-Result<std::unique_ptr<Connection>> PostgresStore::Acquire() {
+Result<std::unique_ptr<Connection>> PostgresStore::Acquire(
+    const std::string& what) {
+  Result<std::unique_ptr<Connection>> conn = AcquireUnnamed();
+  if (conn.ok()) return conn;
+  return Status(conn.status().code(),
+                conn.status().message() + " (" + what + ")");
+}
+
+Result<std::unique_ptr<Connection>> PostgresStore::AcquireUnnamed() {
   bool schema_ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -105,7 +113,7 @@ Result<Rows> PostgresStore::Run(const char* statement,
                                 std::vector<Param> params,
                                 const std::string& what) {
   for (bool retried = false;;) {
-    Result<std::unique_ptr<Connection>> conn = Acquire();
+    Result<std::unique_ptr<Connection>> conn = Acquire(what);
     if (!conn.ok()) return conn.status();
     Result<Rows> rows =
         (*conn)->Exec(statement, params, ExchangeDeadline(), what);

@@ -69,8 +69,10 @@ class PostgresStore final : public Store {
   int64_t Key(std::string_view id) const;
 
   // A connection for one call: an idle one, or a new one (the schema is
-  // made or checked on the first).
-  Result<std::unique_ptr<Connection>> Acquire();
+  // made or checked on the first). A failure names `what` the connection
+  // was for ("read of session abc..."), as the failures of a call do.
+  Result<std::unique_ptr<Connection>> Acquire(const std::string& what);
+  Result<std::unique_ptr<Connection>> AcquireUnnamed();
   // Back to the idle list; dropped when it failed or belongs to another
   // process (fork).
   void Return(std::unique_ptr<Connection> conn);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sessionkit/stores/lmdb.h"
+#include "sessionkit/stores/mysql.h"
 #include "sessionkit/stores/redis.h"
 
 namespace sessionkit {
@@ -41,6 +42,7 @@ Result<std::unique_ptr<Store>> OpenWithEnv(const StoreUrl& url, Env* env) {
 }
 
 constexpr std::string_view kLmdbSchemes[] = {"lmdb"};
+constexpr std::string_view kMysqlSchemes[] = {"mysql"};
 constexpr std::string_view kRedisSchemes[] = {
     "redis", "rediss", "redis+sentinel", "redis+cluster"};
 
@@ -49,6 +51,8 @@ constexpr Backend kBackends[] = {
      &OpenWithEnv<LmdbOptions, &OpenLmdbStore>},
     {"redis", kRedisSchemes, &CheckSettings<RedisOptions>,
      &OpenWithEnv<RedisOptions, &OpenRedisStore>},
+    {"mysql", kMysqlSchemes, &CheckSettings<MysqlOptions>,
+     &OpenWithEnv<MysqlOptions, &OpenMysqlStore>},
 };
 
 const Backend* FindBackend(std::string_view scheme) {

@@ -14,8 +14,6 @@ constexpr size_t kMaxPrefix = 64;
 constexpr size_t kMaxIdentifier = 64;
 
 constexpr std::string_view kWriteModes[] = {"sync", "async"};
-constexpr std::string_view kMysqlSsl[] = {"disabled", "preferred", "required",
-                                          "verify_ca", "verify_identity"};
 constexpr std::string_view kPostgresSsl[] = {
     "disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
 
@@ -107,14 +105,10 @@ constexpr ParamSpec kMemcachedParams[] = {
     kWrite,
 };
 
+// mysql: in this build; names only, MysqlOptions::FromUrl reads the values.
 constexpr ParamSpec kMysqlParams[] = {
-    kTableRule,
-    kConnectTimeoutRule,
-    kReadTimeoutRule,
-    kTimeoutRule,
-    {.name = "sslmode", .type = ParamType::kEnum, .choices = kMysqlSsl},
-    kTlsCaRule,
-    kWrite,
+    {.name = "table"},   kConnectTimeout, kReadTimeout, {.name = "timeout"},
+    {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,
 };
 
 constexpr ParamSpec kPostgresParams[] = {

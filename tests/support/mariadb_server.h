@@ -1,0 +1,64 @@
+// A real MariaDB server for integration tests: a data directory bootstrapped
+// with mariadb-install-db under TestTmpDir(), mariadbd on a free 127.0.0.1
+// port with its Unix socket inside that directory (never the system's),
+// a test database and a user with a password. Started once per test binary
+// (a gtest Environment): bootstrapping takes a couple of seconds.
+#ifndef SESSIONKIT_TESTS_SUPPORT_MARIADB_SERVER_H_
+#define SESSIONKIT_TESTS_SUPPORT_MARIADB_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "sessionkit/status.h"
+#include "support/test_server.h"
+
+namespace sessionkit::test {
+
+struct MariadbServerOptions {
+  // The database created for the tests, and the user (at 127.0.0.1) with
+  // every privilege on it.
+  std::string database = "sk_test";
+  std::string user = "sk";
+  std::string password = "sk-test-pw";
+  // Names the data directory and log ("<name>.<pid>.<n>/<name>.log").
+  std::string name = "mariadb";
+};
+
+// Thread safety: as TestServer.
+class MariadbServer {
+ public:
+  int port() const { return process_->port(); }
+  const std::string& database() const { return options_.database; }
+  const std::string& user() const { return options_.user; }
+  const std::string& password() const { return options_.password; }
+  // The server's Unix socket (root connects there, without a password).
+  std::string socket() const { return process_->dir() + "/mysqld.sock"; }
+
+  // mysql://user:password@127.0.0.1:port/database, then "?" and `query`
+  // when not empty.
+  std::string Url(const std::string& query = "") const;
+
+  // Runs `sql` as root with the mariadb client (over the socket); returns
+  // its output (tab-separated, no column names). Unavailable when the
+  // client fails, quoting its output.
+  Result<std::string> Sql(const std::string& sql) const;
+
+  // The process, for Stop / Kill / Restart / Pause.
+  TestServer& process() { return *process_; }
+
+ private:
+  friend Result<std::unique_ptr<MariadbServer>> StartMariadb(
+      const MariadbServerOptions& options);
+  MariadbServerOptions options_;
+  std::unique_ptr<TestServer> process_;
+};
+
+// Bootstraps a data directory, starts mariadbd (as root with --user=root
+// when this process is root), waits until it accepts connections and
+// creates the database and the user of `options`.
+Result<std::unique_ptr<MariadbServer>> StartMariadb(
+    const MariadbServerOptions& options = {});
+
+}  // namespace sessionkit::test
+
+#endif  // SESSIONKIT_TESTS_SUPPORT_MARIADB_SERVER_H_

@@ -47,7 +47,7 @@ struct MysqlOptions {
   // Bounds one exchange: sending a statement and reading all its results.
   // The wait of a held lock is added to it for the exchange that waits.
   Duration read_timeout{1000};
-  MysqlSslMode ssl_mode = MysqlSslMode::kDisabled;
+  MysqlSslMode ssl_mode = MysqlSslMode::kPreferred;
   // PEM file of the CA(s) that sign the server certificate (kVerifyCa,
   // kVerifyIdentity); empty: the system's default CAs.
   std::string tls_ca;

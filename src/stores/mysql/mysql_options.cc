@@ -76,13 +76,14 @@ Result<MysqlOptions> MysqlOptions::FromUrl(const StoreUrl& url) {
       url.DurationParam("read_timeout", options.read_timeout);
   if (!read.ok()) return read.status();
   options.read_timeout = *read;
-  Result<size_t> ssl = url.ChoiceParam("sslmode", kSslModes, 0);
+  Result<size_t> ssl = url.ChoiceParam("sslmode", kSslModes, 1);
   if (!ssl.ok()) return ssl.status();
   options.ssl_mode = static_cast<MysqlSslMode>(*ssl);
   Result<std::string> ca = url.PathParam("tls_ca", options.tls_ca);
   if (!ca.ok()) return ca.status();
   options.tls_ca = *ca;
-  if (!options.tls_ca.empty() && options.ssl_mode == MysqlSslMode::kDisabled) {
+  if (!options.tls_ca.empty() && !url.Param("sslmode")) {
+    // A CA alone asks for a verified connection.
     options.ssl_mode = MysqlSslMode::kVerifyCa;
   }
   SK_RETURN_IF_ERROR(Validate(options));

@@ -41,7 +41,7 @@ TEST(MysqlOptionsTest, DefaultsStandForWhatIsNotGiven) {
   EXPECT_EQ(o->table, "sessionkit_sessions");
   EXPECT_EQ(o->connect_timeout, Duration(100));
   EXPECT_EQ(o->read_timeout, Duration(1000));
-  EXPECT_EQ(o->ssl_mode, MysqlSslMode::kDisabled);
+  EXPECT_EQ(o->ssl_mode, MysqlSslMode::kPreferred);
   EXPECT_EQ(o->name, "mysql://app:***@db.internal:3306/sessions");
 }
 
@@ -62,6 +62,9 @@ TEST(MysqlOptionsTest, EverySettingIsRead) {
   o = Options("mysql://u@h/db?tls_ca=/etc/ca.pem");
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->ssl_mode, MysqlSslMode::kVerifyCa);
+  o = Options("mysql://u@h/db?tls_ca=/etc/ca.pem&sslmode=required");
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->ssl_mode, MysqlSslMode::kRequired);
 }
 
 TEST(MysqlOptionsTest, BadValuesAreNamed) {

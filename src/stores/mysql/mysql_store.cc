@@ -76,13 +76,15 @@ void MysqlStore::DropIfForked() {
   generation_ = now;
 }
 
-Result<MysqlStore::ConnPtr> MysqlStore::Take() {
+Result<MysqlStore::ConnPtr> MysqlStore::Take(bool* reused) {
+  if (reused != nullptr) *reused = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     DropIfForked();
     if (!idle_.empty()) {
       ConnPtr c = std::move(idle_.back());
       idle_.pop_back();
+      if (reused != nullptr) *reused = true;
       return c;
     }
   }
@@ -90,6 +92,13 @@ Result<MysqlStore::ConnPtr> MysqlStore::Take() {
   if (!made.ok()) return made.status();
   if (!schema_ready_.load()) SK_RETURN_IF_ERROR(EnsureSchema(**made));
   return made;
+}
+
+void MysqlStore::DropIdle() {
+  std::vector<ConnPtr> dropped;
+  std::lock_guard<std::mutex> lock(mu_);
+  DropIfForked();
+  dropped.swap(idle_);
 }
 
 void MysqlStore::Give(ConnPtr conn) {
@@ -170,10 +179,25 @@ Result<std::vector<ResultSet>> MysqlStore::Exchange(Connection& conn,
   return conn.Query(sql, extra);
 }
 
+Result<std::vector<ResultSet>> MysqlStore::Send(ConnPtr* conn, bool reused,
+                                                const std::string& sql,
+                                                Duration extra) {
+  QueryError err;
+  round_trips_++;
+  Result<std::vector<ResultSet>> out = (*conn)->Query(sql, extra, &err);
+  if (out.ok() || !reused || !ConnectionGone(err.code)) return out;
+  DropIdle();
+  Result<ConnPtr> fresh = Take();
+  if (!fresh.ok()) return fresh.status();
+  *conn = std::move(*fresh);
+  return Exchange(**conn, sql, extra);
+}
+
 Result<std::vector<ResultSet>> MysqlStore::Run(const std::string& sql) {
-  Result<ConnPtr> conn = Take();
+  bool reused = false;
+  Result<ConnPtr> conn = Take(&reused);
   if (!conn.ok()) return conn.status();
-  Result<std::vector<ResultSet>> out = Exchange(**conn, sql);
+  Result<std::vector<ResultSet>> out = Send(&*conn, reused, sql);
   Give(std::move(*conn));
   return out;
 }
@@ -345,19 +369,17 @@ Result<GcResult> MysqlStore::Gc(TimePoint now) {
 
 Status MysqlStore::Health() { return Run("DO 1").status(); }
 
-Result<std::vector<ResultSet>> MysqlStore::CallLock(
-    Connection& conn, std::string_view id, const LockRequest& request,
-    Duration wait, const std::string* break_owner) {
+std::string MysqlStore::LockCall(std::string_view id,
+                                 const LockRequest& request, Duration wait,
+                                 const std::string* break_owner) const {
   const int64_t now = NowMs();
   const int64_t lease_until = now + request.lease.count();
-  const std::string sql =
-      "CALL " + Procedure(options_.table, "lock") + "(" + IdLiteral(id) + ", " +
-      Connection::Hex(request.owner.token) + ", " + std::to_string(now) + ", " +
-      std::to_string(lease_until) + ", " +
-      std::to_string(lease_until + kLockRecordRetention.count()) + ", " +
-      Seconds(wait) + ", " + std::to_string(request.max_waiters) + ", " +
-      (break_owner ? Connection::Hex(*break_owner) : "NULL") + ")";
-  return Exchange(conn, sql, wait);
+  return "CALL " + Procedure(options_.table, "lock") + "(" + IdLiteral(id) +
+         ", " + Connection::Hex(request.owner.token) + ", " +
+         std::to_string(now) + ", " + std::to_string(lease_until) + ", " +
+         std::to_string(lease_until + kLockRecordRetention.count()) + ", " +
+         Seconds(wait) + ", " + std::to_string(request.max_waiters) + ", " +
+         (break_owner ? Connection::Hex(*break_owner) : "NULL") + ")";
 }
 
 Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
@@ -365,8 +387,9 @@ Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
   SK_CHECK_ID(id);
   PinKey key(std::string(id), request.owner.token);
   ConnPtr conn = TakePin(key);
+  bool reused = false;
   if (conn == nullptr) {
-    Result<ConnPtr> taken = Take();
+    Result<ConnPtr> taken = Take(&reused);
     if (!taken.ok()) return taken.status();
     conn = std::move(*taken);
   }
@@ -375,8 +398,11 @@ Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
   std::optional<std::string> break_owner;
   int breaks = 0;
   for (;;) {
-    Result<std::vector<ResultSet>> out = CallLock(
-        *conn, id, request, call_wait, break_owner ? &*break_owner : nullptr);
+    Result<std::vector<ResultSet>> out = Send(
+        &conn, reused,
+        LockCall(id, request, call_wait, break_owner ? &*break_owner : nullptr),
+        call_wait);
+    reused = false;
     if (!out.ok()) return out.status();
     const Row* row = FirstRow(*out);
     if (row == nullptr || row->size() != 4) {

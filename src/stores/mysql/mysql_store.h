@@ -56,9 +56,11 @@ class MysqlStore final : public Store {
   using PinKey = std::pair<std::string, std::string>;  // id, owner
   enum class ReleaseMode { kWrite = 0, kTouch = 1, kUnlock = 2 };
 
-  // An idle connection of this process, or a new one (the schema made
-  // ready on the first).
-  Result<ConnPtr> Take();
+  // An idle connection of this process (*reused set), or a new one (the
+  // schema made ready on the first).
+  Result<ConnPtr> Take(bool* reused = nullptr);
+  // Closes the idle connections (after one of them was found dead).
+  void DropIdle();
   // Back to the idle ones, unless broken or of another process.
   void Give(ConnPtr conn);
   // The connection pinned to the lock (id, owner), if any, out of the map.
@@ -74,6 +76,12 @@ class MysqlStore final : public Store {
   Result<std::vector<ResultSet>> Exchange(Connection& conn,
                                           const std::string& sql,
                                           Duration extra = Duration(0));
+  // Sends `sql` on `*conn`. When `*conn` came from the idle pool and turns
+  // out to be gone (the server restarted since its last use), the idle
+  // ones are dropped and `sql` goes once more on a new connection.
+  Result<std::vector<ResultSet>> Send(ConnPtr* conn, bool reused,
+                                      const std::string& sql,
+                                      Duration extra = Duration(0));
   // Takes a connection, sends `sql`, gives it back.
   Result<std::vector<ResultSet>> Run(const std::string& sql);
   // Runs `sql` on `pinned` (when given), else (or when that connection
@@ -83,11 +91,9 @@ class MysqlStore final : public Store {
 
   Status Release(std::string_view id, const LockOwner& owner, ReleaseMode mode,
                  std::string_view data, Duration ttl);
-  // One CALL of the lock procedure on `conn`.
-  Result<std::vector<ResultSet>> CallLock(Connection& conn, std::string_view id,
-                                          const LockRequest& request,
-                                          Duration wait,
-                                          const std::string* break_owner);
+  // The CALL of the lock procedure.
+  std::string LockCall(std::string_view id, const LockRequest& request,
+                       Duration wait, const std::string* break_owner) const;
 
   int64_t NowMs() const;
   std::string IdLiteral(std::string_view id) const;

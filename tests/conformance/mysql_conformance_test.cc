@@ -1,7 +1,8 @@
 // The store conformance suite on the MariaDB/MySQL store, against one
 // mariadbd started for this binary: on the real clock (through OpenStore,
-// as applications open it) and on a fake clock (expiry and leases without
-// sleeping). Every test gets tables of its own (table=t_<n>).
+// as applications open it) in plain TCP and over TLS (the certificate
+// verified), and on a fake clock (expiry and leases without sleeping).
+// Every test gets tables of its own (table=t_<n>).
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -25,6 +26,7 @@ class MariadbEnvironment : public ::testing::Environment {
     test::MariadbServerOptions options;
     options.password = kPassword;
     options.name = "mariadb-conformance";
+    options.tls = true;
     auto server = test::StartMariadb(options);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     g_server = std::move(*server).release();
@@ -37,16 +39,27 @@ class MariadbEnvironment : public ::testing::Environment {
 const auto* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new MariadbEnvironment);
 
-Result<std::unique_ptr<Store>> Fresh(Env* env) {
+Result<std::unique_ptr<Store>> Fresh(Env* env, bool tls = false) {
   if (g_server == nullptr) return Status::Unavailable("mariadbd did not start");
   static int n = 0;
-  return OpenStore(g_server->Url("table=t_" + std::to_string(++n)), env);
+  std::string query = "table=t_" + std::to_string(++n);
+  query += tls ? "&sslmode=verify_identity&tls_ca=" + g_server->ca_file()
+               : "&sslmode=disabled";
+  return OpenStore(g_server->Url(query), env);
 }
 
 StoreFactory RealClockFactory() {
   StoreFactory factory;
   factory.name = "real_clock";
   factory.make_fresh = [] { return Fresh(nullptr); };
+  factory.secrets = {kPassword};
+  return factory;
+}
+
+StoreFactory TlsFactory() {
+  StoreFactory factory;
+  factory.name = "tls";
+  factory.make_fresh = [] { return Fresh(nullptr, true); };
   factory.secrets = {kPassword};
   return factory;
 }
@@ -61,7 +74,8 @@ StoreFactory FakeClockFactory() {
   return factory;
 }
 
-INSTANTIATE_STORE_CONFORMANCE(Mysql, RealClockFactory(), FakeClockFactory());
+INSTANTIATE_STORE_CONFORMANCE(Mysql, RealClockFactory(), TlsFactory(),
+                              FakeClockFactory());
 
 }  // namespace
 }  // namespace sessionkit::conformance

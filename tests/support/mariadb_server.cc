@@ -45,6 +45,8 @@ Result<std::unique_ptr<MariadbServer>> StartMariadb(
                                installed->output);
   }
 
+  if (options.tls) SK_RETURN_IF_ERROR(MakeTestCertificates(*dir));
+
   ServerSpec spec;
   spec.name = options.name;
   spec.binary = "mariadbd";
@@ -52,7 +54,8 @@ Result<std::unique_ptr<MariadbServer>> StartMariadb(
   spec.owns_dir = true;
   spec.start_timeout = Duration(30000);
   spec.stop_timeout = Duration(15000);
-  spec.args = [dir = *dir, data, root](const std::vector<int>& ports) {
+  spec.args = [dir = *dir, data, root,
+               tls = options.tls](const std::vector<int>& ports) {
     std::vector<std::string> args = {"--no-defaults",
                                      "--datadir=" + data,
                                      "--socket=" + dir + "/mysqld.sock",
@@ -68,6 +71,11 @@ Result<std::unique_ptr<MariadbServer>> StartMariadb(
                                      "--max-connections=1000",
                                      "--max-allowed-packet=64M"};
     if (root) args.push_back("--user=root");
+    if (tls) {
+      args.push_back("--ssl-ca=" + dir + "/ca.crt");
+      args.push_back("--ssl-cert=" + dir + "/server.crt");
+      args.push_back("--ssl-key=" + dir + "/server.key");
+    }
     return args;
   };
   Result<std::unique_ptr<TestServer>> started = TestServer::Start(spec);

@@ -20,6 +20,10 @@ struct MariadbServerOptions {
   std::string database = "sk_test";
   std::string user = "sk";
   std::string password = "sk-test-pw";
+  // Also accept TLS, with the certificates of MakeTestCertificates made in
+  // the data directory (ca_file() verifies the server's, made for
+  // 127.0.0.1). Clients may still connect without TLS.
+  bool tls = false;
   // Names the data directory and log ("<name>.<pid>.<n>/<name>.log").
   std::string name = "mariadb";
 };
@@ -33,6 +37,8 @@ class MariadbServer {
   const std::string& password() const { return options_.password; }
   // The server's Unix socket (root connects there, without a password).
   std::string socket() const { return process_->dir() + "/mysqld.sock"; }
+  // With options.tls: the CA that signs the server's certificate.
+  std::string ca_file() const { return process_->dir() + "/ca.crt"; }
 
   // mysql://user:password@127.0.0.1:port/database, then "?" and `query`
   // when not empty.

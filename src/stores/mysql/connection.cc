@@ -122,8 +122,12 @@ Result<std::unique_ptr<Connection>> Connection::Open(
   if (options.ssl_mode != MysqlSslMode::kDisabled) {
     const char* ca = options.tls_ca.empty() ? nullptr : options.tls_ca.c_str();
     mysql_ssl_set(mysql, nullptr, nullptr, ca, nullptr, nullptr);
-    const my_bool enforce = options.ssl_mode != MysqlSslMode::kPreferred;
-    mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &enforce);
+    // Despite its name, this asks for TLS when the server offers it;
+    // without the certificate check Connector/C goes on in plain text
+    // when it does not (sslmode=required is checked after connecting).
+    const my_bool use_tls = 1;
+    mysql_options(mysql, MYSQL_OPT_SSL_ENFORCE, &use_tls);
+    // Connector/C checks the chain and the host name together.
     const my_bool verify = options.ssl_mode == MysqlSslMode::kVerifyCa ||
                            options.ssl_mode == MysqlSslMode::kVerifyIdentity;
     mysql_options(mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
@@ -152,6 +156,13 @@ Result<std::unique_ptr<Connection>> Connection::Open(
       return Status::InvalidArgument(failed.message());
     }
     return failed;
+  }
+  if (options.ssl_mode > MysqlSslMode::kPreferred &&
+      mysql_get_ssl_cipher(mysql) == nullptr) {
+    conn->broken_ = true;
+    return Status::Unavailable(options.name +
+                               ": the server does not offer TLS, which "
+                               "sslmode requires");
   }
   conn->id_ = mysql_thread_id(mysql);
   return conn;

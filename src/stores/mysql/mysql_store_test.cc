@@ -45,6 +45,7 @@ class MariadbEnvironment : public ::testing::Environment {
     test::MariadbServerOptions options;
     options.password = kPassword;
     options.name = "mariadb-store";
+    options.tls = true;
     auto server = test::StartMariadb(options);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     g_server = std::move(*server).release();
@@ -213,6 +214,44 @@ TEST_F(MysqlStoreTest, PausedServerFailsWithinReadTimeout) {
   Result<SessionRecord> again = (*store)->Read("paused1");
   SK_ASSERT_OK(again);
   EXPECT_EQ(again->data, "before");
+}
+
+// --- TLS ------------------------------------------------------------------
+
+TEST_F(MysqlStoreTest, SslModesAreHonoured) {
+  SK_ASSERT_OK(
+      g_server->Sql("CREATE USER IF NOT EXISTS 'tls'@'127.0.0.1' "
+                    "IDENTIFIED BY '" +
+                    std::string(kPassword) + "' REQUIRE SSL; GRANT ALL ON `" +
+                    g_server->database() + "`.* TO 'tls'@'127.0.0.1';"));
+  const std::string base = "mysql://tls:" + std::string(kPassword) +
+                           "@127.0.0.1:" + std::to_string(g_server->port()) +
+                           "/" + g_server->database() + "?table=" + table_;
+  auto health = [&](const std::string& query) {
+    auto store = OpenStore(base + query);
+    return store.ok() ? (*store)->Health() : store.status();
+  };
+  // The account requires TLS: refused without it.
+  Status plain = health("&sslmode=disabled");
+  EXPECT_TRUE(plain.IsInvalidArgument()) << plain.ToString();
+  EXPECT_THAT(plain.message(), Not(HasSubstr(kPassword)));
+  // preferred (the default) and required use TLS when the server offers it.
+  SK_EXPECT_OK(health(""));
+  SK_EXPECT_OK(health("&sslmode=required"));
+  // Verified against the CA that signed the server's certificate.
+  SK_EXPECT_OK(health("&sslmode=verify_ca&tls_ca=" + g_server->ca_file()));
+  SK_EXPECT_OK(health("&tls_ca=" + g_server->ca_file()));
+  SK_EXPECT_OK(
+      health("&sslmode=verify_identity&tls_ca=" + g_server->ca_file()));
+  // A CA that did not sign it: refused, naming the store.
+  auto other = test::MakeTempDir("other-ca");
+  SK_ASSERT_OK(other);
+  SK_ASSERT_OK(test::MakeTestCertificates(*other));
+  Status wrong = health("&sslmode=verify_ca&tls_ca=" + *other + "/ca.crt");
+  EXPECT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.message(), AllOf(HasSubstr("mysql://tls:***@127.0.0.1:"),
+                                     Not(HasSubstr(kPassword))));
+  test::RemoveTempDir(*other);
 }
 
 // --- Round trips ----------------------------------------------------------

@@ -18,34 +18,17 @@ namespace {
 
 constexpr char kPassword[] = "conformance-secret-pw";
 
-test::MariadbServer* g_server = nullptr;
-
-class MariadbEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    test::MariadbServerOptions options;
-    options.password = kPassword;
-    options.name = "mariadb-conformance";
-    options.tls = true;
-    auto server = test::StartMariadb(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    g_server = std::move(*server).release();
-  }
-  void TearDown() override {
-    delete g_server;
-    g_server = nullptr;
-  }
-};
-const auto* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new MariadbEnvironment);
+test::MariadbEnvironment* const kMariadb = test::MariadbEnvironment::Add(
+    {.password = kPassword, .tls = true, .name = "mariadb-conformance"});
 
 Result<std::unique_ptr<Store>> Fresh(Env* env, bool tls = false) {
-  if (g_server == nullptr) return Status::Unavailable("mariadbd did not start");
+  const test::MariadbServer* server = kMariadb->server();
+  if (server == nullptr) return Status::Unavailable("mariadbd did not start");
   static int n = 0;
   std::string query = "table=t_" + std::to_string(++n);
-  query += tls ? "&sslmode=verify_identity&tls_ca=" + g_server->ca_file()
+  query += tls ? "&sslmode=verify_identity&tls_ca=" + server->ca_file()
                : "&sslmode=disabled";
-  return OpenStore(g_server->Url(query), env);
+  return OpenStore(server->Url(query), env);
 }
 
 StoreFactory RealClockFactory() {

@@ -94,4 +94,18 @@ Result<std::unique_ptr<MariadbServer>> StartMariadb(
   return server;
 }
 
+MariadbEnvironment* MariadbEnvironment::Add(MariadbServerOptions options) {
+  auto* env = new MariadbEnvironment(std::move(options));
+  ::testing::AddGlobalTestEnvironment(env);  // gtest owns it
+  return env;
+}
+
+void MariadbEnvironment::SetUp() {
+  Result<std::unique_ptr<MariadbServer>> started = StartMariadb(options_);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  server_ = std::move(*started);
+}
+
+void MariadbEnvironment::TearDown() { server_.reset(); }
+
 }  // namespace sessionkit::test

@@ -6,8 +6,11 @@
 #ifndef SESSIONKIT_TESTS_SUPPORT_MARIADB_SERVER_H_
 #define SESSIONKIT_TESTS_SUPPORT_MARIADB_SERVER_H_
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "sessionkit/status.h"
 #include "support/test_server.h"
@@ -64,6 +67,31 @@ class MariadbServer {
 // creates the database and the user of `options`.
 Result<std::unique_ptr<MariadbServer>> StartMariadb(
     const MariadbServerOptions& options = {});
+
+// A gtest Environment that starts one MariadbServer for the test binary
+// and stops it at the end. Register it at namespace scope:
+//   test::MariadbEnvironment* const kMariadb = test::MariadbEnvironment::Add(
+//       options);
+// and ask it for the server in tests (null when the start failed, which
+// failed the run already).
+//
+// Thread safety: as any gtest Environment; server() may be read from any
+// thread while tests run.
+class MariadbEnvironment : public ::testing::Environment {
+ public:
+  static MariadbEnvironment* Add(MariadbServerOptions options);
+
+  void SetUp() override;
+  void TearDown() override;
+
+  MariadbServer* server() const { return server_.get(); }
+
+ private:
+  explicit MariadbEnvironment(MariadbServerOptions options)
+      : options_(std::move(options)) {}
+  MariadbServerOptions options_;
+  std::unique_ptr<MariadbServer> server_;
+};
 
 }  // namespace sessionkit::test
 

@@ -2,6 +2,7 @@
 
 #include <errmsg.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <poll.h>
@@ -164,6 +165,14 @@ Result<std::unique_ptr<Connection>> Connection::Open(
                                ": the server does not offer TLS, which "
                                "sslmode requires");
   }
+  // Over TLS, Connector/C leaves the socket blocking after the handshake,
+  // and a blocking read would wait past every deadline here: with the
+  // socket non-blocking, its reads and writes come back to Drive's poll.
+  const int fd = mysql_get_socket(mysql);
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    return conn->Failure("cannot make the socket non-blocking", nullptr);
+  }
   conn->id_ = mysql_thread_id(mysql);
   return conn;
 }
@@ -243,17 +252,6 @@ std::string Connection::Hex(std::string_view bytes) {
     out += kDigits[c >> 4];
     out += kDigits[c & 15];
   }
-  out += '\'';
-  return out;
-}
-
-std::string Connection::Quote(std::string_view text) {
-  std::string out(text.size() * 2 + 3, '\0');
-  out[0] = '\'';
-  const unsigned long n =
-      mysql_real_escape_string(mysql_, out.data() + 1, text.data(),
-                               static_cast<unsigned long>(text.size()));
-  out.resize(n + 1);
   out += '\'';
   return out;
 }

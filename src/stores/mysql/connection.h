@@ -63,8 +63,6 @@ class Connection {
 
   // `bytes` as an SQL literal: X'<hex>' (any bytes, no character set).
   static std::string Hex(std::string_view bytes);
-  // `text` as a quoted SQL string literal, escaped for this connection.
-  std::string Quote(std::string_view text);
 
   // True once an exchange failed: close it, never reuse it.
   bool broken() const { return broken_; }

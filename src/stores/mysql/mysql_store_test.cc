@@ -37,26 +37,11 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr char kPassword[] = "store-test-secret";
 constexpr Duration kLong{600000};
 
-test::MariadbServer* g_server = nullptr;
+test::MariadbEnvironment* const kMariadb = test::MariadbEnvironment::Add(
+    {.password = kPassword, .tls = true, .name = "mariadb-store"});
 
-class MariadbEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    test::MariadbServerOptions options;
-    options.password = kPassword;
-    options.name = "mariadb-store";
-    options.tls = true;
-    auto server = test::StartMariadb(options);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    g_server = std::move(*server).release();
-  }
-  void TearDown() override {
-    delete g_server;
-    g_server = nullptr;
-  }
-};
-const auto* const kEnvironment =
-    ::testing::AddGlobalTestEnvironment(new MariadbEnvironment);
+// The server of this binary, once a test's SetUp found it running.
+test::MariadbServer* g_server = nullptr;
 
 int64_t MsSince(SteadyClock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -72,6 +57,7 @@ std::string NewTable() {
 class MysqlStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    g_server = kMariadb->server();
     ASSERT_NE(g_server, nullptr) << "mariadbd did not start";
     table_ = NewTable();
   }
@@ -297,6 +283,26 @@ TEST_F(MysqlStoreTest, EveryStepIsOneRoundTrip) {
   // Destroy of a session this store holds locked: still one.
   (void)store->LockAndRead("rt2", request);
   EXPECT_EQ(trips([&] { SK_EXPECT_OK(store->Destroy("rt2")); }), 1u);
+}
+
+// --- Locks ----------------------------------------------------------------
+
+// Another owner's Unlock (a request whose wait ran out, tidying up) changes
+// nothing: the holder still writes and releases.
+TEST_F(MysqlStoreTest, UnlockByAnotherOwnerLeavesTheHolderItsWrite) {
+  auto store = Open();
+  SK_ASSERT_OK(store);
+  LockRequest a;
+  a.owner = LockOwner::Generate();
+  auto held = (*store)->LockAndRead("other-unlock", a);
+  SK_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired());
+  SK_ASSERT_OK((*store)->Unlock("other-unlock", LockOwner::Generate()));
+  SK_EXPECT_OK(
+      (*store)->WriteAndUnlock("other-unlock", "by a", kLong, a.owner));
+  Result<SessionRecord> read = (*store)->Read("other-unlock");
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "by a");
 }
 
 // --- Gc -------------------------------------------------------------------

@@ -181,6 +181,8 @@ TEST_F(MysqlStoreTest, PausedServerFailsWithinReadTimeout) {
   SK_ASSERT_OK(store);
   SK_ASSERT_OK((*store)->Write("paused1", "before", kLong));
   SK_ASSERT_OK(g_server->process().Pause());
+  // SIGSTOP is sent, not yet acted on by every thread of the server.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const auto start = SteadyClock::now();
   Result<SessionRecord> read = (*store)->Read("paused1");
   const int64_t took = MsSince(start);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sessionkit/stores/lmdb.h"
+#include "sessionkit/stores/mysql.h"
 #include "sessionkit/stores/postgres.h"
 #include "sessionkit/stores/redis.h"
 
@@ -42,6 +43,7 @@ Result<std::unique_ptr<Store>> OpenWithEnv(const StoreUrl& url, Env* env) {
 }
 
 constexpr std::string_view kLmdbSchemes[] = {"lmdb"};
+constexpr std::string_view kMysqlSchemes[] = {"mysql"};
 constexpr std::string_view kRedisSchemes[] = {
     "redis", "rediss", "redis+sentinel", "redis+cluster"};
 constexpr std::string_view kPostgresSchemes[] = {"postgres"};
@@ -53,6 +55,8 @@ constexpr Backend kBackends[] = {
      &OpenWithEnv<RedisOptions, &OpenRedisStore>},
     {"postgres", kPostgresSchemes, &CheckSettings<PostgresOptions>,
      &OpenWithEnv<PostgresOptions, &OpenPostgresStore>},
+    {"mysql", kMysqlSchemes, &CheckSettings<MysqlOptions>,
+     &OpenWithEnv<MysqlOptions, &OpenMysqlStore>},
 };
 
 const Backend* FindBackend(std::string_view scheme) {

@@ -14,8 +14,6 @@ constexpr size_t kMaxPrefix = 64;
 constexpr size_t kMaxIdentifier = 64;
 
 constexpr std::string_view kWriteModes[] = {"sync", "async"};
-constexpr std::string_view kMysqlSsl[] = {"disabled", "preferred", "required",
-                                          "verify_ca", "verify_identity"};
 
 // The tier setting of every scheme.
 constexpr ParamSpec kWrite{
@@ -80,7 +78,9 @@ constexpr ParamSpec kClusterParams[] = {
     kWrite,
 };
 
-constexpr ParamSpec kPostgresParams[] = {
+// mysql and postgres: MysqlOptions::FromUrl and PostgresOptions::FromUrl
+// read and check the values.
+constexpr ParamSpec kSqlParams[] = {
     {.name = "table"},   kConnectTimeout,    kReadTimeout, {.name = "timeout"},
     {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,
 };
@@ -96,8 +96,6 @@ constexpr ParamSpec kConnectTimeoutRule{.name = "connect_timeout",
 constexpr ParamSpec kReadTimeoutRule{.name = "read_timeout",
                                      .type = ParamType::kDuration,
                                      .fallback_from = "timeout"};
-constexpr ParamSpec kTableRule{.name = "table", .type = ParamType::kIdentifier};
-constexpr ParamSpec kTlsCaRule{.name = "tls_ca", .type = ParamType::kPath};
 
 constexpr ParamSpec kMemcachedParams[] = {
     {.name = "replicas",
@@ -110,16 +108,6 @@ constexpr ParamSpec kMemcachedParams[] = {
     kWrite,
 };
 
-constexpr ParamSpec kMysqlParams[] = {
-    kTableRule,
-    kConnectTimeoutRule,
-    kReadTimeoutRule,
-    kTimeoutRule,
-    {.name = "sslmode", .type = ParamType::kEnum, .choices = kMysqlSsl},
-    kTlsCaRule,
-    kWrite,
-};
-
 constexpr SchemeSpec kSchemes[] = {
     {"lmdb", 0, false, false, PathRule::kFilesystem, kLmdbParams},
     {"redis", 6379, false, false, PathRule::kOptionalDb, kRedisParams},
@@ -128,8 +116,8 @@ constexpr SchemeSpec kSchemes[] = {
      kSentinelParams},
     {"redis+cluster", 6379, true, false, PathRule::kNone, kClusterParams},
     {"memcached", 11211, true, false, PathRule::kNone, kMemcachedParams},
-    {"mysql", 3306, false, true, PathRule::kDatabase, kMysqlParams},
-    {"postgres", 5432, false, true, PathRule::kDatabase, kPostgresParams},
+    {"mysql", 3306, false, true, PathRule::kDatabase, kSqlParams},
+    {"postgres", 5432, false, true, PathRule::kDatabase, kSqlParams},
 };
 
 bool IsIdentifier(std::string_view v) {

@@ -1,0 +1,499 @@
+#include "stores/mysql/mysql_store.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "sessionkit/session_id.h"
+#include "stores/fork_generation.h"
+#include "stores/lock_wait.h"
+#include "stores/mysql/schema.h"
+
+namespace sessionkit::mysql {
+namespace {
+
+// Idle connections kept per store; more are closed when given back.
+constexpr size_t kMaxIdle = 8;
+
+// The wait of the exchange that takes a lock over: the ended holder's
+// connection frees the lock as soon as the server has ended it.
+constexpr Duration kBreakWait{1000};
+// Takeovers tried by one LockAndRead before it waits as for a live holder.
+constexpr int kMaxBreaks = 3;
+
+constexpr LockWaitPacing kPacing{};
+
+// Error numbers that mean the connection itself is gone (ended by a
+// takeover or a Destroy, or by the server): the step may be tried again on
+// another connection.
+bool ConnectionGone(unsigned code) {
+  return code == 2006 || code == 2013 || code == 1927 || code == 4031;
+}
+
+int64_t ToInt(const std::optional<std::string>& text) {
+  int64_t v = 0;
+  if (text) std::from_chars(text->data(), text->data() + text->size(), v);
+  return v;
+}
+
+// The first row of the first result set, or nullptr.
+const Row* FirstRow(const std::vector<ResultSet>& results) {
+  for (const ResultSet& set : results) {
+    if (set.has_rows) return set.rows.empty() ? nullptr : &set.rows.front();
+  }
+  return nullptr;
+}
+
+std::string Seconds(Duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f",
+                static_cast<double>(std::max<int64_t>(d.count(), 0)) / 1000.0);
+  return buf;
+}
+
+}  // namespace
+
+MysqlStore::MysqlStore(MysqlOptions options)
+    : options_(std::move(options)),
+      env_(Env::OrDefault(options_.env)),
+      generation_(ForkGeneration()) {}
+
+MysqlStore::~MysqlStore() {
+  std::lock_guard<std::mutex> lock(mu_);
+  DropIfForked();
+}
+
+void MysqlStore::DropIfForked() {
+  const uint64_t now = ForkGeneration();
+  if (now == generation_) return;
+  for (ConnPtr& c : idle_) c->Abandon();
+  for (auto& [key, c] : pinned_) c->Abandon();
+  idle_.clear();
+  pinned_.clear();
+  generation_ = now;
+}
+
+Result<MysqlStore::ConnPtr> MysqlStore::Take(bool* reused) {
+  if (reused != nullptr) *reused = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    DropIfForked();
+    if (!idle_.empty()) {
+      ConnPtr c = std::move(idle_.back());
+      idle_.pop_back();
+      if (reused != nullptr) *reused = true;
+      return c;
+    }
+  }
+  Result<ConnPtr> made = Connection::Open(options_);
+  if (!made.ok()) return made.status();
+  if (!schema_ready_.load()) SK_RETURN_IF_ERROR(EnsureSchema(**made));
+  return made;
+}
+
+void MysqlStore::DropIdle() {
+  std::vector<ConnPtr> dropped;
+  std::lock_guard<std::mutex> lock(mu_);
+  DropIfForked();
+  dropped.swap(idle_);
+}
+
+void MysqlStore::Give(ConnPtr conn) {
+  if (conn == nullptr || conn->broken()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  DropIfForked();
+  if (idle_.size() < kMaxIdle) idle_.push_back(std::move(conn));
+}
+
+MysqlStore::ConnPtr MysqlStore::TakePin(const PinKey& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DropIfForked();
+  auto it = pinned_.find(key);
+  if (it == pinned_.end()) return nullptr;
+  ConnPtr c = std::move(it->second);
+  pinned_.erase(it);
+  return c;
+}
+
+MysqlStore::ConnPtr MysqlStore::TakeAnyPin(std::string_view id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DropIfForked();
+  auto it = pinned_.lower_bound(PinKey(std::string(id), std::string()));
+  if (it == pinned_.end() || it->first.first != id) return nullptr;
+  ConnPtr c = std::move(it->second);
+  pinned_.erase(it);
+  return c;
+}
+
+void MysqlStore::Pin(PinKey key, ConnPtr conn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DropIfForked();
+  pinned_[std::move(key)] = std::move(conn);
+}
+
+Status MysqlStore::EnsureSchema(Connection& conn) {
+  std::lock_guard<std::mutex> lock(schema_mu_);
+  if (schema_ready_.load()) return Status::OK();
+  const std::string where = options_.database + "." + options_.table;
+  auto fail = [&](const Status& st, unsigned code, std::string_view what) {
+    // A refusal of the server (a missing privilege) is the configuration's
+    // to fix; anything else may pass.
+    std::string msg = st.message() + " (" + std::string(what) + " " + where +
+                      "; docs/mysql.md lists the privileges needed)";
+    return code > 0 && code < 2000 ? Status::InvalidArgument(msg)
+                                   : Status::Unavailable(msg);
+  };
+  QueryError err;
+  std::vector<std::string> statements = SchemaStatements(options_.table);
+  for (size_t i = 0; i < statements.size(); ++i) {
+    Result<std::vector<ResultSet>> done =
+        conn.Query(statements[i], Duration(0), &err);
+    if (!done.ok()) {
+      return fail(
+          done.status(), err.code,
+          i < 2 ? "creating the tables of" : "creating the procedures of");
+    }
+  }
+  Result<std::vector<ResultSet>> columns =
+      conn.Query(ColumnsQuery(options_.table), Duration(0), &err);
+  if (!columns.ok()) {
+    return fail(columns.status(), err.code, "reading the columns of");
+  }
+  std::vector<Row> rows;
+  for (ResultSet& set : *columns) {
+    for (Row& r : set.rows) rows.push_back(std::move(r));
+  }
+  SK_RETURN_IF_ERROR(
+      CheckColumns(options_.name, options_.database, options_.table, rows));
+  schema_ready_ = true;
+  return Status::OK();
+}
+
+Result<std::vector<ResultSet>> MysqlStore::Exchange(Connection& conn,
+                                                    const std::string& sql,
+                                                    Duration extra) {
+  round_trips_++;
+  return conn.Query(sql, extra);
+}
+
+Result<std::vector<ResultSet>> MysqlStore::Send(ConnPtr* conn, bool reused,
+                                                const std::string& sql,
+                                                Duration extra) {
+  QueryError err;
+  round_trips_++;
+  Result<std::vector<ResultSet>> out = (*conn)->Query(sql, extra, &err);
+  if (out.ok() || !reused || !ConnectionGone(err.code)) return out;
+  DropIdle();
+  Result<ConnPtr> fresh = Take();
+  if (!fresh.ok()) return fresh.status();
+  *conn = std::move(*fresh);
+  return Exchange(**conn, sql, extra);
+}
+
+Result<std::vector<ResultSet>> MysqlStore::Run(const std::string& sql) {
+  bool reused = false;
+  Result<ConnPtr> conn = Take(&reused);
+  if (!conn.ok()) return conn.status();
+  Result<std::vector<ResultSet>> out = Send(&*conn, reused, sql);
+  Give(std::move(*conn));
+  return out;
+}
+
+Result<std::vector<ResultSet>> MysqlStore::RunPinnedOrIdle(
+    ConnPtr pinned, const std::string& sql) {
+  if (pinned != nullptr) {
+    QueryError err;
+    round_trips_++;
+    Result<std::vector<ResultSet>> out = pinned->Query(sql, Duration(0), &err);
+    if (out.ok() || !ConnectionGone(err.code)) {
+      Give(std::move(pinned));
+      return out;
+    }
+    // The lock's connection was ended (a takeover, a Destroy, a restart of
+    // the server): the lock row decides on another connection.
+  }
+  return Run(sql);
+}
+
+int64_t MysqlStore::NowMs() const { return ToUnixMillis(env_->WallNow()); }
+
+std::string MysqlStore::IdLiteral(std::string_view id) const {
+  // Ids are validated (PHP's charset): nothing to escape.
+  return "'" + std::string(id) + "'";
+}
+
+std::string MysqlStore::NotFound(std::string_view id) const {
+  return options_.name + ": session " + SessionIdPrefix(id) + " not found";
+}
+
+#define SK_CHECK_ID(id) \
+  SK_RETURN_IF_ERROR(ValidateSessionId(id).WithContext(options_.name))
+
+Result<SessionRecord> MysqlStore::Read(std::string_view id) {
+  SK_CHECK_ID(id);
+  Result<std::vector<ResultSet>> out =
+      Run("SELECT data, expires_at FROM `" + options_.table + "` WHERE id = " +
+          IdLiteral(id) + " AND expires_at > " + std::to_string(NowMs()));
+  if (!out.ok()) return out.status();
+  const Row* row = FirstRow(*out);
+  if (row == nullptr || row->size() != 2) {
+    return Status::NotFound(NotFound(id));
+  }
+  SessionRecord record;
+  record.data = (*row)[0].value_or("");
+  record.expires_at = FromUnixMillis(ToInt((*row)[1]));
+  return record;
+}
+
+Status MysqlStore::Write(std::string_view id, std::string_view data,
+                         Duration ttl) {
+  SK_CHECK_ID(id);
+  const int64_t now = NowMs();
+  Result<std::vector<ResultSet>> out =
+      Run("INSERT INTO `" + options_.table +
+          "` (id, data, expires_at, updated_at, version) VALUES (" +
+          IdLiteral(id) + ", " + Connection::Hex(data) + ", " +
+          std::to_string(now + ttl.count()) + ", " + std::to_string(now) +
+          ", 1) ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = "
+          "VALUES(expires_at), updated_at = VALUES(updated_at), version = "
+          "version + 1");
+  return out.status();
+}
+
+Status MysqlStore::Touch(std::string_view id, Duration ttl) {
+  SK_CHECK_ID(id);
+  const int64_t now = NowMs();
+  Result<std::vector<ResultSet>> out =
+      Run("UPDATE `" + options_.table +
+          "` SET expires_at = " + std::to_string(now + ttl.count()) +
+          ", updated_at = " + std::to_string(now) +
+          ", version = version + 1 WHERE id = " + IdLiteral(id) +
+          " AND expires_at > " + std::to_string(now));
+  if (!out.ok()) return out.status();
+  if (out->empty() || out->front().affected == 0) {
+    return Status::NotFound(NotFound(id));
+  }
+  return Status::OK();
+}
+
+Status MysqlStore::Destroy(std::string_view id) {
+  SK_CHECK_ID(id);
+  // On the connection of a lock of this session held here, the procedure
+  // releases it; elsewhere it ends the holder's connection.
+  return RunPinnedOrIdle(TakeAnyPin(id),
+                         "CALL " + Procedure(options_.table, "destroy") + "(" +
+                             IdLiteral(id) + ")")
+      .status();
+}
+
+Result<bool> MysqlStore::Exists(std::string_view id) {
+  SK_CHECK_ID(id);
+  Result<std::vector<ResultSet>> out =
+      Run("SELECT 1 FROM `" + options_.table + "` WHERE id = " + IdLiteral(id) +
+          " AND expires_at > " + std::to_string(NowMs()));
+  if (!out.ok()) return out.status();
+  return FirstRow(*out) != nullptr;
+}
+
+Result<ScanPage> MysqlStore::Scan(const ScanOptions& options) {
+  if (!options.cursor.empty()) {
+    SK_RETURN_IF_ERROR(ValidateSessionId(options.cursor)
+                           .WithContext(options_.name + ": scan cursor"));
+  }
+  const size_t limit = std::clamp<size_t>(options.limit, 1, 10000);
+  std::string sql = "SELECT id, LENGTH(data), expires_at FROM `" +
+                    options_.table + "` WHERE id > " +
+                    IdLiteral(options.cursor);
+  if (!options.include_expired) {
+    sql += " AND expires_at > " + std::to_string(NowMs());
+  }
+  sql += " ORDER BY id LIMIT " + std::to_string(limit);
+  Result<std::vector<ResultSet>> out = Run(sql);
+  if (!out.ok()) return out.status();
+  ScanPage page;
+  for (const ResultSet& set : *out) {
+    for (const Row& row : set.rows) {
+      if (row.size() != 3) continue;
+      SessionInfo info;
+      info.id = row[0].value_or("");
+      info.bytes = static_cast<uint64_t>(ToInt(row[1]));
+      info.expires_at = FromUnixMillis(ToInt(row[2]));
+      page.sessions.push_back(std::move(info));
+    }
+  }
+  if (page.sessions.size() == limit) page.next_cursor = page.sessions.back().id;
+  return page;
+}
+
+Result<GcResult> MysqlStore::Gc(TimePoint now) {
+  const std::string cut = std::to_string(ToUnixMillis(now));
+  const std::string batch = std::to_string(kGcBatch);
+  GcResult result;
+  Result<ConnPtr> conn = Take();
+  if (!conn.ok()) return conn.status();
+  // Batches over the expires_at index, each its own short transaction.
+  for (;;) {
+    Result<std::vector<ResultSet>> out = Exchange(
+        **conn,
+        "DELETE FROM `" + options_.table + "` WHERE expires_at <= " + cut +
+            " ORDER BY expires_at LIMIT " + batch + " RETURNING LENGTH(data)");
+    if (!out.ok()) return out.status();
+    size_t n = 0;
+    for (const ResultSet& set : *out) {
+      for (const Row& row : set.rows) {
+        ++n;
+        if (!row.empty()) result.bytes_removed += ToInt(row[0]);
+      }
+    }
+    result.removed += n;
+    if (n < static_cast<size_t>(kGcBatch)) break;
+  }
+  // Lock rows of holders that never released, past their retention.
+  for (;;) {
+    Result<std::vector<ResultSet>> out =
+        Exchange(**conn, "DELETE FROM `" + options_.table +
+                             "_locks` WHERE keep_until <= " + cut +
+                             " ORDER BY keep_until LIMIT " + batch);
+    if (!out.ok()) return out.status();
+    if (out->empty() ||
+        out->front().affected < static_cast<uint64_t>(kGcBatch)) {
+      break;
+    }
+  }
+  Give(std::move(*conn));
+  return result;
+}
+
+Status MysqlStore::Health() { return Run("DO 1").status(); }
+
+std::string MysqlStore::LockCall(std::string_view id,
+                                 const LockRequest& request, Duration wait,
+                                 const std::string* break_owner) const {
+  const int64_t now = NowMs();
+  const int64_t lease_until = now + request.lease.count();
+  return "CALL " + Procedure(options_.table, "lock") + "(" + IdLiteral(id) +
+         ", " + Connection::Hex(request.owner.token) + ", " +
+         std::to_string(now) + ", " + std::to_string(lease_until) + ", " +
+         std::to_string(lease_until + kLockRecordRetention.count()) + ", " +
+         Seconds(wait) + ", " + std::to_string(request.max_waiters) + ", " +
+         (break_owner ? Connection::Hex(*break_owner) : "NULL") + ")";
+}
+
+Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
+                                           const LockRequest& request) {
+  SK_CHECK_ID(id);
+  PinKey key(std::string(id), request.owner.token);
+  ConnPtr conn = TakePin(key);
+  bool reused = false;
+  if (conn == nullptr) {
+    Result<ConnPtr> taken = Take(&reused);
+    if (!taken.ok()) return taken.status();
+    conn = std::move(*taken);
+  }
+  const LockWait wait(env_, request, kPacing);
+  Duration call_wait(0);
+  std::optional<std::string> break_owner;
+  int breaks = 0;
+  for (;;) {
+    Result<std::vector<ResultSet>> out = Send(
+        &conn, reused,
+        LockCall(id, request, call_wait, break_owner ? &*break_owner : nullptr),
+        call_wait);
+    reused = false;
+    if (!out.ok()) return out.status();
+    const Row* row = FirstRow(*out);
+    if (row == nullptr || row->size() != 4) {
+      return Status::Internal(options_.name +
+                              ": the lock procedure returned no row");
+    }
+    const int64_t state = ToInt((*row)[0]);
+    LockedRead read;
+    if (state == 1) {
+      read.outcome = LockOutcome::kAcquired;
+      read.broken_owner = (*row)[1].value_or("");
+      read.found = (*row)[2].has_value();
+      if (read.found) {
+        read.record.data = *(*row)[2];
+        read.record.expires_at = FromUnixMillis(ToInt((*row)[3]));
+      }
+      Pin(std::move(key), std::move(conn));
+      return read;
+    }
+    if (state == 2) {
+      Give(std::move(conn));
+      read.outcome = LockOutcome::kTooManyWaiters;
+      return read;
+    }
+    const std::optional<std::string>& holder = (*row)[1];
+    const int64_t lease_left = holder ? ToInt((*row)[3]) - NowMs() : -1;
+    if (holder && *holder != request.owner.token && breaks < kMaxBreaks &&
+        (lease_left <= 0 || LockHolderIsGone(*holder, env_))) {
+      // The lease ran out, or the holder's process is gone: end its
+      // connection, which frees the server lock, and take it.
+      break_owner = *holder;
+      ++breaks;
+      call_wait = kBreakWait;
+      continue;
+    }
+    break_owner.reset();
+    if (wait.Expired()) {
+      Give(std::move(conn));
+      read.outcome = LockOutcome::kTimedOut;
+      return read;
+    }
+    call_wait = std::max(Duration(1),
+                         std::chrono::ceil<Duration>(wait.NextSleep(
+                             holder.value_or(""), holder ? lease_left : -1)));
+  }
+}
+
+Status MysqlStore::Release(std::string_view id, const LockOwner& owner,
+                           ReleaseMode mode, std::string_view data,
+                           Duration ttl) {
+  SK_CHECK_ID(id);
+  const int64_t now = NowMs();
+  const std::string sql =
+      "CALL " + Procedure(options_.table, "release") + "(" + IdLiteral(id) +
+      ", " + Connection::Hex(owner.token) + ", " + std::to_string(now) + ", " +
+      std::to_string(now + ttl.count()) + ", " +
+      (mode == ReleaseMode::kWrite ? Connection::Hex(data) : "NULL") + ", " +
+      std::to_string(static_cast<int>(mode)) + ")";
+  Result<std::vector<ResultSet>> out =
+      RunPinnedOrIdle(TakePin(PinKey(std::string(id), owner.token)), sql);
+  if (!out.ok()) return out.status();
+  const Row* row = FirstRow(*out);
+  const std::string said = row != nullptr && !row->empty()
+                               ? row->front().value_or("")
+                               : std::string();
+  if (said == "lost") {
+    if (mode == ReleaseMode::kUnlock) return Status::OK();
+    return Status::LockLost(options_.name + ": the lock of session " +
+                            SessionIdPrefix(id) +
+                            " is no longer held by this request");
+  }
+  if (said == "notfound") return Status::NotFound(NotFound(id));
+  if (said != "ok") {
+    return Status::Internal(options_.name +
+                            ": the release procedure returned no answer");
+  }
+  return Status::OK();
+}
+
+Status MysqlStore::WriteAndUnlock(std::string_view id, std::string_view data,
+                                  Duration ttl, const LockOwner& owner) {
+  return Release(id, owner, ReleaseMode::kWrite, data, ttl);
+}
+
+Status MysqlStore::TouchAndUnlock(std::string_view id, Duration ttl,
+                                  const LockOwner& owner) {
+  return Release(id, owner, ReleaseMode::kTouch, {}, ttl);
+}
+
+Status MysqlStore::Unlock(std::string_view id, const LockOwner& owner) {
+  return Release(id, owner, ReleaseMode::kUnlock, {}, Duration(0));
+}
+
+}  // namespace sessionkit::mysql

@@ -1,0 +1,270 @@
+#include "stores/mysql/schema.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sessionkit::mysql {
+namespace {
+
+// "@T" stands for the table's name in the statements below.
+constexpr std::string_view kSessions = R"sql(
+CREATE TABLE IF NOT EXISTS `@T` (
+  id VARCHAR(256) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  data LONGBLOB NOT NULL,
+  expires_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  version BIGINT NOT NULL DEFAULT 1,
+  user_id VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  PRIMARY KEY (id),
+  KEY `@T_expires_at` (expires_at),
+  KEY `@T_user_id` (user_id)
+) ENGINE=InnoDB)sql";
+
+constexpr std::string_view kLocks = R"sql(
+CREATE TABLE IF NOT EXISTS `@T_locks` (
+  id VARCHAR(256) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  owner VARBINARY(512) NOT NULL,
+  lease_until BIGINT NOT NULL,
+  conn BIGINT UNSIGNED NOT NULL,
+  keep_until BIGINT NOT NULL,
+  waiters INT NOT NULL DEFAULT 0,
+  PRIMARY KEY (id),
+  KEY `@T_locks_keep_until` (keep_until)
+) ENGINE=InnoDB)sql";
+
+// Takes the session's server lock (GET_LOCK) and reads the session. The
+// lock name is a hash of "<database>.<table>/<id>". p_wait: seconds to
+// wait for a held lock (0: try once); a waiter first takes one of
+// p_max_waiters slot locks (0: no cap), which the server frees with its
+// connection. p_break: the owner whose connection to end first (a lock
+// taken over), when it still holds the lock. The one row returned:
+// (1, broken owner, data, expires_at) when acquired; (0, holder, NULL,
+// lease_until) when held by another; (2, ...) when the waiters are full.
+constexpr std::string_view kLockProcedure = R"sql(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk1_lock`(
+    IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
+    IN p_now BIGINT, IN p_lease_until BIGINT, IN p_keep_until BIGINT,
+    IN p_wait DOUBLE, IN p_max_waiters INT, IN p_break VARBINARY(512))
+proc: BEGIN
+  DECLARE v_name VARCHAR(64) DEFAULT
+    CONCAT('sk', SHA1(CONCAT(DATABASE(), '.@T/', p_id)));
+  DECLARE v_got INT DEFAULT 0;
+  DECLARE v_slot VARCHAR(64) DEFAULT NULL;
+  DECLARE v_i INT DEFAULT 0;
+  DECLARE v_old VARBINARY(512) DEFAULT NULL;
+  DECLARE v_conn BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
+  IF IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
+    SET v_got = 1;
+  ELSE
+    IF p_break IS NOT NULL THEN
+      SELECT owner, conn INTO v_old, v_conn FROM `@T_locks` WHERE id = p_id;
+      IF v_old <=> p_break AND IS_USED_LOCK(v_name) <=> v_conn THEN
+        KILL CONNECTION v_conn;
+      END IF;
+      SET v_old = NULL;
+    END IF;
+    SET v_got = IFNULL(GET_LOCK(v_name, 0), 0);
+    IF v_got = 0 AND p_wait > 0 THEN
+      IF p_max_waiters > 0 THEN
+        WHILE v_slot IS NULL AND v_i < p_max_waiters DO
+          IF GET_LOCK(CONCAT(v_name, ':', v_i), 0) = 1 THEN
+            SET v_slot = CONCAT(v_name, ':', v_i);
+          END IF;
+          SET v_i = v_i + 1;
+        END WHILE;
+        IF v_slot IS NULL THEN
+          SELECT 2, NULL, NULL, NULL;
+          LEAVE proc;
+        END IF;
+      END IF;
+      SET v_got = IFNULL(GET_LOCK(v_name, p_wait), 0);
+      IF v_slot IS NOT NULL THEN
+        DO RELEASE_LOCK(v_slot);
+      END IF;
+    END IF;
+  END IF;
+  IF v_got = 1 THEN
+    SELECT owner INTO v_old FROM `@T_locks` WHERE id = p_id;
+    INSERT INTO `@T_locks` (id, owner, lease_until, conn, keep_until, waiters)
+      VALUES (p_id, p_owner, p_lease_until, CONNECTION_ID(), p_keep_until, 0)
+      ON DUPLICATE KEY UPDATE owner = VALUES(owner),
+        lease_until = VALUES(lease_until), conn = VALUES(conn),
+        keep_until = VALUES(keep_until);
+    SELECT 1, IF(v_old IS NULL OR v_old = p_owner, NULL, v_old), s.data,
+        s.expires_at
+      FROM (SELECT 1) AS one
+      LEFT JOIN `@T` AS s ON s.id = p_id AND s.expires_at > p_now;
+  ELSE
+    SELECT 0, l.owner, NULL, l.lease_until
+      FROM (SELECT 1) AS one LEFT JOIN `@T_locks` AS l ON l.id = p_id;
+  END IF;
+END)sql";
+
+// Ends p_owner's lock, after writing the session (p_mode 0), moving its
+// expiry (1) or nothing else (2), all or nothing: 'lost' (nothing done)
+// when the lock row is not p_owner's; 'notfound' when a touched session is
+// gone (released all the same); 'ok'.
+constexpr std::string_view kReleaseProcedure = R"sql(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk1_release`(
+    IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
+    IN p_now BIGINT, IN p_expires BIGINT, IN p_data LONGBLOB, IN p_mode INT)
+proc: BEGIN
+  DECLARE v_name VARCHAR(64) DEFAULT
+    CONCAT('sk', SHA1(CONCAT(DATABASE(), '.@T/', p_id)));
+  DECLARE v_owner VARBINARY(512) DEFAULT NULL;
+  DECLARE v_n BIGINT DEFAULT 1;
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
+  START TRANSACTION;
+  SELECT owner INTO v_owner FROM `@T_locks` WHERE id = p_id FOR UPDATE;
+  IF v_owner IS NULL OR v_owner <> p_owner THEN
+    COMMIT;
+    IF v_owner IS NULL AND IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
+      DO RELEASE_LOCK(v_name);
+    END IF;
+    SELECT 'lost';
+    LEAVE proc;
+  END IF;
+  IF p_mode = 0 THEN
+    INSERT INTO `@T` (id, data, expires_at, updated_at, version)
+      VALUES (p_id, p_data, p_expires, p_now, 1)
+      ON DUPLICATE KEY UPDATE data = VALUES(data),
+        expires_at = VALUES(expires_at), updated_at = VALUES(updated_at),
+        version = version + 1;
+  ELSEIF p_mode = 1 THEN
+    UPDATE `@T` SET expires_at = p_expires, updated_at = p_now,
+        version = version + 1
+      WHERE id = p_id AND expires_at > p_now;
+    SET v_n = ROW_COUNT();
+  END IF;
+  DELETE FROM `@T_locks` WHERE id = p_id;
+  COMMIT;
+  IF IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
+    DO RELEASE_LOCK(v_name);
+  END IF;
+  SELECT IF(v_n > 0, 'ok', 'notfound');
+END)sql";
+
+// Deletes the session and its lock row in one transaction, then ends the
+// lock: released when this connection holds it, else the holder's
+// connection (the one the row named) is ended, which frees it at once.
+constexpr std::string_view kDestroyProcedure = R"sql(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk1_destroy`(
+    IN p_id VARCHAR(256) CHARACTER SET ascii)
+BEGIN
+  DECLARE v_name VARCHAR(64) DEFAULT
+    CONCAT('sk', SHA1(CONCAT(DATABASE(), '.@T/', p_id)));
+  DECLARE v_conn BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE v_holder BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
+  START TRANSACTION;
+  SELECT conn INTO v_conn FROM `@T_locks` WHERE id = p_id FOR UPDATE;
+  DELETE FROM `@T` WHERE id = p_id;
+  DELETE FROM `@T_locks` WHERE id = p_id;
+  COMMIT;
+  SET v_holder = IS_USED_LOCK(v_name);
+  IF v_holder <=> CONNECTION_ID() THEN
+    DO RELEASE_LOCK(v_name);
+  ELSEIF v_holder IS NOT NULL AND v_holder <=> v_conn THEN
+    KILL CONNECTION v_holder;
+  END IF;
+END)sql";
+
+std::string WithTable(std::string_view sql, std::string_view table) {
+  std::string out;
+  out.reserve(sql.size() + 64);
+  for (size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] == '@' && i + 1 < sql.size() && sql[i + 1] == 'T') {
+      out += table;
+      ++i;
+    } else {
+      out += sql[i];
+    }
+  }
+  return out;
+}
+
+// The columns the store uses and the data types it accepts for each.
+struct Column {
+  bool locks;  // of `<table>_locks`, else of `<table>`
+  std::string_view name;
+  std::vector<std::string_view> types;
+};
+
+const std::vector<Column>& Columns() {
+  static const std::vector<Column> columns = {
+      {false, "id", {"varchar", "varbinary", "char", "binary"}},
+      {false, "data", {"longblob", "mediumblob", "blob"}},
+      {false, "expires_at", {"bigint"}},
+      {false, "updated_at", {"bigint"}},
+      {false, "version", {"bigint"}},
+      {false, "user_id", {"varchar", "varbinary"}},
+      {true, "id", {"varchar", "varbinary", "char", "binary"}},
+      {true, "owner", {"varbinary", "varchar"}},
+      {true, "lease_until", {"bigint"}},
+      {true, "conn", {"bigint"}},
+      {true, "keep_until", {"bigint"}},
+      {true, "waiters", {"int", "bigint"}},
+  };
+  return columns;
+}
+
+}  // namespace
+
+std::string Procedure(std::string_view table, std::string_view step) {
+  return "`" + std::string(table) + "_sk1_" + std::string(step) + "`";
+}
+
+std::vector<std::string> SchemaStatements(std::string_view table) {
+  std::vector<std::string> out;
+  for (std::string_view sql : {kSessions, kLocks, kLockProcedure,
+                               kReleaseProcedure, kDestroyProcedure}) {
+    out.push_back(WithTable(sql, table));
+  }
+  return out;
+}
+
+std::string ColumnsQuery(std::string_view table) {
+  return WithTable(
+      "SELECT table_name, column_name, data_type FROM "
+      "information_schema.columns WHERE table_schema = DATABASE() AND "
+      "table_name IN ('@T', '@T_locks')",
+      table);
+}
+
+Status CheckColumns(std::string_view store, std::string_view database,
+                    std::string_view table, const std::vector<Row>& rows) {
+  const std::string locks = std::string(table) + "_locks";
+  for (const Column& column : Columns()) {
+    const std::string_view in = column.locks ? locks : table;
+    const Row* found = nullptr;
+    for (const Row& row : rows) {
+      if (row.size() == 3 && row[0] == in && row[1] == column.name) {
+        found = &row;
+      }
+    }
+    const std::string where = std::string(store) + ": table " +
+                              std::string(database) + "." + std::string(in);
+    if (found == nullptr) {
+      return Status::InvalidArgument(where + " has no column " +
+                                     std::string(column.name) +
+                                     " (docs/mysql.md shows the schema)");
+    }
+    const std::string& type = (*found)[2].value_or("");
+    bool ok = false;
+    for (std::string_view t : column.types) ok = ok || type == t;
+    if (!ok) {
+      std::string expected;
+      for (std::string_view t : column.types) {
+        expected += (expected.empty() ? "" : " or ") + std::string(t);
+      }
+      return Status::InvalidArgument(
+          where + ": column " + std::string(column.name) + " is " + type +
+          ", expected " + expected + " (docs/mysql.md shows the schema)");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace sessionkit::mysql

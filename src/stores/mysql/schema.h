@@ -1,0 +1,44 @@
+// The schema of the MariaDB/MySQL store: the sessions table, its lock table
+// and the procedures that do each locked step in one round trip, as SQL
+// (docs/mysql.md shows the same for DBAs), and the check of an existing
+// table's columns.
+#ifndef SESSIONKIT_STORES_MYSQL_SCHEMA_H_
+#define SESSIONKIT_STORES_MYSQL_SCHEMA_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sessionkit/status.h"
+#include "stores/mysql/connection.h"
+
+namespace sessionkit::mysql {
+
+// The longest table name: `<table>_locks` and the procedures' names
+// (`<table>_sk1_release`) stay within MariaDB's 64 characters.
+inline constexpr size_t kMaxTableName = 48;
+
+// The most rows one statement of Gc deletes.
+inline constexpr int kGcBatch = 1000;
+
+// The name of the procedure `step` ("lock", "release", "destroy") of
+// `table`, quoted for SQL.
+std::string Procedure(std::string_view table, std::string_view step);
+
+// The statements that create the tables and procedures of `table` when
+// they are missing (CREATE ... IF NOT EXISTS), in order.
+std::vector<std::string> SchemaStatements(std::string_view table);
+
+// A query listing (table_name, column_name, data_type) of the columns of
+// `table` and `<table>_locks` in the current database.
+std::string ColumnsQuery(std::string_view table);
+
+// OK when the rows of ColumnsQuery have every column the store uses with a
+// type it can use; otherwise InvalidArgument naming `store`, the table and
+// the column.
+Status CheckColumns(std::string_view store, std::string_view database,
+                    std::string_view table, const std::vector<Row>& rows);
+
+}  // namespace sessionkit::mysql
+
+#endif  // SESSIONKIT_STORES_MYSQL_SCHEMA_H_

@@ -229,6 +229,13 @@ std::string MysqlStore::NotFound(std::string_view id) const {
   return options_.name + ": session " + SessionIdPrefix(id) + " not found";
 }
 
+Status MysqlStore::Failed(const Status& st, std::string_view op,
+                          std::string_view id) const {
+  if (st.ok()) return st;
+  return Status(st.code(), st.message() + " (" + std::string(op) +
+                               " of session " + SessionIdPrefix(id) + ")");
+}
+
 #define SK_CHECK_ID(id) \
   SK_RETURN_IF_ERROR(ValidateSessionId(id).WithContext(options_.name))
 
@@ -237,7 +244,7 @@ Result<SessionRecord> MysqlStore::Read(std::string_view id) {
   Result<std::vector<ResultSet>> out =
       Run("SELECT data, expires_at FROM `" + options_.table + "` WHERE id = " +
           IdLiteral(id) + " AND expires_at > " + std::to_string(NowMs()));
-  if (!out.ok()) return out.status();
+  if (!out.ok()) return Failed(out.status(), "read", id);
   const Row* row = FirstRow(*out);
   if (row == nullptr || row->size() != 2) {
     return Status::NotFound(NotFound(id));
@@ -260,7 +267,7 @@ Status MysqlStore::Write(std::string_view id, std::string_view data,
           ", 1) ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = "
           "VALUES(expires_at), updated_at = VALUES(updated_at), version = "
           "version + 1");
-  return out.status();
+  return Failed(out.status(), "write", id);
 }
 
 Status MysqlStore::Touch(std::string_view id, Duration ttl) {
@@ -272,7 +279,7 @@ Status MysqlStore::Touch(std::string_view id, Duration ttl) {
           ", updated_at = " + std::to_string(now) +
           ", version = version + 1 WHERE id = " + IdLiteral(id) +
           " AND expires_at > " + std::to_string(now));
-  if (!out.ok()) return out.status();
+  if (!out.ok()) return Failed(out.status(), "touch", id);
   if (out->empty() || out->front().affected == 0) {
     return Status::NotFound(NotFound(id));
   }
@@ -283,10 +290,11 @@ Status MysqlStore::Destroy(std::string_view id) {
   SK_CHECK_ID(id);
   // On the connection of a lock of this session held here, the procedure
   // releases it; elsewhere it ends the holder's connection.
-  return RunPinnedOrIdle(TakeAnyPin(id),
-                         "CALL " + Procedure(options_.table, "destroy") + "(" +
-                             IdLiteral(id) + ")")
-      .status();
+  return Failed(RunPinnedOrIdle(TakeAnyPin(id),
+                                "CALL " + Procedure(options_.table, "destroy") +
+                                    "(" + IdLiteral(id) + ")")
+                    .status(),
+                "destroy", id);
 }
 
 Result<bool> MysqlStore::Exists(std::string_view id) {
@@ -294,7 +302,7 @@ Result<bool> MysqlStore::Exists(std::string_view id) {
   Result<std::vector<ResultSet>> out =
       Run("SELECT 1 FROM `" + options_.table + "` WHERE id = " + IdLiteral(id) +
           " AND expires_at > " + std::to_string(NowMs()));
-  if (!out.ok()) return out.status();
+  if (!out.ok()) return Failed(out.status(), "exists check", id);
   return FirstRow(*out) != nullptr;
 }
 
@@ -390,7 +398,7 @@ Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
   bool reused = false;
   if (conn == nullptr) {
     Result<ConnPtr> taken = Take(&reused);
-    if (!taken.ok()) return taken.status();
+    if (!taken.ok()) return Failed(taken.status(), "locked read", id);
     conn = std::move(*taken);
   }
   const LockWait wait(env_, request, kPacing);
@@ -403,7 +411,7 @@ Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
         LockCall(id, request, call_wait, break_owner ? &*break_owner : nullptr),
         call_wait);
     reused = false;
-    if (!out.ok()) return out.status();
+    if (!out.ok()) return Failed(out.status(), "locked read", id);
     const Row* row = FirstRow(*out);
     if (row == nullptr || row->size() != 4) {
       return Status::Internal(options_.name +
@@ -463,7 +471,13 @@ Status MysqlStore::Release(std::string_view id, const LockOwner& owner,
       std::to_string(static_cast<int>(mode)) + ")";
   Result<std::vector<ResultSet>> out =
       RunPinnedOrIdle(TakePin(PinKey(std::string(id), owner.token)), sql);
-  if (!out.ok()) return out.status();
+  if (!out.ok()) {
+    return Failed(out.status(),
+                  mode == ReleaseMode::kWrite   ? "write and unlock"
+                  : mode == ReleaseMode::kTouch ? "touch and unlock"
+                                                : "unlock",
+                  id);
+  }
   const Row* row = FirstRow(*out);
   const std::string said = row != nullptr && !row->empty()
                                ? row->front().value_or("")

@@ -97,6 +97,10 @@ class MysqlStore final : public Store {
 
   int64_t NowMs() const;
   std::string IdLiteral(std::string_view id) const;
+  // `st` with the step and the session it was about appended, as the
+  // other stores name them: "... (read of session abcdef...)".
+  Status Failed(const Status& st, std::string_view op,
+                std::string_view id) const;
   std::string NotFound(std::string_view id) const;
 
   const MysqlOptions options_;

@@ -1317,7 +1317,9 @@ TEST_P(StoreConformance, WaiterCapRefusesAtOnce) {
   Result<LockedRead> refused = store().LockAndRead(id, extra);
   SK_ASSERT_OK(refused);
   EXPECT_EQ(refused->outcome, LockOutcome::kTooManyWaiters);
-  EXPECT_LT(MsSince(start), 200) << "a request over the cap waited";
+  // Refused, not made to wait its 5 s; the bound leaves room for a store
+  // that opens a connection for the request (a SQL server's, under ASan).
+  EXPECT_LT(MsSince(start), 1000) << "a request over the cap waited";
 
   SK_ASSERT_OK(store().Unlock(id, a.owner));
   for (auto& t : waiters) t.join();

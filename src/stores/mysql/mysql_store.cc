@@ -39,10 +39,11 @@ int64_t ToInt(const std::optional<std::string>& text) {
   return v;
 }
 
-// The first row of the first result set, or nullptr.
+// The first row of the results (the first result set may be empty), or
+// nullptr.
 const Row* FirstRow(const std::vector<ResultSet>& results) {
   for (const ResultSet& set : results) {
-    if (set.has_rows) return set.rows.empty() ? nullptr : &set.rows.front();
+    if (!set.rows.empty()) return &set.rows.front();
   }
   return nullptr;
 }

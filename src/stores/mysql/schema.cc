@@ -21,6 +21,12 @@ CREATE TABLE IF NOT EXISTS `@T` (
   KEY `@T_user_id` (user_id)
 ) ENGINE=InnoDB)sql";
 
+// Who holds a session's lock and until when, for waiters and takeovers.
+// The lock itself is the server's GET_LOCK; these rows only describe it,
+// and die with the server as its locks do: a MEMORY table, so that taking
+// and ending a lock write no redo log and sync nothing (with InnoDB each
+// cycle committed twice, the lock row's commit costing as much as the
+// session's).
 constexpr std::string_view kLocks = R"sql(
 CREATE TABLE IF NOT EXISTS `@T_locks` (
   id VARCHAR(256) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -30,8 +36,8 @@ CREATE TABLE IF NOT EXISTS `@T_locks` (
   keep_until BIGINT NOT NULL,
   waiters INT NOT NULL DEFAULT 0,
   PRIMARY KEY (id),
-  KEY `@T_locks_keep_until` (keep_until)
-) ENGINE=InnoDB)sql";
+  KEY `@T_locks_keep_until` (keep_until) USING BTREE
+) ENGINE=MEMORY)sql";
 
 // Takes the session's server lock (GET_LOCK) and reads the session. The
 // lock name is a hash of "<database>.<table>/<id>". p_wait: seconds to
@@ -39,10 +45,12 @@ CREATE TABLE IF NOT EXISTS `@T_locks` (
 // p_max_waiters slot locks (0: no cap), which the server frees with its
 // connection. p_break: the owner whose connection to end first (a lock
 // taken over), when it still holds the lock. The one row returned:
-// (1, broken owner, data, expires_at) when acquired; (0, holder, NULL,
-// lease_until) when held by another; (2, ...) when the waiters are full.
+// (1, broken owner, data, expires_at) when acquired (after an empty result
+// when there is no session: a join that always gives a row costs more);
+// (0, holder, NULL, lease_until) when held by another; (2, ...) when the
+// waiters are full.
 constexpr std::string_view kLockProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk1_lock`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk2_lock`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_lease_until BIGINT, IN p_keep_until BIGINT,
     IN p_wait DOUBLE, IN p_max_waiters INT, IN p_break VARBINARY(512))
@@ -92,10 +100,11 @@ proc: BEGIN
       ON DUPLICATE KEY UPDATE owner = VALUES(owner),
         lease_until = VALUES(lease_until), conn = VALUES(conn),
         keep_until = VALUES(keep_until);
-    SELECT 1, IF(v_old IS NULL OR v_old = p_owner, NULL, v_old), s.data,
-        s.expires_at
-      FROM (SELECT 1) AS one
-      LEFT JOIN `@T` AS s ON s.id = p_id AND s.expires_at > p_now;
+    SELECT 1, IF(v_old = p_owner, NULL, v_old), data, expires_at FROM `@T`
+      WHERE id = p_id AND expires_at > p_now;
+    IF FOUND_ROWS() = 0 THEN
+      SELECT 1, IF(v_old = p_owner, NULL, v_old), NULL, NULL;
+    END IF;
   ELSE
     SELECT 0, l.owner, NULL, l.lease_until
       FROM (SELECT 1) AS one LEFT JOIN `@T_locks` AS l ON l.id = p_id;
@@ -103,24 +112,32 @@ proc: BEGIN
 END)sql";
 
 // Ends p_owner's lock, after writing the session (p_mode 0), moving its
-// expiry (1) or nothing else (2), all or nothing: 'lost' (nothing done)
-// when the lock row is not p_owner's; 'notfound' when a touched session is
-// gone (released all the same); 'ok'.
+// expiry (1) or nothing else (2): 'lost' (nothing done) when the lock is not
+// p_owner's; 'notfound' when a touched session is gone (released all the
+// same); 'ok'. The lock is p_owner's when this connection holds the server
+// lock (a connection is pinned to one owner's lock) and the row names
+// p_owner. On another connection (the lock's was ended) the server lock is
+// taken first, so that no one takes it while the row is checked and the
+// session written; a holder ended by a takeover is gone before its taker
+// gets the server lock, so the row cannot change under a holder.
 constexpr std::string_view kReleaseProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk1_release`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk2_release`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_expires BIGINT, IN p_data LONGBLOB, IN p_mode INT)
 proc: BEGIN
   DECLARE v_name VARCHAR(64) DEFAULT
     CONCAT('sk', SHA1(CONCAT(DATABASE(), '.@T/', p_id)));
   DECLARE v_owner VARBINARY(512) DEFAULT NULL;
+  DECLARE v_held INT DEFAULT 1;
   DECLARE v_n BIGINT DEFAULT 1;
-  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;
-  START TRANSACTION;
-  SELECT owner INTO v_owner FROM `@T_locks` WHERE id = p_id FOR UPDATE;
+  IF NOT (IS_USED_LOCK(v_name) <=> CONNECTION_ID()) THEN
+    SET v_held = IFNULL(GET_LOCK(v_name, 0), 0);
+  END IF;
+  IF v_held = 1 THEN
+    SELECT owner INTO v_owner FROM `@T_locks` WHERE id = p_id;
+  END IF;
   IF v_owner IS NULL OR v_owner <> p_owner THEN
-    COMMIT;
-    IF v_owner IS NULL AND IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
+    IF v_held = 1 THEN
       DO RELEASE_LOCK(v_name);
     END IF;
     SELECT 'lost';
@@ -139,18 +156,15 @@ proc: BEGIN
     SET v_n = ROW_COUNT();
   END IF;
   DELETE FROM `@T_locks` WHERE id = p_id;
-  COMMIT;
-  IF IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
-    DO RELEASE_LOCK(v_name);
-  END IF;
+  DO RELEASE_LOCK(v_name);
   SELECT IF(v_n > 0, 'ok', 'notfound');
 END)sql";
 
-// Deletes the session and its lock row in one transaction, then ends the
-// lock: released when this connection holds it, else the holder's
-// connection (the one the row named) is ended, which frees it at once.
+// Deletes the session and its lock row, then ends the lock: released when
+// this connection holds it, else the holder's connection (the one the row
+// named) is ended, which frees it at once.
 constexpr std::string_view kDestroyProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk1_destroy`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk2_destroy`(
     IN p_id VARCHAR(256) CHARACTER SET ascii)
 BEGIN
   DECLARE v_name VARCHAR(64) DEFAULT
@@ -158,11 +172,9 @@ BEGIN
   DECLARE v_conn BIGINT UNSIGNED DEFAULT NULL;
   DECLARE v_holder BIGINT UNSIGNED DEFAULT NULL;
   DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
-  START TRANSACTION;
-  SELECT conn INTO v_conn FROM `@T_locks` WHERE id = p_id FOR UPDATE;
+  SELECT conn INTO v_conn FROM `@T_locks` WHERE id = p_id;
   DELETE FROM `@T` WHERE id = p_id;
   DELETE FROM `@T_locks` WHERE id = p_id;
-  COMMIT;
   SET v_holder = IS_USED_LOCK(v_name);
   IF v_holder <=> CONNECTION_ID() THEN
     DO RELEASE_LOCK(v_name);
@@ -213,7 +225,7 @@ const std::vector<Column>& Columns() {
 }  // namespace
 
 std::string Procedure(std::string_view table, std::string_view step) {
-  return "`" + std::string(table) + "_sk1_" + std::string(step) + "`";
+  return "`" + std::string(table) + "_sk2_" + std::string(step) + "`";
 }
 
 std::vector<std::string> SchemaStatements(std::string_view table) {

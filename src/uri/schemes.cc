@@ -80,9 +80,14 @@ constexpr ParamSpec kClusterParams[] = {
 
 // mysql and postgres: MysqlOptions::FromUrl and PostgresOptions::FromUrl
 // read and check the values.
-constexpr ParamSpec kSqlParams[] = {
+constexpr ParamSpec kMysqlParams[] = {
     {.name = "table"},   kConnectTimeout,    kReadTimeout, {.name = "timeout"},
     {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,
+};
+constexpr ParamSpec kPostgresParams[] = {
+    {.name = "table"},   kConnectTimeout,    kReadTimeout, {.name = "timeout"},
+    {.name = "sslmode"}, {.name = "tls_ca"}, {.name = "sync"},
+    kWrite,
 };
 
 // ------------------------------------------- stores not in this build yet
@@ -116,8 +121,8 @@ constexpr SchemeSpec kSchemes[] = {
      kSentinelParams},
     {"redis+cluster", 6379, true, false, PathRule::kNone, kClusterParams},
     {"memcached", 11211, true, false, PathRule::kNone, kMemcachedParams},
-    {"mysql", 3306, false, true, PathRule::kDatabase, kSqlParams},
-    {"postgres", 5432, false, true, PathRule::kDatabase, kSqlParams},
+    {"mysql", 3306, false, true, PathRule::kDatabase, kMysqlParams},
+    {"postgres", 5432, false, true, PathRule::kDatabase, kPostgresParams},
 };
 
 bool IsIdentifier(std::string_view v) {

@@ -30,12 +30,12 @@ test::PostgresServerOptions ServerOptions() {
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
     new test::PostgresEnvironment(ServerOptions(), &g_server));
 
-Result<std::unique_ptr<Store>> Fresh(Env* env) {
+Result<std::unique_ptr<Store>> Fresh(Env* env, const std::string& more = "") {
   if (g_server == nullptr) return Status::Unavailable("postgres did not start");
   static int n = 0;
   Result<StoreUrl> url =
       ParseStoreUrl(g_server->Url("table=cf" + std::to_string(++n) +
-                                  "&connect_timeout=2s&read_timeout=5s"));
+                                  "&connect_timeout=2s&read_timeout=5s" + more));
   if (!url.ok()) return url.status();
   return OpenStore(*url, env);
 }
@@ -53,7 +53,11 @@ StoreFactory FakeClockFactory() {
   factory.name = "fake_clock";
   factory.fake_clock =
       std::make_shared<test::FakeEnv>(test::FakeEnv::Scope::kRecordClocks);
-  factory.make_fresh = [env = factory.fake_clock] { return Fresh(env.get()); };
+  // With commits acknowledged before the flush (sync=off): the same
+  // contract.
+  factory.make_fresh = [env = factory.fake_clock] {
+    return Fresh(env.get(), "&sync=off");
+  };
   factory.secrets = {"conformance-secret-pw"};
   return factory;
 }

@@ -312,7 +312,8 @@ HANDLERS = {
 
 # Default order of bench-stack (anchors first, then sessionkit).
 DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached", "pdo-mysql",
-                    "pdo-pgsql", "sessionkit-lmdb", "sessionkit-redis")
+                    "pdo-pgsql", "sessionkit-lmdb", "sessionkit-redis",
+                    "sessionkit-mysql", "sessionkit-postgres")
 
 # Shared extension dependencies, loaded before the extension that needs them
 # (the Debian packages build redis.so and memcached.so against igbinary and

@@ -47,6 +47,12 @@ struct PostgresOptions {
   // PEM file of the CA(s) that sign the server certificate (libpq's
   // sslrootcert); empty: libpq's default.
   std::string tls_ca;
+  // The store's connections' synchronous_commit: "off" acknowledges a
+  // commit before the server has flushed it to disk (a crash of the server
+  // may lose the last fraction of a second of writes, as LMDB's sync=off
+  // and Redis's everysec do, and never corrupts); "on" waits for the flush;
+  // empty: the server's own setting.
+  std::string synchronous_commit;
   // A description for messages; never holds a password. FromUrl sets the
   // redacted URL; empty: OpenPostgresStore derives one.
   std::string name;
@@ -57,7 +63,8 @@ struct PostgresOptions {
 
   // Reads and checks the options of a postgres:// URL: user, password,
   // host, port, database (the path), table, connect_timeout, read_timeout
-  // (timeout= sets both), sslmode, tls_ca; the defaults above stand for
+  // (timeout= sets both), sslmode, tls_ca, sync (synchronous_commit); the
+  // defaults above stand for
   // those not given. The one parser and validator of these settings.
   // InvalidArgument naming the parameter for a bad value.
   static Result<PostgresOptions> FromUrl(const StoreUrl& url);

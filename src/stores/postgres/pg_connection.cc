@@ -127,6 +127,13 @@ Result<std::unique_ptr<Connection>> Connection::Open(
     keys.push_back("sslrootcert");
     values.push_back(options.tls_ca.c_str());
   }
+  // Set with the startup packet: no round trip of its own.
+  const std::string server_options =
+      "-c synchronous_commit=" + options.synchronous_commit;
+  if (!options.synchronous_commit.empty()) {
+    keys.push_back("options");
+    values.push_back(server_options.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   PGconn* pg = PQconnectStartParams(keys.data(), values.data(), 0);

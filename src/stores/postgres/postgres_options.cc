@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::string_view kSslModes[] = {
     "disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+constexpr std::string_view kSyncs[] = {"on", "off"};
 // A setup or exchange longer than this is a configuration mistake.
 constexpr Duration kMaxTimeout{600000};
 
@@ -55,6 +56,11 @@ Status Validate(const PostgresOptions& o) {
     return Status::InvalidArgument("port " + std::to_string(o.port) +
                                    ": expected 1..65535");
   }
+  if (!o.synchronous_commit.empty() && o.synchronous_commit != "on" &&
+      o.synchronous_commit != "off") {
+    return Status::InvalidArgument("sync=" + o.synchronous_commit.substr(0, 40) +
+                                   ": expected on or off");
+  }
   for (std::string_view mode : kSslModes) {
     if (o.sslmode == mode) return Status::OK();
   }
@@ -85,6 +91,11 @@ Status ReadSettings(const StoreUrl& url, PostgresOptions* o) {
   Result<std::string> ca = url.PathParam("tls_ca", o->tls_ca);
   if (!ca.ok()) return ca.status();
   o->tls_ca = *ca;
+  if (url.Param("sync").has_value()) {
+    Result<size_t> sync = url.ChoiceParam("sync", kSyncs, 0);
+    if (!sync.ok()) return sync.status();
+    o->synchronous_commit = std::string(kSyncs[*sync]);
+  }
   return Status::OK();
 }
 

@@ -39,13 +39,14 @@ TEST(PostgresOptionsTest, DefaultsStandForParametersNotGiven) {
   EXPECT_EQ(o->read_timeout, Duration(1000));
   EXPECT_EQ(o->sslmode, "prefer");
   EXPECT_EQ(o->tls_ca, "");
+  EXPECT_EQ(o->synchronous_commit, "");  // the server's own
   EXPECT_EQ(o->name, "postgres://app:***@db.internal:5432/shop");
 }
 
 TEST(PostgresOptionsTest, ReadsEveryParameter) {
   Result<PostgresOptions> o = FromUrl(
       "postgresql://app@127.0.0.1:6432/my%20db?table=php_sessions&timeout=2s"
-      "&read_timeout=250ms&sslmode=verify-full&tls_ca=/etc/ca.pem");
+      "&read_timeout=250ms&sslmode=verify-full&tls_ca=/etc/ca.pem&sync=off");
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->port, 6432);
   EXPECT_FALSE(o->has_password);
@@ -55,6 +56,8 @@ TEST(PostgresOptionsTest, ReadsEveryParameter) {
   EXPECT_EQ(o->read_timeout, Duration(250));
   EXPECT_EQ(o->sslmode, "verify-full");
   EXPECT_EQ(o->tls_ca, "/etc/ca.pem");
+  EXPECT_EQ(o->synchronous_commit, "off");
+  EXPECT_EQ(FromUrl("postgres://app@h/db?sync=on")->synchronous_commit, "on");
 }
 
 TEST(PostgresOptionsTest, BadValuesNameTheParameterAndHideThePassword) {
@@ -73,6 +76,7 @@ TEST(PostgresOptionsTest, BadValuesNameTheParameterAndHideThePassword) {
       {"timeout=0", "connect_timeout: must be from 1ms to 10m"},
       {"read_timeout=fast", "read_timeout=fast"},
       {"connect_timeout=11m", "connect_timeout: must be from 1ms to 10m"},
+      {"sync=local", "sync=local: expected one of on, off"},
   };
   for (const Case& c : cases) {
     Result<PostgresOptions> o = FromUrl(base + c.query);

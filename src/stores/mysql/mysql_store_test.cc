@@ -307,6 +307,45 @@ TEST_F(MysqlStoreTest, UnlockByAnotherOwnerLeavesTheHolderItsWrite) {
   EXPECT_EQ(read->data, "by a");
 }
 
+// A holder whose connection was ended, and whose lock was then taken by a
+// request that died in turn (its row left behind, the server lock free),
+// must not write: the row names the other owner. Its write comes on a new
+// connection, which gets the free server lock; only the row tells.
+TEST_F(MysqlStoreTest, WriteOfAHolderWhoseLockPassedOnIsRefused) {
+  auto store_a = Open();
+  auto store_b = Open();
+  SK_ASSERT_OK(store_a);
+  SK_ASSERT_OK(store_b);
+  const std::string id = "passed-on";
+  SK_ASSERT_OK((*store_a)->Write(id, "before", kLong));
+  auto end_holder = [&] {
+    Result<std::string> conn =
+        g_server->Sql("SELECT conn FROM `" + g_server->database() + "`.`" +
+                      table_ + "_locks` WHERE id = '" + id + "'");
+    SK_ASSERT_OK(conn);
+    ASSERT_FALSE(conn->empty());
+    SK_ASSERT_OK(g_server->Sql("KILL CONNECTION " + *conn));
+  };
+  LockRequest a;
+  a.owner = LockOwner::Generate();
+  auto held = (*store_a)->LockAndRead(id, a);
+  SK_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired());
+  end_holder();  // a's connection, and with it the server lock
+  LockRequest b;
+  b.owner = LockOwner::Generate();
+  b.wait = Duration(2000);
+  auto taken = (*store_b)->LockAndRead(id, b);
+  SK_ASSERT_OK(taken);
+  ASSERT_TRUE(taken->acquired());
+  end_holder();  // b dies holding it: its row stays, the lock is free
+  Status late = (*store_a)->WriteAndUnlock(id, "late a", kLong, a.owner);
+  EXPECT_TRUE(late.IsLockLost()) << late.ToString();
+  Result<SessionRecord> read = (*store_a)->Read(id);
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "before");
+}
+
 // --- Gc -------------------------------------------------------------------
 
 TEST_F(MysqlStoreTest, GcDeletesInBatchesAndLeavesNoExpiredRow) {

@@ -60,20 +60,109 @@ int WaitForSocket(MYSQL* mysql, int status, SteadyTime deadline) {
   }
 }
 
+// Binds `params` to `binds` (one each, `params` outliving them).
+void BindParams(const std::vector<Param>& params,
+                std::vector<MYSQL_BIND>* binds) {
+  binds->assign(params.size(), MYSQL_BIND{});
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Param& p = params[i];
+    MYSQL_BIND& b = (*binds)[i];
+    switch (p.kind) {
+      case Param::Kind::kNull:
+        b.buffer_type = MYSQL_TYPE_NULL;
+        break;
+      case Param::Kind::kBytes:
+        // A BLOB parameter reaches the server as a binary string, with no
+        // conversion. A null buffer would be sent as NULL: "" is not.
+        b.buffer_type = MYSQL_TYPE_BLOB;
+        b.buffer =
+            const_cast<char*>(p.bytes.data() != nullptr ? p.bytes.data() : "");
+        b.buffer_length = p.bytes.size();
+        break;
+      case Param::Kind::kInt:
+        b.buffer_type = MYSQL_TYPE_LONGLONG;
+        b.buffer = const_cast<int64_t*>(&p.int_value);
+        break;
+      case Param::Kind::kDouble:
+        b.buffer_type = MYSQL_TYPE_DOUBLE;
+        b.buffer = const_cast<double*>(&p.double_value);
+        break;
+    }
+  }
+}
+
+// Reads the rows of the result `stmt` has stored, every column as text
+// (as the text protocol gives them). Nothing goes over the network. False
+// on failure (the statement's error set).
+bool FetchRows(MYSQL_STMT* stmt, std::vector<Row>* rows) {
+  MYSQL_RES* meta = mysql_stmt_result_metadata(stmt);
+  if (meta == nullptr) return false;
+  const unsigned n = mysql_num_fields(meta);
+  const MYSQL_FIELD* fields = mysql_fetch_fields(meta);
+  std::vector<MYSQL_BIND> out(n, MYSQL_BIND{});
+  std::vector<std::string> buffers(n);
+  std::vector<unsigned long> lengths(n);
+  std::vector<my_bool> nulls(n);
+  for (unsigned i = 0; i < n; ++i) {
+    // max_length is the longest value of a string column
+    // (STMT_ATTR_UPDATE_MAX_LENGTH); numbers as text fit in 64.
+    buffers[i].resize(std::max<unsigned long>(fields[i].max_length, 64));
+    out[i].buffer_type = MYSQL_TYPE_STRING;
+    out[i].buffer = buffers[i].data();
+    out[i].buffer_length = buffers[i].size();
+    out[i].length = &lengths[i];
+    out[i].is_null = &nulls[i];
+  }
+  mysql_free_result(meta);
+  if (mysql_stmt_bind_result(stmt, out.data()) != 0) return false;
+  for (;;) {
+    const int rc = mysql_stmt_fetch(stmt);
+    if (rc == MYSQL_NO_DATA) return true;
+    if (rc != 0 && rc != MYSQL_DATA_TRUNCATED) return false;
+    Row row(n);
+    for (unsigned i = 0; i < n; ++i) {
+      if (nulls[i]) continue;
+      if (lengths[i] <= buffers[i].size()) {
+        row[i].emplace(buffers[i].data(), lengths[i]);
+        continue;
+      }
+      // Longer than its buffer (a converted value): fetched again whole.
+      std::string whole(lengths[i], '\0');
+      unsigned long length = 0;
+      MYSQL_BIND b{};
+      b.buffer_type = MYSQL_TYPE_STRING;
+      b.buffer = whole.data();
+      b.buffer_length = whole.size();
+      b.length = &length;
+      if (mysql_stmt_fetch_column(stmt, &b, i, 0) != 0) return false;
+      row[i] = std::move(whole);
+    }
+    rows->push_back(std::move(row));
+  }
+}
+
 }  // namespace
 
 Connection::Connection(const MysqlOptions& options, MYSQL* mysql)
     : options_(options), mysql_(mysql) {}
 
 Connection::~Connection() {
-  if (mysql_ == nullptr) return;
-  if (broken_) {
-    // Nothing more goes over a broken connection (its server may hang):
-    // shut the socket so that closing sends nothing and waits for nothing.
-    const int fd = mysql_get_socket(mysql_);
-    if (fd >= 0) shutdown(fd, SHUT_RDWR);
+  if (mysql_ != nullptr) {
+    if (broken_) {
+      // Nothing more goes over a broken connection (its server may hang):
+      // shut the socket so that closing sends nothing and waits for nothing.
+      const int fd = mysql_get_socket(mysql_);
+      if (fd >= 0) shutdown(fd, SHUT_RDWR);
+    }
+    // Closed first, the connection detaches its statements (the server
+    // frees them with it): mysql_stmt_close then only frees memory, where
+    // on a live connection it would send COM_STMT_CLOSE and could read.
+    mysql_close(mysql_);
   }
-  mysql_close(mysql_);
+  for (MYSQL_STMT*& stmt : stmts_) {
+    if (stmt != nullptr) mysql_stmt_close(stmt);
+    stmt = nullptr;
+  }
 }
 
 void Connection::Abandon() {
@@ -82,8 +171,10 @@ void Connection::Abandon() {
   if (fd >= 0) close(fd);
   // The MYSQL object still names the closed descriptor: it is left
   // behind (a few KiB), never closed, so nothing reaches the parent's
-  // connection and no descriptor of this process is closed twice.
+  // connection and no descriptor of this process is closed twice. Its
+  // statements stay with it: mysql_stmt_close would write to it.
   mysql_ = nullptr;
+  stmts_.fill(nullptr);
   broken_ = true;
 }
 
@@ -97,13 +188,29 @@ bool Connection::Drive(int status, SteadyTime deadline, Cont cont) {
   return true;
 }
 
-Status Connection::Failure(std::string_view what, QueryError* error) {
+Status Connection::Failure(std::string_view what, QueryError* error,
+                           MYSQL_STMT* stmt) {
   broken_ = true;
-  if (error != nullptr) error->code = mysql_errno(mysql_);
-  std::string detail = mysql_error(mysql_);
+  unsigned code = stmt != nullptr ? mysql_stmt_errno(stmt) : 0;
+  std::string detail = code != 0 ? mysql_stmt_error(stmt) : "";
+  if (code == 0) {
+    code = mysql_errno(mysql_);
+    detail = mysql_error(mysql_);
+  }
+  if (error != nullptr) error->code = code;
   if (detail.empty()) detail = "no answer";
   return Status::Unavailable(options_.name + ": " + std::string(what) + ": " +
                              detail);
+}
+
+Status Connection::TimedOut(Duration extra) {
+  broken_ = true;
+  return Status::Unavailable(
+      options_.name + ": no answer within read_timeout=" +
+      std::to_string(options_.read_timeout.count()) + "ms" +
+      (extra.count() > 0
+           ? " (+" + std::to_string(extra.count()) + "ms of lock wait)"
+           : std::string()));
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(
@@ -177,6 +284,44 @@ Result<std::unique_ptr<Connection>> Connection::Open(
   return conn;
 }
 
+Status Connection::NextResult(MYSQL_STMT* stmt, SteadyTime deadline,
+                              Duration extra, QueryError* error, bool* more) {
+  *more = false;
+  if (stmt != nullptr ? !mysql_stmt_more_results(stmt)
+                      : !mysql_more_results(mysql_)) {
+    return Status::OK();
+  }
+  int next = 0;
+  const int status = stmt != nullptr ? mysql_stmt_next_result_start(&next, stmt)
+                                     : mysql_next_result_start(&next, mysql_);
+  if (!Drive(status, deadline, [&](int ready) {
+        return stmt != nullptr ? mysql_stmt_next_result_cont(&next, stmt, ready)
+                               : mysql_next_result_cont(&next, mysql_, ready);
+      })) {
+    return TimedOut(extra);
+  }
+  if (next > 0) return Failure("query failed", error, stmt);
+  *more = next == 0;
+  return Status::OK();
+}
+
+template <typename Read>
+Result<std::vector<ResultSet>> Connection::ReadResults(MYSQL_STMT* stmt,
+                                                       SteadyTime deadline,
+                                                       Duration extra,
+                                                       QueryError* error,
+                                                       Read read) {
+  // A CALL gives its SELECTs' result sets, then its own status.
+  std::vector<ResultSet> results;
+  for (bool more = true; more;) {
+    ResultSet set;
+    SK_RETURN_IF_ERROR(read(set));
+    results.push_back(std::move(set));
+    SK_RETURN_IF_ERROR(NextResult(stmt, deadline, extra, error, &more));
+  }
+  return results;
+}
+
 Result<std::vector<ResultSet>> Connection::Query(std::string_view sql,
                                                  Duration extra,
                                                  QueryError* error) {
@@ -184,33 +329,22 @@ Result<std::vector<ResultSet>> Connection::Query(std::string_view sql,
     return Status::Unavailable(options_.name + ": connection was closed");
   }
   const SteadyTime deadline = DeadlineAfter(options_.read_timeout + extra);
-  auto timed_out = [&] {
-    broken_ = true;
-    return Status::Unavailable(
-        options_.name + ": no answer within read_timeout=" +
-        std::to_string(options_.read_timeout.count()) + "ms" +
-        (extra.count() > 0
-             ? " (+" + std::to_string(extra.count()) + "ms of lock wait)"
-             : std::string()));
-  };
   int err = 0;
   int status = mysql_real_query_start(&err, mysql_, sql.data(), sql.size());
   if (!Drive(status, deadline, [&](int ready) {
         return mysql_real_query_cont(&err, mysql_, ready);
       })) {
-    return timed_out();
+    return TimedOut(extra);
   }
   if (err != 0) return Failure("query failed", error);
-  std::vector<ResultSet> results;
-  for (;;) {
+  return ReadResults(nullptr, deadline, extra, error, [&](ResultSet& set) {
     MYSQL_RES* res = nullptr;
-    status = mysql_store_result_start(&res, mysql_);
-    if (!Drive(status, deadline, [&](int ready) {
+    const int started = mysql_store_result_start(&res, mysql_);
+    if (!Drive(started, deadline, [&](int ready) {
           return mysql_store_result_cont(&res, mysql_, ready);
         })) {
-      return timed_out();
+      return TimedOut(extra);
     }
-    ResultSet set;
     if (res != nullptr) {
       set.has_rows = true;
       const unsigned fields = mysql_num_fields(res);
@@ -228,32 +362,91 @@ Result<std::vector<ResultSet>> Connection::Query(std::string_view sql,
     } else {
       set.affected = mysql_affected_rows(mysql_);
     }
-    results.push_back(std::move(set));
-    if (!mysql_more_results(mysql_)) break;
-    int next = 0;
-    status = mysql_next_result_start(&next, mysql_);
-    if (!Drive(status, deadline, [&](int ready) {
-          return mysql_next_result_cont(&next, mysql_, ready);
-        })) {
-      return timed_out();
-    }
-    if (next > 0) return Failure("query failed", error);
-    if (next < 0) break;
-  }
-  return results;
+    return Status::OK();
+  });
 }
 
-std::string Connection::Hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(bytes.size() * 2 + 3);
-  out += "X'";
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
+MYSQL_STMT* Connection::PrepareOnce(int slot, std::string_view sql,
+                                    SteadyTime deadline, Duration extra,
+                                    QueryError* error, Status* status) {
+  if (stmts_[slot] != nullptr) return stmts_[slot];
+  // Kept from here on, prepared or not: the destructor frees it.
+  MYSQL_STMT* stmt = stmts_[slot] = mysql_stmt_init(mysql_);
+  if (stmt == nullptr) {
+    *status = Failure("cannot make a statement", error);
+    return nullptr;
   }
-  out += '\'';
-  return out;
+  // Sizes the output buffers of string columns (FetchRows).
+  const my_bool update_max_length = 1;
+  mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max_length);
+  int err = 0;
+  const int started =
+      mysql_stmt_prepare_start(&err, stmt, sql.data(), sql.size());
+  if (!Drive(started, deadline, [&](int ready) {
+        return mysql_stmt_prepare_cont(&err, stmt, ready);
+      })) {
+    *status = TimedOut(extra);
+    return nullptr;
+  }
+  if (err != 0) {
+    *status = Failure("preparing a statement failed", error, stmt);
+    return nullptr;
+  }
+  return stmt;
+}
+
+Result<std::vector<ResultSet>> Connection::Execute(
+    int slot, std::string_view sql, const std::vector<Param>& params,
+    Duration extra, QueryError* error) {
+  if (broken_ || mysql_ == nullptr) {
+    return Status::Unavailable(options_.name + ": connection was closed");
+  }
+  if (slot < 0 || slot >= kMaxStatements) {
+    return Status::Internal(options_.name + ": no statement slot " +
+                            std::to_string(slot));
+  }
+  // One deadline for the prepare and the execution: the first use of a
+  // slot is bounded as every later one.
+  const SteadyTime deadline = DeadlineAfter(options_.read_timeout + extra);
+  Status failed;
+  MYSQL_STMT* stmt = PrepareOnce(slot, sql, deadline, extra, error, &failed);
+  if (stmt == nullptr) return failed;
+  if (mysql_stmt_param_count(stmt) != params.size()) {
+    return Status::Internal(options_.name + ": the statement takes " +
+                            std::to_string(mysql_stmt_param_count(stmt)) +
+                            " parameters, not " +
+                            std::to_string(params.size()));
+  }
+  std::vector<MYSQL_BIND> binds;
+  BindParams(params, &binds);
+  if (!binds.empty() && mysql_stmt_bind_param(stmt, binds.data()) != 0) {
+    return Failure("binding parameters failed", error, stmt);
+  }
+  int err = 0;
+  int status = mysql_stmt_execute_start(&err, stmt);
+  if (!Drive(status, deadline, [&](int ready) {
+        return mysql_stmt_execute_cont(&err, stmt, ready);
+      })) {
+    return TimedOut(extra);
+  }
+  if (err != 0) return Failure("query failed", error, stmt);
+  return ReadResults(stmt, deadline, extra, error, [&](ResultSet& set) {
+    if (mysql_stmt_field_count(stmt) == 0) {
+      set.affected = mysql_stmt_affected_rows(stmt);
+      return Status::OK();
+    }
+    const int started = mysql_stmt_store_result_start(&err, stmt);
+    if (!Drive(started, deadline, [&](int ready) {
+          return mysql_stmt_store_result_cont(&err, stmt, ready);
+        })) {
+      return TimedOut(extra);
+    }
+    set.has_rows = true;
+    if (err != 0 || !FetchRows(stmt, &set.rows)) {
+      return Failure("reading a result failed", error, stmt);
+    }
+    return Status::OK();
+  });
 }
 
 }  // namespace sessionkit::mysql

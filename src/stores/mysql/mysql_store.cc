@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -25,6 +24,8 @@ constexpr Duration kBreakWait{1000};
 constexpr int kMaxBreaks = 3;
 
 constexpr LockWaitPacing kPacing{};
+
+static_assert(static_cast<int>(Prepared::kCount) <= Connection::kMaxStatements);
 
 // Error numbers that mean the connection itself is gone (ended by a
 // takeover or a Destroy, or by the server): the step may be tried again on
@@ -48,17 +49,11 @@ const Row* FirstRow(const std::vector<ResultSet>& results) {
   return nullptr;
 }
 
-std::string Seconds(Duration d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f",
-                static_cast<double>(std::max<int64_t>(d.count(), 0)) / 1000.0);
-  return buf;
-}
-
 }  // namespace
 
 MysqlStore::MysqlStore(MysqlOptions options)
     : options_(std::move(options)),
+      prepared_(PreparedStatements(options_.table)),
       env_(Env::OrDefault(options_.env)),
       generation_(ForkGeneration()) {}
 
@@ -173,42 +168,49 @@ Status MysqlStore::EnsureSchema(Connection& conn) {
   return Status::OK();
 }
 
+MysqlStore::Statement MysqlStore::Prepare(Prepared which,
+                                          std::vector<Param> params) const {
+  const int slot = static_cast<int>(which);
+  return Statement{slot, prepared_[slot], std::move(params)};
+}
+
 Result<std::vector<ResultSet>> MysqlStore::Exchange(Connection& conn,
-                                                    const std::string& sql,
-                                                    Duration extra) {
+                                                    const Statement& stmt,
+                                                    Duration extra,
+                                                    QueryError* error) {
   round_trips_++;
-  return conn.Query(sql, extra);
+  if (stmt.slot < 0) return conn.Query(stmt.sql, extra, error);
+  return conn.Execute(stmt.slot, stmt.sql, stmt.params, extra, error);
 }
 
 Result<std::vector<ResultSet>> MysqlStore::Send(ConnPtr* conn, bool reused,
-                                                const std::string& sql,
+                                                const Statement& stmt,
                                                 Duration extra) {
   QueryError err;
-  round_trips_++;
-  Result<std::vector<ResultSet>> out = (*conn)->Query(sql, extra, &err);
+  Result<std::vector<ResultSet>> out = Exchange(**conn, stmt, extra, &err);
   if (out.ok() || !reused || !ConnectionGone(err.code)) return out;
   DropIdle();
   Result<ConnPtr> fresh = Take();
   if (!fresh.ok()) return fresh.status();
   *conn = std::move(*fresh);
-  return Exchange(**conn, sql, extra);
+  return Exchange(**conn, stmt, extra);
 }
 
-Result<std::vector<ResultSet>> MysqlStore::Run(const std::string& sql) {
+Result<std::vector<ResultSet>> MysqlStore::Run(const Statement& stmt) {
   bool reused = false;
   Result<ConnPtr> conn = Take(&reused);
   if (!conn.ok()) return conn.status();
-  Result<std::vector<ResultSet>> out = Send(&*conn, reused, sql);
+  Result<std::vector<ResultSet>> out = Send(&*conn, reused, stmt);
   Give(std::move(*conn));
   return out;
 }
 
 Result<std::vector<ResultSet>> MysqlStore::RunPinnedOrIdle(
-    ConnPtr pinned, const std::string& sql) {
+    ConnPtr pinned, const Statement& stmt) {
   if (pinned != nullptr) {
     QueryError err;
-    round_trips_++;
-    Result<std::vector<ResultSet>> out = pinned->Query(sql, Duration(0), &err);
+    Result<std::vector<ResultSet>> out =
+        Exchange(*pinned, stmt, Duration(0), &err);
     if (out.ok() || !ConnectionGone(err.code)) {
       Give(std::move(pinned));
       return out;
@@ -216,7 +218,7 @@ Result<std::vector<ResultSet>> MysqlStore::RunPinnedOrIdle(
     // The lock's connection was ended (a takeover, a Destroy, a restart of
     // the server): the lock row decides on another connection.
   }
-  return Run(sql);
+  return Run(stmt);
 }
 
 int64_t MysqlStore::NowMs() const { return ToUnixMillis(env_->WallNow()); }
@@ -243,8 +245,7 @@ Status MysqlStore::Failed(const Status& st, std::string_view op,
 Result<SessionRecord> MysqlStore::Read(std::string_view id) {
   SK_CHECK_ID(id);
   Result<std::vector<ResultSet>> out =
-      Run("SELECT data, expires_at FROM `" + options_.table + "` WHERE id = " +
-          IdLiteral(id) + " AND expires_at > " + std::to_string(NowMs()));
+      Run(Prepare(Prepared::kRead, {Param::Bytes(id), Param::Int(NowMs())}));
   if (!out.ok()) return Failed(out.status(), "read", id);
   const Row* row = FirstRow(*out);
   if (row == nullptr || row->size() != 2) {
@@ -260,26 +261,18 @@ Status MysqlStore::Write(std::string_view id, std::string_view data,
                          Duration ttl) {
   SK_CHECK_ID(id);
   const int64_t now = NowMs();
-  Result<std::vector<ResultSet>> out =
-      Run("INSERT INTO `" + options_.table +
-          "` (id, data, expires_at, updated_at, version) VALUES (" +
-          IdLiteral(id) + ", " + Connection::Hex(data) + ", " +
-          std::to_string(now + ttl.count()) + ", " + std::to_string(now) +
-          ", 1) ON DUPLICATE KEY UPDATE data = VALUES(data), expires_at = "
-          "VALUES(expires_at), updated_at = VALUES(updated_at), version = "
-          "version + 1");
+  Result<std::vector<ResultSet>> out = Run(Prepare(
+      Prepared::kWrite, {Param::Bytes(id), Param::Bytes(data),
+                         Param::Int(now + ttl.count()), Param::Int(now)}));
   return Failed(out.status(), "write", id);
 }
 
 Status MysqlStore::Touch(std::string_view id, Duration ttl) {
   SK_CHECK_ID(id);
   const int64_t now = NowMs();
-  Result<std::vector<ResultSet>> out =
-      Run("UPDATE `" + options_.table +
-          "` SET expires_at = " + std::to_string(now + ttl.count()) +
-          ", updated_at = " + std::to_string(now) +
-          ", version = version + 1 WHERE id = " + IdLiteral(id) +
-          " AND expires_at > " + std::to_string(now));
+  Result<std::vector<ResultSet>> out = Run(
+      Prepare(Prepared::kTouch, {Param::Int(now + ttl.count()), Param::Int(now),
+                                 Param::Bytes(id), Param::Int(now)}));
   if (!out.ok()) return Failed(out.status(), "touch", id);
   if (out->empty() || out->front().affected == 0) {
     return Status::NotFound(NotFound(id));
@@ -292,8 +285,7 @@ Status MysqlStore::Destroy(std::string_view id) {
   // On the connection of a lock of this session held here, the procedure
   // releases it; elsewhere it ends the holder's connection.
   return Failed(RunPinnedOrIdle(TakeAnyPin(id),
-                                "CALL " + Procedure(options_.table, "destroy") +
-                                    "(" + IdLiteral(id) + ")")
+                                Prepare(Prepared::kDestroy, {Param::Bytes(id)}))
                     .status(),
                 "destroy", id);
 }
@@ -301,8 +293,7 @@ Status MysqlStore::Destroy(std::string_view id) {
 Result<bool> MysqlStore::Exists(std::string_view id) {
   SK_CHECK_ID(id);
   Result<std::vector<ResultSet>> out =
-      Run("SELECT 1 FROM `" + options_.table + "` WHERE id = " + IdLiteral(id) +
-          " AND expires_at > " + std::to_string(NowMs()));
+      Run(Prepare(Prepared::kExists, {Param::Bytes(id), Param::Int(NowMs())}));
   if (!out.ok()) return Failed(out.status(), "exists check", id);
   return FirstRow(*out) != nullptr;
 }
@@ -320,7 +311,7 @@ Result<ScanPage> MysqlStore::Scan(const ScanOptions& options) {
     sql += " AND expires_at > " + std::to_string(NowMs());
   }
   sql += " ORDER BY id LIMIT " + std::to_string(limit);
-  Result<std::vector<ResultSet>> out = Run(sql);
+  Result<std::vector<ResultSet>> out = Run(Text(sql));
   if (!out.ok()) return out.status();
   ScanPage page;
   for (const ResultSet& set : *out) {
@@ -345,10 +336,10 @@ Result<GcResult> MysqlStore::Gc(TimePoint now) {
   if (!conn.ok()) return conn.status();
   // Batches over the expires_at index, each its own short transaction.
   for (;;) {
-    Result<std::vector<ResultSet>> out = Exchange(
-        **conn,
+    const std::string sql =
         "DELETE FROM `" + options_.table + "` WHERE expires_at <= " + cut +
-            " ORDER BY expires_at LIMIT " + batch + " RETURNING LENGTH(data)");
+        " ORDER BY expires_at LIMIT " + batch + " RETURNING LENGTH(data)";
+    Result<std::vector<ResultSet>> out = Exchange(**conn, Text(sql));
     if (!out.ok()) return out.status();
     size_t n = 0;
     for (const ResultSet& set : *out) {
@@ -362,10 +353,10 @@ Result<GcResult> MysqlStore::Gc(TimePoint now) {
   }
   // Lock rows of holders that never released, past their retention.
   for (;;) {
-    Result<std::vector<ResultSet>> out =
-        Exchange(**conn, "DELETE FROM `" + options_.table +
-                             "_locks` WHERE keep_until <= " + cut +
-                             " ORDER BY keep_until LIMIT " + batch);
+    const std::string sql = "DELETE FROM `" + options_.table +
+                            "_locks` WHERE keep_until <= " + cut +
+                            " ORDER BY keep_until LIMIT " + batch;
+    Result<std::vector<ResultSet>> out = Exchange(**conn, Text(sql));
     if (!out.ok()) return out.status();
     if (out->empty() ||
         out->front().affected < static_cast<uint64_t>(kGcBatch)) {
@@ -376,19 +367,22 @@ Result<GcResult> MysqlStore::Gc(TimePoint now) {
   return result;
 }
 
-Status MysqlStore::Health() { return Run("DO 1").status(); }
+Status MysqlStore::Health() { return Run(Text("DO 1")).status(); }
 
-std::string MysqlStore::LockCall(std::string_view id,
-                                 const LockRequest& request, Duration wait,
-                                 const std::string* break_owner) const {
+MysqlStore::Statement MysqlStore::LockCall(
+    std::string_view id, const LockRequest& request, Duration wait,
+    const std::string* break_owner) const {
   const int64_t now = NowMs();
   const int64_t lease_until = now + request.lease.count();
-  return "CALL " + Procedure(options_.table, "lock") + "(" + IdLiteral(id) +
-         ", " + Connection::Hex(request.owner.token) + ", " +
-         std::to_string(now) + ", " + std::to_string(lease_until) + ", " +
-         std::to_string(lease_until + kLockRecordRetention.count()) + ", " +
-         Seconds(wait) + ", " + std::to_string(request.max_waiters) + ", " +
-         (break_owner ? Connection::Hex(*break_owner) : "NULL") + ")";
+  // p_wait is in seconds (GET_LOCK's), to the millisecond.
+  const double wait_s =
+      static_cast<double>(std::max<int64_t>(wait.count(), 0)) / 1000.0;
+  return Prepare(Prepared::kLock,
+                 {Param::Bytes(id), Param::Bytes(request.owner.token),
+                  Param::Int(now), Param::Int(lease_until),
+                  Param::Int(lease_until + kLockRecordRetention.count()),
+                  Param::Double(wait_s), Param::Int(request.max_waiters),
+                  break_owner ? Param::Bytes(*break_owner) : Param::Null()});
 }
 
 Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
@@ -464,14 +458,13 @@ Status MysqlStore::Release(std::string_view id, const LockOwner& owner,
                            Duration ttl) {
   SK_CHECK_ID(id);
   const int64_t now = NowMs();
-  const std::string sql =
-      "CALL " + Procedure(options_.table, "release") + "(" + IdLiteral(id) +
-      ", " + Connection::Hex(owner.token) + ", " + std::to_string(now) + ", " +
-      std::to_string(now + ttl.count()) + ", " +
-      (mode == ReleaseMode::kWrite ? Connection::Hex(data) : "NULL") + ", " +
-      std::to_string(static_cast<int>(mode)) + ")";
-  Result<std::vector<ResultSet>> out =
-      RunPinnedOrIdle(TakePin(PinKey(std::string(id), owner.token)), sql);
+  Result<std::vector<ResultSet>> out = RunPinnedOrIdle(
+      TakePin(PinKey(std::string(id), owner.token)),
+      Prepare(Prepared::kRelease,
+              {Param::Bytes(id), Param::Bytes(owner.token), Param::Int(now),
+               Param::Int(now + ttl.count()),
+               mode == ReleaseMode::kWrite ? Param::Bytes(data) : Param::Null(),
+               Param::Int(static_cast<int>(mode))}));
   if (!out.ok()) {
     return Failed(out.status(),
                   mode == ReleaseMode::kWrite   ? "write and unlock"

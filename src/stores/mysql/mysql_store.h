@@ -17,6 +17,7 @@
 #include "sessionkit/store.h"
 #include "sessionkit/stores/mysql.h"
 #include "stores/mysql/connection.h"
+#include "stores/mysql/schema.h"
 
 namespace sessionkit::mysql {
 
@@ -47,8 +48,9 @@ class MysqlStore final : public Store {
                         const LockOwner& owner) override;
   Status Unlock(std::string_view id, const LockOwner& owner) override;
 
-  // Statements sent to the server by this store so far (connecting and the
-  // schema's creation not counted): one per round trip. For tests.
+  // Statements sent to the server by this store so far (connecting, the
+  // schema's creation and the preparing of statements not counted): one
+  // per step's round trip. For tests.
   uint64_t round_trips() const { return round_trips_.load(); }
 
  private:
@@ -72,28 +74,41 @@ class MysqlStore final : public Store {
   void DropIfForked();
   Status EnsureSchema(Connection& conn);
 
-  // Sends `sql` on `conn`, counting the round trip.
+  // What a step sends: the text `sql` (no slot), or prepared statement
+  // `slot`, whose SQL is `sql`, with `params`.
+  struct Statement {
+    int slot = -1;
+    std::string_view sql;
+    std::vector<Param> params;
+  };
+  // The text `sql`, sent as it is.
+  static Statement Text(std::string_view sql) { return {-1, sql, {}}; }
+  // Prepared statement `which` of this store's table.
+  Statement Prepare(Prepared which, std::vector<Param> params) const;
+
+  // Sends `stmt` on `conn`, counting the round trip.
   Result<std::vector<ResultSet>> Exchange(Connection& conn,
-                                          const std::string& sql,
-                                          Duration extra = Duration(0));
-  // Sends `sql` on `*conn`. When `*conn` came from the idle pool and turns
+                                          const Statement& stmt,
+                                          Duration extra = Duration(0),
+                                          QueryError* error = nullptr);
+  // Sends `stmt` on `*conn`. When `*conn` came from the idle pool and turns
   // out to be gone (the server restarted since its last use), the idle
-  // ones are dropped and `sql` goes once more on a new connection.
+  // ones are dropped and `stmt` goes once more on a new connection.
   Result<std::vector<ResultSet>> Send(ConnPtr* conn, bool reused,
-                                      const std::string& sql,
+                                      const Statement& stmt,
                                       Duration extra = Duration(0));
-  // Takes a connection, sends `sql`, gives it back.
-  Result<std::vector<ResultSet>> Run(const std::string& sql);
-  // Runs `sql` on `pinned` (when given), else (or when that connection
+  // Takes a connection, sends `stmt`, gives it back.
+  Result<std::vector<ResultSet>> Run(const Statement& stmt);
+  // Runs `stmt` on `pinned` (when given), else (or when that connection
   // turns out dead) on an idle one; the connection is given back after.
   Result<std::vector<ResultSet>> RunPinnedOrIdle(ConnPtr pinned,
-                                                 const std::string& sql);
+                                                 const Statement& stmt);
 
   Status Release(std::string_view id, const LockOwner& owner, ReleaseMode mode,
                  std::string_view data, Duration ttl);
   // The CALL of the lock procedure.
-  std::string LockCall(std::string_view id, const LockRequest& request,
-                       Duration wait, const std::string* break_owner) const;
+  Statement LockCall(std::string_view id, const LockRequest& request,
+                     Duration wait, const std::string* break_owner) const;
 
   int64_t NowMs() const;
   std::string IdLiteral(std::string_view id) const;
@@ -104,6 +119,8 @@ class MysqlStore final : public Store {
   std::string NotFound(std::string_view id) const;
 
   const MysqlOptions options_;
+  // The SQL of each Prepared statement, indexed by it.
+  const std::vector<std::string> prepared_;
   Env* const env_;
   std::mutex mu_;
   uint64_t generation_;

@@ -287,6 +287,49 @@ TEST_F(MysqlStoreTest, EveryStepIsOneRoundTrip) {
   EXPECT_EQ(trips([&] { SK_EXPECT_OK(store->Destroy("rt2")); }), 1u);
 }
 
+// A server status counter (SHOW GLOBAL STATUS), or -1.
+int64_t ServerCounter(const std::string& name) {
+  Result<std::string> out =
+      g_server->Sql("SHOW GLOBAL STATUS LIKE '" + name + "'");
+  if (!out.ok()) return -1;
+  const size_t tab = out->find('\t');
+  return tab == std::string::npos ? -1 : std::stoll(out->substr(tab + 1));
+}
+
+// The statements of the steps go over the binary protocol, each prepared
+// on the first use of a connection only: further cycles on it execute
+// them without preparing anything.
+TEST_F(MysqlStoreTest, StatementsArePreparedOncePerConnection) {
+  auto store = Open();
+  SK_ASSERT_OK(store);
+  SK_ASSERT_OK((*store)->Health());  // connects, creates the schema
+  LockRequest request;
+  request.owner = LockOwner::Generate();
+  auto cycle = [&] {
+    auto locked = (*store)->LockAndRead("prepared", request);
+    SK_ASSERT_OK(locked);
+    ASSERT_TRUE(locked->acquired());
+    SK_ASSERT_OK(
+        (*store)->WriteAndUnlock("prepared", "data", kLong, request.owner));
+  };
+  const int64_t prepared0 = ServerCounter("Com_stmt_prepare");
+  const int64_t executed0 = ServerCounter("Com_stmt_execute");
+  ASSERT_GE(prepared0, 0);
+  ASSERT_GE(executed0, 0);
+  cycle();  // prepares the lock and the release CALLs
+  const int64_t prepared1 = ServerCounter("Com_stmt_prepare");
+  const int64_t executed1 = ServerCounter("Com_stmt_execute");
+  EXPECT_EQ(prepared1 - prepared0, 2);
+  EXPECT_EQ(executed1 - executed0, 2);
+  constexpr int kCycles = 20;
+  for (int i = 0; i < kCycles; ++i) cycle();
+  EXPECT_EQ(ServerCounter("Com_stmt_prepare") - prepared1, 0);
+  EXPECT_EQ(ServerCounter("Com_stmt_execute") - executed1, 2 * kCycles);
+  Result<SessionRecord> read = (*store)->Read("prepared");
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "data");
+}
+
 // --- Locks ----------------------------------------------------------------
 
 // Another owner's Unlock (a request whose wait ran out, tidying up) changes

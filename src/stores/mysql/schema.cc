@@ -237,6 +237,30 @@ std::vector<std::string> SchemaStatements(std::string_view table) {
   return out;
 }
 
+std::vector<std::string> PreparedStatements(std::string_view table) {
+  std::vector<std::string> out(static_cast<size_t>(Prepared::kCount));
+  auto set = [&](Prepared which, std::string_view sql) {
+    out[static_cast<size_t>(which)] = WithTable(sql, table);
+  };
+  set(Prepared::kRead,
+      "SELECT data, expires_at FROM `@T` WHERE id = ? AND expires_at > ?");
+  set(Prepared::kWrite,
+      "INSERT INTO `@T` (id, data, expires_at, updated_at, version) VALUES "
+      "(?, ?, ?, ?, 1) ON DUPLICATE KEY UPDATE data = VALUES(data), "
+      "expires_at = VALUES(expires_at), updated_at = VALUES(updated_at), "
+      "version = version + 1");
+  set(Prepared::kTouch,
+      "UPDATE `@T` SET expires_at = ?, updated_at = ?, version = version + 1 "
+      "WHERE id = ? AND expires_at > ?");
+  set(Prepared::kExists, "SELECT 1 FROM `@T` WHERE id = ? AND expires_at > ?");
+  set(Prepared::kDestroy, "CALL " + Procedure(table, "destroy") + "(?)");
+  set(Prepared::kLock,
+      "CALL " + Procedure(table, "lock") + "(?, ?, ?, ?, ?, ?, ?, ?)");
+  set(Prepared::kRelease,
+      "CALL " + Procedure(table, "release") + "(?, ?, ?, ?, ?, ?)");
+  return out;
+}
+
 std::string ColumnsQuery(std::string_view table) {
   return WithTable(
       "SELECT table_name, column_name, data_type FROM "

@@ -1,7 +1,7 @@
 // The schema of the MariaDB/MySQL store: the sessions table, its lock table
 // and the procedures that do each locked step in one round trip, as SQL
-// (docs/mysql.md shows the same for DBAs), and the check of an existing
-// table's columns.
+// (docs/mysql.md shows the same for DBAs), the statements of the steps,
+// and the check of an existing table's columns.
 #ifndef SESSIONKIT_STORES_MYSQL_SCHEMA_H_
 #define SESSIONKIT_STORES_MYSQL_SCHEMA_H_
 
@@ -24,6 +24,25 @@ inline constexpr int kGcBatch = 1000;
 // The name of the procedure `step` ("lock", "release", "destroy") of
 // `table`, quoted for SQL.
 std::string Procedure(std::string_view table, std::string_view step);
+
+// The statements of the store's hot steps, prepared once per connection
+// (Connection::Execute's slots): kRead (id, now), kWrite (id, data,
+// expires_at, now), kTouch (expires_at, now, id, now), kExists (id, now),
+// then the CALLs of the procedures: kDestroy, kLock, kRelease.
+enum class Prepared : int {
+  kRead,
+  kWrite,
+  kTouch,
+  kExists,
+  kDestroy,
+  kLock,
+  kRelease,
+  kCount
+};
+
+// The SQL of each Prepared statement of `table` (`?` for each parameter),
+// indexed by the enum.
+std::vector<std::string> PreparedStatements(std::string_view table);
 
 // The statements that create the tables and procedures of `table` when
 // they are missing (CREATE ... IF NOT EXISTS), in order.

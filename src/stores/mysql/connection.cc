@@ -322,6 +322,11 @@ Result<std::vector<ResultSet>> Connection::ReadResults(MYSQL_STMT* stmt,
   return results;
 }
 
+std::string Connection::server_info() const {
+  const char* info = mysql_ == nullptr ? nullptr : mysql_get_server_info(mysql_);
+  return info == nullptr ? std::string() : std::string(info);
+}
+
 Result<std::vector<ResultSet>> Connection::Query(std::string_view sql,
                                                  Duration extra,
                                                  QueryError* error) {

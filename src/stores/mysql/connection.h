@@ -117,6 +117,9 @@ class Connection {
   // The server's id of this connection (CONNECTION_ID()).
   uint64_t id() const { return id_; }
 
+  // The server's version string, as the handshake gave it.
+  std::string server_info() const;
+
   // Forgets the connection without a word to the server: closes this
   // process's descriptor only (after fork(), the parent's connection lives
   // on). The object is then broken. Its prepared statements are left

@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 
 #include "sessionkit/open.h"
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/mysql.h"
+#include "stores/mysql/schema.h"
+#include "support/test_status.h"
 
 namespace sessionkit {
 namespace {
@@ -94,6 +97,25 @@ TEST(MysqlOptionsTest, OpenStoreChecksBeforeConnecting) {
   store = OpenStore("mysql://u:secret@nowhere.invalid/db");
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_EQ((*store)->name(), "mysql://u:***@nowhere.invalid:3306/db");
+}
+
+// MySQL, and a MariaDB older than the schema's SQL, are refused by name.
+TEST(MysqlServerCheckTest, OnlyMariadb103AndLaterIsAccepted) {
+  for (std::string_view ok :
+       {"10.11.6-MariaDB-0+deb12u1", "5.5.5-10.11.6-MariaDB-log",
+        "10.3.39-MariaDB", "11.4.2-MariaDB"}) {
+    SK_EXPECT_OK(mysql::CheckServer("mysql://u@h/db", ok)) << ok;
+  }
+  for (std::string_view refused :
+       {"8.0.36", "8.4.0-Percona", "10.2.44-MariaDB", "5.7.44-log", ""}) {
+    Status st = mysql::CheckServer("mysql://u@h/db", refused);
+    EXPECT_TRUE(st.IsInvalidArgument()) << refused;
+    EXPECT_THAT(st.message(),
+                AllOf(HasSubstr("mysql://u@h/db: the server is "),
+                      HasSubstr(std::string(refused)),
+                      HasSubstr("needs MariaDB 10.3 or later")))
+        << refused;
+  }
 }
 
 }  // namespace

@@ -133,6 +133,7 @@ void MysqlStore::Pin(PinKey key, ConnPtr conn) {
 Status MysqlStore::EnsureSchema(Connection& conn) {
   std::lock_guard<std::mutex> lock(schema_mu_);
   if (schema_ready_.load()) return Status::OK();
+  SK_RETURN_IF_ERROR(CheckServer(options_.name, conn.server_info()));
   const std::string where = options_.database + "." + options_.table;
   auto fail = [&](const Status& st, unsigned code, std::string_view what) {
     // A refusal of the server (a missing privilege) is the configuration's

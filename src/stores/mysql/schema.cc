@@ -1,5 +1,6 @@
 #include "stores/mysql/schema.h"
 
+#include <charconv>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -267,6 +268,27 @@ std::string ColumnsQuery(std::string_view table) {
       "information_schema.columns WHERE table_schema = DATABASE() AND "
       "table_name IN ('@T', '@T_locks')",
       table);
+}
+
+Status CheckServer(std::string_view store, std::string_view server_info) {
+  // A server behind a replication-compatible prefix says
+  // "5.5.5-10.11.6-MariaDB".
+  std::string_view version = server_info;
+  if (version.starts_with("5.5.5-")) version.remove_prefix(6);
+  int major = 0, minor = 0;
+  const char* end = version.data() + version.size();
+  auto [p, ec] = std::from_chars(version.data(), end, major);
+  if (ec == std::errc() && p < end && *p == '.') {
+    std::from_chars(p + 1, end, minor);
+  }
+  const bool mariadb = server_info.find("MariaDB") != std::string_view::npos;
+  if (mariadb && (major > 10 || (major == 10 && minor >= 3))) {
+    return Status::OK();
+  }
+  return Status::InvalidArgument(
+      std::string(store) + ": the server is " +
+      (mariadb ? "MariaDB " : "MySQL ") + std::string(server_info.substr(0, 60)) +
+      "; this store needs MariaDB 10.3 or later (docs/mysql.md)");
 }
 
 Status CheckColumns(std::string_view store, std::string_view database,

@@ -52,6 +52,12 @@ std::vector<std::string> SchemaStatements(std::string_view table);
 // `table` and `<table>_locks` in the current database.
 std::string ColumnsQuery(std::string_view table);
 
+// OK when `server_info` (mysql_get_server_info: "10.11.6-MariaDB-0+deb12u1")
+// names a MariaDB of 10.3 or later, what the schema's SQL needs; otherwise
+// InvalidArgument naming `store` and the server found (MySQL lacks DELETE
+// ... RETURNING, and CREATE PROCEDURE IF NOT EXISTS before 8.0.29).
+Status CheckServer(std::string_view store, std::string_view server_info);
+
 // OK when the rows of ColumnsQuery have every column the store uses with a
 // type it can use; otherwise InvalidArgument naming `store`, the table and
 // the column.

@@ -467,16 +467,20 @@ TEST_F(MysqlStoreTest, RestartUnderLoadFailsCleanlyAndRecovers) {
   const int ok_before = ok.load();
   SK_ASSERT_OK(g_server->process().Restart());
   const int64_t restarted_ms = MsSince(start);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
   stop = true;
   for (auto& t : workers) t.join();
   EXPECT_GT(ok_before, 0);
   EXPECT_GT(failed.load(), 0) << "no request saw the server down";
   EXPECT_EQ(other.load(), 0) << "errors other than Unavailable";
-  EXPECT_GT(last_ok_ms.load(), restarted_ms) << "nothing succeeded after";
-  // Once the server is back, idle connections of before are replaced
-  // without failing a request (only those under way may still fail).
-  EXPECT_LT(last_failed_ms.load(), restarted_ms + 1000);
+  // Once the server is back, idle connections of before are replaced and
+  // requests succeed again. A server that has just started may still miss
+  // a 100 ms connect_timeout on a loaded machine (1.6 s after the restart
+  // once, under ASan with two tests at a time): failures stop within
+  // 2.5 s, and requests succeed after the last one.
+  EXPECT_LT(last_failed_ms.load(), restarted_ms + 2500);
+  EXPECT_GT(last_ok_ms.load(), last_failed_ms.load())
+      << "nothing succeeded after the last failure";
   // No request hung: a write and a read, each bounded by connect + read
   // timeouts (600 ms), and slack for a 2-core machine starting mariadbd.
   EXPECT_LT(slowest_ms.load(), 2500);

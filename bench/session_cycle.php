@@ -10,7 +10,8 @@
 // session is read back and the counters summed, so a handler that drops
 // writes fails the run instead of looking fast.
 //
-// Prints one line: "cycles=N ns=T payload_bytes=B". Nothing may be printed
+// Prints one line: "cycles=N ns=T payload_bytes=B", then
+// "warmup_cycles=W". Nothing may be printed
 // before that: in the CLI, output counts as sent headers and would stop
 // session_start().
 //
@@ -33,9 +34,10 @@
 // handler uses) it reads the server's SHOW GLOBAL STATUS right before and
 // after the timed cycles and prints what those cycles cost it, its own
 // SHOW left out:
-//   "mysql connections=C statements=S prepares=P"
+//   "mysql connections=C statements=S prepares=P fsyncs=F"
 // statements counts what clients sent (Questions: a CALL is one), prepares
-// the statements prepared (Com_stmt_prepare).
+// the statements prepared (Com_stmt_prepare), fsyncs InnoDB's disk flushes
+// (Innodb_data_fsyncs: a synced commit is one).
 declare(strict_types=1);
 
 const POOL_SIZE = 1000;
@@ -160,13 +162,15 @@ function mysql_connect_url(string $url): PDO
     }
 }
 
-// The server's Questions, Com_stmt_prepare and Connections counters.
+// The server's Questions, Com_stmt_prepare, Connections and
+// Innodb_data_fsyncs counters.
 function mysql_status(PDO $conn): array
 {
     $rows = $conn->query("SHOW GLOBAL STATUS WHERE Variable_name IN
-                            ('Questions', 'Com_stmt_prepare', 'Connections')")
+                            ('Questions', 'Com_stmt_prepare', 'Connections',
+                             'Innodb_data_fsyncs')")
                  ->fetchAll(PDO::FETCH_KEY_PAIR);
-    if (count($rows) !== 3) fail('SK_BENCH_MYSQL: SHOW GLOBAL STATUS lacks a counter');
+    if (count($rows) !== 4) fail('SK_BENCH_MYSQL: SHOW GLOBAL STATUS lacks a counter');
     return array_map('intval', $rows);
 }
 
@@ -223,10 +227,11 @@ $elapsed = hrtime(true) - $start;
 if ($mysql !== null) {
     $mysql_after = mysql_status($mysql_conn);
     // The second SHOW counts itself among the Questions.
-    $mysql_line = sprintf("mysql connections=%d statements=%d prepares=%d\n",
+    $mysql_line = sprintf("mysql connections=%d statements=%d prepares=%d fsyncs=%d\n",
         $mysql_after['Connections'] - $mysql_before['Connections'],
         $mysql_after['Questions'] - $mysql_before['Questions'] - 1,
-        $mysql_after['Com_stmt_prepare'] - $mysql_before['Com_stmt_prepare']);
+        $mysql_after['Com_stmt_prepare'] - $mysql_before['Com_stmt_prepare'],
+        $mysql_after['Innodb_data_fsyncs'] - $mysql_before['Innodb_data_fsyncs']);
 }
 
 if ($redis !== null) {
@@ -258,6 +263,9 @@ if ($sum !== WARMUP_CYCLES + $cycles) {
     fail(sprintf('lost updates: counters sum to %d, expected %d', $sum, WARMUP_CYCLES + $cycles));
 }
 printf("cycles=%d ns=%d payload_bytes=%d\n", $cycles, $elapsed, $payload_bytes);
+// The warm-up's cycles write as the timed ones do (the read-back's do not
+// write), for counts taken over the whole process.
+printf("warmup_cycles=%d\n", WARMUP_CYCLES);
 if ($redis !== null) {
     echo $redis_line;
 }

@@ -419,6 +419,24 @@ HOW_IT_WAITS = {
     "sessionkit": "waits at most `sessionkit.lock_wait_ms` for the release "
                   "(then `sessionkit.lock_timeout_action`)",
 }
+# PdoSessionHandler runs under save_handler=files (the app installs it), so
+# its entries go by its lock mode instead.
+HOW_PDO_WAITS = {
+    "transactional": "blocks in `SELECT ... FOR UPDATE` on the session's row; "
+                     "the server wakes it at the holder's commit (after "
+                     "`innodb_lock_wait_timeout` it fails)",
+    "advisory": "blocks in `pg_advisory_lock()`; the server wakes it at the "
+                "holder's `pg_advisory_unlock()`, with no time limit",
+}
+
+
+def how_it_waits(handler):
+    """How `handler` waits for a held lock, for the hand-off section."""
+    ini = catalog.HANDLERS[handler].ini
+    pdo_lock = ini.get("sk_stack.pdo_lock")
+    if pdo_lock is not None:
+        return HOW_PDO_WAITS.get(pdo_lock, "")
+    return HOW_IT_WAITS.get(ini["session.save_handler"], "")
 
 HANDOFF_TARGET = ("sessionkit-redis", 2000)  # handler, median in us
 
@@ -458,7 +476,7 @@ def handoff_section(rows, args):
     for h, r in by.items():
         if r["no_lock"]:
             continue
-        how = HOW_IT_WAITS.get(catalog.HANDLERS[h].ini["session.save_handler"], "")
+        how = how_it_waits(h)
         ini = ", ".join(f"`{k}={v}`" for k, v in r["lock_ini"].items())
         lines.append(f"- `{h}`: {how}" + (f"; {ini}" if ini else "") + ".")
     return lines

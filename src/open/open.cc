@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sessionkit/stores/lmdb.h"
+#include "sessionkit/stores/memcached.h"
 #include "sessionkit/stores/mysql.h"
 #include "sessionkit/stores/postgres.h"
 #include "sessionkit/stores/redis.h"
@@ -43,6 +44,7 @@ Result<std::unique_ptr<Store>> OpenWithEnv(const StoreUrl& url, Env* env) {
 }
 
 constexpr std::string_view kLmdbSchemes[] = {"lmdb"};
+constexpr std::string_view kMemcachedSchemes[] = {"memcached"};
 constexpr std::string_view kMysqlSchemes[] = {"mysql"};
 constexpr std::string_view kRedisSchemes[] = {
     "redis", "rediss", "redis+sentinel", "redis+cluster"};
@@ -57,6 +59,8 @@ constexpr Backend kBackends[] = {
      &OpenWithEnv<PostgresOptions, &OpenPostgresStore>},
     {"mysql", kMysqlSchemes, &CheckSettings<MysqlOptions>,
      &OpenWithEnv<MysqlOptions, &OpenMysqlStore>},
+    {"memcached", kMemcachedSchemes, &CheckSettings<MemcachedOptions>,
+     &OpenWithEnv<MemcachedOptions, &OpenMemcachedStore>},
 };
 
 const Backend* FindBackend(std::string_view scheme) {

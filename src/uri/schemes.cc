@@ -90,27 +90,12 @@ constexpr ParamSpec kPostgresParams[] = {
     kWrite,
 };
 
-// ------------------------------------------- stores not in this build yet
-// Their rules, until each store's FromUrl takes them over.
-
-constexpr ParamSpec kTimeoutRule{.name = "timeout",
-                                 .type = ParamType::kDuration};
-constexpr ParamSpec kConnectTimeoutRule{.name = "connect_timeout",
-                                        .type = ParamType::kDuration,
-                                        .fallback_from = "timeout"};
-constexpr ParamSpec kReadTimeoutRule{.name = "read_timeout",
-                                     .type = ParamType::kDuration,
-                                     .fallback_from = "timeout"};
-
+// memcached: MemcachedOptions::FromUrl reads and checks the values.
 constexpr ParamSpec kMemcachedParams[] = {
-    {.name = "replicas",
-     .type = ParamType::kInt,
-     .max_is_hosts_minus_one = true},
-    {.name = "prefix", .type = ParamType::kPrefix},
-    kConnectTimeoutRule,
-    kReadTimeoutRule,
-    kTimeoutRule,
-    kWrite,
+    {.name = "replicas"},     {.name = "prefix"},  kConnectTimeout,
+    kReadTimeout,             {.name = "timeout"}, {.name = "down_time"},
+    {.name = "tls_ca"},       {.name = "tls_cert"}, {.name = "tls_key"},
+    {.name = "tls_insecure"}, kWrite,
 };
 
 constexpr SchemeSpec kSchemes[] = {

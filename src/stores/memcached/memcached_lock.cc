@@ -1,0 +1,364 @@
+// The Memcached store's locked steps.
+//
+// The lock of a session is an item of its own (KeysFor: "<data key>.lock")
+// on the session's first server, holding "<lease_until ms> <owner token>".
+// memcached cannot wake a waiter, so waiters poll every few milliseconds.
+//
+//   LockAndRead, lock free: one round trip. The first server gets
+//     ms <lock> add-only (NS when held), mg <lock> (holder and CAS), mg
+//     <data> (value and CAS), in this order: the data is read after the
+//     lock is taken, so a holder's last write is always seen. Each replica
+//     gets mg <data> alongside.
+//   Held by this owner: ms <lock> C<cas> renews the lease.
+//   Held, lease over or holder gone: ms <lock> C<cas> takes it over, then
+//     every server of the session appends nothing to the data item (ms MA
+//     with no bytes), which gives it a new CAS: the fence. The old holder's
+//     write, checked against the CAS it read, is refused everywhere.
+//   WriteAndUnlock: one round trip. Each server gets ms <data> C<the CAS
+//     this owner read there> (add-only where there was no item) and the
+//     first also md <lock> C<lock CAS>. Refused (LockLost) when the first
+//     server refuses the data: a takeover fenced it, Destroy left a
+//     tombstone, or a write without the lock came in between.
+// The CASes learnt by LockAndRead are kept in the store (Held) until the
+// owner releases.
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sessionkit/lock.h"
+#include "sessionkit/session_id.h"
+#include "stores/lock_wait.h"
+#include "stores/memcached/memcached_store.h"
+
+namespace sessionkit::memcached {
+namespace {
+
+// Waiters poll at most this far apart (memcached wakes nobody).
+constexpr Duration kPoll{2};
+// The waiter count of a lock lives this long after its last waiter came.
+constexpr Duration kWaitersLife{60 * 1000};
+
+GetRequest LockGet() {
+  GetRequest get;
+  get.value = true;
+  get.cas = true;
+  get.ttl = false;
+  get.client_flags = false;
+  return get;
+}
+
+std::string LockLostText(const std::string& store, const std::string& what) {
+  return store + ": " + what +
+         ": the lock is no longer this request's (taken over, released or "
+         "destroyed)";
+}
+
+}  // namespace
+
+void MemcachedStore::Hold(std::string_view id, std::string_view token,
+                          Held held) {
+  std::lock_guard<std::mutex> lock(held_mu_);
+  held_[{std::string(id), std::string(token)}] = std::move(held);
+}
+
+std::optional<MemcachedStore::Held> MemcachedStore::TakeHeld(
+    std::string_view id, std::string_view token) {
+  std::lock_guard<std::mutex> lock(held_mu_);
+  auto it = held_.find({std::string(id), std::string(token)});
+  if (it == held_.end()) return std::nullopt;
+  Held held = std::move(it->second);
+  held_.erase(it);
+  return held;
+}
+
+// What the reads of a lock step found, into `held`: the data CAS on each
+// server (reply `reply0` of the first call, reply 0 of the others) and the
+// session the first server (else a replica) holds.
+Status MemcachedStore::LearnData(const SessionKeys& keys,
+                                 std::span<ServerSet::Call> calls,
+                                 size_t reply0, const std::string& what,
+                                 Held* held) {
+  held->servers.clear();
+  held->data_cas.clear();
+  for (size_t c = 0; c < calls.size(); ++c) {
+    held->servers.push_back(calls[c].server);
+    std::optional<uint64_t> cas;
+    const size_t r = c == 0 ? reply0 : 0;
+    if (calls[c].status.ok() && calls[c].replies.size() > r &&
+        calls[c].replies[r].code == ResponseCode::kValue) {
+      cas = calls[c].replies[r].cas;
+    }
+    held->data_cas.push_back(cas);
+  }
+  Result<Found> found = Believe(keys, calls, reply0, what);
+  if (!found.ok()) return found.status();
+  held->found = found->present && !found->tombstone;
+  held->at_ms = found->at_ms;
+  held->frame = std::move(found->frame);
+  return Status::OK();
+}
+
+Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
+                                               const LockRequest& request) {
+  SK_RETURN_IF_ERROR(CheckId(id, "lock"));
+  const std::string what = What("lock", id);
+  const SessionKeys keys = KeysFor(options_.prefix, id);
+  const std::string& token = request.owner.token;
+  LockWaitPacing pacing;
+  pacing.max_sleep = kPoll;
+  LockWait wait(env_, request, pacing);
+  WaiterCount waiters(this, keys.lock + ".w");
+  size_t failovers = 0;
+  for (;;) {
+    const std::vector<size_t> servers = ServersOf(id);
+    if (servers.empty()) return NoServer(what);
+    const int64_t now = NowMs();
+    const int64_t lease_until = now + request.lease.count();
+    const std::string mine = EncodeLock(lease_until, token);
+    SetRequest add;
+    add.mode = SetMode::kAdd;
+    add.ttl = ItemTtl(lease_until + kLockRecordRetention.count(), now);
+    std::vector<ServerSet::Call> calls(servers.size());
+    for (size_t c = 0; c < servers.size(); ++c) {
+      calls[c].server = servers[c];
+      if (c == 0) {
+        SK_RETURN_IF_ERROR(calls[c].pipeline.Set(keys.lock, mine, add));
+        SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.lock, LockGet()));
+      }
+      SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.data, LockGet()));
+    }
+    servers_.RunAll(calls);
+    if (!calls[0].status.ok()) {
+      // The lock's server failed (it is marked down now): its sessions go
+      // to the next server; once per server of the pool.
+      if (calls[0].status.IsUnavailable() && ++failovers < servers_.size()) {
+        continue;
+      }
+      return calls[0].status;
+    }
+    const Response& added = calls[0].replies[0];
+    const Response& lock = calls[0].replies[1];
+    if (added.is_error()) return ErrorStatus(added, name() + ": " + what);
+    if (lock.is_error()) return ErrorStatus(lock, name() + ": " + what);
+    std::string broken;
+    std::optional<uint64_t> lock_cas;
+    if (lock.code != ResponseCode::kValue || !lock.cas) continue;  // gone
+    Result<LockValue> holder = DecodeLock(lock.value, name() + ": " + what);
+    if (!holder.ok()) return holder.status();
+    if (added.code == ResponseCode::kHeader) {
+      if (holder->token != token) continue;  // passed on in between
+      lock_cas = lock.cas;
+    } else {
+      const std::string holder_token(holder->token);
+      const bool takeover = holder_token != token &&
+                            (holder->lease_until_ms <= now ||
+                             LockHolderIsGone(holder_token, env_));
+      if (holder_token == token || takeover) {
+        Result<std::optional<uint64_t>> taken =
+            Replace(keys, servers[0], *lock.cas, mine, add.ttl, what);
+        if (!taken.ok()) return taken.status();
+        if (!taken->has_value()) continue;  // changed meanwhile: again
+        lock_cas = **taken;
+        if (takeover) {
+          broken = holder_token;
+          SK_RETURN_IF_ERROR(Fence(keys, &calls, what));
+        }
+      } else {
+        Result<bool> room = waiters.Join(request, servers[0], now);
+        if (!room.ok()) return room.status();
+        if (!*room) {
+          LockedRead out;
+          out.outcome = LockOutcome::kTooManyWaiters;
+          return out;
+        }
+        if (wait.Expired()) return LockedRead{};  // kTimedOut
+        env_->SleepFor(wait.NextSleep(holder_token, holder->lease_until_ms -
+                                                        now));
+        continue;
+      }
+    }
+    Held held;
+    held.lock_cas = *lock_cas;
+    held.lease_until = lease_until;
+    // After a fence, calls hold its reads (reply 1 everywhere... see Fence).
+    SK_RETURN_IF_ERROR(LearnData(keys, calls, broken.empty() ? 2 : 1, what,
+                                 &held));
+    LockedRead out;
+    out.outcome = LockOutcome::kAcquired;
+    out.found = held.found && held.at_ms > now;
+    if (out.found) {
+      out.record.data = held.frame;
+      out.record.expires_at = FromUnixMillis(held.at_ms);
+    }
+    out.broken_owner = std::move(broken);
+    Hold(id, token, std::move(held));
+    return out;
+  }
+}
+
+Result<std::optional<uint64_t>> MemcachedStore::Replace(
+    const SessionKeys& keys, size_t server, uint64_t cas,
+    const std::string& value, uint32_t ttl, const std::string& what) {
+  ServerSet::Call call;
+  call.server = server;
+  SetRequest set;
+  set.compare_cas = cas;
+  set.ttl = ttl;
+  set.return_cas = true;
+  SK_RETURN_IF_ERROR(call.pipeline.Set(keys.lock, value, set));
+  servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
+  if (!call.status.ok()) return call.status;
+  const Response& r = call.replies[0];
+  if (r.is_error()) return ErrorStatus(r, name() + ": " + what);
+  if (r.code != ResponseCode::kHeader || !r.cas) {
+    return std::optional<uint64_t>();
+  }
+  return std::optional<uint64_t>(*r.cas);
+}
+
+Status MemcachedStore::Fence(const SessionKeys& keys,
+                             std::vector<ServerSet::Call>* calls,
+                             const std::string& what) {
+  SetRequest append;
+  append.mode = SetMode::kAppend;
+  for (ServerSet::Call& call : *calls) {
+    call.pipeline = Pipeline();
+    SK_RETURN_IF_ERROR(call.pipeline.Set(keys.data, "", append));
+    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, LockGet()));
+  }
+  servers_.RunAll(*calls);
+  if (!(*calls)[0].status.ok()) return (*calls)[0].status;
+  const Response& r = (*calls)[0].replies[0];
+  if (r.is_error()) return ErrorStatus(r, name() + ": " + what);
+  // The reads are reply 1 of every call; LearnData reads reply 0 of the
+  // replicas, so each replica's reply 0 (its append's) gives way.
+  for (size_t c = 1; c < calls->size(); ++c) {
+    std::vector<Response>& replies = (*calls)[c].replies;
+    if (replies.size() == 2) replies.erase(replies.begin());
+  }
+  return Status::OK();
+}
+
+Result<bool> MemcachedStore::WaiterCount::Join(const LockRequest& request,
+                                               size_t server, int64_t now) {
+  if (joined_ || request.wait.count() <= 0 || request.max_waiters == 0) {
+    return true;
+  }
+  ArithmeticRequest incr;
+  incr.create_ttl = ItemTtl(now + request.wait.count() +
+                                kWaitersLife.count(), now);
+  incr.initial = 1;
+  incr.ttl = incr.create_ttl;
+  ServerSet::Call call;
+  call.server = server;
+  SK_RETURN_IF_ERROR(call.pipeline.Arithmetic(key_, incr));
+  store_->servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
+  if (!call.status.ok()) return call.status;
+  const Response& r = call.replies[0];
+  if (r.is_error()) return ErrorStatus(r, store_->name() + ": waiters");
+  server_ = server;
+  joined_ = true;
+  uint64_t count = 0;
+  for (char c : r.value) count = count * 10 + static_cast<uint64_t>(c - '0');
+  if (count > request.max_waiters) {
+    Leave();
+    return false;
+  }
+  return true;
+}
+
+void MemcachedStore::WaiterCount::Leave() {
+  if (!joined_) return;
+  joined_ = false;
+  ArithmeticRequest decr;
+  decr.decrement = true;
+  decr.return_value = false;
+  ServerSet::Call call;
+  call.server = server_;
+  if (!call.pipeline.Arithmetic(key_, decr).ok()) return;
+  store_->servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
+}
+
+Status MemcachedStore::Release(std::string_view id, const LockOwner& owner,
+                               const std::string* data, Duration ttl,
+                               const char* op) {
+  SK_RETURN_IF_ERROR(CheckId(id, op));
+  const std::string what = What(op, id);
+  const SessionKeys keys = KeysFor(options_.prefix, id);
+  std::optional<Held> held = TakeHeld(id, owner.token);
+  if (!held) {
+    // Not taken through this store object: nothing proves the lock, so
+    // nothing is written (an Unlock of a lock not held does nothing).
+    if (data == nullptr && std::string_view(op) == "unlock") {
+      return Status::OK();
+    }
+    return Status::LockLost(LockLostText(name(), what));
+  }
+  const int64_t now = NowMs();
+  const bool touch = data == nullptr && std::string_view(op) == "touch";
+  const bool write = data != nullptr || (touch && held->found &&
+                                         held->at_ms > now);
+  std::vector<ServerSet::Call> calls(write ? held->servers.size() : 1);
+  const int64_t expires = now + ttl.count();
+  const std::string value =
+      write ? EncodeData(data != nullptr ? *data : held->frame, expires) : "";
+  for (size_t c = 0; c < calls.size(); ++c) {
+    calls[c].server = held->servers[c];
+    if (write) {
+      SetRequest set;
+      set.ttl = ItemTtl(expires, now);
+      if (held->data_cas[c]) {
+        set.compare_cas = *held->data_cas[c];
+      } else {
+        set.mode = SetMode::kAdd;
+      }
+      SK_RETURN_IF_ERROR(calls[c].pipeline.Set(keys.data, value, set));
+    }
+    if (c == 0) {
+      DeleteRequest del;
+      del.compare_cas = held->lock_cas;
+      SK_RETURN_IF_ERROR(calls[c].pipeline.Delete(keys.lock, del));
+    }
+  }
+  servers_.RunAll(calls);
+  if (!calls[0].status.ok()) return calls[0].status;
+  const Response& first = calls[0].replies[0];
+  const Response& unlocked = calls[0].replies[write ? 1 : 0];
+  if (first.is_error()) return ErrorStatus(first, name() + ": " + what);
+  if (write) {
+    if (first.code != ResponseCode::kHeader) {
+      return Status::LockLost(LockLostText(name(), what));
+    }
+    return Status::OK();
+  }
+  if (std::string_view(op) == "unlock") return Status::OK();
+  // A touch of a session that is gone: released all the same, unless the
+  // lock was no longer this owner's.
+  if (unlocked.code != ResponseCode::kHeader) {
+    return Status::LockLost(LockLostText(name(), what));
+  }
+  return Status::NotFound(name() + ": " + what +
+                          ": no such session (or it expired)");
+}
+
+Status MemcachedStore::WriteAndUnlock(std::string_view id,
+                                      std::string_view data, Duration ttl,
+                                      const LockOwner& owner) {
+  const std::string copy(data);
+  return Release(id, owner, &copy, ttl, "write");
+}
+
+Status MemcachedStore::TouchAndUnlock(std::string_view id, Duration ttl,
+                                      const LockOwner& owner) {
+  return Release(id, owner, nullptr, ttl, "touch");
+}
+
+Status MemcachedStore::Unlock(std::string_view id, const LockOwner& owner) {
+  return Release(id, owner, nullptr, Duration(0), "unlock");
+}
+
+}  // namespace sessionkit::memcached

@@ -1,0 +1,282 @@
+// The Memcached store's unlocked steps, its placement and OpenMemcachedStore.
+// The locked steps are in memcached_lock.cc.
+//
+// Replicas. A session lives on the servers ServersOf lists: its first server
+// and `replicas` more. Every write goes to all of them in one round trip,
+// CAS-checked where the step holds the lock. A read asks all of them in one
+// round trip and believes the first server: what it holds (a session or
+// the tombstone of a destroyed one) is the answer; only when it holds
+// nothing (it restarted, or was down when the session was written) does a
+// replica's copy count, and is written back to it. Destroy leaves a
+// tombstone on every server rather than deleting, so that a copy on a
+// replica that missed the Destroy is never taken for the session.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sessionkit/session_id.h"
+#include "stores/memcached/memcached_store.h"
+
+namespace sessionkit::memcached {
+namespace {
+
+// How long a tombstone outlives the Destroy: longer than a replica that
+// missed it is likely to stay out of the pool and come back with its data.
+constexpr Duration kTombstoneLife = kLockRecordRetention;
+
+GetRequest DataGet() {
+  GetRequest get;
+  get.value = true;
+  get.cas = true;
+  get.ttl = false;
+  get.client_flags = false;
+  return get;
+}
+
+}  // namespace
+
+MemcachedStore::MemcachedStore(MemcachedOptions options, KetamaRing ring,
+                               std::shared_ptr<TlsContext> tls)
+    : options_(std::move(options)),
+      env_(options_.env != nullptr ? options_.env : Env::Default()),
+      ring_(std::move(ring)),
+      servers_(options_, std::move(tls), env_) {}
+
+MemcachedStore::~MemcachedStore() = default;
+
+int64_t MemcachedStore::NowMs() const { return ToUnixMillis(env_->WallNow()); }
+
+Status MemcachedStore::CheckId(std::string_view id, std::string_view op) const {
+  Status valid = ValidateSessionId(id);
+  if (valid.ok()) return valid;
+  return Status::InvalidArgument(name() + ": " + std::string(op) + ": " +
+                                 valid.message());
+}
+
+std::string MemcachedStore::What(std::string_view op,
+                                 std::string_view id) const {
+  return std::string(op) + " of session " + SessionIdPrefix(id);
+}
+
+std::vector<size_t> MemcachedStore::ServersOf(std::string_view id) const {
+  const uint32_t hash = ring_.Hash(id);
+  const auto down = [this](size_t i) { return servers_.IsDown(i); };
+  std::vector<size_t> out(static_cast<size_t>(options_.replicas) + 1);
+  if (options_.replicas == 0) {
+    out.resize(ring_.NextServers(hash, out, down));
+    return out;
+  }
+  // As php-memcached places replicas: the key's server, then the servers
+  // after it in the list; those marked down are left out.
+  out.resize(ring_.ListReplicas(hash, out.size(), out));
+  std::erase_if(out, down);
+  if (out.empty()) {
+    // All of them down: the ring's next live server keeps the session.
+    out.resize(1);
+    out.resize(ring_.NextServers(hash, out, down));
+  }
+  return out;
+}
+
+Status MemcachedStore::NoServer(std::string_view what) const {
+  return Status::Unavailable(name() + ": " + std::string(what) +
+                             ": every memcached server of the pool is left "
+                             "out after a failure (down_time)");
+}
+
+Result<MemcachedStore::Found> MemcachedStore::ReadAll(
+    const SessionKeys& keys, const std::vector<size_t>& servers,
+    const std::string& what, std::vector<ServerSet::Call>* calls) {
+  calls->clear();
+  for (size_t server : servers) {
+    ServerSet::Call& call = calls->emplace_back();
+    call.server = server;
+    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, DataGet()));
+  }
+  servers_.RunAll(*calls);
+  return Believe(keys, *calls, /*reply=*/0, what);
+}
+
+Result<MemcachedStore::Found> MemcachedStore::Believe(
+    const SessionKeys& keys, std::span<ServerSet::Call> calls, size_t reply,
+    const std::string& what) {
+  Found found;
+  // The first server that answered decides; a replica's copy counts only
+  // when it has nothing.
+  size_t first = calls.size();
+  for (size_t c = 0; c < calls.size(); ++c) {
+    if (calls[c].status.ok()) {
+      first = c;
+      break;
+    }
+  }
+  if (first == calls.size()) return calls[0].status;
+  for (size_t c = first; c < calls.size(); ++c) {
+    const ServerSet::Call& call = calls[c];
+    if (!call.status.ok()) continue;
+    const Response& r = call.replies[reply];
+    if (r.is_error()) {
+      if (c == first) return ErrorStatus(r, name() + ": " + what);
+      continue;
+    }
+    if (r.code != ResponseCode::kValue) continue;  // a miss
+    Result<StoredValue> value = DecodeValue(r.value, name() + ": " + what);
+    if (!value.ok()) return value.status();
+    if (c != first && value->tombstone) continue;
+    found.present = true;
+    found.tombstone = value->tombstone;
+    found.at_ms = value->at_ms;
+    found.frame = std::string(value->frame);
+    if (c != first) Repair(keys, calls[first].server, r.value);
+    break;
+  }
+  return found;
+}
+
+void MemcachedStore::Repair(const SessionKeys& keys, size_t server,
+                            std::string_view value) {
+  // Add-only: a write that came meanwhile wins. A failure is the next
+  // read's to repair.
+  Result<StoredValue> v = DecodeValue(value, "");
+  if (!v.ok()) return;
+  ServerSet::Call call;
+  call.server = server;
+  SetRequest set;
+  set.mode = SetMode::kAdd;
+  set.ttl = ItemTtl(v->at_ms, NowMs());
+  if (!call.pipeline.Set(keys.data, value, set).ok()) return;
+  servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
+}
+
+Result<SessionRecord> MemcachedStore::Read(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(id, "read"));
+  const std::string what = What("read", id);
+  const std::vector<size_t> servers = ServersOf(id);
+  if (servers.empty()) return NoServer(what);
+  std::vector<ServerSet::Call> calls;
+  Result<Found> found = ReadAll(KeysFor(options_.prefix, id), servers, what,
+                                &calls);
+  if (!found.ok()) return found.status();
+  if (!found->present || found->tombstone || found->at_ms <= NowMs()) {
+    return Status::NotFound(name() + ": " + what +
+                            ": no such session (or it expired)");
+  }
+  SessionRecord record;
+  record.data = std::move(found->frame);
+  record.expires_at = FromUnixMillis(found->at_ms);
+  return record;
+}
+
+Result<bool> MemcachedStore::Exists(std::string_view id) {
+  Result<SessionRecord> read = Read(id);
+  if (read.ok()) return true;
+  if (read.status().IsNotFound()) return false;
+  return read.status();
+}
+
+Status MemcachedStore::SetEverywhere(std::string_view id, std::string_view op,
+                                     std::string_view value, int64_t until_ms,
+                                     bool delete_lock) {
+  const std::string what = What(op, id);
+  const std::vector<size_t> servers = ServersOf(id);
+  if (servers.empty()) return NoServer(what);
+  const SessionKeys keys = KeysFor(options_.prefix, id);
+  SetRequest set;
+  set.ttl = ItemTtl(until_ms, NowMs());
+  std::vector<ServerSet::Call> calls(servers.size());
+  for (size_t c = 0; c < servers.size(); ++c) {
+    calls[c].server = servers[c];
+    SK_RETURN_IF_ERROR(calls[c].pipeline.Set(keys.data, value, set));
+    if (delete_lock) {
+      SK_RETURN_IF_ERROR(calls[c].pipeline.Delete(keys.lock, DeleteRequest{}));
+    }
+  }
+  servers_.RunAll(calls);
+  // Done when the first server took it; a replica that failed is marked
+  // down and repaired by a later read or write.
+  if (!calls[0].status.ok()) return calls[0].status;
+  const Response& r = calls[0].replies[0];
+  if (r.is_error()) return ErrorStatus(r, name() + ": " + what);
+  if (r.code != ResponseCode::kHeader) {
+    return Status::Internal(name() + ": " + what + ": memcached answered " +
+                            std::string(ResponseCodeName(r.code)) +
+                            " to a set");
+  }
+  return Status::OK();
+}
+
+Status MemcachedStore::Write(std::string_view id, std::string_view data,
+                             Duration ttl) {
+  SK_RETURN_IF_ERROR(CheckId(id, "write"));
+  const int64_t expires = NowMs() + ttl.count();
+  return SetEverywhere(id, "write", EncodeData(data, expires), expires,
+                       /*delete_lock=*/false);
+}
+
+Status MemcachedStore::Touch(std::string_view id, Duration ttl) {
+  SK_RETURN_IF_ERROR(CheckId(id, "touch"));
+  // The expiry is in the value: read it, then write it back with the new
+  // expiry if nobody wrote meanwhile (a write that came first wins).
+  const std::string what = What("touch", id);
+  const std::vector<size_t> servers = ServersOf(id);
+  if (servers.empty()) return NoServer(what);
+  const SessionKeys keys = KeysFor(options_.prefix, id);
+  std::vector<ServerSet::Call> calls;
+  Result<Found> found = ReadAll(keys, servers, what, &calls);
+  if (!found.ok()) return found.status();
+  const int64_t now = NowMs();
+  if (!found->present || found->tombstone || found->at_ms <= now) {
+    return Status::NotFound(name() + ": " + what +
+                            ": no such session (or it expired)");
+  }
+  const int64_t expires = now + ttl.count();
+  const std::string value = EncodeData(found->frame, expires);
+  SetRequest set;
+  set.ttl = ItemTtl(expires, now);
+  std::vector<ServerSet::Call> writes;
+  for (const ServerSet::Call& read : calls) {
+    if (!read.status.ok()) continue;
+    const Response& r = read.replies[0];
+    SetRequest checked = set;
+    if (r.code == ResponseCode::kValue && r.cas) {
+      checked.compare_cas = *r.cas;
+    } else {
+      checked.mode = SetMode::kAdd;
+    }
+    ServerSet::Call& call = writes.emplace_back();
+    call.server = read.server;
+    SK_RETURN_IF_ERROR(call.pipeline.Set(keys.data, value, checked));
+  }
+  servers_.RunAll(writes);
+  return Status::OK();
+}
+
+Status MemcachedStore::Destroy(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(id, "destroy"));
+  const int64_t now = NowMs();
+  return SetEverywhere(id, "destroy", EncodeTombstone(now),
+                       now + kTombstoneLife.count(), /*delete_lock=*/true);
+}
+
+Result<GcResult> MemcachedStore::Gc(TimePoint) {
+  // memcached drops expired items by itself (the items' TTLs follow the
+  // sessions' expiry): nothing to remove here.
+  return GcResult{};
+}
+
+Status MemcachedStore::Health() {
+  std::vector<ServerSet::Call> calls(servers_.size());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    calls[i].server = i;
+    calls[i].pipeline.Noop();
+  }
+  servers_.RunAll(calls);
+  // Healthy while every session has a server: one answering is enough.
+  for (const ServerSet::Call& call : calls) {
+    if (call.status.ok()) return Status::OK();
+  }
+  return calls[0].status;
+}
+
+}  // namespace sessionkit::memcached

@@ -1,0 +1,232 @@
+// The Memcached store (include/sessionkit/stores/memcached.h): a pool of
+// memcached servers, each session on the server ketama gives its id (and on
+// `replicas` more), locked with a lock item on the first of them.
+//
+// Where each step goes and how many round trips it takes:
+//   Read, Exists       1 to the session's first live server (its replicas
+//                      too, in the same round, when that one misses)
+//   Write, Touch       1 to each of the session's servers, all sent before
+//                      any reply is read
+//   Destroy            1 to each: a tombstone, and the lock deleted
+//   LockAndRead        1 when the lock is free: add-only ms of the lock,
+//                      mg of the lock, mg of the data, in one pipeline
+//   WriteAndUnlock     1: the data's ms (CAS-checked) and the lock's md
+//                      (CAS-checked), with the replicas' ms alongside
+// docs/memcached.md explains the locking protocol and its fences.
+#ifndef SESSIONKIT_STORES_MEMCACHED_MEMCACHED_STORE_H_
+#define SESSIONKIT_STORES_MEMCACHED_MEMCACHED_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <map>
+#include <optional>
+#include <span>
+#include <utility>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sessionkit/store.h"
+#include "sessionkit/stores/memcached.h"
+#include "stores/memcached/connection.h"
+#include "stores/memcached/ketama.h"
+#include "stores/memcached/record.h"
+
+namespace sessionkit::memcached {
+
+// Checks `options` (InvalidArgument naming the setting); see
+// MemcachedOptions.
+Status ValidateMemcachedOptions(const MemcachedOptions& options);
+// "memcached://h1:11211,h2:11211": a name for options without one.
+std::string DefaultName(const MemcachedOptions& options);
+
+// The servers of one store: each one's idle connections (of this process)
+// and whether it is marked down.
+//
+// Thread safety: every method may be called concurrently.
+class ServerSet {
+ public:
+  // At most this many idle connections are kept per server.
+  static constexpr size_t kMaxIdlePerServer = 16;
+
+  ServerSet(const MemcachedOptions& options, std::shared_ptr<TlsContext> tls,
+            Env* env);
+  ~ServerSet();
+
+  size_t size() const { return servers_.size(); }
+  const Endpoint& endpoint(size_t i) const { return servers_[i]->endpoint; }
+
+  // True while server `i` is marked down (see MarkDown).
+  bool IsDown(size_t i) const;
+  // Leaves server `i` out for down_time: it refused, timed out or broke.
+  void MarkDown(size_t i);
+
+  // Runs the pipelines of `calls` (server index and pipeline each), all
+  // written before any reply is read: one round trip whatever their number.
+  // Each call's replies and Status land in it. A connection the server
+  // closed while it sat idle is retried once on a new one; a server that
+  // fails otherwise is marked down. Calls to a server marked down fail at
+  // once with Unavailable, without a try.
+  struct Call {
+    size_t server = 0;
+    Pipeline pipeline;
+    std::vector<Response> replies;
+    Status status;
+  };
+  void RunAll(std::span<Call> calls);
+
+  const ConnectionStats& stats() const { return stats_; }
+
+ private:
+  struct Server {
+    Endpoint endpoint;
+    std::mutex mu;
+    std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
+    // Steady-clock nanoseconds until which the server is down; 0: up.
+    std::atomic<int64_t> down_until{0};
+  };
+  std::unique_ptr<Connection> Acquire(size_t i);
+  void Release(size_t i, std::unique_ptr<Connection> conn);
+
+  ConnectionOptions config_;
+  Env* const env_;
+  const Duration down_time_;
+  ConnectionStats stats_;
+  std::vector<std::unique_ptr<Server>> servers_;
+};
+
+// Thread safety: every method may be called concurrently, from several
+// threads and processes.
+class MemcachedStore : public Store {
+ public:
+  MemcachedStore(MemcachedOptions options, KetamaRing ring,
+                 std::shared_ptr<TlsContext> tls);
+  ~MemcachedStore() override;
+
+  const std::string& name() const override { return options_.name; }
+  Result<SessionRecord> Read(std::string_view id) override;
+  Status Write(std::string_view id, std::string_view data,
+               Duration ttl) override;
+  Status Touch(std::string_view id, Duration ttl) override;
+  Status Destroy(std::string_view id) override;
+  Result<bool> Exists(std::string_view id) override;
+  Result<ScanPage> Scan(const ScanOptions& options) override;
+  Result<GcResult> Gc(TimePoint now) override;
+  Status Health() override;
+
+  Result<LockedRead> LockAndRead(std::string_view id,
+                                 const LockRequest& request) override;
+  Status WriteAndUnlock(std::string_view id, std::string_view data,
+                        Duration ttl, const LockOwner& owner) override;
+  Status TouchAndUnlock(std::string_view id, Duration ttl,
+                        const LockOwner& owner) override;
+  Status Unlock(std::string_view id, const LockOwner& owner) override;
+
+  ServerSet& servers_for_testing() { return servers_; }
+
+ private:
+  // The servers that keep session `id`, in order: the first is where its
+  // lock lives and reads go first. Servers marked down are skipped (their
+  // sessions fall to the next server of the ring). Empty when every server
+  // is down.
+  std::vector<size_t> ServersOf(std::string_view id) const;
+  // Unavailable for `what` when ServersOf found no server.
+  Status NoServer(std::string_view what) const;
+
+  // A session's data item as a read believed it (see Believe).
+  struct Found {
+    bool present = false;    // an item (data or tombstone) was found
+    bool tombstone = false;  // it is a tombstone
+    int64_t at_ms = 0;       // its expires_at (destroyed_at)
+    std::string frame;
+  };
+  // Reads `keys`' data item from every server of `servers` in one round
+  // trip (their calls left in *calls) and believes them.
+  Result<Found> ReadAll(const SessionKeys& keys,
+                        const std::vector<size_t>& servers,
+                        const std::string& what,
+                        std::vector<ServerSet::Call>* calls);
+  // What the data reads of `calls` say (reply `reply0` of the first call,
+  // reply 0 of the others): the first server that answered decides; when
+  // it has no item, the first replica that has the session's data, which
+  // is then written back to it (Repair).
+  Result<Found> Believe(const SessionKeys& keys,
+                        std::span<ServerSet::Call> calls, size_t reply0,
+                        const std::string& what);
+  // Adds `value` (a data item) to `server`, which lacks it.
+  void Repair(const SessionKeys& keys, size_t server, std::string_view value);
+  // Sets the data item to `value` on every server of the session, living
+  // until `until_ms`; with `delete_lock` deletes the lock item too.
+  Status SetEverywhere(std::string_view id, std::string_view op,
+                       std::string_view value, int64_t until_ms,
+                       bool delete_lock);
+
+  // What LockAndRead learnt, kept until the owner releases: the CASes that
+  // prove the lock and fence the data.
+  struct Held {
+    std::vector<size_t> servers;  // servers[0] holds the lock
+    uint64_t lock_cas = 0;
+    // The data item's CAS on each server; none: no item there.
+    std::vector<std::optional<uint64_t>> data_cas;
+    bool found = false;  // the session existed (not a tombstone)
+    int64_t at_ms = 0;   // its expiry
+    std::string frame;   // its data, for TouchAndUnlock
+    int64_t lease_until = 0;
+  };
+  void Hold(std::string_view id, std::string_view token, Held held);
+  std::optional<Held> TakeHeld(std::string_view id, std::string_view token);
+  Status LearnData(const SessionKeys& keys, std::span<ServerSet::Call> calls,
+                   size_t reply0, const std::string& what, Held* held);
+  // Replaces the lock item of CAS `cas` on `server` with `value`: its new
+  // CAS, or none when the lock changed meanwhile.
+  Result<std::optional<uint64_t>> Replace(const SessionKeys& keys,
+                                          size_t server, uint64_t cas,
+                                          const std::string& value,
+                                          uint32_t ttl,
+                                          const std::string& what);
+  // After a takeover: gives the data item a new CAS on each server of
+  // `calls` and reads it again (reply 1 of the first call, reply 0 of the
+  // others afterwards).
+  Status Fence(const SessionKeys& keys, std::vector<ServerSet::Call>* calls,
+               const std::string& what);
+  // WriteAndUnlock (data), TouchAndUnlock (no data, op "touch") and Unlock.
+  Status Release(std::string_view id, const LockOwner& owner,
+                 const std::string* data, Duration ttl, const char* op);
+
+  // The waiters of one lock, counted in an item next to it (for
+  // LockRequest::max_waiters); a waiter that joined leaves when it goes.
+  class WaiterCount {
+   public:
+    WaiterCount(MemcachedStore* store, std::string key)
+        : store_(store), key_(std::move(key)) {}
+    ~WaiterCount() { Leave(); }
+    // Joins once (later calls: true): false when max_waiters already wait.
+    Result<bool> Join(const LockRequest& request, size_t server,
+                      int64_t now);
+    void Leave();
+
+   private:
+    MemcachedStore* store_;
+    std::string key_;
+    size_t server_ = 0;
+    bool joined_ = false;
+  };
+
+  int64_t NowMs() const;
+  Status CheckId(std::string_view id, std::string_view op) const;
+  std::string What(std::string_view op, std::string_view id) const;
+
+  const MemcachedOptions options_;
+  Env* const env_;
+  const KetamaRing ring_;
+  ServerSet servers_;
+  std::mutex held_mu_;
+  // Keyed by (id, owner token). Guarded by held_mu_.
+  std::map<std::pair<std::string, std::string>, Held> held_;
+};
+
+}  // namespace sessionkit::memcached
+
+#endif  // SESSIONKIT_STORES_MEMCACHED_MEMCACHED_STORE_H_

@@ -21,6 +21,7 @@
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
+#include "sessionkit/stores/tls.h"
 
 namespace sessionkit {
 
@@ -32,21 +33,9 @@ enum class RedisMode {
 };
 
 // TLS settings (rediss://; for redis+sentinel:// and redis+cluster://, any
-// tls_* parameter turns TLS on, for every server and sentinel).
-struct RedisTlsOptions {
-  bool enabled = false;
-  // PEM file of the CA(s) that sign the server certificate; empty: the
-  // system's default CA store.
-  std::string ca_file;
-  // PEM client certificate (chain) and its key, for servers that require
-  // one (tls-auth-clients yes). An empty key_file with a cert_file reads the
-  // key from cert_file.
-  std::string cert_file;
-  std::string key_file;
-  // Skips verifying the server certificate and its name. For tests only: it
-  // leaves the connection open to an attacker in the middle.
-  bool insecure = false;
-};
+// tls_* parameter turns TLS on, for every server and sentinel). A server
+// requires a client certificate with tls-auth-clients yes.
+using RedisTlsOptions = TlsOptions;
 
 struct RedisOptions {
   RedisMode mode = RedisMode::kStandalone;

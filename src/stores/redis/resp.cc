@@ -91,13 +91,6 @@ Reply ConvertReply(const redisReply* r) {
   return out;
 }
 
-std::string Endpoint::ToString() const {
-  if (host.find(':') != std::string::npos) {
-    return "[" + host + "]:" + std::to_string(port);
-  }
-  return host + ":" + std::to_string(port);
-}
-
 bool Reply::Is(std::string_view text) const {
   return (type == Type::kStatus || type == Type::kString) && str == text;
 }

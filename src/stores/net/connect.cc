@@ -1,4 +1,4 @@
-// Opening a connection's TCP socket: resolving the endpoint, then a
+// Opening a socket's TCP connection: resolving the endpoint, then a
 // staggered race over its addresses (ConnectToAny).
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,12 +17,12 @@
 #include <utility>
 #include <vector>
 
-#include "stores/redis/connection.h"
-#include "stores/redis/connection_internal.h"
+#include "stores/net/net_internal.h"
+#include "stores/net/socket.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::net {
 
-Status Connection::ConnectTcp(Deadline deadline) {
+Status Socket::ConnectTcp(Deadline deadline) {
   const Endpoint& ep = options_.endpoint;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
@@ -37,9 +37,9 @@ Status Connection::ConnectTcp(Deadline deadline) {
     rc = getaddrinfo(ep.host.c_str(), port.c_str(), &hints, &list);
   }
   if (rc != 0) {
-    return Status::Unavailable(options_.store_name +
-                               ": cannot resolve the Redis host \"" + ep.host +
-                               "\": " + gai_strerror(rc));
+    return Status::Unavailable(options_.store_name + ": cannot resolve the " +
+                               std::string(options_.words.name) + " host \"" +
+                               ep.host + "\": " + gai_strerror(rc));
   }
   std::vector<SocketAddress> addresses;
   for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
@@ -52,8 +52,8 @@ Status Connection::ConnectTcp(Deadline deadline) {
   ConnectOutcome outcome = ConnectToAny(addresses, deadline);
   if (outcome.fd >= 0) {
     fd_ = outcome.fd;
-    if (options_.stats != nullptr) {
-      options_.stats->connects.fetch_add(1, std::memory_order_relaxed);
+    if (options_.connects != nullptr) {
+      options_.connects->fetch_add(1, std::memory_order_relaxed);
     }
     return Status::OK();
   }
@@ -216,4 +216,4 @@ ConnectOutcome ConnectToAny(std::span<const SocketAddress> addresses,
   return ConnectRace(addresses, deadline).Run();
 }
 
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::net

@@ -1,6 +1,6 @@
-// TLS for a connection: the shared client context (TlsContext) and a
-// connection's handshake and record pumping, through OpenSSL memory BIOs so
-// that every byte goes through the connection's own poll loop and deadline.
+// TLS for a socket: the shared client context (TlsContext) and a socket's
+// handshake and record pumping, through OpenSSL memory BIOs so that every
+// byte goes through the socket's own poll loop and deadline.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,10 +15,10 @@
 #include <string>
 #include <string_view>
 
-#include "stores/redis/connection.h"
-#include "stores/redis/connection_internal.h"
+#include "stores/net/net_internal.h"
+#include "stores/net/socket.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::net {
 namespace {
 
 bool IsIpAddress(const std::string& host) {
@@ -40,7 +40,7 @@ Status CheckReadable(const std::string& store_name, std::string_view setting,
 }
 
 // Notes a CertificateRequest from the server (an SSL message callback, set
-// for the handshake only; `arg` is the connection's flag).
+// for the handshake only; `arg` is the socket's flag).
 void NoteCertificateRequest(int write_p, int /*version*/, int content_type,
                             const void* buf, size_t len, SSL* /*ssl*/,
                             void* arg) {
@@ -75,7 +75,7 @@ std::string OpenSslErrors() {
 // --- TlsContext -----------------------------------------------------------
 
 Result<std::shared_ptr<TlsContext>> TlsContext::Create(
-    const RedisTlsOptions& options, const std::string& store_name) {
+    const TlsOptions& options, const std::string& store_name) {
   if (!options.key_file.empty() && options.cert_file.empty()) {
     return Status::InvalidArgument(
         store_name +
@@ -146,9 +146,9 @@ TlsContext::~TlsContext() {
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 
-// --- A connection's TLS ---------------------------------------------------
+// --- A socket's TLS ---------------------------------------------------
 
-Status Connection::FlushTlsOutput(Deadline deadline) {
+Status Socket::FlushTlsOutput(Deadline deadline) {
   BIO* wbio = SSL_get_wbio(ssl_);
   char buf[kReadChunk];
   while (BIO_ctrl_pending(wbio) > 0) {
@@ -160,7 +160,7 @@ Status Connection::FlushTlsOutput(Deadline deadline) {
   return Status::OK();
 }
 
-Status Connection::TlsHandshake(Deadline deadline) {
+Status Socket::TlsHandshake(Deadline deadline) {
   ERR_clear_error();
   ssl_ = SSL_new(options_.tls->ctx());
   if (ssl_ == nullptr) {
@@ -211,8 +211,8 @@ Status Connection::TlsHandshake(Deadline deadline) {
       if (n == 0) {
         return Status::Unavailable(
             Where() +
-            ": the server closed the connection during the TLS handshake (is "
-            "this a TLS port? plain Redis is redis://)");
+            ": the server closed the connection during the TLS handshake (" +
+            std::string(options_.words.tls_port_hint) + ")");
       }
       BIO_write(rbio, buf, static_cast<int>(n));
       continue;
@@ -233,7 +233,7 @@ Status Connection::TlsHandshake(Deadline deadline) {
                    "for tests only)";
     } else if (reason.find("wrong version number") != std::string::npos ||
                reason.find("packet length too long") != std::string::npos) {
-      hint = " (is this a TLS port? plain Redis is redis://)";
+      hint = " (" + std::string(options_.words.tls_port_hint) + ")";
     }
     Status failed = Status::Unavailable(
         options_.store_name + ": TLS handshake with " +
@@ -244,25 +244,28 @@ Status Connection::TlsHandshake(Deadline deadline) {
   }
 }
 
-Status Connection::ExplainTlsRefusal(Status status) const {
+Status Socket::ExplainTlsRefusal(Status status) const {
   if (!tls_cert_requested_ || got_bytes_) return status;
   const std::string& cert = options_.tls->cert_file();
+  const ServerWords& words = options_.words;
   const std::string hint =
       cert.empty()
           ? " (the server asked for a client certificate in the TLS "
-            "handshake and none was given: it requires one (tls-auth-clients "
-            "yes); give it with tls_cert=/path/to/client.crt and "
-            "tls_key=/path/to/client.key)"
+            "handshake and none was given: it requires one (" +
+                std::string(words.client_auth_setting) +
+                "); give it with tls_cert=/path/to/client.crt and "
+                "tls_key=/path/to/client.key)"
           : " (the server asked for a client certificate in the TLS "
             "handshake and then refused the connection: it does not accept "
             "tls_cert=" +
                 cert +
                 "; the certificate must be signed by a CA the server trusts, "
-                "its tls-ca-cert-file)";
+                "its " +
+                std::string(words.client_ca_setting) + ")";
   return Status(status.code(), status.message() + hint);
 }
 
-Status Connection::PumpTlsInput(Deadline deadline) {
+Status Socket::PumpTlsInput(Deadline deadline) {
   SK_RETURN_IF_ERROR(FlushTlsOutput(deadline));
   char buf[kReadChunk];
   size_t n = 0;
@@ -271,4 +274,4 @@ Status Connection::PumpTlsInput(Deadline deadline) {
   BIO_write(SSL_get_rbio(ssl_), buf, static_cast<int>(n));
   return Status::OK();
 }
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::net

@@ -37,8 +37,10 @@ $silent = stream_socket_server('tcp://127.0.0.1:0');
 $port = explode(':', stream_socket_get_name($silent, false))[1];
 $silent_path = sk_test_store_kind() === 'redis'
     ? "redis://127.0.0.1:$port/0?read_timeout=100ms"
+    : (sk_test_store_kind() === 'memcached'
+    ? "memcached://127.0.0.1:$port?read_timeout=100ms"
     : preg_replace('/@127\.0\.0\.1:\d+\//', "@127.0.0.1:$port/", $path) .
-      '&connect_timeout=100ms&read_timeout=100ms';
+      '&connect_timeout=100ms&read_timeout=100ms');
 ini_set('session.save_path', $silent_path);
 $_SESSION = [];
 session_id($id);
@@ -62,6 +64,9 @@ var_dump(str_contains($ours, "cannot read the session in the store of session.sa
 var_dump($elapsed < 1.0);
 if (sk_test_store_kind() === 'redis') {
     var_dump(str_contains($ours, "redis://127.0.0.1:$port/0?read_timeout=100ms: timed out " .
+        "after 100 ms waiting for a reply from 127.0.0.1:$port (read_timeout)"));
+} elseif (sk_test_store_kind() === 'memcached') {
+    var_dump(str_contains($ours, "memcached://127.0.0.1:$port?read_timeout=100ms: timed out " .
         "after 100 ms waiting for a reply from 127.0.0.1:$port (read_timeout)"));
 } else {
     $pass = parse_url($path, PHP_URL_PASS);

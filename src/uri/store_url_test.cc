@@ -332,22 +332,12 @@ TEST(StoreUrlCluster, HostsWithoutDatabase) {
 
 // ---------------------------------------------------------------- memcached
 
-TEST(StoreUrlMemcached, HostsReplicasAndSasl) {
+TEST(StoreUrlMemcached, HostsAndParameters) {
   StoreUrl u = Good("memcached://h1:11311,h2,10.0.0.3?replicas=2&prefix=s_");
   EXPECT_THAT(u.hosts, ElementsAre(IsHost("h1", 11311), IsHost("h2", 11211),
                                    IsHost("10.0.0.3", 11211)));
   EXPECT_EQ(u.IntParam("replicas", 0).value(), 2);
-
-  u = Good("memcached://sasluser:saslpw@h1");
-  EXPECT_EQ(u.user, "sasluser");
-  EXPECT_EQ(u.password, "saslpw");
-  EXPECT_EQ(u.IntParam("replicas", 0).value(), 0);
-
-  EXPECT_THAT(
-      Bad("memcached://h1,h2?replicas=2"),
-      AllOf(HasSubstr("replicas=2: expected a whole number from 0 to 1"),
-            HasSubstr("2 hosts")));
-  EXPECT_THAT(Bad("memcached://h1?replicas=1"), HasSubstr("from 0 to 0"));
+  // Ranges are MemcachedOptions::FromUrl's (memcached_options_test.cc).
   EXPECT_THAT(Bad("memcached://h1/x"), HasSubstr("takes no path"));
   EXPECT_THAT(Bad("memcached://h1?db=1"), HasSubstr("'db'"));
 }

@@ -143,8 +143,12 @@ Status Connection::ReadReplies(const Pipeline& pipeline, Deadline deadline,
 
 Status Connection::Execute(const Pipeline& pipeline,
                            std::vector<Response>* replies) {
+  SK_RETURN_IF_ERROR(Send(pipeline));
+  return Receive(pipeline, replies);
+}
+
+Status Connection::Send(const Pipeline& pipeline) {
   StartCall();
-  replies->clear();
   if (pipeline.empty()) return Status::OK();
   if (pipeline.quiet_run_open()) {
     return Status::InvalidArgument(
@@ -153,22 +157,80 @@ Status Connection::Execute(const Pipeline& pipeline,
         "replies could not be told apart from the next request's");
   }
   SK_RETURN_IF_ERROR(Open());
-  const Deadline deadline =
-      std::chrono::steady_clock::now() + options_.read_timeout;
+  deadline_ = std::chrono::steady_clock::now() + options_.read_timeout;
   MarkSent();
-  Status st = socket_.Send(pipeline.wire(), deadline, pipeline.data_ends());
-  if (st.ok()) {
-    if (options_.stats != nullptr) {
-      options_.stats->round_trips.fetch_add(1, std::memory_order_relaxed);
-      options_.stats->requests.fetch_add(pipeline.requests(),
-                                         std::memory_order_relaxed);
-    }
-    st = ReadReplies(pipeline, deadline, replies);
+  Status st = socket_.Send(pipeline.wire(), deadline_, pipeline.data_ends());
+  if (!st.ok()) return FailCall(std::move(st));
+  if (options_.stats != nullptr) {
+    options_.stats->round_trips.fetch_add(1, std::memory_order_relaxed);
+    options_.stats->requests.fetch_add(pipeline.requests(),
+                                       std::memory_order_relaxed);
   }
+  return Status::OK();
+}
+
+Status Connection::Receive(const Pipeline& pipeline,
+                           std::vector<Response>* replies) {
+  replies->clear();
+  if (pipeline.empty()) return Status::OK();
+  Status st = ReadReplies(pipeline, deadline_, replies);
   if (!st.ok()) {
     replies->clear();
     return FailCall(std::move(st));
   }
+  CallDone();
+  return Status::OK();
+}
+
+Status Connection::Dump(std::string_view command, size_t max_bytes,
+                        std::string* out) {
+  StartCall();
+  out->clear();
+  SK_RETURN_IF_ERROR(Open());
+  const Deadline deadline =
+      std::chrono::steady_clock::now() + options_.read_timeout;
+  MarkSent();
+  std::string wire(command);
+  wire += "\r\n";
+  Status st = socket_.Send(wire, deadline, {});
+  bool first = true;
+  static constexpr std::string_view kEnd = "END\r\n";
+  while (st.ok()) {
+    // The answer ends with a line "END" (metadump's key lines end with
+    // "\n" alone, stats' "STAT" lines with "\r\n"); an error, or BUSY (a
+    // crawler already at work), is one line of its own.
+    if (in_ == kEnd || in_.ends_with("\nEND\r\n")) break;
+    const size_t eol = in_.find("\r\n");
+    if (eol != std::string::npos &&
+        (in_.starts_with("ERROR") || in_.starts_with("CLIENT_ERROR") ||
+         in_.starts_with("SERVER_ERROR") || in_.starts_with("BUSY"))) {
+      std::string text = in_.substr(0, std::min<size_t>(eol, 200));
+      for (char& c : text) {
+        if (c < 0x20 || c > 0x7e) c = '?';
+      }
+      in_.clear();
+      CallDone();
+      return Status::Unavailable(socket_.Where() + ": " + std::string(command) +
+                                 ": " + text);
+    }
+    if (in_.size() > max_bytes) {
+      st = Status::Unavailable(socket_.Where() + ": " + std::string(command) +
+                               ": the answer is larger than " +
+                               std::to_string(max_bytes) + " bytes");
+      break;
+    }
+    const size_t have = in_.size();
+    in_.resize(have + net::kReadChunk);
+    size_t n = 0;
+    st = socket_.Receive(std::span<char>(in_.data() + have, net::kReadChunk),
+                         &n, deadline, first);
+    in_.resize(have + (st.ok() ? n : 0));
+    first = false;
+  }
+  if (!st.ok()) return FailCall(std::move(st));
+  out->assign(in_, 0, in_.size() - kEnd.size());
+  in_.clear();
+  parsed_ = 0;
   CallDone();
   return Status::OK();
 }

@@ -144,6 +144,22 @@ class Connection : public net::ClientConnection {
   // Noop closes. An empty pipeline: OK at once, without connecting.
   Status Execute(const Pipeline& pipeline, std::vector<Response>* replies);
 
+  // Execute in two halves, so that pipelines to several servers go out
+  // before any reply is read (one round trip for all): Send writes the
+  // pipeline, Receive reads its replies; their errors are Execute's, and
+  // read_timeout runs from Send. Receive only after a Send that succeeded.
+  Status Send(const Pipeline& pipeline);
+  Status Receive(const Pipeline& pipeline, std::vector<Response>* replies);
+
+  // Sends the text command `command` ("lru_crawler metadump all", "stats
+  // settings") and reads its answer up to and without the line "END" into
+  // `out`, within
+  // read_timeout. Unavailable as Execute, and for an answer over
+  // `max_bytes`; an "ERROR", "CLIENT_ERROR" or "SERVER_ERROR" line (or
+  // "BUSY", a crawler already at work) is Unavailable quoting it, the
+  // connection still usable.
+  Status Dump(std::string_view command, size_t max_bytes, std::string* out);
+
   const Endpoint& endpoint() const { return options_.endpoint; }
   const ConnectionOptions& options() const { return options_; }
 
@@ -158,6 +174,8 @@ class Connection : public net::ClientConnection {
   void OnClose() override;
 
   ConnectionOptions options_;
+  // When the replies of the pipeline sent are due (Send to Receive).
+  Deadline deadline_{};
   // Bytes read from the server; in_[0, parsed_) are parsed already.
   std::string in_;
   size_t parsed_ = 0;

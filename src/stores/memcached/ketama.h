@@ -19,7 +19,7 @@
 //   a pool of one server takes every key. Servers keep the order given.
 //   Replicas (sess_number_of_replicas=N) go to the N servers that follow
 //   the primary in the server list, not on the ring.
-// docs/memcached-placement.md explains it at length.
+// docs/memcached.md ("Placement") explains it at length.
 #ifndef SESSIONKIT_STORES_MEMCACHED_KETAMA_H_
 #define SESSIONKIT_STORES_MEMCACHED_KETAMA_H_
 

@@ -154,9 +154,9 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
       lock_cas = lock.cas;
     } else {
       const std::string holder_token(holder->token);
-      const bool takeover = holder_token != token &&
-                            (holder->lease_until_ms <= now ||
-                             LockHolderIsGone(holder_token, env_));
+      const bool takeover =
+          holder_token != token && (holder->lease_until_ms <= now ||
+                                    LockHolderIsGone(holder_token, env_));
       if (holder_token == token || takeover) {
         Result<std::optional<uint64_t>> taken =
             Replace(keys, servers[0], *lock.cas, mine, add.ttl, what);
@@ -176,17 +176,17 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
           return out;
         }
         if (wait.Expired()) return LockedRead{};  // kTimedOut
-        env_->SleepFor(wait.NextSleep(holder_token, holder->lease_until_ms -
-                                                        now));
+        env_->SleepFor(
+            wait.NextSleep(holder_token, holder->lease_until_ms - now));
         continue;
       }
     }
     Held held;
     held.lock_cas = *lock_cas;
     held.lease_until = lease_until;
-    // After a fence, calls hold its reads (reply 1 everywhere... see Fence).
-    SK_RETURN_IF_ERROR(LearnData(keys, calls, broken.empty() ? 2 : 1, what,
-                                 &held));
+    // The data reads: reply 2 of the first server, 0 of the others (after
+    // a fence too).
+    SK_RETURN_IF_ERROR(LearnData(keys, calls, 2, what, &held));
     LockedRead out;
     out.outcome = LockOutcome::kAcquired;
     out.found = held.found && held.at_ms > now;
@@ -223,22 +223,33 @@ Result<std::optional<uint64_t>> MemcachedStore::Replace(
 Status MemcachedStore::Fence(const SessionKeys& keys,
                              std::vector<ServerSet::Call>* calls,
                              const std::string& what) {
+  // An item that exists gets a new CAS (appending nothing changes nothing
+  // else); where there is none, a tombstone is added, so that the old
+  // holder's add-only write of a new session fails too.
   SetRequest append;
   append.mode = SetMode::kAppend;
+  SetRequest add;
+  add.mode = SetMode::kAdd;
+  const int64_t now = NowMs();
+  add.ttl = ItemTtl(now + kTombstoneLifeMs, now);
+  const std::string tombstone = EncodeTombstone(now);
   for (ServerSet::Call& call : *calls) {
     call.pipeline = Pipeline();
     SK_RETURN_IF_ERROR(call.pipeline.Set(keys.data, "", append));
+    SK_RETURN_IF_ERROR(call.pipeline.Set(keys.data, tombstone, add));
     SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, LockGet()));
   }
   servers_.RunAll(*calls);
   if (!(*calls)[0].status.ok()) return (*calls)[0].status;
-  const Response& r = (*calls)[0].replies[0];
-  if (r.is_error()) return ErrorStatus(r, name() + ": " + what);
-  // The reads are reply 1 of every call; LearnData reads reply 0 of the
-  // replicas, so each replica's reply 0 (its append's) gives way.
+  for (const Response& r : (*calls)[0].replies) {
+    if (r.is_error()) return ErrorStatus(r, name() + ": " + what);
+  }
+  // The reads are reply 2 of every call, as in LockAndRead's pipeline for
+  // the first server; LearnData reads reply 0 of the others.
   for (size_t c = 1; c < calls->size(); ++c) {
     std::vector<Response>& replies = (*calls)[c].replies;
-    if (replies.size() == 2) replies.erase(replies.begin());
+    if (replies.size() == 3)
+      replies.erase(replies.begin(), replies.begin() + 2);
   }
   return Status::OK();
 }
@@ -249,8 +260,8 @@ Result<bool> MemcachedStore::WaiterCount::Join(const LockRequest& request,
     return true;
   }
   ArithmeticRequest incr;
-  incr.create_ttl = ItemTtl(now + request.wait.count() +
-                                kWaitersLife.count(), now);
+  incr.create_ttl =
+      ItemTtl(now + request.wait.count() + kWaitersLife.count(), now);
   incr.initial = 1;
   incr.ttl = incr.create_ttl;
   ServerSet::Call call;
@@ -300,12 +311,27 @@ Status MemcachedStore::Release(std::string_view id, const LockOwner& owner,
   }
   const int64_t now = NowMs();
   const bool touch = data == nullptr && std::string_view(op) == "touch";
-  const bool write = data != nullptr || (touch && held->found &&
-                                         held->at_ms > now);
+  const bool write =
+      data != nullptr || (touch && held->found && held->at_ms > now);
   std::vector<ServerSet::Call> calls(write ? held->servers.size() : 1);
   const int64_t expires = now + ttl.count();
   const std::string value =
-      write ? EncodeData(data != nullptr ? *data : held->frame, expires) : "";
+      write ? EncodeData(id, data != nullptr ? *data : held->frame, expires)
+            : "";
+  if (write) {
+    Status fits = CheckFits(held->servers, keys.data, value, what);
+    if (!fits.ok()) {
+      // Not written; the lock is released all the same, so that the next
+      // request does not wait out the lease.
+      ServerSet::Call unlock;
+      unlock.server = held->servers[0];
+      DeleteRequest del;
+      del.compare_cas = held->lock_cas;
+      SK_RETURN_IF_ERROR(unlock.pipeline.Delete(keys.lock, del));
+      servers_.RunAll(std::span<ServerSet::Call>(&unlock, 1));
+      return fits;
+    }
+  }
   for (size_t c = 0; c < calls.size(); ++c) {
     calls[c].server = held->servers[c];
     if (write) {

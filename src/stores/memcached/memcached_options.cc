@@ -53,6 +53,13 @@ Result<MemcachedOptions> MemcachedOptions::FromUrl(const StoreUrl& url) {
   }
   MemcachedOptions options;
   options.name = url.Redacted();
+  if (!url.user.empty() || url.has_password) {
+    return Status::InvalidArgument(
+        options.name +
+        ": memcached:// takes no user or password (memcached's SASL and "
+        "ASCII authentication are not supported: keep the pool on a "
+        "private network, or use TLS with tls_cert)");
+  }
   options.servers = url.hosts;
   Status read = ReadSettings(url, &options);
   if (!read.ok()) {
@@ -62,8 +69,7 @@ Result<MemcachedOptions> MemcachedOptions::FromUrl(const StoreUrl& url) {
   return options;
 }
 
-Result<std::unique_ptr<Store>> OpenMemcachedStore(
-    const MemcachedOptions& in) {
+Result<std::unique_ptr<Store>> OpenMemcachedStore(const MemcachedOptions& in) {
   MemcachedOptions options = in;
   if (options.name.empty()) options.name = memcached::DefaultName(options);
   SK_RETURN_IF_ERROR(memcached::ValidateMemcachedOptions(options));
@@ -114,8 +120,7 @@ Status ValidateMemcachedOptions(const MemcachedOptions& options) {
       static_cast<size_t>(options.replicas) >= options.servers.size()) {
     return Status::InvalidArgument(
         name + ": replicas=" + std::to_string(options.replicas) +
-        " is out of range: 0 to " +
-        std::to_string(options.servers.size() - 1) +
+        " is out of range: 0 to " + std::to_string(options.servers.size() - 1) +
         " (the servers given, less one)");
   }
   if (options.prefix.size() > kMaxPrefix) {

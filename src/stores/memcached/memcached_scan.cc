@@ -1,16 +1,20 @@
-// Scan: memcached lists its keys only through `lru_crawler metadump all`
-// (every key of the server, in no order, in one go). A page therefore
+// Scan and Gc: memcached lists its keys only through `lru_crawler metadump`
+// (every key of the server, in no order, in one go). The `hash` form walks
+// the hash table; `all` walks the LRUs with the crawler, which answers a
+// dump asked for right after another with nothing at all (memcached
+// 1.6.18). A page therefore
 // dumps one server, keeps the session keys of this store's prefix whose
 // session lives first on that server (so that a replica's copy is not
 // listed twice), sorts them and reads the page's sessions with one
 // pipeline. The cursor is "<server index>:<last id listed>".
 //
-// Sessions whose key holds a hash instead of the id (ids too long for a
-// key, see record.h) cannot be listed: their id is not in the key.
+// A session whose key holds a hash of its id (an id too long for a key,
+// see record.h) is listed by the id in its value.
 #include <algorithm>
 #include <charconv>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sessionkit/session_id.h"
@@ -21,6 +25,8 @@ namespace {
 
 // A dump larger than this is refused rather than held in memory.
 constexpr size_t kMaxDumpBytes = size_t{256} << 20;
+// Gc reads (and deletes) this many sessions per pipeline.
+constexpr size_t kGcBatch = 500;
 
 int HexDigit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -47,10 +53,12 @@ std::string UrlDecode(std::string_view in) {
   return out;
 }
 
-// The ids of this store's sessions among the keys of a dump.
-std::vector<std::string> SessionIds(std::string_view dump,
-                                    std::string_view prefix) {
-  std::vector<std::string> ids;
+// The keys of this store's sessions among the keys of a dump: `ids` for
+// those that hold the id, `hashed` (whole keys) for those that hold a hash
+// of it.
+void SessionKeysOf(std::string_view dump, std::string_view prefix,
+                   std::vector<std::string>* ids,
+                   std::vector<std::string>* hashed) {
   size_t pos = 0;
   while (pos < dump.size()) {
     size_t end = dump.find('\n', pos);
@@ -59,26 +67,120 @@ std::vector<std::string> SessionIds(std::string_view dump,
     pos = end + 1;
     if (!line.starts_with("key=")) continue;
     const size_t space = line.find(' ');
-    const std::string key = UrlDecode(line.substr(4, space - 4));
+    std::string key = UrlDecode(line.substr(4, space - 4));
     if (!key.starts_with(prefix)) continue;
     const std::string_view id = std::string_view(key).substr(prefix.size());
-    // Lock items, waiter counts and hashed keys are not listed; a valid id
-    // has none of their '.' and '#'.
-    if (!ValidateSessionId(id).ok()) continue;
-    ids.emplace_back(id);
+    // Lock items and waiter counts end in ".lock" and ".w": not ids.
+    if (ValidateSessionId(id).ok()) {
+      ids->emplace_back(id);
+    } else if (id.starts_with('#') && id.find('.') == id.npos) {
+      hashed->push_back(std::move(key));
+    }
   }
-  return ids;
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> MemcachedStore::SessionsOn(size_t server,
+                                                            bool home_only) {
+  std::string dump;
+  SK_RETURN_IF_ERROR(
+      servers_.Dump(server, "lru_crawler metadump hash", kMaxDumpBytes, &dump));
+  std::vector<std::string> ids, hashed;
+  SessionKeysOf(dump, options_.prefix, &ids, &hashed);
+  if (!hashed.empty()) {
+    // Their ids are in their values.
+    ServerSet::Call call;
+    call.server = server;
+    GetRequest get;
+    get.cas = false;
+    get.ttl = false;
+    get.client_flags = false;
+    for (const std::string& key : hashed) {
+      SK_RETURN_IF_ERROR(call.pipeline.Get(key, get));
+    }
+    servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
+    if (!call.status.ok()) return call.status;
+    for (const Response& r : call.replies) {
+      if (r.code != ResponseCode::kValue) continue;
+      Result<StoredValue> value = DecodeValue(r.value, "");
+      if (value.ok() && !value->tombstone) ids.emplace_back(value->id);
+    }
+  }
+  if (home_only) {
+    std::erase_if(ids, [&](const std::string& id) {
+      const std::vector<size_t> home = ServersOf(id);
+      return home.empty() || home[0] != server;
+    });
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+Result<GcResult> MemcachedStore::Gc(TimePoint now_point) {
+  // memcached drops an item some time after the session expired (its TTL
+  // counts whole seconds); Gc removes what is left, on every server, so
+  // that no listing shows it. A dump of every server: for a cron job, not
+  // for every request.
+  const int64_t now = ToUnixMillis(now_point);
+  GcResult result;
+  for (size_t server = 0; server < servers_.size(); ++server) {
+    Result<std::vector<std::string>> ids = SessionsOn(server, false);
+    if (!ids.ok()) return ids.status();
+    for (size_t from = 0; from < ids->size(); from += kGcBatch) {
+      const size_t to = std::min(ids->size(), from + kGcBatch);
+      ServerSet::Call read;
+      read.server = server;
+      GetRequest get;
+      get.ttl = false;
+      get.client_flags = false;
+      for (size_t i = from; i < to; ++i) {
+        SK_RETURN_IF_ERROR(
+            read.pipeline.Get(KeysFor(options_.prefix, (*ids)[i]).data, get));
+      }
+      servers_.RunAll(std::span<ServerSet::Call>(&read, 1));
+      if (!read.status.ok()) return read.status;
+      ServerSet::Call remove;
+      remove.server = server;
+      std::vector<size_t> removing;
+      for (size_t i = from; i < to; ++i) {
+        const Response& r = read.replies[i - from];
+        if (r.code != ResponseCode::kValue || !r.cas) continue;
+        Result<StoredValue> value = DecodeValue(r.value, "gc");
+        if (!value.ok() || value->tombstone || value->at_ms > now) continue;
+        DeleteRequest del;
+        del.compare_cas = *r.cas;  // unless it was written meanwhile
+        SK_RETURN_IF_ERROR(remove.pipeline.Delete(
+            KeysFor(options_.prefix, (*ids)[i]).data, del));
+        removing.push_back(i);
+        const std::vector<size_t> home = ServersOf((*ids)[i]);
+        if (!home.empty() && home[0] == server) {
+          result.bytes_removed += value->frame.size();
+        }
+      }
+      if (removing.empty()) continue;
+      servers_.RunAll(std::span<ServerSet::Call>(&remove, 1));
+      if (!remove.status.ok()) return remove.status;
+      for (size_t k = 0; k < removing.size(); ++k) {
+        const std::vector<size_t> home = ServersOf((*ids)[removing[k]]);
+        if (remove.replies[k].code == ResponseCode::kHeader && !home.empty() &&
+            home[0] == server) {
+          ++result.removed;
+        }
+      }
+    }
+  }
+  return result;
+}
 
 Result<ScanPage> MemcachedStore::Scan(const ScanOptions& scan) {
   size_t server = 0;
   std::string after;
   if (!scan.cursor.empty()) {
     const size_t colon = scan.cursor.find(':');
-    const char* end = scan.cursor.data() +
-                      (colon == std::string::npos ? 0 : colon);
+    const char* end =
+        scan.cursor.data() + (colon == std::string::npos ? 0 : colon);
     auto [ptr, ec] = std::from_chars(scan.cursor.data(), end, server);
     if (colon == std::string::npos || ec != std::errc() || ptr != end ||
         server >= servers_.size()) {
@@ -89,16 +191,10 @@ Result<ScanPage> MemcachedStore::Scan(const ScanOptions& scan) {
   const size_t limit = std::max<size_t>(scan.limit, 1);
   ScanPage page;
   for (; server < servers_.size(); ++server, after.clear()) {
-    std::string dump;
-    SK_RETURN_IF_ERROR(servers_.Dump(server, "lru_crawler metadump all",
-                                     kMaxDumpBytes, &dump));
-    std::vector<std::string> ids = SessionIds(dump, options_.prefix);
-    std::erase_if(ids, [&](const std::string& id) {
-      const std::vector<size_t> home = ServersOf(id);
-      return id <= after || home.empty() || home[0] != server;
-    });
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    Result<std::vector<std::string>> listed = SessionsOn(server, true);
+    if (!listed.ok()) return listed.status();
+    std::vector<std::string> ids = std::move(listed).value();
+    std::erase_if(ids, [&](const std::string& id) { return id <= after; });
     if (ids.size() > limit) ids.resize(limit);
     if (ids.empty()) continue;
     ServerSet::Call call;

@@ -10,20 +10,23 @@
 // replica's copy count, and is written back to it. Destroy leaves a
 // tombstone on every server rather than deleting, so that a copy on a
 // replica that missed the Destroy is never taken for the session.
+#include "stores/memcached/memcached_store.h"
+
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sessionkit/session_id.h"
-#include "stores/memcached/memcached_store.h"
 
 namespace sessionkit::memcached {
 namespace {
 
-// How long a tombstone outlives the Destroy: longer than a replica that
-// missed it is likely to stay out of the pool and come back with its data.
-constexpr Duration kTombstoneLife = kLockRecordRetention;
+// What memcached adds to a value in an item besides the key: its header,
+// CAS and line ends (about 50 bytes in 1.6), rounded up.
+constexpr size_t kItemOverhead = 64;
+// memcached's smallest item size max (-I 1k): an item this small fits any.
+constexpr size_t kSmallestItemMax = 1024;
 
 GetRequest DataGet() {
   GetRequest get;
@@ -99,7 +102,7 @@ Result<MemcachedStore::Found> MemcachedStore::ReadAll(
 }
 
 Result<MemcachedStore::Found> MemcachedStore::Believe(
-    const SessionKeys& keys, std::span<ServerSet::Call> calls, size_t reply,
+    const SessionKeys& keys, std::span<ServerSet::Call> calls, size_t reply0,
     const std::string& what) {
   Found found;
   // The first server that answered decides; a replica's copy counts only
@@ -115,7 +118,7 @@ Result<MemcachedStore::Found> MemcachedStore::Believe(
   for (size_t c = first; c < calls.size(); ++c) {
     const ServerSet::Call& call = calls[c];
     if (!call.status.ok()) continue;
-    const Response& r = call.replies[reply];
+    const Response& r = call.replies[c == 0 ? reply0 : 0];
     if (r.is_error()) {
       if (c == first) return ErrorStatus(r, name() + ": " + what);
       continue;
@@ -155,8 +158,8 @@ Result<SessionRecord> MemcachedStore::Read(std::string_view id) {
   const std::vector<size_t> servers = ServersOf(id);
   if (servers.empty()) return NoServer(what);
   std::vector<ServerSet::Call> calls;
-  Result<Found> found = ReadAll(KeysFor(options_.prefix, id), servers, what,
-                                &calls);
+  Result<Found> found =
+      ReadAll(KeysFor(options_.prefix, id), servers, what, &calls);
   if (!found.ok()) return found.status();
   if (!found->present || found->tombstone || found->at_ms <= NowMs()) {
     return Status::NotFound(name() + ": " + what +
@@ -175,6 +178,27 @@ Result<bool> MemcachedStore::Exists(std::string_view id) {
   return read.status();
 }
 
+Status MemcachedStore::CheckFits(const std::vector<size_t>& servers,
+                                 std::string_view key, std::string_view value,
+                                 std::string_view what) {
+  const size_t item = value.size() + key.size() + kItemOverhead;
+  if (item <= kSmallestItemMax) return Status::OK();
+  for (size_t server : servers) {
+    Result<size_t> max = servers_.ItemSizeMax(server);
+    if (!max.ok()) return max.status();
+    if (item > *max) {
+      return Status::ResourceExhausted(
+          name() + ": " + std::string(what) + ": the session is " +
+          std::to_string(value.size()) + " bytes stored; memcached at " +
+          servers_.endpoint(server).ToString() + " keeps items of at most " +
+          std::to_string(*max) +
+          " bytes with their key and header (its -I): not written, the "
+          "session keeps its last value");
+    }
+  }
+  return Status::OK();
+}
+
 Status MemcachedStore::SetEverywhere(std::string_view id, std::string_view op,
                                      std::string_view value, int64_t until_ms,
                                      bool delete_lock) {
@@ -182,6 +206,7 @@ Status MemcachedStore::SetEverywhere(std::string_view id, std::string_view op,
   const std::vector<size_t> servers = ServersOf(id);
   if (servers.empty()) return NoServer(what);
   const SessionKeys keys = KeysFor(options_.prefix, id);
+  SK_RETURN_IF_ERROR(CheckFits(servers, keys.data, value, what));
   SetRequest set;
   set.ttl = ItemTtl(until_ms, NowMs());
   std::vector<ServerSet::Call> calls(servers.size());
@@ -210,7 +235,7 @@ Status MemcachedStore::Write(std::string_view id, std::string_view data,
                              Duration ttl) {
   SK_RETURN_IF_ERROR(CheckId(id, "write"));
   const int64_t expires = NowMs() + ttl.count();
-  return SetEverywhere(id, "write", EncodeData(data, expires), expires,
+  return SetEverywhere(id, "write", EncodeData(id, data, expires), expires,
                        /*delete_lock=*/false);
 }
 
@@ -231,7 +256,7 @@ Status MemcachedStore::Touch(std::string_view id, Duration ttl) {
                             ": no such session (or it expired)");
   }
   const int64_t expires = now + ttl.count();
-  const std::string value = EncodeData(found->frame, expires);
+  const std::string value = EncodeData(id, found->frame, expires);
   SetRequest set;
   set.ttl = ItemTtl(expires, now);
   std::vector<ServerSet::Call> writes;
@@ -256,13 +281,7 @@ Status MemcachedStore::Destroy(std::string_view id) {
   SK_RETURN_IF_ERROR(CheckId(id, "destroy"));
   const int64_t now = NowMs();
   return SetEverywhere(id, "destroy", EncodeTombstone(now),
-                       now + kTombstoneLife.count(), /*delete_lock=*/true);
-}
-
-Result<GcResult> MemcachedStore::Gc(TimePoint) {
-  // memcached drops expired items by itself (the items' TTLs follow the
-  // sessions' expiry): nothing to remove here.
-  return GcResult{};
+                       now + kTombstoneLifeMs, /*delete_lock=*/true);
 }
 
 Status MemcachedStore::Health() {

@@ -18,14 +18,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <optional>
 #include <span>
-#include <utility>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sessionkit/store.h"
@@ -77,6 +77,16 @@ class ServerSet {
   };
   void RunAll(std::span<Call> calls);
 
+  // The largest item server `i` stores (its -I), learnt with "stats
+  // settings" the first time it is asked for and kept; Unavailable when
+  // the server cannot tell now.
+  Result<size_t> ItemSizeMax(size_t i);
+
+  // Connection::Dump on server `i` (a server marked down is tried all the
+  // same: a listing should not skip it).
+  Status Dump(size_t i, std::string_view command, size_t max_bytes,
+              std::string* out);
+
   const ConnectionStats& stats() const { return stats_; }
 
  private:
@@ -86,6 +96,7 @@ class ServerSet {
     std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu
     // Steady-clock nanoseconds until which the server is down; 0: up.
     std::atomic<int64_t> down_until{0};
+    std::atomic<size_t> item_size_max{0};  // 0: not learnt yet
   };
   std::unique_ptr<Connection> Acquire(size_t i);
   void Release(size_t i, std::unique_ptr<Connection> conn);
@@ -132,6 +143,9 @@ class MemcachedStore : public Store {
   // sessions fall to the next server of the ring). Empty when every server
   // is down.
   std::vector<size_t> ServersOf(std::string_view id) const;
+  // The ids of this store's sessions that server `server` holds, sorted;
+  // with `home_only`, those whose first server it is (memcached_scan.cc).
+  Result<std::vector<std::string>> SessionsOn(size_t server, bool home_only);
   // Unavailable for `what` when ServersOf found no server.
   Status NoServer(std::string_view what) const;
 
@@ -157,6 +171,11 @@ class MemcachedStore : public Store {
                         const std::string& what);
   // Adds `value` (a data item) to `server`, which lacks it.
   void Repair(const SessionKeys& keys, size_t server, std::string_view value);
+  // ResourceExhausted for `what` when `value` under `key` is larger than
+  // one of `servers` stores: memcached would refuse it and delete the item
+  // it has under that key, the session's last good copy.
+  Status CheckFits(const std::vector<size_t>& servers, std::string_view key,
+                   std::string_view value, std::string_view what);
   // Sets the data item to `value` on every server of the session, living
   // until `until_ms`; with `delete_lock` deletes the lock item too.
   Status SetEverywhere(std::string_view id, std::string_view op,
@@ -203,8 +222,7 @@ class MemcachedStore : public Store {
         : store_(store), key_(std::move(key)) {}
     ~WaiterCount() { Leave(); }
     // Joins once (later calls: true): false when max_waiters already wait.
-    Result<bool> Join(const LockRequest& request, size_t server,
-                      int64_t now);
+    Result<bool> Join(const LockRequest& request, size_t server, int64_t now);
     void Leave();
 
    private:

@@ -35,13 +35,19 @@ int64_t ReadInt64(std::string_view bytes) {
   return static_cast<int64_t>(u);
 }
 
-std::string Encode(char tag, int64_t at_ms, std::string_view frame) {
+std::string Encode(char tag, int64_t at_ms, std::string_view id,
+                   std::string_view frame) {
   std::string out;
-  out.reserve(kHeader + frame.size());
+  out.reserve(kHeader + 2 + id.size() + frame.size());
   out.push_back(kMagic0);
   out.push_back(kMagic1);
   out.push_back(tag);
   AppendInt64(at_ms, &out);
+  if (tag == kDataTag) {
+    out.push_back(static_cast<char>((id.size() >> 8) & 0xff));
+    out.push_back(static_cast<char>(id.size() & 0xff));
+    out.append(id);
+  }
   out.append(frame);
   return out;
 }
@@ -83,18 +89,31 @@ SessionKeys KeysFor(std::string_view prefix, std::string_view id) {
   return keys;
 }
 
-std::string EncodeData(std::string_view frame, int64_t expires_ms) {
-  return Encode(kDataTag, expires_ms, frame);
+std::string EncodeData(std::string_view id, std::string_view frame,
+                       int64_t expires_ms) {
+  return Encode(kDataTag, expires_ms, id, frame);
 }
 
 std::string EncodeTombstone(int64_t destroyed_ms) {
-  return Encode(kTombstoneTag, destroyed_ms, {});
+  return Encode(kTombstoneTag, destroyed_ms, {}, {});
 }
 
 Result<StoredValue> DecodeValue(std::string_view value, std::string_view what) {
-  if (value.size() < kHeader || value[0] != kMagic0 || value[1] != kMagic1 ||
-      (value[2] != kDataTag && value[2] != kTombstoneTag) ||
-      (value[2] == kTombstoneTag && value.size() != kHeader)) {
+  size_t id_size = 0;
+  bool ok =
+      value.size() >= kHeader && value[0] == kMagic0 && value[1] == kMagic1;
+  if (ok && value[2] == kDataTag) {
+    ok = value.size() >= kHeader + 2;
+    if (ok) {
+      id_size =
+          (static_cast<size_t>(static_cast<unsigned char>(value[11])) << 8) |
+          static_cast<unsigned char>(value[12]);
+      ok = value.size() >= kHeader + 2 + id_size;
+    }
+  } else if (ok) {
+    ok = value[2] == kTombstoneTag && value.size() == kHeader;
+  }
+  if (!ok) {
     return Status::Corrupt(
         std::string(what) + ": the stored item is not a sessionkit session (" +
         std::to_string(value.size()) +
@@ -103,7 +122,10 @@ Result<StoredValue> DecodeValue(std::string_view value, std::string_view what) {
   StoredValue out;
   out.tombstone = value[2] == kTombstoneTag;
   out.at_ms = ReadInt64(value.substr(3, 8));
-  out.frame = value.substr(kHeader);
+  if (!out.tombstone) {
+    out.id = value.substr(kHeader + 2, id_size);
+    out.frame = value.substr(kHeader + 2 + id_size);
+  }
   return out;
 }
 
@@ -122,8 +144,8 @@ Result<LockValue> DecodeLock(std::string_view value, std::string_view what) {
   if (space == value.npos || space == 0 || ec != std::errc() || ptr != end ||
       space + 1 == value.size()) {
     return Status::Corrupt(std::string(what) +
-                            ": the stored lock record is not sessionkit's (" +
-                            std::to_string(value.size()) + " bytes)");
+                           ": the stored lock record is not sessionkit's (" +
+                           std::to_string(value.size()) + " bytes)");
   }
   out.token = value.substr(space + 1);
   return out;

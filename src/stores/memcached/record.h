@@ -10,7 +10,8 @@
 //
 // Values:
 //   data       "SK" 0x01, expires_at (int64 ms since the epoch, big-endian),
-//              the engine's frame
+//              the id's length (uint16, big-endian), the id, the engine's
+//              frame (the id lets Scan list a session whose key is hashed)
 //   tombstone  "SK" 0x02, destroyed_at (int64 ms): a destroyed session, so
 //              that a replica that missed the Destroy cannot bring it back
 //              (memcached_store.cc, "Replicas")
@@ -31,6 +32,10 @@
 
 namespace sessionkit::memcached {
 
+// How long a tombstone lives: longer than a replica that missed the Destroy
+// is likely to stay out of the pool and come back with its data.
+inline constexpr int64_t kTombstoneLifeMs = 3600 * 1000;
+
 // The keys of one session.
 struct SessionKeys {
   std::string data;
@@ -46,10 +51,12 @@ struct StoredValue {
   bool tombstone = false;
   // expires_at (data) or destroyed_at (tombstone), ms since the epoch.
   int64_t at_ms = 0;
+  std::string_view id;     // data only; points into the value
   std::string_view frame;  // data only; points into the value
 };
 
-std::string EncodeData(std::string_view frame, int64_t expires_ms);
+std::string EncodeData(std::string_view id, std::string_view frame,
+                       int64_t expires_ms);
 std::string EncodeTombstone(int64_t destroyed_ms);
 // Corrupt naming `what` (e.g. "read of session abc...") for a value that
 // is neither: written by something else under this store's prefix, or

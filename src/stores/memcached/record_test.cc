@@ -42,15 +42,18 @@ TEST(MemcachedRecordTest, IdsTooLongForAKeyAreHashed) {
 
 TEST(MemcachedRecordTest, DataRoundTripsWithItsExpiry) {
   const std::string frame("\0\x01\xff binary", 10);
-  const std::string value = EncodeData(frame, 1733400000123);
+  const std::string id(256, 'i');
+  const std::string value = EncodeData(id, frame, 1733400000123);
   Result<StoredValue> read = DecodeValue(value, "read");
   SK_ASSERT_OK(read);
   EXPECT_FALSE(read->tombstone);
   EXPECT_EQ(read->at_ms, 1733400000123);
+  EXPECT_EQ(read->id, id);
   EXPECT_EQ(read->frame, frame);
-  Result<StoredValue> empty = DecodeValue(EncodeData("", -5), "read");
+  Result<StoredValue> empty = DecodeValue(EncodeData("a", "", -5), "read");
   SK_ASSERT_OK(empty);
   EXPECT_EQ(empty->at_ms, -5);
+  EXPECT_EQ(empty->id, "a");
   EXPECT_EQ(empty->frame, "");
 }
 
@@ -62,10 +65,13 @@ TEST(MemcachedRecordTest, TombstoneRoundTrips) {
 }
 
 TEST(MemcachedRecordTest, ForeignValuesAreCorruptNotSessions) {
-  for (std::string bad : {std::string(""), std::string("a:1:{}"),
-                          std::string("SK\x01short", 8),
-                          std::string("SK\x03") + std::string(8, '\0'),
-                          EncodeTombstone(1) + "x"}) {
+  for (std::string bad :
+       {std::string(""), std::string("a:1:{}"), std::string("SK\x01short", 8),
+        // an id longer than the value
+        std::string("SK\x01", 3) + std::string(8, '\0') +
+            std::string("\x01\0", 2) + "abc",
+        std::string("SK\x03") + std::string(8, '\0'),
+        EncodeTombstone(1) + "x"}) {
     Result<StoredValue> read = DecodeValue(bad, "read of session abc");
     EXPECT_TRUE(read.status().IsCorrupt()) << bad;
     EXPECT_THAT(read.status().message(),
@@ -78,8 +84,8 @@ TEST(MemcachedRecordTest, LockRoundTripsAndRefusesOthers) {
   SK_ASSERT_OK(lock);
   EXPECT_EQ(lock->lease_until_ms, 1234);
   EXPECT_EQ(lock->token, "tok en");
-  for (std::string_view bad : {"", "1234", "1234 ", " tok", "12a4 tok",
-                               "99999999999999999999 tok"}) {
+  for (std::string_view bad :
+       {"", "1234", "1234 ", " tok", "12a4 tok", "99999999999999999999 tok"}) {
     EXPECT_TRUE(DecodeLock(bad, "lock").status().IsCorrupt()) << bad;
   }
 }

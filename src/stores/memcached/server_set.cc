@@ -116,4 +116,39 @@ void ServerSet::RunAll(std::span<Call> calls) {
   }
 }
 
+Result<size_t> ServerSet::ItemSizeMax(size_t i) {
+  const size_t known = servers_[i]->item_size_max.load();
+  if (known != 0) return known;
+  std::string stats;
+  SK_RETURN_IF_ERROR(Dump(i, "stats settings", 1 << 20, &stats));
+  static constexpr std::string_view kName = "STAT item_size_max ";
+  const size_t at = stats.find(kName);
+  size_t value = 0;
+  if (at != std::string::npos) {
+    for (size_t p = at + kName.size(); p < stats.size(); ++p) {
+      if (stats[p] < '0' || stats[p] > '9') break;
+      value = value * 10 + static_cast<size_t>(stats[p] - '0');
+    }
+  }
+  if (value == 0) {
+    return Status::Unavailable(config_.store_name + ": " +
+                               endpoint(i).ToString() +
+                               ": stats settings has no item_size_max");
+  }
+  servers_[i]->item_size_max.store(value);
+  return value;
+}
+
+Status ServerSet::Dump(size_t i, std::string_view command, size_t max_bytes,
+                       std::string* out) {
+  std::unique_ptr<Connection> conn = Acquire(i);
+  Status st = conn->Dump(command, max_bytes, out);
+  if (!st.ok() && conn->last_failure_was_stale()) {
+    conn = Acquire(i);
+    st = conn->Dump(command, max_bytes, out);
+  }
+  Release(i, std::move(conn));
+  return st;
+}
+
 }  // namespace sessionkit::memcached

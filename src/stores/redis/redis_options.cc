@@ -13,6 +13,7 @@
 
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/redis.h"
+#include "stores/net/tls_options.h"
 #include "stores/redis/cluster_topology.h"
 #include "stores/redis/connection.h"
 #include "stores/redis/pool.h"
@@ -32,27 +33,10 @@ constexpr Duration kMaxDurableTimeout{60000};
 // Cluster URLs (there is no rediss+sentinel) turn it on when any tls_*
 // parameter is given.
 Status ReadTls(const StoreUrl& url, RedisOptions* options) {
-  const bool tls_params = url.Param("tls_ca") || url.Param("tls_cert") ||
-                          url.Param("tls_key") || url.Param("tls_insecure");
-  if (url.scheme != "rediss" &&
-      (options->mode == RedisMode::kStandalone || !tls_params)) {
+  if (url.scheme != "rediss" && options->mode == RedisMode::kStandalone) {
     return Status::OK();
   }
-  RedisTlsOptions& tls = options->tls;
-  tls.enabled = true;
-  Result<std::string> ca = url.PathParam("tls_ca", tls.ca_file);
-  if (!ca.ok()) return ca.status();
-  tls.ca_file = *ca;
-  Result<std::string> cert = url.PathParam("tls_cert", tls.cert_file);
-  if (!cert.ok()) return cert.status();
-  tls.cert_file = *cert;
-  Result<std::string> key = url.PathParam("tls_key", tls.key_file);
-  if (!key.ok()) return key.status();
-  tls.key_file = *key;
-  Result<bool> insecure = url.BoolParam("tls_insecure", tls.insecure);
-  if (!insecure.ok()) return insecure.status();
-  tls.insecure = *insecure;
-  return Status::OK();
+  return net::ReadTlsParams(url, url.scheme == "rediss", &options->tls);
 }
 
 // durable=off|all|N: 0, RedisOptions::kDurableAll or N (its range is

@@ -1,5 +1,5 @@
 --TEST--
-sessionkit: session_gc() removes expired LMDB sessions and returns how many; Redis expires them itself and gc reports 0
+sessionkit: session_gc() removes expired LMDB sessions and returns how many; Redis expires them itself and gc reports 0, memcached 0 to 3
 --EXTENSIONS--
 sessionkit
 --INI--
@@ -30,12 +30,18 @@ usleep(1300000);
 
 // LMDB removes the three expired sessions in the first sweep. Redis has
 // dropped them already (each key carries its expiry), so its Gc removes
-// nothing and reports 0.
-$expired_removed = in_array(sk_test_store_kind(), ['redis', 'memcached'], true) ? 0 : 3;
+// nothing and reports 0. memcached drops an item up to 2 s after its
+// session expired (whole seconds), and Gc removes what it still holds: 0
+// to 3 of them, depending on the time that passed.
 session_id($long[0]);
 session_start();
 $first = session_gc();
-var_dump($first === $expired_removed ? 'first gc ok' : $first);
+$ok = match (sk_test_store_kind()) {
+    'redis' => $first === 0,
+    'memcached' => is_int($first) && $first >= 0 && $first <= 3,
+    default => $first === 3,
+};
+var_dump($ok ? 'first gc ok' : $first);
 var_dump(session_gc());
 session_write_close();
 

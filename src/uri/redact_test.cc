@@ -31,7 +31,7 @@ TEST(StoreUrlSecrets, MessagesNeverContainThePassword) {
       "rediss://alice:" + pw + "@[::1",
       "redis+sentinel://:" + pw + "@s1",
       "redis+cluster://:" + pw + "@h1/2",
-      "memcached://u:" + pw + "@h1?replicas=5",
+      "memcached://u:" + pw + "@h1/path",
       "mysql://u:" + pw + "@h",
       "mysql://:" + pw + "@h/db",
       "postgres://u:" + pw + "@h/db?bogus=nope",

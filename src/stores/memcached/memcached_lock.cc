@@ -42,15 +42,6 @@ constexpr Duration kPoll{2};
 // The waiter count of a lock lives this long after its last waiter came.
 constexpr Duration kWaitersLife{60 * 1000};
 
-GetRequest LockGet() {
-  GetRequest get;
-  get.value = true;
-  get.cas = true;
-  get.ttl = false;
-  get.client_flags = false;
-  return get;
-}
-
 std::string LockLostText(const std::string& store, const std::string& what) {
   return store + ": " + what +
          ": the lock is no longer this request's (taken over, released or "
@@ -127,11 +118,11 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
       calls[c].server = servers[c];
       if (c == 0) {
         SK_RETURN_IF_ERROR(calls[c].pipeline.Set(keys.lock, mine, add));
-        SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.lock, LockGet()));
+        SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.lock, ValueAndCas()));
       }
-      SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.data, LockGet()));
+      SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.data, ValueAndCas()));
     }
-    servers_.RunAll(calls);
+    servers_.RunAll(calls, what);
     if (!calls[0].status.ok()) {
       // The lock's server failed (it is marked down now): its sessions go
       // to the next server; once per server of the pool.
@@ -210,7 +201,7 @@ Result<std::optional<uint64_t>> MemcachedStore::Replace(
   set.ttl = ttl;
   set.return_cas = true;
   SK_RETURN_IF_ERROR(call.pipeline.Set(keys.lock, value, set));
-  servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
+  servers_.RunAll(std::span<ServerSet::Call>(&call, 1), what);
   if (!call.status.ok()) return call.status;
   const Response& r = call.replies[0];
   if (r.is_error()) return ErrorStatus(r, name() + ": " + what);
@@ -237,9 +228,9 @@ Status MemcachedStore::Fence(const SessionKeys& keys,
     call.pipeline = Pipeline();
     SK_RETURN_IF_ERROR(call.pipeline.Set(keys.data, "", append));
     SK_RETURN_IF_ERROR(call.pipeline.Set(keys.data, tombstone, add));
-    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, LockGet()));
+    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, ValueAndCas()));
   }
-  servers_.RunAll(*calls);
+  servers_.RunAll(*calls, what);
   if (!(*calls)[0].status.ok()) return (*calls)[0].status;
   for (const Response& r : (*calls)[0].replies) {
     if (r.is_error()) return ErrorStatus(r, name() + ": " + what);
@@ -350,7 +341,7 @@ Status MemcachedStore::Release(std::string_view id, const LockOwner& owner,
       SK_RETURN_IF_ERROR(calls[c].pipeline.Delete(keys.lock, del));
     }
   }
-  servers_.RunAll(calls);
+  servers_.RunAll(calls, what);
   if (!calls[0].status.ok()) return calls[0].status;
   const Response& first = calls[0].replies[0];
   const Response& unlocked = calls[0].replies[write ? 1 : 0];

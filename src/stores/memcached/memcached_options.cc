@@ -13,11 +13,11 @@
 #include "sessionkit/stores/memcached.h"
 #include "stores/memcached/memcached_store.h"
 #include "stores/net/tls_options.h"
+#include "stores/setting_checks.h"
 
 namespace sessionkit {
 namespace {
 
-constexpr size_t kMaxPrefix = 64;
 constexpr size_t kMaxServers = 64;
 constexpr Duration kMaxDownTime{3600 * 1000};
 
@@ -123,25 +123,9 @@ Status ValidateMemcachedOptions(const MemcachedOptions& options) {
         " is out of range: 0 to " + std::to_string(options.servers.size() - 1) +
         " (the servers given, less one)");
   }
-  if (options.prefix.size() > kMaxPrefix) {
-    return Status::InvalidArgument(name + ": prefix is longer than " +
-                                   std::to_string(kMaxPrefix) + " characters");
-  }
-  for (char c : options.prefix) {
-    if (c <= 0x20 || c >= 0x7f) {
-      return Status::InvalidArgument(
-          name + ": prefix=" + options.prefix +
-          ": expected printable ASCII without spaces");
-    }
-  }
-  if (options.connect_timeout.count() < 1) {
-    return Status::InvalidArgument(name +
-                                   ": connect_timeout must be at least 1ms");
-  }
-  if (options.read_timeout.count() < 1) {
-    return Status::InvalidArgument(name +
-                                   ": read_timeout must be at least 1ms");
-  }
+  SK_RETURN_IF_ERROR(CheckKeyPrefix(name, options.prefix));
+  SK_RETURN_IF_ERROR(
+      CheckTimeouts(name, options.connect_timeout, options.read_timeout));
   if (options.down_time.count() < 1 || options.down_time > kMaxDownTime) {
     return Status::InvalidArgument(
         name + ": down_time must be between 1ms and 1h (got " +

@@ -92,10 +92,7 @@ Result<std::vector<std::string>> MemcachedStore::SessionsOn(size_t server,
     // Their ids are in their values.
     ServerSet::Call call;
     call.server = server;
-    GetRequest get;
-    get.cas = false;
-    get.ttl = false;
-    get.client_flags = false;
+    const GetRequest get = ValueAndCas();
     for (const std::string& key : hashed) {
       SK_RETURN_IF_ERROR(call.pipeline.Get(key, get));
     }
@@ -132,9 +129,7 @@ Result<GcResult> MemcachedStore::Gc(TimePoint now_point) {
       const size_t to = std::min(ids->size(), from + kGcBatch);
       ServerSet::Call read;
       read.server = server;
-      GetRequest get;
-      get.ttl = false;
-      get.client_flags = false;
+      const GetRequest get = ValueAndCas();
       for (size_t i = from; i < to; ++i) {
         SK_RETURN_IF_ERROR(
             read.pipeline.Get(KeysFor(options_.prefix, (*ids)[i]).data, get));
@@ -199,10 +194,7 @@ Result<ScanPage> MemcachedStore::Scan(const ScanOptions& scan) {
     if (ids.empty()) continue;
     ServerSet::Call call;
     call.server = server;
-    GetRequest get;
-    get.cas = false;
-    get.ttl = false;
-    get.client_flags = false;
+    const GetRequest get = ValueAndCas();
     for (const std::string& id : ids) {
       SK_RETURN_IF_ERROR(
           call.pipeline.Get(KeysFor(options_.prefix, id).data, get));

@@ -28,15 +28,6 @@ constexpr size_t kItemOverhead = 64;
 // memcached's smallest item size max (-I 1k): an item this small fits any.
 constexpr size_t kSmallestItemMax = 1024;
 
-GetRequest DataGet() {
-  GetRequest get;
-  get.value = true;
-  get.cas = true;
-  get.ttl = false;
-  get.client_flags = false;
-  return get;
-}
-
 }  // namespace
 
 MemcachedStore::MemcachedStore(MemcachedOptions options, KetamaRing ring,
@@ -95,9 +86,9 @@ Result<MemcachedStore::Found> MemcachedStore::ReadAll(
   for (size_t server : servers) {
     ServerSet::Call& call = calls->emplace_back();
     call.server = server;
-    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, DataGet()));
+    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, ValueAndCas()));
   }
-  servers_.RunAll(*calls);
+  servers_.RunAll(*calls, what);
   return Believe(keys, *calls, /*reply=*/0, what);
 }
 
@@ -217,7 +208,7 @@ Status MemcachedStore::SetEverywhere(std::string_view id, std::string_view op,
       SK_RETURN_IF_ERROR(calls[c].pipeline.Delete(keys.lock, DeleteRequest{}));
     }
   }
-  servers_.RunAll(calls);
+  servers_.RunAll(calls, what);
   // Done when the first server took it; a replica that failed is marked
   // down and repaired by a later read or write.
   if (!calls[0].status.ok()) return calls[0].status;
@@ -273,7 +264,10 @@ Status MemcachedStore::Touch(std::string_view id, Duration ttl) {
     call.server = read.server;
     SK_RETURN_IF_ERROR(call.pipeline.Set(keys.data, value, checked));
   }
-  servers_.RunAll(writes);
+  servers_.RunAll(writes, what);
+  // A write that came in between wins (its CAS refused this one); a server
+  // that failed does not.
+  if (!writes.empty() && !writes[0].status.ok()) return writes[0].status;
   return Status::OK();
 }
 

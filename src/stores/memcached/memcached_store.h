@@ -36,6 +36,14 @@
 
 namespace sessionkit::memcached {
 
+// The mg every step sends: the value and its CAS.
+inline GetRequest ValueAndCas() {
+  GetRequest get;
+  get.ttl = false;
+  get.client_flags = false;
+  return get;
+}
+
 // Checks `options` (InvalidArgument naming the setting); see
 // MemcachedOptions.
 Status ValidateMemcachedOptions(const MemcachedOptions& options);
@@ -68,14 +76,15 @@ class ServerSet {
   // Each call's replies and Status land in it. A connection the server
   // closed while it sat idle is retried once on a new one; a server that
   // fails otherwise is marked down. Calls to a server marked down fail at
-  // once with Unavailable, without a try.
+  // once with Unavailable, without a try. A failed call's message ends
+  // with " (<what>)" when `what` is given ("read of session abc...").
   struct Call {
     size_t server = 0;
     Pipeline pipeline;
     std::vector<Response> replies;
     Status status;
   };
-  void RunAll(std::span<Call> calls);
+  void RunAll(std::span<Call> calls, std::string_view what = {});
 
   // The largest item server `i` stores (its -I), learnt with "stats
   // settings" the first time it is asked for and kept; Unavailable when

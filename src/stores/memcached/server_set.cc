@@ -81,7 +81,7 @@ void ServerSet::Release(size_t i, std::unique_ptr<Connection> conn) {
   }
 }
 
-void ServerSet::RunAll(std::span<Call> calls) {
+void ServerSet::RunAll(std::span<Call> calls, std::string_view what) {
   std::vector<std::unique_ptr<Connection>> conns(calls.size());
   // Every pipeline out first, so that the servers work on them at once.
   for (size_t c = 0; c < calls.size(); ++c) {
@@ -113,6 +113,13 @@ void ServerSet::RunAll(std::span<Call> calls) {
       MarkDown(call.server);
     }
     Release(call.server, std::move(conns[c]));
+  }
+  if (what.empty()) return;
+  for (Call& call : calls) {
+    if (!call.status.ok()) {
+      call.status = Status(call.status.code(), call.status.message() + " (" +
+                                                   std::string(what) + ")");
+    }
   }
 }
 

@@ -20,11 +20,11 @@
 #include "stores/redis/redis_store.h"
 #include "stores/redis/sentinel_topology.h"
 #include "stores/redis/topology.h"
+#include "stores/setting_checks.h"
 
 namespace sessionkit {
 namespace {
 
-constexpr size_t kMaxPrefix = 64;
 constexpr size_t kMaxHosts = 64;
 // A durable write holds its request this long at most for the replicas.
 constexpr Duration kMaxDurableTimeout{60000};
@@ -255,31 +255,12 @@ Status ValidateRedisOptions(const RedisOptions& options) {
     return Status::InvalidArgument(name + ": db=" + std::to_string(options.db) +
                                    " is out of range (0 to 2147483647)");
   }
-  if (options.prefix.size() > kMaxPrefix) {
-    return Status::InvalidArgument(name + ": prefix is longer than " +
-                                   std::to_string(kMaxPrefix) + " characters");
-  }
-  for (char c : options.prefix) {
-    if (c <= 0x20 || c >= 0x7f) {
-      return Status::InvalidArgument(
-          name + ": prefix=" + options.prefix +
-          ": expected printable ASCII without spaces");
-    }
-    if (c == '{' || c == '}') {
-      return Status::InvalidArgument(
-          name + ": prefix=" + options.prefix +
-          ": may not contain '{' or '}' (sessionkit puts the session id in "
-          "braces, a Redis Cluster hash tag)");
-    }
-  }
-  if (options.connect_timeout.count() < 1) {
-    return Status::InvalidArgument(name +
-                                   ": connect_timeout must be at least 1ms");
-  }
-  if (options.read_timeout.count() < 1) {
-    return Status::InvalidArgument(name +
-                                   ": read_timeout must be at least 1ms");
-  }
+  SK_RETURN_IF_ERROR(CheckKeyPrefix(
+      name, options.prefix, "{}",
+      "may not contain '{' or '}' (sessionkit puts the session id in braces, "
+      "a Redis Cluster hash tag)"));
+  SK_RETURN_IF_ERROR(
+      CheckTimeouts(name, options.connect_timeout, options.read_timeout));
   if (options.durable < RedisOptions::kDurableAll ||
       options.durable > RedisOptions::kMaxDurableReplicas) {
     return Status::InvalidArgument(

@@ -16,6 +16,7 @@
 #include "sessionkit/lock.h"
 #include "sessionkit/open.h"
 #include "sessionkit/stores/memcached.h"
+#include "stores/memcached/ketama.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 
@@ -237,6 +238,52 @@ TEST_F(MemcachedStoreTest, TakeoverFencesTheOldHolderOnEveryServer) {
   }
   SK_ASSERT_OK(
       store->WriteAndUnlock("fence1", "v1", kLong, Request("b").owner));
+}
+
+}  // namespace
+}  // namespace sessionkit::memcached
+
+namespace sessionkit::memcached {
+namespace {
+
+// A replica that was out of the pool during a Destroy keeps the session's
+// old copy; the tombstone on the session's first server wins over it, so
+// the logout is not undone when the replica comes back.
+TEST_F(MemcachedStoreTest, DestroyIsNotUndoneByAReplicaThatMissedIt) {
+  StartServers(2);
+  auto store = Open("replicas=1&read_timeout=100ms&down_time=300ms");
+  // A session whose first server is servers_[0] (placed as the store
+  // places it), its replica servers_[1].
+  std::vector<KetamaServer> pool;
+  for (const auto& server : servers_) {
+    pool.push_back({"127.0.0.1", server->port(0), 1});
+  }
+  Result<KetamaRing> ring = KetamaRing::Create(pool, KetamaMode::kKetama);
+  SK_ASSERT_OK(ring);
+  std::string id;
+  for (int i = 0; i < 100 && id.empty(); ++i) {
+    if (ring->ServerFor(Id(i)) == 0) id = Id(i);
+  }
+  ASSERT_FALSE(id.empty());
+  SK_ASSERT_OK(store->Write(id, "secret", kLong));
+  SK_ASSERT_OK(servers_[1]->Pause());
+  // SIGSTOP is delivered on its own time: let it land.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  SK_ASSERT_OK(store->Destroy(id));  // the replica misses it
+  SK_ASSERT_OK(servers_[1]->Resume());
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));  // back in
+  Result<std::unique_ptr<Store>> replica = OpenStore(
+      "memcached://127.0.0.1:" + std::to_string(servers_[1]->port(0)));
+  SK_ASSERT_OK(replica);
+  Result<SessionRecord> stale = (*replica)->Read(id);
+  SK_ASSERT_OK(stale);  // the replica still has the old copy
+  EXPECT_EQ(stale->data, "secret");
+  EXPECT_TRUE(store->Read(id).status().IsNotFound());
+  Result<LockedRead> locked = store->LockAndRead(id, Request("after"));
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  EXPECT_FALSE(locked->found);
+  SK_ASSERT_OK(store->Unlock(id, Request("after").owner));
 }
 
 }  // namespace

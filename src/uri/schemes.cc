@@ -85,17 +85,25 @@ constexpr ParamSpec kMysqlParams[] = {
     {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,
 };
 constexpr ParamSpec kPostgresParams[] = {
-    {.name = "table"},   kConnectTimeout,    kReadTimeout, {.name = "timeout"},
-    {.name = "sslmode"}, {.name = "tls_ca"}, {.name = "sync"},
-    kWrite,
+    {.name = "table"},   kConnectTimeout,
+    kReadTimeout,        {.name = "timeout"},
+    {.name = "sslmode"}, {.name = "tls_ca"},
+    {.name = "sync"},    kWrite,
 };
 
 // memcached: MemcachedOptions::FromUrl reads and checks the values.
 constexpr ParamSpec kMemcachedParams[] = {
-    {.name = "replicas"},     {.name = "prefix"},  kConnectTimeout,
-    kReadTimeout,             {.name = "timeout"}, {.name = "down_time"},
-    {.name = "tls_ca"},       {.name = "tls_cert"}, {.name = "tls_key"},
-    {.name = "tls_insecure"}, kWrite,
+    {.name = "replicas"},
+    {.name = "prefix"},
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "down_time"},
+    {.name = "tls_ca"},
+    {.name = "tls_cert"},
+    {.name = "tls_key"},
+    {.name = "tls_insecure"},
+    kWrite,
 };
 
 constexpr SchemeSpec kSchemes[] = {

@@ -19,7 +19,7 @@
 #include "stores/lmdb/lmdb_test_fixture.h"
 #include "support/test_status.h"
 
-namespace sessionkit::lmdb_internal {
+namespace sessionkit::lmdb_internal::capacity_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -299,4 +299,4 @@ TEST_F(LmdbCapacityTest, GrowthIsSeenByAnotherProcess) {
 }
 
 }  // namespace
-}  // namespace sessionkit::lmdb_internal
+}  // namespace sessionkit::lmdb_internal::capacity_test

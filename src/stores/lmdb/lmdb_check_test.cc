@@ -22,7 +22,7 @@
 #include "stores/lmdb/lmdb_test_fixture.h"
 #include "support/test_status.h"
 
-namespace sessionkit::lmdb_internal {
+namespace sessionkit::lmdb_internal::check_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -240,4 +240,4 @@ TEST_F(LmdbCheckTest, ConcurrentOpenersOfANewBootCheckOnceAndAllServe) {
 }
 
 }  // namespace
-}  // namespace sessionkit::lmdb_internal
+}  // namespace sessionkit::lmdb_internal::check_test

@@ -20,7 +20,7 @@
 #include "stores/lmdb/lmdb_check.h"
 #include "stores/lmdb/lmdb_test_fixture.h"
 
-namespace sessionkit::lmdb_internal {
+namespace sessionkit::lmdb_internal::compact_test {
 namespace {
 
 using std::chrono::milliseconds;
@@ -222,4 +222,4 @@ TEST_F(LmdbCompactTest, WriterLosesNothingWhileCompacting) {
 }
 
 }  // namespace
-}  // namespace sessionkit::lmdb_internal
+}  // namespace sessionkit::lmdb_internal::compact_test

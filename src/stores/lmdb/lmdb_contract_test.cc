@@ -31,7 +31,7 @@
 #include "stores/lmdb/pid_namespace_guard.h"
 #include "support/test_status.h"
 
-namespace sessionkit::lmdb_internal {
+namespace sessionkit::lmdb_internal::contract_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -536,4 +536,4 @@ TEST_F(LmdbContractTest, ProcessInANewPidNamespaceIsRefused) {
 }
 
 }  // namespace
-}  // namespace sessionkit::lmdb_internal
+}  // namespace sessionkit::lmdb_internal::contract_test

@@ -27,7 +27,7 @@
 #include "stores/lmdb/lock_wake.h"
 #include "support/test_status.h"
 
-namespace sessionkit::lmdb_internal {
+namespace sessionkit::lmdb_internal::lock_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -542,4 +542,4 @@ TEST_F(LmdbLockTest, KilledWaiterGivesBackItsPlace) {
 }
 
 }  // namespace
-}  // namespace sessionkit::lmdb_internal
+}  // namespace sessionkit::lmdb_internal::lock_test

@@ -16,7 +16,7 @@
 #include "support/fake_env.h"
 #include "support/test_status.h"
 
-namespace sessionkit::lmdb_internal {
+namespace sessionkit::lmdb_internal::lock_wait_test {
 namespace {
 
 using std::chrono::milliseconds;
@@ -120,4 +120,4 @@ TEST_F(LmdbLockWaitTest, HolderInTheWaitersOwnProcessIsNotPolled) {
 }
 
 }  // namespace
-}  // namespace sessionkit::lmdb_internal
+}  // namespace sessionkit::lmdb_internal::lock_wait_test

@@ -29,7 +29,7 @@
 #include "stores/lmdb/lmdb_test_fixture.h"
 #include "support/test_status.h"
 
-namespace sessionkit::lmdb_internal {
+namespace sessionkit::lmdb_internal::store_test {
 namespace {
 
 namespace fs = std::filesystem;
@@ -1124,4 +1124,4 @@ TEST(LmdbFormatSize, UsesTheLargestExactUnit) {
 }
 
 }  // namespace
-}  // namespace sessionkit::lmdb_internal
+}  // namespace sessionkit::lmdb_internal::store_test

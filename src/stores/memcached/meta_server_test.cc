@@ -20,7 +20,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::memcached {
+namespace sessionkit::memcached::meta_server_test {
 namespace {
 
 using ::testing::AllOf;
@@ -305,4 +305,4 @@ TEST_F(MetaServerTest, ErrorRepliesComeBackParsed) {
 }
 
 }  // namespace
-}  // namespace sessionkit::memcached
+}  // namespace sessionkit::memcached::meta_server_test

@@ -20,7 +20,7 @@
 #include "stores/postgres/postgres_test_env.h"
 #include "support/test_status.h"
 
-namespace sessionkit::postgres_test {
+namespace sessionkit::postgres_test::fault_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -252,4 +252,4 @@ TEST_F(PostgresFaultTest, PausedServerFailsWithinTheTimeouts) {
 }
 
 }  // namespace
-}  // namespace sessionkit::postgres_test
+}  // namespace sessionkit::postgres_test::fault_test

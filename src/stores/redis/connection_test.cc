@@ -17,7 +17,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::connection_test {
 namespace {
 
 using ::testing::HasSubstr;
@@ -257,4 +257,4 @@ TEST_F(RedisConnectionTest, PoolHandsOutIdleConnectionsAndDropsBroken) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::connection_test

@@ -17,7 +17,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::pending_releases_test {
 namespace {
 
 using testing::OtherHost;
@@ -133,4 +133,4 @@ TEST(PendingReleasesTest, FailedReleaseIsReissuedAtTheNextLockAndRead) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::pending_releases_test

@@ -28,7 +28,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::lock_contract_test {
 namespace {
 
 using testing::AsRedis;
@@ -411,4 +411,4 @@ TEST(RedisLockVersionTest, Redis5IsRefusedWithAClearError) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::lock_contract_test

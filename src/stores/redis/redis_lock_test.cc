@@ -34,7 +34,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::lock_test {
 namespace {
 
 using testing::AsRedis;
@@ -670,4 +670,4 @@ TEST(RedisLockTimeoutTest, BlackholeIsUnavailableAfterReadTimeout) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::lock_test

@@ -19,7 +19,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::lock_unit_test {
 namespace {
 
 using testing::FullBacklog;
@@ -188,4 +188,4 @@ TEST(RedisConnectTest, EveryAddressFailingSaysWhatEachDid) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::lock_unit_test

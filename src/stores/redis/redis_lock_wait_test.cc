@@ -20,7 +20,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::lock_wait_test {
 namespace {
 
 using std::chrono::milliseconds;
@@ -118,4 +118,4 @@ TEST_F(RedisLockWaitTest, WaiterSleepsNoLongerThanTheLeasePlusTheSlack) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::lock_wait_test

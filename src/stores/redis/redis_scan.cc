@@ -15,6 +15,18 @@
 
 namespace sessionkit::redis {
 
+// Where a page starts, as its cursor says:
+// "[<master>/]<redis cursor>[:<hash>]". <master> is the index of the master
+// being walked (Cluster; absent for the first), <hash> the KeyHash of the
+// last key returned from that cursor's batch. Not in the anonymous
+// namespace: RedisScan, which redis_store.h declares, holds one.
+struct ScanCursor {
+  size_t master = 0;
+  std::string cursor = "0";
+  bool has_skip = false;
+  uint64_t skip = 0;
+};
+
 namespace {
 
 constexpr size_t kDefaultScanLimit = 1000;
@@ -63,16 +75,6 @@ bool AllDigits(std::string_view s) {
   return true;
 }
 
-// Where a page starts, as its cursor says:
-// "[<master>/]<redis cursor>[:<hash>]". <master> is the index of the master
-// being walked (Cluster; absent for the first), <hash> the KeyHash of the
-// last key returned from that cursor's batch.
-struct ScanCursor {
-  size_t master = 0;
-  std::string cursor = "0";
-  bool has_skip = false;
-  uint64_t skip = 0;
-};
 
 // False when `text` is not a cursor this store gave out.
 bool ParseScanCursor(std::string_view text, ScanCursor* out) {

@@ -26,7 +26,7 @@
 #include "support/test_server.h"
 #include "support/test_status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::store_test {
 namespace {
 
 using testing::AsRedis;
@@ -720,4 +720,4 @@ TEST_F(RedisTlsTest, ForkedChildMakesItsOwnTlsSession) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::store_test

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-namespace sessionkit::redis {
+namespace sessionkit::redis::sentinel_watch_test {
 namespace {
 
 TEST(SentinelWatchTest, ReadsTheNewMasterOfItsOwnMasterOnly) {
@@ -45,4 +45,4 @@ TEST(SentinelWatchTest, ReadsTheReplicaBeingPromotedForItsOwnMasterOnly) {
 }
 
 }  // namespace
-}  // namespace sessionkit::redis
+}  // namespace sessionkit::redis::sentinel_watch_test

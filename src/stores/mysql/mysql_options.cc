@@ -15,7 +15,7 @@
 namespace sessionkit {
 namespace {
 
-constexpr std::string_view kSslModes[] = {"disabled", "preferred", "required",
+constexpr std::string_view kMysqlSslModes[] = {"disabled", "preferred", "required",
                                           "verify_ca", "verify_identity"};
 
 bool IsTableName(std::string_view v) {
@@ -76,7 +76,7 @@ Result<MysqlOptions> MysqlOptions::FromUrl(const StoreUrl& url) {
       url.DurationParam("read_timeout", options.read_timeout);
   if (!read.ok()) return read.status();
   options.read_timeout = *read;
-  Result<size_t> ssl = url.ChoiceParam("sslmode", kSslModes, 1);
+  Result<size_t> ssl = url.ChoiceParam("sslmode", kMysqlSslModes, 1);
   if (!ssl.ok()) return ssl.status();
   options.ssl_mode = static_cast<MysqlSslMode>(*ssl);
   Result<std::string> ca = url.PathParam("tls_ca", options.tls_ca);

@@ -15,7 +15,7 @@
 namespace sessionkit {
 namespace {
 
-constexpr std::string_view kSslModes[] = {
+constexpr std::string_view kPostgresSslModes[] = {
     "disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
 constexpr std::string_view kSyncs[] = {"on", "off"};
 // A setup or exchange longer than this is a configuration mistake.
@@ -61,7 +61,7 @@ Status Validate(const PostgresOptions& o) {
     return Status::InvalidArgument("sync=" + o.synchronous_commit.substr(0, 40) +
                                    ": expected on or off");
   }
-  for (std::string_view mode : kSslModes) {
+  for (std::string_view mode : kPostgresSslModes) {
     if (o.sslmode == mode) return Status::OK();
   }
   return Status::InvalidArgument("sslmode=" + o.sslmode.substr(0, 40) +
@@ -85,9 +85,9 @@ Status ReadSettings(const StoreUrl& url, PostgresOptions* o) {
   Result<Duration> read = url.DurationParam("read_timeout", o->read_timeout);
   if (!read.ok()) return read.status();
   o->read_timeout = *read;
-  Result<size_t> ssl = url.ChoiceParam("sslmode", kSslModes, 2);
+  Result<size_t> ssl = url.ChoiceParam("sslmode", kPostgresSslModes, 2);
   if (!ssl.ok()) return ssl.status();
-  o->sslmode = std::string(kSslModes[*ssl]);
+  o->sslmode = std::string(kPostgresSslModes[*ssl]);
   Result<std::string> ca = url.PathParam("tls_ca", o->tls_ca);
   if (!ca.ok()) return ca.status();
   o->tls_ca = *ca;

@@ -306,10 +306,12 @@ TEST_F(CApiTest, GcRemovesOnlyExpired) {
   ASSERT_EQ(sk_write(e, kOtherId.data(), kOtherId.size(), "b|i:2;", 6, 60000,
                      nullptr, r.get()),
             SK_OK);
+  // 50 ms, not 1: a write transaction stalled for a millisecond on a busy
+  // machine would sweep the session it just wrote, leaving gc nothing.
   ASSERT_EQ(
-      sk_write(e, kId.data(), kId.size(), "a|i:1;", 6, 1, nullptr, r.reset()),
+      sk_write(e, kId.data(), kId.size(), "a|i:1;", 6, 50, nullptr, r.reset()),
       SK_OK);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(sk_gc(e, r.reset()), SK_OK) << r.message();
   EXPECT_EQ(r->removed, 1u);
   EXPECT_EQ(sk_read(e, kOtherId.data(), kOtherId.size(), nullptr, r.reset()),

@@ -50,7 +50,9 @@ TEST(MemcachedRecordTest, DataRoundTripsWithItsExpiry) {
   EXPECT_EQ(read->at_ms, 1733400000123);
   EXPECT_EQ(read->id, id);
   EXPECT_EQ(read->frame, frame);
-  Result<StoredValue> empty = DecodeValue(EncodeData("a", "", -5), "read");
+  // The decoded views point into the value: it must outlive them.
+  const std::string small = EncodeData("a", "", -5);
+  Result<StoredValue> empty = DecodeValue(small, "read");
   SK_ASSERT_OK(empty);
   EXPECT_EQ(empty->at_ms, -5);
   EXPECT_EQ(empty->id, "a");
@@ -58,7 +60,8 @@ TEST(MemcachedRecordTest, DataRoundTripsWithItsExpiry) {
 }
 
 TEST(MemcachedRecordTest, TombstoneRoundTrips) {
-  Result<StoredValue> read = DecodeValue(EncodeTombstone(42), "read");
+  const std::string tombstone = EncodeTombstone(42);
+  Result<StoredValue> read = DecodeValue(tombstone, "read");
   SK_ASSERT_OK(read);
   EXPECT_TRUE(read->tombstone);
   EXPECT_EQ(read->at_ms, 42);
@@ -80,7 +83,8 @@ TEST(MemcachedRecordTest, ForeignValuesAreCorruptNotSessions) {
 }
 
 TEST(MemcachedRecordTest, LockRoundTripsAndRefusesOthers) {
-  Result<LockValue> lock = DecodeLock(EncodeLock(1234, "tok en"), "lock");
+  const std::string value = EncodeLock(1234, "tok en");
+  Result<LockValue> lock = DecodeLock(value, "lock");
   SK_ASSERT_OK(lock);
   EXPECT_EQ(lock->lease_until_ms, 1234);
   EXPECT_EQ(lock->token, "tok en");

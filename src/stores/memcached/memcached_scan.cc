@@ -12,6 +12,7 @@
 // see record.h) is listed by the id in its value.
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -138,7 +139,9 @@ Result<GcResult> MemcachedStore::Gc(TimePoint now_point) {
       if (!read.status.ok()) return read.status;
       ServerSet::Call remove;
       remove.server = server;
-      std::vector<size_t> removing;
+      // Each delete sent: its session's stored bytes when this server is
+      // the session's first (where a session is counted), else none.
+      std::vector<std::optional<uint64_t>> counted;
       for (size_t i = from; i < to; ++i) {
         const Response& r = read.replies[i - from];
         if (r.code != ResponseCode::kValue || !r.cas) continue;
@@ -148,20 +151,18 @@ Result<GcResult> MemcachedStore::Gc(TimePoint now_point) {
         del.compare_cas = *r.cas;  // unless it was written meanwhile
         SK_RETURN_IF_ERROR(remove.pipeline.Delete(
             KeysFor(options_.prefix, (*ids)[i]).data, del));
-        removing.push_back(i);
         const std::vector<size_t> home = ServersOf((*ids)[i]);
-        if (!home.empty() && home[0] == server) {
-          result.bytes_removed += value->frame.size();
-        }
+        counted.push_back(!home.empty() && home[0] == server
+                              ? std::optional<uint64_t>(value->frame.size())
+                              : std::nullopt);
       }
-      if (removing.empty()) continue;
+      if (counted.empty()) continue;
       servers_.RunAll(std::span<ServerSet::Call>(&remove, 1));
       if (!remove.status.ok()) return remove.status;
-      for (size_t k = 0; k < removing.size(); ++k) {
-        const std::vector<size_t> home = ServersOf((*ids)[removing[k]]);
-        if (remove.replies[k].code == ResponseCode::kHeader && !home.empty() &&
-            home[0] == server) {
+      for (size_t k = 0; k < counted.size(); ++k) {
+        if (remove.replies[k].code == ResponseCode::kHeader && counted[k]) {
           ++result.removed;
+          result.bytes_removed += *counted[k];
         }
       }
     }

@@ -17,8 +17,8 @@
 
 #include "stores/lmdb/lmdb_check.h"
 #include "stores/lmdb/lmdb_layout.h"
-#include "stores/lmdb/lock_wake.h"
 #include "stores/lmdb/pid_namespace_guard.h"
+#include "stores/lock_wake.h"
 
 namespace sessionkit::lmdb_internal {
 namespace {
@@ -252,7 +252,7 @@ Result<LmdbCompactStats> Compaction::Run() {
 int DataGeneration::Map(const std::string& dir, unsigned mode) {
   void* p = nullptr;
   const int rc = MapSharedFile(dir + "/" + kDataGenerationFile, mode,
-                               sizeof(uint64_t), &p);
+                               SharedFileOwner::kAnyone, sizeof(uint64_t), &p);
   if (rc == 0) word_ = static_cast<uint64_t*>(p);
   return rc;
 }

@@ -29,8 +29,8 @@
 #include "stores/fork_generation.h"
 #include "stores/lmdb/lmdb_check.h"
 #include "stores/lmdb/lmdb_store.h"
-#include "stores/lmdb/lock_wake.h"
 #include "stores/lmdb/pid_namespace_guard.h"
+#include "stores/lmdb/waiter_place.h"
 
 namespace sessionkit {
 namespace lmdb_internal {
@@ -246,7 +246,8 @@ Status OpenEnvironment(Env* e, const std::string& name,
   std::string_view what;
   rc = OpenLmdbHandle(e, options, &what);
   if (rc != 0) return fail(what, rc);
-  rc = e->wake.Map(e->dir, options.file_mode);
+  rc = e->wake.Map(e->dir + "/" + kLockWakeFile, options.file_mode,
+                   SharedFileOwner::kAnyone);
   if (rc != 0) {
     return fail(std::string("cannot map the lock wake-up file ") +
                     kLockWakeFile + " in",

@@ -46,8 +46,8 @@
 
 #include "stores/lmdb/lmdb_compact.h"
 #include "stores/lmdb/lmdb_layout.h"
-#include "stores/lmdb/lock_wake.h"
 #include "stores/lmdb/pid_namespace_guard.h"
+#include "stores/lock_wake.h"
 
 namespace sessionkit::lmdb_internal {
 

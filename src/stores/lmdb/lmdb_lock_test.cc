@@ -24,7 +24,7 @@
 #include "sessionkit/stores/lmdb.h"
 #include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/lmdb_test_fixture.h"
-#include "stores/lmdb/lock_wake.h"
+#include "stores/lock_wake.h"
 #include "support/test_status.h"
 
 namespace sessionkit::lmdb_internal::lock_test {

@@ -18,8 +18,9 @@
 #include "stores/lmdb/lmdb_records.h"
 #include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/lmdb_txn.h"
-#include "stores/lmdb/lock_wake.h"
+#include "stores/lmdb/waiter_place.h"
 #include "stores/lock_wait.h"
+#include "stores/lock_wake.h"
 
 namespace sessionkit {
 namespace lmdb_internal {

@@ -22,7 +22,7 @@
 #include "stores/lmdb/lmdb_layout.h"
 #include "stores/lmdb/lmdb_records.h"
 #include "stores/lmdb/lmdb_txn.h"
-#include "stores/lmdb/lock_wake.h"
+#include "stores/lock_wake.h"
 
 namespace sessionkit {
 namespace lmdb_internal {

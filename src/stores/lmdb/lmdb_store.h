@@ -30,7 +30,8 @@
 // lmdb_store.cc (sessions), lmdb_locks.cc (session locks), lmdb_env.cc (the
 // environment), lmdb_records.h (records in a transaction), lmdb_txn.h
 // (transactions), lmdb_layout.h (keys and values), lmdb_lock_record.h,
-// lock_wake.h, pid_namespace_guard.h, lmdb_check.h.
+// waiter_place.h, pid_namespace_guard.h, lmdb_check.h; the wake file is
+// stores/lock_wake.h.
 #ifndef SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 #define SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 
@@ -64,7 +65,7 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 // *ForTesting hooks are for tests only and are not meant for production use.
 //
 // Session locks (lock records: see the layout above; the wake-up file:
-// lock_wake.h):
+// stores/lock_wake.h):
 //  - LockAndRead, lock free (absent, the caller's own, past its lease, of
 //    another boot, or held by a process of this host that is gone): ONE
 //    write transaction

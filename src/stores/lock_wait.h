@@ -3,7 +3,8 @@
 // Every store's waiter does the same: it starts a deadline from
 // LockRequest::wait, and while another owner holds the lock it tries again
 // after sleeping in its store's wake-up primitive (LMDB: a futex word of
-// lock-wake; Redis: BLPOP on the wake list) for
+// lock-wake; Memcached: one of its wake file, lock_wake.h; Redis: BLPOP on
+// the wake list) for
 //   min(the rest of the wait,
 //       the holder's lease left + lease_slack (to take the lock over),
 //       max_sleep,

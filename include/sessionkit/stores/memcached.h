@@ -43,6 +43,14 @@ struct MemcachedOptions {
   // to their replicas) meanwhile, and one request then tries it again.
   Duration down_time{2000};
   TlsOptions tls;
+  // The host-local file that wakes lock waiters (docs/memcached.md): a
+  // waiter whose lock holder is a process of this host sleeps on it until
+  // the release, instead of polling memcached. Shared by every process of
+  // one user that gives the same path; created mode 0600. Empty: the
+  // default, /dev/shm/sessionkit-wake-<uid> (without /dev/shm: in $TMPDIR,
+  // else /tmp). "off": none, every waiter polls. Otherwise an absolute
+  // path. A file that cannot be mapped only turns the wake-ups off.
+  std::string wake_file;
   // A description for messages. FromUrl sets the redacted URL; empty:
   // OpenMemcachedStore derives one from the options.
   std::string name;
@@ -54,10 +62,10 @@ struct MemcachedOptions {
 
   // Reads and checks the options of a memcached:// URL: the servers,
   // replicas, prefix, connect_timeout, read_timeout (timeout= sets both),
-  // down_time, tls_ca, tls_cert, tls_key, tls_insecure (any of them turns
-  // TLS on); the defaults above stand for those not given. The one parser
-  // and validator of these settings. InvalidArgument naming the parameter
-  // for a bad value.
+  // down_time, wake_file, tls_ca, tls_cert, tls_key, tls_insecure (any of
+  // them turns TLS on); the defaults above stand for those not given. The one
+  // parser and validator of these settings. InvalidArgument naming the
+  // parameter for a bad value.
   static Result<MemcachedOptions> FromUrl(const StoreUrl& url);
 };
 

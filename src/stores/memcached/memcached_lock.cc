@@ -2,7 +2,11 @@
 //
 // The lock of a session is an item of its own (KeysFor: "<data key>.lock")
 // on the session's first server, holding "<lease_until ms> <owner token>".
-// memcached cannot wake a waiter, so waiters poll every few milliseconds.
+// memcached cannot wake a waiter: a waiter whose holder is a process of
+// this host sleeps on the host's wake file (stores/lock_wake.h; slot:
+// LockHash of the lock key) until the release wakes it, looking again
+// every kLocalHolderPoll whether the holder is alive; a waiter whose holder
+// is elsewhere, or that has no wake file, polls every kPoll.
 //
 //   LockAndRead, lock free: one round trip. The first server gets
 //     ms <lock> add-only (NS when held), mg <lock> (holder and CAS), mg
@@ -22,6 +26,7 @@
 // The CASes learnt by LockAndRead are kept in the store (Held) until the
 // owner releases.
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -37,7 +42,8 @@
 namespace sessionkit::memcached {
 namespace {
 
-// Waiters poll at most this far apart (memcached wakes nobody).
+// Waiters poll at most this far apart unless a holder of this host wakes
+// them (memcached wakes nobody).
 constexpr Duration kPoll{2};
 // The waiter count of a lock lives this long after its last waiter came.
 constexpr Duration kWaitersLife{60 * 1000};
@@ -100,11 +106,19 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
   const SessionKeys keys = KeysFor(options_.prefix, id);
   const std::string& token = request.owner.token;
   LockWaitPacing pacing;
-  pacing.max_sleep = kPoll;
+  // A holder of this host, also of this process, is waited for on the wake
+  // file, and looked at every kLocalHolderPoll: it may be of another user,
+  // or name another wake file, and wake nobody here.
+  pacing.poll_own_process = true;
+  if (!wake_.mapped()) pacing.max_sleep = kPoll;
   LockWait wait(env_, request, pacing);
   WaiterCount waiters(this, keys.lock + ".w");
+  const uint64_t slot = LockHash(keys.lock);
   size_t failovers = 0;
   for (;;) {
+    // Read before the try: a release after the try has changed the word by
+    // the time this caller sleeps on it, so the sleep ends at once.
+    const uint32_t seq = wake_.mapped() ? wake_.Seq(slot) : 0;
     const std::vector<size_t> servers = ServersOf(id);
     if (servers.empty()) return NoServer(what);
     const int64_t now = NowMs();
@@ -167,8 +181,19 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
           return out;
         }
         if (wait.Expired()) return LockedRead{};  // kTimedOut
-        env_->SleepFor(
-            wait.NextSleep(holder_token, holder->lease_until_ms - now));
+        std::chrono::nanoseconds sleep =
+            wait.NextSleep(holder_token, holder->lease_until_ms - now);
+        if (!wake_.mapped()) {
+          env_->SleepFor(sleep);
+          continue;
+        }
+        // A holder elsewhere wakes nobody here: polled.
+        if (!LockHolderIsOnThisHost(holder_token, env_)) {
+          sleep = std::min<std::chrono::nanoseconds>(sleep, kPoll);
+        }
+        wait.Sleep(sleep, [&](std::chrono::nanoseconds d) {
+          wake_.Wait(slot, seq, d);
+        });
         continue;
       }
     }
@@ -320,6 +345,7 @@ Status MemcachedStore::Release(std::string_view id, const LockOwner& owner,
       del.compare_cas = held->lock_cas;
       SK_RETURN_IF_ERROR(unlock.pipeline.Delete(keys.lock, del));
       servers_.RunAll(std::span<ServerSet::Call>(&unlock, 1));
+      WakeWaiters(keys);
       return fits;
     }
   }
@@ -342,6 +368,7 @@ Status MemcachedStore::Release(std::string_view id, const LockOwner& owner,
     }
   }
   servers_.RunAll(calls, what);
+  WakeWaiters(keys);
   if (!calls[0].status.ok()) return calls[0].status;
   const Response& first = calls[0].replies[0];
   const Response& unlocked = calls[0].replies[write ? 1 : 0];

@@ -2,6 +2,9 @@
 // each Memcached setting's syntax and range are written. The defaults are
 // MemcachedOptions' own (include/sessionkit/stores/memcached.h); the names
 // are the memcached row of the URL grammar (src/uri/schemes.cc).
+#include <stdlib.h>
+#include <unistd.h>
+
 #include <memory>
 #include <optional>
 #include <set>
@@ -41,6 +44,9 @@ Status ReadSettings(const StoreUrl& url, MemcachedOptions* options) {
   Result<Duration> down = url.DurationParam("down_time", options->down_time);
   if (!down.ok()) return down.status();
   options->down_time = *down;
+  Result<std::string> wake = url.PathParam("wake_file", options->wake_file);
+  if (!wake.ok()) return wake.status();
+  options->wake_file = *wake;
   return net::ReadTlsParams(url, /*always=*/false, &options->tls);
 }
 
@@ -131,7 +137,26 @@ Status ValidateMemcachedOptions(const MemcachedOptions& options) {
         name + ": down_time must be between 1ms and 1h (got " +
         std::to_string(options.down_time.count()) + "ms)");
   }
+  if (!options.wake_file.empty() && options.wake_file != kWakeFileOff &&
+      options.wake_file[0] != '/') {
+    return Status::InvalidArgument(
+        name + ": wake_file must be an absolute path or \"" + kWakeFileOff +
+        "\" (got \"" + options.wake_file + "\")");
+  }
   return Status::OK();
+}
+
+std::string WakeFileOf(const MemcachedOptions& options) {
+  if (options.wake_file == kWakeFileOff) return "";
+  if (!options.wake_file.empty()) return options.wake_file;
+  // Shared memory where there is some; a php-fpm started with a cleared
+  // environment has no TMPDIR.
+  std::string dir = "/dev/shm";
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    const char* tmp = getenv("TMPDIR");
+    dir = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
+  }
+  return dir + "/sessionkit-wake-" + std::to_string(geteuid());
 }
 
 std::string DefaultName(const MemcachedOptions& options) {

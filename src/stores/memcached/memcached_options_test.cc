@@ -1,15 +1,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/memcached.h"
+#include "stores/memcached/memcached_store.h"
 #include "support/test_status.h"
 
 namespace sessionkit {
 namespace {
 
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -38,6 +41,7 @@ TEST(MemcachedOptionsTest, DefaultsStandForParametersNotGiven) {
   EXPECT_EQ(o->connect_timeout, defaults.connect_timeout);
   EXPECT_EQ(o->read_timeout, defaults.read_timeout);
   EXPECT_EQ(o->down_time, defaults.down_time);
+  EXPECT_EQ(o->wake_file, defaults.wake_file);
   EXPECT_FALSE(o->tls.enabled);
   EXPECT_EQ(o->name, "memcached://m1:11211,m2:11311");
 }
@@ -45,14 +49,15 @@ TEST(MemcachedOptionsTest, DefaultsStandForParametersNotGiven) {
 TEST(MemcachedOptionsTest, ReadsEveryParameter) {
   Result<MemcachedOptions> o = FromUrl(
       "memcached://a,b,c?replicas=2&prefix=app1:&connect_timeout=20ms&"
-      "read_timeout=2s&down_time=5s&tls_ca=/ca.pem&tls_cert=/c.pem&"
-      "tls_key=/k.pem&tls_insecure=1");
+      "read_timeout=2s&down_time=5s&wake_file=/run/app/wake&tls_ca=/ca.pem&"
+      "tls_cert=/c.pem&tls_key=/k.pem&tls_insecure=1");
   SK_ASSERT_OK(o);
   EXPECT_EQ(o->replicas, 2);
   EXPECT_EQ(o->prefix, "app1:");
   EXPECT_EQ(o->connect_timeout, Duration(20));
   EXPECT_EQ(o->read_timeout, Duration(2000));
   EXPECT_EQ(o->down_time, Duration(5000));
+  EXPECT_EQ(o->wake_file, "/run/app/wake");
   EXPECT_TRUE(o->tls.enabled);
   EXPECT_EQ(o->tls.ca_file, "/ca.pem");
   EXPECT_EQ(o->tls.cert_file, "/c.pem");
@@ -77,6 +82,26 @@ TEST(MemcachedOptionsTest, BadValuesNameTheParameter) {
   EXPECT_THAT(BadMessage("memcached://h?down_time=2h"),
               HasSubstr("down_time must be between 1ms and 1h"));
   EXPECT_THAT(BadMessage("memcached://h?replicas=x"), HasSubstr("replicas"));
+  EXPECT_THAT(BadMessage("memcached://h?wake_file=run/wake"),
+              HasSubstr("wake_file must be an absolute path or \"off\""));
+}
+
+// The wake file is the user's own in shared memory unless one is given;
+// "off" turns it off.
+TEST(MemcachedOptionsTest, WakeFileDefaultsToOnePerUserInSharedMemory) {
+  const std::string own = "/sessionkit-wake-" + std::to_string(geteuid());
+  MemcachedOptions options;
+  const std::string path = memcached::WakeFileOf(options);
+  if (access("/dev/shm", W_OK | X_OK) == 0) {
+    EXPECT_EQ(path, "/dev/shm" + own);
+  } else {
+    EXPECT_THAT(path, EndsWith(own));
+  }
+  options.wake_file = "/run/app/wake";
+  EXPECT_EQ(memcached::WakeFileOf(options), "/run/app/wake");
+  Result<MemcachedOptions> off = FromUrl("memcached://h?wake_file=off");
+  SK_ASSERT_OK(off);
+  EXPECT_EQ(memcached::WakeFileOf(*off), "");
 }
 
 TEST(MemcachedOptionsTest, UserAndPasswordAreRefusedWithoutShowingIt) {

@@ -12,6 +12,9 @@
 // replica that missed the Destroy is never taken for the session.
 #include "stores/memcached/memcached_store.h"
 
+#include <string.h>
+#include <syslog.h>
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -35,9 +38,24 @@ MemcachedStore::MemcachedStore(MemcachedOptions options, KetamaRing ring,
     : options_(std::move(options)),
       env_(options_.env != nullptr ? options_.env : Env::Default()),
       ring_(std::move(ring)),
-      servers_(options_, std::move(tls), env_) {}
+      servers_(options_, std::move(tls), env_) {
+  const std::string wake = WakeFileOf(options_);
+  if (wake.empty()) return;
+  const int rc = wake_.Map(wake, 0600, SharedFileOwner::kCallerOnly);
+  if (rc == 0) return;
+  // Not an error: the waiters poll instead. No logger reaches a store: the
+  // system log.
+  syslog(LOG_WARNING,
+         "sessionkit: %s: cannot map the lock wake file %s: %s; lock waiters "
+         "poll memcached instead",
+         name().c_str(), wake.c_str(), strerror(rc));
+}
 
-MemcachedStore::~MemcachedStore() = default;
+MemcachedStore::~MemcachedStore() { wake_.Unmap(); }
+
+void MemcachedStore::WakeWaiters(const SessionKeys& keys) const {
+  if (wake_.mapped()) wake_.Wake(LockHash(keys.lock));
+}
 
 int64_t MemcachedStore::NowMs() const { return ToUnixMillis(env_->WallNow()); }
 
@@ -209,6 +227,7 @@ Status MemcachedStore::SetEverywhere(std::string_view id, std::string_view op,
     }
   }
   servers_.RunAll(calls, what);
+  if (delete_lock) WakeWaiters(keys);
   // Done when the first server took it; a replica that failed is marked
   // down and repaired by a later read or write.
   if (!calls[0].status.ok()) return calls[0].status;

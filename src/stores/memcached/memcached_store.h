@@ -12,6 +12,9 @@
 //                      mg of the lock, mg of the data, in one pipeline
 //   WriteAndUnlock     1: the data's ms (CAS-checked) and the lock's md
 //                      (CAS-checked), with the replicas' ms alongside
+// A waiter whose lock holder is a process of this host sleeps on the host's
+// wake file (stores/lock_wake.h, options.wake_file) until the release wakes
+// it; other waiters poll (memcached_lock.cc).
 // docs/memcached.md explains the locking protocol and its fences.
 #ifndef SESSIONKIT_STORES_MEMCACHED_MEMCACHED_STORE_H_
 #define SESSIONKIT_STORES_MEMCACHED_MEMCACHED_STORE_H_
@@ -30,6 +33,7 @@
 
 #include "sessionkit/store.h"
 #include "sessionkit/stores/memcached.h"
+#include "stores/lock_wake.h"
 #include "stores/memcached/connection.h"
 #include "stores/memcached/ketama.h"
 #include "stores/memcached/record.h"
@@ -49,6 +53,12 @@ inline GetRequest ValueAndCas() {
 Status ValidateMemcachedOptions(const MemcachedOptions& options);
 // "memcached://h1:11211,h2:11211": a name for options without one.
 std::string DefaultName(const MemcachedOptions& options);
+
+// The wake_file value that turns the wake file off.
+inline constexpr char kWakeFileOff[] = "off";
+// The path of the wake file `options` ask for: wake_file, or the default
+// (MemcachedOptions::wake_file); empty when it is off.
+std::string WakeFileOf(const MemcachedOptions& options);
 
 // The servers of one store: each one's idle connections (of this process)
 // and whether it is marked down.
@@ -219,6 +229,9 @@ class MemcachedStore : public Store {
   // others afterwards).
   Status Fence(const SessionKeys& keys, std::vector<ServerSet::Call>* calls,
                const std::string& what);
+  // Wakes this host's waiters for the lock of `keys` (nothing without a
+  // wake file): called once the lock's md (or Destroy's) has gone out.
+  void WakeWaiters(const SessionKeys& keys) const;
   // WriteAndUnlock (data), TouchAndUnlock (no data, op "touch") and Unlock.
   Status Release(std::string_view id, const LockOwner& owner,
                  const std::string* data, Duration ttl, const char* op);
@@ -249,6 +262,9 @@ class MemcachedStore : public Store {
   Env* const env_;
   const KetamaRing ring_;
   ServerSet servers_;
+  // WakeFileOf(options_), mapped by the constructor; not mapped when it is
+  // off or cannot be mapped (waiters then poll).
+  LockWake wake_;
   std::mutex held_mu_;
   // Keyed by (id, owner token). Guarded by held_mu_.
   std::map<std::pair<std::string, std::string>, Held> held_;

@@ -1,14 +1,23 @@
 // The Memcached store against real memcached servers (started per test on
 // free loopback ports), for what the conformance suite does not cover:
 // round trips, a pool that loses a server, servers that refuse or never
-// answer, values too large for the server, the fence of a takeover.
+// answer, values too large for the server, the fence of a takeover, the
+// wake-ups of waiters of this host.
 #include "stores/memcached/memcached_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +25,7 @@
 #include "sessionkit/lock.h"
 #include "sessionkit/open.h"
 #include "sessionkit/stores/memcached.h"
+#include "stores/lock_wake.h"
 #include "stores/memcached/ketama.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
@@ -286,6 +296,169 @@ TEST_F(MemcachedStoreTest, DestroyIsNotUndoneByAReplicaThatMissedIt) {
   ASSERT_TRUE(locked->acquired());
   EXPECT_FALSE(locked->found);
   SK_ASSERT_OK(store->Unlock(id, Request("after").owner));
+}
+
+}  // namespace
+}  // namespace sessionkit::memcached
+
+namespace sessionkit::memcached {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Lock hand-offs between requests of this host, which wake each other
+// through the wake file, and without one, when they poll memcached.
+class MemcachedWakeTest : public MemcachedStoreTest {
+ protected:
+  void SetUp() override {
+    Result<std::string> dir = test::MakeTempDir("memcached-wake");
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    dir_ = *dir;
+    StartServers(1);
+  }
+  void TearDown() override { test::RemoveTempDirUnlessFailed(dir_); }
+
+  // A request of this process (a holder of this host) that waits 5 s and
+  // counts in no waiter count (no round trip of its own for it).
+  static LockRequest Local() {
+    LockRequest request;
+    request.owner = LockOwner::Generate();
+    request.wait = Duration(5000);
+    request.lease = Duration(30000);
+    request.max_waiters = 0;
+    return request;
+  }
+
+  // How one hand-off went: `waiter_store` asks for the lock of `id`, which
+  // `holder_store` holds and releases `hold` after the waiter's first try.
+  struct HandOff {
+    bool acquired = false;
+    uint64_t round_trips = 0;         // of the waiter's LockAndRead
+    Clock::duration after_release{};  // from the release to the hand-off
+  };
+  static HandOff MeasureHandOff(MemcachedStore* holder_store,
+                                MemcachedStore* waiter_store,
+                                const std::string& id, Duration hold) {
+    HandOff out;
+    const LockRequest holder = Local();
+    Result<LockedRead> held = holder_store->LockAndRead(id, holder);
+    EXPECT_TRUE(held.ok() && held->acquired());
+    const std::atomic<uint64_t>& trips =
+        waiter_store->servers_for_testing().stats().round_trips;
+    const uint64_t before = trips.load();
+    Clock::time_point handed;
+    std::thread waiter([&] {
+      Result<LockedRead> got = waiter_store->LockAndRead(id, Local());
+      handed = Clock::now();
+      out.acquired = got.ok() && got->acquired();
+      out.round_trips = trips.load() - before;
+    });
+    const Clock::time_point give_up = Clock::now() + std::chrono::seconds(5);
+    while (trips.load() == before && Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(hold);
+    const Clock::time_point released = Clock::now();
+    EXPECT_TRUE(holder_store->Unlock(id, holder.owner).ok());
+    waiter.join();
+    out.after_release = handed - released;
+    return out;
+  }
+
+  std::string dir_;
+};
+
+// A waiter whose holder is a process of this host sleeps until the release
+// wakes it: one try that finds the lock held, one after the release. Were
+// it polling (every 2 ms), it would make about 25 tries in the 50 ms; were
+// the release to wake nobody, it would look again only 250 ms after its
+// first try, 200 ms after the release.
+TEST_F(MemcachedWakeTest, SameHostWaiterIsWokenByTheRelease) {
+  const std::string query = "wake_file=" + dir_ + "/wake";
+  auto holder_store = Open(query);
+  auto waiter_store = Open(query);
+  for (int i = 0; i < 3; ++i) {
+    const HandOff h = MeasureHandOff(holder_store.get(), waiter_store.get(),
+                                     Id(i), Duration(50));
+    EXPECT_TRUE(h.acquired) << i;
+    EXPECT_GE(h.round_trips, 2u) << i;
+    EXPECT_LE(h.round_trips, 3u) << i;
+    EXPECT_LT(h.after_release, std::chrono::milliseconds(100)) << i;
+  }
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/wake").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), kLockWakeSlots * 4);
+}
+
+// The wake file's mapping is shared with a php-fpm worker forked after the
+// store opened: the parent's release wakes a waiter in the child.
+TEST_F(MemcachedWakeTest, WakesAWaiterForkedAfterTheStoreOpened) {
+  auto store = Open("wake_file=" + dir_ + "/wake");
+  const std::string id = Id(7);
+  const LockRequest holder = Local();
+  Result<LockedRead> held = store->LockAndRead(id, holder);
+  SK_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired());
+  fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Counted among the waiters (the parent looks for the count), so that
+    // its first try is known to be over.
+    LockRequest waiter = Local();
+    waiter.max_waiters = 16;
+    const uint64_t before = store->servers_for_testing().stats().round_trips;
+    Result<LockedRead> got = store->LockAndRead(id, waiter);
+    const uint64_t trips =
+        store->servers_for_testing().stats().round_trips - before;
+    _exit(got.ok() && got->acquired()
+              ? static_cast<int>(std::min<uint64_t>(trips, 100))
+              : 200);
+  }
+  // The child's try, its waiter count: the count item exists.
+  const std::string count_key = KeysFor("sk:", id).lock + ".w";
+  const Clock::time_point give_up = Clock::now() + std::chrono::seconds(5);
+  for (bool counted = false; !counted && Clock::now() < give_up;) {
+    ServerSet::Call call;
+    SK_ASSERT_OK(call.pipeline.Get(count_key, ValueAndCas()));
+    store->servers_for_testing().RunAll(std::span<ServerSet::Call>(&call, 1));
+    SK_ASSERT_OK(call.status);
+    counted = call.replies[0].code == ResponseCode::kValue;
+    if (!counted) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const Clock::time_point released = Clock::now();
+  SK_ASSERT_OK(store->Unlock(id, holder.owner));
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  // Without the wake-up, the child would look again 200 ms from now.
+  EXPECT_LT(Clock::now() - released, std::chrono::milliseconds(100));
+  ASSERT_TRUE(WIFEXITED(status));
+  // Its try, joining the count, the try after the wake, leaving the count
+  // (a 2 ms poll would make about 25 tries).
+  EXPECT_GE(WEXITSTATUS(status), 4);
+  EXPECT_LE(WEXITSTATUS(status), 5);
+}
+
+// A wake file that cannot be mapped (here: under a file), or none, fails
+// nothing: the waiter polls memcached and still has the lock within a few
+// milliseconds of the release.
+TEST_F(MemcachedWakeTest, WithoutAWakeFileWaitersPoll) {
+  const std::string file = dir_ + "/a-file";
+  ASSERT_TRUE(std::ofstream(file).good());
+  const std::string wakes[] = {file + "/wake", "off"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string& wake = wakes[i];
+    auto holder_store = Open("wake_file=" + wake);
+    auto waiter_store = Open("wake_file=" + wake);
+    ASSERT_NE(holder_store, nullptr) << wake;
+    const HandOff h = MeasureHandOff(holder_store.get(), waiter_store.get(),
+                                     Id(i), Duration(50));
+    EXPECT_TRUE(h.acquired) << wake;
+    EXPECT_GE(h.round_trips, 10u) << wake;
+    EXPECT_LT(h.after_release, std::chrono::milliseconds(100)) << wake;
+  }
 }
 
 }  // namespace

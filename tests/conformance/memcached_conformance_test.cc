@@ -18,10 +18,15 @@ namespace sessionkit::conformance {
 namespace {
 
 std::vector<test::TestServer*> g_servers;
+// The stores' lock wake file lives here, under the build tree.
+std::string g_dir;
 
 class MemcachedEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
+    auto dir = test::MakeTempDir("memcached-conformance");
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    g_dir = *dir;
     for (int i = 0; i < 3; ++i) {
       test::MemcachedOptions options;
       options.name = "memcached-conformance-" + std::to_string(i);
@@ -32,6 +37,7 @@ class MemcachedEnvironment : public ::testing::Environment {
   }
   void TearDown() override {
     for (test::TestServer* server : g_servers) delete server;
+    if (!g_dir.empty()) test::RemoveTempDirUnlessFailed(g_dir);
     g_servers.clear();
   }
 };
@@ -49,7 +55,8 @@ Result<std::string> Url(size_t count, const std::string& query) {
     if (i > 0) url += ",";
     url += "127.0.0.1:" + std::to_string(g_servers[i]->port(0));
   }
-  return url + "?prefix=cf" + std::to_string(++n) + ":" + query;
+  return url + "?wake_file=" + g_dir + "/wake&prefix=cf" +
+         std::to_string(++n) + ":" + query;
 }
 
 Result<std::unique_ptr<Store>> Fresh(size_t count, const std::string& query,

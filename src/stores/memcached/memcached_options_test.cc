@@ -113,11 +113,12 @@ TEST(MemcachedOptionsTest, UserAndPasswordAreRefusedWithoutShowingIt) {
 TEST(MemcachedOptionsTest, OpenChecksTheOptionsAndConnectsLater) {
   // Nothing listens on port 1; opening does not connect.
   SK_EXPECT_OK(
-      OpenMemcachedStore(*FromUrl("memcached://127.0.0.1:1")).status());
+      OpenMemcachedStore(*FromUrl("memcached://127.0.0.1:1?wake_file=off"))
+          .status());
   MemcachedOptions none;
   EXPECT_TRUE(OpenMemcachedStore(none).status().IsInvalidArgument());
   Result<MemcachedOptions> tls =
-      FromUrl("memcached://127.0.0.1:1?tls_ca=/no/such/ca.pem");
+      FromUrl("memcached://127.0.0.1:1?tls_ca=/no/such/ca.pem&wake_file=off");
   SK_ASSERT_OK(tls);
   Result<std::unique_ptr<Store>> store = OpenMemcachedStore(*tls);
   EXPECT_TRUE(store.status().IsInvalidArgument());

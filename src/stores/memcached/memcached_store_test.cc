@@ -57,7 +57,12 @@ class MemcachedStoreTest : public ::testing::Test {
       if (i > 0) url += ",";
       url += "127.0.0.1:" + std::to_string(servers_[i]->port(0));
     }
-    return url + (query.empty() ? "" : "?" + query);
+    // No wake file unless the test names one: the default lives outside
+    // the build tree (the conformance suite runs with one).
+    if (query.find("wake_file=") == std::string::npos) {
+      return url + "?wake_file=off" + (query.empty() ? "" : "&" + query);
+    }
+    return url + "?" + query;
   }
 
   std::unique_ptr<MemcachedStore> Open(const std::string& query = "") {
@@ -174,7 +179,7 @@ TEST_F(MemcachedStoreTest, SilentServerTimesOutOnceThenIsLeftOut) {
   ASSERT_TRUE(listener.ok());
   const std::string url =
       "memcached://127.0.0.1:" + std::to_string((*listener)->port()) +
-      "?read_timeout=100ms&down_time=10s";
+      "?read_timeout=100ms&down_time=10s&wake_file=off";
   Result<std::unique_ptr<Store>> store = OpenStore(url);
   SK_ASSERT_OK(store);
   auto start = std::chrono::steady_clock::now();
@@ -240,7 +245,8 @@ TEST_F(MemcachedStoreTest, TakeoverFencesTheOldHolderOnEveryServer) {
   // Both servers still hold v0: read each alone.
   for (size_t i = 0; i < servers_.size(); ++i) {
     Result<std::unique_ptr<Store>> one = OpenStore(
-        "memcached://127.0.0.1:" + std::to_string(servers_[i]->port(0)));
+        "memcached://127.0.0.1:" + std::to_string(servers_[i]->port(0)) +
+        "?wake_file=off");
     SK_ASSERT_OK(one);
     Result<SessionRecord> read = (*one)->Read("fence1");
     SK_ASSERT_OK(read) << "server " << i;
@@ -285,7 +291,8 @@ TEST_F(MemcachedStoreTest, DestroyIsNotUndoneByAReplicaThatMissedIt) {
   SK_ASSERT_OK(store->Destroy(id));  // left out: the replica misses it
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // back in
   Result<std::unique_ptr<Store>> replica = OpenStore(
-      "memcached://127.0.0.1:" + std::to_string(servers_[1]->port(0)));
+      "memcached://127.0.0.1:" + std::to_string(servers_[1]->port(0)) +
+      "?wake_file=off");
   SK_ASSERT_OK(replica);
   Result<SessionRecord> stale = (*replica)->Read(id);
   SK_ASSERT_OK(stale);  // the replica still has the old copy

@@ -55,8 +55,8 @@ Result<std::string> Url(size_t count, const std::string& query) {
     if (i > 0) url += ",";
     url += "127.0.0.1:" + std::to_string(g_servers[i]->port(0));
   }
-  return url + "?wake_file=" + g_dir + "/wake&prefix=cf" +
-         std::to_string(++n) + ":" + query;
+  return url + "?wake_file=" + g_dir + "/wake&prefix=cf" + std::to_string(++n) +
+         ":" + query;
 }
 
 Result<std::unique_ptr<Store>> Fresh(size_t count, const std::string& query,

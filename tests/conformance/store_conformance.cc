@@ -507,8 +507,7 @@ TEST_P(StoreConformance, ExpiryIsExactToTheMillisecond) {
   }
 
   Wait(Duration(1));  // now == the expiry
-  EXPECT_TRUE(store().Read(read).status().IsNotFound())
-      << "read at its expiry";
+  EXPECT_TRUE(store().Read(read).status().IsNotFound()) << "read at its expiry";
   live = store().Exists(exists);
   SK_ASSERT_OK(live);
   EXPECT_FALSE(*live) << "Exists at the expiry";
@@ -522,9 +521,9 @@ TEST_P(StoreConformance, ExpiryIsExactToTheMillisecond) {
     SK_ASSERT_OK(l);
     ASSERT_TRUE(l->acquired());
     EXPECT_FALSE(l->found) << "a locked read at the expiry";
-    EXPECT_TRUE(
-        store().TouchAndUnlock(locked, kLong, Request("late").owner)
-            .IsNotFound())
+    EXPECT_TRUE(store()
+                    .TouchAndUnlock(locked, kLong, Request("late").owner)
+                    .IsNotFound())
         << "TouchAndUnlock at the expiry revived it";
     EXPECT_TRUE(store().Read(locked).status().IsNotFound());
   }
@@ -568,8 +567,7 @@ TEST_P(StoreConformance, LeaseIsExactToTheMillisecond) {
 TEST_P(StoreConformance, NonPositiveTtlExpiresAtOnce) {
   for (const Duration ttl : {Duration(0), Duration(-1), Duration(-60000)}) {
     SCOPED_TRACE("ttl " + std::to_string(ttl.count()) + " ms");
-    const std::string written = NewId(), replaced = NewId(),
-                      touched = NewId();
+    const std::string written = NewId(), replaced = NewId(), touched = NewId();
     SK_EXPECT_OK(store().Write(written, "gone", ttl));
     SK_ASSERT_OK(store().Write(replaced, "old", kLong));
     SK_EXPECT_OK(store().Write(replaced, "new", ttl));
@@ -809,7 +807,6 @@ int64_t MsSince(SteadyClock::time_point t) {
   return std::chrono::duration_cast<Ms>(SteadyClock::now() - t).count();
 }
 
-
 TEST_P(StoreConformance, LockOwnerWritesAndUnlocks) {
   const std::string id = NewId();
   const LockRequest a = Request("owner-a");
@@ -910,7 +907,9 @@ TEST_P(StoreConformance, SecondOwnerTimesOutWithinItsWait) {
   SK_ASSERT_OK(b);
   EXPECT_EQ(b->outcome, LockOutcome::kTimedOut);
   EXPECT_GE(waited, 280) << "gave up before its wait ran out";
-  EXPECT_LE(waited, 300 + 250) << "waited well past lock wait";
+  // Far below the 5 s a store that ignored the wait would take; room for
+  // a loaded machine under sanitizers.
+  EXPECT_LE(waited, 300 + 700) << "waited well past lock wait";
 
   // A wait of 0 tries once.
   b = store().LockAndRead(id, Request("b", Duration(0)));
@@ -1015,10 +1014,12 @@ TEST_P(StoreConformance, ReleasesAfterAWaiterCameAndWent) {
   const LockRequest b = Request("b", Duration(100));
   auto lock_and_wait = [&]() -> ::testing::AssertionResult {
     Result<LockedRead> held = store().LockAndRead(id, a);
-    if (!held.ok()) return ::testing::AssertionFailure() << held.status().ToString();
+    if (!held.ok())
+      return ::testing::AssertionFailure() << held.status().ToString();
     if (!held->acquired()) return ::testing::AssertionFailure() << "not held";
     Result<LockedRead> waited = store().LockAndRead(id, b);
-    if (!waited.ok()) return ::testing::AssertionFailure() << waited.status().ToString();
+    if (!waited.ok())
+      return ::testing::AssertionFailure() << waited.status().ToString();
     if (waited->acquired()) {
       return ::testing::AssertionFailure() << "the waiter took a held lock";
     }
@@ -1109,7 +1110,8 @@ TEST_P(StoreConformance, WaiterTakesOverWhenLeaseRunsOut) {
   ASSERT_TRUE(b->acquired());
   EXPECT_EQ(b->broken_owner, a.owner.token);
   EXPECT_GE(waited, 250);
-  EXPECT_LE(waited, 400 + 300) << "the waiter slept past the lease";
+  // Far below the 3 s wait a waiter blind to the lease would sleep out.
+  EXPECT_LE(waited, 400 + 1000) << "the waiter slept past the lease";
 }
 
 // A request that outlives its lease loses nothing when nobody else wanted

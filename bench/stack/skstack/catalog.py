@@ -133,6 +133,24 @@ def _as_postgres(argv):
     return ("--reuid=postgres", "--regid=postgres", "--clear-groups", "--") + argv
 
 
+# The memcached servers of the pool, by store name.
+MEMCACHED_POOL = ("memcached", "memcached2", "memcached3")
+# The pool as the handlers' save_path lists it: "127.0.0.1:{memcached_port},...".
+MEMCACHED_SERVERS = ",".join(f"127.0.0.1:{{{name}_port}}"
+                             for name in MEMCACHED_POOL)
+
+
+def _memcached(name):
+    return StoreSpec(
+        name=name,
+        binary="/usr/bin/memcached",
+        args=("-l", "127.0.0.1", "-p", "{port}", "-U", "0", "-m", "512",
+              "-c", "4096", "-t", "2", "-u", "{user}"),
+        probe_send=b"version\r\n",
+        probe_reply=b"VERSION",
+        notes="memcached -m 512 -t 2")
+
+
 STORES = {
     "redis": StoreSpec(
         name="redis",
@@ -144,14 +162,9 @@ STORES = {
         probe_send=b"PING\r\n",
         probe_reply=b"+PONG",
         notes="redis-server, no persistence (save \"\", appendonly no)"),
-    "memcached": StoreSpec(
-        name="memcached",
-        binary="/usr/bin/memcached",
-        args=("-l", "127.0.0.1", "-p", "{port}", "-U", "0", "-m", "512",
-              "-c", "4096", "-t", "2", "-u", "{user}"),
-        probe_send=b"version\r\n",
-        probe_reply=b"VERSION",
-        notes="memcached -m 512 -t 2"),
+    # A pool of three: php-memcached and sessionkit each spread sessions
+    # over all three (consistent hashing), as a shop with a pool does.
+    **{name: _memcached(name) for name in MEMCACHED_POOL},
     "mariadb": StoreSpec(
         name="mariadb",
         binary="/usr/sbin/mariadbd",
@@ -239,13 +252,32 @@ HANDLERS = {
         locks=True),
     "memcached": Handler(
         name="memcached",
-        label="php-memcached (locking)",
+        label="php-memcached (locking, 3 servers)",
         extensions=("memcached",),
         ini={"session.save_handler": "memcached",
-             "session.save_path": "127.0.0.1:{memcached_port}",
-             # sess_lock_* retries and waits: php-memcached defaults.
+             "session.save_path": MEMCACHED_SERVERS,
+             # sess_lock_* retries and waits, consistent hashing, no
+             # replicas: php-memcached defaults.
              "memcached.sess_locking": "1"},
-        stores=("memcached",),
+        stores=MEMCACHED_POOL,
+        locks=True),
+    "sessionkit-memcached": Handler(
+        name="sessionkit-memcached",
+        label="sessionkit Memcached (3 servers)",
+        extensions=("{build}/php/sessionkit.so",),
+        ini={"session.save_handler": "sessionkit",
+             "session.save_path": "memcached://" + MEMCACHED_SERVERS},
+        stores=MEMCACHED_POOL,
+        locks=True),
+    # Each session on two servers of the pool: a dead server loses nothing.
+    "sessionkit-memcached-r1": Handler(
+        name="sessionkit-memcached-r1",
+        label="sessionkit Memcached (3 servers, replicas=1)",
+        extensions=("{build}/php/sessionkit.so",),
+        ini={"session.save_handler": "sessionkit",
+             "session.save_path": "memcached://" + MEMCACHED_SERVERS +
+                                  "?replicas=1"},
+        stores=MEMCACHED_POOL,
         locks=True),
     "sessionkit-lmdb": Handler(
         name="sessionkit-lmdb",
@@ -313,7 +345,8 @@ HANDLERS = {
 # Default order of bench-stack (anchors first, then sessionkit).
 DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached", "pdo-mysql",
                     "pdo-pgsql", "sessionkit-lmdb", "sessionkit-redis",
-                    "sessionkit-mysql", "sessionkit-postgres")
+                    "sessionkit-mysql", "sessionkit-postgres",
+                    "sessionkit-memcached", "sessionkit-memcached-r1")
 
 # Shared extension dependencies, loaded before the extension that needs them
 # (the Debian packages build redis.so and memcached.so against igbinary and

@@ -58,8 +58,21 @@ std::string LockLostText(const std::string& store, const std::string& what) {
 
 void MemcachedStore::Hold(std::string_view id, std::string_view token,
                           Held held) {
+  const int64_t gone_before = NowMs() - kLockRecordRetention.count();
   std::lock_guard<std::mutex> lock(held_mu_);
-  held_[{std::string(id), std::string(token)}] = std::move(held);
+  std::pair<std::string, std::string> key{std::string(id), std::string(token)};
+  if (held_.size() >= kMaxHeld && held_.find(key) == held_.end()) {
+    std::erase_if(held_, [&](const auto& entry) {
+      return entry.second.lease_until < gone_before;
+    });
+    if (held_.size() >= kMaxHeld) {
+      held_.erase(std::min_element(
+          held_.begin(), held_.end(), [](const auto& a, const auto& b) {
+            return a.second.lease_until < b.second.lease_until;
+          }));
+    }
+  }
+  held_[std::move(key)] = std::move(held);
 }
 
 std::optional<MemcachedStore::Held> MemcachedStore::TakeHeld(

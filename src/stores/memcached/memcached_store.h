@@ -131,6 +131,14 @@ class ServerSet {
 // threads and processes.
 class MemcachedStore : public Store {
  public:
+  // The locks this store object holds are remembered, so that their
+  // release can be CAS-checked. A PHP worker holds one at a time; a process
+  // that takes locks and never releases them keeps at most kMaxHeld: past
+  // that, those whose lock item is gone (kLockRecordRetention after the
+  // lease) go first, then the one whose lease ends first (its release is
+  // then refused as LockLost, never written unchecked).
+  static constexpr size_t kMaxHeld = 1024;
+
   MemcachedStore(MemcachedOptions options, KetamaRing ring,
                  std::shared_ptr<TlsContext> tls);
   ~MemcachedStore() override;
@@ -213,6 +221,7 @@ class MemcachedStore : public Store {
     std::string frame;   // its data, for TouchAndUnlock
     int64_t lease_until = 0;
   };
+  // Keeps what the release of a lock taken here needs (see kMaxHeld).
   void Hold(std::string_view id, std::string_view token, Held held);
   std::optional<Held> TakeHeld(std::string_view id, std::string_view token);
   Status LearnData(const SessionKeys& keys, std::span<ServerSet::Call> calls,
@@ -266,7 +275,8 @@ class MemcachedStore : public Store {
   // off or cannot be mapped (waiters then poll).
   LockWake wake_;
   std::mutex held_mu_;
-  // Keyed by (id, owner token). Guarded by held_mu_.
+  // Keyed by (id, owner token); at most kMaxHeld (see Hold). Guarded by
+  // held_mu_.
   std::map<std::pair<std::string, std::string>, Held> held_;
 };
 

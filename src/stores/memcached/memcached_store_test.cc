@@ -305,6 +305,30 @@ TEST_F(MemcachedStoreTest, DestroyIsNotUndoneByAReplicaThatMissedIt) {
   SK_ASSERT_OK(store->Unlock(id, Request("after").owner));
 }
 
+// A process that takes locks and never releases them keeps at most
+// kMaxHeld; past that the one whose lease ends first is forgotten, and its
+// release is refused (LockLost) rather than written unchecked. The others
+// still release.
+TEST_F(MemcachedStoreTest, LocksNeverReleasedAreBoundedInMemory) {
+  StartServers(1);
+  auto store = Open();
+  LockRequest first = Request("first");
+  first.lease = Duration(10 * 1000);  // ends before every other (30 s)
+  SK_ASSERT_OK(store->LockAndRead("held0", first));
+  for (size_t i = 1; i <= MemcachedStore::kMaxHeld; ++i) {
+    Result<LockedRead> locked =
+        store->LockAndRead("held" + std::to_string(i), Request("a"));
+    SK_ASSERT_OK(locked);
+    ASSERT_TRUE(locked->acquired());
+  }
+  EXPECT_TRUE(
+      store->WriteAndUnlock("held0", "late", kLong, first.owner).IsLockLost());
+  SK_EXPECT_OK(store->WriteAndUnlock("held1", "v", kLong, Request("a").owner));
+  SK_EXPECT_OK(
+      store->WriteAndUnlock("held" + std::to_string(MemcachedStore::kMaxHeld),
+                            "v", kLong, Request("a").owner));
+}
+
 }  // namespace
 }  // namespace sessionkit::memcached
 

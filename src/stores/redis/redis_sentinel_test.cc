@@ -198,8 +198,10 @@ TEST(RedisSentinelStoreTest, NoSentinelAnswersIsUnavailableWithinTheTimeouts) {
   EXPECT_THAT(st.message(), HasSubstr(std::to_string((*closed)->port())));
   EXPECT_THAT(st.message(), HasSubstr("timed out"));
   EXPECT_THAT(st.message(), Not(HasSubstr("topsecret")));
-  // One refused connect plus one read timeout; a retry may double it.
-  EXPECT_LT(ms, 2 * (100 + 100) + 100);
+  // One refused connect plus one read timeout; a retry may double it, and
+  // a loaded machine under sanitizers adds to it. A call that waited for
+  // the silent sentinel beyond read_timeout would take seconds.
+  EXPECT_LT(ms, 2 * (100 + 100) + 600);
 }
 
 TEST(RedisSentinelStoreTest, UnknownMasterNameIsABadSetting) {
@@ -387,7 +389,9 @@ TEST(RedisSentinelStoreTest, LockFromBeforeAFailoverIsTakenOverAtOnce) {
       testing::MillisOf([&] { got = (*next_store)->LockAndRead(id, next); });
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_TRUE(got->acquired()) << "waited " << ms << " ms";
-  EXPECT_LT(ms, 1000);
+  // Far below the 5 s wait a request that waited for the record would
+  // take; the rest is a new store's discovery on a loaded machine.
+  EXPECT_LT(ms, 2500);
   EXPECT_EQ(got->broken_owner, holder.owner.token);
   EXPECT_EQ(got->record.data, "before");
   Status late =
@@ -476,7 +480,9 @@ TEST(RedisSentinelStoreTest, CrashedMasterIsReplaced) {
       [&] { got = (*next_store)->LockAndRead(locked_id, next); });
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_TRUE(got->acquired()) << "waited " << ms << " ms";
-  EXPECT_LT(ms, 1000);
+  // Far below the 5 s wait a request that waited for the record would
+  // take; the rest is a new store's discovery on a loaded machine.
+  EXPECT_LT(ms, 2500);
   EXPECT_EQ(got->broken_owner, holder.owner.token);
   SK_EXPECT_OK((*next_store)->Unlock(locked_id, next.owner));
 

@@ -175,7 +175,6 @@ Status ParseHosts(const SchemeSpec& s, const Pieces& p,
 }
 
 Status ParseQuery(const SchemeSpec& s, std::string_view query,
-                  size_t host_count,
                   std::vector<std::pair<std::string, std::string>>* params) {
   if (query.empty()) return Status::OK();
   while (true) {
@@ -218,7 +217,7 @@ Status ParseQuery(const SchemeSpec& s, std::string_view query,
                              " in the value of " + std::string(name) +
                              " (expected %XX with two hex digits)");
     }
-    Status st = ValidateParam(*spec, value, host_count);
+    Status st = ValidateParam(*spec, value);
     if (!st.ok()) return Bad(s.name, st.message());
     params->emplace_back(std::string(name), std::move(value));
     if (amp == std::string_view::npos) break;
@@ -398,7 +397,7 @@ Result<StoreUrl> ParseLmdb(const SchemeSpec& s, std::string_view rest) {
                "as in lmdb:///var/lib/sessionkit");
   }
   if (q != std::string_view::npos) {
-    SK_RETURN_IF_ERROR(ParseQuery(s, rest.substr(q + 1), 0, &url.params));
+    SK_RETURN_IF_ERROR(ParseQuery(s, rest.substr(q + 1), &url.params));
   }
   return url;
 }
@@ -437,7 +436,7 @@ Result<StoreUrl> ParseNetwork(const SchemeSpec& s, const Pieces& p) {
     if (q != std::string_view::npos) query = p.tail.substr(q + 1);
   }
   SK_RETURN_IF_ERROR(ParsePath(s, raw_path, has_path, &url));
-  SK_RETURN_IF_ERROR(ParseQuery(s, query, url.hosts.size(), &url.params));
+  SK_RETURN_IF_ERROR(ParseQuery(s, query, &url.params));
 
   if (s.name == "redis") {
     for (const auto& [name, value] : url.params) {

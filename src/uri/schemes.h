@@ -3,13 +3,9 @@
 //
 // Where each fact about a parameter lives:
 // - its name: here, in its scheme's row (the grammar refuses other names);
-// - its type, range and default, for a scheme whose store is in this build:
-//   the store's Options::FromUrl and the defaults of its Options struct
-//   (include/sessionkit/stores/lmdb.h, redis.h, postgres.h); such a
+// - its type, range and default: the store's Options::FromUrl and the
+//   defaults of its Options struct (include/sessionkit/stores/*.h); such a
 //   parameter is kStore here;
-// - for a scheme whose store is not written yet (memcached, mysql): the
-//   rule in its row, so a configuration written for it now is checked now;
-//   the store's FromUrl takes the rule over when it ships;
 // - `write`, the tier setting every scheme accepts: here.
 #ifndef SESSIONKIT_URI_SCHEMES_H_
 #define SESSIONKIT_URI_SCHEMES_H_
@@ -27,13 +23,7 @@ namespace sessionkit::uri {
 enum class ParamType {
   kStore,   // nothing: the store's Options::FromUrl reads and checks it
   kSecret,  // kStore, and never quoted; redacted when rendered
-  // Rules for `write` and for the schemes without a store yet:
-  kDuration,    // 250ms, 2s; at least 1ms
-  kInt,         // whole number in [min, max]
-  kEnum,        // one of `choices`
-  kPrefix,      // key prefix: printable ASCII without spaces
-  kPath,        // a file path
-  kIdentifier,  // an SQL identifier
+  kEnum,    // one of `choices` (`write`)
 };
 
 struct ParamSpec {
@@ -42,11 +32,7 @@ struct ParamSpec {
   // A parameter that supplies this one's value when it is absent (timeout
   // sets both connect_timeout and read_timeout).
   std::string_view fallback_from = {};
-  int64_t min = 0;                                 // kInt: smallest value
-  int64_t max = 0;                                 // kInt: largest value
   std::span<const std::string_view> choices = {};  // kEnum
-  // kInt only: the largest value is the number of hosts minus one.
-  bool max_is_hosts_minus_one = false;
 };
 
 // What the path of a URL means for a scheme.
@@ -84,10 +70,9 @@ const ParamSpec* FindParam(const SchemeSpec& scheme, std::string_view name);
 std::string ParamNames(const SchemeSpec& scheme);
 
 // Checks `value` (percent-decoded) against the rule of `spec` (nothing for
-// kStore and kSecret). `host_count` bounds parameters such as replicas.
-// The error starts with "name=value: " and says what was expected.
-Status ValidateParam(const ParamSpec& spec, std::string_view value,
-                     size_t host_count);
+// kStore and kSecret). The error starts with "name=value: " and says what
+// was expected.
+Status ValidateParam(const ParamSpec& spec, std::string_view value);
 
 }  // namespace sessionkit::uri
 

@@ -15,8 +15,8 @@
 namespace sessionkit {
 namespace {
 
-constexpr std::string_view kMysqlSslModes[] = {"disabled", "preferred", "required",
-                                          "verify_ca", "verify_identity"};
+constexpr std::string_view kMysqlSslModes[] = {
+    "disabled", "preferred", "required", "verify_ca", "verify_identity"};
 
 bool IsTableName(std::string_view v) {
   if (v.empty() || v.size() > mysql::kMaxTableName) return false;

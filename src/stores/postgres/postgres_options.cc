@@ -58,8 +58,8 @@ Status Validate(const PostgresOptions& o) {
   }
   if (!o.synchronous_commit.empty() && o.synchronous_commit != "on" &&
       o.synchronous_commit != "off") {
-    return Status::InvalidArgument("sync=" + o.synchronous_commit.substr(0, 40) +
-                                   ": expected on or off");
+    return Status::InvalidArgument(
+        "sync=" + o.synchronous_commit.substr(0, 40) + ": expected on or off");
   }
   for (std::string_view mode : kPostgresSslModes) {
     if (o.sslmode == mode) return Status::OK();

@@ -75,7 +75,6 @@ bool AllDigits(std::string_view s) {
   return true;
 }
 
-
 // False when `text` is not a cursor this store gave out.
 bool ParseScanCursor(std::string_view text, ScanCursor* out) {
   if (text.empty()) return true;

@@ -29,10 +29,15 @@ nanoseconds LockWait::NextSleep(std::string_view holder,
     sleep = std::min<nanoseconds>(sleep, lease_left + pacing_.lease_slack);
   }
   sleep = std::min<nanoseconds>(sleep, pacing_.max_sleep);
-  const bool local = pacing_.poll_own_process
-                         ? LockHolderIsOnThisHost(holder, env_)
-                         : LockHolderIsOtherProcessOfThisHost(holder, env_);
-  if (local) sleep = std::min<nanoseconds>(sleep, kLocalHolderPoll);
+  if (!LockHolderIsOnThisHost(holder, env_)) {
+    return std::min<nanoseconds>(sleep, pacing_.max_sleep_elsewhere);
+  }
+  // Looked at every kLocalHolderPoll to see whether it died (a holder in
+  // the waiter's own process cannot die unseen, unless the store asks).
+  if (pacing_.poll_own_process ||
+      LockHolderIsOtherProcessOfThisHost(holder, env_)) {
+    sleep = std::min<nanoseconds>(sleep, kLocalHolderPoll);
+  }
   return sleep;
 }
 

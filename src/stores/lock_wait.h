@@ -7,7 +7,8 @@
 // the wake list) for
 //   min(the rest of the wait,
 //       the holder's lease left + lease_slack (to take the lock over),
-//       max_sleep,
+//       max_sleep (and max_sleep_elsewhere when the holder is not of this
+//       host),
 //       kLocalHolderPoll when the holder is a process of this host (to see
 //       whether it died: LockHolderIsGone)),
 // and gives up at the deadline. LockWait computes those; the store keeps
@@ -45,6 +46,9 @@ struct LockWaitPacing {
   Duration lease_slack{1};
   // The longest single sleep (for a primitive whose wake-ups can be lost).
   Duration max_sleep = kLongestLockWait;
+  // The longest single sleep while the holder is not of this host (for a
+  // primitive only this host's releases wake: holders elsewhere are polled).
+  Duration max_sleep_elsewhere = kLongestLockWait;
   // Which holders of this host the waiter looks at every kLocalHolderPoll:
   // only other processes (a holder in the waiter's own process cannot die
   // unseen), or also its own process.

@@ -106,6 +106,24 @@ TEST(LockWaitTest, HolderProcessOfThisHostIsLookedAtEveryPoll) {
   EXPECT_EQ(futex.NextSleep(local, 100), milliseconds(101));
 }
 
+// A store whose primitive only this host's releases trigger (Memcached's
+// wake file) polls holders elsewhere; holders of this host keep their
+// bounds.
+TEST(LockWaitTest, HolderElsewhereIsPolledAtTheStoresInterval) {
+  FakeEnv env;
+  env.SetAlive(77, true);
+  const std::string local = std::string(FakeEnv::kHost) + "|77|0a";
+  LockWaitPacing pacing = kBlpop;
+  pacing.max_sleep = milliseconds(60000);
+  pacing.max_sleep_elsewhere = milliseconds(50);
+  const LockWait wait(&env, Waiting(milliseconds(5000)), pacing);
+  EXPECT_EQ(wait.NextSleep(kOtherHost, 60000), milliseconds(50));
+  EXPECT_EQ(wait.NextSleep(kOtherHost, -1), milliseconds(50));
+  EXPECT_EQ(wait.NextSleep(local, 60000), kLocalHolderPoll);
+  // A lease that ends sooner still comes first.
+  EXPECT_EQ(wait.NextSleep(kOtherHost, 10), milliseconds(15));
+}
+
 TEST(LockWaitTest, SleepGoesThroughTheEnvsTimedWait) {
   FakeEnv env;
   const LockWait wait(&env, Waiting(milliseconds(1000)), kFutex);

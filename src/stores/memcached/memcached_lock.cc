@@ -121,8 +121,10 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
   LockWaitPacing pacing;
   // A holder of this host, also of this process, is waited for on the wake
   // file, and looked at every kLocalHolderPoll: it may be of another user,
-  // or name another wake file, and wake nobody here.
+  // or name another wake file, and wake nobody here. A holder elsewhere
+  // wakes nobody here: polled.
   pacing.poll_own_process = true;
+  pacing.max_sleep_elsewhere = kPoll;
   if (!wake_.mapped()) pacing.max_sleep = kPoll;
   LockWait wait(env_, request, pacing);
   WaiterCount waiters(this, keys.lock + ".w");
@@ -194,15 +196,11 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
           return out;
         }
         if (wait.Expired()) return LockedRead{};  // kTimedOut
-        std::chrono::nanoseconds sleep =
+        const std::chrono::nanoseconds sleep =
             wait.NextSleep(holder_token, holder->lease_until_ms - now);
         if (!wake_.mapped()) {
           env_->SleepFor(sleep);
           continue;
-        }
-        // A holder elsewhere wakes nobody here: polled.
-        if (!LockHolderIsOnThisHost(holder_token, env_)) {
-          sleep = std::min<std::chrono::nanoseconds>(sleep, kPoll);
         }
         wait.Sleep(sleep, [&](std::chrono::nanoseconds d) {
           wake_.Wait(slot, seq, d);

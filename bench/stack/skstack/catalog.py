@@ -224,6 +224,15 @@ class Handler:
     locks: bool = False
 
 
+def _sessionkit(name, label, save_path, stores=()):
+    """sessionkit from the build, on the store of `save_path`, locking."""
+    return Handler(name=name, label=label,
+                   extensions=("{build}/php/sessionkit.so",),
+                   ini={"session.save_handler": "sessionkit",
+                        "session.save_path": save_path},
+                   stores=stores, locks=True)
+
+
 HANDLERS = {
     "files": Handler(
         name="files",
@@ -261,31 +270,16 @@ HANDLERS = {
              "memcached.sess_locking": "1"},
         stores=MEMCACHED_POOL,
         locks=True),
-    "sessionkit-memcached": Handler(
-        name="sessionkit-memcached",
-        label="sessionkit Memcached (3 servers)",
-        extensions=("{build}/php/sessionkit.so",),
-        ini={"session.save_handler": "sessionkit",
-             "session.save_path": "memcached://" + MEMCACHED_SERVERS},
-        stores=MEMCACHED_POOL,
-        locks=True),
+    "sessionkit-memcached": _sessionkit(
+        "sessionkit-memcached", "sessionkit Memcached (3 servers)",
+        "memcached://" + MEMCACHED_SERVERS, MEMCACHED_POOL),
     # Each session on two servers of the pool: a dead server loses nothing.
-    "sessionkit-memcached-r1": Handler(
-        name="sessionkit-memcached-r1",
-        label="sessionkit Memcached (3 servers, replicas=1)",
-        extensions=("{build}/php/sessionkit.so",),
-        ini={"session.save_handler": "sessionkit",
-             "session.save_path": "memcached://" + MEMCACHED_SERVERS +
-                                  "?replicas=1"},
-        stores=MEMCACHED_POOL,
-        locks=True),
-    "sessionkit-lmdb": Handler(
-        name="sessionkit-lmdb",
-        label="sessionkit LMDB",
-        extensions=("{build}/php/sessionkit.so",),
-        ini={"session.save_handler": "sessionkit",
-             "session.save_path": "lmdb://{run}/data/lmdb"},
-        locks=True),
+    "sessionkit-memcached-r1": _sessionkit(
+        "sessionkit-memcached-r1",
+        "sessionkit Memcached (3 servers, replicas=1)",
+        "memcached://" + MEMCACHED_SERVERS + "?replicas=1", MEMCACHED_POOL),
+    "sessionkit-lmdb": _sessionkit(
+        "sessionkit-lmdb", "sessionkit LMDB", "lmdb://{run}/data/lmdb"),
     # Symfony's PdoSessionHandler (Debian php-symfony-http-foundation),
     # installed by app/pdo_handler.php before each page, connecting per
     # request as Symfony does; its locking: transactional on MariaDB,
@@ -314,32 +308,17 @@ HANDLERS = {
              "sk_stack.pdo_lock": "advisory"},
         stores=("postgres",),
         locks=True),
-    "sessionkit-mysql": Handler(
-        name="sessionkit-mysql",
-        label="sessionkit MySQL (MariaDB)",
-        extensions=("{build}/php/sessionkit.so",),
-        ini={"session.save_handler": "sessionkit",
-             "session.save_path": "mysql://sk:{mariadb_password}@127.0.0.1:"
-                                  "{mariadb_port}/sk_test?table=sk_stack"},
-        stores=("mariadb",),
-        locks=True),
-    "sessionkit-postgres": Handler(
-        name="sessionkit-postgres",
-        label="sessionkit PostgreSQL",
-        extensions=("{build}/php/sessionkit.so",),
-        ini={"session.save_handler": "sessionkit",
-             "session.save_path": "postgres://sk:{postgres_password}@127.0.0.1:"
-                                  "{postgres_port}/sk_test?table=sk_stack"},
-        stores=("postgres",),
-        locks=True),
-    "sessionkit-redis": Handler(
-        name="sessionkit-redis",
-        label="sessionkit Redis",
-        extensions=("{build}/php/sessionkit.so",),
-        ini={"session.save_handler": "sessionkit",
-             "session.save_path": "redis://127.0.0.1:{redis_port}/0"},
-        stores=("redis",),
-        locks=True),
+    "sessionkit-mysql": _sessionkit(
+        "sessionkit-mysql", "sessionkit MySQL (MariaDB)",
+        "mysql://sk:{mariadb_password}@127.0.0.1:{mariadb_port}/sk_test"
+        "?table=sk_stack", ("mariadb",)),
+    "sessionkit-postgres": _sessionkit(
+        "sessionkit-postgres", "sessionkit PostgreSQL",
+        "postgres://sk:{postgres_password}@127.0.0.1:{postgres_port}/sk_test"
+        "?table=sk_stack", ("postgres",)),
+    "sessionkit-redis": _sessionkit(
+        "sessionkit-redis", "sessionkit Redis",
+        "redis://127.0.0.1:{redis_port}/0", ("redis",)),
 }
 
 # Default order of bench-stack (anchors first, then sessionkit).

@@ -49,6 +49,15 @@ const Row* FirstRow(const std::vector<ResultSet>& results) {
   return nullptr;
 }
 
+// Whether the results hold a result set (rows or not), beside the
+// statuses.
+bool HasResultSet(const std::vector<ResultSet>& results) {
+  for (const ResultSet& set : results) {
+    if (set.has_rows) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 MysqlStore::MysqlStore(MysqlOptions options)
@@ -409,12 +418,19 @@ Result<LockedRead> MysqlStore::LockAndRead(std::string_view id,
     reused = false;
     if (!out.ok()) return Failed(out.status(), "locked read", id);
     const Row* row = FirstRow(*out);
-    if (row == nullptr || row->size() != 4) {
+    const bool empty_set = row == nullptr && HasResultSet(*out);
+    if (!empty_set && (row == nullptr || row->size() != 4)) {
       return Status::Internal(options_.name +
                               ": the lock procedure returned no row");
     }
-    const int64_t state = ToInt((*row)[0]);
+    // An empty result set: acquired, no session, no owner broken.
+    const int64_t state = empty_set ? 1 : ToInt((*row)[0]);
     LockedRead read;
+    if (empty_set) {
+      read.outcome = LockOutcome::kAcquired;
+      Pin(std::move(key), std::move(conn));
+      return read;
+    }
     if (state == 1) {
       read.outcome = LockOutcome::kAcquired;
       read.broken_owner = (*row)[1].value_or("");
@@ -484,10 +500,12 @@ Status MysqlStore::Release(std::string_view id, const LockOwner& owner,
                             " is no longer held by this request");
   }
   if (said == "notfound") return Status::NotFound(NotFound(id));
-  if (said != "ok") {
+  if (!said.empty() || HasResultSet(*out)) {
     return Status::Internal(options_.name +
-                            ": the release procedure returned no answer");
+                            ": the release procedure returned \"" +
+                            said.substr(0, 40) + "\"");
   }
+  // Done: the procedure says nothing then.
   return Status::OK();
 }
 

@@ -45,13 +45,17 @@ CREATE TABLE IF NOT EXISTS `@T_locks` (
 // wait for a held lock (0: try once); a waiter first takes one of
 // p_max_waiters slot locks (0: no cap), which the server frees with its
 // connection. p_break: the owner whose connection to end first (a lock
-// taken over), when it still holds the lock. The one row returned:
-// (1, broken owner, data, expires_at) when acquired (after an empty result
-// when there is no session: a join that always gives a row costs more);
+// taken over), when it still holds the lock. Returns, when acquired, the
+// session's row (1, broken owner, data, expires_at), or no row when there
+// is no session and no owner was broken (the common first visit); (1,
+// broken owner, NULL, NULL) when there is no session but an owner was;
 // (0, holder, NULL, lease_until) when held by another; (2, ...) when the
-// waiters are full.
+// waiters are full. Every statement costs server time on every cycle, so
+// the common path runs four: the lock row is inserted (a row left by an
+// earlier holder, who died or was taken over, is found by its duplicate
+// key) and no result set is sent that says nothing.
 constexpr std::string_view kLockProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk2_lock`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk3_lock`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_lease_until BIGINT, IN p_keep_until BIGINT,
     IN p_wait DOUBLE, IN p_max_waiters INT, IN p_break VARBINARY(512))
@@ -63,7 +67,9 @@ proc: BEGIN
   DECLARE v_i INT DEFAULT 0;
   DECLARE v_old VARBINARY(512) DEFAULT NULL;
   DECLARE v_conn BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE v_left INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
+  DECLARE CONTINUE HANDLER FOR 1062 SET v_left = 1;
   IF IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
     SET v_got = 1;
   ELSE
@@ -95,16 +101,21 @@ proc: BEGIN
     END IF;
   END IF;
   IF v_got = 1 THEN
-    SELECT owner INTO v_old FROM `@T_locks` WHERE id = p_id;
     INSERT INTO `@T_locks` (id, owner, lease_until, conn, keep_until, waiters)
-      VALUES (p_id, p_owner, p_lease_until, CONNECTION_ID(), p_keep_until, 0)
-      ON DUPLICATE KEY UPDATE owner = VALUES(owner),
-        lease_until = VALUES(lease_until), conn = VALUES(conn),
-        keep_until = VALUES(keep_until);
-    SELECT 1, IF(v_old = p_owner, NULL, v_old), data, expires_at FROM `@T`
+      VALUES (p_id, p_owner, p_lease_until, CONNECTION_ID(), p_keep_until, 0);
+    IF v_left = 1 THEN
+      SELECT owner INTO v_old FROM `@T_locks` WHERE id = p_id;
+      UPDATE `@T_locks` SET owner = p_owner, lease_until = p_lease_until,
+          conn = CONNECTION_ID(), keep_until = p_keep_until
+        WHERE id = p_id;
+      IF v_old = p_owner THEN
+        SET v_old = NULL;
+      END IF;
+    END IF;
+    SELECT 1, v_old, data, expires_at FROM `@T`
       WHERE id = p_id AND expires_at > p_now;
-    IF FOUND_ROWS() = 0 THEN
-      SELECT 1, IF(v_old = p_owner, NULL, v_old), NULL, NULL;
+    IF v_old IS NOT NULL AND FOUND_ROWS() = 0 THEN
+      SELECT 1, v_old, NULL, NULL;
     END IF;
   ELSE
     SELECT 0, l.owner, NULL, l.lease_until
@@ -113,36 +124,38 @@ proc: BEGIN
 END)sql";
 
 // Ends p_owner's lock, after writing the session (p_mode 0), moving its
-// expiry (1) or nothing else (2): 'lost' (nothing done) when the lock is not
-// p_owner's; 'notfound' when a touched session is gone (released all the
-// same); 'ok'. The lock is p_owner's when this connection holds the server
-// lock (a connection is pinned to one owner's lock) and the row names
-// p_owner. On another connection (the lock's was ended) the server lock is
-// taken first, so that no one takes it while the row is checked and the
-// session written; a holder ended by a takeover is gone before its taker
-// gets the server lock, so the row cannot change under a holder.
+// expiry (1) or nothing else (2). Returns no result set when done; 'lost'
+// (nothing done) when the lock is not p_owner's; 'notfound' when a touched
+// session is gone (released all the same). A connection that holds the
+// server lock holds it for p_owner: the store pins a connection to one
+// owner's lock and releases on that one, and a takeover ends it, so the
+// common path checks nothing more. On another connection (the lock's was
+// ended) the server lock is taken first, so that no one takes it while
+// the row is checked and the session written; a holder ended by a
+// takeover is gone before its taker gets the server lock, so the row
+// cannot change under a holder.
 constexpr std::string_view kReleaseProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk2_release`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk3_release`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_expires BIGINT, IN p_data LONGBLOB, IN p_mode INT)
 proc: BEGIN
   DECLARE v_name VARCHAR(64) DEFAULT
     CONCAT('sk', SHA1(CONCAT(DATABASE(), '.@T/', p_id)));
   DECLARE v_owner VARBINARY(512) DEFAULT NULL;
-  DECLARE v_held INT DEFAULT 1;
+  DECLARE v_held INT DEFAULT 0;
   DECLARE v_n BIGINT DEFAULT 1;
   IF NOT (IS_USED_LOCK(v_name) <=> CONNECTION_ID()) THEN
     SET v_held = IFNULL(GET_LOCK(v_name, 0), 0);
-  END IF;
-  IF v_held = 1 THEN
-    SELECT owner INTO v_owner FROM `@T_locks` WHERE id = p_id;
-  END IF;
-  IF v_owner IS NULL OR v_owner <> p_owner THEN
     IF v_held = 1 THEN
-      DO RELEASE_LOCK(v_name);
+      SELECT owner INTO v_owner FROM `@T_locks` WHERE id = p_id;
     END IF;
-    SELECT 'lost';
-    LEAVE proc;
+    IF v_owner IS NULL OR v_owner <> p_owner THEN
+      IF v_held = 1 THEN
+        DO RELEASE_LOCK(v_name);
+      END IF;
+      SELECT 'lost';
+      LEAVE proc;
+    END IF;
   END IF;
   IF p_mode = 0 THEN
     INSERT INTO `@T` (id, data, expires_at, updated_at, version)
@@ -158,14 +171,16 @@ proc: BEGIN
   END IF;
   DELETE FROM `@T_locks` WHERE id = p_id;
   DO RELEASE_LOCK(v_name);
-  SELECT IF(v_n > 0, 'ok', 'notfound');
+  IF v_n = 0 THEN
+    SELECT 'notfound';
+  END IF;
 END)sql";
 
 // Deletes the session and its lock row, then ends the lock: released when
 // this connection holds it, else the holder's connection (the one the row
 // named) is ended, which frees it at once.
 constexpr std::string_view kDestroyProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk2_destroy`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk3_destroy`(
     IN p_id VARCHAR(256) CHARACTER SET ascii)
 BEGIN
   DECLARE v_name VARCHAR(64) DEFAULT
@@ -226,7 +241,7 @@ const std::vector<Column>& Columns() {
 }  // namespace
 
 std::string Procedure(std::string_view table, std::string_view step) {
-  return "`" + std::string(table) + "_sk2_" + std::string(step) + "`";
+  return "`" + std::string(table) + "_sk3_" + std::string(step) + "`";
 }
 
 std::vector<std::string> SchemaStatements(std::string_view table) {
@@ -287,7 +302,8 @@ Status CheckServer(std::string_view store, std::string_view server_info) {
   }
   return Status::InvalidArgument(
       std::string(store) + ": the server is " +
-      (mariadb ? "MariaDB " : "MySQL ") + std::string(server_info.substr(0, 60)) +
+      (mariadb ? "MariaDB " : "MySQL ") +
+      std::string(server_info.substr(0, 60)) +
       "; this store needs MariaDB 10.3 or later (docs/mysql.md)");
 }
 

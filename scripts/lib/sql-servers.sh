@@ -181,7 +181,7 @@ sk_mariadb_start() {
   [[ $EUID -eq 0 ]] && user=(--user=root)
   # Later options win: InnoDB's own defaults back.
   [[ ${SK_SQL_DURABLE:-0} == 1 ]] && durable=(--innodb-doublewrite=1
-    --innodb-flush-log-at-trx-commit=1 --innodb-flush-method=fsync)
+    --innodb-flush-log-at-trx-commit=1 --innodb-flush-method=O_DIRECT)
   sk_mariadb_prepare "$dir" || return 1
   dir=$(cd "$dir" && pwd) || return 1
   socket_dir=$(sk_sql_socket_dir "$dir") || return 1

@@ -122,7 +122,7 @@ printf 'not a frame' | seed "$ID_BAD" $HOUR --unframed
 printf 'x|i:1;' | seed "$ID_EXP" 300
 sleep 0.6  # let it expire
 
-FRAME=8  # header bytes of a stored frame (include/sessionkit/frame.h)
+FRAME=16  # header bytes of a stored frame (include/sessionkit/frame.h)
 SIZE_PHP=$((${#PHP_PAYLOAD} + FRAME))
 SIZE_SER=$((${#SER_PAYLOAD} + FRAME))
 SIZE_BIN=$(($(wc -c <"$DIR/binary") + FRAME))
@@ -141,9 +141,10 @@ expect_out_has "^expired +1 +$SIZE_EXP "
 expect_out_has "^total +6 +$((LIVE_BYTES + SIZE_EXP)) "
 expect_out_has "^size histogram"
 expect_out_has "^space: .* in use, [0-9.]+% of its limit of .* \(the disk: .*\); .* on disk$"
-# 11..122 bytes: the corrupt one (8..16), the expired one (8..16), three in
-# 64..128 or 128..256; the big one alone in 4..8 KiB.
-expect_out_has "^ +8 B +16 B +1 +1 +#+$"
+# The corrupt one (11 bytes) alone in 8..16; the binary one (29) and the
+# expired one (22) in 16..32; two in 64..256; the big one alone in 4..8 KiB.
+expect_out_has "^ +8 B +16 B +1 +0 +#+$"
+expect_out_has "^ +16 B +32 B +1 +1 +#+$"
 expect_out_has "^ +4 KiB +8 KiB +1 +0 +#+$"
 
 # --- ls -------------------------------------------------------------------

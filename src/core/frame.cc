@@ -1,5 +1,8 @@
 #include "sessionkit/frame.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 namespace sessionkit {
@@ -10,6 +13,9 @@ bool KnownCodec(uint8_t codec) {
 }
 
 constexpr uint8_t kKnownFlags = kFrameFlagsNone;
+
+// The session version field of format 2: 8 bytes after the common header.
+static_assert(FrameHeaderSize(2) == kFrameCommonHeaderSize + 8);
 
 }  // namespace
 
@@ -26,21 +32,24 @@ std::string EncodeFrame(const FrameHeader& header, std::string_view payload) {
   out.reserve(kFrameHeaderSize + payload.size());
   out.push_back(static_cast<char>(kFrameMagic0));
   out.push_back(static_cast<char>(kFrameMagic1));
-  out.push_back(static_cast<char>(header.version));
+  out.push_back(static_cast<char>(kFrameVersion));
   out.push_back(static_cast<char>(header.codec));
   out.push_back(static_cast<char>(header.flags));
   out.push_back('\0');
   out.push_back(static_cast<char>(header.key_id >> 8));
   out.push_back(static_cast<char>(header.key_id & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>(header.session_version >> shift));
+  }
   out.append(payload);
   return out;
 }
 
 Result<FrameView> DecodeFrame(std::string_view stored) {
-  if (stored.size() < kFrameHeaderSize) {
+  if (stored.size() < kFrameCommonHeaderSize) {
     return Status::Corrupt("stored value is " + std::to_string(stored.size()) +
                            " bytes, shorter than the " +
-                           std::to_string(kFrameHeaderSize) +
+                           std::to_string(kFrameCommonHeaderSize) +
                            "-byte frame header");
   }
   auto byte = [&](size_t i) { return static_cast<uint8_t>(stored[i]); };
@@ -50,11 +59,20 @@ Result<FrameView> DecodeFrame(std::string_view stored) {
   }
   FrameView view;
   view.header.version = byte(2);
-  if (view.header.version != kFrameVersion) {
+  const size_t header_size = FrameHeaderSize(view.header.version);
+  if (header_size == 0) {
     return Status::Corrupt("frame format version " +
                            std::to_string(view.header.version) +
-                           " is not supported (this build reads version " +
+                           " is not supported (this build reads versions 1 "
+                           "to " +
                            std::to_string(kFrameVersion) + ")");
+  }
+  if (stored.size() < header_size) {
+    return Status::Corrupt("stored value is " + std::to_string(stored.size()) +
+                           " bytes, shorter than the " +
+                           std::to_string(header_size) +
+                           "-byte header of frame format version " +
+                           std::to_string(view.header.version));
   }
   if (!KnownCodec(byte(3))) {
     return Status::Corrupt("frame names unknown codec id " +
@@ -70,8 +88,24 @@ Result<FrameView> DecodeFrame(std::string_view stored) {
     return Status::Corrupt("frame header reserved byte is not zero");
   }
   view.header.key_id = static_cast<uint16_t>(byte(6) << 8 | byte(7));
-  view.payload = stored.substr(kFrameHeaderSize);
+  for (size_t i = kFrameCommonHeaderSize; i < header_size; ++i) {
+    view.header.session_version = view.header.session_version << 8 | byte(i);
+  }
+  view.payload = stored.substr(header_size);
   return view;
+}
+
+uint64_t NextSessionVersion(uint64_t read_version, TimePoint now) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  const int64_t ms = ToUnixMillis(now);
+  uint64_t by_time = 0;
+  if (ms > 0) {
+    by_time = static_cast<uint64_t>(ms) > kMax / kSessionVersionsPerMs
+                  ? kMax
+                  : static_cast<uint64_t>(ms) * kSessionVersionsPerMs;
+  }
+  const uint64_t by_read = read_version == kMax ? kMax : read_version + 1;
+  return std::max(by_read, by_time);
 }
 
 }  // namespace sessionkit

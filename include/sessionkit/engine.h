@@ -38,7 +38,8 @@ struct EngineOptions {
   LogFunction log;
   // How messages name settings; empty: by sessionkit's names.
   SettingNameFunction setting_name;
-  // The clock of Gc and the host and pid of the lock tokens the engine
+  // The clock of Gc and of session versions (Write), and the host and pid
+  // of the lock tokens the engine
   // makes (env.h); nullptr: Env::Default(). Give its store the same Env
   // (LmdbOptions::env, RedisOptions::env), so that the store recognises the
   // tokens of this host. Session ids never come from it (GenerateSessionId
@@ -78,11 +79,16 @@ enum class LockState {
   kReadOnly,  // the wait ran out: read without the lock, writes skipped
 };
 
-// The lock a request holds on the session it read; pass it back to Write,
-// Touch and Unlock. A default SessionLock is "no lock".
+// The lock a request holds on the session it read, and the version it read;
+// pass it back to Write, Touch and Unlock. A default SessionLock is "no
+// lock, nothing read".
 struct SessionLock {
   LockState state = LockState::kNone;
   LockOwner owner;
+  // The session version the request read (ReadResult::version), set by
+  // Read and ReadForUpdate whatever the lock state; Write stores the next
+  // one (NextSessionVersion in frame.h).
+  uint64_t read_version = 0;
 };
 
 // The outcome of SessionEngine::Read and ReadForUpdate.
@@ -92,6 +98,10 @@ struct ReadResult {
   std::string payload;
   // True when a live session was found and decoded.
   bool found = false;
+  // The session version of the frame read (FrameHeader::session_version; 0
+  // for a format 1 frame); 0 when nothing was found or it was undecodable.
+  // Also in lock.read_version.
+  uint64_t version = 0;
   // The lock taken by a locking read.
   SessionLock lock;
 };
@@ -141,7 +151,10 @@ class SessionEngine {
                                    const LockOptions& lock);
 
   // Stores `payload` for `id`, expiring `ttl` from now, and releases `lock`
-  // when held (atomically with the write). ResourceExhausted when the store
+  // when held (atomically with the write). The frame written carries
+  // session version NextSessionVersion(lock.read_version, the Env's wall
+  // clock): above the version read, and above every version written
+  // earlier by a host whose clock agrees. ResourceExhausted when the store
   // is full (also logged as a warning). LockLost (logged as a warning,
   // nothing written) when the lock was taken over or the session destroyed
   // meanwhile. With a kReadOnly lock, nothing is written: OK, and a notice
@@ -149,8 +162,9 @@ class SessionEngine {
   Status Write(std::string_view id, std::string_view payload, Duration ttl,
                const SessionLock& lock = {});
 
-  // Extends the life of an unchanged session without rewriting it, and
-  // releases `lock` when held. When the session vanished meanwhile
+  // Extends the life of an unchanged session without rewriting it (its
+  // session version stays; lock.read_version is not used), and releases
+  // `lock` when held. When the session vanished meanwhile
   // (NotFound; a held lock is released all the same), the caller should
   // Write instead, without the lock. LockLost as Write. With a kReadOnly
   // lock nothing is touched (OK): such a request never writes.

@@ -101,6 +101,8 @@ ReadResult SessionEngine::Decode(std::string_view id,
   ReadResult result;
   result.payload.assign(frame->payload);
   result.found = true;
+  result.version = frame->header.session_version;
+  result.lock.read_version = result.version;
   return result;
 }
 
@@ -212,7 +214,10 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
             "ran out, or the stored value could not be read)");
     return Status::OK();
   }
-  const std::string frame = EncodeFrame(FrameHeader{}, payload);
+  FrameHeader header;
+  header.session_version =
+      NextSessionVersion(lock.read_version, env_->WallNow());
+  const std::string frame = EncodeFrame(header, payload);
   Status s = lock.state == LockState::kHeld
                  ? store_->WriteAndUnlock(id, frame, ttl, lock.owner)
                  : store_->Write(id, frame, ttl);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fake_store.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/lock.h"
 #include "support/fake_env.h"
@@ -16,115 +17,7 @@
 namespace sessionkit {
 namespace {
 
-// An in-memory Store that records calls and can be told to fail, to test the
-// engine's own logic. Integration tests use real stores.
-class FakeStore : public Store {
- public:
-  const std::string& name() const override { return name_; }
-  Result<SessionRecord> Read(std::string_view id) override {
-    calls.push_back("read");
-    if (!fail.ok()) return fail;
-    auto it = data.find(std::string(id));
-    if (it == data.end()) return Status::NotFound("no session");
-    return SessionRecord{it->second, Clock::now() + Duration(1000)};
-  }
-  Status Write(std::string_view id, std::string_view bytes,
-               Duration ttl) override {
-    calls.push_back("write");
-    last_ttl = ttl;
-    if (!fail.ok()) return fail;
-    data[std::string(id)] = std::string(bytes);
-    return Status::OK();
-  }
-  Status Touch(std::string_view id, Duration ttl) override {
-    calls.push_back("touch");
-    last_ttl = ttl;
-    return data.count(std::string(id)) ? Status::OK()
-                                       : Status::NotFound("gone");
-  }
-  Status Destroy(std::string_view id) override {
-    calls.push_back("destroy");
-    data.erase(std::string(id));
-    holder.erase(std::string(id));  // Destroy ends the lock too
-    return Status::OK();
-  }
-  Result<bool> Exists(std::string_view id) override {
-    calls.push_back("exists");
-    if (exists_answers_true > 0) {
-      --exists_answers_true;
-      return true;
-    }
-    return data.count(std::string(id)) > 0;
-  }
-  Result<ScanPage> Scan(const ScanOptions&) override { return ScanPage{}; }
-  Result<GcResult> Gc(TimePoint now) override {
-    gc_now = now;
-    return GcResult{3, 300};
-  }
-  Status Health() override { return Status::OK(); }
-
-  // Locks: one holder per id; the outcome of a held lock is scripted.
-  Result<LockedRead> LockAndRead(std::string_view id,
-                                 const LockRequest& request) override {
-    calls.push_back("lock+read");
-    if (!locking.ok()) return locking;
-    last_lock = request;
-    LockedRead out;
-    auto held = holder.find(std::string(id));
-    if (held != holder.end() && held->second != request.owner.token) {
-      out.outcome = held_outcome;
-      return out;
-    }
-    holder[std::string(id)] = request.owner.token;
-    out.outcome = LockOutcome::kAcquired;
-    out.broken_owner = broken_owner;
-    auto it = data.find(std::string(id));
-    if (it != data.end()) {
-      out.found = true;
-      out.record = SessionRecord{it->second, Clock::now() + Duration(1000)};
-    }
-    return out;
-  }
-  Status WriteAndUnlock(std::string_view id, std::string_view bytes,
-                        Duration ttl, const LockOwner& owner) override {
-    calls.push_back("write+unlock");
-    SK_RETURN_IF_ERROR(Release(id, owner));
-    return Write(id, bytes, ttl);
-  }
-  Status TouchAndUnlock(std::string_view id, Duration ttl,
-                        const LockOwner& owner) override {
-    calls.push_back("touch+unlock");
-    SK_RETURN_IF_ERROR(Release(id, owner));
-    return Touch(id, ttl);
-  }
-  Status Unlock(std::string_view id, const LockOwner& owner) override {
-    calls.push_back("unlock");
-    (void)Release(id, owner);
-    return Status::OK();
-  }
-  Status Release(std::string_view id, const LockOwner& owner) {
-    auto held = holder.find(std::string(id));
-    if (held == holder.end() || held->second != owner.token) {
-      return Status::LockLost("not the holder");
-    }
-    holder.erase(held);
-    return Status::OK();
-  }
-
-  std::map<std::string, std::string> holder;
-  LockOutcome held_outcome = LockOutcome::kTimedOut;
-  std::string broken_owner;
-  Status locking;
-  LockRequest last_lock;
-
-  std::string name_ = "fake://";
-  std::map<std::string, std::string> data;
-  std::vector<std::string> calls;
-  Status fail;
-  Duration last_ttl{0};
-  int exists_answers_true = 0;
-  TimePoint gc_now;
-};
+using test::FakeStore;
 
 bool Logged(const std::vector<std::pair<LogLevel, std::string>>& logs,
             LogLevel level, const std::string& text) {
@@ -193,8 +86,9 @@ TEST_F(EngineTest, BadIdNeverReachesTheStore) {
   for (const std::string& bad : BadIds()) {
     SCOPED_TRACE("an id of " + std::to_string(bad.size()) + " bytes");
     EXPECT_TRUE(engine_->Read(bad).status().IsInvalidArgument());
-    EXPECT_TRUE(
-        engine_->ReadForUpdate(bad, LockOptions{}).status().IsInvalidArgument());
+    EXPECT_TRUE(engine_->ReadForUpdate(bad, LockOptions{})
+                    .status()
+                    .IsInvalidArgument());
     EXPECT_TRUE(engine_->Write(bad, "x", Duration(1000)).IsInvalidArgument());
     EXPECT_TRUE(engine_->Touch(bad, Duration(1000)).IsInvalidArgument());
     EXPECT_TRUE(engine_->Destroy(bad).IsInvalidArgument());

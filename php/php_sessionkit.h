@@ -28,16 +28,18 @@ zend_long lock_timeout_action; /* sk_lock_timeout_action */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
-/* The lock this request holds (or its read-only state): kept in fixed
+/* The session this request read: its lock (or read-only state, or none)
+ * and the session version read, passed back on write. Kept in fixed
  * buffers, not request memory, because PHP's session module writes and
  * closes in its RSHUTDOWN, and what is left is released after every
- * module's RSHUTDOWN (post deactivate). */
+ * module's RSHUTDOWN (post deactivate). lock_id_len 0: nothing read. */
 sk_engine *lock_engine;
 sk_lock_state lock_state;
 char lock_id[SK_MAX_ID_LEN + 1];
 size_t lock_id_len;
 char lock_token[SK_MAX_TOKEN_LEN + 1];
 size_t lock_token_len;
+uint64_t read_version;
 /* Strict mode: validate_sid of this id met a store error; the read that
  * follows fails with this message instead of using an unchecked id. */
 char failed_id[SK_MAX_ID_LEN + 1];

@@ -157,7 +157,8 @@ PS_READ_FUNC(sessionkit) {
 }
 
 /* After a write or touch that released the lock (or lost it), the request
- * holds nothing; after other failures close releases it. */
+ * holds nothing and the version read is spent; after other failures close
+ * releases it. */
 static void sk_after_release(sk_code code, const sk_lock *lock) {
   if (lock != NULL &&
       (code == SK_OK || code == SK_LOCK_LOST || code == SK_NOT_FOUND)) {
@@ -194,6 +195,7 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   const int64_t ttl = sk_ttl_ms(maxlifetime);
   sk_lock held;
   const sk_lock *lock = sk_lock_for(key, &held);
+  sk_lock unlocked = {SK_LOCK_NONE, NULL, 0, 0};
   sk_code code;
 
   if (engine == NULL) return FAILURE;
@@ -205,9 +207,10 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
      * user out); otherwise store it again (the lock, if any, was released
      * by the touch). */
     sk_flush(&r, NULL);
-    if (lock != NULL && lock->state != SK_LOCK_HELD) return SUCCESS;
+    if (lock != NULL && lock->state == SK_LOCK_READONLY) return SUCCESS;
+    unlocked.read_version = lock != NULL ? lock->read_version : 0;
     code = sk_write(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-                    ZSTR_LEN(val), ttl, NULL, &r);
+                    ZSTR_LEN(val), ttl, &unlocked, &r);
   }
   if (code != SK_OK) {
     if (code == SK_LOCK_LOST) {

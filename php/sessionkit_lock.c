@@ -150,28 +150,32 @@ void sk_forget_lock(void) {
   SKG(lock_engine) = NULL;
   SKG(lock_id_len) = 0;
   SKG(lock_token_len) = 0;
+  SKG(read_version) = 0;
 }
 
-/* The lock this request holds on session `key`, or NULL. */
+/* What this request read of session `key` (its lock, possibly none, and
+ * the version read), or NULL when it read no session `key`. */
 const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out) {
-  if (SKG(lock_state) == SK_LOCK_NONE || ZSTR_LEN(key) != SKG(lock_id_len) ||
+  if (SKG(lock_id_len) == 0 || ZSTR_LEN(key) != SKG(lock_id_len) ||
       memcmp(ZSTR_VAL(key), SKG(lock_id), SKG(lock_id_len)) != 0) {
     return NULL;
   }
   out->state = SKG(lock_state);
   out->token = SKG(lock_token);
   out->token_len = SKG(lock_token_len);
+  out->read_version = SKG(read_version);
   return out;
 }
 
-/* Remembers the lock a read of session `key` on `engine` returned in `r`. */
+/* Remembers what a read of session `key` on `engine` returned in `r`: the
+ * lock and the version read. */
 void sk_keep_lock(sk_engine *engine, const zend_string *key,
                   const sk_result *r) {
-  if (r->lock_state == SK_LOCK_NONE) return;
   if (ZSTR_LEN(key) > SK_MAX_ID_LEN || r->lock_token_len > SK_MAX_TOKEN_LEN) {
     /* Cannot happen with ids the library accepted and its tokens; keep
      * the request from holding a lock it could not release. */
-    sk_lock held = {r->lock_state, r->lock_token, r->lock_token_len};
+    sk_lock held = {r->lock_state, r->lock_token, r->lock_token_len,
+                    r->version};
     sk_result u = SK_RESULT_INIT;
     (void)sk_unlock(engine, ZSTR_VAL(key), ZSTR_LEN(key), &held, &u);
     sk_result_free(&u);
@@ -185,6 +189,7 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
     memcpy(SKG(lock_token), r->lock_token, r->lock_token_len);
   }
   SKG(lock_token_len) = r->lock_token_len;
+  SKG(read_version) = r->version;
 }
 
 /* Releases the lock the request still holds (it ended without a write, or
@@ -192,7 +197,8 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
  * log when no script runs any more (`in_request` false). */
 void sk_release_lock(bool in_request) {
   sk_result r = SK_RESULT_INIT;
-  sk_lock lock = {SKG(lock_state), SKG(lock_token), SKG(lock_token_len)};
+  sk_lock lock = {SKG(lock_state), SKG(lock_token), SKG(lock_token_len),
+                  SKG(read_version)};
   sk_engine *engine = SKG(lock_engine);
   char id[SK_MAX_ID_LEN + 1];
   size_t id_len = SKG(lock_id_len);

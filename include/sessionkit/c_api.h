@@ -95,11 +95,14 @@ typedef struct sk_lock_options {
   }
 
 /* A lock to release with a write, touch or unlock: the state and token a
- * locking sk_read returned (result->lock_state, result->lock_token). */
+ * locking sk_read returned (result->lock_state, result->lock_token), and the
+ * session version that read returned (result->version; any sk_read, locking
+ * or not), from which sk_write makes the version it stores. */
 typedef struct sk_lock {
   sk_lock_state state;
   const char* token;
   size_t token_len;
+  uint64_t read_version; /* 0: nothing read */
 } sk_lock;
 
 /* One line the engine logged during a call. */
@@ -137,10 +140,14 @@ typedef struct sk_result {
   sk_lock_state lock_state;
   char* lock_token;
   size_t lock_token_len;
+  /* sk_read: the session version read (0 when not found, undecodable, or
+   * written before versions existed), to pass back in sk_lock.read_version.
+   * See docs/architecture.md, "The stored frame". */
+  uint64_t version;
 } sk_result;
 
 #define SK_RESULT_INIT \
-  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0 }
+  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0, 0 }
 
 /* A session engine bound to one store spec, owned by the library's engine
  * cache: valid from sk_engine_get until the matching sk_engine_release
@@ -182,8 +189,9 @@ void sk_shutdown(void) SK_NOEXCEPT;
 
 /* Reads a session. A missing or expired session is SK_OK with found=0 and
  * no data; stored data that cannot be decoded is SK_OK, found=0, and a
- * warning in result->log. SK_INVALID_ARGUMENT for a malformed id,
- * SK_UNAVAILABLE when the store cannot answer.
+ * warning in result->log. result->version is the session version read:
+ * pass it back in sk_lock.read_version to sk_write. SK_INVALID_ARGUMENT for a
+ * malformed id, SK_UNAVAILABLE when the store cannot answer.
  *
  * With `lock` non-NULL and lock->enabled, takes the session's lock first
  * (in the same round trip where the store allows it): result->lock_state
@@ -199,6 +207,8 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
 
 /* Stores `data` for `id`, expiring `ttl_ms` milliseconds from now (must be
  * positive), and releases `lock` (NULL: none) atomically with the write.
+ * The value stored carries the session version that follows
+ * lock->read_version (0 when `lock` is NULL): see SessionEngine::Write.
  * SK_RESOURCE_EXHAUSTED when the store is full. SK_LOCK_LOST (and a
  * warning; nothing written) when the lock was broken meanwhile. With a
  * SK_LOCK_READONLY lock nothing is written: SK_OK and a warning. */

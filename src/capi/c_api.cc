@@ -237,6 +237,7 @@ sk_code SetId(sk_result* r, const Result<std::string>& id) {
 SessionLock LockOf(const sk_lock* lock) {
   SessionLock out;
   if (lock == nullptr) return out;
+  out.read_version = lock->read_version;
   switch (lock->state) {
     case SK_LOCK_HELD:
       out.state = LockState::kHeld;
@@ -391,6 +392,7 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
       result->lock_token_len = read->lock.owner.token.size();
     }
     result->found = read->found ? 1 : 0;
+    result->version = read->version;
     if (!read->payload.empty()) {
       result->data = sessionkit::CopyString(read->payload);
       if (result->data == nullptr) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "capi/c_api_internal.h"
+#include "capi/c_api_test_support.h"
 #include "sessionkit/engine.h"
 #include "sessionkit/lock.h"
 #include "sessionkit/store.h"
@@ -20,56 +21,10 @@
 namespace sessionkit {
 namespace {
 
-constexpr std::string_view kId = "abcdefghijklmnopqrstuvwxyz012345";
-constexpr std::string_view kOtherId = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
-
-// Frees the result when the test leaves scope, even on a failed ASSERT.
-class ScopedResult {
- public:
-  ScopedResult() = default;
-  ~ScopedResult() { sk_result_free(&r_); }
-  sk_result* get() { return &r_; }
-  sk_result* operator->() { return &r_; }
-  std::string data() const { return std::string(r_.data, r_.data_len); }
-  std::string message() const { return r_.message ? r_.message : ""; }
-  // Frees and re-initialises, for the next call.
-  sk_result* reset() {
-    sk_result_free(&r_);
-    return &r_;
-  }
-
- private:
-  sk_result r_ = SK_RESULT_INIT;
-};
-
-class CApiTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const char* base = std::getenv("SK_TEST_TMPDIR");
-    std::filesystem::path root =
-        base ? base : std::filesystem::temp_directory_path();
-    std::filesystem::create_directories(root);
-    std::string templ = (root / "capi-XXXXXX").string();
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-    spec_ = "lmdb://" + dir_ + "/store";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  sk_engine* Engine() {
-    ScopedResult r;
-    sk_engine* e = sk_engine_get(spec_.data(), spec_.size(), r.get());
-    EXPECT_NE(e, nullptr) << r.message();
-    EXPECT_EQ(r->code, SK_OK);
-    return e;
-  }
-
-  std::string dir_;
-  std::string spec_;
-};
+using test::CApiTest;
+using test::kId;
+using test::kOtherId;
+using test::ScopedResult;
 
 TEST_F(CApiTest, RoundTrip) {
   sk_engine* e = Engine();
@@ -435,7 +390,7 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
   // A notice, not a warning: read-only is no error (issue 10, item 6).
   ASSERT_GE(other->log_count, 1u);
   EXPECT_EQ(other->log[0].level, SK_LOG_NOTICE);
-  sk_lock readonly = {SK_LOCK_READONLY, nullptr, 0};
+  sk_lock readonly = {SK_LOCK_READONLY, nullptr, 0, 0};
   ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:9;", 6, 60000, &readonly,
                      other.reset()),
             SK_OK);
@@ -445,11 +400,11 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
 
   // A token that is not the holder's loses; the holder's write releases.
   const std::string wrong = token + "x";
-  sk_lock stranger = {SK_LOCK_HELD, wrong.data(), wrong.size()};
+  sk_lock stranger = {SK_LOCK_HELD, wrong.data(), wrong.size(), 0};
   EXPECT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:7;", 6, 60000, &stranger,
                      r.reset()),
             SK_LOCK_LOST);
-  sk_lock mine = {SK_LOCK_HELD, token.data(), token.size()};
+  sk_lock mine = {SK_LOCK_HELD, token.data(), token.size(), 0};
   ASSERT_EQ(
       sk_write(e, kId.data(), kId.size(), "n|i:2;", 6, 60000, &mine, r.reset()),
       SK_OK)
@@ -459,14 +414,14 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
   EXPECT_EQ(r.data(), "n|i:2;");
   const std::string second(r->lock_token, r->lock_token_len);
   EXPECT_NE(second, token);
-  sk_lock held = {SK_LOCK_HELD, second.data(), second.size()};
+  sk_lock held = {SK_LOCK_HELD, second.data(), second.size(), 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
   opts.timeout_action = SK_LOCK_TIMEOUT_FAIL;
   EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK)
       << "sk_unlock did not release";
   EXPECT_EQ(r->lock_state, SK_LOCK_HELD);
   const std::string third(r->lock_token, r->lock_token_len);
-  sk_lock last = {SK_LOCK_HELD, third.data(), third.size()};
+  sk_lock last = {SK_LOCK_HELD, third.data(), third.size(), 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &last, r.reset()), SK_OK);
 }
 
@@ -499,7 +454,7 @@ TEST_F(CApiTest, WriteAndTouchTakeMilliseconds) {
         << r.message();
     ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
     const std::string token(r->lock_token, r->lock_token_len);
-    sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+    sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
     if (ttl == 150000) {
       ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "a|i:2;", 6, ttl, &held,
                          r.reset()),
@@ -516,7 +471,7 @@ TEST_F(CApiTest, WriteAndTouchTakeMilliseconds) {
       << "the locked touch did not release";
   EXPECT_EQ(r.data(), "a|i:2;");
   const std::string token(r->lock_token, r->lock_token_len);
-  sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 }
 
@@ -580,12 +535,12 @@ TEST_F(CApiTest, LockOptionsReachTheLockAndMessagesNameTheIniEntries) {
                              "(sessionkit.lock_max_waiters)"),
             std::string::npos)
       << r.message();
-  sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
   waiter.join();
   ASSERT_EQ(first, SK_OK) << "the waiter within the cap did not get the lock";
   ASSERT_FALSE(first_token.empty());
-  held = {SK_LOCK_HELD, first_token.data(), first_token.size()};
+  held = {SK_LOCK_HELD, first_token.data(), first_token.size(), 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 
   // lease_ms: a lock of 200 ms is taken over once it ran out, with a
@@ -603,7 +558,7 @@ TEST_F(CApiTest, LockOptionsReachTheLockAndMessagesNameTheIniEntries) {
             std::string::npos)
       << r->log[0].message;
   const std::string last(r->lock_token, r->lock_token_len);
-  held = {SK_LOCK_HELD, last.data(), last.size()};
+  held = {SK_LOCK_HELD, last.data(), last.size(), 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 }
 
@@ -634,7 +589,7 @@ TEST_F(CApiTest, DefaultLockOptionsLockAndRelease) {
       << r.message();
   ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
   const std::string token(r->lock_token, r->lock_token_len);
-  sk_lock held = {SK_LOCK_HELD, token.data(), token.size()};
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 }
 

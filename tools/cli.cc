@@ -56,6 +56,7 @@ class Command {
   size_t limit = 0;  // 0: no limit
   bool include_expired = false;
   bool raw = false;
+  bool show_frame = false;  // get --frame: the header, not the payload
   LockOptions lock;
   int64_t hold_ms = 0;
   bool repair = false;
@@ -219,6 +220,10 @@ class Command {
       return Fail(kExitFailure,
                   who + " in " + store_->name() +
                       " is unreadable: " + frame.status().message());
+    }
+    if (show_frame) {
+      out_ << FormatFrameHeader(frame->header, frame->payload.size());
+      return kExitOk;
     }
     if (frame->header.key_id != 0) {
       return Fail(kExitFailure, who + " is encrypted with key id " +
@@ -388,7 +393,7 @@ struct Args {
   std::string url, id;
   UrlRequest source;
   size_t limit = 0;
-  bool include_expired = false, raw = false, repair = false;
+  bool include_expired = false, raw = false, show_frame = false, repair = false;
   LockOptions lock;
   int64_t hold_ms = 0;
   std::string timeout_action = "fail";
@@ -422,8 +427,13 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       "non-printable bytes escaped as \\xNN.");
   get->add_option("URL", a->url, kUrlHelp);
   get->add_option("ID", a->id, kIdHelp);
-  get->add_flag("--raw", a->raw,
-                "Write the payload bytes unmodified to stdout");
+  CLI::Option* raw = get->add_flag(
+      "--raw", a->raw, "Write the payload bytes unmodified to stdout");
+  get->add_flag("--frame", a->show_frame,
+                "Print the stored frame's header instead of the payload: "
+                "format version, codec, key id, session version, payload "
+                "size")
+      ->excludes(raw);
   get->footer(
       "Example: sessionkit get lmdb:///var/lib/sessionkit "
       "4v7c0k2q9m3j5h8n1b6x2z4r7t9w0y3a");
@@ -567,6 +577,7 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   command.limit = a.limit;
   command.include_expired = a.include_expired;
   command.raw = a.raw;
+  command.show_frame = a.show_frame;
   command.lock = a.lock;
   command.lock.timeout_action = *ParseLockTimeoutAction(a.timeout_action);
   command.hold_ms = a.hold_ms;

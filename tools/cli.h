@@ -2,7 +2,8 @@
 //
 //   sessionkit stats URL        counts, bytes and a size histogram
 //   sessionkit ls URL           one line per session
-//   sessionkit get URL ID       a session's payload, readably
+//   sessionkit get URL ID       a session's payload, readably (--frame: its
+//                               frame header and session version)
 //   sessionkit rm URL ID        delete one session
 //   sessionkit gc URL           delete expired sessions
 //   sessionkit check URL        check an LMDB store for corruption
@@ -19,6 +20,7 @@
 #include <string>
 
 #include "sessionkit/clock.h"
+#include "sessionkit/frame.h"
 #include "sessionkit/store.h"
 
 namespace CLI {
@@ -66,6 +68,11 @@ std::string FormatSize(uint64_t bytes);
 // line: "space: 12.5 MiB in use, 1.3% of its limit of 931.3 GiB (<what sets
 // it>); 14 MiB on disk".
 std::string FormatUsage(const StoreUsage& usage);
+
+// What `get --frame` prints of a stored frame's header, one "name: value"
+// line each: format version, codec, key id, session version and payload
+// size.
+std::string FormatFrameHeader(const FrameHeader& header, size_t payload_bytes);
 
 // Counts sessions by stored size in power-of-two buckets: bucket 0 holds
 // empty values, bucket k >= 1 holds sizes in [2^(k-1), 2^k).

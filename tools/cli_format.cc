@@ -1,5 +1,5 @@
-// What the CLI prints: times, sizes, and the size histogram and fill level
-// of `stats`.
+// What the CLI prints: times, sizes, the size histogram and fill level of
+// `stats`, and the frame header of `get --frame`.
 #include <algorithm>
 #include <bit>
 #include <cstdio>
@@ -75,6 +75,15 @@ std::string FormatUsage(const StoreUsage& usage) {
   if (usage.file_bytes > 0)
     out += "; " + FormatSize(usage.file_bytes) + " on disk";
   return out + "\n";
+}
+
+std::string FormatFrameHeader(const FrameHeader& header, size_t payload_bytes) {
+  return "format version: " + std::to_string(header.version) +
+         "\ncodec: " + std::string(FrameCodecName(header.codec)) +
+         "\nkey id: " + std::to_string(header.key_id) +
+         (header.key_id == 0 ? " (not encrypted)" : "") +
+         "\nsession version: " + std::to_string(header.session_version) +
+         "\npayload: " + std::to_string(payload_bytes) + " bytes\n";
 }
 
 int SizeHistogram::BucketOf(uint64_t bytes) { return std::bit_width(bytes); }

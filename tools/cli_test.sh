@@ -191,7 +191,23 @@ run get "$URL" "$ID_PHP" --raw
 expect_rc 0
 expect_out "$PHP_PAYLOAD"
 
+run get --frame "$URL" "$ID_PHP"
+expect_rc 0
+expect_err_empty
+expect_out_lines 5
+expect_out_has "^format version: 2$"
+expect_out_has "^codec: none$"
+expect_out_has "^key id: 0 \(not encrypted\)$"
+expect_out_has "^session version: [1-9][0-9]{15,}$"
+expect_out_has "^payload: ${#PHP_PAYLOAD} bytes$"
+
+run get --frame --raw "$URL" "$ID_PHP"
+expect_rc 2
+
 run get "$URL" "$ID_BAD"
+expect_error 1 "is unreadable" "$ID_BAD"
+
+run get --frame "$URL" "$ID_BAD"
 expect_error 1 "is unreadable" "$ID_BAD"
 
 run get "$URL" "$ID_EXP"
@@ -288,6 +304,21 @@ run stats "$URL"
 expect_out_has "^expired +0 +0 "
 run gc "$URL"
 expect_out "removed 0 expired sessions, 0 bytes (0 B)"
+
+# --- get --frame of a format 1 frame ---------------------------------------
+# Seeded after gc: its write would sweep the expired session gc counts.
+ID_V1=clitestformatone000000000000001
+printf '\x9fK\x01\0\0\0\0\0x|i:1;' | seed "$ID_V1" $HOUR --unframed
+run get --frame "$URL" "$ID_V1"
+expect_rc 0
+expect_out_has "^format version: 1$"
+expect_out_has "^session version: 0$"
+expect_out_has "^payload: 6 bytes$"
+run get "$URL" "$ID_V1"
+expect_rc 0
+expect_out "x: 1"
+run rm "$URL" "$ID_V1"
+expect_rc 0
 
 # --- which store: no URL on the command line -------------------------------
 run ls

@@ -35,6 +35,26 @@ TEST(FormatSizeTest, UsesBinaryUnits) {
   EXPECT_EQ(FormatSize(uint64_t{1} << 63), "8 EiB");
 }
 
+TEST(FormatFrameHeaderTest, OneLineAField) {
+  FrameHeader header;
+  header.session_version = 1'740'000'000'000'123;
+  EXPECT_EQ(FormatFrameHeader(header, 97),
+            "format version: 2\n"
+            "codec: none\n"
+            "key id: 0 (not encrypted)\n"
+            "session version: 1740000000000123\n"
+            "payload: 97 bytes\n");
+  FrameHeader old;
+  old.version = 1;
+  old.key_id = 7;
+  EXPECT_EQ(FormatFrameHeader(old, 0),
+            "format version: 1\n"
+            "codec: none\n"
+            "key id: 7\n"
+            "session version: 0\n"
+            "payload: 0 bytes\n");
+}
+
 TEST(SizeHistogramTest, BucketsArePowersOfTwo) {
   EXPECT_EQ(SizeHistogram::BucketOf(0), 0);
   EXPECT_EQ(SizeHistogram::BucketOf(1), 1);
@@ -163,6 +183,7 @@ TEST(RunCliTest, HelpAndVersion) {
   CliRun get_help = RunWith({"get", "--help"});
   EXPECT_EQ(get_help.code, 0);
   EXPECT_THAT(get_help.out, HasSubstr("--raw"));
+  EXPECT_THAT(get_help.out, HasSubstr("--frame"));
   EXPECT_THAT(get_help.out, Not(HasSubstr("--limit")));
 }
 

@@ -60,6 +60,9 @@ enum class FrameCodec : uint8_t {
 // only be added together with the code that reads it.
 enum FrameFlags : uint8_t {
   kFrameFlagsNone = 0,
+  // The session was destroyed (a tombstone, written by tiers when a tier
+  // missed the Destroy, docs/tiers.md): no payload; read as no session.
+  kFrameFlagTombstone = 1,
 };
 
 struct FrameHeader {
@@ -86,7 +89,8 @@ std::string EncodeFrame(const FrameHeader& header, std::string_view payload);
 
 // Parses a stored value of format 1 or 2. Corrupt (naming what is wrong) for
 // a value shorter than its format's header, a bad magic, an unknown format
-// version, codec or flag, or a non-zero reserved byte. The payload is not
+// version, codec or flag, a non-zero reserved byte, or a tombstone with a
+// payload. The payload is not
 // decoded here.
 Result<FrameView> DecodeFrame(std::string_view stored);
 
@@ -102,6 +106,13 @@ inline constexpr uint64_t kSessionVersionsPerMs = 1024;
 //    the version it read: a session's versions only grow.
 // Saturates at UINT64_MAX; a time before the epoch counts as 0.
 uint64_t NextSessionVersion(uint64_t read_version, TimePoint now);
+
+// A tombstone of session version `version`: a frame with no payload and
+// kFrameFlagTombstone set.
+std::string EncodeTombstoneFrame(uint64_t version);
+
+// True when `stored` is a frame with kFrameFlagTombstone set.
+bool IsTombstoneFrame(std::string_view stored);
 
 // Returns a short name for a codec, e.g. "none".
 std::string_view FrameCodecName(FrameCodec codec);

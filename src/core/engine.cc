@@ -99,10 +99,13 @@ ReadResult SessionEngine::Decode(std::string_view id,
     return unreadable;
   }
   ReadResult result;
-  result.payload.assign(frame->payload);
-  result.found = true;
   result.version = frame->header.session_version;
   result.lock.read_version = result.version;
+  // A destroyed session (a tombstone a tier kept): none, but the next
+  // write goes above its version.
+  if ((frame->header.flags & kFrameFlagTombstone) != 0) return result;
+  result.payload.assign(frame->payload);
+  result.found = true;
   return result;
 }
 

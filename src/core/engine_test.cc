@@ -141,7 +141,8 @@ std::vector<std::string> UnreadableValues() {
                                                {2, 0},
                                                {2, kFrameVersion + 1},
                                                {3, 1},
-                                               {4, 1},
+                                               {4, 1},  // tombstone+data
+                                               {4, 0x80},
                                                {5, 1}}) {
     std::string v = good;
     v[at] = static_cast<char>(value);

@@ -128,6 +128,21 @@ TEST_F(EngineVersionTest, VersionReadFromTheFutureGivesReadPlusOne) {
 
 // Writes without a read (locking off and no read, a new session) order by
 // the engine's clock: 1024 versions a millisecond.
+// A tombstone (a destroyed session that tiers keep) reads as no session,
+// not as an unreadable one, and the next write goes above its version.
+TEST_F(EngineVersionTest, ATombstoneReadsAsNoSessionAndIsWrittenOver) {
+  const uint64_t ahead = kStartVersion + 5000;
+  store_->data[id_] = EncodeTombstoneFrame(ahead);
+  auto r = engine_->ReadForUpdate(id_, LockOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->found);
+  EXPECT_TRUE(r->payload.empty());
+  EXPECT_EQ(r->lock.state, LockState::kHeld) << "read as unreadable";
+  EXPECT_EQ(r->lock.read_version, ahead);
+  ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000), r->lock).ok());
+  EXPECT_EQ(StoredVersion(), ahead + 1);
+}
+
 TEST_F(EngineVersionTest, WritesWithoutAReadFollowTheClock) {
   ASSERT_TRUE(engine_->Write(id_, "n|i:1;", Duration(60000)).ok());
   const uint64_t first = StoredVersion();

@@ -12,7 +12,7 @@ bool KnownCodec(uint8_t codec) {
   return codec == static_cast<uint8_t>(FrameCodec::kNone);
 }
 
-constexpr uint8_t kKnownFlags = kFrameFlagsNone;
+constexpr uint8_t kKnownFlags = kFrameFlagTombstone;
 
 // The session version field of format 2: 8 bytes after the common header.
 static_assert(FrameHeaderSize(2) == kFrameCommonHeaderSize + 8);
@@ -92,6 +92,11 @@ Result<FrameView> DecodeFrame(std::string_view stored) {
     view.header.session_version = view.header.session_version << 8 | byte(i);
   }
   view.payload = stored.substr(header_size);
+  if ((view.header.flags & kFrameFlagTombstone) != 0 && !view.payload.empty()) {
+    return Status::Corrupt("frame has the tombstone flag and " +
+                           std::to_string(view.payload.size()) +
+                           " bytes of payload");
+  }
   return view;
 }
 
@@ -106,6 +111,18 @@ uint64_t NextSessionVersion(uint64_t read_version, TimePoint now) {
   }
   const uint64_t by_read = read_version == kMax ? kMax : read_version + 1;
   return std::max(by_read, by_time);
+}
+
+std::string EncodeTombstoneFrame(uint64_t version) {
+  FrameHeader header;
+  header.flags = kFrameFlagTombstone;
+  header.session_version = version;
+  return EncodeFrame(header, {});
+}
+
+bool IsTombstoneFrame(std::string_view stored) {
+  Result<FrameView> view = DecodeFrame(stored);
+  return view.ok() && (view->header.flags & kFrameFlagTombstone) != 0;
 }
 
 }  // namespace sessionkit

@@ -164,7 +164,9 @@ TEST(FrameTest, RejectsCorruptHeaders) {
 // Each header byte has exactly one value (or, for the key id and the
 // session version, any value) this build reads: every other value of it
 // makes the frame unreadable, whatever the other bytes say. The format
-// version byte also reads 1, with a shorter header (ReadsFormatOne...).
+// version byte also reads 1, with a shorter header (ReadsFormatOne...),
+// and the flags byte the tombstone flag on a frame without payload
+// (TombstonesAre...).
 TEST(FrameTest, EveryOtherValueOfAHeaderByteIsCorrupt) {
   const std::string good = EncodeFrame({}, "data");
   struct Byte {
@@ -209,6 +211,23 @@ TEST(FrameTest, EveryLengthBelowTheHeaderIsCorrupt) {
               std::string::npos)
         << r.status().message();
   }
+}
+
+TEST(FrameTest, TombstonesAreFramesWithTheirFlagAndVersion) {
+  const std::string mark = EncodeTombstoneFrame(77);
+  EXPECT_TRUE(IsTombstoneFrame(mark));
+  auto view = DecodeFrame(mark);
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_EQ(view->header.flags, kFrameFlagTombstone);
+  EXPECT_EQ(view->header.session_version, 77u);
+  EXPECT_TRUE(view->payload.empty());
+  EXPECT_FALSE(IsTombstoneFrame(EncodeFrame({}, "")));
+  EXPECT_FALSE(IsTombstoneFrame("not a frame"));
+  EXPECT_FALSE(IsTombstoneFrame(""));
+  FrameHeader with_data;
+  with_data.flags = kFrameFlagTombstone;
+  auto bad = DecodeFrame(EncodeFrame(with_data, "x"));
+  EXPECT_TRUE(bad.status().IsCorrupt()) << bad.status().ToString();
 }
 
 TEST(FrameTest, CodecNames) {

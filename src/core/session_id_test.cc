@@ -65,13 +65,13 @@ TEST(ValidateSessionIdTest, AcceptsExactlyPhpsCharset) {
          {std::string(1, c) + "abcdef", "abc" + std::string(1, c) + "def",
           "abcdef" + std::string(1, c), std::string(1, c)}) {
       Status s = ValidateSessionId(id);
-      EXPECT_EQ(s.ok(), allowed) << "byte " << b << " in a "
-                                 << id.size() << "-character id";
+      EXPECT_EQ(s.ok(), allowed)
+          << "byte " << b << " in a " << id.size() << "-character id";
       if (!allowed) {
         EXPECT_TRUE(s.IsInvalidArgument());
-        EXPECT_NE(s.message().find("position " +
-                                   std::to_string(id.find(c) + 1)),
-                  std::string::npos)
+        EXPECT_NE(
+            s.message().find("position " + std::to_string(id.find(c) + 1)),
+            std::string::npos)
             << s.message();
       }
     }

@@ -12,6 +12,7 @@
 #include "sessionkit/stores/mysql.h"
 #include "sessionkit/stores/postgres.h"
 #include "sessionkit/stores/redis.h"
+#include "sessionkit/stores/tiered.h"
 
 namespace sessionkit {
 namespace {
@@ -107,13 +108,25 @@ Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url, Env* env) {
 Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
   auto urls = ParseStoreSpec(spec);
   if (!urls.ok()) return urls.status();
-  if (urls->size() != 1) {
-    SK_RETURN_IF_ERROR(CheckTiers(*urls));
-    return Status::NotSupported(
-        "several store URLs (tiers) are not available in this build; give "
-        "one store URL");
+  if (urls->size() == 1) return OpenStore(urls->front(), env);
+  SK_RETURN_IF_ERROR(CheckTiers(*urls));
+  TieredOptions options;
+  options.env = env;
+  for (size_t i = 0; i < urls->size(); ++i) {
+    const StoreUrl& url = (*urls)[i];
+    if (url.write_async()) {
+      return Status::NotSupported(
+          "tier " + std::to_string(i + 1) + " (" + url.Redacted() +
+          "): write=async, a tier written behind, is not available in this "
+          "build; every tier is written at once (docs/tiers.md)");
+    }
+    Result<std::unique_ptr<Store>> tier = OpenStore(url, env);
+    if (!tier.ok()) {
+      return tier.status().WithContext("tier " + std::to_string(i + 1));
+    }
+    options.tiers.push_back(std::move(*tier));
   }
-  return OpenStore(urls->front(), env);
+  return OpenTieredStore(std::move(options));
 }
 
 Result<std::unique_ptr<SessionEngine>> OpenEngine(std::string_view spec,

@@ -22,9 +22,32 @@ TEST(OpenEngineTest, RefusesBadSpecsWithTheReason) {
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(bad.status().IsInvalidArgument());
   EXPECT_NE(bad.status().message().find("nosuch"), std::string::npos);
-  auto tiers = OpenStore("lmdb:///tmp/a|lmdb:///tmp/b");
-  ASSERT_FALSE(tiers.ok());
-  EXPECT_TRUE(tiers.status().IsNotSupported());
+  auto async = OpenStore("lmdb:///tmp/a|lmdb:///tmp/b?write=async");
+  ASSERT_FALSE(async.ok());
+  EXPECT_TRUE(async.status().IsNotSupported());
+  EXPECT_THAT(async.status().message(),
+              AllOf(StartsWith("tier 2 (lmdb:///tmp/b?write=async): "),
+                    HasSubstr("write=async")));
+}
+
+// Several URLs open one store of tiers, named after them all.
+TEST(OpenStoreTest, SeveralUrlsAreTiers) {
+  auto dir = test::MakeTempDir("open-tiers");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  {
+    auto store = OpenStore("lmdb://" + *dir + "/a | lmdb://" + *dir + "/b");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ((*store)->name(),
+              "tiers: lmdb://" + *dir + "/a | lmdb://" + *dir + "/b");
+    const std::string id = "abcdefghijklmnopqrstuvwxyz012345";
+    SK_ASSERT_OK((*store)->Write(id, "x", Duration(60000)));
+    for (const char* tier : {"/a", "/b"}) {
+      auto alone = OpenStore("lmdb://" + *dir + tier);
+      ASSERT_TRUE(alone.ok());
+      EXPECT_TRUE((*alone)->Read(id).ok()) << tier << " was not written";
+    }
+  }
+  test::RemoveTempDir(*dir);
 }
 
 // The engine's Env is the store's too: an expiry follows the fake clock.

@@ -1,0 +1,95 @@
+#include "tiered/fanout.h"
+
+#include <utility>
+
+#include "stores/fork_generation.h"
+
+namespace sessionkit::tiered {
+
+struct Fanout::Pool {
+  std::mutex mu;
+  std::condition_variable work;
+  std::deque<std::function<void()>> queue;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+
+  explicit Pool(size_t n) {
+    for (size_t i = 0; i < n; ++i) threads.emplace_back([this] { Loop(); });
+  }
+
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = true;
+    }
+    work.notify_all();
+    for (std::thread& t : threads) t.join();
+  }
+
+  void Loop() {
+    for (;;) {
+      std::function<void()> call;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        work.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping, nothing left
+        call = std::move(queue.front());
+        queue.pop_front();
+      }
+      call();
+    }
+  }
+
+  void Push(std::function<void()> call) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(std::move(call));
+    }
+    work.notify_one();
+  }
+};
+
+Fanout::Fanout(size_t threads) : threads_(threads == 0 ? 1 : threads) {}
+
+Fanout::~Fanout() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pool_ != nullptr && generation_ == ForkGeneration()) delete pool_;
+}
+
+Fanout::Pool& Fanout::ForThisProcess() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t now = ForkGeneration();
+  if (pool_ == nullptr || generation_ != now) {
+    pool_ = new Pool(threads_);  // an ancestor's pool is left as it is
+    generation_ = now;
+  }
+  return *pool_;
+}
+
+void Fanout::RunAll(const std::vector<std::function<void()>>& calls) {
+  if (calls.empty()) return;
+  if (calls.size() == 1) {
+    calls.front()();
+    return;
+  }
+  struct Latch {
+    std::mutex mu;
+    std::condition_variable done;
+    size_t left;
+  };
+  auto latch = std::make_shared<Latch>();
+  latch->left = calls.size() - 1;
+  Pool& pool = ForThisProcess();
+  for (size_t i = 1; i < calls.size(); ++i) {
+    pool.Push([latch, &call = calls[i]] {
+      call();
+      std::lock_guard<std::mutex> lock(latch->mu);
+      if (--latch->left == 0) latch->done.notify_one();
+    });
+  }
+  calls.front()();
+  std::unique_lock<std::mutex> lock(latch->mu);
+  latch->done.wait(lock, [&] { return latch->left == 0; });
+}
+
+}  // namespace sessionkit::tiered

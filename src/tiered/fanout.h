@@ -1,0 +1,51 @@
+// Runs a request's calls to several tiers at once, so that the request waits
+// for the slowest tier, not for the sum of them.
+#ifndef SESSIONKIT_TIERED_FANOUT_H_
+#define SESSIONKIT_TIERED_FANOUT_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sessionkit::tiered {
+
+// A small pool of threads, made on first use in each process: a pool made
+// before fork() (PHP-FPM forks its workers from a master) has no threads in
+// the child, which makes its own.
+//
+// Thread safety: RunAll may be called from any number of threads at once.
+class Fanout {
+ public:
+  // `threads`: the most calls that run beside the caller's own.
+  explicit Fanout(size_t threads);
+  ~Fanout();
+
+  Fanout(const Fanout&) = delete;
+  Fanout& operator=(const Fanout&) = delete;
+
+  // Runs every call, the first on the calling thread and the others on the
+  // pool, and returns when all have returned. The calls must not throw.
+  void RunAll(const std::vector<std::function<void()>>& calls);
+
+ private:
+  struct Pool;  // the threads and queue of one process
+
+  Pool& ForThisProcess();
+
+  const size_t threads_;
+  std::mutex mu_;
+  uint64_t generation_ = 0;
+  // The pool of this process; pools of an ancestor process are abandoned
+  // (their threads do not exist here, their mutexes may be held forever).
+  Pool* pool_ = nullptr;
+};
+
+}  // namespace sessionkit::tiered
+
+#endif  // SESSIONKIT_TIERED_FANOUT_H_

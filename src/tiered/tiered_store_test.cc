@@ -1,0 +1,313 @@
+// The store of tiers against LMDB tiers wrapped in a store that fails on
+// command: the newest version wins, a tier that comes back with old data
+// is repaired, a tier that is down is left out, the lock moves to the next
+// tier, and a logout is never undone through a tier that missed it.
+#include "tiered/tiered_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sessionkit/frame.h"
+#include "sessionkit/stores/lmdb.h"
+#include "sessionkit/stores/tiered.h"
+#include "support/fake_env.h"
+#include "support/test_server.h"
+#include "support/test_status.h"
+
+namespace sessionkit::tiered {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A tier that forwards to a real store, or answers Unavailable while down,
+// counting the calls that reached it.
+class FaultyStore final : public Store {
+ public:
+  explicit FaultyStore(std::unique_ptr<Store> inner)
+      : inner_(std::move(inner)) {}
+
+  std::atomic<bool> down{false};
+  std::atomic<int> calls{0};
+  // When set, called at the start of every Write (to hold it).
+  std::function<void()> on_write;
+
+  const std::string& name() const override { return inner_->name(); }
+  Result<SessionRecord> Read(std::string_view id) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Read(id);
+  }
+  Status Write(std::string_view id, std::string_view data,
+               Duration ttl) override {
+    SK_RETURN_IF_ERROR(Gate());
+    if (on_write) on_write();
+    return inner_->Write(id, data, ttl);
+  }
+  Status Touch(std::string_view id, Duration ttl) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Touch(id, ttl);
+  }
+  Status Destroy(std::string_view id) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Destroy(id);
+  }
+  Result<bool> Exists(std::string_view id) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Exists(id);
+  }
+  Result<ScanPage> Scan(const ScanOptions& options) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Scan(options);
+  }
+  Result<GcResult> Gc(TimePoint now) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Gc(now);
+  }
+  Status Health() override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Health();
+  }
+  Result<LockedRead> LockAndRead(std::string_view id,
+                                 const LockRequest& request) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->LockAndRead(id, request);
+  }
+  Status WriteAndUnlock(std::string_view id, std::string_view data,
+                        Duration ttl, const LockOwner& owner) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->WriteAndUnlock(id, data, ttl, owner);
+  }
+  Status TouchAndUnlock(std::string_view id, Duration ttl,
+                        const LockOwner& owner) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->TouchAndUnlock(id, ttl, owner);
+  }
+  Status Unlock(std::string_view id, const LockOwner& owner) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Unlock(id, owner);
+  }
+
+  Store& inner() { return *inner_; }
+
+ private:
+  Status Gate() {
+    ++calls;
+    if (down) return Status::Unavailable(inner_->name() + ": down (test)");
+    return Status::OK();
+  }
+  std::unique_ptr<Store> inner_;
+};
+
+constexpr Duration kTtl{60000};
+constexpr Duration kRetryAfter{100};
+const std::string kId = "tiered0123456789abcdefghijklmnop";
+
+// A stored value of session version `version`.
+std::string Frame(uint64_t version, std::string_view payload) {
+  FrameHeader header;
+  header.session_version = version;
+  return EncodeFrame(header, payload);
+}
+
+std::string PayloadOf(const std::string& stored) {
+  Result<FrameView> view = DecodeFrame(stored);
+  return view.ok() ? std::string(view->payload) : "(not a frame)";
+}
+
+class TieredStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = test::MakeTempDir("tiered-store");
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    dir_ = *dir;
+    TieredOptions options;
+    options.retry_after = kRetryAfter;
+    options.env = &env_;
+    for (int i = 0; i < 2; ++i) {
+      LmdbOptions lmdb;
+      lmdb.path = dir_ + "/tier" + std::to_string(i);
+      lmdb.map_size = 16ull << 20;
+      lmdb.env = &env_;
+      auto store = OpenLmdbStore(lmdb);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      auto faulty = std::make_unique<FaultyStore>(std::move(*store));
+      tier_[i] = faulty.get();
+      options.tiers.push_back(std::move(faulty));
+    }
+    auto store = OpenTieredStore(std::move(options));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    test::RemoveTempDir(dir_);
+  }
+
+  // Lets the tiers left out be asked again.
+  void PastRetry() { std::this_thread::sleep_for(kRetryAfter + 20ms); }
+
+  LockRequest Request(std::string token) {
+    LockRequest request;
+    request.wait = Duration(200);
+    request.lease = Duration(5000);
+    request.owner.token = std::move(token);
+    return request;
+  }
+
+  test::FakeEnv env_{test::FakeEnv::Scope::kRecordClocks};
+  std::string dir_;
+  FaultyStore* tier_[2] = {nullptr, nullptr};
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(TieredStoreTest, WritesReachEveryTierAndTheNewestVersionIsRead) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(5, "five"), kTtl));
+  for (FaultyStore* tier : tier_) {
+    auto got = tier->inner().Read(kId);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(PayloadOf(got->data), "five");
+  }
+  // The slower tier alone has a newer version: it wins over the first.
+  SK_ASSERT_OK(tier_[1]->inner().Write(kId, Frame(6, "six"), kTtl));
+  auto got = store_->Read(kId);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(PayloadOf(got->data), "six");
+}
+
+TEST_F(TieredStoreTest, ATierBackWithOldDataIsNotBelievedAndIsRepaired) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "old"), kTtl));
+  tier_[0]->down = true;
+  SK_ASSERT_OK(store_->Write(kId, Frame(2, "new"), kTtl));  // tier 1 only
+  tier_[0]->down = false;
+  PastRetry();
+  // Tier 0 answers again, with its old copy.
+  auto locked = store_->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(locked.ok()) << locked.status().ToString();
+  ASSERT_TRUE(locked->acquired());
+  ASSERT_TRUE(locked->found);
+  EXPECT_EQ(PayloadOf(locked->record.data), "new");
+  auto repaired = tier_[0]->inner().Read(kId);
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_EQ(PayloadOf(repaired->data), "new") << "tier 0 was not repaired";
+  SK_EXPECT_OK(store_->Unlock(kId, Request("owner-a").owner));
+}
+
+TEST_F(TieredStoreTest, ADownTierIsLeftOutUntilRetryAfter) {
+  tier_[0]->down = true;
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "a"), kTtl));
+  const int after_first = tier_[0]->calls;
+  for (int i = 0; i < 5; ++i) {
+    SK_ASSERT_OK(store_->Write(kId, Frame(2 + i, "b"), kTtl));
+    ASSERT_TRUE(store_->Read(kId).ok());
+  }
+  EXPECT_EQ(tier_[0]->calls, after_first) << "a down tier was asked again";
+  PastRetry();
+  ASSERT_TRUE(store_->Read(kId).ok());
+  EXPECT_EQ(tier_[0]->calls, after_first + 1) << "it was not tried again";
+}
+
+TEST_F(TieredStoreTest, EveryTierDownIsAnErrorNamingTheTiers) {
+  tier_[0]->down = true;
+  tier_[1]->down = true;
+  Status st = store_->Write(kId, Frame(1, "a"), kTtl);
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  EXPECT_NE(st.message().find("no tier answered"), std::string::npos)
+      << st.ToString();
+  EXPECT_TRUE(store_->Read(kId).status().IsUnavailable());
+}
+
+TEST_F(TieredStoreTest, TiersAreWrittenAtOnce) {
+  // Each tier's write waits until both have started: written one after the
+  // other, the first would wait for ever (here: 5 s, then fail).
+  std::mutex mu;
+  std::condition_variable cv;
+  int started = 0;
+  bool both = true;
+  auto hold = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    ++started;
+    cv.notify_all();
+    if (!cv.wait_for(lock, 5s, [&] { return started >= 2; })) both = false;
+  };
+  tier_[0]->on_write = hold;
+  tier_[1]->on_write = hold;
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "a"), kTtl));
+  EXPECT_TRUE(both) << "the tiers were written one after the other";
+}
+
+TEST_F(TieredStoreTest, TheLockMovesToTheNextTierWhileTheFirstIsDown) {
+  tier_[0]->down = true;
+  auto a = store_->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(a->acquired());
+  auto b = store_->LockAndRead(kId, Request("owner-b"));
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->outcome, LockOutcome::kTimedOut) << "tier 1 did not lock";
+  SK_ASSERT_OK(store_->WriteAndUnlock(kId, Frame(1, "by-a"), kTtl,
+                                      Request("owner-a").owner));
+  auto c = store_->LockAndRead(kId, Request("owner-c"));
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c->acquired());
+  EXPECT_EQ(PayloadOf(c->record.data), "by-a");
+  SK_EXPECT_OK(store_->Unlock(kId, Request("owner-c").owner));
+}
+
+TEST_F(TieredStoreTest, AWriteWhoseLockWasLostReachesNoTier) {
+  auto a = store_->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(a.ok() && a->acquired());
+  SK_ASSERT_OK(store_->Destroy(kId));  // a logout ends the lock
+  Status st = store_->WriteAndUnlock(kId, Frame(3, "late"), kTtl,
+                                     Request("owner-a").owner);
+  EXPECT_TRUE(st.IsLockLost()) << st.ToString();
+  for (FaultyStore* tier : tier_) {
+    EXPECT_TRUE(tier->inner().Read(kId).status().IsNotFound())
+        << "the late write reached " << tier->name();
+  }
+}
+
+TEST_F(TieredStoreTest, ALogoutIsNotUndoneByATierThatMissedIt) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "logged-in"), kTtl));
+  tier_[1]->down = true;
+  SK_ASSERT_OK(store_->Destroy(kId));
+  tier_[1]->down = false;
+  PastRetry();
+  // Tier 1 still holds the session; tier 0's tombstone is newer.
+  ASSERT_TRUE(tier_[1]->inner().Read(kId).ok());
+  EXPECT_TRUE(store_->Read(kId).status().IsNotFound());
+  auto exists = store_->Exists(kId);
+  ASSERT_TRUE(exists.ok());
+  EXPECT_FALSE(*exists);
+  EXPECT_TRUE(store_->Touch(kId, kTtl).IsNotFound());
+  auto locked = store_->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(locked.ok() && locked->acquired());
+  EXPECT_FALSE(locked->found);
+  // The lock repaired tier 1: its copy is gone (it holds the tombstone).
+  auto copy = tier_[1]->inner().Read(kId);
+  ASSERT_TRUE(copy.ok());
+  EXPECT_TRUE(IsTombstoneFrame(copy->data));
+  SK_EXPECT_OK(store_->Unlock(kId, Request("owner-a").owner));
+}
+
+TEST_F(TieredStoreTest, ADestroyThatReachedEveryTierLeavesNoTombstone) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "a"), kTtl));
+  SK_ASSERT_OK(store_->Destroy(kId));
+  for (FaultyStore* tier : tier_) {
+    EXPECT_TRUE(tier->inner().Read(kId).status().IsNotFound());
+  }
+}
+
+TEST(OpenTieredStoreTest, RefusesFewerThanTwoTiers) {
+  TieredOptions options;
+  auto store = OpenTieredStore(std::move(options));
+  EXPECT_TRUE(store.status().IsInvalidArgument()) << store.status().ToString();
+}
+
+}  // namespace
+}  // namespace sessionkit::tiered

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -128,6 +129,27 @@ Status Damaged(const std::string& dir, uint32_t tier, std::string_view id,
                          std::to_string(tier) + " for session " +
                          SessionIdPrefix(id) + " is damaged" +
                          std::string(then));
+}
+
+// Runs `change` on the entry of (tier, id) in a write transaction if its
+// version is `version`; nothing when it is not there or of another version.
+// Corrupt when it is damaged.
+Status IfVersion(
+    JournalEnv* e, uint32_t tier, const std::string& id, uint64_t version,
+    std::string_view what,
+    const std::function<int(MDB_txn*, const JournalEntry&)>& change) {
+  bool damaged = false;
+  Status s = WithWriteTxn(e, what, [&](MDB_txn* txn) {
+    JournalEntry old;
+    const int rc = Load(txn, e->db, tier, id, false, &old, &damaged);
+    if (rc == MDB_NOTFOUND || damaged) return kRcNoChange;
+    if (rc != 0) return rc;
+    if (old.version != version) return kRcNoChange;
+    return change(txn, old);
+  });
+  SK_RETURN_IF_ERROR(s);
+  if (damaged) return Damaged(e->dir, tier, id);
+  return Status::OK();
 }
 
 }  // namespace
@@ -286,18 +308,10 @@ Status Journal::Done(uint32_t tier, const std::string& id, uint64_t version) {
   Result<std::shared_ptr<JournalEnv>> env = Acquire();
   if (!env.ok()) return env.status();
   JournalEnv* e = env->get();
-  bool damaged = false;
-  Status s = WithWriteTxn(e, "cannot remove an entry", [&](MDB_txn* txn) {
-    JournalEntry old;
-    int rc = Load(txn, e->db, tier, id, false, &old, &damaged);
-    if (rc == MDB_NOTFOUND || damaged) return kRcNoChange;
-    if (rc != 0) return rc;
-    if (old.version != version) return kRcNoChange;
-    return Remove(txn, e->db, tier, id, DueKeyOf(old));
-  });
-  SK_RETURN_IF_ERROR(s);
-  if (damaged) return Damaged(dir_, tier, id);
-  return Status::OK();
+  return IfVersion(e, tier, id, version, "cannot remove an entry",
+                   [&](MDB_txn* txn, const JournalEntry& old) {
+                     return Remove(txn, e->db, tier, id, DueKeyOf(old));
+                   });
 }
 
 Status Journal::Retry(uint32_t tier, const std::string& id, uint64_t version,
@@ -307,22 +321,16 @@ Status Journal::Retry(uint32_t tier, const std::string& id, uint64_t version,
   JournalEnv* e = env->get();
   uint64_t random = 0;  // no jitter when the Env has no randomness
   if (!os_->RandomBytes(&random, sizeof random).ok()) random = 0;
-  bool damaged = false;
-  Status s = WithWriteTxn(e, "cannot back an entry off", [&](MDB_txn* txn) {
-    JournalEntry old;
-    int rc = Load(txn, e->db, tier, id, false, &old, &damaged);
-    if (rc == MDB_NOTFOUND || damaged) return kRcNoChange;
-    if (rc != 0) return rc;
-    if (old.version != version) return kRcNoChange;
-    JournalEntry next = old;
-    if (next.attempts < std::numeric_limits<uint32_t>::max()) ++next.attempts;
-    next.not_before = now + RetryDelay(next.attempts, random);
-    const std::string old_due = DueKeyOf(old);
-    return Save(txn, e->db, next, &old_due, false);
-  });
-  SK_RETURN_IF_ERROR(s);
-  if (damaged) return Damaged(dir_, tier, id);
-  return Status::OK();
+  return IfVersion(e, tier, id, version, "cannot back an entry off",
+                   [&](MDB_txn* txn, const JournalEntry& old) {
+                     JournalEntry next = old;
+                     if (next.attempts < std::numeric_limits<uint32_t>::max()) {
+                       ++next.attempts;
+                     }
+                     next.not_before = now + RetryDelay(next.attempts, random);
+                     const std::string old_due = DueKeyOf(old);
+                     return Save(txn, e->db, next, &old_due, false);
+                   });
 }
 
 Result<std::optional<JournalEntry>> Journal::Pending(const std::string& id) {

@@ -15,20 +15,22 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
+#include "stores/lmdb/lmdb_test_fixture.h"
 #include "support/fake_env.h"
+#include "support/test_server.h"
 #include "support/test_status.h"
 #include "tiered/journal_layout.h"
 
 namespace sessionkit::tiered {
 namespace {
 
+using lmdb_internal::Reap;
+using lmdb_internal::RunInChild;
 using std::chrono::milliseconds;
 
 // A valid session id (26 characters).
@@ -47,22 +49,6 @@ JournalEntry Write(uint32_t tier, const std::string& id, uint64_t version,
   e.data = data.empty() ? "v" + std::to_string(version) : std::move(data);
   e.expires_at = FromUnixMillis(test::FakeEnv::kStartWallMs + 3'600'000);
   return e;
-}
-
-// The exit code of a child (128 + signal when it was killed), -1 on error.
-int Reap(pid_t pid) {
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// Runs `fn` in a forked child; its exit code. `fn` must not use gtest.
-int RunInChild(const std::function<int()>& fn) {
-  fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) _exit(fn());
-  return Reap(pid);
 }
 
 // In a child, with the plain LMDB API (a second environment must not be
@@ -89,20 +75,14 @@ int PutRawInChild(const std::string& dir, const std::string& key,
 class JournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* base = std::getenv("SK_TEST_TMPDIR");
-    const std::filesystem::path root =
-        base ? std::filesystem::path(base)
-             : std::filesystem::current_path() / "test-tmp";
-    std::filesystem::create_directories(root);
-    std::string templ = (root / "journal-XXXXXX").string();
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
+    Result<std::string> dir = test::MakeTempDir("journal");
+    SK_ASSERT_OK(dir);
+    dir_ = *dir;
     path_ = dir_ + "/j";
   }
   void TearDown() override {
     journals_.clear();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    test::RemoveTempDirUnlessFailed(dir_);
   }
 
   JournalOptions Options() {

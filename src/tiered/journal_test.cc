@@ -1,128 +1,23 @@
-// The write-behind journal (journal.h): coalescing, claims and their
-// expiry, version checks of Done and Retry, backoff, read-your-writes
-// across tiers, stats, durability against kill -9, fork, damaged entries
-// and a full map. Time is a FakeEnv's (its randomness is seeded too).
+// The write-behind journal (journal.h) within one process: coalescing,
+// claims and their expiry, version checks of Done and Retry, backoff,
+// read-your-writes across tiers, stats, damaged entries and a full map.
 #include "tiered/journal.h"
 
 #include <gtest/gtest.h>
-#include <lmdb.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "stores/lmdb/lmdb_test_fixture.h"
-#include "support/fake_env.h"
-#include "support/test_server.h"
 #include "support/test_status.h"
 #include "tiered/journal_layout.h"
+#include "tiered/journal_test_fixture.h"
 
 namespace sessionkit::tiered {
 namespace {
-
-using lmdb_internal::Reap;
-using lmdb_internal::RunInChild;
-using std::chrono::milliseconds;
-
-// A valid session id (26 characters).
-std::string Id(int n) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "sess%022d", n);
-  return buf;
-}
-
-JournalEntry Write(uint32_t tier, const std::string& id, uint64_t version,
-                   std::string data = "") {
-  JournalEntry e;
-  e.tier = tier;
-  e.id = id;
-  e.version = version;
-  e.data = data.empty() ? "v" + std::to_string(version) : std::move(data);
-  e.expires_at = FromUnixMillis(test::FakeEnv::kStartWallMs + 3'600'000);
-  return e;
-}
-
-// In a child, with the plain LMDB API (a second environment must not be
-// opened in this process): stores `value` under `key` in the journal at
-// `dir`, as a damaged file or another release might hold it.
-int PutRawInChild(const std::string& dir, const std::string& key,
-                  const std::string& value) {
-  return RunInChild([&] {
-    MDB_env* env;
-    MDB_txn* txn;
-    MDB_dbi db;
-    if (mdb_env_create(&env) != 0) return 2;
-    mdb_env_set_maxreaders(env, 1024);
-    if (mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0600) != 0) return 3;
-    if (mdb_txn_begin(env, nullptr, 0, &txn) != 0) return 4;
-    if (mdb_dbi_open(txn, nullptr, 0, &db) != 0) return 5;
-    MDB_val k{key.size(), const_cast<char*>(key.data())};
-    MDB_val v{value.size(), const_cast<char*>(value.data())};
-    if (mdb_put(txn, db, &k, &v, 0) != 0) return 6;
-    return mdb_txn_commit(txn) == 0 ? 0 : 7;
-  });
-}
-
-class JournalTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    Result<std::string> dir = test::MakeTempDir("journal");
-    SK_ASSERT_OK(dir);
-    dir_ = *dir;
-    path_ = dir_ + "/j";
-  }
-  void TearDown() override {
-    journals_.clear();
-    test::RemoveTempDirUnlessFailed(dir_);
-  }
-
-  JournalOptions Options() {
-    JournalOptions o;
-    o.path = path_;
-    o.map_size = 16ull << 20;
-    o.env = &env_;
-    return o;
-  }
-  Journal* Open(JournalOptions options) {
-    auto j = Journal::Open(options);
-    if (!j.ok()) {
-      ADD_FAILURE() << j.status().ToString();
-      return nullptr;
-    }
-    journals_.push_back(std::move(j).value());
-    return journals_.back().get();
-  }
-  Journal* Open() { return Open(Options()); }
-
-  TimePoint Now() { return env_.WallNow(); }
-  void Advance(int64_t ms) { env_.Advance(milliseconds(ms)); }
-
-  // The ids Claim returned, in order.
-  static std::vector<std::string> Ids(
-      const Result<std::vector<JournalEntry>>& r) {
-    std::vector<std::string> ids;
-    if (r.ok()) {
-      for (const JournalEntry& e : *r) ids.push_back(e.id);
-    }
-    return ids;
-  }
-
-  std::string dir_;
-  std::string path_;
-  test::FakeEnv env_;
-  std::vector<std::unique_ptr<Journal>> journals_;
-};
-
-const Duration kClaim{10'000};
 
 // --- Opening -----------------------------------------------------------
 
@@ -232,54 +127,6 @@ TEST_F(JournalTest, EntriesPutInTheFutureOfNowAreNotDue) {
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
   EXPECT_TRUE(Ids(j->Claim(0, 10, Now() - Duration(1), kClaim)).empty());
   EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
-}
-
-TEST_F(JournalTest, TwoJournalsOnOnePathNeverClaimTheSameEntry) {
-  Journal* a = Open();
-  Journal* b = Open();
-  for (int n = 0; n < 10; ++n) SK_ASSERT_OK(a->Put(Write(0, Id(n), 1)));
-  const TimePoint now = Now();
-  std::vector<std::string> ids = Ids(a->Claim(0, 4, now, kClaim));
-  std::vector<std::string> more = Ids(b->Claim(0, 4, now, kClaim));
-  ASSERT_EQ(ids.size(), 4u);
-  ASSERT_EQ(more.size(), 4u);
-  ids.insert(ids.end(), more.begin(), more.end());
-
-  // Another process claims the rest, and nothing more.
-  int pipefd[2];
-  ASSERT_EQ(pipe(pipefd), 0);
-  const std::string path = path_;
-  const int rc = RunInChild([&] {
-    close(pipefd[0]);
-    JournalOptions o;
-    o.path = path;
-    auto j = Journal::Open(o);
-    if (!j.ok()) return 2;
-    auto got = (*j)->Claim(0, 100, now, kClaim);
-    if (!got.ok()) return 3;
-    for (const JournalEntry& e : *got) {
-      const std::string line = e.id + "\n";
-      if (write(pipefd[1], line.data(), line.size()) < 0) return 4;
-    }
-    return 0;
-  });
-  close(pipefd[1]);
-  ASSERT_EQ(rc, 0);
-  std::string text;
-  char buf[256];
-  for (ssize_t r; (r = read(pipefd[0], buf, sizeof buf)) > 0;) {
-    text.append(buf, r);
-  }
-  close(pipefd[0]);
-  for (size_t pos = 0, end; (end = text.find('\n', pos)) != std::string::npos;
-       pos = end + 1) {
-    ids.push_back(text.substr(pos, end - pos));
-  }
-  std::sort(ids.begin(), ids.end());
-  std::vector<std::string> all;
-  for (int n = 0; n < 10; ++n) all.push_back(Id(n));
-  EXPECT_EQ(ids, all) << "an entry was claimed twice, or not at all";
-  EXPECT_TRUE(Ids(a->Claim(0, 100, now, kClaim)).empty());
 }
 
 // --- Done and Retry ---------------------------------------------------------
@@ -407,86 +254,6 @@ TEST_F(JournalTest, StatsCountPendingAgeAndBackoffPerTier) {
   EXPECT_EQ((*stats)[1].in_backoff, 0u);
   // Once its retry time passed it is no longer backing off.
   EXPECT_EQ(j->Stats(Now() + kRetryCap)->at(0).in_backoff, 0u);
-}
-
-// --- Processes --------------------------------------------------------------
-
-// A writer killed with SIGKILL mid-way: every Put it acknowledged (a byte
-// written to the pipe after the commit) is in the journal, with sync=false.
-TEST_F(JournalTest, AcknowledgedPutsSurviveKillNine) {
-  ASSERT_NE(Open(), nullptr);  // creates it; the child opens its own
-  journals_.clear();
-  int pipefd[2];
-  ASSERT_EQ(pipe(pipefd), 0);
-  fflush(nullptr);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    close(pipefd[0]);
-    JournalOptions o;
-    o.path = path_;
-    auto j = Journal::Open(o);
-    if (!j.ok()) _exit(2);
-    for (int n = 0; n < 100000; ++n) {
-      if (!(*j)->Put(Write(n % 3, Id(n), n + 1, std::string(200, 'x'))).ok()) {
-        _exit(3);
-      }
-      const char ack = 1;
-      if (write(pipefd[1], &ack, 1) != 1) _exit(4);
-    }
-    _exit(0);
-  }
-  close(pipefd[1]);
-  int acked = 0;
-  char buf[64];
-  while (acked < 500) {
-    const ssize_t r = read(pipefd[0], buf, sizeof buf);
-    ASSERT_GT(r, 0) << "the writer stopped early: " << Reap(child);
-    acked += static_cast<int>(r);
-  }
-  ASSERT_EQ(kill(child, SIGKILL), 0);
-  EXPECT_EQ(Reap(child), 128 + SIGKILL);
-  for (ssize_t r; (r = read(pipefd[0], buf, sizeof buf)) > 0;) {
-    acked += static_cast<int>(r);
-  }
-  close(pipefd[0]);
-
-  Journal* j = Open();
-  ASSERT_NE(j, nullptr);
-  for (int n = 0; n < acked; ++n) {
-    auto p = j->Pending(Id(n));
-    SK_ASSERT_OK(p);
-    ASSERT_TRUE(p->has_value())
-        << "acknowledged Put " << n << " of " << acked << " lost";
-    EXPECT_EQ((*p)->version, static_cast<uint64_t>(n + 1));
-  }
-  // And the journal still works for writers (the dead one's lock is gone).
-  SK_EXPECT_OK(j->Put(Write(0, Id(acked + 1000), 1)));
-}
-
-// A journal opened before fork() works in the child on an environment of
-// its own, and the parent's keeps working after the child ended.
-TEST_F(JournalTest, AJournalInheritedAcrossForkOpensItsOwnEnvironment) {
-  Journal* j = Open();
-  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
-  ASSERT_EQ(j->Pending(Id(1))->value().version, 1u);  // a reader slot used
-  const int rc = RunInChild([&] {
-    if (!j->Put(Write(0, Id(2), 1)).ok()) return 2;
-    auto p = j->Pending(Id(1));
-    if (!p.ok() || !p->has_value()) return 3;
-    auto claimed = j->Claim(0, 10, Now(), kClaim);
-    if (!claimed.ok() || claimed->size() != 2) return 4;
-    journals_.clear();  // closing in the child leaves the parent's alone
-    return 0;
-  });
-  EXPECT_EQ(rc, 0);
-  auto p = j->Pending(Id(2));
-  SK_ASSERT_OK(p);
-  EXPECT_TRUE(p->has_value()) << "the child's Put is not seen";
-  EXPECT_TRUE(Ids(j->Claim(0, 10, Now(), kClaim)).empty())
-      << "the child's claims are not seen";
-  SK_EXPECT_OK(j->Put(Write(0, Id(3), 1)));
-  EXPECT_EQ(j->Stats(Now())->at(0).pending, 3u);
 }
 
 // --- Damage and limits ------------------------------------------------------

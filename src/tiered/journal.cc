@@ -104,6 +104,58 @@ int Remove(MDB_txn* txn, MDB_dbi db, uint32_t tier, std::string_view id,
   return rc;
 }
 
+// What walks of a tier's due index found (WalkDue).
+struct DueWalk {
+  size_t max = 0;                  // entries wanted
+  std::vector<JournalEntry> due;   // due entries, in the order of the index
+  std::vector<std::string> stale;  // index keys without their entry
+  // A damaged entry met (the walk stopped there), and its index key.
+  std::optional<std::string> damaged_id;
+  std::string damaged_due;
+};
+
+// Walks the due index of `tier` from the due time `from_ms` to `to_ms`
+// (both included), adding entries to walk->due until it holds walk->max.
+// 0 or an LMDB code.
+int WalkDue(MDB_txn* txn, MDB_dbi db, uint32_t tier, int64_t from_ms,
+            int64_t to_ms, DueWalk* walk) {
+  Cursor c;
+  int rc = mdb_cursor_open(txn, db, &c.cursor);
+  if (rc != 0) return rc;
+  const std::string prefix = DueKeyPrefix(tier);
+  const std::string start = DueKey(tier, from_ms, 0, "");
+  MDB_val k = Val(start), v;
+  for (rc = mdb_cursor_get(c.cursor, &k, &v, MDB_SET_RANGE);
+       rc == 0 && walk->due.size() < walk->max;
+       rc = mdb_cursor_get(c.cursor, &k, &v, MDB_NEXT)) {
+    const std::string_view key = View(k);
+    if (!StartsWith(key, prefix)) break;
+    uint32_t key_tier;
+    int64_t due, first;
+    std::string_view id;
+    if (!ParseDueKey(key, &key_tier, &due, &first, &id)) {
+      walk->stale.emplace_back(key);
+      continue;
+    }
+    if (due > to_ms) break;
+    JournalEntry entry;
+    bool damaged = false;
+    const int got = Load(txn, db, tier, id, true, &entry, &damaged);
+    if (got != 0 && got != MDB_NOTFOUND) return got;
+    if (damaged) {
+      walk->damaged_id = entry.id;
+      walk->damaged_due = key;
+      return 0;
+    }
+    if (got == MDB_NOTFOUND || DueKeyOf(entry) != key) {
+      walk->stale.emplace_back(key);
+      continue;
+    }
+    walk->due.push_back(std::move(entry));
+  }
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 // Whether e->reserve_bytes more would still fit after this transaction: a
 // Put that leaves less free is refused (MDB_MAP_FULL), so that a full
 // journal keeps the room its drainers need to claim and remove entries
@@ -224,9 +276,11 @@ Status Journal::Put(const JournalEntry& entry) {
 Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,
                                                  TimePoint now,
                                                  Duration claim_for) {
-  if (claim_for <= Duration::zero()) {
-    return Status::InvalidArgument("journal " + dir_ +
-                                   ": a claim must last a positive time");
+  if (claim_for <= Duration::zero() || claim_for > kMaxClaim) {
+    return Status::InvalidArgument(
+        "journal " + dir_ + ": a claim must last from 1ms to " +
+        std::to_string(kMaxClaim.count()) + "ms, not " +
+        std::to_string(claim_for.count()) + "ms");
   }
   Result<std::shared_ptr<JournalEnv>> env = Acquire();
   if (!env.ok()) return env.status();
@@ -238,61 +292,34 @@ Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,
   Status s = WithWriteTxn(e, "cannot claim entries", [&](MDB_txn* txn) {
     out.clear();  // the body may run again after a re-map
     damaged_id.reset();
-    std::vector<std::string> stale;  // due keys without their entry
-    std::string damaged_due;
-    {
-      Cursor c;
-      int rc = mdb_cursor_open(txn, e->db, &c.cursor);
-      if (rc != 0) return rc;
-      const std::string prefix = DueKeyPrefix(tier);
-      MDB_val k = Val(prefix), v;
-      for (rc = mdb_cursor_get(c.cursor, &k, &v, MDB_SET_RANGE);
-           rc == 0 && out.size() < max;
-           rc = mdb_cursor_get(c.cursor, &k, &v, MDB_NEXT)) {
-        const std::string_view key = View(k);
-        if (!StartsWith(key, prefix)) break;
-        uint32_t key_tier;
-        int64_t due, first;
-        std::string_view id;
-        if (!ParseDueKey(key, &key_tier, &due, &first, &id)) {
-          stale.emplace_back(key);
-          continue;
-        }
-        if (due > now_ms) break;
-        JournalEntry entry;
-        bool damaged = false;
-        const int got = Load(txn, e->db, tier, id, true, &entry, &damaged);
-        if (got != 0 && got != MDB_NOTFOUND) return got;
-        if (damaged) {
-          damaged_id = entry.id;
-          damaged_due = key;
-          break;
-        }
-        if (got == MDB_NOTFOUND || DueKeyOf(entry) != key) {
-          stale.emplace_back(key);
-          continue;
-        }
-        out.push_back(std::move(entry));
-      }
-      if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    DueWalk walk;
+    walk.max = max;
+    int rc = WalkDue(txn, e->db, tier, 0, now_ms, &walk);
+    // Due later than any claim or backoff made by now could make it: the
+    // wall clock was stepped back since (or a Put's clock ran ahead).
+    const int64_t impossible = now_ms + kMaxClaim.count() + 1;
+    if (rc == 0 && !walk.damaged_id && walk.due.size() < max &&
+        impossible <= kMaxJournalMs) {
+      rc = WalkDue(txn, e->db, tier, impossible, kMaxJournalMs, &walk);
     }
-    for (const std::string& key : stale) {
-      if (int rc = Delete(txn, e->db, key); rc != 0) return rc;
+    if (rc != 0) return rc;
+    out = std::move(walk.due);
+    damaged_id = walk.damaged_id;
+    for (const std::string& key : walk.stale) {
+      if ((rc = Delete(txn, e->db, key)) != 0) return rc;
     }
     if (damaged_id) {
       // It can never be applied: removed, and reported.
-      int rc = Remove(txn, e->db, tier, *damaged_id, damaged_due);
+      rc = Remove(txn, e->db, tier, *damaged_id, walk.damaged_due);
       if (rc != 0) return rc;
     }
     for (const JournalEntry& entry : out) {
       JournalEntry claimed = entry;
       claimed.not_before = until;
       const std::string old_due = DueKeyOf(entry);
-      if (int rc = Save(txn, e->db, claimed, &old_due, false); rc != 0) {
-        return rc;
-      }
+      if ((rc = Save(txn, e->db, claimed, &old_due, false)) != 0) return rc;
     }
-    const bool changed = !out.empty() || !stale.empty() || damaged_id;
+    const bool changed = !out.empty() || !walk.stale.empty() || damaged_id;
     return changed ? 0 : kRcNoChange;
   });
   SK_RETURN_IF_ERROR(s);

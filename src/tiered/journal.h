@@ -29,8 +29,9 @@
 //
 // Time: Put stamps first-pending times with the Env's wall clock; Claim,
 // Retry and Stats take the caller's `now` on that clock, which every
-// process of the host shares. A wall clock stepped back delays the entries
-// due by at most the step.
+// process of the host shares. A wall clock stepped back by more than
+// kMaxClaim does not hold the backlog back (see Claim); by less, it delays
+// entries by at most the step.
 //
 // Room: every Put leaves a reserve free (a 32nd of map_size, 64KiB to
 // 1MiB), or is refused as if the journal were full, so that a full journal
@@ -127,6 +128,11 @@ inline constexpr Duration kRetryBase{100};
 inline constexpr Duration kRetryCap{30'000};
 Duration RetryDelay(uint32_t attempts, uint64_t random);
 
+// The longest claim. An entry due later than now + kMaxClaim is due now:
+// nothing made by now sets a due time that far off, so the wall clock was
+// stepped back since.
+inline constexpr Duration kMaxClaim{600'000};
+
 // Thread safety: every method may be called concurrently from any thread
 // of the process; several Journal objects (in one process or many) may
 // share a directory.
@@ -156,11 +162,12 @@ class Journal {
   // Takes up to `max` entries of `tier` that are due at `now` (not_before
   // <= now) in the order they became due (see the top of this file), and
   // in the same transaction sets their not_before to now + claim_for, so
-  // that other drainers skip them until then. The entries are returned as
-  // they were before the claim. InvalidArgument when claim_for is not
-  // positive. A damaged entry met on the way is removed (it can never be
-  // applied) and reported as Corrupt naming the journal and the session;
-  // the next call goes on past it.
+  // that other drainers skip them until then. Entries due after now +
+  // kMaxClaim count as due too (a wall clock stepped back), after the
+  // others. The entries are returned as they were before the claim.
+  // InvalidArgument when claim_for is not within (0, kMaxClaim]. A damaged
+  // entry met on the way is removed (it can never be applied) and reported as
+  // Corrupt naming the journal and the session; the next call goes on past it.
   Result<std::vector<JournalEntry>> Claim(uint32_t tier, size_t max,
                                           TimePoint now, Duration claim_for);
 

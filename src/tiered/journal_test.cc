@@ -127,6 +127,33 @@ TEST_F(JournalTest, EntriesPutInTheFutureOfNowAreNotDue) {
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
   EXPECT_TRUE(Ids(j->Claim(0, 10, Now() - Duration(1), kClaim)).empty());
   EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
+  EXPECT_TRUE(j->Claim(0, 1, Now(), kMaxClaim + Duration(1))
+                  .status()
+                  .IsInvalidArgument());
+}
+
+// The wall clock stepped back by more than the longest claim: entries due
+// that far ahead are due now (after those due by the clock), so the
+// backlog is not held back for the length of the step.
+TEST_F(JournalTest, ClaimAfterTheWallClockSteppedBackTakesTheBacklog) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  SK_ASSERT_OK(j->Put(Write(0, Id(2), 1)));
+  SK_ASSERT_OK(j->Retry(0, Id(2), 1, Now()));  // due within 100ms
+  const TimePoint before = Now();
+  env_.SetWallNow(before - std::chrono::hours(1));
+  SK_ASSERT_OK(j->Put(Write(0, Id(3), 1)));  // first pending an hour earlier
+  // Id(2)'s retry is more than kMaxClaim ahead too: due as well.
+  EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)),
+            (std::vector<std::string>{Id(3), Id(1), Id(2)}));
+  // A claim made at the stepped clock holds as usual.
+  EXPECT_TRUE(Ids(j->Claim(0, 10, Now(), kClaim)).empty());
+  // Within kMaxClaim of now, a due time is believed.
+  SK_ASSERT_OK(j->Put(Write(1, Id(4), 1)));
+  EXPECT_TRUE(
+      Ids(j->Claim(1, 10, Now() - kMaxClaim + Duration(1), kClaim)).empty());
+  EXPECT_EQ(Ids(j->Claim(1, 10, Now() - kMaxClaim - Duration(1), kClaim)),
+            std::vector<std::string>{Id(4)});
 }
 
 // --- Done and Retry ---------------------------------------------------------

@@ -211,7 +211,10 @@ Journal::Journal(JournalOptions options, std::string dir)
       os_(Env::OrDefault(options_.env)),
       dir_(std::move(dir)) {}
 
-Journal::~Journal() { ReleaseJournalEnv(&env_); }
+Journal::~Journal() {
+  current_.store(nullptr, std::memory_order_relaxed);
+  ReleaseJournalEnv(&env_, &abandoned_);
+}
 
 Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
   if (options.map_size < kMinMapBytes ||
@@ -224,19 +227,19 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
   Result<std::string> dir = MakeJournalDir(options.path);
   if (!dir.ok()) return dir.status();
   std::unique_ptr<Journal> journal(new Journal(options, *dir));
-  Result<std::shared_ptr<JournalEnv>> env = journal->Acquire();
+  Result<JournalEnv*> env = journal->Acquire();
   if (!env.ok()) return env.status();
   return journal;
 }
 
-Result<std::shared_ptr<JournalEnv>> Journal::Acquire() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (env_ != nullptr && env_->generation == ForkGeneration()) return env_;
-  // None yet, or the parent's (dropped, never closed: ~JournalEnv).
-  Result<std::shared_ptr<JournalEnv>> env = OpenJournalEnv(dir_, options_);
-  if (!env.ok()) return env.status();
-  env_ = *env;
-  return env_;
+Result<JournalEnv*> Journal::Acquire() {
+  JournalEnv* e = current_.load(std::memory_order_acquire);
+  if (e != nullptr && e->generation == ForkGeneration()) return e;
+  // None yet, or the parent's (kept, never used or closed: ~JournalEnv).
+  SK_RETURN_IF_ERROR(RefreshJournalEnv(dir_, options_, &env_, &abandoned_));
+  e = env_.get();
+  current_.store(e, std::memory_order_release);
+  return e;
 }
 
 Status Journal::Put(const JournalEntry& entry) {
@@ -247,9 +250,9 @@ Status Journal::Put(const JournalEntry& entry) {
                                    ": a destroy carries no data (session " +
                                    SessionIdPrefix(entry.id) + ")");
   }
-  Result<std::shared_ptr<JournalEnv>> env = Acquire();
+  Result<JournalEnv*> env = Acquire();
   if (!env.ok()) return env.status();
-  JournalEnv* e = env->get();
+  JournalEnv* e = *env;
   const TimePoint now = os_->WallNow();
   return WithWriteTxn(e, "cannot record a pending write", [&](MDB_txn* txn) {
     JournalEntry next = entry;
@@ -282,9 +285,9 @@ Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,
         std::to_string(kMaxClaim.count()) + "ms, not " +
         std::to_string(claim_for.count()) + "ms");
   }
-  Result<std::shared_ptr<JournalEnv>> env = Acquire();
+  Result<JournalEnv*> env = Acquire();
   if (!env.ok()) return env.status();
-  JournalEnv* e = env->get();
+  JournalEnv* e = *env;
   const int64_t now_ms = JournalMs(now);
   const TimePoint until = now + claim_for;
   std::vector<JournalEntry> out;
@@ -332,9 +335,9 @@ Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,
 }
 
 Status Journal::Done(uint32_t tier, const std::string& id, uint64_t version) {
-  Result<std::shared_ptr<JournalEnv>> env = Acquire();
+  Result<JournalEnv*> env = Acquire();
   if (!env.ok()) return env.status();
-  JournalEnv* e = env->get();
+  JournalEnv* e = *env;
   return IfVersion(e, tier, id, version, "cannot remove an entry",
                    [&](MDB_txn* txn, const JournalEntry& old) {
                      return Remove(txn, e->db, tier, id, DueKeyOf(old));
@@ -343,9 +346,9 @@ Status Journal::Done(uint32_t tier, const std::string& id, uint64_t version) {
 
 Status Journal::Retry(uint32_t tier, const std::string& id, uint64_t version,
                       TimePoint now) {
-  Result<std::shared_ptr<JournalEnv>> env = Acquire();
+  Result<JournalEnv*> env = Acquire();
   if (!env.ok()) return env.status();
-  JournalEnv* e = env->get();
+  JournalEnv* e = *env;
   uint64_t random = 0;  // no jitter when the Env has no randomness
   if (!os_->RandomBytes(&random, sizeof random).ok()) random = 0;
   return IfVersion(e, tier, id, version, "cannot back an entry off",
@@ -361,9 +364,9 @@ Status Journal::Retry(uint32_t tier, const std::string& id, uint64_t version,
 }
 
 Result<std::optional<JournalEntry>> Journal::Pending(const std::string& id) {
-  Result<std::shared_ptr<JournalEnv>> env = Acquire();
+  Result<JournalEnv*> env = Acquire();
   if (!env.ok()) return env.status();
-  JournalEnv* e = env->get();
+  JournalEnv* e = *env;
   std::optional<JournalEntry> best;
   std::optional<uint32_t> damaged_tier;
   Status s = WithReadTxn(e, "cannot read pending entries", [&](MDB_txn* txn) {
@@ -404,9 +407,9 @@ Result<std::optional<JournalEntry>> Journal::Pending(const std::string& id) {
 }
 
 Result<std::vector<JournalTierStats>> Journal::Stats(TimePoint now) {
-  Result<std::shared_ptr<JournalEnv>> env = Acquire();
+  Result<JournalEnv*> env = Acquire();
   if (!env.ok()) return env.status();
-  JournalEnv* e = env->get();
+  JournalEnv* e = *env;
   std::vector<JournalTierStats> out;
   Status s = WithReadTxn(e, "cannot count the backlog", [&](MDB_txn* txn) {
     out.clear();

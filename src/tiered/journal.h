@@ -49,10 +49,10 @@
 #ifndef SESSIONKIT_TIERED_JOURNAL_H_
 #define SESSIONKIT_TIERED_JOURNAL_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -196,14 +196,19 @@ class Journal {
   Journal(JournalOptions options, std::string dir);
 
   // This process's environment: the one this journal opened, or, after a
-  // fork, a new one (the inherited one is left untouched).
-  Result<std::shared_ptr<JournalEnv>> Acquire();
+  // fork, a new one (the inherited one is left untouched). Lock-free once
+  // open, so that a fork() while another thread is here cannot leave the
+  // child a lock it never gets.
+  Result<JournalEnv*> Acquire();
 
   const JournalOptions options_;
   Env* const os_;
   const std::string dir_;
-  std::mutex mu_;
-  std::shared_ptr<JournalEnv> env_;  // guarded by mu_
+  // env_.get() once this process opened it; a stale one after a fork.
+  std::atomic<JournalEnv*> current_{nullptr};
+  // Guarded by the registry's mutex (journal_env.h).
+  std::shared_ptr<JournalEnv> env_;
+  std::vector<std::shared_ptr<JournalEnv>> abandoned_;  // inherited
 };
 
 }  // namespace sessionkit::tiered

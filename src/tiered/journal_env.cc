@@ -242,11 +242,13 @@ Result<std::string> MakeJournalDir(const std::string& dir) {
   return std::string(real);
 }
 
-Result<std::shared_ptr<JournalEnv>> OpenJournalEnv(
-    const std::string& dir, const JournalOptions& options) {
-  InstallForkHandlers();
-  Registry& registry = GetRegistry();
-  std::lock_guard<std::mutex> lock(registry.mu);
+namespace {
+
+// This process's environment of `dir`: shared, or opened. Under the
+// registry's mutex.
+Result<std::shared_ptr<JournalEnv>> OpenLocked(Registry& registry,
+                                               const std::string& dir,
+                                               const JournalOptions& options) {
   auto it = registry.envs.find(dir);
   if (it != registry.envs.end()) {
     std::shared_ptr<JournalEnv> shared = it->second.lock();
@@ -278,9 +280,28 @@ Result<std::shared_ptr<JournalEnv>> OpenJournalEnv(
   return e;
 }
 
-void ReleaseJournalEnv(std::shared_ptr<JournalEnv>* env) {
+}  // namespace
+
+Status RefreshJournalEnv(const std::string& dir, const JournalOptions& options,
+                         std::shared_ptr<JournalEnv>* env,
+                         std::vector<std::shared_ptr<JournalEnv>>* abandoned) {
+  InstallForkHandlers();
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  if (*env != nullptr && (*env)->Mine()) return Status::OK();  // meanwhile
+  if (*env != nullptr) abandoned->push_back(std::move(*env));
+  Result<std::shared_ptr<JournalEnv>> opened =
+      OpenLocked(registry, dir, options);
+  if (!opened.ok()) return opened.status();
+  *env = *std::move(opened);
+  return Status::OK();
+}
+
+void ReleaseJournalEnv(std::shared_ptr<JournalEnv>* env,
+                       std::vector<std::shared_ptr<JournalEnv>>* abandoned) {
   std::lock_guard<std::mutex> lock(GetRegistry().mu);
   env->reset();
+  abandoned->clear();  // inherited ones: freed, never closed (~JournalEnv)
 }
 
 Status WithWriteTxn(JournalEnv* e, std::string_view what,

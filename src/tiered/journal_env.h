@@ -13,6 +13,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sessionkit/status.h"
 #include "stores/lmdb/lmdb_layout.h"
@@ -51,17 +52,22 @@ struct JournalEnv {
 // canonical path. InvalidArgument when it is not a directory.
 Result<std::string> MakeJournalDir(const std::string& dir);
 
-// This process's environment of the canonical directory `dir`: the one
-// another journal of the process opened there, or a new one opened with
-// `options` (map_size, sync). Checks or writes the format record.
-Result<std::shared_ptr<JournalEnv>> OpenJournalEnv(
-    const std::string& dir, const JournalOptions& options);
+// Makes *env this process's environment of the canonical directory `dir`
+// unless it is already: the one another journal of the process opened
+// there, or a new one opened with `options` (map_size, sync), whose format
+// record it checks or writes. One opened by another process (before a
+// fork) is moved to *abandoned: kept, never used or closed. Under the
+// registry's mutex, which fork() never leaves locked in the child.
+Status RefreshJournalEnv(const std::string& dir, const JournalOptions& options,
+                         std::shared_ptr<JournalEnv>* env,
+                         std::vector<std::shared_ptr<JournalEnv>>* abandoned);
 
-// Drops a journal's reference to its environment, under the registry's
-// mutex: the last one closes it, and no journal of the process may open the
-// directory again while it closes (LMDB must not be open twice in one
-// process: the second closing would drop the other one's file locks).
-void ReleaseJournalEnv(std::shared_ptr<JournalEnv>* env);
+// Drops a journal's environments, under the registry's mutex: the last
+// reference closes one of this process, and no journal of the process may
+// open the directory again while it closes (LMDB must not be open twice in
+// one process: the second closing would drop the other one's file locks).
+void ReleaseJournalEnv(std::shared_ptr<JournalEnv>* env,
+                       std::vector<std::shared_ptr<JournalEnv>>* abandoned);
 
 // Runs `fn` in a write transaction and commits when it returns 0; aborts
 // and returns OK when it returns kRcNoChange; re-maps and runs it again

@@ -154,6 +154,38 @@ TEST_F(JournalProcessTest, AJournalInheritedAcrossForkOpensItsOwnEnvironment) {
   EXPECT_EQ(j->Stats(Now())->at(0).pending, 3u);
 }
 
+// fork() while another thread of the parent uses the journal (as a drain
+// thread may while PHP-FPM forks workers): the child's first call never
+// waits for a lock the fork left taken, and opens its own environment.
+TEST_F(JournalProcessTest, AForkWhileAThreadUsesTheJournalLeavesNoLockTaken) {
+  Journal* j = Open();
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::thread busy([&] {
+    for (int n = 0; !stop.load(); ++n) {
+      if (!j->Put(Write(0, Id(n % 100), static_cast<uint64_t>(n) + 1)).ok()) {
+        ++errors;
+      }
+      if (!j->Pending(Id(n % 100)).ok()) ++errors;
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    const int rc = RunInChild([&] {
+      alarm(20);  // a lock left taken: SIGALRM, not a hung test
+      if (!j->Put(Write(1, Id(1000 + round), 1)).ok()) return 2;
+      return 0;
+    });
+    EXPECT_EQ(rc, 0) << "round " << round << " (142: the child hung)";
+  }
+  stop = true;
+  busy.join();
+  EXPECT_EQ(errors.load(), 0);
+  auto stats = j->Stats(Now());
+  SK_ASSERT_OK(stats);
+  ASSERT_EQ(stats->size(), 2u);
+  EXPECT_EQ((*stats)[1].pending, 20u) << "a child's Put is missing";
+}
+
 // Threads of one process writing and draining one journal at once (two
 // Journal objects, one environment): every entry is applied exactly once,
 // at its newest version, and the journal ends empty.

@@ -1,0 +1,365 @@
+// The write-behind journal (journal.h) within one process: coalescing,
+// claims and their expiry, version checks of Done and Retry, backoff,
+// read-your-writes across tiers, stats, damaged entries and a full map.
+#include "tiered/journal.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "support/test_status.h"
+#include "tiered/journal_layout.h"
+#include "tiered/journal_test_fixture.h"
+
+namespace sessionkit::tiered {
+namespace {
+
+// --- Opening -----------------------------------------------------------
+
+TEST_F(JournalTest, OpenCreatesAPrivateDirectoryAndRefusesAFile) {
+  ASSERT_NE(Open(), nullptr);
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  JournalOptions file = Options();
+  file.path = path_ + "/data.mdb";
+  auto r = Journal::Open(file);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+
+  JournalOptions tiny = Options();
+  tiny.map_size = 4096;
+  EXPECT_TRUE(Journal::Open(tiny).status().IsInvalidArgument());
+}
+
+TEST_F(JournalTest, AJournalOfALaterFormatIsRefused) {
+  ASSERT_NE(Open(), nullptr);
+  journals_.clear();
+  ASSERT_EQ(PutRawInChild(path_, std::string(kFormatKey), EncodeFormat(2)), 0);
+  auto r = Journal::Open(Options());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotSupported()) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(path_), std::string::npos);
+}
+
+// --- Put: coalescing ------------------------------------------------------
+
+TEST_F(JournalTest, PutsOfRisingVersionsCoalesceIntoTheNewest) {
+  Journal* j = Open();
+  const TimePoint first = Now();
+  for (uint64_t v = 1; v <= 3; ++v) {
+    SK_ASSERT_OK(j->Put(Write(0, Id(1), v)));
+    Advance(1000);
+  }
+  auto stats = j->Stats(Now());
+  SK_ASSERT_OK(stats);
+  ASSERT_EQ(stats->size(), 1u);
+  EXPECT_EQ((*stats)[0].pending, 1u);
+
+  auto claimed = j->Claim(0, 10, Now(), kClaim);
+  SK_ASSERT_OK(claimed);
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].version, 3u);
+  EXPECT_EQ((*claimed)[0].data, "v3");
+  EXPECT_EQ((*claimed)[0].first_pending, first) << "first-pending time lost";
+}
+
+TEST_F(JournalTest, AnOlderPutAfterANewerOneChangesNothing) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 5)));
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 4, "older")));
+  auto p = j->Pending(Id(1));
+  SK_ASSERT_OK(p);
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->version, 5u);
+  EXPECT_EQ((*p)->data, "v5");
+  // The same version again replaces (a rewrite of equal content).
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 5, "again")));
+  EXPECT_EQ(j->Pending(Id(1))->value().data, "again");
+}
+
+TEST_F(JournalTest, PutRefusesBadIdsAndADestroyWithData) {
+  Journal* j = Open();
+  EXPECT_TRUE(j->Put(Write(0, "bad id!", 1)).IsInvalidArgument());
+  JournalEntry destroy = Write(0, Id(1), 1);
+  destroy.op = JournalOp::kDestroy;
+  EXPECT_TRUE(j->Put(destroy).IsInvalidArgument());
+  destroy.data.clear();
+  SK_EXPECT_OK(j->Put(destroy));
+  EXPECT_EQ(j->Pending(Id(1))->value().op, JournalOp::kDestroy);
+}
+
+// --- Claim ------------------------------------------------------------------
+
+TEST_F(JournalTest, ClaimTakesTheOldestFirstUpToMaxAndOnlyOnce) {
+  Journal* j = Open();
+  for (int n : {3, 1, 2}) {  // pending in this order
+    SK_ASSERT_OK(j->Put(Write(0, Id(n), 1)));
+    Advance(10);
+  }
+  SK_ASSERT_OK(j->Put(Write(1, Id(9), 1)));  // another tier
+  SK_ASSERT_OK(j->Put(Write(0, Id(3), 2)));  // keeps its place
+
+  const TimePoint now = Now();
+  auto first = j->Claim(0, 2, now, kClaim);
+  SK_ASSERT_OK(first);
+  EXPECT_EQ(Ids(first), (std::vector<std::string>{Id(3), Id(1)}));
+  EXPECT_EQ(Ids(j->Claim(0, 10, now, kClaim)), std::vector<std::string>{Id(2)});
+  EXPECT_TRUE(Ids(j->Claim(0, 10, now, kClaim)).empty()) << "claimed twice";
+  EXPECT_TRUE(Ids(j->Claim(0, 0, now, kClaim)).empty());
+  EXPECT_TRUE(j->Claim(0, 1, now, Duration(0)).status().IsInvalidArgument());
+
+  // A drainer that died: the claims run out, and the entries come back in
+  // the order they became due again.
+  EXPECT_TRUE(Ids(j->Claim(0, 10, now + kClaim - Duration(1), kClaim)).empty());
+  EXPECT_EQ(Ids(j->Claim(0, 10, now + kClaim, kClaim)),
+            (std::vector<std::string>{Id(3), Id(1), Id(2)}));
+}
+
+TEST_F(JournalTest, EntriesPutInTheFutureOfNowAreNotDue) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  EXPECT_TRUE(Ids(j->Claim(0, 10, Now() - Duration(1), kClaim)).empty());
+  EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
+  EXPECT_TRUE(j->Claim(0, 1, Now(), kMaxClaim + Duration(1))
+                  .status()
+                  .IsInvalidArgument());
+}
+
+// The wall clock stepped back by more than the longest claim: entries due
+// that far ahead are due now (after those due by the clock), so the
+// backlog is not held back for the length of the step.
+TEST_F(JournalTest, ClaimAfterTheWallClockSteppedBackTakesTheBacklog) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  SK_ASSERT_OK(j->Put(Write(0, Id(2), 1)));
+  SK_ASSERT_OK(j->Retry(0, Id(2), 1, Now()));  // due within 100ms
+  const TimePoint before = Now();
+  env_.SetWallNow(before - std::chrono::hours(1));
+  SK_ASSERT_OK(j->Put(Write(0, Id(3), 1)));  // first pending an hour earlier
+  // Id(2)'s retry is more than kMaxClaim ahead too: due as well.
+  EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)),
+            (std::vector<std::string>{Id(3), Id(1), Id(2)}));
+  // A claim made at the stepped clock holds as usual.
+  EXPECT_TRUE(Ids(j->Claim(0, 10, Now(), kClaim)).empty());
+  // Within kMaxClaim of now, a due time is believed.
+  SK_ASSERT_OK(j->Put(Write(1, Id(4), 1)));
+  EXPECT_TRUE(
+      Ids(j->Claim(1, 10, Now() - kMaxClaim + Duration(1), kClaim)).empty());
+  EXPECT_EQ(Ids(j->Claim(1, 10, Now() - kMaxClaim - Duration(1), kClaim)),
+            std::vector<std::string>{Id(4)});
+}
+
+// --- Done and Retry ---------------------------------------------------------
+
+TEST_F(JournalTest, DoneRemovesOnlyTheClaimedVersion) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  auto claimed = j->Claim(0, 10, Now(), kClaim);
+  SK_ASSERT_OK(claimed);
+  ASSERT_EQ(claimed->size(), 1u);
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 2)));  // while it is being applied
+  SK_ASSERT_OK(j->Done(0, Id(1), 1));
+  auto p = j->Pending(Id(1));
+  SK_ASSERT_OK(p);
+  ASSERT_TRUE(p->has_value()) << "the newer version was dropped";
+  EXPECT_EQ((*p)->version, 2u);
+  // The newer Put made it due at once, not after the claim.
+  EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
+  SK_ASSERT_OK(j->Done(0, Id(1), 2));
+  EXPECT_FALSE(j->Pending(Id(1))->has_value());
+  SK_EXPECT_OK(j->Done(0, Id(1), 2)) << "a second Done is no error";
+}
+
+TEST_F(JournalTest, RetryBacksOffOnlyTheClaimedVersion) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  ASSERT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 2)));
+  SK_ASSERT_OK(j->Retry(0, Id(1), 1, Now()));
+  EXPECT_EQ(j->Pending(Id(1))->value().attempts, 0u) << "stale Retry counted";
+
+  const TimePoint now = Now();
+  SK_ASSERT_OK(j->Retry(0, Id(1), 2, now));
+  JournalEntry e = j->Pending(Id(1))->value();
+  EXPECT_EQ(e.attempts, 1u);
+  EXPECT_GE(e.not_before, now + kRetryBase / 2);
+  EXPECT_LE(e.not_before, now + kRetryBase);
+  EXPECT_TRUE(Ids(j->Claim(0, 10, e.not_before - Duration(1), kClaim)).empty());
+  EXPECT_EQ(Ids(j->Claim(0, 10, e.not_before, kClaim)).size(), 1u);
+  EXPECT_EQ(j->Stats(now)->at(0).in_backoff, 1u);
+
+  // A new Put resets the attempts and makes it due at once.
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 3)));
+  e = j->Pending(Id(1))->value();
+  EXPECT_EQ(e.attempts, 0u);
+  EXPECT_EQ(e.not_before, TimePoint());
+}
+
+TEST_F(JournalTest, BackoffDoublesWithinItsJitterUpToTheCap) {
+  int64_t previous = 0;
+  for (uint32_t attempts = 1; attempts <= 40; ++attempts) {
+    const int64_t d = std::min<int64_t>(
+        kRetryBase.count() << std::min<uint32_t>(attempts - 1, 20),
+        kRetryCap.count());
+    EXPECT_EQ(RetryDelay(attempts, 0).count(), d) << attempts;
+    EXPECT_EQ(RetryDelay(attempts, ~uint64_t{0} - 7).count() >= d - d / 2,
+              true);
+    for (uint64_t r : {1ull, 77ull, 123456789ull, ~0ull}) {
+      const int64_t got = RetryDelay(attempts, r).count();
+      EXPECT_GE(got, d - d / 2) << attempts;
+      EXPECT_LE(got, d) << attempts;
+    }
+    EXPECT_GE(d, previous);
+    previous = d;
+  }
+  EXPECT_EQ(RetryDelay(10, 0), kRetryCap);  // 100ms * 2^9 > 30s
+  EXPECT_EQ(RetryDelay(9, 0).count(), 25'600);
+
+  // Through the journal: each failure waits longer, never past the cap.
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  Duration last{0};
+  for (uint32_t n = 1; n <= 15; ++n) {
+    const TimePoint now = Now();
+    SK_ASSERT_OK(j->Retry(0, Id(1), 1, now));
+    JournalEntry e = j->Pending(Id(1))->value();
+    EXPECT_EQ(e.attempts, n);
+    const auto wait = std::chrono::duration_cast<Duration>(e.not_before - now);
+    EXPECT_LE(wait, kRetryCap);
+    EXPECT_GE(wait, std::min(last, kRetryCap / 2)) << n;
+    last = wait;
+    Advance(1);
+  }
+  EXPECT_GE(last, kRetryCap / 2);
+}
+
+// --- Pending and Stats ------------------------------------------------------
+
+TEST_F(JournalTest, PendingIsTheHighestVersionAmongTiers) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 5)));
+  SK_ASSERT_OK(j->Put(Write(1, Id(1), 7)));
+  SK_ASSERT_OK(j->Put(Write(3, Id(1), 6)));
+  SK_ASSERT_OK(j->Put(Write(2, Id(2), 9)));
+  SK_ASSERT_OK(j->Put(Write(0xffffffffu, Id(3), 1)));
+  auto p = j->Pending(Id(1));
+  SK_ASSERT_OK(p);
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->version, 7u);
+  EXPECT_EQ((*p)->tier, 1u);
+  EXPECT_EQ((*p)->data, "v7");
+  EXPECT_EQ(j->Pending(Id(3))->value().tier, 0xffffffffu);
+  EXPECT_FALSE(j->Pending(Id(4))->has_value());
+}
+
+TEST_F(JournalTest, StatsCountPendingAgeAndBackoffPerTier) {
+  Journal* j = Open();
+  EXPECT_TRUE(j->Stats(Now())->empty());
+  const TimePoint t0 = Now();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  Advance(5000);
+  SK_ASSERT_OK(j->Put(Write(0, Id(2), 1)));
+  SK_ASSERT_OK(j->Put(Write(2, Id(1), 1)));
+  SK_ASSERT_OK(j->Retry(0, Id(2), 1, Now()));
+  auto stats = j->Stats(Now());
+  SK_ASSERT_OK(stats);
+  ASSERT_EQ(stats->size(), 2u);
+  EXPECT_EQ((*stats)[0].tier, 0u);
+  EXPECT_EQ((*stats)[0].pending, 2u);
+  EXPECT_EQ((*stats)[0].oldest_pending, t0);
+  EXPECT_EQ((*stats)[0].in_backoff, 1u);
+  EXPECT_EQ((*stats)[1].tier, 2u);
+  EXPECT_EQ((*stats)[1].pending, 1u);
+  EXPECT_EQ((*stats)[1].oldest_pending, t0 + Duration(5000));
+  EXPECT_EQ((*stats)[1].in_backoff, 0u);
+  // Once its retry time passed it is no longer backing off.
+  EXPECT_EQ(j->Stats(Now() + kRetryCap)->at(0).in_backoff, 0u);
+}
+
+// --- Damage and limits ------------------------------------------------------
+
+TEST_F(JournalTest, ADamagedEntryIsReportedNamingThePathNeverACrash) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(2), 1)));
+  Advance(10);
+  SK_ASSERT_OK(j->Put(Write(0, Id(3), 1)));
+  // Id(1): damaged, and due before the others.
+  ASSERT_EQ(PutRawInChild(path_, EntryKey(0, Id(1)), "\x07garbage"), 0);
+  ASSERT_EQ(PutRawInChild(path_, DueKey(0, 1, 1, Id(1)), ""), 0);
+
+  auto p = j->Pending(Id(1));
+  ASSERT_FALSE(p.ok());
+  EXPECT_TRUE(p.status().IsCorrupt());
+  EXPECT_NE(p.status().message().find(j->path()), std::string::npos)
+      << p.status().ToString();
+  EXPECT_TRUE(j->Done(0, Id(1), 1).IsCorrupt());
+  EXPECT_TRUE(j->Retry(0, Id(1), 1, Now()).IsCorrupt());
+  EXPECT_EQ(j->Stats(Now())->at(0).corrupt, 1u);
+
+  auto claimed = j->Claim(0, 10, Now(), kClaim);
+  ASSERT_FALSE(claimed.ok());
+  EXPECT_TRUE(claimed.status().IsCorrupt());
+  EXPECT_NE(claimed.status().message().find(j->path()), std::string::npos);
+  // Removed: the next Claim goes on.
+  EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)),
+            (std::vector<std::string>{Id(2), Id(3)}));
+  EXPECT_EQ(j->Stats(Now())->at(0).corrupt, 0u);
+
+  // A Put over a damaged entry replaces it.
+  ASSERT_EQ(PutRawInChild(path_, EntryKey(0, Id(4)), "x"), 0);
+  SK_ASSERT_OK(j->Put(Write(0, Id(4), 1)));
+  EXPECT_EQ(j->Pending(Id(4))->value().version, 1u);
+}
+
+TEST_F(JournalTest, AFullJournalSaysWhichPathAndMapSize) {
+  JournalOptions o = Options();
+  o.map_size = 1ull << 20;
+  Journal* j = Open(o);
+  Status s;
+  for (int n = 0; n < 1000 && s.ok(); ++n) {
+    s = j->Put(Write(0, Id(n), 1, std::string(16 << 10, 'x')));
+  }
+  ASSERT_TRUE(s.IsResourceExhausted()) << s.ToString();
+  EXPECT_NE(s.message().find(j->path()), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("map_size=1MiB"), std::string::npos)
+      << s.ToString();
+  // Draining makes room again.
+  auto claimed = j->Claim(0, 1000, Now(), kClaim);
+  SK_ASSERT_OK(claimed);
+  for (const JournalEntry& e : *claimed) SK_ASSERT_OK(j->Done(0, e.id, 1));
+  SK_EXPECT_OK(j->Put(Write(0, Id(5000), 1)));
+}
+
+// Timings of Put, printed (make no claim): run with
+// --gtest_also_run_disabled_tests.
+TEST_F(JournalTest, DISABLED_PutTimings) {
+  for (bool sync : {false, true}) {
+    JournalOptions o = Options();
+    o.path = path_ + (sync ? "-sync" : "-nosync");
+    o.env = nullptr;
+    o.map_size = JournalOptions().map_size;
+    o.sync = sync;
+    auto opened = Journal::Open(o);
+    SK_ASSERT_OK(opened);
+    Journal* j = opened->get();
+    const int n = sync ? 300 : 5000;
+    const std::string data(1000, 'x');
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) SK_ASSERT_OK(j->Put(Write(0, Id(i), 1, data)));
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    printf("Put sync=%s: %d puts of 1000 bytes, %.1f us each\n",
+           sync ? "true" : "false", n, static_cast<double>(us) / n);
+  }
+}
+
+}  // namespace
+}  // namespace sessionkit::tiered

@@ -17,6 +17,9 @@
 namespace sessionkit {
 namespace {
 
+// Where the journal of tiers written behind lives unless journal= says.
+constexpr std::string_view kDefaultJournalPath = "/var/lib/sessionkit/journal";
+
 // A store of this build: the schemes it serves, how their settings are
 // checked (its Options::FromUrl) and how it is opened from a URL (FromUrl,
 // then the store). A new store adds its row here and its folder under
@@ -114,17 +117,27 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
   options.env = env;
   for (size_t i = 0; i < urls->size(); ++i) {
     const StoreUrl& url = (*urls)[i];
+    const std::string tier = "tier " + std::to_string(i + 1);
+    Result<std::string> journal =
+        url.PathParam("journal", std::string(kDefaultJournalPath));
+    if (!journal.ok()) return journal.status().WithContext(tier);
     if (url.write_async()) {
-      return Status::NotSupported(
-          "tier " + std::to_string(i + 1) + " (" + url.Redacted() +
-          "): write=async, a tier written behind, is not available in this "
-          "build; every tier is written at once (docs/tiers.md)");
+      if (!journal->starts_with("/")) {
+        return Status::InvalidArgument(
+            tier + ": journal=" + *journal +
+            ": expected an absolute path (the journal's directory)");
+      }
+      if (!options.journal_path.empty() && options.journal_path != *journal) {
+        return Status::InvalidArgument(tier + ": journal=" + *journal +
+                                       " differs from " + options.journal_path +
+                                       ": the tiers of one save path share one "
+                                       "journal");
+      }
+      options.journal_path = *journal;
     }
-    Result<std::unique_ptr<Store>> tier = OpenStore(url, env);
-    if (!tier.ok()) {
-      return tier.status().WithContext("tier " + std::to_string(i + 1));
-    }
-    options.tiers.push_back(std::move(*tier));
+    Result<std::unique_ptr<Store>> store = OpenStore(url, env);
+    if (!store.ok()) return store.status().WithContext(tier);
+    options.tiers.push_back({std::move(*store), url.write_async()});
   }
   return OpenTieredStore(std::move(options));
 }

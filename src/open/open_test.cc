@@ -22,12 +22,15 @@ TEST(OpenEngineTest, RefusesBadSpecsWithTheReason) {
   ASSERT_FALSE(bad.ok());
   EXPECT_TRUE(bad.status().IsInvalidArgument());
   EXPECT_NE(bad.status().message().find("nosuch"), std::string::npos);
-  auto async = OpenStore("lmdb:///tmp/a|lmdb:///tmp/b?write=async");
-  ASSERT_FALSE(async.ok());
-  EXPECT_TRUE(async.status().IsNotSupported());
-  EXPECT_THAT(async.status().message(),
-              AllOf(StartsWith("tier 2 (lmdb:///tmp/b?write=async): "),
-                    HasSubstr("write=async")));
+  auto relative =
+      OpenStore("lmdb:///tmp/a|lmdb:///tmp/b?write=async&journal=j");
+  ASSERT_FALSE(relative.ok());
+  EXPECT_THAT(relative.status().message(),
+              AllOf(StartsWith("tier 2: journal=j"), HasSubstr("absolute")));
+  auto first =
+      OpenStore("lmdb:///tmp/a?write=async&journal=/tmp/j|lmdb:///tmp/b");
+  ASSERT_FALSE(first.ok());
+  EXPECT_THAT(first.status().message(), HasSubstr("the first tier"));
 }
 
 // Several URLs open one store of tiers, named after them all.
@@ -47,6 +50,20 @@ TEST(OpenStoreTest, SeveralUrlsAreTiers) {
       EXPECT_TRUE((*alone)->Read(id).ok()) << tier << " was not written";
     }
   }
+  {
+    // Written behind, through a journal in the directory journal= names.
+    const std::string spec = "lmdb://" + *dir + "/a|lmdb://" + *dir +
+                             "/c?write=async&journal=" + *dir + "/journal";
+    auto store = OpenStore(spec);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_THAT((*store)->name(), HasSubstr("(written behind)"));
+    SK_ASSERT_OK((*store)->Write("abcdefghijklmnopqrstuvwxyz012345", "y",
+                                 Duration(60000)));
+  }
+  // Closing the store drained its journal.
+  auto behind = OpenStore("lmdb://" + *dir + "/c");
+  ASSERT_TRUE(behind.ok());
+  EXPECT_TRUE((*behind)->Read("abcdefghijklmnopqrstuvwxyz012345").ok());
   test::RemoveTempDir(*dir);
 }
 

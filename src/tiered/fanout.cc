@@ -7,13 +7,14 @@
 namespace sessionkit::tiered {
 
 struct Fanout::Pool {
+  const uint64_t generation;
   std::mutex mu;
   std::condition_variable work;
   std::deque<std::function<void()>> queue;
   bool stopping = false;
   std::vector<std::thread> threads;
 
-  explicit Pool(size_t n) {
+  Pool(uint64_t g, size_t n) : generation(g) {
     for (size_t i = 0; i < n; ++i) threads.emplace_back([this] { Loop(); });
   }
 
@@ -52,18 +53,21 @@ struct Fanout::Pool {
 Fanout::Fanout(size_t threads) : threads_(threads == 0 ? 1 : threads) {}
 
 Fanout::~Fanout() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (pool_ != nullptr && generation_ == ForkGeneration()) delete pool_;
+  Pool* pool = pool_.load();
+  // An ancestor's pool has no threads here: left as it is.
+  if (pool != nullptr && pool->generation == ForkGeneration()) delete pool;
 }
 
 Fanout::Pool& Fanout::ForThisProcess() {
-  std::lock_guard<std::mutex> lock(mu_);
-  const uint64_t now = ForkGeneration();
-  if (pool_ == nullptr || generation_ != now) {
-    pool_ = new Pool(threads_);  // an ancestor's pool is left as it is
-    generation_ = now;
+  const uint64_t generation = ForkGeneration();
+  Pool* current = pool_.load();
+  if (current != nullptr && current->generation == generation) return *current;
+  auto* fresh = new Pool(generation, threads_);
+  if (!pool_.compare_exchange_strong(current, fresh)) {
+    delete fresh;  // another thread of this process made it first
+    return *pool_.load();
   }
-  return *pool_;
+  return *fresh;
 }
 
 void Fanout::RunAll(const std::vector<std::function<void()>>& calls) {

@@ -3,6 +3,7 @@
 #ifndef SESSIONKIT_TIERED_FANOUT_H_
 #define SESSIONKIT_TIERED_FANOUT_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,9 @@ namespace sessionkit::tiered {
 
 // A small pool of threads, made on first use in each process: a pool made
 // before fork() (PHP-FPM forks its workers from a master) has no threads in
-// the child, which makes its own.
+// the child, which makes its own. Finding the pool takes no lock, so a
+// fork() while another thread is here cannot leave the child a lock it
+// never gets.
 //
 // Thread safety: RunAll may be called from any number of threads at once.
 class Fanout {
@@ -39,11 +42,10 @@ class Fanout {
   Pool& ForThisProcess();
 
   const size_t threads_;
-  std::mutex mu_;
-  uint64_t generation_ = 0;
-  // The pool of this process; pools of an ancestor process are abandoned
-  // (their threads do not exist here, their mutexes may be held forever).
-  Pool* pool_ = nullptr;
+  // The pool of this process, found without a lock; pools of an ancestor
+  // process are abandoned (their threads do not exist here, their mutexes
+  // may be held forever).
+  std::atomic<Pool*> pool_{nullptr};
 };
 
 }  // namespace sessionkit::tiered

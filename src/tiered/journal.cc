@@ -266,7 +266,11 @@ Status Journal::Put(const JournalEntry& entry) {
     if (rc != 0 && rc != MDB_NOTFOUND) return rc;
     const bool replaces = rc == 0 && !damaged;
     if (replaces) {
-      if (old.version > entry.version) return kRcNoChange;
+      // Version 0 (a value that is not a versioned frame) cannot be
+      // ordered: the last one put wins.
+      if (entry.version != 0 && old.version > entry.version) {
+        return kRcNoChange;
+      }
       next.first_pending = old.first_pending;
       old_due = DueKeyOf(old);
     }
@@ -340,6 +344,10 @@ Status Journal::Done(uint32_t tier, const std::string& id, uint64_t version) {
   JournalEnv* e = *env;
   return IfVersion(e, tier, id, version, "cannot remove an entry",
                    [&](MDB_txn* txn, const JournalEntry& old) {
+                     // Put since the claim (due at once again): the same
+                     // version with a later expiry (a touch), or values
+                     // without versions. It stays for the next drain.
+                     if (old.not_before == TimePoint()) return kRcNoChange;
                      return Remove(txn, e->db, tier, id, DueKeyOf(old));
                    });
 }

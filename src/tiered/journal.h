@@ -153,7 +153,9 @@ class Journal {
   // Coalesces: replaces the pending entry of (tier, id) when its version is
   // lower or equal, keeping its first-pending time and resetting attempts
   // and not_before (due at once); when the pending version is higher,
-  // returns OK and changes nothing (the tier must get the newer one). A
+  // returns OK and changes nothing (the tier must get the newer one). An
+  // entry of version 0 (a value without one, which cannot be ordered)
+  // always replaces: the last one put wins. A
   // damaged pending entry is replaced. OK means committed (see sync).
   // InvalidArgument for a bad id or a destroy with data; ResourceExhausted
   // when the journal is full (naming its path and map_size).
@@ -171,8 +173,10 @@ class Journal {
   Result<std::vector<JournalEntry>> Claim(uint32_t tier, size_t max,
                                           TimePoint now, Duration claim_for);
 
-  // Removes the entry of (tier, id) if its version is still `version`: a
-  // newer Put since then stays pending. OK also when nothing was removed.
+  // Removes the entry of (tier, id) if its version is still `version` and
+  // no Put came since it was claimed: a newer Put since then, or one of the
+  // same version (a touch: a later expiry), stays pending. OK also when
+  // nothing was removed.
   Status Done(uint32_t tier, const std::string& id, uint64_t version);
 
   // Applying `version` of (tier, id) failed: if the pending version is

@@ -82,6 +82,9 @@ TEST_F(JournalTest, AnOlderPutAfterANewerOneChangesNothing) {
   // The same version again replaces (a rewrite of equal content).
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 5, "again")));
   EXPECT_EQ(j->Pending(Id(1))->value().data, "again");
+  // Version 0 (no version to order by) replaces whatever is pending.
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 0, "unversioned")));
+  EXPECT_EQ(j->Pending(Id(1))->value().data, "unversioned");
 }
 
 TEST_F(JournalTest, PutRefusesBadIdsAndADestroyWithData) {
@@ -175,6 +178,22 @@ TEST_F(JournalTest, DoneRemovesOnlyTheClaimedVersion) {
   SK_ASSERT_OK(j->Done(0, Id(1), 2));
   EXPECT_FALSE(j->Pending(Id(1))->has_value());
   SK_EXPECT_OK(j->Done(0, Id(1), 2)) << "a second Done is no error";
+}
+
+// A Put of the same version while the claimed one is applied (a touch: the
+// same data, a later expiry) is not lost to the Done of the claimed one.
+TEST_F(JournalTest, DoneKeepsAPutOfTheSameVersionSinceTheClaim) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 7)));
+  ASSERT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
+  JournalEntry touched = Write(0, Id(1), 7);
+  touched.expires_at = Now() + std::chrono::hours(2);
+  SK_ASSERT_OK(j->Put(touched));
+  SK_ASSERT_OK(j->Done(0, Id(1), 7));
+  auto p = j->Pending(Id(1));
+  SK_ASSERT_OK(p);
+  ASSERT_TRUE(p->has_value()) << "the touch was dropped";
+  EXPECT_EQ((*p)->expires_at, touched.expires_at);
 }
 
 TEST_F(JournalTest, RetryBacksOffOnlyTheClaimedVersion) {

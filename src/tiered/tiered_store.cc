@@ -8,26 +8,10 @@
 
 #include "sessionkit/frame.h"
 #include "sessionkit/session_id.h"
+#include "tiered/versions.h"
 
 namespace sessionkit::tiered {
 namespace {
-
-// The most locks whose tier a process remembers (a lock it never releases
-// is forgotten in the end; its release then goes to the first tier).
-constexpr size_t kMaxLockTiers = 4096;
-constexpr size_t kNoTier = SIZE_MAX;
-
-// A tier that did not answer, as opposed to one that answered no.
-bool IsOutage(const Status& st) {
-  return st.IsUnavailable() || st.IsDeadlineExceeded();
-}
-
-// The session version of a stored value; 0 for a value that is not a
-// frame of this build (an older frame, or bytes a caller wrote).
-uint64_t VersionOf(std::string_view stored) {
-  Result<FrameView> view = DecodeFrame(stored);
-  return view.ok() ? view->header.session_version : 0;
-}
 
 int64_t Millis(SteadyTime t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -44,24 +28,43 @@ bool TieredStore::Newest::gone() const {
   return newest < 0 || IsTombstoneFrame(answers[newest].record->data);
 }
 
-TieredStore::TieredStore(TieredOptions options)
-    : tiers_(std::move(options.tiers)),
-      retry_after_(options.retry_after),
+TieredStore::TieredStore(TieredOptions options,
+                         std::unique_ptr<Journal> journal)
+    : retry_after_(options.retry_after),
       tombstone_ttl_(options.tombstone_ttl),
       env_(Env::OrDefault(options.env)),
-      skip_until_(new std::atomic<int64_t>[tiers_.size()]),
-      cannot_lock_(new std::atomic<bool>[tiers_.size()]),
-      fanout_(tiers_.size()) {
+      skip_until_(new std::atomic<int64_t>[options.tiers.size()]),
+      cannot_lock_(new std::atomic<bool>[options.tiers.size()]),
+      journal_(std::move(journal)),
+      fanout_(options.tiers.size()) {
   name_ = "tiers: ";
-  for (size_t i = 0; i < tiers_.size(); ++i) {
+  for (size_t i = 0; i < options.tiers.size(); ++i) {
+    TieredOptions::Tier& tier = options.tiers[i];
     if (i > 0) name_ += " | ";
-    name_ += tiers_[i]->name();
+    name_ += tier.store->name();
+    if (tier.async) name_ += " (written behind)";
+    journal_ids_.push_back(JournalId(tier.store->name()));
+    async_.push_back(tier.async);
+    tiers_.push_back(std::move(tier.store));
     skip_until_[i] = 0;
     cannot_lock_[i] = false;
   }
+  if (journal_ != nullptr) {
+    drainer_ =
+        std::make_unique<Drainer>([this] { return DrainStep(); }, kDrainIdle);
+  }
 }
 
-TieredStore::~TieredStore() = default;
+TieredStore::~TieredStore() {
+  drainer_.reset();
+  if (!has_async()) return;
+  // What this process queued last (a CLI script ends right after its
+  // write) goes out now, for a bounded time; the rest waits in the journal
+  // for the next process that opens these tiers.
+  const SteadyTime deadline = env_->SteadyNow() + kFinalDrain;
+  while (env_->SteadyNow() < deadline && DrainStep()) {
+  }
+}
 
 bool TieredStore::Skipped(size_t i) const {
   return skip_until_[i].load(std::memory_order_relaxed) >
@@ -77,21 +80,32 @@ void TieredStore::Note(size_t i, const Status& status) {
   }
 }
 
-std::vector<size_t> TieredStore::Usable() const {
-  std::vector<size_t> out;
+std::vector<size_t> TieredStore::Usable(bool async) const {
+  std::vector<size_t> all, up;
   for (size_t i = 0; i < tiers_.size(); ++i) {
-    if (!Skipped(i)) out.push_back(i);
+    if (async_[i] != async) continue;
+    all.push_back(i);
+    if (!Skipped(i)) up.push_back(i);
   }
-  if (out.empty()) {  // all left out: asking them beats failing unasked
-    for (size_t i = 0; i < tiers_.size(); ++i) out.push_back(i);
+  // All left out: asking them beats failing unasked.
+  return up.empty() ? all : up;
+}
+
+void TieredStore::ReadTier(std::string_view id, size_t i, Answer& answer) {
+  Result<SessionRecord> r = tiers_[i]->Read(id);
+  answer.status = r.status();
+  if (r.ok()) {
+    answer.version = VersionOf(r->data);
+    answer.record = std::move(*r);
   }
-  return out;
+  Note(i, answer.status);
 }
 
 TieredStore::Newest TieredStore::ReadAll(std::string_view id, size_t skip,
-                                         const std::function<void()>& first) {
+                                         const std::function<void()>& first,
+                                         bool with_journal) {
   Newest n;
-  n.answers.resize(tiers_.size());
+  n.answers.resize(tiers_.size() + 1);
   for (Answer& a : n.answers) {
     a.status = Status::Unavailable(name_ + ": tier left out");
   }
@@ -99,28 +113,45 @@ TieredStore::Newest TieredStore::ReadAll(std::string_view id, size_t skip,
   if (first) calls.push_back(first);
   for (size_t i : Usable()) {
     if (i == skip) continue;
-    calls.push_back([this, id, i, &n] {
-      Result<SessionRecord> r = tiers_[i]->Read(id);
-      Answer& a = n.answers[i];
-      a.status = r.status();
-      if (r.ok()) {
-        a.version = VersionOf(r->data);
-        a.record = std::move(*r);
-      }
-      Note(i, a.status);
-    });
+    calls.push_back([this, id, i, &n] { ReadTier(id, i, n.answers[i]); });
   }
   fanout_.RunAll(calls);
+  // Read-your-writes: what this host still owes a tier written behind.
+  if (has_async() && with_journal) n.answers[journal_slot()] = Pending(id);
   PickNewest(n);
   return n;
 }
 
+void TieredStore::ReadBehind(std::string_view id, Newest& n, size_t skip) {
+  if (!has_async()) return;
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (!async_[i] && n.answers[i].record) return;  // a synchronous copy
+  }
+  std::vector<std::function<void()>> calls;
+  for (size_t i : Usable(/*async=*/true)) {
+    if (i == skip) continue;
+    calls.push_back([this, id, i, &n] { ReadTier(id, i, n.answers[i]); });
+  }
+  fanout_.RunAll(calls);
+  PickNewest(n);
+}
+
 void TieredStore::PickNewest(Newest& n) const {
+  // Ties go to the synchronous tiers, faster first, then to the journal
+  // (this host's latest word to the tiers behind: a touch it queued has
+  // the same version as what they hold), then to the tiers behind.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (!async_[i]) order.push_back(i);
+  }
+  order.push_back(journal_slot());
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (async_[i]) order.push_back(i);
+  }
   n.newest = -1;
-  for (size_t i = 0; i < n.answers.size(); ++i) {
+  for (size_t i : order) {
     const Answer& a = n.answers[i];
     if (!a.record) continue;
-    // Ties go to the faster tier.
     if (n.newest < 0 || a.version > n.answers[n.newest].version) {
       n.newest = static_cast<int>(i);
     }
@@ -147,23 +178,32 @@ Status TieredStore::Combine(const std::vector<Status>& statuses) const {
   return Status::Unavailable(name_ + ": no tier to ask");
 }
 
+// The answer of a read that found no live copy: NotFound when some tier (or
+// the journal) answered, else why none could.
+static Status NoCopy(const std::string& name, std::string_view id,
+                     bool any_copy, const Status& combined) {
+  if (any_copy || combined.ok() || combined.IsNotFound()) {
+    return Status::NotFound(name + ": session " + SessionIdPrefix(id) +
+                            " not found");
+  }
+  return combined;
+}
+
 Result<SessionRecord> TieredStore::Read(std::string_view id) {
   SK_CHECK_ID(id);
+  Drain();
   Newest n = ReadAll(id, kNoTier, {});
+  ReadBehind(id, n, kNoTier);
   if (!n.gone()) return std::move(*n.answers[n.newest].record);
   std::vector<Status> statuses;
   for (const Answer& a : n.answers) statuses.push_back(a.status);
-  Status st = Combine(statuses);
-  if (st.ok() || st.IsNotFound() || n.newest >= 0) {
-    return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
-                            " not found");
-  }
-  return st;
+  return NoCopy(name_, id, n.newest >= 0, Combine(statuses));
 }
 
 Status TieredStore::Write(std::string_view id, std::string_view data,
                           Duration ttl) {
   SK_CHECK_ID(id);
+  Drain();
   const std::vector<size_t> use = Usable();
   std::vector<Status> statuses(use.size());
   std::vector<std::function<void()>> calls;
@@ -174,32 +214,37 @@ Status TieredStore::Write(std::string_view id, std::string_view data,
     });
   }
   fanout_.RunAll(calls);
-  return Combine(statuses);
+  if (!has_async()) return Combine(statuses);
+  SessionRecord record{std::string(data), env_->WallNow() + ttl};
+  Status queued = Queue(id, record, VersionOf(data), kNoTier);
+  if (!queued.ok()) return queued;
+  // Queued: the journal holds it for the tiers behind, whatever the
+  // synchronous ones said, unless they refused it.
+  Status st = Combine(statuses);
+  return st.ok() || IsOutage(st) ? Status::OK() : st;
 }
 
 Status TieredStore::Touch(std::string_view id, Duration ttl) {
   SK_CHECK_ID(id);
+  Drain();
   Newest n = ReadAll(id, kNoTier, {});
+  ReadBehind(id, n, kNoTier);
   if (n.gone()) {
     std::vector<Status> statuses;
     for (const Answer& a : n.answers) statuses.push_back(a.status);
-    Status st = Combine(statuses);
-    if (!st.ok() && !st.IsNotFound() && n.newest < 0) return st;
-    return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
-                            " not found");
+    return NoCopy(name_, id, n.newest >= 0, Combine(statuses));
   }
-  // The tiers with the newest copy move its expiry; those that answered
-  // with an older one or none get it whole.
+  // The synchronous tiers with the newest copy move its expiry; those that
+  // answered with an older one or none get it whole.
   const Answer& newest = n.answers[n.newest];
-  std::vector<Status> statuses;
-  std::vector<std::function<void()>> calls;
   std::vector<size_t> asked;
   for (size_t i = 0; i < tiers_.size(); ++i) {
     const Answer& a = n.answers[i];
-    if (!a.record && !a.status.IsNotFound()) continue;  // did not answer
+    if (async_[i] || (!a.record && !a.status.IsNotFound())) continue;
     asked.push_back(i);
   }
-  statuses.resize(asked.size());
+  std::vector<Status> statuses(asked.size());
+  std::vector<std::function<void()>> calls;
   for (size_t k = 0; k < asked.size(); ++k) {
     const size_t i = asked[k];
     const bool current = n.answers[i].record &&
@@ -212,6 +257,11 @@ Status TieredStore::Touch(std::string_view id, Duration ttl) {
     });
   }
   fanout_.RunAll(calls);
+  if (has_async()) {
+    SessionRecord moved{newest.record->data, env_->WallNow() + ttl};
+    SK_RETURN_IF_ERROR(Queue(id, moved, newest.version, kNoTier));
+    return Status::OK();
+  }
   Status st = Combine(statuses);
   if (st.IsNotFound()) {
     return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
@@ -220,69 +270,85 @@ Status TieredStore::Touch(std::string_view id, Duration ttl) {
   return st;
 }
 
-uint64_t TieredStore::TombstoneVersion() const {
-  // Above every version written until now on this host's clock.
-  return NextSessionVersion(0, env_->WallNow()) + kSessionVersionsPerMs - 1;
+uint64_t TieredStore::TombstoneVersion(std::string_view id) {
+  // Above what a lock of this process read (a logout under its own lock
+  // knows the version it destroys), and at least the version a write
+  // without a read gets now: above every copy written in an earlier
+  // millisecond, and never above a new session written after it.
+  uint64_t read = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = held_.lower_bound({std::string(id), std::string()});
+         it != held_.end() && it->first.first == id; ++it) {
+      read = std::max(read, it->second.version);
+    }
+  }
+  return NextSessionVersion(read, env_->WallNow());
 }
 
 Status TieredStore::Destroy(std::string_view id) {
   SK_CHECK_ID(id);
-  const std::vector<size_t> use = Usable();
+  Drain();
+  // The synchronous tiers at once and the destroy queued for the tiers
+  // behind, then the lock tier: a waiter that the end of its lock wakes
+  // finds the session gone from the others already.
+  const size_t lock_tier = FirstLockTier();
+  std::vector<size_t> use = Usable();
+  use.erase(std::remove(use.begin(), use.end(), lock_tier), use.end());
   std::vector<Status> statuses(use.size());
   std::vector<std::function<void()>> calls;
-  // The lock tier last: a waiter it wakes finds the session gone from the
-  // others already.
-  const size_t lock_tier = FirstLockTier();
-  size_t last = kNoTier;
   for (size_t k = 0; k < use.size(); ++k) {
-    if (use[k] == lock_tier) {
-      last = k;
-      continue;
-    }
     calls.push_back([&, k] {
       statuses[k] = tiers_[use[k]]->Destroy(id);
       Note(use[k], statuses[k]);
     });
   }
   fanout_.RunAll(calls);
-  if (last != kNoTier) {
-    statuses[last] = tiers_[lock_tier]->Destroy(id);
-    Note(lock_tier, statuses[last]);
+  const uint64_t version = TombstoneVersion(id);
+  Status queued =
+      has_async() ? Queue(id, std::nullopt, version, lock_tier) : Status::OK();
+  Status last = tiers_[lock_tier]->Destroy(id);
+  Note(lock_tier, last);
+  use.push_back(lock_tier);
+  statuses.push_back(last);
+  bool missed = false;
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    missed = missed ||
+             (!async_[i] && std::find(use.begin(), use.end(), i) == use.end());
   }
-  bool missed = use.size() < tiers_.size();
   for (const Status& st : statuses) missed = missed || !st.ok();
-  if (missed) {
+  if (missed || !queued.ok()) {
     // A tier that was not reached may still hold the session: the others
     // keep a mark newer than any copy, which wins over it when it is back
     // (and repairs it).
-    const std::string mark = EncodeTombstoneFrame(TombstoneVersion());
-    std::vector<Status> marked(use.size());
+    const std::string mark = EncodeTombstoneFrame(version);
     calls.clear();
     for (size_t k = 0; k < use.size(); ++k) {
-      if (!statuses[k].ok()) continue;
+      if (!statuses[k].ok() || async_[use[k]]) continue;
       calls.push_back([&, k] {
-        marked[k] = tiers_[use[k]]->Write(id, mark, tombstone_ttl_);
-        Note(use[k], marked[k]);
+        Note(use[k], tiers_[use[k]]->Write(id, mark, tombstone_ttl_));
       });
     }
     fanout_.RunAll(calls);
   }
+  SK_RETURN_IF_ERROR(queued);
   return Combine(statuses);
 }
 
 Result<bool> TieredStore::Exists(std::string_view id) {
   SK_CHECK_ID(id);
   Newest n = ReadAll(id, kNoTier, {});
+  ReadBehind(id, n, kNoTier);
   if (!n.gone()) return true;
   std::vector<Status> statuses;
   for (const Answer& a : n.answers) statuses.push_back(a.status);
-  Status st = Combine(statuses);
-  if (!st.ok() && !st.IsNotFound() && n.newest < 0) return st;
+  Status st = NoCopy(name_, id, n.newest >= 0, Combine(statuses));
+  if (!st.IsNotFound()) return st;
   return false;
 }
 
 Result<ScanPage> TieredStore::Scan(const ScanOptions& options) {
-  // The first tier that answers lists what it holds.
+  // The first synchronous tier that answers lists what it holds.
   Status last = Status::Unavailable(name_ + ": no tier to scan");
   for (size_t i : Usable()) {
     Result<ScanPage> page = tiers_[i]->Scan(options);
@@ -294,7 +360,8 @@ Result<ScanPage> TieredStore::Scan(const ScanOptions& options) {
 }
 
 Result<GcResult> TieredStore::Gc(TimePoint now) {
-  const std::vector<size_t> use = Usable();
+  std::vector<size_t> use = Usable();
+  for (size_t i : Usable(/*async=*/true)) use.push_back(i);
   std::vector<Result<GcResult>> results(use.size(),
                                         Status::Unavailable("not asked"));
   std::vector<std::function<void()>> calls;
@@ -318,7 +385,8 @@ Result<GcResult> TieredStore::Gc(TimePoint now) {
 }
 
 Status TieredStore::Health() {
-  const std::vector<size_t> use = Usable();
+  std::vector<size_t> use = Usable();
+  for (size_t i : Usable(/*async=*/true)) use.push_back(i);
   std::vector<Status> statuses(use.size());
   std::vector<std::function<void()>> calls;
   for (size_t k = 0; k < use.size(); ++k) {
@@ -331,207 +399,53 @@ Status TieredStore::Health() {
   return Combine(statuses);
 }
 
-void TieredStore::Repair(std::string_view id, const Newest& n) {
-  if (n.newest < 0) return;
-  const Answer& newest = n.answers[n.newest];
-  if (newest.version == 0) return;  // unversioned copies cannot be ordered
-  const Duration ttl =
-      std::chrono::ceil<Duration>(newest.record->expires_at - env_->WallNow());
-  if (ttl.count() <= 0) return;
-  std::vector<std::function<void()>> calls;
-  for (size_t i = 0; i < n.answers.size(); ++i) {
-    const Answer& a = n.answers[i];
-    const bool answered = a.record || a.status.IsNotFound();
-    if (!answered || (a.record && a.version >= newest.version)) continue;
-    calls.push_back([this, id, i, &newest, ttl] {
-      Note(i, tiers_[i]->Write(id, newest.record->data, ttl));
-    });
-  }
-  fanout_.RunAll(calls);
-}
-
-Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
-                                            const LockRequest& request) {
-  SK_CHECK_ID(id);
-  Status last = Status::NotSupported(name_ + ": no tier can lock");
-  for (size_t tier : Usable()) {
-    if (cannot_lock_[tier].load(std::memory_order_relaxed)) continue;
-    Result<LockedRead> locked = Status::Internal(name_ + ": not asked");
-    // The lock tier locks and reads while the others read.
-    Newest n = ReadAll(id, tier, [&] {
-      locked = tiers_[tier]->LockAndRead(id, request);
-      Note(tier, locked.status());
-    });
-    if (!locked.ok()) {
-      if (locked.status().IsNotSupported()) {
-        cannot_lock_[tier].store(true, std::memory_order_relaxed);
-        continue;
-      }
-      if (IsOutage(locked.status())) {
-        last = locked.status();
-        continue;  // the next tier's lock stands in (docs/tiers.md)
-      }
-      return locked.status();
-    }
-    if (!locked->acquired()) return locked;
-    Answer own;
-    own.status = locked->found ? Status::OK()
-                               : Status::NotFound("no session in the tier");
-    if (locked->found) {
-      own.version = VersionOf(locked->record.data);
-      own.record = std::move(locked->record);
-    }
-    // The other tiers were read while the lock was taken, maybe before the
-    // holder it waited for wrote or destroyed the session there. When one
-    // of them would win over the lock tier's copy, they are read again,
-    // now under the lock (the lock tier is written first and destroyed
-    // last, so that a copy it lacks is not an old one elsewhere).
-    bool disagree = false;
-    for (size_t i = 0; i < n.answers.size(); ++i) {
-      const Answer& a = n.answers[i];
-      if (i != tier && a.record && (!own.record || a.version > own.version)) {
-        disagree = true;
-      }
-    }
-    if (disagree) n = ReadAll(id, tier, {});
-    n.answers[tier] = std::move(own);
-    PickNewest(n);
-    NoteLockTier(id, request.owner, tier);
-    // Under the lock no other request writes the session: the tiers that
-    // lost it or hold an older copy get the newest now.
-    Repair(id, n);
-    LockedRead out;
-    out.outcome = LockOutcome::kAcquired;
-    out.broken_owner = std::move(locked->broken_owner);
-    if (!n.gone()) {
-      out.found = true;
-      out.record = std::move(*n.answers[n.newest].record);
-    }
-    return out;
-  }
-  if (IsOutage(last)) {
-    return Status(last.code(), name_ + ": no tier could lock; the last said: " +
-                                   last.message());
-  }
-  return last;
-}
-
-size_t TieredStore::FirstLockTier() const {
-  for (size_t i : Usable()) {
-    if (!cannot_lock_[i].load(std::memory_order_relaxed)) return i;
-  }
-  return 0;
-}
-
-size_t TieredStore::LockTier(std::string_view id, const LockOwner& owner) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = lock_tiers_.find({std::string(id), owner.token});
-    if (it != lock_tiers_.end()) return it->second;
-  }
-  return FirstLockTier();
-}
-
-void TieredStore::NoteLockTier(std::string_view id, const LockOwner& owner,
-                               size_t tier) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (lock_tiers_.size() >= kMaxLockTiers)
-    lock_tiers_.erase(lock_tiers_.begin());
-  lock_tiers_[{std::string(id), owner.token}] = tier;
-}
-
-void TieredStore::ForgetLockTier(std::string_view id, const LockOwner& owner) {
-  std::lock_guard<std::mutex> lock(mu_);
-  lock_tiers_.erase({std::string(id), owner.token});
-}
-
-Status TieredStore::Release(std::string_view id, const LockOwner& owner,
-                            const std::function<Status(Store&)>& locked,
-                            const std::function<Status(Store&)>& plain) {
-  const size_t tier = LockTier(id, owner);
-  Status held = locked(*tiers_[tier]);
-  Note(tier, held);
-  ForgetLockTier(id, owner);
-  // Refused (the lock was lost, the session is gone): the others are not
-  // written either, so that a logout is never undone through them.
-  if (!held.ok() && !IsOutage(held)) return held;
-  std::vector<size_t> others;
-  for (size_t i : Usable()) {
-    if (i != tier) others.push_back(i);
-  }
-  std::vector<Status> statuses(others.size());
-  std::vector<std::function<void()>> calls;
-  for (size_t k = 0; k < others.size(); ++k) {
-    calls.push_back([&, k] {
-      statuses[k] = plain(*tiers_[others[k]]);
-      Note(others[k], statuses[k]);
-    });
-  }
-  fanout_.RunAll(calls);
-  if (held.ok()) return held;
-  // The lock tier did not answer: the others keep the update
-  // (docs/tiers.md, the lock tier).
-  statuses.push_back(held);
-  return Combine(statuses);
-}
-
-Status TieredStore::WriteAndUnlock(std::string_view id, std::string_view data,
-                                   Duration ttl, const LockOwner& owner) {
-  SK_CHECK_ID(id);
-  return Release(
-      id, owner,
-      [&](Store& s) { return s.WriteAndUnlock(id, data, ttl, owner); },
-      [&](Store& s) { return s.Write(id, data, ttl); });
-}
-
-Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
-                                   const LockOwner& owner) {
-  SK_CHECK_ID(id);
-  Status st = Release(
-      id, owner, [&](Store& s) { return s.TouchAndUnlock(id, ttl, owner); },
-      [&](Store& s) {
-        Status touched = s.Touch(id, ttl);
-        return touched.IsNotFound() ? Status::OK() : touched;
-      });
-  if (st.IsNotFound()) {
-    return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
-                            " not found");
-  }
-  return st;
-}
-
-Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {
-  SK_CHECK_ID(id);
-  const size_t tier = LockTier(id, owner);
-  Status st = tiers_[tier]->Unlock(id, owner);
-  Note(tier, st);
-  ForgetLockTier(id, owner);
-  return st;
-}
-
 }  // namespace sessionkit::tiered
 
 namespace sessionkit {
 
 Result<std::unique_ptr<Store>> OpenTieredStore(TieredOptions options) {
-  if (options.tiers.size() < 2 ||
-      options.tiers.size() > TieredOptions::kMaxTiers) {
+  const size_t n = options.tiers.size();
+  if (n < 2 || n > TieredOptions::kMaxTiers) {
     return Status::InvalidArgument(
-        "tiers: " + std::to_string(options.tiers.size()) +
-        " stores given; tiers are 2 to " +
+        "tiers: " + std::to_string(n) + " stores given; tiers are 2 to " +
         std::to_string(TieredOptions::kMaxTiers) + " stores");
   }
-  for (const std::unique_ptr<Store>& tier : options.tiers) {
-    if (tier == nullptr) {
+  bool any_async = false;
+  for (const TieredOptions::Tier& tier : options.tiers) {
+    if (tier.store == nullptr) {
       return Status::InvalidArgument("tiers: a tier is not an open store");
     }
+    any_async = any_async || tier.async;
+  }
+  if (options.tiers.front().async) {
+    return Status::InvalidArgument(
+        "tiers: the first tier (" + options.tiers.front().store->name() +
+        ") is written behind; the first tier must be written at once");
   }
   if (options.retry_after.count() <= 0 || options.tombstone_ttl.count() <= 0) {
     return Status::InvalidArgument(
         "tiers: retry_after and tombstone_ttl must be positive");
   }
-  return std::unique_ptr<Store>(
-      std::make_unique<tiered::TieredStore>(std::move(options)));
+  std::unique_ptr<tiered::Journal> journal;
+  if (any_async) {
+    if (options.journal_path.empty()) {
+      return Status::InvalidArgument(
+          "tiers: a tier is written behind but no journal directory is set");
+    }
+    tiered::JournalOptions journal_options;
+    journal_options.path = options.journal_path;
+    journal_options.sync = options.journal_sync;
+    journal_options.env = options.env;
+    Result<std::unique_ptr<tiered::Journal>> opened =
+        tiered::Journal::Open(journal_options);
+    if (!opened.ok()) {
+      return opened.status().WithContext("tiers: the journal " +
+                                         options.journal_path);
+    }
+    journal = std::move(*opened);
+  }
+  return std::unique_ptr<Store>(std::make_unique<tiered::TieredStore>(
+      std::move(options), std::move(journal)));
 }
 
 }  // namespace sessionkit

@@ -1,6 +1,8 @@
 // The store of tiers (include/sessionkit/stores/tiered.h): every call goes
-// to every usable tier at once (Fanout), and the newest session version
-// among the answers wins.
+// to every usable synchronous tier at once (Fanout), the tiers written
+// behind get theirs through the journal (journal.h) that a thread of each
+// process drains (Drainer), and the newest session version among the
+// answers wins.
 #ifndef SESSIONKIT_TIERED_TIERED_STORE_H_
 #define SESSIONKIT_TIERED_TIERED_STORE_H_
 
@@ -18,14 +20,17 @@
 
 #include "sessionkit/store.h"
 #include "sessionkit/stores/tiered.h"
+#include "tiered/drainer.h"
 #include "tiered/fanout.h"
+#include "tiered/journal.h"
 
 namespace sessionkit::tiered {
 
 // Thread safety: safe from several threads (the tiers are).
 class TieredStore final : public Store {
  public:
-  explicit TieredStore(TieredOptions options);
+  // `journal`: open when a tier is async.
+  TieredStore(TieredOptions options, std::unique_ptr<Journal> journal);
   ~TieredStore() override;
 
   const std::string& name() const override { return name_; }
@@ -47,18 +52,39 @@ class TieredStore final : public Store {
                         const LockOwner& owner) override;
   Status Unlock(std::string_view id, const LockOwner& owner) override;
 
+  // Drains what is due in the journal, a batch per async tier: true when
+  // it found anything. The drain thread calls it; tests may too.
+  bool DrainStep();
+
+  // The most entries a drain step takes of one tier, and how long they are
+  // its own before another drainer may take them.
+  static constexpr size_t kDrainBatch = 32;
+  static constexpr Duration kDrainClaim{60000};
+  // How often an idle drain thread looks at the journal (a write of this
+  // process wakes it at once).
+  static constexpr Duration kDrainIdle{1000};
+  // How long a store being closed keeps draining what is due.
+  static constexpr Duration kFinalDrain{500};
+
  private:
-  // One tier's answer to a read.
+  // One tier's answer to a read (or the journal's pending state).
   struct Answer {
     Status status;                        // OK, NotFound or why not
     std::optional<SessionRecord> record;  // when OK
     uint64_t version = 0;                 // of record's frame
   };
-  // What the tiers hold of a session.
+  // What the tiers hold of a session: one answer per tier, then the
+  // journal's pending state.
   struct Newest {
-    std::vector<Answer> answers;  // by tier; skipped tiers: Unavailable
-    int newest = -1;              // the tier with the newest copy, or -1
+    std::vector<Answer> answers;  // skipped tiers: Unavailable
+    int newest = -1;              // the answer with the newest copy, or -1
     bool gone() const;            // no copy, or the newest is a tombstone
+  };
+  // A lock this process holds: its tier and what it read.
+  struct Held {
+    size_t tier = 0;
+    std::optional<SessionRecord> record;  // the newest copy read
+    uint64_t version = 0;
   };
 
   // Whether tier `i` is left out now (it failed within retry_after).
@@ -66,38 +92,65 @@ class TieredStore final : public Store {
   // Records how tier `i` answered: a failure to answer leaves it out for
   // retry_after; an answer brings it back.
   void Note(size_t i, const Status& status);
-  // The tiers to ask now: those not left out, or every tier when all are.
-  std::vector<size_t> Usable() const;
+  // The synchronous (or async) tiers to ask now: those not left out, or
+  // all of them when all are.
+  std::vector<size_t> Usable(bool async = false) const;
+  size_t journal_slot() const { return tiers_.size(); }
 
-  // Reads every usable tier except `skip` (SIZE_MAX: none) at once, and
-  // `first` on the calling thread when given.
+  // Reads tier `i` into `answer`.
+  void ReadTier(std::string_view id, size_t i, Answer& answer);
+  // Reads every usable synchronous tier except `skip` (SIZE_MAX: none) at
+  // once, and `first` on the calling thread when given; then the journal
+  // when `with_journal`.
   Newest ReadAll(std::string_view id, size_t skip,
-                 const std::function<void()>& first);
+                 const std::function<void()>& first, bool with_journal = true);
+  // When no synchronous tier has a copy: reads the async tiers except
+  // `skip` too.
+  void ReadBehind(std::string_view id, Newest& n, size_t skip);
   // Picks the newest answer of `n`.
   void PickNewest(Newest& n) const;
-  // Writes the newest copy to the tiers that answered with an older one or
-  // none, at once (the caller holds the session's lock).
+  // Writes the newest copy to the synchronous tiers that answered with an
+  // older one or none, at once (the caller holds the session's lock).
   void Repair(std::string_view id, const Newest& n);
-  // The version of a tombstone written now: above any written so far.
-  uint64_t TombstoneVersion() const;
+  // The version of a tombstone of `id` written now.
+  uint64_t TombstoneVersion(std::string_view id);
   // Ends `owner`'s lock on its tier with `locked`, then (unless refused)
-  // applies `plain` to the other usable tiers at once.
+  // applies `plain` to the other usable synchronous tiers at once and
+  // queues `queued` (when given) for the async tiers other than the lock's.
   Status Release(std::string_view id, const LockOwner& owner,
                  const std::function<Status(Store&)>& locked,
-                 const std::function<Status(Store&)>& plain);
+                 const std::function<Status(Store&)>& plain,
+                 const std::optional<SessionRecord>& queued, uint64_t version);
   // The combined status of per-tier statuses of a write-like call: OK when
   // any tier took it; else the most telling failure.
   Status Combine(const std::vector<Status>& statuses) const;
 
-  // The first usable tier that locks (or can: not known not to).
+  // The first usable tier that locks (or can: not known not to),
+  // synchronous tiers first.
   size_t FirstLockTier() const;
-  // The tier that holds `owner`'s lock of `id` (LockAndRead noted it), or
-  // FirstLockTier.
-  size_t LockTier(std::string_view id, const LockOwner& owner);
-  void NoteLockTier(std::string_view id, const LockOwner& owner, size_t tier);
-  void ForgetLockTier(std::string_view id, const LockOwner& owner);
+  // The lock `owner` holds on `id` (LockAndRead noted it), taken out of the
+  // table; nullopt when not noted.
+  std::optional<Held> TakeHeld(std::string_view id, const LockOwner& owner);
+  void NoteHeld(std::string_view id, const LockOwner& owner, Held held);
+
+  // --- tiers written behind (tiered_journal.cc)
+  bool has_async() const { return journal_ != nullptr; }
+  // Queues a write (`record`) or, without one, a destroy of `id` for every
+  // async tier except `except`, and wakes the drain thread. OK when every
+  // queue took it.
+  Status Queue(std::string_view id, const std::optional<SessionRecord>& record,
+               uint64_t version, size_t except);
+  // The journal's pending state of `id` as an answer.
+  Answer Pending(std::string_view id);
+  // Applies one journal entry to async tier `tier`, unless the tier holds a
+  // newer version.
+  Status Apply(size_t tier, const JournalEntry& entry);
+  // Starts this process's drain thread unless it runs.
+  void Drain();
 
   std::vector<std::unique_ptr<Store>> tiers_;
+  std::vector<bool> async_;            // by tier
+  std::vector<uint32_t> journal_ids_;  // by tier: its id in the journal
   const Duration retry_after_;
   const Duration tombstone_ttl_;
   Env* const env_;
@@ -106,12 +159,15 @@ class TieredStore final : public Store {
   std::unique_ptr<std::atomic<int64_t>[]> skip_until_;
   // Per tier: whether it answered NotSupported to a lock (it cannot lock).
   std::unique_ptr<std::atomic<bool>[]> cannot_lock_;
+  std::unique_ptr<Journal> journal_;
 
   std::mutex mu_;
-  // (id, owner token) -> the tier of that lock; bounded.
-  std::map<std::pair<std::string, std::string>, size_t> lock_tiers_;
+  // (id, owner token) -> the lock; bounded.
+  std::map<std::pair<std::string, std::string>, Held> held_;
 
-  Fanout fanout_;  // last: its pool drains repairs before the tiers go
+  Fanout fanout_;
+  // Last: stopped first, before what its steps use goes.
+  std::unique_ptr<Drainer> drainer_;
 };
 
 }  // namespace sessionkit::tiered

@@ -139,7 +139,7 @@ class TieredStoreTest : public ::testing::Test {
       ASSERT_TRUE(store.ok()) << store.status().ToString();
       auto faulty = std::make_unique<FaultyStore>(std::move(*store));
       tier_[i] = faulty.get();
-      options.tiers.push_back(std::move(faulty));
+      options.tiers.push_back({std::move(faulty), false});
     }
     auto store = OpenTieredStore(std::move(options));
     ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -301,6 +301,144 @@ TEST_F(TieredStoreTest, ADestroyThatReachedEveryTierLeavesNoTombstone) {
   for (FaultyStore* tier : tier_) {
     EXPECT_TRUE(tier->inner().Read(kId).status().IsNotFound());
   }
+}
+
+// A synchronous LMDB tier and one written behind, through a journal.
+class TieredAsyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = test::MakeTempDir("tiered-async");
+    ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+    dir_ = *dir;
+    Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    test::RemoveTempDir(dir_);
+  }
+
+  // Opens the store (again) on the same directories and journal, as
+  // another process of the host would.
+  void Open() {
+    store_.reset();
+    TieredOptions options;
+    options.retry_after = kRetryAfter;
+    options.journal_path = dir_ + "/journal";
+    for (int i = 0; i < 2; ++i) {
+      LmdbOptions lmdb;
+      lmdb.path = dir_ + "/tier" + std::to_string(i);
+      lmdb.map_size = 16ull << 20;
+      auto store = OpenLmdbStore(lmdb);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      auto faulty = std::make_unique<FaultyStore>(std::move(*store));
+      faulty->down = down_[i];
+      tier_[i] = faulty.get();
+      options.tiers.push_back({std::move(faulty), /*async=*/i == 1});
+    }
+    auto store = OpenTieredStore(std::move(options));
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(*store);
+  }
+
+  // Waits up to 5 s for the tier behind to hold `payload` for `id`.
+  bool Behind(const std::string& id, const std::string& payload) {
+    for (int i = 0; i < 500; ++i) {
+      auto got = tier_[1]->inner().Read(id);
+      if (got.ok() && PayloadOf(got->data) == payload) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  std::string dir_;
+  bool down_[2] = {false, false};
+  FaultyStore* tier_[2] = {nullptr, nullptr};
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(TieredAsyncTest, WritesReachTheTierBehindThroughTheJournal) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "one"), kTtl));
+  EXPECT_TRUE(Behind(kId, "one"));
+}
+
+TEST_F(TieredAsyncTest, ABacklogDrainsWhenTheTierBehindIsBack) {
+  tier_[1]->down = true;
+  for (int n = 1; n <= 20; ++n) {
+    const std::string id = kId.substr(0, 30) + std::to_string(10 + n);
+    SK_ASSERT_OK(store_->Write(id, Frame(n, "v" + std::to_string(n)), kTtl));
+  }
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(
+      tier_[1]->inner().Read(kId.substr(0, 30) + "11").status().IsNotFound());
+  tier_[1]->down = false;
+  for (int n = 1; n <= 20; ++n) {
+    EXPECT_TRUE(Behind(kId.substr(0, 30) + std::to_string(10 + n),
+                       "v" + std::to_string(n)))
+        << n;
+  }
+}
+
+TEST_F(TieredAsyncTest, AnOlderVersionNeverOverwritesANewerOneBehind) {
+  SK_ASSERT_OK(tier_[1]->inner().Write(kId, Frame(10, "ten"), kTtl));
+  SK_ASSERT_OK(store_->Write(kId, Frame(5, "five"), kTtl));
+  SK_ASSERT_OK(store_->Write(kId + "x", Frame(1, "marker"), kTtl));
+  ASSERT_TRUE(Behind(kId + "x", "marker"));  // the drain got past kId
+  auto behind = tier_[1]->inner().Read(kId);
+  ASSERT_TRUE(behind.ok());
+  EXPECT_EQ(PayloadOf(behind->data), "ten");
+}
+
+TEST_F(TieredAsyncTest, ACacheThatLostTheSessionIsRefilledFromBehind) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(3, "kept"), kTtl));
+  ASSERT_TRUE(Behind(kId, "kept"));
+  SK_ASSERT_OK(tier_[0]->inner().Destroy(kId));  // a restarted cache
+  auto read = store_->Read(kId);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(PayloadOf(read->data), "kept");
+  auto locked = store_->LockAndRead(kId, LockRequest{{}, {"owner-a"}});
+  ASSERT_TRUE(locked.ok() && locked->acquired());
+  EXPECT_EQ(PayloadOf(locked->record.data), "kept");
+  auto refilled = tier_[0]->inner().Read(kId);
+  ASSERT_TRUE(refilled.ok()) << "the cache was not repaired";
+  EXPECT_EQ(PayloadOf(refilled->data), "kept");
+  SK_EXPECT_OK(store_->Unlock(kId, LockOwner{"owner-a"}));
+}
+
+TEST_F(TieredAsyncTest, ThisHostReadsWhatItsJournalStillOwes) {
+  tier_[1]->down = true;  // nothing reaches the tier behind
+  SK_ASSERT_OK(store_->Write(kId, Frame(4, "owed"), kTtl));
+  SK_ASSERT_OK(tier_[0]->inner().Destroy(kId));  // and the cache lost it
+  auto read = store_->Read(kId);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(PayloadOf(read->data), "owed");
+}
+
+TEST_F(TieredAsyncTest, ALogoutReachesTheTierBehind) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(2, "in"), kTtl));
+  ASSERT_TRUE(Behind(kId, "in"));
+  SK_ASSERT_OK(store_->Destroy(kId));
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = tier_[1]->inner().Read(kId).status().IsNotFound();
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone) << "the destroy did not reach the tier behind";
+  EXPECT_TRUE(store_->Read(kId).status().IsNotFound());
+}
+
+// A process that wrote while the tier behind was down and is gone leaves
+// its backlog in the journal; the next process that opens the tiers
+// drains it, with no operator action.
+TEST_F(TieredAsyncTest, AnotherProcessDrainsTheBacklogOfOneThatIsGone) {
+  down_[1] = true;
+  Open();
+  SK_ASSERT_OK(store_->Write(kId, Frame(6, "left"), kTtl));
+  down_[1] = false;
+  Open();  // the first is gone; a new one opens the same journal
+  ASSERT_TRUE(store_->Read("unrelated0123456789abcdefghijk")
+                  .status()
+                  .IsNotFound());  // any use starts the drain
+  EXPECT_TRUE(Behind(kId, "left"));
 }
 
 TEST(OpenTieredStoreTest, RefusesFewerThanTwoTiers) {

@@ -10,15 +10,17 @@ namespace {
 
 constexpr std::string_view kWriteModes[] = {"sync", "async"};
 
-// The tier setting of every scheme.
+// The tier settings of every scheme: whether it is written behind, and
+// the directory of the journal that writes it (docs/tiers.md).
 constexpr ParamSpec kWrite{
     .name = "write", .type = ParamType::kEnum, .choices = kWriteModes};
+constexpr ParamSpec kJournal{.name = "journal"};
 
 // Names only: each store's Options::FromUrl reads and checks the values.
 
 constexpr ParamSpec kLmdbParams[] = {
     {.name = "map_size"},    {.name = "map_max"}, {.name = "sync"},
-    {.name = "max_readers"}, {.name = "mode"},    kWrite,
+    {.name = "max_readers"}, {.name = "mode"},    kWrite, kJournal,
 };
 
 constexpr ParamSpec kConnectTimeout{.name = "connect_timeout",
@@ -39,6 +41,7 @@ constexpr ParamSpec kRedisParams[] = {
     {.name = "tls_key"},
     {.name = "tls_insecure"},
     kWrite,
+    kJournal,
 };
 
 constexpr ParamSpec kSentinelParams[] = {
@@ -55,6 +58,7 @@ constexpr ParamSpec kSentinelParams[] = {
     {.name = "tls_key"},
     {.name = "tls_insecure"},
     kWrite,
+    kJournal,
 };
 
 constexpr ParamSpec kClusterParams[] = {
@@ -69,19 +73,21 @@ constexpr ParamSpec kClusterParams[] = {
     {.name = "tls_key"},
     {.name = "tls_insecure"},
     kWrite,
+    kJournal,
 };
 
 // mysql and postgres: MysqlOptions::FromUrl and PostgresOptions::FromUrl
 // read and check the values.
 constexpr ParamSpec kMysqlParams[] = {
     {.name = "table"},   kConnectTimeout,    kReadTimeout, {.name = "timeout"},
-    {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,
+    {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,   kJournal,
 };
 constexpr ParamSpec kPostgresParams[] = {
     {.name = "table"},   kConnectTimeout,
     kReadTimeout,        {.name = "timeout"},
     {.name = "sslmode"}, {.name = "tls_ca"},
     {.name = "sync"},    kWrite,
+    kJournal,
 };
 
 // memcached: MemcachedOptions::FromUrl reads and checks the values.
@@ -90,6 +96,7 @@ constexpr ParamSpec kMemcachedParams[] = {
     kReadTimeout,          {.name = "timeout"},      {.name = "down_time"},
     {.name = "wake_file"}, {.name = "tls_ca"},       {.name = "tls_cert"},
     {.name = "tls_key"},   {.name = "tls_insecure"}, kWrite,
+    kJournal,
 };
 
 constexpr SchemeSpec kSchemes[] = {

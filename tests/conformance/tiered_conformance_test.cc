@@ -1,8 +1,10 @@
 // The store conformance suite on tiers (stores/tiered.h), opened from save
 // paths as applications open them: two LMDB tiers (on the real clock and on
-// a fake one), two Redis tiers, and memcached in front of Redis. One
-// redis-server and one memcached are started for this binary; every test
-// gets directories and key prefixes of its own.
+// a fake one), two Redis tiers, memcached in front of Redis, and tiers
+// written behind: LMDB behind LMDB, MariaDB behind Redis and PostgreSQL
+// behind memcached. One server of each kind is started for this binary;
+// every test gets directories, key prefixes, tables and a journal of its
+// own.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -11,6 +13,8 @@
 #include "conformance/store_conformance.h"
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
+#include "support/mariadb_server.h"
+#include "support/postgres_server.h"
 #include "support/test_server.h"
 
 namespace sessionkit::conformance {
@@ -51,6 +55,19 @@ class TiersEnvironment : public ::testing::Environment {
 const auto* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new TiersEnvironment);
 
+test::MariadbEnvironment* const kMariadb = test::MariadbEnvironment::Add(
+    {.password = kPassword, .name = "tiered-conformance-mariadb"});
+
+test::PostgresServer* g_postgres = nullptr;
+test::PostgresServerOptions PostgresOptions() {
+  test::PostgresServerOptions options;
+  options.password = kPassword;
+  options.name = "tiered-conformance-postgres";
+  return options;
+}
+const auto* const kPostgres = ::testing::AddGlobalTestEnvironment(
+    new test::PostgresEnvironment(PostgresOptions(), &g_postgres));
+
 int Next() {
   static int n = 0;
   return ++n;
@@ -73,8 +90,25 @@ std::string Memcached() {
          ":";
 }
 
+// A tier written behind through a journal of the test's own.
+std::string Behind(const std::string& url) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") +
+         "write=async&journal=" + g_dir + "/journal" + std::to_string(Next());
+}
+
+std::string Mariadb() {
+  return kMariadb->server()->Url("table=t" + std::to_string(Next()) +
+                                 "&sslmode=disabled");
+}
+
+std::string Postgres() {
+  return g_postgres->Url("table=t" + std::to_string(Next()) +
+                         "&sslmode=disable");
+}
+
 Result<std::unique_ptr<Store>> Open(const std::string& spec, Env* env) {
-  if (g_redis == nullptr || g_memcached == nullptr) {
+  if (g_redis == nullptr || g_memcached == nullptr ||
+      kMariadb->server() == nullptr || g_postgres == nullptr) {
     return Status::Unavailable("the test servers did not start");
   }
   return OpenStore(spec, env);
@@ -120,8 +154,42 @@ StoreFactory MemcachedRedis() {
   return factory;
 }
 
+StoreFactory LmdbBehindLmdb() {
+  StoreFactory factory;
+  factory.name = "lmdb_behind_lmdb";
+  factory.make_fresh = [] {
+    return Open(Lmdb() + "|" + Behind(Lmdb()), nullptr);
+  };
+  return factory;
+}
+
+StoreFactory MariadbBehindRedis() {
+  StoreFactory factory;
+  factory.name = "mariadb_behind_redis";
+  factory.make_fresh = [] {
+    return Open(Redis() + "|" + Behind(Mariadb()), nullptr);
+  };
+  factory.gc_reports_removed = false;  // Redis expires keys by itself
+  factory.secrets = {kPassword};
+  return factory;
+}
+
+StoreFactory PostgresBehindMemcached() {
+  StoreFactory factory;
+  factory.name = "postgres_behind_memcached";
+  factory.make_fresh = [] {
+    return Open(Memcached() + "|" + Behind(Postgres()), nullptr);
+  };
+  factory.gc_reports_removed = false;
+  factory.short_ttl = Duration(1000);  // memcached's TTLs count seconds
+  factory.expiry_slack = Duration(2500);
+  factory.secrets = {kPassword};
+  return factory;
+}
+
 INSTANTIATE_STORE_CONFORMANCE(Tiered, LmdbLmdb(), LmdbLmdbFakeClock(),
-                              RedisRedis(), MemcachedRedis());
+                              RedisRedis(), MemcachedRedis(), LmdbBehindLmdb(),
+                              MariadbBehindRedis(), PostgresBehindMemcached());
 
 }  // namespace
 }  // namespace sessionkit::conformance

@@ -1,0 +1,144 @@
+// The store of tiers: the tiers written behind. Their writes and destroys
+// go into the journal (journal.h); a thread of each process that opened
+// the tiers drains it, applying each entry only when the tier holds no
+// newer version (docs/tiers.md, the journal).
+#include <chrono>
+#include <utility>
+
+#include "sessionkit/frame.h"
+#include "sessionkit/session_id.h"
+#include "tiered/tiered_store.h"
+#include "tiered/versions.h"
+
+namespace sessionkit::tiered {
+
+Status TieredStore::Queue(std::string_view id,
+                          const std::optional<SessionRecord>& record,
+                          uint64_t version, size_t except) {
+  Status first = Status::OK();
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (!async_[i] || i == except) continue;
+    JournalEntry entry;
+    entry.tier = journal_ids_[i];
+    entry.id = std::string(id);
+    entry.version = version;
+    if (record) {
+      entry.op = JournalOp::kWrite;
+      entry.data = record->data;
+      entry.expires_at = record->expires_at;
+    } else {
+      entry.op = JournalOp::kDestroy;
+    }
+    Status st = journal_->Put(entry);
+    if (!st.ok() && first.ok()) {
+      first = Status(st.code(), name_ +
+                                    ": the synchronous tiers have it, "
+                                    "but it was not queued for " +
+                                    tiers_[i]->name() + ": " + st.message());
+    }
+  }
+  drainer_->Notify();
+  return first;
+}
+
+TieredStore::Answer TieredStore::Pending(std::string_view id) {
+  Answer a;
+  a.status = Status::NotFound("nothing pending");
+  Result<std::optional<JournalEntry>> pending =
+      journal_->Pending(std::string(id));
+  if (!pending.ok()) {
+    a.status = pending.status();
+    return a;
+  }
+  if (!*pending) return a;
+  const JournalEntry& e = **pending;
+  const TimePoint now = env_->WallNow();
+  if (e.op == JournalOp::kWrite && e.expires_at > now) {
+    a.record = SessionRecord{e.data, e.expires_at};
+  } else {
+    // A destroy, or a write that expired before it was applied: gone, as
+    // of that version.
+    a.record =
+        SessionRecord{EncodeTombstoneFrame(e.version), now + tombstone_ttl_};
+  }
+  a.status = Status::OK();
+  a.version = e.version;
+  return a;
+}
+
+Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
+  Store& store = *tiers_[tier];
+  const TimePoint now = env_->WallNow();
+  const Duration ttl = std::chrono::ceil<Duration>(entry.expires_at - now);
+  // Under the tier's own lock, so that two drainers (two hosts) do not
+  // interleave a check and a write; a tier that cannot lock is checked
+  // and written without.
+  LockRequest request;
+  request.owner = LockOwner::Generate(env_);
+  request.wait = Duration(200);
+  request.lease = Duration(10000);
+  request.max_waiters = 0;
+  Result<LockedRead> locked = store.LockAndRead(entry.id, request);
+  if (!locked.ok() && !locked.status().IsNotSupported()) {
+    return locked.status();
+  }
+  if (locked.ok() && !locked->acquired()) {
+    return Status::Unavailable(store.name() + ": session " +
+                               SessionIdPrefix(entry.id) + " is locked");
+  }
+  std::optional<SessionRecord> have;
+  if (locked.ok()) {
+    if (locked->found) have = std::move(locked->record);
+  } else {
+    Result<SessionRecord> read = store.Read(entry.id);
+    if (read.ok()) {
+      have = std::move(*read);
+    } else if (!read.status().IsNotFound()) {
+      return read.status();
+    }
+  }
+  // A write that expired before it was applied is written all the same:
+  // the tier then drops its older copy (a ttl of 0 or less leaves none).
+  if (have && VersionOf(have->data) > entry.version) {
+    return locked.ok() ? store.Unlock(entry.id, request.owner) : Status::OK();
+  }
+  if (entry.op == JournalOp::kDestroy) return store.Destroy(entry.id);
+  return locked.ok()
+             ? store.WriteAndUnlock(entry.id, entry.data, ttl, request.owner)
+             : store.Write(entry.id, entry.data, ttl);
+}
+
+bool TieredStore::DrainStep() {
+  bool worked = false;
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (!async_[i] || Skipped(i)) continue;  // a tier left out waits
+    Result<std::vector<JournalEntry>> entries = journal_->Claim(
+        journal_ids_[i], kDrainBatch, env_->WallNow(), kDrainClaim);
+    if (!entries.ok()) {
+      // A damaged entry was removed: the next claim goes on past it.
+      worked = worked || entries.status().IsCorrupt();
+      continue;
+    }
+    bool down = false;
+    for (const JournalEntry& entry : *entries) {
+      worked = true;
+      Status st = down ? Status::Unavailable("tier left out") : Apply(i, entry);
+      if (!down) Note(i, st);
+      down = down || IsOutage(st);
+      // An entry that cannot be done now is tried again after a backoff;
+      // one refused for good (a bad value) too, never dropped.
+      Status kept = st.ok()
+                        ? journal_->Done(entry.tier, entry.id, entry.version)
+                        : journal_->Retry(entry.tier, entry.id, entry.version,
+                                          env_->WallNow());
+      (void)kept;  // a journal that fails here fails the next claim too
+    }
+  }
+  return worked;
+}
+
+void TieredStore::Drain() {
+  if (drainer_ != nullptr) drainer_->Start();
+}
+
+}  // namespace sessionkit::tiered

@@ -1,0 +1,240 @@
+// The store of tiers: its locked steps. The lock lives on the first tier
+// that can lock and answers (docs/tiers.md, the lock tier).
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "sessionkit/frame.h"
+#include "sessionkit/session_id.h"
+#include "tiered/tiered_store.h"
+#include "tiered/versions.h"
+
+namespace sessionkit::tiered {
+namespace {
+
+// The most locks whose tier a process remembers (a lock it never releases
+// is forgotten in the end; its release then goes to the first tier).
+constexpr size_t kMaxHeld = 4096;
+
+}  // namespace
+
+#define SK_CHECK_ID(id) \
+  SK_RETURN_IF_ERROR(ValidateSessionId(id).WithContext(name_))
+
+void TieredStore::Repair(std::string_view id, const Newest& n) {
+  if (n.newest < 0) return;
+  const Answer& newest = n.answers[n.newest];
+  if (newest.version == 0) return;  // unversioned copies cannot be ordered
+  const Duration ttl =
+      std::chrono::ceil<Duration>(newest.record->expires_at - env_->WallNow());
+  if (ttl.count() <= 0) return;
+  std::vector<std::function<void()>> calls;
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    const Answer& a = n.answers[i];
+    const bool answered = a.record || a.status.IsNotFound();
+    if (async_[i] || !answered || (a.record && a.version >= newest.version)) {
+      continue;
+    }
+    // A tier without a copy needs no tombstone: only an old copy does.
+    if (!a.record && IsTombstoneFrame(newest.record->data)) continue;
+    calls.push_back([this, id, i, &newest, ttl] {
+      Note(i, tiers_[i]->Write(id, newest.record->data, ttl));
+    });
+  }
+  fanout_.RunAll(calls);
+}
+
+size_t TieredStore::FirstLockTier() const {
+  for (bool async : {false, true}) {
+    for (size_t i : Usable(async)) {
+      if (!cannot_lock_[i].load(std::memory_order_relaxed)) return i;
+    }
+  }
+  return 0;
+}
+
+std::optional<TieredStore::Held> TieredStore::TakeHeld(std::string_view id,
+                                                       const LockOwner& owner) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = held_.find({std::string(id), owner.token});
+  if (it == held_.end()) return std::nullopt;
+  Held held = std::move(it->second);
+  held_.erase(it);
+  return held;
+}
+
+void TieredStore::NoteHeld(std::string_view id, const LockOwner& owner,
+                           Held held) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (held_.size() >= kMaxHeld) held_.erase(held_.begin());
+  held_[{std::string(id), owner.token}] = std::move(held);
+}
+
+Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
+                                            const LockRequest& request) {
+  SK_CHECK_ID(id);
+  Drain();
+  Status last = Status::NotSupported(name_ + ": no tier can lock");
+  std::vector<size_t> order = Usable();
+  for (size_t i : Usable(/*async=*/true)) order.push_back(i);
+  for (size_t tier : order) {
+    if (cannot_lock_[tier].load(std::memory_order_relaxed)) continue;
+    Result<LockedRead> locked = Status::Internal(name_ + ": not asked");
+    // The lock tier locks and reads while the others read.
+    Newest n = ReadAll(
+        id, tier,
+        [&] {
+          locked = tiers_[tier]->LockAndRead(id, request);
+          Note(tier, locked.status());
+        },
+        /*with_journal=*/false);
+    if (!locked.ok()) {
+      if (locked.status().IsNotSupported()) {
+        cannot_lock_[tier].store(true, std::memory_order_relaxed);
+        continue;
+      }
+      if (IsOutage(locked.status())) {
+        last = locked.status();
+        continue;  // the next tier's lock stands in (docs/tiers.md)
+      }
+      return locked.status();
+    }
+    if (!locked->acquired()) return locked;
+    Answer own;
+    own.status = locked->found ? Status::OK()
+                               : Status::NotFound("no session in the tier");
+    if (locked->found) {
+      own.version = VersionOf(locked->record.data);
+      own.record = std::move(locked->record);
+    }
+    // The other tiers were read while the lock was taken, maybe before the
+    // holder it waited for wrote or destroyed the session there. When one
+    // of them would win over the lock tier's copy, they are read again,
+    // now under the lock (the lock tier is written first and destroyed
+    // last, so that a copy it lacks is not an old one elsewhere).
+    bool disagree = false;
+    for (size_t i = 0; i < tiers_.size(); ++i) {
+      const Answer& a = n.answers[i];
+      if (i != tier && a.record && (!own.record || a.version > own.version)) {
+        disagree = true;
+      }
+    }
+    if (disagree) n = ReadAll(id, tier, {}, /*with_journal=*/false);
+    n.answers[tier] = std::move(own);
+    // This host's journal, read under the lock too: a destroy queued before
+    // the lock was ended is seen.
+    if (has_async()) n.answers[journal_slot()] = Pending(id);
+    PickNewest(n);
+    ReadBehind(id, n, tier);
+    // Under the lock no other request writes the session: the tiers that
+    // lost it or hold an older copy get the newest now.
+    Repair(id, n);
+    Held held;
+    held.tier = tier;
+    LockedRead out;
+    out.outcome = LockOutcome::kAcquired;
+    out.broken_owner = std::move(locked->broken_owner);
+    if (!n.gone()) {
+      out.found = true;
+      out.record = *n.answers[n.newest].record;
+      held.record = out.record;
+      held.version = n.answers[n.newest].version;
+    }
+    NoteHeld(id, request.owner, std::move(held));
+    return out;
+  }
+  if (IsOutage(last)) {
+    return Status(last.code(), name_ + ": no tier could lock; the last said: " +
+                                   last.message());
+  }
+  return last;
+}
+
+Status TieredStore::Release(std::string_view id, const LockOwner& owner,
+                            const std::function<Status(Store&)>& locked,
+                            const std::function<Status(Store&)>& plain,
+                            const std::optional<SessionRecord>& queued,
+                            uint64_t version) {
+  std::optional<Held> held = TakeHeld(id, owner);
+  const size_t tier = held ? held->tier : FirstLockTier();
+  Status st = locked(*tiers_[tier]);
+  Note(tier, st);
+  // Refused (the lock was lost, the session is gone): the others are not
+  // written either, so that a logout is never undone through them.
+  if (!st.ok() && !IsOutage(st)) return st;
+  std::vector<size_t> others = Usable();
+  others.erase(std::remove(others.begin(), others.end(), tier), others.end());
+  std::vector<Status> statuses(others.size());
+  std::vector<std::function<void()>> calls;
+  for (size_t k = 0; k < others.size(); ++k) {
+    calls.push_back([&, k] {
+      statuses[k] = plain(*tiers_[others[k]]);
+      Note(others[k], statuses[k]);
+    });
+  }
+  fanout_.RunAll(calls);
+  const bool journaled = has_async() && queued;
+  if (journaled) SK_RETURN_IF_ERROR(Queue(id, queued, version, tier));
+  if (st.ok()) return st;
+  // The lock tier did not answer: the others keep the update
+  // (docs/tiers.md, the lock tier), or the journal does.
+  statuses.push_back(st);
+  Status combined = Combine(statuses);
+  if (!combined.ok() && IsOutage(combined) && journaled) return Status::OK();
+  return combined;
+}
+
+Status TieredStore::WriteAndUnlock(std::string_view id, std::string_view data,
+                                   Duration ttl, const LockOwner& owner) {
+  SK_CHECK_ID(id);
+  const SessionRecord record{std::string(data), env_->WallNow() + ttl};
+  return Release(
+      id, owner,
+      [&](Store& s) { return s.WriteAndUnlock(id, data, ttl, owner); },
+      [&](Store& s) { return s.Write(id, data, ttl); }, record,
+      VersionOf(data));
+}
+
+Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
+                                   const LockOwner& owner) {
+  SK_CHECK_ID(id);
+  // The tiers written behind get the copy the lock read, with the new
+  // expiry (a touch does not change the version).
+  std::optional<SessionRecord> moved;
+  uint64_t version = 0;
+  bool gone = false;  // no session when the lock was taken
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = held_.find({std::string(id), owner.token});
+    if (it != held_.end()) {
+      gone = !it->second.record;
+      if (it->second.record) {
+        moved = SessionRecord{it->second.record->data, env_->WallNow() + ttl};
+        version = it->second.version;
+      }
+    }
+  }
+  Status st = Release(
+      id, owner, [&](Store& s) { return s.TouchAndUnlock(id, ttl, owner); },
+      [&](Store& s) {
+        Status touched = s.Touch(id, ttl);
+        return touched.IsNotFound() ? Status::OK() : touched;
+      },
+      moved, version);
+  if (st.IsNotFound() || (st.ok() && gone)) {
+    return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
+                            " not found");
+  }
+  return st;
+}
+
+Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {
+  SK_CHECK_ID(id);
+  std::optional<Held> held = TakeHeld(id, owner);
+  const size_t tier = held ? held->tier : FirstLockTier();
+  Status st = tiers_[tier]->Unlock(id, owner);
+  Note(tier, st);
+  return st;
+}
+
+}  // namespace sessionkit::tiered

@@ -350,6 +350,31 @@ TEST_F(MysqlStoreTest, UnlockByAnotherOwnerLeavesTheHolderItsWrite) {
   EXPECT_EQ(read->data, "by a");
 }
 
+// ... and leaves the lock as it was: its row still names the holder and its
+// lease, so a waiter takes over when that lease runs out, naming the
+// holder it broke.
+TEST_F(MysqlStoreTest, UnlockByAnotherOwnerKeepsTheHoldersLease) {
+  auto store_a = Open();
+  auto store_b = Open();
+  SK_ASSERT_OK(store_a);
+  SK_ASSERT_OK(store_b);
+  LockRequest a;
+  a.owner = LockOwner::Generate();
+  a.lease = Duration(300);
+  auto held = (*store_a)->LockAndRead("other-unlock-lease", a);
+  SK_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired());
+  SK_ASSERT_OK((*store_b)->Unlock("other-unlock-lease", LockOwner::Generate()));
+  LockRequest b;
+  b.owner = LockOwner::Generate();
+  b.wait = Duration(3000);
+  auto taken = (*store_b)->LockAndRead("other-unlock-lease", b);
+  SK_ASSERT_OK(taken);
+  ASSERT_TRUE(taken->acquired()) << "the lease of the holder was lost";
+  EXPECT_EQ(taken->broken_owner, a.owner.token);
+  SK_EXPECT_OK((*store_b)->Unlock("other-unlock-lease", b.owner));
+}
+
 // A holder whose connection was ended, and whose lock was then taken by a
 // request that died in turn (its row left behind, the server lock free),
 // must not write: the row names the other owner. Its write comes on a new

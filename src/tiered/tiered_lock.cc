@@ -28,7 +28,7 @@ void TieredStore::Repair(std::string_view id, const Newest& n) {
   const Duration ttl =
       std::chrono::ceil<Duration>(newest.record->expires_at - env_->WallNow());
   if (ttl.count() <= 0) return;
-  std::vector<std::function<void()>> calls;
+  std::vector<size_t> stale;
   for (size_t i = 0; i < tiers_.size(); ++i) {
     const Answer& a = n.answers[i];
     const bool answered = a.record || a.status.IsNotFound();
@@ -37,11 +37,11 @@ void TieredStore::Repair(std::string_view id, const Newest& n) {
     }
     // A tier without a copy needs no tombstone: only an old copy does.
     if (!a.record && IsTombstoneFrame(newest.record->data)) continue;
-    calls.push_back([this, id, i, &newest, ttl] {
-      Note(i, tiers_[i]->Write(id, newest.record->data, ttl));
-    });
+    stale.push_back(i);
   }
-  fanout_.RunAll(calls);
+  OnTiers(stale, [&](size_t i) {
+    return tiers_[i]->Write(id, newest.record->data, ttl);
+  });
 }
 
 size_t TieredStore::FirstLockTier() const {
@@ -164,15 +164,8 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
   if (!st.ok() && !IsOutage(st)) return st;
   std::vector<size_t> others = Usable();
   others.erase(std::remove(others.begin(), others.end(), tier), others.end());
-  std::vector<Status> statuses(others.size());
-  std::vector<std::function<void()>> calls;
-  for (size_t k = 0; k < others.size(); ++k) {
-    calls.push_back([&, k] {
-      statuses[k] = plain(*tiers_[others[k]]);
-      Note(others[k], statuses[k]);
-    });
-  }
-  fanout_.RunAll(calls);
+  std::vector<Status> statuses =
+      OnTiers(others, [&](size_t i) { return plain(*tiers_[i]); });
   const bool journaled = has_async() && queued;
   if (journaled) SK_RETURN_IF_ERROR(Queue(id, queued, version, tier));
   if (st.ok()) return st;
@@ -221,11 +214,7 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
         return touched.IsNotFound() ? Status::OK() : touched;
       },
       moved, version);
-  if (st.IsNotFound() || (st.ok() && gone)) {
-    return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
-                            " not found");
-  }
-  return st;
+  return st.IsNotFound() || (st.ok() && gone) ? NotFound(id) : st;
 }
 
 Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {

@@ -178,13 +178,32 @@ Status TieredStore::Combine(const std::vector<Status>& statuses) const {
   return Status::Unavailable(name_ + ": no tier to ask");
 }
 
-// The answer of a read that found no live copy: NotFound when some tier (or
-// the journal) answered, else why none could.
-static Status NoCopy(const std::string& name, std::string_view id,
-                     bool any_copy, const Status& combined) {
-  if (any_copy || combined.ok() || combined.IsNotFound()) {
-    return Status::NotFound(name + ": session " + SessionIdPrefix(id) +
-                            " not found");
+std::vector<Status> TieredStore::OnTiers(
+    const std::vector<size_t>& which,
+    const std::function<Status(size_t)>& call) {
+  std::vector<Status> statuses(which.size());
+  std::vector<std::function<void()>> calls;
+  for (size_t k = 0; k < which.size(); ++k) {
+    calls.push_back([&, k] {
+      statuses[k] = call(which[k]);
+      Note(which[k], statuses[k]);
+    });
+  }
+  fanout_.RunAll(calls);
+  return statuses;
+}
+
+Status TieredStore::NotFound(std::string_view id) const {
+  return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
+                          " not found");
+}
+
+Status TieredStore::NoCopy(std::string_view id, const Newest& n) const {
+  std::vector<Status> statuses;
+  for (const Answer& a : n.answers) statuses.push_back(a.status);
+  const Status combined = Combine(statuses);
+  if (n.newest >= 0 || combined.ok() || combined.IsNotFound()) {
+    return NotFound(id);
   }
   return combined;
 }
@@ -195,25 +214,15 @@ Result<SessionRecord> TieredStore::Read(std::string_view id) {
   Newest n = ReadAll(id, kNoTier, {});
   ReadBehind(id, n, kNoTier);
   if (!n.gone()) return std::move(*n.answers[n.newest].record);
-  std::vector<Status> statuses;
-  for (const Answer& a : n.answers) statuses.push_back(a.status);
-  return NoCopy(name_, id, n.newest >= 0, Combine(statuses));
+  return NoCopy(id, n);
 }
 
 Status TieredStore::Write(std::string_view id, std::string_view data,
                           Duration ttl) {
   SK_CHECK_ID(id);
   Drain();
-  const std::vector<size_t> use = Usable();
-  std::vector<Status> statuses(use.size());
-  std::vector<std::function<void()>> calls;
-  for (size_t k = 0; k < use.size(); ++k) {
-    calls.push_back([&, k] {
-      statuses[k] = tiers_[use[k]]->Write(id, data, ttl);
-      Note(use[k], statuses[k]);
-    });
-  }
-  fanout_.RunAll(calls);
+  const std::vector<Status> statuses = OnTiers(
+      Usable(), [&](size_t i) { return tiers_[i]->Write(id, data, ttl); });
   if (!has_async()) return Combine(statuses);
   SessionRecord record{std::string(data), env_->WallNow() + ttl};
   Status queued = Queue(id, record, VersionOf(data), kNoTier);
@@ -229,11 +238,7 @@ Status TieredStore::Touch(std::string_view id, Duration ttl) {
   Drain();
   Newest n = ReadAll(id, kNoTier, {});
   ReadBehind(id, n, kNoTier);
-  if (n.gone()) {
-    std::vector<Status> statuses;
-    for (const Answer& a : n.answers) statuses.push_back(a.status);
-    return NoCopy(name_, id, n.newest >= 0, Combine(statuses));
-  }
+  if (n.gone()) return NoCopy(id, n);
   // The synchronous tiers with the newest copy move its expiry; those that
   // answered with an older one or none get it whole.
   const Answer& newest = n.answers[n.newest];
@@ -243,31 +248,20 @@ Status TieredStore::Touch(std::string_view id, Duration ttl) {
     if (async_[i] || (!a.record && !a.status.IsNotFound())) continue;
     asked.push_back(i);
   }
-  std::vector<Status> statuses(asked.size());
-  std::vector<std::function<void()>> calls;
-  for (size_t k = 0; k < asked.size(); ++k) {
-    const size_t i = asked[k];
+  const std::vector<Status> statuses = OnTiers(asked, [&](size_t i) {
     const bool current = n.answers[i].record &&
                          n.answers[i].version == newest.version &&
                          n.answers[i].record->data == newest.record->data;
-    calls.push_back([&, k, i, current] {
-      statuses[k] = current ? tiers_[i]->Touch(id, ttl)
-                            : tiers_[i]->Write(id, newest.record->data, ttl);
-      Note(i, statuses[k]);
-    });
-  }
-  fanout_.RunAll(calls);
+    return current ? tiers_[i]->Touch(id, ttl)
+                   : tiers_[i]->Write(id, newest.record->data, ttl);
+  });
   if (has_async()) {
     SessionRecord moved{newest.record->data, env_->WallNow() + ttl};
     SK_RETURN_IF_ERROR(Queue(id, moved, newest.version, kNoTier));
     return Status::OK();
   }
   Status st = Combine(statuses);
-  if (st.IsNotFound()) {
-    return Status::NotFound(name_ + ": session " + SessionIdPrefix(id) +
-                            " not found");
-  }
-  return st;
+  return st.IsNotFound() ? NotFound(id) : st;
 }
 
 uint64_t TieredStore::TombstoneVersion(std::string_view id) {
@@ -295,15 +289,8 @@ Status TieredStore::Destroy(std::string_view id) {
   const size_t lock_tier = FirstLockTier();
   std::vector<size_t> use = Usable();
   use.erase(std::remove(use.begin(), use.end(), lock_tier), use.end());
-  std::vector<Status> statuses(use.size());
-  std::vector<std::function<void()>> calls;
-  for (size_t k = 0; k < use.size(); ++k) {
-    calls.push_back([&, k] {
-      statuses[k] = tiers_[use[k]]->Destroy(id);
-      Note(use[k], statuses[k]);
-    });
-  }
-  fanout_.RunAll(calls);
+  std::vector<Status> statuses =
+      OnTiers(use, [&](size_t i) { return tiers_[i]->Destroy(id); });
   const uint64_t version = TombstoneVersion(id);
   Status queued =
       has_async() ? Queue(id, std::nullopt, version, lock_tier) : Status::OK();
@@ -322,14 +309,13 @@ Status TieredStore::Destroy(std::string_view id) {
     // keep a mark newer than any copy, which wins over it when it is back
     // (and repairs it).
     const std::string mark = EncodeTombstoneFrame(version);
-    calls.clear();
+    std::vector<size_t> reached;
     for (size_t k = 0; k < use.size(); ++k) {
-      if (!statuses[k].ok() || async_[use[k]]) continue;
-      calls.push_back([&, k] {
-        Note(use[k], tiers_[use[k]]->Write(id, mark, tombstone_ttl_));
-      });
+      if (statuses[k].ok() && !async_[use[k]]) reached.push_back(use[k]);
     }
-    fanout_.RunAll(calls);
+    OnTiers(reached, [&](size_t i) {
+      return tiers_[i]->Write(id, mark, tombstone_ttl_);
+    });
   }
   SK_RETURN_IF_ERROR(queued);
   return Combine(statuses);
@@ -340,9 +326,7 @@ Result<bool> TieredStore::Exists(std::string_view id) {
   Newest n = ReadAll(id, kNoTier, {});
   ReadBehind(id, n, kNoTier);
   if (!n.gone()) return true;
-  std::vector<Status> statuses;
-  for (const Answer& a : n.answers) statuses.push_back(a.status);
-  Status st = NoCopy(name_, id, n.newest >= 0, Combine(statuses));
+  Status st = NoCopy(id, n);
   if (!st.IsNotFound()) return st;
   return false;
 }
@@ -387,16 +371,7 @@ Result<GcResult> TieredStore::Gc(TimePoint now) {
 Status TieredStore::Health() {
   std::vector<size_t> use = Usable();
   for (size_t i : Usable(/*async=*/true)) use.push_back(i);
-  std::vector<Status> statuses(use.size());
-  std::vector<std::function<void()>> calls;
-  for (size_t k = 0; k < use.size(); ++k) {
-    calls.push_back([&, k] {
-      statuses[k] = tiers_[use[k]]->Health();
-      Note(use[k], statuses[k]);
-    });
-  }
-  fanout_.RunAll(calls);
-  return Combine(statuses);
+  return Combine(OnTiers(use, [&](size_t i) { return tiers_[i]->Health(); }));
 }
 
 }  // namespace sessionkit::tiered

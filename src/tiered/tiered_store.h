@@ -124,6 +124,15 @@ class TieredStore final : public Store {
   // The combined status of per-tier statuses of a write-like call: OK when
   // any tier took it; else the most telling failure.
   Status Combine(const std::vector<Status>& statuses) const;
+  // Runs `call` on each tier of `which` at once (Fanout), noting how each
+  // answered (Note); their statuses, in the order of `which`.
+  std::vector<Status> OnTiers(const std::vector<size_t>& which,
+                              const std::function<Status(size_t)>& call);
+  // NotFound naming this store and the session.
+  Status NotFound(std::string_view id) const;
+  // The answer of a read that found no live copy in `n`: NotFound when some
+  // tier (or the journal) answered, else why none could.
+  Status NoCopy(std::string_view id, const Newest& n) const;
 
   // The first usable tier that locks (or can: not known not to),
   // synchronous tiers first.

@@ -319,6 +319,27 @@ HANDLERS = {
     "sessionkit-redis": _sessionkit(
         "sessionkit-redis", "sessionkit Redis",
         "redis://127.0.0.1:{redis_port}/0", ("redis",)),
+    # Tiers (docs/tiers.md). A cache, and a database written behind through
+    # the host's journal (under the run directory, not /var/lib).
+    "sessionkit-redis-mysql": _sessionkit(
+        "sessionkit-redis-mysql", "sessionkit tiers: Redis | MariaDB behind",
+        "redis://127.0.0.1:{redis_port}/0"
+        "|mysql://sk:{mariadb_password}@127.0.0.1:{mariadb_port}/sk_test"
+        "?table=sk_tiers&write=async&journal={run}/data/journal",
+        ("redis", "mariadb")),
+    "sessionkit-memcached-postgres": _sessionkit(
+        "sessionkit-memcached-postgres",
+        "sessionkit tiers: Memcached (3 servers) | PostgreSQL behind",
+        "memcached://" + MEMCACHED_SERVERS
+        + "|postgres://sk:{postgres_password}@127.0.0.1:{postgres_port}"
+        "/sk_test?table=sk_tiers&write=async&journal={run}/data/journal",
+        MEMCACHED_POOL + ("postgres",)),
+    # Two synchronous tiers, written at once: either may die.
+    "sessionkit-redis-memcached": _sessionkit(
+        "sessionkit-redis-memcached",
+        "sessionkit tiers: Redis | Memcached (3 servers), both synchronous",
+        "redis://127.0.0.1:{redis_port}/0|memcached://" + MEMCACHED_SERVERS,
+        ("redis",) + MEMCACHED_POOL),
 }
 
 # Default order of bench-stack (anchors first, then sessionkit).

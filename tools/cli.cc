@@ -225,6 +225,13 @@ class Command {
       out_ << FormatFrameHeader(frame->header, frame->payload.size());
       return kExitOk;
     }
+    if ((frame->header.flags & kFrameFlagTombstone) != 0) {
+      return Fail(kExitFailure,
+                  "no live " + who + " in " + store_->name() +
+                      ": it was destroyed (a tombstone of session version " +
+                      std::to_string(frame->header.session_version) +
+                      " is kept)");
+    }
     if (frame->header.key_id != 0) {
       return Fail(kExitFailure, who + " is encrypted with key id " +
                                     std::to_string(frame->header.key_id) +

@@ -83,6 +83,9 @@ std::string FormatFrameHeader(const FrameHeader& header, size_t payload_bytes) {
          "\nkey id: " + std::to_string(header.key_id) +
          (header.key_id == 0 ? " (not encrypted)" : "") +
          "\nsession version: " + std::to_string(header.session_version) +
+         ((header.flags & kFrameFlagTombstone) != 0
+              ? "\ntombstone: the session was destroyed"
+              : "") +
          "\npayload: " + std::to_string(payload_bytes) + " bytes\n";
 }
 

@@ -99,8 +99,9 @@ struct ReadResult {
   // True when a live session was found and decoded.
   bool found = false;
   // The session version of the frame read (FrameHeader::session_version; 0
-  // for a format 1 frame); 0 when nothing was found or it was undecodable.
-  // Also in lock.read_version.
+  // for a format 1 frame); 0 when nothing was found or it was undecodable,
+  // except for a destroyed session whose tombstone the store keeps (its
+  // version: LockedRead::tombstone_version). Also in lock.read_version.
   uint64_t version = 0;
   // The lock taken by a locking read.
   SessionLock lock;

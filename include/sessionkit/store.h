@@ -90,6 +90,11 @@ struct LockedRead {
   // When acquired: a live session exists and `record` holds it.
   bool found = false;
   SessionRecord record;
+  // When acquired and not found: the session version of the session's
+  // destroy where the store still keeps its mark (a store of tiers keeps a
+  // tombstone while a tier may hold an older copy, frame.h); the next write
+  // must carry a higher one. 0 otherwise.
+  uint64_t tombstone_version = 0;
   // When acquired by taking over the lock of a holder process of this host
   // that is gone, or of a holder whose lease ran out (where the store still
   // knows it: a store that expires locks by itself, like Redis, does not):

@@ -152,6 +152,11 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
       }
       ReadResult result =
           locked->found ? Decode(id, locked->record) : ReadResult{};
+      if (!locked->found) {
+        // Destroyed: the next write goes above the destroy's version.
+        result.version = locked->tombstone_version;
+        result.lock.read_version = locked->tombstone_version;
+      }
       if (result.lock.state == LockState::kReadOnly) {
         // Unreadable: nothing will be written, so the lock goes at once.
         (void)store_->Unlock(id, request.owner);

@@ -139,6 +139,11 @@ Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
       out.record = *n.answers[n.newest].record;
       held.record = out.record;
       held.version = n.answers[n.newest].version;
+    } else if (n.newest >= 0) {
+      // Destroyed, and a tier or the journal still says so: the next write
+      // goes above the destroy's version (from a host whose clock is
+      // behind the destroying host's, it would otherwise be hidden).
+      out.tombstone_version = n.answers[n.newest].version;
     }
     NoteHeld(id, request.owner, std::move(held));
     return out;
@@ -207,6 +212,12 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
       }
     }
   }
+  if (gone) {
+    // No session when the lock was taken (or a tombstone): nothing to touch,
+    // and a touch would shorten a tombstone's life to the session's.
+    Status unlocked = Unlock(id, owner);
+    return unlocked.ok() ? NotFound(id) : unlocked;
+  }
   Status st = Release(
       id, owner, [&](Store& s) { return s.TouchAndUnlock(id, ttl, owner); },
       [&](Store& s) {
@@ -214,7 +225,7 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
         return touched.IsNotFound() ? Status::OK() : touched;
       },
       moved, version);
-  return st.IsNotFound() || (st.ok() && gone) ? NotFound(id) : st;
+  return st.IsNotFound() ? NotFound(id) : st;
 }
 
 Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {

@@ -49,6 +49,16 @@ TieredStore::TieredStore(TieredOptions options,
     skip_until_[i] = 0;
     cannot_lock_[i] = false;
   }
+  // Ties go to the synchronous tiers, faster first, then to the journal
+  // (this host's latest word to the tiers behind: a touch it queued has
+  // the same version as what they hold), then to the tiers behind.
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (!async_[i]) tie_order_.push_back(i);
+  }
+  tie_order_.push_back(journal_slot());
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (async_[i]) tie_order_.push_back(i);
+  }
   if (journal_ != nullptr) {
     drainer_ =
         std::make_unique<Drainer>([this] { return DrainStep(); }, kDrainIdle);
@@ -137,19 +147,8 @@ void TieredStore::ReadBehind(std::string_view id, Newest& n, size_t skip) {
 }
 
 void TieredStore::PickNewest(Newest& n) const {
-  // Ties go to the synchronous tiers, faster first, then to the journal
-  // (this host's latest word to the tiers behind: a touch it queued has
-  // the same version as what they hold), then to the tiers behind.
-  std::vector<size_t> order;
-  for (size_t i = 0; i < tiers_.size(); ++i) {
-    if (!async_[i]) order.push_back(i);
-  }
-  order.push_back(journal_slot());
-  for (size_t i = 0; i < tiers_.size(); ++i) {
-    if (async_[i]) order.push_back(i);
-  }
   n.newest = -1;
-  for (size_t i : order) {
+  for (size_t i : tie_order_) {
     const Answer& a = n.answers[i];
     if (!a.record) continue;
     if (n.newest < 0 || a.version > n.answers[n.newest].version) {

@@ -160,6 +160,8 @@ class TieredStore final : public Store {
   std::vector<std::unique_ptr<Store>> tiers_;
   std::vector<bool> async_;            // by tier
   std::vector<uint32_t> journal_ids_;  // by tier: its id in the journal
+  // The answers in the order that breaks ties between equal versions.
+  std::vector<size_t> tie_order_;
   const Duration retry_after_;
   const Duration tombstone_ttl_;
   Env* const env_;

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/stores/lmdb.h"
 #include "sessionkit/stores/tiered.h"
@@ -288,6 +289,7 @@ TEST_F(TieredStoreTest, ALogoutIsNotUndoneByATierThatMissedIt) {
   auto locked = store_->LockAndRead(kId, Request("owner-a"));
   ASSERT_TRUE(locked.ok() && locked->acquired());
   EXPECT_FALSE(locked->found);
+  EXPECT_GT(locked->tombstone_version, 1u) << "the destroy's version";
   // The lock repaired tier 1: its copy is gone (it holds the tombstone).
   auto copy = tier_[1]->inner().Read(kId);
   ASSERT_TRUE(copy.ok());
@@ -324,10 +326,12 @@ class TieredAsyncTest : public ::testing::Test {
     TieredOptions options;
     options.retry_after = kRetryAfter;
     options.journal_path = dir_ + "/journal";
+    options.env = env_;
     for (int i = 0; i < 2; ++i) {
       LmdbOptions lmdb;
       lmdb.path = dir_ + "/tier" + std::to_string(i);
       lmdb.map_size = 16ull << 20;
+      lmdb.env = env_;
       auto store = OpenLmdbStore(lmdb);
       ASSERT_TRUE(store.ok()) << store.status().ToString();
       auto faulty = std::make_unique<FaultyStore>(std::move(*store));
@@ -350,6 +354,7 @@ class TieredAsyncTest : public ::testing::Test {
     return false;
   }
 
+  Env* env_ = nullptr;  // the clocks of the tiers and the store
   std::string dir_;
   bool down_[2] = {false, false};
   FaultyStore* tier_[2] = {nullptr, nullptr};
@@ -429,6 +434,47 @@ TEST_F(TieredAsyncTest, ALogoutReachesTheTierBehind) {
 // A process that wrote while the tier behind was down and is gone leaves
 // its backlog in the journal; the next process that opens the tiers
 // drains it, with no operator action.
+// A session started right after a logout, by a web server whose clock is
+// behind the one that logged out, while the logout still waits in the
+// journal for the tier behind: its writes go above the logout's version,
+// so it is neither hidden by it nor dropped on the way to the tier behind.
+TEST_F(TieredAsyncTest, ANewSessionIsNotHiddenByALogoutFromAClockAhead) {
+  test::FakeEnv env(test::FakeEnv::Scope::kRecordClocks);
+  env_ = &env;
+  Open();
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "logged-in"), kTtl));
+  ASSERT_TRUE(Behind(kId, "logged-in"));
+  tier_[1]->down = true;
+  SK_ASSERT_OK(store_->Destroy(kId));  // queued for the tier behind
+  env.SetWallNow(env.WallNow() - std::chrono::minutes(10));
+  EngineOptions engine_options;
+  engine_options.env = &env;
+  SessionEngine engine(std::move(store_), engine_options);
+  LockOptions lock;
+  lock.wait = Duration(200);
+  for (std::string payload : {"a|i:1;", "a|i:2;"}) {
+    auto read = engine.ReadForUpdate(kId, lock);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    SK_ASSERT_OK(engine.Write(kId, payload, Duration(3600 * 1000), read->lock));
+    auto back = engine.Read(kId);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(back->found) << "the session written is hidden";
+    EXPECT_EQ(back->payload, payload);
+  }
+  // The tier behind gets the new session, not the logout. (The retries of
+  // the logout went by the clock ahead: this process plays both hosts.)
+  tier_[1]->down = false;
+  env.Advance(std::chrono::minutes(11));
+  bool behind = false;
+  for (int i = 0; i < 250 && !behind; ++i) {
+    env.Advance(1s);  // the journal's retries go by the wall clock
+    auto got = tier_[1]->inner().Read(kId);
+    behind = got.ok() && PayloadOf(got->data) == "a|i:2;";
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(behind) << "the tier behind never got the new session";
+}
+
 TEST_F(TieredAsyncTest, AnotherProcessDrainsTheBacklogOfOneThatIsGone) {
   down_[1] = true;
   Open();

@@ -190,6 +190,9 @@ class Command {
       out_ << "\nsize histogram (stored bytes per session)\n"
            << histogram.Format();
     }
+    if (Result<TiersReport> tiers = ReportTiers(*store_); tiers.ok()) {
+      out_ << "\n" << FormatTiers(*tiers);
+    }
     return kExitOk;
   }
 

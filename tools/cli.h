@@ -22,6 +22,7 @@
 #include "sessionkit/clock.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/store.h"
+#include "sessionkit/stores/tiered.h"
 
 namespace CLI {
 class App;
@@ -68,6 +69,12 @@ std::string FormatSize(uint64_t bytes);
 // line: "space: 12.5 MiB in use, 1.3% of its limit of 931.3 GiB (<what sets
 // it>); 14 MiB on disk".
 std::string FormatUsage(const StoreUsage& usage);
+
+// What `stats` prints of a store of tiers (ReportTiers): where the breakers
+// are kept, then one line per tier: its number, name, sync or behind, its
+// breaker (up, down for how long, being probed), failures in a row and the
+// last one, and for a tier behind the journal's backlog.
+std::string FormatTiers(const TiersReport& report);
 
 // What `get --frame` prints of a stored frame's header, one "name: value"
 // line each: format version, codec, key id, session version and payload

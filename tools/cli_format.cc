@@ -14,6 +14,26 @@ namespace {
 // The longest bar of the histogram, in characters.
 constexpr int kBarWidth = 40;
 
+// Milliseconds as seconds with one decimal: "1.5 s".
+std::string Seconds(int64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f s", static_cast<double>(ms) / 1000);
+  return buf;
+}
+
+std::string BreakerText(const TierReport& t) {
+  switch (t.breaker) {
+    case TierReport::Breaker::kUp:
+      return "up";
+    case TierReport::Breaker::kDown:
+      return t.for_ms > 0 ? "down, skipped for " + Seconds(t.for_ms) + " more"
+                          : "down, probed at the next call";
+    case TierReport::Breaker::kProbing:
+      return "being probed";
+  }
+  return "?";
+}
+
 }  // namespace
 
 std::string PadLeft(const std::string& s, size_t width) {
@@ -75,6 +95,39 @@ std::string FormatUsage(const StoreUsage& usage) {
   if (usage.file_bytes > 0)
     out += "; " + FormatSize(usage.file_bytes) + " on disk";
   return out + "\n";
+}
+
+std::string FormatTiers(const TiersReport& report) {
+  std::string out = "tiers (breakers ";
+  if (!report.breaker_path.empty()) {
+    out += "shared by this host's processes in " + report.breaker_path + ")\n";
+  } else if (!report.breaker_note.empty()) {
+    out += "of each process: " + report.breaker_note + ")\n";
+  } else {
+    out += "of each process)\n";
+  }
+  for (size_t i = 0; i < report.tiers.size(); ++i) {
+    const TierReport& t = report.tiers[i];
+    out += PadLeft(std::to_string(i + 1), 3) + "  " + t.name +
+           (t.async ? "  behind: " : "  sync: ") + BreakerText(t);
+    out += "; failures in a row: " + std::to_string(t.consecutive_failures);
+    if (t.last_failure_ago_ms >= 0) {
+      out += ", the last " + Seconds(t.last_failure_ago_ms) + " ago (" +
+             std::string(StatusCodeName(t.last_failure_code)) + ")";
+    }
+    if (t.async) {
+      out += "; journal: " + std::to_string(t.pending) + " pending, " +
+             std::to_string(t.in_backoff) + " in backoff";
+      if (t.pending > 0) {
+        out += ", the oldest " + Seconds(t.backlog_age.count()) + " old";
+      }
+    }
+    out += "\n";
+  }
+  if (!report.journal.ok()) {
+    out += "journal: " + report.journal.ToString() + "\n";
+  }
+  return out;
 }
 
 std::string FormatFrameHeader(const FrameHeader& header, size_t payload_bytes) {

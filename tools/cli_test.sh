@@ -444,5 +444,21 @@ run ls "$URL"
 expect_rc 0
 expect_out ""
 
+# --- stats of tiers --------------------------------------------------------
+# An LMDB tier and one written behind that is down (nothing listens on port
+# 1): the session waits in the journal, and stats shows each tier, its
+# breaker and the backlog. The breakers' file is the test's own.
+TIERS="lmdb://$DIR/tiers-store|redis://127.0.0.1:1/0?connect_timeout=100ms&write=async&journal=$DIR/journal&breaker=$DIR/breaker"
+printf 'n|i:1;' | "$SEED" "$TIERS" clitesttiers00000000000000000001 600000 ||
+  fail "could not seed the tiers"
+run stats "$TIERS"
+expect_rc 0
+expect_out_has "^live +1 "
+expect_out_has "^tiers \(breakers shared by this host's processes in $DIR/breaker\)$"
+expect_out_has "^  1  lmdb://$DIR/tiers-store  sync: up; failures in a row: 0$"
+expect_out_has "^  2  redis://127\.0\.0\.1:1/0\?\S+  behind: (up|down, [a-z0-9. ]+|being probed); failures in a row: [1-9][0-9]*, the last [0-9.]+ s ago \(unavailable\); journal: 1 pending, [01] in backoff, the oldest [0-9.]+ s old$"
+run stats "$URL"
+expect_out_lacks "^tiers"
+
 echo "cli_test: $checks checks, $failures failed"
 [[ $failures == 0 ]]

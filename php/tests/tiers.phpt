@@ -28,7 +28,7 @@ set_error_handler(function (int $no, string $msg) use (&$warnings) {
 $id = 'tiers' . bin2hex(random_bytes(12));
 
 // Both tiers are written.
-ini_set('session.save_path', "$a|$b");
+ini_set('session.save_path', sk_test_with_breaker("$a|$b"));
 session_id($id);
 var_dump(session_start());
 $_SESSION['n'] = 1;
@@ -45,7 +45,7 @@ foreach ([$a, $b] as $tier) {
 $closed = stream_socket_server('tcp://127.0.0.1:0');
 $port = explode(':', stream_socket_get_name($closed, false))[1];
 fclose($closed);
-ini_set('session.save_path', "redis://127.0.0.1:$port/0?connect_timeout=100ms|$b");
+ini_set('session.save_path', sk_test_with_breaker("redis://127.0.0.1:$port/0?connect_timeout=100ms|$b"));
 for ($i = 0; $i < 3; $i++) {
     session_id($id);
     session_start();
@@ -66,7 +66,7 @@ register_shutdown_function(function () use ($journal) {
     foreach (glob("$journal/*") ?: [] as $f) unlink($f);
     @rmdir($journal);
 });
-ini_set('session.save_path', "$a|$c?write=async&journal=$journal");
+ini_set('session.save_path', sk_test_with_breaker("$a|$c?write=async&journal=$journal"));
 session_id($id);
 var_dump(session_start());
 $_SESSION['n']++;

@@ -135,6 +135,23 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
       }
       options.journal_path = *journal;
     }
+    // The breakers' file: one per save path, on any tier (docs/tiers.md).
+    Result<std::string> breaker = url.PathParam("breaker", "");
+    if (!breaker.ok()) return breaker.status().WithContext(tier);
+    if (!breaker->empty()) {
+      if (*breaker != "off" && !breaker->starts_with("/")) {
+        return Status::InvalidArgument(
+            tier + ": breaker=" + *breaker +
+            ": expected an absolute path (the breakers' file) or \"off\"");
+      }
+      if (!options.breaker_path.empty() && options.breaker_path != *breaker) {
+        return Status::InvalidArgument(
+            tier + ": breaker=" + *breaker + " differs from " +
+            options.breaker_path +
+            ": the tiers of one save path share one breaker file");
+      }
+      options.breaker_path = *breaker;
+    }
     Result<std::unique_ptr<Store>> store = OpenStore(url, env);
     if (!store.ok()) return store.status().WithContext(tier);
     options.tiers.push_back({std::move(*store), url.write_async()});

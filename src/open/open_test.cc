@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "sessionkit/stores/tiered.h"
 #include "support/fake_env.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
@@ -38,7 +39,8 @@ TEST(OpenStoreTest, SeveralUrlsAreTiers) {
   auto dir = test::MakeTempDir("open-tiers");
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();
   {
-    auto store = OpenStore("lmdb://" + *dir + "/a | lmdb://" + *dir + "/b");
+    auto store = OpenStore("lmdb://" + *dir + "/a | lmdb://" + *dir +
+                           "/b?breaker=" + *dir + "/breaker");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     EXPECT_EQ((*store)->name(),
               "tiers: lmdb://" + *dir + "/a | lmdb://" + *dir + "/b");
@@ -53,7 +55,8 @@ TEST(OpenStoreTest, SeveralUrlsAreTiers) {
   {
     // Written behind, through a journal in the directory journal= names.
     const std::string spec = "lmdb://" + *dir + "/a|lmdb://" + *dir +
-                             "/c?write=async&journal=" + *dir + "/journal";
+                             "/c?write=async&journal=" + *dir +
+                             "/journal&breaker=" + *dir + "/breaker";
     auto store = OpenStore(spec);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     EXPECT_THAT((*store)->name(), HasSubstr("(written behind)"));
@@ -64,6 +67,43 @@ TEST(OpenStoreTest, SeveralUrlsAreTiers) {
   auto behind = OpenStore("lmdb://" + *dir + "/c");
   ASSERT_TRUE(behind.ok());
   EXPECT_TRUE((*behind)->Read("abcdefghijklmnopqrstuvwxyz012345").ok());
+  test::RemoveTempDir(*dir);
+}
+
+// breaker= names the breakers' file of the save path, on any tier: absolute
+// or off, and the same on every tier that gives it.
+TEST(OpenStoreTest, TheBreakerFileIsOnePerSavePath) {
+  auto dir = test::MakeTempDir("open-breaker");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  const std::string a = "lmdb://" + *dir + "/a";
+  const std::string b = "lmdb://" + *dir + "/b";
+  auto relative = OpenStore(a + "|" + b + "?breaker=breaker");
+  EXPECT_THAT(
+      relative.status().message(),
+      AllOf(StartsWith("tier 2: breaker=breaker"), HasSubstr("absolute")));
+  auto differs = OpenStore(a + "?breaker=" + *dir + "/x|" + b + "?breaker=off");
+  EXPECT_THAT(differs.status().message(),
+              AllOf(StartsWith("tier 2: breaker=off differs"),
+                    HasSubstr("one breaker file")));
+  auto store = OpenStore(a + "?breaker=" + *dir + "/x|" + b);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto report = ReportTiers(**store);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->breaker_path, *dir + "/x");
+  ASSERT_EQ(report->tiers.size(), 2u);
+  EXPECT_EQ(report->tiers[1].name, b);
+  store->reset();
+  auto off = OpenStore(a + "|" + b + "?breaker=off");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  report = ReportTiers(**off);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->breaker_path, "");
+  EXPECT_EQ(report->breaker_note, "");
+  auto alone = OpenStore(a + "?breaker=off");
+  ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+  EXPECT_TRUE(ReportTiers(**alone).status().IsNotSupported());
+  off->reset();
+  alone->reset();
   test::RemoveTempDir(*dir);
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -82,6 +83,17 @@ int MapSharedFile(const std::string& path, unsigned mode, SharedFileOwner owner,
   }
   close(fd);  // the mapping keeps the file
   return rc;
+}
+
+std::string DefaultSharedFilePath(std::string_view prefix) {
+  // Shared memory where there is some; a php-fpm started with a cleared
+  // environment has no TMPDIR.
+  std::string dir = "/dev/shm";
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    const char* tmp = getenv("TMPDIR");
+    dir = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
+  }
+  return dir + "/" + std::string(prefix) + "-" + std::to_string(geteuid());
 }
 
 int LockWake::Map(const std::string& path, unsigned mode,

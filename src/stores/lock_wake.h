@@ -45,6 +45,12 @@ enum class SharedFileOwner {
 int MapSharedFile(const std::string& path, unsigned mode, SharedFileOwner owner,
                   size_t bytes, void** out);
 
+// The default path of a host-shared file of the calling user, such as the
+// Memcached store's wake file or the tiers' breaker file:
+// <dir>/<prefix>-<euid>, where <dir> is /dev/shm when the caller may
+// create files there, else $TMPDIR when it is absolute, else /tmp.
+std::string DefaultSharedFilePath(std::string_view prefix);
+
 // One process's mapping of a wake file.
 //
 // Thread safety: Seq, Wait and Wake may be called concurrently from any

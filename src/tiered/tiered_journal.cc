@@ -111,10 +111,16 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
 bool TieredStore::DrainStep() {
   bool worked = false;
   for (size_t i = 0; i < tiers_.size(); ++i) {
-    if (!async_[i] || Skipped(i)) continue;  // a tier left out waits
+    if (!async_[i]) continue;
+    // A tier whose breaker is open waits; the drain is no call of a
+    // request, so its waits are not counted as skipped calls.
+    const Admission admitted = breakers_->Admit(i, /*count=*/false);
+    if (admitted == Admission::kSkip) continue;
     Result<std::vector<JournalEntry>> entries = journal_->Claim(
         journal_ids_[i], kDrainBatch, env_->WallNow(), kDrainClaim);
-    if (!entries.ok()) {
+    if (!entries.ok() || entries->empty()) {
+      // Nothing to probe with: the next caller probes.
+      if (admitted == Admission::kProbe) breakers_->Abandon(i);
       // A damaged entry was removed: the next claim goes on past it.
       worked = worked || entries.status().IsCorrupt();
       continue;

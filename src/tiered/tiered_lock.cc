@@ -44,11 +44,21 @@ void TieredStore::Repair(std::string_view id, const Newest& n) {
   });
 }
 
-size_t TieredStore::FirstLockTier() const {
+size_t TieredStore::FirstLockTier() {
+  // Each tier is admitted only when it would be the one (a probe claimed
+  // for a tier not asked would hold the others off for an interval).
   for (bool async : {false, true}) {
-    for (size_t i : Usable(async)) {
-      if (!cannot_lock_[i].load(std::memory_order_relaxed)) return i;
+    size_t first = kNoTier;
+    for (size_t i = 0; i < tiers_.size(); ++i) {
+      if (async_[i] != async ||
+          cannot_lock_[i].load(std::memory_order_relaxed)) {
+        continue;
+      }
+      if (first == kNoTier) first = i;
+      if (breakers_->Admit(i) != Admission::kSkip) return i;
     }
+    // All left out: asking the first beats failing unasked.
+    if (first != kNoTier) return first;
   }
   return 0;
 }
@@ -75,78 +85,80 @@ Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
   SK_CHECK_ID(id);
   Drain();
   Status last = Status::NotSupported(name_ + ": no tier can lock");
-  std::vector<size_t> order = Usable();
-  for (size_t i : Usable(/*async=*/true)) order.push_back(i);
-  for (size_t tier : order) {
-    if (cannot_lock_[tier].load(std::memory_order_relaxed)) continue;
-    Result<LockedRead> locked = Status::Internal(name_ + ": not asked");
-    // The lock tier locks and reads while the others read.
-    Newest n = ReadAll(
-        id, tier,
-        [&] {
-          locked = tiers_[tier]->LockAndRead(id, request);
-          Note(tier, locked.status());
-        },
-        /*with_journal=*/false);
-    if (!locked.ok()) {
-      if (locked.status().IsNotSupported()) {
-        cannot_lock_[tier].store(true, std::memory_order_relaxed);
-        continue;
+  // The tiers behind are admitted only when no synchronous tier locked
+  // (their probes are claimed only when they are asked).
+  for (bool async : {false, true}) {
+    for (size_t tier : Usable(async)) {
+      if (cannot_lock_[tier].load(std::memory_order_relaxed)) continue;
+      Result<LockedRead> locked = Status::Internal(name_ + ": not asked");
+      // The lock tier locks and reads while the others read.
+      Newest n = ReadAll(
+          id, tier,
+          [&] {
+            locked = tiers_[tier]->LockAndRead(id, request);
+            Note(tier, locked.status());
+          },
+          /*with_journal=*/false);
+      if (!locked.ok()) {
+        if (locked.status().IsNotSupported()) {
+          cannot_lock_[tier].store(true, std::memory_order_relaxed);
+          continue;
+        }
+        if (IsOutage(locked.status())) {
+          last = locked.status();
+          continue;  // the next tier's lock stands in (docs/tiers.md)
+        }
+        return locked.status();
       }
-      if (IsOutage(locked.status())) {
-        last = locked.status();
-        continue;  // the next tier's lock stands in (docs/tiers.md)
+      if (!locked->acquired()) return locked;
+      Answer own;
+      own.status = locked->found ? Status::OK()
+                                 : Status::NotFound("no session in the tier");
+      if (locked->found) {
+        own.version = VersionOf(locked->record.data);
+        own.record = std::move(locked->record);
       }
-      return locked.status();
-    }
-    if (!locked->acquired()) return locked;
-    Answer own;
-    own.status = locked->found ? Status::OK()
-                               : Status::NotFound("no session in the tier");
-    if (locked->found) {
-      own.version = VersionOf(locked->record.data);
-      own.record = std::move(locked->record);
-    }
-    // The other tiers were read while the lock was taken, maybe before the
-    // holder it waited for wrote or destroyed the session there. When one
-    // of them would win over the lock tier's copy, they are read again,
-    // now under the lock (the lock tier is written first and destroyed
-    // last, so that a copy it lacks is not an old one elsewhere).
-    bool disagree = false;
-    for (size_t i = 0; i < tiers_.size(); ++i) {
-      const Answer& a = n.answers[i];
-      if (i != tier && a.record && (!own.record || a.version > own.version)) {
-        disagree = true;
+      // The other tiers were read while the lock was taken, maybe before the
+      // holder it waited for wrote or destroyed the session there. When one
+      // of them would win over the lock tier's copy, they are read again,
+      // now under the lock (the lock tier is written first and destroyed
+      // last, so that a copy it lacks is not an old one elsewhere).
+      bool disagree = false;
+      for (size_t i = 0; i < tiers_.size(); ++i) {
+        const Answer& a = n.answers[i];
+        if (i != tier && a.record && (!own.record || a.version > own.version)) {
+          disagree = true;
+        }
       }
+      if (disagree) n = ReadAll(id, tier, {}, /*with_journal=*/false);
+      n.answers[tier] = std::move(own);
+      // This host's journal, read under the lock too: a destroy queued before
+      // the lock was ended is seen.
+      if (has_async()) n.answers[journal_slot()] = Pending(id);
+      PickNewest(n);
+      ReadBehind(id, n, tier);
+      // Under the lock no other request writes the session: the tiers that
+      // lost it or hold an older copy get the newest now.
+      Repair(id, n);
+      Held held;
+      held.tier = tier;
+      LockedRead out;
+      out.outcome = LockOutcome::kAcquired;
+      out.broken_owner = std::move(locked->broken_owner);
+      if (!n.gone()) {
+        out.found = true;
+        out.record = *n.answers[n.newest].record;
+        held.record = out.record;
+        held.version = n.answers[n.newest].version;
+      } else if (n.newest >= 0) {
+        // Destroyed, and a tier or the journal still says so: the next
+        // write goes above the destroy's version (from a host whose clock
+        // is behind the destroying host's, it would otherwise be hidden).
+        out.tombstone_version = n.answers[n.newest].version;
+      }
+      NoteHeld(id, request.owner, std::move(held));
+      return out;
     }
-    if (disagree) n = ReadAll(id, tier, {}, /*with_journal=*/false);
-    n.answers[tier] = std::move(own);
-    // This host's journal, read under the lock too: a destroy queued before
-    // the lock was ended is seen.
-    if (has_async()) n.answers[journal_slot()] = Pending(id);
-    PickNewest(n);
-    ReadBehind(id, n, tier);
-    // Under the lock no other request writes the session: the tiers that
-    // lost it or hold an older copy get the newest now.
-    Repair(id, n);
-    Held held;
-    held.tier = tier;
-    LockedRead out;
-    out.outcome = LockOutcome::kAcquired;
-    out.broken_owner = std::move(locked->broken_owner);
-    if (!n.gone()) {
-      out.found = true;
-      out.record = *n.answers[n.newest].record;
-      held.record = out.record;
-      held.version = n.answers[n.newest].version;
-    } else if (n.newest >= 0) {
-      // Destroyed, and a tier or the journal still says so: the next write
-      // goes above the destroy's version (from a host whose clock is
-      // behind the destroying host's, it would otherwise be hidden).
-      out.tombstone_version = n.answers[n.newest].version;
-    }
-    NoteHeld(id, request.owner, std::move(held));
-    return out;
   }
   if (IsOutage(last)) {
     return Status(last.code(), name_ + ": no tier could lock; the last said: " +

@@ -1,7 +1,6 @@
 #include "tiered/tiered_store.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -13,10 +12,21 @@
 namespace sessionkit::tiered {
 namespace {
 
-int64_t Millis(SteadyTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             t.time_since_epoch())
-      .count();
+std::vector<std::string> NamesOf(const TieredOptions& options) {
+  std::vector<std::string> names;
+  for (const TieredOptions::Tier& tier : options.tiers) {
+    names.push_back(tier.store->name());
+  }
+  return names;
+}
+
+std::unique_ptr<Breakers> MakeBreakers(const TieredOptions& options) {
+  BreakerOptions breaker;
+  breaker.path = options.breaker_path;
+  breaker.interval = options.breaker_interval;
+  breaker.failures = options.breaker_failures;
+  breaker.env = options.env;
+  return std::make_unique<Breakers>(breaker, NamesOf(options));
 }
 
 }  // namespace
@@ -30,10 +40,9 @@ bool TieredStore::Newest::gone() const {
 
 TieredStore::TieredStore(TieredOptions options,
                          std::unique_ptr<Journal> journal)
-    : retry_after_(options.retry_after),
-      tombstone_ttl_(options.tombstone_ttl),
+    : tombstone_ttl_(options.tombstone_ttl),
       env_(Env::OrDefault(options.env)),
-      skip_until_(new std::atomic<int64_t>[options.tiers.size()]),
+      breakers_(MakeBreakers(options)),
       cannot_lock_(new std::atomic<bool>[options.tiers.size()]),
       journal_(std::move(journal)),
       fanout_(options.tiers.size()) {
@@ -46,7 +55,6 @@ TieredStore::TieredStore(TieredOptions options,
     journal_ids_.push_back(JournalId(tier.store->name()));
     async_.push_back(tier.async);
     tiers_.push_back(std::move(tier.store));
-    skip_until_[i] = 0;
     cannot_lock_[i] = false;
   }
   // Ties go to the synchronous tiers, faster first, then to the journal
@@ -76,26 +84,16 @@ TieredStore::~TieredStore() {
   }
 }
 
-bool TieredStore::Skipped(size_t i) const {
-  return skip_until_[i].load(std::memory_order_relaxed) >
-         Millis(env_->SteadyNow());
-}
-
 void TieredStore::Note(size_t i, const Status& status) {
-  if (IsOutage(status)) {
-    skip_until_[i].store(Millis(env_->SteadyNow()) + retry_after_.count(),
-                         std::memory_order_relaxed);
-  } else if (status.ok() || status.IsNotFound()) {
-    skip_until_[i].store(0, std::memory_order_relaxed);
-  }
+  breakers_->Record(i, status);
 }
 
-std::vector<size_t> TieredStore::Usable(bool async) const {
+std::vector<size_t> TieredStore::Usable(bool async) {
   std::vector<size_t> all, up;
   for (size_t i = 0; i < tiers_.size(); ++i) {
     if (async_[i] != async) continue;
     all.push_back(i);
-    if (!Skipped(i)) up.push_back(i);
+    if (breakers_->Admit(i) != Admission::kSkip) up.push_back(i);
   }
   // All left out: asking them beats failing unasked.
   return up.empty() ? all : up;
@@ -331,13 +329,22 @@ Result<bool> TieredStore::Exists(std::string_view id) {
 }
 
 Result<ScanPage> TieredStore::Scan(const ScanOptions& options) {
-  // The first synchronous tier that answers lists what it holds.
+  // The first synchronous tier that answers lists what it holds. Each is
+  // admitted just before it is asked, so that no probe is claimed for a
+  // tier that is not; when none is admitted, all are asked.
   Status last = Status::Unavailable(name_ + ": no tier to scan");
-  for (size_t i : Usable()) {
-    Result<ScanPage> page = tiers_[i]->Scan(options);
-    Note(i, page.status());
-    if (page.ok() || !IsOutage(page.status())) return page;
-    last = page.status();
+  bool asked = false;
+  for (bool anyway : {false, true}) {
+    if (anyway && asked) break;
+    for (size_t i = 0; i < tiers_.size(); ++i) {
+      if (async_[i]) continue;
+      if (!anyway && breakers_->Admit(i) == Admission::kSkip) continue;
+      asked = true;
+      Result<ScanPage> page = tiers_[i]->Scan(options);
+      Note(i, page.status());
+      if (page.ok() || !IsOutage(page.status())) return page;
+      last = page.status();
+    }
   }
   return last;
 }
@@ -396,9 +403,17 @@ Result<std::unique_ptr<Store>> OpenTieredStore(TieredOptions options) {
         "tiers: the first tier (" + options.tiers.front().store->name() +
         ") is written behind; the first tier must be written at once");
   }
-  if (options.retry_after.count() <= 0 || options.tombstone_ttl.count() <= 0) {
+  if (options.breaker_interval.count() <= 0 ||
+      options.tombstone_ttl.count() <= 0 || options.breaker_failures < 1) {
     return Status::InvalidArgument(
-        "tiers: retry_after and tombstone_ttl must be positive");
+        "tiers: breaker_interval, breaker_failures and tombstone_ttl must be "
+        "positive");
+  }
+  if (!options.breaker_path.empty() &&
+      options.breaker_path != tiered::kBreakerOff &&
+      !options.breaker_path.starts_with("/")) {
+    return Status::InvalidArgument("tiers: breaker=" + options.breaker_path +
+                                   ": expected an absolute path or \"off\"");
   }
   std::unique_ptr<tiered::Journal> journal;
   if (any_async) {

@@ -20,6 +20,7 @@
 
 #include "sessionkit/store.h"
 #include "sessionkit/stores/tiered.h"
+#include "tiered/breaker.h"
 #include "tiered/drainer.h"
 #include "tiered/fanout.h"
 #include "tiered/journal.h"
@@ -52,9 +53,13 @@ class TieredStore final : public Store {
                         const LockOwner& owner) override;
   Status Unlock(std::string_view id, const LockOwner& owner) override;
 
-  // Drains what is due in the journal, a batch per async tier: true when
-  // it found anything. The drain thread calls it; tests may too.
+  // Drains what is due in the journal, a batch per async tier whose
+  // breaker lets it be called: true when it found anything. The drain
+  // thread calls it; tests may too.
   bool DrainStep();
+
+  // The tiers, their breakers and the journal's backlog (ReportTiers).
+  TiersReport Report();
 
   // The most entries a drain step takes of one tier, and how long they are
   // its own before another drainer may take them.
@@ -87,14 +92,12 @@ class TieredStore final : public Store {
     uint64_t version = 0;
   };
 
-  // Whether tier `i` is left out now (it failed within retry_after).
-  bool Skipped(size_t i) const;
-  // Records how tier `i` answered: a failure to answer leaves it out for
-  // retry_after; an answer brings it back.
+  // Records how tier `i` answered, in its breaker (breaker.h).
   void Note(size_t i, const Status& status);
-  // The synchronous (or async) tiers to ask now: those not left out, or
-  // all of them when all are.
-  std::vector<size_t> Usable(bool async = false) const;
+  // The synchronous (or async) tiers to ask now: those whose breaker lets
+  // them be called (claiming the probes that are due: the caller asks
+  // every tier returned), or all of them when none does.
+  std::vector<size_t> Usable(bool async = false);
   size_t journal_slot() const { return tiers_.size(); }
 
   // Reads tier `i` into `answer`.
@@ -135,8 +138,8 @@ class TieredStore final : public Store {
   Status NoCopy(std::string_view id, const Newest& n) const;
 
   // The first usable tier that locks (or can: not known not to),
-  // synchronous tiers first.
-  size_t FirstLockTier() const;
+  // synchronous tiers first; the caller asks it.
+  size_t FirstLockTier();
   // The lock `owner` holds on `id` (LockAndRead noted it), taken out of the
   // table; nullopt when not noted.
   std::optional<Held> TakeHeld(std::string_view id, const LockOwner& owner);
@@ -162,12 +165,11 @@ class TieredStore final : public Store {
   std::vector<uint32_t> journal_ids_;  // by tier: its id in the journal
   // The answers in the order that breaks ties between equal versions.
   std::vector<size_t> tie_order_;
-  const Duration retry_after_;
   const Duration tombstone_ttl_;
   Env* const env_;
   std::string name_;
-  // Per tier: the steady time (ms) before which it is left out.
-  std::unique_ptr<std::atomic<int64_t>[]> skip_until_;
+  // Per tier: whether it is called (shared by the host's processes).
+  std::unique_ptr<Breakers> breakers_;
   // Per tier: whether it answered NotSupported to a lock (it cannot lock).
   std::unique_ptr<std::atomic<bool>[]> cannot_lock_;
   std::unique_ptr<Journal> journal_;

@@ -28,19 +28,22 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A tier that forwards to a real store, or answers Unavailable while down,
-// counting the calls that reached it.
+// A tier that forwards to a real store, or answers Unavailable while down
+// (DeadlineExceeded while blackholed), counting the calls that reached it.
 class FaultyStore final : public Store {
  public:
-  explicit FaultyStore(std::unique_ptr<Store> inner)
-      : inner_(std::move(inner)) {}
+  // `name`: the name it goes by; empty: the inner store's.
+  explicit FaultyStore(std::unique_ptr<Store> inner, std::string name = "")
+      : inner_(std::move(inner)),
+        name_(name.empty() ? inner_->name() : std::move(name)) {}
 
   std::atomic<bool> down{false};
+  std::atomic<bool> blackholed{false};
   std::atomic<int> calls{0};
   // When set, called at the start of every Write (to hold it).
   std::function<void()> on_write;
 
-  const std::string& name() const override { return inner_->name(); }
+  const std::string& name() const override { return name_; }
   Result<SessionRecord> Read(std::string_view id) override {
     SK_RETURN_IF_ERROR(Gate());
     return inner_->Read(id);
@@ -100,14 +103,16 @@ class FaultyStore final : public Store {
  private:
   Status Gate() {
     ++calls;
-    if (down) return Status::Unavailable(inner_->name() + ": down (test)");
+    if (down) return Status::Unavailable(name_ + ": down (test)");
+    if (blackholed) return Status::DeadlineExceeded(name_ + ": timed out");
     return Status::OK();
   }
   std::unique_ptr<Store> inner_;
+  const std::string name_;
 };
 
 constexpr Duration kTtl{60000};
-constexpr Duration kRetryAfter{100};
+constexpr Duration kInterval{100};
 const std::string kId = "tiered0123456789abcdefghijklmnop";
 
 // A stored value of session version `version`.
@@ -128,31 +133,42 @@ class TieredStoreTest : public ::testing::Test {
     auto dir = test::MakeTempDir("tiered-store");
     ASSERT_TRUE(dir.ok()) << dir.status().ToString();
     dir_ = *dir;
-    TieredOptions options;
-    options.retry_after = kRetryAfter;
-    options.env = &env_;
-    for (int i = 0; i < 2; ++i) {
-      LmdbOptions lmdb;
-      lmdb.path = dir_ + "/tier" + std::to_string(i);
-      lmdb.map_size = 16ull << 20;
-      lmdb.env = &env_;
-      auto store = OpenLmdbStore(lmdb);
-      ASSERT_TRUE(store.ok()) << store.status().ToString();
-      auto faulty = std::make_unique<FaultyStore>(std::move(*store));
-      tier_[i] = faulty.get();
-      options.tiers.push_back({std::move(faulty), false});
-    }
-    auto store = OpenTieredStore(std::move(options));
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(*store);
+    store_ = Open("tier", tier_);
   }
   void TearDown() override {
     store_.reset();
     test::RemoveTempDir(dir_);
   }
 
-  // Lets the tiers left out be asked again.
-  void PastRetry() { std::this_thread::sleep_for(kRetryAfter + 20ms); }
+  // Two LMDB tiers <dir>/<prefix>0 and 1, in `tiers`, named `names` when
+  // given; their breakers in <dir>/breaker.
+  std::unique_ptr<Store> Open(const std::string& prefix, FaultyStore** tiers,
+                              const std::vector<std::string>& names = {}) {
+    TieredOptions options;
+    options.breaker_interval = kInterval;
+    options.breaker_path = dir_ + "/breaker";
+    options.env = &env_;
+    for (size_t i = 0; i < 2; ++i) {
+      LmdbOptions lmdb;
+      lmdb.path = dir_ + "/" + prefix + std::to_string(i);
+      lmdb.map_size = 16ull << 20;
+      lmdb.env = &env_;
+      auto store = OpenLmdbStore(lmdb);
+      EXPECT_TRUE(store.ok()) << store.status().ToString();
+      if (!store.ok()) return nullptr;
+      auto faulty = std::make_unique<FaultyStore>(
+          std::move(*store), i < names.size() ? names[i] : "");
+      tiers[i] = faulty.get();
+      options.tiers.push_back({std::move(faulty), false});
+    }
+    auto store = OpenTieredStore(std::move(options));
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  // Lets the tiers left out be asked again (the breakers go by the boot
+  // clock).
+  void PastRetry() { env_.Advance(kInterval); }
 
   LockRequest Request(std::string token) {
     LockRequest request;
@@ -200,18 +216,55 @@ TEST_F(TieredStoreTest, ATierBackWithOldDataIsNotBelievedAndIsRepaired) {
   SK_EXPECT_OK(store_->Unlock(kId, Request("owner-a").owner));
 }
 
-TEST_F(TieredStoreTest, ADownTierIsLeftOutUntilRetryAfter) {
+TEST_F(TieredStoreTest, ADownTierIsLeftOutAfterThreeFailuresForAnInterval) {
   tier_[0]->down = true;
-  SK_ASSERT_OK(store_->Write(kId, Frame(1, "a"), kTtl));
-  const int after_first = tier_[0]->calls;
-  for (int i = 0; i < 5; ++i) {
-    SK_ASSERT_OK(store_->Write(kId, Frame(2 + i, "b"), kTtl));
+  for (int i = 0; i < 6; ++i) {
+    SK_ASSERT_OK(store_->Write(kId, Frame(1 + i, "b"), kTtl));
     ASSERT_TRUE(store_->Read(kId).ok());
   }
-  EXPECT_EQ(tier_[0]->calls, after_first) << "a down tier was asked again";
+  EXPECT_EQ(tier_[0]->calls, 3) << "a down tier was asked again";
   PastRetry();
   ASSERT_TRUE(store_->Read(kId).ok());
-  EXPECT_EQ(tier_[0]->calls, after_first + 1) << "it was not tried again";
+  ASSERT_TRUE(store_->Read(kId).ok());
+  EXPECT_EQ(tier_[0]->calls, 4) << "not one probe after the interval";
+  tier_[0]->down = false;
+  PastRetry();
+  ASSERT_TRUE(store_->Read(kId).ok());
+  ASSERT_TRUE(store_->Read(kId).ok());
+  EXPECT_EQ(tier_[0]->calls, 6) << "a tier that answered again is left out";
+}
+
+// Two stores of tiers (two php-fpm workers) that name the same tier share
+// its breaker through the file: a blackholed tier costs them one timeout
+// per interval together, not one each.
+TEST_F(TieredStoreTest, TwoStoresSharingTheBreakerFileTimeOutOncePerInterval) {
+  FaultyStore* other[2] = {nullptr, nullptr};
+  std::unique_ptr<Store> second = Open("other", other, {tier_[0]->name()});
+  ASSERT_NE(second, nullptr);
+  tier_[0]->blackholed = true;
+  other[0]->blackholed = true;
+  const auto calls = [&] { return tier_[0]->calls + other[0]->calls; };
+  for (int interval = 1; interval <= 3; ++interval) {
+    for (int i = 0; i < 10; ++i) {
+      for (Store* store : {store_.get(), second.get()}) {
+        SK_ASSERT_OK(store->Write(kId, Frame(interval * 100 + i, "v"), kTtl));
+        ASSERT_TRUE(store->Read(kId).ok());
+      }
+    }
+    EXPECT_EQ(calls(), interval) << "in interval " << interval;
+    PastRetry();
+  }
+  auto report = ReportTiers(*second);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->breaker_path, dir_ + "/breaker");
+  const TierReport& t = report->tiers[0];
+  EXPECT_EQ(t.breaker, TierReport::Breaker::kDown);
+  EXPECT_EQ(t.last_failure_code, StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(t.last_failure_ago_ms, kInterval.count());
+  EXPECT_EQ(t.opened, 3u);
+  EXPECT_EQ(t.skipped, 3u * (40 - 1));
+  EXPECT_TRUE(t.shared);
+  EXPECT_EQ(report->tiers[1].breaker, TierReport::Breaker::kUp);
 }
 
 TEST_F(TieredStoreTest, EveryTierDownIsAnErrorNamingTheTiers) {
@@ -324,7 +377,8 @@ class TieredAsyncTest : public ::testing::Test {
   void Open() {
     store_.reset();
     TieredOptions options;
-    options.retry_after = kRetryAfter;
+    options.breaker_interval = kInterval;
+    options.breaker_path = dir_ + "/breaker";
     options.journal_path = dir_ + "/journal";
     options.env = env_;
     for (int i = 0; i < 2; ++i) {
@@ -485,6 +539,27 @@ TEST_F(TieredAsyncTest, AnotherProcessDrainsTheBacklogOfOneThatIsGone) {
                   .status()
                   .IsNotFound());  // any use starts the drain
   EXPECT_TRUE(Behind(kId, "left"));
+}
+
+TEST_F(TieredAsyncTest, TheReportShowsTheBacklogOfATierBehindThatIsDown) {
+  tier_[1]->down = true;
+  for (int n = 1; n <= 3; ++n) {
+    const std::string id = kId.substr(0, 30) + std::to_string(10 + n);
+    SK_ASSERT_OK(store_->Write(id, Frame(n, "v"), kTtl));
+  }
+  std::this_thread::sleep_for(50ms);
+  auto report = ReportTiers(*store_);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  ASSERT_EQ(report->tiers.size(), 2u);
+  EXPECT_FALSE(report->tiers[0].async);
+  EXPECT_EQ(report->tiers[0].pending, 0u);
+  const TierReport& behind = report->tiers[1];
+  EXPECT_TRUE(behind.async);
+  EXPECT_EQ(behind.pending, 3u);
+  EXPECT_GE(behind.in_backoff, 1u) << "no entry was tried";
+  EXPECT_GE(behind.backlog_age, 40ms);
+  EXPECT_GE(behind.failures, 1u);
+  EXPECT_EQ(behind.last_failure_code, StatusCode::kUnavailable);
 }
 
 TEST(OpenTieredStoreTest, RefusesFewerThanTwoTiers) {

@@ -10,17 +10,25 @@ namespace {
 
 constexpr std::string_view kWriteModes[] = {"sync", "async"};
 
-// The tier settings of every scheme: whether it is written behind, and
-// the directory of the journal that writes it (docs/tiers.md).
+// The tier settings of every scheme: whether it is written behind, the
+// directory of the journal that writes it, and the file of the tiers'
+// circuit breakers (docs/tiers.md).
 constexpr ParamSpec kWrite{
     .name = "write", .type = ParamType::kEnum, .choices = kWriteModes};
 constexpr ParamSpec kJournal{.name = "journal"};
+constexpr ParamSpec kBreaker{.name = "breaker"};
 
 // Names only: each store's Options::FromUrl reads and checks the values.
 
 constexpr ParamSpec kLmdbParams[] = {
-    {.name = "map_size"},    {.name = "map_max"}, {.name = "sync"},
-    {.name = "max_readers"}, {.name = "mode"},    kWrite, kJournal,
+    {.name = "map_size"},
+    {.name = "map_max"},
+    {.name = "sync"},
+    {.name = "max_readers"},
+    {.name = "mode"},
+    kWrite,
+    kJournal,
+    kBreaker,
 };
 
 constexpr ParamSpec kConnectTimeout{.name = "connect_timeout",
@@ -42,6 +50,7 @@ constexpr ParamSpec kRedisParams[] = {
     {.name = "tls_insecure"},
     kWrite,
     kJournal,
+    kBreaker,
 };
 
 constexpr ParamSpec kSentinelParams[] = {
@@ -59,6 +68,7 @@ constexpr ParamSpec kSentinelParams[] = {
     {.name = "tls_insecure"},
     kWrite,
     kJournal,
+    kBreaker,
 };
 
 constexpr ParamSpec kClusterParams[] = {
@@ -74,29 +84,51 @@ constexpr ParamSpec kClusterParams[] = {
     {.name = "tls_insecure"},
     kWrite,
     kJournal,
+    kBreaker,
 };
 
 // mysql and postgres: MysqlOptions::FromUrl and PostgresOptions::FromUrl
 // read and check the values.
 constexpr ParamSpec kMysqlParams[] = {
-    {.name = "table"},   kConnectTimeout,    kReadTimeout, {.name = "timeout"},
-    {.name = "sslmode"}, {.name = "tls_ca"}, kWrite,   kJournal,
+    {.name = "table"},
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "sslmode"},
+    {.name = "tls_ca"},
+    kWrite,
+    kJournal,
+    kBreaker,
 };
 constexpr ParamSpec kPostgresParams[] = {
-    {.name = "table"},   kConnectTimeout,
-    kReadTimeout,        {.name = "timeout"},
-    {.name = "sslmode"}, {.name = "tls_ca"},
-    {.name = "sync"},    kWrite,
+    {.name = "table"},
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "sslmode"},
+    {.name = "tls_ca"},
+    {.name = "sync"},
+    kWrite,
     kJournal,
+    kBreaker,
 };
 
 // memcached: MemcachedOptions::FromUrl reads and checks the values.
 constexpr ParamSpec kMemcachedParams[] = {
-    {.name = "replicas"},  {.name = "prefix"},       kConnectTimeout,
-    kReadTimeout,          {.name = "timeout"},      {.name = "down_time"},
-    {.name = "wake_file"}, {.name = "tls_ca"},       {.name = "tls_cert"},
-    {.name = "tls_key"},   {.name = "tls_insecure"}, kWrite,
+    {.name = "replicas"},
+    {.name = "prefix"},
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "down_time"},
+    {.name = "wake_file"},
+    {.name = "tls_ca"},
+    {.name = "tls_cert"},
+    {.name = "tls_key"},
+    {.name = "tls_insecure"},
+    kWrite,
     kJournal,
+    kBreaker,
 };
 
 constexpr SchemeSpec kSchemes[] = {

@@ -24,7 +24,7 @@ constexpr char kPassword[] = "tiered-conformance-pw";
 
 test::RedisServer* g_redis = nullptr;
 test::TestServer* g_memcached = nullptr;
-std::string g_dir;  // LMDB tiers and the memcached wake file
+std::string g_dir;  // LMDB tiers, the memcached wake file, the breakers
 
 class TiersEnvironment : public ::testing::Environment {
  public:
@@ -111,7 +111,11 @@ Result<std::unique_ptr<Store>> Open(const std::string& spec, Env* env) {
       kMariadb->server() == nullptr || g_postgres == nullptr) {
     return Status::Unavailable("the test servers did not start");
   }
-  return OpenStore(spec, env);
+  // The tiers' breakers in a file of the test's own, not in /dev/shm.
+  const std::string last = spec.substr(spec.rfind('|') + 1);
+  return OpenStore(spec + (last.find('?') == std::string::npos ? "?" : "&") +
+                       "breaker=" + g_dir + "/breaker" + std::to_string(Next()),
+                   env);
 }
 
 StoreFactory LmdbLmdb() {

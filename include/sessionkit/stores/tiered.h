@@ -47,15 +47,26 @@ struct TieredOptions {
   // survives a crash of the machine, at one disk flush per write
   // (tiered/journal.h).
   bool journal_sync = false;
-  // How long a tier that failed to answer (Unavailable, DeadlineExceeded)
-  // is left out by this process before a request tries it again.
-  Duration retry_after{1000};
+  // The circuit breakers of the tiers, one per tier, shared by every
+  // process of the host through a file of shared memory (docs/tiers.md, a
+  // tier that is down). Empty: /dev/shm/sessionkit-breaker-<euid> (without
+  // /dev/shm: in $TMPDIR, else /tmp); "off": each process keeps its own;
+  // otherwise an absolute path. Created mode 0600; only a file of the
+  // calling user is used. A file that cannot be used only makes the
+  // breakers this process's.
+  std::string breaker_path;
+  // How long a tier whose breaker opened is skipped before one caller of
+  // the host asks it again (a probe).
+  Duration breaker_interval{1000};
+  // How many outages in a row (Unavailable) open a tier's breaker; a
+  // timeout (DeadlineExceeded) opens it at once.
+  uint32_t breaker_failures = 3;
   // How long the mark of a destroyed session (a tombstone) is kept in every
   // tier when some tier could not be reached at the Destroy, so that the
   // copy that tier still holds never comes back. Longer than any session
   // lives.
   Duration tombstone_ttl{7 * 24 * 3600 * 1000LL};
-  // The clocks the tier health and tombstones go by (env.h); nullptr:
+  // The clocks the breakers and tombstones go by (env.h); nullptr:
   // Env::Default().
   Env* env = nullptr;
 
@@ -63,14 +74,56 @@ struct TieredOptions {
 };
 
 // Opens a store over `options.tiers`. InvalidArgument for fewer than two or
-// more than kMaxTiers tiers, a first tier that is async, or an async tier
-// without journal_path; the journal's errors (journal.h) when it cannot be
-// opened. The tiers are used as given (each with its own settings); they
-// connect lazily.
+// more than kMaxTiers tiers, a first tier that is async, an async tier
+// without journal_path, a breaker_path that is neither empty, "off" nor
+// absolute, or a breaker_interval or breaker_failures below 1; the journal's
+// errors (journal.h) when it cannot be opened. The tiers are used as given
+// (each with its own settings); they connect lazily.
 //
 // Thread safety of the store: as its tiers' (every shipped store is safe
 // from several threads and processes).
 Result<std::unique_ptr<Store>> OpenTieredStore(TieredOptions options);
+
+// One tier of a store of tiers as this host sees it (ReportTiers).
+struct TierReport {
+  enum class Breaker {
+    kUp,       // called
+    kDown,     // skipped for `for_ms` more
+    kProbing,  // one caller asks it; the probe runs out in `for_ms`
+  };
+  std::string name;  // the tier's URL without password
+  bool async = false;
+  Breaker breaker = Breaker::kUp;
+  int64_t for_ms = 0;
+  // Whether its breaker is in the host's file (else this process's).
+  bool shared = false;
+  uint64_t consecutive_failures = 0;
+  uint64_t opened = 0;   // times its breaker opened
+  uint64_t skipped = 0;  // calls left out
+  uint64_t failures = 0;
+  // The last outage: how long ago (-1: none recorded) and its code.
+  int64_t last_failure_ago_ms = -1;
+  StatusCode last_failure_code = StatusCode::kOk;
+  // async: what the journal of this host still owes it.
+  uint64_t pending = 0;     // entries
+  uint64_t in_backoff = 0;  // entries that failed and wait for a retry
+  Duration backlog_age{0};  // since the oldest entry became pending
+};
+
+struct TiersReport {
+  std::vector<TierReport> tiers;  // in order, fastest first
+  // The breakers' file; empty when they are this process's.
+  std::string breaker_path;
+  // Why they are this process's although a file was asked for; empty
+  // otherwise.
+  std::string breaker_note;
+  // The journal's error when its backlog could not be read.
+  Status journal = Status::OK();
+};
+
+// The tiers of `store`, their breakers and the journal's backlog, now.
+// NotSupported when `store` is not a store of tiers.
+Result<TiersReport> ReportTiers(Store& store);
 
 }  // namespace sessionkit
 

@@ -2,9 +2,6 @@
 // each Memcached setting's syntax and range are written. The defaults are
 // MemcachedOptions' own (include/sessionkit/stores/memcached.h); the names
 // are the memcached row of the URL grammar (src/uri/schemes.cc).
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <memory>
 #include <optional>
 #include <set>
@@ -14,6 +11,7 @@
 
 #include "sessionkit/store_url.h"
 #include "sessionkit/stores/memcached.h"
+#include "stores/lock_wake.h"
 #include "stores/memcached/memcached_store.h"
 #include "stores/net/tls_options.h"
 #include "stores/setting_checks.h"
@@ -149,14 +147,7 @@ Status ValidateMemcachedOptions(const MemcachedOptions& options) {
 std::string WakeFileOf(const MemcachedOptions& options) {
   if (options.wake_file == kWakeFileOff) return "";
   if (!options.wake_file.empty()) return options.wake_file;
-  // Shared memory where there is some; a php-fpm started with a cleared
-  // environment has no TMPDIR.
-  std::string dir = "/dev/shm";
-  if (access(dir.c_str(), W_OK | X_OK) != 0) {
-    const char* tmp = getenv("TMPDIR");
-    dir = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
-  }
-  return dir + "/sessionkit-wake-" + std::to_string(geteuid());
+  return DefaultSharedFilePath("sessionkit-wake");
 }
 
 std::string DefaultName(const MemcachedOptions& options) {

@@ -1,0 +1,222 @@
+#include "tiered/breaker.h"
+
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "stores/lock_wake.h"
+
+namespace sessionkit::tiered {
+
+// Every field a 64-bit word, so that the layout is the same in every
+// build; 128 bytes, two cache lines. A change of any of it (or of kSlots)
+// is a new kLayoutVersion.
+struct Breakers::Slot {
+  uint64_t key;          // LockHash of the tier's name (never 0); 0: free
+  uint64_t word;         // state, prober and deadline (Pack)
+  uint64_t consecutive;  // outages in a row
+  uint64_t opened;
+  uint64_t skipped;
+  uint64_t failures;
+  uint64_t last_failure_ms;
+  uint64_t last_code;
+  uint64_t reserved[8];
+};
+
+namespace {
+
+// "SKBR" and the layout version.
+constexpr uint64_t kMagic = 0x534B4252'00000000ull;
+constexpr uint64_t kLayoutVersion = 1;
+constexpr uint64_t kHead = kMagic | kLayoutVersion;
+// The header: the head word, then reserved words (zero).
+constexpr size_t kHeaderBytes = 64;
+constexpr size_t kFileBytes =
+    kHeaderBytes + Breakers::kSlots * sizeof(Breakers::Slot);
+static_assert(sizeof(Breakers::Slot) == 128);
+
+// The slot's word: bits 0-1 the state, 2-23 the thread that claimed the
+// probe (a Linux thread id is below 2^22), 24-63 the deadline in boot
+// clock milliseconds (34 years of uptime). One word, so that every change
+// of state is one compare-and-swap.
+constexpr int kTidShift = 2;
+constexpr uint64_t kTidMask = (1ull << 22) - 1;
+constexpr int kDeadlineShift = 24;
+
+uint64_t Pack(BreakerState state, uint64_t tid, int64_t deadline_ms) {
+  const uint64_t deadline = static_cast<uint64_t>(
+      std::max<int64_t>(0, std::min<int64_t>(deadline_ms, (1ll << 40) - 1)));
+  return deadline << kDeadlineShift | (tid & kTidMask) << kTidShift |
+         static_cast<uint64_t>(state);
+}
+BreakerState StateOf(uint64_t w) { return static_cast<BreakerState>(w & 3); }
+uint64_t TidOf(uint64_t w) { return (w >> kTidShift) & kTidMask; }
+int64_t DeadlineOf(uint64_t w) {
+  return static_cast<int64_t>(w >> kDeadlineShift);
+}
+
+uint64_t ThisThread() {
+  return static_cast<uint64_t>(syscall(SYS_gettid)) & kTidMask;
+}
+
+std::atomic_ref<uint64_t> At(uint64_t& word) {
+  return std::atomic_ref<uint64_t>(word);
+}
+
+}  // namespace
+
+std::string DefaultBreakerPath() {
+  return DefaultSharedFilePath("sessionkit-breaker");
+}
+
+Breakers::Breakers(const BreakerOptions& options,
+                   const std::vector<std::string>& names)
+    : env_(Env::OrDefault(options.env)),
+      interval_ms_(std::max<int64_t>(1, options.interval.count())),
+      failures_(std::max<uint32_t>(1, options.failures)),
+      own_(new Slot[names.size()]()) {
+  std::string path = options.path.empty() ? DefaultBreakerPath() : options.path;
+  if (path != kBreakerOff) {
+    void* p = nullptr;
+    const int rc =
+        MapSharedFile(path, 0600, SharedFileOwner::kCallerOnly, kFileBytes, &p);
+    if (rc != 0) {
+      note_ = "the breaker file " + path + " cannot be used (" +
+              std::strerror(rc) + "): each process keeps its own";
+    } else {
+      uint64_t& head = *static_cast<uint64_t*>(p);
+      uint64_t seen = 0;
+      // A new file is zeros: the first process stamps it.
+      if (At(head).compare_exchange_strong(seen, kHead) || seen == kHead) {
+        map_ = p;
+        path_ = path;
+      } else {
+        munmap(p, kFileBytes);
+        note_ = "the breaker file " + path +
+                " has another layout (another version of sessionkit, or "
+                "not a breaker file): each process keeps its own";
+      }
+    }
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    Slot* slot = nullptr;
+    if (map_ != nullptr) {
+      slot = Find(std::max<uint64_t>(1, LockHash(names[i])));
+      if (slot == nullptr && note_.empty()) {
+        note_ = "the breaker file " + path_ +
+                " is full: some tiers' breakers are this process's";
+      }
+    }
+    shared_.push_back(slot != nullptr);
+    slots_.push_back(slot != nullptr ? slot : &own_[i]);
+  }
+}
+
+Breakers::~Breakers() {
+  if (map_ != nullptr) munmap(map_, kFileBytes);
+}
+
+Breakers::Slot* Breakers::Find(uint64_t hash) {
+  Slot* table =
+      reinterpret_cast<Slot*>(static_cast<char*>(map_) + kHeaderBytes);
+  for (size_t k = 0; k < kSlots; ++k) {
+    Slot& slot = table[(hash + k) % kSlots];
+    uint64_t key = 0;
+    // Slots are never freed: a key once there stays, so a lookup stops at
+    // the first free slot.
+    if (At(slot.key).compare_exchange_strong(key, hash) || key == hash) {
+      return &slot;
+    }
+  }
+  return nullptr;
+}
+
+Admission Breakers::Admit(size_t i, bool count) {
+  Slot& s = *slots_[i];
+  uint64_t w = At(s.word).load();
+  if (StateOf(w) == BreakerState::kClosed) return Admission::kCall;
+  const int64_t now = env_->BootClockMs();
+  const uint64_t me = ThisThread();
+  for (;;) {
+    if (StateOf(w) == BreakerState::kClosed) return Admission::kCall;
+    if (now < DeadlineOf(w)) {
+      // The prober's own request may ask the tier again (its lock tier,
+      // then its reads) before it settles the probe.
+      if (StateOf(w) == BreakerState::kProbing && TidOf(w) == me) {
+        return Admission::kCall;
+      }
+      if (count) At(s.skipped).fetch_add(1);
+      return Admission::kSkip;
+    }
+    // Open and its interval is over, or a claim that was never settled ran
+    // out: one caller wins the probe.
+    if (At(s.word).compare_exchange_strong(
+            w, Pack(BreakerState::kProbing, me, now + interval_ms_))) {
+      return Admission::kProbe;
+    }
+  }
+}
+
+void Breakers::Record(size_t i, const Status& status) {
+  Slot& s = *slots_[i];
+  if (status.ok() || status.IsNotFound()) {
+    if (At(s.consecutive).load() != 0) At(s.consecutive).store(0);
+    uint64_t w = At(s.word).load();
+    while (StateOf(w) != BreakerState::kClosed &&
+           !At(s.word).compare_exchange_weak(
+               w, Pack(BreakerState::kClosed, 0, 0))) {
+    }
+    return;
+  }
+  if (!status.IsUnavailable() && !status.IsDeadlineExceeded()) return;
+  const int64_t now = env_->BootClockMs();
+  At(s.failures).fetch_add(1);
+  At(s.last_failure_ms).store(static_cast<uint64_t>(now));
+  At(s.last_code).store(static_cast<uint64_t>(status.code()));
+  const uint64_t in_a_row = At(s.consecutive).fetch_add(1) + 1;
+  uint64_t w = At(s.word).load();
+  for (;;) {
+    const BreakerState state = StateOf(w);
+    // A timeout opens at once: the next caller would wait as long. A failed
+    // probe (or any outage while one runs) opens it again.
+    const bool open = status.IsDeadlineExceeded() || in_a_row >= failures_ ||
+                      state != BreakerState::kClosed;
+    if (!open) return;
+    if (At(s.word).compare_exchange_weak(
+            w, Pack(BreakerState::kOpen, 0, now + interval_ms_))) {
+      if (state != BreakerState::kOpen) At(s.opened).fetch_add(1);
+      return;
+    }
+  }
+}
+
+void Breakers::Abandon(size_t i) {
+  Slot& s = *slots_[i];
+  uint64_t w = At(s.word).load();
+  if (StateOf(w) != BreakerState::kProbing || TidOf(w) != ThisThread()) return;
+  At(s.word).compare_exchange_strong(
+      w, Pack(BreakerState::kOpen, 0, env_->BootClockMs()));
+}
+
+BreakerReport Breakers::Report(size_t i) const {
+  Slot& s = *slots_[i];
+  BreakerReport r;
+  const uint64_t w = At(s.word).load();
+  r.state = StateOf(w);
+  r.until_ms = DeadlineOf(w);
+  r.now_ms = env_->BootClockMs();
+  r.consecutive = At(s.consecutive).load();
+  r.opened = At(s.opened).load();
+  r.skipped = At(s.skipped).load();
+  r.failures = At(s.failures).load();
+  r.last_failure_ms = static_cast<int64_t>(At(s.last_failure_ms).load());
+  r.last_code = static_cast<StatusCode>(At(s.last_code).load());
+  r.shared = shared_[i];
+  return r;
+}
+
+}  // namespace sessionkit::tiered

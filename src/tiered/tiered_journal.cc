@@ -2,6 +2,7 @@
 // go into the journal (journal.h); a thread of each process that opened
 // the tiers drains it, applying each entry only when the tier holds no
 // newer version (docs/tiers.md, the journal).
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -12,12 +13,26 @@
 
 namespace sessionkit::tiered {
 
+std::vector<size_t> TieredStore::Owed(
+    const std::vector<size_t>& asked,
+    const std::vector<Status>& statuses) const {
+  std::vector<size_t> owed;
+  if (!has_async()) return owed;  // no journal: read repair alone
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    auto it = std::find(asked.begin(), asked.end(), i);
+    if (it == asked.end() || IsOutage(statuses[it - asked.begin()])) {
+      owed.push_back(i);
+    }
+  }
+  return owed;
+}
+
 Status TieredStore::Queue(std::string_view id,
                           const std::optional<SessionRecord>& record,
-                          uint64_t version, size_t except) {
+                          uint64_t version, const std::vector<size_t>& to) {
+  if (!has_async() || to.empty()) return Status::OK();
   Status first = Status::OK();
-  for (size_t i = 0; i < tiers_.size(); ++i) {
-    if (!async_[i] || i == except) continue;
+  for (size_t i : to) {
     JournalEntry entry;
     entry.tier = journal_ids_[i];
     entry.id = std::string(id);
@@ -32,7 +47,7 @@ Status TieredStore::Queue(std::string_view id,
     Status st = journal_->Put(entry);
     if (!st.ok() && first.ok()) {
       first = Status(st.code(), name_ +
-                                    ": the synchronous tiers have it, "
+                                    ": the tiers that answered have it, "
                                     "but it was not queued for " +
                                     tiers_[i]->name() + ": " + st.message());
     }
@@ -110,8 +125,8 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
 
 bool TieredStore::DrainStep() {
   bool worked = false;
+  // The synchronous tiers too: what they missed while left out.
   for (size_t i = 0; i < tiers_.size(); ++i) {
-    if (!async_[i]) continue;
     // A tier whose breaker is open waits; the drain is no call of a
     // request, so its waits are not counted as skipped calls.
     const Admission admitted = breakers_->Admit(i, /*count=*/false);

@@ -21,13 +21,17 @@ constexpr size_t kMaxHeld = 4096;
 #define SK_CHECK_ID(id) \
   SK_RETURN_IF_ERROR(ValidateSessionId(id).WithContext(name_))
 
-void TieredStore::Repair(std::string_view id, const Newest& n) {
-  if (n.newest < 0) return;
+std::optional<SessionRecord> TieredStore::Repair(std::string_view id,
+                                                 const Newest& n,
+                                                 size_t lock_tier) {
+  if (n.newest < 0) return std::nullopt;
   const Answer& newest = n.answers[n.newest];
-  if (newest.version == 0) return;  // unversioned copies cannot be ordered
+  // Unversioned copies cannot be ordered.
+  if (newest.version == 0) return std::nullopt;
   const Duration ttl =
       std::chrono::ceil<Duration>(newest.record->expires_at - env_->WallNow());
-  if (ttl.count() <= 0) return;
+  if (ttl.count() <= 0) return std::nullopt;
+  std::optional<SessionRecord> lock_tier_repair;
   std::vector<size_t> stale;
   for (size_t i = 0; i < tiers_.size(); ++i) {
     const Answer& a = n.answers[i];
@@ -37,11 +41,16 @@ void TieredStore::Repair(std::string_view id, const Newest& n) {
     }
     // A tier without a copy needs no tombstone: only an old copy does.
     if (!a.record && IsTombstoneFrame(newest.record->data)) continue;
-    stale.push_back(i);
+    if (i == lock_tier) {
+      lock_tier_repair = newest.record;
+    } else {
+      stale.push_back(i);
+    }
   }
   OnTiers(stale, [&](size_t i) {
     return tiers_[i]->Write(id, newest.record->data, ttl);
   });
+  return lock_tier_repair;
 }
 
 size_t TieredStore::FirstLockTier() {
@@ -57,8 +66,12 @@ size_t TieredStore::FirstLockTier() {
       if (first == kNoTier) first = i;
       if (breakers_->Admit(i) != Admission::kSkip) return i;
     }
-    // All left out: asking the first beats failing unasked.
-    if (first != kNoTier) return first;
+    // All left out: asking the first beats failing unasked, unless tiers
+    // behind stand in for the synchronous ones (Usable).
+    if (first != kNoTier && (async || !has_async())) return first;
+  }
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (!cannot_lock_[i].load(std::memory_order_relaxed)) return i;
   }
   return 0;
 }
@@ -139,9 +152,9 @@ Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
       ReadBehind(id, n, tier);
       // Under the lock no other request writes the session: the tiers that
       // lost it or hold an older copy get the newest now.
-      Repair(id, n);
       Held held;
       held.tier = tier;
+      held.lock_tier_repair = Repair(id, n, tier);
       LockedRead out;
       out.outcome = LockOutcome::kAcquired;
       out.broken_owner = std::move(locked->broken_owner);
@@ -183,12 +196,15 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
   others.erase(std::remove(others.begin(), others.end(), tier), others.end());
   std::vector<Status> statuses =
       OnTiers(others, [&](size_t i) { return plain(*tiers_[i]); });
+  others.push_back(tier);
+  statuses.push_back(st);
   const bool journaled = has_async() && queued;
-  if (journaled) SK_RETURN_IF_ERROR(Queue(id, queued, version, tier));
+  if (journaled) {
+    SK_RETURN_IF_ERROR(Queue(id, queued, version, Owed(others, statuses)));
+  }
   if (st.ok()) return st;
   // The lock tier did not answer: the others keep the update
   // (docs/tiers.md, the lock tier), or the journal does.
-  statuses.push_back(st);
   Status combined = Combine(statuses);
   if (!combined.ok() && IsOutage(combined) && journaled) return Status::OK();
   return combined;
@@ -211,6 +227,7 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
   // The tiers written behind get the copy the lock read, with the new
   // expiry (a touch does not change the version).
   std::optional<SessionRecord> moved;
+  std::optional<SessionRecord> repair;  // for the lock tier
   uint64_t version = 0;
   bool gone = false;  // no session when the lock was taken
   {
@@ -218,6 +235,7 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
     auto it = held_.find({std::string(id), owner.token});
     if (it != held_.end()) {
       gone = !it->second.record;
+      repair = it->second.lock_tier_repair;
       if (it->second.record) {
         moved = SessionRecord{it->second.record->data, env_->WallNow() + ttl};
         version = it->second.version;
@@ -231,7 +249,12 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
     return unlocked.ok() ? NotFound(id) : unlocked;
   }
   Status st = Release(
-      id, owner, [&](Store& s) { return s.TouchAndUnlock(id, ttl, owner); },
+      id, owner,
+      [&](Store& s) {
+        // A lock tier that held an older copy gets the newest whole.
+        return repair ? s.WriteAndUnlock(id, repair->data, ttl, owner)
+                      : s.TouchAndUnlock(id, ttl, owner);
+      },
       [&](Store& s) {
         Status touched = s.Touch(id, ttl);
         return touched.IsNotFound() ? Status::OK() : touched;
@@ -244,7 +267,19 @@ Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {
   SK_CHECK_ID(id);
   std::optional<Held> held = TakeHeld(id, owner);
   const size_t tier = held ? held->tier : FirstLockTier();
-  Status st = tiers_[tier]->Unlock(id, owner);
+  Status st;
+  const std::optional<SessionRecord>& repair =
+      held ? held->lock_tier_repair : std::nullopt;
+  const Duration ttl =
+      repair ? std::chrono::ceil<Duration>(repair->expires_at - env_->WallNow())
+             : Duration(0);
+  if (ttl.count() > 0) {
+    // A lock tier that held an older copy gets the newest (or the
+    // tombstone) as it ends the lock.
+    st = tiers_[tier]->WriteAndUnlock(id, repair->data, ttl, owner);
+  } else {
+    st = tiers_[tier]->Unlock(id, owner);
+  }
   Note(tier, st);
   return st;
 }

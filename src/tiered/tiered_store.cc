@@ -95,8 +95,13 @@ std::vector<size_t> TieredStore::Usable(bool async) {
     all.push_back(i);
     if (breakers_->Admit(i) != Admission::kSkip) up.push_back(i);
   }
-  // All left out: asking them beats failing unasked.
-  return up.empty() ? all : up;
+  if (!up.empty()) return up;
+  // All left out. While tiers behind stand in for the synchronous ones
+  // (reads fall back to them, the lock moves to them, and the journal
+  // keeps what the synchronous ones miss), those stay out: a blackholed
+  // cache costs no timeout per request. Else asking beats failing unasked.
+  if (!async && has_async()) return up;
+  return all;
 }
 
 void TieredStore::ReadTier(std::string_view id, size_t i, Answer& answer) {
@@ -218,11 +223,12 @@ Status TieredStore::Write(std::string_view id, std::string_view data,
                           Duration ttl) {
   SK_CHECK_ID(id);
   Drain();
-  const std::vector<Status> statuses = OnTiers(
-      Usable(), [&](size_t i) { return tiers_[i]->Write(id, data, ttl); });
+  const std::vector<size_t> asked = Usable();
+  const std::vector<Status> statuses =
+      OnTiers(asked, [&](size_t i) { return tiers_[i]->Write(id, data, ttl); });
   if (!has_async()) return Combine(statuses);
   SessionRecord record{std::string(data), env_->WallNow() + ttl};
-  Status queued = Queue(id, record, VersionOf(data), kNoTier);
+  Status queued = Queue(id, record, VersionOf(data), Owed(asked, statuses));
   if (!queued.ok()) return queued;
   // Queued: the journal holds it for the tiers behind, whatever the
   // synchronous ones said, unless they refused it.
@@ -254,7 +260,7 @@ Status TieredStore::Touch(std::string_view id, Duration ttl) {
   });
   if (has_async()) {
     SessionRecord moved{newest.record->data, env_->WallNow() + ttl};
-    SK_RETURN_IF_ERROR(Queue(id, moved, newest.version, kNoTier));
+    SK_RETURN_IF_ERROR(Queue(id, moved, newest.version, Owed(asked, statuses)));
     return Status::OK();
   }
   Status st = Combine(statuses);
@@ -289,10 +295,18 @@ Status TieredStore::Destroy(std::string_view id) {
   std::vector<Status> statuses =
       OnTiers(use, [&](size_t i) { return tiers_[i]->Destroy(id); });
   const uint64_t version = TombstoneVersion(id);
-  Status queued =
-      has_async() ? Queue(id, std::nullopt, version, lock_tier) : Status::OK();
+  // The lock tier counts as reached here; if it fails, it is owed below.
+  std::vector<size_t> asked = use;
+  std::vector<Status> answered = statuses;
+  asked.push_back(lock_tier);
+  answered.push_back(Status::OK());
+  Status queued = Queue(id, std::nullopt, version, Owed(asked, answered));
   Status last = tiers_[lock_tier]->Destroy(id);
   Note(lock_tier, last);
+  if (IsOutage(last) && has_async()) {
+    Status again = Queue(id, std::nullopt, version, {lock_tier});
+    if (queued.ok()) queued = again;
+  }
   use.push_back(lock_tier);
   statuses.push_back(last);
   bool missed = false;

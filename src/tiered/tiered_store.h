@@ -90,6 +90,9 @@ class TieredStore final : public Store {
     size_t tier = 0;
     std::optional<SessionRecord> record;  // the newest copy read
     uint64_t version = 0;
+    // What the lock tier is to hold when the lock found its copy older
+    // than the newest (or missing): the release writes it there.
+    std::optional<SessionRecord> lock_tier_repair;
   };
 
   // Records how tier `i` answered, in its breaker (breaker.h).
@@ -114,7 +117,12 @@ class TieredStore final : public Store {
   void PickNewest(Newest& n) const;
   // Writes the newest copy to the synchronous tiers that answered with an
   // older one or none, at once (the caller holds the session's lock).
-  void Repair(std::string_view id, const Newest& n);
+  // The lock tier itself is not written while its lock is held (a store
+  // whose locked write checks that nothing changed the session since the
+  // lock, as Memcached's compare-and-swap, would refuse it): what it is to
+  // hold is returned, for the release to write.
+  std::optional<SessionRecord> Repair(std::string_view id, const Newest& n,
+                                      size_t lock_tier);
   // The version of a tombstone of `id` written now.
   uint64_t TombstoneVersion(std::string_view id);
   // Ends `owner`'s lock on its tier with `locked`, then (unless refused)
@@ -147,14 +155,21 @@ class TieredStore final : public Store {
 
   // --- tiers written behind (tiered_journal.cc)
   bool has_async() const { return journal_ != nullptr; }
-  // Queues a write (`record`) or, without one, a destroy of `id` for every
-  // async tier except `except`, and wakes the drain thread. OK when every
-  // queue took it.
+  // The tiers that still owe a call made on the tiers `asked`, which
+  // answered `statuses`: the tiers behind not asked, and the synchronous
+  // tiers left out or that failed to answer. The journal keeps the call
+  // for them, so that a cache that was down or blackholed comes back
+  // corrected, not with the copies it held before.
+  std::vector<size_t> Owed(const std::vector<size_t>& asked,
+                           const std::vector<Status>& statuses) const;
+  // Queues a write (`record`) or, without one, a destroy of `id` for the
+  // tiers `to` (Owed), and wakes the drain thread. OK when every queue took
+  // it (and when there is no journal).
   Status Queue(std::string_view id, const std::optional<SessionRecord>& record,
-               uint64_t version, size_t except);
+               uint64_t version, const std::vector<size_t>& to);
   // The journal's pending state of `id` as an answer.
   Answer Pending(std::string_view id);
-  // Applies one journal entry to async tier `tier`, unless the tier holds a
+  // Applies one journal entry to tier `tier`, unless the tier holds a
   // newer version.
   Status Apply(size_t tier, const JournalEntry& entry);
   // Starts this process's drain thread unless it runs.

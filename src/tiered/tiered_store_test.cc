@@ -40,6 +40,9 @@ class FaultyStore final : public Store {
   std::atomic<bool> down{false};
   std::atomic<bool> blackholed{false};
   std::atomic<int> calls{0};
+  // As Memcached: a locked write is refused when the session was written
+  // since the lock was taken (its compare-and-swap).
+  std::atomic<bool> cas{false};
   // When set, called at the start of every Write (to hold it).
   std::function<void()> on_write;
 
@@ -52,6 +55,7 @@ class FaultyStore final : public Store {
                Duration ttl) override {
     SK_RETURN_IF_ERROR(Gate());
     if (on_write) on_write();
+    ++generation_;
     return inner_->Write(id, data, ttl);
   }
   Status Touch(std::string_view id, Duration ttl) override {
@@ -81,11 +85,16 @@ class FaultyStore final : public Store {
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override {
     SK_RETURN_IF_ERROR(Gate());
+    locked_generation_ = generation_.load();
     return inner_->LockAndRead(id, request);
   }
   Status WriteAndUnlock(std::string_view id, std::string_view data,
                         Duration ttl, const LockOwner& owner) override {
     SK_RETURN_IF_ERROR(Gate());
+    if (cas && generation_ != locked_generation_) {
+      (void)inner_->Unlock(id, owner);
+      return Status::LockLost(inner_->name() + ": changed since locked (test)");
+    }
     return inner_->WriteAndUnlock(id, data, ttl, owner);
   }
   Status TouchAndUnlock(std::string_view id, Duration ttl,
@@ -109,6 +118,8 @@ class FaultyStore final : public Store {
   }
   std::unique_ptr<Store> inner_;
   const std::string name_;
+  std::atomic<int> generation_{0};  // plain writes so far
+  std::atomic<int> locked_generation_{0};
 };
 
 constexpr Duration kTtl{60000};
@@ -210,10 +221,11 @@ TEST_F(TieredStoreTest, ATierBackWithOldDataIsNotBelievedAndIsRepaired) {
   ASSERT_TRUE(locked->acquired());
   ASSERT_TRUE(locked->found);
   EXPECT_EQ(PayloadOf(locked->record.data), "new");
+  // Tier 0 holds the lock: it is repaired as the lock ends.
+  SK_EXPECT_OK(store_->Unlock(kId, Request("owner-a").owner));
   auto repaired = tier_[0]->inner().Read(kId);
   ASSERT_TRUE(repaired.ok());
   EXPECT_EQ(PayloadOf(repaired->data), "new") << "tier 0 was not repaired";
-  SK_EXPECT_OK(store_->Unlock(kId, Request("owner-a").owner));
 }
 
 TEST_F(TieredStoreTest, ADownTierIsLeftOutAfterThreeFailuresForAnInterval) {
@@ -350,6 +362,25 @@ TEST_F(TieredStoreTest, ALogoutIsNotUndoneByATierThatMissedIt) {
   SK_EXPECT_OK(store_->Unlock(kId, Request("owner-a").owner));
 }
 
+// The lock tier lost the session: it gets the newest copy with the
+// request's own locked write, never by a write under its lock (which a
+// compare-and-swap lock, as Memcached's, would take for another writer's).
+TEST_F(TieredStoreTest, ALockTierThatLostTheSessionTakesTheLockedWrite) {
+  tier_[0]->cas = true;
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "one"), kTtl));
+  SK_ASSERT_OK(tier_[0]->inner().Destroy(kId));  // a restarted cache
+  auto locked = store_->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(locked.ok() && locked->acquired());
+  EXPECT_EQ(PayloadOf(locked->record.data), "one");
+  SK_EXPECT_OK(store_->WriteAndUnlock(kId, Frame(2, "two"), kTtl,
+                                      Request("owner-a").owner));
+  for (FaultyStore* tier : tier_) {
+    auto got = tier->inner().Read(kId);
+    ASSERT_TRUE(got.ok()) << tier->name();
+    EXPECT_EQ(PayloadOf(got->data), "two") << tier->name();
+  }
+}
+
 TEST_F(TieredStoreTest, ADestroyThatReachedEveryTierLeavesNoTombstone) {
   SK_ASSERT_OK(store_->Write(kId, Frame(1, "a"), kTtl));
   SK_ASSERT_OK(store_->Destroy(kId));
@@ -377,7 +408,7 @@ class TieredAsyncTest : public ::testing::Test {
   void Open() {
     store_.reset();
     TieredOptions options;
-    options.breaker_interval = kInterval;
+    options.breaker_interval = interval_;
     options.breaker_path = dir_ + "/breaker";
     options.journal_path = dir_ + "/journal";
     options.env = env_;
@@ -409,6 +440,7 @@ class TieredAsyncTest : public ::testing::Test {
   }
 
   Env* env_ = nullptr;  // the clocks of the tiers and the store
+  Duration interval_ = kInterval;  // of the breakers
   std::string dir_;
   bool down_[2] = {false, false};
   FaultyStore* tier_[2] = {nullptr, nullptr};
@@ -447,6 +479,61 @@ TEST_F(TieredAsyncTest, AnOlderVersionNeverOverwritesANewerOneBehind) {
   EXPECT_EQ(PayloadOf(behind->data), "ten");
 }
 
+// The only synchronous tier is down: once its breaker opens, requests no
+// longer call it (not even "all left out, ask anyway"): the tier behind
+// serves the reads and the lock, and the journal keeps the writes.
+TEST_F(TieredAsyncTest, ADownCacheIsLeftOutWhileTheTierBehindStandsIn) {
+  interval_ = Duration(60000);  // no probe within the test
+  Open();
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "one"), kTtl));
+  ASSERT_TRUE(Behind(kId, "one"));
+  tier_[0]->down = true;
+  for (int i = 0; i < 3; ++i) {
+    SK_ASSERT_OK(store_->Write(kId, Frame(2, "two"), kTtl));
+  }
+  const int calls = tier_[0]->calls;
+  for (int i = 0; i < 20; ++i) {
+    SK_ASSERT_OK(store_->Write(kId, Frame(3 + i, "n" + std::to_string(i)),
+                               kTtl));
+    ASSERT_TRUE(Behind(kId, "n" + std::to_string(i)));
+    auto read = store_->Read(kId);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(PayloadOf(read->data), "n" + std::to_string(i));
+  }
+  auto locked = store_->LockAndRead(kId, LockRequest{{}, {"owner-a"}});
+  ASSERT_TRUE(locked.ok()) << locked.status().ToString();
+  ASSERT_TRUE(locked->acquired());
+  SK_ASSERT_OK(store_->WriteAndUnlock(kId, Frame(30, "locked"), kTtl,
+                                      LockOwner{"owner-a"}));
+  EXPECT_LE(tier_[0]->calls - calls, 1)
+      << "requests kept calling a cache whose breaker is open";
+  EXPECT_TRUE(Behind(kId, "locked"));
+}
+
+// A cache that was left out (down, then back with the copies it held
+// before) is not believed: what it missed was kept in the journal for it
+// and reaches it when it is back.
+TEST_F(TieredAsyncTest, ACacheBackWithTheCopiesItHeldBeforeIsCorrected) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "before"), kTtl));
+  ASSERT_TRUE(Behind(kId, "before"));
+  tier_[0]->down = true;
+  for (int i = 0; i < 5; ++i) {
+    SK_ASSERT_OK(store_->Write(kId, Frame(2 + i, "during"), kTtl));
+  }
+  ASSERT_TRUE(Behind(kId, "during"));
+  tier_[0]->down = false;  // back, with "before"
+  bool corrected = false;
+  for (int i = 0; i < 300 && !corrected; ++i) {
+    auto read = store_->Read(kId);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    EXPECT_EQ(PayloadOf(read->data), "during") << "the old copy was believed";
+    auto cache = tier_[0]->inner().Read(kId);
+    corrected = cache.ok() && PayloadOf(cache->data) == "during";
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(corrected) << "the cache never got what it missed";
+}
+
 TEST_F(TieredAsyncTest, ACacheThatLostTheSessionIsRefilledFromBehind) {
   SK_ASSERT_OK(store_->Write(kId, Frame(3, "kept"), kTtl));
   ASSERT_TRUE(Behind(kId, "kept"));
@@ -457,10 +544,13 @@ TEST_F(TieredAsyncTest, ACacheThatLostTheSessionIsRefilledFromBehind) {
   auto locked = store_->LockAndRead(kId, LockRequest{{}, {"owner-a"}});
   ASSERT_TRUE(locked.ok() && locked->acquired());
   EXPECT_EQ(PayloadOf(locked->record.data), "kept");
+  // The cache holds the lock: it is refilled as the lock ends (a locked
+  // write of a store like Memcached would refuse a change made under it).
+  EXPECT_TRUE(tier_[0]->inner().Read(kId).status().IsNotFound());
+  SK_EXPECT_OK(store_->Unlock(kId, LockOwner{"owner-a"}));
   auto refilled = tier_[0]->inner().Read(kId);
   ASSERT_TRUE(refilled.ok()) << "the cache was not repaired";
   EXPECT_EQ(PayloadOf(refilled->data), "kept");
-  SK_EXPECT_OK(store_->Unlock(kId, LockOwner{"owner-a"}));
 }
 
 TEST_F(TieredAsyncTest, ThisHostReadsWhatItsJournalStillOwes) {

@@ -792,8 +792,12 @@ def main(argv):
             if t.get("backlog") is not None:
                 line += f"; backlog {t['backlog']} sessions"
             c = t.get("caught_up_s")
-            line += (f", drained in {c:.2f} s" if c is not None
-                     else ", not drained")
+            if t.get("backlog") is not None:
+                line += (f", drained {c:.2f} s after the restart" if c is not None
+                         else ", NOT drained")
+            else:
+                line += (f"; database caught up {c:.2f} s after the load"
+                         if c is not None else "; database NOT caught up")
             if r["scenario"] == "tier-cache-stop":
                 line += f"; p99 {r['wrk']['p99_us'] / 1000:.1f} ms"
         print(line)

@@ -12,6 +12,15 @@
   worker-kill on sessionkit-lmdb (the worker inside the victim's request is
   killed and the victim session is used again afterwards).
 
+--mode tiers: fault-stack's four tier scenarios, short, on the Redis |
+  MariaDB-behind handler (SQL servers with SK_SQL_DURABLE=0, the tests'
+  settings, unless set): the first tier killed and restarted empty, the
+  database stopped and restarted, the first tier SIGSTOPped, every php-fpm
+  worker killed with the journal full; checks that no session and no
+  acknowledged update is lost (through the tiers and in the database
+  alone), that a backlog built up and drained within 10 s of the restart,
+  and that no request failed but those in flight at a kill.
+
 Output goes to <build>/stack-smoke/<mode>; docs/ is never written.
 """
 
@@ -48,10 +57,11 @@ def digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def run(argv, timeout):
+def run(argv, timeout, env=None):
     print("$ " + " ".join(argv), flush=True)
     t = time.monotonic()
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                         env=env)
     print(out.stdout[-6000:])
     if out.stderr.strip():
         print(out.stderr[-3000:])
@@ -197,10 +207,94 @@ def fault_mode(build, out_dir):
         check(r["wrk"]["requests"] > 100, f"{r['handler']}: load ran")
 
 
+TIER_HANDLER = "sessionkit-redis-mysql"
+TIER_POOL = 300
+TIER_CONNECTIONS = 16
+
+
+def tiers_mode(build, out_dir):
+    env = dict(os.environ)
+    env.setdefault("SK_SQL_DURABLE", "0")
+    scenarios = ("tier-cache-kill", "tier-db-stop", "tier-cache-stop",
+                 "tier-fpm-kill")
+    out = run([os.path.join(STACK, "fault-stack"), "--build", build,
+               "--handlers", TIER_HANDLER, "--scenarios", ",".join(scenarios),
+               "--kill-at", "1.5", "--cache-down", "2", "--db-down", "4",
+               "--backlog-for", "2", "--tail", "3", "--drain-timeout", "20",
+               "--pool", str(TIER_POOL), "--connections", str(TIER_CONNECTIONS),
+               "--out-dir", out_dir], 240, env=env)
+    check(out.returncode == 0, "fault-stack exits 0")
+    check("sessions lost:" in out.stdout, "it printed 'sessions lost:'")
+    path = os.path.join(out_dir, "fault-results.json")
+    check(os.path.exists(path), "fault-results.json written")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        res = json.load(f)["results"]
+    by = {}
+    for r in res:
+        by.setdefault(r["scenario"], []).append(r)
+    for sc in scenarios:
+        check(len(by.get(sc, [])) == 1 and by[sc][0]["handler"] == TIER_HANDLER,
+              f"{sc} ran once, on {TIER_HANDLER}")
+    for r in res:
+        sc, w, v, t = r["scenario"], r["wrk"], r["verify"], r["tier"]
+        vdb = t["db_verify"]
+        ev = " | ".join(r["events"])
+        # (tier-cache-stop's wrk is the stop alone, whose requests are slow.)
+        check(w["requests"] > 0 and v["acked"] > 100,
+              f"{sc}: the load ran and acknowledged writes "
+              f"({w['requests']} requests, {v['acked']} acknowledged)")
+        check(v["sessions"] == TIER_POOL and v["lost"] == 0
+              and v["updates_lost"] == 0,
+              f"{sc}: through the tiers, sessions lost: {v['lost']} of "
+              f"{v['sessions']}, updates lost: {v['updates_lost']}")
+        check(vdb["sessions"] == TIER_POOL and vdb["lost"] == 0
+              and vdb["updates_lost"] == 0 and vdb["unreadable"] == 0,
+              f"{sc}: the database alone holds every session at its newest "
+              f"version (lost {vdb['lost']}, unreadable {vdb['unreadable']}, "
+              f"updates lost {vdb['updates_lost']})")
+        check(t.get("caught_up_s") is not None,
+              f"{sc}: the database caught up ({t.get('caught_up_s')})")
+        check("FAILED" not in ev, f"{sc}: every fault action ran ({ev})")
+        if sc == "tier-cache-kill":
+            check("kill -9 redis: redis pid" in ev and "restart redis: empty" in ev,
+                  f"{sc}: redis killed and restarted ({ev})")
+            check(w["errors"] <= TIER_CONNECTIONS,
+                  f"{sc}: failed requests only those in flight at the kill "
+                  f"({w['errors']} <= {TIER_CONNECTIONS})")
+        if sc in ("tier-db-stop", "tier-fpm-kill"):
+            check(t.get("backlog") and t.get("behind_at_restart"),
+                  f"{sc}: a backlog built up and the database was behind at "
+                  f"the restart ({t.get('backlog')} sessions written while it "
+                  f"was down, {t.get('behind_at_restart')} behind)")
+            check(t.get("caught_up_s") is not None and t["caught_up_s"] <= 10,
+                  f"{sc}: the backlog drained within 10 s of the restart "
+                  f"({t.get('caught_up_s')})")
+        if sc == "tier-db-stop":
+            check("stop mariadb" in ev and "restart mariadb" in ev,
+                  f"{sc}: mariadb stopped and restarted ({ev})")
+            check(w["errors"] == 0, f"{sc}: no failed request ({w['errors']})")
+        if sc == "tier-cache-stop":
+            check("SIGSTOP redis" in ev and "SIGCONT redis" in ev,
+                  f"{sc}: redis stopped and continued ({ev})")
+            a = t["after"]
+            check(w["requests"] > 0 and w["errors"] == 0 and a["errors"] == 0,
+                  f"{sc}: requests kept succeeding during the stop and after "
+                  f"({w['requests']} during, {w['errors']} + {a['errors']} "
+                  "failed)")
+        if sc == "tier-fpm-kill":
+            check(t.get("killed", 0) >= 1 and "kill -9 every php-fpm worker" in ev,
+                  f"{sc}: the workers were killed ({t.get('killed')})")
+            check(w["errors"] <= TIER_CONNECTIONS,
+                  f"{sc}: failed requests only those in flight at the kill "
+                  f"({w['errors']} <= {TIER_CONNECTIONS})")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", required=True)
-    p.add_argument("--mode", choices=("bench", "fault"), required=True)
+    p.add_argument("--mode", choices=("bench", "fault", "tiers"), required=True)
     a = p.parse_args()
     build = os.path.abspath(a.build)
     so = os.path.join(build, "php", "sessionkit.so")
@@ -214,6 +308,8 @@ def main():
     before = [digest(d) for d in docs]
     if a.mode == "bench":
         bench_mode(build, out_dir)
+    elif a.mode == "tiers":
+        tiers_mode(build, out_dir)
     else:
         fault_mode(build, out_dir)
     check([digest(d) for d in docs] == before, "docs/ left untouched")

@@ -117,8 +117,10 @@ function sk_fixture(string $kind): array {
 }
 
 // Ids posted as JSON {"ids": [...], ...}; each must be a valid session id.
+// Run by the PHP CLI (load.dump_store), the JSON comes on stdin.
 function sk_posted(): array {
-  $in = json_decode((string)file_get_contents('php://input'), true);
+  $src = PHP_SAPI === 'cli' ? 'php://stdin' : 'php://input';
+  $in = json_decode((string)file_get_contents($src), true);
   if (!is_array($in) || !is_array($in['ids'] ?? null)) {
     sk_fail(400, 'expected a JSON body with "ids"');
   }

@@ -17,6 +17,7 @@ import dataclasses
 import os
 import pwd
 import secrets
+import signal
 import subprocess
 import time
 from typing import Callable, Optional
@@ -46,6 +47,8 @@ class StoreSpec:
     # the store's StoreProc: returns template values for the handlers, each
     # named "<store>_<key>" (e.g. an account's password).
     setup: Optional[Callable[[object], dict]] = None
+    # How a clean shutdown is asked for (Stack.stop_store).
+    stop_signal: int = signal.SIGTERM
 
 
 def current_user() -> str:
@@ -202,6 +205,9 @@ STORES = {
         probe_reply=b"N",
         prepare=_sql_prepare("postgres"),
         setup=_postgres_setup,
+        # Fast shutdown: SIGTERM ("smart") waits for every client to leave,
+        # and php-fpm workers keep their connections.
+        stop_signal=signal.SIGINT,
         notes="postgres 15, " + ("durable defaults" if SQL_DURABLE else
                                  "fsync=off (commits written, not synced)")),
 }
@@ -222,15 +228,23 @@ class Handler:
     # session_write_close(): the handoff workload measures only these (the
     # others show "n/a (no lock)").
     locks: bool = False
+    # Tiers: the store of the tier written behind (write=async), "" when
+    # none; the tier scenarios of fault-stack run on these handlers, and
+    # the other stores are the tiers in front of it.
+    behind: str = ""
+
+    @property
+    def front(self):
+        return tuple(s for s in self.stores if s != self.behind)
 
 
-def _sessionkit(name, label, save_path, stores=()):
+def _sessionkit(name, label, save_path, stores=(), behind=""):
     """sessionkit from the build, on the store of `save_path`, locking."""
     return Handler(name=name, label=label,
                    extensions=("{build}/php/sessionkit.so",),
                    ini={"session.save_handler": "sessionkit",
                         "session.save_path": save_path},
-                   stores=stores, locks=True)
+                   stores=stores, locks=True, behind=behind)
 
 
 HANDLERS = {
@@ -326,14 +340,14 @@ HANDLERS = {
         "redis://127.0.0.1:{redis_port}/0"
         "|mysql://sk:{mariadb_password}@127.0.0.1:{mariadb_port}/sk_test"
         "?table=sk_tiers&write=async&journal={run}/data/journal",
-        ("redis", "mariadb")),
+        ("redis", "mariadb"), behind="mariadb"),
     "sessionkit-memcached-postgres": _sessionkit(
         "sessionkit-memcached-postgres",
         "sessionkit tiers: Memcached (3 servers) | PostgreSQL behind",
         "memcached://" + MEMCACHED_SERVERS
         + "|postgres://sk:{postgres_password}@127.0.0.1:{postgres_port}"
         "/sk_test?table=sk_tiers&write=async&journal={run}/data/journal",
-        MEMCACHED_POOL + ("postgres",)),
+        MEMCACHED_POOL + ("postgres",), behind="postgres"),
     # Two synchronous tiers, written at once: either may die.
     "sessionkit-redis-memcached": _sessionkit(
         "sessionkit-redis-memcached",
@@ -347,6 +361,10 @@ DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached", "pdo-mysql",
                     "pdo-pgsql", "sessionkit-lmdb", "sessionkit-redis",
                     "sessionkit-mysql", "sessionkit-postgres",
                     "sessionkit-memcached", "sessionkit-memcached-r1")
+
+# The handlers with a tier written behind, where fault-stack's tier
+# scenarios run by default.
+TIER_HANDLERS = tuple(n for n, h in HANDLERS.items() if h.behind)
 
 # Shared extension dependencies, loaded before the extension that needs them
 # (the Debian packages build redis.so and memcached.so against igbinary and

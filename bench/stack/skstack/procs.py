@@ -49,6 +49,11 @@ def _kill_group(pgid, sig):
         pass
 
 
+def signal_group(pgid, sig):
+    """Sends `sig` to a group this harness started (SIGSTOP, SIGCONT)."""
+    _kill_group(pgid, sig)
+
+
 def _pid_alive(pid):
     try:
         os.kill(pid, 0)

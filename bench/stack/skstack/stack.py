@@ -211,6 +211,21 @@ class Stack:
         return [PHP_CLI, "-n", "-c", self.php_ini[handler], "-d",
                 f"max_execution_time={catalog.BASE_INI['max_execution_time']}"]
 
+    def behind_save_path(self, handler):
+        """The save path of `handler`'s tier written behind (write=async),
+        alone and written at once: the database as it is, without the cache
+        in front or this host's journal. None when it has no such tier."""
+        from urllib.parse import parse_qsl, urlencode
+        h = catalog.HANDLERS[handler]
+        path = h.ini.get("session.save_path", "").format(**self.context())
+        for url in path.split("|"):
+            base, _, query = url.partition("?")
+            params = parse_qsl(query, keep_blank_values=True)
+            if ("write", "async") in params:
+                rest = [(k, v) for k, v in params if k not in ("write", "journal")]
+                return base + ("?" + urlencode(rest) if rest else "")
+        return None
+
     def _start_fpm(self, h, ext_dir):
         ini_path = self._write_php_ini(h, ext_dir)
         conf = os.path.join(self.run_dir, "conf")
@@ -469,6 +484,22 @@ http {{
     def kill_store(self, name):
         sp = self.stores[name]
         sp.proc.kill9()
+
+    def stop_store(self, name):
+        """Shuts the store down cleanly (its spec's stop signal: SIGTERM, or
+        SIGINT for PostgreSQL, whose SIGTERM waits for every client to
+        leave); restart_store starts it again on the same data."""
+        sp = self.stores[name]
+        if sp.proc is not None and sp.proc.alive():
+            sp.proc.stop(sp.spec.stop_signal, timeout=20)
+
+    def pause_store(self, name):
+        """SIGSTOP to the store's process group: it keeps its sockets and
+        answers nothing (a blackhole). resume_store must follow."""
+        procs.signal_group(self.stores[name].proc.pid, signal.SIGSTOP)
+
+    def resume_store(self, name):
+        procs.signal_group(self.stores[name].proc.pid, signal.SIGCONT)
 
     def restart_store(self, name):
         """Starts the store again on the same port and data directory."""

@@ -115,7 +115,7 @@ std::string FormatTiers(const TiersReport& report) {
       out += ", the last " + Seconds(t.last_failure_ago_ms) + " ago (" +
              std::string(StatusCodeName(t.last_failure_code)) + ")";
     }
-    if (t.async) {
+    if (t.async || t.pending > 0) {
       out += "; journal: " + std::to_string(t.pending) + " pending, " +
              std::to_string(t.in_backoff) + " in backoff";
       if (t.pending > 0) {

@@ -184,7 +184,7 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
                             const std::function<Status(Store&)>& locked,
                             const std::function<Status(Store&)>& plain,
                             const std::optional<SessionRecord>& queued,
-                            uint64_t version) {
+                            uint64_t version, bool changes) {
   std::optional<Held> held = TakeHeld(id, owner);
   const size_t tier = held ? held->tier : FirstLockTier();
   Status st = locked(*tiers_[tier]);
@@ -192,6 +192,16 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
   // Refused (the lock was lost, the session is gone): the others are not
   // written either, so that a logout is never undone through them.
   if (!st.ok() && !IsOutage(st)) return st;
+  if (!st.ok() && changes) {
+    // The lock tier did not answer: another request of the session may
+    // hold the lock on the next tier by now and write its own update. This
+    // one fails rather than being saved beside it and losing one of the
+    // two after both were acknowledged (docs/tiers.md, the lock tier).
+    return Status(st.code(), name_ +
+                                 ": the session's lock tier did not "
+                                 "answer; the update was not saved: " +
+                                 st.message());
+  }
   std::vector<size_t> others = Usable();
   others.erase(std::remove(others.begin(), others.end(), tier), others.end());
   std::vector<Status> statuses =
@@ -203,8 +213,8 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
     SK_RETURN_IF_ERROR(Queue(id, queued, version, Owed(others, statuses)));
   }
   if (st.ok()) return st;
-  // The lock tier did not answer: the others keep the update
-  // (docs/tiers.md, the lock tier), or the journal does.
+  // The lock tier did not answer a touch: the others and the journal
+  // moved the expiry.
   Status combined = Combine(statuses);
   if (!combined.ok() && IsOutage(combined) && journaled) return Status::OK();
   return combined;
@@ -217,8 +227,8 @@ Status TieredStore::WriteAndUnlock(std::string_view id, std::string_view data,
   return Release(
       id, owner,
       [&](Store& s) { return s.WriteAndUnlock(id, data, ttl, owner); },
-      [&](Store& s) { return s.Write(id, data, ttl); }, record,
-      VersionOf(data));
+      [&](Store& s) { return s.Write(id, data, ttl); }, record, VersionOf(data),
+      /*changes=*/true);
 }
 
 Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,

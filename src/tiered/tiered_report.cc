@@ -53,7 +53,8 @@ TiersReport TieredStore::Report() {
       t.last_failure_code = b.last_code;
     }
     for (const JournalTierStats& s : backlog) {
-      if (!async_[i] || s.tier != journal_ids_[i]) continue;
+      // A synchronous tier is owed what it missed while left out.
+      if (s.tier != journal_ids_[i]) continue;
       t.pending = s.pending;
       t.in_backoff = s.in_backoff;
       if (s.pending > 0 && s.oldest_pending < now) {

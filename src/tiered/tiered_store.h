@@ -125,13 +125,15 @@ class TieredStore final : public Store {
                                       size_t lock_tier);
   // The version of a tombstone of `id` written now.
   uint64_t TombstoneVersion(std::string_view id);
-  // Ends `owner`'s lock on its tier with `locked`, then (unless refused)
-  // applies `plain` to the other usable synchronous tiers at once and
-  // queues `queued` (when given) for the async tiers other than the lock's.
+  // Ends `owner`'s lock on its tier with `locked`, then (unless refused,
+  // or unanswered when the call `changes` the session) applies `plain` to
+  // the other usable synchronous tiers at once and queues `queued` (when
+  // given) for the tiers that still owe it (Owed).
   Status Release(std::string_view id, const LockOwner& owner,
                  const std::function<Status(Store&)>& locked,
                  const std::function<Status(Store&)>& plain,
-                 const std::optional<SessionRecord>& queued, uint64_t version);
+                 const std::optional<SessionRecord>& queued, uint64_t version,
+                 bool changes = false);
   // The combined status of per-tier statuses of a write-like call: OK when
   // any tier took it; else the most telling failure.
   Status Combine(const std::vector<Status>& statuses) const;

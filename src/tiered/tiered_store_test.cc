@@ -381,6 +381,23 @@ TEST_F(TieredStoreTest, ALockTierThatLostTheSessionTakesTheLockedWrite) {
   }
 }
 
+// The lock tier dies while a request holds the lock: the next request of
+// the session locks on the next tier, so the first one's update fails
+// rather than being saved beside the second's (one of the two would be
+// lost after both were acknowledged).
+TEST_F(TieredStoreTest, AnUpdateWhoseLockTierDiedFailsAndWritesNoTier) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "one"), kTtl));
+  auto a = store_->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(a.ok() && a->acquired());
+  tier_[0]->down = true;
+  Status st = store_->WriteAndUnlock(kId, Frame(2, "by-a"), kTtl,
+                                     Request("owner-a").owner);
+  EXPECT_TRUE(st.IsUnavailable()) << st.ToString();
+  auto kept = tier_[1]->inner().Read(kId);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(PayloadOf(kept->data), "one") << "the failed update was saved";
+}
+
 TEST_F(TieredStoreTest, ADestroyThatReachedEveryTierLeavesNoTombstone) {
   SK_ASSERT_OK(store_->Write(kId, Frame(1, "a"), kTtl));
   SK_ASSERT_OK(store_->Destroy(kId));
@@ -439,7 +456,7 @@ class TieredAsyncTest : public ::testing::Test {
     return false;
   }
 
-  Env* env_ = nullptr;  // the clocks of the tiers and the store
+  Env* env_ = nullptr;             // the clocks of the tiers and the store
   Duration interval_ = kInterval;  // of the breakers
   std::string dir_;
   bool down_[2] = {false, false};
@@ -493,8 +510,8 @@ TEST_F(TieredAsyncTest, ADownCacheIsLeftOutWhileTheTierBehindStandsIn) {
   }
   const int calls = tier_[0]->calls;
   for (int i = 0; i < 20; ++i) {
-    SK_ASSERT_OK(store_->Write(kId, Frame(3 + i, "n" + std::to_string(i)),
-                               kTtl));
+    SK_ASSERT_OK(
+        store_->Write(kId, Frame(3 + i, "n" + std::to_string(i)), kTtl));
     ASSERT_TRUE(Behind(kId, "n" + std::to_string(i)));
     auto read = store_->Read(kId);
     ASSERT_TRUE(read.ok()) << read.status().ToString();

@@ -425,9 +425,11 @@ def docs_section(data, chart):
         f"{args.duration:g} s per run, {args.repeats} repeats with the handlers "
         "interleaved (the order rotates every repeat); req/s is the mean with "
         "the range of the repeats in brackets, p50/p99 are means of wrk's "
-        "percentiles. ajax-burst sends "
-        f"{args.burst} requests at once on one session; `ajax-burst n` is the "
-        f"final counter of each repeat (n of {args.burst} means no lost update).",
+        "percentiles." + (
+            f" ajax-burst sends {args.burst} requests at once on one session; "
+            "`ajax-burst n` is the final counter of each repeat (n of "
+            f"{args.burst} means no lost update)."
+            if "ajax-burst" in data["workloads"] else ""),
         "",
     ]
     if report.load_rows(rows):

@@ -45,6 +45,13 @@ def parse_args(argv):
                         "(default: $SK_BUILD_DIR or <repo>/build)")
     p.add_argument("--quick", action="store_true",
                    help="smoke mode: 2 s per run, 1 repeat, no docs")
+    p.add_argument("--group", choices=sorted(catalog.GROUPS),
+                   help="a named selection of handlers and workloads, with "
+                        "its own docs section and chart; " +
+                        "; ".join(f"{g.name}: {g.about} ({','.join(g.handlers)}; "
+                                  f"{','.join(g.workloads)})"
+                                  for g in catalog.GROUPS.values()) +
+                        " (--handlers and --workloads still override it)")
     p.add_argument("--handlers", help="comma-separated, default: " +
                    ",".join(catalog.DEFAULT_HANDLERS))
     p.add_argument("--workloads", help="comma-separated, default: " +
@@ -84,10 +91,11 @@ def parse_args(argv):
                    help="skip checking, per handler, that the loss check "
                         "detects sessions destroyed behind its back")
     a = p.parse_args(argv)
+    group = catalog.GROUPS[a.group] if a.group else None
     a.handlers = _csv(a.handlers, catalog.HANDLERS, "handler") if a.handlers \
-        else list(catalog.DEFAULT_HANDLERS)
+        else list(group.handlers if group else catalog.DEFAULT_HANDLERS)
     a.workloads = _csv(a.workloads, catalog.WORKLOADS, "workload") if a.workloads \
-        else list(catalog.DEFAULT_WORKLOADS)
+        else list(group.workloads if group else catalog.DEFAULT_WORKLOADS)
     if a.duration is None:
         a.duration = 2 if a.quick else 8
     if a.repeats is None:
@@ -113,6 +121,10 @@ def run_one(stack, handler, wl, args, rep):
         off = load.ack_offset(stack, handler)
         r = load.run_wrk(stack, handler, wl.page, pool, args.duration,
                          args.threads, args.connections, label=label)
+        # Right at the end of the load: what the database behind still owes.
+        r["journal_pending"], why = load.journal_pending(stack, handler)
+        if why:
+            r["journal_why"] = why
         acks = load.read_acks(stack, handler, off, pool.prefix)
         r["verify"] = load.verify(stack, handler, pool.ids, acks, pool_roots, "v")
         r["kind"] = "wrk"
@@ -148,9 +160,14 @@ def on_one_session(stack, handler, wl, measure):
 def progress_line(i, total, handler, wl, r):
     head = f"[{i:2d}/{total}] {wl:<10} {handler:<16}"
     if r["kind"] == "wrk":
+        journal = ""
+        if r.get("journal_pending") is not None:
+            journal = f"  journal pending {r['journal_pending']}"
+        elif r.get("journal_why"):
+            journal = f"  journal not counted ({r['journal_why']})"
         return (f"{head} {r['rps']:7.0f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  "
                 f"p99 {r['p99_us'] / 1000:6.1f} ms  errors {r['errors']}  "
-                f"{load.loss_line(r['verify'])}")
+                f"{load.loss_line(r['verify'])}{journal}")
     if r["kind"] == "handoff":
         if r.get("no_lock"):
             return f"{head} n/a (no lock)"
@@ -182,6 +199,15 @@ def self_check(stack, handler):
     ok = before["lost"] == 0 and after["lost"] == 3 and after["vanished"] == 3
     return {"before": before["lost"], "after": after["lost"],
             "vanished": after["vanished"], "ok": ok}
+
+
+def loadavg():
+    """The 1-minute load average, or None."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def machine_info():
@@ -223,6 +249,7 @@ def main(argv):
         return 0
     procs.install_signal_handlers()
     started = time.monotonic()
+    load_start = loadavg()
     build = os.path.abspath(args.build)
     run_dir = new_run_dir(build, "quick" if args.quick else "bench")
     out_dir = os.path.abspath(args.out_dir) if args.out_dir else run_dir
@@ -281,9 +308,10 @@ def main(argv):
             "date": datetime.datetime.now().astimezone().strftime(
                 "%Y-%m-%d %H:%M %Z"),
             "elapsed_s": time.monotonic() - started,
-            "args": dict(vars(args)), "handlers": handlers,
+            "args": dict(vars(args)), "group": args.group, "handlers": handlers,
             "workloads": [w.name for w in workloads], "skipped": skipped,
-            "machine": machine_info(), "runs": results,
+            "machine": dict(machine_info(), loadavg_start=load_start,
+                            loadavg_end=loadavg()), "runs": results,
             "rows": report.summarize(results, handlers,
                                      [w.name for w in workloads]),
             "self_check": checks, "run_dir": run_dir}
@@ -307,18 +335,32 @@ def publish(data, out_dir, docs_dir):
     print()
     print(table)
     print()
+    width = max([16] + [len(h) for h in handlers])
     for r in rows:
         if r["kind"] == "wrk" and r["workload"] in ("cart", "big"):
-            print(f"{r['handler']:<16} {r['workload']:<5} sessions lost: "
+            print(f"{r['handler']:<{width}} {r['workload']:<5} sessions lost: "
                   f"{r['lost']} of {r['sessions']}")
+    tiers = report.tier_ratios(rows, data["runs"])
+    if tiers:
+        print()
+        print("\n".join(report.tier_text(tiers)))
+        with open(os.path.join(out_dir, "tiers.txt"), "w") as f:
+            f.write("\n".join(report.tier_text(tiers)) + "\n")
     with open(os.path.join(out_dir, "table.txt"), "w") as f:
         f.write(table + "\n")
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(tables(rows, report.markdown_table,
                        report.handoff_markdown_table) + "\n")
+    group = data.get("group")
+    # A group's docs section and chart are its own: recording a group
+    # leaves the full run's table and chart as they are.
+    name = f"bench-stack-{group}" if group else "bench-stack"
     title = f"bench-stack {data['date']}, {data['machine']['cores']} cores"
-    png = os.path.join(out_dir, "bench-stack.png")
-    why = report.chart(rows, handlers, png, out_dir, title)
+    if group:
+        title = f"bench-stack --group {group}, {data['date']}, " \
+                f"{data['machine']['cores']} cores"
+    png = os.path.join(out_dir, name + ".png")
+    why = report.chart(rows, handlers, png, out_dir, title, tiers=tiers)
     if why:
         print(f"bench-stack: no chart: {why}")
     if docs_dir is None:
@@ -326,11 +368,12 @@ def publish(data, out_dir, docs_dir):
     docs = os.path.abspath(docs_dir)
     os.makedirs(docs, exist_ok=True)
     if not why:
-        shutil.copyfile(png, os.path.join(docs, "bench-stack.png"))
+        shutil.copyfile(png, os.path.join(docs, name + ".png"))
     report.write_docs_section(os.path.join(docs, "benchmarks.md"),
-                              docs_section(data, chart=not why))
-    print(f"bench-stack: wrote {docs}/benchmarks.md (bench-stack section)"
-          f"{' and bench-stack.png' if not why else ''}")
+                              docs_section(data, chart=None if why else name + ".png"),
+                              name=name)
+    print(f"bench-stack: wrote {docs}/benchmarks.md ({name} section)"
+          f"{f' and {name}.png' if not why else ''}")
 
 
 def tables(rows, loads, handoffs):
@@ -354,8 +397,13 @@ def docs_section(data, chart):
                        ", ".join(f"`{k}={v}`" for k, v in catalog.HANDLERS[h].ini.items())
                        for h in handlers)
     wl = "\n".join(f"- `{w.name}`: {w.about}." for w in workloads)
+    group = data.get("group")
+    heading = "## Web stack: nginx + php-fpm + wrk (`make bench-stack`)"
+    if group:
+        heading = (f"## Web stack, {group}: nginx + php-fpm + wrk "
+                   f"(`bench-stack --group {group}`)")
     lines = [
-        "## Web stack: nginx + php-fpm + wrk (`make bench-stack`)",
+        heading,
         "",
         (f"Measured {when} with `make bench-stack` (`{command}`), "
          if command == "bench/stack/bench-stack" else
@@ -364,7 +412,12 @@ def docs_section(data, chart):
         "",
         f"Machine: {info['cores']} cores ({info['cpu']}), Linux {info['kernel']}; "
         f"{info['php'].split(' (')[0]}, {info['nginx'].replace('nginx version: ', '')}, "
-        f"{info['redis'].split(' sha=')[0]}, {info['memcached']}, wrk.",
+        f"{info['redis'].split(' sha=')[0]}, {info['memcached']}, wrk." +
+        (f" Load average (1 min) when the run started (before the stack) "
+         f"and when it ended: {info['loadavg_start']:.2f}, "
+         f"{info['loadavg_end']:.2f}."
+         if info.get("loadavg_start") is not None and
+         info.get("loadavg_end") is not None else ""),
         "",
         f"Stack: nginx (1 worker) in front of one php-fpm pool per handler "
         f"(pm=static, {args.workers} workers, opcache on, unix socket), all on "
@@ -372,16 +425,21 @@ def docs_section(data, chart):
         f"{args.duration:g} s per run, {args.repeats} repeats with the handlers "
         "interleaved (the order rotates every repeat); req/s is the mean with "
         "the range of the repeats in brackets, p50/p99 are means of wrk's "
-        "percentiles. ajax-burst sends "
-        f"{args.burst} requests at once on one session; `ajax-burst n` is the "
-        f"final counter of each repeat (n of {args.burst} means no lost update).",
+        "percentiles." + (
+            f" ajax-burst sends {args.burst} requests at once on one session; "
+            "`ajax-burst n` is the final counter of each repeat (n of "
+            f"{args.burst} means no lost update)."
+            if "ajax-burst" in data["workloads"] else ""),
         "",
     ]
     if report.load_rows(rows):
         lines += [markdown_table_note(), "", report.markdown_table(rows), ""]
+    tiers = report.tier_ratios(rows, data["runs"])
+    if tiers:
+        lines += report.tier_markdown(tiers) + [""]
     if chart:
-        lines += ["![bench-stack: requests/s, p99 and ajax-burst per handler]"
-                  "(bench-stack.png)", ""]
+        lines += ["![bench-stack: requests/s, p99 and ajax-burst per handler"
+                  + (", tier ratios" if tiers else "") + f"]({chart})", ""]
     unlocked = [f"`{h}`" for h in handlers if not catalog.HANDLERS[h].locks]
     if "ajax-burst" in data["workloads"]:
         lines += [

@@ -228,6 +228,7 @@ class Handler:
     # session_write_close(): the handoff workload measures only these (the
     # others show "n/a (no lock)").
     locks: bool = False
+<<<<<<< HEAD
     # Tiers: the store of the tier written behind (write=async), "" when
     # none; the tier scenarios of fault-stack run on these handlers, and
     # the other stores are the tiers in front of it.
@@ -239,12 +240,25 @@ class Handler:
 
 
 def _sessionkit(name, label, save_path, stores=(), behind=""):
+=======
+    # The write-behind journal directory of a tiered save path with a
+    # `write=async` tier (templated like `ini`), or "": after each load the
+    # harness counts the entries still pending in it.
+    journal: str = ""
+
+
+def _sessionkit(name, label, save_path, stores=(), journal=""):
+>>>>>>> benchtiers
     """sessionkit from the build, on the store of `save_path`, locking."""
     return Handler(name=name, label=label,
                    extensions=("{build}/php/sessionkit.so",),
                    ini={"session.save_handler": "sessionkit",
                         "session.save_path": save_path},
+<<<<<<< HEAD
                    stores=stores, locks=True, behind=behind)
+=======
+                   stores=stores, locks=True, journal=journal)
+>>>>>>> benchtiers
 
 
 HANDLERS = {
@@ -334,20 +348,33 @@ HANDLERS = {
         "sessionkit-redis", "sessionkit Redis",
         "redis://127.0.0.1:{redis_port}/0", ("redis",)),
     # Tiers (docs/tiers.md). A cache, and a database written behind through
-    # the host's journal (under the run directory, not /var/lib).
+    # the host's journal (under the run directory, not /var/lib; one
+    # directory per handler, so that each one's backlog can be counted).
     "sessionkit-redis-mysql": _sessionkit(
         "sessionkit-redis-mysql", "sessionkit tiers: Redis | MariaDB behind",
         "redis://127.0.0.1:{redis_port}/0"
         "|mysql://sk:{mariadb_password}@127.0.0.1:{mariadb_port}/sk_test"
+<<<<<<< HEAD
         "?table=sk_tiers&write=async&journal={run}/data/journal",
         ("redis", "mariadb"), behind="mariadb"),
+=======
+        "?table=sk_tiers&write=async&journal={run}/data/journal-redis-mysql",
+        ("redis", "mariadb"), journal="{run}/data/journal-redis-mysql"),
+>>>>>>> benchtiers
     "sessionkit-memcached-postgres": _sessionkit(
         "sessionkit-memcached-postgres",
         "sessionkit tiers: Memcached (3 servers) | PostgreSQL behind",
         "memcached://" + MEMCACHED_SERVERS
         + "|postgres://sk:{postgres_password}@127.0.0.1:{postgres_port}"
+<<<<<<< HEAD
         "/sk_test?table=sk_tiers&write=async&journal={run}/data/journal",
         MEMCACHED_POOL + ("postgres",), behind="postgres"),
+=======
+        "/sk_test?table=sk_tiers&write=async"
+        "&journal={run}/data/journal-memcached-postgres",
+        MEMCACHED_POOL + ("postgres",),
+        journal="{run}/data/journal-memcached-postgres"),
+>>>>>>> benchtiers
     # Two synchronous tiers, written at once: either may die.
     "sessionkit-redis-memcached": _sessionkit(
         "sessionkit-redis-memcached",
@@ -356,11 +383,61 @@ HANDLERS = {
         ("redis",) + MEMCACHED_POOL),
 }
 
-# Default order of bench-stack (anchors first, then sessionkit).
+# Default order of bench-stack (anchors first, then sessionkit, then its
+# tiers, each after the single stores it is built on).
 DEFAULT_HANDLERS = ("files", "redis", "redis-lock", "memcached", "pdo-mysql",
                     "pdo-pgsql", "sessionkit-lmdb", "sessionkit-redis",
                     "sessionkit-mysql", "sessionkit-postgres",
-                    "sessionkit-memcached", "sessionkit-memcached-r1")
+                    "sessionkit-memcached", "sessionkit-memcached-r1",
+                    "sessionkit-redis-mysql", "sessionkit-memcached-postgres",
+                    "sessionkit-redis-memcached")
+
+
+@dataclasses.dataclass(frozen=True)
+class TierRatio:
+    """A ratio of cart req/s printed after every run that measured its
+    handlers: `handler` over the slowest of `baselines` (the tiers it is
+    built on, each measured alone in the same run)."""
+    handler: str
+    baselines: tuple
+    target: Optional[float] = None  # at least this, or None: reported only
+    about: str = ""
+
+
+TIER_RATIOS = (
+    TierRatio("sessionkit-redis-mysql", ("sessionkit-redis",), 0.9,
+              "MariaDB written behind, against Redis alone"),
+    TierRatio("sessionkit-memcached-postgres", ("sessionkit-memcached",), None,
+              "PostgreSQL written behind, against Memcached alone"),
+    TierRatio("sessionkit-redis-memcached",
+              ("sessionkit-redis", "sessionkit-memcached"), 0.9,
+              "two synchronous tiers written at once, against the slower "
+              "tier alone"),
+)
+# The workload the tier ratios are taken from.
+TIER_RATIO_WORKLOAD = "cart"
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """A named selection (`--group`): its handlers and workloads, and where
+    its docs section and chart go (apart from the full run's)."""
+    name: str
+    handlers: tuple
+    workloads: tuple
+    about: str
+
+
+GROUPS = {
+    "tiers": Group(
+        "tiers",
+        ("redis", "sessionkit-redis", "sessionkit-memcached",
+         "sessionkit-redis-memcached", "sessionkit-redis-mysql",
+         "sessionkit-memcached-postgres"),
+        ("cart",),
+        "the tier handlers beside the single stores they are built on "
+        "(phpredis as the anchor), cart only"),
+}
 
 # The handlers with a tier written behind, where fault-stack's tier
 # scenarios run by default.

@@ -10,9 +10,11 @@ import os
 import random
 import re
 import string
+import subprocess
 import threading
 import time
 
+from . import catalog
 from .procs import HarnessError, Proc
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -261,6 +263,39 @@ def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
     r["socket_errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
     r["errors"] = r["status"] + r["socket_errors"]
     return r
+
+
+MDB_DUMP = "/usr/bin/mdb_dump"
+
+
+def journal_pending(stack, handler):
+    """Entries still pending in the write-behind journal of `handler`
+    (catalog.Handler.journal), read with mdb_dump (lmdb-utils) while the
+    pool runs: the keys of the journal's main database that start with its
+    entry prefix, byte 0x01 (src/tiered/journal_layout.h). None when the
+    handler has no journal, or it cannot be read (the reason in `why`)."""
+    h = catalog.HANDLERS[handler]
+    if not h.journal:
+        return None, ""
+    path = h.journal.format(**stack.context())
+    if not os.path.exists(os.path.join(path, "data.mdb")):
+        return None, f"no journal in {path}"
+    if not os.access(MDB_DUMP, os.X_OK):
+        return None, f"{MDB_DUMP} is missing (Debian lmdb-utils)"
+    try:
+        out = subprocess.run([MDB_DUMP, path], capture_output=True, text=True,
+                             timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, f"mdb_dump {path}: {e}"
+    if out.returncode != 0:
+        return None, f"mdb_dump {path}: {out.stderr.strip()[:200]}"
+    lines = out.stdout.splitlines()
+    try:
+        body = lines[lines.index("HEADER=END") + 1:lines.index("DATA=END")]
+    except ValueError:
+        return None, f"mdb_dump {path}: unexpected output"
+    # Key and value lines alternate, each a space and the bytes in hex.
+    return sum(1 for key in body[0::2] if key.startswith(" 01")), ""
 
 
 def percentile(values, q):

@@ -6,6 +6,7 @@ import shutil
 import statistics
 import subprocess
 
+from . import catalog
 from .load import percentile
 
 BEGIN = "<!-- bench-stack:begin -->"
@@ -160,6 +161,103 @@ def _cells(row):
             burst_s)
 
 
+def tier_ratios(rows, runs):
+    """The tier ratios (catalog.TIER_RATIOS) this run measured: per ratio
+    the mean req/s of the tier handler over that of the slower of its
+    baselines, the same per repeat (the handlers of one repeat ran
+    interleaved), the verdict, and the journal entries pending at the end
+    of each of the tier handler's loads."""
+    wl = catalog.TIER_RATIO_WORKLOAD
+    by = {r["handler"]: r for r in rows
+          if r["workload"] == wl and r["kind"] == "wrk"}
+    out = []
+    for t in catalog.TIER_RATIOS:
+        if t.handler not in by or any(b not in by for b in t.baselines):
+            continue
+        slower = min(t.baselines, key=lambda b: by[b]["rps"])
+        ratio = by[t.handler]["rps"] / by[slower]["rps"]
+        per_repeat = []
+        mine = sorted((r for r in runs if r["handler"] == t.handler and
+                       r["workload"] == wl), key=lambda r: r["repeat"])
+        for r in mine:
+            base = [b["rps"] for b in runs if b["workload"] == wl and
+                    b["repeat"] == r["repeat"] and b["handler"] in t.baselines]
+            if len(base) == len(t.baselines) and min(base) > 0:
+                per_repeat.append(r["rps"] / min(base))
+        verdict = None
+        if t.target is not None:
+            verdict = "met" if ratio >= t.target else "MISSED"
+        out.append({"handler": t.handler, "baselines": list(t.baselines),
+                    "slower": slower, "workload": wl, "about": t.about,
+                    "rps": by[t.handler]["rps"], "slower_rps": by[slower]["rps"],
+                    "ratio": ratio, "per_repeat": per_repeat,
+                    "target": t.target, "verdict": verdict,
+                    "journal": bool(catalog.HANDLERS[t.handler].journal),
+                    "journal_pending": [r.get("journal_pending") for r in mine],
+                    "journal_why": [r.get("journal_why", "") for r in mine]})
+    return out
+
+
+def _tier_name(t):
+    name = f"{t['handler']} / {t['slower']}"
+    if len(t["baselines"]) > 1:
+        name += f" (the slower of {', '.join(t['baselines'])})"
+    return name + f", {t['workload']} req/s"
+
+
+def _tier_extra(t):
+    parts = []
+    if len(t["per_repeat"]) > 1:
+        parts.append("repeats " + ", ".join(f"{x:.2f}x" for x in t["per_repeat"]))
+    if t["journal"]:
+        pending = t["journal_pending"]
+        if all(p is not None for p in pending):
+            parts.append("journal entries pending at the end of each load: " +
+                         ", ".join(str(p) for p in pending))
+        else:
+            why = next((w for w in t["journal_why"] if w), "not counted")
+            parts.append(f"journal not counted ({why})")
+    return parts
+
+
+def tier_text(tiers):
+    """The tier ratio lines for stdout, as bench/run prints its ratios:
+    "NAME: 0.95x (target >= 0.9x: met)" or "NAME: 0.85x MISSED (...)"."""
+    lines = ["tiers: req/s of each tier handler over the slower of the stores "
+             "it is built on, each alone, same run:"]
+    for t in tiers:
+        r = f"{t['ratio']:.2f}x"
+        if t["verdict"] is None:
+            line = f"{_tier_name(t)}: {r}"
+        elif t["verdict"] == "met":
+            line = f"{_tier_name(t)}: {r} (target >= {t['target']:g}x: met)"
+        else:
+            line = f"{_tier_name(t)}: {r} MISSED (target >= {t['target']:g}x)"
+        extra = _tier_extra(t)
+        lines.append("  " + line + ("; " + "; ".join(extra) if extra else ""))
+    return lines
+
+
+def tier_markdown(tiers):
+    """The tier ratio lines for the docs, as bench/run records its ratios."""
+    lines = ["Tiers: req/s of each tier handler over the slower of the stores "
+             "it is built on, each alone, in the same run (`repeats`: the same "
+             "ratio within each repeat, whose handlers ran interleaved):", ""]
+    for t in tiers:
+        name, r = _tier_name(t), f"{t['ratio']:.2f}x"
+        if t["verdict"] is None:
+            line = f"- {name}: {r} ({t['about']})"
+        elif t["verdict"] == "met":
+            line = (f"- **{name}: {r}** (target: at least {t['target']:g}x; "
+                    f"met; {t['about']})")
+        else:
+            line = (f"- **{name}: {r} — MISSED** (target: at least "
+                    f"{t['target']:g}x; {t['about']})")
+        extra = _tier_extra(t)
+        lines.append(line + ("; " + "; ".join(extra) if extra else "") + ".")
+    return lines
+
+
 def load_rows(rows):
     """The rows of the main table: wrk loads and ajax-burst."""
     return [r for r in rows if r["kind"] != "handoff"]
@@ -194,9 +292,10 @@ def _markdown(header, body, left):
     return "\n".join(out)
 
 
-def chart(rows, handlers, path, workdir, title):
-    """PNG: requests/s and p99 per handler and workload, and the ajax-burst
-    final counter. Returns None, or why no chart was drawn."""
+def chart(rows, handlers, path, workdir, title, tiers=()):
+    """PNG: requests/s and p99 per handler and workload, the ajax-burst
+    final counter, and the tier ratios (tier_ratios) with their target.
+    Returns None, or why no chart was drawn."""
     if not load_rows(rows):
         return "only hand-offs were measured (they are in the table, not the chart)"
     gnuplot = shutil.which("gnuplot")
@@ -239,6 +338,21 @@ def chart(rows, handlers, path, workdir, title):
             f"set ylabel 'n'\nset yrange [0:*]\n"
             f"plot '{data}' using {2 + 2 * k}:xtic(1) title 'final n' lc rgb '#d62728', "
             f"'{data}' using {3 + 2 * k}:xtic(1) title 'N' lc rgb '#bbbbbb'")
+    if tiers:
+        tdata = os.path.join(workdir, "tiers.dat")
+        with open(tdata, "w") as f:
+            f.write("# handler ratio target\n")
+            for t in tiers:
+                target = t["target"] if t["target"] is not None else "NaN"
+                f.write(f'"{t["handler"]}\\nover {t["slower"]}" '
+                        f'{t["ratio"]:.4f} {target}\n')
+        plots.append(
+            f"set title 'tier / slower store alone, {tiers[0]['workload']} "
+            f"req/s (dot: target)'\n"
+            f"set ylabel 'ratio'\nset yrange [0:*]\n"
+            f"plot '{tdata}' using 2:xtic(1) title 'ratio' lc rgb '#2ca02c', "
+            f"'{tdata}' using 0:3 with linespoints pt 7 ps 1.5 lw 2 "
+            f"lc rgb '#d62728' title 'target'")
     script = f"""set terminal pngcairo size {560 * len(plots)},500 font 'sans,10'
 set output '{path}'
 set multiplot layout 1,{len(plots)} title '{title}'
@@ -262,20 +376,29 @@ set yrange [0:*]
     return None
 
 
-def write_docs_section(doc_path, section):
-    """Replaces the text between the bench-stack markers in `doc_path` (or
-    appends the section), leaving everything else as it is."""
-    block = f"{BEGIN}\n{section.rstrip()}\n{END}\n"
+def write_docs_section(doc_path, section, name="bench-stack"):
+    """Replaces the text between the markers of section `name` in
+    `doc_path` (or adds the section: another section of bench-stack goes
+    right after the main one, else at the end), leaving everything else as
+    it is."""
+    begin, end_mark = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{section.rstrip()}\n{end_mark}\n"
     text = ""
     if os.path.exists(doc_path):
         with open(doc_path, encoding="utf-8") as f:
             text = f.read()
-    b, e = text.find(BEGIN), text.find(END)
+    b, e = text.find(begin), text.find(end_mark)
+    main = text.find(END)
     if b != -1 and e != -1 and e > b:
-        end = e + len(END)
+        end = e + len(end_mark)
         if text[end:end + 1] == "\n":
             end += 1
         text = text[:b] + block + text[end:]
+    elif begin != BEGIN and main != -1:
+        at = main + len(END)
+        if text[at:at + 1] == "\n":
+            at += 1
+        text = text[:at] + "\n" + block + text[at:]
     else:
         if text and not text.endswith("\n"):
             text += "\n"

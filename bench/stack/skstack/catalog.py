@@ -228,37 +228,28 @@ class Handler:
     # session_write_close(): the handoff workload measures only these (the
     # others show "n/a (no lock)").
     locks: bool = False
-<<<<<<< HEAD
     # Tiers: the store of the tier written behind (write=async), "" when
     # none; the tier scenarios of fault-stack run on these handlers, and
     # the other stores are the tiers in front of it.
     behind: str = ""
+    # The write-behind journal directory of a tiered save path with a
+    # `write=async` tier (templated like `ini`), or "": after each load the
+    # harness counts the entries still pending in it.
+    journal: str = ""
 
     @property
     def front(self):
         return tuple(s for s in self.stores if s != self.behind)
 
 
-def _sessionkit(name, label, save_path, stores=(), behind=""):
-=======
-    # The write-behind journal directory of a tiered save path with a
-    # `write=async` tier (templated like `ini`), or "": after each load the
-    # harness counts the entries still pending in it.
-    journal: str = ""
-
-
-def _sessionkit(name, label, save_path, stores=(), journal=""):
->>>>>>> benchtiers
+def _sessionkit(name, label, save_path, stores=(), behind="", journal=""):
     """sessionkit from the build, on the store of `save_path`, locking."""
     return Handler(name=name, label=label,
                    extensions=("{build}/php/sessionkit.so",),
                    ini={"session.save_handler": "sessionkit",
                         "session.save_path": save_path},
-<<<<<<< HEAD
-                   stores=stores, locks=True, behind=behind)
-=======
-                   stores=stores, locks=True, journal=journal)
->>>>>>> benchtiers
+                   stores=stores, locks=True, behind=behind,
+                   journal=journal)
 
 
 HANDLERS = {
@@ -354,27 +345,18 @@ HANDLERS = {
         "sessionkit-redis-mysql", "sessionkit tiers: Redis | MariaDB behind",
         "redis://127.0.0.1:{redis_port}/0"
         "|mysql://sk:{mariadb_password}@127.0.0.1:{mariadb_port}/sk_test"
-<<<<<<< HEAD
-        "?table=sk_tiers&write=async&journal={run}/data/journal",
-        ("redis", "mariadb"), behind="mariadb"),
-=======
         "?table=sk_tiers&write=async&journal={run}/data/journal-redis-mysql",
-        ("redis", "mariadb"), journal="{run}/data/journal-redis-mysql"),
->>>>>>> benchtiers
+        ("redis", "mariadb"), behind="mariadb",
+        journal="{run}/data/journal-redis-mysql"),
     "sessionkit-memcached-postgres": _sessionkit(
         "sessionkit-memcached-postgres",
         "sessionkit tiers: Memcached (3 servers) | PostgreSQL behind",
         "memcached://" + MEMCACHED_SERVERS
         + "|postgres://sk:{postgres_password}@127.0.0.1:{postgres_port}"
-<<<<<<< HEAD
-        "/sk_test?table=sk_tiers&write=async&journal={run}/data/journal",
-        MEMCACHED_POOL + ("postgres",), behind="postgres"),
-=======
         "/sk_test?table=sk_tiers&write=async"
         "&journal={run}/data/journal-memcached-postgres",
-        MEMCACHED_POOL + ("postgres",),
+        MEMCACHED_POOL + ("postgres",), behind="postgres",
         journal="{run}/data/journal-memcached-postgres"),
->>>>>>> benchtiers
     # Two synchronous tiers, written at once: either may die.
     "sessionkit-redis-memcached": _sessionkit(
         "sessionkit-redis-memcached",

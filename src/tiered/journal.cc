@@ -242,7 +242,7 @@ Result<JournalEnv*> Journal::Acquire() {
   return e;
 }
 
-Status Journal::Put(const JournalEntry& entry) {
+Status Journal::Put(const JournalEntry& entry, bool only_if_pending) {
   Status s = ValidateSessionId(entry.id);
   if (!s.ok()) return s.WithContext("journal " + dir_);
   if (entry.op == JournalOp::kDestroy && !entry.data.empty()) {
@@ -264,6 +264,7 @@ Status Journal::Put(const JournalEntry& entry) {
     std::string old_due;
     int rc = Load(txn, e->db, entry.tier, entry.id, false, &old, &damaged);
     if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    if (rc == MDB_NOTFOUND && only_if_pending) return kRcNoChange;
     const bool replaces = rc == 0 && !damaged;
     if (replaces) {
       // Version 0 (a value that is not a versioned frame) cannot be

@@ -159,7 +159,9 @@ class Journal {
   // damaged pending entry is replaced. OK means committed (see sync).
   // InvalidArgument for a bad id or a destroy with data; ResourceExhausted
   // when the journal is full (naming its path and map_size).
-  Status Put(const JournalEntry& entry);
+  // `only_if_pending`: changes nothing unless (tier, id) has an entry (a
+  // destroy that reached the tier itself replaces what it still owed).
+  Status Put(const JournalEntry& entry, bool only_if_pending = false);
 
   // Takes up to `max` entries of `tier` that are due at `now` (not_before
   // <= now) in the order they became due (see the top of this file), and

@@ -87,6 +87,24 @@ TEST_F(JournalTest, AnOlderPutAfterANewerOneChangesNothing) {
   EXPECT_EQ(j->Pending(Id(1))->value().data, "unversioned");
 }
 
+TEST_F(JournalTest, APutOnlyIfPendingReplacesOnlyWhatIsPending) {
+  Journal* j = Open();
+  JournalEntry destroy;
+  destroy.tier = 0;
+  destroy.id = Id(1);
+  destroy.op = JournalOp::kDestroy;
+  destroy.version = 9;
+  SK_ASSERT_OK(j->Put(destroy, /*only_if_pending=*/true));
+  EXPECT_FALSE(j->Pending(Id(1))->has_value()) << "nothing was pending";
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 5)));
+  SK_ASSERT_OK(j->Put(destroy, /*only_if_pending=*/true));
+  auto p = j->Pending(Id(1));
+  SK_ASSERT_OK(p);
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->op, JournalOp::kDestroy);
+  EXPECT_EQ((*p)->version, 9u);
+}
+
 TEST_F(JournalTest, PutRefusesBadIdsAndADestroyWithData) {
   Journal* j = Open();
   EXPECT_TRUE(j->Put(Write(0, "bad id!", 1)).IsInvalidArgument());

@@ -30,9 +30,14 @@ std::vector<size_t> TieredStore::Owed(
 Status TieredStore::Queue(std::string_view id,
                           const std::optional<SessionRecord>& record,
                           uint64_t version, const std::vector<size_t>& to) {
-  if (!has_async() || to.empty()) return Status::OK();
+  if (!has_async() || (record && to.empty())) return Status::OK();
   Status first = Status::OK();
-  for (size_t i : to) {
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    const bool owed = std::find(to.begin(), to.end(), i) != to.end();
+    // A destroy also replaces what a tier it reached itself was still owed
+    // (a write it missed while left out), which would bring the session
+    // back there if applied after the destroy.
+    if (!owed && record) continue;
     JournalEntry entry;
     entry.tier = journal_ids_[i];
     entry.id = std::string(id);
@@ -44,7 +49,7 @@ Status TieredStore::Queue(std::string_view id,
     } else {
       entry.op = JournalOp::kDestroy;
     }
-    Status st = journal_->Put(entry);
+    Status st = journal_->Put(entry, /*only_if_pending=*/!owed);
     if (!st.ok() && first.ok()) {
       first = Status(st.code(), name_ +
                                     ": the tiers that answered have it, "
@@ -117,7 +122,17 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
   if (have && VersionOf(have->data) > entry.version) {
     return locked.ok() ? store.Unlock(entry.id, request.owner) : Status::OK();
   }
-  if (entry.op == JournalOp::kDestroy) return store.Destroy(entry.id);
+  if (entry.op == JournalOp::kDestroy) {
+    if (!async_[tier]) return store.Destroy(entry.id);
+    // A tier behind keeps the destroy's mark: a write of an older version
+    // that another drainer (claimed before, or on another host) applies
+    // after this destroy is refused by it, rather than bringing the
+    // session back.
+    const std::string mark = EncodeTombstoneFrame(entry.version);
+    return locked.ok() ? store.WriteAndUnlock(entry.id, mark, tombstone_ttl_,
+                                              request.owner)
+                       : store.Write(entry.id, mark, tombstone_ttl_);
+  }
   return locked.ok()
              ? store.WriteAndUnlock(entry.id, entry.data, ttl, request.owner)
              : store.Write(entry.id, entry.data, ttl);

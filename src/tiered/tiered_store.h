@@ -165,8 +165,9 @@ class TieredStore final : public Store {
   std::vector<size_t> Owed(const std::vector<size_t>& asked,
                            const std::vector<Status>& statuses) const;
   // Queues a write (`record`) or, without one, a destroy of `id` for the
-  // tiers `to` (Owed), and wakes the drain thread. OK when every queue took
-  // it (and when there is no journal).
+  // tiers `to` (Owed), and wakes the drain thread; a destroy also replaces
+  // what the other tiers were still owed. OK when every queue took it (and
+  // when there is no journal).
   Status Queue(std::string_view id, const std::optional<SessionRecord>& record,
                uint64_t version, const std::vector<size_t>& to);
   // The journal's pending state of `id` as an answer.

@@ -57,7 +57,9 @@ Status TieredStore::Queue(std::string_view id,
                                     tiers_[i]->name() + ": " + st.message());
     }
   }
-  drainer_->Notify();
+  // No wake-up: the drain thread takes what is due every kDrainIdle, so
+  // that the writes of that time coalesce (one apply per session) and are
+  // claimed together (docs/tiers.md, the journal).
   return first;
 }
 
@@ -139,7 +141,7 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
 }
 
 bool TieredStore::DrainStep() {
-  bool worked = false;
+  bool more = false;
   // The synchronous tiers too: what they missed while left out.
   for (size_t i = 0; i < tiers_.size(); ++i) {
     // A tier whose breaker is open waits; the drain is no call of a
@@ -152,12 +154,14 @@ bool TieredStore::DrainStep() {
       // Nothing to probe with: the next caller probes.
       if (admitted == Admission::kProbe) breakers_->Abandon(i);
       // A damaged entry was removed: the next claim goes on past it.
-      worked = worked || entries.status().IsCorrupt();
+      more = more || entries.status().IsCorrupt();
       continue;
     }
     bool down = false;
+    // A full batch: more may be due at once (a backlog drains without
+    // waiting for the next round).
+    more = more || entries->size() >= kDrainBatch;
     for (const JournalEntry& entry : *entries) {
-      worked = true;
       Status st = down ? Status::Unavailable("tier left out") : Apply(i, entry);
       if (!down) Note(i, st);
       down = down || IsOutage(st);
@@ -170,7 +174,7 @@ bool TieredStore::DrainStep() {
       (void)kept;  // a journal that fails here fails the next claim too
     }
   }
-  return worked;
+  return more;
 }
 
 void TieredStore::Drain() {

@@ -53,9 +53,10 @@ class TieredStore final : public Store {
                         const LockOwner& owner) override;
   Status Unlock(std::string_view id, const LockOwner& owner) override;
 
-  // Drains what is due in the journal, a batch per async tier whose
-  // breaker lets it be called: true when it found anything. The drain
-  // thread calls it; tests may too.
+  // Drains what is due in the journal, a batch per tier (behind, or owed
+  // what it missed) whose breaker lets it be called: true when a batch
+  // came back full (more may be due now). The drain thread calls it; tests
+  // may too.
   bool DrainStep();
 
   // The tiers, their breakers and the journal's backlog (ReportTiers).
@@ -65,8 +66,10 @@ class TieredStore final : public Store {
   // its own before another drainer may take them.
   static constexpr size_t kDrainBatch = 32;
   static constexpr Duration kDrainClaim{60000};
-  // How often an idle drain thread looks at the journal (a write of this
-  // process wakes it at once).
+  // How often the drain thread takes what is due. Writes do not wake it:
+  // those of one round coalesce (a session written ten times is applied
+  // once) and are claimed together, which is what keeps a tier behind
+  // cheap for the requests.
   static constexpr Duration kDrainIdle{1000};
   // How long a store being closed keeps draining what is due.
   static constexpr Duration kFinalDrain{500};

@@ -152,6 +152,25 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
       }
       options.breaker_path = *breaker;
     }
+    // How long a tier behind waits for its writes: on the tier behind.
+    if (url.Param("write_delay")) {
+      if (!url.write_async()) {
+        return Status::InvalidArgument(
+            tier +
+            ": write_delay is a setting of a tier written behind "
+            "(write=async)");
+      }
+      Result<Duration> delay =
+          url.DurationParam("write_delay", options.write_delay);
+      if (!delay.ok()) return delay.status().WithContext(tier);
+      if (*delay > TieredOptions::kMaxWriteDelay) {
+        return Status::InvalidArgument(
+            tier + ": write_delay=" + std::to_string(delay->count()) +
+            "ms: at most " +
+            std::to_string(TieredOptions::kMaxWriteDelay.count()) + "ms");
+      }
+      options.write_delay = *delay;
+    }
     Result<std::unique_ptr<Store>> store = OpenStore(url, env);
     if (!store.ok()) return store.status().WithContext(tier);
     options.tiers.push_back({std::move(*store), url.write_async()});

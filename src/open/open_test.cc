@@ -72,6 +72,26 @@ TEST(OpenStoreTest, SeveralUrlsAreTiers) {
 
 // breaker= names the breakers' file of the save path, on any tier: absolute
 // or off, and the same on every tier that gives it.
+TEST(OpenStoreTest, WriteDelayIsASettingOfATierBehindWithinItsRange) {
+  auto dir = test::MakeTempDir("open-write-delay");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  const std::string a = "lmdb://" + *dir + "/a?breaker=off";
+  const std::string b =
+      "lmdb://" + *dir + "/b?write=async&journal=" + *dir + "/journal";
+  auto sync = OpenStore(a + "&write_delay=1s|" + b);
+  EXPECT_THAT(sync.status().message(),
+              AllOf(StartsWith("tier 1: write_delay"), HasSubstr("behind")));
+  auto long_delay = OpenStore(a + "|" + b + "&write_delay=11s");
+  EXPECT_THAT(long_delay.status().message(),
+              AllOf(StartsWith("tier 2: write_delay=11000ms"),
+                    HasSubstr("at most 10000ms")));
+  auto bad = OpenStore(a + "|" + b + "&write_delay=soon");
+  EXPECT_THAT(bad.status().message(), HasSubstr("write_delay=soon"));
+  SK_EXPECT_OK(OpenStore(a + "|" + b + "&write_delay=0").status());
+  SK_EXPECT_OK(OpenStore(a + "|" + b + "&write_delay=250ms").status());
+  test::RemoveTempDir(*dir);
+}
+
 TEST(OpenStoreTest, TheBreakerFileIsOnePerSavePath) {
   auto dir = test::MakeTempDir("open-breaker");
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();

@@ -86,10 +86,15 @@ int Save(MDB_txn* txn, MDB_dbi db, const JournalEntry& next,
     if ((rc = Delete(txn, db, *old_due)) != 0) return rc;
   }
   if ((rc = PutKey(txn, db, EntryKey(next.tier, next.id), EncodeEntry(next))) !=
-          0 ||
-      (rc = PutKey(txn, db, due, {})) != 0 || !with_data) {
+      0) {
     return rc;
   }
+  // An unchanged due key is left alone (a coalesced write keeps its due
+  // time): one page fewer to write.
+  if (old_due == nullptr || *old_due != due) {
+    if ((rc = PutKey(txn, db, due, {})) != 0) return rc;
+  }
+  if (!with_data) return 0;
   const std::string data = DataKey(next.tier, next.id);
   if (next.op == JournalOp::kWrite) return PutKey(txn, db, data, next.data);
   return Delete(txn, db, data);
@@ -258,7 +263,6 @@ Status Journal::Put(const JournalEntry& entry, bool only_if_pending) {
     JournalEntry next = entry;
     next.first_pending = now;
     next.attempts = 0;
-    next.not_before = TimePoint();
     JournalEntry old;
     bool damaged = false;
     std::string old_due;
@@ -273,6 +277,10 @@ Status Journal::Put(const JournalEntry& entry, bool only_if_pending) {
         return kRcNoChange;
       }
       next.first_pending = old.first_pending;
+      if (old.attempts == 0 &&
+          JournalMs(old.not_before) < JournalMs(next.not_before)) {
+        next.not_before = old.not_before;  // not pushed back
+      }
       old_due = DueKeyOf(old);
     }
     // A damaged entry's due key is unknown: Claim drops it when met.
@@ -321,11 +329,10 @@ Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,
       rc = Remove(txn, e->db, tier, *damaged_id, walk.damaged_due);
       if (rc != 0) return rc;
     }
-    for (const JournalEntry& entry : out) {
-      JournalEntry claimed = entry;
-      claimed.not_before = until;
+    for (JournalEntry& entry : out) {
       const std::string old_due = DueKeyOf(entry);
-      if ((rc = Save(txn, e->db, claimed, &old_due, false)) != 0) return rc;
+      entry.not_before = until;
+      if ((rc = Save(txn, e->db, entry, &old_due, false)) != 0) return rc;
     }
     const bool changed = !out.empty() || !walk.stale.empty() || damaged_id;
     return changed ? 0 : kRcNoChange;
@@ -339,18 +346,22 @@ Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,
   return out;
 }
 
-Status Journal::Done(uint32_t tier, const std::string& id, uint64_t version) {
+Status Journal::Done(uint32_t tier, const std::string& id, uint64_t version,
+                     TimePoint claimed_until) {
   Result<JournalEnv*> env = Acquire();
   if (!env.ok()) return env.status();
   JournalEnv* e = *env;
-  return IfVersion(e, tier, id, version, "cannot remove an entry",
-                   [&](MDB_txn* txn, const JournalEntry& old) {
-                     // Put since the claim (due at once again): the same
-                     // version with a later expiry (a touch), or values
-                     // without versions. It stays for the next drain.
-                     if (old.not_before == TimePoint()) return kRcNoChange;
-                     return Remove(txn, e->db, tier, id, DueKeyOf(old));
-                   });
+  return IfVersion(
+      e, tier, id, version, "cannot remove an entry",
+      [&](MDB_txn* txn, const JournalEntry& old) {
+        // Put since the claim (due at its own time): the same
+        // version with a later expiry (a touch), or values
+        // without versions. It stays for the next drain.
+        if (JournalMs(old.not_before) != JournalMs(claimed_until)) {
+          return kRcNoChange;
+        }
+        return Remove(txn, e->db, tier, id, DueKeyOf(old));
+      });
 }
 
 Status Journal::Retry(uint32_t tier, const std::string& id, uint64_t version,

@@ -82,7 +82,8 @@ struct JournalEntry {
   std::string data;      // kWrite: the stored bytes; kDestroy: empty
   TimePoint expires_at;  // kWrite: the absolute expiry
 
-  // Kept by the journal (Put ignores what the caller sets):
+  // Kept by the journal (Put ignores what the caller sets, but for
+  // not_before, see Put):
   // when this session first became pending on this tier (the backlog age),
   TimePoint first_pending;
   // how many times applying it failed (Retry),
@@ -149,18 +150,20 @@ class Journal {
   Journal& operator=(const Journal&) = delete;
 
   // Records that entry.tier must get this state of entry.id (its tier, id,
-  // op, version, data and expiry; the other fields are the journal's).
+  // op, version, data and expiry, and not_before: when it may first be
+  // applied, the epoch for at once; the other fields are the journal's).
   // Coalesces: replaces the pending entry of (tier, id) when its version is
-  // lower or equal, keeping its first-pending time and resetting attempts
-  // and not_before (due at once); when the pending version is higher,
-  // returns OK and changes nothing (the tier must get the newer one). An
-  // entry of version 0 (a value without one, which cannot be ordered)
-  // always replaces: the last one put wins. A
-  // damaged pending entry is replaced. OK means committed (see sync).
-  // InvalidArgument for a bad id or a destroy with data; ResourceExhausted
-  // when the journal is full (naming its path and map_size).
-  // `only_if_pending`: changes nothing unless (tier, id) has an entry (a
-  // destroy that reached the tier itself replaces what it still owed).
+  // lower or equal, keeping its first-pending time, resetting attempts, and
+  // due at the earlier of the two not_before when the pending one was never
+  // tried (a write does not push back the one it joins; a claimed or
+  // backed-off entry is due at the new not_before); when the pending version is
+  // higher, returns OK and changes nothing (the tier must get the newer one).
+  // An entry of version 0 (a value without one, which cannot be ordered) always
+  // replaces: the last one put wins. A damaged pending entry is replaced. OK
+  // means committed (see sync). InvalidArgument for a bad id or a destroy with
+  // data; ResourceExhausted when the journal is full (naming its path and
+  // map_size). `only_if_pending`: changes nothing unless (tier, id) has an
+  // entry (a destroy that reached the tier itself replaces what it still owed).
   Status Put(const JournalEntry& entry, bool only_if_pending = false);
 
   // Takes up to `max` entries of `tier` that are due at `now` (not_before
@@ -168,7 +171,8 @@ class Journal {
   // in the same transaction sets their not_before to now + claim_for, so
   // that other drainers skip them until then. Entries due after now +
   // kMaxClaim count as due too (a wall clock stepped back), after the
-  // others. The entries are returned as they were before the claim.
+  // others. The entries are returned with not_before set to the end of the
+  // claim (pass it to Done).
   // InvalidArgument when claim_for is not within (0, kMaxClaim]. A damaged
   // entry met on the way is removed (it can never be applied) and reported as
   // Corrupt naming the journal and the session; the next call goes on past it.
@@ -176,10 +180,12 @@ class Journal {
                                           TimePoint now, Duration claim_for);
 
   // Removes the entry of (tier, id) if its version is still `version` and
-  // no Put came since it was claimed: a newer Put since then, or one of the
-  // same version (a touch: a later expiry), stays pending. OK also when
-  // nothing was removed.
-  Status Done(uint32_t tier, const std::string& id, uint64_t version);
+  // no Put came since it was claimed (its not_before is still the claim's
+  // end, `claimed_until`, as Claim returned it): a newer Put since then, or
+  // one of the same version (a touch: a later expiry), stays pending. OK
+  // also when nothing was removed.
+  Status Done(uint32_t tier, const std::string& id, uint64_t version,
+              TimePoint claimed_until);
 
   // Applying `version` of (tier, id) failed: if the pending version is
   // still `version`, counts the attempt and makes the entry due again at

@@ -229,7 +229,9 @@ TEST_F(JournalProcessTest, ThreadsPutAndDrainConcurrently) {
           }
           // A newer Put since the claim stays pending, due at once (so no
           // claim outlives this test's fixed `now`).
-          if (!drainer->Done(0, e.id, e.version).ok()) ++errors;
+          if (!drainer->Done(0, e.id, e.version, e.not_before).ok()) {
+            ++errors;
+          }
         }
       }
     });

@@ -185,17 +185,22 @@ TEST_F(JournalTest, DoneRemovesOnlyTheClaimedVersion) {
   auto claimed = j->Claim(0, 10, Now(), kClaim);
   SK_ASSERT_OK(claimed);
   ASSERT_EQ(claimed->size(), 1u);
+  const TimePoint until = claimed->front().not_before;
+  EXPECT_EQ(until, Now() + kClaim) << "Claim returns the claim's end";
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 2)));  // while it is being applied
-  SK_ASSERT_OK(j->Done(0, Id(1), 1));
+  SK_ASSERT_OK(j->Done(0, Id(1), 1, until));
   auto p = j->Pending(Id(1));
   SK_ASSERT_OK(p);
   ASSERT_TRUE(p->has_value()) << "the newer version was dropped";
   EXPECT_EQ((*p)->version, 2u);
   // The newer Put made it due at once, not after the claim.
-  EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
-  SK_ASSERT_OK(j->Done(0, Id(1), 2));
+  auto again = j->Claim(0, 10, Now(), kClaim);
+  SK_ASSERT_OK(again);
+  ASSERT_EQ(again->size(), 1u);
+  SK_ASSERT_OK(j->Done(0, Id(1), 2, again->front().not_before));
   EXPECT_FALSE(j->Pending(Id(1))->has_value());
-  SK_EXPECT_OK(j->Done(0, Id(1), 2)) << "a second Done is no error";
+  SK_EXPECT_OK(j->Done(0, Id(1), 2, again->front().not_before))
+      << "a second Done is no error";
 }
 
 // A Put of the same version while the claimed one is applied (a touch: the
@@ -203,11 +208,13 @@ TEST_F(JournalTest, DoneRemovesOnlyTheClaimedVersion) {
 TEST_F(JournalTest, DoneKeepsAPutOfTheSameVersionSinceTheClaim) {
   Journal* j = Open();
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 7)));
-  ASSERT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)).size(), 1u);
+  auto claimed = j->Claim(0, 10, Now(), kClaim);
+  SK_ASSERT_OK(claimed);
+  ASSERT_EQ(claimed->size(), 1u);
   JournalEntry touched = Write(0, Id(1), 7);
   touched.expires_at = Now() + std::chrono::hours(2);
   SK_ASSERT_OK(j->Put(touched));
-  SK_ASSERT_OK(j->Done(0, Id(1), 7));
+  SK_ASSERT_OK(j->Done(0, Id(1), 7, claimed->front().not_before));
   auto p = j->Pending(Id(1));
   SK_ASSERT_OK(p);
   ASSERT_TRUE(p->has_value()) << "the touch was dropped";
@@ -336,7 +343,7 @@ TEST_F(JournalTest, ADamagedEntryIsReportedNamingThePathNeverACrash) {
   EXPECT_TRUE(p.status().IsCorrupt());
   EXPECT_NE(p.status().message().find(j->path()), std::string::npos)
       << p.status().ToString();
-  EXPECT_TRUE(j->Done(0, Id(1), 1).IsCorrupt());
+  EXPECT_TRUE(j->Done(0, Id(1), 1, Now()).IsCorrupt());
   EXPECT_TRUE(j->Retry(0, Id(1), 1, Now()).IsCorrupt());
   EXPECT_EQ(j->Stats(Now())->at(0).corrupt, 1u);
 
@@ -370,7 +377,9 @@ TEST_F(JournalTest, AFullJournalSaysWhichPathAndMapSize) {
   // Draining makes room again.
   auto claimed = j->Claim(0, 1000, Now(), kClaim);
   SK_ASSERT_OK(claimed);
-  for (const JournalEntry& e : *claimed) SK_ASSERT_OK(j->Done(0, e.id, 1));
+  for (const JournalEntry& e : *claimed) {
+    SK_ASSERT_OK(j->Done(0, e.id, 1, e.not_before));
+  }
   SK_EXPECT_OK(j->Put(Write(0, Id(5000), 1)));
 }
 

@@ -46,6 +46,11 @@ Status TieredStore::Queue(std::string_view id,
       entry.op = JournalOp::kWrite;
       entry.data = record->data;
       entry.expires_at = record->expires_at;
+      // A tier behind waits, so that the writes of a session coalesce; a
+      // synchronous tier that missed it is corrected at once.
+      if (async_[i] && write_delay_.count() > 0) {
+        entry.not_before = env_->WallNow() + write_delay_;
+      }
     } else {
       entry.op = JournalOp::kDestroy;
     }
@@ -140,7 +145,7 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
              : store.Write(entry.id, entry.data, ttl);
 }
 
-bool TieredStore::DrainStep() {
+bool TieredStore::DrainStep(Duration ahead) {
   bool more = false;
   // The synchronous tiers too: what they missed while left out.
   for (size_t i = 0; i < tiers_.size(); ++i) {
@@ -149,7 +154,7 @@ bool TieredStore::DrainStep() {
     const Admission admitted = breakers_->Admit(i, /*count=*/false);
     if (admitted == Admission::kSkip) continue;
     Result<std::vector<JournalEntry>> entries = journal_->Claim(
-        journal_ids_[i], kDrainBatch, env_->WallNow(), kDrainClaim);
+        journal_ids_[i], kDrainBatch, env_->WallNow() + ahead, kDrainClaim);
     if (!entries.ok() || entries->empty()) {
       // Nothing to probe with: the next caller probes.
       if (admitted == Admission::kProbe) breakers_->Abandon(i);
@@ -167,10 +172,10 @@ bool TieredStore::DrainStep() {
       down = down || IsOutage(st);
       // An entry that cannot be done now is tried again after a backoff;
       // one refused for good (a bad value) too, never dropped.
-      Status kept = st.ok()
-                        ? journal_->Done(entry.tier, entry.id, entry.version)
-                        : journal_->Retry(entry.tier, entry.id, entry.version,
-                                          env_->WallNow());
+      Status kept = st.ok() ? journal_->Done(entry.tier, entry.id,
+                                             entry.version, entry.not_before)
+                            : journal_->Retry(entry.tier, entry.id,
+                                              entry.version, env_->WallNow());
       (void)kept;  // a journal that fails here fails the next claim too
     }
   }

@@ -41,6 +41,7 @@ bool TieredStore::Newest::gone() const {
 TieredStore::TieredStore(TieredOptions options,
                          std::unique_ptr<Journal> journal)
     : tombstone_ttl_(options.tombstone_ttl),
+      write_delay_(options.write_delay),
       env_(Env::OrDefault(options.env)),
       breakers_(MakeBreakers(options)),
       cannot_lock_(new std::atomic<bool>[options.tiers.size()]),
@@ -80,7 +81,7 @@ TieredStore::~TieredStore() {
   // write) goes out now, for a bounded time; the rest waits in the journal
   // for the next process that opens these tiers.
   const SteadyTime deadline = env_->SteadyNow() + kFinalDrain;
-  while (env_->SteadyNow() < deadline && DrainStep()) {
+  while (env_->SteadyNow() < deadline && DrainStep(write_delay_)) {
   }
 }
 
@@ -422,6 +423,13 @@ Result<std::unique_ptr<Store>> OpenTieredStore(TieredOptions options) {
     return Status::InvalidArgument(
         "tiers: breaker_interval, breaker_failures and tombstone_ttl must be "
         "positive");
+  }
+  if (options.write_delay.count() < 0 ||
+      options.write_delay > TieredOptions::kMaxWriteDelay) {
+    return Status::InvalidArgument(
+        "tiers: write_delay must be from 0 to " +
+        std::to_string(TieredOptions::kMaxWriteDelay.count()) + " ms, not " +
+        std::to_string(options.write_delay.count()));
   }
   if (!options.breaker_path.empty() &&
       options.breaker_path != tiered::kBreakerOff &&

@@ -57,7 +57,10 @@ class TieredStore final : public Store {
   // what it missed) whose breaker lets it be called: true when a batch
   // came back full (more may be due now). The drain thread calls it; tests
   // may too.
-  bool DrainStep();
+  bool DrainStep() { return DrainStep(Duration(0)); }
+  // The same, taking also what becomes due within `ahead` (a store being
+  // closed takes the writes that still wait out write_delay).
+  bool DrainStep(Duration ahead);
 
   // The tiers, their breakers and the journal's backlog (ReportTiers).
   TiersReport Report();
@@ -187,6 +190,7 @@ class TieredStore final : public Store {
   // The answers in the order that breaks ties between equal versions.
   std::vector<size_t> tie_order_;
   const Duration tombstone_ttl_;
+  const Duration write_delay_;
   Env* const env_;
   std::string name_;
   // Per tier: whether it is called (shared by the host's processes).

@@ -429,6 +429,7 @@ class TieredAsyncTest : public ::testing::Test {
     store_.reset();
     TieredOptions options;
     options.breaker_interval = interval_;
+    options.write_delay = write_delay_;
     options.breaker_path = dir_ + "/breaker";
     options.journal_path = dir_ + "/journal";
     options.env = env_;
@@ -461,6 +462,7 @@ class TieredAsyncTest : public ::testing::Test {
 
   Env* env_ = nullptr;             // the clocks of the tiers and the store
   Duration interval_ = kInterval;  // of the breakers
+  Duration write_delay_{0};        // the tier behind gets writes at once
   std::string dir_;
   bool down_[2] = {false, false};
   FaultyStore* tier_[2] = {nullptr, nullptr};
@@ -583,6 +585,29 @@ TEST_F(TieredAsyncTest, ADestroyReplacesWhatACacheItReachedWasStillOwed) {
   EXPECT_TRUE(store_->Read(kId).status().IsNotFound());
 }
 
+// The writes of a session within write_delay reach the tier behind once:
+// the newest; until then this host reads them from the journal.
+TEST_F(TieredAsyncTest, WritesWithinTheDelayReachTheTierBehindOnce) {
+  write_delay_ = Duration(1000);
+  Open();
+  const int calls = tier_[1]->calls;
+  auto* tiers = static_cast<TieredStore*>(store_.get());
+  for (int i = 1; i <= 10; ++i) {
+    SK_ASSERT_OK(store_->Write(kId, Frame(i, "v" + std::to_string(i)), kTtl));
+    tiers->DrainStep();  // nothing is due yet
+  }
+  SK_ASSERT_OK(tier_[0]->inner().Destroy(kId));  // the cache loses it
+  auto read = store_->Read(kId);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(PayloadOf(read->data), "v10") << "not read from the journal";
+  EXPECT_TRUE(tier_[1]->inner().Read(kId).status().IsNotFound())
+      << "applied before write_delay";
+  ASSERT_TRUE(Behind(kId, "v10"));
+  // One apply: the tier's lock and read, then its locked write (and the
+  // read above, which found no copy in front).
+  EXPECT_LE(tier_[1]->calls - calls, 3) << "the writes were not coalesced";
+}
+
 TEST_F(TieredAsyncTest, ACacheThatLostTheSessionIsRefilledFromBehind) {
   SK_ASSERT_OK(store_->Write(kId, Frame(3, "kept"), kTtl));
   ASSERT_TRUE(Behind(kId, "kept"));
@@ -690,6 +715,7 @@ TEST_F(TieredAsyncTest, TheReportShowsTheBacklogOfATierBehindThatIsDown) {
     SK_ASSERT_OK(store_->Write(id, Frame(n, "v"), kTtl));
   }
   std::this_thread::sleep_for(50ms);
+  static_cast<TieredStore*>(store_.get())->DrainStep();  // tries them
   auto report = ReportTiers(*store_);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   ASSERT_EQ(report->tiers.size(), 2u);

@@ -12,11 +12,13 @@ constexpr std::string_view kWriteModes[] = {"sync", "async"};
 
 // The tier settings of every scheme: whether it is written behind, the
 // directory of the journal that writes it, and the file of the tiers'
-// circuit breakers (docs/tiers.md).
+// circuit breakers, and how long a tier behind waits for its writes
+// (docs/tiers.md).
 constexpr ParamSpec kWrite{
     .name = "write", .type = ParamType::kEnum, .choices = kWriteModes};
 constexpr ParamSpec kJournal{.name = "journal"};
 constexpr ParamSpec kBreaker{.name = "breaker"};
+constexpr ParamSpec kWriteDelay{.name = "write_delay"};
 
 // Names only: each store's Options::FromUrl reads and checks the values.
 
@@ -29,6 +31,7 @@ constexpr ParamSpec kLmdbParams[] = {
     kWrite,
     kJournal,
     kBreaker,
+    kWriteDelay,
 };
 
 constexpr ParamSpec kConnectTimeout{.name = "connect_timeout",
@@ -51,6 +54,7 @@ constexpr ParamSpec kRedisParams[] = {
     kWrite,
     kJournal,
     kBreaker,
+    kWriteDelay,
 };
 
 constexpr ParamSpec kSentinelParams[] = {
@@ -69,6 +73,7 @@ constexpr ParamSpec kSentinelParams[] = {
     kWrite,
     kJournal,
     kBreaker,
+    kWriteDelay,
 };
 
 constexpr ParamSpec kClusterParams[] = {
@@ -85,6 +90,7 @@ constexpr ParamSpec kClusterParams[] = {
     kWrite,
     kJournal,
     kBreaker,
+    kWriteDelay,
 };
 
 // mysql and postgres: MysqlOptions::FromUrl and PostgresOptions::FromUrl
@@ -99,6 +105,7 @@ constexpr ParamSpec kMysqlParams[] = {
     kWrite,
     kJournal,
     kBreaker,
+    kWriteDelay,
 };
 constexpr ParamSpec kPostgresParams[] = {
     {.name = "table"},
@@ -111,6 +118,7 @@ constexpr ParamSpec kPostgresParams[] = {
     kWrite,
     kJournal,
     kBreaker,
+    kWriteDelay,
 };
 
 // memcached: MemcachedOptions::FromUrl reads and checks the values.
@@ -129,6 +137,7 @@ constexpr ParamSpec kMemcachedParams[] = {
     kWrite,
     kJournal,
     kBreaker,
+    kWriteDelay,
 };
 
 constexpr SchemeSpec kSchemes[] = {

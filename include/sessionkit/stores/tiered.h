@@ -66,6 +66,14 @@ struct TieredOptions {
   // copy that tier still holds never comes back. Longer than any session
   // lives.
   Duration tombstone_ttl{7 * 24 * 3600 * 1000LL};
+  // How long a write waits in the journal before it is applied to the
+  // tiers behind (0 to kMaxWriteDelay): the writes of a session within it
+  // are applied once. Meanwhile the journal holds it (durable, and read by
+  // this host's requests); another host reading the tier behind sees the
+  // session as it was. Destroys, and what a synchronous tier missed, do
+  // not wait.
+  Duration write_delay{2000};
+  static constexpr Duration kMaxWriteDelay{10000};
   // The clocks the breakers and tombstones go by (env.h); nullptr:
   // Env::Default().
   Env* env = nullptr;

@@ -335,6 +335,17 @@ def _tier_stores(handler):
     return list(h.front), h.behind
 
 
+def _tier_setup(stack, handler, prefix, args):
+    """What every tier scenario starts from: the first tier's stores, the
+    database, a pool of `cart` sessions seeded, and where the ack log and
+    nginx's error log stand."""
+    front, db = _tier_stores(handler)
+    pool = load.IdPool(prefix, args.pool)
+    roots = load.seed(stack, handler, "cart", pool.ids)
+    return (front, db, pool, roots, load.ack_offset(stack, handler),
+            stack.nginx_log_offset())
+
+
 def _db_final(stack, handler, pool, roots, off, args, t_ref=None):
     """After the load: waits (at most --drain-timeout s) for the database to
     catch up with every acknowledged write, then the loss check against the
@@ -358,11 +369,8 @@ def _tier_result(w, v, vdb, tl, notes, **tier):
 def tier_cache_kill(stack, handler, args):
     """kill -9 every server of the first tier, start it again (empty) after
     --cache-down s; the database is up throughout."""
-    front, db = _tier_stores(handler)
-    pool = load.IdPool("tckill", args.pool)
-    roots = load.seed(stack, handler, "cart", pool.ids)
-    off = load.ack_offset(stack, handler)
-    log_off = stack.nginx_log_offset()
+    front, db, pool, roots, off, log_off = _tier_setup(stack, handler,
+                                                       "tckill", args)
     mark = {}
 
     def kill():
@@ -406,11 +414,8 @@ def tier_cache_kill(stack, handler, args):
 def tier_db_stop(stack, handler, args):
     """The database is shut down for --db-down s, then started again under
     the same load: nothing may fail, the journal's backlog must drain."""
-    front, db = _tier_stores(handler)
-    pool = load.IdPool("tdstop", args.pool)
-    roots = load.seed(stack, handler, "cart", pool.ids)
-    off = load.ack_offset(stack, handler)
-    log_off = stack.nginx_log_offset()
+    front, db, pool, roots, off, log_off = _tier_setup(stack, handler,
+                                                       "tdstop", args)
     mark = {}
     watch = DbWatch(stack, handler, pool, roots, off)
 
@@ -489,11 +494,8 @@ def tier_cache_stop(stack, handler, args):
     """SIGSTOP every server of the first tier for --cache-down s (a
     blackhole: connections open, nothing answers), SIGCONT. The load during
     the stop is its own wrk run, so its latency is the stop's."""
-    front, db = _tier_stores(handler)
-    pool = load.IdPool("tcstop", args.pool)
-    roots = load.seed(stack, handler, "cart", pool.ids)
-    off = load.ack_offset(stack, handler)
-    log_off = stack.nginx_log_offset()
+    front, db, pool, roots, off, log_off = _tier_setup(stack, handler,
+                                                       "tcstop", args)
     before = load.run_wrk(stack, handler, "cart.php", pool, 2,
                           args.threads, args.connections,
                           label=f"fault-tier-cache-stop-before-{handler}")
@@ -547,11 +549,8 @@ def tier_fpm_kill(stack, handler, args):
     again with no request coming in: the journal left by the dead workers
     must reach it (drained by the new workers; if nothing drains without
     traffic, requests on a fresh session wake them, and that is reported)."""
-    front, db = _tier_stores(handler)
-    pool = load.IdPool("tfkill", args.pool)
-    roots = load.seed(stack, handler, "cart", pool.ids)
-    off = load.ack_offset(stack, handler)
-    log_off = stack.nginx_log_offset()
+    front, db, pool, roots, off, log_off = _tier_setup(stack, handler,
+                                                       "tfkill", args)
     mark = {}
 
     def stop():

@@ -1,0 +1,134 @@
+// What the tests of the store of tiers share: a tier that fails on
+// command (FaultyStore) and stored values of a given session version.
+#ifndef SESSIONKIT_TIERED_TIERED_TEST_SUPPORT_H_
+#define SESSIONKIT_TIERED_TIERED_TEST_SUPPORT_H_
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "sessionkit/frame.h"
+#include "sessionkit/store.h"
+
+namespace sessionkit::tiered::fixtures {
+
+// A tier that forwards to a real store, or answers Unavailable while down
+// (DeadlineExceeded while blackholed), counting the calls that reached it.
+class FaultyStore final : public Store {
+ public:
+  // `name`: the name it goes by; empty: the inner store's.
+  explicit FaultyStore(std::unique_ptr<Store> inner, std::string name = "")
+      : inner_(std::move(inner)),
+        name_(name.empty() ? inner_->name() : std::move(name)) {}
+
+  std::atomic<bool> down{false};
+  std::atomic<bool> blackholed{false};
+  std::atomic<int> calls{0};
+  // As Memcached: a locked write is refused when the session was written
+  // since the lock was taken (its compare-and-swap).
+  std::atomic<bool> cas{false};
+  // Lock requests are refused (not an outage): the drain cannot apply.
+  std::atomic<bool> refuse_locks{false};
+  // When set, called at the start of every Write (to hold it).
+  std::function<void()> on_write;
+
+  const std::string& name() const override { return name_; }
+  Result<SessionRecord> Read(std::string_view id) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Read(id);
+  }
+  Status Write(std::string_view id, std::string_view data,
+               Duration ttl) override {
+    SK_RETURN_IF_ERROR(Gate());
+    if (on_write) on_write();
+    ++generation_;
+    return inner_->Write(id, data, ttl);
+  }
+  Status Touch(std::string_view id, Duration ttl) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Touch(id, ttl);
+  }
+  Status Destroy(std::string_view id) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Destroy(id);
+  }
+  Result<bool> Exists(std::string_view id) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Exists(id);
+  }
+  Result<ScanPage> Scan(const ScanOptions& options) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Scan(options);
+  }
+  Result<GcResult> Gc(TimePoint now) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Gc(now);
+  }
+  Status Health() override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Health();
+  }
+  Result<LockedRead> LockAndRead(std::string_view id,
+                                 const LockRequest& request) override {
+    SK_RETURN_IF_ERROR(Gate());
+    if (refuse_locks) return Status::ResourceExhausted("locks refused (test)");
+    locked_generation_ = generation_.load();
+    return inner_->LockAndRead(id, request);
+  }
+  Status WriteAndUnlock(std::string_view id, std::string_view data,
+                        Duration ttl, const LockOwner& owner) override {
+    SK_RETURN_IF_ERROR(Gate());
+    if (cas && generation_ != locked_generation_) {
+      (void)inner_->Unlock(id, owner);
+      return Status::LockLost(inner_->name() + ": changed since locked (test)");
+    }
+    return inner_->WriteAndUnlock(id, data, ttl, owner);
+  }
+  Status TouchAndUnlock(std::string_view id, Duration ttl,
+                        const LockOwner& owner) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->TouchAndUnlock(id, ttl, owner);
+  }
+  Status Unlock(std::string_view id, const LockOwner& owner) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->Unlock(id, owner);
+  }
+
+  Store& inner() { return *inner_; }
+
+ private:
+  Status Gate() {
+    ++calls;
+    if (down) return Status::Unavailable(name_ + ": down (test)");
+    if (blackholed) return Status::DeadlineExceeded(name_ + ": timed out");
+    return Status::OK();
+  }
+  std::unique_ptr<Store> inner_;
+  const std::string name_;
+  std::atomic<int> generation_{0};  // plain writes so far
+  std::atomic<int> locked_generation_{0};
+};
+
+inline constexpr Duration kTtl{60000};
+inline constexpr Duration kInterval{100};
+inline const std::string kId = "tiered0123456789abcdefghijklmnop";
+
+// A stored value of session version `version`.
+inline std::string Frame(uint64_t version, std::string_view payload) {
+  FrameHeader header;
+  header.session_version = version;
+  return EncodeFrame(header, payload);
+}
+
+inline std::string PayloadOf(const std::string& stored) {
+  Result<FrameView> view = DecodeFrame(stored);
+  return view.ok() ? std::string(view->payload) : "(not a frame)";
+}
+
+}  // namespace sessionkit::tiered::fixtures
+
+#endif  // SESSIONKIT_TIERED_TIERED_TEST_SUPPORT_H_

@@ -1,5 +1,7 @@
 #include "uri/schemes.h"
 
+#include <array>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -10,28 +12,22 @@ namespace {
 
 constexpr std::string_view kWriteModes[] = {"sync", "async"};
 
-// The tier settings of every scheme: whether it is written behind, the
-// directory of the journal that writes it, and the file of the tiers'
-// circuit breakers, and how long a tier behind waits for its writes
-// (docs/tiers.md).
+// The tier settings every scheme takes besides its own (FindParam and
+// ParamNames add them): whether it is written behind, the directory of the
+// journal that writes it, the file of the tiers' circuit breakers, and how
+// long a tier behind waits for its writes (docs/tiers.md).
 constexpr ParamSpec kWrite{
     .name = "write", .type = ParamType::kEnum, .choices = kWriteModes};
 constexpr ParamSpec kJournal{.name = "journal"};
 constexpr ParamSpec kBreaker{.name = "breaker"};
 constexpr ParamSpec kWriteDelay{.name = "write_delay"};
+constexpr ParamSpec kTierParams[] = {kWrite, kJournal, kBreaker, kWriteDelay};
 
 // Names only: each store's Options::FromUrl reads and checks the values.
 
 constexpr ParamSpec kLmdbParams[] = {
-    {.name = "map_size"},
-    {.name = "map_max"},
-    {.name = "sync"},
-    {.name = "max_readers"},
-    {.name = "mode"},
-    kWrite,
-    kJournal,
-    kBreaker,
-    kWriteDelay,
+    {.name = "map_size"},    {.name = "map_max"}, {.name = "sync"},
+    {.name = "max_readers"}, {.name = "mode"},
 };
 
 constexpr ParamSpec kConnectTimeout{.name = "connect_timeout",
@@ -51,10 +47,6 @@ constexpr ParamSpec kRedisParams[] = {
     {.name = "tls_cert"},
     {.name = "tls_key"},
     {.name = "tls_insecure"},
-    kWrite,
-    kJournal,
-    kBreaker,
-    kWriteDelay,
 };
 
 constexpr ParamSpec kSentinelParams[] = {
@@ -70,74 +62,33 @@ constexpr ParamSpec kSentinelParams[] = {
     {.name = "tls_cert"},
     {.name = "tls_key"},
     {.name = "tls_insecure"},
-    kWrite,
-    kJournal,
-    kBreaker,
-    kWriteDelay,
 };
 
 constexpr ParamSpec kClusterParams[] = {
-    kConnectTimeout,
-    kReadTimeout,
-    {.name = "timeout"},
-    {.name = "prefix"},
-    {.name = "durable"},
-    {.name = "durable_timeout"},
-    {.name = "tls_ca"},
-    {.name = "tls_cert"},
-    {.name = "tls_key"},
+    kConnectTimeout,          kReadTimeout,         {.name = "timeout"},
+    {.name = "prefix"},       {.name = "durable"},  {.name = "durable_timeout"},
+    {.name = "tls_ca"},       {.name = "tls_cert"}, {.name = "tls_key"},
     {.name = "tls_insecure"},
-    kWrite,
-    kJournal,
-    kBreaker,
-    kWriteDelay,
 };
 
 // mysql and postgres: MysqlOptions::FromUrl and PostgresOptions::FromUrl
 // read and check the values.
 constexpr ParamSpec kMysqlParams[] = {
-    {.name = "table"},
-    kConnectTimeout,
-    kReadTimeout,
-    {.name = "timeout"},
-    {.name = "sslmode"},
-    {.name = "tls_ca"},
-    kWrite,
-    kJournal,
-    kBreaker,
-    kWriteDelay,
+    {.name = "table"},   kConnectTimeout,     kReadTimeout,
+    {.name = "timeout"}, {.name = "sslmode"}, {.name = "tls_ca"},
 };
 constexpr ParamSpec kPostgresParams[] = {
-    {.name = "table"},
-    kConnectTimeout,
-    kReadTimeout,
-    {.name = "timeout"},
-    {.name = "sslmode"},
-    {.name = "tls_ca"},
+    {.name = "table"},   kConnectTimeout,     kReadTimeout,
+    {.name = "timeout"}, {.name = "sslmode"}, {.name = "tls_ca"},
     {.name = "sync"},
-    kWrite,
-    kJournal,
-    kBreaker,
-    kWriteDelay,
 };
 
 // memcached: MemcachedOptions::FromUrl reads and checks the values.
 constexpr ParamSpec kMemcachedParams[] = {
-    {.name = "replicas"},
-    {.name = "prefix"},
-    kConnectTimeout,
-    kReadTimeout,
-    {.name = "timeout"},
-    {.name = "down_time"},
-    {.name = "wake_file"},
-    {.name = "tls_ca"},
-    {.name = "tls_cert"},
-    {.name = "tls_key"},
-    {.name = "tls_insecure"},
-    kWrite,
-    kJournal,
-    kBreaker,
-    kWriteDelay,
+    {.name = "replicas"},  {.name = "prefix"},       kConnectTimeout,
+    kReadTimeout,          {.name = "timeout"},      {.name = "down_time"},
+    {.name = "wake_file"}, {.name = "tls_ca"},       {.name = "tls_cert"},
+    {.name = "tls_key"},   {.name = "tls_insecure"},
 };
 
 constexpr SchemeSpec kSchemes[] = {
@@ -151,6 +102,11 @@ constexpr SchemeSpec kSchemes[] = {
     {"mysql", 3306, false, true, PathRule::kDatabase, kMysqlParams},
     {"postgres", 5432, false, true, PathRule::kDatabase, kPostgresParams},
 };
+
+// A scheme's own parameters, then the tier settings every scheme takes.
+std::array<std::span<const ParamSpec>, 2> AllParams(const SchemeSpec& scheme) {
+  return {scheme.params, kTierParams};
+}
 
 }  // namespace
 
@@ -171,17 +127,21 @@ std::string KnownSchemes() {
 }
 
 const ParamSpec* FindParam(const SchemeSpec& scheme, std::string_view name) {
-  for (const ParamSpec& p : scheme.params) {
-    if (p.name == name) return &p;
+  for (std::span<const ParamSpec> list : AllParams(scheme)) {
+    for (const ParamSpec& p : list) {
+      if (p.name == name) return &p;
+    }
   }
   return nullptr;
 }
 
 std::string ParamNames(const SchemeSpec& scheme) {
   std::string out;
-  for (const ParamSpec& p : scheme.params) {
-    if (!out.empty()) out += ", ";
-    out += p.name;
+  for (std::span<const ParamSpec> list : AllParams(scheme)) {
+    for (const ParamSpec& p : list) {
+      if (!out.empty()) out += ", ";
+      out += p.name;
+    }
   }
   return out;
 }

@@ -50,6 +50,8 @@ struct SchemeSpec {
   bool multi_host;        // more than one host allowed
   bool needs_user;
   PathRule path;
+  // Its own parameters; the tier settings (write, journal, breaker,
+  // write_delay) every scheme takes come on top (FindParam, ParamNames).
   std::span<const ParamSpec> params;
 };
 

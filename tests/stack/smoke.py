@@ -57,6 +57,16 @@ def digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def fault_results(out_dir):
+    """The results fault-stack wrote to `out_dir`, or None (checked)."""
+    path = os.path.join(out_dir, "fault-results.json")
+    check(os.path.exists(path), "fault-results.json written")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["results"]
+
+
 def run(argv, timeout, env=None):
     print("$ " + " ".join(argv), flush=True)
     t = time.monotonic()
@@ -173,12 +183,9 @@ def fault_mode(build, out_dir):
                "--kill-at", "1.5", "--pool", "300", "--victim-wait", "10",
                "--out-dir", out_dir], 240)
     check(out.returncode == 0, "fault-stack exits 0")
-    path = os.path.join(out_dir, "fault-results.json")
-    check(os.path.exists(path), "fault-results.json written")
-    if not os.path.exists(path):
+    res = fault_results(out_dir)
+    if res is None:
         return
-    with open(path) as f:
-        res = json.load(f)["results"]
     sk = [r for r in res if r["scenario"] == "store-kill"]
     check(len(sk) == 1 and sk[0]["handler"] == "redis",
           "store-kill ran once, for phpredis (sessionkit-lmdb has no server)")
@@ -225,12 +232,9 @@ def tiers_mode(build, out_dir):
                "--out-dir", out_dir], 240, env=env)
     check(out.returncode == 0, "fault-stack exits 0")
     check("sessions lost:" in out.stdout, "it printed 'sessions lost:'")
-    path = os.path.join(out_dir, "fault-results.json")
-    check(os.path.exists(path), "fault-results.json written")
-    if not os.path.exists(path):
+    res = fault_results(out_dir)
+    if res is None:
         return
-    with open(path) as f:
-        res = json.load(f)["results"]
     by = {}
     for r in res:
         by.setdefault(r["scenario"], []).append(r)

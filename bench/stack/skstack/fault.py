@@ -335,6 +335,14 @@ def _tier_stores(handler):
     return list(h.front), h.behind
 
 
+def _stop_db(stack, handler, db, mark):
+    """Shuts the database down, noting where the ack log stood (the
+    backlog counts from there); the timeline's note."""
+    mark["stop_off"] = load.ack_offset(stack, handler)
+    stack.stop_store(db)
+    return f"{db} shut down ({signal_name(stack.stores[db].spec.stop_signal)})"
+
+
 def _tier_setup(stack, handler, prefix, args):
     """What every tier scenario starts from: the first tier's stores, the
     database, a pool of `cart` sessions seeded, and where the ack log and
@@ -420,9 +428,7 @@ def tier_db_stop(stack, handler, args):
     watch = DbWatch(stack, handler, pool, roots, off)
 
     def stop():
-        mark["stop_off"] = load.ack_offset(stack, handler)
-        stack.stop_store(db)
-        return f"{db} shut down ({signal_name(stack.stores[db].spec.stop_signal)})"
+        return _stop_db(stack, handler, db, mark)
 
     def restart():
         mark["restart_off"] = load.ack_offset(stack, handler)
@@ -554,9 +560,7 @@ def tier_fpm_kill(stack, handler, args):
     mark = {}
 
     def stop():
-        mark["stop_off"] = load.ack_offset(stack, handler)
-        stack.stop_store(db)
-        return f"{db} shut down"
+        return _stop_db(stack, handler, db, mark)
 
     def kill_all():
         mark["kill_off"] = load.ack_offset(stack, handler)

@@ -44,12 +44,8 @@ std::string Quoted(std::string_view text) {
   return "'" + EscapeBytes(text) + "'";
 }
 
-// One invocation: the verb's arguments and where its output goes.
-class Command {
- public:
-  Command(std::string verb, std::ostream& out, std::ostream& err)
-      : verb_(std::move(verb)), out_(out), err_(err) {}
-
+// What the command line set, whichever verb it chose.
+struct Args {
   std::string url;
   UrlRequest source;  // where to look when `url` is empty
   std::string id;
@@ -57,9 +53,17 @@ class Command {
   bool include_expired = false;
   bool raw = false;
   bool show_frame = false;  // get --frame: the header, not the payload
-  LockOptions lock;
-  int64_t hold_ms = 0;
   bool repair = false;
+  LockOptions lock;  // its timeout_action set from `timeout_action`
+  int64_t hold_ms = 0;
+  std::string timeout_action = "fail";
+};
+
+// One invocation: the verb's arguments and where its output goes.
+class Command : private Args {
+ public:
+  Command(std::string verb, Args args, std::ostream& out, std::ostream& err)
+      : Args(std::move(args)), verb_(std::move(verb)), out_(out), err_(err) {}
 
   int Run() {
     if (int rc = ResolveUrl()) return rc;
@@ -398,17 +402,6 @@ constexpr char kUrlHelp[] =
     "session.save_path, else php.ini's";
 constexpr char kIdHelp[] = "Session id (a-z A-Z 0-9 , - ; 1 to 256 characters)";
 
-// What the command line set, whichever verb it chose.
-struct Args {
-  std::string url, id;
-  UrlRequest source;
-  size_t limit = 0;
-  bool include_expired = false, raw = false, show_frame = false, repair = false;
-  LockOptions lock;
-  int64_t hold_ms = 0;
-  std::string timeout_action = "fail";
-};
-
 // stats, ls, get and gc: the verbs that only read or expire.
 void AddInspectCommands(CLI::App& app, Args* a) {
   CLI::App* stats = app.add_subcommand(
@@ -580,19 +573,8 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
 
   const CLI::App* chosen = app.get_subcommands().at(0);
   if (int rc = ShiftId(chosen->get_name(), &a, err); rc != kExitOk) return rc;
-  Command command(chosen->get_name(), out, err);
-  command.url = a.url;
-  command.source = a.source;
-  command.id = a.id;
-  command.limit = a.limit;
-  command.include_expired = a.include_expired;
-  command.raw = a.raw;
-  command.show_frame = a.show_frame;
-  command.lock = a.lock;
-  command.lock.timeout_action = *ParseLockTimeoutAction(a.timeout_action);
-  command.hold_ms = a.hold_ms;
-  command.repair = a.repair;
-  return command.Run();
+  a.lock.timeout_action = *ParseLockTimeoutAction(a.timeout_action);
+  return Command(chosen->get_name(), std::move(a), out, err).Run();
 }
 
 }  // namespace

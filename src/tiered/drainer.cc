@@ -14,7 +14,6 @@ struct Drainer::Loop {
   std::mutex mu;
   std::condition_variable wake;
   bool stopping = false;
-  bool notified = false;
   std::thread thread;
 
   explicit Loop(uint64_t g) : generation(g) {}
@@ -24,11 +23,10 @@ struct Drainer::Loop {
       {
         std::lock_guard<std::mutex> lock(mu);
         if (stopping) return;
-        notified = false;
       }
       if (step()) continue;
       std::unique_lock<std::mutex> lock(mu);
-      wake.wait_for(lock, idle, [&] { return stopping || notified; });
+      wake.wait_for(lock, idle, [&] { return stopping; });
     }
   }
 };
@@ -64,14 +62,5 @@ Drainer::Loop* Drainer::ForThisProcess(bool start) {
 }
 
 void Drainer::Start() { ForThisProcess(true); }
-
-void Drainer::Notify() {
-  Loop* loop = ForThisProcess(true);
-  {
-    std::lock_guard<std::mutex> lock(loop->mu);
-    loop->notified = true;
-  }
-  loop->wake.notify_one();
-}
 
 }  // namespace sessionkit::tiered

@@ -1,6 +1,7 @@
 // A thread of this process that drains the journal of the tiers written
-// behind: it runs a step again at once while the step finds work, and
-// otherwise after an idle pause or as soon as it is notified.
+// behind: it runs a step again at once while the step says more is due,
+// and otherwise after an idle pause (writes do not wake it, so that those
+// of one pause coalesce: TieredStore::kDrainIdle).
 #ifndef SESSIONKIT_TIERED_DRAINER_H_
 #define SESSIONKIT_TIERED_DRAINER_H_
 
@@ -18,10 +19,10 @@ namespace sessionkit::tiered {
 // fork() while another thread is in here cannot leave the child a lock it
 // never gets.
 //
-// Thread safety: Start and Notify may be called from any thread at once.
+// Thread safety: Start may be called from any thread at once.
 class Drainer {
  public:
-  // `step` returns whether it found work; it must not throw.
+  // `step` returns whether more is due at once; it must not throw.
   Drainer(std::function<bool()> step, Duration idle);
   // Stops and joins this process's thread (a step under way ends first).
   ~Drainer();
@@ -31,11 +32,9 @@ class Drainer {
 
   // Starts this process's thread unless it runs.
   void Start();
-  // Wakes this process's thread if it is idle.
-  void Notify();
 
  private:
-  struct Loop;  // the thread of one process and what wakes it
+  struct Loop;  // the thread of one process and what stops it
 
   Loop* ForThisProcess(bool start);
 

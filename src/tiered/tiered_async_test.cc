@@ -4,14 +4,10 @@
 // back, and a logout is never undone by a write applied late.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"

@@ -24,7 +24,12 @@ struct Breakers::Slot {
   uint64_t failures;
   uint64_t last_failure_ms;
   uint64_t last_code;
-  uint64_t reserved[8];
+  // Locks of this host's requests taken on a tier behind this one while it
+  // was left out, and when the last was taken (BeginStandIn). Zero in a
+  // file written before they were kept: the same layout.
+  uint64_t stand_ins;
+  uint64_t stood_in_ms;
+  uint64_t reserved[6];
 };
 
 namespace {
@@ -202,6 +207,31 @@ void Breakers::Abandon(size_t i) {
       w, Pack(BreakerState::kOpen, 0, env_->BootClockMs()));
 }
 
+bool Breakers::Closed(size_t i) const {
+  return StateOf(At(slots_[i]->word).load()) == BreakerState::kClosed;
+}
+
+void Breakers::BeginStandIn(size_t i) {
+  Slot& s = *slots_[i];
+  At(s.stood_in_ms).store(static_cast<uint64_t>(env_->BootClockMs()));
+  At(s.stand_ins).fetch_add(1);
+}
+
+void Breakers::EndStandIn(size_t i) {
+  Slot& s = *slots_[i];
+  uint64_t n = At(s.stand_ins).load();
+  // Never below zero: a count a killed process left up is not made up for.
+  while (n > 0 && !At(s.stand_ins).compare_exchange_weak(n, n - 1)) {
+  }
+}
+
+bool Breakers::StandInHeld(size_t i, Duration lease) const {
+  Slot& s = *slots_[i];
+  if (At(s.stand_ins).load() == 0) return false;
+  const int64_t since = static_cast<int64_t>(At(s.stood_in_ms).load());
+  return env_->BootClockMs() - since <= lease.count();
+}
+
 BreakerReport Breakers::Report(size_t i) const {
   Slot& s = *slots_[i];
   BreakerReport r;
@@ -215,6 +245,8 @@ BreakerReport Breakers::Report(size_t i) const {
   r.failures = At(s.failures).load();
   r.last_failure_ms = static_cast<int64_t>(At(s.last_failure_ms).load());
   r.last_code = static_cast<StatusCode>(At(s.last_code).load());
+  r.stand_ins = At(s.stand_ins).load();
+  r.last_stood_in_ms = static_cast<int64_t>(At(s.stood_in_ms).load());
   r.shared = shared_[i];
   return r;
 }

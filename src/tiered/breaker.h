@@ -81,6 +81,8 @@ struct BreakerReport {
   uint64_t failures = 0;        // outages recorded
   int64_t last_failure_ms = 0;  // 0: none
   StatusCode last_code = StatusCode::kOk;
+  uint64_t stand_ins = 0;        // locks held on a tier behind for this one
+  int64_t last_stood_in_ms = 0;  // 0: none
   bool shared = false;  // in the host's file (else this process's memory)
 };
 
@@ -111,6 +113,20 @@ class Breakers {
   // Gives back a probe this thread claimed (kProbe) but made no call with:
   // the next caller probes at once.
   void Abandon(size_t i);
+  // Whether tier `i`'s breaker is closed now (claims nothing).
+  bool Closed(size_t i) const;
+
+  // The lock handover (docs/tiers.md, the lock tier). A request that takes
+  // a session's lock on a tier behind `i` while `i` is left out calls
+  // BeginStandIn(i) before it locks there and EndStandIn(i) once that lock
+  // is ended. While StandInHeld(i, lease) (such a lock is held on this
+  // host, and the last was taken within `lease`: a count a killed process
+  // left up runs out), a request that locks on `i` also takes the lock on
+  // the tiers behind, so that it waits for those holders.
+  void BeginStandIn(size_t i);
+  void EndStandIn(size_t i);
+  bool StandInHeld(size_t i, Duration lease) const;
+
   // Tier `i`'s breaker now.
   BreakerReport Report(size_t i) const;
 

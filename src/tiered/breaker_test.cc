@@ -86,6 +86,32 @@ TEST_F(BreakerTest, ATimeoutOpensAtOnceUntilTheIntervalIsOver) {
   EXPECT_TRUE(r.shared);
 }
 
+// The handover count is the host's (another process's Breakers see it),
+// never goes below zero, and runs out a lease after the last stand-in
+// (a process killed while standing in leaves it up).
+TEST_F(BreakerTest, StandInsAreCountedForTheHostAndRunOutAfterTheLease) {
+  auto a = Make();
+  auto b = Make();
+  const Duration lease{30000};
+  EXPECT_FALSE(b->StandInHeld(0, lease));
+  a->BeginStandIn(0);
+  a->BeginStandIn(0);
+  EXPECT_TRUE(b->StandInHeld(0, lease));
+  EXPECT_FALSE(b->StandInHeld(1, lease)) << "counted for the other tier";
+  EXPECT_EQ(b->Report(0).stand_ins, 2u);
+  b->EndStandIn(0);
+  EXPECT_TRUE(a->StandInHeld(0, lease));
+  a->EndStandIn(0);
+  EXPECT_FALSE(a->StandInHeld(0, lease));
+  a->EndStandIn(0);  // one too many
+  a->BeginStandIn(0);
+  EXPECT_TRUE(a->StandInHeld(0, lease)) << "the count went below zero";
+  env_.Advance(lease);
+  EXPECT_TRUE(a->StandInHeld(0, lease));
+  env_.Advance(Duration(1));
+  EXPECT_FALSE(a->StandInHeld(0, lease)) << "a count left up never ran out";
+}
+
 TEST_F(BreakerTest, OutagesOpenItOnlyAfterThreeInARow) {
   auto b = Make();
   b->Record(0, Down());

@@ -4,7 +4,9 @@
 // back, and a logout is never undone by a write applied late.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -241,6 +243,82 @@ TEST_F(TieredAsyncTest, ACacheThatLostTheSessionIsRefilledFromBehind) {
   auto refilled = tier_[0]->inner().Read(kId);
   ASSERT_TRUE(refilled.ok()) << "the cache was not repaired";
   EXPECT_EQ(PayloadOf(refilled->data), "kept");
+}
+
+// The cache dies while a request holds the session's lock on the tier
+// behind (standing in for it), and is back before that request ends: the
+// next request, which locks on the cache again, also waits for the lock
+// behind and reads what the first one wrote (the handover loses nothing).
+TEST_F(TieredAsyncTest, ALockHeldBehindIsWaitedForWhenTheCacheIsBack) {
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "one"), kTtl));
+  ASSERT_TRUE(Behind(kId, "one"));
+  tier_[0]->down = true;
+  for (int i = 0; i < 3; ++i) (void)store_->Read(kId);  // its breaker opens
+  auto a = store_->LockAndRead(kId, LockRequest{{}, {"owner-a"}});
+  ASSERT_TRUE(a.ok() && a->acquired()) << a.status().ToString();
+  EXPECT_EQ(PayloadOf(a->record.data), "one");
+  SK_ASSERT_OK(tier_[0]->inner().Destroy(kId));  // restarted empty
+  tier_[0]->down = false;
+  std::this_thread::sleep_for(kInterval + 50ms);  // due for a probe
+  auto b = std::async(std::launch::async, [&] {
+    return store_->LockAndRead(kId, LockRequest{{}, {"owner-b"}});
+  });
+  EXPECT_EQ(b.wait_for(300ms), std::future_status::timeout)
+      << "the next request did not wait for the lock held behind";
+  SK_ASSERT_OK(
+      store_->WriteAndUnlock(kId, Frame(2, "a"), kTtl, LockOwner{"owner-a"}));
+  auto got = b.get();
+  ASSERT_TRUE(got.ok() && got->acquired()) << got.status().ToString();
+  EXPECT_EQ(PayloadOf(got->record.data), "a")
+      << "the next request missed the update made behind";
+  SK_ASSERT_OK(
+      store_->WriteAndUnlock(kId, Frame(3, "b"), kTtl, LockOwner{"owner-b"}));
+  auto read = store_->Read(kId);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(PayloadOf(read->data), "b");
+  EXPECT_TRUE(Behind(kId, "b"));
+  // Both locks ended: the tiers lock at once.
+  for (FaultyStore* tier : tier_) {
+    LockRequest probe{{Duration(50)}, {"probe"}};
+    auto free = tier->inner().LockAndRead(kId, probe);
+    ASSERT_TRUE(free.ok() && free->acquired())
+        << tier->name() << " still locked";
+    SK_EXPECT_OK(tier->inner().Unlock(kId, probe.owner));
+  }
+}
+
+// A request that locks on the tier behind while the cache is left out,
+// and finds the cache back once it holds that lock, gives it up and locks
+// on the cache: a request that locked there meanwhile may not have seen it
+// stand in.
+TEST_F(TieredAsyncTest, ALockTakenBehindMovesToTheCacheBackMeanwhile) {
+  interval_ = Duration(300);
+  Open();
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "one"), kTtl));
+  ASSERT_TRUE(Behind(kId, "one"));
+  tier_[0]->down = true;
+  for (int i = 0; i < 3; ++i) (void)store_->Read(kId);  // its breaker opens
+  tier_[0]->down = false;
+  std::atomic<bool> fired{false};
+  tier_[1]->on_lock = [&] {
+    if (fired.exchange(true)) return;
+    // Another request of the host probes the cache, which answers.
+    std::this_thread::sleep_for(Duration(350));
+    (void)store_->Read(kId + "x");
+  };
+  auto a = store_->LockAndRead(kId, LockRequest{{}, {"owner-a"}});
+  ASSERT_TRUE(a.ok() && a->acquired()) << a.status().ToString();
+  ASSERT_TRUE(fired);
+  LockRequest probe{{Duration(50)}, {"probe"}};
+  auto cache = tier_[0]->inner().LockAndRead(kId, probe);
+  ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+  EXPECT_FALSE(cache->acquired()) << "the lock stayed on the tier behind";
+  auto behind = tier_[1]->inner().LockAndRead(kId, probe);
+  ASSERT_TRUE(behind.ok() && behind->acquired()) << "the lock behind was kept";
+  SK_ASSERT_OK(tier_[1]->inner().Unlock(kId, probe.owner));
+  SK_ASSERT_OK(
+      store_->WriteAndUnlock(kId, Frame(2, "two"), kTtl, LockOwner{"owner-a"}));
+  EXPECT_TRUE(Behind(kId, "two"));
 }
 
 TEST_F(TieredAsyncTest, ThisHostReadsWhatItsJournalStillOwes) {

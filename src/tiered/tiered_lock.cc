@@ -21,9 +21,9 @@ constexpr size_t kMaxHeld = 4096;
 #define SK_CHECK_ID(id) \
   SK_RETURN_IF_ERROR(ValidateSessionId(id).WithContext(name_))
 
-std::optional<SessionRecord> TieredStore::Repair(std::string_view id,
-                                                 const Newest& n,
-                                                 size_t lock_tier) {
+std::optional<SessionRecord> TieredStore::Repair(
+    std::string_view id, const Newest& n, size_t lock_tier,
+    const std::vector<size_t>& also) {
   if (n.newest < 0) return std::nullopt;
   const Answer& newest = n.answers[n.newest];
   // Unversioned copies cannot be ordered.
@@ -41,7 +41,8 @@ std::optional<SessionRecord> TieredStore::Repair(std::string_view id,
     }
     // A tier without a copy needs no tombstone: only an old copy does.
     if (!a.record && IsTombstoneFrame(newest.record->data)) continue;
-    if (i == lock_tier) {
+    if (i == lock_tier ||
+        std::find(also.begin(), also.end(), i) != also.end()) {
       lock_tier_repair = newest.record;
     } else {
       stale.push_back(i);
@@ -93,16 +94,65 @@ void TieredStore::NoteHeld(std::string_view id, const LockOwner& owner,
   held_[{std::string(id), owner.token}] = std::move(held);
 }
 
+std::vector<size_t> TieredStore::LockTiers(size_t tier, bool before) const {
+  std::vector<size_t> order;
+  for (bool async : {false, true}) {
+    for (size_t i = 0; i < tiers_.size(); ++i) {
+      if (async_[i] == async && !cannot_lock_[i].load()) order.push_back(i);
+    }
+  }
+  auto at = std::find(order.begin(), order.end(), tier);
+  if (at == order.end()) return {};
+  return before ? std::vector<size_t>(order.begin(), at)
+                : std::vector<size_t>(at + 1, order.end());
+}
+
+void TieredStore::EndLocks(std::string_view id, const LockOwner& owner,
+                           const std::vector<size_t>& which) {
+  OnTiers(which, [&](size_t i) { return tiers_[i]->Unlock(id, owner); });
+}
+
+void TieredStore::EndStandIns(const std::vector<size_t>& passed) {
+  for (size_t p : passed) breakers_->EndStandIn(p);
+}
+
 Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
                                             const LockRequest& request) {
   SK_CHECK_ID(id);
   Drain();
+  for (bool may_back_off : {true, false}) {
+    bool again = false;
+    Result<LockedRead> out = LockOnce(id, request, may_back_off, &again);
+    if (!again) return out;
+  }
+  return Status::Internal(name_ + ": the lock was given up twice");
+}
+
+Result<LockedRead> TieredStore::LockOnce(std::string_view id,
+                                         const LockRequest& request,
+                                         bool may_back_off, bool* again) {
+  // What a lock found in its tier, as that tier's answer.
+  auto answer_of = [](LockedRead& r) {
+    Answer a;
+    a.status =
+        r.found ? Status::OK() : Status::NotFound("no session in the tier");
+    if (r.found) {
+      a.version = VersionOf(r.record.data);
+      a.record = std::move(r.record);
+    }
+    return a;
+  };
   Status last = Status::NotSupported(name_ + ": no tier can lock");
   // The tiers behind are admitted only when no synchronous tier locked
   // (their probes are claimed only when they are asked).
   for (bool async : {false, true}) {
     for (size_t tier : Usable(async)) {
       if (cannot_lock_[tier].load(std::memory_order_relaxed)) continue;
+      // Standing in for the tiers ahead: counted before the lock is taken,
+      // so that a request locking on one of them once it is back sees this
+      // one (StandInHeld) and waits for it here.
+      const std::vector<size_t> passed = LockTiers(tier, /*before=*/true);
+      for (size_t p : passed) breakers_->BeginStandIn(p);
       Result<LockedRead> locked = Status::Internal(name_ + ": not asked");
       // The lock tier locks and reads while the others read.
       Newest n = ReadAll(
@@ -112,6 +162,7 @@ Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
             Note(tier, locked.status());
           },
           /*with_journal=*/false);
+      if (!locked.ok() || !locked->acquired()) EndStandIns(passed);
       if (!locked.ok()) {
         if (locked.status().IsNotSupported()) {
           cannot_lock_[tier].store(true, std::memory_order_relaxed);
@@ -124,13 +175,43 @@ Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
         return locked.status();
       }
       if (!locked->acquired()) return locked;
-      Answer own;
-      own.status = locked->found ? Status::OK()
-                                 : Status::NotFound("no session in the tier");
-      if (locked->found) {
-        own.version = VersionOf(locked->record.data);
-        own.record = std::move(locked->record);
+      if (may_back_off &&
+          std::any_of(passed.begin(), passed.end(),
+                      [&](size_t p) { return breakers_->Closed(p); })) {
+        // A tier it stands in for came back meanwhile: a request may lock
+        // there now without seeing this lock. Start again from that tier.
+        EndLocks(id, request.owner, {tier});
+        EndStandIns(passed);
+        *again = true;
+        return Status::Internal(name_ + ": the lock was given up");
       }
+      // The handover: requests of this host hold the session's lock on a
+      // tier behind, taken while this one was left out. This one waits
+      // for them there too, and reads what they wrote.
+      std::vector<size_t> also;
+      std::vector<Answer> also_answers;
+      if (breakers_->StandInHeld(tier, request.lease)) {
+        for (size_t b : LockTiers(tier, /*before=*/false)) {
+          if (breakers_->Admit(b) == Admission::kSkip) continue;
+          Result<LockedRead> r = tiers_[b]->LockAndRead(id, request);
+          Note(b, r.status());
+          // A tier that does not answer is not written by its holders
+          // either (their release fails).
+          if (!r.ok() &&
+              (IsOutage(r.status()) || r.status().IsNotSupported())) {
+            continue;
+          }
+          if (!r.ok() || !r->acquired()) {
+            also.push_back(tier);
+            EndLocks(id, request.owner, also);
+            EndStandIns(passed);
+            return r;
+          }
+          also.push_back(b);
+          also_answers.push_back(answer_of(*r));
+        }
+      }
+      Answer own = answer_of(*locked);
       // The other tiers were read while the lock was taken, maybe before the
       // holder it waited for wrote or destroyed the session there. When one
       // of them would win over the lock tier's copy, they are read again,
@@ -145,6 +226,9 @@ Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
       }
       if (disagree) n = ReadAll(id, tier, {}, /*with_journal=*/false);
       n.answers[tier] = std::move(own);
+      for (size_t k = 0; k < also.size(); ++k) {
+        n.answers[also[k]] = std::move(also_answers[k]);
+      }
       // This host's journal, read under the lock too: a destroy queued before
       // the lock was ended is seen.
       if (has_async()) n.answers[journal_slot()] = Pending(id);
@@ -154,7 +238,9 @@ Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
       // lost it or hold an older copy get the newest now.
       Held held;
       held.tier = tier;
-      held.lock_tier_repair = Repair(id, n, tier);
+      held.lock_tier_repair = Repair(id, n, tier, also);
+      held.also = std::move(also);
+      held.passed = passed;
       LockedRead out;
       out.outcome = LockOutcome::kAcquired;
       out.broken_owner = std::move(locked->broken_owner);
@@ -187,12 +273,17 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
                             uint64_t version, bool changes) {
   std::optional<Held> held = TakeHeld(id, owner);
   const size_t tier = held ? held->tier : FirstLockTier();
+  const std::vector<size_t> also = held ? held->also : std::vector<size_t>();
+  const std::vector<size_t> passed =
+      held ? held->passed : std::vector<size_t>();
   Status st = locked(*tiers_[tier]);
   Note(tier, st);
-  // Refused (the lock was lost, the session is gone): the others are not
-  // written either, so that a logout is never undone through them.
-  if (!st.ok() && !IsOutage(st)) return st;
-  if (!st.ok() && changes) {
+  if (!st.ok() && (!IsOutage(st) || changes)) {
+    EndLocks(id, owner, also);
+    EndStandIns(passed);
+    // Refused (the lock was lost, the session is gone): the others are not
+    // written either, so that a logout is never undone through them.
+    if (!IsOutage(st)) return st;
     // The lock tier did not answer: another request of the session may
     // hold the lock on the next tier by now and write its own update. This
     // one fails rather than being saved beside it and losing one of the
@@ -202,10 +293,23 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
                                  "answer; the update was not saved: " +
                                  st.message());
   }
-  std::vector<size_t> others = Usable();
-  others.erase(std::remove(others.begin(), others.end(), tier), others.end());
   std::vector<Status> statuses =
+      OnTiers(also, [&](size_t i) { return locked(*tiers_[i]); });
+  EndStandIns(passed);
+  std::vector<size_t> others = Usable();
+  std::erase_if(others, [&](size_t i) {
+    // The tiers it stood in for get the write through the journal: one of
+    // them may be the lock tier of the next request by now, whose locked
+    // write (Memcached's compare-and-swap) a plain write here would spoil.
+    const bool ahead = has_async() && std::find(passed.begin(), passed.end(),
+                                                i) != passed.end();
+    return i == tier || ahead ||
+           std::find(also.begin(), also.end(), i) != also.end();
+  });
+  std::vector<Status> plain_statuses =
       OnTiers(others, [&](size_t i) { return plain(*tiers_[i]); });
+  others.insert(others.begin(), also.begin(), also.end());
+  statuses.insert(statuses.end(), plain_statuses.begin(), plain_statuses.end());
   others.push_back(tier);
   statuses.push_back(st);
   const bool journaled = has_async() && queued;
@@ -277,20 +381,24 @@ Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {
   SK_CHECK_ID(id);
   std::optional<Held> held = TakeHeld(id, owner);
   const size_t tier = held ? held->tier : FirstLockTier();
-  Status st;
   const std::optional<SessionRecord>& repair =
       held ? held->lock_tier_repair : std::nullopt;
   const Duration ttl =
       repair ? std::chrono::ceil<Duration>(repair->expires_at - env_->WallNow())
              : Duration(0);
-  if (ttl.count() > 0) {
+  auto end = [&](size_t i) {
     // A lock tier that held an older copy gets the newest (or the
     // tombstone) as it ends the lock.
-    st = tiers_[tier]->WriteAndUnlock(id, repair->data, ttl, owner);
-  } else {
-    st = tiers_[tier]->Unlock(id, owner);
-  }
+    return ttl.count() > 0
+               ? tiers_[i]->WriteAndUnlock(id, repair->data, ttl, owner)
+               : tiers_[i]->Unlock(id, owner);
+  };
+  Status st = end(tier);
   Note(tier, st);
+  if (held) {
+    OnTiers(held->also, end);
+    EndStandIns(held->passed);
+  }
   return st;
 }
 

@@ -96,9 +96,15 @@ class TieredStore final : public Store {
     size_t tier = 0;
     std::optional<SessionRecord> record;  // the newest copy read
     uint64_t version = 0;
-    // What the lock tier is to hold when the lock found its copy older
-    // than the newest (or missing): the release writes it there.
+    // What the lock tier (and `also`) is to hold when the lock found its
+    // copy older than the newest (or missing): the release writes it there.
     std::optional<SessionRecord> lock_tier_repair;
+    // The tiers behind `tier` whose lock was taken too, because requests
+    // of this host held it there while `tier` was left out (the handover,
+    // Breakers::StandInHeld); ended with it.
+    std::vector<size_t> also;
+    // The tiers ahead of `tier` it stands in for (Breakers::BeginStandIn).
+    std::vector<size_t> passed;
   };
 
   // Records how tier `i` answered, in its breaker (breaker.h).
@@ -128,7 +134,8 @@ class TieredStore final : public Store {
   // lock, as Memcached's compare-and-swap, would refuse it): what it is to
   // hold is returned, for the release to write.
   std::optional<SessionRecord> Repair(std::string_view id, const Newest& n,
-                                      size_t lock_tier);
+                                      size_t lock_tier,
+                                      const std::vector<size_t>& also);
   // The version of a tombstone of `id` written now.
   uint64_t TombstoneVersion(std::string_view id);
   // Ends `owner`'s lock on its tier with `locked`, then (unless refused,
@@ -156,6 +163,19 @@ class TieredStore final : public Store {
   // The first usable tier that locks (or can: not known not to),
   // synchronous tiers first; the caller asks it.
   size_t FirstLockTier();
+  // The tiers that lock (or can) ahead of `tier` (`before`) or behind it,
+  // in the order the lock tries them: synchronous tiers first.
+  std::vector<size_t> LockTiers(size_t tier, bool before) const;
+  // One try of LockAndRead. Sets `*again` (and holds nothing) when it
+  // locked on a tier behind one that is back by then, which `may_back_off`
+  // allows: the caller tries once more.
+  Result<LockedRead> LockOnce(std::string_view id, const LockRequest& request,
+                              bool may_back_off, bool* again);
+  // Ends `owner`'s locks on `which` (a lock given up, or failed), at once.
+  void EndLocks(std::string_view id, const LockOwner& owner,
+                const std::vector<size_t>& which);
+  // Breakers::EndStandIn for each of `passed`.
+  void EndStandIns(const std::vector<size_t>& passed);
   // The lock `owner` holds on `id` (LockAndRead noted it), taken out of the
   // table; nullopt when not noted.
   std::optional<Held> TakeHeld(std::string_view id, const LockOwner& owner);

@@ -33,8 +33,10 @@ class FaultyStore final : public Store {
   std::atomic<bool> cas{false};
   // Lock requests are refused (not an outage): the drain cannot apply.
   std::atomic<bool> refuse_locks{false};
-  // When set, called at the start of every Write (to hold it).
+  // When set, called at the start of every Write (to hold it), and of
+  // every LockAndRead.
   std::function<void()> on_write;
+  std::function<void()> on_lock;
 
   const std::string& name() const override { return name_; }
   Result<SessionRecord> Read(std::string_view id) override {
@@ -76,6 +78,7 @@ class FaultyStore final : public Store {
                                  const LockRequest& request) override {
     SK_RETURN_IF_ERROR(Gate());
     if (refuse_locks) return Status::ResourceExhausted("locks refused (test)");
+    if (on_lock) on_lock();
     locked_generation_ = generation_.load();
     return inner_->LockAndRead(id, request);
   }

@@ -100,6 +100,27 @@ Status CheckTiers(const std::vector<StoreUrl>& urls) {
   return Status::OK();
 }
 
+// Opens one tier. A Memcached tier never moves a session to another
+// server of its pool: processes that disagree on which server is down
+// would keep copies on two servers, and a server back with the copies it
+// held before would be believed, where the journal can correct only the
+// session's own server (MemcachedOptions::failover).
+Result<std::unique_ptr<Store>> OpenTier(const StoreUrl& url, Env* env) {
+  if (url.scheme != "memcached") return OpenStore(url, env);
+  Result<MemcachedOptions> options = MemcachedOptions::FromUrl(url);
+  if (!options.ok()) return options.status();
+  if (url.Param("failover") && options->failover) {
+    return Status::InvalidArgument(
+        url.Redacted() +
+        ": failover=1 cannot be used in a tier (a server back with old "
+        "copies would be believed); leave it out, a tier fails over to the "
+        "next tier instead");
+  }
+  options->failover = false;
+  options->env = env;
+  return OpenMemcachedStore(*options);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenStore(const StoreUrl& url, Env* env) {
@@ -171,7 +192,7 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
       }
       options.write_delay = *delay;
     }
-    Result<std::unique_ptr<Store>> store = OpenStore(url, env);
+    Result<std::unique_ptr<Store>> store = OpenTier(url, env);
     if (!store.ok()) return store.status().WithContext(tier);
     options.tiers.push_back({std::move(*store), url.write_async()});
   }

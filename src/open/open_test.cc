@@ -92,6 +92,28 @@ TEST(OpenStoreTest, WriteDelayIsASettingOfATierBehindWithinItsRange) {
   test::RemoveTempDir(*dir);
 }
 
+// A Memcached tier never moves sessions between its servers
+// (MemcachedOptions::failover): failover=1 there is refused, naming why;
+// failover=0 or nothing opens. Opening connects to nothing.
+TEST(OpenStoreTest, AMemcachedTierDoesNotFailOverWithinItsPool) {
+  auto dir = test::MakeTempDir("open-failover");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  const std::string cache = "memcached://127.0.0.1:1,127.0.0.1:2?breaker=off";
+  const std::string b =
+      "lmdb://" + *dir + "/b?write=async&journal=" + *dir + "/journal";
+  auto refused = OpenStore(cache + "&failover=1|" + b);
+  EXPECT_TRUE(refused.status().IsInvalidArgument());
+  EXPECT_THAT(refused.status().message(),
+              AllOf(StartsWith("tier 1: memcached://"),
+                    HasSubstr("failover=1 cannot be used in a tier")));
+  SK_EXPECT_OK(OpenStore(cache + "&failover=0|" + b).status());
+  SK_EXPECT_OK(OpenStore(cache + "|" + b).status());
+  SK_EXPECT_OK(OpenStore("memcached://127.0.0.1:1?failover=1").status());
+  auto bad = OpenStore("memcached://127.0.0.1:1?failover=maybe");
+  EXPECT_THAT(bad.status().message(), HasSubstr("failover"));
+  test::RemoveTempDir(*dir);
+}
+
 TEST(OpenStoreTest, TheBreakerFileIsOnePerSavePath) {
   auto dir = test::MakeTempDir("open-breaker");
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();

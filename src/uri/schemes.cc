@@ -85,10 +85,10 @@ constexpr ParamSpec kPostgresParams[] = {
 
 // memcached: MemcachedOptions::FromUrl reads and checks the values.
 constexpr ParamSpec kMemcachedParams[] = {
-    {.name = "replicas"},  {.name = "prefix"},       kConnectTimeout,
-    kReadTimeout,          {.name = "timeout"},      {.name = "down_time"},
-    {.name = "wake_file"}, {.name = "tls_ca"},       {.name = "tls_cert"},
-    {.name = "tls_key"},   {.name = "tls_insecure"},
+    {.name = "replicas"}, {.name = "prefix"},    kConnectTimeout,
+    kReadTimeout,         {.name = "timeout"},   {.name = "down_time"},
+    {.name = "failover"}, {.name = "wake_file"}, {.name = "tls_ca"},
+    {.name = "tls_cert"}, {.name = "tls_key"},   {.name = "tls_insecure"},
 };
 
 constexpr SchemeSpec kSchemes[] = {

@@ -42,6 +42,15 @@ struct MemcachedOptions {
   // in this process: its sessions go to the next server of the ring (or
   // to their replicas) meanwhile, and one request then tries it again.
   Duration down_time{2000};
+  // Whether the sessions of a server left out go to the next server of the
+  // ring (or to their replicas) meanwhile. Off: a session stays on its own
+  // servers, and a call for it fails (Unavailable) while its first server
+  // is left out. Each process finds servers down by itself, so with
+  // failover two processes can disagree on where a session lives, and a
+  // server that comes back with the copies it held before is believed; a
+  // store of tiers needs it off (its journal corrects the server that
+  // missed writes), and opens its Memcached tiers so (docs/tiers.md).
+  bool failover = true;
   TlsOptions tls;
   // The host-local file that wakes lock waiters (docs/memcached.md): a
   // waiter whose lock holder is a process of this host sleeps on it until
@@ -62,9 +71,9 @@ struct MemcachedOptions {
 
   // Reads and checks the options of a memcached:// URL: the servers,
   // replicas, prefix, connect_timeout, read_timeout (timeout= sets both),
-  // down_time, wake_file, tls_ca, tls_cert, tls_key, tls_insecure (any of
-  // them turns TLS on); the defaults above stand for those not given. The one
-  // parser and validator of these settings. InvalidArgument naming the
+  // down_time, failover, wake_file, tls_ca, tls_cert, tls_key, tls_insecure
+  // (any of them turns TLS on); the defaults above stand for those not given.
+  // The one parser and validator of these settings. InvalidArgument naming the
   // parameter for a bad value.
   static Result<MemcachedOptions> FromUrl(const StoreUrl& url);
 };

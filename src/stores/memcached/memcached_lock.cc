@@ -155,7 +155,8 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
     if (!calls[0].status.ok()) {
       // The lock's server failed (it is marked down now): its sessions go
       // to the next server; once per server of the pool.
-      if (calls[0].status.IsUnavailable() && ++failovers < servers_.size()) {
+      if (options_.failover && calls[0].status.IsUnavailable() &&
+          ++failovers < servers_.size()) {
         continue;
       }
       return calls[0].status;

@@ -42,6 +42,9 @@ Status ReadSettings(const StoreUrl& url, MemcachedOptions* options) {
   Result<Duration> down = url.DurationParam("down_time", options->down_time);
   if (!down.ok()) return down.status();
   options->down_time = *down;
+  Result<bool> failover = url.BoolParam("failover", options->failover);
+  if (!failover.ok()) return failover.status();
+  options->failover = *failover;
   Result<std::string> wake = url.PathParam("wake_file", options->wake_file);
   if (!wake.ok()) return wake.status();
   options->wake_file = *wake;

@@ -75,6 +75,12 @@ std::vector<size_t> MemcachedStore::ServersOf(std::string_view id) const {
   const uint32_t hash = ring_.Hash(id);
   const auto down = [this](size_t i) { return servers_.IsDown(i); };
   std::vector<size_t> out(static_cast<size_t>(options_.replicas) + 1);
+  if (!options_.failover) {
+    // Its own servers, down or not: a server left out fails the call
+    // (ServerSet::RunAll) rather than moving the session.
+    out.resize(ring_.ListReplicas(hash, out.size(), out));
+    return out;
+  }
   if (options_.replicas == 0) {
     out.resize(ring_.NextServers(hash, out, down));
     return out;
@@ -124,6 +130,9 @@ Result<MemcachedStore::Found> MemcachedStore::Believe(
     }
   }
   if (first == calls.size()) return calls[0].status;
+  // Without failover only the first server decides: a replica may have
+  // missed a write while it was left out.
+  if (!options_.failover && first != 0) return calls[0].status;
   for (size_t c = first; c < calls.size(); ++c) {
     const ServerSet::Call& call = calls[c];
     if (!call.status.ok()) continue;

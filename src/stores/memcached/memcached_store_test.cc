@@ -172,6 +172,43 @@ TEST_F(MemcachedStoreTest, WithoutReplicasOnlyTheDeadServersShareIsLost) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
+// failover=0 (how a store of tiers opens its Memcached tier): a process
+// that left a server out does not move that server's sessions to the next
+// one, where another process, which reaches the server, would not look.
+// Its calls for them fail instead, and every write that succeeded is what
+// the other process reads.
+TEST_F(MemcachedStoreTest, WithoutFailoverProcessesAgreeWhereSessionsLive) {
+  StartServers(3);
+  const std::string query = "read_timeout=100ms&down_time=10s&failover=0";
+  auto a = Open(query);
+  auto b = Open(query);
+  constexpr int kSessions = 60;
+  for (int i = 0; i < kSessions; ++i) {
+    SK_ASSERT_OK(a->Write(Id(i), "old", kLong));
+  }
+  SK_ASSERT_OK(servers_[0]->Pause());
+  for (int i = 0; i < kSessions; ++i) (void)a->Read(Id(i));  // a leaves it out
+  SK_ASSERT_OK(servers_[0]->Resume());
+  int refused = 0;
+  for (int i = 0; i < kSessions; ++i) {
+    Status wrote = a->Write(Id(i), "new", kLong);
+    if (!wrote.ok()) {
+      EXPECT_TRUE(wrote.IsUnavailable()) << wrote.ToString();
+      ++refused;
+      auto lock = a->LockAndRead(Id(i), Request("a"));
+      EXPECT_TRUE(lock.status().IsUnavailable()) << lock.status().ToString();
+      continue;
+    }
+    Result<SessionRecord> seen = b->Read(Id(i));
+    SK_ASSERT_OK(seen);
+    EXPECT_EQ(seen->data, "new")
+        << "session " << i << ": the write went where the other process "
+        << "does not read";
+  }
+  EXPECT_GT(refused, kSessions / 6) << "the server's share was moved";
+  EXPECT_LT(refused, kSessions);
+}
+
 // A server that accepts and never answers fails the request within the
 // timeouts, naming it; it is then left out for down_time.
 TEST_F(MemcachedStoreTest, SilentServerTimesOutOnceThenIsLeftOut) {

@@ -303,6 +303,7 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
     // write (Memcached's compare-and-swap) a plain write here would spoil.
     const bool ahead = has_async() && std::find(passed.begin(), passed.end(),
                                                 i) != passed.end();
+    if (ahead) breakers_->Abandon(i);  // a probe Usable claimed, not made
     return i == tier || ahead ||
            std::find(also.begin(), also.end(), i) != also.end();
   });

@@ -40,6 +40,8 @@ Status Undecodable(FrameCodec codec, std::string_view why) {
 
 // One compression and one decompression context per thread: creating them
 // costs more than compressing a session.
+//
+// Thread safety: thread_local (Zstd()); never shared.
 struct ZstdContexts {
   struct FreeC {
     void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }

@@ -74,12 +74,13 @@ static const zend_ini_entry_def sk_compression_ini_entries[] = {
                     OnUpdateCompressionThreshold, compression_threshold,
                     zend_sessionkit_globals, sessionkit_globals)
 PHP_INI_END()
-    /* clang-format on */
 
-    void sk_compression_register_ini(
-        int type, int module_number){zend_register_ini_entries_ex(
-        sk_compression_ini_entries, module_number, type);
+/* Still unformatted: the braces PHP_INI_END() closes are unseen. */
+void sk_compression_register_ini(int type, int module_number) {
+  zend_register_ini_entries_ex(sk_compression_ini_entries, module_number,
+                               type);
 }
+/* clang-format on */
 
 void sk_compression_for_request(sk_compression *out) {
   out->codec = (sk_codec)SKG(compression);

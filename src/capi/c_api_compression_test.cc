@@ -16,16 +16,7 @@ namespace {
 using test::CApiTest;
 using test::kId;
 using test::ScopedResult;
-
-// The codec of the frame `e`'s store holds for kId.
-FrameCodec StoredCodec(sk_engine* e) {
-  auto record = EngineOf(e)->store().Read(kId);
-  EXPECT_TRUE(record.ok()) << record.status().ToString();
-  if (!record.ok()) return FrameCodec::kNone;
-  auto frame = DecodeFrame(record->data);
-  EXPECT_TRUE(frame.ok()) << frame.status().ToString();
-  return frame.ok() ? frame->header.codec : FrameCodec::kNone;
-}
+using test::StoredHeader;
 
 TEST_F(CApiTest, EachWriteCompressesAsItsSettingsSay) {
   sk_engine* e = Engine();
@@ -42,7 +33,7 @@ TEST_F(CApiTest, EachWriteCompressesAsItsSettingsSay) {
                             payload.size(), 60000, nullptr, &c, r.reset()),
         SK_OK)
         << r.message();
-    EXPECT_EQ(static_cast<int>(StoredCodec(e)), static_cast<int>(codec));
+    EXPECT_EQ(static_cast<int>(StoredHeader(e).codec), static_cast<int>(codec));
     // Read back by a request whose setting is none (reads need none).
     ASSERT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
     EXPECT_EQ(r->found, 1);
@@ -56,13 +47,13 @@ TEST_F(CApiTest, EachWriteCompressesAsItsSettingsSay) {
   ASSERT_EQ(sk_write_compressed(e, kId.data(), kId.size(), payload.data(),
                                 payload.size(), 60000, nullptr, &c, r.reset()),
             SK_OK);
-  EXPECT_EQ(StoredCodec(e), FrameCodec::kNone);
+  EXPECT_EQ(StoredHeader(e).codec, FrameCodec::kNone);
   // NULL: raw, as sk_write.
   ASSERT_EQ(
       sk_write_compressed(e, kId.data(), kId.size(), payload.data(),
                           payload.size(), 60000, nullptr, nullptr, r.reset()),
       SK_OK);
-  EXPECT_EQ(StoredCodec(e), FrameCodec::kNone);
+  EXPECT_EQ(StoredHeader(e).codec, FrameCodec::kNone);
 }
 
 TEST_F(CApiTest, BadCompressionSettingsAreRefusedNamingThem) {

@@ -25,6 +25,9 @@ zend_long lock_wait_ms; /* -1: auto (max_execution_time) */
 zend_long lock_lease_ms;
 zend_long lock_max_waiters;
 zend_long lock_timeout_action; /* sk_lock_timeout_action */
+zend_long compression; /* sk_codec */
+zend_long compression_level;
+zend_long compression_threshold;
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -65,5 +68,10 @@ const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out);
 void sk_keep_lock(sk_engine *engine, const zend_string *key,
                   const sk_result *r);
 void sk_release_lock(bool in_request);
+
+/* sessionkit_compression.c: compression settings of this request. Their
+ * ini entries go with the module's others (sk_lock_unregister_ini). */
+void sk_compression_register_ini(int type, int module_number);
+void sk_compression_for_request(sk_compression *out);
 
 #endif /* PHP_SESSIONKIT_H_ */

@@ -173,9 +173,13 @@ PS_WRITE_FUNC(sessionkit) {
   const sk_lock *lock = sk_lock_for(key, &held);
   sk_code code;
 
+  sk_compression compression;
+
   if (engine == NULL) return FAILURE;
-  code = sk_write(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-                  ZSTR_LEN(val), sk_ttl_ms(maxlifetime), lock, &r);
+  sk_compression_for_request(&compression);
+  code = sk_write_compressed(engine, ZSTR_VAL(key), ZSTR_LEN(key),
+                             ZSTR_VAL(val), ZSTR_LEN(val),
+                             sk_ttl_ms(maxlifetime), lock, &compression, &r);
   sk_after_release(code, lock);
   if (code != SK_OK) {
     if (code == SK_LOCK_LOST) {
@@ -196,6 +200,7 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   sk_lock held;
   const sk_lock *lock = sk_lock_for(key, &held);
   sk_lock unlocked = {SK_LOCK_NONE, NULL, 0, 0};
+  sk_compression compression;
   sk_code code;
 
   if (engine == NULL) return FAILURE;
@@ -209,8 +214,10 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
     sk_flush(&r, NULL);
     if (lock != NULL && lock->state == SK_LOCK_READONLY) return SUCCESS;
     unlocked.read_version = lock != NULL ? lock->read_version : 0;
-    code = sk_write(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-                    ZSTR_LEN(val), ttl, &unlocked, &r);
+    sk_compression_for_request(&compression);
+    code =
+        sk_write_compressed(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
+                            ZSTR_LEN(val), ttl, &unlocked, &compression, &r);
   }
   if (code != SK_OK) {
     if (code == SK_LOCK_LOST) {
@@ -344,6 +351,7 @@ static void sk_tune_malloc(void) {
 static PHP_MINIT_FUNCTION(sessionkit) {
   sk_tune_malloc();
   sk_lock_register_ini(type, module_number);
+  sk_compression_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 
@@ -361,7 +369,7 @@ static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sessionkit) {
 }
 
 static PHP_MSHUTDOWN_FUNCTION(sessionkit) {
-  sk_lock_unregister_ini(type, module_number);
+  sk_lock_unregister_ini(type, module_number); /* every sessionkit.* entry */
   /* Close the stores of this process (a php-fpm worker exiting, the CLI
    * ending) before the module is unloaded. */
   sk_shutdown();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_source.h"
+#include "codec/compress.h"
 #include "php_payload.h"
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
@@ -244,13 +245,19 @@ class Command : private Args {
                                     std::to_string(frame->header.key_id) +
                                     ", which this tool has no key for");
     }
+    std::string decompressed;
     if (frame->header.codec != FrameCodec::kNone) {
-      return Fail(kExitFailure,
-                  who + " is encoded with codec " +
-                      std::string(FrameCodecName(frame->header.codec)) +
-                      ", which this tool cannot decode");
+      auto out = DecompressPayload(frame->header.codec, frame->payload);
+      if (!out.ok()) {
+        return Fail(kExitFailure,
+                    who + " in " + store_->name() +
+                        " is unreadable: " + out.status().message());
+      }
+      decompressed = std::move(out).value();
     }
-    const std::string_view payload = frame->payload;
+    const std::string_view payload = frame->header.codec != FrameCodec::kNone
+                                         ? decompressed
+                                         : frame->payload;
     if (raw) {
       out_.write(payload.data(), static_cast<std::streamsize>(payload.size()));
       out_.flush();

@@ -94,6 +94,35 @@ typedef struct sk_lock_options {
         SK_LOCK_DEFAULT_MAX_WAITERS, SK_LOCK_TIMEOUT_READONLY \
   }
 
+/* The codec of stored payloads (sessionkit::FrameCodec), id for id. */
+typedef enum sk_codec {
+  SK_CODEC_NONE = 0,
+  SK_CODEC_ZSTD = 1,
+  SK_CODEC_LZ4 = 2,
+  SK_CODEC_SNAPPY = 3,
+  SK_CODEC_ZLIB = 4
+} sk_codec;
+
+/* sessionkit::kDefaultCompressionThreshold (engine.h), which C cannot
+ * include; c_api_test.cc checks that they are equal. The highest level a
+ * setting may ask for (zstd's; a codec with fewer levels uses its own
+ * highest). */
+#define SK_COMPRESSION_DEFAULT_THRESHOLD 2048
+#define SK_COMPRESSION_MAX_LEVEL 22
+
+/* How sk_write_compressed compresses (sessionkit::CompressionOptions; the
+ * PHP ini entries sessionkit.compression, compression_level,
+ * compression_threshold). Reading decodes every codec whatever these say. */
+typedef struct sk_compression {
+  sk_codec codec; /* SK_CODEC_NONE: store raw */
+  int32_t level;  /* 0: the codec's default; 0 to SK_COMPRESSION_MAX_LEVEL */
+  uint64_t threshold; /* payloads smaller than this many bytes stay raw */
+} sk_compression;
+
+/* No compression, with the default threshold. */
+#define SK_COMPRESSION_INIT \
+  { SK_CODEC_NONE, 0, SK_COMPRESSION_DEFAULT_THRESHOLD }
+
 /* A lock to release with a write, touch or unlock: the state and token a
  * locking sk_read returned (result->lock_state, result->lock_token), and the
  * session version that read returned (result->version; any sk_read, locking
@@ -215,6 +244,23 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
 sk_code sk_write(sk_engine* engine, const char* id, size_t id_len,
                  const char* data, size_t data_len, int64_t ttl_ms,
                  const sk_lock* lock, sk_result* result) SK_NOEXCEPT;
+
+/* As sk_write, compressing as `compression` says (NULL: not at all): a
+ * payload at or above its threshold is stored compressed when that shrinks
+ * it. SK_INVALID_ARGUMENT for a codec that is not an sk_codec or a level
+ * outside 0 to SK_COMPRESSION_MAX_LEVEL; nothing is written then. */
+sk_code sk_write_compressed(sk_engine* engine, const char* id, size_t id_len,
+                            const char* data, size_t data_len, int64_t ttl_ms,
+                            const sk_lock* lock,
+                            const sk_compression* compression,
+                            sk_result* result) SK_NOEXCEPT;
+
+/* Sets *codec to the codec `name` spells as the sessionkit.compression
+ * setting does ("zstd", "lz4", "snappy", "zlib", "none"; "on"/"1" is zstd,
+ * "off"/"0"/"" none; any case). SK_INVALID_ARGUMENT naming the setting and
+ * the value otherwise, *codec unchanged. */
+sk_code sk_parse_codec(const char* name, size_t name_len, sk_codec* codec,
+                       sk_result* result) SK_NOEXCEPT;
 
 /* Moves the expiry of a live session to `ttl_ms` from now without rewriting
  * it, and releases `lock` (NULL: none). SK_NOT_FOUND when the session no

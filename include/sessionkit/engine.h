@@ -13,6 +13,7 @@
 
 #include "sessionkit/clock.h"
 #include "sessionkit/env.h"
+#include "sessionkit/frame.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -33,6 +34,32 @@ using LogFunction = std::function<void(LogLevel, std::string_view)>;
 // "session.gc_maxlifetime"), the CLI its flags. Must not throw.
 using SettingNameFunction = std::function<std::string(std::string_view)>;
 
+// Payloads smaller than this many bytes are stored raw by default
+// (CompressionOptions::threshold): below it, compressing saves little.
+inline constexpr size_t kDefaultCompressionThreshold = 2048;
+
+// Compression of the payloads Write stores. In PHP each one is the ini
+// entry sessionkit.<name>; docs/configuration.md explains them. Reading
+// decodes whatever codec a frame names, whatever these say, so changing
+// them loses no session.
+struct CompressionOptions {
+  // compression: the codec of new writes; kNone stores every payload raw.
+  FrameCodec codec = FrameCodec::kNone;
+  // compression_level: 0 for the codec's default; a level above the
+  // codec's highest is its highest (EffectiveCompressionLevel in
+  // src/codec/compress.h). Snappy has no levels.
+  int level = 0;
+  // compression_threshold: a payload smaller than this is stored raw, and
+  // so is one that compression does not shrink.
+  size_t threshold = kDefaultCompressionThreshold;
+};
+
+// Parses a codec as the compression setting spells it: "none", "zstd",
+// "lz4", "snappy" or "zlib"; also a boolean, where on ("1", "on", "yes",
+// "true") is zstd and off ("0", "off", "no", "false", "") is none. Case
+// does not matter. InvalidArgument naming the setting otherwise.
+Result<FrameCodec> ParseCompressionCodec(std::string_view text);
+
 struct EngineOptions {
   // Where warnings go; empty to drop them.
   LogFunction log;
@@ -45,6 +72,8 @@ struct EngineOptions {
   // tokens of this host. Session ids never come from it (GenerateSessionId
   // uses the OS CSPRNG).
   Env* env = nullptr;
+  // How Write compresses payloads (unless a write passes its own).
+  CompressionOptions compression;
 };
 
 // What a request does when the lock wait runs out.
@@ -160,8 +189,17 @@ class SessionEngine {
   // nothing written) when the lock was taken over or the session destroyed
   // meanwhile. With a kReadOnly lock, nothing is written: OK, and a notice
   // is logged.
+  // The payload is compressed as EngineOptions::compression says (raw
+  // when smaller than its threshold, or when it does not shrink); the
+  // frame names the codec used.
   Status Write(std::string_view id, std::string_view payload, Duration ttl,
                const SessionLock& lock = {});
+
+  // As Write, compressed as `compression` says instead: for a host whose
+  // settings change from one request to the next over one engine (the C
+  // ABI, where PHP's ini settings may differ per directory).
+  Status Write(std::string_view id, std::string_view payload, Duration ttl,
+               const SessionLock& lock, const CompressionOptions& compression);
 
   // Extends the life of an unchanged session without rewriting it (its
   // session version stays; lock.read_version is not used), and releases
@@ -206,6 +244,11 @@ class SessionEngine {
   Status CheckTtl(Duration ttl) const;
   // A stored record as a ReadResult (undecodable data logged, read empty).
   ReadResult Decode(std::string_view id, const SessionRecord& record) const;
+  // `payload` as a frame of session version `version`, compressed as
+  // `compression` says when that pays.
+  std::string Encode(std::string_view id, std::string_view payload,
+                     uint64_t version,
+                     const CompressionOptions& compression) const;
   // Logs and counts a refused locked write or touch.
   void ReportLockLost(std::string_view id, const Status& status,
                       std::string_view what);

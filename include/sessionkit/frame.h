@@ -51,10 +51,19 @@ inline constexpr size_t kFrameCommonHeaderSize = FrameHeaderSize(1);
 // The header EncodeFrame writes.
 inline constexpr size_t kFrameHeaderSize = FrameHeaderSize(kFrameVersion);
 
-// How the payload is compressed. Ids are stable: never renumber.
+// How the payload is compressed (docs/architecture.md, "The stored frame",
+// describes each payload). Ids are stable: never renumber, since frames
+// written under every past setting must keep reading.
 enum class FrameCodec : uint8_t {
   kNone = 0,
+  kZstd = 1,
+  kLz4 = 2,  // payload: 4-byte big-endian decompressed size, then a block
+  kSnappy = 3,
+  kZlib = 4,
 };
+// The highest codec id this build knows.
+inline constexpr uint8_t kMaxFrameCodec =
+    static_cast<uint8_t>(FrameCodec::kZlib);
 
 // Bit flags. Unknown bits make a frame unreadable (Corrupt), so a flag may
 // only be added together with the code that reads it.
@@ -114,7 +123,8 @@ std::string EncodeTombstoneFrame(uint64_t version);
 // True when `stored` is a frame with kFrameFlagTombstone set.
 bool IsTombstoneFrame(std::string_view stored);
 
-// Returns a short name for a codec, e.g. "none".
+// Returns the name of a codec as settings spell it ("none", "zstd", "lz4",
+// "snappy", "zlib"), or "unknown".
 std::string_view FrameCodecName(FrameCodec codec);
 
 }  // namespace sessionkit

@@ -6,6 +6,7 @@
 // the engine.
 #include "sessionkit/c_api.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include "capi/c_api_internal.h"
 #include "sessionkit/engine.h"
+#include "sessionkit/frame.h"
 #include "sessionkit/open.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
@@ -56,6 +58,13 @@ static_assert(static_cast<int>(StatusCode::kDeadlineExceeded) ==
 static_assert(static_cast<int>(LockState::kNone) == SK_LOCK_NONE);
 static_assert(static_cast<int>(LockState::kHeld) == SK_LOCK_HELD);
 static_assert(static_cast<int>(LockState::kReadOnly) == SK_LOCK_READONLY);
+static_assert(static_cast<int>(FrameCodec::kNone) == SK_CODEC_NONE);
+static_assert(static_cast<int>(FrameCodec::kZstd) == SK_CODEC_ZSTD);
+static_assert(static_cast<int>(FrameCodec::kLz4) == SK_CODEC_LZ4);
+static_assert(static_cast<int>(FrameCodec::kSnappy) == SK_CODEC_SNAPPY);
+static_assert(static_cast<int>(FrameCodec::kZlib) == SK_CODEC_ZLIB);
+static_assert(kMaxFrameCodec == SK_CODEC_ZLIB);
+static_assert(kDefaultCompressionThreshold == SK_COMPRESSION_DEFAULT_THRESHOLD);
 static_assert(static_cast<int>(LogLevel::kDebug) == SK_LOG_DEBUG);
 static_assert(static_cast<int>(LogLevel::kNotice) == SK_LOG_NOTICE);
 static_assert(static_cast<int>(LogLevel::kWarning) == SK_LOG_WARNING);
@@ -252,6 +261,29 @@ SessionLock LockOf(const sk_lock* lock) {
   return out;
 }
 
+// The engine's compression settings for `c` (NULL: none); InvalidArgument
+// naming the PHP setting for a value out of range.
+Result<CompressionOptions> CompressionOf(const sk_compression* c) {
+  CompressionOptions out;
+  if (c == nullptr) return out;
+  if (static_cast<int>(c->codec) < 0 ||
+      static_cast<int>(c->codec) > kMaxFrameCodec) {
+    return Status::InvalidArgument("sessionkit.compression: unknown codec id " +
+                                   std::to_string(static_cast<int>(c->codec)));
+  }
+  if (c->level < 0 || c->level > SK_COMPRESSION_MAX_LEVEL) {
+    return Status::InvalidArgument(
+        "sessionkit.compression_level must be between 0 and " +
+        std::to_string(SK_COMPRESSION_MAX_LEVEL) + ", not " +
+        std::to_string(c->level));
+  }
+  out.codec = static_cast<FrameCodec>(c->codec);
+  out.level = c->level;
+  out.threshold =
+      c->threshold > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(c->threshold);
+  return out;
+}
+
 sk_code NoEngine(sk_result* r) {
   return SetError(r, SK_INTERNAL, "no session engine given (open failed?)");
 }
@@ -415,6 +447,37 @@ sk_code sk_write(sk_engine* engine, const char* id, size_t id_len,
                                       sessionkit::Duration(ttl_ms),
                                       sessionkit::LockOf(lock)));
   });
+}
+
+sk_code sk_write_compressed(sk_engine* engine, const char* id, size_t id_len,
+                            const char* data, size_t data_len, int64_t ttl_ms,
+                            const sk_lock* lock,
+                            const sk_compression* compression,
+                            sk_result* result) noexcept {
+  return Guarded(result, "while writing a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    auto options = sessionkit::CompressionOf(compression);
+    if (!options.ok()) return sessionkit::SetStatus(result, options.status());
+    return sessionkit::SetStatus(
+        result, engine->engine->Write(View(id, id_len), View(data, data_len),
+                                      sessionkit::Duration(ttl_ms),
+                                      sessionkit::LockOf(lock), *options));
+  });
+}
+
+sk_code sk_parse_codec(const char* name, size_t name_len, sk_codec* codec,
+                       sk_result* result) noexcept {
+  return Guarded(
+      result, "while reading a compression setting", [&]() -> sk_code {
+        auto parsed = sessionkit::ParseCompressionCodec(View(name, name_len));
+        if (!parsed.ok()) {
+          return sessionkit::SetError(
+              result, SK_INVALID_ARGUMENT,
+              sessionkit::PhpSettingName("") + parsed.status().message());
+        }
+        if (codec != nullptr) *codec = static_cast<sk_codec>(*parsed);
+        return SK_OK;
+      });
 }
 
 sk_code sk_touch(sk_engine* engine, const char* id, size_t id_len,

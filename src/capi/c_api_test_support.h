@@ -11,12 +11,26 @@
 #include <string>
 #include <string_view>
 
+#include "capi/c_api_internal.h"
 #include "sessionkit/c_api.h"
+#include "sessionkit/engine.h"
+#include "sessionkit/frame.h"
 
 namespace sessionkit::test {
 
 inline constexpr std::string_view kId = "abcdefghijklmnopqrstuvwxyz012345";
 inline constexpr std::string_view kOtherId = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+// The header of the frame `e`'s store holds for kId (a default header,
+// and a test failure, when there is none or it does not decode).
+inline FrameHeader StoredHeader(sk_engine* e) {
+  auto record = EngineOf(e)->store().Read(kId);
+  EXPECT_TRUE(record.ok()) << record.status().ToString();
+  if (!record.ok()) return FrameHeader{};
+  auto frame = DecodeFrame(record->data);
+  EXPECT_TRUE(frame.ok()) << frame.status().ToString();
+  return frame.ok() ? frame->header : FrameHeader{};
+}
 
 // Frees the result when the test leaves scope, even on a failed ASSERT.
 class ScopedResult {

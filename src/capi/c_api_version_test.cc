@@ -18,16 +18,7 @@ namespace {
 using test::CApiTest;
 using test::kId;
 using test::ScopedResult;
-
-// The session version of the frame `e`'s store holds for kId.
-uint64_t StoredVersion(sk_engine* e) {
-  auto record = EngineOf(e)->store().Read(kId);
-  EXPECT_TRUE(record.ok()) << record.status().ToString();
-  if (!record.ok()) return 0;
-  auto frame = DecodeFrame(record->data);
-  EXPECT_TRUE(frame.ok()) << frame.status().ToString();
-  return frame.ok() ? frame->header.session_version : 0;
-}
+using test::StoredHeader;
 
 TEST_F(CApiTest, VersionReadIsReturnedAndPassedBack) {
   sk_engine* e = Engine();
@@ -40,7 +31,7 @@ TEST_F(CApiTest, VersionReadIsReturnedAndPassedBack) {
             SK_OK);
   ASSERT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
   EXPECT_GT(r->version, 0u);
-  EXPECT_EQ(r->version, StoredVersion(e));
+  EXPECT_EQ(r->version, StoredHeader(e).session_version);
 
   // A version far ahead of this clock (a host whose clock is ahead wrote
   // it): only a write that passes back what it read goes above it.
@@ -63,7 +54,7 @@ TEST_F(CApiTest, VersionReadIsReturnedAndPassedBack) {
       sk_write(e, kId.data(), kId.size(), "n|i:3;", 6, 60000, &held, r.reset()),
       SK_OK)
       << r.message();
-  EXPECT_EQ(StoredVersion(e), ahead + 1);
+  EXPECT_EQ(StoredHeader(e).session_version, ahead + 1);
 
   // Unlocked, the same: the version travels in an sk_lock of no lock.
   ASSERT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
@@ -73,14 +64,14 @@ TEST_F(CApiTest, VersionReadIsReturnedAndPassedBack) {
   ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:4;", 6, 60000, &unlocked,
                      r.reset()),
             SK_OK);
-  EXPECT_EQ(StoredVersion(e), ahead + 2);
+  EXPECT_EQ(StoredHeader(e).session_version, ahead + 2);
 
   // A write that passes nothing back stores this clock's version.
   ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:5;", 6, 60000, nullptr,
                      r.reset()),
             SK_OK);
-  EXPECT_LT(StoredVersion(e), ahead);
-  EXPECT_GT(StoredVersion(e), 0u);
+  EXPECT_LT(StoredHeader(e).session_version, ahead);
+  EXPECT_GT(StoredHeader(e).session_version, 0u);
 }
 
 }  // namespace

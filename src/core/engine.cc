@@ -1,9 +1,11 @@
 #include "sessionkit/engine.h"
 
 #include <atomic>
+#include <cctype>
 #include <string>
 #include <utility>
 
+#include "codec/compress.h"
 #include "sessionkit/frame.h"
 
 namespace sessionkit {
@@ -28,6 +30,28 @@ Result<LockTimeoutAction> ParseLockTimeoutAction(std::string_view text) {
 
 std::string_view LockTimeoutActionName(LockTimeoutAction action) {
   return action == LockTimeoutAction::kFail ? "fail" : "readonly";
+}
+
+Result<FrameCodec> ParseCompressionCodec(std::string_view text) {
+  std::string lower(text.substr(0, 32));
+  for (char& c : lower) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (lower == "1" || lower == "on" || lower == "yes" || lower == "true") {
+    return FrameCodec::kZstd;
+  }
+  if (lower.empty() || lower == "0" || lower == "off" || lower == "no" ||
+      lower == "false") {
+    return FrameCodec::kNone;
+  }
+  for (uint8_t id = 0; id <= kMaxFrameCodec; ++id) {
+    const auto codec = static_cast<FrameCodec>(id);
+    if (lower == FrameCodecName(codec)) return codec;
+  }
+  return Status::InvalidArgument(
+      "compression must be \"zstd\", \"lz4\", \"snappy\", \"zlib\" or "
+      "\"none\", not \"" +
+      std::string(text.substr(0, 32)) + "\"");
 }
 
 struct SessionEngine::AtomicLockCounters {
@@ -85,6 +109,15 @@ ReadResult SessionEngine::Decode(std::string_view id,
                             std::to_string(frame->header.key_id) +
                             ", which this engine has no key for");
   }
+  std::string decompressed;
+  if (frame.ok() && frame->header.codec != FrameCodec::kNone) {
+    auto payload = DecompressPayload(frame->header.codec, frame->payload);
+    if (payload.ok()) {
+      decompressed = std::move(payload).value();
+    } else {
+      frame = payload.status();
+    }
+  }
   if (!frame.ok()) {
     // Left untouched: an engine of another version or configuration (a
     // rolling upgrade or downgrade, a key not yet deployed here) may read
@@ -104,7 +137,11 @@ ReadResult SessionEngine::Decode(std::string_view id,
   // A destroyed session (a tombstone a tier kept): none, but the next
   // write goes above its version.
   if ((frame->header.flags & kFrameFlagTombstone) != 0) return result;
-  result.payload.assign(frame->payload);
+  if (frame->header.codec != FrameCodec::kNone) {
+    result.payload = std::move(decompressed);
+  } else {
+    result.payload.assign(frame->payload);
+  }
   result.found = true;
   return result;
 }
@@ -210,8 +247,37 @@ void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
           std::string(what) + " was refused: " + status.message());
 }
 
+std::string SessionEngine::Encode(std::string_view id, std::string_view payload,
+                                  uint64_t version,
+                                  const CompressionOptions& compression) const {
+  FrameHeader header;
+  header.session_version = version;
+  if (compression.codec != FrameCodec::kNone &&
+      payload.size() >= compression.threshold &&
+      payload.size() <= kMaxDecompressedSize) {
+    auto packed =
+        CompressPayload(compression.codec, compression.level, payload);
+    if (!packed.ok()) {
+      // Stored raw all the same: a session is never lost to compression.
+      Log(LogLevel::kWarning,
+          "session " + SessionIdPrefix(id) +
+              " stored uncompressed: " + packed.status().message());
+    } else if (packed->size() < payload.size()) {
+      header.codec = compression.codec;
+      return EncodeFrame(header, *packed);
+    }
+  }
+  return EncodeFrame(header, payload);
+}
+
 Status SessionEngine::Write(std::string_view id, std::string_view payload,
                             Duration ttl, const SessionLock& lock) {
+  return Write(id, payload, ttl, lock, options_.compression);
+}
+
+Status SessionEngine::Write(std::string_view id, std::string_view payload,
+                            Duration ttl, const SessionLock& lock,
+                            const CompressionOptions& compression) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
   if (lock.state == LockState::kReadOnly) {
@@ -222,10 +288,9 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
             "ran out, or the stored value could not be read)");
     return Status::OK();
   }
-  FrameHeader header;
-  header.session_version =
+  const uint64_t version =
       NextSessionVersion(lock.read_version, env_->WallNow());
-  const std::string frame = EncodeFrame(header, payload);
+  const std::string frame = Encode(id, payload, version, compression);
   Status s = lock.state == LockState::kHeld
                  ? store_->WriteAndUnlock(id, frame, ttl, lock.owner)
                  : store_->Write(id, frame, ttl);

@@ -8,9 +8,7 @@
 namespace sessionkit {
 namespace {
 
-bool KnownCodec(uint8_t codec) {
-  return codec == static_cast<uint8_t>(FrameCodec::kNone);
-}
+bool KnownCodec(uint8_t codec) { return codec <= kMaxFrameCodec; }
 
 constexpr uint8_t kKnownFlags = kFrameFlagTombstone;
 
@@ -23,6 +21,14 @@ std::string_view FrameCodecName(FrameCodec codec) {
   switch (codec) {
     case FrameCodec::kNone:
       return "none";
+    case FrameCodec::kZstd:
+      return "zstd";
+    case FrameCodec::kLz4:
+      return "lz4";
+    case FrameCodec::kSnappy:
+      return "snappy";
+    case FrameCodec::kZlib:
+      return "zlib";
   }
   return "unknown";
 }

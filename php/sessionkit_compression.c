@@ -83,7 +83,7 @@ void sk_compression_register_ini(int type, int module_number) {
 /* clang-format on */
 
 void sk_compression_for_request(sk_compression *out) {
-  out->codec = (sk_codec)SKG(compression);
+  out->codec = (int32_t)SKG(compression);
   out->level = (int32_t)SKG(compression_level);
   out->threshold = (uint64_t)SKG(compression_threshold);
 }

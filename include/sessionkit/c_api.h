@@ -114,8 +114,10 @@ typedef enum sk_codec {
  * PHP ini entries sessionkit.compression, compression_level,
  * compression_threshold). Reading decodes every codec whatever these say. */
 typedef struct sk_compression {
-  sk_codec codec; /* SK_CODEC_NONE: store raw */
-  int32_t level;  /* 0: the codec's default; 0 to SK_COMPRESSION_MAX_LEVEL */
+  /* An sk_codec, as an int: any value may come, and is checked.
+   * SK_CODEC_NONE stores raw. */
+  int32_t codec;
+  int32_t level; /* 0: the codec's default; 0 to SK_COMPRESSION_MAX_LEVEL */
   uint64_t threshold; /* payloads smaller than this many bytes stay raw */
 } sk_compression;
 

@@ -266,10 +266,9 @@ SessionLock LockOf(const sk_lock* lock) {
 Result<CompressionOptions> CompressionOf(const sk_compression* c) {
   CompressionOptions out;
   if (c == nullptr) return out;
-  if (static_cast<int>(c->codec) < 0 ||
-      static_cast<int>(c->codec) > kMaxFrameCodec) {
+  if (c->codec < 0 || c->codec > kMaxFrameCodec) {
     return Status::InvalidArgument("sessionkit.compression: unknown codec id " +
-                                   std::to_string(static_cast<int>(c->codec)));
+                                   std::to_string(c->codec));
   }
   if (c->level < 0 || c->level > SK_COMPRESSION_MAX_LEVEL) {
     return Status::InvalidArgument(

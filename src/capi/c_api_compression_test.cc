@@ -61,7 +61,7 @@ TEST_F(CApiTest, BadCompressionSettingsAreRefusedNamingThem) {
   ASSERT_NE(e, nullptr);
   ScopedResult r;
   sk_compression c = SK_COMPRESSION_INIT;
-  c.codec = static_cast<sk_codec>(9);
+  c.codec = 9;
   EXPECT_EQ(sk_write_compressed(e, kId.data(), kId.size(), "a|i:1;", 6, 60000,
                                 nullptr, &c, r.reset()),
             SK_INVALID_ARGUMENT);

@@ -14,6 +14,7 @@
 #include "sessionkit/clock.h"
 #include "sessionkit/env.h"
 #include "sessionkit/frame.h"
+#include "sessionkit/keyring.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -74,6 +75,12 @@ struct EngineOptions {
   Env* env = nullptr;
   // How Write compresses payloads (unless a write passes its own).
   CompressionOptions compression;
+  // The key ring (keys: in PHP sessionkit.keys, KeyRing::Load): when set,
+  // Write encrypts every payload (after compressing it) with its first key,
+  // and Read decrypts frames of any of its keys. Plaintext frames read
+  // either way, so encryption can be turned on (or off) with no session
+  // lost; an encrypted frame without its key reads as an empty session.
+  std::shared_ptr<const KeyRing> keys;
 };
 
 // What a request does when the lock wait runs out.
@@ -191,7 +198,9 @@ class SessionEngine {
   // is logged.
   // The payload is compressed as EngineOptions::compression says (raw
   // when smaller than its threshold, or when it does not shrink); the
-  // frame names the codec used.
+  // frame names the codec used. With EngineOptions::keys it is then
+  // encrypted under the ring's first key (Internal, nothing written, if
+  // encryption fails: never stored in the clear instead).
   Status Write(std::string_view id, std::string_view payload, Duration ttl,
                const SessionLock& lock = {});
 
@@ -245,10 +254,10 @@ class SessionEngine {
   // A stored record as a ReadResult (undecodable data logged, read empty).
   ReadResult Decode(std::string_view id, const SessionRecord& record) const;
   // `payload` as a frame of session version `version`, compressed as
-  // `compression` says when that pays.
-  std::string Encode(std::string_view id, std::string_view payload,
-                     uint64_t version,
-                     const CompressionOptions& compression) const;
+  // `compression` says when that pays, and encrypted when keys are set.
+  Result<std::string> Encode(std::string_view id, std::string_view payload,
+                             uint64_t version,
+                             const CompressionOptions& compression) const;
   // Logs and counts a refused locked write or touch.
   void ReportLockLost(std::string_view id, const Status& status,
                       std::string_view what);

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "codec/compress.h"
+#include "crypt/aead.h"
 #include "sessionkit/frame.h"
 
 namespace sessionkit {
@@ -104,10 +105,29 @@ LockCounters SessionEngine::lock_counters() const {
 ReadResult SessionEngine::Decode(std::string_view id,
                                  const SessionRecord& record) const {
   auto frame = DecodeFrame(record.data);
+  // Decrypt, then decompress: the reverse of Encode.
+  std::string decrypted;
   if (frame.ok() && frame->header.key_id != 0) {
-    frame = Status::Corrupt("frame is encrypted with key id " +
-                            std::to_string(frame->header.key_id) +
-                            ", which this engine has no key for");
+    const uint16_t key_id = frame->header.key_id;
+    if (options_.keys == nullptr) {
+      frame = Status::Corrupt("value is encrypted with key id " +
+                              std::to_string(key_id) +
+                              ", but no key file is "
+                              "set (" +
+                              Setting("keys") + ")");
+    } else {
+      const std::string_view header =
+          std::string_view(record.data)
+              .substr(0, record.data.size() - frame->payload.size());
+      auto plain =
+          DecryptPayload(*options_.keys, key_id, header, id, frame->payload);
+      if (plain.ok()) {
+        decrypted = std::move(plain).value();
+        frame->payload = decrypted;
+      } else {
+        frame = plain.status();
+      }
+    }
   }
   std::string decompressed;
   if (frame.ok() && frame->header.codec != FrameCodec::kNone) {
@@ -247,11 +267,12 @@ void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
           std::string(what) + " was refused: " + status.message());
 }
 
-std::string SessionEngine::Encode(std::string_view id, std::string_view payload,
-                                  uint64_t version,
-                                  const CompressionOptions& compression) const {
+Result<std::string> SessionEngine::Encode(
+    std::string_view id, std::string_view payload, uint64_t version,
+    const CompressionOptions& compression) const {
   FrameHeader header;
   header.session_version = version;
+  std::string packed_payload;
   if (compression.codec != FrameCodec::kNone &&
       payload.size() >= compression.threshold &&
       payload.size() <= kMaxDecompressedSize) {
@@ -264,10 +285,19 @@ std::string SessionEngine::Encode(std::string_view id, std::string_view payload,
               " stored uncompressed: " + packed.status().message());
     } else if (packed->size() < payload.size()) {
       header.codec = compression.codec;
-      return EncodeFrame(header, *packed);
+      packed_payload = std::move(packed).value();
+      payload = packed_payload;
     }
   }
-  return EncodeFrame(header, payload);
+  if (options_.keys == nullptr) return EncodeFrame(header, payload);
+  header.key_id = options_.keys->active_id();
+  // The header is bound as associated data, so it is encoded first.
+  std::string frame = EncodeFrame(header, {});
+  auto sealed =
+      EncryptPayload(*options_.keys, header.key_id, frame, id, payload);
+  if (!sealed.ok()) return sealed.status();
+  frame.append(*sealed);
+  return frame;
 }
 
 Status SessionEngine::Write(std::string_view id, std::string_view payload,
@@ -290,10 +320,17 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
   }
   const uint64_t version =
       NextSessionVersion(lock.read_version, env_->WallNow());
-  const std::string frame = Encode(id, payload, version, compression);
+  auto frame = Encode(id, payload, version, compression);
+  if (!frame.ok()) {
+    Log(LogLevel::kWarning, "session " + SessionIdPrefix(id) +
+                                " was not saved: " + frame.status().message());
+    // The lock goes with the failed write, as a write would release it.
+    if (lock.state == LockState::kHeld) (void)store_->Unlock(id, lock.owner);
+    return frame.status();
+  }
   Status s = lock.state == LockState::kHeld
-                 ? store_->WriteAndUnlock(id, frame, ttl, lock.owner)
-                 : store_->Write(id, frame, ttl);
+                 ? store_->WriteAndUnlock(id, *frame, ttl, lock.owner)
+                 : store_->Write(id, *frame, ttl);
   if (s.IsResourceExhausted()) {
     Log(LogLevel::kWarning,
         "session " + SessionIdPrefix(id) + " was not saved: " + s.message());

@@ -28,6 +28,7 @@ zend_long lock_timeout_action; /* sk_lock_timeout_action */
 zend_long compression; /* sk_codec */
 zend_long compression_level;
 zend_long compression_threshold;
+char *keys; /* sessionkit.keys: the key file, "" for none */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -73,5 +74,10 @@ void sk_release_lock(bool in_request);
  * ini entries go with the module's others (sk_lock_unregister_ini). */
 void sk_compression_register_ini(int type, int module_number);
 void sk_compression_for_request(sk_compression *out);
+
+/* sessionkit_keys.c: the key file of sessionkit.keys (its ini entry goes
+ * with the module's others, as compression's). */
+void sk_keys_register_ini(int type, int module_number);
+const char *sk_keys_path(size_t *len);
 
 #endif /* PHP_SESSIONKIT_H_ */

@@ -56,6 +56,8 @@ PS_OPEN_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine;
   zend_string *context;
+  const char *keys;
+  size_t keys_len;
   (void)session_name;
 
   PS_SET_MOD_DATA(NULL);
@@ -65,11 +67,14 @@ PS_OPEN_FUNC(sessionkit) {
                      "store URL, e.g. \"lmdb:///var/lib/sessionkit\"");
     return FAILURE;
   }
-  engine = sk_engine_get(save_path, strlen(save_path), &r);
+  keys = sk_keys_path(&keys_len);
+  engine = sk_engine_get_keyed(save_path, strlen(save_path), keys, keys_len,
+                               &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
-    context = strpprintf(0, "session.save_path \"%s\" is not usable",
-                         ZSTR_VAL(redacted));
+    context = strpprintf(0, "session.save_path \"%s\"%s is not usable",
+                         ZSTR_VAL(redacted),
+                         keys_len > 0 ? " with sessionkit.keys" : "");
     zend_string_release(redacted);
     sk_flush(&r, ZSTR_VAL(context));
     zend_string_release(context);
@@ -352,6 +357,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_tune_malloc();
   sk_lock_register_ini(type, module_number);
   sk_compression_register_ini(type, module_number);
+  sk_keys_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

@@ -206,6 +206,19 @@ void sk_result_free(sk_result* result) SK_NOEXCEPT;
 sk_engine* sk_engine_get(const char* spec, size_t spec_len,
                          sk_result* result) SK_NOEXCEPT;
 
+/* As sk_engine_get, for an engine that encrypts what it writes and
+ * decrypts what it reads with the key ring of the key file at `keys_path`
+ * (the sessionkit.keys setting; see docs/encryption.md). An empty path is
+ * sk_engine_get. Each spec and key file pair is its own cached engine; the
+ * file is read when that engine opens, so a changed key file is picked up
+ * by a new process (a PHP-FPM reload). SK_INVALID_ARGUMENT naming the file
+ * and what is wrong when it cannot be read, is not safe (readable or
+ * writable by others, owned by another user) or is malformed; the engine
+ * is not opened then. Never puts key bytes in a message. */
+sk_engine* sk_engine_get_keyed(const char* spec, size_t spec_len,
+                               const char* keys_path, size_t keys_path_len,
+                               sk_result* result) SK_NOEXCEPT;
+
 /* Gives back one hold of `engine` taken by sk_engine_get; the pointer must
  * not be used afterwards unless the caller holds it otherwise. NULL is a
  * no-op. */

@@ -35,9 +35,10 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls",   "get",   "rm",
-                                       "gc",    "lock", "check", "compact"};
-constexpr char kVerbList[] = "stats, ls, get, rm, gc, lock, check, compact";
+constexpr std::string_view kVerbs[] = {"stats", "ls",    "get",     "rm",  "gc",
+                                       "lock",  "check", "compact", "keys"};
+constexpr char kVerbList[] =
+    "stats, ls, get, rm, gc, lock, check, compact, keys";
 constexpr size_t kScanPage = 1000;
 
 // What the user typed, made safe to quote in a message.
@@ -58,6 +59,7 @@ struct Args {
   LockOptions lock;  // its timeout_action set from `timeout_action`
   int64_t hold_ms = 0;
   std::string timeout_action = "fail";
+  std::string keys_file;  // get --keys
 };
 
 // One invocation: the verb's arguments and where its output goes.
@@ -240,24 +242,13 @@ class Command : private Args {
                       std::to_string(frame->header.session_version) +
                       " is kept)");
     }
-    if (frame->header.key_id != 0) {
-      return Fail(kExitFailure, who + " is encrypted with key id " +
-                                    std::to_string(frame->header.key_id) +
-                                    ", which this tool has no key for");
+    auto opened = OpenStoredPayload(record->data, *frame, id, keys_file);
+    if (!opened.ok()) {
+      return Fail(kExitFailure,
+                  who + " in " + store_->name() +
+                      " is unreadable: " + opened.status().message());
     }
-    std::string decompressed;
-    if (frame->header.codec != FrameCodec::kNone) {
-      auto out = DecompressPayload(frame->header.codec, frame->payload);
-      if (!out.ok()) {
-        return Fail(kExitFailure,
-                    who + " in " + store_->name() +
-                        " is unreadable: " + out.status().message());
-      }
-      decompressed = std::move(out).value();
-    }
-    const std::string_view payload = frame->header.codec != FrameCodec::kNone
-                                         ? decompressed
-                                         : frame->payload;
+    const std::string_view payload = *opened;
     if (raw) {
       out_.write(payload.data(), static_cast<std::streamsize>(payload.size()));
       out_.flush();
@@ -444,6 +435,10 @@ void AddInspectCommands(CLI::App& app, Args* a) {
                 "format version, codec, key id, session version, payload "
                 "size")
       ->excludes(raw);
+  get->add_option("--keys", a->keys_file,
+                  "Key file to decrypt an encrypted session with (as "
+                  "sessionkit.keys)")
+      ->type_name("FILE");
   get->footer(
       "Example: sessionkit get lmdb:///var/lib/sessionkit "
       "4v7c0k2q9m3j5h8n1b6x2z4r7t9w0y3a");
@@ -564,6 +559,8 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
     AddUrlSourceFlags(sub, &a.source);
   }
+  KeysArgs keys_args;
+  CLI::App* keys = AddKeysCommand(app, &keys_args);  // no store URL
 
   try {
     app.parse(argc, argv);
@@ -579,6 +576,7 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   }
 
   const CLI::App* chosen = app.get_subcommands().at(0);
+  if (chosen == keys) return RunKeys(*keys, keys_args, out, err);
   if (int rc = ShiftId(chosen->get_name(), &a, err); rc != kExitOk) return rc;
   a.lock.timeout_action = *ParseLockTimeoutAction(a.timeout_action);
   return Command(chosen->get_name(), std::move(a), out, err).Run();

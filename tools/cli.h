@@ -8,6 +8,8 @@
 //   sessionkit gc URL           delete expired sessions
 //   sessionkit check URL        check an LMDB store for corruption
 //   sessionkit compact URL      rewrite an LMDB store compactly
+//   sessionkit keys generate|add FILE|list FILE
+//                               manage an encryption key file
 //
 // Without URL, the store is PHP's (cli_source.h).
 // docs/cli.md describes every verb and the exit codes.
@@ -52,6 +54,27 @@ int RunCheck(const std::string& url, bool repair, std::ostream& out,
 // The `compact` verb (cli_compact.cc): registers it on `app`, and runs it.
 CLI::App* AddCompactCommand(CLI::App& app, std::string* url);
 int RunCompact(const std::string& url, std::ostream& out, std::ostream& err);
+
+// The `keys` verb (cli_keys.cc): what its command line set.
+struct KeysArgs {
+  std::string file;
+  std::string out;  // generate --out
+  int id = 0;       // 0: 1 for generate, the next free id for add
+};
+// Registers `keys` and its verbs on `app`, filling `args`; runs the verb
+// chosen under `keys` (a parsed command line).
+CLI::App* AddKeysCommand(CLI::App& app, KeysArgs* args);
+int RunKeys(const CLI::App& keys, const KeysArgs& args, std::ostream& out,
+            std::ostream& err);
+
+// The payload of a stored value whose frame is `frame` (`stored` decoded),
+// for session `id`: decrypted with the key file `keys_file` when the frame
+// is encrypted (InvalidArgument when none is given), then decompressed.
+// Corrupt when it does not decrypt or decompress.
+Result<std::string> OpenStoredPayload(std::string_view stored,
+                                      const FrameView& frame,
+                                      std::string_view id,
+                                      const std::string& keys_file);
 
 // `s` padded with spaces to `width` characters, on the left or the right
 // (unchanged when it is as long already).

@@ -1,0 +1,251 @@
+// The `keys` verb (generate, add, list) and the decryption `get --keys`
+// does. Key bytes are only ever written to a key file or, for `keys
+// generate` without --out, to stdout; never to a message.
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "cli.h"
+#include "codec/compress.h"
+#include "crypt/aead.h"
+#include "sessionkit/keyring.h"
+
+namespace sessionkit::cli {
+namespace {
+
+// A buffer of key file text, zeroed when it goes.
+//
+// Thread safety: lives on one thread's stack.
+class SecretText {
+ public:
+  SecretText() = default;
+  ~SecretText() { sodium_memzero(text.data(), text.size()); }
+  SecretText(const SecretText&) = delete;
+  SecretText& operator=(const SecretText&) = delete;
+  std::string text;
+};
+
+std::string Errno(const std::string& what, const std::string& path) {
+  return "cannot " + what + " " + path + ": " + std::strerror(errno);
+}
+
+// Writes all of `data` to `fd`.
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Reads the key file `path` (after the same safety checks the engine makes)
+// into `out`, and its owner into `st`.
+Status ReadKeyFile(const std::string& path, SecretText* out, struct stat* st) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::InvalidArgument(Errno("open key file", path));
+  Status s = CheckKeyFileSafety(fd, path);
+  if (s.ok() && fstat(fd, st) != 0) {
+    s = Status::InvalidArgument(Errno("stat key file", path));
+  }
+  if (s.ok()) {
+    out->text.resize(kMaxKeyFileSize + 1);
+    size_t got = 0;
+    while (got < out->text.size()) {
+      const ssize_t n =
+          read(fd, out->text.data() + got, out->text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        s = Status::InvalidArgument(Errno("read key file", path));
+        break;
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    if (s.ok() && got > kMaxKeyFileSize) {
+      s = Status::InvalidArgument("key file " + path + " is too large");
+    }
+    out->text.resize(got);
+  }
+  close(fd);
+  return s;
+}
+
+// Creates `path` (which must not exist) with mode 0600 holding `text`.
+Status CreateKeyFile(const std::string& path, std::string_view text) {
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::InvalidArgument(Errno("create key file", path));
+  Status s = Status::OK();
+  if (fchmod(fd, 0600) != 0 || !WriteAll(fd, text) || fsync(fd) != 0) {
+    s = Status::InvalidArgument(Errno("write key file", path));
+  }
+  close(fd);
+  if (!s.ok()) unlink(path.c_str());
+  return s;
+}
+
+int Generate(const KeysArgs& a, std::ostream& out, std::ostream& err) {
+  auto line = GenerateKeyLine(static_cast<uint16_t>(a.id == 0 ? 1 : a.id));
+  if (!line.ok()) {
+    err << "sessionkit keys generate: " << line.status().message() << "\n";
+    return kExitFailure;
+  }
+  SecretText secret;
+  secret.text = std::move(line).value();
+  if (a.out.empty()) {
+    out << secret.text;
+    return out ? kExitOk : kExitFailure;
+  }
+  SecretText file;
+  file.text.reserve(100 + secret.text.size());
+  file.text =
+      "# sessionkit key file: the first key encrypts, every key "
+      "decrypts\n";
+  file.text += secret.text;
+  Status s = CreateKeyFile(a.out, file.text);
+  if (!s.ok()) {
+    err << "sessionkit keys generate: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  out << "wrote " << a.out << " (mode 0600) with key id "
+      << (a.id == 0 ? 1 : a.id) << "\n";
+  return kExitOk;
+}
+
+int Add(const KeysArgs& a, std::ostream& out, std::ostream& err) {
+  const std::string where = "sessionkit keys add: ";
+  SecretText old;
+  struct stat st;
+  Status s = ReadKeyFile(a.file, &old, &st);
+  auto ring = s.ok() ? KeyRing::Parse(old.text, a.file)
+                     : Result<std::shared_ptr<const KeyRing>>(s);
+  if (!ring.ok()) {
+    err << where << ring.status().message() << "\n";
+    return kExitFailure;
+  }
+  uint32_t id = static_cast<uint32_t>(a.id);
+  if (id == 0) {
+    for (uint16_t used : (*ring)->ids()) id = std::max<uint32_t>(id, used);
+    ++id;
+    for (id = id > 65535 ? 1 : id; (*ring)->Find(id) != nullptr;) ++id;
+  } else if ((*ring)->Find(static_cast<uint16_t>(id)) != nullptr) {
+    err << where << "key id " << id << " is already in " << a.file << "\n";
+    return kExitFailure;
+  }
+  auto line = GenerateKeyLine(static_cast<uint16_t>(id));
+  if (!line.ok()) {
+    err << where << line.status().message() << "\n";
+    return kExitFailure;
+  }
+  SecretText updated;
+  updated.text.reserve(line->size() + old.text.size());
+  updated.text.append(*line);
+  sodium_memzero(line->data(), line->size());
+  updated.text += old.text;
+  // Replaced whole by a rename: a reader sees the old ring or the new one.
+  const std::string tmp = a.file + ".new";
+  s = CreateKeyFile(tmp, updated.text);
+  if (s.ok() && fchownat(AT_FDCWD, tmp.c_str(), st.st_uid, st.st_gid, 0) != 0) {
+    s = Status::InvalidArgument(Errno("give the owner of", a.file) + " to " +
+                                tmp);
+  }
+  if (s.ok() && rename(tmp.c_str(), a.file.c_str()) != 0) {
+    s = Status::InvalidArgument(Errno("replace", a.file));
+  }
+  if (!s.ok()) {
+    unlink(tmp.c_str());
+    err << where << s.message() << "\n";
+    return kExitFailure;
+  }
+  out << "added key id " << id << " to " << a.file
+      << "; it is now the active key (new writes are encrypted with it once "
+         "the engines reload the file)\n";
+  return kExitOk;
+}
+
+int List(const KeysArgs& a, std::ostream& out, std::ostream& err) {
+  auto ring = KeyRing::Load(a.file);
+  if (!ring.ok()) {
+    err << "sessionkit keys list: " << ring.status().message() << "\n";
+    return kExitFailure;
+  }
+  for (uint16_t id : (*ring)->ids()) {
+    out << id << (id == (*ring)->active_id() ? "  active" : "") << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+CLI::App* AddKeysCommand(CLI::App& app, KeysArgs* a) {
+  CLI::App* keys = app.add_subcommand(
+      "keys",
+      "Manage a key file of encryption keys (sessionkit.keys): the first key "
+      "encrypts new writes, every key decrypts. See docs/encryption.md.");
+  keys->require_subcommand(1);
+  CLI::App* generate = keys->add_subcommand(
+      "generate",
+      "Print a new random key line \"<id> <64 hex digits>\", or with --out "
+      "create a new key file (mode 0600) holding it.");
+  generate->add_option("--id", a->id, "The key id, 1 to 65535 (default 1)")
+      ->check(CLI::Range(1, 65535));
+  generate->add_option("--out", a->out,
+                       "Create this key file (must not exist)");
+  CLI::App* add = keys->add_subcommand(
+      "add",
+      "Put a new random key first in FILE, making it the active key; the "
+      "others stay to decrypt what they wrote.");
+  add->add_option("FILE", a->file, "The key file")->required();
+  add->add_option("--id", a->id, "The new key's id (default: the next free)")
+      ->check(CLI::Range(1, 65535));
+  CLI::App* list = keys->add_subcommand(
+      "list", "Print the key ids of FILE, the active one marked; never keys.");
+  list->add_option("FILE", a->file, "The key file")->required();
+  keys->footer("Example: sessionkit keys add /etc/sessionkit/keys");
+  return keys;
+}
+
+int RunKeys(const CLI::App& keys, const KeysArgs& args, std::ostream& out,
+            std::ostream& err) {
+  const std::string verb = keys.get_subcommands().at(0)->get_name();
+  if (verb == "generate") return Generate(args, out, err);
+  if (verb == "add") return Add(args, out, err);
+  return List(args, out, err);
+}
+
+Result<std::string> OpenStoredPayload(std::string_view stored,
+                                      const FrameView& frame,
+                                      std::string_view id,
+                                      const std::string& keys_file) {
+  std::string decrypted;
+  std::string_view payload = frame.payload;
+  if (frame.header.key_id != 0) {
+    if (keys_file.empty()) {
+      return Status::InvalidArgument("it is encrypted with key id " +
+                                     std::to_string(frame.header.key_id) +
+                                     "; give the key file with --keys FILE");
+    }
+    auto ring = KeyRing::Load(keys_file);
+    if (!ring.ok()) return ring.status();
+    const std::string_view header =
+        stored.substr(0, stored.size() - frame.payload.size());
+    auto plain =
+        DecryptPayload(**ring, frame.header.key_id, header, id, payload);
+    if (!plain.ok()) return plain.status();
+    decrypted = std::move(plain).value();
+    payload = decrypted;
+  }
+  if (frame.header.codec == FrameCodec::kNone) return std::string(payload);
+  return DecompressPayload(frame.header.codec, payload);
+}
+
+}  // namespace sessionkit::cli

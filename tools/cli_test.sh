@@ -460,5 +460,44 @@ expect_out_has "^  2  redis://127\.0\.0\.1:1/0\?\S+  behind: (up|down, [a-z0-9. 
 run stats "$URL"
 expect_out_lacks "^tiers"
 
+# --- keys -----------------------------------------------------------------
+KEYS="$DIR/keys"
+run keys generate --id 7
+expect_rc 0
+expect_out_has "^7 [0-9a-f]{64}$"
+run keys generate --out "$KEYS"
+expect_rc 0
+expect_out "wrote $KEYS (mode 0600) with key id 1"
+checks=$((checks + 1))
+[[ $(stat -c %a "$KEYS") == 600 ]] || fail "the key file is not mode 0600"
+run keys add "$KEYS"
+expect_rc 0
+expect_out_has "^added key id 2 to $KEYS; it is now the active key"
+run keys list "$KEYS"
+expect_rc 0
+expect_out "2  active
+1"
+expect_out_lacks "[0-9a-f]{64}"
+run keys add --id 1 "$KEYS"
+expect_error 1 "key id 1 is already in $KEYS"
+chmod 640 "$KEYS"
+run keys list "$KEYS"
+expect_error 1 "key file $KEYS is accessible by its group (mode 0640)"
+chmod 600 "$KEYS"
+if [[ -n $PHP_EXT ]]; then
+  ID_ENC=clitestencrypted000000000000001
+  php -n -d "extension=$PHP_EXT" \
+    -d session.save_handler=sessionkit -d "session.save_path=$URL" \
+    -d "sessionkit.keys=$KEYS" -d session.use_cookies=0 \
+    -d session.cache_limiter= \
+    -r 'session_id($argv[1]); session_start(); $_SESSION["user"] = "alice";' \
+    "$ID_ENC" 2>/dev/null || fail "could not write an encrypted session"
+  run get "$URL" "$ID_ENC"
+  expect_error 1 "is encrypted with key id 2; give the key file with --keys FILE" "$ID_ENC"
+  run get --keys "$KEYS" "$URL" "$ID_ENC"
+  expect_rc 0
+  expect_out 'user: "alice"'
+fi
+
 echo "cli_test: $checks checks, $failures failed"
 [[ $failures == 0 ]]

@@ -56,8 +56,7 @@ PS_OPEN_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine;
   zend_string *context;
-  const char *keys;
-  size_t keys_len;
+  sk_engine_settings settings = SK_ENGINE_SETTINGS_INIT;
   (void)session_name;
 
   PS_SET_MOD_DATA(NULL);
@@ -67,14 +66,13 @@ PS_OPEN_FUNC(sessionkit) {
                      "store URL, e.g. \"lmdb:///var/lib/sessionkit\"");
     return FAILURE;
   }
-  keys = sk_keys_path(&keys_len);
-  engine = sk_engine_get_keyed(save_path, strlen(save_path), keys, keys_len,
-                               &r);
+  settings.keys_path = sk_keys_path(&settings.keys_path_len);
+  engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
     context = strpprintf(0, "session.save_path \"%s\"%s is not usable",
                          ZSTR_VAL(redacted),
-                         keys_len > 0 ? " with sessionkit.keys" : "");
+                         settings.keys_path_len > 0 ? " with sessionkit.keys" : "");
     zend_string_release(redacted);
     sk_flush(&r, ZSTR_VAL(context));
     zend_string_release(context);

@@ -206,18 +206,30 @@ void sk_result_free(sk_result* result) SK_NOEXCEPT;
 sk_engine* sk_engine_get(const char* spec, size_t spec_len,
                          sk_result* result) SK_NOEXCEPT;
 
-/* As sk_engine_get, for an engine that encrypts what it writes and
- * decrypts what it reads with the key ring of the key file at `keys_path`
- * (the sessionkit.keys setting; see docs/encryption.md). An empty path is
- * sk_engine_get. Each spec and key file pair is its own cached engine; the
- * file is read when that engine opens, so a changed key file is picked up
- * by a new process (a PHP-FPM reload). SK_INVALID_ARGUMENT naming the file
- * and what is wrong when it cannot be read, is not safe (readable or
- * writable by others, owned by another user) or is malformed; the engine
- * is not opened then. Never puts key bytes in a message. */
-sk_engine* sk_engine_get_keyed(const char* spec, size_t spec_len,
-                               const char* keys_path, size_t keys_path_len,
-                               sk_result* result) SK_NOEXCEPT;
+/* What an engine stores beyond its store URL: in PHP, the ini entries
+ * named by each field. Start from SK_ENGINE_SETTINGS_INIT, so that a field
+ * the caller does not set is off; fields are only ever appended. */
+typedef struct sk_engine_settings {
+  /* sessionkit.keys: the key file whose key ring encrypts what the engine
+   * writes and decrypts what it reads (docs/encryption.md); empty for
+   * none. The file is read when the engine opens, so a changed key file is
+   * picked up by a new process (a PHP-FPM reload). */
+  const char* keys_path;
+  size_t keys_path_len;
+} sk_engine_settings;
+
+#define SK_ENGINE_SETTINGS_INIT {NULL, 0}
+
+/* As sk_engine_get, for an engine with `settings` (NULL: none, which is
+ * sk_engine_get). Each spec and settings pair is its own cached engine.
+ * SK_INVALID_ARGUMENT naming the setting and what is wrong when a setting
+ * cannot be used (for sessionkit.keys: the file cannot be read, is not
+ * safe - readable or writable by others, owned by another user - or is
+ * malformed); the engine is not opened then. Never puts key bytes in a
+ * message. */
+sk_engine* sk_engine_get_with(const char* spec, size_t spec_len,
+                              const sk_engine_settings* settings,
+                              sk_result* result) SK_NOEXCEPT;
 
 /* Gives back one hold of `engine` taken by sk_engine_get; the pointer must
  * not be used afterwards unless the caller holds it otherwise. NULL is a

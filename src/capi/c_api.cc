@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "capi/c_api_internal.h"
+#include "capi/engine_settings.h"
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
-#include "sessionkit/keyring.h"
 #include "sessionkit/open.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
@@ -325,26 +325,20 @@ void sk_result_free(sk_result* result) noexcept {
 
 sk_engine* sk_engine_get(const char* spec, size_t spec_len,
                          sk_result* result) noexcept {
-  return sk_engine_get_keyed(spec, spec_len, nullptr, 0, result);
+  return sk_engine_get_with(spec, spec_len, nullptr, result);
 }
 
-sk_engine* sk_engine_get_keyed(const char* spec, size_t spec_len,
-                               const char* keys_path, size_t keys_path_len,
-                               sk_result* result) noexcept {
+sk_engine* sk_engine_get_with(const char* spec, size_t spec_len,
+                              const sk_engine_settings* settings,
+                              sk_result* result) noexcept {
   if (result == nullptr) return nullptr;
   sk_engine* engine = nullptr;
   // Declared before the lock: evicted engines close after it is released.
   std::vector<std::unique_ptr<sk_engine>> evicted;
   Guarded(result, "while opening the store", [&]() -> sk_code {
-    const std::string_view keys = View(keys_path, keys_path_len);
-    // A keyed engine is cached under its spec and key file; a NUL never
-    // appears in a spec that opens, so the two cannot be confused.
-    std::string keyed_spec(View(spec, spec_len));
-    if (!keys.empty()) {
-      keyed_spec.push_back('\0');
-      keyed_spec.append(keys);
-    }
-    const std::string_view key = keyed_spec;
+    const std::string spec_key =
+        sessionkit::EngineCacheKey(View(spec, spec_len), settings);
+    const std::string_view key = spec_key;
     auto& cache = sessionkit::Cache();
     std::lock_guard<std::mutex> lock(cache.mu);
     if (cache.last != nullptr && cache.last_spec == key) {
@@ -356,14 +350,10 @@ sk_engine* sk_engine_get_keyed(const char* spec, size_t spec_len,
         sessionkit::EngineOptions options;
         options.log = sessionkit::EngineLog;
         options.setting_name = sessionkit::PhpSettingName;
-        if (!keys.empty()) {
-          auto ring = sessionkit::KeyRing::Load(std::string(keys));
-          if (!ring.ok()) {
-            return sessionkit::SetStatus(
-                result, sessionkit::Status::InvalidArgument(
-                            "sessionkit.keys: " + ring.status().message()));
-          }
-          options.keys = std::move(ring).value();
+        if (sessionkit::Status applied =
+                sessionkit::ApplyEngineSettings(settings, &options);
+            !applied.ok()) {
+          return sessionkit::SetStatus(result, applied);
         }
         auto opened =
             sessionkit::OpenEngine(View(spec, spec_len), std::move(options));

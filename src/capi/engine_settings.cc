@@ -1,0 +1,54 @@
+#include "capi/engine_settings.h"
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "sessionkit/keyring.h"
+
+namespace sessionkit {
+namespace {
+
+std::string_view View(const char* data, size_t size) {
+  return data == nullptr ? std::string_view() : std::string_view(data, size);
+}
+
+// Appends one setting to a cache key. A NUL never appears in a spec that
+// opens nor in a path, and each field is named, so no two different
+// settings make the same key.
+void AppendField(std::string* key, std::string_view name,
+                 std::string_view value) {
+  if (value.empty()) return;
+  key->push_back('\0');
+  key->append(name);
+  key->push_back('=');
+  key->append(value);
+}
+
+}  // namespace
+
+std::string EngineCacheKey(std::string_view spec,
+                           const sk_engine_settings* settings) {
+  std::string key(spec);
+  if (settings == nullptr) return key;
+  AppendField(&key, "keys", View(settings->keys_path, settings->keys_path_len));
+  return key;
+}
+
+Status ApplyEngineSettings(const sk_engine_settings* settings,
+                           EngineOptions* options) {
+  if (settings == nullptr) return Status::OK();
+  const std::string_view keys =
+      View(settings->keys_path, settings->keys_path_len);
+  if (!keys.empty()) {
+    auto ring = KeyRing::Load(std::string(keys));
+    if (!ring.ok()) {
+      return Status::InvalidArgument("sessionkit.keys: " +
+                                     ring.status().message());
+    }
+    options->keys = std::move(ring).value();
+  }
+  return Status::OK();
+}
+
+}  // namespace sessionkit

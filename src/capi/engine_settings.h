@@ -1,0 +1,28 @@
+// sk_engine_settings (c_api.h) turned into EngineOptions, and the key under
+// which the C ABI's engine cache keeps an engine opened with them.
+#ifndef SESSIONKIT_CAPI_ENGINE_SETTINGS_H_
+#define SESSIONKIT_CAPI_ENGINE_SETTINGS_H_
+
+#include <string>
+#include <string_view>
+
+#include "sessionkit/c_api.h"
+#include "sessionkit/engine.h"
+#include "sessionkit/status.h"
+
+namespace sessionkit {
+
+// The cache key of an engine for `spec` with `settings` (nullptr: none):
+// equal for two calls exactly when they must share one engine. A spec
+// alone (no setting on) is its own key.
+std::string EngineCacheKey(std::string_view spec,
+                           const sk_engine_settings* settings);
+
+// Sets in `options` what `settings` ask for (nullptr: nothing).
+// InvalidArgument naming the ini entry when a setting cannot be used.
+Status ApplyEngineSettings(const sk_engine_settings* settings,
+                           EngineOptions* options);
+
+}  // namespace sessionkit
+
+#endif  // SESSIONKIT_CAPI_ENGINE_SETTINGS_H_

@@ -74,7 +74,7 @@ typedef enum sk_lock_timeout_action {
  * defaults use them. */
 #define SK_LOCK_DEFAULT_WAIT_MS 5000
 #define SK_LOCK_DEFAULT_LEASE_MS 30000
-#define SK_LOCK_DEFAULT_MAX_WAITERS 16
+#define SK_LOCK_DEFAULT_MAX_WAITERS 0
 
 /* Session locking settings (sessionkit::LockOptions; the PHP ini entries
  * sessionkit.locking, lock_wait_ms, lock_lease_ms, lock_max_waiters,

@@ -29,8 +29,9 @@ struct LockLimits {
   // (a holder on this host whose process is gone is taken over at once).
   Duration lease{30000};
   // At most this many requests wait for one session's lock at once; one
-  // more is refused at once. 0: no limit.
-  uint32_t max_waiters = 16;
+  // more is refused at once (and its update is lost). 0: no limit, as the
+  // files handler, which loses no update however many requests queue.
+  uint32_t max_waiters = 0;
 };
 
 // Identifies the holder of a session lock: "host|pid|random", where host is

@@ -21,7 +21,7 @@ var_dump(ini_set('sessionkit.locking', '0'), ini_get('sessionkit.locking'));
 string(1) "1"
 string(4) "auto"
 string(1) "0"
-string(2) "16"
+string(1) "0"
 string(8) "readonly"
 string(8) "readonly"
 
@@ -33,7 +33,7 @@ Warning: ini_set(): sessionkit.lock_wait_ms must be "auto" or between 0 and 2147
 bool(false)
 string(4) "auto"
 string(2) "-1"
-string(2) "16"
+string(1) "0"
 string(1) "3"
 string(1) "1"
 string(1) "0"

@@ -98,7 +98,9 @@ class LegacyPhpTest : public ::testing::Test {
   std::vector<std::string> Sessionkit(const std::string& legacy) const {
     return {"extension=" SK_PHP_MODULE, "session.save_handler=sessionkit",
             "session.save_path=lmdb://" + dir_ + "/sk",
-            "session.use_strict_mode=1", "sessionkit.legacy=" + legacy};
+            "session.use_strict_mode=1",
+            // Quoted, as in php.ini: '=' and ';' end an unquoted value.
+            "sessionkit.legacy=\"" + legacy + "\""};
   }
 
   // The switch as a user lives it, for the old handler `old` whose copy of
@@ -158,8 +160,9 @@ TEST_F(LegacyPhpTest, FilesHandlerWithSubdirectories) {
     return access((files + "/" + id.substr(0, 1) + "/sess_" + id).c_str(),
                   F_OK) == 0;
   };
-  CheckSwitch({"session.save_handler=files", "session.save_path=1;" + files},
-              "files://" + files + "?depth=1", exists);
+  CheckSwitch(
+      {"session.save_handler=files", "session.save_path=\"1;" + files + "\""},
+      "files://" + files + "?depth=1", exists);
 }
 
 TEST_F(LegacyPhpTest, AnExpiredFileIsNotRead) {

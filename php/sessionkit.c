@@ -67,12 +67,14 @@ PS_OPEN_FUNC(sessionkit) {
     return FAILURE;
   }
   settings.keys_path = sk_keys_path(&settings.keys_path_len);
+  settings.legacy = sk_legacy_spec(&settings.legacy_len);
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
-    context = strpprintf(0, "session.save_path \"%s\"%s is not usable",
+    context = strpprintf(0, "session.save_path \"%s\"%s%s is not usable",
                          ZSTR_VAL(redacted),
-                         settings.keys_path_len > 0 ? " with sessionkit.keys" : "");
+                         settings.keys_path_len > 0 ? " with sessionkit.keys" : "",
+                         settings.legacy_len > 0 ? " with sessionkit.legacy" : "");
     zend_string_release(redacted);
     sk_flush(&r, ZSTR_VAL(context));
     zend_string_release(context);
@@ -356,6 +358,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_lock_register_ini(type, module_number);
   sk_compression_register_ini(type, module_number);
   sk_keys_register_ini(type, module_number);
+  sk_legacy_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

@@ -216,9 +216,13 @@ typedef struct sk_engine_settings {
    * picked up by a new process (a PHP-FPM reload). */
   const char* keys_path;
   size_t keys_path_len;
+  /* sessionkit.legacy: the sessions of the handler the site is leaving,
+   * read when sessionkit holds none (docs/migration.md); empty for none. */
+  const char* legacy;
+  size_t legacy_len;
 } sk_engine_settings;
 
-#define SK_ENGINE_SETTINGS_INIT {NULL, 0}
+#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0}
 
 /* As sk_engine_get, for an engine with `settings` (NULL: none, which is
  * sk_engine_get). Each spec and settings pair is its own cached engine.

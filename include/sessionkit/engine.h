@@ -5,6 +5,7 @@
 #ifndef SESSIONKIT_ENGINE_H_
 #define SESSIONKIT_ENGINE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "sessionkit/env.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
+#include "sessionkit/legacy.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -81,6 +83,15 @@ struct EngineOptions {
   // either way, so encryption can be turned on (or off) with no session
   // lost; an encrypted frame without its key reads as an empty session.
   std::shared_ptr<const KeyRing> keys;
+  // The sessions of the handler the site is leaving (legacy: in PHP
+  // sessionkit.legacy, OpenLegacySource; docs/migration.md). A read that
+  // finds no session (and no tombstone) reads the legacy copy, under the
+  // session's lock; the first write that follows stores it in sessionkit's
+  // format and deletes the legacy copy, and Destroy deletes it too, so it
+  // never comes back. Exists accepts an id only the legacy copy has. A
+  // legacy store that fails is a warning and a miss (an undecodable copy:
+  // a read-only empty session, the copy left alone). nullptr: none.
+  std::shared_ptr<LegacySource> legacy;
 };
 
 // What a request does when the lock wait runs out.
@@ -261,11 +272,19 @@ class SessionEngine {
   // Logs and counts a refused locked write or touch.
   void ReportLockLost(std::string_view id, const Status& status,
                       std::string_view what);
+  // EngineOptions::legacy (engine_legacy.cc): the legacy copy of a session
+  // sessionkit does not hold, as a ReadResult; whether one exists; and
+  // removing it (failures logged, never returned).
+  ReadResult ReadLegacy(std::string_view id);
+  bool LegacyExists(std::string_view id);
+  void DeleteLegacy(std::string_view id, std::string_view why);
 
   std::unique_ptr<Store> store_;
   EngineOptions options_;
   Env* const env_;  // options_.env or Env::Default()
   std::unique_ptr<AtomicLockCounters> counters_;
+  // Until when (Unix ms) a failing legacy store is not read again.
+  std::atomic<int64_t> legacy_retry_at_ms_{0};
 };
 
 }  // namespace sessionkit

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "sessionkit/keyring.h"
+#include "sessionkit/legacy.h"
 
 namespace sessionkit {
 namespace {
@@ -32,6 +33,7 @@ std::string EngineCacheKey(std::string_view spec,
   std::string key(spec);
   if (settings == nullptr) return key;
   AppendField(&key, "keys", View(settings->keys_path, settings->keys_path_len));
+  AppendField(&key, "legacy", View(settings->legacy, settings->legacy_len));
   return key;
 }
 
@@ -47,6 +49,15 @@ Status ApplyEngineSettings(const sk_engine_settings* settings,
                                      ring.status().message());
     }
     options->keys = std::move(ring).value();
+  }
+  const std::string_view legacy = View(settings->legacy, settings->legacy_len);
+  if (!legacy.empty()) {
+    auto source = OpenLegacySource(legacy, options->env);
+    if (!source.ok()) {
+      return Status(source.status().code(),
+                    "sessionkit.legacy: " + source.status().message());
+    }
+    options->legacy = std::move(source).value();
   }
   return Status::OK();
 }

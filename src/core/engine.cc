@@ -170,7 +170,7 @@ Result<ReadResult> SessionEngine::Read(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   auto record = store_->Read(id);
   if (!record.ok()) {
-    if (record.status().IsNotFound()) return ReadResult{};
+    if (record.status().IsNotFound()) return ReadLegacy(id);
     return record.status();
   }
   return Decode(id, *record);
@@ -207,8 +207,10 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
                 " ran out, or it was taken on a master "
                 "that has since failed over)");
       }
-      ReadResult result =
-          locked->found ? Decode(id, locked->record) : ReadResult{};
+      // Under the lock: the legacy copy is read once, by its holder.
+      ReadResult result = locked->found ? Decode(id, locked->record)
+                          : locked->tombstone_version == 0 ? ReadLegacy(id)
+                                                           : ReadResult{};
       if (!locked->found) {
         // Destroyed: the next write goes above the destroy's version.
         result.version = locked->tombstone_version;
@@ -337,6 +339,9 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
   } else if (s.IsLockLost()) {
     ReportLockLost(id, s, "write");
   }
+  // Nothing of sessionkit's was read: the session is new or came from the
+  // legacy store, whose copy now must not outlive this one.
+  if (s.ok() && lock.read_version == 0) DeleteLegacy(id, "written");
   return s;
 }
 
@@ -361,14 +366,18 @@ Status SessionEngine::Unlock(std::string_view id, const SessionLock& lock) {
 
 Status SessionEngine::Destroy(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  return store_->Destroy(id);
+  Status s = store_->Destroy(id);
+  DeleteLegacy(id, "destroyed");
+  return s;
 }
 
 Result<GcResult> SessionEngine::Gc() { return store_->Gc(env_->WallNow()); }
 
 Result<bool> SessionEngine::Exists(std::string_view id) {
   if (!ValidateSessionId(id).ok()) return false;
-  return store_->Exists(id);
+  auto exists = store_->Exists(id);
+  if (exists.ok() && !*exists) return LegacyExists(id);
+  return exists;
 }
 
 Result<std::string> SessionEngine::CreateId(const SessionIdOptions& options) {

@@ -1,0 +1,74 @@
+// SessionEngine's reading of the sessions of the handler a site is leaving
+// (EngineOptions::legacy). Kept apart from engine.cc: the engine calls it
+// only where sessionkit holds no session.
+#include <string>
+
+#include "sessionkit/engine.h"
+
+namespace sessionkit {
+namespace {
+
+// A failing legacy store is asked again after this long, not at every
+// request: each ask may cost its whole timeout. Deletes are always tried.
+constexpr Duration kLegacyRetryAfter{2000};
+
+bool IsOutage(const Status& s) {
+  return s.IsUnavailable() || s.IsDeadlineExceeded();
+}
+
+}  // namespace
+
+ReadResult SessionEngine::ReadLegacy(std::string_view id) {
+  ReadResult result;
+  if (options_.legacy == nullptr) return result;
+  const int64_t now = ToUnixMillis(env_->WallNow());
+  if (now < legacy_retry_at_ms_.load(std::memory_order_relaxed)) return result;
+  auto copy = options_.legacy->Read(id);
+  if (copy.ok()) {
+    result.payload = std::move(copy->payload);
+    result.found = true;
+    return result;
+  }
+  const Status& s = copy.status();
+  if (s.IsNotFound()) return result;
+  const std::string what = "legacy sessions " + options_.legacy->Describe() +
+                           ": session " + SessionIdPrefix(id) + ": ";
+  if (IsOutage(s)) {
+    legacy_retry_at_ms_.store(now + kLegacyRetryAfter.count(),
+                              std::memory_order_relaxed);
+    Log(LogLevel::kWarning, what + s.message() +
+                                "; read as a new session (the legacy store "
+                                "is asked again in " +
+                                std::to_string(kLegacyRetryAfter.count()) +
+                                " ms)");
+    return result;
+  }
+  // Undecodable: left where it is for a build or an operator that can
+  // read it; this request cannot save over it.
+  Log(LogLevel::kWarning,
+      what + s.message() +
+          "; the legacy copy is left as it is, and this request reads an "
+          "empty session whose changes will not be saved");
+  result.lock.state = LockState::kReadOnly;
+  return result;
+}
+
+bool SessionEngine::LegacyExists(std::string_view id) {
+  if (options_.legacy == nullptr) return false;
+  ReadResult copy = ReadLegacy(id);
+  return copy.found || copy.lock.state == LockState::kReadOnly;
+}
+
+void SessionEngine::DeleteLegacy(std::string_view id, std::string_view why) {
+  if (options_.legacy == nullptr) return;
+  Status s = options_.legacy->Delete(id);
+  if (s.ok()) return;
+  Log(LogLevel::kWarning,
+      "legacy sessions " + options_.legacy->Describe() + ": session " +
+          SessionIdPrefix(id) + " was " + std::string(why) +
+          " but its legacy copy could not be deleted: " + s.message() +
+          "; delete it there, or it may be read again once sessionkit "
+          "holds no copy of the session");
+}
+
+}  // namespace sessionkit

@@ -1,0 +1,239 @@
+// The files handler's sessions through a LegacySource, and the engine's
+// fallback to them (on the embedded LMDB store).
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sessionkit/engine.h"
+#include "sessionkit/legacy.h"
+#include "sessionkit/open.h"
+#include "support/test_server.h"
+
+namespace sessionkit {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr std::string_view kId = "k3o9vd1ja2bqe5m7p0ha4ntpu1";
+constexpr std::string_view kPayload = "user|s:5:\"alice\";n|i:3;";
+
+class LegacyFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = test::MakeTempDir("legacy-files");
+    ASSERT_TRUE(dir.ok());
+    dir_ = *dir;
+    std::filesystem::create_directories(dir_ + "/php");
+  }
+  void TearDown() override { test::RemoveTempDirUnlessFailed(dir_); }
+
+  std::string FilePath(std::string_view id) const {
+    return dir_ + "/php/sess_" + std::string(id);
+  }
+  void PutFile(std::string_view id, std::string_view data,
+               int age_seconds = 0) {
+    const std::string path = FilePath(id);
+    std::ofstream(path) << data;
+    if (age_seconds > 0) {
+      struct timeval t[2];
+      gettimeofday(&t[0], nullptr);
+      t[0].tv_sec -= age_seconds;
+      t[1] = t[0];
+      ASSERT_EQ(utimes(path.c_str(), t), 0);
+    }
+  }
+  std::string Spec(std::string_view params = "") const {
+    return "files://" + dir_ + "/php" + std::string(params);
+  }
+  std::unique_ptr<LegacySource> Source(std::string_view params = "") {
+    auto source = OpenLegacySource(Spec(params));
+    EXPECT_TRUE(source.ok()) << source.status().ToString();
+    return source.ok() ? std::move(source).value() : nullptr;
+  }
+  // An LMDB engine reading the files handler's sessions; its warnings
+  // land in warnings_.
+  std::unique_ptr<SessionEngine> Engine(std::string_view params = "") {
+    EngineOptions options;
+    options.log = [this](LogLevel level, std::string_view message) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (level == LogLevel::kWarning) warnings_.emplace_back(message);
+    };
+    auto legacy = OpenLegacySource(Spec(params));
+    EXPECT_TRUE(legacy.ok()) << legacy.status().ToString();
+    options.legacy = std::move(legacy).value();
+    auto engine = OpenEngine("lmdb://" + dir_ + "/sk", std::move(options));
+    EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+    return std::move(engine).value();
+  }
+  bool FileExists(std::string_view id) const {
+    return access(FilePath(id).c_str(), F_OK) == 0;
+  }
+
+  std::string dir_;
+  std::mutex mu_;
+  std::vector<std::string> warnings_;
+};
+
+TEST_F(LegacyFilesTest, ReadsALiveFile) {
+  PutFile(kId, kPayload, 100);
+  auto source = Source();
+  auto read = source->Read(kId);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->payload, kPayload);
+  EXPECT_GT(read->ttl, Duration(1300 * 1000));
+  EXPECT_LE(read->ttl, Duration(1340 * 1000));
+  EXPECT_TRUE(source->Read("nosuchsession").status().IsNotFound());
+}
+
+TEST_F(LegacyFilesTest, AnExpiredFileIsNeverRead) {
+  PutFile(kId, kPayload, 1441);
+  EXPECT_TRUE(Source()->Read(kId).status().IsNotFound());
+  // A longer lifetime in the spec keeps it.
+  EXPECT_TRUE(Source("?lifetime=2000")->Read(kId).ok());
+}
+
+TEST_F(LegacyFilesTest, SubdirectoriesAsSavePathDepth) {
+  std::filesystem::create_directories(dir_ + "/php/k/3");
+  std::ofstream(dir_ + "/php/k/3/sess_" + std::string(kId)) << kPayload;
+  auto source = Source("?depth=2");
+  auto read = source->Read(kId);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->payload, kPayload);
+  auto page = source->Scan("", 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->ids, std::vector<std::string>{std::string(kId)});
+  ASSERT_TRUE(source->Delete(kId).ok());
+  EXPECT_TRUE(source->Read(kId).status().IsNotFound());
+  EXPECT_TRUE(source->Delete(kId).ok());
+}
+
+TEST_F(LegacyFilesTest, ScanPagesThroughEveryId) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    ids.push_back("id" + std::to_string(i));
+    PutFile(ids.back(), "x|i:1;");
+  }
+  std::ofstream(dir_ + "/php/not-a-session") << "x";
+  auto source = Source();
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto page = source->Scan(cursor, 3);
+    ASSERT_TRUE(page.ok());
+    seen.insert(seen.end(), page->ids.begin(), page->ids.end());
+    cursor = page->next_cursor;
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(seen, ids);
+  EXPECT_EQ(pages, 3);
+}
+
+TEST_F(LegacyFilesTest, BadIdsNeverReachThePath) {
+  auto source = Source();
+  EXPECT_TRUE(source->Read("../../etc/passwd").status().IsInvalidArgument());
+  EXPECT_TRUE(source->Delete("a/b").IsInvalidArgument());
+}
+
+TEST(LegacyOpen, BadSpecIsInvalidArgumentNamingIt) {
+  auto source = OpenLegacySource("redis://127.0.0.1");
+  ASSERT_TRUE(source.status().IsInvalidArgument());
+  EXPECT_THAT(source.status().message(), HasSubstr("'redis'"));
+  auto bad_value = OpenLegacySource("phpredis://127.0.0.1?timeout=soon");
+  ASSERT_TRUE(bad_value.status().IsInvalidArgument());
+  EXPECT_THAT(bad_value.status().message(), HasSubstr("timeout"));
+}
+
+TEST_F(LegacyFilesTest, EngineReadsTheLegacyCopyThenOwnsIt) {
+  PutFile(kId, kPayload, 10);
+  auto engine = Engine();
+  auto exists = engine->Exists(kId);
+  ASSERT_TRUE(exists.ok());
+  EXPECT_TRUE(*exists);  // strict mode keeps the id
+  auto read = engine->ReadForUpdate(kId, LockOptions{});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_TRUE(read->found);
+  EXPECT_EQ(read->payload, kPayload);
+  EXPECT_EQ(read->lock.state, LockState::kHeld);
+  // The copy stays until sessionkit holds the session.
+  EXPECT_TRUE(FileExists(kId));
+  ASSERT_TRUE(engine
+                  ->Write(kId, "user|s:5:\"alice\";n|i:4;",
+                          Duration(1440 * 1000), read->lock)
+                  .ok());
+  EXPECT_FALSE(FileExists(kId));
+  auto again = engine->Read(kId);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->found);
+  EXPECT_EQ(again->payload, "user|s:5:\"alice\";n|i:4;");
+  EXPECT_TRUE(warnings_.empty());
+}
+
+TEST_F(LegacyFilesTest, EngineDestroyLeavesNothingToResurrect) {
+  PutFile(kId, kPayload);
+  auto engine = Engine();
+  auto read = engine->ReadForUpdate(kId, LockOptions{});
+  ASSERT_TRUE(read.ok());
+  ASSERT_TRUE(read->found);
+  ASSERT_TRUE(engine->Destroy(kId).ok());
+  EXPECT_FALSE(FileExists(kId));
+  // The holder's later write is refused, and nothing comes back.
+  EXPECT_FALSE(engine->Write(kId, kPayload, Duration(60000), read->lock).ok());
+  auto after = engine->Read(kId);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->found);
+  EXPECT_FALSE(*engine->Exists(kId));
+}
+
+TEST_F(LegacyFilesTest, EngineNeverReadsAnExpiredCopy) {
+  PutFile(kId, kPayload, 1500);
+  auto engine = Engine();
+  auto read = engine->ReadForUpdate(kId, LockOptions{});
+  ASSERT_TRUE(read.ok());
+  EXPECT_FALSE(read->found);
+  EXPECT_EQ(read->payload, "");
+  EXPECT_FALSE(*engine->Exists(kId));
+  ASSERT_TRUE(engine->Unlock(kId, read->lock).ok());
+}
+
+TEST_F(LegacyFilesTest, EnginePrefersItsOwnSession) {
+  auto engine = Engine();
+  ASSERT_TRUE(engine->Write(kId, "mine|b:1;", Duration(60000)).ok());
+  PutFile(kId, kPayload);  // an old copy that appears afterwards
+  auto read = engine->Read(kId);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->payload, "mine|b:1;");
+  EXPECT_TRUE(FileExists(kId));  // a read of sessionkit's own changes nothing
+}
+
+TEST_F(LegacyFilesTest, EngineTreatsAStuckCopyAsAMissWithAWarning) {
+  PutFile(kId, kPayload);
+  // A request of the old handler holds the file's lock for good.
+  const int fd = open(FilePath(kId).c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX), 0);
+  auto engine = Engine();
+  auto read = engine->ReadForUpdate(kId, LockOptions{});
+  close(fd);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_FALSE(read->found);
+  EXPECT_EQ(read->lock.state, LockState::kHeld);
+  ASSERT_EQ(warnings_.size(), 1u);
+  EXPECT_THAT(warnings_[0], HasSubstr("read as a new session"));
+  EXPECT_THAT(warnings_[0], HasSubstr("files://"));
+  ASSERT_TRUE(engine->Unlock(kId, read->lock).ok());
+}
+
+}  // namespace
+}  // namespace sessionkit

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -278,6 +279,11 @@ class SessionEngine {
   ReadResult ReadLegacy(std::string_view id);
   bool LegacyExists(std::string_view id);
   void DeleteLegacy(std::string_view id, std::string_view why);
+  // A Touch of a session read from the legacy store and left unchanged
+  // (PHP's lazy_write): written to the store instead, so that it lives as
+  // long as its user is active; nullopt when there is nothing to move.
+  std::optional<Status> MoveLegacyOnTouch(std::string_view id, Duration ttl,
+                                          const SessionLock& lock);
 
   std::unique_ptr<Store> store_;
   EngineOptions options_;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -352,6 +353,9 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
   // A read-only request writes nothing, not even an expiry: the holder may
   // have destroyed the session meanwhile.
   if (lock.state == LockState::kReadOnly) return Status::OK();
+  if (std::optional<Status> moved = MoveLegacyOnTouch(id, ttl, lock)) {
+    return *moved;
+  }
   if (lock.state != LockState::kHeld) return store_->Touch(id, ttl);
   Status s = store_->TouchAndUnlock(id, ttl, lock.owner);
   if (s.IsLockLost()) ReportLockLost(id, s, "lifetime update");

@@ -1,6 +1,7 @@
 // SessionEngine's reading of the sessions of the handler a site is leaving
 // (EngineOptions::legacy). Kept apart from engine.cc: the engine calls it
 // only where sessionkit holds no session.
+#include <optional>
 #include <string>
 
 #include "sessionkit/engine.h"
@@ -57,6 +58,19 @@ bool SessionEngine::LegacyExists(std::string_view id) {
   if (options_.legacy == nullptr) return false;
   ReadResult copy = ReadLegacy(id);
   return copy.found || copy.lock.state == LockState::kReadOnly;
+}
+
+std::optional<Status> SessionEngine::MoveLegacyOnTouch(
+    std::string_view id, Duration ttl, const SessionLock& lock) {
+  // Version 0: nothing of sessionkit's was read (or a format 1 frame, which
+  // the store check below tells apart). Under the request's lock, so no
+  // other request writes the session between the check and the write.
+  if (options_.legacy == nullptr || lock.read_version != 0) return {};
+  auto held = store_->Exists(id);
+  if (!held.ok() || *held) return {};
+  ReadResult copy = ReadLegacy(id);
+  if (!copy.found) return {};
+  return Write(id, copy.payload, ttl, lock);
 }
 
 void SessionEngine::DeleteLegacy(std::string_view id, std::string_view why) {

@@ -180,6 +180,39 @@ TEST_F(LegacyFilesTest, EngineReadsTheLegacyCopyThenOwnsIt) {
   EXPECT_TRUE(warnings_.empty());
 }
 
+// PHP's lazy_write touches a session it did not change: one read from the
+// legacy store is moved then, or it would expire with the old handler's
+// lifetime while its user is active.
+TEST_F(LegacyFilesTest, EngineMovesAnUnchangedLegacySessionOnTouch) {
+  for (bool locking : {true, false}) {
+    SCOPED_TRACE(locking ? "locked" : "unlocked");
+    PutFile(kId, kPayload, 1000);
+    auto engine = Engine();
+    LockOptions lock_options;
+    lock_options.enabled = locking;
+    auto read = engine->ReadForUpdate(kId, lock_options);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    ASSERT_TRUE(read->found);
+    ASSERT_TRUE(engine->Touch(kId, Duration(1440 * 1000), read->lock).ok());
+    EXPECT_FALSE(FileExists(kId));
+    auto stored = engine->store().Read(kId);
+    ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+    auto again = engine->ReadForUpdate(kId, lock_options);
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->found);
+    EXPECT_EQ(again->payload, kPayload);
+    EXPECT_GT(again->version, 0u);
+    // A touch of the moved session touches it, and reads nothing old.
+    PutFile(kId, "user|s:7:\"mallory\";", 10);
+    ASSERT_TRUE(engine->Touch(kId, Duration(1440 * 1000), again->lock).ok());
+    auto last = engine->Read(kId);
+    ASSERT_TRUE(last.ok());
+    EXPECT_EQ(last->payload, kPayload);
+    ASSERT_TRUE(engine->Destroy(kId).ok());
+    EXPECT_TRUE(warnings_.empty());
+  }
+}
+
 TEST_F(LegacyFilesTest, EngineDestroyLeavesNothingToResurrect) {
   PutFile(kId, kPayload);
   auto engine = Engine();

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "sessionkit/clock.h"
+#include "sessionkit/dictionaries.h"
 #include "sessionkit/env.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
@@ -81,6 +82,11 @@ struct EngineOptions {
   // either way, so encryption can be turned on (or off) with no session
   // lost; an encrypted frame without its key reads as an empty session.
   std::shared_ptr<const KeyRing> keys;
+  // Trained zstd dictionaries (dictionaries: in PHP sessionkit.dictionaries,
+  // Dictionaries::Load): when set, zstd writes use the active one, and
+  // frames that name any of them decompress. A frame whose dictionary is
+  // missing reads as an empty session that is not overwritten.
+  std::shared_ptr<const Dictionaries> dictionaries;
 };
 
 // What a request does when the lock wait runs out.

@@ -52,6 +52,16 @@ static sk_engine *sk_opened_engine(void **mod_data) {
   return engine;
 }
 
+/* " with <the ini entries that shaped the engine>", or "". */
+static const char *sk_open_settings_named(const sk_engine_settings *s) {
+  if (s->keys_path_len > 0 && s->dictionaries_path_len > 0) {
+    return " with sessionkit.keys and sessionkit.dictionaries";
+  }
+  if (s->keys_path_len > 0) return " with sessionkit.keys";
+  if (s->dictionaries_path_len > 0) return " with sessionkit.dictionaries";
+  return "";
+}
+
 PS_OPEN_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine;
@@ -67,12 +77,13 @@ PS_OPEN_FUNC(sessionkit) {
     return FAILURE;
   }
   settings.keys_path = sk_keys_path(&settings.keys_path_len);
+  settings.dictionaries_path =
+      sk_dictionaries_path(&settings.dictionaries_path_len);
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
     context = strpprintf(0, "session.save_path \"%s\"%s is not usable",
-                         ZSTR_VAL(redacted),
-                         settings.keys_path_len > 0 ? " with sessionkit.keys" : "");
+                         ZSTR_VAL(redacted), sk_open_settings_named(&settings));
     zend_string_release(redacted);
     sk_flush(&r, ZSTR_VAL(context));
     zend_string_release(context);
@@ -356,6 +367,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_lock_register_ini(type, module_number);
   sk_compression_register_ini(type, module_number);
   sk_keys_register_ini(type, module_number);
+  sk_dictionaries_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

@@ -216,9 +216,14 @@ typedef struct sk_engine_settings {
    * picked up by a new process (a PHP-FPM reload). */
   const char* keys_path;
   size_t keys_path_len;
+  /* sessionkit.dictionaries: the directory of trained zstd dictionaries
+   * (docs/compression.md); empty for none. Read when the engine opens, as
+   * keys_path. */
+  const char* dictionaries_path;
+  size_t dictionaries_path_len;
 } sk_engine_settings;
 
-#define SK_ENGINE_SETTINGS_INIT {NULL, 0}
+#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0}
 
 /* As sk_engine_get, for an engine with `settings` (NULL: none, which is
  * sk_engine_get). Each spec and settings pair is its own cached engine.

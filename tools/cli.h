@@ -23,7 +23,6 @@
 #include <ostream>
 #include <string>
 
-#include "codec/dictionary_train.h"
 #include "sessionkit/clock.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/store.h"
@@ -75,8 +74,8 @@ struct TrainArgs {
   std::string url;
   std::string out;        // the dictionary directory
   size_t samples = 1000;  // at most this many sessions
-  size_t dict_size = kDefaultDictionarySize;
-  std::string keys;  // --keys: the key file
+  size_t dict_size = 0;   // 0: kDefaultDictionarySize (dictionary_train.h)
+  std::string keys;       // --keys: the key file
 };
 // Registers `train` on `app`, filling `args`; runs it.
 CLI::App* AddTrainCommand(CLI::App& app, TrainArgs* args);

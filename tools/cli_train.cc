@@ -24,9 +24,9 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr size_t kScanPage = 1000;
+constexpr size_t kTrainScanPage = 1000;
 
-std::string Errno(const std::string& what, const std::string& path) {
+std::string ErrnoText(const std::string& what, const std::string& path) {
   return "cannot " + what + " " + path + ": " + std::strerror(errno);
 }
 
@@ -51,7 +51,7 @@ Status WriteNewFile(const std::string& dir, const std::string& name,
   const std::string path = dir + "/" + name;
   const int fd =
       open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::InvalidArgument(Errno("write into", dir));
+  if (fd < 0) return Status::InvalidArgument(ErrnoText("write into", dir));
   bool ok = fchmod(fd, 0644) == 0;  // whatever the umask
   for (std::string_view rest = bytes; ok && !rest.empty();) {
     const ssize_t n = write(fd, rest.data(), rest.size());
@@ -65,7 +65,7 @@ Status WriteNewFile(const std::string& dir, const std::string& name,
   if (!ok) {
     unlink(tmp.c_str());
     errno = saved;
-    return Status::Unavailable(Errno("write", tmp));
+    return Status::Unavailable(ErrnoText("write", tmp));
   }
   // link() fails if the name exists: another train took this id meanwhile.
   const bool linked = link(tmp.c_str(), path.c_str()) == 0;
@@ -73,7 +73,7 @@ Status WriteNewFile(const std::string& dir, const std::string& name,
   unlink(tmp.c_str());
   if (!linked) {
     errno = link_errno;
-    return Status::Unavailable(Errno("create", path));
+    return Status::Unavailable(ErrnoText("create", path));
   }
   if (const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       dfd >= 0) {
@@ -141,7 +141,7 @@ int RunTrain(const TrainArgs& args, std::ostream& out, std::ostream& err) {
                                   " does not exist (create it first)");
   }
   if (access(args.out.c_str(), W_OK) != 0) {
-    return fail(kExitFailure, Errno("write dictionaries into", args.out));
+    return fail(kExitFailure, ErrnoText("write dictionaries into", args.out));
   }
   EngineOptions options;
   size_t unreadable = 0;
@@ -179,7 +179,7 @@ int RunTrain(const TrainArgs& args, std::ostream& out, std::ostream& err) {
   size_t scanned = 0;
   ScanOptions scan;
   while (samples.size() < args.samples) {
-    scan.limit = kScanPage;
+    scan.limit = kTrainScanPage;
     auto page = store.Scan(scan);
     if (!page.ok()) return fail(kExitFailure, page.status().message());
     for (const SessionInfo& info : page->sessions) {
@@ -201,7 +201,9 @@ int RunTrain(const TrainArgs& args, std::ostream& out, std::ostream& err) {
                     " non-empty sessions, at least " +
                     std::to_string(kMinTrainingSamples) + " are needed");
   }
-  auto dict = TrainDictionary(samples, args.dict_size, id);
+  const size_t dict_size =
+      args.dict_size == 0 ? kDefaultDictionarySize : args.dict_size;
+  auto dict = TrainDictionary(samples, dict_size, id);
   if (!dict.ok()) return fail(kExitFailure, dict.status().message());
   auto trained = Dictionaries::Parse({{"the new dictionary", *dict}}, args.out);
   if (!trained.ok()) return fail(kExitFailure, trained.status().message());

@@ -30,6 +30,7 @@ zend_long compression_level;
 zend_long compression_threshold;
 char *keys; /* sessionkit.keys: the key file, "" for none */
 char *legacy; /* sessionkit.legacy: the old handler's spec, "" for none */
+char *dictionaries; /* sessionkit.dictionaries: a directory, "" for none */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -85,5 +86,9 @@ const char *sk_keys_path(size_t *len);
  * (its ini entry goes with the module's others, as compression's). */
 void sk_legacy_register_ini(int type, int module_number);
 const char *sk_legacy_spec(size_t *len);
+/* sessionkit_dictionaries.c: the dictionary directory of
+ * sessionkit.dictionaries (its ini entry goes with the module's others). */
+void sk_dictionaries_register_ini(int type, int module_number);
+const char *sk_dictionaries_path(size_t *len);
 
 #endif /* PHP_SESSIONKIT_H_ */

@@ -52,6 +52,26 @@ static sk_engine *sk_opened_engine(void **mod_data) {
   return engine;
 }
 
+/* " with <the ini entries that shaped the engine>", or "". */
+/* Names the settings an engine was asked for in `out` (" with
+ * sessionkit.keys, sessionkit.legacy"), "" for none: the context of the
+ * message when it cannot open. */
+static void sk_open_settings_named(const sk_engine_settings *s, char *out,
+                                   size_t size) {
+  const char *names[4];
+  size_t n = 0, i, used = 0;
+  if (s->keys_path_len > 0) names[n++] = "sessionkit.keys";
+  if (s->dictionaries_path_len > 0) names[n++] = "sessionkit.dictionaries";
+  if (s->legacy_len > 0) names[n++] = "sessionkit.legacy";
+  out[0] = '\0';
+  for (i = 0; i < n && used < size; i++) {
+    int w = snprintf(out + used, size - used, "%s%s", i == 0 ? " with " : ", ",
+                     names[i]);
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+}
+
 PS_OPEN_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine;
@@ -68,13 +88,15 @@ PS_OPEN_FUNC(sessionkit) {
   }
   settings.keys_path = sk_keys_path(&settings.keys_path_len);
   settings.legacy = sk_legacy_spec(&settings.legacy_len);
+  settings.dictionaries_path =
+      sk_dictionaries_path(&settings.dictionaries_path_len);
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
-    context = strpprintf(0, "session.save_path \"%s\"%s%s is not usable",
-                         ZSTR_VAL(redacted),
-                         settings.keys_path_len > 0 ? " with sessionkit.keys" : "",
-                         settings.legacy_len > 0 ? " with sessionkit.legacy" : "");
+    char named[160];
+    sk_open_settings_named(&settings, named, sizeof(named));
+    context = strpprintf(0, "session.save_path \"%s\"%s is not usable",
+                         ZSTR_VAL(redacted), named);
     zend_string_release(redacted);
     sk_flush(&r, ZSTR_VAL(context));
     zend_string_release(context);
@@ -359,6 +381,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_compression_register_ini(type, module_number);
   sk_keys_register_ini(type, module_number);
   sk_legacy_register_ini(type, module_number);
+  sk_dictionaries_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

@@ -35,10 +35,11 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls",    "get",     "rm",  "gc",
-                                       "lock",  "check", "compact", "keys"};
+constexpr std::string_view kVerbs[] = {"stats", "ls",   "get",   "rm",
+                                       "gc",    "lock", "check", "compact",
+                                       "keys",  "train"};
 constexpr char kVerbList[] =
-    "stats, ls, get, rm, gc, lock, check, compact, keys";
+    "stats, ls, get, rm, gc, lock, check, compact, keys, train";
 constexpr size_t kScanPage = 1000;
 
 // What the user typed, made safe to quote in a message.
@@ -561,6 +562,8 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   }
   KeysArgs keys_args;
   CLI::App* keys = AddKeysCommand(app, &keys_args);  // no store URL
+  TrainArgs train_args;
+  CLI::App* train = AddTrainCommand(app, &train_args);  // its URL is required
 
   try {
     app.parse(argc, argv);
@@ -577,6 +580,7 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
 
   const CLI::App* chosen = app.get_subcommands().at(0);
   if (chosen == keys) return RunKeys(*keys, keys_args, out, err);
+  if (chosen == train) return RunTrain(train_args, out, err);
   if (int rc = ShiftId(chosen->get_name(), &a, err); rc != kExitOk) return rc;
   a.lock.timeout_action = *ParseLockTimeoutAction(a.timeout_action);
   return Command(chosen->get_name(), std::move(a), out, err).Run();

@@ -10,6 +10,8 @@
 //   sessionkit compact URL      rewrite an LMDB store compactly
 //   sessionkit keys generate|add FILE|list FILE
 //                               manage an encryption key file
+//   sessionkit train URL --out DIR
+//                               train a zstd dictionary on stored sessions
 //
 // Without URL, the store is PHP's (cli_source.h).
 // docs/cli.md describes every verb and the exit codes.
@@ -66,6 +68,18 @@ struct KeysArgs {
 CLI::App* AddKeysCommand(CLI::App& app, KeysArgs* args);
 int RunKeys(const CLI::App& keys, const KeysArgs& args, std::ostream& out,
             std::ostream& err);
+
+// The `train` verb (cli_train.cc): what its command line set.
+struct TrainArgs {
+  std::string url;
+  std::string out;        // the dictionary directory
+  size_t samples = 1000;  // at most this many sessions
+  size_t dict_size = 0;   // 0: kDefaultDictionarySize (dictionary_train.h)
+  std::string keys;       // --keys: the key file
+};
+// Registers `train` on `app`, filling `args`; runs it.
+CLI::App* AddTrainCommand(CLI::App& app, TrainArgs* args);
+int RunTrain(const TrainArgs& args, std::ostream& out, std::ostream& err);
 
 // The payload of a stored value whose frame is `frame` (`stored` decoded),
 // for session `id`: decrypted with the key file `keys_file` when the frame

@@ -32,6 +32,12 @@
 //   cli_test_seed --verify URL PREFIX COUNT
 //
 // Reads PREFIX0 .. PREFIX<COUNT-1>; exit 1 (and how many) if any is missing.
+//
+//   cli_test_seed --shop URL PREFIX N
+//
+// Writes N shop-shaped sessions PREFIX0, PREFIX1, ... (1 to 5 KB, each a
+// different user: tests/support/shop_session.h) through the engine with
+// zstd compression, so the larger ones are stored compressed.
 #include <lmdb.h>
 #include <unistd.h>
 
@@ -48,6 +54,7 @@
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "stores/lmdb/lmdb_corrupt_for_testing.h"
+#include "support/shop_session.h"
 
 namespace {
 
@@ -60,6 +67,21 @@ int Fail(const sessionkit::Status& s) {
 
 // --fill, --writer and --verify (see the top of the file).
 int RunMode(std::string_view mode, char** argv) {
+  if (mode == "--shop") {
+    sessionkit::EngineOptions options;
+    options.compression.codec = sessionkit::FrameCodec::kZstd;
+    auto engine = sessionkit::OpenEngine(argv[2], options);
+    if (!engine.ok()) return Fail(engine.status());
+    const long n = std::strtol(argv[4], nullptr, 10);
+    for (long i = 0; i < n; ++i) {
+      const std::string payload = sessionkit::test::ShopSession(
+          1024 + static_cast<size_t>(i % 9) * 512, 5000 + i);
+      sessionkit::Status s =
+          (*engine)->Write(argv[3] + std::to_string(i), payload, kHour);
+      if (!s.ok()) return Fail(s);
+    }
+    return 0;
+  }
   auto store = sessionkit::OpenStore(argv[2]);
   if (!store.ok()) return Fail(store.status());
   const std::string prefix = argv[3];
@@ -124,7 +146,7 @@ int main(int argc, char** argv) {
   if (argc >= 2) {
     const std::string_view mode = argv[1];
     if ((mode == "--fill" && argc == 7) || (mode == "--writer" && argc == 5) ||
-        (mode == "--verify" && argc == 5)) {
+        (mode == "--verify" && argc == 5) || (mode == "--shop" && argc == 5)) {
       return RunMode(mode, argv);
     }
   }

@@ -220,9 +220,14 @@ typedef struct sk_engine_settings {
    * read when sessionkit holds none (docs/migration.md); empty for none. */
   const char* legacy;
   size_t legacy_len;
+  /* sessionkit.dictionaries: the directory of trained zstd dictionaries
+   * (docs/compression.md); empty for none. Read when the engine opens, as
+   * keys_path. */
+  const char* dictionaries_path;
+  size_t dictionaries_path_len;
 } sk_engine_settings;
 
-#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0}
+#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0, NULL, 0}
 
 /* As sk_engine_get, for an engine with `settings` (NULL: none, which is
  * sk_engine_get). Each spec and settings pair is its own cached engine.

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "sessionkit/clock.h"
+#include "sessionkit/dictionaries.h"
 #include "sessionkit/env.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
@@ -93,6 +94,11 @@ struct EngineOptions {
   // legacy store that fails is a warning and a miss (an undecodable copy:
   // a read-only empty session, the copy left alone). nullptr: none.
   std::shared_ptr<LegacySource> legacy;
+  // Trained zstd dictionaries (dictionaries: in PHP sessionkit.dictionaries,
+  // Dictionaries::Load): when set, zstd writes use the active one, and
+  // frames that name any of them decompress. A frame whose dictionary is
+  // missing reads as an empty session that is not overwritten.
+  std::shared_ptr<const Dictionaries> dictionaries;
 };
 
 // What a request does when the lock wait runs out.

@@ -105,5 +105,27 @@ TEST_F(CApiSettingsTest, AnUnsafeOrMissingKeyFileIsRefusedNamingIt) {
   }
 }
 
+TEST_F(CApiSettingsTest, ADictionaryDirectoryIsItsOwnEngineAndAFaultIsNamed) {
+  const std::string dicts = dir_ + "/dicts";
+  ASSERT_EQ(mkdir(dicts.c_str(), 0755), 0);
+  sk_engine_settings settings = SK_ENGINE_SETTINGS_INIT;
+  settings.dictionaries_path = dicts.data();
+  settings.dictionaries_path_len = dicts.size();
+  // An empty directory, then one with a damaged file: refused, named.
+  std::ofstream(dicts + "/1.dict") << "not a dictionary";
+  for (const std::string& words : {dicts + "/1.dict", dicts}) {
+    ScopedResult r;
+    EXPECT_EQ(
+        sk_engine_get_with(spec_.data(), spec_.size(), &settings, r.get()),
+        nullptr);
+    EXPECT_EQ(r->code, SK_INVALID_ARGUMENT);
+    EXPECT_NE(r.message().find("sessionkit.dictionaries: "), std::string::npos)
+        << r.message();
+    EXPECT_NE(r.message().find(words), std::string::npos) << r.message();
+    EXPECT_FALSE(IsEngineCached(spec_));
+    unlink((dicts + "/1.dict").c_str());
+  }
+}
+
 }  // namespace
 }  // namespace sessionkit

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "sessionkit/dictionaries.h"
 #include "sessionkit/keyring.h"
 #include "sessionkit/legacy.h"
 
@@ -34,6 +35,9 @@ std::string EngineCacheKey(std::string_view spec,
   if (settings == nullptr) return key;
   AppendField(&key, "keys", View(settings->keys_path, settings->keys_path_len));
   AppendField(&key, "legacy", View(settings->legacy, settings->legacy_len));
+  AppendField(
+      &key, "dictionaries",
+      View(settings->dictionaries_path, settings->dictionaries_path_len));
   return key;
 }
 
@@ -58,6 +62,16 @@ Status ApplyEngineSettings(const sk_engine_settings* settings,
                     "sessionkit.legacy: " + source.status().message());
     }
     options->legacy = std::move(source).value();
+  }
+  const std::string_view dicts =
+      View(settings->dictionaries_path, settings->dictionaries_path_len);
+  if (!dicts.empty()) {
+    auto loaded = Dictionaries::Load(std::string(dicts));
+    if (!loaded.ok()) {
+      return Status::InvalidArgument("sessionkit.dictionaries: " +
+                                     loaded.status().message());
+    }
+    options->dictionaries = std::move(loaded).value();
   }
   return Status::OK();
 }

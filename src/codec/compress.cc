@@ -58,7 +58,8 @@ ZstdContexts& Zstd() {
   return contexts;
 }
 
-Result<std::string> ZstdCompress(int level, std::string_view in) {
+Result<std::string> ZstdCompress(int level, std::string_view in,
+                                 const Dictionaries* dictionaries) {
   ZSTD_CCtx* ctx = Zstd().c.get();
   if (ctx == nullptr) return Status::Internal("zstd: out of memory");
   // The checksum (4 bytes) lets a reader tell an altered payload from the
@@ -66,6 +67,17 @@ Result<std::string> ZstdCompress(int level, std::string_view in) {
   size_t n = ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level);
   if (!ZSTD_isError(n)) {
     n = ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 1);
+  }
+  if (!ZSTD_isError(n)) {
+    // A CDict carries its level; a null one (none, or out of memory) makes
+    // a frame without a dictionary.
+    const auto* cdict = static_cast<const ZSTD_CDict*>(
+        dictionaries == nullptr ? nullptr
+                                : dictionaries->CompressionDictionary(level));
+    if (dictionaries != nullptr && cdict == nullptr) {
+      return Status::Internal("zstd: out of memory for the dictionary");
+    }
+    n = ZSTD_CCtx_refCDict(ctx, cdict);
   }
   std::string out(ZSTD_compressBound(in.size()), '\0');
   if (!ZSTD_isError(n)) {
@@ -78,7 +90,8 @@ Result<std::string> ZstdCompress(int level, std::string_view in) {
   return out;
 }
 
-Result<std::string> ZstdDecompress(std::string_view in, size_t max_size) {
+Result<std::string> ZstdDecompress(std::string_view in, size_t max_size,
+                                   const Dictionaries* dictionaries) {
   const unsigned long long size =
       ZSTD_getFrameContentSize(in.data(), in.size());
   if (size == ZSTD_CONTENTSIZE_ERROR) {
@@ -91,9 +104,29 @@ Result<std::string> ZstdDecompress(std::string_view in, size_t max_size) {
   if (size > max_size) return Bomb(FrameCodec::kZstd, size, max_size);
   ZSTD_DCtx* ctx = Zstd().d.get();
   if (ctx == nullptr) return Status::Internal("zstd: out of memory");
+  const uint32_t dict_id = ZSTD_getDictID_fromFrame(in.data(), in.size());
+  const ZSTD_DDict* ddict = nullptr;
+  if (dict_id != 0) {
+    ddict = static_cast<const ZSTD_DDict*>(
+        dictionaries == nullptr
+            ? nullptr
+            : dictionaries->DecompressionDictionary(dict_id));
+    if (ddict == nullptr) {
+      return Undecodable(
+          FrameCodec::kZstd,
+          "it needs dictionary " + std::to_string(dict_id) + ", which " +
+              (dictionaries == nullptr
+                   ? std::string("is not loaded (no dictionary directory)")
+                   : "dictionary directory " + dictionaries->directory() +
+                         " does not hold"));
+    }
+  }
   std::string out(static_cast<size_t>(size), '\0');
-  const size_t n =
-      ZSTD_decompressDCtx(ctx, out.data(), out.size(), in.data(), in.size());
+  const size_t n = ddict != nullptr
+                       ? ZSTD_decompress_usingDDict(ctx, out.data(), out.size(),
+                                                    in.data(), in.size(), ddict)
+                       : ZSTD_decompressDCtx(ctx, out.data(), out.size(),
+                                             in.data(), in.size());
   if (ZSTD_isError(n)) {
     return Undecodable(FrameCodec::kZstd, ZSTD_getErrorName(n));
   }
@@ -243,7 +276,8 @@ int EffectiveCompressionLevel(FrameCodec codec, int level) {
 }
 
 Result<std::string> CompressPayload(FrameCodec codec, int level,
-                                    std::string_view in) {
+                                    std::string_view in,
+                                    const Dictionaries* dictionaries) {
   if (in.size() > kMaxDecompressedSize) {
     return Status::InvalidArgument(
         std::to_string(in.size()) + " bytes is more than " + Name(codec) +
@@ -252,7 +286,7 @@ Result<std::string> CompressPayload(FrameCodec codec, int level,
   level = EffectiveCompressionLevel(codec, level);
   switch (codec) {
     case FrameCodec::kZstd:
-      return ZstdCompress(level, in);
+      return ZstdCompress(level, in, dictionaries);
     case FrameCodec::kLz4:
       return Lz4Compress(level, in);
     case FrameCodec::kSnappy:
@@ -266,10 +300,11 @@ Result<std::string> CompressPayload(FrameCodec codec, int level,
 }
 
 Result<std::string> DecompressPayload(FrameCodec codec, std::string_view in,
-                                      size_t max_size) {
+                                      size_t max_size,
+                                      const Dictionaries* dictionaries) {
   switch (codec) {
     case FrameCodec::kZstd:
-      return ZstdDecompress(in, max_size);
+      return ZstdDecompress(in, max_size, dictionaries);
     case FrameCodec::kLz4:
       return Lz4Decompress(in, max_size);
     case FrameCodec::kSnappy:
@@ -282,6 +317,10 @@ Result<std::string> DecompressPayload(FrameCodec codec, std::string_view in,
   return Status::Corrupt("codec id " +
                          std::to_string(static_cast<unsigned>(codec)) +
                          " names no compression this build decodes");
+}
+
+uint32_t ZstdDictionaryIdOf(std::string_view payload) {
+  return ZSTD_getDictID_fromFrame(payload.data(), payload.size());
 }
 
 }  // namespace sessionkit

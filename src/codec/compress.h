@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "sessionkit/dictionaries.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/status.h"
 
@@ -27,17 +28,28 @@ inline constexpr size_t kMaxDecompressedSize = size_t{16} << 20;  // 16 MiB
 int EffectiveCompressionLevel(FrameCodec codec, int level);
 
 // Compresses `in` with `codec` at `level` (EffectiveCompressionLevel).
+// With `dictionaries` (zstd only; other codecs ignore it) the zstd frame is
+// compressed with their active dictionary and names its id.
 // InvalidArgument for kNone or an unknown codec, or an input over
 // kMaxDecompressedSize; Internal when the library fails (out of memory).
 Result<std::string> CompressPayload(FrameCodec codec, int level,
-                                    std::string_view in);
+                                    std::string_view in,
+                                    const Dictionaries* dictionaries = nullptr);
 
 // Decompresses a payload CompressPayload made with `codec`. Corrupt, naming
 // the codec and what is wrong, for an unknown codec, a payload that does not
 // decode (truncated, altered) or that would exceed `max_size` bytes
-// decompressed; nothing larger than max_size is ever allocated.
-Result<std::string> DecompressPayload(FrameCodec codec, std::string_view in,
-                                      size_t max_size = kMaxDecompressedSize);
+// decompressed; nothing larger than max_size is ever allocated. A zstd
+// frame that names a dictionary decompresses with that dictionary of
+// `dictionaries`; Corrupt naming the id when they lack it (or are nullptr).
+Result<std::string> DecompressPayload(
+    FrameCodec codec, std::string_view in,
+    size_t max_size = kMaxDecompressedSize,
+    const Dictionaries* dictionaries = nullptr);
+
+// The dictionary id a zstd payload's frame header names; 0 when it names
+// none or is not a zstd frame.
+uint32_t ZstdDictionaryIdOf(std::string_view payload);
 
 }  // namespace sessionkit
 

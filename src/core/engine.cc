@@ -131,8 +131,19 @@ ReadResult SessionEngine::Decode(std::string_view id,
     }
   }
   std::string decompressed;
+  if (frame.ok() && frame->header.codec == FrameCodec::kZstd &&
+      options_.dictionaries == nullptr) {
+    if (const uint32_t dict = ZstdDictionaryIdOf(frame->payload); dict != 0) {
+      frame = Status::Corrupt("zstd payload needs dictionary " +
+                              std::to_string(dict) +
+                              ", but no dictionary directory is set (" +
+                              Setting("dictionaries") + ")");
+    }
+  }
   if (frame.ok() && frame->header.codec != FrameCodec::kNone) {
-    auto payload = DecompressPayload(frame->header.codec, frame->payload);
+    auto payload =
+        DecompressPayload(frame->header.codec, frame->payload,
+                          kMaxDecompressedSize, options_.dictionaries.get());
     if (payload.ok()) {
       decompressed = std::move(payload).value();
     } else {
@@ -279,8 +290,8 @@ Result<std::string> SessionEngine::Encode(
   if (compression.codec != FrameCodec::kNone &&
       payload.size() >= compression.threshold &&
       payload.size() <= kMaxDecompressedSize) {
-    auto packed =
-        CompressPayload(compression.codec, compression.level, payload);
+    auto packed = CompressPayload(compression.codec, compression.level, payload,
+                                  options_.dictionaries.get());
     if (!packed.ok()) {
       // Stored raw all the same: a session is never lost to compression.
       Log(LogLevel::kWarning,

@@ -29,6 +29,7 @@ zend_long compression; /* sk_codec */
 zend_long compression_level;
 zend_long compression_threshold;
 char *keys; /* sessionkit.keys: the key file, "" for none */
+bool hash_ids; /* sessionkit.hash_ids */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -79,5 +80,10 @@ void sk_compression_for_request(sk_compression *out);
  * with the module's others, as compression's). */
 void sk_keys_register_ini(int type, int module_number);
 const char *sk_keys_path(size_t *len);
+
+/* sessionkit_hash_ids.c: sessionkit.hash_ids (its ini entry goes with the
+ * module's others, as compression's). */
+void sk_hash_ids_register_ini(int type, int module_number);
+int sk_hash_ids(void);
 
 #endif /* PHP_SESSIONKIT_H_ */

@@ -67,6 +67,7 @@ PS_OPEN_FUNC(sessionkit) {
     return FAILURE;
   }
   settings.keys_path = sk_keys_path(&settings.keys_path_len);
+  settings.hash_ids = sk_hash_ids();
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
@@ -356,6 +357,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_lock_register_ini(type, module_number);
   sk_compression_register_ini(type, module_number);
   sk_keys_register_ini(type, module_number);
+  sk_hash_ids_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

@@ -81,6 +81,13 @@ struct EngineOptions {
   // either way, so encryption can be turned on (or off) with no session
   // lost; an encrypted frame without its key reads as an empty session.
   std::shared_ptr<const KeyRing> keys;
+  // hash_ids (in PHP sessionkit.hash_ids): the store keeps each session
+  // under keys->HashSessionId(id), not under its id, and encryption binds
+  // that key (docs/hashed-ids.md). Needs `keys` with a hash line: without
+  // one OpenEngine refuses to open, and every call of an engine built
+  // directly fails, with InvalidArgument naming both settings. Turning it
+  // on or off changes every session's key: live sessions are lost.
+  bool hash_ids = false;
 };
 
 // What a request does when the lock wait runs out.
@@ -252,11 +259,14 @@ class SessionEngine {
   // InvalidArgument unless `ttl` is positive.
   Status CheckTtl(Duration ttl) const;
   // A stored record as a ReadResult (undecodable data logged, read empty).
-  ReadResult Decode(std::string_view id, const SessionRecord& record) const;
+  // `key` is the id's store key (store_key.h), which encryption binds.
+  ReadResult Decode(std::string_view id, std::string_view key,
+                    const SessionRecord& record) const;
   // `payload` as a frame of session version `version`, compressed as
-  // `compression` says when that pays, and encrypted when keys are set.
-  Result<std::string> Encode(std::string_view id, std::string_view payload,
-                             uint64_t version,
+  // `compression` says when that pays, and encrypted (binding `key`) when
+  // keys are set.
+  Result<std::string> Encode(std::string_view id, std::string_view key,
+                             std::string_view payload, uint64_t version,
                              const CompressionOptions& compression) const;
   // Logs and counts a refused locked write or touch.
   void ReportLockLost(std::string_view id, const Status& status,

@@ -32,6 +32,7 @@ std::string EngineCacheKey(std::string_view spec,
   std::string key(spec);
   if (settings == nullptr) return key;
   AppendField(&key, "keys", View(settings->keys_path, settings->keys_path_len));
+  AppendField(&key, "hash_ids", settings->hash_ids != 0 ? "1" : "");
   return key;
 }
 
@@ -48,6 +49,8 @@ Status ApplyEngineSettings(const sk_engine_settings* settings,
     }
     options->keys = std::move(ring).value();
   }
+  // Checked with the keys by OpenEngine (CheckIdHashing).
+  options->hash_ids = settings->hash_ids != 0;
   return Status::OK();
 }
 

@@ -538,12 +538,30 @@ if [[ -n $PHP_EXT ]]; then
   run get --hash-ids --keys "$KEYS" "$HURL" "$ID_H"
   expect_rc 0
   expect_out 'user: "bob"'
-  run lock --hash-ids --keys "$KEYS" "$HURL" "$ID_H"
-  expect_rc 0
   run rm --hash-ids --keys "$KEYS" "$HURL" "$ID_H"
   expect_rc 0
   run ls "$HURL"
   expect_out ""
+  # Hashed and not encrypted: a key file of the same hash line alone.
+  HASH_ONLY="$DIR/hash-only"
+  grep '^hash ' "$KEYS" > "$HASH_ONLY"
+  chmod 600 "$HASH_ONLY"
+  php -n -d "extension=$PHP_EXT" \
+    -d session.save_handler=sessionkit -d "session.save_path=$HURL" \
+    -d "sessionkit.keys=$HASH_ONLY" -d sessionkit.hash_ids=1 \
+    -d session.use_cookies=0 -d session.cache_limiter= \
+    -r 'session_id($argv[1]); session_start(); $_SESSION["user"] = "carol";' \
+    "$ID_H" 2>/dev/null || fail "could not write a hashed, unencrypted session"
+  run get --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_rc 0
+  expect_out 'user: "carol"'
+  run lock --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_rc 0
+  expect_out_has "^locked session [0-9a-f]{6}\.\.\. after [0-9]+ ms$"
+  run rm --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_rc 0
+  run get --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_error 1 "no live session"
 fi
 
 echo "cli_test: $checks checks, $failures failed"

@@ -31,6 +31,7 @@ zend_long compression_threshold;
 char *keys; /* sessionkit.keys: the key file, "" for none */
 char *legacy; /* sessionkit.legacy: the old handler's spec, "" for none */
 char *dictionaries; /* sessionkit.dictionaries: a directory, "" for none */
+bool hash_ids; /* sessionkit.hash_ids */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -90,5 +91,9 @@ const char *sk_legacy_spec(size_t *len);
  * sessionkit.dictionaries (its ini entry goes with the module's others). */
 void sk_dictionaries_register_ini(int type, int module_number);
 const char *sk_dictionaries_path(size_t *len);
+/* sessionkit_hash_ids.c: sessionkit.hash_ids (its ini entry goes with the
+ * module's others, as compression's). */
+void sk_hash_ids_register_ini(int type, int module_number);
+int sk_hash_ids(void);
 
 #endif /* PHP_SESSIONKIT_H_ */

@@ -52,17 +52,17 @@ static sk_engine *sk_opened_engine(void **mod_data) {
   return engine;
 }
 
-/* " with <the ini entries that shaped the engine>", or "". */
 /* Names the settings an engine was asked for in `out` (" with
  * sessionkit.keys, sessionkit.legacy"), "" for none: the context of the
  * message when it cannot open. */
 static void sk_open_settings_named(const sk_engine_settings *s, char *out,
                                    size_t size) {
-  const char *names[4];
+  const char *names[5];
   size_t n = 0, i, used = 0;
   if (s->keys_path_len > 0) names[n++] = "sessionkit.keys";
   if (s->dictionaries_path_len > 0) names[n++] = "sessionkit.dictionaries";
   if (s->legacy_len > 0) names[n++] = "sessionkit.legacy";
+  if (s->hash_ids) names[n++] = "sessionkit.hash_ids";
   out[0] = '\0';
   for (i = 0; i < n && used < size; i++) {
     int w = snprintf(out + used, size - used, "%s%s", i == 0 ? " with " : ", ",
@@ -90,6 +90,7 @@ PS_OPEN_FUNC(sessionkit) {
   settings.legacy = sk_legacy_spec(&settings.legacy_len);
   settings.dictionaries_path =
       sk_dictionaries_path(&settings.dictionaries_path_len);
+  settings.hash_ids = sk_hash_ids();
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
@@ -382,6 +383,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_keys_register_ini(type, module_number);
   sk_legacy_register_ini(type, module_number);
   sk_dictionaries_register_ini(type, module_number);
+  sk_hash_ids_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

@@ -60,7 +60,8 @@ struct Args {
   LockOptions lock;  // its timeout_action set from `timeout_action`
   int64_t hold_ms = 0;
   std::string timeout_action = "fail";
-  std::string keys_file;  // get --keys
+  std::string keys_file;  // get, rm, lock --keys
+  bool hash_ids = false;  // get, rm, lock --hash-ids
 };
 
 // One invocation: the verb's arguments and where its output goes.
@@ -137,6 +138,10 @@ class Command : private Args {
   int CheckId() {
     Status s = ValidateSessionId(id);
     if (!s.ok()) return Fail(kExitUsage, "bad session id: " + s.message());
+    // From here on `id` is the store's key: the id's hash with --hash-ids.
+    auto key = CliStoreKey(id, keys_file, hash_ids);
+    if (!key.ok()) return FailWith(key.status());
+    id = std::move(key).value();
     return kExitOk;
   }
 
@@ -440,6 +445,7 @@ void AddInspectCommands(CLI::App& app, Args* a) {
                   "Key file to decrypt an encrypted session with (as "
                   "sessionkit.keys)")
       ->type_name("FILE");
+  AddHashIdsFlags(get, &a->keys_file, &a->hash_ids, /*add_keys=*/false);
   get->footer(
       "Example: sessionkit get lmdb:///var/lib/sessionkit "
       "4v7c0k2q9m3j5h8n1b6x2z4r7t9w0y3a");
@@ -489,6 +495,7 @@ void AddLockingCommands(CLI::App& app, Args* a) {
                  "Take the session lock before deleting (default 1)")
       ->type_name("0|1");
   AddLockFlags(rm, &a->lock);
+  AddHashIdsFlags(rm, &a->keys_file, &a->hash_ids, /*add_keys=*/true);
 
   CLI::App* lock_cmd = app.add_subcommand(
       "lock",
@@ -508,6 +515,7 @@ void AddLockingCommands(CLI::App& app, Args* a) {
                    "either way)")
       ->check(CLI::IsMember({"readonly", "fail"}));
   AddLockFlags(lock_cmd, &a->lock);
+  AddHashIdsFlags(lock_cmd, &a->keys_file, &a->hash_ids, /*add_keys=*/true);
 }
 
 // A usage error for a first word that is no verb, or for none at all;

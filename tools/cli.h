@@ -60,8 +60,9 @@ int RunCompact(const std::string& url, std::ostream& out, std::ostream& err);
 // The `keys` verb (cli_keys.cc): what its command line set.
 struct KeysArgs {
   std::string file;
-  std::string out;  // generate --out
-  int id = 0;       // 0: 1 for generate, the next free id for add
+  std::string out;    // generate --out
+  int id = 0;         // 0: 1 for generate, the next free id for add
+  bool hash = false;  // add --hash: add the hash line instead of a key
 };
 // Registers `keys` and its verbs on `app`, filling `args`; runs the verb
 // chosen under `keys` (a parsed command line).
@@ -80,6 +81,15 @@ struct TrainArgs {
 // Registers `train` on `app`, filling `args`; runs it.
 CLI::App* AddTrainCommand(CLI::App& app, TrainArgs* args);
 int RunTrain(const TrainArgs& args, std::ostream& out, std::ostream& err);
+// get, rm and lock --hash-ids (cli_hash_ids.cc): registers the flag, and
+// --keys too when `add_keys`.
+void AddHashIdsFlags(CLI::App* cmd, std::string* keys_file, bool* hash_ids,
+                     bool add_keys);
+// The key the store keeps session `id` under: `id`, or with `hash_ids` its
+// hash by the hash line of `keys_file`. InvalidArgument naming the flags
+// when the file is missing, unusable or has no hash line.
+Result<std::string> CliStoreKey(const std::string& id,
+                                const std::string& keys_file, bool hash_ids);
 
 // The payload of a stored value whose frame is `frame` (`stored` decoded),
 // for session `id`: decrypted with the key file `keys_file` when the frame

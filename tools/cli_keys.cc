@@ -99,8 +99,17 @@ int Generate(const KeysArgs& a, std::ostream& out, std::ostream& err) {
     err << "sessionkit keys generate: " << line.status().message() << "\n";
     return kExitFailure;
   }
+  auto hash = GenerateHashLine();
+  if (!hash.ok()) {
+    err << "sessionkit keys generate: " << hash.status().message() << "\n";
+    return kExitFailure;
+  }
   SecretText secret;
   secret.text = std::move(line).value();
+  // With the hash line that sessionkit.hash_ids needs, generated once per
+  // site: unlike keys, it never rotates.
+  secret.text += *hash;
+  sodium_memzero(hash->data(), hash->size());
   if (a.out.empty()) {
     out << secret.text;
     return out ? kExitOk : kExitFailure;
@@ -108,8 +117,9 @@ int Generate(const KeysArgs& a, std::ostream& out, std::ostream& err) {
   SecretText file;
   file.text.reserve(100 + secret.text.size());
   file.text =
-      "# sessionkit key file: the first key encrypts, every key "
-      "decrypts\n";
+      "# sessionkit key file: the first key encrypts, every key decrypts;\n"
+      "# the hash line hashes session ids (sessionkit.hash_ids): never change "
+      "it\n";
   file.text += secret.text;
   Status s = CreateKeyFile(a.out, file.text);
   if (!s.ok()) {
@@ -117,7 +127,7 @@ int Generate(const KeysArgs& a, std::ostream& out, std::ostream& err) {
     return kExitFailure;
   }
   out << "wrote " << a.out << " (mode 0600) with key id "
-      << (a.id == 0 ? 1 : a.id) << "\n";
+      << (a.id == 0 ? 1 : a.id) << " and a hash line\n";
   return kExitOk;
 }
 
@@ -132,8 +142,16 @@ int Add(const KeysArgs& a, std::ostream& out, std::ostream& err) {
     err << where << ring.status().message() << "\n";
     return kExitFailure;
   }
+  if (a.hash && (*ring)->has_hash_secret()) {
+    err << where << a.file
+        << " has a hash line already; it is never replaced (every session "
+           "stored under hashed ids would be lost)\n";
+    return kExitFailure;
+  }
   uint32_t id = static_cast<uint32_t>(a.id);
-  if (id == 0) {
+  if (a.hash) {
+    id = 0;  // unused
+  } else if (id == 0) {
     for (uint16_t used : (*ring)->ids()) id = std::max<uint32_t>(id, used);
     ++id;
     for (id = id > 65535 ? 1 : id; (*ring)->Find(id) != nullptr;) ++id;
@@ -141,16 +159,26 @@ int Add(const KeysArgs& a, std::ostream& out, std::ostream& err) {
     err << where << "key id " << id << " is already in " << a.file << "\n";
     return kExitFailure;
   }
-  auto line = GenerateKeyLine(static_cast<uint16_t>(id));
+  auto line =
+      a.hash ? GenerateHashLine() : GenerateKeyLine(static_cast<uint16_t>(id));
   if (!line.ok()) {
     err << where << line.status().message() << "\n";
     return kExitFailure;
   }
   SecretText updated;
-  updated.text.reserve(line->size() + old.text.size());
-  updated.text.append(*line);
+  updated.text.reserve(line->size() + old.text.size() + 1);
+  if (a.hash) {
+    // Below the keys: the first key line stays the active key.
+    updated.text += old.text;
+    if (!updated.text.empty() && updated.text.back() != '\n') {
+      updated.text += '\n';
+    }
+    updated.text.append(*line);
+  } else {
+    updated.text.append(*line);
+    updated.text += old.text;
+  }
   sodium_memzero(line->data(), line->size());
-  updated.text += old.text;
   // Replaced whole by a rename: a reader sees the old ring or the new one.
   const std::string tmp = a.file + ".new";
   s = CreateKeyFile(tmp, updated.text);
@@ -165,6 +193,12 @@ int Add(const KeysArgs& a, std::ostream& out, std::ostream& err) {
     unlink(tmp.c_str());
     err << where << s.message() << "\n";
     return kExitFailure;
+  }
+  if (a.hash) {
+    out << "added a hash line to " << a.file
+        << "; copy the file to every host before turning on "
+           "sessionkit.hash_ids\n";
+    return kExitOk;
   }
   out << "added key id " << id << " to " << a.file
       << "; it is now the active key (new writes are encrypted with it once "
@@ -181,6 +215,8 @@ int List(const KeysArgs& a, std::ostream& out, std::ostream& err) {
   for (uint16_t id : (*ring)->ids()) {
     out << id << (id == (*ring)->active_id() ? "  active" : "") << "\n";
   }
+  if ((*ring)->ids().empty()) out << "no keys: nothing is encrypted\n";
+  out << ((*ring)->has_hash_secret() ? "hash line: yes\n" : "hash line: no\n");
   return kExitOk;
 }
 
@@ -194,8 +230,9 @@ CLI::App* AddKeysCommand(CLI::App& app, KeysArgs* a) {
   keys->require_subcommand(1);
   CLI::App* generate = keys->add_subcommand(
       "generate",
-      "Print a new random key line \"<id> <64 hex digits>\", or with --out "
-      "create a new key file (mode 0600) holding it.");
+      "Print a new random key line \"<id> <64 hex digits>\" and a hash line "
+      "\"hash <64 hex digits>\" (for sessionkit.hash_ids), or with --out "
+      "create a new key file (mode 0600) holding them.");
   generate->add_option("--id", a->id, "The key id, 1 to 65535 (default 1)")
       ->check(CLI::Range(1, 65535));
   generate->add_option("--out", a->out,
@@ -205,10 +242,18 @@ CLI::App* AddKeysCommand(CLI::App& app, KeysArgs* a) {
       "Put a new random key first in FILE, making it the active key; the "
       "others stay to decrypt what they wrote.");
   add->add_option("FILE", a->file, "The key file")->required();
-  add->add_option("--id", a->id, "The new key's id (default: the next free)")
-      ->check(CLI::Range(1, 65535));
+  CLI::Option* add_id =
+      add->add_option("--id", a->id,
+                      "The new key's id (default: the next free)")
+          ->check(CLI::Range(1, 65535));
+  add->add_flag("--hash", a->hash,
+                "Add a hash line (for sessionkit.hash_ids) instead of a key; "
+                "refused when FILE has one")
+      ->excludes(add_id);
   CLI::App* list = keys->add_subcommand(
-      "list", "Print the key ids of FILE, the active one marked; never keys.");
+      "list",
+      "Print the key ids of FILE, the active one marked, and whether it has "
+      "a hash line; never keys.");
   list->add_option("FILE", a->file, "The key file")->required();
   keys->footer("Example: sessionkit keys add /etc/sessionkit/keys");
   return keys;

@@ -466,9 +466,10 @@ KEYS="$DIR/keys"
 run keys generate --id 7
 expect_rc 0
 expect_out_has "^7 [0-9a-f]{64}$"
+expect_out_has "^hash [0-9a-f]{64}$"
 run keys generate --out "$KEYS"
 expect_rc 0
-expect_out "wrote $KEYS (mode 0600) with key id 1"
+expect_out "wrote $KEYS (mode 0600) with key id 1 and a hash line"
 checks=$((checks + 1))
 [[ $(stat -c %a "$KEYS") == 600 ]] || fail "the key file is not mode 0600"
 run keys add "$KEYS"
@@ -477,8 +478,26 @@ expect_out_has "^added key id 2 to $KEYS; it is now the active key"
 run keys list "$KEYS"
 expect_rc 0
 expect_out "2  active
-1"
+1
+hash line: yes"
 expect_out_lacks "[0-9a-f]{64}"
+checks=$((checks + 1))
+[[ $(grep -c '^hash ' "$KEYS") == 1 ]] || fail "keys add did not keep the one hash line"
+run keys add --hash "$KEYS"
+expect_error 1 "$KEYS has a hash line already"
+# A key file of before hash lines: add --hash gives it one, keys stay.
+OLD_KEYS="$DIR/old-keys"
+grep -v '^hash ' "$KEYS" > "$OLD_KEYS"
+chmod 600 "$OLD_KEYS"
+run keys list "$OLD_KEYS"
+expect_out_has "^hash line: no$"
+run keys add --hash "$OLD_KEYS"
+expect_rc 0
+expect_out_has "^added a hash line to $OLD_KEYS"
+run keys list "$OLD_KEYS"
+expect_out "2  active
+1
+hash line: yes"
 run keys add --id 1 "$KEYS"
 expect_error 1 "key id 1 is already in $KEYS"
 chmod 640 "$KEYS"
@@ -498,6 +517,52 @@ if [[ -n $PHP_EXT ]]; then
   run get --keys "$KEYS" "$URL" "$ID_ENC"
   expect_rc 0
   expect_out 'user: "alice"'
+
+  # Hashed ids: the store holds the hash; get, rm and lock hash the id.
+  HURL="lmdb://$DIR/hashed"
+  ID_H=clitesthashedid0000000000000001
+  php -n -d "extension=$PHP_EXT" \
+    -d session.save_handler=sessionkit -d "session.save_path=$HURL" \
+    -d "sessionkit.keys=$KEYS" -d sessionkit.hash_ids=1 \
+    -d session.use_cookies=0 -d session.cache_limiter= \
+    -r 'session_id($argv[1]); session_start(); $_SESSION["user"] = "bob";' \
+    "$ID_H" 2>/dev/null || fail "could not write a session with hashed ids"
+  run ls "$HURL"
+  expect_out_has "^[0-9a-f]{64}  "
+  expect_out_lacks "$ID_H"
+  run get --keys "$KEYS" "$HURL" "$ID_H"
+  expect_error 1 "no live session"
+  run get --hash-ids "$HURL" "$ID_H"
+  expect_error 2 "--hash-ids"
+  run get --hash-ids --keys "$DIR/old-keys-none" "$HURL" "$ID_H"
+  expect_error 2 "cannot open key file"
+  run get --hash-ids --keys "$KEYS" "$HURL" "$ID_H"
+  expect_rc 0
+  expect_out 'user: "bob"'
+  run rm --hash-ids --keys "$KEYS" "$HURL" "$ID_H"
+  expect_rc 0
+  run ls "$HURL"
+  expect_out ""
+  # Hashed and not encrypted: a key file of the same hash line alone.
+  HASH_ONLY="$DIR/hash-only"
+  grep '^hash ' "$KEYS" > "$HASH_ONLY"
+  chmod 600 "$HASH_ONLY"
+  php -n -d "extension=$PHP_EXT" \
+    -d session.save_handler=sessionkit -d "session.save_path=$HURL" \
+    -d "sessionkit.keys=$HASH_ONLY" -d sessionkit.hash_ids=1 \
+    -d session.use_cookies=0 -d session.cache_limiter= \
+    -r 'session_id($argv[1]); session_start(); $_SESSION["user"] = "carol";' \
+    "$ID_H" 2>/dev/null || fail "could not write a hashed, unencrypted session"
+  run get --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_rc 0
+  expect_out 'user: "carol"'
+  run lock --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_rc 0
+  expect_out_has "^locked session [0-9a-f]{6}\.\.\. after [0-9]+ ms$"
+  run rm --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_rc 0
+  run get --hash-ids --keys "$HASH_ONLY" "$HURL" "$ID_H"
+  expect_error 1 "no live session"
 fi
 
 # --- train ----------------------------------------------------------------

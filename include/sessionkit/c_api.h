@@ -225,9 +225,13 @@ typedef struct sk_engine_settings {
    * keys_path. */
   const char* dictionaries_path;
   size_t dictionaries_path_len;
+  /* sessionkit.hash_ids: non-zero keeps sessions under a keyed hash of
+   * their id (docs/hashed-ids.md); needs a key file with a hash line in
+   * keys_path, else SK_INVALID_ARGUMENT naming both settings. */
+  int hash_ids;
 } sk_engine_settings;
 
-#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0, NULL, 0}
+#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0, NULL, 0, 0}
 
 /* As sk_engine_get, for an engine with `settings` (NULL: none, which is
  * sk_engine_get). Each spec and settings pair is its own cached engine.

@@ -99,6 +99,13 @@ struct EngineOptions {
   // frames that name any of them decompress. A frame whose dictionary is
   // missing reads as an empty session that is not overwritten.
   std::shared_ptr<const Dictionaries> dictionaries;
+  // hash_ids (in PHP sessionkit.hash_ids): the store keeps each session
+  // under keys->HashSessionId(id), not under its id, and encryption binds
+  // that key (docs/hashed-ids.md). Needs `keys` with a hash line: without
+  // one OpenEngine refuses to open, and every call of an engine built
+  // directly fails, with InvalidArgument naming both settings. Turning it
+  // on or off changes every session's key: live sessions are lost.
+  bool hash_ids = false;
 };
 
 // What a request does when the lock wait runs out.
@@ -270,11 +277,14 @@ class SessionEngine {
   // InvalidArgument unless `ttl` is positive.
   Status CheckTtl(Duration ttl) const;
   // A stored record as a ReadResult (undecodable data logged, read empty).
-  ReadResult Decode(std::string_view id, const SessionRecord& record) const;
+  // `key` is the id's store key (store_key.h), which encryption binds.
+  ReadResult Decode(std::string_view id, std::string_view key,
+                    const SessionRecord& record) const;
   // `payload` as a frame of session version `version`, compressed as
-  // `compression` says when that pays, and encrypted when keys are set.
-  Result<std::string> Encode(std::string_view id, std::string_view payload,
-                             uint64_t version,
+  // `compression` says when that pays, and encrypted (binding `key`) when
+  // keys are set.
+  Result<std::string> Encode(std::string_view id, std::string_view key,
+                             std::string_view payload, uint64_t version,
                              const CompressionOptions& compression) const;
   // Logs and counts a refused locked write or touch.
   void ReportLockLost(std::string_view id, const Status& status,
@@ -288,7 +298,9 @@ class SessionEngine {
   // A Touch of a session read from the legacy store and left unchanged
   // (PHP's lazy_write): written to the store instead, so that it lives as
   // long as its user is active; nullopt when there is nothing to move.
-  std::optional<Status> MoveLegacyOnTouch(std::string_view id, Duration ttl,
+  // `key` is the id's StoreKey.
+  std::optional<Status> MoveLegacyOnTouch(std::string_view id,
+                                          std::string_view key, Duration ttl,
                                           const SessionLock& lock);
 
   std::unique_ptr<Store> store_;

@@ -34,8 +34,9 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec,
 
 // Opens the store(s) named by `spec` and an engine over them; engine and
 // stores share options.env.
-// InvalidArgument for a malformed spec, NotSupported for a scheme without a
-// backend in this build.
+// InvalidArgument for a malformed spec, or for options.hash_ids without a
+// key ring holding a hash secret (nothing is opened then); NotSupported for a
+// scheme without a backend in this build.
 Result<std::unique_ptr<SessionEngine>> OpenEngine(std::string_view spec,
                                                   EngineOptions options = {});
 

@@ -38,6 +38,7 @@ std::string EngineCacheKey(std::string_view spec,
   AppendField(
       &key, "dictionaries",
       View(settings->dictionaries_path, settings->dictionaries_path_len));
+  AppendField(&key, "hash_ids", settings->hash_ids != 0 ? "1" : "");
   return key;
 }
 
@@ -73,6 +74,8 @@ Status ApplyEngineSettings(const sk_engine_settings* settings,
     }
     options->dictionaries = std::move(loaded).value();
   }
+  // Checked with the keys by OpenEngine (CheckIdHashing).
+  options->hash_ids = settings->hash_ids != 0;
   return Status::OK();
 }
 

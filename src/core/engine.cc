@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "codec/compress.h"
+#include "core/store_key.h"
 #include "crypt/aead.h"
 #include "sessionkit/frame.h"
 
@@ -103,7 +104,7 @@ LockCounters SessionEngine::lock_counters() const {
   return c;
 }
 
-ReadResult SessionEngine::Decode(std::string_view id,
+ReadResult SessionEngine::Decode(std::string_view id, std::string_view key,
                                  const SessionRecord& record) const {
   auto frame = DecodeFrame(record.data);
   // Decrypt, then decompress: the reverse of Encode.
@@ -121,7 +122,7 @@ ReadResult SessionEngine::Decode(std::string_view id,
           std::string_view(record.data)
               .substr(0, record.data.size() - frame->payload.size());
       auto plain =
-          DecryptPayload(*options_.keys, key_id, header, id, frame->payload);
+          DecryptPayload(*options_.keys, key_id, header, key, frame->payload);
       if (plain.ok()) {
         decrypted = std::move(plain).value();
         frame->payload = decrypted;
@@ -180,20 +181,24 @@ ReadResult SessionEngine::Decode(std::string_view id,
 
 Result<ReadResult> SessionEngine::Read(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  auto record = store_->Read(id);
+  auto key = StoreKey(options_, id);
+  if (!key.ok()) return key.status();
+  auto record = store_->Read(*key);
   if (!record.ok()) {
     if (record.status().IsNotFound()) return ReadLegacy(id);
     return record.status();
   }
-  return Decode(id, *record);
+  return Decode(id, *key, *record);
 }
 
 Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
                                                 const LockOptions& lock) {
   if (!lock.enabled) return Read(id);
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
+  auto key = StoreKey(options_, id);
+  if (!key.ok()) return key.status();
   LockRequest request{lock, LockOwner::Generate(env_)};
-  auto locked = store_->LockAndRead(id, request);
+  auto locked = store_->LockAndRead(*key, request);
   if (!locked.ok()) {
     // A store that cannot lock (Redis older than 6, a store without
     // locks) is refused, not read unlocked: an unlocked read under a
@@ -220,7 +225,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
                 "that has since failed over)");
       }
       // Under the lock: the legacy copy is read once, by its holder.
-      ReadResult result = locked->found ? Decode(id, locked->record)
+      ReadResult result = locked->found ? Decode(id, *key, locked->record)
                           : locked->tombstone_version == 0 ? ReadLegacy(id)
                                                            : ReadResult{};
       if (!locked->found) {
@@ -230,7 +235,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
       }
       if (result.lock.state == LockState::kReadOnly) {
         // Unreadable: nothing will be written, so the lock goes at once.
-        (void)store_->Unlock(id, request.owner);
+        (void)store_->Unlock(*key, request.owner);
         return result;
       }
       result.lock.state = LockState::kHeld;
@@ -282,8 +287,8 @@ void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
 }
 
 Result<std::string> SessionEngine::Encode(
-    std::string_view id, std::string_view payload, uint64_t version,
-    const CompressionOptions& compression) const {
+    std::string_view id, std::string_view key, std::string_view payload,
+    uint64_t version, const CompressionOptions& compression) const {
   FrameHeader header;
   header.session_version = version;
   std::string packed_payload;
@@ -303,12 +308,17 @@ Result<std::string> SessionEngine::Encode(
       payload = packed_payload;
     }
   }
-  if (options_.keys == nullptr) return EncodeFrame(header, payload);
+  // A key file with only a hash line encrypts nothing (active id 0).
+  if (options_.keys == nullptr || options_.keys->active_id() == 0) {
+    return EncodeFrame(header, payload);
+  }
   header.key_id = options_.keys->active_id();
   // The header is bound as associated data, so it is encoded first.
   std::string frame = EncodeFrame(header, {});
+  // Bound to the store key, which tools that see only stored keys (rekey)
+  // know; it is the id unless ids are hashed.
   auto sealed =
-      EncryptPayload(*options_.keys, header.key_id, frame, id, payload);
+      EncryptPayload(*options_.keys, header.key_id, frame, key, payload);
   if (!sealed.ok()) return sealed.status();
   frame.append(*sealed);
   return frame;
@@ -324,6 +334,8 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
                             const CompressionOptions& compression) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
+  auto key = StoreKey(options_, id);
+  if (!key.ok()) return key.status();
   if (lock.state == LockState::kReadOnly) {
     counters_->writes_skipped++;
     Log(LogLevel::kNotice,
@@ -334,17 +346,17 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
   }
   const uint64_t version =
       NextSessionVersion(lock.read_version, env_->WallNow());
-  auto frame = Encode(id, payload, version, compression);
+  auto frame = Encode(id, *key, payload, version, compression);
   if (!frame.ok()) {
     Log(LogLevel::kWarning, "session " + SessionIdPrefix(id) +
                                 " was not saved: " + frame.status().message());
     // The lock goes with the failed write, as a write would release it.
-    if (lock.state == LockState::kHeld) (void)store_->Unlock(id, lock.owner);
+    if (lock.state == LockState::kHeld) (void)store_->Unlock(*key, lock.owner);
     return frame.status();
   }
   Status s = lock.state == LockState::kHeld
-                 ? store_->WriteAndUnlock(id, *frame, ttl, lock.owner)
-                 : store_->Write(id, *frame, ttl);
+                 ? store_->WriteAndUnlock(*key, *frame, ttl, lock.owner)
+                 : store_->Write(*key, *frame, ttl);
   if (s.IsResourceExhausted()) {
     Log(LogLevel::kWarning,
         "session " + SessionIdPrefix(id) + " was not saved: " + s.message());
@@ -364,11 +376,13 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
   // A read-only request writes nothing, not even an expiry: the holder may
   // have destroyed the session meanwhile.
   if (lock.state == LockState::kReadOnly) return Status::OK();
-  if (std::optional<Status> moved = MoveLegacyOnTouch(id, ttl, lock)) {
+  auto key = StoreKey(options_, id);
+  if (!key.ok()) return key.status();
+  if (std::optional<Status> moved = MoveLegacyOnTouch(id, *key, ttl, lock)) {
     return *moved;
   }
-  if (lock.state != LockState::kHeld) return store_->Touch(id, ttl);
-  Status s = store_->TouchAndUnlock(id, ttl, lock.owner);
+  if (lock.state != LockState::kHeld) return store_->Touch(*key, ttl);
+  Status s = store_->TouchAndUnlock(*key, ttl, lock.owner);
   if (s.IsLockLost()) ReportLockLost(id, s, "lifetime update");
   return s;
 }
@@ -376,12 +390,16 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
 Status SessionEngine::Unlock(std::string_view id, const SessionLock& lock) {
   if (lock.state != LockState::kHeld) return Status::OK();
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  return store_->Unlock(id, lock.owner);
+  auto key = StoreKey(options_, id);
+  if (!key.ok()) return key.status();
+  return store_->Unlock(*key, lock.owner);
 }
 
 Status SessionEngine::Destroy(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  Status s = store_->Destroy(id);
+  auto key = StoreKey(options_, id);
+  if (!key.ok()) return key.status();
+  Status s = store_->Destroy(*key);
   DeleteLegacy(id, "destroyed");
   return s;
 }
@@ -390,7 +408,9 @@ Result<GcResult> SessionEngine::Gc() { return store_->Gc(env_->WallNow()); }
 
 Result<bool> SessionEngine::Exists(std::string_view id) {
   if (!ValidateSessionId(id).ok()) return false;
-  auto exists = store_->Exists(id);
+  auto key = StoreKey(options_, id);
+  if (!key.ok()) return key.status();
+  auto exists = store_->Exists(*key);
   if (exists.ok() && !*exists) return LegacyExists(id);
   return exists;
 }
@@ -399,7 +419,7 @@ Result<std::string> SessionEngine::CreateId(const SessionIdOptions& options) {
   for (int attempt = 0; attempt < kCreateIdAttempts; ++attempt) {
     auto id = GenerateSessionId(options);
     if (!id.ok()) return id.status();
-    auto taken = store_->Exists(*id);
+    auto taken = Exists(*id);
     if (!taken.ok()) return taken.status();
     if (!*taken) return id;
   }

@@ -61,12 +61,13 @@ bool SessionEngine::LegacyExists(std::string_view id) {
 }
 
 std::optional<Status> SessionEngine::MoveLegacyOnTouch(
-    std::string_view id, Duration ttl, const SessionLock& lock) {
+    std::string_view id, std::string_view key, Duration ttl,
+    const SessionLock& lock) {
   // Version 0: nothing of sessionkit's was read (or a format 1 frame, which
   // the store check below tells apart). Under the request's lock, so no
   // other request writes the session between the check and the write.
   if (options_.legacy == nullptr || lock.read_version != 0) return {};
-  auto held = store_->Exists(id);
+  auto held = store_->Exists(key);
   if (!held.ok() || *held) return {};
   ReadResult copy = ReadLegacy(id);
   if (!copy.found) return {};

@@ -14,6 +14,9 @@
 namespace sessionkit {
 namespace {
 
+// The first word of the hash secret's line.
+constexpr std::string_view kHashWord = "hash";
+
 // A line's number and source, for messages.
 std::string Where(std::string_view source, size_t line) {
   return "key file " + std::string(source) + " line " + std::to_string(line);
@@ -97,12 +100,29 @@ Result<std::shared_ptr<const KeyRing>> KeyRing::Parse(std::string_view text,
     while (split < line.size() && !IsBlank(line[split])) ++split;
     const std::string_view id_text = line.substr(0, split);
     const std::string_view key_text = Trim(line.substr(split));
+    if (id_text == kHashWord) {
+      if (ring->has_hash_secret_) {
+        return Status::InvalidArgument(
+            Where(source, line_no) +
+            ": a second hash line (a key file holds one hash secret, and it "
+            "never changes: keep the first)");
+      }
+      if (!ParseKey(key_text, ring->hash_secret_)) {
+        sodium_memzero(ring->hash_secret_, sizeof(ring->hash_secret_));
+        return Status::InvalidArgument(Where(source, line_no) +
+                                       ": the hash secret is not 64 "
+                                       "hexadecimal digits (" +
+                                       std::to_string(kKeySize) + " bytes)");
+      }
+      ring->has_hash_secret_ = true;
+      continue;
+    }
     Entry entry{};
     if (!ParseId(id_text, &entry.id)) {
       return Status::InvalidArgument(
           Where(source, line_no) +
-          ": expected \"<id> <key>\" with an id from 1 to 65535 (the key "
-          "itself is not shown)");
+          ": expected \"<id> <key>\" with an id from 1 to 65535, or "
+          "\"hash <secret>\" (the key itself is not shown)");
     }
     if (!ParseKey(key_text, entry.key)) {
       sodium_memzero(entry.key, sizeof(entry.key));
@@ -120,7 +140,7 @@ Result<std::shared_ptr<const KeyRing>> KeyRing::Parse(std::string_view text,
     ring->entries_.push_back(entry);
     sodium_memzero(entry.key, sizeof(entry.key));
   }
-  if (ring->entries_.empty()) {
+  if (ring->entries_.empty() && !ring->has_hash_secret_) {
     return Status::InvalidArgument("key file " + std::string(source) +
                                    " holds no key (generate one with "
                                    "\"sessionkit keys generate\")");
@@ -194,6 +214,7 @@ Result<std::shared_ptr<const KeyRing>> KeyRing::Load(const std::string& path) {
 
 KeyRing::~KeyRing() {
   sodium_memzero(entries_.data(), entries_.size() * sizeof(Entry));
+  sodium_memzero(hash_secret_, sizeof(hash_secret_));
 }
 
 const unsigned char* KeyRing::Find(uint16_t id) const {
@@ -209,12 +230,14 @@ std::vector<uint16_t> KeyRing::ids() const {
   return out;
 }
 
-Result<std::string> GenerateKeyLine(uint16_t id) {
-  if (id == 0) return Status::InvalidArgument("key ids start at 1");
+namespace {
+
+// `prefix`, a space, then a new random secret of kKeySize bytes in hex.
+Result<std::string> GenerateSecretLine(std::string prefix) {
   if (sodium_init() < 0) return Status::Internal("libsodium failed to start");
   unsigned char key[kKeySize];
   randombytes_buf(key, sizeof(key));
-  std::string line = std::to_string(id) + " ";
+  std::string line = std::move(prefix) + " ";
   line.reserve(line.size() + 2 * kKeySize + 1);
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned char b : key) {
@@ -224,6 +247,17 @@ Result<std::string> GenerateKeyLine(uint16_t id) {
   line.push_back('\n');
   sodium_memzero(key, sizeof(key));
   return line;
+}
+
+}  // namespace
+
+Result<std::string> GenerateKeyLine(uint16_t id) {
+  if (id == 0) return Status::InvalidArgument("key ids start at 1");
+  return GenerateSecretLine(std::to_string(id));
+}
+
+Result<std::string> GenerateHashLine() {
+  return GenerateSecretLine(std::string(kHashWord));
 }
 
 }  // namespace sessionkit

@@ -1,6 +1,7 @@
 // Feeds arbitrary text to the key file parser: it must never crash; a
 // failure is InvalidArgument with a message; a ring it accepts has its
-// active key first and finds every id it lists.
+// active key first, finds every id it lists, and hashes ids to lowercase
+// hex exactly when it has a hash line.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -20,7 +21,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const auto ids = (*ring)->ids();
-  if (ids.empty() || ids.front() != (*ring)->active_id()) abort();
+  // A ring holds keys, a hash secret, or both; without keys it encrypts
+  // nothing (active id 0).
+  if (ids.empty() && !(*ring)->has_hash_secret()) abort();
+  if (ids.empty() ? (*ring)->active_id() != 0
+                  : ids.front() != (*ring)->active_id()) {
+    abort();
+  }
+  auto hashed = (*ring)->HashSessionId(in.substr(0, 64));
+  if (hashed.ok() != (*ring)->has_hash_secret()) abort();
+  if (hashed.ok()) {
+    if (hashed->size() != 2 * sessionkit::kSessionIdHashSize) abort();
+    for (char c : *hashed) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) abort();
+    }
+  }
   for (uint16_t id : ids) {
     if (id == 0 || (*ring)->Find(id) == nullptr) abort();
   }

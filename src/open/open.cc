@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/store_key.h"
 #include "sessionkit/stores/lmdb.h"
 #include "sessionkit/stores/memcached.h"
 #include "sessionkit/stores/mysql.h"
@@ -201,6 +202,8 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
 
 Result<std::unique_ptr<SessionEngine>> OpenEngine(std::string_view spec,
                                                   EngineOptions options) {
+  // Refused before any store is opened: hash_ids without its secret.
+  SK_RETURN_IF_ERROR(CheckIdHashing(options));
   auto store = OpenStore(spec, options.env);
   if (!store.ok()) return store.status();
   return std::make_unique<SessionEngine>(std::move(store).value(),

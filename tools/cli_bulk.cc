@@ -312,7 +312,9 @@ void PrintSummary(const BulkOptions& o, const BulkState& s, bool finished,
                   std::ostream& out) {
   const BulkCounts& c = s.counts;
   out << o.command << " " << o.job_description << ": "
-      << (finished ? "done" : "stopped, the state is in " + o.state_path)
+      << (finished    ? "done"
+          : o.dry_run ? "stopped"
+                      : "stopped, the state is in " + o.state_path)
       << (o.dry_run ? " (dry run: nothing written)" : "") << "\n";
   out << (o.dry_run ? "would be " : "") << o.done_word << ": "
       << c[BulkOutcome::kCopied] << "\n";

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -189,8 +190,10 @@ TEST_F(BulkTest, AFailingSourceStopsWithTheStateSaved) {
 class MemoryLegacySource : public LegacySource {
  public:
   std::map<std::string, Result<LegacySession>> sessions;
+  std::function<void()> on_read;  // runs at each Read, before it answers
 
   Result<LegacySession> Read(std::string_view id) override {
+    if (on_read) on_read();
     auto it = sessions.find(std::string(id));
     if (it == sessions.end()) return Status::NotFound("none");
     return it->second;
@@ -269,6 +272,18 @@ TEST_F(MigrateTaskTest, SkipsASessionWhoseLockIsHeld) {
   report = RunBulk(*task, options_, out_, err_);
   EXPECT_EQ(report.counts[BulkOutcome::kPresent], 1u);
   EXPECT_EQ(to_->Read(IdOf(1))->payload, "the request's");
+}
+
+TEST_F(MigrateTaskTest, ALogoutDuringTheCopyIsNotUndone) {
+  MemoryLegacySource from;
+  from.sessions.emplace(IdOf(1), LegacySession{"a", Duration(600000)});
+  // The user logs out while the copy holds the lock in TO.
+  from.on_read = [&] { SK_EXPECT_OK(to_->Destroy(IdOf(1))); };
+  auto task = MakeMigrateTask(from, *to_);
+  BulkReport report = RunBulk(*task, options_, out_, err_);
+  EXPECT_EQ(report.counts[BulkOutcome::kCopied], 0u);
+  EXPECT_EQ(report.counts[BulkOutcome::kLocked], 1u);
+  EXPECT_FALSE(to_->Read(IdOf(1))->found);
 }
 
 TEST_F(MigrateTaskTest, DryRunWritesNothing) {

@@ -1,6 +1,7 @@
 // migrate's copy of one session, and a sessionkit store read as its source.
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "cli.h"
 #include "cli_bulk.h"
@@ -77,57 +78,76 @@ class MigrateTask : public BulkTask {
       return BulkVisit{BulkOutcome::kUnreadable,
                        "not a valid session id: " + s.message()};
     }
-    auto session = from_.Read(id);
-    if (!session.ok()) {
-      const Status& s = session.status();
-      if (s.IsNotFound()) return BulkVisit{BulkOutcome::kExpired, ""};
-      if (s.IsCorrupt() || s.IsInvalidArgument() || s.IsNotSupported()) {
-        return BulkVisit{BulkOutcome::kUnreadable,
-                         "in " + from_.Describe() + ": " + s.message()};
-      }
-      return s;  // the source does not answer: stop, a re-run retries
-    }
-    if (session->ttl <= Duration(0))
-      return BulkVisit{BulkOutcome::kExpired, ""};
-    const TimePoint expires_at = Clock::now() + session->ttl;
     if (dry_run) {
       auto there = to_.Exists(id);
       if (!there.ok()) return there.status();
-      return BulkVisit{*there ? BulkOutcome::kPresent : BulkOutcome::kCopied,
-                       ""};
+      if (*there) return BulkVisit{BulkOutcome::kPresent, ""};
+      auto session = ReadSource(id);
+      if (!session.ok()) return session.status();
+      if (session->index() == 0) return std::get<BulkVisit>(*session);
+      return BulkVisit{BulkOutcome::kCopied, ""};
     }
     // Under the destination's lock, so that a session the application
-    // writes there meanwhile is never replaced by the older copy.
+    // writes or destroys there meanwhile is never replaced by the copy.
     auto read = to_.ReadForUpdate(id, BulkLockOptions());
     if (!read.ok()) {
       if (auto locked = LockedVisit(read.status())) return *locked;
       return read.status();
     }
+    const auto give_back = [&](BulkVisit visit) -> Result<BulkVisit> {
+      Status s = to_.Unlock(id, read->lock);
+      if (!s.ok()) return s;
+      return visit;
+    };
     // Found, destroyed (its tombstone's version), or there but unreadable
     // (read-only): the destination's session wins.
     if (read->found || read->version != 0 ||
         read->lock.state == LockState::kReadOnly) {
-      Status s = to_.Unlock(id, read->lock);
-      if (!s.ok()) return s;
-      return BulkVisit{BulkOutcome::kPresent, ""};
+      return give_back({BulkOutcome::kPresent, ""});
     }
-    const auto ttl =
-        std::chrono::duration_cast<Duration>(expires_at - Clock::now());
-    if (ttl <= Duration(0)) {
-      Status s = to_.Unlock(id, read->lock);
-      if (!s.ok()) return s;
-      return BulkVisit{BulkOutcome::kExpired, ""};
+    // Read under that lock: a logout that deletes both copies meanwhile
+    // is seen here, or ends the lock and refuses the write below.
+    auto session = ReadSource(id);
+    if (!session.ok()) {
+      Status unlocked = to_.Unlock(id, read->lock);
+      (void)unlocked;  // the source's error is the one to report
+      return session.status();
     }
-    Status s = to_.Write(id, session->payload, ttl, read->lock);
+    if (session->index() == 0) {
+      return give_back(std::get<BulkVisit>(std::move(*session)));
+    }
+    const LegacySession& copy = std::get<LegacySession>(*session);
+    Status s = to_.Write(id, copy.payload, copy.ttl, read->lock);
     if (s.IsLockLost()) {
       return BulkVisit{BulkOutcome::kLocked,
-                       "its lock was taken over during the copy"};
+                       "its lock was ended during the copy"};
     }
     if (!s.ok()) return s;
     return BulkVisit{BulkOutcome::kCopied, ""};
   }
 
  private:
+  // The source's copy of `id` with a positive lifetime left, or the outcome
+  // when there is none to copy; an error when the source does not answer.
+  Result<std::variant<BulkVisit, LegacySession>> ReadSource(
+      const std::string& id) {
+    using Out = std::variant<BulkVisit, LegacySession>;
+    auto session = from_.Read(id);
+    if (!session.ok()) {
+      const Status& s = session.status();
+      if (s.IsNotFound()) return Out(BulkVisit{BulkOutcome::kExpired, ""});
+      if (s.IsCorrupt() || s.IsInvalidArgument() || s.IsNotSupported()) {
+        return Out(BulkVisit{BulkOutcome::kUnreadable,
+                             "in " + from_.Describe() + ": " + s.message()});
+      }
+      return s;  // the source does not answer: stop, a re-run retries
+    }
+    if (session->ttl <= Duration(0)) {
+      return Out(BulkVisit{BulkOutcome::kExpired, ""});
+    }
+    return Out(std::move(session).value());
+  }
+
   LegacySource& from_;
   SessionEngine& to_;
 };

@@ -331,6 +331,21 @@ void PrintSummary(const BulkOptions& o, const BulkState& s, bool finished,
 
 }  // namespace
 
+std::optional<uint64_t> BulkTask::Total() {
+  uint64_t n = 0;
+  std::string cursor;
+  do {
+    auto page = Scan(cursor, kBulkPageSize);
+    if (!page.ok() ||
+        (!page->next_cursor.empty() && page->next_cursor == cursor)) {
+      return std::nullopt;
+    }
+    n += page->ids.size();
+    cursor = std::move(page->next_cursor);
+  } while (!cursor.empty());
+  return n;
+}
+
 uint64_t BulkCounts::total() const {
   uint64_t t = 0;
   for (uint64_t v : by) t += v;

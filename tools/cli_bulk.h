@@ -81,9 +81,10 @@ class BulkTask {
   // The page of ids that starts at `cursor` (empty: the first). The same
   // cursor gives the same page again while the source is unchanged.
   virtual Result<BulkPage> Scan(const std::string& cursor, size_t limit) = 0;
-  // How many sessions the walk will see, when it can be told (for the
-  // progress bar); nullopt otherwise.
-  virtual std::optional<uint64_t> Total() { return std::nullopt; }
+  // How many sessions the walk will see (for the progress bar, asked only
+  // on a terminal); nullopt when it cannot be told. The default walks Scan
+  // once: ids only, no session is read.
+  virtual std::optional<uint64_t> Total();
   // Handles session `id`; with `dry_run`, says what it would do and writes
   // nothing. An error stops the run (the store does not answer): the state
   // is saved and a re-run retries this session.

@@ -56,8 +56,8 @@ class BulkVerb {
     if (int rc = LoadKeys()) return rc;
     std::unique_ptr<LegacySource> from;
     std::string from_name;
+    Warn(a_.from, "FROM");
     if (IsStoreSpec(a_.from)) {
-      Warn(a_.from);
       std::unique_ptr<Store> store;
       if (int rc = Open(a_.from, "FROM", &store)) return rc;
       from_name = store->name();
@@ -72,7 +72,7 @@ class BulkVerb {
       from = std::move(legacy).value();
       from_name = from->Describe();
     }
-    Warn(a_.to);
+    Warn(a_.to, "TO");
     std::unique_ptr<Store> to_store;
     if (int rc = Open(a_.to, "TO", &to_store)) return rc;
     const std::string to_name = to_store->name();
@@ -111,14 +111,14 @@ class BulkVerb {
     return code;
   }
 
-  // The password warning of a URL typed on the command line.
-  void Warn(const std::string& url) {
-    UrlRequest request;
-    request.url = url;
-    auto found = FindStoreUrl(request, UrlSourceOs::Real());
-    if (found.ok() && !found->warning.empty()) {
-      err_ << "sessionkit " << verb_ << ": warning: " << found->warning << "\n";
-    }
+  // A URL typed on the command line with a password in it (what
+  // RedactStoreSpec masks) is seen by other local users. migrate has no
+  // other way to be given its URLs, so this only warns.
+  void Warn(const std::string& url, const std::string& which) {
+    if (RedactStoreSpec(url) == url) return;
+    err_ << "sessionkit " << verb_ << ": warning: the " << which
+         << " URL on the command line holds a password, which other local "
+            "users see (ps) and shell history keeps\n";
   }
 
   int Open(const std::string& url, const std::string& which,
@@ -142,11 +142,6 @@ class BulkVerb {
   EngineOptions EngineSettings() const {
     EngineOptions options;
     options.keys = keys_;
-    options.setting_name = [](std::string_view setting) {
-      std::string flag = "--" + std::string(setting);
-      std::replace(flag.begin() + 2, flag.end(), '_', '-');
-      return flag;
-    };
     return options;
   }
 

@@ -29,21 +29,6 @@ class RekeyTask : public BulkTask {
     return out;
   }
 
-  std::optional<uint64_t> Total() override {
-    uint64_t n = 0;
-    std::string cursor;
-    do {
-      auto page = Scan(cursor, kBulkPageSize);
-      if (!page.ok() ||
-          (!page->next_cursor.empty() && page->next_cursor == cursor)) {
-        return std::nullopt;
-      }
-      n += page->ids.size();
-      cursor = std::move(page->next_cursor);
-    } while (!cursor.empty());
-    return n;
-  }
-
   Result<BulkVisit> Visit(const std::string& id, bool dry_run) override {
     // A first look without the lock: most sessions need no write.
     auto first = Look(id);

@@ -402,6 +402,15 @@ BulkReport RunBulk(BulkTask& task, const BulkOptions& options_in,
     }
   }
 
+  if (!o.dry_run) {
+    // Before any work: a state file that cannot be written is found now.
+    Status saved = SaveState(state, o.state_path);
+    if (!saved.ok()) {
+      err << where << saved.message() << " (give another with --state FILE)\n";
+      report.exit_code = kExitFailure;
+      return report;
+    }
+  }
   StopSignals signals;
   const auto total = o.progress_bar ? task.Total() : std::nullopt;
   BulkProgress progress(o, total, state.counts.total(), err);

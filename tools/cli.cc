@@ -35,11 +35,12 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls",   "get",   "rm",
-                                       "gc",    "lock", "check", "compact",
-                                       "keys",  "train"};
+constexpr std::string_view kVerbs[] = {
+    "stats", "ls",   "get",   "rm",      "gc",     "lock",
+    "check", "compact", "keys", "train", "migrate", "rekey"};
 constexpr char kVerbList[] =
-    "stats, ls, get, rm, gc, lock, check, compact, keys, train";
+    "stats, ls, get, rm, gc, lock, check, compact, keys, train, migrate, "
+    "rekey";
 constexpr size_t kScanPage = 1000;
 
 // What the user typed, made safe to quote in a message.
@@ -109,30 +110,12 @@ class Command : private Args {
     return kExitOk;
   }
 
-  // Parses and opens `url` into store_. Returns kExitOk or an exit code
-  // after printing why.
+  // Opens `url` into store_. Returns kExitOk or an exit code after
+  // printing why.
   int OpenStoreOrFail() {
-    auto urls = ParseStoreSpec(url);
-    if (!urls.ok()) {
-      return Fail(kExitUsage, "bad store URL: " + urls.status().message());
-    }
-    auto store = OpenStore(url);  // checks the settings; creates nothing
-    if (!store.ok() && store.status().IsInvalidArgument()) {
-      return Fail(kExitUsage, "bad store URL: " + store.status().message());
-    }
-    // The LMDB store creates a missing directory; for an inspection tool a
-    // mistyped path must be an error, not a new empty store.
-    for (const StoreUrl& u : *urls) {
-      if (u.scheme != "lmdb") continue;
-      std::error_code ec;
-      if (!std::filesystem::is_directory(u.path, ec)) {
-        return Fail(kExitFailure, "no LMDB store at " + Quoted(u.path) +
-                                      ": the directory does not exist");
-      }
-    }
-    if (!store.ok()) return FailWith(store.status());
-    store_ = std::move(store).value();
-    return kExitOk;
+    std::string error;
+    const int rc = OpenCliStore(url, &store_, &error);
+    return rc == kExitOk ? rc : Fail(rc, error);
   }
 
   int CheckId() {
@@ -572,6 +555,8 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   CLI::App* keys = AddKeysCommand(app, &keys_args);  // no store URL
   TrainArgs train_args;
   CLI::App* train = AddTrainCommand(app, &train_args);  // its URL is required
+  BulkArgs bulk_args;
+  AddBulkCommands(app, &bulk_args);
 
   try {
     app.parse(argc, argv);
@@ -589,6 +574,9 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   const CLI::App* chosen = app.get_subcommands().at(0);
   if (chosen == keys) return RunKeys(*keys, keys_args, out, err);
   if (chosen == train) return RunTrain(train_args, out, err);
+  if (IsBulkVerb(chosen->get_name())) {
+    return RunBulkVerb(chosen->get_name(), bulk_args, out, err);
+  }
   if (int rc = ShiftId(chosen->get_name(), &a, err); rc != kExitOk) return rc;
   a.lock.timeout_action = *ParseLockTimeoutAction(a.timeout_action);
   return Command(chosen->get_name(), std::move(a), out, err).Run();

@@ -12,6 +12,8 @@
 //                               manage an encryption key file
 //   sessionkit train URL --out DIR
 //                               train a zstd dictionary on stored sessions
+//   sessionkit migrate FROM TO  copy every session into another store
+//   sessionkit rekey URL        re-encrypt every session with the active key
 //
 // Without URL, the store is PHP's (cli_source.h).
 // docs/cli.md describes every verb and the exit codes.
@@ -20,11 +22,15 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
+#include <string_view>
 
+#include "cli_source.h"
 #include "sessionkit/clock.h"
 #include "sessionkit/frame.h"
+#include "sessionkit/keyring.h"
 #include "sessionkit/store.h"
 #include "sessionkit/stores/tiered.h"
 
@@ -90,6 +96,32 @@ void AddHashIdsFlags(CLI::App* cmd, std::string* keys_file, bool* hash_ids,
 // when the file is missing, unusable or has no hash line.
 Result<std::string> CliStoreKey(const std::string& id,
                                 const std::string& keys_file, bool hash_ids);
+// Opens the store `url` names as every verb does: kExitUsage for a
+// malformed URL or setting, kExitFailure for an lmdb:// directory that does
+// not exist (a mistyped path never becomes a new empty store) or a store
+// that cannot be opened. kExitOk with the store in *store, or the exit code
+// with the reason in *error.
+int OpenCliStore(const std::string& url, std::unique_ptr<Store>* store,
+                 std::string* error);
+
+// The bulk copies `migrate` and `rekey` (cli_bulk_verbs.cc): what their
+// command lines set.
+struct BulkArgs {
+  std::string from;   // migrate FROM: a store URL or an old handler's spec
+  std::string to;     // migrate TO
+  UrlRequest source;  // rekey's URL, or where to find it
+  std::string keys_file;
+  std::string state_file;
+  bool dry_run = false;
+  uint64_t stop_after = 0;  // hidden, for tests: stop as SIGINT would
+};
+// Registers `migrate` and `rekey` on `app`, filling `args`.
+void AddBulkCommands(CLI::App& app, BulkArgs* args);
+// True for the verbs AddBulkCommands registers.
+bool IsBulkVerb(std::string_view verb);
+// Runs `verb` (a bulk verb) as parsed.
+int RunBulkVerb(const std::string& verb, const BulkArgs& args,
+                std::ostream& out, std::ostream& err);
 
 // The payload of a stored value whose frame is `frame` (`stored` decoded),
 // for session `id`: decrypted with the key file `keys_file` when the frame
@@ -99,6 +131,10 @@ Result<std::string> OpenStoredPayload(std::string_view stored,
                                       const FrameView& frame,
                                       std::string_view id,
                                       const std::string& keys_file);
+// As above, with a loaded key ring (nullptr: none given).
+Result<std::string> OpenStoredPayload(std::string_view stored,
+                                      const FrameView& frame,
+                                      std::string_view id, const KeyRing* ring);
 
 // `s` padded with spaces to `width` characters, on the left or the right
 // (unchanged when it is as long already).

@@ -271,20 +271,31 @@ Result<std::string> OpenStoredPayload(std::string_view stored,
                                       const FrameView& frame,
                                       std::string_view id,
                                       const std::string& keys_file) {
+  std::shared_ptr<const KeyRing> ring;
+  if (frame.header.key_id != 0 && !keys_file.empty()) {
+    auto loaded = KeyRing::Load(keys_file);
+    if (!loaded.ok()) return loaded.status();
+    ring = std::move(loaded).value();
+  }
+  return OpenStoredPayload(stored, frame, id, ring.get());
+}
+
+Result<std::string> OpenStoredPayload(std::string_view stored,
+                                      const FrameView& frame,
+                                      std::string_view id,
+                                      const KeyRing* ring) {
   std::string decrypted;
   std::string_view payload = frame.payload;
   if (frame.header.key_id != 0) {
-    if (keys_file.empty()) {
+    if (ring == nullptr) {
       return Status::InvalidArgument("it is encrypted with key id " +
                                      std::to_string(frame.header.key_id) +
                                      "; give the key file with --keys FILE");
     }
-    auto ring = KeyRing::Load(keys_file);
-    if (!ring.ok()) return ring.status();
     const std::string_view header =
         stored.substr(0, stored.size() - frame.payload.size());
     auto plain =
-        DecryptPayload(**ring, frame.header.key_id, header, id, payload);
+        DecryptPayload(*ring, frame.header.key_id, header, id, payload);
     if (!plain.ok()) return plain.status();
     decrypted = std::move(plain).value();
     payload = decrypted;

@@ -35,9 +35,9 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {
-    "stats", "ls",   "get",   "rm",      "gc",     "lock",
-    "check", "compact", "keys", "train", "migrate", "rekey"};
+constexpr std::string_view kVerbs[] = {"stats", "ls",    "get",     "rm",
+                                       "gc",    "lock",  "check",   "compact",
+                                       "keys",  "train", "migrate", "rekey"};
 constexpr char kVerbList[] =
     "stats, ls, get, rm, gc, lock, check, compact, keys, train, migrate, "
     "rekey";

@@ -1,6 +1,7 @@
 // `sessionkit migrate` and `sessionkit rekey` end to end: the built binary
 // run against real LMDB stores and a real redis-server, the sessions
 // checked through the engine afterwards.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,6 +142,45 @@ TEST_F(BulkCliTest, MigrateResumesAndCopiesEachSessionOnceKeepingNewerOnes) {
   }
   for (int i = 40; i < 43; ++i) EXPECT_FALSE(b->Read(IdOf(i))->found);
   EXPECT_EQ(Count(b_), 40u);
+}
+
+// The old handler's sessions (PHP's files handler: sess_<id> files) copied
+// in bulk; an expired file is skipped, and a session TO already has is kept.
+TEST_F(BulkCliTest, MigrateCopiesTheFilesHandlersSessions) {
+  const std::string php = dir_ + "/php";
+  ASSERT_EQ(mkdir(php.c_str(), 0700), 0);
+  for (int i = 0; i < 6; ++i) {
+    std::ofstream(php + "/sess_" + IdOf(i)) << PayloadOf(i);
+  }
+  // Older than the spec's lifetime: expired.
+  const std::string old_file = php + "/sess_" + IdOf(6);
+  std::ofstream(old_file) << PayloadOf(6);
+  struct timespec times[2] = {{time(nullptr) - 3600, 0},
+                              {time(nullptr) - 3600, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, old_file.c_str(), times, 0), 0);
+  {
+    auto engine = Engine(b_);
+    ASSERT_NE(engine, nullptr);
+    SK_ASSERT_OK(engine->Write(IdOf(0), "newer|b:1;", kTenMinutes));
+  }
+  test::CommandResult r =
+      Cli({"migrate", "files://" + php + "?lifetime=1440", b_});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("copied: 5\n")) << r.output;
+  auto engine = Engine(b_);
+  ASSERT_NE(engine, nullptr);
+  for (int i = 1; i < 6; ++i) {
+    auto read = engine->Read(IdOf(i));
+    SK_ASSERT_OK(read.status());
+    EXPECT_TRUE(read->found) << i;
+    EXPECT_EQ(read->payload, PayloadOf(i));
+  }
+  auto kept = engine->Read(IdOf(0));
+  SK_ASSERT_OK(kept.status());
+  EXPECT_EQ(kept->payload, "newer|b:1;");
+  auto expired = engine->Read(IdOf(6));
+  SK_ASSERT_OK(expired.status());
+  EXPECT_FALSE(expired->found);
 }
 
 TEST_F(BulkCliTest, MigrateDryRunWritesNothing) {

@@ -242,12 +242,15 @@ class Handler:
         return tuple(s for s in self.stores if s != self.behind)
 
 
-def _sessionkit(name, label, save_path, stores=(), behind="", journal=""):
-    """sessionkit from the build, on the store of `save_path`, locking."""
+def _sessionkit(name, label, save_path, stores=(), behind="", journal="",
+                extra_ini=None):
+    """sessionkit from the build, on the store of `save_path`, locking;
+    `extra_ini`: sessionkit settings of its own."""
     return Handler(name=name, label=label,
                    extensions=("{build}/php/sessionkit.so",),
                    ini={"session.save_handler": "sessionkit",
-                        "session.save_path": save_path},
+                        "session.save_path": save_path,
+                        **(extra_ini or {})},
                    stores=stores, locks=True, behind=behind,
                    journal=journal)
 
@@ -338,6 +341,12 @@ HANDLERS = {
     "sessionkit-redis": _sessionkit(
         "sessionkit-redis", "sessionkit Redis",
         "redis://127.0.0.1:{redis_port}/0", ("redis",)),
+    # Compressed with zstd at the default threshold (2 KiB): the `big`
+    # workload's sessions are compressed, the cart's small ones stay raw.
+    "sessionkit-redis-zstd": _sessionkit(
+        "sessionkit-redis-zstd", "sessionkit Redis, zstd",
+        "redis://127.0.0.1:{redis_port}/0", ("redis",),
+        extra_ini={"sessionkit.compression": "zstd"}),
     # Tiers (docs/tiers.md). A cache, and a database written behind through
     # the host's journal (under the run directory, not /var/lib; one
     # directory per handler, so that each one's backlog can be counted).
@@ -419,6 +428,13 @@ GROUPS = {
         ("cart",),
         "the tier handlers beside the single stores they are built on "
         "(phpredis as the anchor), cart only"),
+    "payload": Group(
+        "payload",
+        ("redis", "sessionkit-redis", "sessionkit-redis-zstd"),
+        ("cart", "big"),
+        "sessionkit on Redis with and without zstd compression (phpredis as "
+        "the anchor): `big` is compressed, the cart stays under the "
+        "threshold"),
 }
 
 # The handlers with a tier written behind, where fault-stack's tier

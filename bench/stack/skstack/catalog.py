@@ -347,6 +347,11 @@ HANDLERS = {
         "sessionkit-redis-zstd", "sessionkit Redis, zstd",
         "redis://127.0.0.1:{redis_port}/0", ("redis",),
         extra_ini={"sessionkit.compression": "zstd"}),
+    # Encrypted (XChaCha20-Poly1305) with a key file the harness makes.
+    "sessionkit-redis-encrypted": _sessionkit(
+        "sessionkit-redis-encrypted", "sessionkit Redis, encrypted",
+        "redis://127.0.0.1:{redis_port}/0", ("redis",),
+        extra_ini={"sessionkit.keys": "{run}/keys"}),
     # Tiers (docs/tiers.md). A cache, and a database written behind through
     # the host's journal (under the run directory, not /var/lib; one
     # directory per handler, so that each one's backlog can be counted).
@@ -430,11 +435,12 @@ GROUPS = {
         "(phpredis as the anchor), cart only"),
     "payload": Group(
         "payload",
-        ("redis", "sessionkit-redis", "sessionkit-redis-zstd"),
+        ("redis", "sessionkit-redis", "sessionkit-redis-zstd",
+         "sessionkit-redis-encrypted"),
         ("cart", "big"),
-        "sessionkit on Redis with and without zstd compression (phpredis as "
-        "the anchor): `big` is compressed, the cart stays under the "
-        "threshold"),
+        "sessionkit on Redis plain, with zstd compression and encrypted "
+        "(phpredis as the anchor): `big` is compressed, the cart stays "
+        "under the threshold"),
 }
 
 # The handlers with a tier written behind, where fault-stack's tier

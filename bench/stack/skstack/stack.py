@@ -99,6 +99,7 @@ class Stack:
         ext_dir = _php_extension_dir()
         for h in self.handlers:  # fail before starting anything
             self._extensions(h, ext_dir)
+            self._make_key_file(h)
         needed = []
         for h in self.handlers:
             for s in h.stores:
@@ -126,6 +127,23 @@ class Stack:
         self._start_nginx()
         for h in self.handlers:
             self._check_handler(h)
+
+    def _make_key_file(self, h):
+        """A handler that encrypts (sessionkit.keys) gets its key file, one
+        new key made with the build's CLI, before php-fpm starts."""
+        path = h.ini.get("sessionkit.keys")
+        if not path:
+            return
+        ctx = {"run": self.run_dir, "build": self.build_dir, "app": APP_DIR}
+        path = path.format(**ctx)
+        if os.path.exists(path):
+            return
+        cli = os.path.join(self.build_dir, "tools", "sessionkit")
+        r = subprocess.run([cli, "keys", "generate", "--out", path],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise HarnessError(f"handler {h.name}: cannot make its key file "
+                               f"{path}: {r.stderr.strip()}")
 
     def stop(self):
         from .procs import hold_interrupts

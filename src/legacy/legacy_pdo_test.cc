@@ -17,6 +17,7 @@
 #include "sessionkit/legacy.h"
 #include "sessionkit/open.h"
 #include "support/mariadb_server.h"
+#include "support/postgres_server.h"
 #include "support/test_server.h"
 
 #ifndef SK_PHP_BINARY
@@ -34,6 +35,11 @@ constexpr char kPassword[] = "pdo-legacy-secret";
 
 test::MariadbEnvironment* const kMariadb = test::MariadbEnvironment::Add(
     {.password = kPassword, .name = "mariadb-pdo"});
+test::PostgresServer* g_postgres = nullptr;
+const auto* const kPostgres =
+    ::testing::AddGlobalTestEnvironment(new test::PostgresEnvironment(
+        {.password = kPassword, .settings = {}, .name = "postgres-pdo"},
+        &g_postgres));
 
 // One session written by PdoSessionHandler: argv is the PDO DSN, user,
 // password, the handler's options (JSON), then "create" (createTable) or
@@ -60,7 +66,7 @@ std::string Payload(const std::string& user) {
          "\";bin|s:3:\"" + std::string("\x00\xff\x9f", 3) + "\";";
 }
 
-enum class Db { kMysql };
+enum class Db { kMysql, kPgsql };
 
 std::string DbName(const ::testing::TestParamInfo<Db>& info) {
   return info.param == Db::kMysql ? "Mariadb" : "Postgres";
@@ -79,15 +85,21 @@ class LegacyPdoTest : public ::testing::TestWithParam<Db> {
     delete dir_;
   }
   void SetUp() override {
-    ASSERT_NE(kMariadb->server(), nullptr) << "mariadbd did not start";
+    if (mysql()) {
+      ASSERT_NE(kMariadb->server(), nullptr) << "mariadbd did not start";
+    } else {
+      ASSERT_NE(g_postgres, nullptr) << "postgres did not start";
+    }
     static int n = 0;
     table_ = "sess_" + std::to_string(++n);
+    engine_dir_ = *dir_ + "/engine" + std::to_string(n);
   }
 
-  test::MariadbServer& maria() { return *kMariadb->server(); }
-
-  int port() { return maria().port(); }
-  std::string Scheme() { return "pdo-mysql"; }
+  bool mysql() const { return GetParam() == Db::kMysql; }
+  int port() {
+    return mysql() ? kMariadb->server()->port() : g_postgres->port();
+  }
+  std::string Scheme() { return mysql() ? "pdo-mysql" : "pdo-pgsql"; }
   std::string Spec(const std::string& query) {
     return Scheme() + "://sk:" + kPassword +
            "@127.0.0.1:" + std::to_string(port()) + "/sk_test?table=" + table_ +
@@ -95,7 +107,8 @@ class LegacyPdoTest : public ::testing::TestWithParam<Db> {
   }
   // Runs `sql` as the superuser in the test database; its output.
   std::string Sql(const std::string& sql) {
-    auto out = maria().Sql("USE sk_test; " + sql);
+    auto out = mysql() ? kMariadb->server()->Sql("USE sk_test; " + sql)
+                       : g_postgres->Psql(sql);
     EXPECT_TRUE(out.ok()) << out.status().ToString();
     std::string text = out.ok() ? *out : "";
     while (!text.empty() && text.back() == '\n') text.pop_back();
@@ -116,8 +129,8 @@ class LegacyPdoTest : public ::testing::TestWithParam<Db> {
         "-d",
         "session.gc_maxlifetime=1440",
         *dir_ + "/pdo.php",
-        "mysql:host=127.0.0.1;port=" + std::to_string(port()) +
-            ";dbname=sk_test",
+        std::string(mysql() ? "mysql" : "pgsql") + ":host=127.0.0.1;port=" +
+            std::to_string(port()) + ";dbname=sk_test",
         "sk",
         kPassword,
         "{" + options + "}"};
@@ -131,6 +144,9 @@ class LegacyPdoTest : public ::testing::TestWithParam<Db> {
              const std::string& options = "") {
     const std::string all = "\"db_table\":\"" + table_ + "\"" +
                             (options.empty() ? "" : ",") + options;
+    // createTable's index is named EXPIRY whatever the table, and on
+    // PostgreSQL index names are the schema's: one table per schema.
+    if (!mysql()) Sql("DROP INDEX IF EXISTS expiry");
     Php(all, {"create"});
     for (const std::string& id : ids) Php(all, {"write", id, "u-" + id});
   }
@@ -150,14 +166,14 @@ class LegacyPdoTest : public ::testing::TestWithParam<Db> {
       warnings_.emplace_back(m);
     };
     options.legacy = std::move(legacy);
-    auto engine =
-        OpenEngine("lmdb://" + *dir_ + "/" + table_, std::move(options));
+    auto engine = OpenEngine("lmdb://" + engine_dir_, std::move(options));
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     return engine.ok() ? std::move(engine).value() : nullptr;
   }
 
   static std::string* dir_;
   std::string table_;
+  std::string engine_dir_;
   std::vector<std::string> warnings_;
 };
 
@@ -345,14 +361,16 @@ TEST_P(LegacyPdoTest, ConnectionClosedByTheServerIsMadeAgain) {
   auto source = Open();
   ASSERT_TRUE(source->Read("kept1").ok());
   // wait_timeout or a restart ends the idle connection of a worker.
-  Sql("KILL USER sk");
+  Sql(mysql() ? "KILL USER sk"
+              : "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE usename = 'sk'");
   auto read = source->Read("kept1");
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_EQ(read->payload, Payload("u-kept1"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Pdo, LegacyPdoTest, ::testing::Values(Db::kMysql),
-                         DbName);
+INSTANTIATE_TEST_SUITE_P(Pdo, LegacyPdoTest,
+                         ::testing::Values(Db::kMysql, Db::kPgsql), DbName);
 
 }  // namespace
 }  // namespace sessionkit

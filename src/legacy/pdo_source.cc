@@ -16,8 +16,10 @@
 #include "legacy/legacy_sources.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/stores/mysql.h"
+#include "sessionkit/stores/postgres.h"
 #include "stores/fork_generation.h"
 #include "stores/mysql/connection.h"
+#include "stores/postgres/pg_connection.h"
 
 namespace sessionkit::legacy {
 namespace {
@@ -162,6 +164,97 @@ class MysqlTableClient final : public PdoTableClient {
   std::vector<ConnPtr> idle_;  // guarded by mu_
 };
 
+class PgTableClient final : public PdoTableClient {
+ public:
+  PgTableClient(PostgresOptions options, std::vector<std::string> sql)
+      : options_(std::move(options)), generation_(ForkGeneration()) {
+    for (size_t i = 0; i < sql.size(); ++i) {
+      statements_.push_back({"sk_pdo_" + std::to_string(i), sql[i]});
+    }
+  }
+
+  Result<PdoRows> Run(PdoStatement which, std::string_view key,
+                      int64_t limit) override {
+    static constexpr const char* kWhat[] = {"read", "delete", "scan"};
+    std::vector<postgres::Param> params = {postgres::Param::Text(key)};
+    if (which == kPdoScan) params.push_back(postgres::Param::Int8(limit));
+    for (bool retried = false;;) {
+      bool reused = false;
+      auto conn = Take(&reused);
+      if (!conn.ok()) return conn.status();
+      auto rows = (*conn)->Exec(statements_[which].name, params,
+                                Deadline(options_.read_timeout), kWhat[which]);
+      if (!rows.ok()) {
+        // An idle connection the server has closed since: once more on a
+        // new one.
+        if (retried || !reused || !(*conn)->closed()) return rows.status();
+        retried = true;
+        std::lock_guard<std::mutex> lock(mu_);
+        idle_.clear();
+        continue;
+      }
+      Give(std::move(*conn));
+      PdoRows out(static_cast<size_t>(rows->size()));
+      for (int r = 0; r < rows->size(); ++r) {
+        for (int c = 0; c < (which == kPdoScan ? 1 : 3); ++c) {
+          if (rows->IsNull(r, c)) {
+            out[r].emplace_back();
+          } else {
+            out[r].emplace_back(std::string(rows->Bytes(r, c)));
+          }
+        }
+      }
+      return out;
+    }
+  }
+
+ private:
+  using ConnPtr = std::unique_ptr<postgres::Connection>;
+
+  static postgres::Deadline Deadline(Duration after) {
+    return std::chrono::steady_clock::now() + after;
+  }
+
+  Result<ConnPtr> Take(bool* reused) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      DropIfForked();
+      if (!idle_.empty()) {
+        ConnPtr conn = std::move(idle_.back());
+        idle_.pop_back();
+        *reused = true;
+        return conn;
+      }
+    }
+    auto conn = postgres::Connection::Open(options_, &round_trips_);
+    if (!conn.ok()) return conn.status();
+    SK_RETURN_IF_ERROR((*conn)->Prepare(
+        statements_,
+        Deadline(options_.connect_timeout + options_.read_timeout)));
+    return conn;
+  }
+  void Give(ConnPtr conn) {
+    if (conn->broken()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    DropIfForked();
+    if (idle_.size() < kMaxIdlePdo) idle_.push_back(std::move(conn));
+  }
+  // A parent's connections: their destructors leave the sockets alone.
+  void DropIfForked() {
+    const uint64_t now = ForkGeneration();
+    if (now == generation_) return;
+    idle_.clear();
+    generation_ = now;
+  }
+
+  const PostgresOptions options_;
+  std::vector<postgres::Statement> statements_;
+  std::atomic<uint64_t> round_trips_{0};
+  std::mutex mu_;
+  uint64_t generation_;        // guarded by mu_
+  std::vector<ConnPtr> idle_;  // guarded by mu_
+};
+
 // Any failure of the server or of the connection is an outage for the
 // engine (a warning and a miss): a refused password or a missing table
 // too, which no retry of this request mends either.
@@ -244,9 +337,11 @@ Result<std::unique_ptr<LegacySource>> NewPdoSource(LegacySpec spec, Env* env) {
     client = std::make_unique<MysqlTableClient>(
         std::move(options).value(), PdoSql(spec.pdo, /*pgsql=*/false));
   } else {
-    return Status::NotSupported(spec.redacted +
-                                ": PdoSessionHandler tables on PostgreSQL are "
-                                "not readable by this build");
+    auto options = PostgresOptions::FromUrl(spec.url);
+    if (!options.ok()) return options.status();
+    options->name = spec.redacted;
+    client = std::make_unique<PgTableClient>(std::move(options).value(),
+                                             PdoSql(spec.pdo, /*pgsql=*/true));
   }
   return std::unique_ptr<LegacySource>(
       new PdoSource(std::move(spec), env, std::move(client)));

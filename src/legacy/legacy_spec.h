@@ -5,8 +5,8 @@
 //   phpredis://[:password@]host[:port][/db]?prefix=PHPREDIS_SESSION:
 //   cm-redis://[:password@]host[:port][/db]?prefix=sess_
 //   php-memcached://h1:11211,h2:11211?prefix=memc.sess.key.
-//   pdo-mysql://user:password@host[:port]/db?table=sessions
-//   pdo-pgsql://user:password@host[:port]/db?table=sessions
+//   pdo-mysql://user:password@host[:port]/db?table=sessions&id_col=sess_id
+//   pdo-pgsql://user:password@host[:port]/db?table=sessions&id_col=sess_id
 //
 // The network forms are the store URLs of the same servers (store_url.h)
 // under another scheme, so they take the same connection parameters
@@ -32,6 +32,17 @@ enum class LegacyKind {
   kPdoPgsql,      // ... on PostgreSQL
 };
 
+// PdoSessionHandler's table and columns: its options db_table, db_id_col,
+// db_data_col, db_lifetime_col and db_time_col, with its defaults. SQL
+// names of 1 to 64 letters, digits or '_' (the sources quote them).
+struct PdoTable {
+  std::string table = "sessions";
+  std::string id_col = "sess_id";
+  std::string data_col = "sess_data";
+  std::string lifetime_col = "sess_lifetime";
+  std::string time_col = "sess_time";
+};
+
 // The files handler's defaults: PHP's session.gc_maxlifetime.
 inline constexpr Duration kDefaultFilesLifetime{1440 * 1000};
 // The deepest session.save_path "N;/path" this reads.
@@ -53,11 +64,12 @@ struct LegacySpec {
   StoreUrl url;
   // Redis and memcached kinds: the key prefix before the id.
   std::string prefix;
-  // PDO kinds: the table (Symfony's db_table).
-  std::string table;
+  // PDO kinds: the table and its columns (table=, id_col=, data_col=,
+  // lifetime_col=, time_col=).
+  PdoTable pdo;
 };
 
-// The default key prefix or table of `kind` ("" for files).
+// The default key prefix of `kind` ("" for files and PDO).
 std::string_view DefaultPrefix(LegacyKind kind);
 
 // Parses a legacy spec. InvalidArgument naming the part that is wrong

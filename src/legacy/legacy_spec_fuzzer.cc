@@ -1,5 +1,6 @@
-// Legacy specs as an operator may type them: parsing never crashes, and a
-// spec that parses never shows a password it was given.
+// Legacy specs as an operator may type them: parsing never crashes, a spec
+// that parses never shows a password it was given, and the table and column
+// names it gives (which go into SQL) are letters, digits and '_' only.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -7,6 +8,21 @@
 #include <string_view>
 
 #include "legacy/legacy_spec.h"
+
+namespace {
+
+bool IsSqlName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view spec(reinterpret_cast<const char*>(data), size);
@@ -17,6 +33,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       parsed->redacted.find(":" + parsed->url.password + "@") !=
           std::string::npos) {
     abort();
+  }
+  if (parsed.ok()) {
+    const sessionkit::legacy::PdoTable& pdo = parsed->pdo;
+    for (const std::string* name : {&pdo.table, &pdo.id_col, &pdo.data_col,
+                                    &pdo.lifetime_col, &pdo.time_col}) {
+      if (!IsSqlName(*name)) abort();
+    }
   }
 #ifdef SK_FUZZ_PLANTED
   if (parsed.ok() && parsed->kind == sessionkit::legacy::LegacyKind::kFiles &&

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace sessionkit::legacy {
 namespace {
 
@@ -86,8 +89,47 @@ TEST(LegacySpec, RefusesSessionkitOnlySettingsAndBadNames) {
   EXPECT_THAT(table.status().message(), HasSubstr("table="));
   auto pdo = ParseLegacySpec("pdo-pgsql://u:p@h/db");
   ASSERT_TRUE(pdo.ok()) << pdo.status().ToString();
-  EXPECT_EQ(pdo->table, "sessions");
+  EXPECT_EQ(pdo->pdo.table, "sessions");
+  EXPECT_EQ(pdo->pdo.id_col, "sess_id");
   EXPECT_EQ(pdo->url.scheme, "postgres");
+}
+
+TEST(LegacySpec, PdoTableAndColumnsAreSymfonysOptions) {
+  auto spec = ParseLegacySpec(
+      "pdo-mysql://app:s3cret@db/app?timeout=2s&table=app_sess&id_col=sid&"
+      "data_col=body&lifetime_col=until&time_col=at");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->pdo.table, "app_sess");
+  EXPECT_EQ(spec->pdo.id_col, "sid");
+  EXPECT_EQ(spec->pdo.data_col, "body");
+  EXPECT_EQ(spec->pdo.lifetime_col, "until");
+  EXPECT_EQ(spec->pdo.time_col, "at");
+  // The connection settings stay the store URL's.
+  EXPECT_EQ(spec->url.Param("timeout").value_or(""), "2s");
+  EXPECT_FALSE(spec->url.Param("table"));
+  EXPECT_EQ(spec->redacted,
+            "pdo-mysql://app:***@db:3306/app?timeout=2s&table=app_sess&"
+            "id_col=sid&data_col=body&lifetime_col=until&time_col=at");
+  auto plain = ParseLegacySpec("pdo-pgsql://u@h/db");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->redacted, "pdo-pgsql://u@h:5432/db?table=sessions");
+  EXPECT_EQ(plain->pdo.time_col, "sess_time");
+}
+
+TEST(LegacySpec, PdoNamesAreCheckedAndNamed) {
+  const std::vector<std::string> bads = {
+      "table=s%3Bdrop",     "id_col=a%60b",  "data_col=",
+      "lifetime_col=x%20y", "time_col=t%22", "table=" + std::string(65, 'a')};
+  for (const std::string& bad : bads) {
+    auto spec = ParseLegacySpec("pdo-mysql://u:p@h/db?" + bad);
+    ASSERT_TRUE(spec.status().IsInvalidArgument()) << bad;
+    const std::string name = bad.substr(0, bad.find('=') + 1);
+    EXPECT_THAT(spec.status().message(), HasSubstr(name)) << bad;
+    EXPECT_THAT(spec.status().message(), HasSubstr("db_")) << bad;
+  }
+  // Columns are the PDO specs' own: a store URL of Redis does not take them.
+  EXPECT_TRUE(
+      ParseLegacySpec("phpredis://h?id_col=x").status().IsInvalidArgument());
 }
 
 }  // namespace

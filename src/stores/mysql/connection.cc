@@ -72,9 +72,12 @@ void BindParams(const std::vector<Param>& params,
         b.buffer_type = MYSQL_TYPE_NULL;
         break;
       case Param::Kind::kBytes:
+      case Param::Kind::kText:
         // A BLOB parameter reaches the server as a binary string, with no
-        // conversion. A null buffer would be sent as NULL: "" is not.
-        b.buffer_type = MYSQL_TYPE_BLOB;
+        // conversion; a STRING one in the connection's character set. A
+        // null buffer would be sent as NULL: "" is not.
+        b.buffer_type =
+            p.kind == Param::Kind::kBytes ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
         b.buffer =
             const_cast<char*>(p.bytes.data() != nullptr ? p.bytes.data() : "");
         b.buffer_length = p.bytes.size();
@@ -323,7 +326,8 @@ Result<std::vector<ResultSet>> Connection::ReadResults(MYSQL_STMT* stmt,
 }
 
 std::string Connection::server_info() const {
-  const char* info = mysql_ == nullptr ? nullptr : mysql_get_server_info(mysql_);
+  const char* info =
+      mysql_ == nullptr ? nullptr : mysql_get_server_info(mysql_);
   return info == nullptr ? std::string() : std::string(info);
 }
 

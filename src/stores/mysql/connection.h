@@ -37,15 +37,22 @@ struct ResultSet {
 };
 
 // One parameter of a prepared statement: NULL, bytes (a binary string, no
-// character set), a 64-bit integer or a double. Bytes are not copied: they
-// must outlive the Execute they are passed to.
+// character set), text (a string in the connection's character set, so
+// compared in the collation of the column it meets, as PDO's strings are),
+// a 64-bit integer or a double. Bytes and text are not copied: they must
+// outlive the Execute they are passed to.
 struct Param {
-  enum class Kind { kNull, kBytes, kInt, kDouble };
+  enum class Kind { kNull, kBytes, kText, kInt, kDouble };
   static Param Null() { return Param(); }
   static Param Bytes(std::string_view v) {
     Param p;
     p.kind = Kind::kBytes;
     p.bytes = v;
+    return p;
+  }
+  static Param Text(std::string_view v) {
+    Param p = Bytes(v);
+    p.kind = Kind::kText;
     return p;
   }
   static Param Int(int64_t v) {
@@ -71,6 +78,13 @@ struct Param {
 // Server errors are below 2000; Connector/C's own from 2000.
 struct QueryError {
   unsigned code = 0;
+
+  // The connection itself is gone (ended by a takeover or a Destroy, by
+  // the server, or by its restart): the statement may go again on another
+  // connection.
+  bool gone() const {
+    return code == 2006 || code == 2013 || code == 1927 || code == 4031;
+  }
 };
 
 // Thread safety: not thread-safe; one thread uses a connection at a time

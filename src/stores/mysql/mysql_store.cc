@@ -27,13 +27,6 @@ constexpr LockWaitPacing kPacing{};
 
 static_assert(static_cast<int>(Prepared::kCount) <= Connection::kMaxStatements);
 
-// Error numbers that mean the connection itself is gone (ended by a
-// takeover or a Destroy, or by the server): the step may be tried again on
-// another connection.
-bool ConnectionGone(unsigned code) {
-  return code == 2006 || code == 2013 || code == 1927 || code == 4031;
-}
-
 int64_t ToInt(const std::optional<std::string>& text) {
   int64_t v = 0;
   if (text) std::from_chars(text->data(), text->data() + text->size(), v);
@@ -198,7 +191,7 @@ Result<std::vector<ResultSet>> MysqlStore::Send(ConnPtr* conn, bool reused,
                                                 Duration extra) {
   QueryError err;
   Result<std::vector<ResultSet>> out = Exchange(**conn, stmt, extra, &err);
-  if (out.ok() || !reused || !ConnectionGone(err.code)) return out;
+  if (out.ok() || !reused || !err.gone()) return out;
   DropIdle();
   Result<ConnPtr> fresh = Take();
   if (!fresh.ok()) return fresh.status();
@@ -221,7 +214,7 @@ Result<std::vector<ResultSet>> MysqlStore::RunPinnedOrIdle(
     QueryError err;
     Result<std::vector<ResultSet>> out =
         Exchange(*pinned, stmt, Duration(0), &err);
-    if (out.ok() || !ConnectionGone(err.code)) {
+    if (out.ok() || !err.gone()) {
       Give(std::move(pinned));
       return out;
     }

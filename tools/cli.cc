@@ -22,6 +22,7 @@
 #include "php_payload.h"
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
+#include "sessionkit/keyring.h"
 #include "sessionkit/open.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
@@ -268,8 +269,27 @@ class Command : private Args {
     return kExitOk;
   }
 
-  std::unique_ptr<SessionEngine> EngineOver(std::unique_ptr<Store> store) {
+  // The engine of `lock` and `rm`, with the key ring of --keys: an
+  // encrypted session is then read (and locked) as PHP reads it, not as
+  // an undecodable value.
+  int OpenCliEngine(std::unique_ptr<SessionEngine>* engine) {
+    std::shared_ptr<const KeyRing> ring;
+    if (!keys_file.empty()) {
+      auto loaded = KeyRing::Load(keys_file);
+      if (!loaded.ok()) {
+        return Fail(kExitUsage, "--keys: " + loaded.status().message());
+      }
+      ring = std::move(loaded).value();
+    }
+    *engine = EngineOver(std::move(store_), std::move(ring));
+    return kExitOk;
+  }
+
+  std::unique_ptr<SessionEngine> EngineOver(
+      std::unique_ptr<Store> store,
+      std::shared_ptr<const KeyRing> keys = nullptr) {
     EngineOptions options;
+    options.keys = std::move(keys);
     options.log = [this](LogLevel level, std::string_view message) {
       if (level != LogLevel::kDebug) {
         err_ << "sessionkit " << verb_ << ": " << message << "\n";
@@ -287,7 +307,8 @@ class Command : private Args {
   int Lock() {
     if (int rc = CheckId()) return rc;
     if (int rc = OpenStoreOrFail()) return rc;
-    auto engine = EngineOver(std::move(store_));
+    std::unique_ptr<SessionEngine> engine;
+    if (int rc = OpenCliEngine(&engine)) return rc;
     SessionLock held;
     if (int rc = TakeLock(*engine, lock, held)) return rc;
     if (held.state == LockState::kReadOnly) {
@@ -319,7 +340,7 @@ class Command : private Args {
     std::unique_ptr<SessionEngine> engine;
     SessionLock held;
     if (lock.enabled) {
-      engine = EngineOver(std::move(store_));
+      if (int rc = OpenCliEngine(&engine)) return rc;
       // Nothing to do with a session that stays locked: fail, never delete
       // under another request's feet.
       LockOptions options = lock;

@@ -20,8 +20,8 @@ void AddHashIdsFlags(CLI::App* cmd, std::string* keys_file, bool* hash_ids,
                 "first");
   if (add_keys) {
     cmd->add_option("--keys", *keys_file,
-                    "Key file whose hash line hashes ID, with --hash-ids (as "
-                    "sessionkit.keys)")
+                    "Key file (as sessionkit.keys): decrypts the session, "
+                    "and with --hash-ids its hash line hashes ID")
         ->type_name("FILE");
   }
 }

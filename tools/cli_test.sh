@@ -517,6 +517,14 @@ if [[ -n $PHP_EXT ]]; then
   run get --keys "$KEYS" "$URL" "$ID_ENC"
   expect_rc 0
   expect_out 'user: "alice"'
+  # lock reads the session as PHP does: with the key file, it decrypts.
+  run lock "$URL" "$ID_ENC"
+  expect_rc 1
+  run lock --keys "$KEYS" "$URL" "$ID_ENC"
+  expect_rc 0
+  expect_out_has "^locked session clites\.\.\. after [0-9]+ ms$"
+  run lock --keys "$DIR/no-such-keys" "$URL" "$ID_ENC"
+  expect_error 2 "--keys: "
 
   # Hashed ids: the store holds the hash; get, rm and lock hash the id.
   HURL="lmdb://$DIR/hashed"

@@ -50,8 +50,8 @@ PS_READ_FUNC(sknull) {
   zval *stored = zend_hash_find(sknull_table, key);
   (void)mod_data;
   (void)maxlifetime;
-  *val = stored != NULL ? zend_string_copy(Z_STR_P(stored))
-                        : ZSTR_EMPTY_ALLOC();
+  *val =
+      stored != NULL ? zend_string_copy(Z_STR_P(stored)) : ZSTR_EMPTY_ALLOC();
   return SUCCESS;
 }
 
@@ -108,8 +108,8 @@ static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sknull) {
   return SUCCESS;
 }
 
-static const zend_module_dep sknull_deps[] = {
-    ZEND_MOD_REQUIRED("session") ZEND_MOD_END};
+static const zend_module_dep sknull_deps[] = {ZEND_MOD_REQUIRED("session")
+                                                  ZEND_MOD_END};
 
 zend_module_entry sknull_module_entry = {
     STANDARD_MODULE_HEADER_EX,

@@ -27,7 +27,7 @@ constexpr ParamSpec kTierParams[] = {kWrite, kJournal, kBreaker, kWriteDelay};
 
 constexpr ParamSpec kLmdbParams[] = {
     {.name = "map_size"},    {.name = "map_max"}, {.name = "sync"},
-    {.name = "max_readers"}, {.name = "mode"},
+    {.name = "max_readers"}, {.name = "mode"},    {.name = "writemap"},
 };
 
 constexpr ParamSpec kConnectTimeout{.name = "connect_timeout",

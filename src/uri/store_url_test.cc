@@ -125,7 +125,8 @@ TEST(StoreUrlLmdb, UnknownParameterNamesTheSchemeAndTheValidNames) {
   EXPECT_THAT(msg, HasSubstr("'mapsize'"));
   EXPECT_THAT(msg, HasSubstr("lmdb URLs"));
   EXPECT_THAT(msg,
-              HasSubstr("map_size, map_max, sync, max_readers, mode, write"));
+              HasSubstr("map_size, map_max, sync, max_readers, mode, writemap, "
+                        "write"));
 }
 
 // ---------------------------------------------------------------- redis

@@ -48,6 +48,11 @@ struct LmdbOptions {
   uint64_t map_max = 0;
   LmdbSync sync = LmdbSync::kOff;
   unsigned max_readers = 512;  // concurrent reader slots
+  // Commits write straight into a writable map (MDB_WRITEMAP) instead of
+  // write(2) calls: a cheaper commit, but a stray write through a pointer
+  // into the map corrupts the database, and the data file is preallocated
+  // to the whole map (disk used up front). docs/lmdb.md has the numbers.
+  bool writemap = false;
   // Mode of created files; created directories get it plus the x bits
   // where r is set (0600 → 0700, 0640 → 0750).
   unsigned file_mode = 0600;
@@ -56,7 +61,8 @@ struct LmdbOptions {
   Env* env = nullptr;
 
   // Reads and checks the options of an lmdb:// URL (path, map_size, map_max,
-  // sync, max_readers, mode; the defaults above stand for those not given): the
+  // sync, max_readers, writemap, mode; the defaults above stand for those
+  // not given): the
   // one parser and validator of these settings. InvalidArgument naming the
   // parameter for a bad value.
   static Result<LmdbOptions> FromUrl(const StoreUrl& url);

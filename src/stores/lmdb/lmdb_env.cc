@@ -5,6 +5,7 @@
 #include "stores/lmdb/lmdb_env.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -204,6 +205,25 @@ int SizeMap(Env* e, const LmdbOptions& options) {
   return 0;
 }
 
+// writemap=on (MDB_WRITEMAP): LMDB sizes data.mdb to the map as a sparse
+// file, and a store into a hole the full disk cannot fill is a SIGBUS, not
+// an error. So the whole map is allocated first. 0 or an errno code.
+int PreallocateMap(Env* e) {
+  unsigned flags = 0;
+  int rc = mdb_env_get_flags(e->env, &flags);
+  if (rc != 0 || (flags & MDB_WRITEMAP) == 0) return rc;
+  mdb_filehandle_t fd;
+  MDB_envinfo info;
+  if ((rc = mdb_env_get_fd(e->env, &fd)) != 0 ||
+      (rc = mdb_env_info(e->env, &info)) != 0) {
+    return rc;
+  }
+  // fallocate, not posix_fallocate: no slow writing of zeros where the
+  // filesystem cannot allocate (EOPNOTSUPP: writemap=on is not for it).
+  return fallocate(fd, 0, 0, static_cast<off_t>(info.me_mapsize)) == 0 ? 0
+                                                                       : errno;
+}
+
 // Creates, configures and opens e->env in e->dir (at the opening, and at a
 // reopening after a compaction). 0, or the LMDB code and, in *what, the
 // step that failed.
@@ -219,13 +239,16 @@ int OpenLmdbHandle(Env* e, const LmdbOptions& options, std::string_view* what) {
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (options.sync == LmdbSync::kOff) flags |= MDB_NOSYNC;
   if (options.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
+  if (options.writemap) flags |= MDB_WRITEMAP;
   *what = "cannot open the LMDB environment in";
   if ((rc = mdb_env_open(e->env, e->dir.c_str(), flags, options.file_mode)) !=
       0) {
     return rc;
   }
   *what = "cannot size the map of the LMDB environment in";
-  return SizeMap(e, options);
+  if ((rc = SizeMap(e, options)) != 0) return rc;
+  *what = "writemap=on: cannot allocate the whole map on disk in";
+  return PreallocateMap(e);
 }
 
 // Creates, configures and opens the LMDB environment of `e` in e->dir, and
@@ -430,7 +453,8 @@ std::string LmdbStore::LastRecovery() const {
 int LmdbStore::Remap(Env* e) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
   if (e->env == nullptr) return 0;  // a failed reopening: the retry reopens
-  return mdb_env_set_mapsize(e->env, 0);
+  const int rc = mdb_env_set_mapsize(e->env, 0);
+  return rc != 0 ? rc : PreallocateMap(e);
 }
 
 int LmdbStore::Reopen(Env* e) {
@@ -484,6 +508,10 @@ int LmdbStore::Grow(Env* e, bool gc_step) {
   // Other processes take the new size at their next transaction after the
   // next commit of this one (MDB_MAP_RESIZED, then Remap).
   if ((rc = mdb_env_set_mapsize(e->env, next)) != 0) return rc;
+  if ((rc = PreallocateMap(e)) != 0) {
+    mdb_env_set_mapsize(e->env, before);  // leaves no hole in the map
+    return rc == ENOSPC ? MDB_MAP_FULL : rc;
+  }
   growths_.fetch_add(1, std::memory_order_relaxed);
   return 0;
 }

@@ -9,7 +9,7 @@
 // on the same directory share one MDB_env, because LMDB must not be opened
 // twice in one process (closing the second copy would drop the first one's
 // file locks); the first store to open a directory sets its map_size,
-// max_readers and sync mode for the whole process.
+// max_readers, sync mode and writemap for the whole process.
 //
 // Forks are detected with a pthread_atfork child handler (a generation
 // counter), which keeps getpid() off the hot path; a child made without

@@ -41,6 +41,10 @@ Status ReadSettings(const StoreUrl& url, LmdbOptions* options) {
   if (!sync.ok()) return sync.status();
   options->sync = static_cast<LmdbSync>(*sync);
 
+  Result<bool> writemap = url.BoolParam("writemap", options->writemap);
+  if (!writemap.ok()) return writemap.status();
+  options->writemap = *writemap;
+
   Result<int64_t> readers = url.IntParam("max_readers", options->max_readers);
   if (!readers.ok()) return readers.status();
   // A count beyond `unsigned` stays out of range rather than wrapping.

@@ -35,6 +35,21 @@ TEST(LmdbOptionsFromUrl, DefaultsWhenNoParameters) {
   EXPECT_EQ(options->sync, LmdbSync::kOff);
   EXPECT_EQ(options->max_readers, 512u);
   EXPECT_EQ(options->file_mode, 0600u);
+  EXPECT_FALSE(options->writemap);
+}
+
+TEST(LmdbOptionsFromUrl, ReadsWritemap) {
+  for (const char* on : {"on", "1", "true", "yes"}) {
+    auto options = LmdbOptions::FromUrl(HandBuilt("writemap", on));
+    ASSERT_TRUE(options.ok()) << on << ": " << options.status().ToString();
+    EXPECT_TRUE(options->writemap) << on;
+  }
+  auto url = ParseStoreUrl("lmdb:///srv/sess?writemap=off&sync=meta");
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  auto options = LmdbOptions::FromUrl(*url);
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  EXPECT_FALSE(options->writemap);
+  EXPECT_EQ(options->sync, LmdbSync::kMeta);
 }
 
 TEST(LmdbOptionsFromUrl, ReadsEveryParameter) {
@@ -75,7 +90,7 @@ TEST(LmdbOptionsFromUrl, BadValuesNameTheParameter) {
       {"sync", "fast"},         {"sync", ""},         {"map_size", "12XB"},
       {"map_size", "4KiB"},     {"max_readers", "0"}, {"max_readers", "many"},
       {"max_readers", "70000"}, {"mode", "999"},      {"mode", "0400"},
-      {"mode", "rw"},
+      {"mode", "rw"},           {"writemap", "fast"}, {"writemap", ""},
   };
   for (const Case& c : cases) {
     auto options = LmdbOptions::FromUrl(HandBuilt(c.name, c.value));
@@ -116,6 +131,8 @@ TEST(LmdbOptionsFromUrl, BadValuesOfAParsedUrlAreNamed) {
       {"mode=", "mode=: expected an octal file mode like 0600"},
       {"mode=06000", "mode=06000: expected an octal file mode like 0600"},
       {"mode=1777", "mode=1777 is not usable"},
+      {"writemap=maybe",
+       "writemap=maybe: expected 1/0, true/false, on/off or yes/no"},
   };
   for (const Case& c : cases) {
     auto url = ParseStoreUrl(std::string("lmdb:///x?") + c.query);

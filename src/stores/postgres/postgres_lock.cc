@@ -116,9 +116,23 @@ Result<LockedRead> PostgresStore::LockAndRead(std::string_view id,
         continue;
       }
     }
+    // A wait that ran out in pg_advisory_lock may have been granted the
+    // lock as lock_timeout fired: the server then keeps it for this
+    // connection's session (a session-level lock outlives the plpgsql block
+    // the error unwound), and a later try on the same connection would take
+    // it once more (advisory locks stack), so that the release left it held
+    // by an idle connection, locking the session for good. Such a connection
+    // is closed, never reused: closing it releases whatever it holds.
+    if (wait_ms > 0) conn.reset();
     if (wait.Expired()) {
-      Return(std::move(conn));
+      if (conn != nullptr) Return(std::move(conn));
       return LockedRead{};  // kTimedOut
+    }
+    if (conn == nullptr) {
+      Result<std::unique_ptr<Connection>> fresh = Acquire(what);
+      if (!fresh.ok()) return fresh.status();
+      conn = std::move(*fresh);
+      held = false;
     }
     // Waiters queue on the server in arrival order, and a holder whose
     // process dies loses its connection, so the server releases its lock

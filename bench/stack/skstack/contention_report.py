@@ -185,7 +185,8 @@ def _panel(out, x0, y0, w, h, title, unit, handlers, clients, value, log=False):
         y = y0 + h - h * (frac(v) if v else 0)
         out.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x0 + w}" y2="{y:.1f}" '
                    f'stroke="#ddd"/>')
-        label = f"{v:.0f}" if v >= 10 or v == int(v) else f"{v:g}"
+        label = (f"{v / 1000:g}k" if v >= 10000 else
+                 f"{v:.0f}" if v >= 10 or v == int(v) else f"{v:g}")
         out.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end" '
                    f'font-size="11">{label}</text>')
     out.append(f'<text x="{x0 - 44}" y="{y0 + h / 2:.0f}" font-size="11" '
@@ -205,7 +206,8 @@ def _panel(out, x0, y0, w, h, title, unit, handlers, clients, value, log=False):
                        f'height="{bh:.1f}" fill="{COLORS[ci % len(COLORS)]}">'
                        f'<title>{escape(hd)}, {c} clients: {v:.1f} {escape(unit)}'
                        f'</title></rect>')
-            text = f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+            text = (f"{v / 1000:.0f}k" if v >= 10000 else
+                    f"{v:.0f}" if v >= 10 else f"{v:.1f}")
             out.append(f'<text x="{x + bw / 2:.1f}" y="{y0 + h - bh - 3:.1f}" '
                        f'text-anchor="middle" font-size="9">{text}</text>')
         lx = x0 + gi * gw + gw / 2
@@ -300,7 +302,18 @@ def _short(msg):
     msg = re.sub(r"^503: (session_start|session write) failed: ", "", msg)
     msg = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", msg)
     msg = re.sub(r"^PHP (\w+( error)?):\s+", r"\1: ", msg)
-    return msg[:200]
+    return msg if len(msg) <= 320 else msg[:317] + "..."
+
+
+def _max_exec(data):
+    """`max_execution_time` as the pools loaded it, which sessionkit's
+    `lock_wait_ms=auto` waits for."""
+    values = {s.get("max_execution_time")
+              for s in data.get("settings", {}).values()} - {None}
+    if len(values) != 1:
+        return ""
+    return (f" (`max_execution_time={values.pop()}` s in every pool, which "
+            "`sessionkit.lock_wait_ms=auto` waits in wall-clock time)")
 
 
 def _settings(data, h):
@@ -308,9 +321,7 @@ def _settings(data, h):
     s = data.get("settings", {}).get(h, {})
     family = catalog.HANDLERS[h].ini.get("session.save_handler", "")
     keys = [k for k in s if k.startswith(family + ".")]
-    if family == "files":
-        return "flock(), no settings"
-    return ", ".join(f"`{k}={s[k]}`" for k in keys) or "defaults"
+    return ", ".join(f"`{k}={s[k]}`" for k in keys)
 
 
 def docs_section(data, tgts, chart):
@@ -341,7 +352,8 @@ def docs_section(data, tgts, chart):
         "of work (usleep) between session_start() and the write. A client "
         "counts an update when the page answers 200 with the new n, which it "
         "does only once session_write_close() succeeded; every handler runs "
-        "with its default lock settings. The load client used at most "
+        "with its default lock settings" + _max_exec(data) + ". The load "
+        "client used at most "
         f"{cpu:.0f}% of one core.",
         "",
         "`updates/s`: acknowledged updates over the time from the start to "
@@ -385,8 +397,7 @@ def docs_section(data, tgts, chart):
     lines += ["Handlers, how a request waits for the lock, and the lock "
               "settings as loaded in the run:", ""]
     for h in data["handlers"]:
-        how = how_it_waits(h)
-        lines.append(f"- `{h}`: {catalog.HANDLERS[h].label}" +
-                     (f"; {how}" if how else "") + f"; {_settings(data, h)}")
+        parts = [catalog.HANDLERS[h].label, how_it_waits(h), _settings(data, h)]
+        lines.append(f"- `{h}`: " + "; ".join(p for p in parts if p) + ".")
     lines += ["", "How the harness works: [stack.md](stack.md)."]
     return "\n".join(lines)

@@ -38,6 +38,9 @@ LOCK_SETTINGS = ("sessionkit.lock_max_waiters", "sessionkit.lock_wait_ms",
                  "sessionkit.lock_timeout_action", "redis.session.lock_retries",
                  "redis.session.lock_wait_time", "memcached.sess_lock_retries",
                  "memcached.sess_lock_wait_min", "memcached.sess_lock_wait_max")
+# A request this slow is listed with when it started: a stall of the whole
+# session shows as many of them starting together.
+SLOW_S = 1.0
 PHP_MESSAGE = re.compile(r"PHP (Warning|Notice|Fatal error|Parse error|"
                          r"Recoverable fatal error|Deprecated)\b")
 
@@ -77,6 +80,7 @@ class Client(threading.Thread):
         self.ns = []           # the n of every acknowledged update
         self.page_warnings = 0
         self.errors = []       # a few examples
+        self.slow = []         # (start, seconds) of requests over SLOW_S
         self.last_end = 0.0
 
     def run(self):
@@ -103,6 +107,8 @@ class Client(threading.Thread):
             end = time.monotonic()
             self.last_end = end
             self.latencies.append((end - t) * 1e6)
+            if end - t >= SLOW_S:
+                self.slow.append((t, end - t))
             self._count(status, body)
         if conn is not None:
             conn.close()
@@ -209,6 +215,7 @@ def run_point(stack, handler, clients, seconds):
     acked = sum(per_client)
     ns = [n for w in workers for n in w.ns]
     lat = [x for w in workers for x in w.latencies]
+    slow = sorted((round(t - t0, 2), round(d, 2)) for w in workers for t, d in w.slow)
     return {
         "handler": handler, "clients": clients, "seconds": seconds,
         "wall_s": wall, "ok": acked, "refused": refused,
@@ -232,6 +239,8 @@ def run_point(stack, handler, clients, seconds):
         "p50_us": load.percentile(lat, 50), "p99_us": load.percentile(lat, 99),
         "max_us": max(lat) if lat else 0.0, "requests": len(lat),
         "per_client": per_client, "client_cpu_s": cpu,
+        # Requests over SLOW_S: (start, seconds) from the start of the run.
+        "slow": slow,
         "client_cpu_pct": 100.0 * cpu / wall if wall else 0.0,
     }
 
@@ -245,7 +254,9 @@ def progress_line(i, total, r):
             f"{r['p50_us'] / 1000:6.1f} ms  p99 {r['p99_us'] / 1000:6.1f} ms  "
             f"max {r['max_us'] / 1000:6.0f} ms  per client {min(pc)}..{max(pc)} "
             f"({contention_report.spread_pct(r):.1f}%)  n {r['final_n']} of "
-            f"{r['ok']} acknowledged  client CPU {r['client_cpu_pct']:.0f}%")
+            f"{r['ok']} acknowledged  client CPU {r['client_cpu_pct']:.0f}%" +
+            (f"  {len(r['slow'])} requests over {SLOW_S:g} s, the first "
+             f"started at +{r['slow'][0][0]:.1f} s" if r.get("slow") else ""))
 
 
 def settings_of(stack, handler):

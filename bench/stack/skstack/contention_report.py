@@ -393,6 +393,17 @@ def docs_section(data, tgts, chart):
     if notes:
         lines += ["What the handlers said when they failed or warned:", ""] \
             + list(notes.values()) + [""]
+    slow = [r for r in runs if r.get("slow")]
+    if slow:
+        lines += ["Requests that took over 1 s (a stall of the whole session "
+                  "shows as many of them starting together):", ""]
+        for r in slow:
+            starts = [t for t, _ in r["slow"]]
+            lines.append(f"- `{r['handler']}`, {r['clients']} clients: "
+                         f"{len(starts)}, started between +{min(starts):.1f} s "
+                         f"and +{max(starts):.1f} s of the run, the longest "
+                         f"{max(d for _, d in r['slow']):.1f} s")
+        lines.append("")
     from .bench import how_it_waits
     lines += ["Handlers, how a request waits for the lock, and the lock "
               "settings as loaded in the run:", ""]

@@ -399,9 +399,11 @@ def docs_section(data, tgts, chart):
                   "shows as many of them starting together):", ""]
         for r in slow:
             starts = [t for t, _ in r["slow"]]
+            when = (f"started at +{starts[0]:.1f} s" if len(starts) == 1 else
+                    f"started between +{min(starts):.1f} s and "
+                    f"+{max(starts):.1f} s")
             lines.append(f"- `{r['handler']}`, {r['clients']} clients: "
-                         f"{len(starts)}, started between +{min(starts):.1f} s "
-                         f"and +{max(starts):.1f} s of the run, the longest "
+                         f"{len(starts)}, {when} of the run, the longest "
                          f"{max(d for _, d in r['slow']):.1f} s")
         lines.append("")
     from .bench import how_it_waits

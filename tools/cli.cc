@@ -273,35 +273,10 @@ class Command : private Args {
   // encrypted session is then read (and locked) as PHP reads it, not as
   // an undecodable value.
   int OpenCliEngine(std::unique_ptr<SessionEngine>* engine) {
-    std::shared_ptr<const KeyRing> ring;
-    if (!keys_file.empty()) {
-      auto loaded = KeyRing::Load(keys_file);
-      if (!loaded.ok()) {
-        return Fail(kExitUsage, "--keys: " + loaded.status().message());
-      }
-      ring = std::move(loaded).value();
-    }
-    *engine = EngineOver(std::move(store_), std::move(ring));
-    return kExitOk;
-  }
-
-  std::unique_ptr<SessionEngine> EngineOver(
-      std::unique_ptr<Store> store,
-      std::shared_ptr<const KeyRing> keys = nullptr) {
-    EngineOptions options;
-    options.keys = std::move(keys);
-    options.log = [this](LogLevel level, std::string_view message) {
-      if (level != LogLevel::kDebug) {
-        err_ << "sessionkit " << verb_ << ": " << message << "\n";
-      }
-    };
-    // Settings by the flags that set them: lock_wait_ms is --lock-wait-ms.
-    options.setting_name = [](std::string_view setting) {
-      std::string flag = "--" + std::string(setting);
-      std::replace(flag.begin() + 2, flag.end(), '_', '-');
-      return flag;
-    };
-    return std::make_unique<SessionEngine>(std::move(store), options);
+    std::string error;
+    *engine =
+        OpenCliEngineOver(std::move(store_), keys_file, verb_, err_, &error);
+    return *engine ? kExitOk : Fail(kExitUsage, error);
   }
 
   int Lock() {

@@ -29,6 +29,7 @@
 
 #include "cli_source.h"
 #include "sessionkit/clock.h"
+#include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
 #include "sessionkit/store.h"
@@ -103,6 +104,16 @@ Result<std::string> CliStoreKey(const std::string& id,
 // with the reason in *error.
 int OpenCliStore(const std::string& url, std::unique_ptr<Store>* store,
                  std::string* error);
+// The engine of the verbs that lock (`lock`, `rm`) over `store`: the key
+// ring of `keys_file` (none when empty), so an encrypted session reads as
+// PHP reads it; messages go to `err` as "sessionkit VERB: ...", settings are
+// named by their flags (lock_wait_ms is --lock-wait-ms). Null, with the
+// reason in *error, when the key file cannot be used.
+std::unique_ptr<SessionEngine> OpenCliEngineOver(std::unique_ptr<Store> store,
+                                                 const std::string& keys_file,
+                                                 const std::string& verb,
+                                                 std::ostream& err,
+                                                 std::string* error);
 
 // The bulk copies `migrate` and `rekey` (cli_bulk_verbs.cc): what their
 // command lines set.

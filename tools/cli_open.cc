@@ -1,11 +1,18 @@
-// How every verb opens the store a URL names.
+// How every verb opens the store a URL names, and the engine of the verbs
+// that lock.
+#include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "cli.h"
 #include "php_payload.h"
+#include "sessionkit/engine.h"
+#include "sessionkit/keyring.h"
 #include "sessionkit/open.h"
 #include "sessionkit/store_url.h"
 
@@ -40,6 +47,34 @@ int OpenCliStore(const std::string& url, std::unique_ptr<Store>* out,
   }
   *out = std::move(store).value();
   return kExitOk;
+}
+
+std::unique_ptr<SessionEngine> OpenCliEngineOver(std::unique_ptr<Store> store,
+                                                 const std::string& keys_file,
+                                                 const std::string& verb,
+                                                 std::ostream& err,
+                                                 std::string* error) {
+  EngineOptions options;
+  if (!keys_file.empty()) {
+    auto loaded = KeyRing::Load(keys_file);
+    if (!loaded.ok()) {
+      *error = "--keys: " + loaded.status().message();
+      return nullptr;
+    }
+    options.keys = std::move(loaded).value();
+  }
+  options.log = [&err, verb](LogLevel level, std::string_view message) {
+    if (level != LogLevel::kDebug) {
+      err << "sessionkit " << verb << ": " << message << "\n";
+    }
+  };
+  // Settings by the flags that set them: lock_wait_ms is --lock-wait-ms.
+  options.setting_name = [](std::string_view setting) {
+    std::string flag = "--" + std::string(setting);
+    std::replace(flag.begin() + 2, flag.end(), '_', '-');
+    return flag;
+  };
+  return std::make_unique<SessionEngine>(std::move(store), options);
 }
 
 }  // namespace sessionkit::cli

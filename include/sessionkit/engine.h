@@ -90,7 +90,9 @@ struct EngineOptions {
   // finds no session (and no tombstone) reads the legacy copy, under the
   // session's lock; the first write that follows stores it in sessionkit's
   // format and deletes the legacy copy, and Destroy deletes it too, so it
-  // never comes back. Exists accepts an id only the legacy copy has. A
+  // never comes back (when that delete fails, a tombstone stored in its
+  // place keeps the session destroyed for 30 days). Exists accepts an id
+  // only the legacy copy has. A
   // legacy store that fails is a warning and a miss (an undecodable copy:
   // a read-only empty session, the copy left alone). nullptr: none.
   std::shared_ptr<LegacySource> legacy;
@@ -290,11 +292,16 @@ class SessionEngine {
   void ReportLockLost(std::string_view id, const Status& status,
                       std::string_view what);
   // EngineOptions::legacy (engine_legacy.cc): the legacy copy of a session
-  // sessionkit does not hold, as a ReadResult; whether one exists; and
-  // removing it (failures logged, never returned).
+  // sessionkit does not hold, as a ReadResult; whether one exists (`key`:
+  // the id's StoreKey, whose store record may be a tombstone); and removing
+  // it (failures logged, never returned: false when a copy may be left).
   ReadResult ReadLegacy(std::string_view id);
   bool LegacyExists(std::string_view id);
-  void DeleteLegacy(std::string_view id, std::string_view why);
+  Result<bool> ExistsBesideLegacy(std::string_view id, std::string_view key);
+  bool DeleteLegacy(std::string_view id, std::string_view why);
+  // After a Destroy whose legacy delete failed: a tombstone in the store
+  // under `key`, so that no later read brings the legacy copy back.
+  void BuryLegacyCopy(std::string_view id, std::string_view key);
   // A Touch of a session read from the legacy store and left unchanged
   // (PHP's lazy_write): written to the store instead, so that it lives as
   // long as its user is active; nullopt when there is nothing to move.

@@ -185,10 +185,6 @@ sk_code Guarded(sk_result* result, const char* what, Body&& body) noexcept {
   }
 }
 
-std::string_view View(const char* p, size_t n) {
-  return p == nullptr ? std::string_view() : std::string_view(p, n);
-}
-
 // Engines live until sk_shutdown, or until evicted: beyond
 // kMaxCachedEngines, the least recently used engine that no caller holds is
 // closed. The map itself is never destroyed, so no static destructor tears

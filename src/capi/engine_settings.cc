@@ -11,10 +11,6 @@
 namespace sessionkit {
 namespace {
 
-std::string_view View(const char* data, size_t size) {
-  return data == nullptr ? std::string_view() : std::string_view(data, size);
-}
-
 // Appends one setting to a cache key. A NUL never appears in a spec that
 // opens nor in a path, and each field is named, so no two different
 // settings make the same key.

@@ -3,6 +3,7 @@
 #ifndef SESSIONKIT_CAPI_ENGINE_SETTINGS_H_
 #define SESSIONKIT_CAPI_ENGINE_SETTINGS_H_
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,12 @@
 #include "sessionkit/status.h"
 
 namespace sessionkit {
+
+// A C caller's (pointer, length) as a view: a null pointer is empty
+// whatever the length says.
+inline std::string_view View(const char* data, size_t size) {
+  return data == nullptr ? std::string_view() : std::string_view(data, size);
+}
 
 // The cache key of an engine for `spec` with `settings` (nullptr: none):
 // equal for two calls exactly when they must share one engine. A spec

@@ -400,7 +400,7 @@ Status SessionEngine::Destroy(std::string_view id) {
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
   Status s = store_->Destroy(*key);
-  DeleteLegacy(id, "destroyed");
+  if (!DeleteLegacy(id, "destroyed") && s.ok()) BuryLegacyCopy(id, *key);
   return s;
 }
 
@@ -410,9 +410,8 @@ Result<bool> SessionEngine::Exists(std::string_view id) {
   if (!ValidateSessionId(id).ok()) return false;
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
-  auto exists = store_->Exists(*key);
-  if (exists.ok() && !*exists) return LegacyExists(id);
-  return exists;
+  if (options_.legacy != nullptr) return ExistsBesideLegacy(id, *key);
+  return store_->Exists(*key);
 }
 
 Result<std::string> SessionEngine::CreateId(const SessionIdOptions& options) {

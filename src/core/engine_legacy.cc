@@ -5,6 +5,7 @@
 #include <string>
 
 #include "sessionkit/engine.h"
+#include "sessionkit/frame.h"
 
 namespace sessionkit {
 namespace {
@@ -12,6 +13,10 @@ namespace {
 // A failing legacy store is asked again after this long, not at every
 // request: each ask may cost its whole timeout. Deletes are always tried.
 constexpr Duration kLegacyRetryAfter{2000};
+// How long the tombstone of a destroyed session whose legacy copy could not
+// be deleted is kept: longer than the old handlers keep a session
+// (gc_maxlifetime, a "remember me" cookie's lifetime).
+constexpr Duration kLegacyTombstoneTtl{30LL * 24 * 3600 * 1000};
 
 bool IsOutage(const Status& s) {
   return s.IsUnavailable() || s.IsDeadlineExceeded();
@@ -74,16 +79,43 @@ std::optional<Status> SessionEngine::MoveLegacyOnTouch(
   return Write(id, copy.payload, ttl, lock);
 }
 
-void SessionEngine::DeleteLegacy(std::string_view id, std::string_view why) {
-  if (options_.legacy == nullptr) return;
+Result<bool> SessionEngine::ExistsBesideLegacy(std::string_view id,
+                                               std::string_view key) {
+  auto record = store_->Read(key);
+  if (record.ok()) return !IsTombstoneFrame(record->data);
+  if (!record.status().IsNotFound()) return record.status();
+  return LegacyExists(id);
+}
+
+bool SessionEngine::DeleteLegacy(std::string_view id, std::string_view why) {
+  if (options_.legacy == nullptr) return true;
   Status s = options_.legacy->Delete(id);
-  if (s.ok()) return;
+  if (s.ok()) return true;
   Log(LogLevel::kWarning,
       "legacy sessions " + options_.legacy->Describe() + ": session " +
           SessionIdPrefix(id) + " was " + std::string(why) +
           " but its legacy copy could not be deleted: " + s.message() +
-          "; delete it there, or it may be read again once sessionkit "
-          "holds no copy of the session");
+          "; delete it there" +
+          (why == "destroyed"
+               ? " (sessionkit keeps the session destroyed for " +
+                     std::to_string(kLegacyTombstoneTtl.count() / 86400000) +
+                     " days meanwhile)"
+               : ", or it may be read again once sessionkit holds no copy "
+                 "of the session"));
+  return false;
+}
+
+void SessionEngine::BuryLegacyCopy(std::string_view id, std::string_view key) {
+  // Version 0: the next write of the id starts its versions afresh, as
+  // after any Destroy.
+  Status s = store_->Write(key, EncodeTombstoneFrame(0), kLegacyTombstoneTtl);
+  if (s.ok()) return;
+  Log(LogLevel::kWarning,
+      store_->name() + ": session " + SessionIdPrefix(id) +
+          ": destroyed, but neither its legacy copy could be deleted nor a "
+          "tombstone stored in its place: " +
+          s.message() +
+          "; the legacy copy may be read again until it is deleted there");
 }
 
 }  // namespace sessionkit

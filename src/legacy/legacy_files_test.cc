@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -61,17 +62,22 @@ class LegacyFilesTest : public ::testing::Test {
     EXPECT_TRUE(source.ok()) << source.status().ToString();
     return source.ok() ? std::move(source).value() : nullptr;
   }
-  // An LMDB engine reading the files handler's sessions; its warnings
-  // land in warnings_.
-  std::unique_ptr<SessionEngine> Engine(std::string_view params = "") {
+  // An LMDB engine reading the files handler's sessions (through
+  // `legacy` when given); its warnings land in warnings_.
+  std::unique_ptr<SessionEngine> Engine(
+      std::string_view params = "",
+      std::shared_ptr<LegacySource> legacy = nullptr) {
     EngineOptions options;
     options.log = [this](LogLevel level, std::string_view message) {
       std::lock_guard<std::mutex> lock(mu_);
       if (level == LogLevel::kWarning) warnings_.emplace_back(message);
     };
-    auto legacy = OpenLegacySource(Spec(params));
-    EXPECT_TRUE(legacy.ok()) << legacy.status().ToString();
-    options.legacy = std::move(legacy).value();
+    if (legacy == nullptr) {
+      auto opened = OpenLegacySource(Spec(params));
+      EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+      legacy = std::move(opened).value();
+    }
+    options.legacy = std::move(legacy);
     auto engine = OpenEngine("lmdb://" + dir_ + "/sk", std::move(options));
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     return std::move(engine).value();
@@ -227,6 +233,68 @@ TEST_F(LegacyFilesTest, EngineDestroyLeavesNothingToResurrect) {
   ASSERT_TRUE(after.ok());
   EXPECT_FALSE(after->found);
   EXPECT_FALSE(*engine->Exists(kId));
+}
+
+// The files source, whose deletes fail while `refuse_deletes` is set (an
+// old store that is down, or refuses the delete, at the logout).
+class RefusingDeletes final : public LegacySource {
+ public:
+  explicit RefusingDeletes(std::unique_ptr<LegacySource> source)
+      : source_(std::move(source)) {}
+  Result<LegacySession> Read(std::string_view id) override {
+    return source_->Read(id);
+  }
+  Status Delete(std::string_view id) override {
+    if (refuse_deletes) return Status::Unavailable("the old store is down");
+    return source_->Delete(id);
+  }
+  Result<LegacyPage> Scan(std::string_view cursor, size_t limit) override {
+    return source_->Scan(cursor, limit);
+  }
+  std::string Describe() const override { return source_->Describe(); }
+
+  std::atomic<bool> refuse_deletes{true};
+
+ private:
+  std::unique_ptr<LegacySource> source_;
+};
+
+TEST_F(LegacyFilesTest, EngineDestroyWhoseLegacyDeleteFailsResurrectsNothing) {
+  PutFile(kId, kPayload);
+  auto refusing = std::make_shared<RefusingDeletes>(Source());
+  auto engine = Engine("", refusing);
+  auto read = engine->ReadForUpdate(kId, LockOptions{});
+  ASSERT_TRUE(read.ok());
+  ASSERT_TRUE(read->found);
+  ASSERT_TRUE(engine->Destroy(kId).ok());
+  ASSERT_TRUE(FileExists(kId));  // the old copy is still there
+  ASSERT_EQ(warnings_.size(), 1u);
+  EXPECT_THAT(warnings_[0], HasSubstr("could not be deleted"));
+  EXPECT_THAT(warnings_[0], HasSubstr("keeps the session destroyed"));
+  // Neither a read, nor a locked read, nor strict mode's check of the id
+  // brings the logged-out session back, in this engine or another one.
+  auto other = Engine("", refusing);
+  for (SessionEngine* e : {engine.get(), other.get()}) {
+    auto after = e->Read(kId);
+    ASSERT_TRUE(after.ok());
+    EXPECT_FALSE(after->found);
+    EXPECT_EQ(after->payload, "");
+    auto locked = e->ReadForUpdate(kId, LockOptions{});
+    ASSERT_TRUE(locked.ok());
+    EXPECT_FALSE(locked->found);
+    EXPECT_EQ(locked->payload, "");
+    ASSERT_TRUE(e->Unlock(kId, locked->lock).ok());
+    EXPECT_FALSE(*e->Exists(kId));
+  }
+  // The id can be used again: its next write is the session.
+  ASSERT_TRUE(engine->Write(kId, "fresh|b:1;", Duration(60000)).ok());
+  auto fresh = engine->Read(kId);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->payload, "fresh|b:1;");
+  EXPECT_TRUE(*engine->Exists(kId));
+  // A delete that works again (the store is back) changes nothing of that.
+  refusing->refuse_deletes = false;
+  EXPECT_TRUE(*engine->Exists(kId));
 }
 
 TEST_F(LegacyFilesTest, EngineNeverReadsAnExpiredCopy) {

@@ -77,17 +77,66 @@ class PdoTableClient {
                               int64_t limit) = 0;
 };
 
+// The idle connections of a client, one process's own: a connection of the
+// parent (after fork) is handed to `forget`, which makes sure dropping it
+// leaves the parent's socket alone, and never reused.
+template <typename Conn>
+class IdleConnections {
+ public:
+  using Ptr = std::unique_ptr<Conn>;
+  explicit IdleConnections(void (*forget)(Conn&))
+      : forget_(forget), generation_(ForkGeneration()) {}
+  ~IdleConnections() {
+    std::lock_guard<std::mutex> lock(mu_);
+    DropIfForked();
+  }
+
+  // A connection given back earlier by this process, or null.
+  Ptr Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    DropIfForked();
+    if (idle_.empty()) return nullptr;
+    Ptr conn = std::move(idle_.back());
+    idle_.pop_back();
+    return conn;
+  }
+  // Keeps `conn` for the next Take unless it is broken or kMaxIdlePdo are
+  // kept already.
+  void Give(Ptr conn) {
+    if (conn->broken()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    DropIfForked();
+    if (idle_.size() < kMaxIdlePdo) idle_.push_back(std::move(conn));
+  }
+  // Closes every idle connection (the server closed them, say).
+  void Clear() {
+    std::vector<Ptr> dropped;
+    std::lock_guard<std::mutex> lock(mu_);
+    DropIfForked();
+    dropped.swap(idle_);
+  }
+
+ private:
+  void DropIfForked() {
+    const uint64_t now = ForkGeneration();
+    if (now == generation_) return;
+    for (Ptr& conn : idle_) forget_(*conn);
+    idle_.clear();
+    generation_ = now;
+  }
+
+  void (*const forget_)(Conn&);
+  std::mutex mu_;
+  uint64_t generation_;    // guarded by mu_
+  std::vector<Ptr> idle_;  // guarded by mu_
+};
+
 class MysqlTableClient final : public PdoTableClient {
  public:
   MysqlTableClient(MysqlOptions options, std::vector<std::string> sql)
       : options_(std::move(options)),
         sql_(std::move(sql)),
-        generation_(ForkGeneration()) {}
-
-  ~MysqlTableClient() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    DropIfForked();
-  }
+        idle_([](mysql::Connection& conn) { conn.Abandon(); }) {}
 
   Result<PdoRows> Run(PdoStatement which, std::string_view key,
                       int64_t limit) override {
@@ -104,12 +153,12 @@ class MysqlTableClient final : public PdoTableClient {
     if (!results.ok() && reused && error.gone()) {
       // An idle connection the server has closed since (wait_timeout, a
       // restart): once more on a new one.
-      DropIdle();
+      idle_.Clear();
       conn = Take(nullptr);
       if (!conn.ok()) return conn.status();
       results = (*conn)->Execute(which, sql_[which], params);
     }
-    Give(std::move(*conn));
+    idle_.Give(std::move(*conn));
     if (!results.ok()) return results.status();
     PdoRows rows;
     for (mysql::ResultSet& set : *results) {
@@ -122,52 +171,26 @@ class MysqlTableClient final : public PdoTableClient {
   using ConnPtr = std::unique_ptr<mysql::Connection>;
 
   Result<ConnPtr> Take(bool* reused) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      DropIfForked();
-      if (!idle_.empty()) {
-        ConnPtr conn = std::move(idle_.back());
-        idle_.pop_back();
-        if (reused != nullptr) *reused = true;
-        return conn;
-      }
+    if (ConnPtr conn = idle_.Take()) {
+      if (reused != nullptr) *reused = true;
+      return conn;
     }
     return mysql::Connection::Open(options_);
-  }
-  void Give(ConnPtr conn) {
-    if (conn->broken()) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    DropIfForked();
-    if (idle_.size() < kMaxIdlePdo) idle_.push_back(std::move(conn));
-  }
-  void DropIdle() {
-    std::vector<ConnPtr> dropped;
-    std::lock_guard<std::mutex> lock(mu_);
-    DropIfForked();
-    dropped.swap(idle_);
-  }
-  // The connections of a parent process are left to it (never closed).
-  void DropIfForked() {
-    const uint64_t now = ForkGeneration();
-    if (now == generation_) return;
-    for (ConnPtr& conn : idle_) conn->Abandon();
-    idle_.clear();
-    generation_ = now;
   }
 
   // The connections keep a reference to the options: declared first,
   // destroyed last.
   const MysqlOptions options_;
   const std::vector<std::string> sql_;
-  std::mutex mu_;
-  uint64_t generation_;        // guarded by mu_
-  std::vector<ConnPtr> idle_;  // guarded by mu_
+  IdleConnections<mysql::Connection> idle_;
 };
 
 class PgTableClient final : public PdoTableClient {
  public:
   PgTableClient(PostgresOptions options, std::vector<std::string> sql)
-      : options_(std::move(options)), generation_(ForkGeneration()) {
+      : options_(std::move(options)),
+        // A parent's connections: their destructors leave the sockets alone.
+        idle_([](postgres::Connection&) {}) {
     for (size_t i = 0; i < sql.size(); ++i) {
       statements_.push_back({"sk_pdo_" + std::to_string(i), sql[i]});
     }
@@ -189,11 +212,10 @@ class PgTableClient final : public PdoTableClient {
         // new one.
         if (retried || !reused || !(*conn)->closed()) return rows.status();
         retried = true;
-        std::lock_guard<std::mutex> lock(mu_);
-        idle_.clear();
+        idle_.Clear();
         continue;
       }
-      Give(std::move(*conn));
+      idle_.Give(std::move(*conn));
       PdoRows out(static_cast<size_t>(rows->size()));
       for (int r = 0; r < rows->size(); ++r) {
         for (int c = 0; c < (which == kPdoScan ? 1 : 3); ++c) {
@@ -216,15 +238,9 @@ class PgTableClient final : public PdoTableClient {
   }
 
   Result<ConnPtr> Take(bool* reused) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      DropIfForked();
-      if (!idle_.empty()) {
-        ConnPtr conn = std::move(idle_.back());
-        idle_.pop_back();
-        *reused = true;
-        return conn;
-      }
+    if (ConnPtr conn = idle_.Take()) {
+      *reused = true;
+      return conn;
     }
     auto conn = postgres::Connection::Open(options_, &round_trips_);
     if (!conn.ok()) return conn.status();
@@ -233,26 +249,11 @@ class PgTableClient final : public PdoTableClient {
         Deadline(options_.connect_timeout + options_.read_timeout)));
     return conn;
   }
-  void Give(ConnPtr conn) {
-    if (conn->broken()) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    DropIfForked();
-    if (idle_.size() < kMaxIdlePdo) idle_.push_back(std::move(conn));
-  }
-  // A parent's connections: their destructors leave the sockets alone.
-  void DropIfForked() {
-    const uint64_t now = ForkGeneration();
-    if (now == generation_) return;
-    idle_.clear();
-    generation_ = now;
-  }
 
   const PostgresOptions options_;
   std::vector<postgres::Statement> statements_;
   std::atomic<uint64_t> round_trips_{0};
-  std::mutex mu_;
-  uint64_t generation_;        // guarded by mu_
-  std::vector<ConnPtr> idle_;  // guarded by mu_
+  IdleConnections<postgres::Connection> idle_;
 };
 
 // Any failure of the server or of the connection is an outage for the

@@ -120,7 +120,12 @@ Result<LockedRead> PostgresStore::LockAndRead(std::string_view id,
       Return(std::move(conn));
       return LockedRead{};  // kTimedOut
     }
-    wait_ms = CeilMillis(wait.NextSleep(holder, lease_left));
+    // Waiters queue on the server in arrival order, and a holder whose
+    // process dies loses its connection, so the server releases its lock
+    // and wakes the next waiter itself: the wait is not cut short to look at
+    // a holder of this host (a waiter that left the queue every 250 ms would
+    // join it again at its end, and starve behind a long queue).
+    wait_ms = CeilMillis(wait.NextSleep(/*holder=*/"", lease_left));
   }
 }
 

@@ -4,7 +4,8 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
-        fault-stack bench-failover fuzz fuzz-planted mutate install format clean
+        bench-contention fault-stack bench-failover fuzz fuzz-planted mutate \
+        install format clean
 
 all: build
 
@@ -48,6 +49,11 @@ bench: build
 # nginx + php-fpm + wrk: every handler and workload side by side.
 bench-stack: build
 	@bench/stack/bench-stack
+
+# One session, 8/24/64 clients looping n = n + 1: updates/s, lost updates,
+# warnings, p99 and per-client spread per handler (issue 23's setting).
+bench-contention: build
+	@bench/stack/bench-stack --contention
 
 # Kills stores and php-fpm workers under load; reports errors and losses.
 fault-stack: build

@@ -21,6 +21,12 @@
   alone), that a backlog built up and drained within 10 s of the restart,
   and that no request failed but those in flight at a kill.
 
+--mode contention: bench-stack --contention --quick, a few clients on one
+  session, on files and sessionkit-lmdb: every client got updates, the
+  session's n equals the acknowledged updates, nothing was refused or warned
+  (both wait for the lock as long as a request may run), and the table and
+  the SVG were written.
+
 Output goes to <build>/stack-smoke/<mode>; docs/ is never written.
 """
 
@@ -295,10 +301,42 @@ def tiers_mode(build, out_dir):
                   f"({w['errors']} <= {TIER_CONNECTIONS})")
 
 
+def contention_mode(build, out_dir):
+    handlers = ["files", "sessionkit-lmdb"]
+    out = run([os.path.join(STACK, "bench-stack"), "--contention", "--quick",
+               "--build", build, "--handlers", ",".join(handlers),
+               "--clients", "4,12", "--seconds", "2", "--out-dir", out_dir], 240)
+    check(out.returncode == 0, "bench-stack --contention --quick exits 0")
+    path = os.path.join(out_dir, "contention.json")
+    check(os.path.exists(path), "contention.json written")
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        res = json.load(f)
+    check(os.path.exists(os.path.join(out_dir, "bench-stack-contention.svg")),
+          "chart written")
+    check("issue 23 targets against files" in out.stdout, "targets printed")
+    for h in handlers:
+        for c in (4, 12):
+            rs = [r for r in res["runs"] if r["handler"] == h and r["clients"] == c]
+            check(len(rs) == 1, f"{h} {c} clients: one run")
+            for r in rs:
+                what = f"{h} {c} clients"
+                check(len(r["per_client"]) == c and min(r["per_client"]) > 0,
+                      f"{what}: every client got updates ({r['per_client']})")
+                check(r["final_n"] == r["ok"] and r["lost"] == 0,
+                      f"{what}: n {r['final_n']} = {r['ok']} acknowledged, "
+                      f"lost {r['lost']}")
+                check(r["refused"] == 0 and r["failed"] == 0 and r["warnings"] == 0,
+                      f"{what}: nothing refused, failed or warned "
+                      f"({r['refused']}, {r['failed']}, {r['warnings']})")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", required=True)
-    p.add_argument("--mode", choices=("bench", "fault", "tiers"), required=True)
+    p.add_argument("--mode", choices=("bench", "fault", "tiers", "contention"),
+                   required=True)
     a = p.parse_args()
     build = os.path.abspath(a.build)
     so = os.path.join(build, "php", "sessionkit.so")
@@ -308,12 +346,15 @@ def main():
     out_dir = os.path.join(build, "stack-smoke", a.mode)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
-    docs = [os.path.join(REPO, "docs", n) for n in ("benchmarks.md", "bench-stack.png")]
+    docs = [os.path.join(REPO, "docs", n) for n in
+            ("benchmarks.md", "bench-stack.png", "bench-stack-contention.svg")]
     before = [digest(d) for d in docs]
     if a.mode == "bench":
         bench_mode(build, out_dir)
     elif a.mode == "tiers":
         tiers_mode(build, out_dir)
+    elif a.mode == "contention":
+        contention_mode(build, out_dir)
     else:
         fault_mode(build, out_dir)
     check([digest(d) for d in docs] == before, "docs/ left untouched")

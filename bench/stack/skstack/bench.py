@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from . import catalog, load, procs, report
+from . import catalog, contention, load, procs, report
 from .procs import HarnessError
 from .stack import Stack, new_run_dir
 
@@ -39,7 +39,10 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="bench-stack",
         description="Measure PHP session handlers behind nginx + php-fpm with "
-                    "wrk, side by side, and check for lost sessions.")
+                    "wrk, side by side, and check for lost sessions.",
+        epilog="Sustained contention on one session (issue 23): "
+               "bench-stack --contention (make bench-contention; 8/24/64 "
+               "clients, 15 s each), --contention --quick for a smoke run.")
     p.add_argument("--build", default=default_build_dir(),
                    help="build directory holding php/sessionkit.so "
                         "(default: $SK_BUILD_DIR or <repo>/build)")
@@ -60,8 +63,9 @@ def parse_args(argv):
                    "(default 8, quick 2)")
     p.add_argument("--repeats", type=int, help="repeats of every run "
                    "(default 2, quick 1)")
-    p.add_argument("--workers", type=int, default=8,
-                   help="php-fpm workers per pool (pm=static, default 8)")
+    p.add_argument("--workers", type=int,
+                   help="php-fpm workers per pool (pm=static, default 8; "
+                        f"{contention.DEFAULT_WORKERS} with --contention)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     p.add_argument("--connections", type=int, default=16,
                    help="wrk connections (16)")
@@ -72,6 +76,21 @@ def parse_args(argv):
     p.add_argument("--handoff-seconds", type=float, default=60.0,
                    help="a handoff run stops by itself after this long, "
                         "keeping the hand-offs it got (60)")
+    p.add_argument("--contention", action="store_true",
+                   help="instead of the workloads: sustained contention on one "
+                        "session, N clients looping n = n + 1 (2 ms of work) "
+                        "for --seconds per point; successful updates/s, lost "
+                        "updates, warnings, p50/p99/max and per-client spread "
+                        "per handler and client count, issue 23's targets "
+                        "against files, a docs section and "
+                        "docs/bench-stack-contention.svg (default handlers: " +
+                        ",".join(contention.DEFAULT_HANDLERS) + ")")
+    p.add_argument("--clients", default=",".join(
+                       str(c) for c in contention.DEFAULT_CLIENTS),
+                   help="--contention: comma-separated client counts, one "
+                        "point each (default %(default)s)")
+    p.add_argument("--seconds", type=float,
+                   help="--contention: seconds per point (default 15, quick 3)")
     p.add_argument("--out-dir", help="where table.txt, table.md, results.json "
                    "and the chart go (default: the run directory)")
     p.add_argument("--docs", dest="docs", action="store_true", default=None,
@@ -86,14 +105,18 @@ def parse_args(argv):
                         "instead of failing")
     p.add_argument("--from-results", metavar="RESULTS_JSON",
                    help="measure nothing: print the table, chart and docs "
-                        "section of an earlier run's results.json again")
+                        "section of an earlier run's results.json (or a "
+                        "--contention run's contention.json) again")
     p.add_argument("--no-self-check", dest="self_check", action="store_false",
                    help="skip checking, per handler, that the loss check "
                         "detects sessions destroyed behind its back")
     a = p.parse_args(argv)
     group = catalog.GROUPS[a.group] if a.group else None
+    defaults = catalog.DEFAULT_HANDLERS
+    if a.contention:
+        defaults = contention.DEFAULT_HANDLERS
     a.handlers = _csv(a.handlers, catalog.HANDLERS, "handler") if a.handlers \
-        else list(group.handlers if group else catalog.DEFAULT_HANDLERS)
+        else list(group.handlers if group else defaults)
     a.workloads = _csv(a.workloads, catalog.WORKLOADS, "workload") if a.workloads \
         else list(group.workloads if group else catalog.DEFAULT_WORKLOADS)
     if a.duration is None:
@@ -104,6 +127,14 @@ def parse_args(argv):
         a.handoffs = 30 if a.quick else 200
     if a.docs is None:
         a.docs = not a.quick
+    if a.workers is None:
+        a.workers = contention.DEFAULT_WORKERS if a.contention else 8
+    a.clients = contention.parse_clients(a.clients)
+    if a.seconds is None:
+        a.seconds = 3.0 if a.quick else 15.0
+    if not 0 < a.seconds <= 300 or not 1 <= a.workers <= 256:
+        raise SystemExit("bench-stack: --seconds must be in (0, 300], "
+                         "--workers in [1, 256]")
     if a.duration <= 0 or a.duration > 120 or a.repeats < 1 or a.burst < 1:
         raise SystemExit("bench-stack: --duration must be in (0, 120], "
                          "--repeats and --burst at least 1")
@@ -241,14 +272,23 @@ def main(argv):
     if args.from_results:
         with open(args.from_results) as f:
             data = json.load(f)
+        if "clients" in data:  # a --contention run's contention.json
+            out_dir = os.path.abspath(args.out_dir or
+                                      os.path.dirname(args.from_results))
+            os.makedirs(out_dir, exist_ok=True)
+            contention.contention_report.publish(
+                data, out_dir, args.docs_dir if args.docs else None)
+            return 0
         if "workloads" not in data:
             data["workloads"] = list(dict.fromkeys(r["workload"] for r in data["rows"]))
         out_dir = os.path.abspath(args.out_dir or os.path.dirname(args.from_results))
         os.makedirs(out_dir, exist_ok=True)
         publish(data, out_dir, args.docs_dir if args.docs else None)
         return 0
-    procs.install_signal_handlers()
     started = time.monotonic()
+    if args.contention:
+        return contention.main(args, argv, started)
+    procs.install_signal_handlers()
     load_start = loadavg()
     build = os.path.abspath(args.build)
     run_dir = new_run_dir(build, "quick" if args.quick else "bench")

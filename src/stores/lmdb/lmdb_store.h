@@ -49,6 +49,7 @@
 #include "sessionkit/store.h"
 #include "sessionkit/stores/lmdb.h"
 #include "stores/lmdb/lmdb_lock_record.h"
+#include "stores/lmdb/lock_table.h"
 
 namespace sessionkit::lmdb_internal {
 
@@ -165,9 +166,16 @@ class LmdbStore final : public Store {
   // describing the first mismatch.
   Status CheckIndexForTesting();
 
-  // How many lock records the environment holds: locks held now, and
-  // those whose lease ran out that no lock call or gc has removed.
+  // How many lock records of earlier versions the database holds (they
+  // lock nothing; gc removes them as they age out).
   Result<size_t> LockRecordsForTesting();
+
+  // How many locks the lock table holds: those held now, and those whose
+  // lease ran out that nobody took over and no gc ended.
+  Result<size_t> HeldLocksForTesting();
+  // How many waiter records the lock table holds (queued waiters, and
+  // granted ones that have not woken yet).
+  Result<size_t> QueuedWaitersForTesting();
 
   // How many committed writes of this store object (in this process) added,
   // moved or removed an expiry index entry.
@@ -235,8 +243,17 @@ class LmdbStore final : public Store {
                   std::string_view data, int64_t expiry, bool* index_changed,
                   GcResult* swept);
   Result<GcResult> GcInternal(Env* env, int64_t now_ms);
-  // Removes the lock records whose lease ended at or before `now_ms`.
+  // Ends the table's locks that count as gone and removes the database's
+  // lock records of earlier versions that count as gone.
   int GcLocks(Env* env, int64_t now_ms);
+  // The owner check of a write or touch (`op`) of `id` (digest `key`) in the
+  // lock table: marks the lock committing, or says why not (LockLost).
+  Status BeginCommit(Env* env, std::string_view op, std::string_view id,
+                     const Digest& key, const Digest& token);
+  // After the commit (`committed`) releases the lock and wakes whom it
+  // must; after a failed one the owner keeps it.
+  void EndCommit(Env* env, std::string_view id, const Digest& key,
+                 const Digest& token, bool committed);
 
   // Builds the Status for an LMDB (or errno) code `rc` during `op`.
   Status Error(Env* env, std::string_view op, std::string_view id,

@@ -195,6 +195,10 @@ TEST_F(LmdbLockTableTest, AGranteeKilledBeforeItWakesIsTakenOverAtOnce) {
   EXPECT_EQ(got->record.data, "v");
   EXPECT_LT(std::chrono::duration_cast<Ms>(acquired_at - killed_at).count(),
             1000);
+  // The dead grantee's record went with it.
+  SK_ASSERT_OK(store->Unlock(Id(1), Other("next").owner));
+  EXPECT_EQ(store->QueuedWaitersForTesting().value_or(9), 0u);
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
 }
 
 TEST_F(LmdbLockTableTest, AFullTableWaitsThenSaysSoAndLocksOnceAnEntryFrees) {

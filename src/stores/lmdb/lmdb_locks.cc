@@ -1,6 +1,7 @@
 // The session locks of the LMDB store (see "Session locks" in
-// lmdb_store.h): LockAndRead, the owner's release with WriteAndUnlock,
-// TouchAndUnlock and Unlock, and the gc of lock records.
+// lmdb_store.h), on the lock table (lock_table.h): LockAndRead, the owner's
+// release with WriteAndUnlock, TouchAndUnlock and Unlock, and the gc of the
+// table and of earlier versions' lock records.
 #include <errno.h>
 #include <string.h>
 
@@ -207,8 +208,9 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
     // LockWait allows (the end of the wait or of the holder's lease, the
     // next look at a holder process of this host).
     std::chrono::nanoseconds d = wait.NextSleep(r.holder, r.lease_left_ms);
-    if (r.step == Step::kFull)
+    if (r.step == Step::kFull) {
       d = std::min<std::chrono::nanoseconds>(d, kFullTableRetry);
+    }
     if (ticket.slot >= 0) {
       wait.Sleep(d, [&](std::chrono::nanoseconds t) {
         table.WaitWord(ticket, key, t);

@@ -1,12 +1,10 @@
+// The operations of the lock table (lock_table.h) on its buckets; mapping
+// the file and its header: lock_table_file.cc.
 #include "stores/lmdb/lock_table.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sodium.h>
-#include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,63 +14,14 @@
 #include <climits>
 #include <cstring>
 
-#include "sessionkit/lock.h"
 #include "sessionkit/store.h"
-#include "stores/lock_wake.h"
+#include "stores/lmdb/lock_table_layout.h"
 
 namespace sessionkit::lmdb_internal {
 
 void (*g_lock_table_mid_update_for_testing)() = nullptr;
 
 namespace {
-
-constexpr char kTableMagic[8] = {'S', 'K', 'L', 'O', 'C', 'K', 'T', '\0'};
-constexpr uint32_t kTableVersion = 1;
-// Defaults: 2048 entries (more than the workers of a host lock at once) and
-// 4096 waiter records, about 1.6 MiB.
-constexpr LmdbLockTableGeometry kDefaultGeometry{
-    .buckets = 256, .entries = 8, .waiters = 16};
-constexpr size_t kTableHeaderBytes = 64;
-
-struct TableHeader {
-  char magic[8];
-  uint32_t version;
-  uint32_t buckets, entries, waiters;
-  uint32_t reserved;
-  unsigned char boot[16];
-};
-static_assert(sizeof(TableHeader) <= kTableHeaderBytes);
-
-struct TableEntry {
-  Digest id;
-  Digest holder;  // the holder's token digest, while `held`
-  BootId boot;    // the boot the lease runs in
-  int64_t lease_end;
-  int32_t pid;        // the holder's process of this host, or 0
-  uint32_t arrivals;  // the next waiter's arrival number
-  uint16_t token_len, broken_len;
-  uint8_t used, held, committing, pad;
-  char token[kTableTokenBytes];
-  char broken[kTableTokenBytes];  // whom a take-over for a waiter broke
-};
-
-struct TableWaiter {
-  uint32_t used;
-  uint32_t entry;
-  Digest owner;        // the waiter's token digest
-  int32_t pid;         // the waiting process: its record goes when it dies
-  int32_t holder_pid;  // the pid of its token, for the entry once granted
-  uint32_t arrival;
-  int64_t lease_ms;
-  int64_t deadline;  // boot clock
-  uint32_t word;     // futex word: bumped when granted
-  uint32_t granted;
-  uint32_t broken;  // granted by a take-over: the entry's `broken` names whom
-  uint16_t text_len;
-  char text[kTableTokenBytes];  // the waiter's token
-};
-
-size_t RoundUp64(size_t n) { return (n + 63) & ~size_t{63}; }
 
 long TableFutex(uint32_t* word, int op, uint32_t val, const timespec* timeout) {
   return syscall(SYS_futex, word, op, val, timeout, nullptr, 0);
@@ -94,16 +43,6 @@ void CopyTableText(std::string_view from, char* to, uint16_t* len) {
   *len = static_cast<uint16_t>(std::min<size_t>(from.size(), UINT16_MAX));
   std::memcpy(to, from.data(), std::min(from.size(), kTableTokenBytes));
 }
-
-}  // namespace
-
-struct LockTable::Bucket {
-  pthread_mutex_t mu;
-  uint32_t dirty;     // 1 + the entry whose holder is being rewritten, or 0
-  uint32_t overflow;  // waiters of this bucket sleeping on lock-wake
-};
-
-namespace {
 
 // Views of one bucket: its head, then `entries` entries, then the waiters.
 struct BucketView {
@@ -143,8 +82,9 @@ void SetEntryHolder(const BucketView& v, uint32_t i, const Digest& token,
   TableEntry& en = *v.e(i);
   v.b->dirty = i + 1;  // Repair ends a holder left half written
   en.holder = token;
-  if (g_lock_table_mid_update_for_testing)
+  if (g_lock_table_mid_update_for_testing != nullptr) {
     g_lock_table_mid_update_for_testing();
+  }
   if (raw != nullptr) {
     en.token_len = raw_len;
     std::memcpy(en.token, raw, kTableTokenBytes);
@@ -159,7 +99,13 @@ void SetEntryHolder(const BucketView& v, uint32_t i, const Digest& token,
   v.b->dirty = 0;
 }
 
+void DropWaiter(const BucketView& v, TableWaiter* w) {
+  w->used = 0;
+  if (v.b->queued > 0) --v.b->queued;
+}
+
 bool EntryHasWaiters(const BucketView& v, uint32_t i) {
+  if (v.b->queued == 0) return false;
   for (uint32_t k = 0; k < v.waiters; ++k) {
     if (v.w(k)->used && v.w(k)->entry == i) return true;
   }
@@ -167,19 +113,20 @@ bool EntryHasWaiters(const BucketView& v, uint32_t i) {
 }
 
 // The earliest live waiter of entry `i` not yet granted, or -1. Drops the
-// records of waiters whose process died; skips those whose deadline passed
-// (they remove their own records).
+// records of waiters whose process died (granted or not); skips those whose
+// deadline passed (they remove their own records).
 int EarliestWaiter(const BucketView& v, uint32_t i, const LockNow& now,
                    sessionkit::Env* os) {
   int best = -1;
+  if (v.b->queued == 0) return best;
   for (uint32_t k = 0; k < v.waiters; ++k) {
     TableWaiter& w = *v.w(k);
-    if (!w.used || w.entry != i || w.granted) continue;
-    if (HolderDead(w.pid, os)) {
-      w.used = 0;
+    if (!w.used || w.entry != i) continue;
+    if (HolderDead(w.pid, os)) {  // also a grantee that died asleep
+      DropWaiter(v, &w);
       continue;
     }
-    if (w.deadline < now.boot_ms) continue;
+    if (w.granted || w.deadline < now.boot_ms) continue;
     if (best < 0 || static_cast<int32_t>(w.arrival - v.w(best)->arrival) < 0) {
       best = static_cast<int>(k);
     }
@@ -231,6 +178,8 @@ void RepairBucket(const BucketView& v, const LockNow& now,
     }
     v.b->dirty = 0;
   }
+  v.b->queued = 0;  // counted again: the dead process may have been counting
+  for (uint32_t k = 0; k < v.waiters; ++k) v.b->queued += v.w(k)->used != 0;
   for (uint32_t i = 0; i < v.entries; ++i) {
     if (v.e(i)->used && !v.e(i)->held) HandOff(v, i, now, os, nullptr);
   }
@@ -268,112 +217,6 @@ int AllocEntry(const BucketView& v, const Digest& id, const LockNow& now) {
 }
 
 }  // namespace
-
-Digest DigestOf(std::string_view text) {
-  Digest d;
-  crypto_generichash(d.data(), d.size(),
-                     reinterpret_cast<const unsigned char*>(text.data()),
-                     text.size(), nullptr, 0);
-  return d;
-}
-
-pid_t LocalPidOf(std::string_view token, sessionkit::Env* os) {
-  if (!LockHolderIsOnThisHost(token, os)) return 0;
-  const auto parts = LockOwner::Parse(token);
-  return parts ? parts->pid : 0;
-}
-
-int LockTable::Map(const std::string& path, unsigned mode,
-                   const LmdbLockTableGeometry& geometry, const BootId& boot,
-                   std::string* error) {
-  path_ = path;
-  buckets_ = geometry.buckets ? geometry.buckets : kDefaultGeometry.buckets;
-  entries_ = geometry.entries ? geometry.entries : kDefaultGeometry.entries;
-  waiters_ = geometry.waiters ? geometry.waiters : kDefaultGeometry.waiters;
-  bucket_bytes_ =
-      RoundUp64(RoundUp64(sizeof(Bucket)) + entries_ * sizeof(TableEntry) +
-                waiters_ * sizeof(TableWaiter));
-  bytes_ = kTableHeaderBytes + buckets_ * bucket_bytes_;
-  // The header is judged and written under flock(): openers wait for an
-  // initialisation in progress.
-  const int fd =
-      open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
-  if (fd < 0) return errno;
-  while (flock(fd, LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      const int err = errno;
-      close(fd);
-      return err;
-    }
-  }
-  void* p = nullptr;
-  int rc = MapSharedFile(path, mode, SharedFileOwner::kAnyone, bytes_, &p);
-  if (rc == 0) {
-    TableHeader* h = static_cast<TableHeader*>(p);
-    static constexpr char kZero[8] = {};
-    const bool fresh = std::memcmp(h->magic, kZero, 8) == 0;
-    const auto geometry_text = [](uint32_t b, uint32_t e, uint32_t w) {
-      return std::to_string(b) + " buckets of " + std::to_string(e) +
-             " entries and " + std::to_string(w) + " waiters";
-    };
-    if (!fresh && std::memcmp(h->magic, kTableMagic, 8) != 0) {
-      *error = "the lock table " + path +
-               " has a foreign or damaged header (not a sessionkit lock "
-               "table); remove it while no process uses the store";
-      rc = EINVAL;
-    } else if (fresh || std::memcmp(h->boot, boot.data(), 16) != 0) {
-      // New, or of another boot: no process of this boot maps it.
-      std::memset(static_cast<char*>(p) + kTableHeaderBytes, 0,
-                  bytes_ - kTableHeaderBytes);
-      pthread_mutexattr_t attr;
-      pthread_mutexattr_init(&attr);
-      pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-      pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-      for (uint32_t i = 0; i < buckets_; ++i) {
-        pthread_mutex_init(
-            &reinterpret_cast<Bucket*>(static_cast<char*>(p) +
-                                       kTableHeaderBytes + i * bucket_bytes_)
-                 ->mu,
-            &attr);
-      }
-      pthread_mutexattr_destroy(&attr);
-      h->version = kTableVersion;
-      h->buckets = buckets_;
-      h->entries = entries_;
-      h->waiters = waiters_;
-      std::memcpy(h->boot, boot.data(), 16);
-      std::atomic_thread_fence(std::memory_order_release);
-      std::memcpy(h->magic, kTableMagic, 8);
-      msync(p, kTableHeaderBytes, MS_ASYNC);
-    } else if (h->version != kTableVersion) {
-      *error = "the lock table " + path + " has format version " +
-               std::to_string(h->version) + " and this build uses " +
-               std::to_string(kTableVersion) +
-               ": processes of another sessionkit version use this store "
-               "directory";
-      rc = EINVAL;
-    } else if (h->buckets != buckets_ || h->entries != entries_ ||
-               h->waiters != waiters_) {
-      *error = "the lock table " + path + " has " +
-               geometry_text(h->buckets, h->entries, h->waiters) +
-               " and this process asks for " +
-               geometry_text(buckets_, entries_, waiters_);
-      rc = EINVAL;
-    }
-    if (rc == 0) {
-      base_ = p;
-    } else {
-      munmap(p, bytes_);
-    }
-  }
-  close(fd);  // drops the flock; the mapping stays
-  return rc;
-}
-
-void LockTable::Unmap() {
-  if (base_ != nullptr) munmap(base_, bytes_);
-  base_ = nullptr;
-}
 
 LockTable::Bucket* LockTable::BucketOf(const Digest& id) const {
   uint64_t h;
@@ -445,6 +288,7 @@ StepResult LockTable::Try(const Digest& id, const Claimant& c,
       w.granted = 0;
       w.broken = 0;
       w.used = 1;  // last: a half-written record is never seen as used
+      ++b->queued;
       r.ticket = {static_cast<int32_t>(k), w.arrival, LoadTableWord(&w.word)};
       r.step = Step::kQueued;
       break;
@@ -467,6 +311,8 @@ StepResult LockTable::Poll(const Digest& id, const Claimant& c, const Ticket& t,
     return r;
   }
   TableEntry& en = *v.e(w.entry);
+  // A grant whose maker died between the holder and the flag.
+  if (en.held && en.holder == w.owner) w.granted = 1;
   if (!w.granted && (!en.held || HolderBreakable(en, now, os))) {
     const std::string broken =
         en.held ? TableText(en.token, en.token_len) : std::string();
@@ -474,7 +320,7 @@ StepResult LockTable::Poll(const Digest& id, const Claimant& c, const Ticket& t,
   }
   if (w.granted) {
     if (w.broken) r.broken = TableText(en.broken, en.broken_len);
-    w.used = 0;
+    DropWaiter(v, &w);
     Unlock(b);
     r.step = Step::kTaken;
     return r;
@@ -496,12 +342,10 @@ bool LockTable::Leave(const Digest& id, const Claimant& c, const Ticket& t,
   TableWaiter& w = *v.w(t.slot);
   bool granted = false;
   if (w.used && w.arrival == t.arrival && w.owner == c.token) {
-    granted = w.granted;
-    if (granted && w.broken) {
-      *broken = TableText(v.e(w.entry)->broken, v.e(w.entry)->broken_len);
-    }
-    w.used = 0;
     TableEntry& en = *v.e(w.entry);
+    granted = w.granted || (en.held && en.holder == w.owner);
+    if (granted && w.broken) *broken = TableText(en.broken, en.broken_len);
+    DropWaiter(v, &w);
     if (!en.held && !EntryHasWaiters(v, w.entry)) en.used = 0;
   }
   Unlock(b);

@@ -129,11 +129,11 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
   const LockWait wait(os_, request, kPacing);
   const uint64_t hash = LockHash(id);
   const Digest key = DigestOf(id);
-  const Claimant me{.token = DigestOf(request.owner.token),
-                    .text = request.owner.token,
-                    .pid = LocalPidOf(request.owner.token, os_),
-                    .lease_ms = request.lease.count(),
-                    .self_pid = os_->Pid()};
+  // self_pid is asked for only when the caller queues (a system call).
+  Claimant me{.token = DigestOf(request.owner.token),
+              .text = request.owner.token,
+              .pid = LocalPidOf(request.owner.token, os_),
+              .lease_ms = request.lease.count()};
   WaiterPlace place;  // taken on the first wait, given back on return
   bool waiting = false;
   bool overflow = false;  // counted among the bucket's lock-wake sleepers
@@ -183,6 +183,7 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
     }
     if (!waiting) {
       waiting = true;
+      me.self_pid = os_->Pid();
       if (request.max_waiters > 0) {
         const int rc = place.Take(e->wake.path(), hash, request.max_waiters);
         if (rc == EAGAIN) {

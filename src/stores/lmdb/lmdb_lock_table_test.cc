@@ -305,6 +305,26 @@ TEST_F(LmdbLockTableTest, TheTableIsRebuiltInAnotherBoot) {
   EXPECT_EQ(b->broken_owner, "");
 }
 
+TEST_F(LmdbLockTableTest, ATableInUseIsNotRebuiltForAnotherBootId) {
+  LmdbStore* store = OpenReal();
+  SK_ASSERT_OK(store->LockAndRead(Id(1), Other("a")));
+  // A process that reports another boot while this one maps the table.
+  EXPECT_EQ(RunInChild([&] {
+              test::FakeEnv other(test::FakeEnv::Scope::kRecordClocks);
+              other.SetBootId("6f1d2c3b-4a5e-4f60-8a71-92b3c4d5e6f7");
+              LmdbOptions o = Options();
+              o.env = &other;
+              LmdbStore own(o);
+              auto held = own.HeldLocksForTesting();
+              return held.ok() && *held == 1 ? 0 : 1;
+            }),
+            0)
+      << "the table was rebuilt under a process that maps it";
+  auto b = store->LockAndRead(Id(1), Other("b"));
+  SK_ASSERT_OK(b);
+  EXPECT_FALSE(b->acquired());
+}
+
 TEST_F(LmdbLockTableTest, ADamagedOrForeignHeaderIsAClearError) {
   ASSERT_EQ(mkdir(path_.c_str(), 0700), 0);
   const std::string table = path_ + "/lock-table";

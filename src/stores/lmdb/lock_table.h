@@ -20,11 +20,12 @@
 // waits on lock-wake instead and may take the lock only once no waiter is
 // queued (LockTable::Try reports kNoRoom).
 //
-// The header is checked and, when needed, written under flock() of the file
-// while it is mapped: a file of zeros (new) or of another boot (no process of
-// this boot can have it mapped) is (re)initialised; another magic, another
-// format version in this boot, or other geometry is an error naming the
-// file.
+// The header is checked under an exclusive OFD lock of byte 0 of the file;
+// every process holds a shared OFD lock of byte 1 while it maps the table.
+// A file of zeros (new) or of another boot is (re)initialised only when
+// nobody holds byte 1 (the kernel drops the locks of dead processes, so
+// after a reboot nobody does); another magic, and another format version or
+// geometry, is an error naming the file.
 //
 // Robustness: a process killed while it holds a bucket mutex leaves
 // EOWNERDEAD to the next locker, which repairs the bucket (Repair: drops the
@@ -102,6 +103,7 @@ enum class OwnerState { kOwner, kNotLocked, kOtherOwner, kGone };
 //
 // Thread safety: every method but Map and Unmap may be called concurrently
 // from any thread and process; Map and Unmap only while no other call runs.
+// Fork: a child inherits the mapping and the descriptor holding byte 1.
 class LockTable {
  public:
   // Maps `path` (MapSharedFile with `mode`, SharedFileOwner::kAnyone) with
@@ -180,6 +182,7 @@ class LockTable {
 
   void* base_ = nullptr;
   size_t bytes_ = 0;
+  int fd_ = -1;  // holds a shared lock of byte 1 while mapped (Map)
   std::string path_;
   uint32_t buckets_ = 0, entries_ = 0, waiters_ = 0;
   size_t bucket_bytes_ = 0;

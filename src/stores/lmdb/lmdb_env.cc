@@ -263,9 +263,8 @@ Status OpenEnvironment(Env* e, const std::string& name,
   rc = e->table.Map(e->dir + "/" + kLockTableFile, options.file_mode,
                     options.lock_table_for_testing, boot, &why);
   if (rc != 0) {
-    Status s = fail(std::string("cannot map the lock table ") +
-                        kLockTableFile + " in",
-                    rc);
+    Status s = fail(
+        std::string("cannot map the lock table ") + kLockTableFile + " in", rc);
     return why.empty() ? s : Status::Unavailable(name + ": " + why);
   }
   return Status::OK();

@@ -111,9 +111,18 @@ LockNow LmdbStore::LockNowAt(int64_t wall_ms) const {
   LockNow now;
   now.wall_ms = wall_ms;
   now.boot_ms = os_->BootClockMs();
-  // Unknown (all zeros): records of an earlier boot are judged by the clock
-  // alone.
-  if (!ParseBootId(os_->BootId(), &now.boot)) now.boot = BootId{};
+  // Parsed once per thread and text: an Env's view stays valid, and a new
+  // boot id (a fake Env's) is new text. Unknown: all zeros.
+  thread_local const char* parsed_text = nullptr;
+  thread_local size_t parsed_size = 0;
+  thread_local BootId parsed{};
+  const std::string_view text = os_->BootId();
+  if (text.data() != parsed_text || text.size() != parsed_size) {
+    if (!ParseBootId(text, &parsed)) parsed = BootId{};
+    parsed_text = text.data();
+    parsed_size = text.size();
+  }
+  now.boot = parsed;
   return now;
 }
 
@@ -128,9 +137,9 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
   LockTable& table = e->table;
   const LockWait wait(os_, request, kPacing);
   const uint64_t hash = LockHash(id);
-  const Digest key = DigestOf(id);
+  const Digest key = e->table.DigestOf(id);
   // self_pid is asked for only when the caller queues (a system call).
-  Claimant me{.token = DigestOf(request.owner.token),
+  Claimant me{.token = e->table.DigestOf(request.owner.token),
               .text = request.owner.token,
               .pid = LocalPidOf(request.owner.token, os_),
               .lease_ms = request.lease.count()};
@@ -145,8 +154,9 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
   };
   for (;;) {
     // Read before the try: a release after the try has changed the word by
-    // the time this caller sleeps on it, so the sleep ends at once.
-    const uint32_t seq = e->wake.Seq(hash);
+    // the time this caller sleeps on it, so the sleep ends at once. Only a
+    // caller counted among the bucket's lock-wake sleepers sleeps there.
+    const uint32_t seq = overflow ? e->wake.Seq(hash) : 0;
     const LockNow now = LockNowAt(NowMs());
     const int64_t deadline = AddClamped(
         now.boot_ms, std::chrono::ceil<Duration>(wait.Left()) + Duration(1));
@@ -216,7 +226,7 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
       wait.Sleep(d, [&](std::chrono::nanoseconds t) {
         table.WaitWord(ticket, key, t);
       });
-    } else {
+    } else {  // counted (overflow): the try above read `seq`
       wait.Sleep(
           d, [&](std::chrono::nanoseconds t) { e->wake.Wait(hash, seq, t); });
     }
@@ -242,7 +252,8 @@ Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
   SK_RETURN_IF_ERROR(CheckValueSize(name_, id, data));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
-  const Digest key = DigestOf(id), token = DigestOf(owner.token);
+  const Digest key = e->table.DigestOf(id),
+               token = e->table.DigestOf(owner.token);
   SK_RETURN_IF_ERROR(BeginCommit(e, "write", id, key, token));
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
   bool index_changed = false;
@@ -263,7 +274,8 @@ Status LmdbStore::TouchAndUnlock(std::string_view id, Duration ttl,
   SK_RETURN_IF_ERROR(CheckToken(name_, "touch", id, owner));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
-  const Digest key = DigestOf(id), token = DigestOf(owner.token);
+  const Digest key = e->table.DigestOf(id),
+               token = e->table.DigestOf(owner.token);
   SK_RETURN_IF_ERROR(BeginCommit(e, "touch", id, key, token));
   std::string value;
   bool index_changed = false;
@@ -320,8 +332,8 @@ Status LmdbStore::Unlock(std::string_view id, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(Acquire(&e));
   bool wake = false;
   // An owner whose lease ran out still releases its own lock.
-  e->table.Release(DigestOf(id), DigestOf(owner.token), LockNowAt(NowMs()), os_,
-                   &wake);
+  e->table.Release(e->table.DigestOf(id), e->table.DigestOf(owner.token),
+                   LockNowAt(NowMs()), os_, &wake);
   if (wake) e->wake.Wake(LockHash(id));
   return Status::OK();
 }

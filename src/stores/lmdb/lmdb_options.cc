@@ -128,8 +128,9 @@ Status ValidateLmdbOptions(const LmdbOptions& options) {
   const LmdbLockTableGeometry& g = options.lock_table_for_testing;
   if (g.buckets > 65536 || g.entries > 64 || g.waiters > 1024) {
     return Status::InvalidArgument(
-        name + ": lock_table_for_testing is out of range (at most 65536 "
-               "buckets of 64 entries and 1024 waiters)");
+        name +
+        ": lock_table_for_testing is out of range (at most 65536 "
+        "buckets of 64 entries and 1024 waiters)");
   }
   return Status::OK();
 }

@@ -187,9 +187,9 @@ Status LmdbStore::Destroy(std::string_view id) {
   // write in flight commits first), so that the holder's later write is
   // refused and nobody locks the session before it is gone; the release
   // after the commit lets the next waiter in.
-  const Digest key = DigestOf(id);
+  const Digest key = e->table.DigestOf(id);
   const LockOwner destroyer = LockOwner::Generate(os_);
-  const Claimant c{.token = DigestOf(destroyer.token),
+  const Claimant c{.token = e->table.DigestOf(destroyer.token),
                    .text = destroyer.token,
                    .pid = LocalPidOf(destroyer.token, os_),
                    .lease_ms = 60'000,

@@ -5,7 +5,8 @@
 //
 // Layout: a header {magic, format version, geometry, boot id}, then
 // `buckets` buckets. A session's bucket is picked by a 128-bit digest of its
-// id (BLAKE2b, libsodium's crypto_generichash). Each bucket holds a
+// id (SipHash-2-4 with a key drawn for each table, libsodium's
+// crypto_shorthash_siphashx24). Each bucket holds a
 // process-shared ROBUST pthread mutex, `entries` lock entries (the session
 // digest, the holder: token digest, the token's text for messages, its pid
 // when it is a process of this host, the lease end on the boot clock, the
@@ -56,9 +57,6 @@ inline constexpr char kLockTableFile[] = "lock-table";
 inline constexpr size_t kTableTokenBytes = 120;
 
 using Digest = std::array<unsigned char, 16>;
-
-// The 128-bit digest of a session id or of a token.
-Digest DigestOf(std::string_view text);
 
 // Who asks for a lock: its token, as the table keeps it.
 struct Claimant {
@@ -117,6 +115,10 @@ class LockTable {
   const std::string& path() const { return path_; }
   // Bytes of the mapping (for messages).
   size_t bytes() const { return bytes_; }
+
+  // The 128-bit digest of a session id or of a token in this table
+  // (SipHash-2-4 with the table's key).
+  Digest DigestOf(std::string_view text) const;
 
   // One try of `c` for the lock of the session `id` at `now` (the boot
   // clock and id): takes it when free (and nobody queues) or when its holder
@@ -183,6 +185,7 @@ class LockTable {
   void* base_ = nullptr;
   size_t bytes_ = 0;
   int fd_ = -1;  // holds a shared lock of byte 1 while mapped (Map)
+  unsigned char key_[16] = {};  // the header's digest key
   std::string path_;
   uint32_t buckets_ = 0, entries_ = 0, waiters_ = 0;
   size_t bucket_bytes_ = 0;

@@ -17,11 +17,12 @@
 
 namespace sessionkit::lmdb_internal {
 
-Digest DigestOf(std::string_view text) {
+Digest LockTable::DigestOf(std::string_view text) const {
+  static_assert(crypto_shorthash_siphashx24_BYTES == sizeof(Digest));
   Digest d;
-  crypto_generichash(d.data(), d.size(),
-                     reinterpret_cast<const unsigned char*>(text.data()),
-                     text.size(), nullptr, 0);
+  crypto_shorthash_siphashx24(
+      d.data(), reinterpret_cast<const unsigned char*>(text.data()),
+      text.size(), key_);
   return d;
 }
 
@@ -78,6 +79,7 @@ void InitialiseTable(void* p, size_t bytes, uint32_t buckets, uint32_t entries,
   h->entries = entries;
   h->waiters = waiters;
   std::memcpy(h->boot, boot.data(), 16);
+  randombytes_buf(h->key, sizeof h->key);
   std::atomic_thread_fence(std::memory_order_release);
   std::memcpy(h->magic, kTableMagic, 8);
 }
@@ -144,6 +146,7 @@ int LockTable::Map(const std::string& path, unsigned mode,
     if (rc == 0) rc = LockTableByte(fd, F_RDLCK, 1, /*wait=*/false);
     if (rc == 0) {
       base_ = p;
+      std::memcpy(key_, h->key, sizeof key_);
     } else {
       munmap(p, bytes_);
     }

@@ -30,6 +30,9 @@ struct TableHeader {
   uint32_t buckets, entries, waiters;
   uint32_t reserved;
   unsigned char boot[16];
+  // The key of the table's digests (SipHash), drawn when it is written:
+  // only who may read the file can pick ids that share an entry.
+  unsigned char key[16];
 };
 static_assert(sizeof(TableHeader) <= kTableHeaderBytes);
 

@@ -201,6 +201,41 @@ TEST_F(LmdbLockTableTest, AGranteeKilledBeforeItWakesIsTakenOverAtOnce) {
   EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
 }
 
+TEST_F(LmdbLockTableTest, AGrantTakenOverWhileItsWaiterSleptIsNotTaken) {
+  LmdbStore* store = OpenReal();
+  const LockRequest holder = Other("holder");
+  SK_ASSERT_OK(store->LockAndRead(Id(1), holder));
+  fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    LmdbStore own(Options());
+    LockRequest r;
+    r.owner = LockOwner::Generate();
+    r.wait = Duration(20000);
+    r.lease = Duration(200);
+    auto got = own.LockAndRead(Id(1), r);
+    if (!got.ok() || !got->acquired()) _exit(2);
+    // Refused if another request held the lock when this one thought it
+    // had it.
+    _exit(own.WriteAndUnlock(Id(1), "child", kLong, r.owner).ok() ? 0 : 3);
+  }
+  ASSERT_TRUE(WaitForQueue(store, 1)) << "the child never queued";
+  ASSERT_EQ(kill(child, SIGSTOP), 0);
+  SK_ASSERT_OK(store->Unlock(Id(1), holder.owner));  // granted, asleep
+  // The child's lease (200 ms) runs out while it sleeps: taken over.
+  const LockRequest next = Other("next", Duration(5000));
+  auto got = store->LockAndRead(Id(1), next);
+  SK_ASSERT_OK(got);
+  ASSERT_TRUE(got->acquired());
+  EXPECT_THAT(got->broken_owner, HasSubstr("|" + std::to_string(child) + "|"));
+  ASSERT_EQ(kill(child, SIGCONT), 0);
+  std::this_thread::sleep_for(Ms(100));  // the child queues again
+  SK_ASSERT_OK(store->WriteAndUnlock(Id(1), "next", kLong, next.owner));
+  EXPECT_EQ(Reap(child), 0) << "the child took a grant that was taken over";
+  EXPECT_EQ(store->Read(Id(1))->data, "child");
+}
+
 TEST_F(LmdbLockTableTest, AFullTableWaitsThenSaysSoAndLocksOnceAnEntryFrees) {
   LmdbStore* store = OpenReal(Tiny());
   SK_ASSERT_OK(store->LockAndRead(Id(1), Other("a")));

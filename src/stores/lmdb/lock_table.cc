@@ -311,8 +311,10 @@ StepResult LockTable::Poll(const Digest& id, const Claimant& c, const Ticket& t,
     return r;
   }
   TableEntry& en = *v.e(w.entry);
-  // A grant whose maker died between the holder and the flag.
-  if (en.held && en.holder == w.owner) w.granted = 1;
+  // The entry says who holds the lock: a grant whose maker died between
+  // the holder and the flag counts; a grant taken over while this waiter
+  // slept past its lease does not (it queues on in its place).
+  w.granted = en.held && en.holder == w.owner;
   if (!w.granted && (!en.held || HolderBreakable(en, now, os))) {
     const std::string broken =
         en.held ? TableText(en.token, en.token_len) : std::string();
@@ -343,7 +345,7 @@ bool LockTable::Leave(const Digest& id, const Claimant& c, const Ticket& t,
   bool granted = false;
   if (w.used && w.arrival == t.arrival && w.owner == c.token) {
     TableEntry& en = *v.e(w.entry);
-    granted = w.granted || (en.held && en.holder == w.owner);
+    granted = en.held && en.holder == w.owner;  // as in Poll
     if (granted && w.broken) *broken = TableText(en.broken, en.broken_len);
     DropWaiter(v, &w);
     if (!en.held && !EntryHasWaiters(v, w.entry)) en.used = 0;

@@ -110,6 +110,8 @@ class LockTable {
   int Map(const std::string& path, unsigned mode,
           const LmdbLockTableGeometry& geometry, const BootId& boot,
           std::string* error);
+  // Unmaps the table and drops this process's hold of the file (nothing
+  // when not mapped).
   void Unmap();
   bool mapped() const { return base_ != nullptr; }
   const std::string& path() const { return path_; }
@@ -127,13 +129,15 @@ class LockTable {
   // (boot clock).
   StepResult Try(const Digest& id, const Claimant& c, const LockNow& now,
                  bool enqueue, int64_t deadline_ms, sessionkit::Env* os);
-  // A queued waiter looks again: granted (kTaken, record removed), still
-  // queued (kQueued; holder filled), or its record was lost (kNoRoom: try
-  // again). Takes the lock over from a gone holder for the earliest waiter.
+  // A queued waiter looks again: granted (the entry names it the holder:
+  // kTaken, record removed), still queued (kQueued; holder filled; also
+  // when its grant was taken over while it slept past the lease), or its
+  // record was lost (kNoRoom: try again). Takes the lock over from a gone
+  // holder for the earliest waiter.
   StepResult Poll(const Digest& id, const Claimant& c, const Ticket& t,
                   const LockNow& now, sessionkit::Env* os);
   // A queued waiter gives up: its record is removed. True (with *broken)
-  // when it was granted the lock meanwhile: it holds it now.
+  // when the entry names it the holder (granted meanwhile): it holds it.
   bool Leave(const Digest& id, const Claimant& c, const Ticket& t,
              std::string* broken, const LockNow& now, sessionkit::Env* os);
   // Sleeps on the ticket's own futex word while it is still t.seq (a grant

@@ -36,6 +36,16 @@ enum class LmdbSync {
   kFull,
 };
 
+// The size of an LMDB store's lock table (<dir>/lock-table, see
+// docs/locking.md): hash buckets, lock entries per bucket, waiter records
+// per bucket. For tests only (a tiny table); zeros take the defaults. Every
+// process of a directory must use the same geometry.
+struct LmdbLockTableGeometry {
+  uint32_t buckets = 0;
+  uint32_t entries = 0;
+  uint32_t waiters = 0;
+};
+
 struct LmdbOptions {
   std::string path;  // directory; created if missing
   // The initial size of the memory map (address space, not disk: disk is
@@ -59,6 +69,8 @@ struct LmdbOptions {
   // The clocks (session expiry, lock leases and waits), host and processes
   // the store asks (env.h); nullptr: Env::Default(). Not a URL setting.
   Env* env = nullptr;
+  // For tests only, not a URL setting: see LmdbLockTableGeometry.
+  LmdbLockTableGeometry lock_table_for_testing;
 
   // Reads and checks the options of an lmdb:// URL (path, map_size, map_max,
   // sync, max_readers, writemap, mode; the defaults above stand for those

@@ -70,7 +70,7 @@ TEST_F(LmdbContractTest, DestroyEndsTheLockAndTheHoldersWriteIsRefused) {
   SK_ASSERT_OK(locked);
   ASSERT_TRUE(locked->acquired());
   SK_ASSERT_OK(store->Destroy(Id(1)));  // the logout
-  EXPECT_EQ(store->LockRecordsForTesting().value_or(9), 0u);
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
 
   Status s = store->WriteAndUnlock(Id(1), "alice+cart", kLong, a.owner);
   EXPECT_TRUE(s.IsLockLost()) << s.ToString();
@@ -88,7 +88,7 @@ TEST_F(LmdbContractTest, DestroyOfASessionNeverWrittenEndsItsLock) {
   const LockRequest a = Other("a");
   SK_ASSERT_OK(store->LockAndRead(Id(1), a));
   SK_ASSERT_OK(store->Destroy(Id(1)));
-  EXPECT_EQ(store->LockRecordsForTesting().value_or(9), 0u);
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
   Status s = store->WriteAndUnlock(Id(1), "new", kLong, a.owner);
   EXPECT_TRUE(s.IsLockLost()) << s.ToString();
   EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
@@ -131,12 +131,12 @@ TEST_F(LmdbContractTest, OwnerWritesAfterItsLeaseRanOutWhenNobodyTookOver) {
   Advance(40000);  // a request waiting on an external API
   SK_ASSERT_OK(store->WriteAndUnlock(Id(1), "written late", kLong, a.owner));
   EXPECT_EQ(store->Read(Id(1))->data, "written late");
-  EXPECT_EQ(store->LockRecordsForTesting().value_or(9), 0u);
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
 
   SK_ASSERT_OK(store->LockAndRead(Id(1), a));
   Advance(40000);
   SK_ASSERT_OK(store->TouchAndUnlock(Id(1), kLong, a.owner));
-  EXPECT_EQ(store->LockRecordsForTesting().value_or(9), 0u);
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
   SK_EXPECT_OK(store->CheckIndexForTesting());
 }
 
@@ -167,13 +167,13 @@ TEST_F(LmdbContractTest, GcKeepsAnEndedLeaseWithinTheRetentionOnly) {
   SK_ASSERT_OK(store->LockAndRead(Id(2), c));
   Advance(1000 + kRetentionMs - 1);  // both leases ended, retention not
   SK_ASSERT_OK(store->Gc(Now()));
-  EXPECT_EQ(store->LockRecordsForTesting().value_or(0), 2u)
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(0), 2u)
       << "gc removed lock records within their retention";
   SK_ASSERT_OK(store->WriteAndUnlock(Id(1), "late", kLong, a.owner));
 
   Advance(1);  // the retention of Id(2)'s record ends
   SK_ASSERT_OK(store->Gc(Now()));
-  EXPECT_EQ(store->LockRecordsForTesting().value_or(9), 0u);
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
   Status s = store->WriteAndUnlock(Id(2), "too late", kLong, c.owner);
   EXPECT_TRUE(s.IsLockLost()) << s.ToString();
   EXPECT_TRUE(store->Read(Id(2)).status().IsNotFound());
@@ -315,7 +315,7 @@ TEST_F(LmdbLeaseClockTest, WallClockStepNeitherEndsNorExtendsALease) {
   SK_ASSERT_OK(b);
   EXPECT_FALSE(b->acquired()) << "a wall-clock step ended a lease";
   SK_ASSERT_OK(store->Gc(boot_a_.WallNow()));
-  EXPECT_EQ(store->LockRecordsForTesting().value_or(0), 1u);
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(0), 1u);
 
   StepWall(-2 * 3600 * 1000);  // and an hour back from where it was
   boot_a_.SetBootClockMs(boot_a_.BootClockMs() + 10000);  // the lease ran out
@@ -340,11 +340,11 @@ TEST_F(LmdbLeaseClockTest, LockOfAnotherBootIsGone) {
 
   SK_ASSERT_OK(before->LockAndRead(Id(2), a));
   SK_ASSERT_OK(after->Gc(boot_b_.WallNow()));
-  EXPECT_EQ(after->LockRecordsForTesting().value_or(9), 0u)
+  EXPECT_EQ(after->HeldLocksForTesting().value_or(9), 0u)
       << "gc kept a lock record of another boot";
 }
 
-TEST_F(LmdbLeaseClockTest, LegacyLockRecordIsReadByTheWallClock) {
+TEST_F(LmdbLeaseClockTest, LegacyLockRecordLocksNothingAndGcRemovesIt) {
   // A record as versions before the lease clock wrote it: lease end (Unix
   // ms, big-endian), then the token.
   {
@@ -368,14 +368,21 @@ TEST_F(LmdbLeaseClockTest, LegacyLockRecordIsReadByTheWallClock) {
     mdb_env_close(env);
   }
   LmdbStore* store = OpenSplit();
+  EXPECT_EQ(store->LockRecordsForTesting().value_or(0), 1u);
+  // Locks live in the lock table now: the record of an earlier version
+  // holds nothing.
   auto b = store->LockAndRead(Id(1), Other("b"));
   SK_ASSERT_OK(b);
-  EXPECT_FALSE(b->acquired()) << "a held legacy lock was ignored";
-  StepWall(5000);
-  b = store->LockAndRead(Id(1), Other("b"));
-  SK_ASSERT_OK(b);
   EXPECT_TRUE(b->acquired());
-  EXPECT_EQ(b->broken_owner, "old-host.invalid|7|0123456789abcdef");
+  EXPECT_EQ(b->broken_owner, "");
+  SK_ASSERT_OK(store->Unlock(Id(1), Other("b").owner));
+  // Gc keeps it within its retention (by the wall clock, as it was
+  // written), and removes it after.
+  SK_ASSERT_OK(store->Gc(boot_a_.WallNow()));
+  EXPECT_EQ(store->LockRecordsForTesting().value_or(0), 1u);
+  StepWall(5000 + kLockRecordRetention.count());
+  SK_ASSERT_OK(store->Gc(boot_a_.WallNow()));
+  EXPECT_EQ(store->LockRecordsForTesting().value_or(9), 0u);
 }
 
 TEST(LmdbLockRecord, EncodesAndParsesBothClocks) {

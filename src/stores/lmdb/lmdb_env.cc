@@ -124,6 +124,7 @@ Status OpenFailed(Env* e, const std::string& name, uint64_t map_size,
     e->env = nullptr;
   }
   e->wake.Unmap();
+  e->table.Unmap();
   e->data_generation.Unmap();
   e->pid_namespace.Release();
   switch (rc) {
@@ -276,6 +277,19 @@ Status OpenEnvironment(Env* e, const std::string& name,
                     kLockWakeFile + " in",
                 rc);
   }
+  // The session locks, of the boot the store's Env reports.
+  BootId boot{};
+  if (!ParseBootId(sessionkit::Env::OrDefault(options.env)->BootId(), &boot)) {
+    boot = BootId{};
+  }
+  std::string why;
+  rc = e->table.Map(e->dir + "/" + kLockTableFile, options.file_mode,
+                    options.lock_table_for_testing, boot, &why);
+  if (rc != 0) {
+    Status s = fail(
+        std::string("cannot map the lock table ") + kLockTableFile + " in", rc);
+    return why.empty() ? s : Status::Unavailable(name + ": " + why);
+  }
   return Status::OK();
 }
 
@@ -323,6 +337,7 @@ Env::~Env() {
   for (MDB_txn* txn : pool) mdb_txn_abort(txn);
   if (env != nullptr) mdb_env_close(env);
   wake.Unmap();
+  table.Unmap();
   data_generation.Unmap();
   pid_namespace.Release();
 }

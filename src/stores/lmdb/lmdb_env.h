@@ -46,6 +46,7 @@
 
 #include "stores/lmdb/lmdb_compact.h"
 #include "stores/lmdb/lmdb_layout.h"
+#include "stores/lmdb/lock_table.h"
 #include "stores/lmdb/pid_namespace_guard.h"
 #include "stores/lock_wake.h"
 
@@ -73,7 +74,7 @@ inline constexpr uint64_t kFillCountEvery = 256;
 
 // One process's handle on an environment directory.
 //
-// Thread safety: wake, data_generation, pid, generation, dir, map_limit and
+// Thread safety: wake, table, data_generation, pid, generation, dir, map_limit and
 // fill_warn_pages are set before the handle is published and never change;
 // env, db and opened_generation change only under remap_mu held
 // exclusively (a re-map, a reopen), and env is null after a reopen that
@@ -84,6 +85,7 @@ struct Env {
   MDB_env* env = nullptr;
   MDB_dbi db = 0;  // the main database: sessions, their index, locks
   LockWake wake;   // <dir>/lock-wake, mapped
+  LockTable table;  // <dir>/lock-table, mapped: the session locks
   PidNamespaceGuard pid_namespace;  // <dir>/pid-namespace, held shared
   // The process and fork generation that opened `env`; any other process
   // must not touch it.

@@ -1,6 +1,7 @@
 // The session locks of the LMDB store (see "Session locks" in
-// lmdb_store.h): LockAndRead, the owner's release with WriteAndUnlock,
-// TouchAndUnlock and Unlock, and the gc of lock records.
+// lmdb_store.h), on the lock table (lock_table.h): LockAndRead, the owner's
+// release with WriteAndUnlock, TouchAndUnlock and Unlock, and the gc of the
+// table and of earlier versions' lock records.
 #include <errno.h>
 #include <string.h>
 
@@ -36,33 +37,25 @@ constexpr LockWaitPacing kPacing{.max_wait = Duration(24 * 3600 * 1000),
                                  .max_sleep = kLongestLockWait,
                                  .poll_own_process = false};
 
-// Why an owner's write, touch or release is refused, or empty when the lock
-// record of `id` is still its own (also after its lease ran out: nobody took
-// the lock over since). No token goes into the reason: a token lets its
-// bearer write the session.
-std::string OwnerCheck(MDB_txn* txn, const Env* e, std::string_view id,
-                       std::string_view token, const LockNow& now, int* rc) {
-  LockRecord lock;
-  *rc = GetLock(txn, e, id, &lock);
-  if (*rc == MDB_NOTFOUND) {
-    *rc = kRcLockLost;
-    return "the session is not locked by this owner (it never took the "
-           "lock or released it, the session was destroyed, or another "
-           "owner took the lock over and released it)";
+// Why an owner's write, touch or release is refused (the table's verdict).
+// No token goes into the reason: a token lets its bearer write the session.
+std::string RefusedBecause(OwnerState state) {
+  switch (state) {
+    case OwnerState::kOwner:
+      return "";
+    case OwnerState::kNotLocked:
+      return "the session is not locked by this owner (it never took the "
+             "lock or released it, the session was destroyed, or another "
+             "owner took the lock over and released it)";
+    case OwnerState::kOtherOwner:
+      return "another owner holds the lock (this owner's lease ran out and "
+             "the lock was taken over, or this owner never held it)";
+    case OwnerState::kGone:
+      break;
   }
-  if (*rc != 0) return "";
-  if (lock.token != token) {
-    *rc = kRcLockLost;
-    return "another owner holds the lock (this owner's lease ran out and "
-           "the lock was taken over, or this owner never held it)";
-  }
-  if (StateOf(lock, now) == LockState::kGone) {
-    *rc = kRcLockLost;
-    return "this owner's lock record expired (its lease ended more than " +
-           std::to_string(kLockRecordRetention.count() / 60000) +
-           " minutes ago, or before the host restarted)";
-  }
-  return "";
+  return "this owner's lock expired (its lease ended more than " +
+         std::to_string(kLockRecordRetention.count() / 60000) +
+         " minutes ago, or before the host restarted)";
 }
 
 // A token has no zero byte: that tells a lock record's token from the
@@ -87,44 +80,17 @@ Status LockLost(const std::string& name, std::string_view op,
                           "; nothing was changed");
 }
 
-// The holder of a session lock, as a try of LockAndRead found it held.
-struct LockHolder {
-  std::string token;
-  int64_t lease_left_ms = 0;
-};
-
-// One try of LockAndRead in the write transaction `txn` at `now` (Unix ms;
-// `lock_now`: the clocks of leases; `os`: the store's Env): takes the lock of
-// `id` for request.owner unless another owner holds it, and reads the session
-// into *out. When the lock is held: kRcNoChange, *held and *holder.
-int TryLockAndRead(MDB_txn* txn, const Env* e, sessionkit::Env* os,
-                   std::string_view id, const LockRequest& request, int64_t now,
-                   const LockNow& lock_now, LockedRead* out, bool* held,
-                   LockHolder* holder) {
-  const std::string_view token = request.owner.token;
-  *out = LockedRead();
-  *held = false;
-  LockRecord lock;
-  int rc = GetLock(txn, e, id, &lock);
-  if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-  if (rc == 0 && lock.token != token) {
-    if (StateOf(lock, lock_now) == LockState::kHeld &&
-        !LockHolderIsGone(lock.token, os)) {
-      *held = true;
-      holder->token.assign(lock.token);
-      holder->lease_left_ms = LeaseLeftMs(lock, lock_now);
-      return kRcNoChange;
-    }
-    out->broken_owner.assign(lock.token);
-  }
-  rc = PutLock(txn, e, id, lock_now, request.lease, token);
-  if (rc != 0) return rc;
+// Reads the session `id` at `now` (Unix ms) in the read transaction `txn`
+// into *out, after its lock was taken.
+int ReadLocked(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
+               LockedRead* out) {
+  out->found = false;
   MDB_val k = Val(id), v;
-  rc = mdb_get(txn, e->db, &k, &v);
+  int rc = mdb_get(txn, e->db, &k, &v);
   if (rc == MDB_NOTFOUND) return 0;
   if (rc != 0) return rc;
-  // Like Read: a value without header is an error, and the lock is
-  // not taken (the transaction aborts).
+  // Like Read: a value without header is an error (and the lock is given
+  // back).
   if (v.mv_size < kHeaderBytes) return kRcCorrupt;
   const int64_t expiry = GetBigEndian64(v.mv_data);
   if (expiry <= now) return 0;
@@ -135,15 +101,28 @@ int TryLockAndRead(MDB_txn* txn, const Env* e, sessionkit::Env* os,
   return 0;
 }
 
+// How often a caller that finds its bucket of the lock table full tries
+// again.
+constexpr std::chrono::milliseconds kFullTableRetry{2};
+
 }  // namespace
 
 LockNow LmdbStore::LockNowAt(int64_t wall_ms) const {
   LockNow now;
   now.wall_ms = wall_ms;
   now.boot_ms = os_->BootClockMs();
-  // Unknown (all zeros): records of an earlier boot are judged by the clock
-  // alone.
-  if (!ParseBootId(os_->BootId(), &now.boot)) now.boot = BootId{};
+  // Parsed once per thread and text: an Env's view stays valid, and a new
+  // boot id (a fake Env's) is new text. Unknown: all zeros.
+  thread_local const char* parsed_text = nullptr;
+  thread_local size_t parsed_size = 0;
+  thread_local BootId parsed{};
+  const std::string_view text = os_->BootId();
+  if (text.data() != parsed_text || text.size() != parsed_size) {
+    if (!ParseBootId(text, &parsed)) parsed = BootId{};
+    parsed_text = text.data();
+    parsed_size = text.size();
+  }
+  now.boot = parsed;
   return now;
 }
 
@@ -155,35 +134,68 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
   SK_RETURN_IF_ERROR(CheckToken(name_, "lock", id, request.owner));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
+  LockTable& table = e->table;
   const LockWait wait(os_, request, kPacing);
   const uint64_t hash = LockHash(id);
+  const Digest key = e->table.DigestOf(id);
+  // self_pid is asked for only when the caller queues (a system call).
+  Claimant me{.token = e->table.DigestOf(request.owner.token),
+              .text = request.owner.token,
+              .pid = LocalPidOf(request.owner.token, os_),
+              .lease_ms = request.lease.count()};
   WaiterPlace place;  // taken on the first wait, given back on return
   bool waiting = false;
+  bool overflow = false;  // counted among the bucket's lock-wake sleepers
+  Ticket ticket;          // while queued
   LockedRead out;
-  LockHolder holder;  // while the lock is held
+  const auto leave_overflow = [&] {
+    if (overflow) table.CountOverflow(key, -1, LockNowAt(NowMs()), os_);
+    overflow = false;
+  };
   for (;;) {
     // Read before the try: a release after the try has changed the word by
-    // the time this caller sleeps on it, so the sleep ends at once.
-    const uint32_t seq = e->wake.Seq(hash);
-    bool held = false;
-    int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-      const int64_t now = NowMs();
-      return TryLockAndRead(txn, e, os_, id, request, now, LockNowAt(now), &out,
-                            &held, &holder);
-    });
-    if (rc != 0) return Error(e, "lock", id, rc);
-    if (!held) {
-      out.outcome = LockOutcome::kAcquired;
-      return out;
+    // the time this caller sleeps on it, so the sleep ends at once. Only a
+    // caller counted among the bucket's lock-wake sleepers sleeps there.
+    const uint32_t seq = overflow ? e->wake.Seq(hash) : 0;
+    const LockNow now = LockNowAt(NowMs());
+    const int64_t deadline = AddClamped(
+        now.boot_ms, std::chrono::ceil<Duration>(wait.Left()) + Duration(1));
+    StepResult r = ticket.slot >= 0
+                       ? table.Poll(key, me, ticket, now, os_)
+                       : table.Try(key, me, now, waiting, deadline, os_);
+    if (r.step == Step::kError) {
+      leave_overflow();
+      return Status::Unavailable(name_ + ": lock of session " + IdPrefix(id) +
+                                 ": the lock table " + table.path() +
+                                 " cannot be locked (a damaged mutex)");
     }
+    if (r.step == Step::kTaken) {
+      leave_overflow();
+      out.broken_owner = std::move(r.broken);
+      break;
+    }
+    ticket = r.step == Step::kQueued ? r.ticket : Ticket();
     if (wait.Expired()) {
+      leave_overflow();
+      if (ticket.slot >= 0 && table.Leave(key, me, ticket, &out.broken_owner,
+                                          LockNowAt(NowMs()), os_)) {
+        break;  // granted meanwhile: the lock is the caller's
+      }
+      if (r.step == Step::kFull) {
+        return Status::Unavailable(
+            name_ + ": lock of session " + IdPrefix(id) + ": the lock table " +
+            table.path() + " (" + FormatSize(table.bytes()) +
+            ") has no free entry for this session for the whole wait: too "
+            "many sessions locked at once");
+      }
       out.outcome = LockOutcome::kTimedOut;
       return out;
     }
     if (!waiting) {
       waiting = true;
+      me.self_pid = os_->Pid();
       if (request.max_waiters > 0) {
-        rc = place.Take(e->wake.path(), hash, request.max_waiters);
+        const int rc = place.Take(e->wake.path(), hash, request.max_waiters);
         if (rc == EAGAIN) {
           out.outcome = LockOutcome::kTooManyWaiters;
           return out;
@@ -195,13 +207,42 @@ Result<LockedRead> LmdbStore::LockAndRead(std::string_view id,
                                      e->wake.path() + ": " + strerror(rc));
         }
       }
+      if (r.step == Step::kHeld) continue;  // now queue
     }
-    // Sleep until a release on the slot, or what LockWait allows (the end
-    // of the wait or of the holder's lease, the next look at a holder
-    // process of this host).
-    wait.Sleep(wait.NextSleep(holder.token, holder.lease_left_ms),
-               [&](std::chrono::nanoseconds d) { e->wake.Wait(hash, seq, d); });
+    if ((r.step == Step::kNoRoom || r.step == Step::kFull) && !overflow) {
+      // Counted before the next try, so that a release after it wakes.
+      overflow = true;
+      table.CountOverflow(key, 1, now, os_);
+      continue;
+    }
+    // Sleep until a grant (queued) or a release on the slot, or what
+    // LockWait allows (the end of the wait or of the holder's lease, the
+    // next look at a holder process of this host).
+    std::chrono::nanoseconds d = wait.NextSleep(r.holder, r.lease_left_ms);
+    if (r.step == Step::kFull) {
+      d = std::min<std::chrono::nanoseconds>(d, kFullTableRetry);
+    }
+    if (ticket.slot >= 0) {
+      wait.Sleep(d, [&](std::chrono::nanoseconds t) {
+        table.WaitWord(ticket, key, t);
+      });
+    } else {  // counted (overflow): the try above read `seq`
+      wait.Sleep(
+          d, [&](std::chrono::nanoseconds t) { e->wake.Wait(hash, seq, t); });
+    }
   }
+  // The lock is taken: the previous holder's commit is visible to this read.
+  const int64_t now = NowMs();
+  const int rc = WithReadTxn(
+      e, [&](MDB_txn* txn) { return ReadLocked(txn, e, id, now, &out); });
+  if (rc != 0) {
+    bool wake = false;
+    table.Release(key, me.token, LockNowAt(NowMs()), os_, &wake);
+    if (wake) e->wake.Wake(hash);
+    return Error(e, "lock", id, rc);
+  }
+  out.outcome = LockOutcome::kAcquired;
+  return out;
 }
 
 Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
@@ -211,22 +252,19 @@ Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
   SK_RETURN_IF_ERROR(CheckValueSize(name_, id, data));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
+  const Digest key = e->table.DigestOf(id),
+               token = e->table.DigestOf(owner.token);
+  SK_RETURN_IF_ERROR(BeginCommit(e, "write", id, key, token));
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
   bool index_changed = false;
   GcResult swept;
-  std::string refused;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-    int rc;
-    refused = OwnerCheck(txn, e, id, owner.token, LockNowAt(NowMs()), &rc);
-    if (rc != 0) return rc;
-    rc = PutAndSweep(txn, e, id, data, expiry, &index_changed, &swept);
-    return rc != 0 ? rc : DelLock(txn, e, id);
+    return PutAndSweep(txn, e, id, data, expiry, &index_changed, &swept);
   });
-  if (rc == kRcLockLost) return LockLost(name_, "write", id, refused);
+  EndCommit(e, id, key, token, rc == 0);
   if (rc != 0) return Error(e, "write", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
   swept_.fetch_add(swept.removed, std::memory_order_relaxed);
-  e->wake.Wake(LockHash(id));
   return Status::OK();
 }
 
@@ -236,16 +274,14 @@ Status LmdbStore::TouchAndUnlock(std::string_view id, Duration ttl,
   SK_RETURN_IF_ERROR(CheckToken(name_, "touch", id, owner));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
+  const Digest key = e->table.DigestOf(id),
+               token = e->table.DigestOf(owner.token);
+  SK_RETURN_IF_ERROR(BeginCommit(e, "touch", id, key, token));
   std::string value;
   bool index_changed = false;
-  std::string refused;
   int touched = 0;  // TouchSession's outcome
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
     const int64_t now = NowMs();
-    int rc;
-    refused = OwnerCheck(txn, e, id, owner.token, LockNowAt(now), &rc);
-    if (rc != 0) return rc;
-    if ((rc = DelLock(txn, e, id)) != 0) return rc;
     index_changed = false;
     touched = TouchSession(txn, e, id, now, ExpiryFromNow(now, ttl), &value,
                            &index_changed);
@@ -253,16 +289,40 @@ Status LmdbStore::TouchAndUnlock(std::string_view id, Duration ttl,
     const bool released_anyway = touched == MDB_NOTFOUND ||
                                  touched == kRcCorrupt ||
                                  touched == kRcNoChange;
-    return released_anyway ? 0 : touched;
+    return released_anyway ? kRcNoChange : touched;
   });
-  if (rc == kRcLockLost) return LockLost(name_, "touch", id, refused);
+  if (rc == kRcNoChange) rc = 0;
+  EndCommit(e, id, key, token, rc == 0);
   if (rc != 0) return Error(e, "touch", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
-  e->wake.Wake(LockHash(id));
   if (touched == MDB_NOTFOUND || touched == kRcCorrupt) {
     return Error(e, "touch", id, touched);
   }
   return Status::OK();
+}
+
+Status LmdbStore::BeginCommit(Env* e, std::string_view op, std::string_view id,
+                              const Digest& key, const Digest& token) {
+  bool broken_mutex = false;
+  const OwnerState state =
+      e->table.BeginCommit(key, token, LockNowAt(NowMs()), os_, &broken_mutex);
+  if (broken_mutex) {
+    return Status::Unavailable(name_ + ": " + std::string(op) + " of session " +
+                               IdPrefix(id) + ": the lock table " +
+                               e->table.path() +
+                               " cannot be locked (a damaged mutex)");
+  }
+  if (state != OwnerState::kOwner) {
+    return LockLost(name_, op, id, RefusedBecause(state));
+  }
+  return Status::OK();
+}
+
+void LmdbStore::EndCommit(Env* e, std::string_view id, const Digest& key,
+                          const Digest& token, bool committed) {
+  if (e->table.EndCommit(key, token, committed, LockNowAt(NowMs()), os_)) {
+    e->wake.Wake(LockHash(id));  // a waiter that found no waiter record
+  }
 }
 
 Status LmdbStore::Unlock(std::string_view id, const LockOwner& owner) {
@@ -270,28 +330,23 @@ Status LmdbStore::Unlock(std::string_view id, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckToken(name_, "unlock", id, owner));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
-  bool released = false;
-  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-    released = false;
-    LockRecord lock;
-    int rc = GetLock(txn, e, id, &lock);
-    if (rc == MDB_NOTFOUND) return kRcNoChange;
-    if (rc != 0) return rc;
-    // An owner whose lease ran out still removes its own record.
-    if (lock.token != owner.token) return kRcNoChange;
-    released = true;
-    return DelLock(txn, e, id);  // also a record that counts as gone
-  });
-  if (rc != 0) return Error(e, "unlock", id, rc);
-  if (released) e->wake.Wake(LockHash(id));
+  bool wake = false;
+  // An owner whose lease ran out still releases its own lock.
+  e->table.Release(e->table.DigestOf(id), e->table.DigestOf(owner.token),
+                   LockNowAt(NowMs()), os_, &wake);
+  if (wake) e->wake.Wake(LockHash(id));
   return Status::OK();
 }
 
 int LmdbStore::GcLocks(Env* e, int64_t now_ms) {
-  // Lock records are few (the locks held now, and those of holders that
-  // died or outlived their lease): all are visited, in batches like the
-  // index. Only records that count as gone (kLockRecordRetention after
-  // their lease, or of another boot) are removed.
+  // The table: holders that count as gone (kLockRecordRetention after their
+  // lease, or of another boot) are ended, and their locks handed on.
+  e->table.Sweep(LockNowAt(now_ms), os_);
+  // Lock records of earlier versions in the database: they lock nothing
+  // now and are removed as they age out. They are few (the locks held now, and
+  // those of holders that died or outlived their lease): all are visited, in
+  // batches like the index. Only records that count as gone
+  // (kLockRecordRetention after their lease, or of another boot) are removed.
   const LockNow now = LockNowAt(now_ms);
   char resume[kMaxKeyBytes];
   std::memcpy(resume, kLockPrefix, kLockPrefixBytes);
@@ -338,6 +393,22 @@ int LmdbStore::GcLocks(Env* e, int64_t now_ms) {
     std::memcpy(resume, next_resume, next_resume_size);
     resume_size = next_resume_size;
   }
+}
+
+Result<size_t> LmdbStore::HeldLocksForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  size_t held = 0, queued = 0;
+  e->table.CountForTesting(LockNowAt(NowMs()), os_, &held, &queued);
+  return held;
+}
+
+Result<size_t> LmdbStore::QueuedWaitersForTesting() {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  size_t held = 0, queued = 0;
+  e->table.CountForTesting(LockNowAt(NowMs()), os_, &held, &queued);
+  return queued;
 }
 
 Result<size_t> LmdbStore::LockRecordsForTesting() {

@@ -129,6 +129,13 @@ Status ValidateLmdbOptions(const LmdbOptions& options) {
         " is not usable; give an octal file mode of at most 0777 that lets "
         "the owner read and write (e.g. 0600 or 0660)");
   }
+  const LmdbLockTableGeometry& g = options.lock_table_for_testing;
+  if (g.buckets > 65536 || g.entries > 64 || g.waiters > 1024) {
+    return Status::InvalidArgument(
+        name +
+        ": lock_table_for_testing is out of range (at most 65536 "
+        "buckets of 64 entries and 1024 waiters)");
+  }
   return Status::OK();
 }
 

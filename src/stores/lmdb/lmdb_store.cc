@@ -9,6 +9,7 @@
 #include <syslog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "sessionkit/lock.h"
 #include "stores/lmdb/lmdb_check.h"
 #include "stores/lmdb/lmdb_env.h"
 #include "stores/lmdb/lmdb_layout.h"
@@ -181,8 +183,26 @@ Status LmdbStore::Destroy(std::string_view id) {
   SK_RETURN_IF_ERROR(Acquire(&e));
   bool index_changed = false;
   bool unlocked = false;
-  // The session, its index entry and its lock record go in one commit: a
-  // holder's later write finds no record of its own and is refused.
+  // The lock ends with the session: this call becomes the lock's holder (a
+  // write in flight commits first), so that the holder's later write is
+  // refused and nobody locks the session before it is gone; the release
+  // after the commit lets the next waiter in.
+  const Digest key = e->table.DigestOf(id);
+  const LockOwner destroyer = LockOwner::Generate(os_);
+  const Claimant c{.token = e->table.DigestOf(destroyer.token),
+                   .text = destroyer.token,
+                   .pid = LocalPidOf(destroyer.token, os_),
+                   .lease_ms = 60'000,
+                   .self_pid = os_->Pid()};
+  bool table_full = false;
+  bool marked = false;
+  while (!(marked = e->table.BeginDestroy(key, c, LockNowAt(NowMs()), os_,
+                                          &table_full)) &&
+         !table_full) {
+    os_->SleepFor(std::chrono::milliseconds(1));
+  }
+  // The session, its index entry and a lock record of an earlier version
+  // go in one commit.
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
     index_changed = unlocked = false;
     int rc = DelLock(txn, e, id);
@@ -200,10 +220,12 @@ Status LmdbStore::Destroy(std::string_view id) {
     if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
     return index_changed ? DelIndex(txn, e, old_expiry, id) : 0;
   });
+  // The waiters take the lock of what is now a new, empty session (also
+  // when the commit failed: the old holder's lock is over either way).
+  if (marked) EndCommit(e, id, key, c.token, /*committed=*/true);
+  if (unlocked && !marked) e->wake.Wake(LockHash(id));
   if (rc != 0) return Error(e, "destroy", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
-  // The waiters take the lock of what is now a new, empty session.
-  if (unlocked) e->wake.Wake(LockHash(id));
   return Status::OK();
 }
 

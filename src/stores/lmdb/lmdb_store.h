@@ -8,7 +8,8 @@
 //              sorts before every session) + 8-byte big-endian start of the
 //              expiry's bucket (Unix ms, kIndexBucketMs wide) + session id,
 //              value = empty;
-//   session locks:
+//   lock records of earlier versions (locks now live in <dir>/lock-table,
+//   see "Session locks" below; gc removes these as they age out):
 //              key = a zero byte + 0x7f ff ff ff ff ff ff ff (the bucket
 //              INT64_MAX, which no expiry reaches) + session id,
 //              value = the lease end (on CLOCK_BOOTTIME, with the boot id,
@@ -30,8 +31,8 @@
 // lmdb_store.cc (sessions), lmdb_locks.cc (session locks), lmdb_env.cc (the
 // environment), lmdb_records.h (records in a transaction), lmdb_txn.h
 // (transactions), lmdb_layout.h (keys and values), lmdb_lock_record.h,
-// waiter_place.h, pid_namespace_guard.h, lmdb_check.h; the wake file is
-// stores/lock_wake.h.
+// waiter_place.h, pid_namespace_guard.h, lmdb_check.h, lock_table.h (the
+// lock table); the wake file is stores/lock_wake.h.
 #ifndef SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 #define SESSIONKIT_STORES_LMDB_LMDB_STORE_H_
 
@@ -49,6 +50,7 @@
 #include "sessionkit/store.h"
 #include "sessionkit/stores/lmdb.h"
 #include "stores/lmdb/lmdb_lock_record.h"
+#include "stores/lmdb/lock_table.h"
 
 namespace sessionkit::lmdb_internal {
 
@@ -64,47 +66,56 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 // threads, and several processes may use the same directory at once. The
 // *ForTesting hooks are for tests only and are not meant for production use.
 //
-// Session locks (lock records: see the layout above; the wake-up file:
-// stores/lock_wake.h):
-//  - LockAndRead, lock free (absent, the caller's own, past its lease, of
-//    another boot, or held by a process of this host that is gone): ONE
-//    write transaction
-//    that checks the lock record, puts the caller's and reads the session.
-//    Lock held: the same transaction, aborted (no commit), then a sleep and
-//    another such transaction per wake-up.
-//  - WriteAndUnlock: ONE write transaction (owner check, the Write of the
-//    session with its index entry, the lock record's deletion) and one
-//    futex wake. The owner check passes while the record holds the owner's
-//    token, also after its lease ran out (store.h), until the record counts
-//    as gone (kLockRecordRetention after the lease, or another boot).
-//    TouchAndUnlock likewise with Touch; Unlock: one write transaction
-//    (aborted when the caller does not hold the lock), and a wake when it
-//    released.
-//  - Waking: <dir>/lock-wake (created on open, mapped shared by every
-//    process) holds 4096 futex words; a session's word is picked by a hash
-//    of its id. A waiter reads the word before its try and, finding the
-//    lock held, sleeps in FUTEX_WAIT on it for at most: the rest of its
-//    wait (steady clock), the rest of the holder's lease, and 250 ms when
-//    the holder is another process of this host (so a holder killed with
-//    SIGKILL is taken over within about that once it has been reaped: a
-//    zombie still counts as alive). Every release bumps the
-//    word after its commit and wakes all sleepers on it (unrelated sessions
-//    share words; they just try again). A release between a waiter's try
-//    and its sleep has changed the word, so the sleep returns at once.
+// Session locks live in <dir>/lock-table (lock_table.h), a file every
+// process of the host maps shared, not in the database:
+//  - LockAndRead: ONE lock-table operation (a bucket's robust process-shared
+//    mutex, a few stores to memory) that takes the lock when it is free (or
+//    the caller's own, past its lease and not committing, of another boot,
+//    or held by a process of this host that is gone), then ONE read
+//    transaction for the session, begun after the lock was taken, so that
+//    it sees the previous holder's commit. A read that fails (a corrupt
+//    value) gives the lock back and returns the error.
+//  - Lock held: the caller queues in the table (a waiter record with its
+//    own futex word) and sleeps on that word. Waiters are served in arrival
+//    order: a release hands the lock to the earliest live waiter (its lease
+//    starts then) and wakes that one only; a newcomer never barges in while
+//    someone queues. A waiter looks again at least every 250 ms while the
+//    holder is another process of this host (kLocalHolderPoll), so a holder
+//    or grantee killed with SIGKILL is taken over within about that once it
+//    has been reaped, and at the end of the holder's lease. A waiter that
+//    gives up removes its record (granted meanwhile: it has the lock);
+//    records of dead processes and waiters past their deadline are skipped.
+//  - A bucket whose waiter pool is full: the waiter sleeps on its slot of
+//    <dir>/lock-wake (4096 futex words, stores/lock_wake.h) instead, and
+//    takes the lock only once nobody queues. A bucket without a free entry
+//    (a full table): the caller waits as if the lock were held, trying again
+//    every 2 ms, and its wait ends in Unavailable naming the table.
+//  - WriteAndUnlock: the owner check in the table, which marks the lock
+//    "committing" (its lease can no longer be broken; only a dead holder is
+//    taken over), ONE write transaction, then the release in the table.
+//    The check passes while the table holds the owner's token, also after
+//    its lease ran out (store.h), until the lock counts as gone
+//    (kLockRecordRetention after the lease, or another boot). A failed
+//    commit leaves the lock with its owner. TouchAndUnlock likewise with
+//    Touch; Unlock: the table only.
 //  - The waiter cap: a waiter holds, for as long as it waits, an OFD lock
 //    on one of max_waiters bytes of its session's range in lock-wake,
 //    through its own file descriptor; the kernel drops it when the waiter
 //    returns, or dies. No free byte: kTooManyWaiters at once. Only a caller
 //    that finds the lock held pays for this (an open and a few fcntl).
-//  - Destroy deletes the lock record with the session, in its one write
-//    transaction, and wakes the waiters.
-//  - Leases run on CLOCK_BOOTTIME (no wall-clock step moves them), records
-//    carry the boot id; a record of another boot counts as gone. That
-//    clock and id, the wall clock and the waits all come from options.env
+//  - Destroy makes itself the lock's holder (a write in flight commits
+//    first), deletes the session in its one write transaction and then
+//    releases, so that the old holder's later write is refused and the next
+//    waiter gets the lock of an empty session.
+//  - Leases run on CLOCK_BOOTTIME (no wall-clock step moves them), locks
+//    carry the boot id; a lock of another boot counts as gone. That clock
+//    and id, the wall clock and the waits all come from options.env
 //    (Env::BootClockMs, BootId, WallNow, SteadyNow, WaitFor).
-//  - Gc removes lock records that count as gone (kLockRecordRetention after
-//    their lease, or of another boot; a record of an earlier version by its
-//    `now`); they count in no GcResult.
+//  - Gc ends the table's locks that count as gone (handing them to their
+//    waiters), and removes lock records that earlier versions wrote in the
+//    database (see the layout above) once they count as gone: those lock
+//    nothing any more. Every process of a directory must run a version
+//    with the lock table (stop the old workers on an upgrade).
 class LmdbStore final : public Store {
  public:
   // `options` must have passed ValidateLmdbOptions.
@@ -165,9 +176,16 @@ class LmdbStore final : public Store {
   // describing the first mismatch.
   Status CheckIndexForTesting();
 
-  // How many lock records the environment holds: locks held now, and
-  // those whose lease ran out that no lock call or gc has removed.
+  // How many lock records of earlier versions the database holds (they
+  // lock nothing; gc removes them as they age out).
   Result<size_t> LockRecordsForTesting();
+
+  // How many locks the lock table holds: those held now, and those whose
+  // lease ran out that nobody took over and no gc ended.
+  Result<size_t> HeldLocksForTesting();
+  // How many waiter records the lock table holds (queued waiters, and
+  // granted ones that have not woken yet).
+  Result<size_t> QueuedWaitersForTesting();
 
   // How many committed writes of this store object (in this process) added,
   // moved or removed an expiry index entry.
@@ -235,8 +253,17 @@ class LmdbStore final : public Store {
                   std::string_view data, int64_t expiry, bool* index_changed,
                   GcResult* swept);
   Result<GcResult> GcInternal(Env* env, int64_t now_ms);
-  // Removes the lock records whose lease ended at or before `now_ms`.
+  // Ends the table's locks that count as gone and removes the database's
+  // lock records of earlier versions that count as gone.
   int GcLocks(Env* env, int64_t now_ms);
+  // The owner check of a write or touch (`op`) of `id` (digest `key`) in the
+  // lock table: marks the lock committing, or says why not (LockLost).
+  Status BeginCommit(Env* env, std::string_view op, std::string_view id,
+                     const Digest& key, const Digest& token);
+  // After the commit (`committed`) releases the lock and wakes whom it
+  // must; after a failed one the owner keeps it.
+  void EndCommit(Env* env, std::string_view id, const Digest& key,
+                 const Digest& token, bool committed);
 
   // Builds the Status for an LMDB (or errno) code `rc` during `op`.
   Status Error(Env* env, std::string_view op, std::string_view id,

@@ -375,16 +375,41 @@ TEST_F(LmdbLockTableTest, ADamagedOrForeignHeaderIsAClearError) {
   EXPECT_FALSE(store.Write(Id(1), "v", kLong).ok()) << "opened regardless";
 }
 
-TEST_F(LmdbLockTableTest, AnotherGeometryInTheSameBootIsAClearError) {
-  {
+// Another geometry (or format) while a process maps the table is an error
+// naming both; once no process maps it, the table is rebuilt (an upgrade
+// after the old workers stopped).
+TEST_F(LmdbLockTableTest, AnotherGeometryIsAnErrorWhileMappedThenRebuilt) {
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
     LmdbStore tiny(Tiny());
-    SK_ASSERT_OK(tiny.LockAndRead(Id(1), Other("a")));
+    const char c = tiny.LockAndRead(Id(1), Other("a")).ok() ? 'y' : 'n';
+    (void)!write(ready[1], &c, 1);
+    for (;;) pause();
   }
-  LmdbStore other(Options());
-  Status s = other.LockAndRead(Id(1), Other("b")).status();
-  ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.message(), HasSubstr(path_ + "/lock-table"));
-  EXPECT_THAT(s.message(), HasSubstr("1 buckets of 2 entries and 2 waiters"));
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  ASSERT_EQ(c, 'y');
+  {
+    LmdbStore other(Options());
+    Status s = other.LockAndRead(Id(1), Other("b")).status();
+    EXPECT_FALSE(s.ok());
+    EXPECT_THAT(s.message(), HasSubstr(path_ + "/lock-table"));
+    EXPECT_THAT(s.message(), HasSubstr("1 buckets of 2 entries and 2 waiters"));
+  }
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  EXPECT_EQ(Reap(child), 128 + SIGKILL);
+  LmdbStore after(Options());
+  Result<LockedRead> got = after.LockAndRead(Id(1), Other("b"));
+  SK_ASSERT_OK(got);
+  EXPECT_TRUE(got->acquired()) << "the dead child's lock outlived the table";
+  SK_EXPECT_OK(after.Unlock(Id(1), Other("b").owner));
 }
 
 }  // namespace

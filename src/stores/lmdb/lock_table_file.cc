@@ -118,8 +118,13 @@ int LockTable::Map(const std::string& path, unsigned mode,
                " has a foreign or damaged header (not a sessionkit lock "
                "table); remove it while no process uses the store";
       rc = EINVAL;
-    } else if ((fresh || other_boot) && alone) {
-      // New, or of another boot with nobody mapping it: start afresh.
+    } else if ((fresh || other_boot || h->version != kTableVersion ||
+                h->buckets != buckets_ || h->entries != entries_ ||
+                h->waiters != waiters_) &&
+               alone) {
+      // New, of another boot, or of another format or geometry (an upgrade
+      // after every old process stopped), with nobody mapping it: start
+      // afresh.
       InitialiseTable(p, bytes_, buckets_, entries_, waiters_, bucket_bytes_,
                       boot);
     } else if (fresh) {
@@ -131,7 +136,8 @@ int LockTable::Map(const std::string& path, unsigned mode,
                std::to_string(h->version) + " and this build uses " +
                std::to_string(kTableVersion) +
                ": processes of another sessionkit version use this store "
-               "directory";
+               "directory (stop them; the table is rebuilt once none "
+               "maps it)";
       rc = EINVAL;
     } else if (h->buckets != buckets_ || h->entries != entries_ ||
                h->waiters != waiters_) {

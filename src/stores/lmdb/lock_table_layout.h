@@ -19,9 +19,10 @@ inline constexpr char kTableMagic[8] = {'S', 'K', 'L', 'O',
                                         'C', 'K', 'T', '\0'};
 inline constexpr uint32_t kTableVersion = 1;
 // Defaults: 2048 entries (more than the workers of a host lock at once) and
-// 4096 waiter records, about 1.6 MiB.
+// 64 waiter records per bucket (a php-fpm pool of 64 workers all on one
+// session queues in arrival order), about 3.7 MiB.
 inline constexpr LmdbLockTableGeometry kDefaultGeometry{
-    .buckets = 256, .entries = 8, .waiters = 16};
+    .buckets = 256, .entries = 8, .waiters = 64};
 inline constexpr size_t kTableHeaderBytes = 64;
 
 struct TableHeader {

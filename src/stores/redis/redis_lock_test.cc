@@ -1,7 +1,7 @@
 // Session locking in the Redis store against real redis-server processes:
-// the keys it uses, one round trip and no script per uncontended operation
-// (INFO commandstats), the WATCH fast path giving way to the scripts (a
-// waiter, a lapsed lease, two locks on one connection), the NOSCRIPT
+// the keys it uses, one round trip per uncontended operation (INFO
+// commandstats), the WATCH fast path and the scripts (a waiter served by the
+// holder's EXEC, a lapsed lease, two locks on one connection), the NOSCRIPT
 // fallback, a holder killed with SIGKILL, a
 // holder of another host, one release waking one waiter, a lost wake-up,
 // and a server that goes away while a request waits. The contract itself is
@@ -87,8 +87,10 @@ TEST_F(RedisLockTest, KeysShareTheHashTag) {
   EXPECT_EQ(redis->LockKey(id), redis->Key(id) + ":lock");
   EXPECT_EQ(redis->WaitersKey(id), redis->Key(id) + ":waiters");
   EXPECT_EQ(redis->WakeKey(id), redis->Key(id) + ":wake");
+  EXPECT_EQ(redis->QueueKey(id), redis->Key(id) + ":queue");
   EXPECT_THAT(redis->WaitersKey(id), HasSubstr(tag));
   EXPECT_THAT(redis->WakeKey(id), HasSubstr(tag));
+  EXPECT_THAT(redis->QueueKey(id), HasSubstr(tag));
 
   // The lock key holds the owner's token; its PTTL is the lease plus the
   // record's retention.
@@ -118,11 +120,11 @@ TEST_F(RedisLockTest, KeysShareTheHashTag) {
   SK_EXPECT_OK(waiters);
   EXPECT_EQ(waiters.value_or(""), "0\n");
 
-  // A release leaves no lock, and no wake token when nobody waits.
+  // A release leaves no lock, and grants nothing when nobody waits.
   SK_ASSERT_OK(store->WriteAndUnlock(id, "v", kHour, a.owner));
   Result<std::string> exists =
       server_->Cli({"EXISTS", redis->LockKey(id), redis->WaitersKey(id),
-                    redis->WakeKey(id)});
+                    redis->WakeKey(id) + ":" + a.owner.token});
   SK_ASSERT_OK(exists);
   EXPECT_EQ(*exists, "0\n");
   Result<std::string> data = server_->Cli({"GET", redis->Key(id)});
@@ -130,10 +132,13 @@ TEST_F(RedisLockTest, KeysShareTheHashTag) {
   EXPECT_EQ(*data, "v\n");
 }
 
-// Uncontended, each step is one round trip and runs no script: LockAndRead
-// is SET NX PX, GET, PTTL, WATCH; the release is a MULTI/EXEC on
-// the connection that WATCHes the lock. On a fresh connection too.
-TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStepWithoutScripts) {
+// Uncontended, each step is one round trip: LockAndRead is SET NX PX, GET,
+// PTTL, WATCH, running no script; the release is a MULTI/EXEC on the
+// connection that WATCHes the lock, whose last command is the unlock script
+// (EVALSHA: it would hand the lock to a waiter). On a fresh connection too,
+// whose first lock loads that script (SCRIPT LOAD), so that no release
+// meets NOSCRIPT.
+TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStep) {
   auto store = Fresh();  // a prefix, and so a pool, of its own
   ASSERT_NE(store, nullptr);
   const ConnectionStats& stats = AsRedis(store.get())->StatsForTesting();
@@ -149,14 +154,15 @@ TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStepWithoutScripts) {
   ASSERT_TRUE(locked->acquired());
   EXPECT_FALSE(locked->found);
   EXPECT_EQ(stats.round_trips.load(), 1u);
-  // INFO server (the version check, once per connection), SET NX, GET,
-  // PTTL, WATCH (UNWATCH only on a connection that may watch something).
-  EXPECT_EQ(stats.commands.load(), 5u);
+  // INFO server and SCRIPT LOAD (once per connection), SET NX, GET, PTTL,
+  // WATCH (UNWATCH only on a connection that may watch something).
+  EXPECT_EQ(stats.commands.load(), 6u);
   SK_ASSERT_OK(store->WriteAndUnlock(id, "data", kHour, a.owner));
   EXPECT_EQ(stats.connects.load(), 1u);
   EXPECT_EQ(stats.round_trips.load(), 2u);
-  EXPECT_EQ(stats.commands.load(), 9u);  // + MULTI, SET, DEL, EXEC
+  EXPECT_EQ(stats.commands.load(), 10u);  // + MULTI, SET, EVALSHA, EXEC
   EXPECT_EQ(Calls("exec") - exec, 1);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
   Result<SessionRecord> written = store->Read(id);
   SK_ASSERT_OK(written);
   EXPECT_EQ(written->data, "data");
@@ -197,7 +203,9 @@ TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStepWithoutScripts) {
   lock = server_->Cli({"EXISTS", AsRedis(store.get())->LockKey(id)});
   SK_ASSERT_OK(lock);
   EXPECT_EQ(*lock, "0\n");
-  EXPECT_EQ(Calls("evalsha") - evalsha, 0);
+  // Five releases, each its EVALSHA inside EXEC; no EVAL (no NOSCRIPT).
+  EXPECT_EQ(Calls("exec") - exec, 5);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 5);
   EXPECT_EQ(Calls("eval") - eval, 0);
 
   // A write of an owner that holds nothing goes to the script, which
@@ -219,12 +227,13 @@ TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStepWithoutScripts) {
   EXPECT_TRUE(store->Read(id).status().IsNotFound());
 }
 
-// A waiter that registers touches the lock key, so the holder's EXEC is
-// aborted and its release goes through the script, which wakes the waiter
-// at once (with the holder's lease of a minute and another host's token,
-// nothing else would end the waiter's sleep before a second). The data is
-// written all the same.
-TEST_F(RedisLockTest, AWaiterSendsTheReleaseThroughTheScript) {
+// A waiter that registers leaves the lock key alone, so the holder's EXEC
+// runs, and its unlock script hands the lock over: the waiter, in BLPOP on
+// its own wake list, holds it without running the lock script again (with
+// the holder's lease of a minute and another host's token, nothing else
+// would end the waiter's sleep before a second). The data is written all
+// the same.
+TEST_F(RedisLockTest, AWaiterIsServedByTheHoldersExec) {
   const std::string prefix = "prefix=wake-exec:";
   auto holder_store = Open(UrlFor(server_->port(), prefix));
   // Another pool, so another connection: the holder's keeps its WATCH.
@@ -248,6 +257,7 @@ TEST_F(RedisLockTest, AWaiterSendsTheReleaseThroughTheScript) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const int64_t evalsha = Calls("evalsha");
+  const int64_t exec = Calls("exec");
   const auto released = SteadyClock::now();
   SK_ASSERT_OK(
       holder_store->WriteAndUnlock(id, "from the holder", kHour, holder.owner));
@@ -255,7 +265,8 @@ TEST_F(RedisLockTest, AWaiterSendsTheReleaseThroughTheScript) {
   SK_ASSERT_OK(got);
   ASSERT_TRUE(got->acquired());
   EXPECT_EQ(got->record.data, "from the holder");
-  EXPECT_GE(Calls("evalsha") - evalsha, 2);  // the write, the waiter's take
+  EXPECT_EQ(Calls("exec") - exec, 1);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);  // the release; no lock script
   EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(acquired_at -
                                                                   released)
                 .count(),
@@ -313,7 +324,7 @@ TEST_F(RedisLockTest, TwoLocksOnOneConnection) {
   EXPECT_EQ(Calls("evalsha") - evalsha, 1);
   EXPECT_EQ(Calls("exec") - exec, 0);
   SK_ASSERT_OK(store->WriteAndUnlock(two, "2", kHour, a.owner));
-  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 2);  // the unlock inside EXEC
   EXPECT_EQ(Calls("exec") - exec, 1);
   EXPECT_EQ(DataOf(*store, one), "1");
   EXPECT_EQ(DataOf(*store, two), "2");

@@ -3,6 +3,7 @@
 // ends a lock whoever holds it.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,47 +16,56 @@
 namespace sessionkit::redis {
 namespace {
 
-// KEYS[5]: the staging key the SET before the script wrote the data to,
+// Each release hands the lock to the next waiter (grant, redis_lock.h).
+//
+// KEYS[6]: the staging key the SET before the script wrote the data to,
 // with its expiry. ARGV: token, ttl ms (0 or less: delete the session).
 // Returns 0 (not the holder: nothing written, staging key dropped) or 1.
-constexpr std::string_view kWriteSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+constexpr std::string_view kWriteSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if not holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
-    "  redis.call('DEL', KEYS[5])\n"
+    "  redis.call('DEL', KEYS[6])\n"
     "  return 0\n"
     "end\n"
-    "if tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[5]) == 1 then\n"
-    "  redis.call('RENAME', KEYS[5], KEYS[1])\n"
+    "if tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[6]) == 1 then\n"
+    "  redis.call('RENAME', KEYS[6], KEYS[1])\n"
     "else\n"
     "  redis.call('DEL', KEYS[1])\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
-    "wake()\n"
+    "grant()\n"
     "return 1\n";
 
 // ARGV: token, ttl ms (0 or more). Returns 0 (not the holder: nothing
 // touched), 1, or 2 (no such session; the lock is released all the same).
-constexpr std::string_view kTouchSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+constexpr std::string_view kTouchSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if not holds(redis.call('GET', KEYS[2]), ARGV[1]) then return 0 end\n"
     "local found = redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "redis.call('DEL', KEYS[2])\n"
-    "wake()\n"
+    "grant()\n"
     "if found == 1 then return 1 end\n"
     "return 2\n";
 
-// ARGV: token. Releases only the holder's lock; returns 1 either way.
-constexpr std::string_view kUnlockSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+// ARGV: token. Releases only the holder's lock; returns 1 either way. An
+// owner that does not hold it leaves the waiters (a waiter whose call
+// failed, so that no later release grants it the lock). Also
+// the last command of the fast path's MULTI/EXEC (the WATCH already made
+// sure the lock is the holder's), so a release that finds waiters hands the
+// lock over in its one round trip.
+constexpr std::string_view kUnlockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
     "  redis.call('DEL', KEYS[2])\n"
-    "  wake()\n"
+    "  grant()\n"
+    "else\n"
+    "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "end\n"
     "return 1\n";
 
 // Destroy: deletes the session and its lock record, whoever holds it (the
-// holder's later write or touch finds no record: LockLost), and wakes a
-// waiter. Returns 1.
-constexpr std::string_view kDestroySource = SK_REDIS_LUA_WAKE
+// holder's later write or touch finds no record: LockLost), and hands the
+// lock to the next waiter. Returns 1.
+constexpr std::string_view kDestroySource = SK_REDIS_LUA_GRANT
     "redis.call('DEL', KEYS[1])\n"
-    "if redis.call('DEL', KEYS[2]) == 1 then wake() end\n"
+    "if redis.call('DEL', KEYS[2]) == 1 then grant() end\n"
     "return 1\n";
 
 const LuaScript& WriteScript() {
@@ -66,13 +76,28 @@ const LuaScript& TouchScript() {
   static const LuaScript script = MakeScript(kTouchSource);
   return script;
 }
+const LuaScript& DestroyScript() {
+  static const LuaScript script = MakeScript(kDestroySource);
+  return script;
+}
+
+}  // namespace
+
 const LuaScript& UnlockScript() {
   static const LuaScript script = MakeScript(kUnlockSource);
   return script;
 }
-const LuaScript& DestroyScript() {
-  static const LuaScript script = MakeScript(kDestroySource);
-  return script;
+
+namespace {
+
+// The unlock script as a command of the fast path's MULTI/EXEC, on the five
+// locking keys. Borrows `keys` and `token`.
+Command ReleaseInTransaction(std::span<const std::string> keys,
+                             const std::string& token) {
+  Command c{{"EVALSHA", UnlockScript().sha1, "5"}};
+  for (size_t i = 0; i < 5; ++i) c.args.push_back(keys[i]);
+  c.args.push_back(token);
+  return c;
 }
 
 // Sends a MULTI ... EXEC release only on the connection that WATCHes the
@@ -88,9 +113,23 @@ class ExecIfWatched final : public ConnectionHook {
     if (!ran_) return {};
     return transaction_;
   }
-  void Done(Connection& conn, bool, const Status&,
-            std::vector<Reply>*) override {
-    if (ran_) conn.set_watch_state(false, {});
+  void Done(Connection& conn, bool, const Status& st,
+            std::vector<Reply>* replies) override {
+    if (!ran_) return;
+    conn.set_watch_state(false, {});
+    // A server that checks EVALSHA when it queues it refuses it there
+    // (NOSCRIPT) and discards the transaction (EXECABORT): nothing ran,
+    // which is an aborted EXEC to the caller (it goes through its script).
+    if (!st.ok() || replies->size() != transaction_.size()) return;
+    Reply& queued = (*replies)[transaction_.size() - 2];
+    Reply& exec = replies->back();
+    if (!queued.is_error() || !queued.str.starts_with("NOSCRIPT")) return;
+    queued = Reply();
+    queued.type = Reply::Type::kStatus;
+    queued.str = "QUEUED";
+    if (exec.is_error() && exec.str.starts_with("EXECABORT")) {
+      exec = Reply();  // nil: aborted
+    }
   }
   // True when the last attempt sent the transaction.
   bool ran() const { return ran_; }
@@ -139,12 +178,31 @@ Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
   for (size_t i = 0; i < exec.elements.size(); ++i) {
     const Reply& r = exec.elements[i];
     if (!r.is_error()) continue;
+    // The release script not cached (a restart, SCRIPT FLUSH): the
+    // caller runs it through RunScript (ReleaseAfterExec).
+    if (r.str.starts_with("NOSCRIPT")) continue;
     return Status::Internal(
         name() + ": " + what + ": " + std::string(transaction[i + 1].args[0]) +
         " failed in MULTI/EXEC (the server says: " + r.str.substr(0, 120) +
         ")");
   }
   return std::optional<std::vector<Reply>>(std::move(exec.elements));
+}
+
+Status RedisStore::ReleaseAfterExec(std::span<const std::string> keys,
+                                    const LockOwner& owner, const Reply& script,
+                                    const std::string& what) {
+  if (script.type == Reply::Type::kInteger) return Status::OK();
+  if (!script.is_error()) return Unexpected(what, "EVALSHA", script);
+  // NOSCRIPT: the commands before it ran, the lock is still the owner's.
+  const std::string_view args[] = {owner.token};
+  Reply reply;
+  SK_RETURN_IF_ERROR(
+      RunScript(UnlockScript(), keys.first(5), args, what, &reply));
+  if (reply.type != Reply::Type::kInteger) {
+    return Unexpected(what, "EVALSHA", reply);
+  }
+  return Status::OK();
 }
 
 Status RedisStore::Remembered(std::string_view id, const LockOwner& owner,
@@ -185,9 +243,11 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
   const int64_t ttl_ms = std::max<int64_t>(ClampTtl(ttl), 0);
   const std::string ttl_text = std::to_string(ttl_ms);
   {
+    // The release is the unlock script, which hands the lock to a waiter
+    // if there is one: waiters do not abort this EXEC.
     Command transaction[] = {{{"MULTI"}},
                              {{"SET", keys[0], data, "PX", ttl_text}},
-                             {{"DEL", keys[1]}},
+                             ReleaseInTransaction(keys, owner.token),
                              {{"EXEC"}}};
     if (ttl_ms <= 0) transaction[1] = Command{{"DEL", keys[0]}};
     Result<std::optional<std::vector<Reply>>> done =
@@ -198,7 +258,7 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
       if (ttl_ms > 0 ? !r.Is("OK") : r.type != Reply::Type::kInteger) {
         return Unexpected(what, transaction[1].args[0], r);
       }
-      return Status::OK();
+      return ReleaseAfterExec(keys, owner, (**done)[1], what);
     }
   }
   // The staging key: this writer's own, in the session's hash slot, never
@@ -206,7 +266,7 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
   // script never runs.
   keys.push_back(keys[0] + ":w:" + owner.token);
   const std::string_view args[] = {owner.token, ttl_text};
-  const Command stage[] = {{{"SET", keys[4], data, "PX", ttl_text}}};
+  const Command stage[] = {{{"SET", keys[5], data, "PX", ttl_text}}};
   std::span<const Command> before = stage;
   if (ttl_ms <= 0) before = {};
   Reply reply;
@@ -239,7 +299,7 @@ Status RedisStore::TouchAndUnlockOnce(std::string_view id, Duration ttl,
   };
   const Command transaction[] = {{{"MULTI"}},
                                  {{"PEXPIRE", keys[0], ttl_ms}},
-                                 {{"DEL", keys[1]}},
+                                 ReleaseInTransaction(keys, owner.token),
                                  {{"EXEC"}}};
   Result<std::optional<std::vector<Reply>>> done =
       RunWatched(keys, owner, transaction, what, /*durable=*/true);
@@ -247,6 +307,7 @@ Status RedisStore::TouchAndUnlockOnce(std::string_view id, Duration ttl,
   if (done->has_value()) {
     const Reply& r = (**done)[0];
     if (r.type != Reply::Type::kInteger) return Unexpected(what, "PEXPIRE", r);
+    SK_RETURN_IF_ERROR(ReleaseAfterExec(keys, owner, (**done)[1], what));
     return r.integer == 1 ? Status::OK() : gone();
   }
   const std::string_view args[] = {owner.token, ttl_ms};
@@ -266,13 +327,16 @@ Status RedisStore::UnlockOnce(std::string_view id, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(id, "unlock"));
   const std::string what = "unlock of session " + SessionIdPrefix(id);
   const std::vector<std::string> keys = LockingKeys(id);
-  const Command transaction[] = {{{"MULTI"}}, {{"DEL", keys[1]}}, {{"EXEC"}}};
+  const Command transaction[] = {
+      {{"MULTI"}}, ReleaseInTransaction(keys, owner.token), {{"EXEC"}}};
   // Not durable: it frees a lock and writes no session data (see
   // docs/redis.md, "Durable writes").
   Result<std::optional<std::vector<Reply>>> done =
       RunWatched(keys, owner, transaction, what, /*durable=*/false);
   if (!done.ok()) return done.status();
-  if (done->has_value()) return Status::OK();
+  if (done->has_value()) {
+    return ReleaseAfterExec(keys, owner, (**done)[0], what);
+  }
   const std::string_view args[] = {owner.token};
   Reply reply;
   SK_RETURN_IF_ERROR(RunScript(UnlockScript(), keys, args, what, &reply));

@@ -509,8 +509,9 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     Status st = RunScript(LockScript(), keys, args, what, &reply, {}, reads,
                           &data, &unanswered, /*durable=*/false, hook);
     *may_hold = unanswered;
-    if (!st.ok())
+    if (!st.ok()) {
       return queued ? FailedWhileQueued(id, request, st, may_hold) : st;
+    }
     *may_hold = true;  // until the reply says who holds the lock
     std::vector<Reply>& r = reply.elements;
     if (reply.type != Reply::Type::kArray || r.size() < 3 ||
@@ -535,6 +536,9 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
       return Unexpected(what, "EVALSHA", reply);
     }
     *may_hold = false;  // held by another: the script took nothing
+    // Queued by now, unless this was the last try (which leaves) or the cap
+    // refused it.
+    if (!last_try && r[0].integer == 0) queued = true;
     std::string holder = std::move(r[1].str);
     const int64_t lease_left = r[2].integer;
     const std::string_view holder_token =
@@ -555,7 +559,6 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
       timed_out.outcome = LockOutcome::kTimedOut;
       return timed_out;
     }
-    queued = true;
     if (std::chrono::floor<Duration>(wait.Left()).count() <= 0) continue;
     Result<std::optional<LockedRead>> granted = WaitForGrant(
         keys, token, wait, wait.NextSleep(holder_token, lease_left),

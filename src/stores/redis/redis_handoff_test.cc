@@ -139,7 +139,7 @@ TEST_F(RedisHandoffTest, WaitersGetTheLockInArrivalOrder) {
 }
 
 // A hand-off costs the holder's release one round trip (MULTI, SET, the
-// unlock script, EXEC: the waiter does not abort it), and the waiter no
+// release script, EXEC: the waiter does not abort it), and the waiter no
 // round trip after it: the BLPOP it is in returns the grant, and the GET
 // pipelined behind it reads the data. No lock script runs after the
 // release.

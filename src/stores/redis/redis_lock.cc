@@ -385,7 +385,7 @@ Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
   // (see WatchOnTake), reading the data in the same round trip.
   // (A stale record, whose lease ran out, fails the SET NX too.)
   std::vector<Command> take = {{{"INFO", "server"}},
-                               {{"SCRIPT", "LOAD", UnlockScript().source}},
+                               {{"SCRIPT", "LOAD", ReleaseScript().source}},
                                {{"UNWATCH"}},
                                {{"SET", keys[1], token, "NX", "PX", record_px}},
                                {{"GET", keys[0]}}};

@@ -134,7 +134,7 @@ TEST_F(RedisLockTest, KeysShareTheHashTag) {
 
 // Uncontended, each step is one round trip: LockAndRead is SET NX PX, GET,
 // PTTL, WATCH, running no script; the release is a MULTI/EXEC on the
-// connection that WATCHes the lock, whose last command is the unlock script
+// connection that WATCHes the lock, whose last command is the release script
 // (EVALSHA: it would hand the lock to a waiter). On a fresh connection too,
 // whose first lock loads that script (SCRIPT LOAD), so that no release
 // meets NOSCRIPT.
@@ -228,7 +228,7 @@ TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStep) {
 }
 
 // A waiter that registers leaves the lock key alone, so the holder's EXEC
-// runs, and its unlock script hands the lock over: the waiter, in BLPOP on
+// runs, and its release script hands the lock over: the waiter, in BLPOP on
 // its own wake list, holds it without running the lock script again (with
 // the holder's lease of a minute and another host's token, nothing else
 // would end the waiter's sleep before a second). The data is written all

@@ -60,6 +60,17 @@ constexpr std::string_view kUnlockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "end\n"
     "return 1\n";
 
+// The fast path's release, the last command inside its MULTI/EXEC, which
+// runs only while the WATCHed lock is the holder's: no owner check. Lean,
+// since every uncontended release runs it: two commands when nobody waits
+// (the grant's functions are defined only past that point).
+constexpr std::string_view kReleaseSource =
+    "redis.call('DEL', KEYS[2])\n"
+    "if redis.call('EXISTS', KEYS[3]) == 0 then return 1 "
+    "end\n" SK_REDIS_LUA_GRANT
+    "grant()\n"
+    "return 1\n";
+
 // Destroy: deletes the session and its lock record, whoever holds it (the
 // holder's later write or touch finds no record: LockLost), and hands the
 // lock to the next waiter. Returns 1.
@@ -81,20 +92,25 @@ const LuaScript& DestroyScript() {
   return script;
 }
 
-}  // namespace
-
 const LuaScript& UnlockScript() {
   static const LuaScript script = MakeScript(kUnlockSource);
   return script;
 }
 
+}  // namespace
+
+const LuaScript& ReleaseScript() {
+  static const LuaScript script = MakeScript(kReleaseSource);
+  return script;
+}
+
 namespace {
 
-// The unlock script as a command of the fast path's MULTI/EXEC, on the five
+// The release script as a command of the fast path's MULTI/EXEC, on the five
 // locking keys. Borrows `keys` and `token`.
 Command ReleaseInTransaction(std::span<const std::string> keys,
                              const std::string& token) {
-  Command c{{"EVALSHA", UnlockScript().sha1, "5"}};
+  Command c{{"EVALSHA", ReleaseScript().sha1, "5"}};
   for (size_t i = 0; i < 5; ++i) c.args.push_back(keys[i]);
   c.args.push_back(token);
   return c;
@@ -243,8 +259,8 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
   const int64_t ttl_ms = std::max<int64_t>(ClampTtl(ttl), 0);
   const std::string ttl_text = std::to_string(ttl_ms);
   {
-    // The release is the unlock script, which hands the lock to a waiter
-    // if there is one: waiters do not abort this EXEC.
+    // The release ends with the release script, which hands the lock to a
+    // waiter if there is one: waiters do not abort this EXEC.
     Command transaction[] = {{{"MULTI"}},
                              {{"SET", keys[0], data, "PX", ttl_text}},
                              ReleaseInTransaction(keys, owner.token),

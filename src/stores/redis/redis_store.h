@@ -58,15 +58,15 @@
 //
 // The uncontended path runs no lock script: LockAndRead takes the lock with
 // SET NX PX and WATCHes the lock key on the same connection, and the release
-// is a MULTI/EXEC there (the data, then the unlock script, which deletes
+// is a MULTI/EXEC there (the data, then the release script, which deletes
 // the lock and grants it to a waiter if any), which Redis runs only if
 // nobody touched the lock key since: not a takeover, not a Destroy, not the
 // record expiring (an hour after the lease). Waiters do not touch it. The
 // lease running out touches nothing, so a late holder's release still runs
-// there. A connection's first lock loads the unlock script (SCRIPT LOAD) so
+// there. A connection's first lock loads the release script (SCRIPT LOAD) so
 // that the EVALSHA inside EXEC finds it; one that still meets NOSCRIPT (a
 // SCRIPT FLUSH, a restart on the same connection) leaves the data written
-// and the lock held, and the release runs the unlock script again outside.
+// and the lock held, and the release runs the unlock script outside.
 // Whenever the fast path does not apply (the lock is held or its record
 // stale, the release lands on another connection, EXEC was aborted), Lua
 // scripts do the work (EVALSHA; once more with EVAL after a NOSCRIPT reply,
@@ -97,14 +97,14 @@
 //                   come), 1 more call: Unlock by the owner's token, so no
 //                   lock is left that nobody uses (when the server is out of
 //                   reach, noted in the pending releases instead).
-//   WriteAndUnlock  1 (MULTI, SET PX, EVALSHA unlock, EXEC): with waiters
+//   WriteAndUnlock  1 (MULTI, SET PX, EVALSHA release, EXEC): with waiters
 //                   this is the whole hand-off. Through the script: 1 more
 //                   (SET PX of a staging key prefix{id}:w:<token>, then the
 //                   script: check owner, RENAME it onto the data key, DEL
 //                   lock, grant)
-//   TouchAndUnlock  1 (MULTI, PEXPIRE, EVALSHA unlock, EXEC); through the
+//   TouchAndUnlock  1 (MULTI, PEXPIRE, EVALSHA release, EXEC); through the
 //                   script 1 more (check owner, PEXPIRE, DEL lock, grant)
-//   Unlock          1 (MULTI, EVALSHA unlock, EXEC); through the script 1
+//   Unlock          1 (MULTI, EVALSHA release, EXEC); through the script 1
 //                   more (DEL lock and grant if owner matches; else leave
 //                   the waiters)
 //   Destroy         1 (the destroy script: DEL data, DEL lock, and grant to
@@ -324,9 +324,9 @@ class RedisStore final : public Store {
   Status Blpop(const std::string& wake_key, const std::string& data_key,
                Duration slice, bool want_expiry, const std::string& what,
                std::vector<Reply>* replies);
-  // After a fast-path release's EXEC: OK when `script`, the unlock script's
-  // reply in it, ran; runs that script again through RunScript when the
-  // server did not have it cached (NOSCRIPT).
+  // After a fast-path release's EXEC: OK when `script`, the release script's
+  // reply in it, ran; when the server did not have it cached (NOSCRIPT),
+  // releases through the unlock script (RunScript: EVAL if need be).
   Status ReleaseAfterExec(std::span<const std::string> keys,
                           const LockOwner& owner, const Reply& script,
                           const std::string& what);

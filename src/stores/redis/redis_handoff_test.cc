@@ -1,10 +1,10 @@
 // The Redis lock hand-off against a real redis-server: a release grants the
-// lock to the first waiter in arrival order, in its own round trip, and the
-// waiter needs none more (INFO commandstats and the pool's counters); a
+// lock to the first waiter in arrival order, and the waiter needs no round
+// trip more (INFO commandstats and the pool's counters); a
 // waiter that gave up is skipped, a grant that races a waiter's last try is
 // taken, a grantee killed before it reads is taken over, no update is lost
-// between processes; the release inside MULTI/EXEC survives SCRIPT FLUSH;
-// and a locked read that does not ask for the expiry sends no PTTL.
+// between processes; and a locked read that does not ask for the expiry
+// sends no PTTL.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -138,62 +138,91 @@ TEST_F(RedisHandoffTest, WaitersGetTheLockInArrivalOrder) {
   EXPECT_THAT(*wakes, Not(HasSubstr(":wake:"))) << "wake lists left";
 }
 
-// A hand-off costs the holder's release one round trip (MULTI, SET, the
-// release script, EXEC: the waiter does not abort it), and the waiter no
-// round trip after it: the BLPOP it is in returns the grant, and the GET
-// pipelined behind it reads the data. No lock script runs after the
-// release.
-TEST_F(RedisHandoffTest, AHandOffIsTheReleasesRoundTripAndNoMore) {
+// The round trips of a hand-off. A holder that took a free lock (the fast
+// path: it WATCHes the lock key) finds its EXEC aborted by the waiter that
+// queued behind it, and releases through the write script, which grants
+// the lock: 2 round trips. A holder that got the lock by a grant (every
+// holder after the first, while the session stays contended) releases
+// through that script at once: 1 round trip. Either way the waiter needs
+// no round trip after the release: the BLPOP it is in returns the grant
+// and the GET pipelined behind it reads the data; no lock script runs.
+TEST_F(RedisHandoffTest, AHandOffCostsTheWaiterNoRoundTrip) {
   const std::string prefix = "prefix=ho-trips:";
-  auto holder_store = Open(UrlFor(server_->port(), prefix));
-  // Another pool, so other connections and counters.
-  auto waiter_store =
+  // Pools (and counters) of their own: the settings differ.
+  auto first_store = Open(UrlFor(server_->port(), prefix));
+  auto second_store =
       Open(UrlFor(server_->port(), prefix + "&read_timeout=249ms"));
-  ASSERT_NE(holder_store, nullptr);
-  ASSERT_NE(waiter_store, nullptr);
+  auto third_store =
+      Open(UrlFor(server_->port(), prefix + "&read_timeout=248ms"));
+  ASSERT_NE(first_store, nullptr);
+  ASSERT_NE(second_store, nullptr);
+  ASSERT_NE(third_store, nullptr);
   const std::string id = TestId(202);
-  const LockRequest holder = OtherHost("holder", Duration(0));
-  SK_ASSERT_OK(holder_store->LockAndRead(id, holder));
-  Result<LockedRead> got = Status::Internal("not run");
-  SteadyClock::time_point acquired_at;
-  std::thread waiter([&] {
-    got = waiter_store->LockAndRead(id, OtherHost("waiter", Duration(5000)));
-    acquired_at = SteadyClock::now();
+  const LockRequest first = OtherHost("first", Duration(0));
+  SK_ASSERT_OK(first_store->LockAndRead(id, first));
+  // The second releases only when the test says so.
+  std::atomic<bool> release_second{false};
+  Result<LockedRead> second = Status::Internal("not run");
+  Result<LockedRead> third = Status::Internal("not run");
+  std::atomic<bool> second_got{false};
+  std::atomic<bool> third_got{false};
+  const LockRequest second_request = OtherHost("second", Duration(8000));
+  std::thread second_thread([&] {
+    second = second_store->LockAndRead(id, second_request);
+    second_got = true;
+    while (!release_second) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   });
-  ASSERT_TRUE(WaitForWaiters(holder_store.get(), id, 1));
-  // In BLPOP by now (its slice is a second: the holder is of another host).
+  ASSERT_TRUE(WaitForWaiters(first_store.get(), id, 1));
+  std::thread third_thread([&] {
+    third = third_store->LockAndRead(id, OtherHost("third", Duration(8000)));
+    third_got = true;
+  });
+  ASSERT_TRUE(WaitForWaiters(first_store.get(), id, 2));
+  // Both in BLPOP by now (their slices are a second: the holders are of
+  // another host).
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const ConnectionStats& held = AsRedis(holder_store.get())->StatsForTesting();
-  const ConnectionStats& waits = AsRedis(waiter_store.get())->StatsForTesting();
-  const uint64_t holder_trips = held.round_trips.load();
-  const uint64_t waiter_trips = waits.round_trips.load();
-  const int64_t evalsha = Calls("evalsha");
+  const ConnectionStats& s1 = AsRedis(first_store.get())->StatsForTesting();
+  const ConnectionStats& s2 = AsRedis(second_store.get())->StatsForTesting();
+  const ConnectionStats& s3 = AsRedis(third_store.get())->StatsForTesting();
+  uint64_t trips1 = s1.round_trips.load();
+  uint64_t trips2 = s2.round_trips.load();
+  const uint64_t trips3 = s3.round_trips.load();
+  int64_t evalsha = Calls("evalsha");
   const int64_t eval = Calls("eval");
+  SK_ASSERT_OK(first_store->WriteAndUnlock(id, "1", kHour, first.owner));
+  EXPECT_EQ(s1.round_trips.load() - trips1, 2u);  // EXEC aborted, script
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
+  for (int i = 0; i < 200 && !second_got; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(second_got) << "the grant did not wake the second";
+  SK_ASSERT_OK(second);
+  ASSERT_TRUE(second->acquired());
+  EXPECT_EQ(second->record.data, "1");
+  // The BLPOP in flight is the second's only round trip since.
+  EXPECT_LE(s2.round_trips.load() - trips2, 1u);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1) << "a lock script ran";
+
+  // The second, a grantee, releases through the script at once.
+  trips2 = s2.round_trips.load();
+  evalsha = Calls("evalsha");
   const int64_t exec = Calls("exec");
-  const auto released = SteadyClock::now();
   SK_ASSERT_OK(
-      holder_store->WriteAndUnlock(id, "from the holder", kHour, holder.owner));
-  EXPECT_EQ(held.round_trips.load() - holder_trips, 1u);
-  waiter.join();
-  SK_ASSERT_OK(got);
-  ASSERT_TRUE(got->acquired());
-  EXPECT_EQ(got->record.data, "from the holder");
-  EXPECT_EQ(got->broken_owner, "");
-  // The BLPOP in flight at the snapshot is the waiter's only round trip.
-  EXPECT_LE(waits.round_trips.load() - waiter_trips, 1u);
-  EXPECT_EQ(Calls("exec") - exec, 1);
-  EXPECT_EQ(Calls("evalsha") - evalsha, 1);  // the release, inside EXEC
+      second_store->WriteAndUnlock(id, "2", kHour, second_request.owner));
+  EXPECT_EQ(s2.round_trips.load() - trips2, 1u);
+  release_second = true;
+  second_thread.join();
+  third_thread.join();
+  SK_ASSERT_OK(third);
+  ASSERT_TRUE(third->acquired());
+  EXPECT_EQ(third->record.data, "2");
+  EXPECT_LE(s3.round_trips.load() - trips3, 1u);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);  // the second's write only
+  EXPECT_EQ(Calls("exec") - exec, 0);
   EXPECT_EQ(Calls("eval") - eval, 0);
-  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(acquired_at -
-                                                                  released)
-                .count(),
-            500);
-  // The waiter holds the lock: its release is its own.
-  SK_ASSERT_OK(waiter_store->WriteAndUnlock(id, "from the waiter", kHour,
-                                            OtherHost("waiter", {}).owner));
-  Result<SessionRecord> read = holder_store->Read(id);
-  SK_ASSERT_OK(read);
-  EXPECT_EQ(read->data, "from the waiter");
+  SK_ASSERT_OK(third_store->Unlock(id, OtherHost("third", {}).owner));
 }
 
 // A waiter that gave up (its last try left the waiters) is skipped by the
@@ -360,27 +389,6 @@ TEST_F(RedisHandoffTest, NoLostUpdateBetweenProcesses) {
   Result<SessionRecord> n = store->Read(id);
   SK_ASSERT_OK(n);
   EXPECT_EQ(n->data, std::to_string(kProcesses * kIncrements));
-}
-
-// The release inside MULTI/EXEC meets NOSCRIPT after SCRIPT FLUSH: the
-// data is written all the same, and the release falls back to EVAL.
-TEST_F(RedisHandoffTest, ReleaseInsideExecSurvivesScriptFlush) {
-  auto store = Fresh();
-  ASSERT_NE(store, nullptr);
-  const std::string id = TestId(207);
-  const LockRequest a = OtherHost("a", Duration(0));
-  SK_ASSERT_OK(store->LockAndRead(id, a));
-  SK_ASSERT_OK(server_->Cli({"SCRIPT", "FLUSH"}));
-  const int64_t eval = Calls("eval");
-  SK_ASSERT_OK(store->WriteAndUnlock(id, "after flush", kHour, a.owner));
-  EXPECT_EQ(Calls("eval") - eval, 1);
-  Result<SessionRecord> read = store->Read(id);
-  SK_ASSERT_OK(read);
-  EXPECT_EQ(read->data, "after flush");
-  Result<std::string> lock =
-      server_->Cli({"EXISTS", AsRedis(store.get())->LockKey(id)});
-  SK_ASSERT_OK(lock);
-  EXPECT_EQ(*lock, "0\n");
 }
 
 // A locked read that does not want the expiry sends no PTTL, on the fast

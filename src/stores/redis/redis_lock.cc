@@ -161,6 +161,9 @@ constexpr std::string_view kLockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "  return {2, holder, left}\n"
     "end\n"
     "redis.call('ZADD', KEYS[3], string.format('%d', now + wait), ARGV[1])\n"
+    // Touches the lock key (same expiry): a holder that WATCHes it then
+    // finds its EXEC aborted and releases through a script, which grants.
+    "if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) end\n"
     "if not queued then\n"
     "  redis.call('RPUSH', KEYS[5],"
     " ARGV[2] .. ' ' .. #ARGV[1] .. ' ' .. ARGV[1] .. ARGV[7])\n"
@@ -188,7 +191,7 @@ const LuaScript& LockScript() {
 // (redis_lock.h).
 class WatchOnTake final : public ConnectionHook {
  public:
-  // `commands`: INFO server, SCRIPT LOAD, UNWATCH, SET, GET, [PTTL,] WATCH.
+  // `commands`: INFO server, UNWATCH, SET, GET, [PTTL,] WATCH.
   WatchOnTake(std::span<const Command> commands, Connection::WatchedLock lock,
               const std::string& store_name, bool stamp)
       : commands_(commands),
@@ -208,10 +211,9 @@ class WatchOnTake final : public ConnectionHook {
     } else {
       ask_version_ = true;
       picked_.push_back(commands_[0]);
-      picked_.push_back(commands_[1]);
     }
-    if (conn.watching()) picked_.push_back(commands_[2]);
-    picked_.insert(picked_.end(), commands_.begin() + 3, commands_.end());
+    if (conn.watching()) picked_.push_back(commands_[1]);
+    picked_.insert(picked_.end(), commands_.begin() + 2, commands_.end());
     if (stamp_) {
       value_ = StampedLockValue(lock_.token, conn.endpoint());
       picked_[set_at()].args[2] = value_;
@@ -237,9 +239,6 @@ class WatchOnTake final : public ConnectionHook {
       info = Reply();
       info.type = Reply::Type::kStatus;
       info.str = "OK";
-      // SCRIPT LOAD, for the releases' EVALSHA inside MULTI/EXEC: refused
-      // (an ACL) or not, NOSCRIPT there falls back (ReleaseAfterExec).
-      (*replies)[1] = info;
     }
     // Judged on every reply that came, also when another failed the call
     // (a WATCH refused after the SET took the lock).
@@ -249,7 +248,7 @@ class WatchOnTake final : public ConnectionHook {
     conn.set_watch_state(true, taken ? lock_ : Connection::WatchedLock{});
   }
   // Where the SET's reply is (GET, maybe PTTL, and WATCH follow).
-  size_t set_at() const { return picked_.size() - (commands_.size() - 3); }
+  size_t set_at() const { return picked_.size() - (commands_.size() - 2); }
   // Not OK when the server is too old to lock on: learnt in this exchange
   // (whose SET may have taken the lock), or known before (nothing sent).
   const Status& refusal() const { return refusal_; }
@@ -385,7 +384,6 @@ Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
   // (see WatchOnTake), reading the data in the same round trip.
   // (A stale record, whose lease ran out, fails the SET NX too.)
   std::vector<Command> take = {{{"INFO", "server"}},
-                               {{"SCRIPT", "LOAD", ReleaseScript().source}},
                                {{"UNWATCH"}},
                                {{"SET", keys[1], token, "NX", "PX", record_px}},
                                {{"GET", keys[0]}}};

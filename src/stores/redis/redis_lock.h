@@ -42,10 +42,6 @@ struct LuaScript {
 // The SHA1 of `source`, for EVALSHA.
 LuaScript MakeScript(std::string_view source);
 
-// The release script (redis_release.cc), which the fast path's release runs
-// inside its MULTI/EXEC; a connection's first lock loads it (SCRIPT LOAD).
-const LuaScript& ReleaseScript();
-
 // Lua snippets of the locking scripts. Keys of every script: KEYS[1] data,
 // KEYS[2] lock, KEYS[3] waiters, KEYS[4] wake (the prefix of each waiter's
 // own wake list, KEYS[4]:<token>), KEYS[5] queue. Times are the server's

@@ -1,7 +1,7 @@
 // Session locking in the Redis store against real redis-server processes:
-// the keys it uses, one round trip per uncontended operation (INFO
-// commandstats), the WATCH fast path and the scripts (a waiter served by the
-// holder's EXEC, a lapsed lease, two locks on one connection), the NOSCRIPT
+// the keys it uses, one round trip and no script per uncontended operation
+// (INFO commandstats), the WATCH fast path giving way to the scripts (a
+// waiter, a lapsed lease, two locks on one connection), the NOSCRIPT
 // fallback, a holder killed with SIGKILL, a
 // holder of another host, one release waking one waiter, a lost wake-up,
 // and a server that goes away while a request waits. The contract itself is
@@ -132,13 +132,10 @@ TEST_F(RedisLockTest, KeysShareTheHashTag) {
   EXPECT_EQ(*data, "v\n");
 }
 
-// Uncontended, each step is one round trip: LockAndRead is SET NX PX, GET,
-// PTTL, WATCH, running no script; the release is a MULTI/EXEC on the
-// connection that WATCHes the lock, whose last command is the release script
-// (EVALSHA: it would hand the lock to a waiter). On a fresh connection too,
-// whose first lock loads that script (SCRIPT LOAD), so that no release
-// meets NOSCRIPT.
-TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStep) {
+// Uncontended, each step is one round trip and runs no script: LockAndRead
+// is SET NX PX, GET, PTTL, WATCH; the release is a MULTI/EXEC on
+// the connection that WATCHes the lock. On a fresh connection too.
+TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStepWithoutScripts) {
   auto store = Fresh();  // a prefix, and so a pool, of its own
   ASSERT_NE(store, nullptr);
   const ConnectionStats& stats = AsRedis(store.get())->StatsForTesting();
@@ -154,15 +151,14 @@ TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStep) {
   ASSERT_TRUE(locked->acquired());
   EXPECT_FALSE(locked->found);
   EXPECT_EQ(stats.round_trips.load(), 1u);
-  // INFO server and SCRIPT LOAD (once per connection), SET NX, GET, PTTL,
-  // WATCH (UNWATCH only on a connection that may watch something).
-  EXPECT_EQ(stats.commands.load(), 6u);
+  // INFO server (the version check, once per connection), SET NX, GET,
+  // PTTL, WATCH (UNWATCH only on a connection that may watch something).
+  EXPECT_EQ(stats.commands.load(), 5u);
   SK_ASSERT_OK(store->WriteAndUnlock(id, "data", kHour, a.owner));
   EXPECT_EQ(stats.connects.load(), 1u);
   EXPECT_EQ(stats.round_trips.load(), 2u);
-  EXPECT_EQ(stats.commands.load(), 10u);  // + MULTI, SET, EVALSHA, EXEC
+  EXPECT_EQ(stats.commands.load(), 9u);  // + MULTI, SET, DEL, EXEC
   EXPECT_EQ(Calls("exec") - exec, 1);
-  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
   Result<SessionRecord> written = store->Read(id);
   SK_ASSERT_OK(written);
   EXPECT_EQ(written->data, "data");
@@ -203,9 +199,7 @@ TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStep) {
   lock = server_->Cli({"EXISTS", AsRedis(store.get())->LockKey(id)});
   SK_ASSERT_OK(lock);
   EXPECT_EQ(*lock, "0\n");
-  // Five releases, each its EVALSHA inside EXEC; no EVAL (no NOSCRIPT).
-  EXPECT_EQ(Calls("exec") - exec, 5);
-  EXPECT_EQ(Calls("evalsha") - evalsha, 5);
+  EXPECT_EQ(Calls("evalsha") - evalsha, 0);
   EXPECT_EQ(Calls("eval") - eval, 0);
 
   // A write of an owner that holds nothing goes to the script, which
@@ -227,13 +221,12 @@ TEST_F(RedisLockTest, UncontendedLockingIsOneRoundTripPerStep) {
   EXPECT_TRUE(store->Read(id).status().IsNotFound());
 }
 
-// A waiter that registers leaves the lock key alone, so the holder's EXEC
-// runs, and its release script hands the lock over: the waiter, in BLPOP on
-// its own wake list, holds it without running the lock script again (with
-// the holder's lease of a minute and another host's token, nothing else
-// would end the waiter's sleep before a second). The data is written all
-// the same.
-TEST_F(RedisLockTest, AWaiterIsServedByTheHoldersExec) {
+// A waiter that registers touches the lock key, so the holder's EXEC is
+// aborted and its release goes through the script, which grants the lock
+// to the waiter (no script runs on the waiter's side after it) at once (with
+// the holder's lease of a minute and another host's token, nothing else would
+// end the waiter's sleep before a second). The data is written all the same.
+TEST_F(RedisLockTest, AWaiterSendsTheReleaseThroughTheScript) {
   const std::string prefix = "prefix=wake-exec:";
   auto holder_store = Open(UrlFor(server_->port(), prefix));
   // Another pool, so another connection: the holder's keeps its WATCH.
@@ -257,7 +250,6 @@ TEST_F(RedisLockTest, AWaiterIsServedByTheHoldersExec) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const int64_t evalsha = Calls("evalsha");
-  const int64_t exec = Calls("exec");
   const auto released = SteadyClock::now();
   SK_ASSERT_OK(
       holder_store->WriteAndUnlock(id, "from the holder", kHour, holder.owner));
@@ -265,8 +257,7 @@ TEST_F(RedisLockTest, AWaiterIsServedByTheHoldersExec) {
   SK_ASSERT_OK(got);
   ASSERT_TRUE(got->acquired());
   EXPECT_EQ(got->record.data, "from the holder");
-  EXPECT_EQ(Calls("exec") - exec, 1);
-  EXPECT_EQ(Calls("evalsha") - evalsha, 1);  // the release; no lock script
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);  // the write; the grant is in it
   EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(acquired_at -
                                                                   released)
                 .count(),
@@ -324,7 +315,7 @@ TEST_F(RedisLockTest, TwoLocksOnOneConnection) {
   EXPECT_EQ(Calls("evalsha") - evalsha, 1);
   EXPECT_EQ(Calls("exec") - exec, 0);
   SK_ASSERT_OK(store->WriteAndUnlock(two, "2", kHour, a.owner));
-  EXPECT_EQ(Calls("evalsha") - evalsha, 2);  // the unlock inside EXEC
+  EXPECT_EQ(Calls("evalsha") - evalsha, 1);
   EXPECT_EQ(Calls("exec") - exec, 1);
   EXPECT_EQ(DataOf(*store, one), "1");
   EXPECT_EQ(DataOf(*store, two), "2");

@@ -3,7 +3,6 @@
 // ends a lock whoever holds it.
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,10 +46,7 @@ constexpr std::string_view kTouchSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
 
 // ARGV: token. Releases only the holder's lock; returns 1 either way. An
 // owner that does not hold it leaves the waiters (a waiter whose call
-// failed, so that no later release grants it the lock). Also
-// the last command of the fast path's MULTI/EXEC (the WATCH already made
-// sure the lock is the holder's), so a release that finds waiters hands the
-// lock over in its one round trip.
+// failed, so that no later release grants it the lock).
 constexpr std::string_view kUnlockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
     "  redis.call('DEL', KEYS[2])\n"
@@ -58,17 +54,6 @@ constexpr std::string_view kUnlockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "else\n"
     "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "end\n"
-    "return 1\n";
-
-// The fast path's release, the last command inside its MULTI/EXEC, which
-// runs only while the WATCHed lock is the holder's: no owner check. Lean,
-// since every uncontended release runs it: two commands when nobody waits
-// (the grant's functions are defined only past that point).
-constexpr std::string_view kReleaseSource =
-    "redis.call('DEL', KEYS[2])\n"
-    "if redis.call('EXISTS', KEYS[3]) == 0 then return 1 "
-    "end\n" SK_REDIS_LUA_GRANT
-    "grant()\n"
     "return 1\n";
 
 // Destroy: deletes the session and its lock record, whoever holds it (the
@@ -87,33 +72,13 @@ const LuaScript& TouchScript() {
   static const LuaScript script = MakeScript(kTouchSource);
   return script;
 }
-const LuaScript& DestroyScript() {
-  static const LuaScript script = MakeScript(kDestroySource);
-  return script;
-}
-
 const LuaScript& UnlockScript() {
   static const LuaScript script = MakeScript(kUnlockSource);
   return script;
 }
-
-}  // namespace
-
-const LuaScript& ReleaseScript() {
-  static const LuaScript script = MakeScript(kReleaseSource);
+const LuaScript& DestroyScript() {
+  static const LuaScript script = MakeScript(kDestroySource);
   return script;
-}
-
-namespace {
-
-// The release script as a command of the fast path's MULTI/EXEC, on the five
-// locking keys. Borrows `keys` and `token`.
-Command ReleaseInTransaction(std::span<const std::string> keys,
-                             const std::string& token) {
-  Command c{{"EVALSHA", ReleaseScript().sha1, "5"}};
-  for (size_t i = 0; i < 5; ++i) c.args.push_back(keys[i]);
-  c.args.push_back(token);
-  return c;
 }
 
 // Sends a MULTI ... EXEC release only on the connection that WATCHes the
@@ -129,23 +94,9 @@ class ExecIfWatched final : public ConnectionHook {
     if (!ran_) return {};
     return transaction_;
   }
-  void Done(Connection& conn, bool, const Status& st,
-            std::vector<Reply>* replies) override {
-    if (!ran_) return;
-    conn.set_watch_state(false, {});
-    // A server that checks EVALSHA when it queues it refuses it there
-    // (NOSCRIPT) and discards the transaction (EXECABORT): nothing ran,
-    // which is an aborted EXEC to the caller (it goes through its script).
-    if (!st.ok() || replies->size() != transaction_.size()) return;
-    Reply& queued = (*replies)[transaction_.size() - 2];
-    Reply& exec = replies->back();
-    if (!queued.is_error() || !queued.str.starts_with("NOSCRIPT")) return;
-    queued = Reply();
-    queued.type = Reply::Type::kStatus;
-    queued.str = "QUEUED";
-    if (exec.is_error() && exec.str.starts_with("EXECABORT")) {
-      exec = Reply();  // nil: aborted
-    }
+  void Done(Connection& conn, bool, const Status&,
+            std::vector<Reply>*) override {
+    if (ran_) conn.set_watch_state(false, {});
   }
   // True when the last attempt sent the transaction.
   bool ran() const { return ran_; }
@@ -184,8 +135,9 @@ Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
     return Unexpected(what, "EXEC", replies.empty() ? Reply() : replies[0]);
   }
   Reply& exec = replies.back();
-  // Aborted: the lock key changed since the WATCH (lease ran out, taken
-  // over, or a waiter registered). Nothing ran.
+  // Aborted: the lock key changed since the WATCH (taken over, destroyed,
+  // or a waiter registered: the script then hands the lock over). Nothing
+  // ran.
   if (exec.is_nil()) return std::optional<std::vector<Reply>>();
   if (exec.type != Reply::Type::kArray ||
       exec.elements.size() != transaction.size() - 2) {
@@ -194,31 +146,12 @@ Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
   for (size_t i = 0; i < exec.elements.size(); ++i) {
     const Reply& r = exec.elements[i];
     if (!r.is_error()) continue;
-    // The release script not cached (a restart, SCRIPT FLUSH): the
-    // caller runs it through RunScript (ReleaseAfterExec).
-    if (r.str.starts_with("NOSCRIPT")) continue;
     return Status::Internal(
         name() + ": " + what + ": " + std::string(transaction[i + 1].args[0]) +
         " failed in MULTI/EXEC (the server says: " + r.str.substr(0, 120) +
         ")");
   }
   return std::optional<std::vector<Reply>>(std::move(exec.elements));
-}
-
-Status RedisStore::ReleaseAfterExec(std::span<const std::string> keys,
-                                    const LockOwner& owner, const Reply& script,
-                                    const std::string& what) {
-  if (script.type == Reply::Type::kInteger) return Status::OK();
-  if (!script.is_error()) return Unexpected(what, "EVALSHA", script);
-  // NOSCRIPT: the commands before it ran, the lock is still the owner's.
-  const std::string_view args[] = {owner.token};
-  Reply reply;
-  SK_RETURN_IF_ERROR(
-      RunScript(UnlockScript(), keys.first(5), args, what, &reply));
-  if (reply.type != Reply::Type::kInteger) {
-    return Unexpected(what, "EVALSHA", reply);
-  }
-  return Status::OK();
 }
 
 Status RedisStore::Remembered(std::string_view id, const LockOwner& owner,
@@ -259,11 +192,9 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
   const int64_t ttl_ms = std::max<int64_t>(ClampTtl(ttl), 0);
   const std::string ttl_text = std::to_string(ttl_ms);
   {
-    // The release ends with the release script, which hands the lock to a
-    // waiter if there is one: waiters do not abort this EXEC.
     Command transaction[] = {{{"MULTI"}},
                              {{"SET", keys[0], data, "PX", ttl_text}},
-                             ReleaseInTransaction(keys, owner.token),
+                             {{"DEL", keys[1]}},
                              {{"EXEC"}}};
     if (ttl_ms <= 0) transaction[1] = Command{{"DEL", keys[0]}};
     Result<std::optional<std::vector<Reply>>> done =
@@ -274,7 +205,7 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
       if (ttl_ms > 0 ? !r.Is("OK") : r.type != Reply::Type::kInteger) {
         return Unexpected(what, transaction[1].args[0], r);
       }
-      return ReleaseAfterExec(keys, owner, (**done)[1], what);
+      return Status::OK();
     }
   }
   // The staging key: this writer's own, in the session's hash slot, never
@@ -315,7 +246,7 @@ Status RedisStore::TouchAndUnlockOnce(std::string_view id, Duration ttl,
   };
   const Command transaction[] = {{{"MULTI"}},
                                  {{"PEXPIRE", keys[0], ttl_ms}},
-                                 ReleaseInTransaction(keys, owner.token),
+                                 {{"DEL", keys[1]}},
                                  {{"EXEC"}}};
   Result<std::optional<std::vector<Reply>>> done =
       RunWatched(keys, owner, transaction, what, /*durable=*/true);
@@ -323,7 +254,6 @@ Status RedisStore::TouchAndUnlockOnce(std::string_view id, Duration ttl,
   if (done->has_value()) {
     const Reply& r = (**done)[0];
     if (r.type != Reply::Type::kInteger) return Unexpected(what, "PEXPIRE", r);
-    SK_RETURN_IF_ERROR(ReleaseAfterExec(keys, owner, (**done)[1], what));
     return r.integer == 1 ? Status::OK() : gone();
   }
   const std::string_view args[] = {owner.token, ttl_ms};
@@ -343,16 +273,13 @@ Status RedisStore::UnlockOnce(std::string_view id, const LockOwner& owner) {
   SK_RETURN_IF_ERROR(CheckId(id, "unlock"));
   const std::string what = "unlock of session " + SessionIdPrefix(id);
   const std::vector<std::string> keys = LockingKeys(id);
-  const Command transaction[] = {
-      {{"MULTI"}}, ReleaseInTransaction(keys, owner.token), {{"EXEC"}}};
+  const Command transaction[] = {{{"MULTI"}}, {{"DEL", keys[1]}}, {{"EXEC"}}};
   // Not durable: it frees a lock and writes no session data (see
   // docs/redis.md, "Durable writes").
   Result<std::optional<std::vector<Reply>>> done =
       RunWatched(keys, owner, transaction, what, /*durable=*/false);
   if (!done.ok()) return done.status();
-  if (done->has_value()) {
-    return ReleaseAfterExec(keys, owner, (**done)[0], what);
-  }
+  if (done->has_value()) return Status::OK();
   const std::string_view args[] = {owner.token};
   Reply reply;
   SK_RETURN_IF_ERROR(RunScript(UnlockScript(), keys, args, what, &reply));

@@ -324,12 +324,6 @@ class RedisStore final : public Store {
   Status Blpop(const std::string& wake_key, const std::string& data_key,
                Duration slice, bool want_expiry, const std::string& what,
                std::vector<Reply>* replies);
-  // After a fast-path release's EXEC: OK when `script`, the release script's
-  // reply in it, ran; when the server did not have it cached (NOSCRIPT),
-  // releases through the unlock script (RunScript: EVAL if need be).
-  Status ReleaseAfterExec(std::span<const std::string> keys,
-                          const LockOwner& owner, const Reply& script,
-                          const std::string& what);
   // Sends `commands` to `endpoint` itself (Scan walks each master), with
   // the same retry on a stale pooled connection but no rerouting. With
   // `keep_error_replies`, error replies stay replies for the caller.

@@ -56,18 +56,24 @@
 // own record) and takes it; a waiter whose call fails is released by
 // token (Unlock also takes it out of the waiters).
 //
-// The uncontended path runs no lock script: LockAndRead takes the lock with
-// SET NX PX and WATCHes the lock key on the same connection, and the release
-// is a MULTI/EXEC there (the data, then the release script, which deletes
-// the lock and grants it to a waiter if any), which Redis runs only if
-// nobody touched the lock key since: not a takeover, not a Destroy, not the
-// record expiring (an hour after the lease). Waiters do not touch it. The
-// lease running out touches nothing, so a late holder's release still runs
-// there. A connection's first lock loads the release script (SCRIPT LOAD) so
-// that the EVALSHA inside EXEC finds it; one that still meets NOSCRIPT (a
-// SCRIPT FLUSH, a restart on the same connection) leaves the data written
-// and the lock held, and the release runs the unlock script outside.
-// Whenever the fast path does not apply (the lock is held or its record
+// Round trips of a hand-off: a holder that took a free lock (the fast
+// path below) WATCHes the lock key, and the waiter that queues touches it,
+// so the holder's EXEC is aborted and it releases through the write
+// script, which grants: 2 round trips. Every later holder of a contended
+// session got its lock by a grant (or the lock script), watches nothing,
+// and releases through the script at once: 1 round trip. The waiter needs
+// none after the release either way. (Granting inside the EXEC instead, a
+// script in every release, cost the uncontended cycle about 10%: every
+// script call is a few microseconds of server time, a DEL a tenth of one.)
+//
+// The uncontended path runs no script: LockAndRead takes the lock with SET
+// NX PX and WATCHes the lock key on the same connection, and the release
+// is a MULTI/EXEC there, which Redis runs only if nobody touched the lock
+// key since: not a takeover, not a Destroy, not the record expiring (an
+// hour after the lease), and not a waiter, because the lock script touches
+// the key (PEXPIRE to its own PTTL) when a waiter queues. The lease running
+// out touches nothing, so a late holder's release still runs there.
+// Whenever that fast path does not apply (the lock is held or its record
 // stale, the release lands on another connection, EXEC was aborted), Lua
 // scripts do the work (EVALSHA; once more with EVAL after a NOSCRIPT reply,
 // which happens once per script and server after a restart, a failover or
@@ -76,10 +82,10 @@
 // place by the write script. The PTTL of the data is read only when the
 // caller wants the expiry (LockRequest::want_expiry; the engine does not,
 // the tiers do).
-//   LockAndRead     1 round trip when the lock is free (INFO server and
-//                   SCRIPT LOAD on a connection's first lock, UNWATCH, SET
-//                   NX PX, GET [+ PTTL] of the data, WATCH). INFO's version
-//                   refuses servers older than Redis 6 (NotSupported; see
+//   LockAndRead     1 round trip when the lock is free (INFO server on a
+//                   connection's first lock, UNWATCH, SET NX PX, GET [+
+//                   PTTL] of the data, WATCH). INFO's version refuses
+//                   servers older than Redis 6 (NotSupported; see
 //                   redis_lock.h). When it is held, stale or already ours,
 //                   1 more: the lock script with GET [+ PTTL] (takes a free
 //                   or stale lock unless an earlier waiter is queued, else
@@ -97,16 +103,16 @@
 //                   come), 1 more call: Unlock by the owner's token, so no
 //                   lock is left that nobody uses (when the server is out of
 //                   reach, noted in the pending releases instead).
-//   WriteAndUnlock  1 (MULTI, SET PX, EVALSHA release, EXEC): with waiters
-//                   this is the whole hand-off. Through the script: 1 more
-//                   (SET PX of a staging key prefix{id}:w:<token>, then the
+//   WriteAndUnlock  1 (MULTI, SET PX, DEL lock, EXEC). Through the script
+//                   (EXEC aborted, or the lock not taken by the fast path):
+//                   1 (SET PX of a staging key prefix{id}:w:<token>, then the
 //                   script: check owner, RENAME it onto the data key, DEL
-//                   lock, grant)
-//   TouchAndUnlock  1 (MULTI, PEXPIRE, EVALSHA release, EXEC); through the
-//                   script 1 more (check owner, PEXPIRE, DEL lock, grant)
-//   Unlock          1 (MULTI, EVALSHA release, EXEC); through the script 1
-//                   more (DEL lock and grant if owner matches; else leave
-//                   the waiters)
+//                   lock, grant), 1 more after an aborted EXEC
+//   TouchAndUnlock  1 (MULTI, PEXPIRE, DEL lock, EXEC); through the script
+//                   (check owner, PEXPIRE, DEL lock, grant) likewise
+//   Unlock          1 (MULTI, DEL lock, EXEC); through the script likewise
+//                   (DEL lock and grant if owner matches; else leave the
+//                   waiters)
 //   Destroy         1 (the destroy script: DEL data, DEL lock, and grant to
 //                   a waiter if there was a lock)
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_STORE_H_

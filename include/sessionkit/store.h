@@ -75,6 +75,9 @@ inline constexpr Duration kLockRecordRetention{3600 * 1000};
 // kTooManyWaiters when max_waiters already wait) and the owner.
 struct LockRequest : LockLimits {
   LockOwner owner;
+  // False: the caller does not use LockedRead::record.expires_at, which is
+  // then left unset, so a store may skip reading it (Redis: no PTTL).
+  bool want_expiry = true;
 };
 
 enum class LockOutcome {

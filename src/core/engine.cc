@@ -197,7 +197,8 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
-  LockRequest request{lock, LockOwner::Generate(env_)};
+  // Decode reads only the data: the store need not read the expiry.
+  LockRequest request{lock, LockOwner::Generate(env_), /*want_expiry=*/false};
   auto locked = store_->LockAndRead(*key, request);
   if (!locked.ok()) {
     // A store that cannot lock (Redis older than 6, a store without

@@ -117,9 +117,12 @@ void TieredStore::EndStandIns(const std::vector<size_t>& passed) {
 }
 
 Result<LockedRead> TieredStore::LockAndRead(std::string_view id,
-                                            const LockRequest& request) {
+                                            const LockRequest& asked) {
   SK_CHECK_ID(id);
   Drain();
+  // Repair needs the expiry of the copy each tier returns.
+  LockRequest request = asked;
+  request.want_expiry = true;
   for (bool may_back_off : {true, false}) {
     bool again = false;
     Result<LockedRead> out = LockOnce(id, request, may_back_off, &again);

@@ -109,50 +109,69 @@ namespace {
 // no cap), wait ms (0: no waiting), expected holder ("" or the record of a
 // holder known to be gone, taken over if it still holds), retention ms, the
 // record to write (the token, stamped where masters change: see
-// redis_lock.h). The lock is held
-// while its record's PTTL is above the retention (the lease runs); a record
-// with less is free to take (its lease ran out) and names the holder it
-// breaks. A record without expiry (written by something else) is held.
-// Returns {1, "", 0, broken holder or ""} when acquired (the GET and PTTL
-// after the script read the data), {0, holder, lease ms left} when held,
+// redis_lock.h). The lock is held while its record's PTTL is above the
+// retention (the lease runs); a record with less is free to take (its
+// lease ran out) and names the holder it breaks. A record without expiry
+// (written by something else) is held. A lock that is free to take goes to
+// the first waiter in the queue (grant), which may be the caller: nobody
+// barges past a queued waiter. A record that is already the caller's (a
+// grant) is the caller's lock. Waiting registers the token in the waiters
+// set (score: deadline) and, the first time, at the queue's end.
+// Returns {1, "", 0, broken holder or ""} when acquired (the GET after the
+// script reads the data), {0, holder, lease ms left} when held,
 // {2, holder, lease ms left} when the waiter cap is reached.
-constexpr std::string_view kLockSource = SK_REDIS_LUA_NOW SK_REDIS_LUA_HOLDS
+constexpr std::string_view kLockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "local holder = redis.call('GET', KEYS[2])\n"
     "local pttl = -2\n"
     "if holder then pttl = redis.call('PTTL', KEYS[2]) end\n"
     "local retention = tonumber(ARGV[6])\n"
-    "if not holder or holds(holder, ARGV[1]) or"
-    " (ARGV[5] ~= '' and holder == ARGV[5]) or"
-    " (pttl >= 0 and pttl <= retention) then\n"
+    "local wake = KEYS[4] .. ':' .. ARGV[1]\n"
+    "local function take(broken)\n"
     "  redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[2])\n"
     "  if redis.call('EXISTS', KEYS[3]) == 1 then\n"
     "    redis.call('ZREM', KEYS[3], ARGV[1])\n"
+    "    redis.call('DEL', wake)\n"
     "  end\n"
-    "  local broken = ''\n"
-    "  if holder and not holds(holder, ARGV[1]) then broken = holder end\n"
     "  return {1, '', 0, broken}\n"
+    "end\n"
+    "if holder and holds(holder, ARGV[1]) then\n"
+    "  redis.call('DEL', wake)\n"
+    "  return take('')\n"
+    "end\n"
+    "local now = now_ms()\n"
+    "if not holder or (ARGV[5] ~= '' and holder == ARGV[5]) or"
+    " (pttl >= 0 and pttl <= retention) then\n"
+    "  local g = grant(now, ARGV[1])\n"
+    "  if g == nil or g == true then return take(holder or '') end\n"
+    "  holder = g[1]\n"
+    "  pttl = g[2]\n"
     "end\n"
     "local left = pttl\n"
     "if pttl > 0 then left = pttl - retention end\n"
-    "local now = now_ms()\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"
     "local wait = tonumber(ARGV[4])\n"
     "if wait <= 0 then\n"
     "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "  return {0, holder, left}\n"
     "end\n"
+    "local queued = redis.call('ZSCORE', KEYS[3], ARGV[1])\n"
     "local cap = tonumber(ARGV[3])\n"
-    "if cap > 0 and not redis.call('ZSCORE', KEYS[3], ARGV[1]) and"
+    "if cap > 0 and not queued and"
     " redis.call('ZCARD', KEYS[3]) >= cap then\n"
     "  return {2, holder, left}\n"
     "end\n"
     "redis.call('ZADD', KEYS[3], string.format('%d', now + wait), ARGV[1])\n"
     // Touches the lock key (same expiry): a holder that WATCHes it then
-    // finds its EXEC aborted and releases through a script, which wakes us.
+    // finds its EXEC aborted and releases through a script, which grants.
     "if pttl > 0 then redis.call('PEXPIRE', KEYS[2], pttl) end\n"
+    "if not queued then\n"
+    "  redis.call('RPUSH', KEYS[5],"
+    " ARGV[2] .. ' ' .. #ARGV[1] .. ' ' .. ARGV[1] .. ARGV[7])\n"
+    "end\n"
     "local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')\n"
-    "redis.call('PEXPIRE', KEYS[3],"
-    " string.format('%d', math.max(1, tonumber(last[2]) - now)))\n"
+    "local keep = string.format('%d', math.max(1, tonumber(last[2]) - now))\n"
+    "redis.call('PEXPIRE', KEYS[3], keep)\n"
+    "redis.call('PEXPIRE', KEYS[5], keep)\n"
     "return {0, holder, left}\n";
 
 const LuaScript& LockScript() {
@@ -172,7 +191,7 @@ const LuaScript& LockScript() {
 // (redis_lock.h).
 class WatchOnTake final : public ConnectionHook {
  public:
-  // `commands`: INFO server, UNWATCH, SET, GET, PTTL, WATCH.
+  // `commands`: INFO server, UNWATCH, SET, GET, [PTTL,] WATCH.
   WatchOnTake(std::span<const Command> commands, Connection::WatchedLock lock,
               const std::string& store_name, bool stamp)
       : commands_(commands),
@@ -228,8 +247,8 @@ class WatchOnTake final : public ConnectionHook {
     taken_ = taken_ || taken;
     conn.set_watch_state(true, taken ? lock_ : Connection::WatchedLock{});
   }
-  // Where the SET's reply is (GET, PTTL follow).
-  size_t set_at() const { return picked_.size() - 4; }
+  // Where the SET's reply is (GET, maybe PTTL, and WATCH follow).
+  size_t set_at() const { return picked_.size() - (commands_.size() - 2); }
   // Not OK when the server is too old to lock on: learnt in this exchange
   // (whose SET may have taken the lock), or known before (nothing sent).
   const Status& refusal() const { return refusal_; }
@@ -284,15 +303,6 @@ constexpr LockWaitPacing kPacing{.max_wait = kLongestLockWait,
                                  .lease_slack = Duration(5),
                                  .max_sleep = Duration(1000),
                                  .poll_own_process = true};
-// BLPOP's timeout in seconds, with millisecond precision.
-std::string Seconds(Duration d) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%lld.%03lld",
-           static_cast<long long>(d.count() / 1000),
-           static_cast<long long>(d.count() % 1000));
-  return buf;
-}
-
 }  // namespace
 
 Status RedisStore::RunScript(const LuaScript& script,
@@ -366,38 +376,19 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
   return got;
 }
 
-Result<LockedRead> RedisStore::LockTaken(const std::string& what, Reply& data,
-                                         const Reply& pttl,
-                                         std::string broken_owner) const {
-  if (data.type != Reply::Type::kString && !data.is_nil()) {
-    return Unexpected(what, "GET", data);
-  }
-  if (pttl.type != Reply::Type::kInteger) {
-    return Unexpected(what, "PTTL", pttl);
-  }
-  LockedRead locked;
-  locked.outcome = LockOutcome::kAcquired;
-  if (data.type == Reply::Type::kString && pttl.integer != -2) {
-    locked.found = true;
-    locked.record.data = std::move(data.str);
-    locked.record.expires_at = ExpiryFromPttl(env_->WallNow(), pttl.integer);
-  }
-  locked.broken_owner = std::move(broken_owner);
-  return locked;
-}
-
 Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
     std::span<const std::string> keys, const std::string& token,
-    const std::string& record_px, const std::string& what, bool* may_hold) {
+    const std::string& record_px, bool want_expiry, const std::string& what,
+    bool* may_hold) {
   // The fast path, no script: take a free lock with SET NX and WATCH it
   // (see WatchOnTake), reading the data in the same round trip.
   // (A stale record, whose lease ran out, fails the SET NX too.)
-  const Command take[] = {{{"INFO", "server"}},
-                          {{"UNWATCH"}},
-                          {{"SET", keys[1], token, "NX", "PX", record_px}},
-                          {{"GET", keys[0]}},
-                          {{"PTTL", keys[0]}},
-                          {{"WATCH", keys[1]}}};
+  std::vector<Command> take = {{{"INFO", "server"}},
+                               {{"UNWATCH"}},
+                               {{"SET", keys[1], token, "NX", "PX", record_px}},
+                               {{"GET", keys[0]}}};
+  if (want_expiry) take.push_back({{"PTTL", keys[0]}});
+  take.push_back({{"WATCH", keys[1]}});
   WatchOnTake hook(take, {keys[1], token}, name(),
                    topology_->MasterCanChange());
   bool unanswered = false;
@@ -418,8 +409,8 @@ Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
     const size_t at = hook.set_at();
     const Reply& set = replies[at];
     if (set.Is("OK")) {
-      Result<LockedRead> got =
-          LockTaken(what, replies[at + 1], replies[at + 2], "");
+      Result<LockedRead> got = LockTaken(
+          what, replies[at + 1], want_expiry ? &replies[at + 2] : nullptr, "");
       if (!got.ok()) return got.status();
       return std::optional<LockedRead>(std::move(*got));
     }
@@ -428,45 +419,6 @@ Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(
   }
   *may_hold = false;
   return std::optional<LockedRead>();
-}
-
-Status RedisStore::WaitForWake(const std::string& wake_key,
-                               const LockWait& wait,
-                               std::chrono::nanoseconds sleep,
-                               const std::string& what) {
-  Status waited;
-  wait.Sleep(sleep, [&](std::chrono::nanoseconds d) {
-    // At least 1 ms: BLPOP 0 would block forever.
-    waited = Blpop(
-        wake_key, std::max(std::chrono::floor<Duration>(d), Duration(1)), what);
-  });
-  return waited;
-}
-
-Status RedisStore::Blpop(const std::string& wake_key, Duration slice,
-                         const std::string& what) {
-  const std::string timeout = Seconds(slice);
-  const Command blpop[] = {{{"BLPOP", wake_key, timeout}}};
-  std::vector<Reply> replies;
-  // UNBLOCKED: the server stopped being a master (a failover) and ended
-  // the wait; the script finds the new master.
-  Status waited = Run({.key = wake_key,
-                       .commands = blpop,
-                       .what = what,
-                       .blocking = slice + kServerTimerSlack,
-                       .keep_error = "UNBLOCKED"},
-                      &replies);
-  if (!waited.ok() &&
-      waited.message().find("timeout is not an integer") != std::string::npos) {
-    // A server older than Redis 6 that the fast path did not see (its
-    // INFO check runs only there).
-    return Status::NotSupported(
-        name() + ": " + what +
-        ": the server does not take BLPOP timeouts in fractions of a "
-        "second (Redis older than 6?): session locking needs Redis 6 or "
-        "later; upgrade it, or turn session locking off (setting locking = 0)");
-  }
-  return waited;
 }
 
 bool RedisStore::TakenBeforeFailover(std::string_view holder,
@@ -481,6 +433,21 @@ bool RedisStore::TakenBeforeFailover(std::string_view holder,
     if (master.ToString() == taken_on) return false;
   }
   return true;
+}
+
+Status RedisStore::FailedWhileQueued(std::string_view id,
+                                     const LockRequest& request, Status failed,
+                                     bool* may_hold) {
+  // A release may have granted this owner the lock meanwhile. A server out
+  // of reach would hold up an Unlock now by its timeouts: the release is
+  // remembered instead, and re-issued by the next LockAndRead (or when the
+  // store closes). Otherwise LockAndRead releases it at once.
+  if (PendingReleases::MayStillHold(failed)) {
+    pending_.Note(id, request.owner, failed, env_->SteadyNow());
+  } else {
+    *may_hold = true;
+  }
+  return failed;
 }
 
 Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
@@ -499,8 +466,6 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
         std::to_string(request.lease.count()) + " ms)");
   }
   const std::vector<std::string> keys = LockingKeys(id);
-  const std::span<const std::string> script_keys(keys.data(), 3);
-  const std::string& wake_key = keys[3];
   // The lock record outlives the lease by kLockRecordRetention (store.h).
   const int64_t retention_ms = kLockRecordRetention.count();
   const std::string record_px =
@@ -509,12 +474,15 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
   const std::string cap = std::to_string(request.max_waiters);
   const LockWait wait(env_, request, kPacing);
   Result<std::optional<LockedRead>> fast =
-      TakeFreeLock(keys, token, record_px, what, may_hold);
+      TakeFreeLock(keys, token, record_px, request.want_expiry, what, may_hold);
   if (!fast.ok()) return fast.status();
   if (fast->has_value()) return std::move(**fast);
   // A holder known to be gone: the script takes its lock over if it still
   // holds it (compare-and-take-over, so a new holder is never broken).
   std::string expected;
+  // Once queued, a release may grant the lock to this owner at any time:
+  // a call that fails from then on may leave it holding the lock.
+  bool queued = false;
   while (true) {
     // BLPOP waits whole milliseconds: with less than one left, this is the
     // last try, which does not register as a waiter (and leaves if it was).
@@ -530,15 +498,18 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     // Read right behind the script, in the same round trip: once it holds
     // the lock, no locked writer can change the data in between.
     const Command read[] = {{{"GET", keys[0]}}, {{"PTTL", keys[0]}}};
+    const std::span<const Command> reads(read, request.want_expiry ? 2 : 1);
     Reply reply;
     std::vector<Reply> data;
     // An error reply (TRYAGAIN, ...) means the script did not run; no
     // reply at all, that it may have.
     bool unanswered = false;
-    Status st = RunScript(LockScript(), script_keys, args, what, &reply, {},
-                          read, &data, &unanswered, /*durable=*/false, hook);
+    Status st = RunScript(LockScript(), keys, args, what, &reply, {}, reads,
+                          &data, &unanswered, /*durable=*/false, hook);
     *may_hold = unanswered;
-    SK_RETURN_IF_ERROR(st);
+    if (!st.ok()) {
+      return queued ? FailedWhileQueued(id, request, st, may_hold) : st;
+    }
     *may_hold = true;  // until the reply says who holds the lock
     std::vector<Reply>& r = reply.elements;
     if (reply.type != Reply::Type::kArray || r.size() < 3 ||
@@ -550,16 +521,22 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
       if (r.size() != 4 || r[3].type != Reply::Type::kString) {
         return Unexpected(what, "EVALSHA", reply);
       }
-      if (data.size() != 2) return Unexpected(what, "EVALSHA", reply);
+      if (data.size() != reads.size()) {
+        return Unexpected(what, "EVALSHA", reply);
+      }
       std::string broken = std::move(r[3].str);
       if (hook != nullptr) broken = SplitLockValue(broken).token;
-      return LockTaken(what, data[0], data[1], std::move(broken));
+      return LockTaken(what, data[0], request.want_expiry ? &data[1] : nullptr,
+                       std::move(broken));
     }
     if ((r[0].integer != 0 && r[0].integer != 2) ||
         r[1].type != Reply::Type::kString) {
       return Unexpected(what, "EVALSHA", reply);
     }
     *may_hold = false;  // held by another: the script took nothing
+    // Queued by now, unless this was the last try (which leaves) or the cap
+    // refused it.
+    if (!last_try && r[0].integer == 0) queued = true;
     std::string holder = std::move(r[1].str);
     const int64_t lease_left = r[2].integer;
     const std::string_view holder_token =
@@ -581,10 +558,15 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
       return timed_out;
     }
     if (std::chrono::floor<Duration>(wait.Left()).count() <= 0) continue;
-    SK_RETURN_IF_ERROR(WaitForWake(
-        wake_key, wait, wait.NextSleep(holder_token, lease_left), what));
-    // Woken or not, the script decides: a wake token may be stale, and a
-    // newcomer may have taken the lock first.
+    Result<std::optional<LockedRead>> granted = WaitForGrant(
+        keys, token, wait, wait.NextSleep(holder_token, lease_left),
+        request.want_expiry, what);
+    if (!granted.ok()) {
+      return FailedWhileQueued(id, request, granted.status(), may_hold);
+    }
+    if (granted->has_value()) return std::move(**granted);
+    // No grant within the sleep: the script looks again (the holder may be
+    // gone, its lease over, or the grant may have come just after).
   }
 }
 

@@ -43,31 +43,52 @@ struct LuaScript {
 LuaScript MakeScript(std::string_view source);
 
 // Lua snippets of the locking scripts. Keys of every script: KEYS[1] data,
-// KEYS[2] lock, KEYS[3] waiters, KEYS[4] wake (LockAndRead passes the first
-// three). Times are the server's (TIME), so client clocks do not matter.
+// KEYS[2] lock, KEYS[3] waiters, KEYS[4] wake (the prefix of each waiter's
+// own wake list, KEYS[4]:<token>), KEYS[5] queue. Times are the server's
+// (TIME), so client clocks do not matter.
 //
-// The server's time in unix ms, and a release's wake-up: when anyone still
-// waits, leave exactly one wake token (one release wakes one waiter), kept
-// until the last waiter's deadline.
+// The server's time in unix ms, and the hand-off: grant(now, self) gives
+// the lock to the first waiter in the queue (arrival order) that still
+// waits (its deadline in the waiters set not passed), writing the record
+// it asked for and pushing a grant onto its own wake list, so it needs no
+// further command to hold the lock. Entries of waiters that left are
+// dropped on the way. Returns nil when nobody waits, true when `self` (a
+// token, or nil) comes first (nothing granted: the caller takes the lock),
+// else {record, PX} of the grant. `now`: nil to read the clock only when
+// someone waits. A queue entry is "<PX> <#token> <token><record>".
 #define SK_REDIS_LUA_NOW                 \
   "local function now_ms()\n"            \
   "  local t = redis.call('TIME')\n"     \
   "  return tonumber(t[1]) * 1000 +"     \
   " math.floor(tonumber(t[2]) / 1000)\n" \
   "end\n"
-#define SK_REDIS_LUA_WAKE                                                \
-  SK_REDIS_LUA_NOW                                                       \
-  "local function wake()\n"                                              \
-  "  if redis.call('EXISTS', KEYS[3]) == 0 then return end\n"            \
-  "  local now = now_ms()\n"                                             \
-  "  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"             \
-  "  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')\n" \
-  "  if last[1] then\n"                                                  \
-  "    redis.call('DEL', KEYS[4])\n"                                     \
-  "    redis.call('RPUSH', KEYS[4], '1')\n"                              \
-  "    redis.call('PEXPIRE', KEYS[4],\n"                                 \
-  "        string.format('%d', math.max(1, tonumber(last[2]) - now)))\n" \
-  "  end\n"                                                              \
+#define SK_REDIS_LUA_GRANT                                        \
+  SK_REDIS_LUA_NOW                                                \
+  "local function grant(now, self)\n"                             \
+  "  if redis.call('EXISTS', KEYS[3]) == 0 then return nil end\n" \
+  "  now = now or now_ms()\n"                                     \
+  "  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"      \
+  "  while true do\n"                                             \
+  "    local e = redis.call('LPOP', KEYS[5])\n"                   \
+  "    if not e then return nil end\n"                            \
+  "    local a = string.find(e, ' ', 1, true)\n"                  \
+  "    local b = string.find(e, ' ', a + 1, true)\n"              \
+  "    local n = tonumber(string.sub(e, a + 1, b - 1))\n"         \
+  "    local t = string.sub(e, b + 1, b + n)\n"                   \
+  "    if t == self then return true end\n"                       \
+  "    local deadline = redis.call('ZSCORE', KEYS[3], t)\n"       \
+  "    if deadline then\n"                                        \
+  "      local px = string.sub(e, 1, a - 1)\n"                    \
+  "      local record = string.sub(e, b + n + 1)\n"               \
+  "      redis.call('ZREM', KEYS[3], t)\n"                        \
+  "      redis.call('SET', KEYS[2], record, 'PX', px)\n"          \
+  "      local w = KEYS[4] .. ':' .. t\n"                         \
+  "      redis.call('RPUSH', w, '1')\n"                           \
+  "      redis.call('PEXPIRE', w, string.format('%d',\n"          \
+  "          math.max(1, tonumber(deadline) - now) + 1000))\n"    \
+  "      return {record, tonumber(px)}\n"                         \
+  "    end\n"                                                     \
+  "  end\n"                                                       \
   "end\n"
 
 // Whether the lock record `v` is token `t`'s (see "The lock record's

@@ -15,47 +15,53 @@
 namespace sessionkit::redis {
 namespace {
 
-// KEYS[5]: the staging key the SET before the script wrote the data to,
+// Each release hands the lock to the next waiter (grant, redis_lock.h).
+//
+// KEYS[6]: the staging key the SET before the script wrote the data to,
 // with its expiry. ARGV: token, ttl ms (0 or less: delete the session).
 // Returns 0 (not the holder: nothing written, staging key dropped) or 1.
-constexpr std::string_view kWriteSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+constexpr std::string_view kWriteSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if not holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
-    "  redis.call('DEL', KEYS[5])\n"
+    "  redis.call('DEL', KEYS[6])\n"
     "  return 0\n"
     "end\n"
-    "if tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[5]) == 1 then\n"
-    "  redis.call('RENAME', KEYS[5], KEYS[1])\n"
+    "if tonumber(ARGV[2]) > 0 and redis.call('EXISTS', KEYS[6]) == 1 then\n"
+    "  redis.call('RENAME', KEYS[6], KEYS[1])\n"
     "else\n"
     "  redis.call('DEL', KEYS[1])\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
-    "wake()\n"
+    "grant()\n"
     "return 1\n";
 
 // ARGV: token, ttl ms (0 or more). Returns 0 (not the holder: nothing
 // touched), 1, or 2 (no such session; the lock is released all the same).
-constexpr std::string_view kTouchSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+constexpr std::string_view kTouchSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if not holds(redis.call('GET', KEYS[2]), ARGV[1]) then return 0 end\n"
     "local found = redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "redis.call('DEL', KEYS[2])\n"
-    "wake()\n"
+    "grant()\n"
     "if found == 1 then return 1 end\n"
     "return 2\n";
 
-// ARGV: token. Releases only the holder's lock; returns 1 either way.
-constexpr std::string_view kUnlockSource = SK_REDIS_LUA_WAKE SK_REDIS_LUA_HOLDS
+// ARGV: token. Releases only the holder's lock; returns 1 either way. An
+// owner that does not hold it leaves the waiters (a waiter whose call
+// failed, so that no later release grants it the lock).
+constexpr std::string_view kUnlockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
     "  redis.call('DEL', KEYS[2])\n"
-    "  wake()\n"
+    "  grant()\n"
+    "else\n"
+    "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "end\n"
     "return 1\n";
 
 // Destroy: deletes the session and its lock record, whoever holds it (the
-// holder's later write or touch finds no record: LockLost), and wakes a
-// waiter. Returns 1.
-constexpr std::string_view kDestroySource = SK_REDIS_LUA_WAKE
+// holder's later write or touch finds no record: LockLost), and hands the
+// lock to the next waiter. Returns 1.
+constexpr std::string_view kDestroySource = SK_REDIS_LUA_GRANT
     "redis.call('DEL', KEYS[1])\n"
-    "if redis.call('DEL', KEYS[2]) == 1 then wake() end\n"
+    "if redis.call('DEL', KEYS[2]) == 1 then grant() end\n"
     "return 1\n";
 
 const LuaScript& WriteScript() {
@@ -129,8 +135,9 @@ Result<std::optional<std::vector<Reply>>> RedisStore::RunWatched(
     return Unexpected(what, "EXEC", replies.empty() ? Reply() : replies[0]);
   }
   Reply& exec = replies.back();
-  // Aborted: the lock key changed since the WATCH (lease ran out, taken
-  // over, or a waiter registered). Nothing ran.
+  // Aborted: the lock key changed since the WATCH (taken over, destroyed,
+  // or a waiter registered: the script then hands the lock over). Nothing
+  // ran.
   if (exec.is_nil()) return std::optional<std::vector<Reply>>();
   if (exec.type != Reply::Type::kArray ||
       exec.elements.size() != transaction.size() - 2) {
@@ -206,7 +213,7 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
   // script never runs.
   keys.push_back(keys[0] + ":w:" + owner.token);
   const std::string_view args[] = {owner.token, ttl_text};
-  const Command stage[] = {{{"SET", keys[4], data, "PX", ttl_text}}};
+  const Command stage[] = {{{"SET", keys[5], data, "PX", ttl_text}}};
   std::span<const Command> before = stage;
   if (ttl_ms <= 0) before = {};
   Reply reply;

@@ -45,8 +45,12 @@ std::string RedisStore::WakeKey(std::string_view id) const {
   return Key(id) + ":wake";
 }
 
+std::string RedisStore::QueueKey(std::string_view id) const {
+  return Key(id) + ":queue";
+}
+
 std::vector<std::string> RedisStore::LockingKeys(std::string_view id) const {
-  return {Key(id), LockKey(id), WaitersKey(id), WakeKey(id)};
+  return {Key(id), LockKey(id), WaitersKey(id), WakeKey(id), QueueKey(id)};
 }
 
 Status RedisStore::CheckId(std::string_view id, std::string_view op) const {

@@ -22,61 +22,99 @@
 // owner-checked write is then refused with LockLost, or waits, never
 // silently lost).
 //
-// Locking adds three keys per session, all with the same hash tag:
+// Locking adds these keys per session, all with the same hash tag:
 //   prefix{id}:lock     string: the holder's LockOwner token (the lock
 //                       record), PX = lease + kLockRecordRetention (store.h)
 //   prefix{id}:waiters  sorted set: waiting tokens, score = the waiter's
 //                       deadline in unix ms by the server's clock (TIME), so
 //                       a waiter that gives up leaves by itself
-//   prefix{id}:wake     list: at most one wake token, pushed by a release
-//                       when someone waits, popped by a waiter's BLPOP
+//   prefix{id}:queue    list: the waiters in arrival order, each entry
+//                       "<record PX> <#token> <token><record>": what a
+//                       release needs to hand the lock over
+//   prefix{id}:wake:<token>  list: one waiter's own wake list; a release
+//                       that grants it the lock pushes there
 // The lock is held while the record's PTTL is above the retention (the
 // lease runs). Once the lease ran out the record stays: the holder may
 // still write, touch or release (it is still its token), and another owner
 // may take the lock over, replacing the token (broken_owner names the old
 // one); the old holder's write then finds another token, or none once that
 // owner released, and is refused. Destroy deletes the record with the data.
-// The uncontended path runs no script: LockAndRead takes the lock with
-// SET NX PX and WATCHes the lock key on the same connection, and the release
+//
+// Hand-off: every release (and Destroy) hands the lock to the first entry
+// of the queue whose waiter still waits (in the waiters set: its deadline
+// has not passed and it did not leave), writing that waiter's record and
+// pushing onto its wake list, in the same script. The waiter is in BLPOP on
+// that list with a GET of the data pipelined behind it, which the server
+// runs once the BLPOP returns: the grant and the data the release just
+// wrote arrive in that one reply, so the waiter holds the lock with no
+// further round trip. Arrival order (FIFO): a lock that a script finds free
+// to take (free, lease ran out, holder gone) goes to the head of the queue
+// first, so no newcomer passes a queued waiter. A grant is an ordinary lock
+// record: a grantee that dies is taken over like any holder (this host:
+// its process is gone; else its lease), and one that gives up after a
+// grant it did not see finds it on its last try (the lock script sees its
+// own record) and takes it; a waiter whose call fails is released by
+// token (Unlock also takes it out of the waiters).
+//
+// Round trips of a hand-off: a holder that took a free lock (the fast
+// path below) WATCHes the lock key, and the waiter that queues touches it,
+// so the holder's EXEC is aborted and it releases through the write
+// script, which grants: 2 round trips. Every later holder of a contended
+// session got its lock by a grant (or the lock script), watches nothing,
+// and releases through the script at once: 1 round trip. The waiter needs
+// none after the release either way. (Granting inside the EXEC instead, a
+// script in every release, cost the uncontended cycle about 10%: every
+// script call is a few microseconds of server time, a DEL a tenth of one.)
+//
+// The uncontended path runs no script: LockAndRead takes the lock with SET
+// NX PX and WATCHes the lock key on the same connection, and the release
 // is a MULTI/EXEC there, which Redis runs only if nobody touched the lock
 // key since: not a takeover, not a Destroy, not the record expiring (an
 // hour after the lease), and not a waiter, because the lock script touches
-// the key (PEXPIRE to its own PTTL) when a waiter registers. The lease
-// running out touches nothing, so a late holder's release still runs there.
+// the key (PEXPIRE to its own PTTL) when a waiter queues. The lease running
+// out touches nothing, so a late holder's release still runs there.
 // Whenever that fast path does not apply (the lock is held or its record
 // stale, the release lands on another connection, EXEC was aborted), Lua
 // scripts do the work (EVALSHA; once more with EVAL after a NOSCRIPT reply,
 // which happens once per script and server after a restart, a failover or
 // SCRIPT FLUSH). Data never passes through Lua: a GET pipelined after the
-// lock script reads it, a staging key is renamed into place by the write
-// script.
+// lock script (or after the BLPOP) reads it, a staging key is renamed into
+// place by the write script. The PTTL of the data is read only when the
+// caller wants the expiry (LockRequest::want_expiry; the engine does not,
+// the tiers do).
 //   LockAndRead     1 round trip when the lock is free (INFO server on a
-//                   connection's first lock, UNWATCH, SET NX PX, GET + PTTL
-//                   of the data, WATCH). INFO's version refuses servers
-//                   older than Redis 6 (NotSupported; see redis_lock.h).
-//                   When it is held, stale or already ours, 1 more: the
-//                   lock script with GET + PTTL (takes a free or stale lock,
-//                   else registers the waiter and returns the lease left).
-//                   While held, 2 per wait step: a BLPOP on the wake list,
-//                   which returns as soon as a release pushes or after
-//                   min(remaining wait, lease left, 1 s, 250 ms for a holder
-//                   of this host), then the script again. A holder of this
-//                   host whose process is gone costs 1 more script (a
-//                   compare-and-take-over). When a command that takes the
-//                   lock went out but the call fails (its reply timed out,
-//                   the connection broke, WATCH failed), 1 more call: Unlock
-//                   by the owner's token, so no lock is left that nobody
-//                   uses.
-//   WriteAndUnlock  1 (MULTI, SET PX, DEL lock, EXEC). Through the script:
-//                   1 more (SET PX of a staging key prefix{id}:w:<token>,
-//                   then the script: check owner, RENAME it onto the data
-//                   key, DEL lock, wake one waiter)
+//                   connection's first lock, UNWATCH, SET NX PX, GET [+
+//                   PTTL] of the data, WATCH). INFO's version refuses
+//                   servers older than Redis 6 (NotSupported; see
+//                   redis_lock.h). When it is held, stale or already ours,
+//                   1 more: the lock script with GET [+ PTTL] (takes a free
+//                   or stale lock unless an earlier waiter is queued, else
+//                   queues the waiter and returns the holder and its lease
+//                   left). While held, 1 per wait step: a BLPOP on the
+//                   waiter's own wake list with GET [+ PTTL] behind it,
+//                   which returns with the lock and the data as soon as a
+//                   release grants it, or after min(remaining wait, lease
+//                   left, 1 s, 250 ms for a holder of this host); then the
+//                   script again. A holder of this host whose process is
+//                   gone costs 1 more script (a compare-and-take-over). When
+//                   a command that takes the lock went out but the call
+//                   fails (its reply timed out, the connection broke, WATCH
+//                   failed), or a call fails while queued (a grant may have
+//                   come), 1 more call: Unlock by the owner's token, so no
+//                   lock is left that nobody uses (when the server is out of
+//                   reach, noted in the pending releases instead).
+//   WriteAndUnlock  1 (MULTI, SET PX, DEL lock, EXEC). Through the script
+//                   (EXEC aborted, or the lock not taken by the fast path):
+//                   1 (SET PX of a staging key prefix{id}:w:<token>, then the
+//                   script: check owner, RENAME it onto the data key, DEL
+//                   lock, grant), 1 more after an aborted EXEC
 //   TouchAndUnlock  1 (MULTI, PEXPIRE, DEL lock, EXEC); through the script
-//                   1 more (check owner, PEXPIRE, DEL lock, wake a waiter)
-//   Unlock          1 (MULTI, DEL lock, EXEC); through the script 1 more
-//                   (DEL lock and wake one waiter if owner matches)
-//   Destroy         1 (the destroy script: DEL data, DEL lock, and wake one
-//                   waiter if there was a lock)
+//                   (check owner, PEXPIRE, DEL lock, grant) likewise
+//   Unlock          1 (MULTI, DEL lock, EXEC); through the script likewise
+//                   (DEL lock and grant if owner matches; else leave the
+//                   waiters)
+//   Destroy         1 (the destroy script: DEL data, DEL lock, and grant to
+//                   a waiter if there was a lock)
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_STORE_H_
 
@@ -187,10 +225,12 @@ class RedisStore final : public Store {
 
   // The Redis key of a session.
   std::string Key(std::string_view id) const;
-  // The Redis keys of a session's lock, its waiters and its wake list.
+  // The Redis keys of a session's lock, its waiters, the prefix of its
+  // waiters' wake lists (WakeKey(id) + ":" + token) and its queue.
   std::string LockKey(std::string_view id) const;
   std::string WaitersKey(std::string_view id) const;
   std::string WakeKey(std::string_view id) const;
+  std::string QueueKey(std::string_view id) const;
 
   // The counters of this store's connection pool (shared by stores with
   // the same options in this process).
@@ -254,7 +294,7 @@ class RedisStore final : public Store {
   // another server that is no longer a master: before a failover
   // (redis_lock.h, "The lock record's value").
   bool TakenBeforeFailover(std::string_view holder, const Endpoint& found_on);
-  // The keys of the locking scripts: data, lock, waiters, wake.
+  // The keys of the locking scripts: data, lock, waiters, wake, queue.
   std::vector<std::string> LockingKeys(std::string_view id) const;
   Status LockLost(std::string_view id, std::string_view refused) const;
   // LockAndRead without the cleanup: sets *may_hold when the call fails
@@ -263,21 +303,33 @@ class RedisStore final : public Store {
   Result<LockedRead> TakeLockAndRead(std::string_view id,
                                      const LockRequest& request,
                                      bool* may_hold);
+  // `failed`, the failure of a call while `request`'s owner waits in the
+  // queue (a release may have granted it the lock): notes the owner's
+  // release in pending_, or sets *may_hold so that LockAndRead unlocks.
+  Status FailedWhileQueued(std::string_view id, const LockRequest& request,
+                           Status failed, bool* may_hold);
   // The parts of TakeLockAndRead. LockTaken: the LockedRead of a lock just
-  // taken, `data` and `pttl` being the GET and PTTL behind it. TakeFreeLock:
-  // the fast path (no script); nullopt when the lock is left to the lock
-  // script. WaitForWake: a sleep of `wait` (LockWait::Sleep) of at most
-  // `sleep`, in Blpop: one BLPOP on the wake list, of `slice`.
+  // taken, `data` and `pttl` (null: the expiry was not asked for) being the
+  // GET and PTTL behind it. TakeFreeLock: the fast path (no script); nullopt
+  // when the lock is left to the lock script. WaitForGrant
+  // (redis_handoff.cc): a queued waiter's sleep of `wait` (LockWait::Sleep)
+  // of at most `sleep`, in Blpop: one BLPOP on its own wake list, of
+  // `slice`, with the GET (and PTTL) of the data behind it; the LockedRead
+  // when a release granted this owner the lock, nullopt when none came.
   Result<LockedRead> LockTaken(const std::string& what, Reply& data,
-                               const Reply& pttl,
+                               const Reply* pttl,
                                std::string broken_owner) const;
   Result<std::optional<LockedRead>> TakeFreeLock(
       std::span<const std::string> keys, const std::string& token,
-      const std::string& record_px, const std::string& what, bool* may_hold);
-  Status WaitForWake(const std::string& wake_key, const LockWait& wait,
-                     std::chrono::nanoseconds sleep, const std::string& what);
-  Status Blpop(const std::string& wake_key, Duration slice,
-               const std::string& what);
+      const std::string& record_px, bool want_expiry, const std::string& what,
+      bool* may_hold);
+  Result<std::optional<LockedRead>> WaitForGrant(
+      std::span<const std::string> keys, const std::string& token,
+      const LockWait& wait, std::chrono::nanoseconds sleep, bool want_expiry,
+      const std::string& what);
+  Status Blpop(const std::string& wake_key, const std::string& data_key,
+               Duration slice, bool want_expiry, const std::string& what,
+               std::vector<Reply>* replies);
   // Sends `commands` to `endpoint` itself (Scan walks each master), with
   // the same retry on a stale pooled connection but no rerouting. With
   // `keep_error_replies`, error replies stay replies for the caller.

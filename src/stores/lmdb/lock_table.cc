@@ -218,12 +218,15 @@ int AllocEntry(const BucketView& v, const Digest& id, const LockNow& now) {
 
 }  // namespace
 
+LockTable::Bucket* LockTable::BucketAt(uint64_t n) const {
+  return reinterpret_cast<Bucket*>(static_cast<char*>(base_) +
+                                   kTableHeaderBytes + n * bucket_bytes_);
+}
+
 LockTable::Bucket* LockTable::BucketOf(const Digest& id) const {
   uint64_t h;
   std::memcpy(&h, id.data(), sizeof h);
-  return reinterpret_cast<Bucket*>(static_cast<char*>(base_) +
-                                   kTableHeaderBytes +
-                                   (h % buckets_) * bucket_bytes_);
+  return BucketAt(h % buckets_);
 }
 
 bool LockTable::Lock(Bucket* b, sessionkit::Env* os, const LockNow* now) {
@@ -455,8 +458,7 @@ void LockTable::CountOverflow(const Digest& id, int delta, const LockNow& now,
 
 void LockTable::Sweep(const LockNow& now, sessionkit::Env* os) {
   for (uint32_t n = 0; n < buckets_; ++n) {
-    Bucket* b = reinterpret_cast<Bucket*>(
-        static_cast<char*>(base_) + kTableHeaderBytes + n * bucket_bytes_);
+    Bucket* b = BucketAt(n);
     if (!Lock(b, os, &now)) continue;
     const BucketView v{b, entries_, waiters_};
     for (uint32_t i = 0; i < entries_; ++i) {
@@ -477,8 +479,7 @@ void LockTable::CountForTesting(const LockNow& now, sessionkit::Env* os,
                                 size_t* held, size_t* queued) {
   *held = *queued = 0;
   for (uint32_t n = 0; n < buckets_; ++n) {
-    Bucket* b = reinterpret_cast<Bucket*>(
-        static_cast<char*>(base_) + kTableHeaderBytes + n * bucket_bytes_);
+    Bucket* b = BucketAt(n);
     if (!Lock(b, os, &now)) continue;
     const BucketView v{b, entries_, waiters_};
     for (uint32_t i = 0; i < entries_; ++i) {

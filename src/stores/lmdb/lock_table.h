@@ -180,6 +180,7 @@ class LockTable {
   struct Bucket;
 
  private:
+  Bucket* BucketAt(uint64_t n) const;  // the n-th bucket (n < buckets_)
   Bucket* BucketOf(const Digest& id) const;
   // Locks a bucket, repairing it after a holder of the mutex died. False
   // when the mutex is not recoverable.

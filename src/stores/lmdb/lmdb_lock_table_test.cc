@@ -37,19 +37,10 @@ using Ms = std::chrono::milliseconds;
 
 constexpr Duration kLong{600000};
 
-std::string Id(int n) {
-  char buf[64];
-  snprintf(buf, sizeof buf, "tabl%022d", n);
-  return buf;
-}
+std::string Id(int n) { return PaddedId("tabl", n); }
 
-// A request of another host: never taken over before its lease runs out.
 LockRequest Other(const std::string& name, Duration wait = Duration(0)) {
-  LockRequest r;
-  r.owner.token = "other-host.invalid|1|" + name;
-  r.lease = Duration(60000);
-  r.wait = wait;
-  return r;
+  return OtherHostRequest(name, wait);
 }
 
 int64_t MsSince(SteadyClock::time_point t) {

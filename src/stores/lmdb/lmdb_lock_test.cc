@@ -39,21 +39,10 @@ using Ms = std::chrono::milliseconds;
 constexpr int64_t kStartMs = kFixtureStartMs;
 constexpr Duration kLong{600000};
 
-// A session id of the shape ValidateSessionId accepts (26 characters).
-std::string Id(int n) {
-  char buf[64];
-  snprintf(buf, sizeof buf, "lock%022d", n);
-  return buf;
-}
+std::string Id(int n) { return PaddedId("lock", n); }
 
-// A request of another host: never taken over before its lease runs out.
 LockRequest Other(const std::string& name, Duration wait = Duration(0)) {
-  LockRequest r;
-  r.owner.token = "other-host.invalid|1|" + name;
-  r.lease = Duration(60000);
-  r.wait = wait;
-  r.max_waiters = 0;
-  return r;
+  return OtherHostRequest(name, wait);  // no waiter cap (the default)
 }
 
 int64_t SteadyNs() {

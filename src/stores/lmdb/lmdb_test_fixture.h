@@ -31,6 +31,25 @@ namespace sessionkit::lmdb_internal {
 // A fixed "now" for the fake clock.
 inline constexpr int64_t kFixtureStartMs = test::FakeEnv::kStartWallMs;
 
+// A session id of the shape ValidateSessionId accepts (26 characters): the
+// four characters of `prefix`, then `n` in 22 digits.
+inline std::string PaddedId(const char* prefix, int n) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.4s%022d", prefix, n);
+  return buf;
+}
+
+// A lock request of another host, named `name`: never taken over before
+// its lease (60 s) runs out.
+inline LockRequest OtherHostRequest(const std::string& name,
+                                    Duration wait = Duration(0)) {
+  LockRequest r;
+  r.owner.token = "other-host.invalid|1|" + name;
+  r.lease = Duration(60000);
+  r.wait = wait;
+  return r;
+}
+
 // The exit code of a child (128 + signal when it was killed), -1 on error.
 inline int Reap(pid_t pid) {
   int status = 0;

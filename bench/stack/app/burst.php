@@ -4,12 +4,7 @@
 // other's increments.
 require __DIR__ . '/common.php';
 sk_start();
-if (!isset($_SESSION['n'])) {
-  $_SESSION = sk_fixture('burst');
-}
-$n = (int)($_SESSION['n'] ?? 0) + 1;
-usleep(2000);
-$_SESSION['n'] = $n;
+$n = sk_increment();
 $id = session_id();
 sk_write();
 sk_ack($id, $n);

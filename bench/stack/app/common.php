@@ -48,6 +48,18 @@ function sk_write(): void {
   }
 }
 
+// n = n + 1 on the open session with ~2 ms of work between the read and
+// the write (ajax-burst, contention); the new n.
+function sk_increment(): int {
+  if (!isset($_SESSION['n'])) {
+    $_SESSION = sk_fixture('burst');
+  }
+  $n = (int)($_SESSION['n'] ?? 0) + 1;
+  usleep(2000);
+  $_SESSION['n'] = $n;
+  return $n;
+}
+
 function sk_ack(string $id, int $version): void {
   $log = sk_cfg('ack_log');
   if ($log !== '') {

@@ -45,12 +45,7 @@ if (!session_start()) {
            ($e['message'] ?? 'no message'), 'warnings' => $warnings], 503);
   exit;
 }
-if (!isset($_SESSION['n'])) {
-  $_SESSION = sk_fixture('burst');
-}
-$n = (int)($_SESSION['n'] ?? 0) + 1;
-usleep(2000);
-$_SESSION['n'] = $n;
+$n = sk_increment();
 $id = session_id();
 error_clear_last();
 $ok = session_write_close();

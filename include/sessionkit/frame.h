@@ -72,6 +72,12 @@ enum FrameFlags : uint8_t {
   // The session was destroyed (a tombstone, written by tiers when a tier
   // missed the Destroy, docs/tiers.md): no payload; read as no session.
   kFrameFlagTombstone = 1,
+  // The session id was retired by a regenerate and stays valid for its
+  // grace (SessionEngine::ReadReplacing, docs/php.md): the payload is the
+  // store key of the session that replaced it (encrypted when key_id is
+  // set, never compressed), which reads of this id follow. Never set
+  // together with kFrameFlagTombstone.
+  kFrameFlagPointer = 2,
 };
 
 struct FrameHeader {
@@ -98,8 +104,8 @@ std::string EncodeFrame(const FrameHeader& header, std::string_view payload);
 
 // Parses a stored value of format 1 or 2. Corrupt (naming what is wrong) for
 // a value shorter than its format's header, a bad magic, an unknown format
-// version, codec or flag, a non-zero reserved byte, or a tombstone with a
-// payload. The payload is not
+// version, codec or flag, a non-zero reserved byte, a tombstone with a
+// payload, a pointer without one, or both flags at once. The payload is not
 // decoded here.
 Result<FrameView> DecodeFrame(std::string_view stored);
 

@@ -10,7 +10,7 @@ namespace {
 
 bool KnownCodec(uint8_t codec) { return codec <= kMaxFrameCodec; }
 
-constexpr uint8_t kKnownFlags = kFrameFlagTombstone;
+constexpr uint8_t kKnownFlags = kFrameFlagTombstone | kFrameFlagPointer;
 
 // The session version field of format 2: 8 bytes after the common header.
 static_assert(FrameHeaderSize(2) == kFrameCommonHeaderSize + 8);
@@ -102,6 +102,14 @@ Result<FrameView> DecodeFrame(std::string_view stored) {
     return Status::Corrupt("frame has the tombstone flag and " +
                            std::to_string(view.payload.size()) +
                            " bytes of payload");
+  }
+  if ((view.header.flags & kFrameFlagPointer) != 0) {
+    if ((view.header.flags & kFrameFlagTombstone) != 0) {
+      return Status::Corrupt("frame has both the tombstone and pointer flags");
+    }
+    if (view.payload.empty()) {
+      return Status::Corrupt("frame has the pointer flag and no payload");
+    }
   }
   return view;
 }

@@ -168,7 +168,8 @@ TEST(FrameTest, RejectsCorruptHeaders) {
 // version byte also reads 1, with a shorter header (ReadsFormatOne...),
 // the codec byte every codec id of FrameCodec (the payload is not decoded
 // here), and the flags byte the tombstone flag on a frame without payload
-// (TombstonesAre...).
+// (TombstonesAre...) and the pointer flag on one with a payload
+// (PointersAre...).
 TEST(FrameTest, EveryOtherValueOfAHeaderByteIsCorrupt) {
   const std::string good = EncodeFrame({}, "data");
   struct Byte {
@@ -185,7 +186,8 @@ TEST(FrameTest, EveryOtherValueOfAHeaderByteIsCorrupt) {
       stored[b.at] = static_cast<char>(value);
       auto r = DecodeFrame(stored);
       if (value == b.accepted || (b.at == 2 && value == 1) ||
-          (b.at == 3 && value <= kMaxFrameCodec)) {
+          (b.at == 3 && value <= kMaxFrameCodec) ||
+          (b.at == 4 && value == kFrameFlagPointer)) {
         EXPECT_TRUE(r.ok()) << "byte " << b.at << " = " << value;
         continue;
       }
@@ -231,6 +233,29 @@ TEST(FrameTest, TombstonesAreFramesWithTheirFlagAndVersion) {
   with_data.flags = kFrameFlagTombstone;
   auto bad = DecodeFrame(EncodeFrame(with_data, "x"));
   EXPECT_TRUE(bad.status().IsCorrupt()) << bad.status().ToString();
+}
+
+TEST(FrameTest, PointersAreFramesWithAPayloadAndNoTombstone) {
+  FrameHeader pointer;
+  pointer.flags = kFrameFlagPointer;
+  pointer.session_version = 9;
+  auto view = DecodeFrame(EncodeFrame(pointer, "targetkey"));
+  ASSERT_TRUE(view.ok()) << view.status().ToString();
+  EXPECT_EQ(view->header.flags, kFrameFlagPointer);
+  EXPECT_EQ(view->payload, "targetkey");
+  EXPECT_FALSE(IsTombstoneFrame(EncodeFrame(pointer, "targetkey")));
+  auto empty = DecodeFrame(EncodeFrame(pointer, ""));
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("pointer flag and no payload"),
+            std::string::npos)
+      << empty.status().ToString();
+  FrameHeader both;
+  both.flags = kFrameFlagPointer | kFrameFlagTombstone;
+  auto bad = DecodeFrame(EncodeFrame(both, ""));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("tombstone and pointer"),
+            std::string::npos)
+      << bad.status().ToString();
 }
 
 TEST(FrameTest, CodecNames) {

@@ -152,6 +152,11 @@ struct SessionLock {
   // Read and ReadForUpdate whatever the lock state; Write stores the next
   // one (NextSessionVersion in frame.h).
   uint64_t read_version = 0;
+  // Set by a read of an id retired by a regenerate within its grace
+  // (ReadReplacing): the store key of the session the read followed the
+  // id's pointer to, whose lock this is and where Write, Touch and Unlock
+  // of the id go. Empty: the id's own session.
+  std::string followed_key;
 };
 
 // The outcome of SessionEngine::Read and ReadForUpdate.
@@ -169,6 +174,17 @@ struct ReadResult {
   // The lock taken by a locking read.
   SessionLock lock;
 };
+
+// How long a session id retired by PHP's session_regenerate_id(true) stays
+// valid by default (sessionkit.regenerate_grace, ReadReplacing): enough for
+// the requests a browser sent before it got the new cookie (parallel AJAX
+// calls, other tabs) to arrive, short enough that a stolen old id is of
+// little use. docs/php.md explains the choice.
+inline constexpr Duration kDefaultRegenerateGrace{5000};
+// The most pointers a read of a retired id follows: one per regenerate
+// within a grace of the one before. A longer chain (or a loop, which only
+// a damaged store could hold) reads as no session, with a warning.
+inline constexpr int kMaxPointerHops = 4;
 
 // Counts of lock events since the engine opened, for metrics and tests.
 struct LockCounters {
@@ -254,6 +270,39 @@ class SessionEngine {
   // LockLost, so a logout is never undone. OK if it did not exist.
   Status Destroy(std::string_view id);
 
+  // The read of PHP's session_regenerate_id(true) that keeps the old id
+  // valid for `grace` (sessionkit.regenerate_grace; docs/php.md): the
+  // caller read `old_id` for update (`old_lock`, kHeld or kNone) and
+  // skipped its Destroy; `new_id` is the fresh id. In this order:
+  //  1. the old session's data is copied to `new_id` (lifetime `ttl`), so
+  //     that a request that reads the new session without waiting for its
+  //     lock (read_and_close, locking off) finds the user's data;
+  //  2. `new_id` is read for update as ReadForUpdate does (the copy);
+  //  3. the old id's value becomes a pointer frame (kFrameFlagPointer) to
+  //     the new session's store key, expiring after `grace`, written
+  //     atomically with the release of `old_lock`.
+  // Until then the old session stays as it was under its lock, so a
+  // parallel request never reads the old id as empty: it waits for the
+  // lock, then reads the pointer, follows it and waits for the new
+  // session's lock, which the caller holds until it writes. Reads of the
+  // old id within the grace follow the pointer (Read, ReadForUpdate: at
+  // most kMaxPointerHops pointers, never a loop) and return a SessionLock
+  // whose followed_key sends Write, Touch and Unlock to the new session;
+  // Exists(old_id) is true; Destroy(old_id) ends the new session too (a
+  // logout in a tab that still has the old cookie ends the login). After
+  // the grace the old id is gone. An old_lock of kReadOnly (the caller
+  // does not hold the old session) or a grace that is not positive: the
+  // old id is destroyed as Destroy does, no pointer is left. When step 2
+  // fails, its error is returned and the old session is left as it was,
+  // still under `old_lock` (the copy is removed). When step 3 fails
+  // (the old lock was lost meanwhile, the store failed), the old id is
+  // destroyed and the failure logged as a warning.
+  Result<ReadResult> ReadReplacing(std::string_view new_id,
+                                   const LockOptions& lock,
+                                   std::string_view old_id,
+                                   const SessionLock& old_lock, Duration grace,
+                                   Duration ttl);
+
   // Removes expired sessions; returns how many.
   Result<GcResult> Gc();
 
@@ -309,6 +358,24 @@ class SessionEngine {
   std::optional<Status> MoveLegacyOnTouch(std::string_view id,
                                           std::string_view key, Duration ttl,
                                           const SessionLock& lock);
+
+  // Regenerate grace (engine_grace.cc). The store key `lock` works on for
+  // `id`: lock.followed_key (checked) or the id's own.
+  Result<std::string> KeyOf(std::string_view id, const SessionLock& lock) const;
+  // The target store key of a pointer frame; nullopt when `record` is not
+  // one; Corrupt when it cannot be opened (logged by the caller).
+  Result<std::optional<std::string>> PointerTarget(
+      std::string_view key, const SessionRecord& record) const;
+  // Store::Read of `*key`, following pointers; `*key` ends as the key read.
+  // NotFound as Store::Read (also for an unusable pointer, logged).
+  Result<SessionRecord> ReadFollowing(std::string_view id, std::string* key);
+  // Store::LockAndRead of `*key`, following pointers (each pointer's lock is
+  // released before the next key is locked); `*key` ends as the key locked.
+  // An unusable pointer reads as no session, under its own lock.
+  Result<LockedRead> LockAndReadFollowing(std::string_view id, std::string* key,
+                                          const LockRequest& request);
+  // Before Destroy of `key`: destroys the sessions its pointers lead to.
+  Status DestroyPointedTo(std::string_view id, std::string_view key);
 
   std::unique_ptr<Store> store_;
   EngineOptions options_;

@@ -168,8 +168,10 @@ ReadResult SessionEngine::Decode(std::string_view id, std::string_view key,
   result.version = frame->header.session_version;
   result.lock.read_version = result.version;
   // A destroyed session (a tombstone a tier kept): none, but the next
-  // write goes above its version.
-  if ((frame->header.flags & kFrameFlagTombstone) != 0) return result;
+  // write goes above its version. So is a pointer no read followed.
+  if ((frame->header.flags & (kFrameFlagTombstone | kFrameFlagPointer)) != 0) {
+    return result;
+  }
   if (frame->header.codec != FrameCodec::kNone) {
     result.payload = std::move(decompressed);
   } else {
@@ -183,12 +185,19 @@ Result<ReadResult> SessionEngine::Read(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
-  auto record = store_->Read(*key);
-  if (!record.ok()) {
-    if (record.status().IsNotFound()) return ReadLegacy(id);
+  std::string at = *key;
+  auto record = ReadFollowing(id, &at);
+  const bool followed = at != *key;
+  ReadResult result;
+  if (record.ok()) {
+    result = Decode(id, at, *record);
+  } else if (!record.status().IsNotFound()) {
     return record.status();
+  } else if (!followed) {
+    return ReadLegacy(id);
   }
-  return Decode(id, *key, *record);
+  if (followed) result.lock.followed_key = std::move(at);
+  return result;
 }
 
 Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
@@ -199,7 +208,10 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
   if (!key.ok()) return key.status();
   // Decode reads only the data: the store need not read the expiry.
   LockRequest request{lock, LockOwner::Generate(env_), /*want_expiry=*/false};
-  auto locked = store_->LockAndRead(*key, request);
+  // The key locked: the id's own, or where its pointer led.
+  std::string at = *key;
+  auto locked = LockAndReadFollowing(id, &at, request);
+  const bool followed = at != *key;
   if (!locked.ok()) {
     // A store that cannot lock (Redis older than 6, a store without
     // locks) is refused, not read unlocked: an unlocked read under a
@@ -226,9 +238,10 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
                 "that has since failed over)");
       }
       // Under the lock: the legacy copy is read once, by its holder.
-      ReadResult result = locked->found ? Decode(id, *key, locked->record)
-                          : locked->tombstone_version == 0 ? ReadLegacy(id)
-                                                           : ReadResult{};
+      ReadResult result = locked->found ? Decode(id, at, locked->record)
+                          : locked->tombstone_version == 0 && !followed
+                              ? ReadLegacy(id)
+                              : ReadResult{};
       if (!locked->found) {
         // Destroyed: the next write goes above the destroy's version.
         result.version = locked->tombstone_version;
@@ -236,11 +249,12 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
       }
       if (result.lock.state == LockState::kReadOnly) {
         // Unreadable: nothing will be written, so the lock goes at once.
-        (void)store_->Unlock(*key, request.owner);
+        (void)store_->Unlock(at, request.owner);
         return result;
       }
       result.lock.state = LockState::kHeld;
       result.lock.owner = std::move(request.owner);
+      if (followed) result.lock.followed_key = std::move(at);
       return result;
     }
     case LockOutcome::kTooManyWaiters:
@@ -335,7 +349,7 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
                             const CompressionOptions& compression) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
-  auto key = StoreKey(options_, id);
+  auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
   if (lock.state == LockState::kReadOnly) {
     counters_->writes_skipped++;
@@ -366,7 +380,9 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
   }
   // Nothing of sessionkit's was read: the session is new or came from the
   // legacy store, whose copy now must not outlive this one.
-  if (s.ok() && lock.read_version == 0) DeleteLegacy(id, "written");
+  if (s.ok() && lock.read_version == 0 && lock.followed_key.empty()) {
+    DeleteLegacy(id, "written");
+  }
   return s;
 }
 
@@ -377,10 +393,12 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
   // A read-only request writes nothing, not even an expiry: the holder may
   // have destroyed the session meanwhile.
   if (lock.state == LockState::kReadOnly) return Status::OK();
-  auto key = StoreKey(options_, id);
+  auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
-  if (std::optional<Status> moved = MoveLegacyOnTouch(id, *key, ttl, lock)) {
-    return *moved;
+  if (lock.followed_key.empty()) {
+    if (std::optional<Status> moved = MoveLegacyOnTouch(id, *key, ttl, lock)) {
+      return *moved;
+    }
   }
   if (lock.state != LockState::kHeld) return store_->Touch(*key, ttl);
   Status s = store_->TouchAndUnlock(*key, ttl, lock.owner);
@@ -391,7 +409,7 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
 Status SessionEngine::Unlock(std::string_view id, const SessionLock& lock) {
   if (lock.state != LockState::kHeld) return Status::OK();
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  auto key = StoreKey(options_, id);
+  auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
   return store_->Unlock(*key, lock.owner);
 }
@@ -400,6 +418,8 @@ Status SessionEngine::Destroy(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
+  // A retired id within its grace: its logout ends the session it leads to.
+  SK_RETURN_IF_ERROR(DestroyPointedTo(id, *key));
   Status s = store_->Destroy(*key);
   if (!DeleteLegacy(id, "destroyed") && s.ok()) BuryLegacyCopy(id, *key);
   return s;

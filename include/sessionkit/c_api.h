@@ -134,6 +134,11 @@ typedef struct sk_lock {
   const char* token;
   size_t token_len;
   uint64_t read_version; /* 0: nothing read */
+  /* What sk_read returned in result->followed_key (NULL, 0: nothing): a
+   * read of an id retired by a regenerate goes to the session that replaced
+   * it, and so do the write, touch and unlock that follow. */
+  const char* followed_key;
+  size_t followed_key_len;
 } sk_lock;
 
 /* One line the engine logged during a call. */
@@ -175,10 +180,16 @@ typedef struct sk_result {
    * written before versions existed), to pass back in sk_lock.read_version.
    * See docs/architecture.md, "The stored frame". */
   uint64_t version;
+  /* sk_read of an id retired by a regenerate within its grace
+   * (sk_read_replacing): the store key of the session it read instead
+   * (NUL-terminated), to pass back in sk_lock.followed_key whatever the
+   * lock state. NULL otherwise. */
+  char* followed_key;
+  size_t followed_key_len;
 } sk_result;
 
 #define SK_RESULT_INIT \
-  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0, 0 }
+  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0, 0, NULL, 0 }
 
 /* A session engine bound to one store spec, owned by the library's engine
  * cache: valid from sk_engine_get until the matching sk_engine_release
@@ -231,7 +242,8 @@ typedef struct sk_engine_settings {
   int hash_ids;
 } sk_engine_settings;
 
-#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0, NULL, 0, 0}
+#define SK_ENGINE_SETTINGS_INIT \
+  { NULL, 0, NULL, 0, NULL, 0, 0 }
 
 /* As sk_engine_get, for an engine with `settings` (NULL: none, which is
  * sk_engine_get). Each spec and settings pair is its own cached engine.
@@ -273,6 +285,29 @@ void sk_shutdown(void) SK_NOEXCEPT;
  * positive. */
 sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
                 const sk_lock_options* lock, sk_result* result) SK_NOEXCEPT;
+
+/* sessionkit::kDefaultRegenerateGrace (engine.h) in seconds, the default
+ * of sessionkit.regenerate_grace; c_api.cc checks that they are equal. The
+ * longest grace a setting may ask for. */
+#define SK_REGENERATE_GRACE_DEFAULT_S 5
+#define SK_REGENERATE_GRACE_MAX_S 3600
+
+/* The read of the new id in PHP's session_regenerate_id(true), when the old
+ * id stays valid for `grace_ms` (sessionkit.regenerate_grace): the caller
+ * read `old_id` with sk_read (`old_lock`: what it returned) and did not
+ * destroy it. Copies the old session's data to `new_id` (expiring `ttl_ms`
+ * from now), reads `new_id` as sk_read does, then replaces the old id's
+ * value by a pointer to the new session that expires after `grace_ms`,
+ * releasing the old lock in the same step; see
+ * SessionEngine::ReadReplacing. `grace_ms` <= 0, or a SK_LOCK_READONLY
+ * old lock: the old id is destroyed (sk_destroy) and `new_id` read. When
+ * the read of `new_id` fails, its error is returned with the old session
+ * left as it was, its lock still held. Result fields as sk_read. */
+sk_code sk_read_replacing(sk_engine* engine, const char* new_id,
+                          size_t new_id_len, const sk_lock_options* lock,
+                          const char* old_id, size_t old_id_len,
+                          const sk_lock* old_lock, int64_t grace_ms,
+                          int64_t ttl_ms, sk_result* result) SK_NOEXCEPT;
 
 /* Stores `data` for `id`, expiring `ttl_ms` milliseconds from now (must be
  * positive), and releases `lock` (NULL: none) atomically with the write.

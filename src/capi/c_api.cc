@@ -66,6 +66,8 @@ static_assert(static_cast<int>(FrameCodec::kSnappy) == SK_CODEC_SNAPPY);
 static_assert(static_cast<int>(FrameCodec::kZlib) == SK_CODEC_ZLIB);
 static_assert(kMaxFrameCodec == SK_CODEC_ZLIB);
 static_assert(kDefaultCompressionThreshold == SK_COMPRESSION_DEFAULT_THRESHOLD);
+static_assert(kDefaultRegenerateGrace ==
+              Duration(SK_REGENERATE_GRACE_DEFAULT_S * 1000));
 static_assert(static_cast<int>(LogLevel::kDebug) == SK_LOG_DEBUG);
 static_assert(static_cast<int>(LogLevel::kNotice) == SK_LOG_NOTICE);
 static_assert(static_cast<int>(LogLevel::kWarning) == SK_LOG_WARNING);
@@ -244,6 +246,7 @@ SessionLock LockOf(const sk_lock* lock) {
   SessionLock out;
   if (lock == nullptr) return out;
   out.read_version = lock->read_version;
+  out.followed_key.assign(View(lock->followed_key, lock->followed_key_len));
   switch (lock->state) {
     case SK_LOCK_HELD:
       out.state = LockState::kHeld;
@@ -284,6 +287,64 @@ sk_code NoEngine(sk_result* r) {
   return SetError(r, SK_INTERNAL, "no session engine given (open failed?)");
 }
 
+// The engine's lock options for `lock` (NULL: no locking);
+// InvalidArgument for a negative wait or a lease that is not positive.
+Result<LockOptions> LockOptionsOf(const sk_lock_options* lock) {
+  LockOptions options;
+  options.enabled = lock != nullptr && lock->enabled;
+  if (!options.enabled) return options;
+  if (lock->wait_ms < 0 || lock->lease_ms <= 0) {
+    return Status::InvalidArgument(
+        "lock_wait_ms must be >= 0 and lock_lease_ms > 0 (got " +
+        std::to_string(lock->wait_ms) + " and " +
+        std::to_string(lock->lease_ms) + ")");
+  }
+  options.wait = Duration(lock->wait_ms);
+  options.lease = Duration(lock->lease_ms);
+  options.max_waiters = lock->max_waiters;
+  options.timeout_action = lock->timeout_action == SK_LOCK_TIMEOUT_FAIL
+                               ? LockTimeoutAction::kFail
+                               : LockTimeoutAction::kReadOnly;
+  return options;
+}
+
+// Fills `result` from a read of `id` (sk_read, sk_read_replacing); a lock
+// it cannot hand back for lack of memory is released.
+sk_code SetRead(sk_result* result, SessionEngine& engine, std::string_view id,
+                Result<ReadResult>& read) {
+  if (!read.ok()) return SetStatus(result, read.status());
+  result->lock_state = static_cast<sk_lock_state>(read->lock.state);
+  if (read->lock.state == LockState::kHeld) {
+    result->lock_token = CopyString(read->lock.owner.token);
+    if (result->lock_token == nullptr) {
+      (void)engine.Unlock(id, read->lock);
+      return SetError(result, SK_INTERNAL,
+                      "out of memory while locking a session");
+    }
+    result->lock_token_len = read->lock.owner.token.size();
+  }
+  if (!read->lock.followed_key.empty()) {
+    result->followed_key = CopyString(read->lock.followed_key);
+    if (result->followed_key == nullptr) {
+      (void)engine.Unlock(id, read->lock);
+      return SetError(result, SK_INTERNAL,
+                      "out of memory while reading a session");
+    }
+    result->followed_key_len = read->lock.followed_key.size();
+  }
+  result->found = read->found ? 1 : 0;
+  result->version = read->version;
+  if (!read->payload.empty()) {
+    result->data = CopyString(read->payload);
+    if (result->data == nullptr) {
+      return SetError(result, SK_INTERNAL,
+                      "out of memory while reading a session");
+    }
+    result->data_len = read->payload.size();
+  }
+  return SK_OK;
+}
+
 }  // namespace
 
 SessionEngine* EngineOf(sk_engine* handle) {
@@ -316,6 +377,7 @@ void sk_result_free(sk_result* result) noexcept {
   }
   std::free(result->log);
   std::free(result->lock_token);
+  std::free(result->followed_key);
   sessionkit::ResetResult(result);
 }
 
@@ -404,46 +466,28 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
                 const sk_lock_options* lock, sk_result* result) noexcept {
   return Guarded(result, "while reading a session", [&]() -> sk_code {
     if (engine == nullptr) return sessionkit::NoEngine(result);
-    sessionkit::LockOptions options;
-    options.enabled = lock != nullptr && lock->enabled;
-    if (options.enabled) {
-      if (lock->wait_ms < 0 || lock->lease_ms <= 0) {
-        return sessionkit::SetError(
-            result, SK_INVALID_ARGUMENT,
-            "lock_wait_ms must be >= 0 and lock_lease_ms > 0 (got " +
-                std::to_string(lock->wait_ms) + " and " +
-                std::to_string(lock->lease_ms) + ")");
-      }
-      options.wait = sessionkit::Duration(lock->wait_ms);
-      options.lease = sessionkit::Duration(lock->lease_ms);
-      options.max_waiters = lock->max_waiters;
-      options.timeout_action = lock->timeout_action == SK_LOCK_TIMEOUT_FAIL
-                                   ? sessionkit::LockTimeoutAction::kFail
-                                   : sessionkit::LockTimeoutAction::kReadOnly;
-    }
-    auto read = engine->engine->ReadForUpdate(View(id, id_len), options);
-    if (!read.ok()) return sessionkit::SetStatus(result, read.status());
-    result->lock_state = static_cast<sk_lock_state>(read->lock.state);
-    if (read->lock.state == sessionkit::LockState::kHeld) {
-      result->lock_token = sessionkit::CopyString(read->lock.owner.token);
-      if (result->lock_token == nullptr) {
-        (void)engine->engine->Unlock(View(id, id_len), read->lock);
-        return sessionkit::SetError(result, SK_INTERNAL,
-                                    "out of memory while locking a session");
-      }
-      result->lock_token_len = read->lock.owner.token.size();
-    }
-    result->found = read->found ? 1 : 0;
-    result->version = read->version;
-    if (!read->payload.empty()) {
-      result->data = sessionkit::CopyString(read->payload);
-      if (result->data == nullptr) {
-        return sessionkit::SetError(result, SK_INTERNAL,
-                                    "out of memory while reading a session");
-      }
-      result->data_len = read->payload.size();
-    }
-    return SK_OK;
+    auto options = sessionkit::LockOptionsOf(lock);
+    if (!options.ok()) return sessionkit::SetStatus(result, options.status());
+    auto read = engine->engine->ReadForUpdate(View(id, id_len), *options);
+    return sessionkit::SetRead(result, *engine->engine, View(id, id_len), read);
+  });
+}
+
+sk_code sk_read_replacing(sk_engine* engine, const char* new_id,
+                          size_t new_id_len, const sk_lock_options* lock,
+                          const char* old_id, size_t old_id_len,
+                          const sk_lock* old_lock, int64_t grace_ms,
+                          int64_t ttl_ms, sk_result* result) noexcept {
+  return Guarded(result, "while regenerating a session id", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    auto options = sessionkit::LockOptionsOf(lock);
+    if (!options.ok()) return sessionkit::SetStatus(result, options.status());
+    auto read = engine->engine->ReadReplacing(
+        View(new_id, new_id_len), *options, View(old_id, old_id_len),
+        sessionkit::LockOf(old_lock), sessionkit::Duration(grace_ms),
+        sessionkit::Duration(ttl_ms));
+    return sessionkit::SetRead(result, *engine->engine,
+                               View(new_id, new_id_len), read);
   });
 }
 

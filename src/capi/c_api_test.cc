@@ -390,7 +390,7 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
   // A notice, not a warning: read-only is no error (issue 10, item 6).
   ASSERT_GE(other->log_count, 1u);
   EXPECT_EQ(other->log[0].level, SK_LOG_NOTICE);
-  sk_lock readonly = {SK_LOCK_READONLY, nullptr, 0, 0};
+  sk_lock readonly = {SK_LOCK_READONLY, nullptr, 0, 0, nullptr, 0};
   ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:9;", 6, 60000, &readonly,
                      other.reset()),
             SK_OK);
@@ -400,11 +400,11 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
 
   // A token that is not the holder's loses; the holder's write releases.
   const std::string wrong = token + "x";
-  sk_lock stranger = {SK_LOCK_HELD, wrong.data(), wrong.size(), 0};
+  sk_lock stranger = {SK_LOCK_HELD, wrong.data(), wrong.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:7;", 6, 60000, &stranger,
                      r.reset()),
             SK_LOCK_LOST);
-  sk_lock mine = {SK_LOCK_HELD, token.data(), token.size(), 0};
+  sk_lock mine = {SK_LOCK_HELD, token.data(), token.size(), 0, nullptr, 0};
   ASSERT_EQ(
       sk_write(e, kId.data(), kId.size(), "n|i:2;", 6, 60000, &mine, r.reset()),
       SK_OK)
@@ -414,14 +414,14 @@ TEST_F(CApiTest, LockedReadHandsBackATokenThatReleases) {
   EXPECT_EQ(r.data(), "n|i:2;");
   const std::string second(r->lock_token, r->lock_token_len);
   EXPECT_NE(second, token);
-  sk_lock held = {SK_LOCK_HELD, second.data(), second.size(), 0};
+  sk_lock held = {SK_LOCK_HELD, second.data(), second.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
   opts.timeout_action = SK_LOCK_TIMEOUT_FAIL;
   EXPECT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK)
       << "sk_unlock did not release";
   EXPECT_EQ(r->lock_state, SK_LOCK_HELD);
   const std::string third(r->lock_token, r->lock_token_len);
-  sk_lock last = {SK_LOCK_HELD, third.data(), third.size(), 0};
+  sk_lock last = {SK_LOCK_HELD, third.data(), third.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &last, r.reset()), SK_OK);
 }
 
@@ -454,7 +454,7 @@ TEST_F(CApiTest, WriteAndTouchTakeMilliseconds) {
         << r.message();
     ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
     const std::string token(r->lock_token, r->lock_token_len);
-    sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
+    sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0, nullptr, 0};
     if (ttl == 150000) {
       ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "a|i:2;", 6, ttl, &held,
                          r.reset()),
@@ -471,7 +471,7 @@ TEST_F(CApiTest, WriteAndTouchTakeMilliseconds) {
       << "the locked touch did not release";
   EXPECT_EQ(r.data(), "a|i:2;");
   const std::string token(r->lock_token, r->lock_token_len);
-  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 }
 
@@ -535,12 +535,12 @@ TEST_F(CApiTest, LockOptionsReachTheLockAndMessagesNameTheIniEntries) {
                              "(sessionkit.lock_max_waiters)"),
             std::string::npos)
       << r.message();
-  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
   waiter.join();
   ASSERT_EQ(first, SK_OK) << "the waiter within the cap did not get the lock";
   ASSERT_FALSE(first_token.empty());
-  held = {SK_LOCK_HELD, first_token.data(), first_token.size(), 0};
+  held = {SK_LOCK_HELD, first_token.data(), first_token.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 
   // lease_ms: a lock of 200 ms is taken over once it ran out, with a
@@ -558,7 +558,7 @@ TEST_F(CApiTest, LockOptionsReachTheLockAndMessagesNameTheIniEntries) {
             std::string::npos)
       << r->log[0].message;
   const std::string last(r->lock_token, r->lock_token_len);
-  held = {SK_LOCK_HELD, last.data(), last.size(), 0};
+  held = {SK_LOCK_HELD, last.data(), last.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 }
 
@@ -589,7 +589,7 @@ TEST_F(CApiTest, DefaultLockOptionsLockAndRelease) {
       << r.message();
   ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
   const std::string token(r->lock_token, r->lock_token_len);
-  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0};
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), 0, nullptr, 0};
   EXPECT_EQ(sk_unlock(e, kId.data(), kId.size(), &held, r.reset()), SK_OK);
 }
 

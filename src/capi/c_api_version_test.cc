@@ -49,7 +49,8 @@ TEST_F(CApiTest, VersionReadIsReturnedAndPassedBack) {
   ASSERT_EQ(r->lock_state, SK_LOCK_HELD);
   EXPECT_EQ(r->version, ahead);
   const std::string token(r->lock_token, r->lock_token_len);
-  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(), r->version};
+  sk_lock held = {SK_LOCK_HELD, token.data(), token.size(),
+                  r->version,   nullptr,      0};
   ASSERT_EQ(
       sk_write(e, kId.data(), kId.size(), "n|i:3;", 6, 60000, &held, r.reset()),
       SK_OK)
@@ -60,7 +61,7 @@ TEST_F(CApiTest, VersionReadIsReturnedAndPassedBack) {
   ASSERT_EQ(sk_read(e, kId.data(), kId.size(), nullptr, r.reset()), SK_OK);
   EXPECT_EQ(r->lock_state, SK_LOCK_NONE);
   EXPECT_EQ(r->version, ahead + 1);
-  sk_lock unlocked = {SK_LOCK_NONE, nullptr, 0, r->version};
+  sk_lock unlocked = {SK_LOCK_NONE, nullptr, 0, r->version, nullptr, 0};
   ASSERT_EQ(sk_write(e, kId.data(), kId.size(), "n|i:4;", 6, 60000, &unlocked,
                      r.reset()),
             SK_OK);

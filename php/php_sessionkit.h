@@ -25,13 +25,14 @@ zend_long lock_wait_ms; /* -1: auto (max_execution_time) */
 zend_long lock_lease_ms;
 zend_long lock_max_waiters;
 zend_long lock_timeout_action; /* sk_lock_timeout_action */
-zend_long compression; /* sk_codec */
+zend_long compression;         /* sk_codec */
 zend_long compression_level;
 zend_long compression_threshold;
-char *keys; /* sessionkit.keys: the key file, "" for none */
-char *legacy; /* sessionkit.legacy: the old handler's spec, "" for none */
+char *keys;         /* sessionkit.keys: the key file, "" for none */
+char *legacy;       /* sessionkit.legacy: the old handler's spec, "" for none */
 char *dictionaries; /* sessionkit.dictionaries: a directory, "" for none */
-bool hash_ids; /* sessionkit.hash_ids */
+bool hash_ids;      /* sessionkit.hash_ids */
+zend_long regenerate_grace; /* sessionkit.regenerate_grace, seconds */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -47,6 +48,22 @@ size_t lock_id_len;
 char lock_token[SK_MAX_TOKEN_LEN + 1];
 size_t lock_token_len;
 uint64_t read_version;
+/* The store key a read of a retired id followed (sk_result.followed_key);
+ * lock_key_len 0: the id's own session. */
+char lock_key[SK_MAX_ID_LEN + 1];
+size_t lock_key_len;
+/* The old session of session_regenerate_id(true), whose destroy waits for
+ * the read of the new id (sessionkit_grace.c): what was read of it, as the
+ * fields above. retiring_engine NULL: none. */
+sk_engine *retiring_engine;
+sk_lock_state retiring_state;
+char retiring_id[SK_MAX_ID_LEN + 1];
+size_t retiring_id_len;
+char retiring_token[SK_MAX_TOKEN_LEN + 1];
+size_t retiring_token_len;
+uint64_t retiring_version;
+char retiring_key[SK_MAX_ID_LEN + 1];
+size_t retiring_key_len;
 /* Strict mode: validate_sid of this id met a store error; the read that
  * follows fails with this message instead of using an unchecked id. */
 char failed_id[SK_MAX_ID_LEN + 1];
@@ -95,5 +112,18 @@ const char *sk_dictionaries_path(size_t *len);
  * module's others, as compression's). */
 void sk_hash_ids_register_ini(int type, int module_number);
 int sk_hash_ids(void);
+/* sessionkit_grace.c: sessionkit.regenerate_grace (its ini entry goes with
+ * the module's others) and the old id of session_regenerate_id(true).
+ * hold_destroy: true when the destroy of `key` is held back for the read
+ * of the new id; grace_read: that read (or, with nothing held back, a
+ * plain sk_read); abandon: the held-back destroy done now. */
+void sk_grace_register_ini(int type, int module_number);
+zend_execute_data *sk_executing_function(const char *name, size_t len);
+bool sk_grace_hold_destroy(sk_engine *engine, const zend_string *key);
+sk_code sk_grace_read(sk_engine *engine, const zend_string *key,
+                      const sk_lock_options *lock, int64_t ttl_ms,
+                      sk_result *r);
+void sk_grace_abandon(bool in_request);
+bool sk_grace_pending(void);
 
 #endif /* PHP_SESSIONKIT_H_ */

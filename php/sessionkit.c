@@ -104,6 +104,11 @@ PS_OPEN_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
+  /* A regenerate's old session on another engine: destroyed before that
+   * engine may go. */
+  if (sk_grace_pending() && SKG(retiring_engine) != engine) {
+    sk_grace_abandon(true);
+  }
   /* An earlier open of this request that was never closed. */
   sk_engine_release(SKG(open_engine));
   SKG(open_engine) = engine;
@@ -117,14 +122,19 @@ static void sk_forget_failed_id(void) { SKG(failed_id_len) = 0; }
 /* Gives back the engine PS_OPEN took, once the request holds no lock on it
  * any more. */
 static void sk_release_engine(void) {
-  if (SKG(lock_state) != SK_LOCK_NONE) return;
+  if (SKG(lock_state) != SK_LOCK_NONE || sk_grace_pending()) return;
   sk_engine_release(SKG(open_engine));
   SKG(open_engine) = NULL;
 }
 
 PS_CLOSE_FUNC(sessionkit) {
   /* The engine stays cached for the process; the lock is released and the
-   * request's hold of the engine given back. */
+   * request's hold of the engine given back. Inside
+   * session_regenerate_id(), the old session's lock stays for the read of
+   * the new id (sessionkit_grace.c). */
+  if (sk_executing_function(ZEND_STRL("session_regenerate_id")) == NULL) {
+    sk_grace_abandon(true);
+  }
   sk_release_lock(true);
   sk_forget_failed_id();
   sk_release_engine();
@@ -138,7 +148,6 @@ PS_READ_FUNC(sessionkit) {
   sk_lock_options lock;
   volatile bool bailed = false;
   sk_code code;
-  (void)maxlifetime;
 
   if (engine == NULL) return FAILURE;
   if (SKG(failed_id_len) > 0) {
@@ -158,7 +167,8 @@ PS_READ_FUNC(sessionkit) {
   /* A lock left by an earlier read of this request (another id). */
   sk_release_lock(true);
   (void)sk_lock_options_for_request(&lock);
-  code = sk_read(engine, ZSTR_VAL(key), ZSTR_LEN(key), &lock, &r);
+  /* sk_read, or the read of session_regenerate_id(true)'s new id. */
+  code = sk_grace_read(engine, key, &lock, sk_ttl_ms(maxlifetime), &r);
   if (code != SK_OK) {
     if (code == SK_DEADLINE_EXCEEDED || code == SK_RESOURCE_EXHAUSTED) {
       sk_flush(&r, "cannot lock the session");
@@ -227,7 +237,7 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   const int64_t ttl = sk_ttl_ms(maxlifetime);
   sk_lock held;
   const sk_lock *lock = sk_lock_for(key, &held);
-  sk_lock unlocked = {SK_LOCK_NONE, NULL, 0, 0};
+  sk_lock unlocked = {SK_LOCK_NONE, NULL, 0, 0, NULL, 0};
   sk_compression compression;
   sk_code code;
 
@@ -241,7 +251,11 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
      * by the touch). */
     sk_flush(&r, NULL);
     if (lock != NULL && lock->state == SK_LOCK_READONLY) return SUCCESS;
-    unlocked.read_version = lock != NULL ? lock->read_version : 0;
+    if (lock != NULL) {
+      unlocked.read_version = lock->read_version;
+      unlocked.followed_key = lock->followed_key;
+      unlocked.followed_key_len = lock->followed_key_len;
+    }
     sk_compression_for_request(&compression);
     code =
         sk_write_compressed(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
@@ -265,6 +279,8 @@ PS_DESTROY_FUNC(sessionkit) {
   sk_lock held;
 
   if (engine == NULL) return FAILURE;
+  /* session_regenerate_id(true): the old id may stay for its grace. */
+  if (sk_grace_hold_destroy(engine, key)) return SUCCESS;
   if (sk_destroy(engine, ZSTR_VAL(key), ZSTR_LEN(key), &r) != SK_OK) {
     sk_fail(&r, "destroy the session", key);
     return FAILURE;
@@ -384,6 +400,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_legacy_register_ini(type, module_number);
   sk_dictionaries_register_ini(type, module_number);
   sk_hash_ids_register_ini(type, module_number);
+  sk_grace_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 
@@ -394,6 +411,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
  * has already taken this request's lock. No script runs any more, so a
  * failure goes to the error log only. */
 static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sessionkit) {
+  sk_grace_abandon(false);
   sk_release_lock(false);
   sk_forget_failed_id();
   sk_release_engine();

@@ -112,17 +112,9 @@ static int64_t sk_wait_ms(void) {
  * option to no handler callback, so it is read from the call's argument.
  * Such a request never writes, so it takes no lock. */
 static bool sk_in_read_and_close(void) {
-  zend_execute_data *ex = EG(current_execute_data);
+  zend_execute_data *ex = sk_executing_function(ZEND_STRL("session_start"));
   zval *options, *flag;
-  if (ex == NULL || ex->func == NULL ||
-      ex->func->type != ZEND_INTERNAL_FUNCTION ||
-      ex->func->common.scope != NULL ||
-      ex->func->common.function_name == NULL ||
-      !zend_string_equals_literal(ex->func->common.function_name,
-                                  "session_start") ||
-      ZEND_CALL_NUM_ARGS(ex) < 1) {
-    return false;
-  }
+  if (ex == NULL || ZEND_CALL_NUM_ARGS(ex) < 1) return false;
   options = ZEND_CALL_ARG(ex, 1);
   ZVAL_DEREF(options);
   if (Z_TYPE_P(options) != IS_ARRAY) return false;
@@ -151,6 +143,7 @@ void sk_forget_lock(void) {
   SKG(lock_id_len) = 0;
   SKG(lock_token_len) = 0;
   SKG(read_version) = 0;
+  SKG(lock_key_len) = 0;
 }
 
 /* What this request read of session `key` (its lock, possibly none, and
@@ -164,6 +157,8 @@ const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out) {
   out->token = SKG(lock_token);
   out->token_len = SKG(lock_token_len);
   out->read_version = SKG(read_version);
+  out->followed_key = SKG(lock_key);
+  out->followed_key_len = SKG(lock_key_len);
   return out;
 }
 
@@ -171,11 +166,12 @@ const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out) {
  * lock and the version read. */
 void sk_keep_lock(sk_engine *engine, const zend_string *key,
                   const sk_result *r) {
-  if (ZSTR_LEN(key) > SK_MAX_ID_LEN || r->lock_token_len > SK_MAX_TOKEN_LEN) {
+  if (ZSTR_LEN(key) > SK_MAX_ID_LEN || r->lock_token_len > SK_MAX_TOKEN_LEN ||
+      r->followed_key_len > SK_MAX_ID_LEN) {
     /* Cannot happen with ids the library accepted and its tokens; keep
      * the request from holding a lock it could not release. */
-    sk_lock held = {r->lock_state, r->lock_token, r->lock_token_len,
-                    r->version};
+    sk_lock held = {r->lock_state, r->lock_token,   r->lock_token_len,
+                    r->version,    r->followed_key, r->followed_key_len};
     sk_result u = SK_RESULT_INIT;
     (void)sk_unlock(engine, ZSTR_VAL(key), ZSTR_LEN(key), &held, &u);
     sk_result_free(&u);
@@ -190,6 +186,10 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
   }
   SKG(lock_token_len) = r->lock_token_len;
   SKG(read_version) = r->version;
+  if (r->followed_key_len > 0) {
+    memcpy(SKG(lock_key), r->followed_key, r->followed_key_len);
+  }
+  SKG(lock_key_len) = r->followed_key_len;
 }
 
 /* Releases the lock the request still holds (it ended without a write, or
@@ -197,8 +197,13 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
  * log when no script runs any more (`in_request` false). */
 void sk_release_lock(bool in_request) {
   sk_result r = SK_RESULT_INIT;
-  sk_lock lock = {SKG(lock_state), SKG(lock_token), SKG(lock_token_len),
-                  SKG(read_version)};
+  char key[SK_MAX_ID_LEN + 1];
+  sk_lock lock = {SKG(lock_state),
+                  SKG(lock_token),
+                  SKG(lock_token_len),
+                  SKG(read_version),
+                  key,
+                  SKG(lock_key_len)};
   sk_engine *engine = SKG(lock_engine);
   char id[SK_MAX_ID_LEN + 1];
   size_t id_len = SKG(lock_id_len);
@@ -210,6 +215,7 @@ void sk_release_lock(bool in_request) {
     return;
   }
   memcpy(id, SKG(lock_id), id_len);
+  memcpy(key, SKG(lock_key), lock.followed_key_len);
   sk_forget_lock();
   if (sk_unlock(engine, id, id_len, &lock, &r) == SK_OK) context = NULL;
   if (in_request) {

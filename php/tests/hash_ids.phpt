@@ -44,6 +44,7 @@ function request(string $path, string $keys, string $code, string $hash_ids = '1
         . ' -d session.save_handler=sessionkit -d session.use_cookies=0'
         . ' -d session.cache_limiter= -d session.use_strict_mode=1'
         . ' -d session.sid_length=32 -d session.sid_bits_per_character=5'
+        . ' -d sessionkit.regenerate_grace=0'
         . ' -d ' . escapeshellarg("sessionkit.hash_ids=$hash_ids")
         . ' -d ' . escapeshellarg("sessionkit.keys=$keys")
         . ' -d ' . escapeshellarg("session.save_path=\"$path\"")

@@ -7,6 +7,7 @@ session.save_handler=sessionkit
 session.use_cookies=0
 session.cache_limiter=
 session.gc_probability=0
+sessionkit.regenerate_grace=0
 --FILE--
 <?php
 ob_start();

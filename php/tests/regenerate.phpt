@@ -1,5 +1,5 @@
 --TEST--
-sessionkit: session_regenerate_id(true) moves the data to a new id and removes the old one
+sessionkit: session_regenerate_id(true) moves the data to a new id and removes the old one (sessionkit.regenerate_grace=0; the grace: regenerate_grace.phpt)
 --EXTENSIONS--
 sessionkit
 --INI--
@@ -8,6 +8,7 @@ session.use_cookies=0
 session.cache_limiter=
 session.use_strict_mode=1
 session.gc_probability=0
+sessionkit.regenerate_grace=0
 --FILE--
 <?php
 ob_start();

@@ -99,8 +99,10 @@ function check_abort_releases(string $extension, string $dir): void {
 }
 
 // session_regenerate_id(true) moves a session to a new id and deletes the
-// old one: a later request with the old id finds nothing.
+// old one: a later request with the old id finds nothing (with no grace;
+// the grace has its own tests: php/tests/regenerate_grace.phpt).
 function check_regenerate(int $worker): void {
+    ini_set('sessionkit.regenerate_grace', '0');
     $old = own_id($worker);
     open_session($old);
     $count = $_SESSION['count'] ?? null;

@@ -11,106 +11,10 @@ set -euo pipefail
 
 ext=${1:?usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR}
 work=${2:?usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR}
-php_fpm=${PHP_FPM:-$(command -v php-fpm8.2 || echo /usr/sbin/php-fpm8.2)}
-nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
-for tool in "$php_fpm" "$nginx" curl php; do
-  command -v "$tool" >/dev/null || { echo "FAIL: $tool not found"; exit 1; }
-done
-
-rm -rf "$work"
-mkdir -p "$work"/{www,store,nginx-tmp}
-work=$(cd "$work" && pwd)
-
-fpm_pid=
-nginx_pid=
-cleanup() {
-  local rc=$?
-  for pid in $nginx_pid $fpm_pid; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in $nginx_pid $fpm_pid; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [[ $rc -ne 0 ]]; then
-    echo "--- php-fpm log"; cat "$work/php-fpm.log" 2>/dev/null || true
-    echo "--- nginx error log"; cat "$work/nginx-error.log" 2>/dev/null || true
-  else
-    rm -rf "$work"
-  fi
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-  php -r '$s = stream_socket_server("tcp://127.0.0.1:0");
-          echo explode(":", stream_socket_get_name($s, false))[1];'
-}
-fpm_port=$(free_port)
-http_port=$(free_port)
-while [[ $http_port == "$fpm_port" ]]; do http_port=$(free_port); done
-
-cat >"$work/php.ini" <<EOF
-extension=$ext
-session.save_handler=sessionkit
-session.save_path="lmdb://$work/store"
-session.use_strict_mode=1
-session.gc_probability=0
-session.gc_maxlifetime=600
-display_errors=On
-html_errors=Off
-error_reporting=E_ALL
-log_errors=Off
-EOF
-
-run_as=
-allow_root=()
-if [[ $(id -u) -eq 0 ]]; then
-  run_as=$'user = root\ngroup = root'
-  allow_root=(-R)
-fi
-cat >"$work/php-fpm.conf" <<EOF
-[global]
-pid = $work/php-fpm.pid
-error_log = $work/php-fpm.log
-daemonize = no
-
-[www]
-$run_as
-listen = 127.0.0.1:$fpm_port
-; Three static workers, each replaced after 3 requests: a run of requests
-; is served by several processes, and each reuses its cached engine.
-pm = static
-pm.max_children = 3
-pm.max_requests = 3
-catch_workers_output = yes
-EOF
-
-cat >"$work/nginx.conf" <<EOF
-daemon off;
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx-tmp/body;
-  proxy_temp_path $work/nginx-tmp/proxy;
-  fastcgi_temp_path $work/nginx-tmp/fastcgi;
-  uwsgi_temp_path $work/nginx-tmp/uwsgi;
-  scgi_temp_path $work/nginx-tmp/scgi;
-  server {
-    listen 127.0.0.1:$http_port;
-    root $work/www;
-    location ~ \.php\$ {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-      fastcgi_pass 127.0.0.1:$fpm_port;
-    }
-  }
-}
-EOF
+source "$(dirname "${BASH_SOURCE[0]}")/fpm_stack.sh"
+# Three static workers, each replaced after 3 requests: a run of requests
+# is served by several processes, and each reuses its cached engine.
+fpm_stack_start "$ext" "$work" 3 3
 
 cat >"$work/www/counter.php" <<'EOF'
 <?php
@@ -127,21 +31,8 @@ echo "started=true n=", $_SESSION['n'], " pid=", getmypid(),
      " pids=", count($_SESSION['pids']), " handler=", ini_get('session.save_handler'), "\n";
 EOF
 
-# An empty PHP_INI_SCAN_DIR keeps the distribution's conf.d out: only the
-# php.ini above is loaded.
-PHP_INI_SCAN_DIR= "$php_fpm" --nodaemonize --force-stderr "${allow_root[@]}" \
-  -c "$work/php.ini" -y "$work/php-fpm.conf" >>"$work/php-fpm.log" 2>&1 &
-fpm_pid=$!
-"$nginx" -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log" &
-nginx_pid=$!
-
 url="http://127.0.0.1:$http_port/counter.php"
-for _ in $(seq 100); do
-  if curl -fs -o /dev/null "$url" 2>/dev/null; then break; fi
-  kill -0 "$fpm_pid" 2>/dev/null || { echo "FAIL: php-fpm exited"; exit 1; }
-  kill -0 "$nginx_pid" 2>/dev/null || { echo "FAIL: nginx exited"; exit 1; }
-  sleep 0.1
-done
+fpm_stack_wait "$url"
 
 fails=0
 check() {  # check DESCRIPTION COMMAND...

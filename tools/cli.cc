@@ -232,6 +232,15 @@ class Command : private Args {
                       std::to_string(frame->header.session_version) +
                       " is kept)");
     }
+    if ((frame->header.flags & kFrameFlagPointer) != 0) {
+      // The new session's key is not printed: with hash_ids off it is the
+      // new id, a live session.
+      return Fail(kExitFailure,
+                  "no live " + who + " in " + store_->name() +
+                      ": its id was replaced by session_regenerate_id() and "
+                      "leads to the new session until its grace ends "
+                      "(sessionkit.regenerate_grace)");
+    }
     auto opened = OpenStoredPayload(record->data, *frame, id, keys_file);
     if (!opened.ok()) {
       return Fail(kExitFailure,

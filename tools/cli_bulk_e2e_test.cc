@@ -286,6 +286,53 @@ TEST_F(BulkCliTest, RekeyPutsEverySessionUnderTheNewKey) {
   EXPECT_THAT(again.output, HasSubstr("already under the active key 35)"));
 }
 
+// An id retired by a regenerate within its grace (SessionEngine::
+// ReadReplacing) is a pointer: get names it without the new id, migrate
+// copies the new session and not the pointer, rekey leaves it alone (its
+// target keeps its whole lifetime).
+TEST_F(BulkCliTest, APointerOfARegeneratedIdIsPassedOver) {
+  const std::string keys = dir_ + "/keys";
+  ASSERT_EQ(Cli({"keys", "generate", "--out", keys}).exit_code, 0);
+  auto old_ring = KeyRing::Load(keys);
+  SK_ASSERT_OK(old_ring);
+  Seed(a_, 3, 0, *old_ring);
+  const std::string fresh = "e2eregeneratedabcdefghijklmnopq";
+  {
+    auto engine = Engine(a_, *old_ring);
+    auto old = engine->ReadForUpdate(IdOf(0), LockOptions{});
+    SK_ASSERT_OK(old);
+    auto read = engine->ReadReplacing(fresh, LockOptions{}, IdOf(0), old->lock,
+                                      Duration(180000), kTenMinutes);
+    SK_ASSERT_OK(read);
+    SK_ASSERT_OK(engine->Write(fresh, "n|i:9;", kTenMinutes, read->lock));
+  }
+  test::CommandResult get = Cli({"get", a_, IdOf(0), "--keys", keys});
+  EXPECT_NE(get.exit_code, 0);
+  EXPECT_THAT(get.output, HasSubstr("replaced by session_regenerate_id()"));
+  EXPECT_THAT(get.output, ::testing::Not(HasSubstr(fresh)));
+  EXPECT_THAT(Cli({"get", "--frame", a_, IdOf(0)}).output,
+              HasSubstr("pointer: the id was replaced"));
+
+  test::CommandResult r = Cli({"migrate", a_, b_, "--keys", keys});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("copied: 3\n"));
+  auto b = Engine(b_, *old_ring);
+  EXPECT_EQ(b->Read(fresh)->payload, "n|i:9;");
+  EXPECT_FALSE(b->Read(IdOf(0))->found);
+
+  ASSERT_EQ(Cli({"keys", "add", keys}).exit_code, 0);
+  r = Cli({"rekey", a_, "--keys", keys});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("re-encrypted: 3\n"));
+  auto ring = KeyRing::Load(keys);
+  SK_ASSERT_OK(ring);
+  auto a = Engine(a_, *ring);
+  EXPECT_EQ(a->Read(IdOf(0))->payload, "n|i:9;");
+  auto target = a->store().Read(fresh);
+  SK_ASSERT_OK(target);
+  EXPECT_GT(target->expires_at, Clock::now() + std::chrono::minutes(9));
+}
+
 TEST_F(BulkCliTest, RekeyWithAConcurrentWriterLosesNoUpdate) {
   const std::string keys = dir_ + "/keys";
   ASSERT_EQ(Cli({"keys", "generate", "--out", keys}).exit_code, 0);

@@ -139,6 +139,10 @@ std::string FormatFrameHeader(const FrameHeader& header, size_t payload_bytes) {
          ((header.flags & kFrameFlagTombstone) != 0
               ? "\ntombstone: the session was destroyed"
               : "") +
+         ((header.flags & kFrameFlagPointer) != 0
+              ? "\npointer: the id was replaced by a regenerate and leads to "
+                "the new session for its grace"
+              : "") +
          "\npayload: " + std::to_string(payload_bytes) + " bytes\n";
 }
 

@@ -26,6 +26,11 @@ class StoreSource : public LegacySource {
       // A destroyed session: copying it would bring it back.
       return Status::NotFound("destroyed");
     }
+    if ((frame->header.flags & kFrameFlagPointer) != 0) {
+      // A regenerated id within its grace: its session is copied under
+      // its new id.
+      return Status::NotFound("replaced by a regenerate");
+    }
     auto payload = OpenStoredPayload(record->data, *frame, id, keys_.get());
     if (!payload.ok()) return Status::Corrupt(payload.status().message());
     LegacySession session;

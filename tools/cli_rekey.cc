@@ -91,7 +91,10 @@ class RekeyTask : public BulkTask {
       return std::optional<BulkVisit>(
           BulkVisit{BulkOutcome::kUnreadable, frame.status().message()});
     }
-    if ((frame->header.flags & kFrameFlagTombstone) != 0) {
+    // A tombstone, or the pointer of a regenerated id, which expires
+    // within seconds (its grace): nothing to re-encrypt.
+    if ((frame->header.flags & (kFrameFlagTombstone | kFrameFlagPointer)) !=
+        0) {
       return std::optional<BulkVisit>(BulkVisit{BulkOutcome::kExpired, ""});
     }
     if (frame->header.key_id == active_) {

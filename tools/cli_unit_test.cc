@@ -53,6 +53,16 @@ TEST(FormatFrameHeaderTest, OneLineAField) {
             "key id: 7\n"
             "session version: 0\n"
             "payload: 0 bytes\n");
+  FrameHeader pointer;
+  pointer.flags = kFrameFlagPointer;
+  EXPECT_EQ(FormatFrameHeader(pointer, 32),
+            "format version: 2\n"
+            "codec: none\n"
+            "key id: 0 (not encrypted)\n"
+            "session version: 0\n"
+            "pointer: the id was replaced by a regenerate and leads to the "
+            "new session for its grace\n"
+            "payload: 32 bytes\n");
 }
 
 TEST(SizeHistogramTest, BucketsArePowersOfTwo) {

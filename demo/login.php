@@ -1,6 +1,9 @@
 <?php
 // Log in with any name, no password. A new session id is issued on login
-// (session_regenerate_id), so an id seen before login is worthless after it.
+// (session_regenerate_id), so an id seen before login is worthless a few
+// seconds after it: for sessionkit.regenerate_grace it still leads to the new
+// session, so that the other tabs' requests already on their way do not lose
+// the session (docs/php.md, "Regenerate grace").
 declare(strict_types=1);
 require __DIR__ . '/_app.php';
 
@@ -13,7 +16,7 @@ if ($_SERVER['REQUEST_METHOD'] === 'POST') {
     } elseif (preg_match('/^[^\x00-\x1f\x7f]{1,40}$/u', $name) !== 1) {
         $error = 'Enter a name of 1 to 40 characters.';
     } else {
-        session_regenerate_id(true);  // drop the old id and its stored copy
+        session_regenerate_id(true);  // drop the old id after its grace
         $_SESSION['user'] = $name;
         $_SESSION['logged_in_at'] = date(DATE_ATOM);
         flash("Welcome, $name. Your session has a new id now.");

@@ -68,6 +68,12 @@ class EngineGraceTest : public ::testing::Test {
     return read.ok() ? read->lock : SessionLock{};
   }
 
+  // kOld logged in, regenerated to kNew, and kNew saved as kLogin.
+  void RegeneratedAndSaved() {
+    SessionLock new_lock = Regenerate(kOld, LoggedIn(kOld), kNew);
+    ASSERT_TRUE(engine_->Write(kNew, kLogin, kTtl, new_lock).ok());
+  }
+
   const std::string kLogin = "user|s:3:\"ann\";";
   FakeStore* store_ = nullptr;
   std::unique_ptr<SessionEngine> engine_;
@@ -154,16 +160,13 @@ TEST_F(EngineGraceTest, ParallelRequestWaitsForTheNewSessionsLock) {
 }
 
 TEST_F(EngineGraceTest, ExistsWithinTheGrace) {
-  SessionLock old_lock = LoggedIn(kOld);
-  Regenerate(kOld, old_lock, kNew);
+  RegeneratedAndSaved();
   EXPECT_TRUE(*engine_->Exists(kOld));
   EXPECT_TRUE(*engine_->Exists(kNew));
 }
 
 TEST_F(EngineGraceTest, DestroyOfTheOldIdEndsTheNewSessionToo) {
-  SessionLock old_lock = LoggedIn(kOld);
-  SessionLock new_lock = Regenerate(kOld, old_lock, kNew);
-  ASSERT_TRUE(engine_->Write(kNew, kLogin, kTtl, new_lock).ok());
+  RegeneratedAndSaved();
   ASSERT_TRUE(engine_->Destroy(kOld).ok());
   EXPECT_EQ(store_->data.count(kOld), 0u);
   EXPECT_EQ(store_->data.count(kNew), 0u);
@@ -171,9 +174,7 @@ TEST_F(EngineGraceTest, DestroyOfTheOldIdEndsTheNewSessionToo) {
 }
 
 TEST_F(EngineGraceTest, DestroyOfTheNewIdLeavesTheOldOneLeadingNowhere) {
-  SessionLock old_lock = LoggedIn(kOld);
-  SessionLock new_lock = Regenerate(kOld, old_lock, kNew);
-  ASSERT_TRUE(engine_->Write(kNew, kLogin, kTtl, new_lock).ok());
+  RegeneratedAndSaved();
   ASSERT_TRUE(engine_->Destroy(kNew).ok());
   auto read = engine_->Read(kOld);
   ASSERT_TRUE(read.ok());

@@ -10,11 +10,19 @@
 # PHP_INI_LINES set session.save_path), serving WORK/www, which the caller
 # fills. Sets fpm_pid, nginx_pid, http_port and work (absolute), and stops
 # both by PID on any exit (WORK is kept when the script fails). Call
-# fpm_stack_wait URL once the scripts are in place.
+# fpm_stack_wait URL once the scripts are in place; `check DESCRIPTION
+# COMMAND...` counts a failed check in `fails`.
 
 fpm_stack_free_port() {
   php -r '$s = stream_socket_server("tcp://127.0.0.1:0");
           echo explode(":", stream_socket_get_name($s, false))[1];'
+}
+
+fails=0
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
 }
 
 fpm_pid=

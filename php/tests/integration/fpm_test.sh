@@ -34,13 +34,6 @@ EOF
 url="http://127.0.0.1:$http_port/counter.php"
 fpm_stack_wait "$url"
 
-fails=0
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
-
 # 1. A cookie jar carries the session across requests and workers.
 jar="$work/cookies.txt"
 body=

@@ -25,19 +25,20 @@ if [[ $store == redis ]]; then
     command -v "$tool" >/dev/null || { echo "FAIL: $tool not found"; exit 1; }
   done
   redis_port=$(fpm_stack_free_port)
-  redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/sk-grace-redis.XXXXXX")
+  ini+=$'\n'"session.save_path=\"redis://127.0.0.1:$redis_port/0\""
+fi
+# Eight workers: the burst runs in parallel with the regenerating request.
+fpm_stack_start "$ext" "$work" 8 1000 "$ini"
+if [[ $store == redis ]]; then
+  mkdir -p "$work/redis"
   redis-server --bind 127.0.0.1 --port "$redis_port" --save '' \
-    --appendonly no --dir "$redis_dir" --logfile "$redis_dir/redis.log" &
+    --appendonly no --dir "$work/redis" --logfile "$work/redis/redis.log" &
   fpm_stack_extra_pids=$!
   for _ in $(seq 50); do
     redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
     sleep 0.1
   done
-  ini+=$'\n'"session.save_path=\"redis://127.0.0.1:$redis_port/0\""
 fi
-# Eight workers: the burst runs in parallel with the regenerating request.
-fpm_stack_start "$ext" "$work" 8 1000 "$ini"
-[[ -n ${redis_dir:-} ]] && mv "$redis_dir" "$work/redis"
 
 # The user logs in; every AJAX call counts itself in the session ("n") and
 # says whether it saw the user; one request regenerates the id, slowly, so
@@ -83,13 +84,6 @@ PHP
 
 base="http://127.0.0.1:$http_port"
 fpm_stack_wait "$base/show.php"
-
-fails=0
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
 
 old=$(curl -fsS "$base/login.php")
 echo "  logged in as session ${old:0:8}..."

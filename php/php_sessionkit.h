@@ -121,8 +121,7 @@ void sk_grace_register_ini(int type, int module_number);
 zend_execute_data *sk_executing_function(const char *name, size_t len);
 bool sk_grace_hold_destroy(sk_engine *engine, const zend_string *key);
 sk_code sk_grace_read(sk_engine *engine, const zend_string *key,
-                      const sk_lock_options *lock, int64_t ttl_ms,
-                      sk_result *r);
+                      const sk_lock_options *lock, sk_result *r);
 void sk_grace_abandon(bool in_request);
 bool sk_grace_pending(void);
 

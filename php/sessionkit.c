@@ -148,6 +148,7 @@ PS_READ_FUNC(sessionkit) {
   sk_lock_options lock;
   volatile bool bailed = false;
   sk_code code;
+  (void)maxlifetime;
 
   if (engine == NULL) return FAILURE;
   if (SKG(failed_id_len) > 0) {
@@ -168,7 +169,7 @@ PS_READ_FUNC(sessionkit) {
   sk_release_lock(true);
   (void)sk_lock_options_for_request(&lock);
   /* sk_read, or the read of session_regenerate_id(true)'s new id. */
-  code = sk_grace_read(engine, key, &lock, sk_ttl_ms(maxlifetime), &r);
+  code = sk_grace_read(engine, key, &lock, &r);
   if (code != SK_OK) {
     if (code == SK_DEADLINE_EXCEEDED || code == SK_RESOURCE_EXHAUSTED) {
       sk_flush(&r, "cannot lock the session");

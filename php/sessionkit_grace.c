@@ -118,8 +118,7 @@ void sk_grace_abandon(bool in_request) {
 bool sk_grace_pending(void) { return SKG(retiring_engine) != NULL; }
 
 sk_code sk_grace_read(sk_engine *engine, const zend_string *key,
-                      const sk_lock_options *lock, int64_t ttl_ms,
-                      sk_result *r) {
+                      const sk_lock_options *lock, sk_result *r) {
   sk_lock old;
   sk_code code;
   if (SKG(retiring_engine) != engine || !sk_in_regenerate()) {
@@ -134,7 +133,7 @@ sk_code sk_grace_read(sk_engine *engine, const zend_string *key,
   old.followed_key_len = SKG(retiring_key_len);
   code = sk_read_replacing(engine, ZSTR_VAL(key), ZSTR_LEN(key), lock,
                            SKG(retiring_id), SKG(retiring_id_len), &old,
-                           (int64_t)SKG(regenerate_grace) * 1000, ttl_ms, r);
+                           (int64_t)SKG(regenerate_grace) * 1000, r);
   if (code == SK_OK) {
     sk_forget_retiring();
   } else {

@@ -308,7 +308,7 @@ TEST_F(BulkCliTest, APointerOfARegeneratedIdIsPassedOver) {
     auto old = engine->ReadForUpdate(IdOf(0), LockOptions{});
     SK_ASSERT_OK(old);
     auto read = engine->ReadReplacing(fresh, LockOptions{}, IdOf(0), old->lock,
-                                      Duration(180000), kTenMinutes);
+                                      Duration(180000));
     SK_ASSERT_OK(read);
     SK_ASSERT_OK(engine->Write(fresh, "n|i:9;", kTenMinutes, read->lock));
   }

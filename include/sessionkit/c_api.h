@@ -295,10 +295,10 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
 /* The read of the new id in PHP's session_regenerate_id(true), when the old
  * id stays valid for `grace_ms` (sessionkit.regenerate_grace): the caller
  * read `old_id` with sk_read (`old_lock`: what it returned) and did not
- * destroy it. Copies the old session's data to `new_id` (expiring `ttl_ms`
- * from now), reads `new_id` as sk_read does, then replaces the old id's
- * value by a pointer to the new session that expires after `grace_ms`,
- * releasing the old lock in the same step; see
+ * destroy it. Copies the old session's data to `new_id` (expiring after
+ * `grace_ms` unless the caller writes it), reads `new_id` as sk_read does,
+ * then replaces the old id's value by a pointer to the new session that
+ * expires after `grace_ms`, releasing the old lock in the same step; see
  * SessionEngine::ReadReplacing. `grace_ms` <= 0, or a SK_LOCK_READONLY
  * old lock: the old id is destroyed (sk_destroy) and `new_id` read. When
  * the read of `new_id` fails, its error is returned with the old session
@@ -307,7 +307,7 @@ sk_code sk_read_replacing(sk_engine* engine, const char* new_id,
                           size_t new_id_len, const sk_lock_options* lock,
                           const char* old_id, size_t old_id_len,
                           const sk_lock* old_lock, int64_t grace_ms,
-                          int64_t ttl_ms, sk_result* result) SK_NOEXCEPT;
+                          sk_result* result) SK_NOEXCEPT;
 
 /* Stores `data` for `id`, expiring `ttl_ms` milliseconds from now (must be
  * positive), and releases `lock` (NULL: none) atomically with the write.

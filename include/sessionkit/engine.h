@@ -274,9 +274,12 @@ class SessionEngine {
   // valid for `grace` (sessionkit.regenerate_grace; docs/php.md): the
   // caller read `old_id` for update (`old_lock`, kHeld or kNone) and
   // skipped its Destroy; `new_id` is the fresh id. In this order:
-  //  1. the old session's data is copied to `new_id` (lifetime `ttl`), so
-  //     that a request that reads the new session without waiting for its
-  //     lock (read_and_close, locking off) finds the user's data;
+  //  1. the old session's data is copied to `new_id`, expiring after
+  //     `grace` like the pointer, so that a request that reads the new
+  //     session without waiting for its lock (read_and_close, locking off)
+  //     finds the user's data; the caller's Write of `new_id` makes it the
+  //     session (a caller that never writes leaves nothing after the
+  //     grace, as PHP's own handlers leave an empty session);
   //  2. `new_id` is read for update as ReadForUpdate does (the copy);
   //  3. the old id's value becomes a pointer frame (kFrameFlagPointer) to
   //     the new session's store key, expiring after `grace`, written
@@ -300,8 +303,7 @@ class SessionEngine {
   Result<ReadResult> ReadReplacing(std::string_view new_id,
                                    const LockOptions& lock,
                                    std::string_view old_id,
-                                   const SessionLock& old_lock, Duration grace,
-                                   Duration ttl);
+                                   const SessionLock& old_lock, Duration grace);
 
   // Removes expired sessions; returns how many.
   Result<GcResult> Gc();

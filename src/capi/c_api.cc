@@ -477,15 +477,14 @@ sk_code sk_read_replacing(sk_engine* engine, const char* new_id,
                           size_t new_id_len, const sk_lock_options* lock,
                           const char* old_id, size_t old_id_len,
                           const sk_lock* old_lock, int64_t grace_ms,
-                          int64_t ttl_ms, sk_result* result) noexcept {
+                          sk_result* result) noexcept {
   return Guarded(result, "while regenerating a session id", [&]() -> sk_code {
     if (engine == nullptr) return sessionkit::NoEngine(result);
     auto options = sessionkit::LockOptionsOf(lock);
     if (!options.ok()) return sessionkit::SetStatus(result, options.status());
     auto read = engine->engine->ReadReplacing(
         View(new_id, new_id_len), *options, View(old_id, old_id_len),
-        sessionkit::LockOf(old_lock), sessionkit::Duration(grace_ms),
-        sessionkit::Duration(ttl_ms));
+        sessionkit::LockOf(old_lock), sessionkit::Duration(grace_ms));
     return sessionkit::SetRead(result, *engine->engine,
                                View(new_id, new_id_len), read);
   });

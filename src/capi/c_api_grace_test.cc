@@ -48,7 +48,7 @@ TEST_F(CApiTest, AReadOfTheOldIdFollowsToTheNewSessionWithinTheGrace) {
 
   ASSERT_EQ(
       sk_read_replacing(e, kOtherId.data(), kOtherId.size(), &opts, kId.data(),
-                        kId.size(), &old.lock, 5000, 60000, r.reset()),
+                        kId.size(), &old.lock, 5000, r.reset()),
       SK_OK)
       << r.message();
   Held fresh(r.get());
@@ -110,10 +110,9 @@ TEST_F(CApiTest, NoGraceDestroysTheOldId) {
   sk_lock_options opts = SK_LOCK_OPTIONS_INIT;
   ASSERT_EQ(sk_read(e, kId.data(), kId.size(), &opts, r.reset()), SK_OK);
   Held old(r.get());
-  ASSERT_EQ(
-      sk_read_replacing(e, kOtherId.data(), kOtherId.size(), &opts, kId.data(),
-                        kId.size(), &old.lock, 0, 60000, r.reset()),
-      SK_OK);
+  ASSERT_EQ(sk_read_replacing(e, kOtherId.data(), kOtherId.size(), &opts,
+                              kId.data(), kId.size(), &old.lock, 0, r.reset()),
+            SK_OK);
   EXPECT_EQ(r->found, 0);
   Held fresh(r.get());
   ASSERT_EQ(

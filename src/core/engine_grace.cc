@@ -130,10 +130,9 @@ Result<ReadResult> SessionEngine::ReadReplacing(std::string_view new_id,
                                                 const LockOptions& lock,
                                                 std::string_view old_id,
                                                 const SessionLock& old_lock,
-                                                Duration grace, Duration ttl) {
+                                                Duration grace) {
   SK_RETURN_IF_ERROR(ValidateSessionId(old_id));
   SK_RETURN_IF_ERROR(ValidateSessionId(new_id));
-  SK_RETURN_IF_ERROR(CheckTtl(ttl));
   if (grace.count() <= 0 || old_lock.state == LockState::kReadOnly) {
     // No pointer: the old id goes as PHP's handlers destroy it.
     SK_RETURN_IF_ERROR(Destroy(old_id));
@@ -146,7 +145,7 @@ Result<ReadResult> SessionEngine::ReadReplacing(std::string_view new_id,
   const std::string session = store_->name() + ": session " +
                               SessionIdPrefix(old_id) + " (regenerated)";
 
-  // 1. The old session's data under the new id.
+  // 1. The old session's data under the new id, for the grace.
   bool copied = false;
   if (auto record = store_->Read(*old_key); record.ok()) {
     ReadResult old = Decode(old_id, *old_key, *record);
@@ -155,7 +154,7 @@ Result<ReadResult> SessionEngine::ReadReplacing(std::string_view new_id,
                           NextSessionVersion(old.version, env_->WallNow()),
                           options_.compression);
       Status s =
-          frame.ok() ? store_->Write(*new_key, *frame, ttl) : frame.status();
+          frame.ok() ? store_->Write(*new_key, *frame, grace) : frame.status();
       copied = s.ok();
       if (!s.ok()) {
         Log(LogLevel::kWarning,

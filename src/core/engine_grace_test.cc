@@ -62,8 +62,7 @@ class EngineGraceTest : public ::testing::Test {
   // `to`: the read of the new id; returns its lock.
   SessionLock Regenerate(const std::string& from, const SessionLock& lock,
                          const std::string& to) {
-    auto read =
-        engine_->ReadReplacing(to, LockOptions{}, from, lock, kGrace, kTtl);
+    auto read = engine_->ReadReplacing(to, LockOptions{}, from, lock, kGrace);
     EXPECT_TRUE(read.ok()) << read.status().ToString();
     return read.ok() ? read->lock : SessionLock{};
   }
@@ -105,7 +104,7 @@ TEST_F(EngineGraceTest, OldIdBecomesAPointerWrittenAsItsLockIsReleased) {
 TEST_F(EngineGraceTest, TheNewSessionHoldsTheOldDataBeforeItIsSaved) {
   SessionLock old_lock = LoggedIn(kOld);
   auto read =
-      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock, kGrace, kTtl);
+      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock, kGrace);
   ASSERT_TRUE(read.ok());
   EXPECT_TRUE(read->found);
   EXPECT_EQ(read->payload, kLogin);
@@ -239,8 +238,8 @@ TEST_F(EngineGraceTest, ABadPointerReadsAsNoSession) {
 
 TEST_F(EngineGraceTest, NoGraceOrNoLockDestroysTheOldIdAsBefore) {
   SessionLock old_lock = LoggedIn(kOld);
-  auto read = engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock,
-                                     Duration(0), kTtl);
+  auto read =
+      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock, Duration(0));
   ASSERT_TRUE(read.ok());
   EXPECT_FALSE(read->found);
   EXPECT_EQ(store_->data.count(kOld), 0u);
@@ -250,8 +249,7 @@ TEST_F(EngineGraceTest, NoGraceOrNoLockDestroysTheOldIdAsBefore) {
   SessionLock readonly;
   readonly.state = LockState::kReadOnly;
   ASSERT_TRUE(
-      engine_
-          ->ReadReplacing(kNewer, LockOptions{}, kOld, readonly, kGrace, kTtl)
+      engine_->ReadReplacing(kNewer, LockOptions{}, kOld, readonly, kGrace)
           .ok());
   EXPECT_EQ(store_->data.count(kOld), 0u);
 }
@@ -260,7 +258,7 @@ TEST_F(EngineGraceTest, ALostOldLockDestroysTheOldId) {
   SessionLock old_lock = LoggedIn(kOld);
   store_->holder[kOld] = "someone-else";  // taken over meanwhile
   auto read =
-      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock, kGrace, kTtl);
+      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock, kGrace);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(store_->data.count(kOld), 0u);
   ASSERT_EQ(warnings_.size(), 1u);
@@ -273,7 +271,7 @@ TEST_F(EngineGraceTest, AFailedNewReadLeavesTheOldSessionAndRemovesTheCopy) {
   store_->holder[kNew] = "someone-else";
   store_->held_outcome = LockOutcome::kTooManyWaiters;
   auto read =
-      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock, kGrace, kTtl);
+      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old_lock, kGrace);
   EXPECT_TRUE(read.status().IsResourceExhausted()) << read.status().ToString();
   EXPECT_EQ(store_->data.count(kNew), 0u);
   EXPECT_EQ(store_->holder[kOld], old_lock.owner.token);

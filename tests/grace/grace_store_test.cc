@@ -105,8 +105,8 @@ class GraceStoreTest : public ::testing::TestWithParam<Kind> {
     ASSERT_TRUE(engine_->Write(kOld, kLogin, kTtl).ok());
     auto old = engine_->ReadForUpdate(kOld, LockOptions{});
     ASSERT_TRUE(old.ok()) << old.status().ToString();
-    auto fresh = engine_->ReadReplacing(kNew, LockOptions{}, kOld, old->lock,
-                                        grace_, kTtl);
+    auto fresh =
+        engine_->ReadReplacing(kNew, LockOptions{}, kOld, old->lock, grace_);
     ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
     EXPECT_EQ(fresh->payload, kLogin);
     ASSERT_TRUE(engine_->Write(kNew, saved, kTtl, fresh->lock).ok());
@@ -140,6 +140,24 @@ TEST_P(GraceStoreTest, AfterTheGraceTheOldIdIsGone) {
   EXPECT_EQ(engine_->Read(kNew)->payload, "n|i:1;");
 }
 
+// session_abort() after the regenerate: nothing is saved, and after the
+// grace neither id holds a session (PHP's own handlers leave the new one
+// empty); within it the user's data is still there for other requests.
+TEST_P(GraceStoreTest, ARegenerateThatNeverSavesLeavesNothingAfterTheGrace) {
+  ASSERT_TRUE(engine_->Write(kOld, kLogin, kTtl).ok());
+  auto old = engine_->ReadForUpdate(kOld, LockOptions{});
+  ASSERT_TRUE(old.ok());
+  auto fresh =
+      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old->lock, grace_);
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_TRUE(engine_->Unlock(kNew, fresh->lock).ok());
+  EXPECT_EQ(engine_->Read(kOld)->payload, kLogin);
+  PassTheGrace();
+  EXPECT_FALSE(engine_->Read(kOld)->found);
+  EXPECT_FALSE(engine_->Read(kNew)->found);
+  EXPECT_FALSE(*engine_->Exists(kNew));
+}
+
 TEST_P(GraceStoreTest, ALogoutThroughTheOldIdEndsTheNewSession) {
   Regenerate("n|i:1;");
   ASSERT_TRUE(engine_->Destroy(kOld).ok());
@@ -156,8 +174,8 @@ TEST_P(GraceStoreTest, ARequestWaitingDuringTheRegenerateReadsItsSave) {
   std::thread other(
       [&] { parallel = engine_->ReadForUpdate(kOld, LockOptions{}); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  auto fresh = engine_->ReadReplacing(kNew, LockOptions{}, kOld, old->lock,
-                                      grace_, kTtl);
+  auto fresh =
+      engine_->ReadReplacing(kNew, LockOptions{}, kOld, old->lock, grace_);
   ASSERT_TRUE(fresh.ok());
   // The regenerating request works on, then saves.
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -112,8 +112,19 @@ Status SessionEngine::DestroyPointedTo(std::string_view id,
   std::string at(key);
   for (int hop = 0; hop < kMaxPointerHops; ++hop) {
     auto record = store_->Read(at);
-    if (record.status().IsNotFound()) return Status::OK();
-    if (!record.ok()) return record.status();
+    if (!record.ok()) {
+      // A value that cannot be read never keeps a logout from happening:
+      // the id itself is destroyed all the same (a store that is down
+      // fails that too).
+      if (!record.status().IsNotFound()) {
+        Log(LogLevel::kWarning,
+            store_->name() + ": session " + SessionIdPrefix(id) +
+                ": could not look for a session it leads to after a "
+                "regenerate: " +
+                record.status().message());
+      }
+      return Status::OK();
+    }
     auto target = PointerTarget(at, *record);
     if (!target.ok() || !target->has_value()) return Status::OK();
     at = std::move(**target);

@@ -172,6 +172,16 @@ TEST_F(EngineGraceTest, DestroyOfTheOldIdEndsTheNewSessionToo) {
   EXPECT_FALSE(*engine_->Exists(kNew));
 }
 
+TEST_F(EngineGraceTest, ALogoutHappensWhenThePointerCannotBeRead) {
+  ASSERT_TRUE(engine_->Write(kOld, kLogin, kTtl).ok());
+  store_->fail = Status::Corrupt("damaged value");  // reads and writes fail
+  EXPECT_TRUE(engine_->Destroy(kOld).ok());
+  EXPECT_EQ(store_->data.count(kOld), 0u);
+  ASSERT_EQ(warnings_.size(), 1u);
+  EXPECT_NE(warnings_[0].find("damaged value"), std::string::npos)
+      << warnings_[0];
+}
+
 TEST_F(EngineGraceTest, DestroyOfTheNewIdLeavesTheOldOneLeadingNowhere) {
   RegeneratedAndSaved();
   ASSERT_TRUE(engine_->Destroy(kNew).ok());

@@ -72,19 +72,17 @@ static void sk_open_settings_named(const sk_engine_settings *s, char *out,
   }
 }
 
-PS_OPEN_FUNC(sessionkit) {
+sk_engine *sk_engine_for_save_path(const char *save_path) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine;
   zend_string *context;
   sk_engine_settings settings = SK_ENGINE_SETTINGS_INIT;
-  (void)session_name;
 
-  PS_SET_MOD_DATA(NULL);
   if (save_path == NULL || save_path[0] == '\0') {
     php_error_docref(NULL, E_WARNING,
                      "sessionkit: session.save_path is empty: set it to a "
                      "store URL, e.g. \"lmdb:///var/lib/sessionkit\"");
-    return FAILURE;
+    return NULL;
   }
   settings.keys_path = sk_keys_path(&settings.keys_path_len);
   settings.legacy = sk_legacy_spec(&settings.legacy_len);
@@ -101,9 +99,19 @@ PS_OPEN_FUNC(sessionkit) {
     zend_string_release(redacted);
     sk_flush(&r, ZSTR_VAL(context));
     zend_string_release(context);
-    return FAILURE;
+    return NULL;
   }
   sk_flush(&r, NULL);
+  return engine;
+}
+
+PS_OPEN_FUNC(sessionkit) {
+  sk_engine *engine;
+  (void)session_name;
+
+  PS_SET_MOD_DATA(NULL);
+  engine = sk_engine_for_save_path(save_path);
+  if (engine == NULL) return FAILURE;
   /* An earlier open of this request that was never closed. */
   sk_engine_release(SKG(open_engine));
   SKG(open_engine) = engine;
@@ -218,6 +226,7 @@ PS_WRITE_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
+  sk_users_after_save(engine, key, sk_ttl_ms(maxlifetime));
   return SUCCESS;
 }
 
@@ -256,6 +265,7 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
+  sk_users_after_save(engine, key, ttl);
   return SUCCESS;
 }
 
@@ -384,6 +394,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_legacy_register_ini(type, module_number);
   sk_dictionaries_register_ini(type, module_number);
   sk_hash_ids_register_ini(type, module_number);
+  sk_users_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 
@@ -397,6 +408,7 @@ static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sessionkit) {
   sk_release_lock(false);
   sk_forget_failed_id();
   sk_release_engine();
+  sk_users_forget();
   return SUCCESS;
 }
 
@@ -427,7 +439,7 @@ zend_module_entry sessionkit_module_entry = {
     NULL,
     sessionkit_deps,
     "sessionkit",
-    NULL, /* functions */
+    sk_users_functions,
     PHP_MINIT(sessionkit),
     PHP_MSHUTDOWN(sessionkit),
     NULL, /* RINIT: session.auto_start may have locked already */

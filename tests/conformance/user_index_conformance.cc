@@ -139,10 +139,16 @@ TEST_P(StoreConformance, UsersSessionChangingUserIsListedForTheNewOneOnly) {
 
   // The store holds 2 sessions, 2 owner records and 2 indexes; the
   // internal records are refused as session ids.
-  auto page = engine->store().Scan(ScanOptions{});
-  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  std::vector<SessionInfo> all;
+  ScanOptions scan;
+  do {
+    auto page = engine->store().Scan(scan);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    all.insert(all.end(), page->sessions.begin(), page->sessions.end());
+    scan.cursor = page->next_cursor;
+  } while (!scan.cursor.empty());
   size_t internal = 0;
-  for (const SessionInfo& info : page->sessions) {
+  for (const SessionInfo& info : all) {
     if (!IsInternalStoreKey(info.id)) continue;
     ++internal;
     EXPECT_FALSE(engine->Read(info.id).ok());

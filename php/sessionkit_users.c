@@ -21,20 +21,19 @@ void sk_users_register_ini(int type, int module_number) {
   (void)type;
 }
 
-/* False, with a warning naming the function, unless `user` can name a
+/* False, with a warning, unless `user` can name a
  * user (the library's rule, repeated here so that nothing is opened for a
  * name it would refuse). */
-static bool sk_user_ok(const char *function, const zend_string *user) {
+static bool sk_user_ok(const zend_string *user) {
   if (ZSTR_LEN(user) == 0) {
-    php_error_docref(NULL, E_WARNING, "sessionkit: %s(): user name is empty",
-                     function);
+    php_error_docref(NULL, E_WARNING, "sessionkit: user name is empty");
     return false;
   }
   if (ZSTR_LEN(user) > SK_MAX_USER_LEN) {
     php_error_docref(NULL, E_WARNING,
-                     "sessionkit: %s(): user name is too long (%zu bytes; at "
-                     "most %d are allowed)",
-                     function, ZSTR_LEN(user), SK_MAX_USER_LEN);
+                     "sessionkit: user name is too long (%zu bytes; at most %d "
+                     "are allowed)",
+                     ZSTR_LEN(user), SK_MAX_USER_LEN);
     return false;
   }
   return true;
@@ -100,11 +99,11 @@ PHP_FUNCTION(sessionkit_set_user) {
   ZEND_PARSE_PARAMETERS_START(1, 1)
   Z_PARAM_STR(user)
   ZEND_PARSE_PARAMETERS_END();
-  if (!sk_user_ok("sessionkit_set_user", user)) RETURN_FALSE;
+  if (!sk_user_ok(user)) RETURN_FALSE;
   if (!sk_session_active()) {
     php_error_docref(NULL, E_WARNING,
-                     "sessionkit: sessionkit_set_user(): no session is "
-                     "active (call session_start() first)");
+                     "sessionkit: no session is active (call "
+                     "session_start() first)");
     RETURN_FALSE;
   }
   /* Recorded with every save of the session in this request, so that
@@ -124,7 +123,7 @@ PHP_FUNCTION(sessionkit_user_sessions) {
   ZEND_PARSE_PARAMETERS_START(1, 1)
   Z_PARAM_STR(user)
   ZEND_PARSE_PARAMETERS_END();
-  if (!sk_user_ok("sessionkit_user_sessions", user)) RETURN_FALSE;
+  if (!sk_user_ok(user)) RETURN_FALSE;
   engine = sk_users_engine(&opened);
   if (engine == NULL) RETURN_FALSE;
   code = sk_user_sessions(engine, ZSTR_VAL(user), ZSTR_LEN(user), &r);
@@ -157,7 +156,7 @@ PHP_FUNCTION(sessionkit_destroy_user) {
   Z_PARAM_OPTIONAL
   Z_PARAM_BOOL(except_current)
   ZEND_PARSE_PARAMETERS_END();
-  if (!sk_user_ok("sessionkit_destroy_user", user)) RETURN_FALSE;
+  if (!sk_user_ok(user)) RETURN_FALSE;
   if (except_current && sk_session_active() && PS(id) != NULL) {
     current = PS(id);
   }

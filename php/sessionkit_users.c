@@ -14,11 +14,11 @@
 static const zend_ini_entry_def sk_users_ini[] = {
     STD_PHP_INI_ENTRY("sessionkit.user_key", "", PHP_INI_ALL, OnUpdateString,
                       user_key, zend_sessionkit_globals, sessionkit_globals)
-PHP_INI_END()
+        PHP_INI_END()
 
-void sk_users_register_ini(int type, int module_number) {
-  zend_register_ini_entries(sk_users_ini, module_number);
-  (void)type;
+            void sk_users_register_ini(int type, int module_number){
+                zend_register_ini_entries(sk_users_ini, module_number);
+(void)type;
 }
 
 /* False, with a warning, unless `user` can name a
@@ -181,8 +181,8 @@ ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_sessionkit_set_user, 0, 1,
 ZEND_ARG_TYPE_INFO(0, user, IS_STRING, 0)
 ZEND_END_ARG_INFO()
 
-ZEND_BEGIN_ARG_WITH_RETURN_TYPE_MASK_EX(arginfo_sessionkit_user_sessions, 0,
-                                        1, MAY_BE_ARRAY | MAY_BE_FALSE)
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_MASK_EX(arginfo_sessionkit_user_sessions, 0, 1,
+                                        MAY_BE_ARRAY | MAY_BE_FALSE)
 ZEND_ARG_TYPE_INFO(0, user, IS_STRING, 0)
 ZEND_END_ARG_INFO()
 
@@ -194,6 +194,6 @@ ZEND_END_ARG_INFO()
 
 const zend_function_entry sk_users_functions[] = {
     PHP_FE(sessionkit_set_user, arginfo_sessionkit_set_user)
-    PHP_FE(sessionkit_user_sessions, arginfo_sessionkit_user_sessions)
-    PHP_FE(sessionkit_destroy_user, arginfo_sessionkit_destroy_user)
-    PHP_FE_END};
+        PHP_FE(sessionkit_user_sessions, arginfo_sessionkit_user_sessions)
+            PHP_FE(sessionkit_destroy_user, arginfo_sessionkit_destroy_user)
+                PHP_FE_END};

@@ -301,8 +301,9 @@ bool IsEngineCached(std::string_view spec) {
   return Cache().engines.count(std::string(spec)) != 0;
 }
 
-sk_code CallEngine(sk_engine* handle, sk_result* result, const char* what,
-                   const std::function<sk_code(SessionEngine&)>& body) noexcept {
+sk_code CallEngine(
+    sk_engine* handle, sk_result* result, const char* what,
+    const std::function<sk_code(SessionEngine&)>& body) noexcept {
   return Guarded(result, what, [&]() -> sk_code {
     if (handle == nullptr) return NoEngine(result);
     return body(*handle->engine);

@@ -22,13 +22,13 @@ extern "C" {
 sk_code sk_set_user(sk_engine* engine, const char* id, size_t id_len,
                     const char* user, size_t user_len, int64_t ttl_ms,
                     sk_result* result) noexcept {
-  return CallEngine(
-      engine, result, "while setting a session's user",
-      [&](SessionEngine& e) -> sk_code {
-        return SetResultStatus(
-            result, e.SetUser(View(id, id_len), View(user, user_len),
-                              sessionkit::Duration(ttl_ms)));
-      });
+  return CallEngine(engine, result, "while setting a session's user",
+                    [&](SessionEngine& e) -> sk_code {
+                      return SetResultStatus(
+                          result,
+                          e.SetUser(View(id, id_len), View(user, user_len),
+                                    sessionkit::Duration(ttl_ms)));
+                    });
 }
 
 sk_code sk_user_sessions(sk_engine* engine, const char* user, size_t user_len,
@@ -56,15 +56,15 @@ sk_code sk_user_sessions(sk_engine* engine, const char* user, size_t user_len,
 sk_code sk_destroy_user(sk_engine* engine, const char* user, size_t user_len,
                         const char* except_id, size_t except_id_len,
                         sk_result* result) noexcept {
-  return CallEngine(
-      engine, result, "while destroying a user's sessions",
-      [&](SessionEngine& e) -> sk_code {
-        auto destroyed = e.DestroyUser(View(user, user_len),
-                                       View(except_id, except_id_len));
-        if (!destroyed.ok()) return SetResultStatus(result, destroyed.status());
-        result->removed = *destroyed;
-        return SK_OK;
-      });
+  return CallEngine(engine, result, "while destroying a user's sessions",
+                    [&](SessionEngine& e) -> sk_code {
+                      auto destroyed = e.DestroyUser(
+                          View(user, user_len), View(except_id, except_id_len));
+                      if (!destroyed.ok())
+                        return SetResultStatus(result, destroyed.status());
+                      result->removed = *destroyed;
+                      return SK_OK;
+                    });
 }
 
 }  // extern "C"

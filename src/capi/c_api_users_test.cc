@@ -27,7 +27,9 @@ using test::ScopedResult;
 
 constexpr int64_t kTtlMs = 600000;
 
-std::string Id(int n) { return "usr" + std::to_string(n) + "-QwErTyUiOpAsDfGh"; }
+std::string Id(int n) {
+  return "usr" + std::to_string(n) + "-QwErTyUiOpAsDfGh";
+}
 
 std::set<std::string> Lines(const std::string& data) {
   std::set<std::string> lines;
@@ -139,9 +141,9 @@ TEST_F(CApiUsersTest, BadUserNamesAndReservedIdsAreRefusedByName) {
     EXPECT_NE(r.message().find("sessionkit keeps for its own records"),
               std::string::npos)
         << r.message();
-    EXPECT_EQ(sk_write(e, key.data(), key.size(), "x", 1, kTtlMs, nullptr,
-                       r.reset()),
-              SK_INVALID_ARGUMENT);
+    EXPECT_EQ(
+        sk_write(e, key.data(), key.size(), "x", 1, kTtlMs, nullptr, r.reset()),
+        SK_INVALID_ARGUMENT);
     EXPECT_EQ(sk_exists(e, key.data(), key.size(), r.reset()), SK_OK);
     EXPECT_EQ(r->found, 0);
   }

@@ -57,16 +57,17 @@ class SessionEngine::UserIndex {
     ReadResult frame = e_.Decode(locked.key, locked.key, read->record);
     Result<std::vector<UserIndexEntry>> entries =
         frame.lock.state == LockState::kReadOnly
-            ? Status::Corrupt(
-                  "the index record cannot be decoded (see the "
-                  "warning above); it is left as it is")
+            ? Status::Corrupt("it cannot be decoded (see the warning above)")
         : frame.found ? DecodeUserIndex(frame.payload)
                       : std::vector<UserIndexEntry>{};
     if (!entries.ok()) {
-      (void)e_.store_->Unlock(locked.key, locked.owner);
-      return Status::Corrupt(e_.store_->name() + ": user index " +
-                             SessionIdPrefix(locked.key) + ": " +
-                             entries.status().message());
+      // Kept, it would refuse every login of the user: it starts again.
+      e_.Log(LogLevel::kWarning,
+             e_.store_->name() + ": user index " + SessionIdPrefix(locked.key) +
+                 ": " + entries.status().message() +
+                 "; it starts again empty, and sessions join it again when "
+                 "their user is next set");
+      entries = std::vector<UserIndexEntry>{};
     }
     locked.version = frame.version;
     locked.entries = std::move(entries).value();

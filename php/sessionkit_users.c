@@ -10,16 +10,19 @@
 /* clang-format on */
 
 /* Named, not PHP_INI_BEGIN's ini_entries: the module's C files are built
- * into one module, each with its own table. */
-static const zend_ini_entry_def sk_users_ini[] = {
-    STD_PHP_INI_ENTRY("sessionkit.user_key", "", PHP_INI_ALL, OnUpdateString,
-                      user_key, zend_sessionkit_globals, sessionkit_globals)
-        PHP_INI_END()
+ * as one translation unit (CMake unity builds), where sessionkit_lock.c
+ * has that name. */
+/* clang-format off */
+static const zend_ini_entry_def sk_users_ini_entries[] = {
+  STD_PHP_INI_ENTRY("sessionkit.user_key", "", PHP_INI_ALL, OnUpdateString,
+                    user_key, zend_sessionkit_globals, sessionkit_globals)
+PHP_INI_END()
 
-            void sk_users_register_ini(int type, int module_number){
-                zend_register_ini_entries(sk_users_ini, module_number);
-(void)type;
+/* Still unformatted: the braces PHP_INI_END() closes are unseen. */
+void sk_users_register_ini(int type, int module_number) {
+  zend_register_ini_entries_ex(sk_users_ini_entries, module_number, type);
 }
+/* clang-format on */
 
 /* False, with a warning, unless `user` can name a
  * user (the library's rule, repeated here so that nothing is opened for a
@@ -192,8 +195,11 @@ ZEND_ARG_TYPE_INFO(0, user, IS_STRING, 0)
 ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, except_current, _IS_BOOL, 0, "true")
 ZEND_END_ARG_INFO()
 
+/* clang-format off */
 const zend_function_entry sk_users_functions[] = {
-    PHP_FE(sessionkit_set_user, arginfo_sessionkit_set_user)
-        PHP_FE(sessionkit_user_sessions, arginfo_sessionkit_user_sessions)
-            PHP_FE(sessionkit_destroy_user, arginfo_sessionkit_destroy_user)
-                PHP_FE_END};
+  PHP_FE(sessionkit_set_user, arginfo_sessionkit_set_user)
+  PHP_FE(sessionkit_user_sessions, arginfo_sessionkit_user_sessions)
+  PHP_FE(sessionkit_destroy_user, arginfo_sessionkit_destroy_user)
+  PHP_FE_END
+};
+/* clang-format on */

@@ -74,6 +74,20 @@ echo request($path, "session_id('usrr-0-abcdefghijklmnop'); session_start(); ses
     . " session_regenerate_id(true); echo strlen(session_id()) > 20 ? 'new id' : 'same id';"), "\n";
 echo request($path, "\$l = sessionkit_user_sessions('erin'); echo count(\$l), ' ', json_encode(in_array('usrr-0-abcdefghijklmnop', \$l));"), "\n";
 
+echo "-- 4 processes log in 5 sessions each of one user at once: none is lost\n";
+$procs = [];
+for ($p = 0; $p < 4; $p++) {
+    $code = "for (\$i = 0; \$i < 5; \$i++) { session_id('usrp$p-' . \$i . '-abcdefghijklmnop'); session_start();"
+        . " sessionkit_set_user('paula'); session_write_close(); } echo 'ok';";
+    $cmd = getenv('TEST_PHP_EXECUTABLE') . ' ' . getenv('TEST_PHP_EXTRA_ARGS')
+        . ' -d display_errors=1 -d session.save_handler=sessionkit -d session.use_cookies=0'
+        . ' -d session.cache_limiter= -d ' . escapeshellarg("session.save_path=\"$path\"")
+        . ' -r ' . escapeshellarg($code) . ' 2>&1';
+    $procs[] = popen($cmd, 'r');
+}
+foreach ($procs as $proc) { echo stream_get_contents($proc), ' '; pclose($proc); }
+echo "\n", request($path, "echo count(sessionkit_user_sessions('paula'));"), "\n";
+
 echo "-- bad users and calls are warnings and false\n";
 echo request($path, "var_dump(sessionkit_set_user('x'));"
     . " session_id('usrb-0-abcdefghijklmnop'); session_start();"
@@ -112,6 +126,9 @@ ok
 -- a regenerated id is the user's too
 new id
 1 false
+-- 4 processes log in 5 sessions each of one user at once: none is lost
+ok ok ok ok 
+20
 -- bad users and calls are warnings and false
 Warning: sessionkit_set_user(): sessionkit: no session is active (call session_start() first) in Command line code on line 1
 bool(false)

@@ -132,7 +132,8 @@ class Command : private Args {
     return kExitOk;
   }
 
-  // Calls `visit(info, expired)` for every session, a page at a time.
+  // Calls `visit(info, expired)` for every session, a page at a time; the
+  // records of the user index (users.h) are no sessions and are left out.
   template <typename Visit>
   int ScanAll(bool with_expired, size_t max, Visit visit) {
     const TimePoint now = Clock::now();
@@ -145,6 +146,7 @@ class Command : private Args {
       if (!page.ok()) return FailWith(page.status());
       for (const SessionInfo& info : page->sessions) {
         if (max != 0 && seen >= max) return kExitOk;
+        if (IsInternalStoreKey(info.id)) continue;
         const bool expired = info.expires_at <= now;
         if (expired && !with_expired) continue;
         visit(info, expired);
@@ -205,7 +207,6 @@ class Command : private Args {
     }
     return ScanAll(include_expired, limit,
                    [&](const SessionInfo& info, bool expired) {
-                     if (IsInternalStoreKey(info.id)) return;  // users.h
                      out_ << EscapeBytes(info.id) << "  "
                           << PadLeft(std::to_string(info.bytes), 8) << "  "
                           << FormatIso8601Utc(info.expires_at)

@@ -90,6 +90,11 @@ TEST_F(CliUsersTest, ListsAndRemovesTheSessionsOfOneUser) {
   ASSERT_EQ(ls.code, kExitOk) << ls.err;
   EXPECT_EQ(OutLines(ls.out).size(), 5u) << ls.out;
   EXPECT_THAT(ls.out, Not(HasSubstr(",sk-")));
+  ls = UsersCli({"ls", "--limit", "5", url_});
+  EXPECT_EQ(OutLines(ls.out).size(), 5u) << ls.out;
+  UserCliRun stats = UsersCli({"stats", url_});
+  ASSERT_EQ(stats.code, kExitOk) << stats.err;
+  EXPECT_THAT(stats.out, HasSubstr("live             5"));
 
   UserCliRun rm = UsersCli({"rm", "--user", "alice", url_});
   ASSERT_EQ(rm.code, kExitOk) << rm.err;

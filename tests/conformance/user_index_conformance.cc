@@ -13,6 +13,7 @@
 
 #include "conformance/store_conformance.h"
 #include "sessionkit/engine.h"
+#include "sessionkit/keyring.h"
 #include "sessionkit/users.h"
 #include "support/test_status.h"
 
@@ -21,12 +22,13 @@ namespace {
 
 constexpr Duration kLongTtl{600000};
 
-// An engine over a fresh store of the factory's, on its clock.
-std::unique_ptr<SessionEngine> UsersEngine(const StoreFactory& factory) {
+// An engine over a fresh store of the factory's, on its clock, with
+// `options` (its env replaced).
+std::unique_ptr<SessionEngine> UsersEngine(const StoreFactory& factory,
+                                           EngineOptions options = {}) {
   auto store = factory.make_fresh();
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   if (!store.ok()) return nullptr;
-  EngineOptions options;
   options.env = factory.fake_clock.get();
   return std::make_unique<SessionEngine>(std::move(store).value(),
                                          std::move(options));
@@ -156,6 +158,50 @@ TEST_P(StoreConformance, UsersSessionChangingUserIsListedForTheNewOneOnly) {
     EXPECT_FALSE(engine->Write(info.id, "x", kLongTtl).ok());
   }
   EXPECT_EQ(internal, 4u);
+}
+
+// With hash_ids and encryption, no key and no stored value holds a user
+// name or a session id, yet the user's sessions are listed by id.
+TEST_P(StoreConformance, UsersWithHashedIdsStoreNoNameNorId) {
+  EngineOptions options;
+  auto ring = KeyRing::Parse(*GenerateKeyLine(1) + *GenerateHashLine(),
+                             "conformance-keys");
+  ASSERT_TRUE(ring.ok()) << ring.status().ToString();
+  options.keys = *ring;
+  options.hash_ids = true;
+  auto engine = UsersEngine(factory(), options);
+  ASSERT_NE(engine, nullptr);
+  const std::string user = "grace.hopper@example.com";
+  std::set<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.insert(NewId());
+    SK_ASSERT_OK(engine->Write(*ids.rbegin(), "n|i:1;", kLongTtl));
+    SK_ASSERT_OK(engine->SetUser(*ids.rbegin(), user, kLongTtl));
+  }
+  EXPECT_EQ(Listed(*engine, user), ids);
+  std::vector<std::string> secrets(ids.begin(), ids.end());
+  secrets.push_back("grace");
+  size_t records = 0;
+  ScanOptions scan;
+  do {
+    auto page = engine->store().Scan(scan);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const SessionInfo& info : page->sessions) {
+      ++records;
+      auto value = engine->store().Read(info.id);
+      ASSERT_TRUE(value.ok()) << value.status().ToString();
+      for (const std::string& secret : secrets) {
+        EXPECT_EQ(info.id.find(secret), std::string::npos);
+        EXPECT_EQ(value->data.find(secret), std::string::npos);
+      }
+    }
+    scan.cursor = page->next_cursor;
+  } while (!scan.cursor.empty());
+  EXPECT_EQ(records, 3u + 3u + 1u);  // sessions, owner records, the index
+  auto destroyed = engine->DestroyUser(user, *ids.begin());
+  ASSERT_TRUE(destroyed.ok()) << destroyed.status().ToString();
+  EXPECT_EQ(*destroyed, 2u);
+  EXPECT_EQ(Listed(*engine, user), std::set<std::string>{*ids.begin()});
 }
 
 }  // namespace

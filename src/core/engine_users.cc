@@ -133,13 +133,14 @@ class SessionEngine::UserIndex {
     return owner->index_key == index_key;
   }
 
-  // Drops the entries whose session is not Live.
+  // Drops the entries whose session is not Live; on an error the entries
+  // stay as they were.
   Status Prune(Locked& locked) {
     std::vector<UserIndexEntry> kept;
-    for (UserIndexEntry& entry : locked.entries) {
+    for (const UserIndexEntry& entry : locked.entries) {
       auto live = Live(entry, locked.key);
       if (!live.ok()) return live.status();
-      if (*live) kept.push_back(std::move(entry));
+      if (*live) kept.push_back(entry);
     }
     locked.entries = std::move(kept);
     return Status::OK();
@@ -278,7 +279,11 @@ Result<uint64_t> SessionEngine::DestroyUser(std::string_view user,
   UserIndex index(*this);
   auto locked = index.Lock(*index_key);
   if (!locked.ok()) return locked.status();
-  Status failed = index.Prune(*locked);
+  if (Status pruned = index.Prune(*locked); !pruned.ok()) {
+    (void)store_->Unlock(locked->key, locked->owner);
+    return pruned;
+  }
+  Status failed;
   uint64_t destroyed = 0;
   std::vector<UserIndexEntry> kept;
   for (UserIndexEntry& entry : locked->entries) {

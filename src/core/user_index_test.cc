@@ -159,9 +159,19 @@ TEST_F(UserIndexEngineTest, StoreErrorsAndBadInputAreReturned) {
   EXPECT_TRUE(engine_->SetUser(Sid(1), "u", Duration{0}).IsInvalidArgument());
   EXPECT_TRUE(engine_->DestroyUser("u", "bad id").status().IsInvalidArgument());
   EXPECT_TRUE(engine_->SetUser(IndexKey("u"), "u", kTtl).IsInvalidArgument());
+  for (int i = 0; i < 3; ++i) {
+    SK_ASSERT_OK(engine_->Write(Sid(i), "", kTtl));
+    SK_ASSERT_OK(engine_->SetUser(Sid(i), "u", kTtl));
+  }
   store_->fail = Status::Unavailable("fake store down");
-  Status s = engine_->SetUser(Sid(1), "u", kTtl);
+  Status s = engine_->SetUser(Sid(5), "u", kTtl);
   EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
+  // A destroy that cannot check the sessions destroys none, and leaves
+  // the index as it was (and unlocked).
+  EXPECT_TRUE(engine_->DestroyUser("u").status().IsUnavailable());
+  EXPECT_TRUE(store_->holder.empty());
+  store_->fail = Status::OK();
+  EXPECT_EQ(Listed("u"), (std::vector<std::string>{Sid(0), Sid(1), Sid(2)}));
 }
 
 }  // namespace

@@ -136,7 +136,10 @@ PHP_FUNCTION(sessionkit_user_sessions) {
     RETURN_FALSE;
   }
   array_init(return_value);
-  for (line = r.data, end = r.data + r.data_len; line != NULL && line < end;) {
+  /* One id per line, each ended by '\n' (c_api.h). */
+  line = r.data;
+  end = r.data == NULL ? NULL : r.data + r.data_len;
+  while (line != NULL && line < end) {
     const char *nl = memchr(line, '\n', (size_t)(end - line));
     if (nl == NULL) nl = end;
     add_next_index_stringl(return_value, line, (size_t)(nl - line));

@@ -31,8 +31,13 @@ zend_long compression_threshold;
 char *keys;         /* sessionkit.keys: the key file, "" for none */
 char *legacy;       /* sessionkit.legacy: the old handler's spec, "" for none */
 char *dictionaries; /* sessionkit.dictionaries: a directory, "" for none */
-bool hash_ids;      /* sessionkit.hash_ids */
+bool hash_ids; /* sessionkit.hash_ids */
 zend_long regenerate_grace; /* sessionkit.regenerate_grace, seconds */
+char *user_key; /* sessionkit.user_key: a $_SESSION key, "" for none */
+/* The user sessionkit_set_user() gave in this request (user_len 0: none),
+ * recorded at each save until the request ends. */
+char user[SK_MAX_USER_LEN];
+size_t user_len;
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -124,5 +129,20 @@ sk_code sk_grace_read(sk_engine *engine, const zend_string *key,
                       const sk_lock_options *lock, sk_result *r);
 void sk_grace_abandon(bool in_request);
 bool sk_grace_pending(void);
+
+/* sessionkit.c: the engine of `save_path` with this request's settings,
+ * held once (sk_engine_release it); NULL after a warning. */
+sk_engine *sk_engine_for_save_path(const char *save_path);
+
+/* sessionkit_users.c: sessions by user (its ini entry goes with the
+ * module's others, as compression's). */
+void sk_users_register_ini(int type, int module_number);
+extern const zend_function_entry sk_users_functions[];
+/* After a save of session `key`: records its user, if this request has
+ * one (a warning when that fails). */
+void sk_users_after_save(sk_engine *engine, const zend_string *key,
+                         int64_t ttl_ms);
+/* At the end of a request: forgets its user. */
+void sk_users_forget(void);
 
 #endif /* PHP_SESSIONKIT_H_ */

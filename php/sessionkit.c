@@ -72,19 +72,17 @@ static void sk_open_settings_named(const sk_engine_settings *s, char *out,
   }
 }
 
-PS_OPEN_FUNC(sessionkit) {
+sk_engine *sk_engine_for_save_path(const char *save_path) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine;
   zend_string *context;
   sk_engine_settings settings = SK_ENGINE_SETTINGS_INIT;
-  (void)session_name;
 
-  PS_SET_MOD_DATA(NULL);
   if (save_path == NULL || save_path[0] == '\0') {
     php_error_docref(NULL, E_WARNING,
                      "sessionkit: session.save_path is empty: set it to a "
                      "store URL, e.g. \"lmdb:///var/lib/sessionkit\"");
-    return FAILURE;
+    return NULL;
   }
   settings.keys_path = sk_keys_path(&settings.keys_path_len);
   settings.legacy = sk_legacy_spec(&settings.legacy_len);
@@ -101,9 +99,19 @@ PS_OPEN_FUNC(sessionkit) {
     zend_string_release(redacted);
     sk_flush(&r, ZSTR_VAL(context));
     zend_string_release(context);
-    return FAILURE;
+    return NULL;
   }
   sk_flush(&r, NULL);
+  return engine;
+}
+
+PS_OPEN_FUNC(sessionkit) {
+  sk_engine *engine;
+  (void)session_name;
+
+  PS_SET_MOD_DATA(NULL);
+  engine = sk_engine_for_save_path(save_path);
+  if (engine == NULL) return FAILURE;
   /* A regenerate's old session on another engine: destroyed before that
    * engine may go. */
   if (sk_grace_pending() && SKG(retiring_engine) != engine) {
@@ -229,6 +237,7 @@ PS_WRITE_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
+  sk_users_after_save(engine, key, sk_ttl_ms(maxlifetime));
   return SUCCESS;
 }
 
@@ -271,6 +280,7 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
+  sk_users_after_save(engine, key, ttl);
   return SUCCESS;
 }
 
@@ -402,6 +412,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_dictionaries_register_ini(type, module_number);
   sk_hash_ids_register_ini(type, module_number);
   sk_grace_register_ini(type, module_number);
+  sk_users_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 
@@ -416,6 +427,7 @@ static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sessionkit) {
   sk_release_lock(false);
   sk_forget_failed_id();
   sk_release_engine();
+  sk_users_forget();
   return SUCCESS;
 }
 
@@ -446,7 +458,7 @@ zend_module_entry sessionkit_module_entry = {
     NULL,
     sessionkit_deps,
     "sessionkit",
-    NULL, /* functions */
+    sk_users_functions,
     PHP_MINIT(sessionkit),
     PHP_MSHUTDOWN(sessionkit),
     NULL, /* RINIT: session.auto_start may have locked already */

@@ -28,6 +28,7 @@
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
 #include "sessionkit/store_url.h"
+#include "sessionkit/users.h"
 
 #ifndef SK_VERSION
 #define SK_VERSION "unknown"
@@ -62,8 +63,10 @@ struct Args {
   LockOptions lock;  // its timeout_action set from `timeout_action`
   int64_t hold_ms = 0;
   std::string timeout_action = "fail";
-  std::string keys_file;  // get, rm, lock --keys
-  bool hash_ids = false;  // get, rm, lock --hash-ids
+  std::string keys_file;    // get, rm, lock --keys
+  bool hash_ids = false;    // get, rm, lock, ls --hash-ids
+  std::string user;         // ls, rm --user
+  bool user_given = false;  // --user was given (maybe empty)
 };
 
 // One invocation: the verb's arguments and where its output goes.
@@ -129,7 +132,8 @@ class Command : private Args {
     return kExitOk;
   }
 
-  // Calls `visit(info, expired)` for every session, a page at a time.
+  // Calls `visit(info, expired)` for every session, a page at a time; the
+  // records of the user index (users.h) are no sessions and are left out.
   template <typename Visit>
   int ScanAll(bool with_expired, size_t max, Visit visit) {
     const TimePoint now = Clock::now();
@@ -142,6 +146,7 @@ class Command : private Args {
       if (!page.ok()) return FailWith(page.status());
       for (const SessionInfo& info : page->sessions) {
         if (max != 0 && seen >= max) return kExitOk;
+        if (IsInternalStoreKey(info.id)) continue;
         const bool expired = info.expires_at <= now;
         if (expired && !with_expired) continue;
         visit(info, expired);
@@ -195,6 +200,11 @@ class Command : private Args {
 
   int List() {
     if (int rc = OpenStoreOrFail()) return rc;
+    if (user_given) {
+      return RunUserSessions(std::move(store_),
+                             UserArgs{user, keys_file, hash_ids, false}, out_,
+                             err_);
+    }
     return ScanAll(include_expired, limit,
                    [&](const SessionInfo& info, bool expired) {
                      out_ << EscapeBytes(info.id) << "  "
@@ -317,6 +327,13 @@ class Command : private Args {
   }
 
   int Remove() {
+    if (user_given) {
+      if (!id.empty()) return Fail(kExitUsage, "--user takes no session id");
+      if (int rc = OpenStoreOrFail()) return rc;
+      return RunUserSessions(std::move(store_),
+                             UserArgs{user, keys_file, hash_ids, true}, out_,
+                             err_);
+    }
     if (int rc = CheckId()) return rc;
     if (int rc = OpenStoreOrFail()) return rc;
     // With locking, wait for a request in flight so that its write cannot
@@ -413,7 +430,12 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       ->check(PositiveCount());
   ls->add_flag("--expired", a->include_expired,
                "Also list expired sessions not yet removed by gc");
-  ls->footer("Example: sessionkit ls --limit 20 lmdb:///var/lib/sessionkit");
+  AddUserFlags(ls, &a->user, &a->user_given, &a->keys_file, &a->hash_ids,
+               /*destroy=*/false);
+  ls->footer(
+      "Example: sessionkit ls --limit 20 lmdb:///var/lib/sessionkit\n"
+      "         sessionkit ls --user alice@example.com "
+      "lmdb:///var/lib/sessionkit");
 
   CLI::App* get = app.add_subcommand(
       "get",
@@ -484,6 +506,8 @@ void AddLockingCommands(CLI::App& app, Args* a) {
       ->type_name("0|1");
   AddLockFlags(rm, &a->lock);
   AddHashIdsFlags(rm, &a->keys_file, &a->hash_ids, /*add_keys=*/true);
+  AddUserFlags(rm, &a->user, &a->user_given, nullptr, nullptr,
+               /*destroy=*/true);
 
   CLI::App* lock_cmd = app.add_subcommand(
       "lock",
@@ -525,7 +549,7 @@ int CheckVerb(int argc, const char* const* argv, std::ostream& err) {
 // get, rm and lock take [URL] ID: a lone argument is the id.
 int ShiftId(const std::string& verb, Args* a, std::ostream& err) {
   if (verb != "get" && verb != "rm" && verb != "lock") return kExitOk;
-  if (!a->id.empty()) return kExitOk;
+  if (!a->id.empty() || (verb == "rm" && a->user_given)) return kExitOk;
   if (a->url.empty() || a->url.find("://") != std::string::npos) {
     err << "sessionkit " << verb << ": no session id given (sessionkit " << verb
         << " [URL] ID; see 'sessionkit " << verb << " --help')\n";

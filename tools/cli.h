@@ -97,6 +97,21 @@ void AddHashIdsFlags(CLI::App* cmd, std::string* keys_file, bool* hash_ids,
 // when the file is missing, unusable or has no hash line.
 Result<std::string> CliStoreKey(const std::string& id,
                                 const std::string& keys_file, bool hash_ids);
+// ls --user and rm --user (cli_users.cc): what their command lines set.
+struct UserArgs {
+  std::string user;
+  std::string keys_file;  // --keys
+  bool hash_ids = false;  // --hash-ids
+  bool destroy = false;   // rm: destroy the sessions instead of listing
+};
+// Registers --user on `cmd`, setting *user and *user_given (ls: with --keys and
+// --hash-ids too, given non-null; rm has them already).
+void AddUserFlags(CLI::App* cmd, std::string* user, bool* user_given,
+                  std::string* keys_file, bool* hash_ids, bool destroy);
+// Lists (ls) or destroys (rm) the live sessions of args.user in `store`,
+// as sessionkit_user_sessions() and sessionkit_destroy_user() do.
+int RunUserSessions(std::unique_ptr<Store> store, const UserArgs& args,
+                    std::ostream& out, std::ostream& err);
 // Opens the store `url` names as every verb does: kExitUsage for a
 // malformed URL or setting, kExitFailure for an lmdb:// directory that does
 // not exist (a mistyped path never becomes a new empty store) or a store
@@ -109,11 +124,13 @@ int OpenCliStore(const std::string& url, std::unique_ptr<Store>* store,
 // PHP reads it; messages go to `err` as "sessionkit VERB: ...", settings are
 // named by their flags (lock_wait_ms is --lock-wait-ms). Null, with the
 // reason in *error, when the key file cannot be used.
+// `hash_ids`: the engine keeps sessions under their id's hash.
 std::unique_ptr<SessionEngine> OpenCliEngineOver(std::unique_ptr<Store> store,
                                                  const std::string& keys_file,
                                                  const std::string& verb,
                                                  std::ostream& err,
-                                                 std::string* error);
+                                                 std::string* error,
+                                                 bool hash_ids = false);
 
 // The bulk copies `migrate` and `rekey` (cli_bulk_verbs.cc): what their
 // command lines set.

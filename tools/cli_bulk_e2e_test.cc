@@ -72,10 +72,14 @@ class BulkCliTest : public ::testing::Test {
     for (int i = 0; i < live; ++i) {
       SK_ASSERT_OK(engine->Write(IdOf(i), PayloadOf(i), kTenMinutes));
     }
+    // Every LMDB write sweeps what has expired, so an expired session must
+    // outlive the writes that follow it: they expire together, after the
+    // last write, and nothing sweeps them before the CLI scans.
+    const Duration lifetime(expired > 0 ? 2000 : 0);
     for (int i = live; i < live + expired; ++i) {
-      SK_ASSERT_OK(engine->Write(IdOf(i), PayloadOf(i), Duration(1)));
+      SK_ASSERT_OK(engine->Write(IdOf(i), PayloadOf(i), lifetime));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (expired > 0) std::this_thread::sleep_for(lifetime + lifetime / 10);
   }
 
   size_t Count(const std::string& url) {

@@ -7,6 +7,7 @@
 #include "cli_bulk.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/session_id.h"
+#include "sessionkit/users.h"
 
 namespace sessionkit::cli {
 namespace {
@@ -54,6 +55,8 @@ class StoreSource : public LegacySource {
     if (!page.ok()) return page.status();
     LegacyPage out;
     for (SessionInfo& info : page->sessions) {
+      // User indexes are not copied (docs/users.md).
+      if (IsInternalStoreKey(info.id)) continue;
       out.ids.push_back(std::move(info.id));
     }
     out.next_cursor = std::move(page->next_cursor);

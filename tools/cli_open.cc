@@ -53,8 +53,10 @@ std::unique_ptr<SessionEngine> OpenCliEngineOver(std::unique_ptr<Store> store,
                                                  const std::string& keys_file,
                                                  const std::string& verb,
                                                  std::ostream& err,
-                                                 std::string* error) {
+                                                 std::string* error,
+                                                 bool hash_ids) {
   EngineOptions options;
+  options.hash_ids = hash_ids;
   if (!keys_file.empty()) {
     auto loaded = KeyRing::Load(keys_file);
     if (!loaded.ok()) {

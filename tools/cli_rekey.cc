@@ -4,6 +4,7 @@
 
 #include "cli_bulk.h"
 #include "sessionkit/frame.h"
+#include "sessionkit/users.h"
 
 namespace sessionkit::cli {
 namespace {
@@ -23,6 +24,8 @@ class RekeyTask : public BulkTask {
     if (!page.ok()) return page.status();
     BulkPage out;
     for (SessionInfo& info : page->sessions) {
+      // User indexes are not rewritten (docs/users.md).
+      if (IsInternalStoreKey(info.id)) continue;
       out.ids.push_back(std::move(info.id));
     }
     out.next_cursor = std::move(page->next_cursor);

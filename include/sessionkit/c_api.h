@@ -166,7 +166,8 @@ typedef struct sk_result {
   /* sk_read: 1 when a live session was found and decoded; sk_exists: 1 when
    * a live session exists. */
   int found;
-  /* sk_gc: how many expired sessions were removed. */
+  /* sk_gc: how many expired sessions were removed; sk_destroy_user: how
+   * many sessions were destroyed; sk_user_sessions: how many are listed. */
   uint64_t removed;
   /* Lines the engine logged during this call, oldest first. */
   sk_log_entry* log;
@@ -362,6 +363,30 @@ sk_code sk_gc(sk_engine* engine, sk_result* result) SK_NOEXCEPT;
 sk_code sk_exists(sk_engine* engine, const char* id, size_t id_len,
                   sk_result* result) SK_NOEXCEPT;
 
+/* Sessions by user (docs/users.md). A user name is any bytes, 1 to
+ * SK_MAX_USER_LEN of them (sessionkit::kMaxUserNameLength, users.h);
+ * another length is SK_INVALID_ARGUMENT saying so. */
+#define SK_MAX_USER_LEN 256
+/* Records that session `id` belongs to `user`, kept as long as sessions
+ * of lifetime `ttl_ms` (positive) need; it leaves the index of the user it
+ * belonged to before. SK_RESOURCE_EXHAUSTED when the user already has the
+ * most live sessions an index holds; SK_DEADLINE_EXCEEDED when the user's
+ * index stayed locked for the whole lock wait. */
+sk_code sk_set_user(sk_engine* engine, const char* id, size_t id_len,
+                    const char* user, size_t user_len, int64_t ttl_ms,
+                    sk_result* result) SK_NOEXCEPT;
+/* The live sessions of `user`: result->data holds their ids, each ended by
+ * '\n' (NULL when there are none), result->removed how many. With
+ * sessionkit.hash_ids and a key file without key lines the ids are stored
+ * nowhere: the lines are then the keys the store keeps the sessions under
+ * (result->found is 0; 1 when every line is an id). */
+sk_code sk_user_sessions(sk_engine* engine, const char* user, size_t user_len,
+                         sk_result* result) SK_NOEXCEPT;
+/* Destroys every live session of `user` but `except_id` (NULL or empty:
+ * none); result->removed says how many. */
+sk_code sk_destroy_user(sk_engine* engine, const char* user, size_t user_len,
+                        const char* except_id, size_t except_id_len,
+                        sk_result* result) SK_NOEXCEPT;
 /* Creates an id (OS CSPRNG, at least 128 bits: `length` is raised when
  * needed) that no live session in the store uses; result->data holds it.
  * bits_per_char: 4 (0-9a-f), 5 (0-9a-v) or 6 (0-9a-zA-Z,-). */

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sessionkit/clock.h"
 #include "sessionkit/dictionaries.h"
@@ -22,6 +23,7 @@
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
+#include "sessionkit/users.h"
 
 namespace sessionkit {
 
@@ -315,6 +317,31 @@ class SessionEngine {
   // Creates a fresh id (CSPRNG, >= 128 bits) that no live session uses.
   Result<std::string> CreateId(const SessionIdOptions& options = {});
 
+  // Sessions by user (engine_users.cc, users.h, docs/users.md).
+
+  // Records that session `id` belongs to `user` (any bytes, 1 to
+  // kMaxUserNameLength): it joins the user's index and leaves the index of
+  // the user it belonged to before. `ttl` is the session lifetime (the
+  // index is kept at least twice as long, users.h). Cheap when nothing
+  // changed: one read when the session already belongs to `user` and its
+  // owner record is fresh. Concurrent calls for one user lose no entry:
+  // the index is changed under its lock. InvalidArgument for a bad id,
+  // user or ttl; ResourceExhausted when the user already has
+  // kMaxSessionsPerUser live sessions; DeadlineExceeded when the index
+  // stayed locked for the whole lock wait; store errors as Write.
+  Status SetUser(std::string_view id, std::string_view user, Duration ttl);
+
+  // The live sessions of `user`, oldest first: sessions that expired,
+  // were destroyed or now belong to another user are never listed, and
+  // are dropped from the index. Errors as SetUser.
+  Result<std::vector<UserSession>> UserSessions(std::string_view user);
+
+  // Destroys every live session of `user` but `except_id` (none when
+  // empty), as Destroy does; returns how many. Errors as SetUser; when a
+  // destroy fails, the error says how many were destroyed before.
+  Result<uint64_t> DestroyUser(std::string_view user,
+                               std::string_view except_id = {});
+
   // Lock events so far.
   LockCounters lock_counters() const;
 
@@ -378,6 +405,9 @@ class SessionEngine {
                                           const LockRequest& request);
   // Before Destroy of `key`: destroys the sessions its pointers lead to.
   Status DestroyPointedTo(std::string_view id, std::string_view key);
+  // The user index behind SetUser, UserSessions, DestroyUser
+  // (engine_users.cc).
+  class UserIndex;
 
   std::unique_ptr<Store> store_;
   EngineOptions options_;

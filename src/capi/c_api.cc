@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -359,6 +360,28 @@ size_t CachedEngineCount() {
 bool IsEngineCached(std::string_view spec) {
   std::lock_guard<std::mutex> lock(Cache().mu);
   return Cache().engines.count(std::string(spec)) != 0;
+}
+
+sk_code CallEngine(
+    sk_engine* handle, sk_result* result, const char* what,
+    const std::function<sk_code(SessionEngine&)>& body) noexcept {
+  return Guarded(result, what, [&]() -> sk_code {
+    if (handle == nullptr) return NoEngine(result);
+    return body(*handle->engine);
+  });
+}
+
+sk_code SetResultStatus(sk_result* result, const Status& status) {
+  return SetStatus(result, status);
+}
+
+sk_code SetResultData(sk_result* result, std::string_view data) {
+  result->data = CopyString(data);
+  if (result->data == nullptr) {
+    return SetError(result, SK_INTERNAL, "out of memory in sessionkit");
+  }
+  result->data_len = data.size();
+  return SK_OK;
 }
 
 }  // namespace sessionkit

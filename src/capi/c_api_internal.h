@@ -4,6 +4,7 @@
 #define SESSIONKIT_CAPI_C_API_INTERNAL_H_
 
 #include <cstddef>
+#include <functional>
 #include <string_view>
 
 #include "sessionkit/c_api.h"
@@ -22,6 +23,18 @@ inline constexpr size_t kMaxCachedEngines = 8;
 // `spec`; for tests.
 size_t CachedEngineCount();
 bool IsEngineCached(std::string_view spec);
+
+// For the C ABI's other files (c_api_users.cc): runs `body` on the engine
+// behind `handle` as every entry point does (log lines captured into
+// `result`, any exception turned into SK_INTERNAL naming `what`, a NULL
+// handle refused). `result` is reset first; NULL is SK_INTERNAL.
+sk_code CallEngine(sk_engine* handle, sk_result* result, const char* what,
+                   const std::function<sk_code(SessionEngine&)>& body) noexcept;
+// Sets result->code, and result->message unless OK; returns the code.
+sk_code SetResultStatus(sk_result* result, const Status& status);
+// Copies `data` into result->data (NUL-terminated) and data_len; SK_OK, or
+// SK_INTERNAL when memory ran out.
+sk_code SetResultData(sk_result* result, std::string_view data);
 
 }  // namespace sessionkit
 

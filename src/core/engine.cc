@@ -428,7 +428,7 @@ Status SessionEngine::Destroy(std::string_view id) {
 Result<GcResult> SessionEngine::Gc() { return store_->Gc(env_->WallNow()); }
 
 Result<bool> SessionEngine::Exists(std::string_view id) {
-  if (!ValidateSessionId(id).ok()) return false;
+  if (!ValidateSessionId(id).ok() || IsInternalStoreKey(id)) return false;
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
   if (options_.legacy != nullptr) return ExistsBesideLegacy(id, *key);
@@ -439,6 +439,7 @@ Result<std::string> SessionEngine::CreateId(const SessionIdOptions& options) {
   for (int attempt = 0; attempt < kCreateIdAttempts; ++attempt) {
     auto id = GenerateSessionId(options);
     if (!id.ok()) return id.status();
+    if (IsInternalStoreKey(*id)) continue;  // not a session id (users.h)
     auto taken = Exists(*id);
     if (!taken.ok()) return taken.status();
     if (!*taken) return id;

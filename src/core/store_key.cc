@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "sessionkit/users.h"
+
 namespace sessionkit {
 namespace {
 
@@ -35,6 +37,12 @@ Status CheckIdHashing(const EngineOptions& options) {
 
 Result<std::string> StoreKey(const EngineOptions& options,
                              std::string_view id) {
+  if (IsInternalStoreKey(id)) {
+    return Status::InvalidArgument(
+        "session id starts with \"" + std::string(kInternalKeyPrefix) +
+        "\", which sessionkit keeps for its own records (user indexes), "
+        "not for sessions");
+  }
   if (!options.hash_ids) return std::string(id);
   SK_RETURN_IF_ERROR(CheckIdHashing(options));
   return options.keys->HashSessionId(id);

@@ -19,7 +19,9 @@ namespace sessionkit {
 Status CheckIdHashing(const EngineOptions& options);
 
 // The store key of the valid session id `id`: `id` itself, or its hash when
-// options.hash_ids is on. Errors as CheckIdHashing (nothing may then reach
+// options.hash_ids is on. InvalidArgument for an id that starts with
+// kInternalKeyPrefix (users.h): such keys are sessionkit's own records.
+// Errors as CheckIdHashing (nothing may then reach
 // the store under the plain id).
 Result<std::string> StoreKey(const EngineOptions& options, std::string_view id);
 

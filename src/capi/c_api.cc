@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -286,6 +287,27 @@ sk_code NoEngine(sk_result* r) {
 
 }  // namespace
 
+sk_code CallGuarded(sk_result* result, const char* what,
+                    const std::function<sk_code()>& body) noexcept {
+  return Guarded(result, what, body);
+}
+
+sk_code SetResultStatus(sk_result* result, const Status& status) {
+  return SetStatus(result, status);
+}
+
+sk_code NoEngineError(sk_result* result) { return NoEngine(result); }
+
+std::string PhpSettingNameOf(std::string_view setting) {
+  return PhpSettingName(setting);
+}
+
+SessionLock SessionLockOf(const sk_lock* lock) { return LockOf(lock); }
+
+Result<CompressionOptions> CompressionOptionsOf(const sk_compression* c) {
+  return CompressionOf(c);
+}
+
 SessionEngine* EngineOf(sk_engine* handle) {
   return handle == nullptr ? nullptr : handle->engine.get();
 }
@@ -435,6 +457,7 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
     }
     result->found = read->found ? 1 : 0;
     result->version = read->version;
+    result->writes = read->lock.read_writes;
     if (!read->payload.empty()) {
       result->data = sessionkit::CopyString(read->payload);
       if (result->data == nullptr) {

@@ -32,6 +32,13 @@ char *keys; /* sessionkit.keys: the key file, "" for none */
 char *legacy; /* sessionkit.legacy: the old handler's spec, "" for none */
 char *dictionaries; /* sessionkit.dictionaries: a directory, "" for none */
 bool hash_ids; /* sessionkit.hash_ids */
+char *bot_pattern; /* sessionkit.bot_pattern: "" for the built-in list */
+zend_long bot_lifetime; /* seconds, 0: off (and the others below) */
+zend_long first_lifetime;
+zend_long min_lifetime;
+zend_long max_lifetime;
+zend_long max_size; /* bytes, 0: no limit (and warn_size) */
+zend_long warn_size;
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -47,6 +54,7 @@ size_t lock_id_len;
 char lock_token[SK_MAX_TOKEN_LEN + 1];
 size_t lock_token_len;
 uint64_t read_version;
+uint32_t read_writes; /* the write count read (sk_result.writes) */
 /* Strict mode: validate_sid of this id met a store error; the read that
  * follows fails with this message instead of using an unchecked id. */
 char failed_id[SK_MAX_ID_LEN + 1];
@@ -95,5 +103,12 @@ const char *sk_dictionaries_path(size_t *len);
  * module's others, as compression's). */
 void sk_hash_ids_register_ini(int type, int module_number);
 int sk_hash_ids(void);
+/* sessionkit_lifetime.c: the lifetime policy and size limits (their ini
+ * entries go with the module's others, as compression's): the engine
+ * settings, and the request a write or touch of the session read with
+ * `lock` (NULL: none read) serves. */
+void sk_lifetime_register_ini(int type, int module_number);
+void sk_lifetime_settings(sk_engine_settings *s);
+void sk_request_for(const sk_lock *lock, sk_request *out);
 
 #endif /* PHP_SESSIONKIT_H_ */

@@ -151,6 +151,7 @@ void sk_forget_lock(void) {
   SKG(lock_id_len) = 0;
   SKG(lock_token_len) = 0;
   SKG(read_version) = 0;
+  SKG(read_writes) = 0;
 }
 
 /* What this request read of session `key` (its lock, possibly none, and
@@ -190,6 +191,7 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
   }
   SKG(lock_token_len) = r->lock_token_len;
   SKG(read_version) = r->version;
+  SKG(read_writes) = r->writes;
 }
 
 /* Releases the lock the request still holds (it ended without a write, or

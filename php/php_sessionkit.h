@@ -80,6 +80,11 @@ const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out);
 void sk_keep_lock(sk_engine *engine, const zend_string *key,
                   const sk_result *r);
 void sk_release_lock(bool in_request);
+/* Stores a whole number from 0 to INT32_MAX given to ini entry `entry` in
+ * *p; otherwise warns, naming the setting and what it accepts (`accepts`:
+ * "" or e.g. "\"auto\" or "), and fails. */
+zend_result sk_set_non_negative(zend_ini_entry *entry, zend_string *new_value,
+                                zend_long *p, const char *accepts);
 
 /* sessionkit_compression.c: compression settings of this request. Their
  * ini entries go with the module's others (sk_lock_unregister_ini). */

@@ -31,31 +31,11 @@ static ZEND_INI_MH(OnUpdateBotPattern) {
   return FAILURE;
 }
 
-/* A whole number from 0 to INT32_MAX of `unit` ("seconds", "bytes"; sizes
- * also as "64K"). */
-static zend_result sk_lifetime_set_count(zend_ini_entry *entry,
-                                         zend_string *new_value, zend_long *p,
-                                         const char *unit) {
-  zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
-  if (v < 0 || v > (zend_long)INT32_MAX) {
-    php_error_docref(NULL, E_WARNING,
-                     "%s must be between 0 (off) and 2147483647 %s, not "
-                     "\"%s\"",
-                     ZSTR_VAL(entry->name), unit, ZSTR_VAL(new_value));
-    return FAILURE;
-  }
-  *p = v;
-  return SUCCESS;
-}
-
-static ZEND_INI_MH(OnUpdateLifetimeSeconds) {
-  return sk_lifetime_set_count(entry, new_value,
-                               (zend_long *)ZEND_INI_GET_ADDR(), "seconds");
-}
-
-static ZEND_INI_MH(OnUpdateSizeLimit) {
-  return sk_lifetime_set_count(entry, new_value,
-                               (zend_long *)ZEND_INI_GET_ADDR(), "bytes");
+/* Lifetimes in seconds and sizes in bytes ("64K" too): 0 (off) to
+ * INT32_MAX. */
+static ZEND_INI_MH(OnUpdateLifetimeOrSize) {
+  return sk_set_non_negative(entry, new_value, (zend_long *)ZEND_INI_GET_ADDR(),
+                             "");
 }
 
 /* Named, not PHP_INI_BEGIN's ini_entries: the module's C files are built
@@ -67,22 +47,22 @@ static const zend_ini_entry_def sk_lifetime_ini_entries[] = {
                     sessionkit_globals)
   STD_PHP_INI_ENTRY("sessionkit.bot_lifetime",
                     ZEND_TOSTR(SK_DEFAULT_BOT_LIFETIME_S), PHP_INI_ALL,
-                    OnUpdateLifetimeSeconds, bot_lifetime,
+                    OnUpdateLifetimeOrSize, bot_lifetime,
                     zend_sessionkit_globals, sessionkit_globals)
   STD_PHP_INI_ENTRY("sessionkit.first_lifetime", "0", PHP_INI_ALL,
-                    OnUpdateLifetimeSeconds, first_lifetime,
+                    OnUpdateLifetimeOrSize, first_lifetime,
                     zend_sessionkit_globals, sessionkit_globals)
   STD_PHP_INI_ENTRY("sessionkit.min_lifetime", "0", PHP_INI_ALL,
-                    OnUpdateLifetimeSeconds, min_lifetime,
+                    OnUpdateLifetimeOrSize, min_lifetime,
                     zend_sessionkit_globals, sessionkit_globals)
   STD_PHP_INI_ENTRY("sessionkit.max_lifetime", "0", PHP_INI_ALL,
-                    OnUpdateLifetimeSeconds, max_lifetime,
+                    OnUpdateLifetimeOrSize, max_lifetime,
                     zend_sessionkit_globals, sessionkit_globals)
   STD_PHP_INI_ENTRY("sessionkit.max_size", "0", PHP_INI_ALL,
-                    OnUpdateSizeLimit, max_size, zend_sessionkit_globals,
+                    OnUpdateLifetimeOrSize, max_size, zend_sessionkit_globals,
                     sessionkit_globals)
   STD_PHP_INI_ENTRY("sessionkit.warn_size", "0", PHP_INI_ALL,
-                    OnUpdateSizeLimit, warn_size, zend_sessionkit_globals,
+                    OnUpdateLifetimeOrSize, warn_size, zend_sessionkit_globals,
                     sessionkit_globals)
 PHP_INI_END()
 

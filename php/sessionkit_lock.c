@@ -24,9 +24,8 @@ static ZEND_INI_MH(OnUpdateLockTimeoutAction) {
 /* Stores a whole number from 0 to INT32_MAX (milliseconds or a count) in
  * *p; otherwise warns, naming the setting and what it accepts (`accepts`:
  * "" or "\"auto\" or "), and fails. */
-static zend_result sk_set_non_negative(zend_ini_entry *entry,
-                                       zend_string *new_value, zend_long *p,
-                                       const char *accepts) {
+zend_result sk_set_non_negative(zend_ini_entry *entry, zend_string *new_value,
+                                zend_long *p, const char *accepts) {
   zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
   if (v < 0 || v > (zend_long)INT32_MAX) {
     php_error_docref(NULL, E_WARNING,

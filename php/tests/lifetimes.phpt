@@ -95,7 +95,7 @@ string(1) "0"
 string(1) "0"
 string(1) "0"
 
-Warning: ini_set(): sessionkit.bot_lifetime must be between 0 (off) and 2147483647 seconds, not "-1" in %s on line %d
+Warning: ini_set(): sessionkit.bot_lifetime must be between 0 and 2147483647, not "-1" in %s on line %d
 bool(false)
 
 Warning: ini_set(): sessionkit.bot_pattern is not a valid regular expression (RE2 syntax): missing ): (bot; the setting keeps its previous value (at startup: the built-in list) in %s on line %d

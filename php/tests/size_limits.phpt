@@ -47,7 +47,7 @@ $notices = file_exists($log) ? file_get_contents($log) : '';
 var_dump(str_contains($notices, '70 bytes of session data, above sessionkit.warn_size (50 bytes); saved all the same'));
 ?>
 --EXPECTF--
-Warning: ini_set(): sessionkit.max_size must be between 0 (off) and 2147483647 bytes, not "-5" in %s on line %d
+Warning: ini_set(): sessionkit.max_size must be between 0 and 2147483647, not "-5" in %s on line %d
 bool(false)
 string(3) "100"
 string(2) "50"

@@ -35,6 +35,21 @@ SessionLock LockFor(const sk_lock* lock, const sk_request* request) {
   return out;
 }
 
+// Runs `op` (SessionEngine&, const CompressionOptions&) -> Status on the
+// engine of `engine` with the compression settings of `compression`,
+// reporting into `result` as every entry point does.
+template <typename Op>
+sk_code OnEngine(sk_engine* engine, const sk_compression* compression,
+                 sk_result* result, const char* what, Op&& op) noexcept {
+  return CallGuarded(result, what, [&]() -> sk_code {
+    SessionEngine* e = EngineOf(engine);
+    if (e == nullptr) return NoEngineError(result);
+    auto options = CompressionOptionsOf(compression);
+    if (!options.ok()) return SetResultStatus(result, options.status());
+    return SetResultStatus(result, op(*e, *options));
+  });
+}
+
 }  // namespace
 }  // namespace sessionkit
 
@@ -47,19 +62,13 @@ sk_code sk_write_for(sk_engine* engine, const char* id, size_t id_len,
                      const char* data, size_t data_len, int64_t ttl_ms,
                      const sk_lock* lock, const sk_compression* compression,
                      const sk_request* request, sk_result* result) noexcept {
-  return sessionkit::CallGuarded(
-      result, "while writing a session", [&]() -> sk_code {
-        sessionkit::SessionEngine* e = sessionkit::EngineOf(engine);
-        if (e == nullptr) return sessionkit::NoEngineError(result);
-        auto options = sessionkit::CompressionOptionsOf(compression);
-        if (!options.ok()) {
-          return sessionkit::SetResultStatus(result, options.status());
-        }
-        return sessionkit::SetResultStatus(
-            result,
-            e->Write(View(id, id_len), View(data, data_len),
-                     sessionkit::Duration(ttl_ms), LockFor(lock, request),
-                     *options, sessionkit::ClientOf(request)));
+  return sessionkit::OnEngine(
+      engine, compression, result, "while writing a session",
+      [&](sessionkit::SessionEngine& e,
+          const sessionkit::CompressionOptions& options) {
+        return e.Write(View(id, id_len), View(data, data_len),
+                       sessionkit::Duration(ttl_ms), LockFor(lock, request),
+                       options, sessionkit::ClientOf(request));
       });
 }
 
@@ -67,20 +76,15 @@ sk_code sk_touch_for(sk_engine* engine, const char* id, size_t id_len,
                      const char* data, size_t data_len, int64_t ttl_ms,
                      const sk_lock* lock, const sk_compression* compression,
                      const sk_request* request, sk_result* result) noexcept {
-  return sessionkit::CallGuarded(
-      result, "while touching a session", [&]() -> sk_code {
-        sessionkit::SessionEngine* e = sessionkit::EngineOf(engine);
-        if (e == nullptr) return sessionkit::NoEngineError(result);
-        auto options = sessionkit::CompressionOptionsOf(compression);
-        if (!options.ok()) {
-          return sessionkit::SetResultStatus(result, options.status());
-        }
+  return sessionkit::OnEngine(
+      engine, compression, result, "while touching a session",
+      [&](sessionkit::SessionEngine& e,
+          const sessionkit::CompressionOptions& options) {
         std::optional<std::string_view> payload;
         if (data != nullptr) payload = View(data, data_len);
-        return sessionkit::SetResultStatus(
-            result, e->Touch(View(id, id_len), sessionkit::Duration(ttl_ms),
-                             LockFor(lock, request),
-                             sessionkit::ClientOf(request), payload, *options));
+        return e.Touch(View(id, id_len), sessionkit::Duration(ttl_ms),
+                       LockFor(lock, request), sessionkit::ClientOf(request),
+                       payload, options);
       });
 }
 

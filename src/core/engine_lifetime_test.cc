@@ -57,6 +57,21 @@ class EngineLifetimeTest : public ::testing::Test {
     return store_->last_ttl;
   }
 
+  // One request of `client` that reads the session for update and leaves
+  // it unchanged: a Touch, given the payload read when `with_payload`.
+  // Returns the first store call it made.
+  std::string Touch(const ClientInfo& client, bool with_payload) {
+    auto r = engine_->ReadForUpdate(id_, LockOptions{});
+    EXPECT_TRUE(r.ok());
+    store_->calls.clear();
+    std::optional<std::string_view> payload;
+    if (with_payload) payload = r->payload;
+    Status s = engine_->Touch(id_, kEngineNormal, r->lock, client, payload,
+                              CompressionOptions{});
+    EXPECT_TRUE(s.ok()) << s.message();
+    return store_->calls.empty() ? "" : store_->calls[0];
+  }
+
   uint8_t StoredWriteCount() {
     auto frame = DecodeFrame(store_->data[id_]);
     EXPECT_TRUE(frame.ok());
@@ -97,13 +112,7 @@ TEST_F(EngineLifetimeTest, BotsAndEmptyUserAgentsGetTheBotLifetime) {
 TEST_F(EngineLifetimeTest, TouchOfABotGetsTheBotLifetime) {
   Open(LifetimeOptions{});
   Request(kEngineBrowser, "a|i:1;");
-  auto r = engine_->ReadForUpdate(id_, LockOptions{});
-  ASSERT_TRUE(r.ok());
-  ASSERT_TRUE(engine_
-                  ->Touch(id_, kEngineNormal, r->lock, kEngineCrawler,
-                          r->payload, CompressionOptions{})
-                  .ok());
-  EXPECT_EQ(store_->calls.back(), "touch");
+  EXPECT_EQ(Touch(kEngineCrawler, /*with_payload=*/true), "touch+unlock");
   EXPECT_EQ(store_->last_ttl, kDefaultBotLifetime);
   EXPECT_TRUE(store_->holder.empty());
 }
@@ -149,41 +158,17 @@ TEST_F(EngineLifetimeTest, TouchWhileGrowingWritesTheNewCount) {
   Open(o);
   Request(kEngineBrowser, "a|i:1;");
   // PHP's lazy_write: the data did not change, the client came back.
-  auto r = engine_->ReadForUpdate(id_, LockOptions{});
-  ASSERT_TRUE(r.ok());
-  store_->calls.clear();
-  ASSERT_TRUE(engine_
-                  ->Touch(id_, kEngineNormal, r->lock, kEngineBrowser,
-                          r->payload, CompressionOptions{})
-                  .ok());
-  ASSERT_FALSE(store_->calls.empty());
-  EXPECT_EQ(store_->calls[0], "write+unlock");
+  EXPECT_EQ(Touch(kEngineBrowser, /*with_payload=*/true), "write+unlock");
   EXPECT_EQ(store_->last_ttl, seconds(600));
   EXPECT_EQ(StoredWriteCount(), 2);
   // Without the payload, the lifetime still follows the count.
-  r = engine_->ReadForUpdate(id_, LockOptions{});
-  ASSERT_TRUE(r.ok());
-  store_->calls.clear();
-  ASSERT_TRUE(engine_
-                  ->Touch(id_, kEngineNormal, r->lock, kEngineBrowser,
-                          std::nullopt, CompressionOptions{})
-                  .ok());
-  ASSERT_FALSE(store_->calls.empty());
-  EXPECT_EQ(store_->calls[0], "touch+unlock");
+  EXPECT_EQ(Touch(kEngineBrowser, /*with_payload=*/false), "touch+unlock");
   EXPECT_EQ(store_->last_ttl, seconds(1200));
   EXPECT_EQ(StoredWriteCount(), 2);
   // Grown sessions are touched, not written.
   Request(kEngineBrowser, "a|i:3;");
   Request(kEngineBrowser, "a|i:4;");
-  r = engine_->ReadForUpdate(id_, LockOptions{});
-  ASSERT_TRUE(r.ok());
-  store_->calls.clear();
-  ASSERT_TRUE(engine_
-                  ->Touch(id_, kEngineNormal, r->lock, kEngineBrowser,
-                          r->payload, CompressionOptions{})
-                  .ok());
-  ASSERT_FALSE(store_->calls.empty());
-  EXPECT_EQ(store_->calls[0], "touch+unlock");
+  EXPECT_EQ(Touch(kEngineBrowser, /*with_payload=*/true), "touch+unlock");
   EXPECT_EQ(store_->last_ttl, kEngineNormal);
 }
 

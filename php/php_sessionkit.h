@@ -55,6 +55,11 @@ char lock_token[SK_MAX_TOKEN_LEN + 1];
 size_t lock_token_len;
 uint64_t read_version;
 uint32_t read_writes; /* the write count read (sk_result.writes) */
+/* The highest write count any read of this request returned: the client
+ * came back with a session written that often, so a session it writes
+ * under a new id (session_regenerate_id reads the new id, empty) is no
+ * first visit. Kept across sk_forget_lock; reset after the request. */
+uint32_t request_writes;
 /* Strict mode: validate_sid of this id met a store error; the read that
  * follows fails with this message instead of using an unchecked id. */
 char failed_id[SK_MAX_ID_LEN + 1];

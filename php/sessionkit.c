@@ -406,6 +406,7 @@ static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sessionkit) {
   sk_release_lock(false);
   sk_forget_failed_id();
   sk_release_engine();
+  SKG(request_writes) = 0;
   return SUCCESS;
 }
 

@@ -103,5 +103,9 @@ void sk_request_for(const sk_lock *lock, sk_request *out) {
   out->http = SG(request_info).request_method != NULL ? 1 : 0;
   out->user_agent = ua != NULL ? ZSTR_VAL(ua) : NULL;
   out->user_agent_len = ua != NULL ? ZSTR_LEN(ua) : 0;
-  out->read_writes = lock != NULL ? SKG(read_writes) : 0;
+  /* The count of the session read, or of any this request read (a
+   * regenerated id): the highest. */
+  out->read_writes = lock != NULL && SKG(read_writes) > SKG(request_writes)
+                         ? SKG(read_writes)
+                         : SKG(request_writes);
 }

@@ -191,6 +191,7 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
   SKG(lock_token_len) = r->lock_token_len;
   SKG(read_version) = r->version;
   SKG(read_writes) = r->writes;
+  if (r->writes > SKG(request_writes)) SKG(request_writes) = r->writes;
 }
 
 /* Releases the lock the request still holds (it ended without a write, or

@@ -209,8 +209,8 @@ PS_WRITE_FUNC(sessionkit) {
   sk_compression_for_request(&compression);
   sk_request_for(lock, &request);
   code = sk_write_for(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-                      ZSTR_LEN(val), sk_ttl_ms(maxlifetime), lock,
-                      &compression, &request, &r);
+                      ZSTR_LEN(val), sk_ttl_ms(maxlifetime), lock, &compression,
+                      &request, &r);
   sk_after_release(code, lock);
   if (code != SK_OK) {
     if (code == SK_LOCK_LOST) {
@@ -251,9 +251,9 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
     sk_flush(&r, NULL);
     if (lock != NULL && lock->state == SK_LOCK_READONLY) return SUCCESS;
     unlocked.read_version = lock != NULL ? lock->read_version : 0;
-    code = sk_write_for(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-                        ZSTR_LEN(val), ttl, &unlocked, &compression, &request,
-                        &r);
+    code =
+        sk_write_for(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
+                     ZSTR_LEN(val), ttl, &unlocked, &compression, &request, &r);
   }
   if (code != SK_OK) {
     if (code == SK_LOCK_LOST) {

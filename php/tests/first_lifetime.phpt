@@ -46,9 +46,9 @@ visit($path, $touched, '');                            // touched: 4 s
 // counts on from the old one's (its write is the 2nd: 2 s, the next
 // request's the 3rd: 4 s), not from 1 (1 s, then 2 s).
 visit($path, $old, '$_SESSION["v"] = "x";');
+$new_id_file = (getenv('SK_TEST_TMPDIR') ?: sys_get_temp_dir()) . '/first_lifetime_new_id_' . getmypid();
 visit($path, $old, '$_SESSION["v"] = "regenerated"; session_regenerate_id(true);'
-                   . ' file_put_contents(' . var_export(sys_get_temp_dir() . '/first_lifetime_new_id_' . getmypid(), true) . ', session_id());');
-$new_id_file = sys_get_temp_dir() . '/first_lifetime_new_id_' . getmypid();
+                   . ' file_put_contents(' . var_export($new_id_file, true) . ', session_id());');
 $regenerated = (string) file_get_contents($new_id_file);
 unlink($new_id_file);
 visit($path, $regenerated, '$_SESSION["v"] = "regenerated";');

@@ -24,9 +24,8 @@ static ZEND_INI_MH(OnUpdateLockTimeoutAction) {
 /* Stores a whole number from 0 to INT32_MAX (milliseconds or a count) in
  * *p; otherwise warns, naming the setting and what it accepts (`accepts`:
  * "" or "\"auto\" or "), and fails. */
-static zend_result sk_set_non_negative(zend_ini_entry *entry,
-                                       zend_string *new_value, zend_long *p,
-                                       const char *accepts) {
+zend_result sk_set_non_negative(zend_ini_entry *entry, zend_string *new_value,
+                                zend_long *p, const char *accepts) {
   zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
   if (v < 0 || v > (zend_long)INT32_MAX) {
     php_error_docref(NULL, E_WARNING,
@@ -151,6 +150,7 @@ void sk_forget_lock(void) {
   SKG(lock_id_len) = 0;
   SKG(lock_token_len) = 0;
   SKG(read_version) = 0;
+  SKG(read_writes) = 0;
 }
 
 /* What this request read of session `key` (its lock, possibly none, and
@@ -190,6 +190,8 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
   }
   SKG(lock_token_len) = r->lock_token_len;
   SKG(read_version) = r->version;
+  SKG(read_writes) = r->writes;
+  if (r->writes > SKG(request_writes)) SKG(request_writes) = r->writes;
 }
 
 /* Releases the lock the request still holds (it ended without a write, or

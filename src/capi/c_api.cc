@@ -287,6 +287,21 @@ sk_code NoEngine(sk_result* r) {
 
 }  // namespace
 
+sk_code CallGuarded(sk_result* result, const char* what,
+                    const std::function<sk_code()>& body) noexcept {
+  return Guarded(result, what, body);
+}
+
+std::string PhpSettingNameOf(std::string_view setting) {
+  return PhpSettingName(setting);
+}
+
+SessionLock SessionLockOf(const sk_lock* lock) { return LockOf(lock); }
+
+Result<CompressionOptions> CompressionOptionsOf(const sk_compression* c) {
+  return CompressionOf(c);
+}
+
 SessionEngine* EngineOf(sk_engine* handle) {
   return handle == nullptr ? nullptr : handle->engine.get();
 }
@@ -458,6 +473,7 @@ sk_code sk_read(sk_engine* engine, const char* id, size_t id_len,
     }
     result->found = read->found ? 1 : 0;
     result->version = read->version;
+    result->writes = read->lock.read_writes;
     if (!read->payload.empty()) {
       result->data = sessionkit::CopyString(read->payload);
       if (result->data == nullptr) {

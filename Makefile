@@ -4,7 +4,8 @@ JOBS ?= 2
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
-        bench-contention fault-stack bench-failover fuzz fuzz-planted mutate \
+        bench-contention fault-stack bench-failover bench-crawler fuzz \
+        fuzz-planted mutate \
         install format clean
 
 all: build
@@ -64,6 +65,12 @@ fault-stack: build
 # updates, outage times (docs/redis.md, "Failover figures").
 bench-failover: build
 	@bench/failover/run
+
+# A crawler (no cookie, a bot's User-Agent) against the demo shop on Redis,
+# with the bot lifetime off and on: the sessions it leaves and their TTLs
+# (docs/lifetimes.md, docs/benchmarks.md "Crawler footprint").
+bench-crawler: build
+	@bench/crawler/run
 
 # Longer fuzzing sessions: FUZZ_SECONDS per target (default 60).
 fuzz: build-fuzz

@@ -31,13 +31,20 @@ zend_long compression_threshold;
 char *keys;         /* sessionkit.keys: the key file, "" for none */
 char *legacy;       /* sessionkit.legacy: the old handler's spec, "" for none */
 char *dictionaries; /* sessionkit.dictionaries: a directory, "" for none */
-bool hash_ids; /* sessionkit.hash_ids */
+bool hash_ids;      /* sessionkit.hash_ids */
 zend_long regenerate_grace; /* sessionkit.regenerate_grace, seconds */
 char *user_key; /* sessionkit.user_key: a $_SESSION key, "" for none */
 /* The user sessionkit_set_user() gave in this request (user_len 0: none),
  * recorded at each save until the request ends. */
 char user[SK_MAX_USER_LEN];
 size_t user_len;
+char *bot_pattern;      /* sessionkit.bot_pattern: "" for the built-in list */
+zend_long bot_lifetime; /* seconds, 0: off (and the others below) */
+zend_long first_lifetime;
+zend_long min_lifetime;
+zend_long max_lifetime;
+zend_long max_size; /* bytes, 0: no limit (and warn_size) */
+zend_long warn_size;
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -53,6 +60,12 @@ size_t lock_id_len;
 char lock_token[SK_MAX_TOKEN_LEN + 1];
 size_t lock_token_len;
 uint64_t read_version;
+uint32_t read_writes; /* the write count read (sk_result.writes) */
+/* The highest write count any read of this request returned: the client
+ * came back with a session written that often, so a session it writes
+ * under a new id (session_regenerate_id reads the new id, empty) is no
+ * first visit. Kept across sk_forget_lock; reset after the request. */
+uint32_t request_writes;
 /* The store key a read of a retired id followed (sk_result.followed_key);
  * lock_key_len 0: the id's own session. */
 char lock_key[SK_MAX_ID_LEN + 1];
@@ -94,6 +107,11 @@ const sk_lock *sk_lock_for(const zend_string *key, sk_lock *out);
 void sk_keep_lock(sk_engine *engine, const zend_string *key,
                   const sk_result *r);
 void sk_release_lock(bool in_request);
+/* Stores a whole number from 0 to INT32_MAX given to ini entry `entry` in
+ * *p; otherwise warns, naming the setting and what it accepts (`accepts`:
+ * "" or e.g. "\"auto\" or "), and fails. */
+zend_result sk_set_non_negative(zend_ini_entry *entry, zend_string *new_value,
+                                zend_long *p, const char *accepts);
 
 /* sessionkit_compression.c: compression settings of this request. Their
  * ini entries go with the module's others (sk_lock_unregister_ini). */
@@ -117,6 +135,13 @@ const char *sk_dictionaries_path(size_t *len);
  * module's others, as compression's). */
 void sk_hash_ids_register_ini(int type, int module_number);
 int sk_hash_ids(void);
+/* sessionkit_lifetime.c: the lifetime policy and size limits (their ini
+ * entries go with the module's others, as compression's): the engine
+ * settings, and the request a write or touch of the session read with
+ * `lock` (NULL: none read) serves. */
+void sk_lifetime_register_ini(int type, int module_number);
+void sk_lifetime_settings(sk_engine_settings *s);
+void sk_request_for(const sk_lock *lock, sk_request *out);
 /* sessionkit_grace.c: sessionkit.regenerate_grace (its ini entry goes with
  * the module's others) and the old id of session_regenerate_id(true).
  * hold_destroy: true when the destroy of `key` is held back for the read

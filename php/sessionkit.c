@@ -89,6 +89,7 @@ sk_engine *sk_engine_for_save_path(const char *save_path) {
   settings.dictionaries_path =
       sk_dictionaries_path(&settings.dictionaries_path_len);
   settings.hash_ids = sk_hash_ids();
+  sk_lifetime_settings(&settings);
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
@@ -221,12 +222,14 @@ PS_WRITE_FUNC(sessionkit) {
   sk_code code;
 
   sk_compression compression;
+  sk_request request;
 
   if (engine == NULL) return FAILURE;
   sk_compression_for_request(&compression);
-  code = sk_write_compressed(engine, ZSTR_VAL(key), ZSTR_LEN(key),
-                             ZSTR_VAL(val), ZSTR_LEN(val),
-                             sk_ttl_ms(maxlifetime), lock, &compression, &r);
+  sk_request_for(lock, &request);
+  code = sk_write_for(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
+                      ZSTR_LEN(val), sk_ttl_ms(maxlifetime), lock, &compression,
+                      &request, &r);
   sk_after_release(code, lock);
   if (code != SK_OK) {
     if (code == SK_LOCK_LOST) {
@@ -249,10 +252,16 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   const sk_lock *lock = sk_lock_for(key, &held);
   sk_lock unlocked = {SK_LOCK_NONE, NULL, 0, 0, NULL, 0};
   sk_compression compression;
+  sk_request request;
   sk_code code;
 
   if (engine == NULL) return FAILURE;
-  code = sk_touch(engine, ZSTR_VAL(key), ZSTR_LEN(key), ttl, lock, &r);
+  /* The unchanged data goes along: while a first visit's lifetime grows,
+   * the touch rewrites it with the new write count. */
+  sk_compression_for_request(&compression);
+  sk_request_for(lock, &request);
+  code = sk_touch_for(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
+                      ZSTR_LEN(val), ttl, lock, &compression, &request, &r);
   sk_after_release(code, lock);
   if (code == SK_NOT_FOUND) {
     /* Expired or destroyed since it was read. A request that read it
@@ -266,10 +275,9 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
       unlocked.followed_key = lock->followed_key;
       unlocked.followed_key_len = lock->followed_key_len;
     }
-    sk_compression_for_request(&compression);
     code =
-        sk_write_compressed(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
-                            ZSTR_LEN(val), ttl, &unlocked, &compression, &r);
+        sk_write_for(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
+                     ZSTR_LEN(val), ttl, &unlocked, &compression, &request, &r);
   }
   if (code != SK_OK) {
     if (code == SK_LOCK_LOST) {
@@ -413,6 +421,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_hash_ids_register_ini(type, module_number);
   sk_grace_register_ini(type, module_number);
   sk_users_register_ini(type, module_number);
+  sk_lifetime_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 
@@ -428,6 +437,7 @@ static ZEND_MODULE_POST_ZEND_DEACTIVATE_D(sessionkit) {
   sk_forget_failed_id();
   sk_release_engine();
   sk_users_forget();
+  SKG(request_writes) = 0;
   return SUCCESS;
 }
 

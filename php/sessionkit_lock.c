@@ -24,9 +24,8 @@ static ZEND_INI_MH(OnUpdateLockTimeoutAction) {
 /* Stores a whole number from 0 to INT32_MAX (milliseconds or a count) in
  * *p; otherwise warns, naming the setting and what it accepts (`accepts`:
  * "" or "\"auto\" or "), and fails. */
-static zend_result sk_set_non_negative(zend_ini_entry *entry,
-                                       zend_string *new_value, zend_long *p,
-                                       const char *accepts) {
+zend_result sk_set_non_negative(zend_ini_entry *entry, zend_string *new_value,
+                                zend_long *p, const char *accepts) {
   zend_long v = zend_ini_parse_quantity_warn(new_value, entry->name);
   if (v < 0 || v > (zend_long)INT32_MAX) {
     php_error_docref(NULL, E_WARNING,
@@ -144,6 +143,7 @@ void sk_forget_lock(void) {
   SKG(lock_token_len) = 0;
   SKG(read_version) = 0;
   SKG(lock_key_len) = 0;
+  SKG(read_writes) = 0;
 }
 
 /* What this request read of session `key` (its lock, possibly none, and
@@ -190,6 +190,8 @@ void sk_keep_lock(sk_engine *engine, const zend_string *key,
     memcpy(SKG(lock_key), r->followed_key, r->followed_key_len);
   }
   SKG(lock_key_len) = r->followed_key_len;
+  SKG(read_writes) = r->writes;
+  if (r->writes > SKG(request_writes)) SKG(request_writes) = r->writes;
 }
 
 /* Releases the lock the request still holds (it ended without a write, or

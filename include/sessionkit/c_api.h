@@ -181,6 +181,9 @@ typedef struct sk_result {
    * written before versions existed), to pass back in sk_lock.read_version.
    * See docs/architecture.md, "The stored frame". */
   uint64_t version;
+  /* sk_read: the session's write count for the lifetime policy (0 when
+   * nothing was found), to pass back in sk_request.read_writes. */
+  uint32_t writes;
   /* sk_read of an id retired by a regenerate within its grace
    * (sk_read_replacing): the store key of the session it read instead
    * (NUL-terminated), to pass back in sk_lock.followed_key whatever the
@@ -190,7 +193,7 @@ typedef struct sk_result {
 } sk_result;
 
 #define SK_RESULT_INIT \
-  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0, 0, NULL, 0 }
+  { SK_OK, NULL, NULL, 0, 0, 0, NULL, 0, SK_LOCK_NONE, NULL, 0, 0, 0, NULL, 0 }
 
 /* A session engine bound to one store spec, owned by the library's engine
  * cache: valid from sk_engine_get until the matching sk_engine_release
@@ -241,10 +244,51 @@ typedef struct sk_engine_settings {
    * their id (docs/hashed-ids.md); needs a key file with a hash line in
    * keys_path, else SK_INVALID_ARGUMENT naming both settings. */
   int hash_ids;
+  /* The lifetime policy (docs/lifetimes.md; sessionkit::LifetimeOptions),
+   * lifetimes in whole seconds, 0: off. sessionkit.bot_pattern: the
+   * User-Agent patterns of bots (RE2), empty for the built-in list;
+   * sessionkit.bot_lifetime (PHP's default: SK_DEFAULT_BOT_LIFETIME_S),
+   * first_lifetime, min_lifetime, max_lifetime. SK_INVALID_ARGUMENT
+   * naming the setting for a pattern RE2 cannot compile, a negative
+   * lifetime, or a min_lifetime above max_lifetime. */
+  const char* bot_pattern;
+  size_t bot_pattern_len;
+  int64_t bot_lifetime_s;
+  int64_t first_lifetime_s;
+  int64_t min_lifetime_s;
+  int64_t max_lifetime_s;
+  /* sessionkit.max_size / sessionkit.warn_size: limits in bytes of the
+   * session data a write hands over; 0: none (sessionkit::SizeLimits). */
+  uint64_t max_size;
+  uint64_t warn_size;
 } sk_engine_settings;
 
 #define SK_ENGINE_SETTINGS_INIT \
-  { NULL, 0, NULL, 0, NULL, 0, 0 }
+  { NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0 }
+
+/* sessionkit::kDefaultBotLifetime (lifetime.h) in seconds, which C cannot
+ * include; c_api_lifetime_test.cc checks that they are equal. The PHP ini
+ * default of sessionkit.bot_lifetime. */
+#define SK_DEFAULT_BOT_LIFETIME_S 300
+
+/* Who a write or touch serves, for the lifetime policy
+ * (sessionkit::ClientInfo). */
+typedef struct sk_request {
+  /* Non-zero: an HTTP request (a web SAPI), whose client is a bot when its
+   * User-Agent matches, is empty or is missing. 0: no request (a CLI
+   * script), never a bot unless it names a user_agent. */
+  int http;
+  /* The User-Agent header; NULL when the request sent none. */
+  const char* user_agent;
+  size_t user_agent_len;
+  /* The write count this request's sk_read returned (result->writes),
+   * from which the session's writes are counted for the first-visit
+   * lifetime; 0: nothing read (the write is the session's first). */
+  uint32_t read_writes;
+} sk_request;
+
+#define SK_REQUEST_INIT \
+  { 0, NULL, 0, 0 }
 
 /* As sk_engine_get, for an engine with `settings` (NULL: none, which is
  * sk_engine_get). Each spec and settings pair is its own cached engine.
@@ -345,6 +389,32 @@ sk_code sk_parse_codec(const char* name, size_t name_len, sk_codec* codec,
 sk_code sk_touch(sk_engine* engine, const char* id, size_t id_len,
                  int64_t ttl_ms, const sk_lock* lock,
                  sk_result* result) SK_NOEXCEPT;
+
+/* As sk_write_compressed (`compression` NULL: none), for `request` (NULL:
+ * no request): the engine's lifetime policy decides the lifetime from
+ * `ttl_ms` (the normal one), the request and the write count of
+ * request->read_writes; its size limits apply (SK_INVALID_ARGUMENT naming the
+ * size and sessionkit.max_size when refused: nothing written, the lock
+ * released). See SessionEngine::Write. */
+sk_code sk_write_for(sk_engine* engine, const char* id, size_t id_len,
+                     const char* data, size_t data_len, int64_t ttl_ms,
+                     const sk_lock* lock, const sk_compression* compression,
+                     const sk_request* request, sk_result* result) SK_NOEXCEPT;
+
+/* As sk_touch, with the lifetime sk_write_for would give. `data` is the
+ * session's unchanged data (NULL: unknown): while its first-visit lifetime
+ * still grows, the touch writes it, compressed as `compression` says, so
+ * that the stored write count grows. */
+sk_code sk_touch_for(sk_engine* engine, const char* id, size_t id_len,
+                     const char* data, size_t data_len, int64_t ttl_ms,
+                     const sk_lock* lock, const sk_compression* compression,
+                     const sk_request* request, sk_result* result) SK_NOEXCEPT;
+
+/* SK_OK when `pattern` is a usable sessionkit.bot_pattern (empty: the
+ * built-in list); otherwise SK_INVALID_ARGUMENT naming the setting and
+ * RE2's reason. */
+sk_code sk_check_bot_pattern(const char* pattern, size_t pattern_len,
+                             sk_result* result) SK_NOEXCEPT;
 
 /* Releases `lock` when it is held (a request ending without a write);
  * SK_OK otherwise. */

@@ -20,6 +20,7 @@
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
 #include "sessionkit/legacy.h"
+#include "sessionkit/lifetime.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -110,6 +111,15 @@ struct EngineOptions {
   // directly fails, with InvalidArgument naming both settings. Turning it
   // on or off changes every session's key: live sessions are lost.
   bool hash_ids = false;
+  // The lifetime policy (lifetime.h; in PHP sessionkit.bot_pattern,
+  // bot_lifetime, first_lifetime, min_lifetime, max_lifetime): Write and
+  // Touch give a session the lifetime it decides from the ttl passed, the
+  // client and the session's write count. nullptr: every session lives the
+  // ttl passed.
+  std::shared_ptr<const LifetimePolicy> lifetime;
+  // Size limits of the payloads Write stores (lifetime.h; in PHP
+  // sessionkit.max_size and sessionkit.warn_size). Default: none.
+  SizeLimits size_limits;
 };
 
 // What a request does when the lock wait runs out.
@@ -154,6 +164,10 @@ struct SessionLock {
   // Read and ReadForUpdate whatever the lock state; Write stores the next
   // one (NextSessionVersion in frame.h).
   uint64_t read_version = 0;
+  // The write count of the session read (FrameHeader::write_count, with 0
+  // read as kMaxWriteCount), set by Read and ReadForUpdate; 0 when none
+  // was found. Write and Touch count on from it (NextWriteCount).
+  uint32_t read_writes = 0;
   // Set by a read of an id retired by a regenerate within its grace
   // (ReadReplacing): the store key of the session the read followed the
   // id's pointer to, whose lock this is and where Write, Touch and Unlock
@@ -255,6 +269,18 @@ class SessionEngine {
   Status Write(std::string_view id, std::string_view payload, Duration ttl,
                const SessionLock& lock, const CompressionOptions& compression);
 
+  // As Write, for `client`: with EngineOptions::lifetime, the session
+  // lives the lifetime the policy decides from `ttl` (its normal lifetime),
+  // `client` and its write count (the other overloads pass ClientInfo{}:
+  // no client to judge); the frame records the count while it matters
+  // (LifetimePolicy::StoredWriteCount). A payload above
+  // EngineOptions::size_limits.max_size is refused with InvalidArgument
+  // naming both sizes (nothing written, a held lock released); one above
+  // warn_size is written, with a notice.
+  Status Write(std::string_view id, std::string_view payload, Duration ttl,
+               const SessionLock& lock, const CompressionOptions& compression,
+               const ClientInfo& client);
+
   // Extends the life of an unchanged session without rewriting it (its
   // session version stays; lock.read_version is not used), and releases
   // `lock` when held. When the session vanished meanwhile
@@ -262,6 +288,17 @@ class SessionEngine {
   // Write instead, without the lock. LockLost as Write. With a kReadOnly
   // lock nothing is touched (OK): such a request never writes.
   Status Touch(std::string_view id, Duration ttl, const SessionLock& lock = {});
+
+  // As Touch, for `client`, with the lifetime Write would give (a touch
+  // counts as a write: the client came back). `payload` is the session's
+  // unchanged data (PHP's update_timestamp has it): while the session's
+  // first-visit lifetime still grows, the touch is a Write of it, so that
+  // the frame records the new count; nullopt: never (the lifetime then
+  // follows the count read).
+  Status Touch(std::string_view id, Duration ttl, const SessionLock& lock,
+               const ClientInfo& client,
+               std::optional<std::string_view> payload,
+               const CompressionOptions& compression);
 
   // Releases `lock` if held (a request that ends without writing); OK
   // otherwise.
@@ -345,6 +382,9 @@ class SessionEngine {
   // Lock events so far.
   LockCounters lock_counters() const;
 
+  // Lifetime policy and size limit events so far.
+  PolicyCounters policy_counters() const;
+
   // The underlying store (for the CLI and tests).
   Store& store() { return *store_; }
 
@@ -360,11 +400,13 @@ class SessionEngine {
   // `key` is the id's store key (store_key.h), which encryption binds.
   ReadResult Decode(std::string_view id, std::string_view key,
                     const SessionRecord& record) const;
-  // `payload` as a frame of session version `version`, compressed as
+  // `payload` as a frame of session version `version` and write count
+  // `write_count`, compressed as
   // `compression` says when that pays, and encrypted (binding `key`) when
   // keys are set.
   Result<std::string> Encode(std::string_view id, std::string_view key,
                              std::string_view payload, uint64_t version,
+                             uint8_t write_count,
                              const CompressionOptions& compression) const;
   // Logs and counts a refused locked write or touch.
   void ReportLockLost(std::string_view id, const Status& status,
@@ -408,6 +450,12 @@ class SessionEngine {
   // The user index behind SetUser, UserSessions, DestroyUser
   // (engine_users.cc).
   class UserIndex;
+  // The lifetime policy and size limits (engine_lifetime.cc): the
+  // lifetime of a save of the `writes`-th write for `client`, counted; and
+  // the check of a payload's size (InvalidArgument when refused, counted
+  // and logged when only above warn_size).
+  Duration Lifetime(Duration ttl, const ClientInfo& client, uint32_t writes);
+  Status CheckSize(std::string_view id, size_t size);
 
   std::unique_ptr<Store> store_;
   EngineOptions options_;
@@ -415,6 +463,11 @@ class SessionEngine {
   std::unique_ptr<AtomicLockCounters> counters_;
   // Until when (Unix ms) a failing legacy store is not read again.
   std::atomic<int64_t> legacy_retry_at_ms_{0};
+  // PolicyCounters' fields.
+  std::atomic<uint64_t> size_refused_{0};
+  std::atomic<uint64_t> size_warned_{0};
+  std::atomic<uint64_t> bot_lifetimes_{0};
+  std::atomic<uint64_t> first_lifetimes_{0};
 };
 
 }  // namespace sessionkit

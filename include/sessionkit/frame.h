@@ -9,7 +9,8 @@
 //   2      1    format version (1 or 2; this build writes 2)
 //   3      1    codec id (FrameCodec)
 //   4      1    flags (FrameFlags)
-//   5      1    reserved, 0
+//   5      1    write count (FrameHeader::write_count); 0 in frames of
+//               builds before it, where it was reserved
 //   6      2    encryption key id, big-endian; 0 = not encrypted
 //   8      8    format 2 only: session version, big-endian (NextSessionVersion)
 //   8/16   ...  payload (at 8 in format 1, at 16 in format 2)
@@ -86,6 +87,12 @@ struct FrameHeader {
   FrameCodec codec = FrameCodec::kNone;
   uint8_t flags = kFrameFlagsNone;
   uint16_t key_id = 0;  // 0: payload is not encrypted
+  // How many times the session was written, while the lifetime policy's
+  // first-visit lifetime grows with each write (lifetime.h,
+  // StoredWriteCount); 0 otherwise: written before counts existed, with
+  // first_lifetime off, or grown to its normal lifetime. Readers before it
+  // refuse a frame whose count is not 0 (their "reserved byte").
+  uint8_t write_count = 0;
   // The version of the session this frame holds: greater for a later write
   // (NextSessionVersion). 0 in a format 1 frame, which predates it.
   uint64_t session_version = 0;
@@ -104,8 +111,8 @@ std::string EncodeFrame(const FrameHeader& header, std::string_view payload);
 
 // Parses a stored value of format 1 or 2. Corrupt (naming what is wrong) for
 // a value shorter than its format's header, a bad magic, an unknown format
-// version, codec or flag, a non-zero reserved byte, a tombstone with a
-// payload, a pointer without one, or both flags at once. The payload is not
+// version, codec or flag, a tombstone with a payload, a pointer without
+// one, or both flags at once. The payload is not
 // decoded here.
 Result<FrameView> DecodeFrame(std::string_view stored);
 

@@ -335,6 +335,7 @@ sk_code SetRead(sk_result* result, SessionEngine& engine, std::string_view id,
   }
   result->found = read->found ? 1 : 0;
   result->version = read->version;
+  result->writes = read->lock.read_writes;
   if (!read->payload.empty()) {
     result->data = CopyString(read->payload);
     if (result->data == nullptr) {
@@ -347,6 +348,21 @@ sk_code SetRead(sk_result* result, SessionEngine& engine, std::string_view id,
 }
 
 }  // namespace
+
+sk_code CallGuarded(sk_result* result, const char* what,
+                    const std::function<sk_code()>& body) noexcept {
+  return Guarded(result, what, body);
+}
+
+std::string PhpSettingNameOf(std::string_view setting) {
+  return PhpSettingName(setting);
+}
+
+SessionLock SessionLockOf(const sk_lock* lock) { return LockOf(lock); }
+
+Result<CompressionOptions> CompressionOptionsOf(const sk_compression* c) {
+  return CompressionOf(c);
+}
 
 SessionEngine* EngineOf(sk_engine* handle) {
   return handle == nullptr ? nullptr : handle->engine.get();

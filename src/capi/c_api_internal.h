@@ -5,16 +5,32 @@
 
 #include <cstddef>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "sessionkit/c_api.h"
 #include "sessionkit/engine.h"
+#include "sessionkit/status.h"
 
 namespace sessionkit {
 
 // The engine behind `handle` (never null for a handle sk_engine_get
 // returned). The engine lives while its handle is valid (c_api.h).
 SessionEngine* EngineOf(sk_engine* handle);
+
+// For C ABI functions defined outside c_api.cc (c_api_lifetime.cc,
+// c_api_users.cc), the helpers every entry point uses (with CallEngine,
+// SetResultStatus and SetResultData below): runs `body` with the engine's
+// log lines captured into `result` and every exception turned into
+// SK_INTERNAL (`result` must be non-null); the lock and the compression
+// settings of C arguments (InvalidArgument naming the setting for a value
+// out of range).
+sk_code CallGuarded(sk_result* result, const char* what,
+                    const std::function<sk_code()>& body) noexcept;
+SessionLock SessionLockOf(const sk_lock* lock);
+Result<CompressionOptions> CompressionOptionsOf(const sk_compression* c);
+// What messages call setting `setting`: PHP's ini entry.
+std::string PhpSettingNameOf(std::string_view setting);
 
 // The most engines the cache keeps when no caller holds them.
 inline constexpr size_t kMaxCachedEngines = 8;

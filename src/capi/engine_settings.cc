@@ -1,5 +1,6 @@
 #include "capi/engine_settings.h"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -7,6 +8,7 @@
 #include "sessionkit/dictionaries.h"
 #include "sessionkit/keyring.h"
 #include "sessionkit/legacy.h"
+#include "sessionkit/lifetime.h"
 
 namespace sessionkit {
 namespace {
@@ -23,6 +25,19 @@ void AppendField(std::string* key, std::string_view name,
   key->append(value);
 }
 
+// Seconds as a Duration, saturating (negative stays negative: refused by
+// LifetimePolicy::Create).
+Duration SecondsToDuration(int64_t s) {
+  constexpr int64_t kMax = INT64_MAX / 1000;
+  if (s > kMax) return Duration(INT64_MAX);
+  if (s < -kMax) return Duration(INT64_MIN);
+  return Duration(s * 1000);
+}
+
+size_t Bytes(uint64_t n) {
+  return n > SIZE_MAX ? SIZE_MAX : static_cast<size_t>(n);
+}
+
 }  // namespace
 
 std::string EngineCacheKey(std::string_view spec,
@@ -35,6 +50,18 @@ std::string EngineCacheKey(std::string_view spec,
       &key, "dictionaries",
       View(settings->dictionaries_path, settings->dictionaries_path_len));
   AppendField(&key, "hash_ids", settings->hash_ids != 0 ? "1" : "");
+  AppendField(&key, "bot_pattern",
+              View(settings->bot_pattern, settings->bot_pattern_len));
+  const std::pair<const char*, int64_t> numbers[] = {
+      {"bot_lifetime", settings->bot_lifetime_s},
+      {"first_lifetime", settings->first_lifetime_s},
+      {"min_lifetime", settings->min_lifetime_s},
+      {"max_lifetime", settings->max_lifetime_s},
+      {"max_size", static_cast<int64_t>(settings->max_size)},
+      {"warn_size", static_cast<int64_t>(settings->warn_size)}};
+  for (const auto& [name, value] : numbers) {
+    AppendField(&key, name, value != 0 ? std::to_string(value) : "");
+  }
   return key;
 }
 
@@ -72,6 +99,23 @@ Status ApplyEngineSettings(const sk_engine_settings* settings,
   }
   // Checked with the keys by OpenEngine (CheckIdHashing).
   options->hash_ids = settings->hash_ids != 0;
+  options->size_limits.max_size = Bytes(settings->max_size);
+  options->size_limits.warn_size = Bytes(settings->warn_size);
+  if (settings->bot_lifetime_s == 0 && settings->first_lifetime_s == 0 &&
+      settings->min_lifetime_s == 0 && settings->max_lifetime_s == 0) {
+    return Status::OK();  // no lifetime policy
+  }
+  LifetimeOptions lifetime;
+  lifetime.bot_pattern.assign(
+      View(settings->bot_pattern, settings->bot_pattern_len));
+  lifetime.bot_lifetime = SecondsToDuration(settings->bot_lifetime_s);
+  lifetime.first_lifetime = SecondsToDuration(settings->first_lifetime_s);
+  lifetime.min_lifetime = SecondsToDuration(settings->min_lifetime_s);
+  lifetime.max_lifetime = SecondsToDuration(settings->max_lifetime_s);
+  auto policy =
+      LifetimePolicy::Create(std::move(lifetime), options->setting_name);
+  if (!policy.ok()) return policy.status();
+  options->lifetime = std::move(policy).value();
   return Status::OK();
 }
 

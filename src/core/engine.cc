@@ -178,6 +178,9 @@ ReadResult SessionEngine::Decode(std::string_view id, std::string_view key,
     result.payload.assign(frame->payload);
   }
   result.found = true;
+  result.lock.read_writes = frame->header.write_count != 0
+                                ? frame->header.write_count
+                                : kMaxWriteCount;
   return result;
 }
 
@@ -303,9 +306,11 @@ void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
 
 Result<std::string> SessionEngine::Encode(
     std::string_view id, std::string_view key, std::string_view payload,
-    uint64_t version, const CompressionOptions& compression) const {
+    uint64_t version, uint8_t write_count,
+    const CompressionOptions& compression) const {
   FrameHeader header;
   header.session_version = version;
+  header.write_count = write_count;
   std::string packed_payload;
   if (compression.codec != FrameCodec::kNone &&
       payload.size() >= compression.threshold &&
@@ -347,6 +352,13 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
 Status SessionEngine::Write(std::string_view id, std::string_view payload,
                             Duration ttl, const SessionLock& lock,
                             const CompressionOptions& compression) {
+  return Write(id, payload, ttl, lock, compression, ClientInfo{});
+}
+
+Status SessionEngine::Write(std::string_view id, std::string_view payload,
+                            Duration ttl, const SessionLock& lock,
+                            const CompressionOptions& compression,
+                            const ClientInfo& client) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
   auto key = KeyOf(id, lock);
@@ -359,9 +371,17 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
             "ran out, or the stored value could not be read)");
     return Status::OK();
   }
+  if (Status size = CheckSize(id, payload.size()); !size.ok()) {
+    if (lock.state == LockState::kHeld) (void)store_->Unlock(*key, lock.owner);
+    return size;
+  }
+  const uint32_t writes = NextWriteCount(lock.read_writes);
+  const uint8_t stored_writes =
+      options_.lifetime ? options_.lifetime->StoredWriteCount(ttl, writes) : 0;
+  ttl = Lifetime(ttl, client, writes);
   const uint64_t version =
       NextSessionVersion(lock.read_version, env_->WallNow());
-  auto frame = Encode(id, *key, payload, version, compression);
+  auto frame = Encode(id, *key, payload, version, stored_writes, compression);
   if (!frame.ok()) {
     Log(LogLevel::kWarning, "session " + SessionIdPrefix(id) +
                                 " was not saved: " + frame.status().message());
@@ -388,6 +408,13 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
 
 Status SessionEngine::Touch(std::string_view id, Duration ttl,
                             const SessionLock& lock) {
+  return Touch(id, ttl, lock, ClientInfo{}, std::nullopt, options_.compression);
+}
+
+Status SessionEngine::Touch(std::string_view id, Duration ttl,
+                            const SessionLock& lock, const ClientInfo& client,
+                            std::optional<std::string_view> payload,
+                            const CompressionOptions& compression) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
   // A read-only request writes nothing, not even an expiry: the holder may
@@ -395,6 +422,15 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
   if (lock.state == LockState::kReadOnly) return Status::OK();
   auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
+  // A touch is a visit: while the first-visit lifetime grows, the new
+  // write count must reach the frame, so the touch is a write.
+  const uint32_t writes = NextWriteCount(lock.read_writes);
+  if (payload.has_value() && options_.lifetime != nullptr &&
+      lock.read_writes != 0 &&
+      options_.lifetime->StoredWriteCount(ttl, writes) != 0) {
+    return Write(id, *payload, ttl, lock, compression, client);
+  }
+  ttl = Lifetime(ttl, client, writes);
   if (lock.followed_key.empty()) {
     if (std::optional<Status> moved = MoveLegacyOnTouch(id, *key, ttl, lock)) {
       return *moved;

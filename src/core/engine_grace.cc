@@ -11,6 +11,7 @@
 #include "crypt/aead.h"
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
+#include "sessionkit/lifetime.h"
 
 namespace sessionkit {
 namespace {
@@ -20,6 +21,13 @@ std::string Unusable(std::string_view id, const std::string& store,
   return store + ": session " + SessionIdPrefix(id) +
          " was replaced by a regenerate, but " + std::string(why) +
          "; it reads as no session";
+}
+
+// The write count byte of a frame whose count was read as `read_writes`
+// (0 is read as kMaxWriteCount), so that a copy keeps the original's.
+uint8_t StoredWriteCountOf(uint32_t read_writes) {
+  return read_writes >= kMaxWriteCount ? 0
+                                       : static_cast<uint8_t>(read_writes);
 }
 
 }  // namespace
@@ -163,6 +171,7 @@ Result<ReadResult> SessionEngine::ReadReplacing(std::string_view new_id,
     if (old.found) {
       auto frame = Encode(new_id, *new_key, old.payload,
                           NextSessionVersion(old.version, env_->WallNow()),
+                          StoredWriteCountOf(old.lock.read_writes),
                           options_.compression);
       Status s =
           frame.ok() ? store_->Write(*new_key, *frame, grace) : frame.status();

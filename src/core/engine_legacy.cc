@@ -33,6 +33,8 @@ ReadResult SessionEngine::ReadLegacy(std::string_view id) {
   if (copy.ok()) {
     result.payload = std::move(copy->payload);
     result.found = true;
+    // An existing session: it lives its normal lifetime.
+    result.lock.read_writes = kMaxWriteCount;
     return result;
   }
   const Status& s = copy.status();

@@ -142,8 +142,7 @@ std::vector<std::string> UnreadableValues() {
                                                {2, kFrameVersion + 1},
                                                {3, 1},
                                                {4, 1},  // tombstone+data
-                                               {4, 0x80},
-                                               {5, 1}}) {
+                                               {4, 0x80}}) {
     std::string v = good;
     v[at] = static_cast<char>(value);
     values.push_back(v);

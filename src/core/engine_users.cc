@@ -172,6 +172,7 @@ class SessionEngine::UserIndex {
                             uint64_t read_version) {
     return e_.Encode(key, key, payload,
                      NextSessionVersion(read_version, e_.env_->WallNow()),
+                     /*write_count=*/0,
                      CompressionOptions{});
   }
 

@@ -41,7 +41,7 @@ std::string EncodeFrame(const FrameHeader& header, std::string_view payload) {
   out.push_back(static_cast<char>(kFrameVersion));
   out.push_back(static_cast<char>(header.codec));
   out.push_back(static_cast<char>(header.flags));
-  out.push_back('\0');
+  out.push_back(static_cast<char>(header.write_count));
   out.push_back(static_cast<char>(header.key_id >> 8));
   out.push_back(static_cast<char>(header.key_id & 0xff));
   for (int shift = 56; shift >= 0; shift -= 8) {
@@ -90,9 +90,7 @@ Result<FrameView> DecodeFrame(std::string_view stored) {
     return Status::Corrupt("frame has unknown flag bits (flags byte " +
                            std::to_string(view.header.flags) + ")");
   }
-  if (byte(5) != 0) {
-    return Status::Corrupt("frame header reserved byte is not zero");
-  }
+  view.header.write_count = byte(5);
   view.header.key_id = static_cast<uint16_t>(byte(6) << 8 | byte(7));
   for (size_t i = kFrameCommonHeaderSize; i < header_size; ++i) {
     view.header.session_version = view.header.session_version << 8 | byte(i);

@@ -1,5 +1,6 @@
 // Feeds arbitrary stored bytes to the frame decoder: it must never crash; a
-// frame it accepts must re-encode to the same bytes (format 2), or to the
+// frame it accepts (any write count in byte 5) must re-encode to the same
+// bytes (format 2), or to the
 // same header with the format 2 session version 0 added (format 1), and
 // decode again to the same header fields and payload.
 #include <cstddef>
@@ -34,6 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!again.ok() || again->payload != view->payload ||
         again->header.codec != h.codec || again->header.flags != h.flags ||
         again->header.key_id != h.key_id ||
+        again->header.write_count != h.write_count ||
         again->header.session_version != h.session_version) {
       abort();
     }

@@ -229,9 +229,16 @@ typedef struct sk_engine_settings {
    * their id (docs/hashed-ids.md); needs a key file with a hash line in
    * keys_path, else SK_INVALID_ARGUMENT naming both settings. */
   int hash_ids;
+  /* sessionkit.metrics: the metrics file the engine counts into, shared by
+   * every process of the host (docs/metrics.md); empty for no metrics. A
+   * file that cannot be used (not a metrics file, damaged, not writable)
+   * does not stop the engine: it opens without metrics, with a warning
+   * naming the file in result->log. */
+  const char* metrics_path;
+  size_t metrics_path_len;
 } sk_engine_settings;
 
-#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0, NULL, 0, 0}
+#define SK_ENGINE_SETTINGS_INIT {NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0}
 
 /* As sk_engine_get, for an engine with `settings` (NULL: none, which is
  * sk_engine_get). Each spec and settings pair is its own cached engine.

@@ -19,6 +19,7 @@
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
 #include "sessionkit/legacy.h"
+#include "sessionkit/metrics.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -108,6 +109,10 @@ struct EngineOptions {
   // directly fails, with InvalidArgument naming both settings. Turning it
   // on or off changes every session's key: live sessions are lost.
   bool hash_ids = false;
+  // Where the engine counts its calls, their latencies, lock waits, bytes
+  // and sessions (metrics.h; in PHP sessionkit.metrics, OpenMetricsFile;
+  // docs/metrics.md). nullptr: nothing is counted, at no cost.
+  std::shared_ptr<MetricsSink> metrics;
 };
 
 // What a request does when the lock wait runs out.
@@ -264,7 +269,8 @@ class SessionEngine {
   // Creates a fresh id (CSPRNG, >= 128 bits) that no live session uses.
   Result<std::string> CreateId(const SessionIdOptions& options = {});
 
-  // Lock events so far.
+  // Lock events so far (of this engine; EngineOptions::metrics counts them
+  // across processes).
   LockCounters lock_counters() const;
 
   // The underlying store (for the CLI and tests).
@@ -272,6 +278,21 @@ class SessionEngine {
 
  private:
   struct AtomicLockCounters;
+
+  // What the public calls of the same name do; those count each call in
+  // EngineOptions::metrics when set (engine_metrics.cc).
+  Result<ReadResult> DoRead(std::string_view id);
+  Result<ReadResult> DoReadForUpdate(std::string_view id,
+                                     const LockOptions& lock);
+  Status DoWrite(std::string_view id, std::string_view payload, Duration ttl,
+                 const SessionLock& lock,
+                 const CompressionOptions& compression);
+  Status DoTouch(std::string_view id, Duration ttl, const SessionLock& lock);
+  Status DoDestroy(std::string_view id);
+  Result<GcResult> DoGc();
+  Result<bool> DoExists(std::string_view id);
+  // Adds `n` to `counter` of EngineOptions::metrics, when set.
+  void Count(MetricCounter counter, uint64_t n = 1) const;
 
   void Log(LogLevel level, std::string_view message) const;
   // What the user knows the setting `name` as (EngineOptions::setting_name).

@@ -7,6 +7,7 @@
 #include "sessionkit/dictionaries.h"
 #include "sessionkit/keyring.h"
 #include "sessionkit/legacy.h"
+#include "sessionkit/metrics.h"
 
 namespace sessionkit {
 namespace {
@@ -35,6 +36,8 @@ std::string EngineCacheKey(std::string_view spec,
       &key, "dictionaries",
       View(settings->dictionaries_path, settings->dictionaries_path_len));
   AppendField(&key, "hash_ids", settings->hash_ids != 0 ? "1" : "");
+  AppendField(&key, "metrics",
+              View(settings->metrics_path, settings->metrics_path_len));
   return key;
 }
 
@@ -73,6 +76,21 @@ Status ApplyEngineSettings(const sk_engine_settings* settings,
   // Checked with the keys by OpenEngine (CheckIdHashing).
   options->hash_ids = settings->hash_ids != 0;
   return Status::OK();
+}
+
+std::string ApplyMetricsSetting(const sk_engine_settings* settings,
+                                std::string_view spec, EngineOptions* options) {
+  if (settings == nullptr) return "";
+  const std::string_view path =
+      View(settings->metrics_path, settings->metrics_path_len);
+  if (path.empty()) return "";
+  auto sink = OpenMetricsFile(std::string(path), MetricsStoreLabel(spec));
+  if (!sink.ok()) {
+    return "sessionkit.metrics: " + sink.status().message() +
+           "; sessions are stored, but not counted";
+  }
+  options->metrics = std::move(sink).value();
+  return "";
 }
 
 }  // namespace sessionkit

@@ -32,6 +32,7 @@ char *keys; /* sessionkit.keys: the key file, "" for none */
 char *legacy; /* sessionkit.legacy: the old handler's spec, "" for none */
 char *dictionaries; /* sessionkit.dictionaries: a directory, "" for none */
 bool hash_ids; /* sessionkit.hash_ids */
+char *metrics; /* sessionkit.metrics: the metrics file, "" for none */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -95,5 +96,9 @@ const char *sk_dictionaries_path(size_t *len);
  * module's others, as compression's). */
 void sk_hash_ids_register_ini(int type, int module_number);
 int sk_hash_ids(void);
+/* sessionkit_metrics.c: the metrics file of sessionkit.metrics (its ini
+ * entry goes with the module's others, as compression's). */
+void sk_metrics_register_ini(int type, int module_number);
+const char *sk_metrics_path(size_t *len);
 
 #endif /* PHP_SESSIONKIT_H_ */

@@ -91,6 +91,7 @@ PS_OPEN_FUNC(sessionkit) {
   settings.dictionaries_path =
       sk_dictionaries_path(&settings.dictionaries_path_len);
   settings.hash_ids = sk_hash_ids();
+  settings.metrics_path = sk_metrics_path(&settings.metrics_path_len);
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
@@ -384,6 +385,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_legacy_register_ini(type, module_number);
   sk_dictionaries_register_ini(type, module_number);
   sk_hash_ids_register_ini(type, module_number);
+  sk_metrics_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

@@ -36,12 +36,12 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls",    "get",     "rm",
-                                       "gc",    "lock",  "check",   "compact",
-                                       "keys",  "train", "migrate", "rekey"};
+constexpr std::string_view kVerbs[] = {
+    "stats",   "ls",   "get",   "rm",      "gc",    "lock",    "check",
+    "compact", "keys", "train", "migrate", "rekey", "metrics", "top"};
 constexpr char kVerbList[] =
     "stats, ls, get, rm, gc, lock, check, compact, keys, train, migrate, "
-    "rekey";
+    "rekey, metrics, top";
 constexpr size_t kScanPage = 1000;
 
 // What the user typed, made safe to quote in a message.
@@ -553,6 +553,8 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   CLI::App* train = AddTrainCommand(app, &train_args);  // its URL is required
   BulkArgs bulk_args;
   AddBulkCommands(app, &bulk_args);
+  MetricsArgs metrics_args;
+  AddMetricsCommands(app, &metrics_args);  // no store URL
 
   try {
     app.parse(argc, argv);
@@ -570,6 +572,9 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   const CLI::App* chosen = app.get_subcommands().at(0);
   if (chosen == keys) return RunKeys(*keys, keys_args, out, err);
   if (chosen == train) return RunTrain(train_args, out, err);
+  if (IsMetricsVerb(chosen->get_name())) {
+    return RunMetricsVerb(chosen->get_name(), metrics_args, out, err);
+  }
   if (IsBulkVerb(chosen->get_name())) {
     return RunBulkVerb(chosen->get_name(), bulk_args, out, err);
   }

@@ -14,6 +14,9 @@
 //                               train a zstd dictionary on stored sessions
 //   sessionkit migrate FROM TO  copy every session into another store
 //   sessionkit rekey URL        re-encrypt every session with the active key
+//   sessionkit metrics          the metrics file, Prometheus text or JSON,
+//                               or served over HTTP (--listen)
+//   sessionkit top              live rates from the metrics file
 //
 // Without URL, the store is PHP's (cli_source.h).
 // docs/cli.md describes every verb and the exit codes.
@@ -133,6 +136,24 @@ bool IsBulkVerb(std::string_view verb);
 // Runs `verb` (a bulk verb) as parsed.
 int RunBulkVerb(const std::string& verb, const BulkArgs& args,
                 std::ostream& out, std::ostream& err);
+
+// The verbs over the metrics file, `metrics` and `top` (cli_metrics.cc):
+// what their command lines set.
+struct MetricsArgs {
+  std::string file;            // --file; empty: $SESSIONKIT_METRICS
+  bool json = false;           // metrics --json
+  std::string listen;          // metrics --listen HOST:PORT
+  uint64_t max_requests = 0;   // hidden, for tests: serve this many, stop
+  int64_t interval_ms = 1000;  // top --interval-ms
+  uint64_t iterations = 0;     // top --iterations; 0: until interrupted
+};
+// Registers `metrics` and `top` on `app`, filling `args`.
+void AddMetricsCommands(CLI::App& app, MetricsArgs* args);
+// True for the verbs AddMetricsCommands registers.
+bool IsMetricsVerb(std::string_view verb);
+// Runs `verb` (a metrics verb) as parsed.
+int RunMetricsVerb(const std::string& verb, const MetricsArgs& args,
+                   std::ostream& out, std::ostream& err);
 
 // The payload of a stored value whose frame is `frame` (`stored` decoded),
 // for session `id`: decrypted with the key file `keys_file` when the frame

@@ -78,11 +78,11 @@ TEST_F(MetricsFileTest, WhatASinkCountsReadsBack) {
   const StoreCells& redis = s.stores[kRedis];
   EXPECT_EQ(redis.operations[kRead][kOk], 1u);
   EXPECT_EQ(redis.operations[kRead][kMiss], 1u);
-  // 3 ms is in the bucket of le=5ms (index 5), 20 ms in le=25ms (7).
-  EXPECT_EQ(redis.latency[kRead].buckets[5], 1u);
-  EXPECT_EQ(redis.latency[kRead].buckets[7], 1u);
+  // 3 ms is in the bucket of le=5ms (index 8), 20 ms in le=25ms (10).
+  EXPECT_EQ(redis.latency[kRead].buckets[8], 1u);
+  EXPECT_EQ(redis.latency[kRead].buckets[10], 1u);
   EXPECT_EQ(redis.latency[kRead].sum_ns, 23'000'000u);
-  EXPECT_EQ(redis.lock_wait.buckets[0], 1u);
+  EXPECT_EQ(redis.lock_wait.buckets[2], 1u);  // le=50us: bounds include
   EXPECT_EQ(redis.counters[static_cast<int>(MetricCounter::kBytesRead)], 1234u);
   EXPECT_EQ(s.stores[0].operations[kRead][kOk], 0u);  // lmdb: nothing
   EXPECT_EQ(s.slots_claimed, 1u);

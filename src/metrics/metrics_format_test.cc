@@ -17,8 +17,8 @@ MetricsSnapshot Sample() {
   lmdb.operations[static_cast<int>(MetricOp::kWrite)]
                  [static_cast<int>(MetricOutcome::kError)] = 7;
   HistogramCells& h = lmdb.latency[static_cast<int>(MetricOp::kWrite)];
-  h.buckets[0] = 2;             // le 0.0001
-  h.buckets[3] = 5;             // le 0.001
+  h.buckets[0] = 2;             // le 0.00001
+  h.buckets[3] = 5;             // le 0.0001
   h.buckets[kBuckets - 1] = 1;  // +Inf
   h.sum_ns = 12'500'000'001;
   lmdb.counters[static_cast<int>(MetricCounter::kLockTimeouts)] = 4;
@@ -37,9 +37,9 @@ TEST(MetricsFormatTest, PrometheusTextHasCumulativeBucketsAndExactSums) {
       << t;
   const std::string labels = "{store=\"lmdb\",op=\"write\"";
   const std::string name = "sessionkit_operation_duration_seconds";
-  EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"0.0001\"} 2"));
-  EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"0.00025\"} 2"));
-  EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"0.001\"} 7"));
+  EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"0.00001\"} 2"));
+  EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"0.000025\"} 2"));
+  EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"0.0001\"} 7"));
   EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"10\"} 7"));
   EXPECT_TRUE(Has(t, name + "_bucket" + labels + ",le=\"+Inf\"} 8"));
   EXPECT_TRUE(Has(t, name + "_count" + labels + "} 8"));

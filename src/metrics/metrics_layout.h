@@ -26,10 +26,10 @@ inline constexpr int kStores = static_cast<int>(kStoreLabels.size());
 // Upper bounds of the latency histograms' buckets, in seconds (Prometheus'
 // `le`), for operations and lock waits alike; one more bucket, +Inf,
 // follows. In nanoseconds for the writer.
-inline constexpr std::array<int64_t, 16> kBucketBoundsNs = {
-    100'000,       250'000,       500'000,       1'000'000,
-    2'500'000,     5'000'000,     10'000'000,    25'000'000,
-    50'000'000,    100'000'000,   250'000'000,   500'000'000,
+inline constexpr std::array<int64_t, 19> kBucketBoundsNs = {
+    10'000,        25'000,        50'000,        100'000,       250'000,
+    500'000,       1'000'000,     2'500'000,     5'000'000,     10'000'000,
+    25'000'000,    50'000'000,    100'000'000,   250'000'000,   500'000'000,
     1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000};
 inline constexpr int kBuckets = static_cast<int>(kBucketBoundsNs.size()) + 1;
 

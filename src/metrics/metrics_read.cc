@@ -5,11 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
 namespace sessionkit::metrics_internal {
 namespace {
+
+constexpr char kNotOurs[] =
+    " is not a sessionkit metrics file (its first bytes are not "
+    "\"SKMETRIC\"); give sessionkit a file of its own";
 
 std::string Quote(std::string_view name) {
   return "metrics file " + std::string(name);
@@ -37,6 +42,10 @@ void AddSlot(const char* p, MetricsSnapshot* s) {
 
 Status CheckFile(std::string_view head, uint64_t file_bytes,
                  std::string_view name) {
+  const size_t magic = std::min(head.size(), sizeof kMagic);
+  if (magic > 0 && std::memcmp(head.data(), kMagic, magic) != 0) {
+    return Status::InvalidArgument(Quote(name) + kNotOurs);
+  }
   if (head.size() < sizeof(FileHeader)) {
     return Status::InvalidArgument(Quote(name) + " is damaged: only " +
                                    std::to_string(file_bytes) +
@@ -50,10 +59,7 @@ Status CheckFile(std::string_view head, uint64_t file_bytes,
 Status CheckMetricsHeader(const FileHeader& h, uint64_t file_bytes,
                           std::string_view name) {
   if (std::memcmp(h.magic, kMagic, sizeof h.magic) != 0) {
-    return Status::InvalidArgument(
-        Quote(name) +
-        " is not a sessionkit metrics file (its first bytes are not "
-        "\"SKMETRIC\"); give sessionkit a file of its own");
+    return Status::InvalidArgument(Quote(name) + kNotOurs);
   }
   const FileHeader want = ExpectedHeader();
   if (h.version != want.version) {

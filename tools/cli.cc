@@ -64,6 +64,7 @@ struct Args {
   std::string timeout_action = "fail";
   std::string keys_file;  // get, rm, lock --keys
   bool hash_ids = false;  // get, rm, lock --hash-ids
+  bool json = false;      // ls, stats --json
 };
 
 // One invocation: the verb's arguments and where its output goes.
@@ -159,9 +160,11 @@ class Command : private Args {
 
   int Stats() {
     if (int rc = OpenStoreOrFail()) return rc;
-    uint64_t count[2] = {0, 0};
-    uint64_t bytes[2] = {0, 0};
-    SizeHistogram histogram;
+    StoreTotals t;
+    t.store = store_->name();
+    uint64_t* const count = t.count;
+    uint64_t* const bytes = t.bytes;
+    SizeHistogram& histogram = t.histogram;
     int rc = ScanAll(/*with_expired=*/true, 0,
                      [&](const SessionInfo& info, bool expired) {
                        count[expired] += 1;
@@ -169,6 +172,10 @@ class Command : private Args {
                        histogram.Add(info.bytes, expired);
                      });
     if (rc != kExitOk) return rc;
+    if (json) {
+      out_ << FormatStatsJson(t, store_->Usage());
+      return kExitOk;
+    }
 
     out_ << "store: " << store_->name() << "\n\n";
     const auto row = [&](const std::string& label, uint64_t n, uint64_t b) {
@@ -195,13 +202,23 @@ class Command : private Args {
 
   int List() {
     if (int rc = OpenStoreOrFail()) return rc;
-    return ScanAll(include_expired, limit,
-                   [&](const SessionInfo& info, bool expired) {
-                     out_ << EscapeBytes(info.id) << "  "
-                          << PadLeft(std::to_string(info.bytes), 8) << "  "
-                          << FormatIso8601Utc(info.expires_at)
-                          << (expired ? "  expired" : "") << "\n";
-                   });
+    // --json: one array, written as the scan goes.
+    const char* separator = "[\n";
+    const int rc = ScanAll(
+        include_expired, limit, [&](const SessionInfo& info, bool expired) {
+          if (json) {
+            out_ << separator << FormatSessionJson(info, expired);
+            separator = ",\n";
+            return;
+          }
+          out_ << EscapeBytes(info.id) << "  "
+               << PadLeft(std::to_string(info.bytes), 8) << "  "
+               << FormatIso8601Utc(info.expires_at)
+               << (expired ? "  expired" : "") << "\n";
+        });
+    if (json && rc == kExitOk)
+      out_ << (*separator == '[' ? "[" : "") << "\n]\n";
+    return rc;
   }
 
   int Get() {
@@ -392,6 +409,7 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       "Count live and expired sessions, their bytes, and show a histogram of "
       "session sizes (powers of two).");
   stats->add_option("URL", a->url, kUrlHelp);
+  stats->add_flag("--json", a->json, "Print one JSON object (for scripts)");
   stats->footer("Example: sessionkit stats lmdb:///var/lib/sessionkit");
 
   CLI::App* ls = app.add_subcommand(
@@ -404,6 +422,8 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       ->check(PositiveCount());
   ls->add_flag("--expired", a->include_expired,
                "Also list expired sessions not yet removed by gc");
+  ls->add_flag("--json", a->json,
+               "Print a JSON array of {id, bytes, expires_at, expired}");
   ls->footer("Example: sessionkit ls --limit 20 lmdb:///var/lib/sessionkit");
 
   CLI::App* get = app.add_subcommand(

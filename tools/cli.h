@@ -73,6 +73,7 @@ struct KeysArgs {
   std::string out;    // generate --out
   int id = 0;         // 0: 1 for generate, the next free id for add
   bool hash = false;  // add --hash: add the hash line instead of a key
+  bool json = false;  // list --json
 };
 // Registers `keys` and its verbs on `app`, filling `args`; runs the verb
 // chosen under `keys` (a parsed command line).
@@ -217,10 +218,34 @@ class SizeHistogram {
   // one row per bucket from the smallest to the largest non-empty one.
   // Empty string when nothing was counted.
   std::string Format() const;
+  // The non-empty buckets as a JSON array of {"from", "below", "live",
+  // "expired"} (bytes and counts); "[]" when nothing was counted.
+  std::string FormatJson() const;
 
  private:
   std::array<std::array<uint64_t, 2>, kBuckets> counts_{};
 };
+
+// --json output (cli_json.cc). `s` as a JSON string literal, quotes
+// included: '"', '\\' and bytes below 0x20 or from 0x7f escaped as
+// \u00XX (a byte above 0x7f is one character), so any stored key prints
+// as valid JSON.
+std::string JsonString(std::string_view s);
+// One session as `ls --json` lists it: {"id", "bytes", "expires_at" (ISO
+// 8601 UTC), "expired"}.
+std::string FormatSessionJson(const SessionInfo& info, bool expired);
+// What `stats` counted: sessions and bytes, live [0] and expired [1].
+struct StoreTotals {
+  std::string store;  // its name, as in messages
+  uint64_t count[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+  SizeHistogram histogram;
+};
+// What `stats --json` prints: {"store", "live", "expired", "total" (each
+// {"sessions", "bytes"}), "usage" (null for a store without a limit of
+// its own), "histogram"}, one line.
+std::string FormatStatsJson(const StoreTotals& totals,
+                            const Result<StoreUsage>& usage);
 
 }  // namespace sessionkit::cli
 

@@ -21,13 +21,16 @@ MetricOutcome OutcomeOf(const Result<ReadResult>& r) {
 }
 
 // Runs `body` and reports `op` with the outcome `outcome_of` gives its
-// result to `sink` (which is set).
+// result to `sink` (which is set), and the round trips `store` made.
 template <typename Body, typename OutcomeOf>
-auto Measured(MetricsSink& sink, Env* env, MetricOp op, Body&& body,
-              OutcomeOf&& outcome_of) {
+auto Measured(MetricsSink& sink, Env* env, Store& store, MetricOp op,
+              Body&& body, OutcomeOf&& outcome_of) {
   const SteadyTime start = env->SteadyNow();
   auto result = body();
   sink.Operation(op, outcome_of(result), env->SteadyNow() - start);
+  if (const uint64_t trips = store.TakeRoundTrips(); trips != 0) {
+    sink.Add(MetricCounter::kRoundTrips, trips);
+  }
   return result;
 }
 
@@ -40,7 +43,8 @@ void SessionEngine::Count(MetricCounter counter, uint64_t n) const {
 Result<ReadResult> SessionEngine::Read(std::string_view id) {
   if (!options_.metrics) return DoRead(id);
   auto r = Measured(
-      *options_.metrics, env_, MetricOp::kRead, [&] { return DoRead(id); },
+      *options_.metrics, env_, *store_, MetricOp::kRead,
+      [&] { return DoRead(id); },
       [](const Result<ReadResult>& r) { return OutcomeOf(r); });
   if (r.ok()) Count(MetricCounter::kBytesRead, r->payload.size());
   return r;
@@ -50,7 +54,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
                                                 const LockOptions& lock) {
   if (!options_.metrics) return DoReadForUpdate(id, lock);
   auto r = Measured(
-      *options_.metrics, env_, MetricOp::kRead,
+      *options_.metrics, env_, *store_, MetricOp::kRead,
       [&] { return DoReadForUpdate(id, lock); },
       [](const Result<ReadResult>& r) { return OutcomeOf(r); });
   if (r.ok()) Count(MetricCounter::kBytesRead, r->payload.size());
@@ -62,7 +66,7 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
                             const CompressionOptions& compression) {
   if (!options_.metrics) return DoWrite(id, payload, ttl, lock, compression);
   Status s = Measured(
-      *options_.metrics, env_, MetricOp::kWrite,
+      *options_.metrics, env_, *store_, MetricOp::kWrite,
       [&] { return DoWrite(id, payload, ttl, lock, compression); },
       [](const Status& s) {
         return s.ok() ? MetricOutcome::kOk : MetricOutcome::kError;
@@ -79,7 +83,7 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
                             const SessionLock& lock) {
   if (!options_.metrics) return DoTouch(id, ttl, lock);
   return Measured(
-      *options_.metrics, env_, MetricOp::kTouch,
+      *options_.metrics, env_, *store_, MetricOp::kTouch,
       [&] { return DoTouch(id, ttl, lock); },
       [](const Status& s) { return OutcomeOf(s); });
 }
@@ -87,7 +91,7 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
 Status SessionEngine::Destroy(std::string_view id) {
   if (!options_.metrics) return DoDestroy(id);
   Status s = Measured(
-      *options_.metrics, env_, MetricOp::kDestroy,
+      *options_.metrics, env_, *store_, MetricOp::kDestroy,
       [&] { return DoDestroy(id); },
       [](const Status& s) {
         return s.ok() ? MetricOutcome::kOk : MetricOutcome::kError;
@@ -99,7 +103,7 @@ Status SessionEngine::Destroy(std::string_view id) {
 Result<GcResult> SessionEngine::Gc() {
   if (!options_.metrics) return DoGc();
   auto r = Measured(
-      *options_.metrics, env_, MetricOp::kGc, [&] { return DoGc(); },
+      *options_.metrics, env_, *store_, MetricOp::kGc, [&] { return DoGc(); },
       [](const Result<GcResult>& r) {
         return r.ok() ? MetricOutcome::kOk : MetricOutcome::kError;
       });
@@ -110,7 +114,8 @@ Result<GcResult> SessionEngine::Gc() {
 Result<bool> SessionEngine::Exists(std::string_view id) {
   if (!options_.metrics) return DoExists(id);
   return Measured(
-      *options_.metrics, env_, MetricOp::kExists, [&] { return DoExists(id); },
+      *options_.metrics, env_, *store_, MetricOp::kExists,
+      [&] { return DoExists(id); },
       [](const Result<bool>& r) {
         if (!r.ok()) return MetricOutcome::kError;
         return *r ? MetricOutcome::kOk : MetricOutcome::kMiss;

@@ -134,5 +134,21 @@ TEST_F(EngineMetricsTest, LatencyIsTheCallsDurationOnTheEnvsClock) {
   EXPECT_EQ(sink_->last_latency.count(), 0);  // the fake clock stood still
 }
 
+// A store that made two round trips for every call.
+class TwoTripStore : public FakeStore {
+ public:
+  uint64_t TakeRoundTrips() override { return 2; }
+};
+
+TEST(EngineRoundTripsTest, TheStoresRoundTripsAreCountedAfterEachCall) {
+  auto sink = std::make_shared<RecordingSink>();
+  EngineOptions options;
+  options.metrics = sink;
+  SessionEngine engine(std::make_unique<TwoTripStore>(), options);
+  ASSERT_TRUE(engine.Exists("abcdefghijklmnopqrstuvwxyz012345").ok());
+  ASSERT_TRUE(engine.Gc().ok());
+  EXPECT_EQ(sink->counters[MetricCounter::kRoundTrips], 4u);
+}
+
 }  // namespace
 }  // namespace sessionkit

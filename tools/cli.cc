@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <bit>
@@ -17,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli_bulk.h"
 #include "cli_source.h"
 #include "codec/compress.h"
 #include "php_payload.h"
@@ -164,13 +167,20 @@ class Command : private Args {
     t.store = store_->name();
     uint64_t* const count = t.count;
     uint64_t* const bytes = t.bytes;
-    SizeHistogram& histogram = t.histogram;
+    // A big store takes a while: a count on a terminal meanwhile.
+    BulkOptions shown;
+    shown.command = "stats";
+    shown.progress_bar = &err_ == &std::cerr && isatty(STDERR_FILENO) == 1;
+    std::optional<BulkProgress> progress;
+    if (shown.progress_bar) progress.emplace(shown, std::nullopt, 0, err_);
     int rc = ScanAll(/*with_expired=*/true, 0,
                      [&](const SessionInfo& info, bool expired) {
                        count[expired] += 1;
                        bytes[expired] += info.bytes;
-                       histogram.Add(info.bytes, expired);
+                       t.histogram.Add(info.bytes, expired);
+                       if (progress) progress->Tick(count[0] + count[1]);
                      });
+    if (progress) progress->Finish(count[0] + count[1]);
     if (rc != kExitOk) return rc;
     if (json) {
       out_ << FormatStatsJson(t, store_->Usage());
@@ -192,7 +202,7 @@ class Command : private Args {
     }
     if (count[0] + count[1] > 0) {
       out_ << "\nsize histogram (stored bytes per session)\n"
-           << histogram.Format();
+           << t.histogram.Format();
     }
     if (Result<TiersReport> tiers = ReportTiers(*store_); tiers.ok()) {
       out_ << "\n" << FormatTiers(*tiers);

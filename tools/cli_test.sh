@@ -147,6 +147,14 @@ expect_out_has "^ +8 B +16 B +1 +0 +#+$"
 expect_out_has "^ +16 B +32 B +1 +1 +#+$"
 expect_out_has "^ +4 KiB +8 KiB +1 +0 +#+$"
 
+# On a terminal, stats shows how far its scan got on stderr.
+if command -v script >/dev/null; then
+  checks=$((checks + 1))
+  tty_out=$(script -qc "'$CLI' stats '$URL'" /dev/null 2>&1 | tr -d '\r')
+  grep -Eq "6 sessions, [0-9]+/s" <<<"$tty_out" ||
+    fail "stats on a terminal showed no progress: $tty_out"
+fi
+
 # --- ls -------------------------------------------------------------------
 run ls "$URL"
 expect_rc 0

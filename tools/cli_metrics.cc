@@ -154,7 +154,6 @@ void AddMetricsCommands(CLI::App& app, MetricsArgs* args) {
       "Print the counters and latency histograms every process of this host "
       "counted into the metrics file (sessionkit.metrics), in the Prometheus "
       "text format; or serve them at /metrics over HTTP (--listen).");
-  metrics->add_option("--file", args->file, kFileHelp)->type_name("FILE");
   CLI::Option* json = metrics->add_flag(
       "--json", args->json, "Print one JSON object instead (for scripts)");
   metrics
@@ -174,7 +173,9 @@ void AddMetricsCommands(CLI::App& app, MetricsArgs* args) {
       "Show live rates from the metrics file: operations per second by store "
       "and kind, errors, mean latency, lock waits, timeouts and takeovers; "
       "refreshed every --interval-ms until interrupted.");
-  top->add_option("--file", args->file, kFileHelp)->type_name("FILE");
+  for (CLI::App* cmd : {metrics, top}) {
+    cmd->add_option("--file", args->file, kFileHelp)->type_name("FILE");
+  }
   top->add_option("--interval-ms", args->interval_ms,
                   "Time between refreshes (default 1000)")
       ->type_name("MS")

@@ -20,6 +20,7 @@
 #include "sessionkit/env.h"
 #include "sessionkit/metrics.h"
 #include "stores/fork_generation.h"
+#include "stores/ofd_lock.h"
 
 namespace sessionkit {
 namespace metrics_internal {
@@ -40,15 +41,7 @@ Status Errno(const std::string& path, const char* what, int e) {
 // An OFD lock (F_WRLCK or F_UNLCK) of byte `at`, without waiting. 0 or the
 // errno.
 int LockByte(int fd, short type, off_t at) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = at;
-  fl.l_len = 1;
-  for (;;) {
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return 0;
-    if (errno != EINTR) return errno;
-  }
+  return OfdLockByte(fd, type, at, /*wait=*/false);
 }
 
 // Writes this build's header into the empty (or never finished) file `fd`,

@@ -168,6 +168,19 @@ wait $! || fail "the worker beside top failed"
 grep -q '^lmdb  *read ' "$WORK/top.txt" || fail "top shows no lmdb reads: $(cat "$WORK/top.txt")"
 echo "ok: top"
 
+# --- where the file comes from: --file, else SESSIONKIT_METRICS, else a usage error
+SESSIONKIT_METRICS=$METRICS "$CLI" metrics --json >"$WORK/env.json" ||
+  fail "metrics did not read SESSIONKIT_METRICS"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$WORK/env.json" ||
+  fail "SESSIONKIT_METRICS: not JSON"
+set +e
+env -u SESSIONKIT_METRICS "$CLI" metrics 2>"$WORK/nofile.err"
+rc=$?
+set -e
+[[ $rc == 2 ]] && grep -q "no metrics file given" "$WORK/nofile.err" ||
+  fail "metrics without a file: exit $rc, $(cat "$WORK/nofile.err")"
+echo "ok: --file, SESSIONKIT_METRICS, neither"
+
 # --- a foreign file: refused, named, left alone; PHP still stores sessions
 echo "not a metrics file" >"$WORK/foreign"
 if "$CLI" metrics --file "$WORK/foreign" 2>"$WORK/foreign.err"; then

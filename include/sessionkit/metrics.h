@@ -82,8 +82,9 @@ class MetricsSink {
 // `store` ("lmdb", "redis", "memcached", "mysql", "postgres", "tiered";
 // anything else counts as "other"). The file is created (mode 0644) with
 // its header when missing or empty, and checked when it exists: a file
-// that is not a sessionkit metrics file of this layout, or is damaged, is
-// refused with InvalidArgument naming it and what is wrong; Unavailable
+// that is not a sessionkit metrics file of this layout, is damaged, or is
+// a symbolic link, is refused with InvalidArgument naming it and what is
+// wrong (and left as it is); Unavailable
 // when it cannot be opened or mapped. Each process claims a slot of its
 // own (MetricsSlotOf in src/metrics); a slot a dead process held is
 // reused as it is, so the sums never go down. Sinks of one path in one

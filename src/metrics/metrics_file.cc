@@ -87,7 +87,14 @@ Status PrepareLocked(int fd, const std::string& path) {
 
 // Opens `path`, creating its header if needed. The descriptor, or why not.
 Result<int> OpenChecked(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Not through a symbolic link: whoever can plant one in the directory
+  // must not make the workers size and write a file of their choosing.
+  const int fd =
+      open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno == ELOOP) {
+    return Status::InvalidArgument(Named(path) +
+                                   " is a symbolic link; name the file itself");
+  }
   if (fd < 0) return Errno(path, "open", errno);
   int tries = 0;
   while (LockByte(fd, F_WRLCK, kHeaderLockByte) != 0) {
@@ -166,7 +173,7 @@ class MappedFile {
       return;
     }
     if (fd_ >= 0) close(fd_);  // the parent keeps its lock through its own
-    fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    fd_ = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     Claim();
   }
 

@@ -200,6 +200,18 @@ TEST_F(MetricsFileTest, ADirectoryIsRefused) {
   EXPECT_NE(sink.status().message().find(dir_.string()), std::string::npos);
 }
 
+TEST_F(MetricsFileTest, ASymbolicLinkIsRefusedAndItsTargetLeftAlone) {
+  const std::string target = (dir_ / "target").string();
+  WriteFile("");
+  std::filesystem::rename(path_, target);  // an empty file: one to size
+  std::filesystem::create_symlink(target, path_);
+  auto sink = OpenMetricsFile(path_, "lmdb");
+  ASSERT_FALSE(sink.ok());
+  EXPECT_NE(sink.status().message().find("symbolic link"), std::string::npos)
+      << sink.status().message();
+  EXPECT_EQ(std::filesystem::file_size(target), 0u);
+}
+
 TEST_F(MetricsFileTest, AMissingFileReadsAsNotFound) {
   auto read = ReadMetricsFile(path_);
   ASSERT_FALSE(read.ok());

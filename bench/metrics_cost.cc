@@ -2,8 +2,8 @@
 // (docs/metrics.md#cost): an engine over a store that does no I/O (a map
 // in memory) runs read + write cycles with EngineOptions::metrics unset and
 // set to OpenMetricsFile, in alternating rounds; the difference of the
-// medians is what the engine's counting adds to a cycle, with nothing of a
-// real store's time around it to hide in. Run by `GROUP=metrics bench/run`
+// fastest rounds is what the engine's counting adds to a cycle, with nothing of
+// a real store's time around it to hide in. Run by `GROUP=metrics bench/run`
 // and by hand: `build/bench/metrics_cost [CYCLES]`.
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +89,8 @@ class DroppingSink : public sessionkit::MetricsSink {
 };
 
 // ns per cycle of `cycles` locked read + write cycles on `engine`.
+constexpr int kRounds = 15;
+
 double NsPerCycle(sessionkit::SessionEngine& engine, int cycles) {
   const std::string payload(1500, 'x');
   char id[] = "metricscostaaaaaaaaaaaaaaaaaaaa0";
@@ -106,15 +108,16 @@ double NsPerCycle(sessionkit::SessionEngine& engine, int cycles) {
          cycles;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+// The fastest round: on a shared machine other work only ever adds time,
+// so the minimum is the closest to what the code itself costs.
+double Fastest(const std::vector<double>& v) {
+  return *std::min_element(v.begin(), v.end());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int cycles = argc > 1 ? atoi(argv[1]) : 200000;
+  const int cycles = argc > 1 ? atoi(argv[1]) : 100000;
   const std::string file = std::string(SK_BENCH_TMPDIR) + "/metrics-cost." +
                            std::to_string(getpid());
   std::string dir = SK_BENCH_TMPDIR;
@@ -136,19 +139,19 @@ int main(int argc, char** argv) {
   NsPerCycle(counted, cycles / 10);
   NsPerCycle(hooks, cycles / 10);
   std::vector<double> a, b, c;
-  for (int round = 0; round < 9; ++round) {
+  for (int round = 0; round < kRounds; ++round) {
     a.push_back(NsPerCycle(plain, cycles));
     b.push_back(NsPerCycle(counted, cycles));
     c.push_back(NsPerCycle(hooks, cycles));
   }
-  const double off_ns = Median(a), on_ns = Median(b), hooks_ns = Median(c);
+  const double off_ns = Fastest(a), on_ns = Fastest(b), hooks_ns = Fastest(c);
   printf(
-      "engine cycle (locked read + write, in-memory store), median of 9 "
-      "rounds "
-      "of %d:\n  metrics off %.0f ns, on %.0f ns, a sink that drops "
+      "engine cycle (locked read + write, in-memory store), fastest of %d "
+      "rounds of %d:\n  metrics off %.0f ns, on %.0f ns, a sink that drops "
       "counts %.0f ns; counting adds %.0f ns per cycle (%.0f of them the "
       "file's adds)\n",
-      cycles, off_ns, on_ns, hooks_ns, on_ns - off_ns, on_ns - hooks_ns);
+      kRounds, cycles, off_ns, on_ns, hooks_ns, on_ns - off_ns,
+      on_ns - hooks_ns);
   unlink(file.c_str());
   return 0;
 }

@@ -2,7 +2,12 @@
 # sessionkit under php-fpm behind nginx: a session persists across requests
 # served by different worker processes, and bad input never kills a worker.
 #
-# Usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR
+# Usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR [SESSIONKIT_CLI]
+#
+# With SESSIONKIT_CLI, the workers also count into a metrics file
+# (sessionkit.metrics), and `sessionkit metrics` must read back the reads,
+# writes and sessions of the requests, summed over every worker process
+# that served them (pm.max_requests recycles them: slots are reused).
 #
 # Starts php-fpm and nginx on 127.0.0.1 (random free ports), with every
 # config, log, pid and store file under WORK_DIR, drives them with curl, and
@@ -11,6 +16,7 @@ set -euo pipefail
 
 ext=${1:?usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR}
 work=${2:?usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR}
+cli=${3:-}
 php_fpm=${PHP_FPM:-$(command -v php-fpm8.2 || echo /usr/sbin/php-fpm8.2)}
 nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 for tool in "$php_fpm" "$nginx" curl php; do
@@ -63,6 +69,7 @@ html_errors=Off
 error_reporting=E_ALL
 log_errors=Off
 EOF
+[[ -z $cli ]] || echo "sessionkit.metrics=$work/metrics" >>"$work/php.ini"
 
 run_as=
 allow_root=()
@@ -199,6 +206,28 @@ check "the workers still serve the first session (n=13)" \
 check "php-fpm is still running" kill -0 "$fpm_pid"
 check "no worker crashed" \
   bash -c "! grep -Eiq 'SIGSEGV|SIGABRT|exited on signal|core dumped' '$work/php-fpm.log'"
+
+# 4. Metrics summed over every worker: 13 requests read the first session
+#    (the first of them found none); the request that saw the server up,
+#    the forged one and the 3 malformed strict ones each started a new
+#    session; the 3 lax ones failed their read. About 8 worker processes
+#    served them (3 requests each), in 3 slots or a few more: a slot a
+#    recycled worker held is taken again.
+if [[ -n $cli ]]; then
+  "$cli" metrics --file "$work/metrics" --json >"$work/metrics.json"
+  check "metrics: reads, writes and sessions of every worker" python3 - "$work/metrics.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["stores"]["lmdb"]
+ops, c = s["operations"], s["counters"]
+want = {"read ok": (ops["read"]["ok"], 12), "read miss": (ops["read"]["miss"], 6),
+        "read error": (ops["read"]["error"], 3), "write ok": (ops["write"]["ok"], 18),
+        "created": (c["sessions_created"], 6), "locks": (c["locks_acquired"], 18)}
+bad = {k: v for k, v in want.items() if v[0] != v[1]}
+print("  metrics:", {k: v[0] for k, v in want.items()}, "processes:", d["processes"])
+sys.exit(1 if bad or not 2 <= d["processes"]["claimed"] <= 5 else 0)
+PY
+fi
 
 if [[ $fails -ne 0 ]]; then
   echo "$fails check(s) failed"

@@ -150,5 +150,23 @@ TEST(EngineRoundTripsTest, TheStoresRoundTripsAreCountedAfterEachCall) {
   EXPECT_EQ(sink->counters[MetricCounter::kRoundTrips], 4u);
 }
 
+TEST_F(EngineMetricsTest, SizeLimitHitsAreCounted) {
+  EngineOptions options;
+  options.env = &env_;
+  options.metrics = sink_;
+  options.size_limits.max_size = 16;
+  options.size_limits.warn_size = 8;
+  SessionEngine engine(std::make_unique<FakeStore>(), options);
+  ASSERT_TRUE(engine.Write(id_, "small", Duration(60000)).ok());
+  EXPECT_EQ(sink_->counters[MetricCounter::kSizeWarned], 0u);
+  ASSERT_TRUE(engine.Write(id_, "cart|i:12345;", Duration(60000)).ok());
+  EXPECT_EQ(sink_->counters[MetricCounter::kSizeWarned], 1u);
+  EXPECT_TRUE(engine.Write(id_, std::string(17, 'x'), Duration(60000))
+                  .IsInvalidArgument());
+  EXPECT_EQ(sink_->counters[MetricCounter::kSizeRefused], 1u);
+  EXPECT_EQ(sink_->counters[MetricCounter::kSizeWarned], 1u);
+  EXPECT_EQ(sink_->Ops(MetricOp::kWrite, MetricOutcome::kError), 1);
+}
+
 }  // namespace
 }  // namespace sessionkit

@@ -45,6 +45,7 @@ zend_long min_lifetime;
 zend_long max_lifetime;
 zend_long max_size; /* bytes, 0: no limit (and warn_size) */
 zend_long warn_size;
+char *metrics; /* sessionkit.metrics: the metrics file, "" for none */
 /* The engine PS_OPEN took (held until PS_CLOSE or the end of the
  * request), so the engine cache never closes it under the request. */
 sk_engine *open_engine;
@@ -169,5 +170,9 @@ void sk_users_after_save(sk_engine *engine, const zend_string *key,
                          int64_t ttl_ms);
 /* At the end of a request: forgets its user. */
 void sk_users_forget(void);
+/* sessionkit_metrics.c: the metrics file of sessionkit.metrics (its ini
+ * entry goes with the module's others, as compression's). */
+void sk_metrics_register_ini(int type, int module_number);
+const char *sk_metrics_path(size_t *len);
 
 #endif /* PHP_SESSIONKIT_H_ */

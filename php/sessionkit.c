@@ -90,6 +90,7 @@ sk_engine *sk_engine_for_save_path(const char *save_path) {
       sk_dictionaries_path(&settings.dictionaries_path_len);
   settings.hash_ids = sk_hash_ids();
   sk_lifetime_settings(&settings);
+  settings.metrics_path = sk_metrics_path(&settings.metrics_path_len);
   engine = sk_engine_get_with(save_path, strlen(save_path), &settings, &r);
   if (engine == NULL) {
     zend_string *redacted = sk_redacted_save_path(save_path);
@@ -422,6 +423,7 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_grace_register_ini(type, module_number);
   sk_users_register_ini(type, module_number);
   sk_lifetime_register_ini(type, module_number);
+  sk_metrics_register_ini(type, module_number);
   return php_session_register_module(&ps_mod_sessionkit);
 }
 

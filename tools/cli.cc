@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <bit>
@@ -17,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli_bulk.h"
 #include "cli_source.h"
 #include "codec/compress.h"
 #include "php_payload.h"
@@ -37,12 +40,12 @@
 namespace sessionkit::cli {
 namespace {
 
-constexpr std::string_view kVerbs[] = {"stats", "ls",    "get",     "rm",
-                                       "gc",    "lock",  "check",   "compact",
-                                       "keys",  "train", "migrate", "rekey"};
+constexpr std::string_view kVerbs[] = {
+    "stats",   "ls",   "get",   "rm",      "gc",    "lock",    "check",
+    "compact", "keys", "train", "migrate", "rekey", "metrics", "top"};
 constexpr char kVerbList[] =
     "stats, ls, get, rm, gc, lock, check, compact, keys, train, migrate, "
-    "rekey";
+    "rekey, metrics, top";
 constexpr size_t kScanPage = 1000;
 
 // What the user typed, made safe to quote in a message.
@@ -67,6 +70,7 @@ struct Args {
   bool hash_ids = false;    // get, rm, lock, ls --hash-ids
   std::string user;         // ls, rm --user
   bool user_given = false;  // --user was given (maybe empty)
+  bool json = false;        // ls, stats --json
 };
 
 // One invocation: the verb's arguments and where its output goes.
@@ -164,16 +168,29 @@ class Command : private Args {
 
   int Stats() {
     if (int rc = OpenStoreOrFail()) return rc;
-    uint64_t count[2] = {0, 0};
-    uint64_t bytes[2] = {0, 0};
-    SizeHistogram histogram;
+    StoreTotals t;
+    t.store = store_->name();
+    uint64_t* const count = t.count;
+    uint64_t* const bytes = t.bytes;
+    // A big store takes a while: a count on a terminal meanwhile.
+    BulkOptions shown;
+    shown.command = "stats";
+    shown.progress_bar = &err_ == &std::cerr && isatty(STDERR_FILENO) == 1;
+    std::optional<BulkProgress> progress;
+    if (shown.progress_bar) progress.emplace(shown, std::nullopt, 0, err_);
     int rc = ScanAll(/*with_expired=*/true, 0,
                      [&](const SessionInfo& info, bool expired) {
                        count[expired] += 1;
                        bytes[expired] += info.bytes;
-                       histogram.Add(info.bytes, expired);
+                       t.histogram.Add(info.bytes, expired);
+                       if (progress) progress->Tick(count[0] + count[1]);
                      });
+    if (progress) progress->Finish(count[0] + count[1]);
     if (rc != kExitOk) return rc;
+    if (json) {
+      out_ << FormatStatsJson(t, store_->Usage());
+      return kExitOk;
+    }
 
     out_ << "store: " << store_->name() << "\n\n";
     const auto row = [&](const std::string& label, uint64_t n, uint64_t b) {
@@ -190,7 +207,7 @@ class Command : private Args {
     }
     if (count[0] + count[1] > 0) {
       out_ << "\nsize histogram (stored bytes per session)\n"
-           << histogram.Format();
+           << t.histogram.Format();
     }
     if (Result<TiersReport> tiers = ReportTiers(*store_); tiers.ok()) {
       out_ << "\n" << FormatTiers(*tiers);
@@ -205,13 +222,23 @@ class Command : private Args {
                              UserArgs{user, keys_file, hash_ids, false}, out_,
                              err_);
     }
-    return ScanAll(include_expired, limit,
-                   [&](const SessionInfo& info, bool expired) {
-                     out_ << EscapeBytes(info.id) << "  "
-                          << PadLeft(std::to_string(info.bytes), 8) << "  "
-                          << FormatIso8601Utc(info.expires_at)
-                          << (expired ? "  expired" : "") << "\n";
-                   });
+    // --json: one array, written as the scan goes.
+    const char* separator = "[\n";
+    const int rc = ScanAll(
+        include_expired, limit, [&](const SessionInfo& info, bool expired) {
+          if (json) {
+            out_ << separator << FormatSessionJson(info, expired);
+            separator = ",\n";
+            return;
+          }
+          out_ << EscapeBytes(info.id) << "  "
+               << PadLeft(std::to_string(info.bytes), 8) << "  "
+               << FormatIso8601Utc(info.expires_at)
+               << (expired ? "  expired" : "") << "\n";
+        });
+    if (json && rc == kExitOk)
+      out_ << (*separator == '[' ? "[" : "") << "\n]\n";
+    return rc;
   }
 
   int Get() {
@@ -418,6 +445,7 @@ void AddInspectCommands(CLI::App& app, Args* a) {
       "Count live and expired sessions, their bytes, and show a histogram of "
       "session sizes (powers of two).");
   stats->add_option("URL", a->url, kUrlHelp);
+  stats->add_flag("--json", a->json, "Print one JSON object (for scripts)");
   stats->footer("Example: sessionkit stats lmdb:///var/lib/sessionkit");
 
   CLI::App* ls = app.add_subcommand(
@@ -432,6 +460,8 @@ void AddInspectCommands(CLI::App& app, Args* a) {
                "Also list expired sessions not yet removed by gc");
   AddUserFlags(ls, &a->user, &a->user_given, &a->keys_file, &a->hash_ids,
                /*destroy=*/false);
+  ls->add_flag("--json", a->json,
+               "Print a JSON array of {id, bytes, expires_at, expired}");
   ls->footer(
       "Example: sessionkit ls --limit 20 lmdb:///var/lib/sessionkit\n"
       "         sessionkit ls --user alice@example.com "
@@ -586,6 +616,8 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   CLI::App* train = AddTrainCommand(app, &train_args);  // its URL is required
   BulkArgs bulk_args;
   AddBulkCommands(app, &bulk_args);
+  MetricsArgs metrics_args;
+  AddMetricsCommands(app, &metrics_args);  // no store URL
 
   try {
     app.parse(argc, argv);
@@ -603,6 +635,9 @@ int RunParsed(int argc, const char* const* argv, std::ostream& out,
   const CLI::App* chosen = app.get_subcommands().at(0);
   if (chosen == keys) return RunKeys(*keys, keys_args, out, err);
   if (chosen == train) return RunTrain(train_args, out, err);
+  if (IsMetricsVerb(chosen->get_name())) {
+    return RunMetricsVerb(chosen->get_name(), metrics_args, out, err);
+  }
   if (IsBulkVerb(chosen->get_name())) {
     return RunBulkVerb(chosen->get_name(), bulk_args, out, err);
   }

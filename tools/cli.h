@@ -14,6 +14,9 @@
 //                               train a zstd dictionary on stored sessions
 //   sessionkit migrate FROM TO  copy every session into another store
 //   sessionkit rekey URL        re-encrypt every session with the active key
+//   sessionkit metrics          the metrics file, Prometheus text or JSON,
+//                               or served over HTTP (--listen)
+//   sessionkit top              live rates from the metrics file
 //
 // Without URL, the store is PHP's (cli_source.h).
 // docs/cli.md describes every verb and the exit codes.
@@ -70,6 +73,7 @@ struct KeysArgs {
   std::string out;    // generate --out
   int id = 0;         // 0: 1 for generate, the next free id for add
   bool hash = false;  // add --hash: add the hash line instead of a key
+  bool json = false;  // list --json
 };
 // Registers `keys` and its verbs on `app`, filling `args`; runs the verb
 // chosen under `keys` (a parsed command line).
@@ -151,6 +155,24 @@ bool IsBulkVerb(std::string_view verb);
 int RunBulkVerb(const std::string& verb, const BulkArgs& args,
                 std::ostream& out, std::ostream& err);
 
+// The verbs over the metrics file, `metrics` and `top` (cli_metrics.cc):
+// what their command lines set.
+struct MetricsArgs {
+  std::string file;            // --file; empty: $SESSIONKIT_METRICS
+  bool json = false;           // metrics --json
+  std::string listen;          // metrics --listen HOST:PORT
+  uint64_t max_requests = 0;   // hidden, for tests: serve this many, stop
+  int64_t interval_ms = 1000;  // top --interval-ms
+  uint64_t iterations = 0;     // top --iterations; 0: until interrupted
+};
+// Registers `metrics` and `top` on `app`, filling `args`.
+void AddMetricsCommands(CLI::App& app, MetricsArgs* args);
+// True for the verbs AddMetricsCommands registers.
+bool IsMetricsVerb(std::string_view verb);
+// Runs `verb` (a metrics verb) as parsed.
+int RunMetricsVerb(const std::string& verb, const MetricsArgs& args,
+                   std::ostream& out, std::ostream& err);
+
 // The payload of a stored value whose frame is `frame` (`stored` decoded),
 // for session `id`: decrypted with the key file `keys_file` when the frame
 // is encrypted (InvalidArgument when none is given), then decompressed.
@@ -213,10 +235,34 @@ class SizeHistogram {
   // one row per bucket from the smallest to the largest non-empty one.
   // Empty string when nothing was counted.
   std::string Format() const;
+  // The non-empty buckets as a JSON array of {"from", "below", "live",
+  // "expired"} (bytes and counts); "[]" when nothing was counted.
+  std::string FormatJson() const;
 
  private:
   std::array<std::array<uint64_t, 2>, kBuckets> counts_{};
 };
+
+// --json output (cli_json.cc). `s` as a JSON string literal, quotes
+// included: '"', '\\' and bytes below 0x20 or from 0x7f escaped as
+// \u00XX (a byte above 0x7f is one character), so any stored key prints
+// as valid JSON.
+std::string JsonString(std::string_view s);
+// One session as `ls --json` lists it: {"id", "bytes", "expires_at" (ISO
+// 8601 UTC), "expired"}.
+std::string FormatSessionJson(const SessionInfo& info, bool expired);
+// What `stats` counted: sessions and bytes, live [0] and expired [1].
+struct StoreTotals {
+  std::string store;  // its name, as in messages
+  uint64_t count[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+  SizeHistogram histogram;
+};
+// What `stats --json` prints: {"store", "live", "expired", "total" (each
+// {"sessions", "bytes"}), "usage" (null for a store without a limit of
+// its own), "histogram"}, one line.
+std::string FormatStatsJson(const StoreTotals& totals,
+                            const Result<StoreUsage>& usage);
 
 }  // namespace sessionkit::cli
 

@@ -241,73 +241,6 @@ std::string HoursMinutesSeconds(double seconds) {
   return buf;
 }
 
-// Progress on stderr: a bar redrawn in place on a terminal, plain lines
-// every so often otherwise.
-//
-// Thread safety: one thread.
-class BulkProgress {
- public:
-  BulkProgress(const BulkOptions& o, std::optional<uint64_t> total,
-               uint64_t already, std::ostream& err)
-      : o_(o), total_(total), already_(already), err_(err) {}
-
-  void Tick(uint64_t done) {
-    const auto now = std::chrono::steady_clock::now();
-    const auto every =
-        o_.progress_bar ? std::chrono::milliseconds(200)
-                        : std::chrono::milliseconds(o_.progress_every.count());
-    if (now - last_ < every) return;
-    last_ = now;
-    Draw(done, now);
-  }
-
-  void Finish(uint64_t done) {
-    if (!o_.progress_bar) return;
-    Draw(done, std::chrono::steady_clock::now());
-    err_ << "\n" << std::flush;
-  }
-
- private:
-  void Draw(uint64_t done, std::chrono::steady_clock::time_point now) {
-    const double secs =
-        std::chrono::duration<double>(now - start_).count() + 1e-9;
-    const double rate = static_cast<double>(done - already_) / secs;
-    std::ostringstream line;
-    if (total_ && *total_ > 0) {
-      const uint64_t shown = std::min(done, *total_);
-      const double frac =
-          static_cast<double>(shown) / static_cast<double>(*total_);
-      const int width = 30;
-      const int filled = static_cast<int>(frac * width);
-      if (o_.progress_bar) {
-        line << "[" << std::string(filled, '#')
-             << std::string(width - filled, '.') << "] ";
-      }
-      char pct[16];
-      std::snprintf(pct, sizeof(pct), "%.0f%%", frac * 100);
-      line << shown << " / " << *total_ << " " << pct << ", "
-           << static_cast<uint64_t>(rate) << "/s, ETA "
-           << HoursMinutesSeconds(
-                  rate > 0 ? static_cast<double>(*total_ - shown) / rate : -1);
-    } else {
-      line << done << " sessions, " << static_cast<uint64_t>(rate) << "/s";
-    }
-    if (o_.progress_bar) {
-      err_ << "\r" << line.str() << "\x1b[K" << std::flush;
-    } else {
-      err_ << "sessionkit " << o_.command << ": " << line.str() << "\n";
-    }
-  }
-
-  const BulkOptions& o_;
-  const std::optional<uint64_t> total_;
-  const uint64_t already_;
-  std::ostream& err_;
-  const std::chrono::steady_clock::time_point start_ =
-      std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_ = start_;
-};
-
 void PrintSummary(const BulkOptions& o, const BulkState& s, bool finished,
                   std::ostream& out) {
   const BulkCounts& c = s.counts;
@@ -330,6 +263,58 @@ void PrintSummary(const BulkOptions& o, const BulkState& s, bool finished,
 }
 
 }  // namespace
+
+BulkProgress::BulkProgress(const BulkOptions& o, std::optional<uint64_t> total,
+                           uint64_t already, std::ostream& err)
+    : o_(o), total_(total), already_(already), err_(err) {}
+
+void BulkProgress::Tick(uint64_t done) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto every = o_.progress_bar
+                         ? std::chrono::milliseconds(200)
+                         : std::chrono::milliseconds(o_.progress_every.count());
+  if (now - last_ < every) return;
+  last_ = now;
+  Draw(done, now);
+}
+
+void BulkProgress::Finish(uint64_t done) {
+  if (!o_.progress_bar) return;
+  Draw(done, std::chrono::steady_clock::now());
+  err_ << "\n" << std::flush;
+}
+
+void BulkProgress::Draw(uint64_t done,
+                        std::chrono::steady_clock::time_point now) {
+  const double secs =
+      std::chrono::duration<double>(now - start_).count() + 1e-9;
+  const double rate = static_cast<double>(done - already_) / secs;
+  std::ostringstream line;
+  if (total_ && *total_ > 0) {
+    const uint64_t shown = std::min(done, *total_);
+    const double frac =
+        static_cast<double>(shown) / static_cast<double>(*total_);
+    const int width = 30;
+    const int filled = static_cast<int>(frac * width);
+    if (o_.progress_bar) {
+      line << "[" << std::string(filled, '#')
+           << std::string(width - filled, '.') << "] ";
+    }
+    char pct[16];
+    std::snprintf(pct, sizeof(pct), "%.0f%%", frac * 100);
+    line << shown << " / " << *total_ << " " << pct << ", "
+         << static_cast<uint64_t>(rate) << "/s, ETA "
+         << HoursMinutesSeconds(
+                rate > 0 ? static_cast<double>(*total_ - shown) / rate : -1);
+  } else {
+    line << done << " sessions, " << static_cast<uint64_t>(rate) << "/s";
+  }
+  if (o_.progress_bar) {
+    err_ << "\r" << line.str() << "\x1b[K" << std::flush;
+  } else {
+    err_ << "sessionkit " << o_.command << ": " << line.str() << "\n";
+  }
+}
 
 std::optional<uint64_t> BulkTask::Total() {
   uint64_t n = 0;

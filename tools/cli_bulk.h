@@ -114,6 +114,33 @@ struct BulkOptions {
   Duration progress_every{10000};
 };
 
+// Progress of a long walk on stderr: a bar redrawn in place on a terminal
+// (o.progress_bar), else a plain line every o.progress_every. With `total`
+// (sessions to see, `already` of them seen by an earlier run) a bar with
+// an ETA; without, a count and a rate. migrate, rekey and stats show it.
+//
+// Thread safety: one thread.
+class BulkProgress {
+ public:
+  BulkProgress(const BulkOptions& o, std::optional<uint64_t> total,
+               uint64_t already, std::ostream& err);
+  // Redraws with `done` sessions seen, at most every 200 ms on a terminal.
+  void Tick(uint64_t done);
+  // On a terminal: the last redraw, and the end of the bar's line.
+  void Finish(uint64_t done);
+
+ private:
+  void Draw(uint64_t done, std::chrono::steady_clock::time_point now);
+
+  const BulkOptions& o_;
+  const std::optional<uint64_t> total_;
+  const uint64_t already_;
+  std::ostream& err_;
+  const std::chrono::steady_clock::time_point start_ =
+      std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_ = start_;
+};
+
 struct BulkReport {
   int exit_code = 0;
   BulkCounts counts;  // of the whole job, earlier runs included

@@ -212,6 +212,19 @@ int List(const KeysArgs& a, std::ostream& out, std::ostream& err) {
     err << "sessionkit keys list: " << ring.status().message() << "\n";
     return kExitFailure;
   }
+  if (a.json) {
+    out << "{\"keys\":[";
+    const char* separator = "";
+    for (uint16_t id : (*ring)->ids()) {
+      out << separator << "{\"id\":" << id
+          << ",\"active\":" << (id == (*ring)->active_id() ? "true" : "false")
+          << "}";
+      separator = ",";
+    }
+    out << "],\"hash_line\":" << ((*ring)->has_hash_secret() ? "true" : "false")
+        << "}\n";
+    return kExitOk;
+  }
   for (uint16_t id : (*ring)->ids()) {
     out << id << (id == (*ring)->active_id() ? "  active" : "") << "\n";
   }
@@ -255,6 +268,8 @@ CLI::App* AddKeysCommand(CLI::App& app, KeysArgs* a) {
       "Print the key ids of FILE, the active one marked, and whether it has "
       "a hash line; never keys.");
   list->add_option("FILE", a->file, "The key file")->required();
+  list->add_flag("--json", a->json,
+                 "Print {\"keys\": [{\"id\", \"active\"}], \"hash_line\"}");
   keys->footer("Example: sessionkit keys add /etc/sessionkit/keys");
   return keys;
 }

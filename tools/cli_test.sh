@@ -147,6 +147,14 @@ expect_out_has "^ +8 B +16 B +1 +0 +#+$"
 expect_out_has "^ +16 B +32 B +1 +1 +#+$"
 expect_out_has "^ +4 KiB +8 KiB +1 +0 +#+$"
 
+# On a terminal, stats shows how far its scan got on stderr.
+if command -v script >/dev/null; then
+  checks=$((checks + 1))
+  tty_out=$(script -qc "'$CLI' stats '$URL'" /dev/null 2>&1 | tr -d '\r')
+  grep -Eq "6 sessions, [0-9]+/s" <<<"$tty_out" ||
+    fail "stats on a terminal showed no progress: $tty_out"
+fi
+
 # --- ls -------------------------------------------------------------------
 run ls "$URL"
 expect_rc 0
@@ -166,6 +174,25 @@ expect_out_has "^$ID_PHP +$SIZE_PHP +[0-9T:Z-]+$"
 run ls --limit 2 "$URL"
 expect_rc 0
 expect_out_lines 2
+
+# --- --json of the listing verbs: documents scripts can parse --------------
+# expect_json PYTHON_EXPR: stdout parses as JSON (`d`) and EXPR is true.
+expect_json() {
+  checks=$((checks + 1))
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); sys.exit(0 if ('"$1"') else 1)' \
+    "$DIR/out" || fail "expected JSON where: $1"
+}
+run ls --json --expired "$URL"
+expect_rc 0
+expect_json "len(d) == 6 and sum(s['expired'] for s in d) == 1"
+expect_json "any(s['id'] == '$ID_PHP' and s['bytes'] == $SIZE_PHP and s['expires_at'].endswith('Z') for s in d)"
+run ls --json --limit 1 "$URL"
+expect_json "len(d) == 1"
+run stats --json "$URL"
+expect_rc 0
+expect_json "d['live'] == {'sessions': 5, 'bytes': $LIVE_BYTES} and d['expired']['sessions'] == 1"
+expect_json "d['total']['sessions'] == 6 and d['store'].startswith('lmdb://') and d['usage']['limit_bytes'] > 0"
+expect_json "sum(b['live'] + b['expired'] for b in d['histogram']) == 6"
 
 # --- get ------------------------------------------------------------------
 run get "$URL" "$ID_PHP"
@@ -483,6 +510,9 @@ hash line: yes"
 expect_out_lacks "[0-9a-f]{64}"
 checks=$((checks + 1))
 [[ $(grep -c '^hash ' "$KEYS") == 1 ]] || fail "keys add did not keep the one hash line"
+run keys list --json "$KEYS"
+expect_rc 0
+expect_json "d == {'keys': [{'id': 2, 'active': True}, {'id': 1, 'active': False}], 'hash_line': True}"
 run keys add --hash "$KEYS"
 expect_error 1 "$KEYS has a hash line already"
 # A key file of before hash lines: add --hash gives it one, keys stay.

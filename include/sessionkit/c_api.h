@@ -261,10 +261,17 @@ typedef struct sk_engine_settings {
    * session data a write hands over; 0: none (sessionkit::SizeLimits). */
   uint64_t max_size;
   uint64_t warn_size;
+  /* sessionkit.metrics: the metrics file the engine counts into, shared by
+   * every process of the host (docs/metrics.md); empty for no metrics. A
+   * file that cannot be used (not a metrics file, damaged, not writable)
+   * does not stop the engine: it opens without metrics, with a warning
+   * naming the file in result->log. */
+  const char* metrics_path;
+  size_t metrics_path_len;
 } sk_engine_settings;
 
 #define SK_ENGINE_SETTINGS_INIT \
-  { NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0 }
+  { NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0 }
 
 /* sessionkit::kDefaultBotLifetime (lifetime.h) in seconds, which C cannot
  * include; c_api_lifetime_test.cc checks that they are equal. The PHP ini

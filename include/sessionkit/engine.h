@@ -21,6 +21,7 @@
 #include "sessionkit/keyring.h"
 #include "sessionkit/legacy.h"
 #include "sessionkit/lifetime.h"
+#include "sessionkit/metrics.h"
 #include "sessionkit/session_id.h"
 #include "sessionkit/status.h"
 #include "sessionkit/store.h"
@@ -120,6 +121,10 @@ struct EngineOptions {
   // Size limits of the payloads Write stores (lifetime.h; in PHP
   // sessionkit.max_size and sessionkit.warn_size). Default: none.
   SizeLimits size_limits;
+  // Where the engine counts its calls, their latencies, lock waits, bytes
+  // and sessions (metrics.h; in PHP sessionkit.metrics, OpenMetricsFile;
+  // docs/metrics.md). nullptr: nothing is counted, at no cost.
+  std::shared_ptr<MetricsSink> metrics;
 };
 
 // What a request does when the lock wait runs out.
@@ -379,7 +384,8 @@ class SessionEngine {
   Result<uint64_t> DestroyUser(std::string_view user,
                                std::string_view except_id = {});
 
-  // Lock events so far.
+  // Lock events so far (of this engine; EngineOptions::metrics counts them
+  // across processes).
   LockCounters lock_counters() const;
 
   // Lifetime policy and size limit events so far.
@@ -390,6 +396,24 @@ class SessionEngine {
 
  private:
   struct AtomicLockCounters;
+
+  // What the public calls of the same name do; those count each call in
+  // EngineOptions::metrics when set (engine_metrics.cc).
+  Result<ReadResult> DoRead(std::string_view id);
+  Result<ReadResult> DoReadForUpdate(std::string_view id,
+                                     const LockOptions& lock);
+  Status DoWrite(std::string_view id, std::string_view payload, Duration ttl,
+                 const SessionLock& lock, const CompressionOptions& compression,
+                 const ClientInfo& client);
+  Status DoTouch(std::string_view id, Duration ttl, const SessionLock& lock,
+                 const ClientInfo& client,
+                 std::optional<std::string_view> payload,
+                 const CompressionOptions& compression);
+  Status DoDestroy(std::string_view id);
+  Result<GcResult> DoGc();
+  Result<bool> DoExists(std::string_view id);
+  // Adds `n` to `counter` of EngineOptions::metrics, when set.
+  void Count(MetricCounter counter, uint64_t n = 1) const;
 
   void Log(LogLevel level, std::string_view message) const;
   // What the user knows the setting `name` as (EngineOptions::setting_name).

@@ -159,6 +159,12 @@ class Store {
   // disk is the server's to report).
   virtual Result<StoreUsage> Usage();
 
+  // Round trips to the store's servers since the last call (of this store
+  // or of any store sharing its connections), each reported once: what
+  // the engine's metrics count (metrics.h). The default: 0, for a store
+  // that does not count them.
+  virtual uint64_t TakeRoundTrips();
+
   // --- Locking primitives. Stores without native locking keep the defaults,
   // which return NotSupported.
 

@@ -452,6 +452,11 @@ sk_engine* sk_engine_get_with(const char* spec, size_t spec_len,
             !applied.ok()) {
           return sessionkit::SetStatus(result, applied);
         }
+        if (std::string warning = sessionkit::ApplyMetricsSetting(
+                settings, View(spec, spec_len), &options);
+            !warning.empty()) {
+          sessionkit::EngineLog(sessionkit::LogLevel::kWarning, warning);
+        }
         auto opened =
             sessionkit::OpenEngine(View(spec, spec_len), std::move(options));
         if (!opened.ok()) return sessionkit::SetStatus(result, opened.status());

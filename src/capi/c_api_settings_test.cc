@@ -11,6 +11,7 @@
 
 #include "capi/c_api_internal.h"
 #include "capi/c_api_test_support.h"
+#include "metrics/metrics_read.h"
 #include "sessionkit/c_api.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
@@ -125,6 +126,47 @@ TEST_F(CApiSettingsTest, ADictionaryDirectoryIsItsOwnEngineAndAFaultIsNamed) {
     EXPECT_FALSE(IsEngineCached(spec_));
     unlink((dicts + "/1.dict").c_str());
   }
+}
+
+TEST_F(CApiSettingsTest, AMetricsFileIsCountedIntoAndABadOneOnlyWarns) {
+  const std::string file = dir_ + "/metrics";
+  sk_engine_settings settings = SK_ENGINE_SETTINGS_INIT;
+  settings.metrics_path = file.data();
+  settings.metrics_path_len = file.size();
+  ScopedResult r;
+  sk_engine* counted =
+      sk_engine_get_with(spec_.data(), spec_.size(), &settings, r.get());
+  ASSERT_NE(counted, nullptr) << r.message();
+  EXPECT_EQ(r->log_count, 0u);
+  ASSERT_EQ(sk_write(counted, kId.data(), kId.size(), "a|i:1;", 6, 60000,
+                     nullptr, r.reset()),
+            SK_OK);
+  auto snapshot = metrics_internal::ReadMetricsFile(file);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  EXPECT_EQ(metrics_internal::TotalOperations(*snapshot, MetricOp::kWrite), 1u);
+  sk_engine_release(counted);
+
+  // A file that is not a metrics file: the engine opens all the same, with
+  // a warning naming the setting and the file, and the file is left alone.
+  const std::string foreign = dir_ + "/foreign";
+  std::ofstream(foreign) << "mine";
+  settings.metrics_path = foreign.data();
+  settings.metrics_path_len = foreign.size();
+  sk_engine* uncounted =
+      sk_engine_get_with(spec_.data(), spec_.size(), &settings, r.reset());
+  ASSERT_NE(uncounted, nullptr) << r.message();
+  EXPECT_NE(uncounted, counted);
+  ASSERT_EQ(r->log_count, 1u);
+  const std::string warning = r->log[0].message;
+  EXPECT_NE(warning.find("sessionkit.metrics: metrics file " + foreign),
+            std::string::npos)
+      << warning;
+  ASSERT_EQ(sk_write(uncounted, kId.data(), kId.size(), "a|i:2;", 6, 60000,
+                     nullptr, r.reset()),
+            SK_OK);
+  std::ifstream in(foreign);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "mine");
+  sk_engine_release(uncounted);
 }
 
 }  // namespace

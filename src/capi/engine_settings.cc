@@ -9,6 +9,7 @@
 #include "sessionkit/keyring.h"
 #include "sessionkit/legacy.h"
 #include "sessionkit/lifetime.h"
+#include "sessionkit/metrics.h"
 
 namespace sessionkit {
 namespace {
@@ -62,6 +63,8 @@ std::string EngineCacheKey(std::string_view spec,
   for (const auto& [name, value] : numbers) {
     AppendField(&key, name, value != 0 ? std::to_string(value) : "");
   }
+  AppendField(&key, "metrics",
+              View(settings->metrics_path, settings->metrics_path_len));
   return key;
 }
 
@@ -117,6 +120,21 @@ Status ApplyEngineSettings(const sk_engine_settings* settings,
   if (!policy.ok()) return policy.status();
   options->lifetime = std::move(policy).value();
   return Status::OK();
+}
+
+std::string ApplyMetricsSetting(const sk_engine_settings* settings,
+                                std::string_view spec, EngineOptions* options) {
+  if (settings == nullptr) return "";
+  const std::string_view path =
+      View(settings->metrics_path, settings->metrics_path_len);
+  if (path.empty()) return "";
+  auto sink = OpenMetricsFile(std::string(path), MetricsStoreLabel(spec));
+  if (!sink.ok()) {
+    return "sessionkit.metrics: " + sink.status().message() +
+           "; sessions are stored, but not counted";
+  }
+  options->metrics = std::move(sink).value();
+  return "";
 }
 
 }  // namespace sessionkit

@@ -30,6 +30,13 @@ std::string EngineCacheKey(std::string_view spec,
 Status ApplyEngineSettings(const sk_engine_settings* settings,
                            EngineOptions* options);
 
+// Sets options->metrics to the sink of the metrics file `settings` name
+// (nullptr or none named: nothing), labelled with the store of `spec`.
+// A file that cannot be used is the returned warning (the engine opens
+// without metrics); empty when all went well.
+std::string ApplyMetricsSetting(const sk_engine_settings* settings,
+                                std::string_view spec, EngineOptions* options);
+
 }  // namespace sessionkit
 
 #endif  // SESSIONKIT_CAPI_ENGINE_SETTINGS_H_

@@ -184,7 +184,7 @@ ReadResult SessionEngine::Decode(std::string_view id, std::string_view key,
   return result;
 }
 
-Result<ReadResult> SessionEngine::Read(std::string_view id) {
+Result<ReadResult> SessionEngine::DoRead(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
@@ -203,9 +203,9 @@ Result<ReadResult> SessionEngine::Read(std::string_view id) {
   return result;
 }
 
-Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
-                                                const LockOptions& lock) {
-  if (!lock.enabled) return Read(id);
+Result<ReadResult> SessionEngine::DoReadForUpdate(std::string_view id,
+                                                  const LockOptions& lock) {
+  if (!lock.enabled) return DoRead(id);
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
@@ -213,7 +213,9 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
   LockRequest request{lock, LockOwner::Generate(env_), /*want_expiry=*/false};
   // The key locked: the id's own, or where its pointer led.
   std::string at = *key;
+  const SteadyTime asked = options_.metrics ? env_->SteadyNow() : SteadyTime();
   auto locked = LockAndReadFollowing(id, &at, request);
+  if (options_.metrics) options_.metrics->LockWait(env_->SteadyNow() - asked);
   const bool followed = at != *key;
   if (!locked.ok()) {
     // A store that cannot lock (Redis older than 6, a store without
@@ -231,8 +233,10 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
   switch (locked->outcome) {
     case LockOutcome::kAcquired: {
       counters_->acquired++;
+      Count(MetricCounter::kLocksAcquired);
       if (!locked->broken_owner.empty()) {
         counters_->taken_over++;
+        Count(MetricCounter::kLockTakeovers);
         Log(LogLevel::kNotice,
             store_->name() + ": " + session + ": took over the lock of " +
                 locked->broken_owner + " (its process is gone, its lease of " +
@@ -262,6 +266,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
     }
     case LockOutcome::kTooManyWaiters:
       counters_->waiters_refused++;
+      Count(MetricCounter::kLockWaitersRefused);
       return Status::ResourceExhausted(
           store_->name() + ": " + session + ": " +
           std::to_string(lock.max_waiters) +
@@ -273,6 +278,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
       break;
   }
   counters_->timed_out++;
+  Count(MetricCounter::kLockTimeouts);
   const std::string held = store_->name() + ": " + session +
                            ": another request held its lock for the whole "
                            "wait (" +
@@ -288,7 +294,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
           "; read without the lock, this request's changes will not be "
           "saved (" +
           Setting("lock_timeout_action") + " = readonly)");
-  auto read = Read(id);
+  auto read = DoRead(id);
   if (read.ok()) read->lock.state = LockState::kReadOnly;
   return read;
 }
@@ -296,6 +302,7 @@ Result<ReadResult> SessionEngine::ReadForUpdate(std::string_view id,
 void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
                                    std::string_view what) {
   counters_->lost++;
+  Count(MetricCounter::kLocksLost);
   Log(LogLevel::kWarning,
       store_->name() + ": session " + SessionIdPrefix(id) +
           ": this request no longer holds the session lock (another request "
@@ -355,16 +362,17 @@ Status SessionEngine::Write(std::string_view id, std::string_view payload,
   return Write(id, payload, ttl, lock, compression, ClientInfo{});
 }
 
-Status SessionEngine::Write(std::string_view id, std::string_view payload,
-                            Duration ttl, const SessionLock& lock,
-                            const CompressionOptions& compression,
-                            const ClientInfo& client) {
+Status SessionEngine::DoWrite(std::string_view id, std::string_view payload,
+                              Duration ttl, const SessionLock& lock,
+                              const CompressionOptions& compression,
+                              const ClientInfo& client) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
   auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
   if (lock.state == LockState::kReadOnly) {
     counters_->writes_skipped++;
+    Count(MetricCounter::kWritesSkipped);
     Log(LogLevel::kNotice,
         store_->name() + ": session " + SessionIdPrefix(id) +
             ": not saved: this request read it read-only (the lock wait "
@@ -411,10 +419,10 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
   return Touch(id, ttl, lock, ClientInfo{}, std::nullopt, options_.compression);
 }
 
-Status SessionEngine::Touch(std::string_view id, Duration ttl,
-                            const SessionLock& lock, const ClientInfo& client,
-                            std::optional<std::string_view> payload,
-                            const CompressionOptions& compression) {
+Status SessionEngine::DoTouch(std::string_view id, Duration ttl,
+                              const SessionLock& lock, const ClientInfo& client,
+                              std::optional<std::string_view> payload,
+                              const CompressionOptions& compression) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
   // A read-only request writes nothing, not even an expiry: the holder may
@@ -428,7 +436,7 @@ Status SessionEngine::Touch(std::string_view id, Duration ttl,
   if (payload.has_value() && options_.lifetime != nullptr &&
       lock.read_writes != 0 &&
       options_.lifetime->StoredWriteCount(ttl, writes) != 0) {
-    return Write(id, *payload, ttl, lock, compression, client);
+    return DoWrite(id, *payload, ttl, lock, compression, client);
   }
   ttl = Lifetime(ttl, client, writes);
   if (lock.followed_key.empty()) {
@@ -450,7 +458,7 @@ Status SessionEngine::Unlock(std::string_view id, const SessionLock& lock) {
   return store_->Unlock(*key, lock.owner);
 }
 
-Status SessionEngine::Destroy(std::string_view id) {
+Status SessionEngine::DoDestroy(std::string_view id) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
@@ -461,9 +469,9 @@ Status SessionEngine::Destroy(std::string_view id) {
   return s;
 }
 
-Result<GcResult> SessionEngine::Gc() { return store_->Gc(env_->WallNow()); }
+Result<GcResult> SessionEngine::DoGc() { return store_->Gc(env_->WallNow()); }
 
-Result<bool> SessionEngine::Exists(std::string_view id) {
+Result<bool> SessionEngine::DoExists(std::string_view id) {
   if (!ValidateSessionId(id).ok() || IsInternalStoreKey(id)) return false;
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();

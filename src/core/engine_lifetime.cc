@@ -26,6 +26,7 @@ Status SessionEngine::CheckSize(std::string_view id, size_t size) {
                            std::to_string(size) + " bytes of session data";
   if (limits.max_size > 0 && size > limits.max_size) {
     size_refused_.fetch_add(1, std::memory_order_relaxed);
+    Count(MetricCounter::kSizeRefused);
     return Status::InvalidArgument(
         what + ", above " + Setting("max_size") + " (" +
         std::to_string(limits.max_size) +
@@ -33,6 +34,7 @@ Status SessionEngine::CheckSize(std::string_view id, size_t size) {
   }
   if (limits.warn_size > 0 && size > limits.warn_size) {
     size_warned_.fetch_add(1, std::memory_order_relaxed);
+    Count(MetricCounter::kSizeWarned);
     // A notice: the write goes ahead, and applications turn warnings into
     // errors.
     Log(LogLevel::kNotice, what + ", above " + Setting("warn_size") + " (" +

@@ -12,6 +12,8 @@ Status LockingNotSupported(const Store& store) {
 
 }  // namespace
 
+uint64_t Store::TakeRoundTrips() { return 0; }
+
 Result<StoreUsage> Store::Usage() {
   return Status::NotSupported(name() +
                               ": this store does not report how full it is");

@@ -389,6 +389,12 @@ Result<GcResult> TieredStore::Gc(TimePoint now) {
   return Combine(statuses);
 }
 
+uint64_t TieredStore::TakeRoundTrips() {
+  uint64_t sum = 0;
+  for (const auto& tier : tiers_) sum += tier->TakeRoundTrips();
+  return sum;
+}
+
 Status TieredStore::Health() {
   std::vector<size_t> use = Usable();
   for (size_t i : Usable(/*async=*/true)) use.push_back(i);

@@ -44,6 +44,8 @@ class TieredStore final : public Store {
   Result<ScanPage> Scan(const ScanOptions& options) override;
   Result<GcResult> Gc(TimePoint now) override;
   Status Health() override;
+  // The sum of every tier's (the journal's drain included).
+  uint64_t TakeRoundTrips() override;
 
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override;

@@ -2,7 +2,12 @@
 # sessionkit under php-fpm behind nginx: a session persists across requests
 # served by different worker processes, and bad input never kills a worker.
 #
-# Usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR
+# Usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR [SESSIONKIT_CLI]
+#
+# With SESSIONKIT_CLI, the workers also count into a metrics file
+# (sessionkit.metrics), and `sessionkit metrics` must read back the reads,
+# writes and sessions of the requests, summed over every worker process
+# that served them (pm.max_requests recycles them: slots are reused).
 #
 # Starts php-fpm and nginx on 127.0.0.1 (random free ports), with every
 # config, log, pid and store file under WORK_DIR, drives them with curl, and
@@ -11,10 +16,16 @@ set -euo pipefail
 
 ext=${1:?usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR}
 work=${2:?usage: fpm_test.sh /path/to/sessionkit.so WORK_DIR}
+cli=${3:-}
 source "$(dirname "${BASH_SOURCE[0]}")/fpm_stack.sh"
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+# With the CLI given, the workers keep metrics in $work/metrics.
+metrics_ini=
+[[ -z $cli ]] || metrics_ini="sessionkit.metrics=$work/metrics"
 # Three static workers, each replaced after 3 requests: a run of requests
 # is served by several processes, and each reuses its cached engine.
-fpm_stack_start "$ext" "$work" 3 3
+fpm_stack_start "$ext" "$work" 3 3 "$metrics_ini"
 
 cat >"$work/www/counter.php" <<'EOF'
 <?php
@@ -83,6 +94,28 @@ check "the workers still serve the first session (n=13)" \
 check "php-fpm is still running" kill -0 "$fpm_pid"
 check "no worker crashed" \
   bash -c "! grep -Eiq 'SIGSEGV|SIGABRT|exited on signal|core dumped' '$work/php-fpm.log'"
+
+# 4. Metrics summed over every worker: 13 requests read the first session
+#    (the first of them found none); the request that saw the server up,
+#    the forged one and the 3 malformed strict ones each started a new
+#    session; the 3 lax ones failed their read. About 8 worker processes
+#    served them (3 requests each), in 3 slots or a few more: a slot a
+#    recycled worker held is taken again.
+if [[ -n $cli ]]; then
+  "$cli" metrics --file "$work/metrics" --json >"$work/metrics.json"
+  check "metrics: reads, writes and sessions of every worker" python3 - "$work/metrics.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["stores"]["lmdb"]
+ops, c = s["operations"], s["counters"]
+want = {"read ok": (ops["read"]["ok"], 12), "read miss": (ops["read"]["miss"], 6),
+        "read error": (ops["read"]["error"], 3), "write ok": (ops["write"]["ok"], 18),
+        "created": (c["sessions_created"], 6), "locks": (c["locks_acquired"], 18)}
+bad = {k: v for k, v in want.items() if v[0] != v[1]}
+print("  metrics:", {k: v[0] for k, v in want.items()}, "processes:", d["processes"])
+sys.exit(1 if bad or not 2 <= d["processes"]["claimed"] <= 5 else 0)
+PY
+fi
 
 if [[ $fails -ne 0 ]]; then
   echo "$fails check(s) failed"

@@ -14,6 +14,7 @@
 #include "stores/lmdb/lock_table.h"
 #include "stores/lmdb/lock_table_layout.h"
 #include "stores/lock_wake.h"
+#include "stores/ofd_lock.h"
 
 namespace sessionkit::lmdb_internal {
 
@@ -33,20 +34,6 @@ pid_t LocalPidOf(std::string_view token, sessionkit::Env* os) {
 }
 
 namespace {
-
-// An OFD lock of byte `at` of `fd` (F_WRLCK, F_RDLCK or F_UNLCK); `wait`
-// blocks until it is granted. 0, or the errno.
-int LockTableByte(int fd, short type, off_t at, bool wait) {
-  struct flock fl {};
-  fl.l_type = type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = at;
-  fl.l_len = 1;
-  for (;;) {
-    if (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) == 0) return 0;
-    if (errno != EINTR) return errno;
-  }
-}
 
 std::string TableGeometryText(uint32_t b, uint32_t e, uint32_t w) {
   return std::to_string(b) + " buckets of " + std::to_string(e) +
@@ -102,7 +89,7 @@ int LockTable::Map(const std::string& path, unsigned mode,
   const int fd =
       open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return errno;
-  int rc = LockTableByte(fd, F_WRLCK, 0, /*wait=*/true);
+  int rc = OfdLockByte(fd, F_WRLCK, 0, /*wait=*/true);
   void* p = nullptr;
   if (rc == 0) {
     rc = MapSharedFile(path, mode, SharedFileOwner::kAnyone, bytes_, &p);
@@ -112,7 +99,7 @@ int LockTable::Map(const std::string& path, unsigned mode,
     static constexpr char kZero[8] = {};
     const bool fresh = std::memcmp(h->magic, kZero, 8) == 0;
     const bool other_boot = std::memcmp(h->boot, boot.data(), 16) != 0;
-    const bool alone = LockTableByte(fd, F_WRLCK, 1, /*wait=*/false) == 0;
+    const bool alone = OfdLockByte(fd, F_WRLCK, 1, /*wait=*/false) == 0;
     if (!fresh && std::memcmp(h->magic, kTableMagic, 8) != 0) {
       *error = "the lock table " + path +
                " has a foreign or damaged header (not a sessionkit lock "
@@ -149,7 +136,7 @@ int LockTable::Map(const std::string& path, unsigned mode,
     }
     // Of another boot but mapped (a process that reports another boot id):
     // used as it is; locks of another boot id count as gone.
-    if (rc == 0) rc = LockTableByte(fd, F_RDLCK, 1, /*wait=*/false);
+    if (rc == 0) rc = OfdLockByte(fd, F_RDLCK, 1, /*wait=*/false);
     if (rc == 0) {
       base_ = p;
       std::memcpy(key_, h->key, sizeof key_);
@@ -157,7 +144,7 @@ int LockTable::Map(const std::string& path, unsigned mode,
       munmap(p, bytes_);
     }
   }
-  (void)LockTableByte(fd, F_UNLCK, 0, /*wait=*/false);
+  (void)OfdLockByte(fd, F_UNLCK, 0, /*wait=*/false);
   if (rc == 0) {
     fd_ = fd;  // holds byte 1 while mapped
   } else {

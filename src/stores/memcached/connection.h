@@ -96,6 +96,8 @@ struct ConnectionStats {
   std::atomic<uint64_t> connects{0};     // TCP connections opened
   std::atomic<uint64_t> round_trips{0};  // writes followed by a read
   std::atomic<uint64_t> requests{0};     // requests sent, mn included
+  // The round_trips already handed to metrics (Store::TakeRoundTrips).
+  mutable std::atomic<uint64_t> round_trips_taken{0};
 };
 
 // memcached's largest item size max (-I 1024m): no value above it can come.

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sessionkit/session_id.h"
+#include "stores/round_trips.h"
 
 namespace sessionkit::memcached {
 namespace {
@@ -304,6 +305,11 @@ Status MemcachedStore::Destroy(std::string_view id) {
   const int64_t now = NowMs();
   return SetEverywhere(id, "destroy", EncodeTombstone(now),
                        now + kTombstoneLifeMs, /*delete_lock=*/true);
+}
+
+uint64_t MemcachedStore::TakeRoundTrips() {
+  const ConnectionStats& stats = servers_.stats();
+  return TakeNewCount(stats.round_trips, stats.round_trips_taken);
 }
 
 Status MemcachedStore::Health() {

@@ -153,6 +153,7 @@ class MemcachedStore : public Store {
   Result<ScanPage> Scan(const ScanOptions& options) override;
   Result<GcResult> Gc(TimePoint now) override;
   Status Health() override;
+  uint64_t TakeRoundTrips() override;
 
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override;

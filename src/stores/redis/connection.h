@@ -66,6 +66,8 @@ struct ConnectionStats {
   std::atomic<uint64_t> connects{0};     // TCP connections opened
   std::atomic<uint64_t> round_trips{0};  // writes followed by a read
   std::atomic<uint64_t> commands{0};     // commands sent, handshake included
+  // The round_trips already handed to metrics (Store::TakeRoundTrips).
+  mutable std::atomic<uint64_t> round_trips_taken{0};
 };
 
 // endpoint, store_name (the prefix of messages), connect_timeout,

@@ -9,6 +9,7 @@
 
 #include "sessionkit/session_id.h"
 #include "stores/redis/redis_lock.h"
+#include "stores/round_trips.h"
 
 namespace sessionkit::redis {
 
@@ -178,6 +179,11 @@ Result<bool> RedisStore::Exists(std::string_view id) {
 }
 
 Result<GcResult> RedisStore::Gc(TimePoint) { return GcResult{}; }
+
+uint64_t RedisStore::TakeRoundTrips() {
+  const ConnectionStats& stats = pool_->stats();
+  return TakeNewCount(stats.round_trips, stats.round_trips_taken);
+}
 
 Status RedisStore::Health() {
   const Command ping[] = {{{"PING"}}};

@@ -210,6 +210,7 @@ class RedisStore final : public Store {
   Result<GcResult> Gc(TimePoint now) override;
   // PING.
   Status Health() override;
+  uint64_t TakeRoundTrips() override;
 
   // Locking: see the file comment for keys and round trips. The wait is
   // measured on the Env's steady clock (LockWait); a wait may overrun by the

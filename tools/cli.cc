@@ -395,7 +395,18 @@ class Command : private Args {
 
   int Gc() {
     if (int rc = OpenStoreOrFail()) return rc;
-    auto result = store_->Gc(Clock::now());
+    // On a terminal, the sessions removed so far (LMDB's gc of a big
+    // store is long work).
+    BulkOptions shown;
+    shown.command = "gc";
+    shown.progress_bar = &err_ == &std::cerr && isatty(STDERR_FILENO) == 1;
+    std::optional<BulkProgress> progress;
+    if (shown.progress_bar) progress.emplace(shown, std::nullopt, 0, err_);
+    auto result =
+        store_->GcWithProgress(Clock::now(), [&](const GcResult& so_far) {
+          if (progress) progress->Tick(so_far.removed);
+        });
+    if (progress) progress->Finish(result.ok() ? result->removed : 0);
     if (!result.ok()) return FailWith(result.status());
     out_ << "removed " << result->removed << " expired session"
          << (result->removed == 1 ? "" : "s") << ", " << result->bytes_removed

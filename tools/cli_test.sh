@@ -332,6 +332,13 @@ run stats "$URL"
 expect_out_has "^expired +0 +0 "
 run gc "$URL"
 expect_out "removed 0 expired sessions, 0 bytes (0 B)"
+# On a terminal, gc shows the sessions removed so far on stderr.
+if command -v script >/dev/null; then
+  checks=$((checks + 1))
+  tty_out=$(script -qc "'$CLI' gc '$URL'" /dev/null 2>&1 | tr -d '\r')
+  grep -Eq "0 sessions, [0-9]+/s" <<<"$tty_out" ||
+    fail "gc on a terminal showed no progress: $tty_out"
+fi
 
 # --- get --frame of a format 1 frame ---------------------------------------
 # Seeded after gc: its write would sweep the expired session gc counts.

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -150,6 +151,16 @@ class Store {
   // Removes sessions whose expiry is at or before `now`, without visiting
   // live sessions where the backend allows it.
   virtual Result<GcResult> Gc(TimePoint now) = 0;
+
+  // Receives Gc's running totals (GcWithProgress); must not throw.
+  using GcProgress = std::function<void(const GcResult& so_far)>;
+
+  // As Gc, calling `progress` with the running totals as the work goes on,
+  // for a progress display (the CLI's gc). The default: Gc, then one call
+  // with its result. A store whose gc is long work (LMDB walks its expiry
+  // index in batches) calls it after each batch.
+  virtual Result<GcResult> GcWithProgress(TimePoint now,
+                                          const GcProgress& progress);
 
   // OK when the store answers; otherwise why not.
   virtual Status Health() = 0;

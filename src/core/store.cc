@@ -14,6 +14,13 @@ Status LockingNotSupported(const Store& store) {
 
 uint64_t Store::TakeRoundTrips() { return 0; }
 
+Result<GcResult> Store::GcWithProgress(TimePoint now,
+                                       const GcProgress& progress) {
+  auto result = Gc(now);
+  if (result.ok() && progress) progress(*result);
+  return result;
+}
+
 Result<StoreUsage> Store::Usage() {
   return Status::NotSupported(name() +
                               ": this store does not report how full it is");

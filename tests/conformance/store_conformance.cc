@@ -636,12 +636,18 @@ TEST_P(StoreConformance, GcRemovesOnlyExpiredSessions) {
       factory().expiry_slack))
       << "sessions with a ttl of " << ttl.count() << " ms did not expire";
 
-  gc = store().Gc(Now());
+  // With progress (the CLI's display): the last report is the result.
+  std::vector<GcResult> reports;
+  gc = store().GcWithProgress(
+      Now(), [&](const GcResult& so_far) { reports.push_back(so_far); });
   SK_ASSERT_OK(gc);
   if (factory().gc_reports_removed) {
     EXPECT_EQ(gc->removed, doomed.size());
     EXPECT_EQ(gc->bytes_removed, doomed_bytes);
   }
+  ASSERT_FALSE(reports.empty()) << "GcWithProgress reported nothing";
+  EXPECT_EQ(reports.back().removed, gc->removed);
+  EXPECT_EQ(reports.back().bytes_removed, gc->bytes_removed);
   for (const std::string& id : live) {
     Result<SessionRecord> read = store().Read(id);
     SK_EXPECT_OK(read) << "Gc removed a live session";

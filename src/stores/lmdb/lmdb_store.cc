@@ -308,7 +308,15 @@ Result<GcResult> LmdbStore::Gc(TimePoint now) {
   return GcInternal(e, ToUnixMillis(now));
 }
 
-Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
+Result<GcResult> LmdbStore::GcWithProgress(TimePoint now,
+                                           const GcProgress& progress) {
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  return GcInternal(e, ToUnixMillis(now), progress ? &progress : nullptr);
+}
+
+Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms,
+                                       const GcProgress* progress) {
   // Slots of dead readers pin old pages; free them first.
   ClearStaleReaders(e);
 
@@ -358,6 +366,7 @@ Result<GcResult> LmdbStore::GcInternal(Env* e, int64_t now_ms) {
     }
     total.removed += batch.removed;
     total.bytes_removed += batch.bytes_removed;
+    if (progress != nullptr) (*progress)(total);
     if (!more) break;
     std::memcpy(resume.key, next_resume.key, next_resume.size);
     resume.size = next_resume.size;

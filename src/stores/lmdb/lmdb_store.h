@@ -139,6 +139,9 @@ class LmdbStore final : public Store {
   Result<ScanPage> Scan(const ScanOptions& options) override;
   // Also frees the reader slots of processes that died mid-read.
   Result<GcResult> Gc(TimePoint now) override;
+  // Calls `progress` after each batch of the walk (kGcBatch entries).
+  Result<GcResult> GcWithProgress(TimePoint now,
+                                  const GcProgress& progress) override;
   // Opens the environment if needed and starts a read transaction.
   Status Health() override;
   // The pages in use (those of the file but the free list's), against the
@@ -252,7 +255,9 @@ class LmdbStore final : public Store {
   int PutAndSweep(MDB_txn* txn, Env* env, std::string_view id,
                   std::string_view data, int64_t expiry, bool* index_changed,
                   GcResult* swept);
-  Result<GcResult> GcInternal(Env* env, int64_t now_ms);
+  // `progress` (may be null) gets the running totals after each batch.
+  Result<GcResult> GcInternal(Env* env, int64_t now_ms,
+                              const GcProgress* progress = nullptr);
   // Ends the table's locks that count as gone and removes the database's
   // lock records of earlier versions that count as gone.
   int GcLocks(Env* env, int64_t now_ms);

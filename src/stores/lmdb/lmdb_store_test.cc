@@ -356,11 +356,20 @@ TEST_F(LmdbStoreTest, GcRemovesOnlyExpiredSessionsFromBothDatabases) {
   expired_bytes -= 100 + 0 + 100 + 3 + 100 + 6;
 
   Advance(1000);
-  auto gc = store->Gc(Now());
+  // The running totals of each batch, for the CLI's progress display.
+  std::vector<GcResult> totals;
+  auto gc = store->GcWithProgress(
+      Now(), [&](const GcResult& so_far) { totals.push_back(so_far); });
   SK_ASSERT_OK(gc);
   EXPECT_EQ(gc->removed, expired);
   EXPECT_EQ(gc->bytes_removed, expired_bytes);
   SK_EXPECT_OK(store->CheckIndexForTesting());
+  ASSERT_GE(totals.size(), 2u) << "one report per batch of the walk";
+  for (size_t i = 1; i < totals.size(); ++i) {
+    EXPECT_GE(totals[i].removed, totals[i - 1].removed);
+  }
+  EXPECT_EQ(totals.back().removed, gc->removed);
+  EXPECT_EQ(totals.back().bytes_removed, gc->bytes_removed);
 
   ScanOptions all;
   all.include_expired = true;

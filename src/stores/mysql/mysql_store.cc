@@ -332,6 +332,11 @@ Result<ScanPage> MysqlStore::Scan(const ScanOptions& options) {
 }
 
 Result<GcResult> MysqlStore::Gc(TimePoint now) {
+  return GcWithProgress(now, {});
+}
+
+Result<GcResult> MysqlStore::GcWithProgress(TimePoint now,
+                                            const GcProgress& progress) {
   const std::string cut = std::to_string(ToUnixMillis(now));
   const std::string batch = std::to_string(kGcBatch);
   GcResult result;
@@ -352,6 +357,7 @@ Result<GcResult> MysqlStore::Gc(TimePoint now) {
       }
     }
     result.removed += n;
+    if (progress) progress(result);
     if (n < static_cast<size_t>(kGcBatch)) break;
   }
   // Lock rows of holders that never released, past their retention.

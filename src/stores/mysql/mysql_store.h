@@ -39,6 +39,9 @@ class MysqlStore final : public Store {
   Result<bool> Exists(std::string_view id) override;
   Result<ScanPage> Scan(const ScanOptions& options) override;
   Result<GcResult> Gc(TimePoint now) override;
+  // Reports after each batch of kGcBatch rows.
+  Result<GcResult> GcWithProgress(TimePoint now,
+                                  const GcProgress& progress) override;
   Status Health() override;
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override;

@@ -238,6 +238,11 @@ Result<ScanPage> PostgresStore::Scan(const ScanOptions& options) {
 }
 
 Result<GcResult> PostgresStore::Gc(TimePoint now) {
+  return GcWithProgress(now, {});
+}
+
+Result<GcResult> PostgresStore::GcWithProgress(TimePoint now,
+                                               const GcProgress& progress) {
   const int64_t now_ms = ToUnixMillis(now);
   GcResult result;
   // Batches of kGcBatch rows over the expires_at index: no statement holds
@@ -249,6 +254,7 @@ Result<GcResult> PostgresStore::Gc(TimePoint now) {
     const int64_t removed = rows->Int(0, 0);
     result.removed += static_cast<uint64_t>(removed);
     result.bytes_removed += static_cast<uint64_t>(rows->Int(0, 1));
+    if (progress) progress(result);
     if (removed < kGcBatch) break;
   }
   for (;;) {

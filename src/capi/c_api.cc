@@ -232,17 +232,6 @@ void EvictLocked(EngineCache& cache,
   }
 }
 
-sk_code SetId(sk_result* r, const Result<std::string>& id) {
-  if (!id.ok()) return SetStatus(r, id.status());
-  r->data = CopyString(*id);
-  if (r->data == nullptr) {
-    return SetError(r, SK_INTERNAL,
-                    "out of memory while creating a session id");
-  }
-  r->data_len = id->size();
-  return SK_OK;
-}
-
 SessionLock LockOf(const sk_lock* lock) {
   SessionLock out;
   if (lock == nullptr) return out;
@@ -562,21 +551,6 @@ sk_code sk_write_compressed(sk_engine* engine, const char* id, size_t id_len,
   });
 }
 
-sk_code sk_parse_codec(const char* name, size_t name_len, sk_codec* codec,
-                       sk_result* result) noexcept {
-  return Guarded(
-      result, "while reading a compression setting", [&]() -> sk_code {
-        auto parsed = sessionkit::ParseCompressionCodec(View(name, name_len));
-        if (!parsed.ok()) {
-          return sessionkit::SetError(
-              result, SK_INVALID_ARGUMENT,
-              sessionkit::PhpSettingName("") + parsed.status().message());
-        }
-        if (codec != nullptr) *codec = static_cast<sk_codec>(*parsed);
-        return SK_OK;
-      });
-}
-
 sk_code sk_touch(sk_engine* engine, const char* id, size_t id_len,
                  int64_t ttl_ms, const sk_lock* lock,
                  sk_result* result) noexcept {
@@ -625,48 +599,6 @@ sk_code sk_exists(sk_engine* engine, const char* id, size_t id_len,
     auto exists = engine->engine->Exists(View(id, id_len));
     if (!exists.ok()) return sessionkit::SetStatus(result, exists.status());
     result->found = *exists ? 1 : 0;
-    return SK_OK;
-  });
-}
-
-sk_code sk_create_id(sk_engine* engine, size_t length, int bits_per_char,
-                     sk_result* result) noexcept {
-  return Guarded(result, "while creating a session id", [&]() -> sk_code {
-    if (engine == nullptr) return sessionkit::NoEngine(result);
-    sessionkit::SessionIdOptions options;
-    options.length = length;
-    options.bits_per_char = bits_per_char;
-    return sessionkit::SetId(result, engine->engine->CreateId(options));
-  });
-}
-
-sk_code sk_generate_id(size_t length, int bits_per_char,
-                       sk_result* result) noexcept {
-  return Guarded(result, "while creating a session id", [&]() -> sk_code {
-    sessionkit::SessionIdOptions options;
-    options.length = length;
-    options.bits_per_char = bits_per_char;
-    return sessionkit::SetId(result, sessionkit::GenerateSessionId(options));
-  });
-}
-
-sk_code sk_validate_id(const char* id, size_t id_len,
-                       sk_result* result) noexcept {
-  return Guarded(result, "while checking a session id", [&]() -> sk_code {
-    return sessionkit::SetStatus(
-        result, sessionkit::ValidateSessionId(View(id, id_len)));
-  });
-}
-
-sk_code sk_redact_spec(const char* spec, size_t spec_len,
-                       sk_result* result) noexcept {
-  return Guarded(result, "while redacting a store URL", [&]() -> sk_code {
-    std::string redacted = sessionkit::RedactStoreSpec(View(spec, spec_len));
-    result->data = sessionkit::CopyString(redacted);
-    if (result->data == nullptr) {
-      return sessionkit::SetError(result, SK_INTERNAL, "out of memory");
-    }
-    result->data_len = redacted.size();
     return SK_OK;
   });
 }

@@ -117,7 +117,10 @@ std::string EncodeOwner(std::string_view index_key) {
 }
 
 Result<std::string> DecodeOwner(std::string_view payload) {
-  if (payload.substr(0, kOwnerMagic.size()) != kOwnerMagic || payload.empty() ||
+  // The magic ends with a newline of its own: the record's last one must
+  // come after it.
+  if (payload.size() <= kOwnerMagic.size() ||
+      payload.substr(0, kOwnerMagic.size()) != kOwnerMagic ||
       payload.back() != '\n') {
     return Status::Corrupt("owner record: not in its format");
   }

@@ -55,6 +55,9 @@ TEST(UserIndexRecordTest, RoundTripsAndRefusesWhatItDidNotWrite) {
   EXPECT_EQ(*DecodeOwner(EncodeOwner(owner)), owner);
   EXPECT_TRUE(DecodeOwner(EncodeOwner("plain-session")).status().IsCorrupt());
   EXPECT_TRUE(DecodeOwner("").status().IsCorrupt());
+  // Its version line alone: no newline of the record's own after it.
+  EXPECT_TRUE(DecodeOwner("sessionkit-owner 1\n").status().IsCorrupt());
+  EXPECT_TRUE(DecodeOwner("sessionkit-owner 1\n\n").status().IsCorrupt());
 }
 
 TEST(UserIndexKeyTest, IsAnInternalKeyPerUserAndHashedWithTheHashLine) {

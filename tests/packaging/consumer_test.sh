@@ -39,7 +39,8 @@ uses_staged() {
 case $mode in
   cmake)
     "${CMAKE:-cmake}" -S "$here/consumer" -B "$work/build" \
-      -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$stage" >"$work/configure.log" ||
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$stage" \
+      -DSK_WANT_VERSION="$version" >"$work/configure.log" ||
       { cat "$work/configure.log"; echo "FAIL: configuring the consumer"; exit 1; }
     found=$(sed -n 's/^sessionkit_DIR:PATH=//p' "$work/build/CMakeCache.txt")
     if [[ $found != "$libdir/cmake/sessionkit" ]]; then

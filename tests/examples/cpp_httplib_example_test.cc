@@ -39,7 +39,10 @@ class CppHttplibExampleTest : public ::testing::TestWithParam<const char*> {
       auto redis = test::StartRedis();
       ASSERT_TRUE(redis.ok()) << redis.status().ToString();
       redis_ = std::move(*redis);
-      url_ = "redis://127.0.0.1:" + std::to_string(redis_->port());
+      // Timeouts for a loaded test machine (the defaults, 100 and 250 ms,
+      // are for production).
+      url_ =
+          "redis://127.0.0.1:" + std::to_string(redis_->port()) + "?timeout=5s";
     } else {
       url_ = "lmdb://" + dir_ + "/sessions";
     }

@@ -8,11 +8,13 @@
 #   pkg-config: `c++ ... $(pkg-config --cflags --libs sessionkit)` (the
 #               shared library), and `pkg-config --static` with
 #               libsessionkit.a, whose dependencies Libs.private must name.
+#   example:    examples/cpp-httplib built on its own with find_package
+#               against the stage, started, and asked for a cart over HTTP.
 #
 # Each build must use the staged library, not another install.
-# Usage: consumer_test.sh cmake|pkg-config STAGE_DIR LIBDIR VERSION WORK_DIR
+# Usage: consumer_test.sh cmake|pkg-config|example STAGE_DIR LIBDIR VERSION WORK_DIR
 set -euo pipefail
-usage="usage: consumer_test.sh cmake|pkg-config STAGE_DIR LIBDIR VERSION WORK_DIR"
+usage="usage: consumer_test.sh cmake|pkg-config|example STAGE_DIR LIBDIR VERSION WORK_DIR"
 mode=${1:?$usage} stage=${2:?$usage} libdir=${3:?$usage} version=${4:?$usage}
 work=${5:?$usage}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -82,6 +84,33 @@ case $mode in
       exit 1
     fi
     run static "$work/consumer-static"
+    ;;
+  example)
+    "${CMAKE:-cmake}" -S "$here/../../examples/cpp-httplib" -B "$work/build" \
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$stage" \
+      >"$work/configure.log" ||
+      { cat "$work/configure.log"; echo "FAIL: configuring the example"; exit 1; }
+    "${CMAKE:-cmake}" --build "$work/build"
+    app=$work/build/sessionkit-httplib-example
+    uses_staged "$app"
+    port=$(php -r '$s = stream_socket_server("tcp://127.0.0.1:0");
+                   echo explode(":", stream_socket_get_name($s, false))[1];')
+    "$app" --port "$port" --store "lmdb://$work/store-example" \
+      >"$work/app.log" 2>&1 &
+    app_pid=$!
+    trap 'kill "$app_pid" 2>/dev/null || true; wait "$app_pid" 2>/dev/null || true' EXIT
+    url=http://127.0.0.1:$port
+    for _ in $(seq 100); do
+      curl -s -o /dev/null "$url/cart" && break
+      sleep 0.1
+    done
+    jar=$work/cookies
+    curl -sf -c "$jar" -b "$jar" -d 'item=tea' "$url/cart" >/dev/null ||
+      { cat "$work/app.log"; echo "FAIL: POST /cart"; exit 1; }
+    cart=$(curl -sf -c "$jar" -b "$jar" "$url/cart")
+    [[ $cart == *tea* ]] || {
+      cat "$work/app.log"; echo "FAIL: the cart after one add: '$cart'"; exit 1
+    }
     ;;
   *)
     echo "$usage"; exit 2 ;;

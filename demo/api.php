@@ -2,6 +2,7 @@
 // The AJAX endpoint: POST action=add&product=ID (and the CSRF token, as a
 // field or an X-CSRF-Token header). Answers JSON with the new cart count when
 // the client accepts JSON; redirects back to the products otherwise.
+// GET api.php?action=cart answers the cart as JSON.
 declare(strict_types=1);
 require __DIR__ . '/_app.php';
 
@@ -25,6 +26,14 @@ function reply(int $status, array $body, bool $json): never
     redirect('index.php');
 }
 
+if ($_SERVER['REQUEST_METHOD'] === 'GET' && ($_GET['action'] ?? '') === 'cart') {
+    reply(200, [
+        'ok' => true,
+        'user' => current_user(),
+        'count' => cart_count(),
+        'cart' => (object) $_SESSION['cart'],
+    ], true);
+}
 if ($_SERVER['REQUEST_METHOD'] !== 'POST') {
     header('Allow: POST');
     reply(405, ['ok' => false, 'error' => 'use POST'], true);
@@ -48,5 +57,6 @@ reply(200, [
     'count' => cart_count(),
     'product' => $product,
     'quantity' => $_SESSION['cart'][$product],
+    'name' => $name,
     'message' => "Added $name to your cart.",
 ], $wants_json);

@@ -1,5 +1,5 @@
 # php-fpm behind nginx on 127.0.0.1 for the PHP integration tests, sourced
-# by them (fpm_test.sh, regenerate_grace_fpm_test.sh):
+# by them (fpm_test.sh, regenerate_grace_fpm_test.sh, symfony_fpm_test.sh):
 #
 #   source fpm_stack.sh
 #   fpm_stack_start EXT WORK WORKERS MAX_REQUESTS [PHP_INI_LINES]
@@ -12,6 +12,16 @@
 # both by PID on any exit (WORK is kept when the script fails). Call
 # fpm_stack_wait URL once the scripts are in place; `check DESCRIPTION
 # COMMAND...` counts a failed check in `fails`.
+#
+# Set before fpm_stack_start, if needed: fpm_stack_pool_lines (more lines
+# for the php-fpm pool, e.g. `env[NAME] = value`) and fpm_stack_server_lines
+# (more lines for nginx's server block, e.g. a front controller's location).
+#
+# A Redis store: fpm_stack_redis_port (before fpm_stack_start) picks a free
+# port into redis_port and sets redis_url to redis://127.0.0.1:PORT/0, for
+# PHP_INI_LINES; fpm_stack_redis_start (after it) starts redis-server there
+# with its data under WORK/redis and waits until it answers; it is stopped
+# by PID with the others.
 
 fpm_stack_free_port() {
   php -r '$s = stream_socket_server("tcp://127.0.0.1:0");
@@ -28,6 +38,8 @@ check() {  # check DESCRIPTION COMMAND...
 fpm_pid=
 nginx_pid=
 fpm_stack_extra_pids=
+fpm_stack_pool_lines=${fpm_stack_pool_lines:-}
+fpm_stack_server_lines=${fpm_stack_server_lines:-}
 fpm_stack_cleanup() {
   local rc=$?
   for pid in $nginx_pid $fpm_pid $fpm_stack_extra_pids; do
@@ -98,6 +110,7 @@ pm = static
 pm.max_children = $workers
 pm.max_requests = $max_requests
 catch_workers_output = yes
+$fpm_stack_pool_lines
 CONF
 
   cat >"$work/nginx.conf" <<CONF
@@ -121,6 +134,7 @@ http {
       fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
       fastcgi_pass 127.0.0.1:$fpm_port;
     }
+$fpm_stack_server_lines
   }
 }
 CONF
@@ -143,4 +157,26 @@ fpm_stack_wait() {
     kill -0 "$nginx_pid" 2>/dev/null || { echo "FAIL: nginx exited"; exit 1; }
     sleep 0.1
   done
+}
+
+fpm_stack_redis_port() {
+  local tool
+  for tool in redis-server redis-cli; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool not found"; exit 1; }
+  done
+  redis_port=$(fpm_stack_free_port)
+  redis_url="redis://127.0.0.1:$redis_port/0"
+}
+
+fpm_stack_redis_start() {
+  mkdir -p "$work/redis"
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save '' \
+    --appendonly no --dir "$work/redis" --logfile "$work/redis/redis.log" &
+  fpm_stack_extra_pids+=" $!"
+  for _ in $(seq 50); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "FAIL: redis-server did not answer on port $redis_port"
+  exit 1
 }

@@ -21,24 +21,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/fpm_stack.sh"
 grace=2
 ini="sessionkit.regenerate_grace=$grace"
 if [[ $store == redis ]]; then
-  for tool in redis-server redis-cli; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool not found"; exit 1; }
-  done
-  redis_port=$(fpm_stack_free_port)
-  ini+=$'\n'"session.save_path=\"redis://127.0.0.1:$redis_port/0\""
+  fpm_stack_redis_port
+  ini+=$'\n'"session.save_path=\"$redis_url\""
 fi
 # Eight workers: the burst runs in parallel with the regenerating request.
 fpm_stack_start "$ext" "$work" 8 1000 "$ini"
-if [[ $store == redis ]]; then
-  mkdir -p "$work/redis"
-  redis-server --bind 127.0.0.1 --port "$redis_port" --save '' \
-    --appendonly no --dir "$work/redis" --logfile "$work/redis/redis.log" &
-  fpm_stack_extra_pids=$!
-  for _ in $(seq 50); do
-    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-fi
+[[ $store != redis ]] || fpm_stack_redis_start
 
 # The user logs in; every AJAX call counts itself in the session ("n") and
 # says whether it saw the user; one request regenerates the id, slowly, so

@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 .PHONY: all deps build build-asan build-fuzz test demo bench bench-stack \
         bench-contention fault-stack bench-failover bench-crawler fuzz \
         fuzz-planted mutate \
-        install format clean
+        install deb format clean
 
 all: build
 
@@ -87,6 +87,10 @@ mutate: deps
 
 install: build
 	@cmake --install build
+
+# build/deb/sessionkit_VERSION_ARCH.deb from build/ (docs/packaging.md).
+deb: build
+	@scripts/make-deb build
 
 format:
 	@git ls-files '*.cc' '*.h' '*.c' | xargs clang-format -i

@@ -142,8 +142,8 @@ static sk_store_answer sk_ps_call_key(zend_object *obj, const char *method,
   return answer;
 }
 
-static sk_store_answer sk_ps_get(void *user, const char *key, size_t key_len,
-                                 sk_store_reply *reply) {
+static int sk_ps_get(void *user, const char *key, size_t key_len,
+                     sk_store_reply *reply) {
   zend_object *obj = user;
   zval ret;
   sk_store_answer answer =
@@ -177,22 +177,22 @@ static sk_store_answer sk_ps_put(void *user, const char *method,
   return sk_ps_bool(obj, method, &ret, on_false, reply);
 }
 
-static sk_store_answer sk_ps_set(void *user, const char *key, size_t key_len,
-                                 const char *value, size_t value_len,
-                                 int64_t ttl_s, sk_store_reply *reply) {
+static int sk_ps_set(void *user, const char *key, size_t key_len,
+                     const char *value, size_t value_len, int64_t ttl_s,
+                     sk_store_reply *reply) {
   return sk_ps_put(user, "set", SK_STORE_ERROR, key, key_len, value, value_len,
                    ttl_s, reply);
 }
 
-static sk_store_answer sk_ps_add(void *user, const char *key, size_t key_len,
-                                 const char *value, size_t value_len,
-                                 int64_t ttl_s, sk_store_reply *reply) {
+static int sk_ps_add(void *user, const char *key, size_t key_len,
+                     const char *value, size_t value_len, int64_t ttl_s,
+                     sk_store_reply *reply) {
   return sk_ps_put(user, "add", SK_STORE_NO, key, key_len, value, value_len,
                    ttl_s, reply);
 }
 
-static sk_store_answer sk_ps_del(void *user, const char *key, size_t key_len,
-                                 sk_store_reply *reply) {
+static int sk_ps_del(void *user, const char *key, size_t key_len,
+                     sk_store_reply *reply) {
   zend_object *obj = user;
   zval ret;
   sk_store_answer answer =

@@ -29,7 +29,8 @@ extern "C" {
 #define SK_STORE_NOEXCEPT
 #endif
 
-/* What a callback answers. */
+/* What a callback answers (returned as an int: a value outside these is
+ * reported as the callback's error, not trusted). */
 typedef enum sk_store_answer {
   SK_STORE_DONE = 0, /* get: found (value given); set, delete: done; add:
                         stored */
@@ -48,20 +49,19 @@ void sk_store_reply_value(sk_store_reply* reply, const char* data,
 void sk_store_reply_error(sk_store_reply* reply, const char* message,
                           size_t len) SK_STORE_NOEXCEPT;
 
-/* The primitives, each with the `user` pointer given at registration. */
+/* The primitives, each with the `user` pointer given at registration; each
+ * returns an sk_store_answer. */
 typedef struct sk_store_callbacks {
-  sk_store_answer (*get)(void* user, const char* key, size_t key_len,
-                         sk_store_reply* reply);
-  sk_store_answer (*set)(void* user, const char* key, size_t key_len,
-                         const char* value, size_t value_len, int64_t ttl_s,
-                         sk_store_reply* reply);
+  int (*get)(void* user, const char* key, size_t key_len,
+             sk_store_reply* reply);
+  int (*set)(void* user, const char* key, size_t key_len, const char* value,
+             size_t value_len, int64_t ttl_s, sk_store_reply* reply);
   /* Stores only if the key is absent, atomically: the lock is built on it. */
-  sk_store_answer (*add)(void* user, const char* key, size_t key_len,
-                         const char* value, size_t value_len, int64_t ttl_s,
-                         sk_store_reply* reply);
+  int (*add)(void* user, const char* key, size_t key_len, const char* value,
+             size_t value_len, int64_t ttl_s, sk_store_reply* reply);
   /* SK_STORE_DONE also when the key did not exist. */
-  sk_store_answer (*del)(void* user, const char* key, size_t key_len,
-                         sk_store_reply* reply);
+  int (*del)(void* user, const char* key, size_t key_len,
+             sk_store_reply* reply);
 } sk_store_callbacks;
 
 #ifdef __cplusplus

@@ -30,7 +30,7 @@ class MapCallbacks {
 
   // From now on, method `method` ("get", "set", "add", "delete") answers
   // `answer` with `error` as its reason; "" for none.
-  void FailWith(std::string method, sk_store_answer answer, std::string error) {
+  void FailWith(std::string method, int answer, std::string error) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_method_ = std::move(method);
     fail_answer_ = answer;
@@ -75,8 +75,7 @@ class MapCallbacks {
   }
 
   // True (and the reply filled) when `method` is made to fail. mu_ held.
-  bool Failing(const char* method, sk_store_reply* reply,
-               sk_store_answer* answer) {
+  bool Failing(const char* method, sk_store_reply* reply, int* answer) {
     ++calls_;
     if (fail_method_ != method) return false;
     sk_store_reply_error(reply, fail_error_.data(), fail_error_.size());
@@ -98,11 +97,11 @@ class MapCallbacks {
     ttls_[key] = ttl_s;
   }
 
-  static sk_store_answer Get(void* user, const char* key, size_t key_len,
-                             sk_store_reply* reply) {
+  static int Get(void* user, const char* key, size_t key_len,
+                 sk_store_reply* reply) {
     MapCallbacks* self = Self(user);
     std::lock_guard<std::mutex> lock(self->mu_);
-    sk_store_answer answer;
+    int answer;
     if (self->Failing("get", reply, &answer)) return answer;
     const std::string k(key, key_len);
     self->Expire(k);
@@ -112,22 +111,20 @@ class MapCallbacks {
                          it->second.value.size());
     return SK_STORE_DONE;
   }
-  static sk_store_answer Set(void* user, const char* key, size_t key_len,
-                             const char* value, size_t value_len, int64_t ttl_s,
-                             sk_store_reply* reply) {
+  static int Set(void* user, const char* key, size_t key_len, const char* value,
+                 size_t value_len, int64_t ttl_s, sk_store_reply* reply) {
     MapCallbacks* self = Self(user);
     std::lock_guard<std::mutex> lock(self->mu_);
-    sk_store_answer answer;
+    int answer;
     if (self->Failing("set", reply, &answer)) return answer;
     self->Store(std::string(key, key_len), value, value_len, ttl_s);
     return SK_STORE_DONE;
   }
-  static sk_store_answer Add(void* user, const char* key, size_t key_len,
-                             const char* value, size_t value_len, int64_t ttl_s,
-                             sk_store_reply* reply) {
+  static int Add(void* user, const char* key, size_t key_len, const char* value,
+                 size_t value_len, int64_t ttl_s, sk_store_reply* reply) {
     MapCallbacks* self = Self(user);
     std::lock_guard<std::mutex> lock(self->mu_);
-    sk_store_answer answer;
+    int answer;
     if (self->Failing("add", reply, &answer)) return answer;
     const std::string k(key, key_len);
     self->Expire(k);
@@ -135,11 +132,11 @@ class MapCallbacks {
     self->Store(k, value, value_len, ttl_s);
     return SK_STORE_DONE;
   }
-  static sk_store_answer Del(void* user, const char* key, size_t key_len,
-                             sk_store_reply* reply) {
+  static int Del(void* user, const char* key, size_t key_len,
+                 sk_store_reply* reply) {
     MapCallbacks* self = Self(user);
     std::lock_guard<std::mutex> lock(self->mu_);
-    sk_store_answer answer;
+    int answer;
     if (self->Failing("delete", reply, &answer)) return answer;
     self->items_.erase(std::string(key, key_len));
     return SK_STORE_DONE;
@@ -147,12 +144,12 @@ class MapCallbacks {
 
   Env* const env_;
   std::mutex mu_;
-  std::map<std::string, Item> items_;             // guarded by mu_
-  std::map<std::string, int64_t> ttls_;           // guarded by mu_
-  uint64_t calls_ = 0;                            // guarded by mu_
-  std::string fail_method_;                       // guarded by mu_
-  sk_store_answer fail_answer_ = SK_STORE_ERROR;  // guarded by mu_
-  std::string fail_error_;                        // guarded by mu_
+  std::map<std::string, Item> items_;    // guarded by mu_
+  std::map<std::string, int64_t> ttls_;  // guarded by mu_
+  uint64_t calls_ = 0;                   // guarded by mu_
+  std::string fail_method_;              // guarded by mu_
+  int fail_answer_ = SK_STORE_ERROR;     // guarded by mu_
+  std::string fail_error_;               // guarded by mu_
 };
 
 }  // namespace sessionkit::test

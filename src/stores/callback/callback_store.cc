@@ -201,12 +201,10 @@ Result<std::pair<const sk_store_callbacks*, void*>> CallbackStore::Find()
 }
 
 Status CallbackStore::Failed(const char* method, std::string_view what,
-                             sk_store_answer answer,
-                             const std::string& error) const {
+                             int answer, const std::string& error) const {
   std::string where = name_ + ": " + std::string(what) + ": " + method;
   if (answer != SK_STORE_ERROR) {
-    return Status::Internal(where + " answered " +
-                            std::to_string(static_cast<int>(answer)) +
+    return Status::Internal(where + " answered " + std::to_string(answer) +
                             ", which is not an answer of store_callbacks.h");
   }
   return Status::Unavailable(
@@ -219,8 +217,7 @@ Result<std::optional<std::string>> CallbackStore::Get(std::string_view key,
   if (!cb.ok()) return cb.status();
   sk_store_reply reply;
   ++calls_;
-  const sk_store_answer answer =
-      cb->first->get(cb->second, key.data(), key.size(), &reply);
+  const int answer = cb->first->get(cb->second, key.data(), key.size(), &reply);
   if (answer == SK_STORE_NO) return std::optional<std::string>();
   if (answer == SK_STORE_DONE && reply.has_value) {
     return std::optional<std::string>(std::move(reply.value));
@@ -240,9 +237,8 @@ Result<bool> CallbackStore::Put(bool only_new, std::string_view key,
   sk_store_reply reply;
   ++calls_;
   const auto call = only_new ? cb->first->add : cb->first->set;
-  const sk_store_answer answer =
-      call(cb->second, key.data(), key.size(), value.data(), value.size(),
-           ttl_s, &reply);
+  const int answer = call(cb->second, key.data(), key.size(), value.data(),
+                          value.size(), ttl_s, &reply);
   if (answer == SK_STORE_DONE) return true;
   if (only_new && answer == SK_STORE_NO) return false;
   return Failed(only_new ? "add" : "set", what, answer, reply.error);
@@ -263,8 +259,7 @@ Status CallbackStore::Delete(std::string_view key, std::string_view what) {
   if (!cb.ok()) return cb.status();
   sk_store_reply reply;
   ++calls_;
-  const sk_store_answer answer =
-      cb->first->del(cb->second, key.data(), key.size(), &reply);
+  const int answer = cb->first->del(cb->second, key.data(), key.size(), &reply);
   if (answer == SK_STORE_DONE) return Status::OK();
   return Failed("delete", what, answer, reply.error);
 }

@@ -102,8 +102,8 @@ class CallbackStore : public Store {
   // The callbacks registered for the calling thread, or why there are none.
   Result<std::pair<const sk_store_callbacks*, void*>> Find() const;
   // The Status of a callback's answer that is neither DONE nor NO.
-  Status Failed(const char* method, std::string_view what,
-                sk_store_answer answer, const std::string& error) const;
+  Status Failed(const char* method, std::string_view what, int answer,
+                const std::string& error) const;
 
   // The live session under `id` (nullopt: none, or expired at `now_ms`).
   Result<std::optional<SessionRecord>> ReadLive(std::string_view id,

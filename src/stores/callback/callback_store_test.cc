@@ -99,7 +99,7 @@ TEST_F(CallbackStoreTest, AFailedCallbackNamesTheStoreAndTheMethod) {
   st = store_->Write(kId, "x", Duration(1000));
   EXPECT_THAT(st.message(), HasSubstr("set failed: no reason given"));
 
-  map_.FailWith("add", static_cast<sk_store_answer>(7), "");
+  map_.FailWith("add", 7, "");
   st = store_->LockAndRead(kId, Request("a")).status();
   EXPECT_EQ(st.code(), StatusCode::kInternal) << st.ToString();
   EXPECT_THAT(st.message(), HasSubstr("add answered 7"));

@@ -204,6 +204,18 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
     if (!store.ok()) return store.status().WithContext(tier);
     options.tiers.push_back({std::move(*store), url.write_async()});
   }
+  // The journal's thread writes a tier behind, and also the writes a tier
+  // of the request missed: it would call a php:// tier off its thread.
+  for (const StoreUrl& url : *urls) {
+    if (options.on_caller_thread && url.write_async()) {
+      return Status::InvalidArgument(
+          url.Redacted() +
+          ": no tier can be written behind (write=async) beside a store "
+          "written in PHP (php://): the journal is drained by a thread of "
+          "its own, which would call the PHP store with the writes it "
+          "missed");
+    }
+  }
   return OpenTieredStore(std::move(options));
 }
 

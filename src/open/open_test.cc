@@ -105,6 +105,12 @@ TEST(OpenStoreTest, APhpTierIsCalledOnTheCallersThread) {
                 HasSubstr("a store written in PHP cannot be written behind "
                           "(write=async)"));
   }
+  auto beside = OpenStore("lmdb://" + *dir + "/a|php://cache|lmdb://" + *dir +
+                          "/c?write=async&journal=" + *dir + "/journal");
+  ASSERT_FALSE(beside.ok());
+  EXPECT_THAT(beside.status().message(),
+              HasSubstr("no tier can be written behind (write=async) beside "
+                        "a store written in PHP"));
   UnregisterCallbackStores();
   test::RemoveTempDir(*dir);
 }

@@ -88,6 +88,8 @@ size_t retiring_key_len;
 char failed_id[SK_MAX_ID_LEN + 1];
 size_t failed_id_len; /* 0: none */
 char failed_message[SK_MAX_ERROR_LEN + 1];
+HashTable *stores;  /* sessionkit_register_store(): name => object; NULL */
+bool store_bailout; /* a store's method ended with a fatal error */
 ZEND_END_MODULE_GLOBALS(sessionkit)
 
 ZEND_EXTERN_MODULE_GLOBALS(sessionkit)
@@ -95,6 +97,13 @@ ZEND_EXTERN_MODULE_GLOBALS(sessionkit)
 
 /* sessionkit_report.c: reporting the library's results. */
 void sk_flush(sk_result *r, const char *context);
+
+/* Stores written in PHP (sessionkit_store.c). */
+void sk_store_minit(int type);
+void sk_store_rshutdown(void);
+/* After a library call: raises a fatal error a store's method ended with
+ * (zend_bailout) now that no library frame is below. */
+void sk_store_rethrow_bailout(void);
 void sk_fail(sk_result *r, const char *what, const zend_string *key);
 void sk_log_only(sk_result *r, const char *context);
 zend_string *sk_redacted_save_path(const char *save_path);

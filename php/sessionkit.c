@@ -424,7 +424,18 @@ static PHP_MINIT_FUNCTION(sessionkit) {
   sk_users_register_ini(type, module_number);
   sk_lifetime_register_ini(type, module_number);
   sk_metrics_register_ini(type, module_number);
+  sk_store_minit(type);
   return php_session_register_module(&ps_mod_sessionkit);
+}
+
+/* Before the session module's RSHUTDOWN: a session on a store written in
+ * PHP is written and closed while the store's object is alive, then the
+ * request's stores are withdrawn (sessionkit_store.c). */
+static PHP_RSHUTDOWN_FUNCTION(sessionkit) {
+  (void)type;
+  (void)module_number;
+  sk_store_rshutdown();
+  return SUCCESS;
 }
 
 /* After every module's RSHUTDOWN, PHP's session module's included (it
@@ -474,7 +485,7 @@ zend_module_entry sessionkit_module_entry = {
     PHP_MINIT(sessionkit),
     PHP_MSHUTDOWN(sessionkit),
     NULL, /* RINIT: session.auto_start may have locked already */
-    NULL, /* RSHUTDOWN: PHP's session module writes and closes after it */
+    PHP_RSHUTDOWN(sessionkit), /* before the session module writes */
     PHP_MINFO(sessionkit),
     PHP_SESSIONKIT_VERSION,
     PHP_MODULE_GLOBALS(sessionkit),

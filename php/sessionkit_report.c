@@ -64,7 +64,9 @@ static size_t sk_collect(sk_result *r, const char *context, bool all_notices,
  * `r`. */
 void sk_flush(sk_result *r, const char *context) {
   sk_pending *pending;
-  size_t n = sk_collect(r, context, false, &pending), i;
+  size_t n, i;
+  sk_store_rethrow_bailout();
+  n = sk_collect(r, context, false, &pending);
   for (i = 0; i < n; i++) {
     if (pending[i].type == 0) {
       sk_log_notice(ZSTR_VAL(pending[i].text));

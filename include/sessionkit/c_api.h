@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sessionkit/store_callbacks.h"
+
 #ifdef __cplusplus
 #define SK_NOEXCEPT noexcept
 extern "C" {
@@ -484,6 +486,33 @@ sk_code sk_validate_id(const char* id, size_t id_len,
  * replaced by "***", for messages. Works on specs that do not parse. */
 sk_code sk_redact_spec(const char* spec, size_t spec_len,
                        sk_result* result) SK_NOEXCEPT;
+
+/* Stores written in the caller's language (store_callbacks.h,
+ * docs/php-stores.md): session.save_path php://NAME (alone or as a tier)
+ * uses the callbacks registered under NAME.
+ *
+ * Registers `callbacks` (which must stay valid until withdrawn) and `user`
+ * under `name` (1 to 64 letters, digits, '_', '-' or '.') for the calling
+ * thread only, replacing an earlier registration of the name: the library
+ * calls them on this thread, during an sk_* call made on it, and nowhere
+ * else. An engine of a php:// save path may be kept across requests: it
+ * looks the name up at each call, so a call after sk_store_unregister_all
+ * fails with SK_INVALID_ARGUMENT ("php://NAME: no store registered under
+ * this name; ...") and never reaches a withdrawn `user`.
+ * SK_INVALID_ARGUMENT naming what is wrong for a bad name or a missing
+ * callback.
+ *
+ * A callback that cannot return normally (a PHP fatal error, which
+ * longjmps) must not unwind the library's frames: the caller's glue catches
+ * it around its own call (zend_try), answers SK_STORE_ERROR, and re-raises
+ * it (zend_bailout) once the sk_* call it was made in has returned. */
+sk_code sk_store_register(const char* name, size_t name_len,
+                          const sk_store_callbacks* callbacks, void* user,
+                          sk_result* result) SK_NOEXCEPT;
+
+/* Withdraws every registration of the calling thread (at the end of a PHP
+ * request, before the objects behind `user` are freed). */
+void sk_store_unregister_all(void) SK_NOEXCEPT;
 
 /* The library version, e.g. "0.1.0". */
 const char* sk_version(void) SK_NOEXCEPT;

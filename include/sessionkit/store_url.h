@@ -8,6 +8,8 @@
 //   memcached://h1:11211,h2:11211[?params]
 //   mysql://user:password@host[:port]/database[?params]
 //   postgres://user:password@host[:port]/database[?params]
+//   php://NAME                         (a store written in PHP, registered
+//                                       under NAME: docs/php-stores.md)
 //
 // Several URLs separated by `|` (or by `,` directly before another
 // `scheme://`) form tiers, fastest first. Every scheme accepts

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/store_key.h"
+#include "sessionkit/stores/callback.h"
 #include "sessionkit/stores/lmdb.h"
 #include "sessionkit/stores/memcached.h"
 #include "sessionkit/stores/mysql.h"
@@ -54,6 +55,7 @@ constexpr std::string_view kMysqlSchemes[] = {"mysql"};
 constexpr std::string_view kRedisSchemes[] = {
     "redis", "rediss", "redis+sentinel", "redis+cluster"};
 constexpr std::string_view kPostgresSchemes[] = {"postgres"};
+constexpr std::string_view kPhpSchemes[] = {"php"};
 
 constexpr Backend kBackends[] = {
     {"lmdb", kLmdbSchemes, &CheckSettings<LmdbOptions>,
@@ -66,6 +68,8 @@ constexpr Backend kBackends[] = {
      &OpenWithEnv<MysqlOptions, &OpenMysqlStore>},
     {"memcached", kMemcachedSchemes, &CheckSettings<MemcachedOptions>,
      &OpenWithEnv<MemcachedOptions, &OpenMemcachedStore>},
+    {"php", kPhpSchemes, &CheckSettings<CallbackOptions>,
+     &OpenWithEnv<CallbackOptions, &OpenCallbackStore>},
 };
 
 const Backend* FindBackend(std::string_view scheme) {
@@ -143,6 +147,9 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
     Result<std::string> journal =
         url.PathParam("journal", std::string(kDefaultJournalPath));
     if (!journal.ok()) return journal.status().WithContext(tier);
+    // Its callbacks may be called only on the request's own thread
+    // (CallbackOptions::FromUrl refuses write=async).
+    if (url.scheme == "php") options.on_caller_thread = true;
     if (url.write_async()) {
       if (!journal->starts_with("/")) {
         return Status::InvalidArgument(
@@ -196,6 +203,18 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
     Result<std::unique_ptr<Store>> store = OpenTier(url, env);
     if (!store.ok()) return store.status().WithContext(tier);
     options.tiers.push_back({std::move(*store), url.write_async()});
+  }
+  // The journal's thread writes a tier behind, and also the writes a tier
+  // of the request missed: it would call a php:// tier off its thread.
+  for (const StoreUrl& url : *urls) {
+    if (options.on_caller_thread && url.write_async()) {
+      return Status::InvalidArgument(
+          url.Redacted() +
+          ": no tier can be written behind (write=async) beside a store "
+          "written in PHP (php://): the journal is drained by a thread of "
+          "its own, which would call the PHP store with the writes it "
+          "missed");
+    }
   }
   return OpenTieredStore(std::move(options));
 }

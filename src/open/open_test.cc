@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
+#include "sessionkit/stores/callback.h"
 #include "sessionkit/stores/tiered.h"
 #include "support/fake_env.h"
+#include "support/map_callbacks.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 
@@ -67,6 +70,48 @@ TEST(OpenStoreTest, SeveralUrlsAreTiers) {
   auto behind = OpenStore("lmdb://" + *dir + "/c");
   ASSERT_TRUE(behind.ok());
   EXPECT_TRUE((*behind)->Read("abcdefghijklmnopqrstuvwxyz012345").ok());
+  test::RemoveTempDir(*dir);
+}
+
+// A php:// tier is called on the caller's thread only: its registration is
+// the calling thread's (as PHP's is), and the tiers reach it. write=async
+// on it is refused, alone or as a tier.
+TEST(OpenStoreTest, APhpTierIsCalledOnTheCallersThread) {
+  auto dir = test::MakeTempDir("open-php-tier");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  test::MapCallbacks map(nullptr);
+  SK_ASSERT_OK(RegisterCallbackStore("cache", test::MapCallbacks::Table(), &map,
+                                     CallbackScope::kThisThread));
+  const std::string id = "abcdefghijklmnopqrstuvwxyz012345";
+  for (const std::string& spec : std::vector<std::string>{
+           "php://cache|lmdb://" + *dir + "/a?breaker=off",
+           "lmdb://" + *dir + "/b|php://cache?breaker=off"}) {
+    auto store = OpenStore(spec);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    map.Erase(id);
+    SK_ASSERT_OK((*store)->Write(id, "x", Duration(60000)));
+    std::string value;
+    EXPECT_TRUE(map.Peek(id, &value)) << spec << ": the php:// tier missed it";
+    auto read = (*store)->Read(id);
+    SK_ASSERT_OK(read);
+    EXPECT_EQ(read->data, "x");
+  }
+  for (const std::string& spec : std::vector<std::string>{
+           "php://cache?write=async",
+           "lmdb://" + *dir + "/a|php://cache?write=async"}) {
+    auto store = OpenStore(spec);
+    ASSERT_FALSE(store.ok()) << spec;
+    EXPECT_THAT(store.status().message(),
+                HasSubstr("a store written in PHP cannot be written behind "
+                          "(write=async)"));
+  }
+  auto beside = OpenStore("lmdb://" + *dir + "/a|php://cache|lmdb://" + *dir +
+                          "/c?write=async&journal=" + *dir + "/journal");
+  ASSERT_FALSE(beside.ok());
+  EXPECT_THAT(beside.status().message(),
+              HasSubstr("no tier can be written behind (write=async) beside "
+                        "a store written in PHP"));
+  UnregisterCallbackStores();
   test::RemoveTempDir(*dir);
 }
 

@@ -50,7 +50,9 @@ struct Fanout::Pool {
   }
 };
 
-Fanout::Fanout(size_t threads) : threads_(threads == 0 ? 1 : threads) {}
+Fanout::Fanout(size_t threads, bool on_caller_thread)
+    : threads_(threads == 0 ? 1 : threads),
+      on_caller_thread_(on_caller_thread) {}
 
 Fanout::~Fanout() {
   Pool* pool = pool_.load();
@@ -72,8 +74,8 @@ Fanout::Pool& Fanout::ForThisProcess() {
 
 void Fanout::RunAll(const std::vector<std::function<void()>>& calls) {
   if (calls.empty()) return;
-  if (calls.size() == 1) {
-    calls.front()();
+  if (calls.size() == 1 || on_caller_thread_) {
+    for (const std::function<void()>& call : calls) call();
     return;
   }
   struct Latch {

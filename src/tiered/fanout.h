@@ -26,14 +26,17 @@ namespace sessionkit::tiered {
 class Fanout {
  public:
   // `threads`: the most calls that run beside the caller's own.
-  explicit Fanout(size_t threads);
+  // `on_caller_thread`: every call runs on the caller's thread, in turn
+  // (for stores that may be called on their caller's thread only).
+  explicit Fanout(size_t threads, bool on_caller_thread = false);
   ~Fanout();
 
   Fanout(const Fanout&) = delete;
   Fanout& operator=(const Fanout&) = delete;
 
   // Runs every call, the first on the calling thread and the others on the
-  // pool, and returns when all have returned. The calls must not throw.
+  // pool (or all on the calling thread, in turn, with on_caller_thread), and
+  // returns when all have returned. The calls must not throw.
   void RunAll(const std::vector<std::function<void()>>& calls);
 
  private:
@@ -42,6 +45,7 @@ class Fanout {
   Pool& ForThisProcess();
 
   const size_t threads_;
+  const bool on_caller_thread_;
   // The pool of this process, found without a lock; pools of an ancestor
   // process are abandoned (their threads do not exist here, their mutexes
   // may be held forever).

@@ -46,7 +46,7 @@ TieredStore::TieredStore(TieredOptions options,
       breakers_(MakeBreakers(options)),
       cannot_lock_(new std::atomic<bool>[options.tiers.size()]),
       journal_(std::move(journal)),
-      fanout_(options.tiers.size()) {
+      fanout_(options.tiers.size(), options.on_caller_thread) {
   name_ = "tiers: ";
   for (size_t i = 0; i < options.tiers.size(); ++i) {
     TieredOptions::Tier& tier = options.tiers[i];

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -267,7 +268,9 @@ Status ParsePath(const SchemeSpec& s, std::string_view raw, bool has_path,
   const std::string& path = url->path;
   switch (s.path) {
     case PathRule::kFilesystem:
-      return Status::Internal("lmdb path parsed as a network path");
+    case PathRule::kName:
+      return Status::Internal(std::string(s.name) +
+                              " path parsed as a network path");
     case PathRule::kOptionalDb: {
       if (path.empty()) return Status::OK();
       std::optional<uint64_t> db = DbNumber(path);
@@ -396,6 +399,32 @@ Result<StoreUrl> ParseLmdb(const SchemeSpec& s, std::string_view rest) {
                "the path is the filesystem root: name a directory, "
                "as in lmdb:///var/lib/sessionkit");
   }
+  if (q != std::string_view::npos) {
+    SK_RETURN_IF_ERROR(ParseQuery(s, rest.substr(q + 1), &url.params));
+  }
+  return url;
+}
+
+Result<StoreUrl> ParseName(const SchemeSpec& s, std::string_view rest) {
+  const size_t q = rest.find('?');
+  const std::string_view name = rest.substr(0, q);
+  auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  };
+  if (name.empty() || name.size() > kMaxStoreNameLength ||
+      !std::all_of(name.begin(), name.end(), allowed)) {
+    return Bad(s.name,
+               "expected the name of a registered store after 'php://' (1 "
+               "to " +
+                   std::to_string(kMaxStoreNameLength) +
+                   " letters, digits, '_', '-' or '.'), as in php://cart, "
+                   "got " +
+                   QuoteHidingUserInfo(name));
+  }
+  StoreUrl url;
+  url.scheme = std::string(s.name);
+  url.path = std::string(name);
   if (q != std::string_view::npos) {
     SK_RETURN_IF_ERROR(ParseQuery(s, rest.substr(q + 1), &url.params));
   }

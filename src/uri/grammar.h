@@ -46,7 +46,12 @@ const std::string* FindValue(
 // An lmdb URL from what follows "lmdb://".
 Result<StoreUrl> ParseLmdb(const SchemeSpec& s, std::string_view rest);
 
-// A network URL (every scheme but lmdb) from its pieces.
+// A php URL from what follows "php://": the store's name (1 to
+// kMaxStoreNameLength letters, digits, '_', '-' or '.') in `path`, then
+// the parameters.
+Result<StoreUrl> ParseName(const SchemeSpec& s, std::string_view rest);
+
+// A network URL (every scheme but lmdb and php) from its pieces.
 Result<StoreUrl> ParseNetwork(const SchemeSpec& s, const Pieces& p);
 
 // True when `text` (after leading spaces) begins with "scheme://": where a

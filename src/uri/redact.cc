@@ -120,6 +120,7 @@ std::string StoreUrl::Redacted() const {
     out += uri::PercentEncode(path, "/:+");
     return out + RenderQuery(*this);
   }
+  if (scheme == "php") return out + path + RenderQuery(*this);
   if (!user.empty() || has_password) {
     out += uri::PercentEncode(user, "");
     if (has_password) out += ":***";

@@ -91,6 +91,10 @@ constexpr ParamSpec kMemcachedParams[] = {
     {.name = "tls_cert"}, {.name = "tls_key"},   {.name = "tls_insecure"},
 };
 
+// php: a store written in PHP, registered under the URL's name
+// (CallbackOptions::FromUrl); no parameters of its own.
+constexpr std::span<const ParamSpec> kPhpParams = {};
+
 constexpr SchemeSpec kSchemes[] = {
     {"lmdb", 0, false, false, PathRule::kFilesystem, kLmdbParams},
     {"redis", 6379, false, false, PathRule::kOptionalDb, kRedisParams},
@@ -101,6 +105,7 @@ constexpr SchemeSpec kSchemes[] = {
     {"memcached", 11211, true, false, PathRule::kNone, kMemcachedParams},
     {"mysql", 3306, false, true, PathRule::kDatabase, kMysqlParams},
     {"postgres", 5432, false, true, PathRule::kDatabase, kPostgresParams},
+    {"php", 0, false, false, PathRule::kName, kPhpParams},
 };
 
 // A scheme's own parameters, then the tier settings every scheme takes.

@@ -42,11 +42,12 @@ enum class PathRule {
   kMasterName,  // redis+sentinel: required master name
   kNone,        // redis+cluster, memcached: no path
   kDatabase,    // mysql, postgres: required database name
+  kName,        // php: the name a store was registered under, no host
 };
 
 struct SchemeSpec {
   std::string_view name;
-  uint16_t default_port;  // 0 for lmdb
+  uint16_t default_port;  // 0 for lmdb and php
   bool multi_host;        // more than one host allowed
   bool needs_user;
   PathRule path;
@@ -54,6 +55,9 @@ struct SchemeSpec {
   // write_delay) every scheme takes come on top (FindParam, ParamNames).
   std::span<const ParamSpec> params;
 };
+
+// The longest name of a php:// store (php://NAME).
+inline constexpr size_t kMaxStoreNameLength = 64;
 
 // The largest Redis database number, for the path of redis:// URLs.
 inline constexpr int64_t kMaxRedisDb = INT32_MAX;

@@ -108,6 +108,7 @@ Result<StoreUrl> ParseStoreUrl(std::string_view url) {
   }
   std::string_view rest = url.substr(sep + 3);
   if (s->path == PathRule::kFilesystem) return uri::ParseLmdb(*s, rest);
+  if (s->path == PathRule::kName) return uri::ParseName(*s, rest);
 
   uri::Pieces standard = uri::SplitStandard(rest);
   Result<StoreUrl> parsed = uri::ParseNetwork(*s, standard);

@@ -84,6 +84,11 @@ void CheckUrl(const sk::StoreUrl& url) {
     Check(url.hosts.empty());
     Check(!url.path.empty() && url.path.front() == '/');
     Check(url.user.empty() && !url.has_password);
+  } else if (url.scheme == "php") {
+    // php://NAME: a registered store's name, no host.
+    Check(url.hosts.empty());
+    Check(!url.path.empty() && url.path.size() <= sk::uri::kMaxStoreNameLength);
+    Check(url.user.empty() && !url.has_password);
   } else {
     Check(!url.hosts.empty());
     for (const sk::HostPort& hp : url.hosts) {

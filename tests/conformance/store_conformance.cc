@@ -235,10 +235,12 @@ TEST_P(StoreConformance, RoundTripsEmptyValue) {
   Result<bool> exists = store().Exists(id);
   SK_ASSERT_OK(exists);
   EXPECT_TRUE(*exists);
-  std::vector<SessionInfo> all = ScanAll(store(), 10, false, 10);
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].id, id);
-  EXPECT_EQ(all[0].bytes, 0u);
+  if (factory().scans) {
+    std::vector<SessionInfo> all = ScanAll(store(), 10, false, 10);
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0].id, id);
+    EXPECT_EQ(all[0].bytes, 0u);
+  }
 }
 
 TEST_P(StoreConformance, RoundTripsOneMebibyte) {
@@ -277,8 +279,10 @@ TEST_P(StoreConformance, AcceptsEveryValidIdShape) {
     SK_ASSERT_OK(read) << "id " << ids[i];
     EXPECT_EQ(read->data, "value " + std::to_string(i)) << "id " << ids[i];
   }
-  EXPECT_THAT(IdsOf(ScanAll(store(), 100, false, 10)),
-              UnorderedElementsAreArray(ids));
+  if (factory().scans) {
+    EXPECT_THAT(IdsOf(ScanAll(store(), 100, false, 10)),
+                UnorderedElementsAreArray(ids));
+  }
 }
 
 TEST_P(StoreConformance, OverwriteReplacesDataAndExpiry) {
@@ -301,7 +305,9 @@ TEST_P(StoreConformance, OverwriteReplacesDataAndExpiry) {
   SK_ASSERT_OK(read);
   EXPECT_EQ(read->data, "again");
   EXPECT_TRUE(ExpiryNear(read->expires_at, before2 + kLong, after2 + kLong));
-  EXPECT_EQ(ScanAll(store(), 10, false, 10).size(), 1u);
+  if (factory().scans) {
+    EXPECT_EQ(ScanAll(store(), 10, false, 10).size(), 1u);
+  }
 }
 
 // --- Missing sessions, Exists, Destroy -------------------------------------
@@ -349,8 +355,10 @@ TEST_P(StoreConformance, DestroyIsIdempotent) {
   Result<SessionRecord> kept = store().Read(other);
   SK_ASSERT_OK(kept);
   EXPECT_EQ(kept->data, "kept");
-  EXPECT_THAT(IdsOf(ScanAll(store(), 10, false, 10)),
-              UnorderedElementsAreArray({other}));
+  if (factory().scans) {
+    EXPECT_THAT(IdsOf(ScanAll(store(), 10, false, 10)),
+                UnorderedElementsAreArray({other}));
+  }
   // A destroyed id can be written again.
   SK_ASSERT_OK(store().Write(id, "reborn", kLong));
   Result<SessionRecord> reborn = store().Read(id);
@@ -396,8 +404,10 @@ TEST_P(StoreConformance, RefusesIdsOutsideTheCharset) {
         store().TouchAndUnlock(id, kLong, lock.owner).IsInvalidArgument());
     EXPECT_TRUE(store().Unlock(id, lock.owner).IsInvalidArgument());
   }
-  EXPECT_TRUE(ScanAll(store(), 10, true, 10).empty())
-      << "a refused id was stored";
+  if (factory().scans) {
+    EXPECT_TRUE(ScanAll(store(), 10, true, 10).empty())
+        << "a refused id was stored";
+  }
 }
 
 // --- Expiry (these tests wait, each once) --------------------------------
@@ -429,8 +439,10 @@ TEST_P(StoreConformance, ExpiredSessionIsNeverReturned) {
   EXPECT_TRUE(touch.IsNotFound()) << touch.ToString();
   EXPECT_TRUE(store().Read(gone).status().IsNotFound())
       << "Touch revived an expired session";
-  EXPECT_THAT(IdsOf(ScanAll(store(), 10, false, 10)),
-              UnorderedElementsAreArray({live}));
+  if (factory().scans) {
+    EXPECT_THAT(IdsOf(ScanAll(store(), 10, false, 10)),
+                UnorderedElementsAreArray({live}));
+  }
 
   // The live one is untouched; the expired id can be written anew.
   Result<SessionRecord> still = store().Read(live);
@@ -497,7 +509,9 @@ TEST_P(StoreConformance, ExpiryIsExactToTheMillisecond) {
   Result<bool> live = store().Exists(exists);
   SK_ASSERT_OK(live);
   EXPECT_TRUE(*live) << "Exists 1 ms before the expiry";
-  EXPECT_EQ(ScanAll(store(), 10, false, 10).size(), 5u);
+  if (factory().scans) {
+    EXPECT_EQ(ScanAll(store(), 10, false, 10).size(), 5u);
+  }
   if (factory().locks) {
     Result<LockedRead> l = store().LockAndRead(locked, Request("early"));
     SK_ASSERT_OK(l);
@@ -514,8 +528,10 @@ TEST_P(StoreConformance, ExpiryIsExactToTheMillisecond) {
   EXPECT_TRUE(store().Touch(touched, kLong).IsNotFound())
       << "Touch at the expiry revived it";
   EXPECT_TRUE(store().Read(touched).status().IsNotFound());
-  EXPECT_TRUE(ScanAll(store(), 10, false, 10).empty())
-      << "Scan listed sessions at their expiry";
+  if (factory().scans) {
+    EXPECT_TRUE(ScanAll(store(), 10, false, 10).empty())
+        << "Scan listed sessions at their expiry";
+  }
   if (factory().locks) {
     Result<LockedRead> l = store().LockAndRead(locked, Request("late"));
     SK_ASSERT_OK(l);
@@ -532,7 +548,9 @@ TEST_P(StoreConformance, ExpiryIsExactToTheMillisecond) {
   if (factory().gc_reports_removed) {
     EXPECT_EQ(gc->removed, 5u) << "Gc(now) left sessions expiring at now";
   }
-  EXPECT_TRUE(ScanAll(store(), 10, true, 10).empty());
+  if (factory().scans) {
+    EXPECT_TRUE(ScanAll(store(), 10, true, 10).empty());
+  }
 }
 
 // A lease ends at its end exactly: one millisecond before, another request
@@ -656,8 +674,10 @@ TEST_P(StoreConformance, GcRemovesOnlyExpiredSessions) {
     EXPECT_TRUE(store().Read(id).status().IsNotFound());
   }
   // After Gc, not even include_expired lists the expired ones.
-  EXPECT_THAT(IdsOf(ScanAll(store(), 4, true, 20)),
-              UnorderedElementsAreArray(live));
+  if (factory().scans) {
+    EXPECT_THAT(IdsOf(ScanAll(store(), 4, true, 20)),
+                UnorderedElementsAreArray(live));
+  }
 
   gc = store().Gc(Now());
   SK_ASSERT_OK(gc);
@@ -667,6 +687,7 @@ TEST_P(StoreConformance, GcRemovesOnlyExpiredSessions) {
 // --- Scan ------------------------------------------------------------------
 
 TEST_P(StoreConformance, ScanOfEmptyStoreIsEmpty) {
+  if (!factory().scans) GTEST_SKIP() << "the store does not list sessions";
   ScanOptions options;
   options.limit = 7;
   Result<ScanPage> page = store().Scan(options);
@@ -676,6 +697,7 @@ TEST_P(StoreConformance, ScanOfEmptyStoreIsEmpty) {
 }
 
 TEST_P(StoreConformance, ScanListsEverySessionExactlyOnce) {
+  if (!factory().scans) GTEST_SKIP() << "the store does not list sessions";
   std::map<std::string, size_t> written;  // id -> bytes
   const TimePoint before = Now();
   for (int i = 0; i < 51; ++i) {
@@ -801,8 +823,10 @@ TEST_P(StoreConformance, ConcurrentWritersAndReaders) {
     SK_ASSERT_OK(r);
     EXPECT_TRUE(IsWrittenValue(r->data, kThreads, kIters));
   }
-  EXPECT_EQ(ScanAll(store(), 7, false, 100).size(),
-            static_cast<size_t>(kIdsEach * (kThreads + 1)));
+  if (factory().scans) {
+    EXPECT_EQ(ScanAll(store(), 7, false, 100).size(),
+              static_cast<size_t>(kIdsEach * (kThreads + 1)));
+  }
 }
 
 // --- Locking ----------------------------------------------------------------

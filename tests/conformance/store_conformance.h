@@ -105,6 +105,11 @@ struct StoreFactory {
   // the password of the store's URL.
   std::vector<std::string> secrets;
 
+  // Whether the store lists its sessions (Scan). False for a store that
+  // cannot (the callback store, php://, answers NotSupported): the Scan
+  // tests are skipped, and the Gc test checks what it can without one.
+  bool scans = true;
+
   // Whether the store locks. The lock tests fail on a store that says so
   // and answers NotSupported, and are skipped on one that does not lock.
   bool locks = true;

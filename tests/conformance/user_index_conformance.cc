@@ -141,6 +141,7 @@ TEST_P(StoreConformance, UsersSessionChangingUserIsListedForTheNewOneOnly) {
 
   // The store holds 2 sessions, 2 owner records and 2 indexes; the
   // internal records are refused as session ids.
+  if (!factory().scans) return;  // the rest is seen through Scan
   std::vector<SessionInfo> all;
   ScanOptions scan;
   do {
@@ -181,6 +182,7 @@ TEST_P(StoreConformance, UsersWithHashedIdsStoreNoNameNorId) {
   EXPECT_EQ(Listed(*engine, user), ids);
   std::vector<std::string> secrets(ids.begin(), ids.end());
   secrets.push_back("grace");
+  if (!factory().scans) return;  // the rest is seen through Scan
   size_t records = 0;
   ScanOptions scan;
   do {

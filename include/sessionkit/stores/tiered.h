@@ -39,6 +39,13 @@ struct TieredOptions {
   };
   // The tiers, fastest first: 2 to kMaxTiers stores, the first synchronous.
   std::vector<Tier> tiers;
+  // true: every call to a tier is made on the thread that called the store
+  // of tiers, one tier after another, never on the tiers' own threads: for
+  // a tier that may only be called on its caller's thread (php://, whose
+  // callbacks are PHP code). The journal is drained on a thread of its
+  // own, also into the synchronous tiers that missed a write: OpenStore
+  // (open.h) refuses any tier written behind beside a php:// tier.
+  bool on_caller_thread = false;
   // The journal's directory, on this host, shared by every process that
   // opens these tiers (created mode 0700 when missing); needed when a tier
   // is async. Each async tier is known in it by its name().

@@ -129,28 +129,6 @@ Result<StoredValue> DecodeValue(std::string_view value, std::string_view what) {
   return out;
 }
 
-std::string EncodeLock(int64_t lease_until_ms, std::string_view token) {
-  std::string out = std::to_string(lease_until_ms);
-  out.push_back(' ');
-  out.append(token);
-  return out;
-}
-
-Result<LockValue> DecodeLock(std::string_view value, std::string_view what) {
-  LockValue out;
-  const size_t space = value.find(' ');
-  const char* end = value.data() + (space == value.npos ? 0 : space);
-  auto [ptr, ec] = std::from_chars(value.data(), end, out.lease_until_ms);
-  if (space == value.npos || space == 0 || ec != std::errc() || ptr != end ||
-      space + 1 == value.size()) {
-    return Status::Corrupt(std::string(what) +
-                           ": the stored lock record is not sessionkit's (" +
-                           std::to_string(value.size()) + " bytes)");
-  }
-  out.token = value.substr(space + 1);
-  return out;
-}
-
 uint32_t ItemTtl(int64_t until_ms, int64_t now_ms) {
   const int64_t left_ms = until_ms - now_ms;
   const int64_t seconds = (left_ms <= 0 ? 0 : (left_ms + 999) / 1000) + 1;

@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "sessionkit/status.h"
+#include "stores/lock_value.h"
 
 namespace sessionkit::memcached {
 
@@ -63,14 +64,11 @@ std::string EncodeTombstone(int64_t destroyed_ms);
 // damaged.
 Result<StoredValue> DecodeValue(std::string_view value, std::string_view what);
 
-struct LockValue {
-  int64_t lease_until_ms = 0;
-  std::string_view token;  // points into the value
-};
-
-std::string EncodeLock(int64_t lease_until_ms, std::string_view token);
-// Corrupt naming `what` for a value that is not a lock record.
-Result<LockValue> DecodeLock(std::string_view value, std::string_view what);
+// The lock item's value: stores/lock_value.h, shared with the callback
+// store.
+using ::sessionkit::DecodeLock;
+using ::sessionkit::EncodeLock;
+using ::sessionkit::LockValue;
 
 // The memcached TTL, in seconds, of an item that must live at least until
 // `until_ms`, at `now_ms` on the same clock: the time left rounded up, plus

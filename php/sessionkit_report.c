@@ -65,7 +65,12 @@ static size_t sk_collect(sk_result *r, const char *context, bool all_notices,
 void sk_flush(sk_result *r, const char *context) {
   sk_pending *pending;
   size_t n, i;
-  sk_store_rethrow_bailout();
+  if (SKG(store_bailout)) {
+    /* A store's method ended with a fatal error: end the script as PHP
+     * would have, once the result's memory is given back. */
+    sk_result_free(r);
+    sk_store_rethrow_bailout();
+  }
   n = sk_collect(r, context, false, &pending);
   for (i = 0; i < n; i++) {
     if (pending[i].type == 0) {

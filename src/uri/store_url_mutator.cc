@@ -184,10 +184,13 @@ const Grammar& Known() {
 }
 
 // The parameter names `url`'s scheme accepts (all known ones for an
-// unknown scheme, and now and then anyway, to reach the refusals).
+// unknown scheme or one that takes none, and now and then anyway, to reach
+// the refusals). Never empty.
 std::vector<std::string> NamesFor(const Url& url, Rng& rng) {
   const SchemeSpec* scheme = FindScheme(url.scheme);
-  if (scheme == nullptr || OneIn(rng, 4)) return Known().params;
+  if (scheme == nullptr || scheme->params.empty() || OneIn(rng, 4)) {
+    return Known().params;
+  }
   std::vector<std::string> names;
   for (const ParamSpec& p : scheme->params) names.emplace_back(p.name);
   return names;

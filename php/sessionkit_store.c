@@ -211,13 +211,29 @@ void sk_store_rethrow_bailout(void) {
 }
 
 void sk_store_rshutdown(void) {
+  zend_execute_data *frame = EG(current_execute_data);
+  volatile bool bailed = false;
   if (SKG(stores) == NULL) return;
   /* The session is written and closed while its store is registered: the
    * session module would do it after this module's RSHUTDOWN. */
   if (PS(session_status) == php_session_active) {
     zend_try { php_session_flush(1); }
+    zend_catch { bailed = true; }
     zend_end_try();
   }
+  if (bailed) {
+    /* A fatal error while the session was saved (its data could not be
+     * encoded, a store's method died): the save is over, as after a fatal
+     * error in the session module's own save, which must not encode it (and
+     * run the script's __sleep) again. */
+    EG(current_execute_data) = frame;
+    PS(session_status) = php_session_none;
+  }
+  /* What the request still holds (the lock of a save that died, the old
+   * session of a regenerate) is released now: once its store is withdrawn,
+   * it would stay until its lease ran out. */
+  sk_grace_abandon(false);
+  sk_release_lock(false);
   /* Whatever happened above: no registration may outlive its object. */
   sk_store_unregister_all();
   zend_hash_destroy(SKG(stores));

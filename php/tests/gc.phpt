@@ -2,6 +2,11 @@
 sessionkit: session_gc() removes expired LMDB sessions and returns how many; Redis expires them itself and gc reports 0, memcached 0 to 3
 --EXTENSIONS--
 sessionkit
+--SKIPIF--
+<?php
+require 'store.inc';
+if (sk_test_store_kind() === 'php') die('skip session_gc() of a php:// store removes nothing: its store drops expired items itself');
+?>
 --INI--
 session.save_handler=sessionkit
 session.use_cookies=0

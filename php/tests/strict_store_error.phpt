@@ -6,7 +6,7 @@ sessionkit
 <?php
 require 'store.inc';
 // One store on a network: one that can stall.
-if (in_array(sk_test_store_kind(), ['lmdb', 'tiers'], true)) die('skip one networked store only');
+if (in_array(sk_test_store_kind(), ['lmdb', 'tiers', 'php'], true)) die('skip one networked store only');
 ?>
 --INI--
 session.save_handler=sessionkit

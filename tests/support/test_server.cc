@@ -19,7 +19,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <string>
+#include <thread>
 #include <utility>
 
 namespace sessionkit::test {
@@ -651,12 +654,48 @@ Status TestServer::Restart() {
   return StartOnce();
 }
 
+namespace {
+
+// Whether every thread of process `pid` is stopped (state T in
+// /proc/PID/task/TID/stat); false when one cannot be read.
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code error;
+  std::filesystem::directory_iterator tasks(
+      "/proc/" + std::to_string(pid) + "/task", error);
+  if (error) return false;
+  for (const auto& task : tasks) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    // "TID (comm) S ...": the state follows the last ')'.
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size() ||
+        stat[close + 2] != 'T') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 Status TestServer::Pause() {
   if (pid_ == 0) return Status::Internal(spec_.name + " is not running");
   if (kill(-pid_, SIGSTOP) != 0) {
     return Status::Internal("SIGSTOP to " + spec_.name + ": " + Errno(errno));
   }
   paused_ = true;
+  // kill() only queues the stop: each thread stops when it next runs, which
+  // on a loaded machine can be after the test's next requests were served.
+  // Return once all have stopped, so that "paused" means paused.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!AllThreadsStopped(pid_)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Status::Internal(spec_.name + " (pid " + std::to_string(pid_) +
+                              ") did not stop within 5 s of SIGSTOP");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return Status::OK();
 }
 

@@ -83,6 +83,7 @@ Breakers::Breakers(const BreakerOptions& options,
     : env_(Env::OrDefault(options.env)),
       interval_ms_(std::max<int64_t>(1, options.interval.count())),
       failures_(std::max<uint32_t>(1, options.failures)),
+      slow_failure_(options.slow_failure),
       own_(new Slot[names.size()]()) {
   std::string path = options.path.empty() ? DefaultBreakerPath() : options.path;
   if (path != kBreakerOff) {
@@ -166,7 +167,7 @@ Admission Breakers::Admit(size_t i, bool count) {
   }
 }
 
-void Breakers::Record(size_t i, const Status& status) {
+void Breakers::Record(size_t i, const Status& status, Duration took) {
   Slot& s = *slots_[i];
   if (status.ok() || status.IsNotFound()) {
     if (At(s.consecutive).load() != 0) At(s.consecutive).store(0);
@@ -188,8 +189,8 @@ void Breakers::Record(size_t i, const Status& status) {
     const BreakerState state = StateOf(w);
     // A timeout opens at once: the next caller would wait as long. A failed
     // probe (or any outage while one runs) opens it again.
-    const bool open = status.IsDeadlineExceeded() || in_a_row >= failures_ ||
-                      state != BreakerState::kClosed;
+    const bool open = status.IsDeadlineExceeded() || took >= slow_failure_ ||
+                      in_a_row >= failures_ || state != BreakerState::kClosed;
     if (!open) return;
     if (At(s.word).compare_exchange_weak(
             w, Pack(BreakerState::kOpen, 0, now + interval_ms_))) {

@@ -7,13 +7,14 @@
 // A breaker is closed (the tier is called), open (the tier is skipped
 // until the interval is over) or probing (one caller on the host, which
 // claimed the probe, calls the tier; everyone else skips it). A timeout
-// (DeadlineExceeded) opens it at once; `failures` other outages
-// (Unavailable) in a row open it too. After the interval, the first caller
-// claims the probe (a compare-and-swap on the slot): its success closes
-// the breaker, its failure opens it for another interval. A claim that is
-// never settled (the prober died) runs out after the interval, and the
-// next caller probes. Any call that succeeds or answers NotFound closes
-// the breaker and resets the count.
+// (DeadlineExceeded, or an outage that took `slow_failure` or longer: the
+// store waited for an answer that never came) opens it at once; `failures`
+// other outages (Unavailable) in a row open it too. After the interval, the
+// first caller claims the probe (a compare-and-swap on the slot): its success
+// closes the breaker, its failure opens it for another interval. A claim that
+// is never settled (the prober died) runs out after the interval, and the next
+// caller probes. Any call that succeeds or answers NotFound closes the breaker
+// and resets the count.
 //
 // The file: a header (magic and layout version) and kSlots slots, each
 // found by the hash (LockHash) of its tier's name (the URL without
@@ -49,6 +50,10 @@ struct BreakerOptions {
   Duration interval{1000};
   // How many outages other than a timeout in a row open a breaker.
   uint32_t failures = 3;
+  // An outage that took this long or longer counts as a timeout. The
+  // stores report a server that does not answer in time as Unavailable,
+  // like one that refuses at once; the time tells them apart.
+  Duration slow_failure{50};
   // BootClockMs and nothing else; nullptr: Env::Default().
   Env* env = nullptr;
 };
@@ -106,10 +111,11 @@ class Breakers {
   // Whether tier `i` may be called now; may claim the probe. A kSkip with
   // `count` adds to the skipped calls.
   Admission Admit(size_t i, bool count = true);
-  // Records how tier `i` answered: an outage (Unavailable,
-  // DeadlineExceeded) counts toward opening its breaker, OK and NotFound
-  // close it; other answers change nothing.
-  void Record(size_t i, const Status& status);
+  // Records how tier `i` answered, after a call that took `took`: an
+  // outage (Unavailable, DeadlineExceeded) counts toward opening its
+  // breaker (a timeout, or one that took slow_failure or longer, opens it
+  // at once), OK and NotFound close it; other answers change nothing.
+  void Record(size_t i, const Status& status, Duration took = Duration(0));
   // Gives back a probe this thread claimed (kProbe) but made no call with:
   // the next caller probes at once.
   void Abandon(size_t i);
@@ -147,6 +153,7 @@ class Breakers {
   Env* const env_;
   const int64_t interval_ms_;
   const uint64_t failures_;
+  const Duration slow_failure_;
   std::string path_;
   std::string note_;
   void* map_ = nullptr;          // the file, when mapped

@@ -161,8 +161,11 @@ Result<LockedRead> TieredStore::LockOnce(std::string_view id,
       Newest n = ReadAll(
           id, tier,
           [&] {
+            const SteadyTime started = env_->SteadyNow();
             locked = tiers_[tier]->LockAndRead(id, request);
-            Note(tier, locked.status());
+            // A lock that waited for its holder did not fail slowly: only
+            // an outage's time counts (Breakers::Record).
+            Note(tier, locked.status(), started);
           },
           /*with_journal=*/false);
       if (!locked.ok() || !locked->acquired()) EndStandIns(passed);
@@ -196,8 +199,9 @@ Result<LockedRead> TieredStore::LockOnce(std::string_view id,
       if (breakers_->StandInHeld(tier, request.lease)) {
         for (size_t b : LockTiers(tier, /*before=*/false)) {
           if (breakers_->Admit(b) == Admission::kSkip) continue;
+          const SteadyTime started = env_->SteadyNow();
           Result<LockedRead> r = tiers_[b]->LockAndRead(id, request);
-          Note(b, r.status());
+          Note(b, r.status(), started);
           // A tier that does not answer is not written by its holders
           // either (their release fails).
           if (!r.ok() &&
@@ -279,8 +283,9 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
   const std::vector<size_t> also = held ? held->also : std::vector<size_t>();
   const std::vector<size_t> passed =
       held ? held->passed : std::vector<size_t>();
+  const SteadyTime started = env_->SteadyNow();
   Status st = locked(*tiers_[tier]);
-  Note(tier, st);
+  Note(tier, st, started);
   if (!st.ok() && (!IsOutage(st) || changes)) {
     EndLocks(id, owner, also);
     EndStandIns(passed);
@@ -397,8 +402,9 @@ Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {
                ? tiers_[i]->WriteAndUnlock(id, repair->data, ttl, owner)
                : tiers_[i]->Unlock(id, owner);
   };
+  const SteadyTime started = env_->SteadyNow();
   Status st = end(tier);
-  Note(tier, st);
+  Note(tier, st, started);
   if (held) {
     OnTiers(held->also, end);
     EndStandIns(held->passed);

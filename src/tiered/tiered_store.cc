@@ -25,6 +25,7 @@ std::unique_ptr<Breakers> MakeBreakers(const TieredOptions& options) {
   breaker.path = options.breaker_path;
   breaker.interval = options.breaker_interval;
   breaker.failures = options.breaker_failures;
+  breaker.slow_failure = options.breaker_slow_failure;
   breaker.env = options.env;
   return std::make_unique<Breakers>(breaker, NamesOf(options));
 }
@@ -85,8 +86,12 @@ TieredStore::~TieredStore() {
   }
 }
 
-void TieredStore::Note(size_t i, const Status& status) {
-  breakers_->Record(i, status);
+void TieredStore::Note(size_t i, const Status& status,
+                       std::optional<SteadyTime> started) {
+  breakers_->Record(i, status,
+                    started ? std::chrono::duration_cast<Duration>(
+                                  env_->SteadyNow() - *started)
+                            : Duration(0));
 }
 
 std::vector<size_t> TieredStore::Usable(bool async) {
@@ -106,13 +111,14 @@ std::vector<size_t> TieredStore::Usable(bool async) {
 }
 
 void TieredStore::ReadTier(std::string_view id, size_t i, Answer& answer) {
+  const SteadyTime started = env_->SteadyNow();
   Result<SessionRecord> r = tiers_[i]->Read(id);
   answer.status = r.status();
   if (r.ok()) {
     answer.version = VersionOf(r->data);
     answer.record = std::move(*r);
   }
-  Note(i, answer.status);
+  Note(i, answer.status, started);
 }
 
 TieredStore::Newest TieredStore::ReadAll(std::string_view id, size_t skip,
@@ -188,8 +194,9 @@ std::vector<Status> TieredStore::OnTiers(
   std::vector<std::function<void()>> calls;
   for (size_t k = 0; k < which.size(); ++k) {
     calls.push_back([&, k] {
+      const SteadyTime started = env_->SteadyNow();
       statuses[k] = call(which[k]);
-      Note(which[k], statuses[k]);
+      Note(which[k], statuses[k], started);
     });
   }
   fanout_.RunAll(calls);
@@ -302,8 +309,9 @@ Status TieredStore::Destroy(std::string_view id) {
   asked.push_back(lock_tier);
   answered.push_back(Status::OK());
   Status queued = Queue(id, std::nullopt, version, Owed(asked, answered));
+  const SteadyTime started = env_->SteadyNow();
   Status last = tiers_[lock_tier]->Destroy(id);
-  Note(lock_tier, last);
+  Note(lock_tier, last, started);
   if (IsOutage(last) && has_async()) {
     Status again = Queue(id, std::nullopt, version, {lock_tier});
     if (queued.ok()) queued = again;
@@ -425,10 +433,11 @@ Result<std::unique_ptr<Store>> OpenTieredStore(TieredOptions options) {
         ") is written behind; the first tier must be written at once");
   }
   if (options.breaker_interval.count() <= 0 ||
-      options.tombstone_ttl.count() <= 0 || options.breaker_failures < 1) {
+      options.tombstone_ttl.count() <= 0 || options.breaker_failures < 1 ||
+      options.breaker_slow_failure.count() <= 0) {
     return Status::InvalidArgument(
-        "tiers: breaker_interval, breaker_failures and tombstone_ttl must be "
-        "positive");
+        "tiers: breaker_interval, breaker_failures, breaker_slow_failure and "
+        "tombstone_ttl must be positive");
   }
   if (options.write_delay.count() < 0 ||
       options.write_delay > TieredOptions::kMaxWriteDelay) {

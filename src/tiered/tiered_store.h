@@ -109,8 +109,11 @@ class TieredStore final : public Store {
     std::vector<size_t> passed;
   };
 
-  // Records how tier `i` answered, in its breaker (breaker.h).
-  void Note(size_t i, const Status& status);
+  // Records how tier `i` answered, in its breaker (breaker.h), for a call
+  // made at `started` (none: a long call by nature, a scan or a GC, whose
+  // time says nothing).
+  void Note(size_t i, const Status& status,
+            std::optional<SteadyTime> started = std::nullopt);
   // The synchronous (or async) tiers to ask now: those whose breaker lets
   // them be called (claiming the probes that are due: the caller asks
   // every tier returned), or all of them when none does.

@@ -66,8 +66,10 @@ struct TieredOptions {
   // the host asks it again (a probe).
   Duration breaker_interval{1000};
   // How many outages in a row (Unavailable) open a tier's breaker; a
-  // timeout (DeadlineExceeded) opens it at once.
+  // timeout (DeadlineExceeded, or an outage that took breaker_slow_failure
+  // or longer: the tier did not answer in time) opens it at once.
   uint32_t breaker_failures = 3;
+  Duration breaker_slow_failure{50};
   // How long the mark of a destroyed session (a tombstone) is kept in every
   // tier when some tier could not be reached at the Destroy, so that the
   // copy that tier still holds never comes back. Longer than any session
@@ -91,7 +93,8 @@ struct TieredOptions {
 // Opens a store over `options.tiers`. InvalidArgument for fewer than two or
 // more than kMaxTiers tiers, a first tier that is async, an async tier
 // without journal_path, a breaker_path that is neither empty, "off" nor
-// absolute, or a breaker_interval or breaker_failures below 1; the journal's
+// absolute, or a breaker_interval, breaker_failures or breaker_slow_failure
+// below 1; the journal's
 // errors (journal.h) when it cannot be opened. The tiers are used as given
 // (each with its own settings); they connect lazily.
 //

@@ -21,13 +21,13 @@ void PendingReleases::Note(std::string_view id, const LockOwner& owner,
   any_ = true;
 }
 
-void PendingReleases::Retry(
+std::optional<std::string> PendingReleases::Retry(
     const std::function<Status(std::string_view id, const LockOwner& owner)>&
         unlock,
     SteadyTime now) {
-  if (!any_) return;
+  if (!any_) return std::nullopt;
   std::unique_lock<std::mutex> retrying(retry_mu_, std::try_to_lock);
-  if (!retrying.owns_lock()) return;
+  if (!retrying.owns_lock()) return std::nullopt;
   std::vector<Release> todo;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -35,13 +35,13 @@ void PendingReleases::Retry(
     any_ = false;
   }
   std::vector<Release> keep;
-  bool reachable = true;
+  std::optional<std::string> failed;
   for (Release& r : todo) {
     if (now - r.since > kKeep) continue;
-    if (reachable) {
+    if (!failed) {
       Status st = unlock(r.id, r.owner);
       if (!MayStillHold(st)) continue;
-      reachable = false;
+      failed = r.id;
     }
     keep.push_back(std::move(r));
   }
@@ -52,6 +52,7 @@ void PendingReleases::Retry(
   if (keep.size() > kMax) keep.erase(keep.begin(), keep.end() - kMax);
   releases_ = std::move(keep);
   any_ = !releases_.empty();
+  return failed;
 }
 
 size_t PendingReleases::size() {

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,9 +50,12 @@ class PendingReleases {
   // those that still may hold and stops at the first of them (the server
   // is still out of reach: one failed attempt per call, no more). Drops
   // those older than kKeep unasked. Returns at once when there are none.
-  void Retry(const std::function<Status(std::string_view id,
-                                        const LockOwner& owner)>& unlock,
-             SteadyTime now);
+  // Returns the session id of the release that failed, if one did, so that
+  // the caller need not wait on the same server a second time.
+  std::optional<std::string> Retry(
+      const std::function<Status(std::string_view id, const LockOwner& owner)>&
+          unlock,
+      SteadyTime now);
 
   size_t size();
 

@@ -360,8 +360,18 @@ Status RedisStore::RunScript(const LuaScript& script,
 Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
                                            const LockRequest& request) {
   // A lock this process failed to release (a failover, CLUSTERDOWN) may
-  // hold up other requests until its lease ends: free it first.
-  RetryFailedReleases();
+  // hold up other requests until its lease ends: free it first. When its
+  // server still does not answer, this call does not wait on it a second
+  // time: a request costs one timeout of a server that accepts connections
+  // and never answers, not one per command (docs/redis.md).
+  if (std::optional<std::string> stuck = RetryFailedReleases();
+      stuck && MaySameServer(*stuck, id)) {
+    return Status::Unavailable(
+        name() + ": lock of session " + SessionIdPrefix(id) +
+        " not tried: the server did not answer the release of an earlier "
+        "lock just before");
+  }
+  const SteadyTime started = env_->SteadyNow();
   bool may_hold = false;
   Result<LockedRead> got = TakeLockAndRead(id, request, &may_hold);
   if (!got.ok() && may_hold) {
@@ -370,10 +380,25 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
     // this owner's now, while the caller is told it is not: release it, or
     // the next request waits out the whole lease of a lock nobody uses.
     // Best effort: Unlock compares the token, runs on another connection
-    // (the failed one is closed) and is bounded by the same timeouts.
-    (void)Unlock(id, request.owner);
+    // (the failed one is closed) and is bounded by the same timeouts. A
+    // call that already waited out a read timeout leaves the release to
+    // this process's next call (pending_): an unlock now would most likely
+    // wait as long again.
+    if (env_->SteadyNow() - started >= options_.read_timeout &&
+        PendingReleases::MayStillHold(got.status())) {
+      pending_.Note(id, request.owner, got.status(), env_->SteadyNow());
+    } else {
+      (void)Unlock(id, request.owner);
+    }
   }
   return got;
+}
+
+bool RedisStore::MaySameServer(std::string_view a, std::string_view b) {
+  if (a == b) return true;
+  Result<Endpoint> at_a = topology_->Route(LockingKeys(a)[0]);
+  Result<Endpoint> at_b = topology_->Route(LockingKeys(b)[0]);
+  return !at_a.ok() || !at_b.ok() || *at_a == *at_b;
 }
 
 Result<std::optional<LockedRead>> RedisStore::TakeFreeLock(

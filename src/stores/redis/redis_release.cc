@@ -160,8 +160,8 @@ Status RedisStore::Remembered(std::string_view id, const LockOwner& owner,
   return released;
 }
 
-void RedisStore::RetryFailedReleases() {
-  pending_.Retry(
+std::optional<std::string> RedisStore::RetryFailedReleases() {
+  return pending_.Retry(
       [this](std::string_view id, const LockOwner& owner) {
         return UnlockOnce(id, owner);
       },

@@ -22,7 +22,7 @@ RedisStore::RedisStore(RedisOptions options,
       topology_(std::move(topology)),
       durability_(options_, pool_.get()) {}
 
-RedisStore::~RedisStore() { RetryFailedReleases(); }
+RedisStore::~RedisStore() { (void)RetryFailedReleases(); }
 
 std::string RedisStore::Key(std::string_view id) const {
   std::string key;

@@ -251,7 +251,13 @@ class RedisStore final : public Store {
   Status Remembered(std::string_view id, const LockOwner& owner,
                     Status released);
   // Re-issues pending_ (owner-checked Unlocks); see pending_releases.h.
-  void RetryFailedReleases();
+  // Returns the session id of the release that found the server still out
+  // of reach, if one did.
+  std::optional<std::string> RetryFailedReleases();
+  // True unless `a` and `b` are known to live on different servers (a
+  // Cluster's masters): a server that did not answer for one is not asked
+  // again for the other in the same call.
+  bool MaySameServer(std::string_view a, std::string_view b);
 
   // Sends request.commands, all on request.key, in one round trip and reads
   // their replies. Retries on a new connection when a pooled one turns out

@@ -128,6 +128,22 @@ TEST_F(BreakerTest, OutagesOpenItOnlyAfterThreeInARow) {
   EXPECT_EQ(b->Report(0).failures, 5u);
 }
 
+// The stores report a server that never answered as Unavailable, like one
+// that refused: the time the call took tells the timeout.
+TEST_F(BreakerTest, AnOutageThatTookTheSlowFailureTimeOpensAtOnce) {
+  auto b = Make();
+  b->Record(0, Down(), Duration(49));
+  EXPECT_EQ(b->Admit(0), Admission::kCall);
+  b->Record(0, Down(), Duration(50));
+  EXPECT_EQ(b->Admit(0), Admission::kSkip);
+  EXPECT_EQ(b->Report(0).last_code, StatusCode::kUnavailable);
+  // An answer that took long is no failure.
+  env_.Advance(kInterval);
+  EXPECT_EQ(b->Admit(1), Admission::kCall);
+  b->Record(1, Status::OK(), Duration(5000));
+  EXPECT_EQ(b->Admit(1), Admission::kCall);
+}
+
 TEST_F(BreakerTest, AfterTheIntervalOneProbeClosesOrReopensIt) {
   auto b = Make();
   b->Record(0, Timeout());

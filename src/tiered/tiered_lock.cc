@@ -161,7 +161,7 @@ Result<LockedRead> TieredStore::LockOnce(std::string_view id,
       Newest n = ReadAll(
           id, tier,
           [&] {
-            const SteadyTime started = env_->SteadyNow();
+            const int64_t started = env_->BootClockMs();
             locked = tiers_[tier]->LockAndRead(id, request);
             // A lock that waited for its holder did not fail slowly: only
             // an outage's time counts (Breakers::Record).
@@ -199,7 +199,7 @@ Result<LockedRead> TieredStore::LockOnce(std::string_view id,
       if (breakers_->StandInHeld(tier, request.lease)) {
         for (size_t b : LockTiers(tier, /*before=*/false)) {
           if (breakers_->Admit(b) == Admission::kSkip) continue;
-          const SteadyTime started = env_->SteadyNow();
+          const int64_t started = env_->BootClockMs();
           Result<LockedRead> r = tiers_[b]->LockAndRead(id, request);
           Note(b, r.status(), started);
           // A tier that does not answer is not written by its holders
@@ -283,7 +283,7 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
   const std::vector<size_t> also = held ? held->also : std::vector<size_t>();
   const std::vector<size_t> passed =
       held ? held->passed : std::vector<size_t>();
-  const SteadyTime started = env_->SteadyNow();
+  const int64_t started = env_->BootClockMs();
   Status st = locked(*tiers_[tier]);
   Note(tier, st, started);
   if (!st.ok() && (!IsOutage(st) || changes)) {
@@ -402,7 +402,7 @@ Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {
                ? tiers_[i]->WriteAndUnlock(id, repair->data, ttl, owner)
                : tiers_[i]->Unlock(id, owner);
   };
-  const SteadyTime started = env_->SteadyNow();
+  const int64_t started = env_->BootClockMs();
   Status st = end(tier);
   Note(tier, st, started);
   if (held) {

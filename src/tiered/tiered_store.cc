@@ -87,11 +87,9 @@ TieredStore::~TieredStore() {
 }
 
 void TieredStore::Note(size_t i, const Status& status,
-                       std::optional<SteadyTime> started) {
-  breakers_->Record(i, status,
-                    started ? std::chrono::duration_cast<Duration>(
-                                  env_->SteadyNow() - *started)
-                            : Duration(0));
+                       std::optional<int64_t> started_ms) {
+  breakers_->Record(
+      i, status, Duration(started_ms ? env_->BootClockMs() - *started_ms : 0));
 }
 
 std::vector<size_t> TieredStore::Usable(bool async) {
@@ -111,7 +109,7 @@ std::vector<size_t> TieredStore::Usable(bool async) {
 }
 
 void TieredStore::ReadTier(std::string_view id, size_t i, Answer& answer) {
-  const SteadyTime started = env_->SteadyNow();
+  const int64_t started = env_->BootClockMs();
   Result<SessionRecord> r = tiers_[i]->Read(id);
   answer.status = r.status();
   if (r.ok()) {
@@ -194,7 +192,7 @@ std::vector<Status> TieredStore::OnTiers(
   std::vector<std::function<void()>> calls;
   for (size_t k = 0; k < which.size(); ++k) {
     calls.push_back([&, k] {
-      const SteadyTime started = env_->SteadyNow();
+      const int64_t started = env_->BootClockMs();
       statuses[k] = call(which[k]);
       Note(which[k], statuses[k], started);
     });
@@ -309,7 +307,7 @@ Status TieredStore::Destroy(std::string_view id) {
   asked.push_back(lock_tier);
   answered.push_back(Status::OK());
   Status queued = Queue(id, std::nullopt, version, Owed(asked, answered));
-  const SteadyTime started = env_->SteadyNow();
+  const int64_t started = env_->BootClockMs();
   Status last = tiers_[lock_tier]->Destroy(id);
   Note(lock_tier, last, started);
   if (IsOutage(last) && has_async()) {

@@ -110,10 +110,10 @@ class TieredStore final : public Store {
   };
 
   // Records how tier `i` answered, in its breaker (breaker.h), for a call
-  // made at `started` (none: a long call by nature, a scan or a GC, whose
-  // time says nothing).
+  // made at `started_ms` on the boot clock, the breakers' (none: a long
+  // call by nature, a scan or a GC, whose time says nothing).
   void Note(size_t i, const Status& status,
-            std::optional<SteadyTime> started = std::nullopt);
+            std::optional<int64_t> started_ms = std::nullopt);
   // The synchronous (or async) tiers to ask now: those whose breaker lets
   // them be called (claiming the probes that are due: the caller asks
   // every tier returned), or all of them when none does.

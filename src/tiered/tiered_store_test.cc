@@ -140,13 +140,16 @@ TEST_F(TieredStoreTest, ADownTierIsLeftOutAfterThreeFailuresForAnInterval) {
 
 // Two stores of tiers (two php-fpm workers) that name the same tier share
 // its breaker through the file: a blackholed tier costs them one timeout
-// per interval together, not one each.
+// per interval together, not one each. The stores report the timeout as
+// Unavailable, like a refusal; the time it took opens the breaker at once.
 TEST_F(TieredStoreTest, TwoStoresSharingTheBreakerFileTimeOutOncePerInterval) {
   FaultyStore* other[2] = {nullptr, nullptr};
   std::unique_ptr<Store> second = Open("other", other, {tier_[0]->name()});
   ASSERT_NE(second, nullptr);
-  tier_[0]->blackholed = true;
-  other[0]->blackholed = true;
+  for (FaultyStore* tier : {tier_[0], other[0]}) {
+    tier->blackholed = true;
+    tier->stall = [this] { env_.Advance(Duration(250)); };
+  }
   const auto calls = [&] { return tier_[0]->calls + other[0]->calls; };
   for (int interval = 1; interval <= 3; ++interval) {
     for (int i = 0; i < 10; ++i) {
@@ -163,12 +166,31 @@ TEST_F(TieredStoreTest, TwoStoresSharingTheBreakerFileTimeOutOncePerInterval) {
   EXPECT_EQ(report->breaker_path, dir_ + "/breaker");
   const TierReport& t = report->tiers[0];
   EXPECT_EQ(t.breaker, TierReport::Breaker::kDown);
-  EXPECT_EQ(t.last_failure_code, StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(t.last_failure_code, StatusCode::kUnavailable);
   EXPECT_EQ(t.last_failure_ago_ms, kInterval.count());
   EXPECT_EQ(t.opened, 3u);
   EXPECT_EQ(t.skipped, 3u * (40 - 1));
   EXPECT_TRUE(t.shared);
   EXPECT_EQ(report->tiers[1].breaker, TierReport::Breaker::kUp);
+}
+
+// A failure that came quicker than breaker_slow_failure (50 ms; a refused
+// connection) is not taken for a timeout: it takes three in a row. One
+// that took 50 ms opens the breaker at once.
+TEST_F(TieredStoreTest, OnlyAFailureThatTookLongOpensTheBreakerAtOnce) {
+  tier_[0]->blackholed = true;
+  tier_[0]->stall = [this] { env_.Advance(Duration(49)); };
+  SK_ASSERT_OK(store_->Write(kId, Frame(1, "b"), kTtl));
+  SK_ASSERT_OK(store_->Write(kId, Frame(2, "b"), kTtl));
+  EXPECT_EQ(tier_[0]->calls, 2) << "a quick failure opened the breaker";
+  tier_[0]->blackholed = false;
+  SK_ASSERT_OK(store_->Write(kId, Frame(3, "b"), kTtl));  // answers: reset
+  tier_[0]->blackholed = true;
+  tier_[0]->stall = [this] { env_.Advance(Duration(50)); };
+  SK_ASSERT_OK(store_->Write(kId, Frame(4, "b"), kTtl));
+  SK_ASSERT_OK(store_->Write(kId, Frame(5, "b"), kTtl));
+  SK_ASSERT_OK(store_->Write(kId, Frame(6, "b"), kTtl));
+  EXPECT_EQ(tier_[0]->calls, 4) << "a slow failure did not open it at once";
 }
 
 TEST_F(TieredStoreTest, EveryTierDownIsAnErrorNamingTheTiers) {

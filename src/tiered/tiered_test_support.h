@@ -17,7 +17,9 @@
 namespace sessionkit::tiered::fixtures {
 
 // A tier that forwards to a real store, or answers Unavailable while down
-// (DeadlineExceeded while blackholed), counting the calls that reached it.
+// (at once) or blackholed (after `stall`, as a real store answers a server
+// that accepts connections and never replies: its read timeout passes,
+// then Unavailable), counting the calls that reached it.
 class FaultyStore final : public Store {
  public:
   // `name`: the name it goes by; empty: the inner store's.
@@ -37,6 +39,9 @@ class FaultyStore final : public Store {
   // every LockAndRead.
   std::function<void()> on_write;
   std::function<void()> on_lock;
+  // Run by a blackholed call before it fails: the timeout's wait (a test
+  // advances its fake clock here).
+  std::function<void()> stall;
 
   const std::string& name() const override { return name_; }
   Result<SessionRecord> Read(std::string_view id) override {
@@ -107,7 +112,10 @@ class FaultyStore final : public Store {
   Status Gate() {
     ++calls;
     if (down) return Status::Unavailable(name_ + ": down (test)");
-    if (blackholed) return Status::DeadlineExceeded(name_ + ": timed out");
+    if (blackholed) {
+      if (stall) stall();
+      return Status::Unavailable(name_ + ": timed out (test)");
+    }
     return Status::OK();
   }
   std::unique_ptr<Store> inner_;

@@ -114,6 +114,11 @@ def bench_mode(build, out_dir):
             for r in rs:
                 check(r["requests"] > 100, f"{h} {wl}: wrk sent requests ({r['requests']})")
                 check(r["errors"] == 0, f"{h} {wl}: no failed request ({r['errors']})")
+                # nginx, php-fpm and the store each take some: tens of us
+                # at least, far less than a second.
+                check(20 < r.get("cpu_us", 0) < 1e6,
+                      f"{h} {wl}: the stack's CPU per request measured "
+                      f"({r.get('cpu_us')} us)")
                 v = r["verify"]
                 check(v["sessions"] == (100 if wl == "big" else 1000),
                       f"{h} {wl}: loss check read back the whole pool ({v['sessions']})")

@@ -196,7 +196,8 @@ def progress_line(i, total, handler, wl, r):
             journal = f"  journal pending {r['journal_pending']}"
         elif r.get("journal_why"):
             journal = f"  journal not counted ({r['journal_why']})"
-        return (f"{head} {r['rps']:7.0f} req/s  p50 {r['p50_us'] / 1000:6.1f} ms  "
+        return (f"{head} {r['rps']:7.0f} req/s  CPU {r.get('cpu_us', 0):4.0f} us/req  "
+                f"p50 {r['p50_us'] / 1000:6.1f} ms  "
                 f"p99 {r['p99_us'] / 1000:6.1f} ms  errors {r['errors']}  "
                 f"{load.loss_line(r['verify'])}{journal}")
     if r["kind"] == "handoff":

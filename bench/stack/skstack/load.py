@@ -238,6 +238,45 @@ def await_result(proc, log, tag, timeout, what):
     return json.loads(m.group(1))
 
 
+def stack_cpu_seconds():
+    """User + system CPU seconds used so far by every process this harness
+    started, and theirs (the servers of the stack: nginx, the php-fpm
+    pools, the stores), read from /proc. Processes that already ended are
+    left out; wrk is left out by the caller (it starts after the first
+    reading and is excluded from the second)."""
+    parents = {}
+    ticks = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The fields after the command, which may hold spaces: state is
+        # field 3, ppid 4, utime 14, stime 15.
+        fields = stat[stat.rindex(")") + 2:].split()
+        pid = int(name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    me = os.getpid()
+    mine = set()
+    for pid in parents:
+        p, seen = pid, 0
+        while p > 1 and seen < 64:
+            if p == me:
+                mine.add(pid)
+                break
+            p, seen = parents.get(p, 0), seen + 1
+    mine.discard(me)
+    return mine, ticks
+
+
+def cpu_seconds_of(pids, ticks):
+    return sum(ticks.get(p, 0) for p in pids) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
             timeline=None, label="wrk"):
     """wrk against /<handler>/<page> for `duration` s with cookies from `pool`;
@@ -250,6 +289,8 @@ def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
             "--timeout", "10s", "-s", LUA, stack.url(handler, page), "--",
             pool.prefix, str(pool.digits), str(pool.size), f"/{handler}/{page}"]
+    before, ticks = stack_cpu_seconds()
+    cpu_before = cpu_seconds_of(before, ticks)
     proc = Proc(f"wrk {label}", argv, log)
     if timeline:
         timeline.start()
@@ -258,8 +299,14 @@ def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
     finally:
         if timeline:
             timeline.join()
+    # The servers' CPU per request, wrk's own left out: on a machine whose
+    # cores the whole stack shares, what a handler costs, with less noise
+    # than req/s (the stores' background work, such as a drain, included).
+    after, ticks = stack_cpu_seconds()
+    used = cpu_seconds_of(after - {proc.pid}, ticks) - cpu_before
     secs = r["duration_us"] / 1e6
     r["rps"] = r["requests"] / secs if secs else 0.0
+    r["cpu_us"] = used * 1e6 / r["requests"] if r["requests"] else 0.0
     r["socket_errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
     r["errors"] = r["status"] + r["socket_errors"]
     return r

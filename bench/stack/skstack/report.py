@@ -42,6 +42,9 @@ def summarize(results, handlers, workloads):
                 row.update(rps=statistics.mean(rps), rps_min=min(rps),
                            rps_max=max(rps),
                            requests=sum(r["requests"] for r in runs))
+                cpu = [r["cpu_us"] for r in runs if r.get("cpu_us")]
+                if cpu:
+                    row["cpu_us"] = statistics.mean(cpu)
             else:
                 row.update(final_n=[r["final_n"] for r in runs],
                            burst_n=runs[0]["sent"],
@@ -138,8 +141,8 @@ def handoff_markdown_table(rows):
                      [_handoff_cells(r) for r in handoff_rows(rows)], left=(0, 5))
 
 
-HEADER = ("handler", "workload", "req/s", "p50 ms", "p99 ms", "errors",
-          "sessions lost", "updates lost", "ajax-burst n", "burst s")
+HEADER = ("handler", "workload", "req/s", "CPU us/req", "p50 ms", "p99 ms",
+          "errors", "sessions lost", "updates lost", "ajax-burst n", "burst s")
 
 
 def _cells(row):
@@ -149,14 +152,15 @@ def _cells(row):
             rps += f" ({row['rps_min']:.0f}-{row['rps_max']:.0f})"
         burst_n = burst_s = ""
         lost = f"{row['lost']} of {row['sessions']}"
+        cpu = f"{row['cpu_us']:.0f}" if row.get("cpu_us") else ""
     else:
-        rps = ""
+        rps = cpu = ""
         burst_n = ", ".join(str(n) for n in row["final_n"]) + f" of {row['burst_n']}"
         burst_s = ", ".join(f"{w:.2f}" for w in row["wall_s"])
         lost = ""
     updates = (f"{row['updates_lost']} of {row['acked']}"
                if row["acked"] or row["updates_lost"] else "")
-    return (row["handler"], row["workload"], rps, _ms(row["p50_us"]),
+    return (row["handler"], row["workload"], rps, cpu, _ms(row["p50_us"]),
             _ms(row["p99_us"]), str(row["errors"]), lost, updates, burst_n,
             burst_s)
 
@@ -187,7 +191,13 @@ def tier_ratios(rows, runs):
         verdict = None
         if t.target is not None:
             verdict = "met" if ratio >= t.target else "MISSED"
+        cpu_ratio = None
+        if by[t.handler].get("cpu_us") and by[slower].get("cpu_us"):
+            cpu_ratio = by[t.handler]["cpu_us"] / by[slower]["cpu_us"]
         out.append({"handler": t.handler, "baselines": list(t.baselines),
+                    "cpu_ratio": cpu_ratio,
+                    "cpu_us": by[t.handler].get("cpu_us"),
+                    "slower_cpu_us": by[slower].get("cpu_us"),
                     "slower": slower, "workload": wl, "about": t.about,
                     "rps": by[t.handler]["rps"], "slower_rps": by[slower]["rps"],
                     "ratio": ratio, "per_repeat": per_repeat,
@@ -207,6 +217,10 @@ def _tier_name(t):
 
 def _tier_extra(t):
     parts = []
+    if t.get("cpu_ratio"):
+        parts.append(f"server CPU per request {t['cpu_ratio']:.2f}x "
+                     f"({t['cpu_us']:.0f} us against {t['slower_cpu_us']:.0f} "
+                     "us)")
     if len(t["per_repeat"]) > 1:
         parts.append("repeats " + ", ".join(f"{x:.2f}x" for x in t["per_repeat"]))
     if t["journal"]:

@@ -294,9 +294,14 @@ def tiers_mode(build, out_dir):
             check("SIGSTOP redis" in ev and "SIGCONT redis" in ev,
                   f"{sc}: redis stopped and continued ({ev})")
             a = t["after"]
-            check(w["requests"] > 0 and w["errors"] == 0 and a["errors"] == 0,
-                  f"{sc}: requests kept succeeding during the stop and after "
-                  f"({w['requests']} during, {w['errors']} + {a['errors']} "
+            # A request in flight at the SIGSTOP that holds the session's
+            # lock on Redis cannot save (docs/tiers.md, the lock tier): it
+            # fails and says so. Every later request succeeds.
+            check(w["requests"] > 0 and w["errors"] <= TIER_CONNECTIONS
+                  and a["errors"] == 0,
+                  f"{sc}: requests kept succeeding during the stop, but those "
+                  f"in flight at it, and after ({w['requests']} during, "
+                  f"{w['errors']} <= {TIER_CONNECTIONS} + {a['errors']} "
                   "failed)")
         if sc == "tier-fpm-kill":
             check(t.get("killed", 0) >= 1 and "kill -9 every php-fpm worker" in ev,

@@ -238,12 +238,13 @@ def await_result(proc, log, tag, timeout, what):
     return json.loads(m.group(1))
 
 
-def stack_cpu_seconds():
-    """User + system CPU seconds used so far by every process this harness
-    started, and theirs (the servers of the stack: nginx, the php-fpm
-    pools, the stores), read from /proc. Processes that already ended are
-    left out; wrk is left out by the caller (it starts after the first
-    reading and is excluded from the second)."""
+def stack_cpu_seconds(stack, leave_out=()):
+    """User + system CPU seconds used so far by the processes of the stack:
+    every process this harness started, and theirs, but `leave_out` (wrk),
+    read from /proc, as {"web": nginx and the php-fpm pools, "stores": the
+    store servers and their children}. Processes that already ended are
+    not counted: a difference of two readings counts the processes alive
+    at the second."""
     parents = {}
     ticks = {}
     for name in os.listdir("/proc"):
@@ -254,27 +255,31 @@ def stack_cpu_seconds():
                 stat = f.read()
         except OSError:
             continue
-        # The fields after the command, which may hold spaces: state is
-        # field 3, ppid 4, utime 14, stime 15.
+        # The fields after the command, which may hold spaces: ppid is
+        # field 4, utime 14, stime 15.
         fields = stat[stat.rindex(")") + 2:].split()
         pid = int(name)
         parents[pid] = int(fields[1])
         ticks[pid] = int(fields[11]) + int(fields[12])
     me = os.getpid()
-    mine = set()
+    stores = {sp.proc.pid for sp in stack.stores.values()
+              if sp.proc is not None}
+    used = {"web": 0, "stores": 0}
     for pid in parents:
-        p, seen = pid, 0
-        while p > 1 and seen < 64:
+        if pid == me or pid in leave_out:
+            continue
+        p, role = pid, "web"
+        for _ in range(64):
+            if p in stores:
+                role = "stores"
             if p == me:
-                mine.add(pid)
+                used[role] += ticks[pid]
                 break
-            p, seen = parents.get(p, 0), seen + 1
-    mine.discard(me)
-    return mine, ticks
-
-
-def cpu_seconds_of(pids, ticks):
-    return sum(ticks.get(p, 0) for p in pids) / os.sysconf("SC_CLK_TCK")
+            p = parents.get(p, 0)
+            if p <= 1:
+                break
+    hz = os.sysconf("SC_CLK_TCK")
+    return {role: t / hz for role, t in used.items()}
 
 
 def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
@@ -289,8 +294,7 @@ def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
             "--timeout", "10s", "-s", LUA, stack.url(handler, page), "--",
             pool.prefix, str(pool.digits), str(pool.size), f"/{handler}/{page}"]
-    before, ticks = stack_cpu_seconds()
-    cpu_before = cpu_seconds_of(before, ticks)
+    cpu_before = stack_cpu_seconds(stack)
     proc = Proc(f"wrk {label}", argv, log)
     if timeline:
         timeline.start()
@@ -302,11 +306,13 @@ def run_wrk(stack, handler, page, pool, duration, threads=2, connections=16,
     # The servers' CPU per request, wrk's own left out: on a machine whose
     # cores the whole stack shares, what a handler costs, with less noise
     # than req/s (the stores' background work, such as a drain, included).
-    after, ticks = stack_cpu_seconds()
-    used = cpu_seconds_of(after - {proc.pid}, ticks) - cpu_before
+    cpu_after = stack_cpu_seconds(stack, leave_out={proc.pid})
     secs = r["duration_us"] / 1e6
     r["rps"] = r["requests"] / secs if secs else 0.0
-    r["cpu_us"] = used * 1e6 / r["requests"] if r["requests"] else 0.0
+    per_req = 1e6 / r["requests"] if r["requests"] else 0.0
+    for role in ("web", "stores"):
+        r[f"cpu_{role}_us"] = (cpu_after[role] - cpu_before[role]) * per_req
+    r["cpu_us"] = r["cpu_web_us"] + r["cpu_stores_us"]
     r["socket_errors"] = r["connect"] + r["read"] + r["write"] + r["timeout"]
     r["errors"] = r["status"] + r["socket_errors"]
     return r

@@ -42,9 +42,10 @@ def summarize(results, handlers, workloads):
                 row.update(rps=statistics.mean(rps), rps_min=min(rps),
                            rps_max=max(rps),
                            requests=sum(r["requests"] for r in runs))
-                cpu = [r["cpu_us"] for r in runs if r.get("cpu_us")]
-                if cpu:
-                    row["cpu_us"] = statistics.mean(cpu)
+                for key in ("cpu_us", "cpu_web_us", "cpu_stores_us"):
+                    cpu = [r[key] for r in runs if r.get(key)]
+                    if cpu:
+                        row[key] = statistics.mean(cpu)
             else:
                 row.update(final_n=[r["final_n"] for r in runs],
                            burst_n=runs[0]["sent"],
@@ -191,13 +192,13 @@ def tier_ratios(rows, runs):
         verdict = None
         if t.target is not None:
             verdict = "met" if ratio >= t.target else "MISSED"
-        cpu_ratio = None
-        if by[t.handler].get("cpu_us") and by[slower].get("cpu_us"):
-            cpu_ratio = by[t.handler]["cpu_us"] / by[slower]["cpu_us"]
+        mine_row, base_row = by[t.handler], by[slower]
+        cpu = {}
+        for key in ("cpu_us", "cpu_web_us"):
+            if mine_row.get(key) and base_row.get(key):
+                cpu[key] = (mine_row[key], base_row[key])
         out.append({"handler": t.handler, "baselines": list(t.baselines),
-                    "cpu_ratio": cpu_ratio,
-                    "cpu_us": by[t.handler].get("cpu_us"),
-                    "slower_cpu_us": by[slower].get("cpu_us"),
+                    "cpu": cpu,
                     "slower": slower, "workload": wl, "about": t.about,
                     "rps": by[t.handler]["rps"], "slower_rps": by[slower]["rps"],
                     "ratio": ratio, "per_repeat": per_repeat,
@@ -217,10 +218,13 @@ def _tier_name(t):
 
 def _tier_extra(t):
     parts = []
-    if t.get("cpu_ratio"):
-        parts.append(f"server CPU per request {t['cpu_ratio']:.2f}x "
-                     f"({t['cpu_us']:.0f} us against {t['slower_cpu_us']:.0f} "
-                     "us)")
+    for key, what in (("cpu_us", "the stack's CPU per request"),
+                      ("cpu_web_us", "nginx and php-fpm alone (what stays "
+                       "on a web host whose stores run elsewhere)")):
+        if key in t.get("cpu", {}):
+            mine, base = t["cpu"][key]
+            parts.append(f"{what}: {mine / base:.2f}x ({mine:.0f} us against "
+                         f"{base:.0f} us)")
     if len(t["per_repeat"]) > 1:
         parts.append("repeats " + ", ".join(f"{x:.2f}x" for x in t["per_repeat"]))
     if t["journal"]:

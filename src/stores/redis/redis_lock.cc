@@ -371,7 +371,6 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
         " not tried: the server did not answer the release of an earlier "
         "lock just before");
   }
-  const SteadyTime started = env_->SteadyNow();
   bool may_hold = false;
   Result<LockedRead> got = TakeLockAndRead(id, request, &may_hold);
   if (!got.ok() && may_hold) {
@@ -380,16 +379,9 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
     // this owner's now, while the caller is told it is not: release it, or
     // the next request waits out the whole lease of a lock nobody uses.
     // Best effort: Unlock compares the token, runs on another connection
-    // (the failed one is closed) and is bounded by the same timeouts. A
-    // call that already waited out a read timeout leaves the release to
-    // this process's next call (pending_): an unlock now would most likely
-    // wait as long again.
-    if (env_->SteadyNow() - started >= options_.read_timeout &&
-        PendingReleases::MayStillHold(got.status())) {
-      pending_.Note(id, request.owner, got.status(), env_->SteadyNow());
-    } else {
-      (void)Unlock(id, request.owner);
-    }
+    // (the failed one is closed) and is bounded by the same timeouts; when
+    // it fails too, this process's next call sends it again (above).
+    (void)Unlock(id, request.owner);
   }
   return got;
 }

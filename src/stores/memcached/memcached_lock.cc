@@ -183,9 +183,13 @@ Result<LockedRead> MemcachedStore::TakeLockAndRead(
       }
       SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.data, ValueAndCas()));
     }
+    // A server marked down is not sent the step (RunAll fails it at once).
+    const bool sent = !servers_.IsDown(servers[0]);
     servers_.RunAll(calls, what);
     if (!calls[0].status.ok()) {
-      if (calls[0].status.IsUnavailable()) unanswered->push_back(servers[0]);
+      if (sent && calls[0].status.IsUnavailable()) {
+        unanswered->push_back(servers[0]);
+      }
       // The lock's server failed (it is marked down now): its sessions go
       // to the next server; once per server of the pool.
       if (options_.failover && calls[0].status.IsUnavailable() &&
@@ -240,6 +244,11 @@ Result<LockedRead> MemcachedStore::TakeLockAndRead(
           return out;
         }
         if (wait.Expired()) return LockedRead{};  // kTimedOut
+        // The holder may be waiting on a lock this process failed to
+        // release (both left behind by a server that stopped answering):
+        // free it now that the server may be back, or both wait out the
+        // lease. Nothing to do, and free, when none is pending.
+        (void)RetryFailedReleases();
         const std::chrono::nanoseconds sleep =
             wait.NextSleep(holder_token, holder->lease_until_ms - now);
         if (!wake_.mapped()) {

@@ -158,7 +158,8 @@ class MemcachedStore : public Store {
 
   // Before trying, re-issues the releases of this store object that failed
   // while their lock may still be held (a server stopped answering or was
-  // marked down), owner-checked; see stores/pending_releases.h.
+  // marked down), owner-checked, and again each time around while waiting;
+  // see stores/pending_releases.h.
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override;
   Status WriteAndUnlock(std::string_view id, std::string_view data,

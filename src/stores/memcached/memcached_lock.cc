@@ -115,6 +115,38 @@ Status MemcachedStore::LearnData(const SessionKeys& keys,
 Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
                                                const LockRequest& request) {
   SK_RETURN_IF_ERROR(CheckId(id, "lock"));
+  // A lock this process failed to release may hold up other requests until
+  // its lease ends (max_execution_time under php-fpm): free it first. When
+  // that waited out a timeout (its server still does not answer), this call
+  // goes no further: a request costs one timeout, not one per server.
+  const SteadyTime retry_started = env_->SteadyNow();
+  if (RetryFailedReleases() &&
+      env_->SteadyNow() - retry_started >=
+          std::min(options_.connect_timeout, options_.read_timeout)) {
+    return Status::Unavailable(
+        name() + ": " + What("lock", id) +
+        " not tried: a server did not answer the release of an earlier "
+        "lock just before");
+  }
+  std::vector<size_t> unanswered;
+  Result<LockedRead> got = TakeLockAndRead(id, request, &unanswered);
+  if (!unanswered.empty()) {
+    // The server may run the step yet (a paused server runs what it was
+    // sent once it resumes) and hold the lock for this owner, whom nobody
+    // will release it for: freed like a failed release.
+    for (size_t server : unanswered) {
+      NoteStuck(id, request.owner.token, Stuck{server, std::nullopt});
+    }
+    pending_.Note(id, request.owner,
+                  Status::Unavailable(name() + ": lock step unanswered"),
+                  env_->SteadyNow());
+  }
+  return got;
+}
+
+Result<LockedRead> MemcachedStore::TakeLockAndRead(
+    std::string_view id, const LockRequest& request,
+    std::vector<size_t>* unanswered) {
   const std::string what = What("lock", id);
   const SessionKeys keys = KeysFor(options_.prefix, id);
   const std::string& token = request.owner.token;
@@ -151,8 +183,13 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
       }
       SK_RETURN_IF_ERROR(calls[c].pipeline.Get(keys.data, ValueAndCas()));
     }
+    // A server marked down is not sent the step (RunAll fails it at once).
+    const bool sent = !servers_.IsDown(servers[0]);
     servers_.RunAll(calls, what);
     if (!calls[0].status.ok()) {
+      if (sent && calls[0].status.IsUnavailable()) {
+        unanswered->push_back(servers[0]);
+      }
       // The lock's server failed (it is marked down now): its sessions go
       // to the next server; once per server of the pool.
       if (options_.failover && calls[0].status.IsUnavailable() &&
@@ -181,12 +218,22 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
       if (holder_token == token || takeover) {
         Result<std::optional<uint64_t>> taken =
             Replace(keys, servers[0], *lock.cas, mine, add.ttl, what);
-        if (!taken.ok()) return taken.status();
+        if (!taken.ok()) {
+          if (taken.status().IsUnavailable()) {
+            unanswered->push_back(servers[0]);
+          }
+          return taken.status();
+        }
         if (!taken->has_value()) continue;  // changed meanwhile: again
         lock_cas = **taken;
         if (takeover) {
           broken = holder_token;
-          SK_RETURN_IF_ERROR(Fence(keys, &calls, what));
+          Status fenced = Fence(keys, &calls, what);
+          if (!fenced.ok()) {
+            // Taken, but the caller is told it is not: released later.
+            if (fenced.IsUnavailable()) unanswered->push_back(servers[0]);
+            return fenced;
+          }
         }
       } else {
         Result<bool> room = waiters.Join(request, servers[0], now);
@@ -197,6 +244,11 @@ Result<LockedRead> MemcachedStore::LockAndRead(std::string_view id,
           return out;
         }
         if (wait.Expired()) return LockedRead{};  // kTimedOut
+        // The holder may be waiting on a lock this process failed to
+        // release (both left behind by a server that stopped answering):
+        // free it now that the server may be back, or both wait out the
+        // lease. Nothing to do, and free, when none is pending.
+        (void)RetryFailedReleases();
         const std::chrono::nanoseconds sleep =
             wait.NextSleep(holder_token, holder->lease_until_ms - now);
         if (!wake_.mapped()) {
@@ -358,6 +410,10 @@ Status MemcachedStore::Release(std::string_view id, const LockOwner& owner,
       SK_RETURN_IF_ERROR(unlock.pipeline.Delete(keys.lock, del));
       servers_.RunAll(std::span<ServerSet::Call>(&unlock, 1));
       WakeWaiters(keys);
+      if (PendingReleases::MayStillHold(unlock.status)) {
+        NoteStuck(id, owner.token, Stuck{unlock.server, held->lock_cas});
+        pending_.Note(id, owner, unlock.status, env_->SteadyNow());
+      }
       return fits;
     }
   }
@@ -381,7 +437,13 @@ Status MemcachedStore::Release(std::string_view id, const LockOwner& owner,
   }
   servers_.RunAll(calls, what);
   WakeWaiters(keys);
-  if (!calls[0].status.ok()) return calls[0].status;
+  if (!calls[0].status.ok()) {
+    // The md may not have run: Remembered notes the release for the retry.
+    if (PendingReleases::MayStillHold(calls[0].status)) {
+      NoteStuck(id, owner.token, Stuck{held->servers[0], held->lock_cas});
+    }
+    return calls[0].status;
+  }
   const Response& first = calls[0].replies[0];
   const Response& unlocked = calls[0].replies[write ? 1 : 0];
   if (first.is_error()) return ErrorStatus(first, name() + ": " + what);
@@ -405,16 +467,102 @@ Status MemcachedStore::WriteAndUnlock(std::string_view id,
                                       std::string_view data, Duration ttl,
                                       const LockOwner& owner) {
   const std::string copy(data);
-  return Release(id, owner, &copy, ttl, "write");
+  return Remembered(id, owner, Release(id, owner, &copy, ttl, "write"));
 }
 
 Status MemcachedStore::TouchAndUnlock(std::string_view id, Duration ttl,
                                       const LockOwner& owner) {
-  return Release(id, owner, nullptr, ttl, "touch");
+  return Remembered(id, owner, Release(id, owner, nullptr, ttl, "touch"));
 }
 
 Status MemcachedStore::Unlock(std::string_view id, const LockOwner& owner) {
-  return Release(id, owner, nullptr, Duration(0), "unlock");
+  return Remembered(id, owner,
+                    Release(id, owner, nullptr, Duration(0), "unlock"));
+}
+
+Status MemcachedStore::Remembered(std::string_view id, const LockOwner& owner,
+                                  Status released) {
+  pending_.Note(id, owner, released, env_->SteadyNow());
+  return released;
+}
+
+bool MemcachedStore::RetryFailedReleases() {
+  return pending_
+      .Retry(
+          [this](std::string_view id, const LockOwner& owner) {
+            return ReleaseRemembered(id, owner);
+          },
+          env_->SteadyNow())
+      .has_value();
+}
+
+void MemcachedStore::NoteStuck(std::string_view id, std::string_view token,
+                               Stuck stuck) {
+  std::lock_guard<std::mutex> lock(held_mu_);
+  std::pair<std::string, std::string> key{std::string(id), std::string(token)};
+  if (stuck_.size() >= kMaxStuck && stuck_.find(key) == stuck_.end()) {
+    stuck_.erase(stuck_.begin());  // its lease ends on its own
+  }
+  stuck_[std::move(key)].push_back(stuck);
+}
+
+Status MemcachedStore::ReleaseRemembered(std::string_view id,
+                                         const LockOwner& owner) {
+  std::vector<Stuck> todo;
+  {
+    std::lock_guard<std::mutex> lock(held_mu_);
+    auto it = stuck_.find({std::string(id), owner.token});
+    if (it == stuck_.end()) return Status::OK();
+    todo = std::move(it->second);
+    stuck_.erase(it);
+  }
+  const std::string what = What("release again", id);
+  const SessionKeys keys = KeysFor(options_.prefix, id);
+  for (size_t i = 0; i < todo.size(); ++i) {
+    Status st;
+    if (todo[i].lock_cas) {
+      // The CAS this owner's LockAndRead learnt: its own lock item, or none.
+      ServerSet::Call call;
+      call.server = todo[i].server;
+      DeleteRequest del;
+      del.compare_cas = *todo[i].lock_cas;
+      SK_RETURN_IF_ERROR(call.pipeline.Delete(keys.lock, del));
+      servers_.RunAll(std::span<ServerSet::Call>(&call, 1), what);
+      st = call.status;
+    } else {
+      st = UnlockIfOwner(keys, todo[i].server, owner.token, what);
+    }
+    if (PendingReleases::MayStillHold(st)) {
+      for (size_t j = i; j < todo.size(); ++j) {
+        NoteStuck(id, owner.token, todo[j]);
+      }
+      return st;
+    }
+    WakeWaiters(keys);
+  }
+  return Status::OK();
+}
+
+Status MemcachedStore::UnlockIfOwner(const SessionKeys& keys, size_t server,
+                                     std::string_view token,
+                                     const std::string& what) {
+  ServerSet::Call read;
+  read.server = server;
+  SK_RETURN_IF_ERROR(read.pipeline.Get(keys.lock, ValueAndCas()));
+  servers_.RunAll(std::span<ServerSet::Call>(&read, 1), what);
+  if (!read.status.ok()) return read.status;
+  const Response& lock = read.replies[0];
+  if (lock.is_error()) return ErrorStatus(lock, name() + ": " + what);
+  if (lock.code != ResponseCode::kValue || !lock.cas) return Status::OK();
+  Result<LockValue> holder = DecodeLock(lock.value, name() + ": " + what);
+  if (!holder.ok() || holder->token != token) return Status::OK();
+  ServerSet::Call del_call;
+  del_call.server = server;
+  DeleteRequest del;
+  del.compare_cas = *lock.cas;  // still the item that names `token`
+  SK_RETURN_IF_ERROR(del_call.pipeline.Delete(keys.lock, del));
+  servers_.RunAll(std::span<ServerSet::Call>(&del_call, 1), what);
+  return del_call.status;
 }
 
 }  // namespace sessionkit::memcached

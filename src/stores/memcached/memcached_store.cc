@@ -52,7 +52,12 @@ MemcachedStore::MemcachedStore(MemcachedOptions options, KetamaRing ring,
          name().c_str(), wake.c_str(), strerror(rc));
 }
 
-MemcachedStore::~MemcachedStore() { wake_.Unmap(); }
+MemcachedStore::~MemcachedStore() {
+  // Last chance for a lock this object failed to release (bounded by the
+  // timeouts; nothing when there is none).
+  (void)RetryFailedReleases();
+  wake_.Unmap();
+}
 
 void MemcachedStore::WakeWaiters(const SessionKeys& keys) const {
   if (wake_.mapped()) wake_.Wake(LockHash(keys.lock));

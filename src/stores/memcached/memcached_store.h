@@ -37,6 +37,7 @@
 #include "stores/memcached/connection.h"
 #include "stores/memcached/ketama.h"
 #include "stores/memcached/record.h"
+#include "stores/pending_releases.h"
 
 namespace sessionkit::memcached {
 
@@ -155,6 +156,10 @@ class MemcachedStore : public Store {
   Status Health() override;
   uint64_t TakeRoundTrips() override;
 
+  // Before trying, re-issues the releases of this store object that failed
+  // while their lock may still be held (a server stopped answering or was
+  // marked down), owner-checked, and again each time around while waiting;
+  // see stores/pending_releases.h.
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override;
   Status WriteAndUnlock(std::string_view id, std::string_view data,
@@ -227,6 +232,11 @@ class MemcachedStore : public Store {
   std::optional<Held> TakeHeld(std::string_view id, std::string_view token);
   Status LearnData(const SessionKeys& keys, std::span<ServerSet::Call> calls,
                    size_t reply0, const std::string& what, Held* held);
+  // LockAndRead's tries; adds to *unanswered each server to which a step
+  // that takes the lock went out and got no answer.
+  Result<LockedRead> TakeLockAndRead(std::string_view id,
+                                     const LockRequest& request,
+                                     std::vector<size_t>* unanswered);
   // Replaces the lock item of CAS `cas` on `server` with `value`: its new
   // CAS, or none when the lock changed meanwhile.
   Result<std::optional<uint64_t>> Replace(const SessionKeys& keys,
@@ -242,9 +252,36 @@ class MemcachedStore : public Store {
   // Wakes this host's waiters for the lock of `keys` (nothing without a
   // wake file): called once the lock's md (or Destroy's) has gone out.
   void WakeWaiters(const SessionKeys& keys) const;
-  // WriteAndUnlock (data), TouchAndUnlock (no data, op "touch") and Unlock.
+  // WriteAndUnlock (data), TouchAndUnlock (no data, op "touch") and Unlock,
+  // once. When the lock's server did not answer (or was marked down), the
+  // lock is noted in stuck_ for ReleaseRemembered.
   Status Release(std::string_view id, const LockOwner& owner,
                  const std::string* data, Duration ttl, const char* op);
+  // `released` after noting it in pending_ when it failed with the lock
+  // possibly still held.
+  Status Remembered(std::string_view id, const LockOwner& owner,
+                    Status released);
+  // Re-issues pending_ (see pending_releases.h) with ReleaseRemembered:
+  // true when one still failed.
+  bool RetryFailedReleases();
+  // Frees the locks of `id` that `owner` may still hold (stuck_),
+  // owner-checked. OK when there is nothing (left) to free; Unavailable,
+  // with the rest kept for the next try, when a server still does not
+  // answer.
+  Status ReleaseRemembered(std::string_view id, const LockOwner& owner);
+  // A lock that may still be held for an owner whose request is over: on
+  // `server`, of CAS `lock_cas` (a release that failed), or of unknown CAS
+  // (a lock step that went out unanswered: the server may still run it).
+  struct Stuck {
+    size_t server = 0;
+    std::optional<uint64_t> lock_cas;
+  };
+  // Adds `stuck` to stuck_ for (id, token).
+  void NoteStuck(std::string_view id, std::string_view token, Stuck stuck);
+  // Deletes the lock item of `keys` on `server` if it names `token` (read,
+  // then deleted CAS-checked: never another owner's).
+  Status UnlockIfOwner(const SessionKeys& keys, size_t server,
+                       std::string_view token, const std::string& what);
 
   // The waiters of one lock, counted in an item next to it (for
   // LockRequest::max_waiters); a waiter that joined leaves when it goes.
@@ -279,6 +316,13 @@ class MemcachedStore : public Store {
   // Keyed by (id, owner token); at most kMaxHeld (see Hold). Guarded by
   // held_mu_.
   std::map<std::pair<std::string, std::string>, Held> held_;
+  // The locks pending_ re-issues, keyed by (id, owner token). Guarded by
+  // held_mu_; at most kMaxStuck keys.
+  static constexpr size_t kMaxStuck = 4 * PendingReleases::kMax;
+  std::map<std::pair<std::string, std::string>, std::vector<Stuck>> stuck_;
+  // Releases that failed with the lock possibly still held, re-issued at
+  // this process's next LockAndRead and when the store is closed.
+  PendingReleases pending_;
 };
 
 }  // namespace sessionkit::memcached

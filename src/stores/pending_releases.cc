@@ -1,9 +1,9 @@
-#include "stores/redis/pending_releases.h"
+#include "stores/pending_releases.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace sessionkit::redis {
+namespace sessionkit {
 
 bool PendingReleases::MayStillHold(const Status& failure) {
   return failure.code() == StatusCode::kUnavailable;
@@ -60,4 +60,4 @@ size_t PendingReleases::size() {
   return releases_.size();
 }
 
-}  // namespace sessionkit::redis
+}  // namespace sessionkit

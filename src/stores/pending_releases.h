@@ -1,14 +1,16 @@
 // Releases of session locks that failed while the lock may still be held:
-// the master died or failed over mid-release, or a Cluster answered
-// CLUSTERDOWN while it elected a replica. The holder's process is alive,
-// so no waiter may take such a lock over before its lease ends (a lease of
-// max_execution_time under php-fpm), unless the holder frees it. The store
-// remembers these releases and re-issues them, owner-checked (so they can
+// a Redis master died or failed over mid-release, a Cluster answered
+// CLUSTERDOWN while it elected a replica, a memcached server stopped
+// answering (or was marked down) with the lock item on it. The holder's process
+// is alive, so no waiter may take such a lock over before its lease ends (a
+// lease of max_execution_time under php-fpm), unless the holder frees it. The
+// store remembers these releases and re-issues them, owner-checked (so they can
 // never free another owner's lock), at its next LockAndRead in this process
 // (a PHP worker's next request) and when the store is closed (docs/redis.md,
-// "Session locks across a failover").
-#ifndef SESSIONKIT_STORES_REDIS_PENDING_RELEASES_H_
-#define SESSIONKIT_STORES_REDIS_PENDING_RELEASES_H_
+// "Session locks across a failover"; docs/memcached.md). Shared by the
+// stores whose server cannot expire such a lock before its lease ends.
+#ifndef SESSIONKIT_STORES_PENDING_RELEASES_H_
+#define SESSIONKIT_STORES_PENDING_RELEASES_H_
 
 #include <atomic>
 #include <cstddef>
@@ -24,7 +26,7 @@
 #include "sessionkit/lock.h"
 #include "sessionkit/status.h"
 
-namespace sessionkit::redis {
+namespace sessionkit {
 
 // Thread safety: safe for concurrent use; Retry runs on one thread at a
 // time (the others pass at once).
@@ -71,6 +73,6 @@ class PendingReleases {
   std::vector<Release> releases_;  // guarded by mu_; oldest first
 };
 
-}  // namespace sessionkit::redis
+}  // namespace sessionkit
 
-#endif  // SESSIONKIT_STORES_REDIS_PENDING_RELEASES_H_
+#endif  // SESSIONKIT_STORES_PENDING_RELEASES_H_

@@ -1,7 +1,7 @@
 // A thread of this process that drains the journal of the tiers written
 // behind: it runs a step again at once while the step says more is due,
 // and otherwise after an idle pause (writes do not wake it, so that those
-// of one pause coalesce: TieredStore::kDrainIdle).
+// of one pause coalesce: TieredOptions::drain_every).
 #ifndef SESSIONKIT_TIERED_DRAINER_H_
 #define SESSIONKIT_TIERED_DRAINER_H_
 

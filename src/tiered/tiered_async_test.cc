@@ -48,6 +48,9 @@ class TieredAsyncTest : public ::testing::Test {
     TieredOptions options;
     options.breaker_interval = interval_;
     options.write_delay = write_delay_;
+    // Rounds of the drain close together: what a test waits for arrives
+    // within tens of milliseconds rather than a second.
+    options.drain_every = Duration(50);
     options.breaker_path = dir_ + "/breaker";
     options.journal_path = dir_ + "/journal";
     options.env = env_;

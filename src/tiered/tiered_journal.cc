@@ -62,7 +62,7 @@ Status TieredStore::Queue(std::string_view id,
                                     tiers_[i]->name() + ": " + st.message());
     }
   }
-  // No wake-up: the drain thread takes what is due every kDrainIdle, so
+  // No wake-up: the drain thread takes what is due every drain_every, so
   // that the writes of that time coalesce (one apply per session) and are
   // claimed together (docs/tiers.md, the journal).
   return first;

@@ -70,8 +70,8 @@ TieredStore::TieredStore(TieredOptions options,
     if (async_[i]) tie_order_.push_back(i);
   }
   if (journal_ != nullptr) {
-    drainer_ =
-        std::make_unique<Drainer>([this] { return DrainStep(); }, kDrainIdle);
+    drainer_ = std::make_unique<Drainer>([this] { return DrainStep(); },
+                                         options.drain_every);
   }
 }
 
@@ -443,6 +443,13 @@ Result<std::unique_ptr<Store>> OpenTieredStore(TieredOptions options) {
         "tiers: write_delay must be from 0 to " +
         std::to_string(TieredOptions::kMaxWriteDelay.count()) + " ms, not " +
         std::to_string(options.write_delay.count()));
+  }
+  if (options.drain_every.count() <= 0 ||
+      options.drain_every > TieredOptions::kMaxDrainEvery) {
+    return Status::InvalidArgument(
+        "tiers: drain_every must be from 1 to " +
+        std::to_string(TieredOptions::kMaxDrainEvery.count()) + " ms, not " +
+        std::to_string(options.drain_every.count()));
   }
   if (!options.breaker_path.empty() &&
       options.breaker_path != tiered::kBreakerOff &&

@@ -71,11 +71,6 @@ class TieredStore final : public Store {
   // its own before another drainer may take them.
   static constexpr size_t kDrainBatch = 32;
   static constexpr Duration kDrainClaim{60000};
-  // How often the drain thread takes what is due. Writes do not wake it:
-  // those of one round coalesce (a session written ten times is applied
-  // once) and are claimed together, which is what keeps a tier behind
-  // cheap for the requests.
-  static constexpr Duration kDrainIdle{1000};
   // How long a store being closed keeps draining what is due.
   static constexpr Duration kFinalDrain{500};
 

@@ -4,6 +4,7 @@
 // tier, and a logout is never undone through a tier that missed it.
 #include "tiered/tiered_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -317,6 +318,28 @@ TEST_F(TieredStoreTest, ADestroyThatReachedEveryTierLeavesNoTombstone) {
   SK_ASSERT_OK(store_->Destroy(kId));
   for (FaultyStore* tier : tier_) {
     EXPECT_TRUE(tier->inner().Read(kId).status().IsNotFound());
+  }
+}
+
+TEST_F(TieredStoreTest, RefusesADrainRoundOutOfRange) {
+  for (Duration every : {Duration(0), Duration(-5),
+                         TieredOptions::kMaxDrainEvery + Duration(1)}) {
+    TieredOptions options;
+    options.drain_every = every;
+    for (int i = 0; i < 2; ++i) {
+      LmdbOptions lmdb;
+      lmdb.path = dir_ + "/round" + std::to_string(i);
+      lmdb.map_size = 16ull << 20;
+      auto store = OpenLmdbStore(lmdb);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      options.tiers.push_back({std::move(*store), false});
+    }
+    auto store = OpenTieredStore(std::move(options));
+    EXPECT_TRUE(store.status().IsInvalidArgument()) << every.count();
+    EXPECT_THAT(store.status().message(),
+                ::testing::HasSubstr("drain_every must be from 1 to 60000 ms, "
+                                     "not " +
+                                     std::to_string(every.count())));
   }
 }
 

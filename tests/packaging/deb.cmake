@@ -3,10 +3,12 @@
 # saying so, for anyone else. RUN_SERIAL: while the package is installed,
 # every php process loads the module from /etc/php/8.2/*/conf.d, and a test
 # that loads it with -d extension=... would warn "Module already loaded".
+# Label "alone": scripts/run-tests runs these tests with no other runner.
 if(SK_BUILD_PHP AND SK_BUILD_TOOLS AND NOT SK_SANITIZE)
   add_test(NAME deb_package
            COMMAND bash ${PROJECT_SOURCE_DIR}/tests/packaging/deb_test.sh
                    ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}
                    ${CMAKE_BINARY_DIR}/test-tmp/deb_package)
-  set_tests_properties(deb_package PROPERTIES RUN_SERIAL TRUE TIMEOUT 240)
+  set_tests_properties(deb_package PROPERTIES RUN_SERIAL TRUE TIMEOUT 240
+                                              LABELS alone)
 endif()

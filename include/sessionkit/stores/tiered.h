@@ -83,6 +83,13 @@ struct TieredOptions {
   // not wait.
   Duration write_delay{2000};
   static constexpr Duration kMaxWriteDelay{10000};
+  // How often each process's drain thread takes what is due from the
+  // journal (1 ms to kMaxDrainEvery; at once again after a full batch).
+  // Writes do not wake it: those of one round coalesce (a session written
+  // ten times is applied once) and are claimed together, which is what
+  // keeps a tier behind cheap for the requests.
+  Duration drain_every{1000};
+  static constexpr Duration kMaxDrainEvery{60000};
   // The clocks the breakers and tombstones go by (env.h); nullptr:
   // Env::Default().
   Env* env = nullptr;

@@ -34,7 +34,6 @@ session_id($argv[1]); session_start(); $_SESSION["n"]++; $_SESSION["b"] = new Bo
 echo str_contains($child, 'started') ? "child started\n" : "child: $child\n";
 echo str_contains($child, 'cannot serialize') ? "child died at save\n" : "child: $child\n";
 
-$t = microtime(true);
 $next = php_cli($path, 'session_id($argv[1]); echo @session_start() ? "free n=" . $_SESSION["n"] : "locked";', $id,
     '-d sessionkit.lock_wait_ms=0 -d sessionkit.lock_timeout_action=fail');
 echo "next request: $next\n";

@@ -1,11 +1,14 @@
 #include "tiered/breaker.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "stores/lock_wake.h"
@@ -29,7 +32,10 @@ struct Breakers::Slot {
   // file written before they were kept: the same layout.
   uint64_t stand_ins;
   uint64_t stood_in_ms;
-  uint64_t reserved[6];
+  // When a process last marked it used (Breakers::Use); zero in a file
+  // written before it was kept: idle.
+  uint64_t used_ms;
+  uint64_t reserved[5];
 };
 
 namespace {
@@ -84,7 +90,9 @@ Breakers::Breakers(const BreakerOptions& options,
       interval_ms_(std::max<int64_t>(1, options.interval.count())),
       failures_(std::max<uint32_t>(1, options.failures)),
       slow_failure_(options.slow_failure),
-      own_(new Slot[names.size()]()) {
+      own_(new Slot[names.size()]()),
+      slots_(new std::atomic<Slot*>[names.size()]),
+      marked_ms_(new std::atomic<int64_t>[names.size()]) {
   std::string path = options.path.empty() ? DefaultBreakerPath() : options.path;
   if (path != kBreakerOff) {
     void* p = nullptr;
@@ -108,17 +116,18 @@ Breakers::Breakers(const BreakerOptions& options,
       }
     }
   }
+  const int64_t now = env_->BootClockMs();
   for (size_t i = 0; i < names.size(); ++i) {
-    Slot* slot = nullptr;
-    if (map_ != nullptr) {
-      slot = Find(std::max<uint64_t>(1, LockHash(names[i])));
-      if (slot == nullptr && note_.empty()) {
-        note_ = "the breaker file " + path_ +
-                " is full: some tiers' breakers are this process's";
-      }
+    hashes_.push_back(std::max<uint64_t>(1, LockHash(names[i])));
+    Slot* slot = map_ != nullptr ? Claim(hashes_[i]) : nullptr;
+    if (map_ != nullptr && slot == nullptr && note_.empty()) {
+      note_ = "the breaker file " + path_ +
+              " is full (every slot used within " +
+              std::to_string(kBreakerSlotIdle.count() / 60'000) +
+              " minutes): some tiers' breakers are this process's";
     }
-    shared_.push_back(slot != nullptr);
-    slots_.push_back(slot != nullptr ? slot : &own_[i]);
+    slots_[i].store(slot != nullptr ? slot : &own_[i]);
+    marked_ms_[i].store(now);
   }
 }
 
@@ -126,23 +135,116 @@ Breakers::~Breakers() {
   if (map_ != nullptr) munmap(map_, kFileBytes);
 }
 
-Breakers::Slot* Breakers::Find(uint64_t hash) {
-  Slot* table =
-      reinterpret_cast<Slot*>(static_cast<char*>(map_) + kHeaderBytes);
+Breakers::Slot* Breakers::table() const {
+  return reinterpret_cast<Slot*>(static_cast<char*>(map_) + kHeaderBytes);
+}
+
+namespace {
+
+uint64_t MarkOf(int64_t now_ms) {
+  return static_cast<uint64_t>(std::max<int64_t>(1, now_ms));  // 0: idle
+}
+
+// Marks `slot` used, then tells whether it is still `hash`'s. A claim
+// (ClaimLocked) changes the key, then checks the mark: one of the two sees
+// the other, so a slot in use is never taken unnoticed.
+bool Mark(Breakers::Slot& slot, uint64_t hash, int64_t now_ms) {
+  At(slot.used_ms).store(MarkOf(now_ms));
+  return At(slot.key).load() == hash;
+}
+
+// A slot given to a tier: used now, its breaker closed, its counts zero.
+void Reset(Breakers::Slot& slot, int64_t now_ms) {
+  At(slot.used_ms).store(MarkOf(now_ms));
+  for (uint64_t* w : {&slot.word, &slot.consecutive, &slot.opened,
+                      &slot.skipped, &slot.failures, &slot.last_failure_ms,
+                      &slot.last_code, &slot.stand_ins, &slot.stood_in_ms}) {
+    At(*w).store(0);
+  }
+}
+
+}  // namespace
+
+Breakers::Slot* Breakers::Claim(uint64_t hash) const {
+  // Its slot, found without the lock: slots are never emptied (a reused one
+  // gets another key), so a tier's slot comes before the first free one in
+  // its sequence.
+  const int64_t now = env_->BootClockMs();
   for (size_t k = 0; k < kSlots; ++k) {
-    Slot& slot = table[(hash + k) % kSlots];
-    uint64_t key = 0;
-    // Slots are never freed: a key once there stays, so a lookup stops at
-    // the first free slot.
-    if (At(slot.key).compare_exchange_strong(key, hash) || key == hash) {
+    Slot& slot = table()[(hash + k) % kSlots];
+    const uint64_t key = At(slot.key).load();
+    if (key == hash && Mark(slot, hash, now)) return &slot;
+    if (key == 0) break;
+  }
+  const int fd = open(path_.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return nullptr;
+  // One claim at a time on the host: two processes never give a tier two
+  // slots, nor take one slot for two tiers.
+  int rc;
+  while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  Slot* slot = rc == 0 ? ClaimLocked(hash) : nullptr;
+  close(fd);  // ends the lock
+  return slot;
+}
+
+Breakers::Slot* Breakers::ClaimLocked(uint64_t hash) const {
+  const int64_t now = env_->BootClockMs();
+  Slot* idle = nullptr;
+  uint64_t idle_mark = 0;
+  for (size_t k = 0; k < kSlots; ++k) {
+    Slot& slot = table()[(hash + k) % kSlots];
+    uint64_t key = At(slot.key).load();
+    if (key == 0 && At(slot.key).compare_exchange_strong(key, hash)) {
+      Reset(slot, now);
       return &slot;
     }
+    if (key == hash) {
+      At(slot.used_ms).store(MarkOf(now));
+      return &slot;
+    }
+    const uint64_t mark = At(slot.used_ms).load();
+    const bool left = mark == 0 || (static_cast<int64_t>(mark) <= now &&
+                                    now - static_cast<int64_t>(mark) >=
+                                        kBreakerSlotIdle.count());
+    if (left && (idle == nullptr || mark < idle_mark)) {
+      idle = &slot;
+      idle_mark = mark;
+    }
   }
-  return nullptr;
+  if (idle == nullptr) return nullptr;
+  uint64_t old = At(idle->key).load();
+  if (!At(idle->key).compare_exchange_strong(old, hash)) return nullptr;
+  if (At(idle->used_ms).load() != idle_mark) {
+    // Marked since it was looked at: its tier is in use again.
+    At(idle->key).store(old);
+    return nullptr;
+  }
+  Reset(*idle, now);
+  return idle;
+}
+
+Breakers::Slot& Breakers::Use(size_t i) const {
+  Slot* slot = slots_[i].load(std::memory_order_acquire);
+  if (map_ == nullptr) return *slot;
+  const int64_t now = env_->BootClockMs();
+  if (now - marked_ms_[i].load(std::memory_order_relaxed) <
+      kBreakerSlotMark.count()) {
+    return *slot;
+  }
+  marked_ms_[i].store(now, std::memory_order_relaxed);
+  if (slot != &own_[i] && Mark(*slot, hashes_[i], now)) return *slot;
+  // Given to another tier while this process left it unused (or none was
+  // free): its tier's slot, found or claimed again. The state starts over
+  // in a new slot, as in a new process.
+  Slot* found = Claim(hashes_[i]);
+  if (found == nullptr) found = &own_[i];
+  slots_[i].store(found, std::memory_order_release);
+  return *found;
 }
 
 Admission Breakers::Admit(size_t i, bool count) {
-  Slot& s = *slots_[i];
+  Slot& s = Use(i);
   uint64_t w = At(s.word).load();
   if (StateOf(w) == BreakerState::kClosed) return Admission::kCall;
   const int64_t now = env_->BootClockMs();
@@ -168,7 +270,7 @@ Admission Breakers::Admit(size_t i, bool count) {
 }
 
 void Breakers::Record(size_t i, const Status& status, Duration took) {
-  Slot& s = *slots_[i];
+  Slot& s = Use(i);
   if (status.ok() || status.IsNotFound()) {
     if (At(s.consecutive).load() != 0) At(s.consecutive).store(0);
     uint64_t w = At(s.word).load();
@@ -201,7 +303,7 @@ void Breakers::Record(size_t i, const Status& status, Duration took) {
 }
 
 void Breakers::Abandon(size_t i) {
-  Slot& s = *slots_[i];
+  Slot& s = Use(i);
   uint64_t w = At(s.word).load();
   if (StateOf(w) != BreakerState::kProbing || TidOf(w) != ThisThread()) return;
   At(s.word).compare_exchange_strong(
@@ -209,17 +311,17 @@ void Breakers::Abandon(size_t i) {
 }
 
 bool Breakers::Closed(size_t i) const {
-  return StateOf(At(slots_[i]->word).load()) == BreakerState::kClosed;
+  return StateOf(At(Use(i).word).load()) == BreakerState::kClosed;
 }
 
 void Breakers::BeginStandIn(size_t i) {
-  Slot& s = *slots_[i];
+  Slot& s = Use(i);
   At(s.stood_in_ms).store(static_cast<uint64_t>(env_->BootClockMs()));
   At(s.stand_ins).fetch_add(1);
 }
 
 void Breakers::EndStandIn(size_t i) {
-  Slot& s = *slots_[i];
+  Slot& s = Use(i);
   uint64_t n = At(s.stand_ins).load();
   // Never below zero: a count a killed process left up is not made up for.
   while (n > 0 && !At(s.stand_ins).compare_exchange_weak(n, n - 1)) {
@@ -227,14 +329,14 @@ void Breakers::EndStandIn(size_t i) {
 }
 
 bool Breakers::StandInHeld(size_t i, Duration lease) const {
-  Slot& s = *slots_[i];
+  Slot& s = Use(i);
   if (At(s.stand_ins).load() == 0) return false;
   const int64_t since = static_cast<int64_t>(At(s.stood_in_ms).load());
   return env_->BootClockMs() - since <= lease.count();
 }
 
 BreakerReport Breakers::Report(size_t i) const {
-  Slot& s = *slots_[i];
+  Slot& s = Use(i);
   BreakerReport r;
   const uint64_t w = At(s.word).load();
   r.state = StateOf(w);
@@ -248,7 +350,7 @@ BreakerReport Breakers::Report(size_t i) const {
   r.last_code = static_cast<StatusCode>(At(s.last_code).load());
   r.stand_ins = At(s.stand_ins).load();
   r.last_stood_in_ms = static_cast<int64_t>(At(s.stood_in_ms).load());
-  r.shared = shared_[i];
+  r.shared = &s != &own_[i];
   return r;
 }
 

@@ -24,10 +24,22 @@
 // every process of the host shares. When the file cannot be used (path
 // "off", an error, another layout, no free slot), the same rules run on
 // this process's memory: each process then finds out by itself, and no
-// request ever fails because of the breaker.
+// request ever fails because of the breaker. But the lock handover
+// (BeginStandIn) then holds within one process only: between processes,
+// one of two updates may be lost once the first tier is back (docs/tiers.md).
+//
+// Slots are reused: a process marks its slots used at most every
+// kBreakerSlotMark while it calls, and a slot nobody marked for
+// kBreakerSlotIdle may be given to another tier when no slot is free (a
+// host whose tiers change, such as test servers on new ports, never fills
+// the file). Slots are claimed one at a time on the host (a lock on the
+// file), so a tier never has two. A process that left its tier unused that
+// long sees, when it marks the slot, that it was given away, and finds its
+// tier's slot again.
 #ifndef SESSIONKIT_TIERED_BREAKER_H_
 #define SESSIONKIT_TIERED_BREAKER_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -57,6 +69,11 @@ struct BreakerOptions {
   // BootClockMs and nothing else; nullptr: Env::Default().
   Env* env = nullptr;
 };
+
+// How often a process that calls a tier marks its slot used, and how long
+// a slot nobody marked stays its tier's when another tier needs one.
+inline constexpr Duration kBreakerSlotMark{10'000};
+inline constexpr Duration kBreakerSlotIdle{600'000};
 
 // The `path` value that keeps the breakers in this process.
 inline constexpr char kBreakerOff[] = "off";
@@ -147,8 +164,15 @@ class Breakers {
   struct Slot;
 
  private:
-  // The slot of `hash` in the file, claimed when new; nullptr when full.
-  Slot* Find(uint64_t hash);
+  // Tier `i`'s slot. Marks it used when kBreakerSlotMark has passed since
+  // this process last did, and then finds the tier's slot again if it was
+  // given to another tier meanwhile (or, when none was free, tries again).
+  Slot& Use(size_t i) const;
+  // The slot of `hash` in the file: its own, else a free one, else the one
+  // left idle the longest (under the file's lock); nullptr when none.
+  Slot* Claim(uint64_t hash) const;
+  Slot* ClaimLocked(uint64_t hash) const;
+  Slot* table() const;
 
   Env* const env_;
   const int64_t interval_ms_;
@@ -156,10 +180,13 @@ class Breakers {
   const Duration slow_failure_;
   std::string path_;
   std::string note_;
-  void* map_ = nullptr;          // the file, when mapped
-  std::unique_ptr<Slot[]> own_;  // this process's slots, one per tier
-  std::vector<Slot*> slots_;     // by tier
-  std::vector<bool> shared_;     // by tier
+  void* map_ = nullptr;           // the file, when mapped
+  std::unique_ptr<Slot[]> own_;   // this process's slots, one per tier
+  std::vector<uint64_t> hashes_;  // by tier: its slot's key
+  // By tier: its slot in the file, else its own_ one.
+  std::unique_ptr<std::atomic<Slot*>[]> slots_;
+  // By tier: when this process last marked its slot used.
+  std::unique_ptr<std::atomic<int64_t>[]> marked_ms_;
 };
 
 }  // namespace sessionkit::tiered

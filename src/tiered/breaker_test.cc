@@ -307,6 +307,75 @@ TEST_F(BreakerTest, AFileThatCannotBeMappedLeavesThemInTheProcess) {
   EXPECT_EQ(b->Admit(1), Admission::kSkip);
 }
 
+// Breakers of one tier each, named `prefix`0, `prefix`1, ... in `path`.
+std::vector<std::unique_ptr<Breakers>> Fill(const std::string& path, Env* env,
+                                            const std::string& prefix,
+                                            size_t n) {
+  std::vector<std::unique_ptr<Breakers>> out;
+  BreakerOptions options;
+  options.path = path;
+  options.env = env;
+  for (size_t k = 0; k < n; ++k) {
+    out.push_back(std::make_unique<Breakers>(
+        options, std::vector<std::string>{prefix + std::to_string(k)}));
+  }
+  return out;
+}
+
+TEST_F(BreakerTest, AFullFileGivesANewTierASlotLeftIdle) {
+  const std::string path = dir_ + "/breaker";
+  auto old = Fill(path, &env_, "redis://old:", Breakers::kSlots);
+  for (const auto& b : old) ASSERT_TRUE(b->Report(0).shared) << b->note();
+  auto refused = Fill(path, &env_, "redis://new:", 1);
+  EXPECT_FALSE(refused[0]->Report(0).shared);
+  EXPECT_NE(refused[0]->note().find("is full"), std::string::npos)
+      << refused[0]->note();
+  // One old tier is still called halfway through; the others are not.
+  env_.Advance(kBreakerSlotIdle / 2);
+  EXPECT_EQ(old[7]->Admit(0), Admission::kCall);
+  env_.Advance(kBreakerSlotIdle / 2);
+  auto fresh = Fill(path, &env_, "redis://new:", Breakers::kSlots);
+  size_t shared = 0;
+  for (const auto& b : fresh) shared += b->Report(0).shared;
+  EXPECT_EQ(shared, Breakers::kSlots - 1) << "every idle slot, and no other";
+  // The tier in use kept its slot: a new store of it shares its breaker.
+  old[7]->Record(0, Timeout());
+  auto again = Fill(path, &env_, "redis://old:", 8);
+  EXPECT_EQ(again[7]->Admit(0), Admission::kSkip);
+  // A new tier's breaker starts closed, whatever its slot held.
+  for (const auto& b : fresh) EXPECT_EQ(b->Admit(0), Admission::kCall);
+  // The refused store finds a slot as soon as one is free again, and shares
+  // it with a new store of its tier.
+  env_.Advance(kBreakerSlotIdle);
+  refused[0]->Record(0, Timeout());
+  EXPECT_TRUE(refused[0]->Report(0).shared);
+  EXPECT_EQ(Fill(path, &env_, "redis://new:", 1)[0]->Admit(0),
+            Admission::kSkip);
+}
+
+TEST_F(BreakerTest, AStoreWhoseSlotWasGivenAwayFindsItsTierAgain) {
+  const std::string path = dir_ + "/breaker";
+  auto old = Fill(path, &env_, "redis://old:", Breakers::kSlots);
+  env_.Advance(kBreakerSlotIdle);
+  auto taken = Fill(path, &env_, "redis://new:", Breakers::kSlots);
+  env_.Advance(kBreakerSlotIdle);
+  // old[0] was idle; its first call finds that its slot is another tier's
+  // and claims one again (every slot is idle by now), without touching the
+  // tier whose slot it was.
+  old[0]->Record(0, Timeout());
+  EXPECT_TRUE(old[0]->Report(0).shared);
+  EXPECT_EQ(old[0]->Admit(0), Admission::kSkip);
+  size_t skipped = 0;
+  for (const auto& b : taken) skipped += b->Admit(0) == Admission::kSkip;
+  EXPECT_EQ(skipped, 0u) << "a breaker opened for another tier";
+  // Another process's store of old[0]'s tier finds the same slot.
+  const pid_t child = Spawn([&] {
+    auto other = Fill(path, &env_, "redis://old:", 1);
+    return other[0]->Admit(0) == Admission::kSkip ? 0 : 1;
+  });
+  EXPECT_EQ(Reap(child), 0);
+}
+
 TEST_F(BreakerTest, TwoStoresOfOneProcessShareTheSlotOfATier) {
   auto a = Make();
   BreakerOptions options;

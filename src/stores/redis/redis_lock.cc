@@ -372,16 +372,24 @@ Result<LockedRead> RedisStore::LockAndRead(std::string_view id,
         "lock just before");
   }
   bool may_hold = false;
+  const SteadyTime started = env_->SteadyNow();
   Result<LockedRead> got = TakeLockAndRead(id, request, &may_hold);
   if (!got.ok() && may_hold) {
     // A command that takes the lock went out but its reply never came (a
     // timeout, a broken connection) or was not usable, so the lock may be
     // this owner's now, while the caller is told it is not: release it, or
     // the next request waits out the whole lease of a lock nobody uses.
-    // Best effort: Unlock compares the token, runs on another connection
-    // (the failed one is closed) and is bounded by the same timeouts; when
-    // it fails too, this process's next call sends it again (above).
-    (void)Unlock(id, request.owner);
+    // Owner-checked, on another connection (the failed one is closed).
+    // After a call that waited read_timeout or longer for a server out of
+    // reach (one that accepts connections and never answers), the release
+    // would wait as long again: it is remembered instead, and sent by this
+    // process's next call (above), so that the request costs one timeout.
+    if (got.status().IsUnavailable() &&
+        env_->SteadyNow() - started >= options_.read_timeout) {
+      (void)Remembered(id, request.owner, got.status());
+    } else {
+      (void)Unlock(id, request.owner);
+    }
   }
   return got;
 }

@@ -361,9 +361,12 @@ TEST_F(RedisLockContractTest, DestroyEndsTheLockAndWakesABlockedWaiter) {
 }
 
 // The reply to SET NX never comes (the proxy swallows it) although the
-// server took the lock: LockAndRead fails, and releases what it may have
-// taken, so the next request gets the lock at once, not after the lease.
-TEST_F(RedisLockContractTest, LockWhoseReplyWasLostIsReleased) {
+// server took the lock: LockAndRead fails after its read timeout. The
+// release of what it may have taken goes out with this process's next lock
+// call, not at once (a server that did not answer in time would cost the
+// request a second timeout), so the next request of the session gets the
+// lock then, not after the lease.
+TEST_F(RedisLockContractTest, LockWhoseReplyWasLostIsReleasedByTheNextLock) {
   ReplySwallowingProxy proxy(server_->port());
   ASSERT_NE(proxy.port(), 0);
   auto through = Open(UrlFor(proxy.port(), "prefix=lost:&read_timeout=100ms"));
@@ -375,6 +378,18 @@ TEST_F(RedisLockContractTest, LockWhoseReplyWasLostIsReleased) {
   Result<LockedRead> lost = through->LockAndRead(id, a);
   ASSERT_FALSE(lost.ok());
   EXPECT_TRUE(lost.status().IsUnavailable()) << lost.status().ToString();
+  Result<LockedRead> held =
+      direct->LockAndRead(id, OtherHost("b", Duration(0)));
+  SK_ASSERT_OK(held);
+  EXPECT_FALSE(held->acquired()) << "the lost SET took no lock";
+
+  // The next lock of that process, of any session, sends the release first
+  // (on a new connection: the proxy swallows the first one's replies only).
+  const std::string other_id = TestId(106);
+  Result<LockedRead> next = through->LockAndRead(other_id, a);
+  SK_ASSERT_OK(next);
+  EXPECT_TRUE(next->acquired());
+  SK_EXPECT_OK(through->Unlock(other_id, a.owner));
 
   Result<LockedRead> b = direct->LockAndRead(id, OtherHost("b", Duration(0)));
   SK_ASSERT_OK(b);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <utility>
 
 #include "sessionkit/frame.h"
@@ -437,19 +438,21 @@ Result<std::unique_ptr<Store>> OpenTieredStore(TieredOptions options) {
         "tiers: breaker_interval, breaker_failures, breaker_slow_failure and "
         "tombstone_ttl must be positive");
   }
-  if (options.write_delay.count() < 0 ||
-      options.write_delay > TieredOptions::kMaxWriteDelay) {
-    return Status::InvalidArgument(
-        "tiers: write_delay must be from 0 to " +
-        std::to_string(TieredOptions::kMaxWriteDelay.count()) + " ms, not " +
-        std::to_string(options.write_delay.count()));
-  }
-  if (options.drain_every.count() <= 0 ||
-      options.drain_every > TieredOptions::kMaxDrainEvery) {
-    return Status::InvalidArgument(
-        "tiers: drain_every must be from 1 to " +
-        std::to_string(TieredOptions::kMaxDrainEvery.count()) + " ms, not " +
-        std::to_string(options.drain_every.count()));
+  // A duration setting outside [low, high] ms.
+  auto out_of_range = [](const char* name, Duration d, int64_t low,
+                         Duration high) -> std::optional<Status> {
+    if (d.count() >= low && d <= high) return std::nullopt;
+    return Status::InvalidArgument(std::string("tiers: ") + name +
+                                   " must be from " + std::to_string(low) +
+                                   " to " + std::to_string(high.count()) +
+                                   " ms, not " + std::to_string(d.count()));
+  };
+  for (std::optional<Status> refused :
+       {out_of_range("write_delay", options.write_delay, 0,
+                     TieredOptions::kMaxWriteDelay),
+        out_of_range("drain_every", options.drain_every, 1,
+                     TieredOptions::kMaxDrainEvery)}) {
+    if (refused) return *refused;
   }
   if (!options.breaker_path.empty() &&
       options.breaker_path != tiered::kBreakerOff &&

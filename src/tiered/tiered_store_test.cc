@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,15 @@ class TieredStoreTest : public ::testing::Test {
   // given; their breakers in <dir>/breaker.
   std::unique_ptr<Store> Open(const std::string& prefix, FaultyStore** tiers,
                               const std::vector<std::string>& names = {}) {
+    auto store = OpenWith(prefix, tiers, names, [](TieredOptions&) {});
+    EXPECT_TRUE(store.ok()) << store.status().ToString();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  // The same, with the options `change` makes.
+  Result<std::unique_ptr<Store>> OpenWith(
+      const std::string& prefix, FaultyStore** tiers,
+      const std::vector<std::string>& names,
+      const std::function<void(TieredOptions&)>& change) {
     TieredOptions options;
     options.breaker_interval = kInterval;
     options.breaker_path = dir_ + "/breaker";
@@ -58,16 +68,14 @@ class TieredStoreTest : public ::testing::Test {
       lmdb.map_size = 16ull << 20;
       lmdb.env = &env_;
       auto store = OpenLmdbStore(lmdb);
-      EXPECT_TRUE(store.ok()) << store.status().ToString();
-      if (!store.ok()) return nullptr;
+      if (!store.ok()) return store.status();
       auto faulty = std::make_unique<FaultyStore>(
           std::move(*store), i < names.size() ? names[i] : "");
       tiers[i] = faulty.get();
       options.tiers.push_back({std::move(faulty), false});
     }
-    auto store = OpenTieredStore(std::move(options));
-    EXPECT_TRUE(store.ok()) << store.status().ToString();
-    return store.ok() ? std::move(*store) : nullptr;
+    change(options);
+    return OpenTieredStore(std::move(options));
   }
 
   // Lets the tiers left out be asked again (the breakers go by the boot
@@ -321,25 +329,30 @@ TEST_F(TieredStoreTest, ADestroyThatReachedEveryTierLeavesNoTombstone) {
   }
 }
 
-TEST_F(TieredStoreTest, RefusesADrainRoundOutOfRange) {
-  for (Duration every : {Duration(0), Duration(-5),
-                         TieredOptions::kMaxDrainEvery + Duration(1)}) {
-    TieredOptions options;
-    options.drain_every = every;
-    for (int i = 0; i < 2; ++i) {
-      LmdbOptions lmdb;
-      lmdb.path = dir_ + "/round" + std::to_string(i);
-      lmdb.map_size = 16ull << 20;
-      auto store = OpenLmdbStore(lmdb);
-      ASSERT_TRUE(store.ok()) << store.status().ToString();
-      options.tiers.push_back({std::move(*store), false});
-    }
-    auto store = OpenTieredStore(std::move(options));
-    EXPECT_TRUE(store.status().IsInvalidArgument()) << every.count();
-    EXPECT_THAT(store.status().message(),
-                ::testing::HasSubstr("drain_every must be from 1 to 60000 ms, "
-                                     "not " +
-                                     std::to_string(every.count())));
+TEST_F(TieredStoreTest, RefusesADelayOrADrainRoundOutOfRange) {
+  const struct {
+    Duration TieredOptions::*field;
+    Duration value;
+    std::string message;
+  } cases[] = {
+      {&TieredOptions::drain_every, Duration(0),
+       "drain_every must be from 1 to 60000 ms, not 0"},
+      {&TieredOptions::drain_every, Duration(-5),
+       "drain_every must be from 1 to 60000 ms, not -5"},
+      {&TieredOptions::drain_every, TieredOptions::kMaxDrainEvery + Duration(1),
+       "drain_every must be from 1 to 60000 ms, not 60001"},
+      {&TieredOptions::write_delay, Duration(-1),
+       "write_delay must be from 0 to 10000 ms, not -1"},
+      {&TieredOptions::write_delay, TieredOptions::kMaxWriteDelay + Duration(1),
+       "write_delay must be from 0 to 10000 ms, not 10001"},
+  };
+  int n = 0;
+  for (const auto& c : cases) {
+    FaultyStore* tiers[2] = {};
+    auto store = OpenWith("range" + std::to_string(n++), tiers, {},
+                          [&](TieredOptions& o) { o.*c.field = c.value; });
+    EXPECT_TRUE(store.status().IsInvalidArgument()) << c.message;
+    EXPECT_THAT(store.status().message(), ::testing::HasSubstr(c.message));
   }
 }
 

@@ -24,6 +24,14 @@
 
 namespace sessionkit::redis::testing {
 
+// The ttl of sessions meant to stay.
+inline constexpr Duration kHour{3600000};
+// Redis ends a BLPOP timeout on its timer tick (100 ms at hz 10), so a
+// wait may end this much after its deadline.
+inline constexpr int64_t kServerTimerMs = 100;
+// Scheduling slack on top of a bound.
+inline constexpr int64_t kMarginMs = 150;
+
 // Base of the fixtures whose test suite shares one redis-server: started with
 // Derived::ServerOptions() before the suite's first test, then handed to
 // Derived::Prepare(); stopped after the suite's last test.

@@ -32,6 +32,7 @@ namespace {
 
 using testing::AsRedis;
 using ::testing::HasSubstr;
+using testing::kHour;
 using ::testing::Not;
 using testing::Open;
 using testing::OtherHost;
@@ -39,7 +40,6 @@ using testing::SharedRedisServerTest;
 using testing::TestId;
 using testing::UrlFor;
 
-constexpr Duration kHour{3600000};
 using SteadyClock = std::chrono::steady_clock;
 
 int64_t MsSince(SteadyClock::time_point t) {

@@ -34,13 +34,13 @@ namespace {
 using testing::AsRedis;
 using testing::CommandCalls;
 using ::testing::HasSubstr;
+using testing::kHour;
 using testing::Open;
 using testing::OtherHost;
 using testing::SharedRedisServerTest;
 using testing::TestId;
 using testing::UrlFor;
 
-constexpr Duration kHour{3600000};
 const int64_t kRetentionMs = kLockRecordRetention.count();
 
 // A loopback listener; its port in *port. -1 on failure.

@@ -33,6 +33,7 @@ using testing::AsRedis;
 using testing::CommandCalls;
 using testing::FullBacklog;
 using ::testing::HasSubstr;
+using testing::kHour;
 using testing::MillisOf;
 using ::testing::Not;
 using testing::Open;
@@ -40,7 +41,6 @@ using testing::SharedRedisServerTest;
 using testing::TestId;
 using testing::UrlFor;
 
-constexpr Duration kHour{3600000};
 // Scheduling slack allowed on top of a configured timeout.
 constexpr int64_t kMarginMs = 50;
 

@@ -1,17 +1,16 @@
 #include "tiered/breaker.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <cstring>
 
 #include "stores/lock_wake.h"
+#include "stores/ofd_lock.h"
 
 namespace sessionkit::tiered {
 
@@ -180,10 +179,9 @@ Breakers::Slot* Breakers::Claim(uint64_t hash) const {
   if (fd < 0) return nullptr;
   // One claim at a time on the host: two processes never give a tier two
   // slots, nor take one slot for two tiers.
-  int rc;
-  while ((rc = flock(fd, LOCK_EX)) != 0 && errno == EINTR) {
-  }
-  Slot* slot = rc == 0 ? ClaimLocked(hash) : nullptr;
+  Slot* slot = OfdLockByte(fd, F_WRLCK, 0, /*wait=*/true) == 0
+                   ? ClaimLocked(hash)
+                   : nullptr;
   close(fd);  // ends the lock
   return slot;
 }

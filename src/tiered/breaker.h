@@ -169,7 +169,8 @@ class Breakers {
   // given to another tier meanwhile (or, when none was free, tries again).
   Slot& Use(size_t i) const;
   // The slot of `hash` in the file: its own, else a free one, else the one
-  // left idle the longest (under the file's lock); nullptr when none.
+  // left idle the longest (under a lock on the file's first byte); nullptr
+  // when none.
   Slot* Claim(uint64_t hash) const;
   Slot* ClaimLocked(uint64_t hash) const;
   Slot* table() const;

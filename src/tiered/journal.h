@@ -116,6 +116,12 @@ struct JournalOptions {
   // false: durable against kill -9 of any process (the default); true: each
   // commit is fsync'ed, durable against a machine crash too (see above).
   bool sync = false;
+  // true: commits write into the shared map (MDB_WRITEMAP), no system call
+  // per page, once the whole map is allocated on disk (map_size bytes: a
+  // store into a hole of a full disk would crash the process); where that
+  // allocation fails, and with false, through write calls. The first
+  // journal a process opens on a directory decides, as for map_size.
+  bool writemap = true;
   // Time (first-pending times) and the jitter of the backoff; nullptr:
   // Env::Default().
   Env* env = nullptr;

@@ -90,7 +90,7 @@ Status ErrorOf(const std::string& dir, uint64_t map_size, std::string_view what,
 }
 
 // Opens e->env in e->dir. 0 or an LMDB code; *what: the step that failed.
-int OpenHandle(JournalEnv* e, bool sync, std::string_view* what) {
+int OpenHandleWith(JournalEnv* e, unsigned flags, std::string_view* what) {
   *what = "cannot create an LMDB handle";
   int rc = mdb_env_create(&e->env);
   if (rc != 0) return rc;
@@ -99,8 +99,6 @@ int OpenHandle(JournalEnv* e, bool sync, std::string_view* what) {
       (rc = mdb_env_set_maxreaders(e->env, kMaxReaders)) != 0) {
     return rc;
   }
-  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
-  if (!sync) flags |= MDB_NOSYNC;
   *what = "cannot open the LMDB environment";
   if ((rc = mdb_env_open(e->env, e->dir.c_str(), flags, 0600)) != 0) return rc;
   // A map another process grew stays grown: the larger of the two sizes.
@@ -116,6 +114,28 @@ int OpenHandle(JournalEnv* e, bool sync, std::string_view* what) {
   if ((rc = mdb_env_stat(e->env, &stat)) != 0) return rc;
   e->page_size = stat.ms_psize;
   return 0;
+}
+
+// Opens e->env with `options`: written through the map (a commit costs no
+// system call) when the whole map can be allocated on disk, else through
+// write calls. 0 or an LMDB code; *what: the step that failed.
+int OpenHandle(JournalEnv* e, const JournalOptions& options,
+               std::string_view* what) {
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (!options.sync) flags |= MDB_NOSYNC;
+  if (options.writemap) {
+    int rc = OpenHandleWith(e, flags | MDB_WRITEMAP, what);
+    if (rc == 0) rc = lmdb_internal::AllocateWriteMap(e->env);
+    if (rc == 0) {
+      e->writemap = true;
+      return 0;
+    }
+    // The filesystem cannot allocate, the disk cannot hold the map, or
+    // the open failed: without the map written to, as before.
+    if (e->env != nullptr) mdb_env_close(e->env);
+    e->env = nullptr;
+  }
+  return OpenHandleWith(e, flags, what);
 }
 
 // Opens the main database and checks the format record (writing it in a
@@ -155,10 +175,12 @@ Status CheckFormat(JournalEnv* e) {
   return Status::OK();
 }
 
-// Remaps after another process grew the map.
+// Remaps after another process grew the map (allocating it on disk when
+// it is written to).
 int Remap(JournalEnv* e) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
-  return mdb_env_set_mapsize(e->env, 0);
+  const int rc = mdb_env_set_mapsize(e->env, 0);
+  return rc != 0 ? rc : lmdb_internal::AllocateWriteMap(e->env);
 }
 
 // Runs `fn` in a transaction (`flags`: 0 or MDB_RDONLY), with the retries
@@ -262,7 +284,7 @@ Result<std::shared_ptr<JournalEnv>> OpenLocked(Registry& registry,
   e->pid = getpid();  // the kernel's: LMDB names its readers by it
   e->generation = ForkGeneration();
   std::string_view what;
-  const int rc = OpenHandle(e.get(), options.sync, &what);
+  const int rc = OpenHandle(e.get(), options, &what);
   if (rc != 0) {
     Status s = ErrorOf(dir, options.map_size, what, rc);
     if (e->env != nullptr) mdb_env_close(e->env);

@@ -41,6 +41,8 @@ struct JournalEnv {
   // What every Put leaves free for the drainers (CheckReserve, journal.cc).
   size_t reserve_bytes = 0;
   uint64_t page_size = 4096;  // LMDB's
+  // Opened with MDB_WRITEMAP, its map allocated on disk (OpenHandle).
+  bool writemap = false;
   std::shared_mutex remap_mu;
 
   ~JournalEnv();

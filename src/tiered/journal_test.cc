@@ -38,6 +38,29 @@ TEST_F(JournalTest, OpenCreatesAPrivateDirectoryAndRefusesAFile) {
   EXPECT_TRUE(Journal::Open(tiny).status().IsInvalidArgument());
 }
 
+// Commits write into the shared map, so its whole size is allocated on
+// disk at the opening (a store into a hole of a full disk would be a
+// SIGBUS); writemap=false leaves a file that grows as it fills.
+TEST_F(JournalTest, AMapWrittenToIsAllocatedOnDiskAtTheOpening) {
+  JournalOptions mapped = Options();
+  Journal* j = Open(mapped);
+  ASSERT_NE(j, nullptr);
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  struct stat st;
+  ASSERT_EQ(stat((path_ + "/data.mdb").c_str(), &st), 0);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, mapped.map_size);
+
+  JournalOptions written = Options();
+  written.path = path_ + "-written";
+  written.writemap = false;
+  j = Open(written);
+  ASSERT_NE(j, nullptr);
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  EXPECT_EQ(j->Pending(Id(1))->value().version, 1u);
+  ASSERT_EQ(stat((written.path + "/data.mdb").c_str(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_size), written.map_size / 4);
+}
+
 TEST_F(JournalTest, AJournalOfALaterFormatIsRefused) {
   ASSERT_NE(Open(), nullptr);
   journals_.clear();
@@ -387,23 +410,29 @@ TEST_F(JournalTest, AFullJournalSaysWhichPathAndMapSize) {
 // --gtest_also_run_disabled_tests.
 TEST_F(JournalTest, DISABLED_PutTimings) {
   for (bool sync : {false, true}) {
-    JournalOptions o = Options();
-    o.path = path_ + (sync ? "-sync" : "-nosync");
-    o.env = nullptr;
-    o.map_size = JournalOptions().map_size;
-    o.sync = sync;
-    auto opened = Journal::Open(o);
-    SK_ASSERT_OK(opened);
-    Journal* j = opened->get();
-    const int n = sync ? 300 : 5000;
-    const std::string data(1000, 'x');
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < n; ++i) SK_ASSERT_OK(j->Put(Write(0, Id(i), 1, data)));
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    printf("Put sync=%s: %d puts of 1000 bytes, %.1f us each\n",
-           sync ? "true" : "false", n, static_cast<double>(us) / n);
+    for (bool writemap : {true, false}) {
+      JournalOptions o = Options();
+      o.path = path_ + (sync ? "-sync" : "-nosync") + (writemap ? "-map" : "");
+      o.env = nullptr;
+      o.map_size = JournalOptions().map_size;
+      o.sync = sync;
+      o.writemap = writemap;
+      auto opened = Journal::Open(o);
+      SK_ASSERT_OK(opened);
+      Journal* j = opened->get();
+      const int n = sync ? 300 : 5000;
+      const std::string data(1000, 'x');
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < n; ++i) {
+        SK_ASSERT_OK(j->Put(Write(0, Id(i), 1, data)));
+      }
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+      printf("Put sync=%s writemap=%s: %d puts of 1000 bytes, %.1f us each\n",
+             sync ? "true" : "false", writemap ? "true" : "false", n,
+             static_cast<double>(us) / n);
+    }
   }
 }
 

@@ -206,25 +206,6 @@ int SizeMap(Env* e, const LmdbOptions& options) {
   return 0;
 }
 
-// writemap=on (MDB_WRITEMAP): LMDB sizes data.mdb to the map as a sparse
-// file, and a store into a hole the full disk cannot fill is a SIGBUS, not
-// an error. So the whole map is allocated first. 0 or an errno code.
-int PreallocateMap(Env* e) {
-  unsigned flags = 0;
-  int rc = mdb_env_get_flags(e->env, &flags);
-  if (rc != 0 || (flags & MDB_WRITEMAP) == 0) return rc;
-  mdb_filehandle_t fd;
-  MDB_envinfo info;
-  if ((rc = mdb_env_get_fd(e->env, &fd)) != 0 ||
-      (rc = mdb_env_info(e->env, &info)) != 0) {
-    return rc;
-  }
-  // fallocate, not posix_fallocate: no slow writing of zeros where the
-  // filesystem cannot allocate (EOPNOTSUPP: writemap=on is not for it).
-  return fallocate(fd, 0, 0, static_cast<off_t>(info.me_mapsize)) == 0 ? 0
-                                                                       : errno;
-}
-
 // Creates, configures and opens e->env in e->dir (at the opening, and at a
 // reopening after a compaction). 0, or the LMDB code and, in *what, the
 // step that failed.
@@ -249,7 +230,7 @@ int OpenLmdbHandle(Env* e, const LmdbOptions& options, std::string_view* what) {
   *what = "cannot size the map of the LMDB environment in";
   if ((rc = SizeMap(e, options)) != 0) return rc;
   *what = "writemap=on: cannot allocate the whole map on disk in";
-  return PreallocateMap(e);
+  return AllocateWriteMap(e->env);
 }
 
 // Creates, configures and opens the LMDB environment of `e` in e->dir, and
@@ -324,6 +305,22 @@ Status OpenMainDb(Env* e, const std::string& name, uint64_t map_size) {
 }
 
 }  // namespace
+
+int AllocateWriteMap(MDB_env* env) {
+  unsigned flags = 0;
+  int rc = mdb_env_get_flags(env, &flags);
+  if (rc != 0 || (flags & MDB_WRITEMAP) == 0) return rc;
+  mdb_filehandle_t fd;
+  MDB_envinfo info;
+  if ((rc = mdb_env_get_fd(env, &fd)) != 0 ||
+      (rc = mdb_env_info(env, &info)) != 0) {
+    return rc;
+  }
+  // fallocate, not posix_fallocate: no slow writing of zeros where the
+  // filesystem cannot allocate.
+  return fallocate(fd, 0, 0, static_cast<off_t>(info.me_mapsize)) == 0 ? 0
+                                                                       : errno;
+}
 
 Env::~Env() {
   if (env == nullptr && !data_generation.mapped()) return;
@@ -469,7 +466,7 @@ int LmdbStore::Remap(Env* e) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
   if (e->env == nullptr) return 0;  // a failed reopening: the retry reopens
   const int rc = mdb_env_set_mapsize(e->env, 0);
-  return rc != 0 ? rc : PreallocateMap(e);
+  return rc != 0 ? rc : AllocateWriteMap(e->env);
 }
 
 int LmdbStore::Reopen(Env* e) {
@@ -523,7 +520,7 @@ int LmdbStore::Grow(Env* e, bool gc_step) {
   // Other processes take the new size at their next transaction after the
   // next commit of this one (MDB_MAP_RESIZED, then Remap).
   if ((rc = mdb_env_set_mapsize(e->env, next)) != 0) return rc;
-  if ((rc = PreallocateMap(e)) != 0) {
+  if ((rc = AllocateWriteMap(e->env)) != 0) {
     mdb_env_set_mapsize(e->env, before);  // leaves no hole in the map
     return rc == ENOSPC ? MDB_MAP_FULL : rc;
   }

@@ -106,6 +106,14 @@ struct LockedRead {
   std::string broken_owner;
 };
 
+// One write of Store::WriteUnlessNewer. The views must outlive the call.
+struct VersionedWrite {
+  std::string_view id;
+  // A frame (frame.h): its session version orders it.
+  std::string_view data;
+  Duration ttl{0};
+};
+
 // A session store backend.
 //
 // Ids passed to a Store have been validated by ValidateSessionId (charset
@@ -175,6 +183,20 @@ class Store {
   // the engine's metrics count (metrics.h). The default: 0, for a store
   // that does not count them.
   virtual uint64_t TakeRoundTrips();
+
+  // Writes each of `writes` (distinct ids) as Write would, except a session
+  // for which the store holds an unexpired value of a higher session
+  // version: that value is kept. A value's session version is its frame
+  // header's (bytes 8-15, big-endian) when it begins as a format 2 frame
+  // does (magic, format 2, 16 bytes or more), else 0. Each session's check
+  // and write are one atomic step that neither takes nor honours locks, so
+  // writers that race (two hosts draining one session) never replace a
+  // newer version with an older one. OK when every write was made or kept;
+  // on an error some may have been made. The default: NotSupported, for a
+  // store that cannot check and write in one step (the caller then checks
+  // and writes under the session's lock). Used by tiers written behind
+  // (docs/tiers.md), a batch of a drain in one round trip.
+  virtual Status WriteUnlessNewer(const std::vector<VersionedWrite>& writes);
 
   // --- Locking primitives. Stores without native locking keep the defaults,
   // which return NotSupported.

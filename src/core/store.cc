@@ -14,6 +14,11 @@ Status LockingNotSupported(const Store& store) {
 
 uint64_t Store::TakeRoundTrips() { return 0; }
 
+Status Store::WriteUnlessNewer(const std::vector<VersionedWrite>&) {
+  return Status::NotSupported(name() +
+                              ": cannot check a version and write in one step");
+}
+
 Result<GcResult> Store::GcWithProgress(TimePoint now,
                                        const GcProgress& progress) {
   auto result = Gc(now);

@@ -162,14 +162,23 @@ bool TieredStore::DrainStep(Duration ahead) {
       more = more || entries.status().IsCorrupt();
       continue;
     }
-    bool down = false;
     // A full batch: more may be due at once (a backlog drains without
     // waiting for the next round).
     more = more || entries->size() >= kDrainBatch;
+    // A tier behind takes the batch in one step where it can check the
+    // versions itself; else (or when that step was refused, so that one
+    // bad entry holds back no other) each entry under the session's lock.
+    Status batch = async_[i] ? ApplyBatch(i, *entries)
+                             : Status::NotSupported("a synchronous tier");
+    if (!batch.IsNotSupported()) Note(i, batch);
+    bool down = IsOutage(batch);
     for (const JournalEntry& entry : *entries) {
-      Status st = down ? Status::Unavailable("tier left out") : Apply(i, entry);
-      if (!down) Note(i, st);
-      down = down || IsOutage(st);
+      Status st = batch;
+      if (!batch.ok() && !down) {
+        st = Apply(i, entry);
+        Note(i, st);
+        down = IsOutage(st);
+      }
       // An entry that cannot be done now is tried again after a backoff;
       // one refused for good (a bad value) too, never dropped.
       Status kept = st.ok() ? journal_->Done(entry.tier, entry.id,
@@ -180,6 +189,26 @@ bool TieredStore::DrainStep(Duration ahead) {
     }
   }
   return more;
+}
+
+Status TieredStore::ApplyBatch(size_t tier,
+                               const std::vector<JournalEntry>& entries) {
+  const TimePoint now = env_->WallNow();
+  // A destroy leaves its mark (the destroy's version), as in Apply.
+  std::vector<std::string> marks(entries.size());
+  std::vector<VersionedWrite> writes;
+  writes.reserve(entries.size());
+  for (size_t n = 0; n < entries.size(); ++n) {
+    const JournalEntry& e = entries[n];
+    if (e.op == JournalOp::kDestroy) {
+      marks[n] = EncodeTombstoneFrame(e.version);
+      writes.push_back({e.id, marks[n], tombstone_ttl_});
+    } else {
+      writes.push_back(
+          {e.id, e.data, std::chrono::ceil<Duration>(e.expires_at - now)});
+    }
+  }
+  return tiers_[tier]->WriteUnlessNewer(writes);
 }
 
 void TieredStore::Drain() {

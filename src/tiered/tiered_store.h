@@ -201,6 +201,9 @@ class TieredStore final : public Store {
   // Applies one journal entry to tier `tier`, unless the tier holds a
   // newer version.
   Status Apply(size_t tier, const JournalEntry& entry);
+  // Applies a drain's batch to tier behind `tier` in one step
+  // (Store::WriteUnlessNewer); NotSupported when the tier cannot.
+  Status ApplyBatch(size_t tier, const std::vector<JournalEntry>& entries);
   // Starts this process's drain thread unless it runs.
   void Drain();
 

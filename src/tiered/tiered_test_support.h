@@ -7,12 +7,15 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "sessionkit/frame.h"
 #include "sessionkit/store.h"
+#include "tiered/versions.h"
 
 namespace sessionkit::tiered::fixtures {
 
@@ -35,6 +38,15 @@ class FaultyStore final : public Store {
   std::atomic<bool> cas{false};
   // Lock requests are refused (not an outage): the drain cannot apply.
   std::atomic<bool> refuse_locks{false};
+  // WriteUnlessNewer: the inner store's answer (kForward; LMDB's is
+  // NotSupported), a check and write over the inner store under a mutex
+  // (kCheckAndWrite: one step, as the SQL stores make it), or a refusal
+  // (kRefuse: InvalidArgument, as for a batch that one bad value spoils).
+  enum class Batches { kForward, kCheckAndWrite, kRefuse };
+  std::atomic<Batches> batches{Batches::kForward};
+  // Calls that reached it (not refused by down or blackholed).
+  std::atomic<int> batch_calls{0};
+  std::atomic<int> lock_calls{0};
   // When set, called at the start of every Write (to hold it), and of
   // every LockAndRead.
   std::function<void()> on_write;
@@ -79,9 +91,26 @@ class FaultyStore final : public Store {
     SK_RETURN_IF_ERROR(Gate());
     return inner_->Health();
   }
+  Status WriteUnlessNewer(const std::vector<VersionedWrite>& writes) override {
+    SK_RETURN_IF_ERROR(Gate());
+    ++batch_calls;
+    if (batches == Batches::kForward) return inner_->WriteUnlessNewer(writes);
+    if (batches == Batches::kRefuse) {
+      return Status::InvalidArgument(name_ + ": batch refused (test)");
+    }
+    std::lock_guard<std::mutex> lock(batch_mu_);
+    for (const VersionedWrite& w : writes) {
+      Result<SessionRecord> have = inner_->Read(w.id);
+      if (have.ok() && VersionOf(have->data) > VersionOf(w.data)) continue;
+      ++generation_;
+      SK_RETURN_IF_ERROR(inner_->Write(w.id, w.data, w.ttl));
+    }
+    return Status::OK();
+  }
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override {
     SK_RETURN_IF_ERROR(Gate());
+    ++lock_calls;
     if (refuse_locks) return Status::ResourceExhausted("locks refused (test)");
     if (on_lock) on_lock();
     locked_generation_ = generation_.load();
@@ -122,6 +151,7 @@ class FaultyStore final : public Store {
   const std::string name_;
   std::atomic<int> generation_{0};  // plain writes so far
   std::atomic<int> locked_generation_{0};
+  std::mutex batch_mu_;
 };
 
 inline constexpr Duration kTtl{60000};

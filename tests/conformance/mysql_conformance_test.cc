@@ -36,6 +36,7 @@ StoreFactory RealClockFactory() {
   factory.name = "real_clock";
   factory.make_fresh = [] { return Fresh(nullptr); };
   factory.secrets = {kPassword};
+  factory.writes_unless_newer = true;
   return factory;
 }
 
@@ -44,6 +45,7 @@ StoreFactory TlsFactory() {
   factory.name = "tls";
   factory.make_fresh = [] { return Fresh(nullptr, true); };
   factory.secrets = {kPassword};
+  factory.writes_unless_newer = true;
   return factory;
 }
 
@@ -54,6 +56,7 @@ StoreFactory FakeClockFactory() {
       std::make_shared<test::FakeEnv>(test::FakeEnv::Scope::kRecordClocks);
   factory.make_fresh = [env = factory.fake_clock] { return Fresh(env.get()); };
   factory.secrets = {kPassword};
+  factory.writes_unless_newer = true;
   return factory;
 }
 

@@ -113,6 +113,11 @@ struct StoreFactory {
   // Whether the store locks. The lock tests fail on a store that says so
   // and answers NotSupported, and are skipped on one that does not lock.
   bool locks = true;
+
+  // Whether the store checks a version and writes in one step
+  // (Store::WriteUnlessNewer). Its tests fail on a store that says so and
+  // answers NotSupported, and are skipped on one that does not.
+  bool writes_unless_newer = false;
 };
 
 // Prints the factory's name in failure messages (not its bytes).

@@ -20,6 +20,9 @@ constexpr size_t kMaxIdle = 8;
 // The wait of the exchange that takes a lock over: the ended holder's
 // connection frees the lock as soon as the server has ended it.
 constexpr Duration kBreakWait{1000};
+// The data one statement of WriteUnlessNewer carries, at most (unless one
+// write alone is larger).
+constexpr size_t kUnlessNewerBytes = 256 << 10;
 // Takeovers tried by one LockAndRead before it waits as for a live holder.
 constexpr int kMaxBreaks = 3;
 
@@ -268,6 +271,31 @@ Status MysqlStore::Write(std::string_view id, std::string_view data,
       Prepared::kWrite, {Param::Bytes(id), Param::Bytes(data),
                          Param::Int(now + ttl.count()), Param::Int(now)}));
   return Failed(out.status(), "write", id);
+}
+
+Status MysqlStore::WriteUnlessNewer(const std::vector<VersionedWrite>& writes) {
+  for (const VersionedWrite& w : writes) SK_CHECK_ID(w.id);
+  const int64_t now = NowMs();
+  // A statement of at most kUnlessNewerBytes of data (sent as hex, twice
+  // that), or of one write: far below any max_allowed_packet in use.
+  for (size_t begin = 0; begin < writes.size();) {
+    size_t end = begin + 1, bytes = writes[begin].data.size();
+    while (end < writes.size() &&
+           bytes + writes[end].data.size() <= kUnlessNewerBytes) {
+      bytes += writes[end++].data.size();
+    }
+    const std::string sql =
+        WriteUnlessNewerSql(options_.table, writes, begin, end, now);
+    Result<std::vector<ResultSet>> out = Run(Text(sql));
+    if (!out.ok()) {
+      return Failed(out.status(),
+                    "write unless newer, " + std::to_string(end - begin) +
+                        " sessions from",
+                    writes[begin].id);
+    }
+    begin = end;
+  }
+  return Status::OK();
 }
 
 Status MysqlStore::Touch(std::string_view id, Duration ttl) {

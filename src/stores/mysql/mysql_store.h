@@ -35,6 +35,8 @@ class MysqlStore final : public Store {
   Status Write(std::string_view id, std::string_view data,
                Duration ttl) override;
   Status Touch(std::string_view id, Duration ttl) override;
+  // One statement per 256 KiB of data (docs/mysql.md).
+  Status WriteUnlessNewer(const std::vector<VersionedWrite>& writes) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
   Result<ScanPage> Scan(const ScanOptions& options) override;

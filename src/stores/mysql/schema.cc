@@ -253,6 +253,57 @@ std::vector<std::string> SchemaStatements(std::string_view table) {
   return out;
 }
 
+namespace {
+
+void AppendHex(std::string* out, std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  *out += "X'";
+  for (unsigned char c : bytes) {
+    out->push_back(kDigits[c >> 4]);
+    out->push_back(kDigits[c & 15]);
+  }
+  *out += "'";
+}
+
+// The session version of value `v` as 8 bytes that compare as the number
+// (big-endian), or the empty string (below every version) when `v` is not
+// a format 2 frame: magic 0x9F 'K', format 2, a 16-byte header.
+std::string VersionBytes(std::string_view v) {
+  std::string in(v);
+  return "IF(LEFT(" + in + ", 3) = X'9F4B02' AND LENGTH(" + in +
+         ") >= 16, SUBSTRING(" + in + ", 9, 8), X'')";
+}
+
+}  // namespace
+
+std::string WriteUnlessNewerSql(std::string_view table,
+                                const std::vector<VersionedWrite>& writes,
+                                size_t begin, size_t end, int64_t now_ms) {
+  std::string sql = WithTable(
+      "INSERT INTO `@T` (id, data, expires_at, updated_at, version) VALUES ",
+      table);
+  const std::string now = std::to_string(now_ms);
+  for (size_t i = begin; i < end; ++i) {
+    sql += i == begin ? "(" : ", (";
+    AppendHex(&sql, writes[i].id);
+    sql += ", ";
+    AppendHex(&sql, writes[i].data);
+    sql += ", " + std::to_string(now_ms + writes[i].ttl.count()) + ", " + now +
+           ", 1)";
+  }
+  // The check is made once per row, on its old values, into a variable of
+  // the connection that the assignments after it read (they run left to
+  // right; comparing the data after its assignment is not reliable).
+  const std::string keep_old = "@sk_keep_old := (expires_at > " + now +
+                               " AND " + VersionBytes("data") + " > " +
+                               VersionBytes("VALUES(data)") + ")";
+  sql += " ON DUPLICATE KEY UPDATE updated_at = IF(" + keep_old +
+         ", updated_at, VALUES(updated_at)), version = IF(@sk_keep_old, "
+         "version, version + 1), data = IF(@sk_keep_old, data, VALUES(data)), "
+         "expires_at = IF(@sk_keep_old, expires_at, VALUES(expires_at))";
+  return sql;
+}
+
 std::vector<std::string> PreparedStatements(std::string_view table) {
   std::vector<std::string> out(static_cast<size_t>(Prepared::kCount));
   auto set = [&](Prepared which, std::string_view sql) {

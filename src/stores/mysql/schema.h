@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sessionkit/status.h"
+#include "sessionkit/store.h"
 #include "stores/mysql/connection.h"
 
 namespace sessionkit::mysql {
@@ -43,6 +44,15 @@ enum class Prepared : int {
 // The SQL of each Prepared statement of `table` (`?` for each parameter),
 // indexed by the enum.
 std::vector<std::string> PreparedStatements(std::string_view table);
+
+// The statement of Store::WriteUnlessNewer for writes[begin, end) at
+// `now_ms` (expires_at = now_ms + ttl), values as hex literals. Each row's
+// check and write are one atomic step of InnoDB (INSERT ... ON DUPLICATE
+// KEY UPDATE); a value's session version is read in SQL from its frame
+// header, as Store::WriteUnlessNewer defines it.
+std::string WriteUnlessNewerSql(std::string_view table,
+                                const std::vector<VersionedWrite>& writes,
+                                size_t begin, size_t end, int64_t now_ms);
 
 // The statements that create the tables and procedures of `table` when
 // they are missing (CREATE ... IF NOT EXISTS), in order.

@@ -9,9 +9,11 @@
 #include <string>
 
 #include "conformance/store_conformance.h"
+#include "sessionkit/frame.h"
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "support/mariadb_server.h"
+#include "support/test_status.h"
 
 namespace sessionkit::conformance {
 namespace {
@@ -58,6 +60,25 @@ StoreFactory FakeClockFactory() {
   factory.secrets = {kPassword};
   factory.writes_unless_newer = true;
   return factory;
+}
+
+// A value that a text statement would carry as hex over MariaDB's default
+// max_allowed_packet breaks no connection: the whole batch is left to the
+// caller's locked path (NotSupported), nothing written.
+TEST(MysqlWriteUnlessNewerTest, AValueTooLargeForOneStatementIsNotSent) {
+  Result<std::unique_ptr<Store>> store = Fresh(nullptr);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  FrameHeader header;
+  header.session_version = 1;
+  const std::string small = EncodeFrame(header, "small"),
+                    big = EncodeFrame(header, std::string(2 << 20, 'x'));
+  const std::string small_id = "unlessnewer0123456789small",
+                    big_id = "unlessnewer0123456789big";
+  Status st = (*store)->WriteUnlessNewer(
+      {{small_id, small, Duration(60000)}, {big_id, big, Duration(60000)}});
+  EXPECT_TRUE(st.IsNotSupported()) << st.ToString();
+  EXPECT_TRUE((*store)->Read(small_id).status().IsNotFound());
+  SK_EXPECT_OK((*store)->Health());
 }
 
 INSTANTIATE_STORE_CONFORMANCE(Mysql, RealClockFactory(), TlsFactory(),

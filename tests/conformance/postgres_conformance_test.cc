@@ -33,9 +33,9 @@ const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(
 Result<std::unique_ptr<Store>> Fresh(Env* env, const std::string& more = "") {
   if (g_server == nullptr) return Status::Unavailable("postgres did not start");
   static int n = 0;
-  Result<StoreUrl> url =
-      ParseStoreUrl(g_server->Url("table=cf" + std::to_string(++n) +
-                                  "&connect_timeout=2s&read_timeout=5s" + more));
+  Result<StoreUrl> url = ParseStoreUrl(
+      g_server->Url("table=cf" + std::to_string(++n) +
+                    "&connect_timeout=2s&read_timeout=5s" + more));
   if (!url.ok()) return url.status();
   return OpenStore(*url, env);
 }
@@ -45,6 +45,7 @@ StoreFactory RealClockFactory() {
   factory.name = "real_clock";
   factory.make_fresh = [] { return Fresh(nullptr); };
   factory.secrets = {"conformance-secret-pw"};
+  factory.writes_unless_newer = true;
   return factory;
 }
 
@@ -59,6 +60,7 @@ StoreFactory FakeClockFactory() {
     return Fresh(env.get(), "&sync=off");
   };
   factory.secrets = {"conformance-secret-pw"};
+  factory.writes_unless_newer = true;
   return factory;
 }
 

@@ -26,14 +26,14 @@ std::string Frame(uint64_t version, std::string_view payload) {
 
 // Skips the test when the factory says the store cannot check a version and
 // write in one step (and it answers NotSupported); otherwise asserts OK.
-#define SK_UNLESS_NEWER_OR_SKIP(...)                                         \
-  do {                                                                       \
-    Status st_ = store().WriteUnlessNewer(__VA_ARGS__);                        \
-    if (!GetParam().writes_unless_newer && st_.IsNotSupported()) {           \
-      GTEST_SKIP() << "the store cannot check a version and write in one "   \
-                      "step";                                                \
-    }                                                                        \
-    SK_ASSERT_OK(st_);                                                       \
+#define SK_UNLESS_NEWER_OR_SKIP(...)                                       \
+  do {                                                                     \
+    Status st_ = store().WriteUnlessNewer(__VA_ARGS__);                    \
+    if (!GetParam().writes_unless_newer && st_.IsNotSupported()) {         \
+      GTEST_SKIP() << "the store cannot check a version and write in one " \
+                      "step";                                              \
+    }                                                                      \
+    SK_ASSERT_OK(st_);                                                     \
   } while (0)
 
 std::string DataOf(Store& store, const std::string& id) {
@@ -77,8 +77,8 @@ TEST_P(StoreConformance, WriteUnlessNewerKeepsOnlyANewerVersion) {
   // A kept value keeps its expiry; a written one has the write's.
   Result<SessionRecord> kept = store().Read(newer);
   SK_ASSERT_OK(kept);
-  EXPECT_TRUE(ExpiryNear(kept->expires_at, first_expiry - kLong / 10,
-                         first_expiry));
+  EXPECT_TRUE(
+      ExpiryNear(kept->expires_at, first_expiry - kLong / 10, first_expiry));
   Result<SessionRecord> replaced = store().Read(older);
   SK_ASSERT_OK(replaced);
   EXPECT_TRUE(ExpiryNear(replaced->expires_at, before + later, after + later));

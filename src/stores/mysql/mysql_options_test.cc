@@ -110,10 +110,9 @@ TEST(MysqlServerCheckTest, OnlyMariadb103AndLaterIsAccepted) {
        {"8.0.36", "8.4.0-Percona", "10.2.44-MariaDB", "5.7.44-log", ""}) {
     Status st = mysql::CheckServer("mysql://u@h/db", refused);
     EXPECT_TRUE(st.IsInvalidArgument()) << refused;
-    EXPECT_THAT(st.message(),
-                AllOf(HasSubstr("mysql://u@h/db: the server is "),
-                      HasSubstr(std::string(refused)),
-                      HasSubstr("needs MariaDB 10.3 or later")))
+    EXPECT_THAT(st.message(), AllOf(HasSubstr("mysql://u@h/db: the server is "),
+                                    HasSubstr(std::string(refused)),
+                                    HasSubstr("needs MariaDB 10.3 or later")))
         << refused;
   }
 }

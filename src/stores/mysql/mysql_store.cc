@@ -10,6 +10,7 @@
 #include "stores/fork_generation.h"
 #include "stores/lock_wait.h"
 #include "stores/mysql/schema.h"
+#include "stores/write_batches.h"
 
 namespace sessionkit::mysql {
 namespace {
@@ -23,6 +24,10 @@ constexpr Duration kBreakWait{1000};
 // The data one statement of WriteUnlessNewer carries, at most (unless one
 // write alone is larger).
 constexpr size_t kUnlessNewerBytes = 256 << 10;
+// The largest value WriteUnlessNewer sends: as hex, twice this, well below
+// MariaDB's default max_allowed_packet (16 MiB), which a statement over it
+// would break the connection on (taken for an outage, every time).
+constexpr size_t kUnlessNewerMaxValue = 1 << 20;
 // Takeovers tried by one LockAndRead before it waits as for a live holder.
 constexpr int kMaxBreaks = 3;
 
@@ -274,28 +279,28 @@ Status MysqlStore::Write(std::string_view id, std::string_view data,
 }
 
 Status MysqlStore::WriteUnlessNewer(const std::vector<VersionedWrite>& writes) {
-  for (const VersionedWrite& w : writes) SK_CHECK_ID(w.id);
+  for (const VersionedWrite& w : writes) {
+    SK_CHECK_ID(w.id);
+    if (w.data.size() > kUnlessNewerMaxValue) {
+      return Status::NotSupported(
+          options_.name + ": session " + SessionIdPrefix(w.id) + " holds " +
+          std::to_string(w.data.size()) +
+          " bytes, more than a version-checked statement sends (1 MiB): "
+          "written under the session's lock instead");
+    }
+  }
   const int64_t now = NowMs();
   // A statement of at most kUnlessNewerBytes of data (sent as hex, twice
   // that), or of one write: far below any max_allowed_packet in use.
-  for (size_t begin = 0; begin < writes.size();) {
-    size_t end = begin + 1, bytes = writes[begin].data.size();
-    while (end < writes.size() &&
-           bytes + writes[end].data.size() <= kUnlessNewerBytes) {
-      bytes += writes[end++].data.size();
-    }
-    const std::string sql =
-        WriteUnlessNewerSql(options_.table, writes, begin, end, now);
-    Result<std::vector<ResultSet>> out = Run(Text(sql));
-    if (!out.ok()) {
-      return Failed(out.status(),
-                    "write unless newer, " + std::to_string(end - begin) +
-                        " sessions from",
-                    writes[begin].id);
-    }
-    begin = end;
-  }
-  return Status::OK();
+  return SendInIdOrder(
+      writes, kUnlessNewerBytes, writes.size(),
+      [&](std::span<const VersionedWrite> run) {
+        const std::string sql = WriteUnlessNewerSql(options_.table, run, now);
+        return Failed(Run(Text(sql)).status(),
+                      "write unless newer, " + std::to_string(run.size()) +
+                          " sessions from",
+                      run.front().id);
+      });
 }
 
 Status MysqlStore::Touch(std::string_view id, Duration ttl) {

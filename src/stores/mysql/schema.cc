@@ -1,6 +1,7 @@
 #include "stores/mysql/schema.h"
 
 #include <charconv>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -277,19 +278,18 @@ std::string VersionBytes(std::string_view v) {
 }  // namespace
 
 std::string WriteUnlessNewerSql(std::string_view table,
-                                const std::vector<VersionedWrite>& writes,
-                                size_t begin, size_t end, int64_t now_ms) {
+                                std::span<const VersionedWrite> writes,
+                                int64_t now_ms) {
   std::string sql = WithTable(
       "INSERT INTO `@T` (id, data, expires_at, updated_at, version) VALUES ",
       table);
   const std::string now = std::to_string(now_ms);
-  for (size_t i = begin; i < end; ++i) {
-    sql += i == begin ? "(" : ", (";
-    AppendHex(&sql, writes[i].id);
+  for (const VersionedWrite& w : writes) {
+    sql += &w == &writes.front() ? "(" : ", (";
+    AppendHex(&sql, w.id);
     sql += ", ";
-    AppendHex(&sql, writes[i].data);
-    sql += ", " + std::to_string(now_ms + writes[i].ttl.count()) + ", " + now +
-           ", 1)";
+    AppendHex(&sql, w.data);
+    sql += ", " + std::to_string(now_ms + w.ttl.count()) + ", " + now + ", 1)";
   }
   // The check is made once per row, on its old values, into a variable of
   // the connection that the assignments after it read (they run left to

@@ -5,6 +5,7 @@
 #ifndef SESSIONKIT_STORES_MYSQL_SCHEMA_H_
 #define SESSIONKIT_STORES_MYSQL_SCHEMA_H_
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,14 +46,14 @@ enum class Prepared : int {
 // indexed by the enum.
 std::vector<std::string> PreparedStatements(std::string_view table);
 
-// The statement of Store::WriteUnlessNewer for writes[begin, end) at
+// The statement of Store::WriteUnlessNewer for `writes` at
 // `now_ms` (expires_at = now_ms + ttl), values as hex literals. Each row's
 // check and write are one atomic step of InnoDB (INSERT ... ON DUPLICATE
 // KEY UPDATE); a value's session version is read in SQL from its frame
 // header, as Store::WriteUnlessNewer defines it.
 std::string WriteUnlessNewerSql(std::string_view table,
-                                const std::vector<VersionedWrite>& writes,
-                                size_t begin, size_t end, int64_t now_ms);
+                                std::span<const VersionedWrite> writes,
+                                int64_t now_ms);
 
 // The statements that create the tables and procedures of `table` when
 // they are missing (CREATE ... IF NOT EXISTS), in order.

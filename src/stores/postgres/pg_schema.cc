@@ -281,6 +281,27 @@ Status CheckColumns(const Rows& rows, std::string_view table,
   return Status::OK();
 }
 
+// The upsert of a session (kWrite, WriteUnlessNewerSql): kInsert, the
+// rows, kUpsert.
+constexpr char kInsert[] =
+    "INSERT INTO {T} AS s (id, data, expires_at, updated_at, version) "
+    "VALUES ";
+constexpr char kUpsert[] =
+    " ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, "
+    "expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at, "
+    "version = s.version + 1";
+
+// The session version of the bytea `v` as 8 bytes that compare as the
+// number (bytea compares bytewise; big-endian), or the empty string (below
+// every version) when `v` is not a format 2 frame: magic 0x9F 'K', format
+// 2, a 16-byte header.
+std::string VersionBytes(std::string_view v) {
+  const std::string in(v);
+  return "CASE WHEN substring(" + in +
+         " from 1 for 3) = decode('9f4b02', 'hex') AND octet_length(" + in +
+         ") >= 16 THEN substring(" + in + " from 9 for 8) ELSE ''::bytea END";
+}
+
 constexpr char kColumnsSql[] =
     "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) "
     "FROM pg_attribute a WHERE a.attrelid = to_regclass($1::text) "
@@ -293,12 +314,8 @@ std::vector<Statement> Statements(const std::string& table) {
       {kRead,
        "SELECT data, expires_at FROM {T} WHERE id = $1::text AND "
        "expires_at > $2::int8"},
-      {kWrite,
-       "INSERT INTO {T} AS s (id, data, expires_at, updated_at, version) "
-       "VALUES ($1::text, $2::bytea, $3::int8, $4::int8, 1) "
-       "ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data, "
-       "expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at, "
-       "version = s.version + 1"},
+      {kWrite, std::string(kInsert) +
+                   "($1::text, $2::bytea, $3::int8, $4::int8, 1)" + kUpsert},
       {kTouch,
        "UPDATE {T} SET expires_at = $2::int8, updated_at = $3::int8, "
        "version = version + 1 WHERE id = $1::text AND expires_at > $3::int8"},
@@ -333,6 +350,21 @@ std::vector<Statement> Statements(const std::string& table) {
   };
   for (Statement& st : s) st.sql = Expand(st.sql, table);
   return s;
+}
+
+std::string WriteUnlessNewerSql(const std::string& table, size_t rows) {
+  std::string sql = kInsert;
+  for (size_t i = 0; i < rows; ++i) {
+    const size_t p = 2 + 3 * i;
+    sql += (i == 0 ? "($" : ", ($") + std::to_string(p) + "::text, $" +
+           std::to_string(p + 1) + "::bytea, $" + std::to_string(p + 2) +
+           "::int8, $1::int8, 1)";
+  }
+  // Written unless the stored value is live (it expires after now) and of
+  // a higher version; a kept row is left as it is.
+  sql += std::string(kUpsert) + " WHERE s.expires_at <= $1::int8 OR " +
+         VersionBytes("s.data") + " <= " + VersionBytes("EXCLUDED.data");
+  return Expand(sql, table);
 }
 
 std::string SchemaSql(const std::string& table) {

@@ -48,6 +48,13 @@ inline constexpr int64_t kGcBatch = 1000;
 // The statements every connection prepares, for `table`.
 std::vector<Statement> Statements(const std::string& table);
 
+// The query of Store::WriteUnlessNewer for `rows` sessions: $1 is now
+// (int8), then per session its id (text), data (bytea) and expires_at
+// (int8). Each row's check and write are one atomic step (INSERT ... ON
+// CONFLICT DO UPDATE ... WHERE); a value's session version is read in SQL
+// from its frame header, as Store::WriteUnlessNewer defines it.
+std::string WriteUnlessNewerSql(const std::string& table, size_t rows);
+
 // The whole schema as SQL (CREATE ... IF NOT EXISTS, CREATE OR REPLACE
 // FUNCTION): what EnsureSchema runs, and docs/postgres.md shows.
 std::string SchemaSql(const std::string& table);

@@ -10,6 +10,7 @@
 #include "sessionkit/session_id.h"
 #include "stores/fork_generation.h"
 #include "stores/postgres/pg_schema.h"
+#include "stores/write_batches.h"
 
 namespace sessionkit::postgres {
 namespace {
@@ -17,6 +18,11 @@ namespace {
 // Idle connections kept per store (a PHP worker uses one at a time, plus
 // one per held lock).
 constexpr size_t kMaxIdle = 16;
+// The data one statement of WriteUnlessNewer carries, at most (unless one
+// write alone is larger), and its sessions: 3 parameters each, far below
+// libpq's 65535.
+constexpr size_t kUnlessNewerBytes = 256 << 10;
+constexpr size_t kUnlessNewerRows = 4096;
 
 std::string NoSuchSession(const std::string& store, const std::string& what) {
   return store + ": " + what + ": no such session (or it expired)";
@@ -109,14 +115,15 @@ bool PostgresStore::RetryOnNewConnection(const Connection& conn,
   return true;
 }
 
-Result<Rows> PostgresStore::Run(const char* statement,
+Result<Rows> PostgresStore::Run(const std::string& statement,
                                 std::vector<Param> params,
-                                const std::string& what) {
+                                const std::string& what, bool prepared) {
   for (bool retried = false;;) {
     Result<std::unique_ptr<Connection>> conn = Acquire(what);
     if (!conn.ok()) return conn.status();
     Result<Rows> rows =
-        (*conn)->Exec(statement, params, ExchangeDeadline(), what);
+        prepared ? (*conn)->Exec(statement, params, ExchangeDeadline(), what)
+                 : (*conn)->Query(statement, params, ExchangeDeadline(), what);
     if (rows.ok()) {
       Return(std::move(*conn));
       return rows;
@@ -171,6 +178,31 @@ Status PostgresStore::Write(std::string_view id, std::string_view data,
               Param::Int8(now + ttl.count()), Param::Int8(now)},
              "write of session " + SessionIdPrefix(id))
       .status();
+}
+
+Status PostgresStore::WriteUnlessNewer(
+    const std::vector<VersionedWrite>& writes) {
+  for (const VersionedWrite& w : writes) {
+    SK_RETURN_IF_ERROR(CheckId(w.id, "write unless newer"));
+  }
+  const int64_t now = NowMs();
+  return SendInIdOrder(
+      writes, kUnlessNewerBytes, kUnlessNewerRows,
+      [&](std::span<const VersionedWrite> run) {
+        std::vector<Param> params = {Param::Int8(now)};
+        for (const VersionedWrite& w : run) {
+          params.push_back(Param::Text(w.id));
+          params.push_back(Param::Text(w.data));
+          params.push_back(Param::Int8(now + w.ttl.count()));
+        }
+        return Run(WriteUnlessNewerSql(options_.table, run.size()),
+                   std::move(params),
+                   "write unless newer, " + std::to_string(run.size()) +
+                       " sessions from session " +
+                       SessionIdPrefix(run.front().id),
+                   /*prepared=*/false)
+            .status();
+      });
 }
 
 Status PostgresStore::Touch(std::string_view id, Duration ttl) {

@@ -42,6 +42,9 @@ class PostgresStore final : public Store {
   Status Write(std::string_view id, std::string_view data,
                Duration ttl) override;
   Status Touch(std::string_view id, Duration ttl) override;
+  // Statements of at most kUnlessNewerBytes of data and kUnlessNewerRows
+  // sessions each (a larger write goes alone), in id order.
+  Status WriteUnlessNewer(const std::vector<VersionedWrite>& writes) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
   Result<ScanPage> Scan(const ScanOptions& options) override;
@@ -84,10 +87,11 @@ class PostgresStore final : public Store {
   // again on a new connection; the idle connections, closed the same way,
   // are dropped.
   bool RetryOnNewConnection(const Connection& conn, bool* retried);
-  // Runs a prepared statement on a pooled connection. A connection the
-  // server closed meanwhile (a restart) is replaced once.
-  Result<Rows> Run(const char* statement, std::vector<Param> params,
-                   const std::string& what);
+  // Runs the prepared statement `statement` (or, when `prepared` is false,
+  // the query `statement`) on a pooled connection. A connection the server
+  // closed meanwhile (a restart) is replaced once.
+  Result<Rows> Run(const std::string& statement, std::vector<Param> params,
+                   const std::string& what, bool prepared = true);
   // The connection pinned to (id, owner) (any owner of `id` for nullopt),
   // taken out of the pin table; nullptr when there is none.
   std::unique_ptr<Connection> TakePinned(std::string_view id,

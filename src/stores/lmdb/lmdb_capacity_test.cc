@@ -200,9 +200,13 @@ TEST_F(LmdbCapacityTest, LiveSessionsGrowTheMap) {
   ASSERT_EQ(statvfs(path_.c_str(), &vfs), 0);
   const uint64_t free_now = vfs.f_bavail * vfs.f_frsize;
   // The limit was taken when the store opened: what is free now plus
-  // about what the file took since (other writers of the disk aside).
-  EXPECT_GT(usage->limit_bytes, free_now);
-  EXPECT_LT(usage->limit_bytes, free_now + 2 * usage->file_bytes + 64 * kMiB);
+  // about what the file took since, give or take what other writers of the
+  // disk took or gave back meanwhile (tests running beside this one: a
+  // journal of tiers allocates its 256 MiB map at once).
+  constexpr uint64_t kOthers = 1024 * kMiB;
+  EXPECT_GT(usage->limit_bytes + kOthers, free_now);
+  EXPECT_LT(usage->limit_bytes,
+            free_now + 2 * usage->file_bytes + 64 * kMiB + kOthers);
   EXPECT_THAT(usage->limit_from, HasSubstr("disk"));
   EXPECT_EQ(store->FillWarning(), "");
   SK_EXPECT_OK(store->CheckIndexForTesting());

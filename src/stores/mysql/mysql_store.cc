@@ -296,10 +296,12 @@ Status MysqlStore::WriteUnlessNewer(const std::vector<VersionedWrite>& writes) {
       writes, kUnlessNewerBytes, writes.size(),
       [&](std::span<const VersionedWrite> run) {
         const std::string sql = WriteUnlessNewerSql(options_.table, run, now);
-        return Failed(Run(Text(sql)).status(),
-                      "write unless newer, " + std::to_string(run.size()) +
-                          " sessions from",
-                      run.front().id);
+        Status st = Run(Text(sql)).status();
+        if (st.ok()) return st;
+        return Status(st.code(), st.message() + " (write unless newer of " +
+                                     std::to_string(run.size()) +
+                                     " sessions, from session " +
+                                     SessionIdPrefix(run.front().id) + ")");
       });
 }
 

@@ -81,6 +81,23 @@ class TieredAsyncTest : public ::testing::Test {
     return false;
   }
 
+  // The sessions the tests number 1 to count, each written once with
+  // payload "v<n>" at version n.
+  static std::string Numbered(int n) {
+    return kId.substr(0, 30) + std::to_string(10 + n);
+  }
+  void WriteNumbered(int count) {
+    for (int n = 1; n <= count; ++n) {
+      SK_ASSERT_OK(
+          store_->Write(Numbered(n), Frame(n, "v" + std::to_string(n)), kTtl));
+    }
+  }
+  void ExpectNumberedBehind(int count) {
+    for (int n = 1; n <= count; ++n) {
+      EXPECT_TRUE(Behind(Numbered(n), "v" + std::to_string(n))) << n;
+    }
+  }
+
   Env* env_ = nullptr;             // the clocks of the tiers and the store
   Duration interval_ = kInterval;  // of the breakers
   Duration write_delay_{0};        // the tier behind gets writes at once
@@ -97,19 +114,11 @@ TEST_F(TieredAsyncTest, WritesReachTheTierBehindThroughTheJournal) {
 
 TEST_F(TieredAsyncTest, ABacklogDrainsWhenTheTierBehindIsBack) {
   tier_[1]->down = true;
-  for (int n = 1; n <= 20; ++n) {
-    const std::string id = kId.substr(0, 30) + std::to_string(10 + n);
-    SK_ASSERT_OK(store_->Write(id, Frame(n, "v" + std::to_string(n)), kTtl));
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteNumbered(20));
   std::this_thread::sleep_for(50ms);
-  EXPECT_TRUE(
-      tier_[1]->inner().Read(kId.substr(0, 30) + "11").status().IsNotFound());
+  EXPECT_TRUE(tier_[1]->inner().Read(Numbered(1)).status().IsNotFound());
   tier_[1]->down = false;
-  for (int n = 1; n <= 20; ++n) {
-    EXPECT_TRUE(Behind(kId.substr(0, 30) + std::to_string(10 + n),
-                       "v" + std::to_string(n)))
-        << n;
-  }
+  ExpectNumberedBehind(20);
 }
 
 TEST_F(TieredAsyncTest, AnOlderVersionNeverOverwritesANewerOneBehind) {
@@ -128,15 +137,8 @@ TEST_F(TieredAsyncTest, ATierThatChecksVersionsTakesTheDrainsBatchInOneStep) {
   tier_[1]->batches = FaultyStore::Batches::kCheckAndWrite;
   SK_ASSERT_OK(tier_[1]->inner().Write(kId, Frame(10, "ten"), kTtl));
   SK_ASSERT_OK(store_->Write(kId, Frame(5, "five"), kTtl));
-  for (int n = 1; n <= 10; ++n) {
-    const std::string id = kId.substr(0, 30) + std::to_string(10 + n);
-    SK_ASSERT_OK(store_->Write(id, Frame(n, "v" + std::to_string(n)), kTtl));
-  }
-  for (int n = 1; n <= 10; ++n) {
-    EXPECT_TRUE(Behind(kId.substr(0, 30) + std::to_string(10 + n),
-                       "v" + std::to_string(n)))
-        << n;
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteNumbered(10));
+  ExpectNumberedBehind(10);
   auto behind = tier_[1]->inner().Read(kId);
   ASSERT_TRUE(behind.ok());
   EXPECT_EQ(PayloadOf(behind->data), "ten");
@@ -148,15 +150,8 @@ TEST_F(TieredAsyncTest, ATierThatChecksVersionsTakesTheDrainsBatchInOneStep) {
 // so that one bad entry holds back no other.
 TEST_F(TieredAsyncTest, ARefusedBatchIsAppliedAnEntryAtATime) {
   tier_[1]->batches = FaultyStore::Batches::kRefuse;
-  for (int n = 1; n <= 3; ++n) {
-    const std::string id = kId.substr(0, 30) + std::to_string(10 + n);
-    SK_ASSERT_OK(store_->Write(id, Frame(n, "v" + std::to_string(n)), kTtl));
-  }
-  for (int n = 1; n <= 3; ++n) {
-    EXPECT_TRUE(Behind(kId.substr(0, 30) + std::to_string(10 + n),
-                       "v" + std::to_string(n)))
-        << n;
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteNumbered(3));
+  ExpectNumberedBehind(3);
   EXPECT_GE(tier_[1]->batch_calls.load(), 1);
   EXPECT_GE(tier_[1]->lock_calls.load(), 3);
 }

@@ -96,7 +96,6 @@ TieredStore::Answer TieredStore::Pending(std::string_view id) {
 Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
   Store& store = *tiers_[tier];
   const TimePoint now = env_->WallNow();
-  const Duration ttl = std::chrono::ceil<Duration>(entry.expires_at - now);
   // Under the tier's own lock, so that two drainers (two hosts) do not
   // interleave a check and a write; a tier that cannot lock is checked
   // and written without.
@@ -124,25 +123,32 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
       return read.status();
     }
   }
-  // A write that expired before it was applied is written all the same:
-  // the tier then drops its older copy (a ttl of 0 or less leaves none).
   if (have && VersionOf(have->data) > entry.version) {
     return locked.ok() ? store.Unlock(entry.id, request.owner) : Status::OK();
   }
+  if (entry.op == JournalOp::kDestroy && !async_[tier]) {
+    return store.Destroy(entry.id);
+  }
+  std::string mark;
+  const VersionedWrite w = ToHold(entry, now, &mark);
+  return locked.ok() ? store.WriteAndUnlock(w.id, w.data, w.ttl, request.owner)
+                     : store.Write(w.id, w.data, w.ttl);
+}
+
+VersionedWrite TieredStore::ToHold(const JournalEntry& entry, TimePoint now,
+                                   std::string* mark) const {
   if (entry.op == JournalOp::kDestroy) {
-    if (!async_[tier]) return store.Destroy(entry.id);
     // A tier behind keeps the destroy's mark: a write of an older version
     // that another drainer (claimed before, or on another host) applies
     // after this destroy is refused by it, rather than bringing the
     // session back.
-    const std::string mark = EncodeTombstoneFrame(entry.version);
-    return locked.ok() ? store.WriteAndUnlock(entry.id, mark, tombstone_ttl_,
-                                              request.owner)
-                       : store.Write(entry.id, mark, tombstone_ttl_);
+    *mark = EncodeTombstoneFrame(entry.version);
+    return {entry.id, *mark, tombstone_ttl_};
   }
-  return locked.ok()
-             ? store.WriteAndUnlock(entry.id, entry.data, ttl, request.owner)
-             : store.Write(entry.id, entry.data, ttl);
+  // A write that expired before it was applied is written all the same:
+  // the tier then drops its older copy (a ttl of 0 or less leaves none).
+  return {entry.id, entry.data,
+          std::chrono::ceil<Duration>(entry.expires_at - now)};
 }
 
 bool TieredStore::DrainStep(Duration ahead) {
@@ -194,19 +200,11 @@ bool TieredStore::DrainStep(Duration ahead) {
 Status TieredStore::ApplyBatch(size_t tier,
                                const std::vector<JournalEntry>& entries) {
   const TimePoint now = env_->WallNow();
-  // A destroy leaves its mark (the destroy's version), as in Apply.
   std::vector<std::string> marks(entries.size());
   std::vector<VersionedWrite> writes;
   writes.reserve(entries.size());
   for (size_t n = 0; n < entries.size(); ++n) {
-    const JournalEntry& e = entries[n];
-    if (e.op == JournalOp::kDestroy) {
-      marks[n] = EncodeTombstoneFrame(e.version);
-      writes.push_back({e.id, marks[n], tombstone_ttl_});
-    } else {
-      writes.push_back(
-          {e.id, e.data, std::chrono::ceil<Duration>(e.expires_at - now)});
-    }
+    writes.push_back(ToHold(entries[n], now, &marks[n]));
   }
   return tiers_[tier]->WriteUnlessNewer(writes);
 }

@@ -201,6 +201,11 @@ class TieredStore final : public Store {
   // Applies one journal entry to tier `tier`, unless the tier holds a
   // newer version.
   Status Apply(size_t tier, const JournalEntry& entry);
+  // What a tier is to hold for `entry` at `now`: a write's data for the
+  // rest of its life, or, for a destroy (on a tier behind), the destroy's
+  // mark (made in *mark, which the result points into) for tombstone_ttl_.
+  VersionedWrite ToHold(const JournalEntry& entry, TimePoint now,
+                        std::string* mark) const;
   // Applies a drain's batch to tier behind `tier` in one step
   // (Store::WriteUnlessNewer); NotSupported when the tier cannot.
   Status ApplyBatch(size_t tier, const std::vector<JournalEntry>& entries);

@@ -24,16 +24,24 @@ std::string Frame(uint64_t version, std::string_view payload) {
   return EncodeFrame(header, payload);
 }
 
-// Skips the test when the factory says the store cannot check a version and
-// write in one step (and it answers NotSupported); otherwise asserts OK.
-#define SK_UNLESS_NEWER_OR_SKIP(...)                                       \
-  do {                                                                     \
-    Status st_ = store().WriteUnlessNewer(__VA_ARGS__);                    \
-    if (!GetParam().writes_unless_newer && st_.IsNotSupported()) {         \
-      GTEST_SKIP() << "the store cannot check a version and write in one " \
-                      "step";                                              \
-    }                                                                      \
-    SK_ASSERT_OK(st_);                                                     \
+// Why a store that cannot check a version and write in one step skips
+// these tests (tests/allowed-skips names it).
+constexpr char kCannot[] =
+    "the store cannot check a version and write in one step";
+
+// Skips the test when the factory says the store cannot (and it answers
+// NotSupported to `st`).
+#define SK_SKIP_IF_CANNOT(st)                                     \
+  if (!GetParam().writes_unless_newer && (st).IsNotSupported()) { \
+    GTEST_SKIP() << kCannot;                                      \
+  }
+
+// WriteUnlessNewer(...): skips the test as above, else asserts OK.
+#define SK_UNLESS_NEWER_OR_SKIP(...)                    \
+  do {                                                  \
+    Status st_ = store().WriteUnlessNewer(__VA_ARGS__); \
+    SK_SKIP_IF_CANNOT(st_);                             \
+    SK_ASSERT_OK(st_);                                  \
   } while (0)
 
 std::string DataOf(Store& store, const std::string& id) {
@@ -119,13 +127,8 @@ TEST_P(StoreConformance, WriteUnlessNewerWritesALargeBatchWhole) {
 TEST_P(StoreConformance, WriteUnlessNewerRacingWritersLeaveTheNewest) {
   const std::vector<std::string> ids = {NewId(), NewId(), NewId()};
   constexpr int kWriters = 4, kRounds = 40;
-  {
-    Status probe = store().WriteUnlessNewer({{ids[0], Frame(1, "p"), kLong}});
-    if (!factory().writes_unless_newer && probe.IsNotSupported()) {
-      GTEST_SKIP() << "the store cannot check a version and write in one step";
-    }
-    SK_ASSERT_OK(probe);
-  }
+  const std::string probe = Frame(1, "p");
+  SK_UNLESS_NEWER_OR_SKIP({{ids[0], probe, kLong}});
   std::vector<Status> failed(kWriters);
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
@@ -160,9 +163,7 @@ TEST_P(StoreConformance, WriteUnlessNewerRefusesABadIdAndWritesNothing) {
   const std::string good = NewId(), frame = Frame(1, "x");
   Status st = store().WriteUnlessNewer(
       {{good, frame, kLong}, {"bad id!", frame, kLong}});
-  if (!factory().writes_unless_newer && st.IsNotSupported()) {
-    GTEST_SKIP() << "the store cannot check a version and write in one step";
-  }
+  SK_SKIP_IF_CANNOT(st);
   EXPECT_TRUE(st.IsInvalidArgument()) << st.ToString();
   EXPECT_TRUE(store().Read(good).status().IsNotFound());
 }

@@ -20,6 +20,7 @@
 #include "sessionkit/env.h"
 #include "sessionkit/metrics.h"
 #include "stores/fork_generation.h"
+#include "stores/lock_wake.h"
 #include "stores/ofd_lock.h"
 
 namespace sessionkit {
@@ -48,7 +49,10 @@ int LockByte(int fd, short type, off_t at) {
 // the magic last, so a process that dies half-way leaves a file the next
 // one finishes.
 Status CreateHeader(int fd, const std::string& path) {
-  if (ftruncate(fd, kFileBytes) != 0) return Errno(path, "size", errno);
+  // Allocated, not a hole: the counters are stores into the map.
+  if (const int e = AllocateSharedFile(fd, 0, kFileBytes); e != 0) {
+    return Errno(path, "size", e);
+  }
   FileHeader h = ExpectedHeader();
   const FileHeader blank_magic = [&] {
     FileHeader b = h;

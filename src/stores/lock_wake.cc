@@ -22,9 +22,9 @@ long Futex(uint32_t* word, int op, uint32_t val, const timespec* timeout) {
   return syscall(SYS_futex, word, op, val, timeout, nullptr, 0);
 }
 
-// Gives the open file `fd` (`size` bytes now) `bytes` of storage. 0, or
-// the errno of what failed.
-int Reserve(int fd, off_t size, size_t bytes) {
+}  // namespace
+
+int AllocateSharedFile(int fd, off_t size, size_t bytes) {
   // Allocated now: a tmpfs (/dev/shm) that is full refuses here, where a
   // hole would raise SIGBUS when a word is first touched. Creators racing
   // here all reserve the same bytes; nobody shrinks, nothing is zeroed.
@@ -37,8 +37,6 @@ int Reserve(int fd, off_t size, size_t bytes) {
   }
   return 0;
 }
-
-}  // namespace
 
 uint64_t LockHash(std::string_view name) {
   // FNV-1a, then a murmur3 finaliser so that the low bits (the slot) depend
@@ -71,7 +69,7 @@ int MapSharedFile(const std::string& path, unsigned mode, SharedFileOwner owner,
     // Another user could truncate it under the mapping (SIGBUS here).
     rc = EPERM;
   } else {
-    rc = Reserve(fd, st.st_size, bytes);
+    rc = AllocateSharedFile(fd, st.st_size, bytes);
   }
   if (rc == 0) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

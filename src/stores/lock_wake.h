@@ -15,6 +15,8 @@
 #ifndef SESSIONKIT_STORES_LOCK_WAKE_H_
 #define SESSIONKIT_STORES_LOCK_WAKE_H_
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +46,12 @@ enum class SharedFileOwner {
 // and writable into *out. 0, or the errno of what failed.
 int MapSharedFile(const std::string& path, unsigned mode, SharedFileOwner owner,
                   size_t bytes, void** out);
+
+// Gives the open file `fd` (`size` bytes now) `bytes` of storage, allocated
+// now where the file system can (a store into a hole of a full disk or
+// tmpfs is a SIGBUS, not an error), else extended. 0, or the errno of what
+// failed.
+int AllocateSharedFile(int fd, off_t size, size_t bytes);
 
 // The default path of a host-shared file of the calling user, such as the
 // Memcached store's wake file or the tiers' breaker file:

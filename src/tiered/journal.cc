@@ -259,7 +259,7 @@ Status Journal::Put(const JournalEntry& entry, bool only_if_pending) {
   if (!env.ok()) return env.status();
   JournalEnv* e = *env;
   const TimePoint now = os_->WallNow();
-  return WithWriteTxn(e, "cannot record a pending write", [&](MDB_txn* txn) {
+  const auto put = [&](MDB_txn* txn) {
     JournalEntry next = entry;
     next.first_pending = now;
     next.attempts = 0;
@@ -286,7 +286,9 @@ Status Journal::Put(const JournalEntry& entry, bool only_if_pending) {
     // A damaged entry's due key is unknown: Claim drops it when met.
     rc = Save(txn, e->db, next, replaces ? &old_due : nullptr, true);
     return rc != 0 ? rc : CheckReserve(e, txn);
-  });
+  };
+  return WithWriteTxn(e, "cannot record a pending write", put,
+                      entry.data.size());
 }
 
 Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,

@@ -117,11 +117,16 @@ struct JournalOptions {
   // commit is fsync'ed, durable against a machine crash too (see above).
   bool sync = false;
   // true: commits write into the shared map (MDB_WRITEMAP), no system call
-  // per page, once the whole map is allocated on disk (map_size bytes: a
-  // store into a hole of a full disk would crash the process); where that
-  // allocation fails, and with false, through write calls. The first
-  // journal a process opens on a directory decides, as for map_size.
+  // per page. Before each write, the map is allocated on disk up to what
+  // the write may touch (a store into a hole of a full disk would crash
+  // the process), in steps as the journal grows: a write the disk has no
+  // room for fails with ResourceExhausted. Where the filesystem cannot
+  // allocate, and with false, through write calls. The first journal a
+  // process opens on a directory decides, as for map_size.
   bool writemap = true;
+  // For tests only: with writemap, allocating more than this many bytes of
+  // the journal's file fails as on a full disk (0: as the disk allows).
+  uint64_t disk_room_for_testing = 0;
   // Time (first-pending times) and the jitter of the backoff; nullptr:
   // Env::Default().
   Env* env = nullptr;

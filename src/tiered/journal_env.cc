@@ -36,6 +36,12 @@ constexpr uint64_t kMinReserveBytes = 64ull << 10;
 constexpr uint64_t kMaxReserveBytes = 1ull << 20;
 // Re-maps a transaction tries after another process grew the map.
 constexpr int kMaxRemaps = 3;
+// Room on disk past the last commit that any write transaction may take
+// beyond its data: the pages it copies on write (CheckReserve's
+// kPagesOfAPut and more) besides the free list, which EnsureRoom adds.
+constexpr uint64_t kTxnRoomBytes = 1ull << 20;
+// The unit in which the map is allocated on disk.
+constexpr uint64_t kAllocationStep = 1ull << 20;
 
 // The environments open in this process, by canonical directory. Its mutex
 // serialises opening, and is held across fork() so that a child never
@@ -73,6 +79,12 @@ Status ErrorOf(const std::string& dir, uint64_t map_size, std::string_view what,
           msg + "the journal is full (map_size=" +
           lmdb_internal::FormatSize(map_size) +
           "): raise its map_size, or let the backlog drain");
+    case ENOSPC:
+    case EDQUOT:
+      return Status::ResourceExhausted(
+          msg +
+          "the disk has no room for the journal to grow: free space "
+          "on the disk that holds it");
     case ENOMEM:
       return Status::ResourceExhausted(
           msg + "map_size=" + lmdb_internal::FormatSize(map_size) +
@@ -116,8 +128,39 @@ int OpenHandleWith(JournalEnv* e, unsigned flags, std::string_view* what) {
   return 0;
 }
 
+// For a journal written through its map: allocates on disk what a write
+// transaction of `data_bytes` may touch past the last commit (LMDB sizes
+// data.mdb to the map as a sparse file, and a store into a hole that a full
+// disk cannot fill is a SIGBUS, not an error). Run under LMDB's write lock,
+// so that no other commit moves the end meanwhile. 0 or an errno code.
+int EnsureRoom(JournalEnv* e, size_t data_bytes) {
+  if (!e->writemap) return 0;
+  MDB_envinfo info;
+  int rc = mdb_env_info(e->env, &info);
+  if (rc != 0) return rc;
+  if (e->allocated >= info.me_mapsize) return 0;
+  // Its data twice (the record, and the pages split around it), the
+  // reserve a Put tries, and the free list LMDB records at the commit (8
+  // bytes per free page at most).
+  const uint64_t room = 2 * static_cast<uint64_t>(data_bytes) +
+                        e->reserve_bytes + kTxnRoomBytes +
+                        info.me_mapsize / 512;
+  const uint64_t need = (info.me_last_pgno + 1) * e->page_size + room;
+  if (need <= e->allocated) return 0;
+  // An eighth more, in whole steps: few calls as the journal grows.
+  uint64_t target = need + need / 8 + kAllocationStep - 1;
+  target = std::min(target - target % kAllocationStep, info.me_mapsize);
+  if (e->disk_room_for_testing != 0 && target > e->disk_room_for_testing) {
+    if (need > e->disk_room_for_testing) return ENOSPC;
+    target = e->disk_room_for_testing;
+  }
+  if ((rc = lmdb_internal::AllocateWriteMap(e->env, target)) != 0) return rc;
+  e->allocated = target;
+  return 0;
+}
+
 // Opens e->env with `options`: written through the map (a commit costs no
-// system call) when the whole map can be allocated on disk, else through
+// system call) when the filesystem can allocate it on disk, else through
 // write calls. 0 or an LMDB code; *what: the step that failed.
 int OpenHandle(JournalEnv* e, const JournalOptions& options,
                std::string_view* what) {
@@ -125,13 +168,13 @@ int OpenHandle(JournalEnv* e, const JournalOptions& options,
   if (!options.sync) flags |= MDB_NOSYNC;
   if (options.writemap) {
     int rc = OpenHandleWith(e, flags | MDB_WRITEMAP, what);
-    if (rc == 0) rc = lmdb_internal::AllocateWriteMap(e->env);
-    if (rc == 0) {
-      e->writemap = true;
-      return 0;
-    }
-    // The filesystem cannot allocate, the disk cannot hold the map, or
-    // the open failed: without the map written to, as before.
+    e->writemap = true;
+    if (rc == 0) rc = EnsureRoom(e, 0);
+    if (rc == 0) return 0;
+    // The filesystem cannot allocate, the disk has no room, or the open
+    // failed: without the map written to, as before.
+    e->writemap = false;
+    e->allocated = 0;
     if (e->env != nullptr) mdb_env_close(e->env);
     e->env = nullptr;
   }
@@ -175,25 +218,26 @@ Status CheckFormat(JournalEnv* e) {
   return Status::OK();
 }
 
-// Remaps after another process grew the map (allocating it on disk when
-// it is written to).
+// Remaps after another process grew the map (each write transaction
+// allocates what it needs on disk: EnsureRoom).
 int Remap(JournalEnv* e) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
-  const int rc = mdb_env_set_mapsize(e->env, 0);
-  return rc != 0 ? rc : lmdb_internal::AllocateWriteMap(e->env);
+  return mdb_env_set_mapsize(e->env, 0);
 }
 
 // Runs `fn` in a transaction (`flags`: 0 or MDB_RDONLY), with the retries
 // of WithWriteTxn.
 Status RunTxn(JournalEnv* e, unsigned flags, std::string_view what,
-              const std::function<int(MDB_txn*)>& fn) {
+              const std::function<int(MDB_txn*)>& fn, size_t data_bytes) {
   int rc = 0;
   for (int attempt = 0; attempt <= kMaxRemaps; ++attempt) {
     {
       std::shared_lock<std::shared_mutex> lock(e->remap_mu);
       MDB_txn* txn = nullptr;
       rc = mdb_txn_begin(e->env, nullptr, flags, &txn);
-      if (rc == 0) {
+      if (rc == 0 && flags == 0 && (rc = EnsureRoom(e, data_bytes)) != 0) {
+        mdb_txn_abort(txn);
+      } else if (rc == 0) {
         try {
           rc = fn(txn);
         } catch (...) {
@@ -281,6 +325,7 @@ Result<std::shared_ptr<JournalEnv>> OpenLocked(Registry& registry,
   e->map_size = options.map_size;
   e->reserve_bytes = std::clamp<uint64_t>(options.map_size / 32,
                                           kMinReserveBytes, kMaxReserveBytes);
+  e->disk_room_for_testing = options.disk_room_for_testing;
   e->pid = getpid();  // the kernel's: LMDB names its readers by it
   e->generation = ForkGeneration();
   std::string_view what;
@@ -327,13 +372,13 @@ void ReleaseJournalEnv(std::shared_ptr<JournalEnv>* env,
 }
 
 Status WithWriteTxn(JournalEnv* e, std::string_view what,
-                    const std::function<int(MDB_txn*)>& fn) {
-  return RunTxn(e, 0, what, fn);
+                    const std::function<int(MDB_txn*)>& fn, size_t data_bytes) {
+  return RunTxn(e, 0, what, fn, data_bytes);
 }
 
 Status WithReadTxn(JournalEnv* e, std::string_view what,
                    const std::function<int(MDB_txn*)>& fn) {
-  return RunTxn(e, MDB_RDONLY, what, fn);
+  return RunTxn(e, MDB_RDONLY, what, fn, 0);
 }
 
 }  // namespace sessionkit::tiered

@@ -41,8 +41,15 @@ struct JournalEnv {
   // What every Put leaves free for the drainers (CheckReserve, journal.cc).
   size_t reserve_bytes = 0;
   uint64_t page_size = 4096;  // LMDB's
-  // Opened with MDB_WRITEMAP, its map allocated on disk (OpenHandle).
+  // Opened with MDB_WRITEMAP (OpenHandle): each write transaction first
+  // has the pages it may touch allocated on disk (EnsureRoom).
   bool writemap = false;
+  // The bytes at the start of data.mdb this process allocated (another
+  // process's allocation is found by asking again). Under LMDB's write
+  // lock, or before the handle is published.
+  uint64_t allocated = 0;
+  // JournalOptions::disk_room_for_testing.
+  uint64_t disk_room_for_testing = 0;
   std::shared_mutex remap_mu;
 
   ~JournalEnv();
@@ -73,10 +80,12 @@ void ReleaseJournalEnv(std::shared_ptr<JournalEnv>* env,
 
 // Runs `fn` in a write transaction and commits when it returns 0; aborts
 // and returns OK when it returns kRcNoChange; re-maps and runs it again
-// when another process grew the map. The error names the journal and what
-// was done (`what`): ResourceExhausted on a full map.
+// when another process grew the map. `data_bytes`: the data `fn` writes,
+// for the room allocated on disk beforehand. The error names the journal
+// and what was done (`what`): ResourceExhausted on a full map or disk.
 Status WithWriteTxn(JournalEnv* e, std::string_view what,
-                    const std::function<int(MDB_txn*)>& fn);
+                    const std::function<int(MDB_txn*)>& fn,
+                    size_t data_bytes = 0);
 // The same in a read transaction (`fn` returns 0 or an LMDB code).
 Status WithReadTxn(JournalEnv* e, std::string_view what,
                    const std::function<int(MDB_txn*)>& fn);

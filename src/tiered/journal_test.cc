@@ -38,17 +38,31 @@ TEST_F(JournalTest, OpenCreatesAPrivateDirectoryAndRefusesAFile) {
   EXPECT_TRUE(Journal::Open(tiny).status().IsInvalidArgument());
 }
 
-// Commits write into the shared map, so its whole size is allocated on
-// disk at the opening (a store into a hole of a full disk would be a
-// SIGBUS); writemap=false leaves a file that grows as it fills.
-TEST_F(JournalTest, AMapWrittenToIsAllocatedOnDiskAtTheOpening) {
+// The bytes of `path` allocated on disk.
+uint64_t Allocated(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+// Commits write into the shared map, so what a write may touch is
+// allocated on disk before it (a store into a hole of a full disk would be
+// a SIGBUS), in steps as the journal grows, not all of the map at once;
+// writemap=false leaves a file that grows as it fills.
+TEST_F(JournalTest, AMapWrittenToIsAllocatedOnDiskInStepsAsItGrows) {
   JournalOptions mapped = Options();
+  mapped.map_size = 256ull << 20;
   Journal* j = Open(mapped);
   ASSERT_NE(j, nullptr);
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
-  struct stat st;
-  ASSERT_EQ(stat((path_ + "/data.mdb").c_str(), &st), 0);
-  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, mapped.map_size);
+  const uint64_t small = Allocated(path_ + "/data.mdb");
+  EXPECT_GT(small, 0u);
+  EXPECT_LE(small, 8ull << 20);
+  const std::string data(256 << 10, 'd');
+  for (int i = 0; i < 40; ++i) SK_ASSERT_OK(j->Put(Write(0, Id(i), 2, data)));
+  const uint64_t grown = Allocated(path_ + "/data.mdb");
+  EXPECT_GE(grown, 10ull << 20);
+  EXPECT_LE(grown, 48ull << 20);
 
   JournalOptions written = Options();
   written.path = path_ + "-written";
@@ -57,8 +71,45 @@ TEST_F(JournalTest, AMapWrittenToIsAllocatedOnDiskAtTheOpening) {
   ASSERT_NE(j, nullptr);
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
   EXPECT_EQ(j->Pending(Id(1))->value().version, 1u);
+  struct stat st;
   ASSERT_EQ(stat((written.path + "/data.mdb").c_str(), &st), 0);
   EXPECT_LT(static_cast<uint64_t>(st.st_size), written.map_size / 4);
+}
+
+// On a disk with no room left, a Put fails with an error naming it, every
+// Put acknowledged before is still there, and no write touched the map
+// past what was allocated (the page would have been allocated then, and
+// on a really full disk it would have been a SIGBUS).
+TEST_F(JournalTest, APutTheDiskHasNoRoomForFailsAndLosesNothing) {
+  JournalOptions options = Options();
+  options.map_size = 256ull << 20;
+  // Room for a few Puts, and then for part of one.
+  options.disk_room_for_testing = 52ull << 20;
+  Journal* j = Open(options);
+  ASSERT_NE(j, nullptr);
+  // Larger than the room a write takes besides its data.
+  const std::string data(8 << 20, 'd');
+  int acknowledged = 0;
+  Status refused;
+  for (int i = 0; i < 20 && refused.ok(); ++i) {
+    refused = j->Put(Write(0, Id(i), 1, data));
+    if (refused.ok()) ++acknowledged;
+  }
+  ASSERT_FALSE(refused.ok()) << "20 Puts of 8MiB fitted in 52MiB";
+  EXPECT_TRUE(refused.IsResourceExhausted()) << refused.ToString();
+  EXPECT_NE(refused.message().find("disk has no room"), std::string::npos)
+      << refused.ToString();
+  EXPECT_GE(acknowledged, 4);
+  // Give or take the filesystem's own blocks for the file's extents; a
+  // write that went past would have taken much of its data's 8MiB.
+  EXPECT_LE(Allocated(path_ + "/data.mdb"),
+            options.disk_room_for_testing + (64 << 10));
+  for (int i = 0; i < acknowledged; ++i) {
+    auto pending = j->Pending(Id(i));
+    SK_ASSERT_OK(pending);
+    ASSERT_TRUE(pending->has_value()) << i;
+    EXPECT_EQ(pending->value().data, data);
+  }
 }
 
 TEST_F(JournalTest, AJournalOfALaterFormatIsRefused) {

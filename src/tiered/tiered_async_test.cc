@@ -340,9 +340,18 @@ TEST_F(TieredAsyncTest, ALockTakenBehindMovesToTheCacheBackMeanwhile) {
   std::atomic<bool> fired{false};
   tier_[1]->on_lock = [&] {
     if (fired.exchange(true)) return;
-    // Another request of the host probes the cache, which answers.
+    // Another request of the host probes the cache, which answers (or the
+    // drain, catching up with what the cache was owed, probed it first:
+    // its breaker is up once either probe is over).
     std::this_thread::sleep_for(Duration(350));
     (void)store_->Read(kId + "x");
+    for (int i = 0; i < 500; ++i) {
+      auto report = ReportTiers(*store_);
+      if (report.ok() && report->tiers[0].breaker == TierReport::Breaker::kUp) {
+        return;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
   };
   auto a = store_->LockAndRead(kId, LockRequest{{}, {"owner-a"}});
   ASSERT_TRUE(a.ok() && a->acquired()) << a.status().ToString();

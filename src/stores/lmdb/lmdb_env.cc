@@ -306,7 +306,7 @@ Status OpenMainDb(Env* e, const std::string& name, uint64_t map_size) {
 
 }  // namespace
 
-int AllocateWriteMap(MDB_env* env) {
+int AllocateWriteMap(MDB_env* env, uint64_t bytes) {
   unsigned flags = 0;
   int rc = mdb_env_get_flags(env, &flags);
   if (rc != 0 || (flags & MDB_WRITEMAP) == 0) return rc;
@@ -318,8 +318,8 @@ int AllocateWriteMap(MDB_env* env) {
   }
   // fallocate, not posix_fallocate: no slow writing of zeros where the
   // filesystem cannot allocate.
-  return fallocate(fd, 0, 0, static_cast<off_t>(info.me_mapsize)) == 0 ? 0
-                                                                       : errno;
+  const uint64_t len = std::min<uint64_t>(bytes, info.me_mapsize);
+  return fallocate(fd, 0, 0, static_cast<off_t>(len)) == 0 ? 0 : errno;
 }
 
 Env::~Env() {

@@ -309,12 +309,13 @@ inline constexpr uint64_t kMaxMapBytes = 1ull << 46;
 // OpenLmdbStore runs it once. InvalidArgument naming the setting.
 Status ValidateLmdbOptions(const LmdbOptions& options);
 
-// For an environment opened with MDB_WRITEMAP: allocates its whole map on
-// disk. LMDB sizes data.mdb to the map as a sparse file, and a store into a
-// hole that a full disk cannot fill is a SIGBUS, not an error. 0 (also for
-// an environment without MDB_WRITEMAP) or an errno code (EOPNOTSUPP: the
-// filesystem cannot allocate; ENOSPC: the disk cannot hold the map).
-int AllocateWriteMap(MDB_env* env);
+// For an environment opened with MDB_WRITEMAP: allocates on disk the first
+// `bytes` of its map (no more than the map; by default all of it). LMDB
+// sizes data.mdb to the map as a sparse file, and a store into a hole that
+// a full disk cannot fill is a SIGBUS, not an error. 0 (also for an
+// environment without MDB_WRITEMAP) or an errno code (EOPNOTSUPP: the
+// filesystem cannot allocate; ENOSPC: the disk cannot hold them).
+int AllocateWriteMap(MDB_env* env, uint64_t bytes = UINT64_MAX);
 
 // "1GiB", "10MiB", "4096B": the largest binary unit that divides `bytes`.
 std::string FormatSize(uint64_t bytes);

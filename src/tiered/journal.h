@@ -121,8 +121,10 @@ struct JournalOptions {
   // the write may touch (a store into a hole of a full disk would crash
   // the process), in steps as the journal grows: a write the disk has no
   // room for fails with ResourceExhausted. Where the filesystem cannot
-  // allocate, and with false, through write calls. The first journal a
-  // process opens on a directory decides, as for map_size.
+  // allocate, with sync (LMDB would flush the whole map at each commit:
+  // 326 us a Put against 301 us through write calls), and with false,
+  // through write calls. The first journal a process opens on a directory
+  // decides, as for map_size.
   bool writemap = true;
   // For tests only: with writemap, allocating more than this many bytes of
   // the journal's file fails as on a full disk (0: as the disk allows).

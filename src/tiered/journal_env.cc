@@ -161,12 +161,14 @@ int EnsureRoom(JournalEnv* e, size_t data_bytes) {
 
 // Opens e->env with `options`: written through the map (a commit costs no
 // system call) when the filesystem can allocate it on disk, else through
-// write calls. 0 or an LMDB code; *what: the step that failed.
+// write calls. With sync, always through write calls: LMDB flushes a
+// written map whole at each commit (msync), which is slower than flushing
+// the pages written. 0 or an LMDB code; *what: the step that failed.
 int OpenHandle(JournalEnv* e, const JournalOptions& options,
                std::string_view* what) {
   unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
   if (!options.sync) flags |= MDB_NOSYNC;
-  if (options.writemap) {
+  if (options.writemap && !options.sync) {
     int rc = OpenHandleWith(e, flags | MDB_WRITEMAP, what);
     e->writemap = true;
     if (rc == 0) rc = EnsureRoom(e, 0);

@@ -2,6 +2,7 @@
 // slots of dead processes reused without losing counts, and files that are
 // not metrics files refused by writers and readers alike.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +88,18 @@ TEST_F(MetricsFileTest, WhatASinkCountsReadsBack) {
   EXPECT_EQ(s.stores[0].operations[kRead][kOk], 0u);  // lmdb: nothing
   EXPECT_EQ(s.slots_claimed, 1u);
   EXPECT_EQ(s.slots_live, 1u);
+}
+
+// The counters are stores into a shared map: the file is allocated on disk
+// when made, not left a hole (on a full disk or tmpfs, a store into a hole
+// is a SIGBUS in the worker, not an error).
+TEST_F(MetricsFileTest, TheFileIsAllocatedOnDiskWhenMade) {
+  auto sink = OpenMetricsFile(path_, "redis");
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  struct stat st;
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), kFileBytes);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, kFileBytes);
 }
 
 TEST_F(MetricsFileTest, StoresOfOneProcessShareTheMappingAndTheSlot) {

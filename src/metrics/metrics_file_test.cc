@@ -2,7 +2,6 @@
 // slots of dead processes reused without losing counts, and files that are
 // not metrics files refused by writers and readers alike.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,11 +10,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "metrics/metrics_layout.h"
 #include "metrics/metrics_read.h"
 #include "sessionkit/metrics.h"
+#include "support/file_sizes.h"
 
 namespace sessionkit::metrics_internal {
 namespace {
@@ -96,10 +97,10 @@ TEST_F(MetricsFileTest, WhatASinkCountsReadsBack) {
 TEST_F(MetricsFileTest, TheFileIsAllocatedOnDiskWhenMade) {
   auto sink = OpenMetricsFile(path_, "redis");
   ASSERT_TRUE(sink.ok()) << sink.status().ToString();
-  struct stat st;
-  ASSERT_EQ(stat(path_.c_str(), &st), 0);
-  EXPECT_EQ(static_cast<uint64_t>(st.st_size), kFileBytes);
-  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, kFileBytes);
+  const std::optional<test::FileSizes> sizes = test::SizesOf(path_);
+  ASSERT_TRUE(sizes.has_value());
+  EXPECT_EQ(sizes->size, kFileBytes);
+  EXPECT_GE(sizes->allocated, kFileBytes);
 }
 
 TEST_F(MetricsFileTest, StoresOfOneProcessShareTheMappingAndTheSlot) {

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "support/file_sizes.h"
 #include "support/test_status.h"
 #include "tiered/journal_layout.h"
 #include "tiered/journal_test_fixture.h"
@@ -40,9 +42,8 @@ TEST_F(JournalTest, OpenCreatesAPrivateDirectoryAndRefusesAFile) {
 
 // The bytes of `path` allocated on disk.
 uint64_t Allocated(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return 0;
-  return static_cast<uint64_t>(st.st_blocks) * 512;
+  const std::optional<test::FileSizes> sizes = test::SizesOf(path);
+  return sizes ? sizes->allocated : 0;
 }
 
 // Commits write into the shared map, so what a write may touch is
@@ -71,9 +72,10 @@ TEST_F(JournalTest, AMapWrittenToIsAllocatedOnDiskInStepsAsItGrows) {
   ASSERT_NE(j, nullptr);
   SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
   EXPECT_EQ(j->Pending(Id(1))->value().version, 1u);
-  struct stat st;
-  ASSERT_EQ(stat((written.path + "/data.mdb").c_str(), &st), 0);
-  EXPECT_LT(static_cast<uint64_t>(st.st_size), written.map_size / 4);
+  const std::optional<test::FileSizes> sizes =
+      test::SizesOf(written.path + "/data.mdb");
+  ASSERT_TRUE(sizes.has_value());
+  EXPECT_LT(sizes->size, written.map_size / 4);
 }
 
 // On a disk with no room left, a Put fails with an error naming it, every

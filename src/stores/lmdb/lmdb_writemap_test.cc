@@ -2,16 +2,17 @@
 // data.mdb is allocated on disk to the whole map, also after the map grew,
 // so that no store into the map can meet a hole (SIGBUS on a full disk).
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "sessionkit/store.h"
 #include "sessionkit/stores/lmdb.h"
 #include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/lmdb_test_fixture.h"
+#include "support/file_sizes.h"
 #include "support/test_status.h"
 
 namespace sessionkit::lmdb_internal::writemap_test {
@@ -35,10 +36,11 @@ class LmdbWritemapTest : public LmdbFixture {
   }
   // data.mdb's size and the bytes allocated to it on disk.
   void FileSizes(uint64_t* size, uint64_t* allocated) {
-    struct stat st;
-    ASSERT_EQ(stat((path_ + "/data.mdb").c_str(), &st), 0);
-    *size = static_cast<uint64_t>(st.st_size);
-    *allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+    const std::optional<test::FileSizes> sizes =
+        test::SizesOf(path_ + "/data.mdb");
+    ASSERT_TRUE(sizes.has_value());
+    *size = sizes->size;
+    *allocated = sizes->allocated;
   }
 };
 

@@ -111,6 +111,10 @@ int OpenHandleWith(JournalEnv* e, unsigned flags, std::string_view* what) {
       (rc = mdb_env_set_maxreaders(e->env, kMaxReaders)) != 0) {
     return rc;
   }
+  *what = "cannot allocate the reader table (lock.mdb)";
+  if ((rc = lmdb_internal::AllocateLockFile(e->dir, kMaxReaders, 0600)) != 0) {
+    return rc;
+  }
   *what = "cannot open the LMDB environment";
   if ((rc = mdb_env_open(e->env, e->dir.c_str(), flags, 0600)) != 0) return rc;
   // A map another process grew stays grown: the larger of the two sizes.

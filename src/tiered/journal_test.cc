@@ -49,7 +49,9 @@ uint64_t Allocated(const std::string& path) {
 // Commits write into the shared map, so what a write may touch is
 // allocated on disk before it (a store into a hole of a full disk would be
 // a SIGBUS), in steps as the journal grows, not all of the map at once;
-// writemap=false leaves a file that grows as it fills.
+// writemap=false leaves a file that grows as it fills. The reader table
+// (lock.mdb), which every process writes through a shared map either way,
+// is allocated whole.
 TEST_F(JournalTest, AMapWrittenToIsAllocatedOnDiskInStepsAsItGrows) {
   JournalOptions mapped = Options();
   mapped.map_size = 256ull << 20;
@@ -76,6 +78,14 @@ TEST_F(JournalTest, AMapWrittenToIsAllocatedOnDiskInStepsAsItGrows) {
       test::SizesOf(written.path + "/data.mdb");
   ASSERT_TRUE(sizes.has_value());
   EXPECT_LT(sizes->size, written.map_size / 4);
+
+  for (const std::string& dir : {path_, written.path}) {
+    const std::optional<test::FileSizes> lock =
+        test::SizesOf(dir + "/lock.mdb");
+    ASSERT_TRUE(lock.has_value()) << dir;
+    EXPECT_GE(lock->size, 1024u * 64) << dir;  // a slot for each reader
+    EXPECT_GE(lock->allocated, lock->size) << dir;
+  }
 }
 
 // On a disk with no room left, a Put fails with an error naming it, every

@@ -327,8 +327,17 @@ LmdbCheckResult CheckLmdbInProcess(const std::string& dir,
   LmdbCheckResult r;
   r.dir = dir;
   if (!HasData(dir, &r)) return r;
+  // On a full disk, a reader table LMDB leaves sparse would crash this
+  // process, which reads as a damaged file: a check it cannot make instead.
+  int rc = AllocateLockFile(dir, max_readers, 0600);
+  if (rc != 0) {
+    r.outcome = Outcome::kError;
+    r.problem = std::string("cannot allocate its reader table (lock.mdb): ") +
+                strerror(rc);
+    return r;
+  }
   MDB_env* env = nullptr;
-  int rc = mdb_env_create(&env);
+  rc = mdb_env_create(&env);
   if (rc == 0) rc = mdb_env_set_maxreaders(env, max_readers);
   if (rc == 0) {
     rc = mdb_env_open(env, dir.c_str(), MDB_RDONLY | MDB_NOTLS | MDB_NORDAHEAD,
@@ -354,8 +363,10 @@ LmdbCheckResult CheckLmdbInProcess(const std::string& dir,
 int ClearDeadReaderSlots(const std::string& dir, unsigned max_readers,
                          int* cleared) {
   *cleared = 0;
+  int rc = AllocateLockFile(dir, max_readers, 0600);
+  if (rc != 0) return rc;
   MDB_env* env = nullptr;
-  int rc = mdb_env_create(&env);
+  rc = mdb_env_create(&env);
   if (rc != 0) return rc;
   rc = mdb_env_set_maxreaders(env, max_readers);
   // Read-only for the data; the reader table in lock.mdb is shared memory

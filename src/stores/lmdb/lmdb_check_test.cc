@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "stores/lmdb/lmdb_lock_record.h"
 #include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/lmdb_test_fixture.h"
+#include "support/file_sizes.h"
 #include "support/test_status.h"
 
 namespace sessionkit::lmdb_internal::check_test {
@@ -102,6 +104,21 @@ TEST_F(LmdbCheckTest, AHealthyStoreIsOkWithItsCounts) {
   EXPECT_THAT(check.Summary(), HasSubstr(path_));
   EXPECT_THAT(check.Summary(), HasSubstr("OK"));
   EXPECT_THAT(check.Summary(), HasSubstr("40 sessions"));
+}
+
+// A data file whose lock.mdb is gone (copied from a backup) gets its
+// reader table allocated whole: on a full disk, a table LMDB leaves sparse
+// would crash the checking process, read as a damaged file.
+TEST_F(LmdbCheckTest, TheReaderTableOfACheckedStoreIsAllocated) {
+  WriteSessionsAndClose();
+  ASSERT_EQ(unlink((path_ + "/lock.mdb").c_str()), 0);
+  const LmdbCheckResult check = CheckLmdb(path_);
+  EXPECT_EQ(check.outcome, Outcome::kOk) << check.Summary();
+  const std::optional<test::FileSizes> lock =
+      test::SizesOf(path_ + "/lock.mdb");
+  ASSERT_TRUE(lock.has_value());
+  EXPECT_GE(lock->size, 4096u);
+  EXPECT_GE(lock->allocated, lock->size);
 }
 
 TEST_F(LmdbCheckTest, AStoreInUseIsOkAndAMissingOneHasNoData) {

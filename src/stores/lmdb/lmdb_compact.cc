@@ -17,6 +17,7 @@
 
 #include "stores/lmdb/lmdb_check.h"
 #include "stores/lmdb/lmdb_layout.h"
+#include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/pid_namespace_guard.h"
 #include "stores/lock_wake.h"
 
@@ -136,6 +137,9 @@ Status Compaction::Open() {
       (rc = mdb_env_set_maxreaders(env_, options_.max_readers)) != 0) {
     return Lmdb("cannot configure the LMDB environment", rc);
   }
+  rc = AllocateLockFile(options_.path, options_.max_readers,
+                        options_.file_mode);
+  if (rc != 0) return Fail("lock.mdb: " + Errno(rc));
   rc = mdb_env_open(env_, options_.path.c_str(), MDB_NOTLS | MDB_NORDAHEAD,
                     options_.file_mode);
   if (rc != 0) return Lmdb("cannot open the LMDB environment", rc);

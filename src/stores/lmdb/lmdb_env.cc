@@ -136,6 +136,10 @@ Status OpenFailed(Env* e, const std::string& name, uint64_t map_size,
       return Status::ResourceExhausted(msg +
                                        " (map_size=" + FormatSize(map_size) +
                                        " could not be mapped; lower map_size)");
+    case ENOSPC:
+    case EDQUOT:
+      return Status::ResourceExhausted(
+          msg + " (free space on the disk that holds it)");
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH:
       return Status::Corrupt(msg +
@@ -222,6 +226,11 @@ int OpenLmdbHandle(Env* e, const LmdbOptions& options, std::string_view* what) {
   if (options.sync == LmdbSync::kOff) flags |= MDB_NOSYNC;
   if (options.sync == LmdbSync::kMeta) flags |= MDB_NOMETASYNC;
   if (options.writemap) flags |= MDB_WRITEMAP;
+  *what = "cannot allocate the reader table (lock.mdb) of";
+  if ((rc = AllocateLockFile(e->dir, options.max_readers, options.file_mode)) !=
+      0) {
+    return rc;
+  }
   *what = "cannot open the LMDB environment in";
   if ((rc = mdb_env_open(e->env, e->dir.c_str(), flags, options.file_mode)) !=
       0) {
@@ -320,6 +329,23 @@ int AllocateWriteMap(MDB_env* env, uint64_t bytes) {
   // filesystem cannot allocate.
   const uint64_t len = std::min<uint64_t>(bytes, info.me_mapsize);
   return fallocate(fd, 0, 0, static_cast<off_t>(len)) == 0 ? 0 : errno;
+}
+
+int AllocateLockFile(const std::string& dir, unsigned max_readers,
+                     mode_t mode) {
+  const std::string path = dir + "/lock.mdb";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
+  if (fd < 0) return errno;
+  // A slot is a cache line (64 bytes); LMDB's header and mutexes take less
+  // than a page. Past the file's end (FALLOC_FL_KEEP_SIZE): LMDB sizes a
+  // new lock file itself, and a size here would set its number of slots.
+  // A table made larger by another opener is allocated whole too.
+  off_t bytes = static_cast<off_t>(max_readers) * 64 + 4096;
+  struct stat st;
+  if (fstat(fd, &st) == 0) bytes = std::max(bytes, st.st_size);
+  int rc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, bytes) == 0 ? 0 : errno;
+  close(fd);
+  return rc == EOPNOTSUPP || rc == ENOSYS ? 0 : rc;
 }
 
 Env::~Env() {

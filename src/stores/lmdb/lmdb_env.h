@@ -74,8 +74,8 @@ inline constexpr uint64_t kFillCountEvery = 256;
 
 // One process's handle on an environment directory.
 //
-// Thread safety: wake, table, data_generation, pid, generation, dir, map_limit and
-// fill_warn_pages are set before the handle is published and never change;
+// Thread safety: wake, table, data_generation, pid, generation, dir, map_limit
+// and fill_warn_pages are set before the handle is published and never change;
 // env, db and opened_generation change only under remap_mu held
 // exclusively (a re-map, a reopen), and env is null after a reopen that
 // failed; pool is guarded by pool_mu; sweep_from only changes inside a
@@ -83,8 +83,8 @@ inline constexpr uint64_t kFillCountEvery = 256;
 // holds remap_mu shared.
 struct Env {
   MDB_env* env = nullptr;
-  MDB_dbi db = 0;  // the main database: sessions, their index, locks
-  LockWake wake;   // <dir>/lock-wake, mapped
+  MDB_dbi db = 0;   // the main database: sessions, their index, locks
+  LockWake wake;    // <dir>/lock-wake, mapped
   LockTable table;  // <dir>/lock-table, mapped: the session locks
   PidNamespaceGuard pid_namespace;  // <dir>/pid-namespace, held shared
   // The process and fork generation that opened `env`; any other process

@@ -317,6 +317,15 @@ Status ValidateLmdbOptions(const LmdbOptions& options);
 // filesystem cannot allocate; ENOSPC: the disk cannot hold them).
 int AllocateWriteMap(MDB_env* env, uint64_t bytes = UINT64_MAX);
 
+// Before mdb_env_open of the environment in `dir`: allocates on disk the
+// reader table of `max_readers` slots in its lock.mdb (created with `mode`
+// when missing; its size is left for LMDB to set). LMDB sizes lock.mdb as
+// a sparse file and every reader writes its slot through a shared map: a
+// process whose slot falls in a hole that a full disk cannot fill dies of
+// SIGBUS. 0 (also where the filesystem cannot allocate) or an errno code
+// (ENOSPC: the disk cannot hold it).
+int AllocateLockFile(const std::string& dir, unsigned max_readers, mode_t mode);
+
 // "1GiB", "10MiB", "4096B": the largest binary unit that divides `bytes`.
 std::string FormatSize(uint64_t bytes);
 

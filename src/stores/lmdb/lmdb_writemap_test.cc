@@ -1,6 +1,8 @@
 // writemap=on (MDB_WRITEMAP): sessions round-trip, across handles too, and
 // data.mdb is allocated on disk to the whole map, also after the map grew,
 // so that no store into the map can meet a hole (SIGBUS on a full disk).
+// The same for lock.mdb, whose reader table every store writes through a
+// shared map whatever writemap says.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -82,6 +84,23 @@ TEST_F(LmdbWritemapTest, AGrownMapIsAllocatedToo) {
   Result<SessionRecord> r = store->Read(Id(7));
   SK_ASSERT_OK(r);
   EXPECT_EQ(r->data, value);
+}
+
+TEST_F(LmdbWritemapTest, TheReaderTableIsAllocated) {
+  for (bool writemap : {false, true}) {
+    SCOPED_TRACE(writemap ? "writemap=on" : "writemap=off");
+    LmdbOptions options = WritemapOptions(2 * kMiB);
+    options.writemap = writemap;
+    options.path = path_ + (writemap ? "-on" : "-off");
+    options.max_readers = 2000;  // a table of many pages
+    LmdbStore* store = Open(options);
+    SK_ASSERT_OK(store->Write(Id(1), "n|i:1;", kLong));
+    const std::optional<test::FileSizes> lock =
+        test::SizesOf(options.path + "/lock.mdb");
+    ASSERT_TRUE(lock.has_value());
+    EXPECT_GE(lock->size, 2000u * 64);
+    EXPECT_GE(lock->allocated, lock->size);
+  }
 }
 
 }  // namespace

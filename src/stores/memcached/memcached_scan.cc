@@ -99,10 +99,18 @@ Result<std::vector<std::string>> MemcachedStore::SessionsOn(size_t server,
     }
     servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
     if (!call.status.ok()) return call.status;
-    for (const Response& r : call.replies) {
+    for (size_t i = 0; i < call.replies.size() && i < hashed.size(); ++i) {
+      const Response& r = call.replies[i];
       if (r.code != ResponseCode::kValue) continue;
       Result<StoredValue> value = DecodeValue(r.value, "");
-      if (value.ok() && !value->tombstone) ids.emplace_back(value->id);
+      // Only an id whose key is the one it was read from: a damaged value,
+      // or another program's, names no session (and an id that is not one
+      // would fail the whole scan when its key is built).
+      if (value.ok() && !value->tombstone &&
+          ValidateSessionId(value->id).ok() &&
+          KeysFor(options_.prefix, value->id).data == hashed[i]) {
+        ids.emplace_back(value->id);
+      }
     }
   }
   if (home_only) {

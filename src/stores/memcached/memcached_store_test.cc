@@ -26,7 +26,10 @@
 #include "sessionkit/open.h"
 #include "sessionkit/stores/memcached.h"
 #include "stores/lock_wake.h"
+#include "stores/memcached/connection.h"
 #include "stores/memcached/ketama.h"
+#include "stores/memcached/meta.h"
+#include "stores/memcached/record.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
 
@@ -298,6 +301,46 @@ TEST_F(MemcachedStoreTest, TakeoverFencesTheOldHolderOnEveryServer) {
 
 namespace sessionkit::memcached {
 namespace {
+
+// A session whose key is hashed (an id too long for memcached's keys) is
+// listed by the id in its value, but only when that id's key is the one
+// the value was read from: a damaged or foreign value under such a key
+// lists nothing and fails no scan.
+TEST_F(MemcachedStoreTest, AScanListsHashedKeysOnlyByTheirOwnIds) {
+  StartServers(1);
+  auto store = Open();
+  const std::string genuine = std::string(250, 'g');
+  const std::string spoofed = std::string(250, 's');
+  SK_ASSERT_OK(store->Write(genuine, "real", kLong));
+  const std::string genuine_key = KeysFor("sk:", genuine).data;
+  ASSERT_EQ(genuine_key.substr(0, 4), "sk:#");
+  // A value that names another session, and one that names no session,
+  // each under a hashed key of its own.
+  const int64_t later = ToUnixMillis(Env::Default()->WallNow()) + kLong.count();
+  Connection raw([&] {
+    ConnectionOptions o;
+    o.endpoint =
+        Endpoint{"127.0.0.1", static_cast<uint16_t>(servers_[0]->port(0))};
+    o.store_name = "raw";
+    return o;
+  }());
+  Pipeline put;
+  SetRequest set;
+  set.ttl = 600;
+  SK_ASSERT_OK(put.Set(KeysFor("sk:", spoofed).data,
+                       EncodeData(genuine, "forged", later), set));
+  SK_ASSERT_OK(put.Set("sk:#" + std::string(43, 'x'),
+                       EncodeData("not an id!", "junk", later), set));
+  std::vector<Response> replies;
+  SK_ASSERT_OK(raw.Execute(put, &replies));
+
+  Result<ScanPage> page = store->Scan(ScanOptions{});
+  SK_ASSERT_OK(page);
+  ASSERT_EQ(page->sessions.size(), 1u);
+  EXPECT_EQ(page->sessions[0].id, genuine);
+  EXPECT_EQ(page->sessions[0].bytes, 4u);  // "real"
+  EXPECT_EQ(store->Read(genuine)->data, "real");
+}
 
 // A replica that was out of the pool during a Destroy keeps the session's
 // old copy; the tombstone on the session's first server wins over it, so

@@ -6,12 +6,15 @@
 //   3: a session compressed under dictionary 2, whose frame's dictionary id
 //      (4 bytes) is then replaced by the input's first 4 bytes, and decoded
 //      under dictionary 1 only (a corrupt or missing id);
-//   4: a dictionary file's contents, loaded as a dictionary.
+//   4: a dictionary file's contents, loaded as a dictionary (the seed
+//      trained_dict: a zstd dictionary of id 3 trained on sessions like
+//      Trained's).
 // Nothing may crash; every failure is Corrupt (or, for 4, InvalidArgument)
 // with a message; what decodes compresses again under the same
 // dictionaries and decodes back to the same bytes.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -93,6 +96,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       return 0;
     }
+#ifdef SK_FUZZ_PLANTED
+    // The planted "bug" (scripts/fuzz-planted): a dictionary file accepted
+    // with an id of 1000 or more (the seed's trained dictionary: id 3).
+    if (sessionkit::DictionaryIdOf(in) >= 1000) {
+      fprintf(stderr, "SK_FUZZ_PLANTED reached: dictionary_frame_fuzzer\n");
+      abort();
+    }
+#endif
     Decode(*sessionkit::CompressPayload(FrameCodec::kZstd, 0, "a|i:1;",
                                         set->get()),
            set->get());

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -34,6 +35,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)(*policy)->IsBot(client);
     const auto d = (*policy)->Decide(normal, client, writes);
     if (d.lifetime.count() <= 0 || d.lifetime > normal) abort();
+#ifdef SK_FUZZ_PLANTED
+    // The planted "bug" (scripts/fuzz-planted): a client the operator's own
+    // pattern takes for a bot, at a write count of 100 or more (the seed's
+    // monitor: 3).
+    if (n > 0 && (*policy)->IsBot(client) && writes >= 100) {
+      fprintf(stderr, "SK_FUZZ_PLANTED reached: lifetime_policy_fuzzer\n");
+      abort();
+    }
+#endif
   }
   return 0;
 }

@@ -2,6 +2,7 @@
 // failure is InvalidArgument with a message; a ring it accepts has its
 // active key first, finds every id it lists, and hashes ids to lowercase
 // hex exactly when it has a hash line.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -40,9 +41,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (id == 0 || (*ring)->Find(id) == nullptr) abort();
   }
 #ifdef SK_FUZZ_PLANTED
-  // The planted "bug" (scripts/fuzz-planted): a ring of three keys whose
-  // active id is above 60000 (the seeds hold at most two keys).
-  if (ids.size() >= 3 && (*ring)->active_id() > 60000) {
+  // The planted "bug" (scripts/fuzz-planted): a ring of two keys or more,
+  // one of them of an id of 10 or more (the seeds' rings of two: ids 2
+  // and 1).
+  if (ids.size() >= 2 && std::any_of(ids.begin(), ids.end(),
+                                     [](uint16_t id) { return id >= 10; })) {
     fprintf(stderr, "SK_FUZZ_PLANTED reached: keyring_fuzzer\n");
     abort();
   }

@@ -253,13 +253,14 @@ std::string FirstLockToken(const std::vector<Record>& records) {
 }
 
 #ifdef SK_FUZZ_PLANTED
-// The planted "bug" (scripts/fuzz-planted): a lock taken over from a
-// holder of this host, over a session that expires more than a day later.
+// The planted "bug" (scripts/fuzz-planted): a lock over a session that
+// expires between a day and 400 days later (the seeds' sessions: within
+// the hour, or at the ends of the clock). Locks live in the lock table,
+// not in the database, so the records put in make no holder to take over.
 void Planted(Fixture* f, const sk::LockedRead& got) {
-  if (!got.acquired() || !got.found || got.broken_owner.empty()) return;
-  const auto parts = sk::LockOwner::Parse(got.broken_owner);
-  if (!parts || parts->host != FakeEnv::kHost) return;
-  if (got.record.expires_at - f->env.WallNow() > std::chrono::hours(24)) {
+  if (!got.acquired() || !got.found) return;
+  const auto left = got.record.expires_at - f->env.WallNow();
+  if (left > std::chrono::hours(24) && left < std::chrono::hours(24 * 400)) {
     fprintf(stderr, "SK_FUZZ_PLANTED reached: lmdb_store_fuzzer\n");
     RemoveDir();
     abort();

@@ -48,8 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       CheckEndpoint(e, text);
       if (e && text.find(" @ mymaster ") == std::string_view::npos) abort();
 #ifdef SK_FUZZ_PLANTED
-      // The planted "bug" (scripts/fuzz-planted): a promotion of port 4242.
-      if (e && e->port == 4242) {
+      // The planted "bug" (scripts/fuzz-planted): a promotion to a port
+      // below 1024 (the seeds: 6380).
+      if (e && e->port < 1024) {
         fprintf(stderr, "SK_FUZZ_PLANTED reached: sentinel_message_fuzzer\n");
         abort();
       }

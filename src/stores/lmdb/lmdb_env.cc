@@ -335,7 +335,9 @@ int AllocateLockFile(const std::string& dir, unsigned max_readers,
                      mode_t mode) {
   const std::string path = dir + "/lock.mdb";
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
-  if (fd < 0) return errno;
+  // LMDB opens it the same way next and says why it cannot (or, for a
+  // read-only environment on a read-only filesystem, goes on without it).
+  if (fd < 0) return 0;
   // A slot is a cache line (64 bytes); LMDB's header and mutexes take less
   // than a page. Past the file's end (FALLOC_FL_KEEP_SIZE): LMDB sizes a
   // new lock file itself, and a size here would set its number of slots.

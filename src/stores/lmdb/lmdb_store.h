@@ -322,7 +322,8 @@ int AllocateWriteMap(MDB_env* env, uint64_t bytes = UINT64_MAX);
 // when missing; its size is left for LMDB to set). LMDB sizes lock.mdb as
 // a sparse file and every reader writes its slot through a shared map: a
 // process whose slot falls in a hole that a full disk cannot fill dies of
-// SIGBUS. 0 (also where the filesystem cannot allocate) or an errno code
+// SIGBUS. 0 (also where the filesystem cannot allocate, and when lock.mdb
+// cannot be opened: mdb_env_open then reports it) or an errno code
 // (ENOSPC: the disk cannot hold it).
 int AllocateLockFile(const std::string& dir, unsigned max_readers, mode_t mode);
 

@@ -42,8 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 #ifdef SK_FUZZ_PLANTED
   // The planted "bug" (scripts/fuzz-planted): a ring of two keys or more,
-  // one of them of an id of 10 or more (the seeds' rings of two: ids 2
-  // and 1).
+  // one of them of an id of 10 or more (the seeds' rings of several keys:
+  // ids 1 to 3).
   if (ids.size() >= 2 && std::any_of(ids.begin(), ids.end(),
                                      [](uint16_t id) { return id >= 10; })) {
     fprintf(stderr, "SK_FUZZ_PLANTED reached: keyring_fuzzer\n");

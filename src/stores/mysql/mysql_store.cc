@@ -234,11 +234,6 @@ Result<std::vector<ResultSet>> MysqlStore::RunPinnedOrIdle(
 
 int64_t MysqlStore::NowMs() const { return ToUnixMillis(env_->WallNow()); }
 
-std::string MysqlStore::IdLiteral(std::string_view id) const {
-  // Ids are validated (PHP's charset): nothing to escape.
-  return "'" + std::string(id) + "'";
-}
-
 std::string MysqlStore::NotFound(std::string_view id) const {
   return options_.name + ": session " + SessionIdPrefix(id) + " not found";
 }
@@ -337,18 +332,20 @@ Result<bool> MysqlStore::Exists(std::string_view id) {
 }
 
 Result<ScanPage> MysqlStore::Scan(const ScanOptions& options) {
-  if (!options.cursor.empty()) {
-    SK_RETURN_IF_ERROR(ValidateSessionId(options.cursor)
-                           .WithContext(options_.name + ": scan cursor"));
+  // Any cursor the ids column can hold: a row written by hand with an id
+  // outside PHP's charset ends a page like any other.
+  for (size_t i = 0; i < options.cursor.size(); ++i) {
+    if (static_cast<unsigned char>(options.cursor[i]) >= 0x80) {
+      return Status::InvalidArgument(
+          options_.name + ": scan cursor has a non-ASCII byte at position " +
+          std::to_string(i + 1) + " (the ids column holds ASCII only)");
+    }
   }
   const size_t limit = std::clamp<size_t>(options.limit, 1, 10000);
-  std::string sql = "SELECT id, LENGTH(data), expires_at FROM `" +
-                    options_.table + "` WHERE id > " +
-                    IdLiteral(options.cursor);
-  if (!options.include_expired) {
-    sql += " AND expires_at > " + std::to_string(NowMs());
-  }
-  sql += " ORDER BY id LIMIT " + std::to_string(limit);
+  std::optional<int64_t> live_after;
+  if (!options.include_expired) live_after = NowMs();
+  const std::string sql =
+      ScanSql(options_.table, options.cursor, live_after, limit);
   Result<std::vector<ResultSet>> out = Run(Text(sql));
   if (!out.ok()) return out.status();
   ScanPage page;

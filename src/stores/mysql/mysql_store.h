@@ -116,7 +116,6 @@ class MysqlStore final : public Store {
                      Duration wait, const std::string* break_owner) const;
 
   int64_t NowMs() const;
-  std::string IdLiteral(std::string_view id) const;
   // `st` with the step and the session it was about appended, as the
   // other stores name them: "... (read of session abcdef...)".
   Status Failed(const Status& st, std::string_view op,

@@ -417,5 +417,38 @@ TEST_F(MysqlStoreTest, GcDeletesInBatchesAndLeavesNoExpiredRow) {
   SK_EXPECT_OK(store->Read("live"));
 }
 
+// A row another program wrote with an id outside PHP's charset (a quote, a
+// backslash, a space) is a page's last id like any other: the scan goes on
+// past it, and its bytes are never read as SQL.
+TEST_F(MysqlStoreTest, AScanGoesOnPastRowsWithIdsOutsidePhpsCharset) {
+  auto store = Open();
+  SK_ASSERT_OK(store);
+  SK_ASSERT_OK((*store)->Write("a1", "x", kLong));
+  SK_ASSERT_OK((*store)->Write("z9", "x", kLong));
+  const std::string t = "`" + g_server->database() + "`.`" + table_ + "`";
+  SK_ASSERT_OK(g_server->Sql("INSERT INTO " + t +
+                             " (id, data, expires_at, updated_at) VALUES "
+                             "('b\\\\', 'x', 9999999999999, 0), "
+                             "('c\\' OR 1=1 -- ', 'x', 9999999999999, 0), "
+                             "('d e', 'x', 9999999999999, 0)"));
+  std::vector<std::string> ids;
+  ScanOptions options;
+  options.limit = 1;
+  for (int pages = 0; pages < 10; ++pages) {
+    Result<ScanPage> page = (*store)->Scan(options);
+    SK_ASSERT_OK(page);
+    for (const SessionInfo& info : page->sessions) ids.push_back(info.id);
+    if (page->next_cursor.empty()) break;
+    options.cursor = page->next_cursor;
+  }
+  EXPECT_THAT(
+      ids, ::testing::ElementsAre("a1", "b\\", "c' OR 1=1 -- ", "d e", "z9"));
+  options.cursor = "caf\xc3\xa9";
+  Result<ScanPage> bad = (*store)->Scan(options);
+  EXPECT_TRUE(bad.status().IsInvalidArgument()) << bad.status().ToString();
+  ExpectClearError(bad.status(),
+                   "scan cursor has a non-ASCII byte at position 4");
+}
+
 }  // namespace
 }  // namespace sessionkit::mysql_test

@@ -304,6 +304,22 @@ std::string WriteUnlessNewerSql(std::string_view table,
   return sql;
 }
 
+std::string ScanSql(std::string_view table, std::string_view cursor,
+                    std::optional<int64_t> live_after_ms, size_t limit) {
+  // The cursor is the last id of the page before, whatever a row holds: a
+  // literal in the id column's character set (its collation then decides,
+  // so the primary key serves the range), written in hex, so no byte of it
+  // is read as SQL.
+  std::string sql = WithTable(
+      "SELECT id, LENGTH(data), expires_at FROM `@T` WHERE id > _ascii ",
+      table);
+  AppendHex(&sql, cursor);
+  if (live_after_ms)
+    sql += " AND expires_at > " + std::to_string(*live_after_ms);
+  sql += " ORDER BY id LIMIT " + std::to_string(limit);
+  return sql;
+}
+
 std::vector<std::string> PreparedStatements(std::string_view table) {
   std::vector<std::string> out(static_cast<size_t>(Prepared::kCount));
   auto set = [&](Prepared which, std::string_view sql) {

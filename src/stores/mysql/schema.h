@@ -5,6 +5,8 @@
 #ifndef SESSIONKIT_STORES_MYSQL_SCHEMA_H_
 #define SESSIONKIT_STORES_MYSQL_SCHEMA_H_
 
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,6 +56,13 @@ std::vector<std::string> PreparedStatements(std::string_view table);
 std::string WriteUnlessNewerSql(std::string_view table,
                                 std::span<const VersionedWrite> writes,
                                 int64_t now_ms);
+
+// The statement of one page of Store::Scan: up to `limit` rows (id,
+// LENGTH(data), expires_at) whose id sorts after `cursor` (any ASCII
+// bytes; "" for the first page), in id order, only those that expire after
+// `live_after_ms` when it is given.
+std::string ScanSql(std::string_view table, std::string_view cursor,
+                    std::optional<int64_t> live_after_ms, size_t limit);
 
 // The statements that create the tables and procedures of `table` when
 // they are missing (CREATE ... IF NOT EXISTS), in order.

@@ -109,8 +109,10 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
     return locked.status();
   }
   if (locked.ok() && !locked->acquired()) {
-    return Status::Unavailable(store.name() + ": session " +
-                               SessionIdPrefix(entry.id) + " is locked");
+    // The tier answered: no outage (its breaker stays as it is, and the
+    // rest of the batch is applied); this entry is tried again later.
+    return Status::ResourceExhausted(store.name() + ": session " +
+                                     SessionIdPrefix(entry.id) + " is locked");
   }
   std::optional<SessionRecord> have;
   if (locked.ok()) {

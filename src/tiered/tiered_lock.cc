@@ -87,6 +87,13 @@ std::optional<TieredStore::Held> TieredStore::TakeHeld(std::string_view id,
   return held;
 }
 
+std::optional<LockOwner> TieredStore::HeldOwner(std::string_view id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = held_.lower_bound({std::string(id), std::string()});
+  if (it == held_.end() || it->first.first != id) return std::nullopt;
+  return LockOwner{it->first.second};
+}
+
 void TieredStore::NoteHeld(std::string_view id, const LockOwner& owner,
                            Held held) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -277,7 +284,7 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
                             const std::function<Status(Store&)>& locked,
                             const std::function<Status(Store&)>& plain,
                             const std::optional<SessionRecord>& queued,
-                            uint64_t version, bool changes) {
+                            uint64_t version, bool changes, bool destroy) {
   std::optional<Held> held = TakeHeld(id, owner);
   const size_t tier = held ? held->tier : FirstLockTier();
   const std::vector<size_t> also = held ? held->also : std::vector<size_t>();
@@ -309,8 +316,8 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
     // The tiers it stood in for get the write through the journal: one of
     // them may be the lock tier of the next request by now, whose locked
     // write (Memcached's compare-and-swap) a plain write here would spoil.
-    const bool ahead = has_async() && std::find(passed.begin(), passed.end(),
-                                                i) != passed.end();
+    const bool ahead =
+        std::find(passed.begin(), passed.end(), i) != passed.end();
     if (ahead) breakers_->Abandon(i);  // a probe Usable claimed, not made
     return i == tier || ahead ||
            std::find(also.begin(), also.end(), i) != also.end();
@@ -321,9 +328,10 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
   statuses.insert(statuses.end(), plain_statuses.begin(), plain_statuses.end());
   others.push_back(tier);
   statuses.push_back(st);
-  const bool journaled = has_async() && queued;
+  const bool journaled = has_async() && (queued || destroy);
   if (journaled) {
-    SK_RETURN_IF_ERROR(Queue(id, queued, version, Owed(others, statuses)));
+    SK_RETURN_IF_ERROR(Queue(id, destroy ? std::nullopt : queued, version,
+                             Owed(others, statuses)));
   }
   if (st.ok()) return st;
   // The lock tier did not answer a touch: the others and the journal
@@ -342,6 +350,25 @@ Status TieredStore::WriteAndUnlock(std::string_view id, std::string_view data,
       [&](Store& s) { return s.WriteAndUnlock(id, data, ttl, owner); },
       [&](Store& s) { return s.Write(id, data, ttl); }, record, VersionOf(data),
       /*changes=*/true);
+}
+
+Status TieredStore::DestroyLocked(std::string_view id, const LockOwner& owner,
+                                  uint64_t version) {
+  // The lock tier takes the destroy's mark as it ends the lock, in one
+  // step: a waiter it wakes reads the mark, never an empty tier it would
+  // fill from a tier behind that has not had the destroy yet (another
+  // host's journal may hold it), and a session the waiter starts again is
+  // not overwritten by a mark written after it. The other synchronous tiers
+  // and the tiers whose lock it took too get the mark, the tiers behind
+  // the destroy through the journal (a mark there too).
+  const std::string mark = EncodeTombstoneFrame(version);
+  return Release(
+      id, owner,
+      [&](Store& s) {
+        return s.WriteAndUnlock(id, mark, tombstone_ttl_, owner);
+      },
+      [&](Store& s) { return s.Write(id, mark, tombstone_ttl_); }, std::nullopt,
+      version, /*changes=*/true, /*destroy=*/true);
 }
 
 Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,

@@ -233,14 +233,15 @@ Status TieredStore::Write(std::string_view id, std::string_view data,
   const std::vector<size_t> asked = Usable();
   const std::vector<Status> statuses =
       OnTiers(asked, [&](size_t i) { return tiers_[i]->Write(id, data, ttl); });
-  if (!has_async()) return Combine(statuses);
-  SessionRecord record{std::string(data), env_->WallNow() + ttl};
-  Status queued = Queue(id, record, VersionOf(data), Owed(asked, statuses));
-  if (!queued.ok()) return queued;
-  // Queued: the journal holds it for the tiers behind, whatever the
-  // synchronous ones said, unless they refused it.
   Status st = Combine(statuses);
-  return st.ok() || IsOutage(st) ? Status::OK() : st;
+  // Refused (a value too large, say): not queued either, so that neither
+  // this host's reads nor the tiers behind get what the caller was told
+  // failed.
+  if (!has_async() || (!st.ok() && !IsOutage(st))) return st;
+  SessionRecord record{std::string(data), env_->WallNow() + ttl};
+  // Queued: the journal holds it for the tiers behind and for the
+  // synchronous ones that did not answer.
+  return Queue(id, record, VersionOf(data), Owed(asked, statuses));
 }
 
 Status TieredStore::Touch(std::string_view id, Duration ttl) {
@@ -293,6 +294,23 @@ uint64_t TieredStore::TombstoneVersion(std::string_view id) {
 Status TieredStore::Destroy(std::string_view id) {
   SK_CHECK_ID(id);
   Drain();
+  const uint64_t version = TombstoneVersion(id);
+  std::optional<LockOwner> owner = HeldOwner(id);
+  if (owner && has_async()) {
+    // A logout under this process's lock (PHP's session_destroy()).
+    Status st = DestroyLocked(id, *owner, version);
+    if (st.ok()) return st;
+    // The lock was lost, or its tier did not answer: as without a lock.
+  } else if (owner) {
+    // Every tier's destroy ends its lock; the stand-ins end here.
+    if (std::optional<Held> held = TakeHeld(id, *owner)) {
+      EndStandIns(held->passed);
+    }
+  }
+  return DestroyUnlocked(id, version);
+}
+
+Status TieredStore::DestroyUnlocked(std::string_view id, uint64_t version) {
   // The synchronous tiers at once and the destroy queued for the tiers
   // behind, then the lock tier: a waiter that the end of its lock wakes
   // finds the session gone from the others already.
@@ -301,12 +319,16 @@ Status TieredStore::Destroy(std::string_view id) {
   use.erase(std::remove(use.begin(), use.end(), lock_tier), use.end());
   std::vector<Status> statuses =
       OnTiers(use, [&](size_t i) { return tiers_[i]->Destroy(id); });
-  const uint64_t version = TombstoneVersion(id);
-  // The lock tier counts as reached here; if it fails, it is owed below.
+  // The lock tier counts as reached here; if it fails, it is owed below. A
+  // tier behind standing in as the lock tier is owed the destroy all the
+  // same: the journal leaves the tombstone there that refuses an older
+  // write another host still has to apply.
   std::vector<size_t> asked = use;
   std::vector<Status> answered = statuses;
-  asked.push_back(lock_tier);
-  answered.push_back(Status::OK());
+  if (!async_[lock_tier]) {
+    asked.push_back(lock_tier);
+    answered.push_back(Status::OK());
+  }
   Status queued = Queue(id, std::nullopt, version, Owed(asked, answered));
   const int64_t started = env_->BootClockMs();
   Status last = tiers_[lock_tier]->Destroy(id);
@@ -323,14 +345,18 @@ Status TieredStore::Destroy(std::string_view id) {
              (!async_[i] && std::find(use.begin(), use.end(), i) == use.end());
   }
   for (const Status& st : statuses) missed = missed || !st.ok();
-  if (missed || !queued.ok()) {
-    // A tier that was not reached may still hold the session: the others
-    // keep a mark newer than any copy, which wins over it when it is back
-    // (and repairs it).
+  // A tier that was not reached may still hold the session, and a tier
+  // behind holds it until the journal's destroy is applied there (another
+  // host reading it meanwhile would serve it, and repair it into the
+  // cache): the tiers reached keep a mark newer than any copy, which wins
+  // over it (and repairs it).
+  if (missed || !queued.ok() || has_async()) {
     const std::string mark = EncodeTombstoneFrame(version);
     std::vector<size_t> reached;
     for (size_t k = 0; k < use.size(); ++k) {
-      if (statuses[k].ok() && !async_[use[k]]) reached.push_back(use[k]);
+      if (statuses[k].ok() && (!async_[use[k]] || use[k] == lock_tier)) {
+        reached.push_back(use[k]);
+      }
     }
     OnTiers(reached, [&](size_t i) {
       return tiers_[i]->Write(id, mark, tombstone_ttl_);
@@ -364,11 +390,23 @@ Result<ScanPage> TieredStore::Scan(const ScanOptions& options) {
       asked = true;
       Result<ScanPage> page = tiers_[i]->Scan(options);
       Note(i, page.status());
+      if (page.ok()) DropMarks(i, *page);
       if (page.ok() || !IsOutage(page.status())) return page;
       last = page.status();
     }
   }
   return last;
+}
+
+void TieredStore::DropMarks(size_t i, ScanPage& page) {
+  // A destroy's mark is no session. Marks are the size of a frame header;
+  // only values that small are read to tell (the page's cursor stays).
+  static const size_t kMarkBytes = EncodeTombstoneFrame(0).size();
+  std::erase_if(page.sessions, [&](const SessionInfo& s) {
+    if (s.bytes != kMarkBytes) return false;
+    Result<SessionRecord> r = tiers_[i]->Read(s.id);
+    return r.ok() && IsTombstoneFrame(r->data);
+  });
 }
 
 Result<GcResult> TieredStore::Gc(TimePoint now) {

@@ -141,12 +141,24 @@ class TieredStore final : public Store {
   // Ends `owner`'s lock on its tier with `locked`, then (unless refused,
   // or unanswered when the call `changes` the session) applies `plain` to
   // the other usable synchronous tiers at once and queues `queued` (when
-  // given) for the tiers that still owe it (Owed).
+  // given), or a destroy (`destroy`), for the tiers that still owe it
+  // (Owed). The tiers it stood in for get nothing directly: one of them
+  // may be the next request's lock tier by now (docs/tiers.md, the
+  // handover); the journal, or the next locked read, corrects them.
   Status Release(std::string_view id, const LockOwner& owner,
                  const std::function<Status(Store&)>& locked,
                  const std::function<Status(Store&)>& plain,
                  const std::optional<SessionRecord>& queued, uint64_t version,
-                 bool changes = false);
+                 bool changes = false, bool destroy = false);
+  // Destroy of `id` by the process that holds its lock as `owner` (with
+  // a journal): the mark of `version` replaces the session everywhere, on
+  // the lock tier as its lock ends. Fails, changing nothing but the locks,
+  // when the lock was lost or its tier did not answer.
+  Status DestroyLocked(std::string_view id, const LockOwner& owner,
+                       uint64_t version);
+  // Destroy of `id` by a caller that holds no lock on it, or whose lock
+  // failed: ends the lock wherever it is held.
+  Status DestroyUnlocked(std::string_view id, uint64_t version);
   // The combined status of per-tier statuses of a write-like call: OK when
   // any tier took it; else the most telling failure.
   Status Combine(const std::vector<Status>& statuses) const;
@@ -154,6 +166,9 @@ class TieredStore final : public Store {
   // answered (Note); their statuses, in the order of `which`.
   std::vector<Status> OnTiers(const std::vector<size_t>& which,
                               const std::function<Status(size_t)>& call);
+  // Removes from `page`, listed by tier `i`, the sessions that are a
+  // destroy's mark there.
+  void DropMarks(size_t i, ScanPage& page);
   // NotFound naming this store and the session.
   Status NotFound(std::string_view id) const;
   // The answer of a read that found no live copy in `n`: NotFound when some
@@ -180,6 +195,8 @@ class TieredStore final : public Store {
   // table; nullopt when not noted.
   std::optional<Held> TakeHeld(std::string_view id, const LockOwner& owner);
   void NoteHeld(std::string_view id, const LockOwner& owner, Held held);
+  // The owner of a lock this process holds on `id` (noted), if any.
+  std::optional<LockOwner> HeldOwner(std::string_view id);
 
   // --- tiers written behind (tiered_journal.cc)
   bool has_async() const { return journal_ != nullptr; }

@@ -38,6 +38,9 @@ class FaultyStore final : public Store {
   std::atomic<bool> cas{false};
   // Lock requests are refused (not an outage): the drain cannot apply.
   std::atomic<bool> refuse_locks{false};
+  // Writes (plain and locked) are refused (not an outage), as a value too
+  // large.
+  std::atomic<bool> refuse_writes{false};
   // WriteUnlessNewer: the inner store's answer (kForward; LMDB's is
   // NotSupported), a check and write over the inner store under a mutex
   // (kCheckAndWrite: one step, as the SQL stores make it), or a refusal
@@ -63,6 +66,7 @@ class FaultyStore final : public Store {
   Status Write(std::string_view id, std::string_view data,
                Duration ttl) override {
     SK_RETURN_IF_ERROR(Gate());
+    if (refuse_writes) return Refused();
     if (on_write) on_write();
     ++generation_;
     return inner_->Write(id, data, ttl);
@@ -119,6 +123,7 @@ class FaultyStore final : public Store {
   Status WriteAndUnlock(std::string_view id, std::string_view data,
                         Duration ttl, const LockOwner& owner) override {
     SK_RETURN_IF_ERROR(Gate());
+    if (refuse_writes) return Refused();
     if (cas && generation_ != locked_generation_) {
       (void)inner_->Unlock(id, owner);
       return Status::LockLost(inner_->name() + ": changed since locked (test)");
@@ -147,11 +152,59 @@ class FaultyStore final : public Store {
     }
     return Status::OK();
   }
+  Status Refused() const {
+    return Status::InvalidArgument(name_ + ": value too large (test)");
+  }
   std::unique_ptr<Store> inner_;
   const std::string name_;
   std::atomic<int> generation_{0};  // plain writes so far
   std::atomic<int> locked_generation_{0};
   std::mutex batch_mu_;
+};
+
+// A store that another owner keeps: what two hosts' stores of tiers share.
+class SharedTier final : public Store {
+ public:
+  explicit SharedTier(Store* store) : s_(store) {}
+  const std::string& name() const override { return s_->name(); }
+  Result<SessionRecord> Read(std::string_view id) override {
+    return s_->Read(id);
+  }
+  Status Write(std::string_view id, std::string_view data,
+               Duration ttl) override {
+    return s_->Write(id, data, ttl);
+  }
+  Status Touch(std::string_view id, Duration ttl) override {
+    return s_->Touch(id, ttl);
+  }
+  Status Destroy(std::string_view id) override { return s_->Destroy(id); }
+  Result<bool> Exists(std::string_view id) override { return s_->Exists(id); }
+  Result<ScanPage> Scan(const ScanOptions& options) override {
+    return s_->Scan(options);
+  }
+  Result<GcResult> Gc(TimePoint now) override { return s_->Gc(now); }
+  Status Health() override { return s_->Health(); }
+  Status WriteUnlessNewer(const std::vector<VersionedWrite>& writes) override {
+    return s_->WriteUnlessNewer(writes);
+  }
+  Result<LockedRead> LockAndRead(std::string_view id,
+                                 const LockRequest& request) override {
+    return s_->LockAndRead(id, request);
+  }
+  Status WriteAndUnlock(std::string_view id, std::string_view data,
+                        Duration ttl, const LockOwner& owner) override {
+    return s_->WriteAndUnlock(id, data, ttl, owner);
+  }
+  Status TouchAndUnlock(std::string_view id, Duration ttl,
+                        const LockOwner& owner) override {
+    return s_->TouchAndUnlock(id, ttl, owner);
+  }
+  Status Unlock(std::string_view id, const LockOwner& owner) override {
+    return s_->Unlock(id, owner);
+  }
+
+ private:
+  Store* const s_;
 };
 
 inline constexpr Duration kTtl{60000};

@@ -41,6 +41,24 @@ TEST_P(StoreConformance, ExpiredLeaseIsTakenOver) {
   EXPECT_EQ(read->data, "after");
 }
 
+// A holder that keeps its connection and never releases (its web server
+// died without closing it): a Gc long after its lease keeps what the store
+// needs to take the lock over.
+TEST_P(StoreConformance, ExpiredLeaseIsTakenOverAfterAGc) {
+  const std::string id = NewId();
+  LockRequest a = Request("a");
+  a.lease = Duration(300);
+  SK_LOCK_OR_SKIP(locked, id, a);
+  ASSERT_TRUE(locked->acquired());
+  Wait(Duration(500));
+  SK_ASSERT_OK(store().Gc(Now() + std::chrono::hours(3)));
+  Result<LockedRead> b = store().LockAndRead(id, Request("b", Duration(0)));
+  SK_ASSERT_OK(b);
+  ASSERT_TRUE(b->acquired()) << "a lock past its lease was not taken over";
+  EXPECT_EQ(b->broken_owner, a.owner.token);
+  SK_EXPECT_OK(store().Unlock(id, Request("b").owner));
+}
+
 TEST_P(StoreConformance, WaiterTakesOverWhenLeaseRunsOut) {
   const std::string id = NewId();
   LockRequest a = Request("a");

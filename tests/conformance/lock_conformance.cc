@@ -127,6 +127,33 @@ TEST_P(StoreConformance, SecondOwnerTimesOutWithinItsWait) {
   SK_EXPECT_OK(store().Unlock(id, Request("a").owner));
 }
 
+// A waiter granted the lock after the session expired reads no session,
+// however long it waited inside the store (a wait on the server counts the
+// expiry, and the lease, from the grant, not from the call).
+TEST_P(StoreConformance, AWaiterGrantedAfterTheExpiryReadsNoSession) {
+  const Duration ttl = factory().short_ttl;
+  const std::string id = NewId();
+  SK_ASSERT_OK(store().Write(id, "short-lived", ttl));
+  SK_LOCK_OR_SKIP(locked, id, Request("a"));
+  ASSERT_TRUE(locked->acquired());
+  const LockRequest b_request =
+      Request("b", ttl + factory().expiry_slack + Ms(5000));
+  Result<LockedRead> b = Status::Internal("not run");
+  std::thread waiter([&] { b = store().LockAndRead(id, b_request); });
+  Wait(ttl);
+  const bool expired =
+      WaitUntil([&] { return store().Read(id).status().IsNotFound(); },
+                factory().expiry_slack);
+  SK_EXPECT_OK(store().Unlock(id, Request("a").owner));
+  waiter.join();
+  ASSERT_TRUE(expired) << "the session did not expire";
+  SK_ASSERT_OK(b);
+  ASSERT_TRUE(b->acquired());
+  EXPECT_FALSE(b->found) << "the waiter read a session that had expired: "
+                         << b->record.data;
+  SK_EXPECT_OK(store().Unlock(id, b_request.owner));
+}
+
 TEST_P(StoreConformance, UnlockByNonOwnerDoesNothing) {
   const std::string id = NewId();
   SK_LOCK_OR_SKIP(locked, id, Request("a"));

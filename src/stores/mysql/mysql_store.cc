@@ -394,9 +394,8 @@ Result<GcResult> MysqlStore::GcWithProgress(TimePoint now,
   }
   // Lock rows of holders that never released, past their retention.
   for (;;) {
-    const std::string sql = "DELETE FROM `" + options_.table +
-                            "_locks` WHERE keep_until <= " + cut +
-                            " ORDER BY keep_until LIMIT " + batch;
+    const std::string sql =
+        GcLocksSql(options_.table, ToUnixMillis(now), kGcBatch);
     Result<std::vector<ResultSet>> out = Exchange(**conn, Text(sql));
     if (!out.ok()) return out.status();
     if (out->empty() ||

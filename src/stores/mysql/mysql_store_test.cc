@@ -450,5 +450,44 @@ TEST_F(MysqlStoreTest, AScanGoesOnPastRowsWithIdsOutsidePhpsCharset) {
                    "scan cursor has a non-ASCII byte at position 4");
 }
 
+// A lock taken while a destroy of the unlocked session is under way (its
+// delete waits for another transaction's row lock here) may read the
+// session before the delete commits; the destroy then ends it, so its
+// write cannot bring the logged-out session back.
+TEST_F(MysqlStoreTest, ALockTakenDuringADestroyCannotWriteTheSessionBack) {
+  auto d = Open();
+  auto h = Open();
+  SK_ASSERT_OK(d);
+  SK_ASSERT_OK(h);
+  SK_ASSERT_OK((*d)->Write("racing", "logged-in", kLong));
+  const std::string t = "`" + g_server->database() + "`.`" + table_ + "`";
+  std::thread blocker([&] {
+    (void)g_server->Sql("BEGIN; SELECT id FROM " + t +
+                        " WHERE id = 'racing' FOR UPDATE; DO SLEEP(1); "
+                        "COMMIT;");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Status destroyed = Status::Internal("not run");
+  std::thread destroyer([&] { destroyed = (*d)->Destroy("racing"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  LockRequest request;
+  request.owner = LockOwner::Generate();
+  request.wait = Duration(5000);
+  Result<LockedRead> locked = (*h)->LockAndRead("racing", request);
+  blocker.join();
+  destroyer.join();
+  SK_ASSERT_OK(destroyed);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  Status wrote =
+      (*h)->WriteAndUnlock("racing", "written back", kLong, request.owner);
+  if (locked->found) {
+    EXPECT_TRUE(wrote.IsLockLost()) << wrote.ToString();
+    EXPECT_TRUE((*h)->Read("racing").status().IsNotFound());
+  } else {
+    SK_EXPECT_OK(wrote);
+  }
+}
+
 }  // namespace
 }  // namespace sessionkit::mysql_test

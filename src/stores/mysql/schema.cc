@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS `@T_locks` (
 // earlier holder, who died or was taken over, is found by its duplicate
 // key) and no result set is sent that says nothing.
 constexpr std::string_view kLockProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk3_lock`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk4_lock`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_lease_until BIGINT, IN p_keep_until BIGINT,
     IN p_wait DOUBLE, IN p_max_waiters INT, IN p_break VARBINARY(512))
@@ -69,6 +69,8 @@ proc: BEGIN
   DECLARE v_old VARBINARY(512) DEFAULT NULL;
   DECLARE v_conn BIGINT UNSIGNED DEFAULT NULL;
   DECLARE v_left INT DEFAULT 0;
+  DECLARE v_started DECIMAL(20, 6) DEFAULT UNIX_TIMESTAMP(SYSDATE(6));
+  DECLARE v_waited BIGINT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
   DECLARE CONTINUE HANDLER FOR 1062 SET v_left = 1;
   IF IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
@@ -99,6 +101,13 @@ proc: BEGIN
       IF v_slot IS NOT NULL THEN
         DO RELEASE_LOCK(v_slot);
       END IF;
+      -- The caller's clock as it is now, not when it called: the lease
+      -- runs from the grant, and a session that expired meanwhile is not
+      -- read.
+      SET v_waited = FLOOR(1000 * (UNIX_TIMESTAMP(SYSDATE(6)) - v_started));
+      SET p_now = p_now + v_waited;
+      SET p_lease_until = p_lease_until + v_waited;
+      SET p_keep_until = p_keep_until + v_waited;
     END IF;
   END IF;
   IF v_got = 1 THEN
@@ -136,7 +145,7 @@ END)sql";
 // takeover is gone before its taker gets the server lock, so the row
 // cannot change under a holder.
 constexpr std::string_view kReleaseProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk3_release`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk4_release`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_expires BIGINT, IN p_data LONGBLOB, IN p_mode INT)
 proc: BEGIN
@@ -178,24 +187,24 @@ proc: BEGIN
 END)sql";
 
 // Deletes the session and its lock row, then ends the lock: released when
-// this connection holds it, else the holder's connection (the one the row
-// named) is ended, which frees it at once.
+// this connection holds it, else the holder's connection is ended, which
+// frees it at once.
 constexpr std::string_view kDestroyProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk3_destroy`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk4_destroy`(
     IN p_id VARCHAR(256) CHARACTER SET ascii)
 BEGIN
   DECLARE v_name VARCHAR(64) DEFAULT
     CONCAT('sk', SHA1(CONCAT(DATABASE(), '.@T/', p_id)));
-  DECLARE v_conn BIGINT UNSIGNED DEFAULT NULL;
   DECLARE v_holder BIGINT UNSIGNED DEFAULT NULL;
   DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
-  SELECT conn INTO v_conn FROM `@T_locks` WHERE id = p_id;
   DELETE FROM `@T` WHERE id = p_id;
   DELETE FROM `@T_locks` WHERE id = p_id;
   SET v_holder = IS_USED_LOCK(v_name);
   IF v_holder <=> CONNECTION_ID() THEN
     DO RELEASE_LOCK(v_name);
-  ELSEIF v_holder IS NOT NULL AND v_holder <=> v_conn THEN
+  ELSEIF v_holder IS NOT NULL THEN
+    -- Whoever holds it, named by the lock row or not yet (a lock taken
+    -- while the rows were deleted has read the session before its delete).
     KILL CONNECTION v_holder;
   END IF;
 END)sql";
@@ -242,7 +251,7 @@ const std::vector<Column>& Columns() {
 }  // namespace
 
 std::string Procedure(std::string_view table, std::string_view step) {
-  return "`" + std::string(table) + "_sk3_" + std::string(step) + "`";
+  return "`" + std::string(table) + "_sk4_" + std::string(step) + "`";
 }
 
 std::vector<std::string> SchemaStatements(std::string_view table) {
@@ -318,6 +327,18 @@ std::string ScanSql(std::string_view table, std::string_view cursor,
     sql += " AND expires_at > " + std::to_string(*live_after_ms);
   sql += " ORDER BY id LIMIT " + std::to_string(limit);
   return sql;
+}
+
+std::string GcLocksSql(std::string_view table, int64_t cut_ms, int batch) {
+  // Not the row of a holder whose connection still holds the server lock
+  // (a web server that died without closing it): without the row, nobody
+  // could take its lock over.
+  return WithTable(
+      "DELETE FROM `@T_locks` WHERE keep_until <= " + std::to_string(cut_ms) +
+          " AND NOT (IS_USED_LOCK(CONCAT('sk', SHA1(CONCAT(DATABASE(), "
+          "'.@T/', id)))) <=> conn) ORDER BY keep_until LIMIT " +
+          std::to_string(batch),
+      table);
 }
 
 std::vector<std::string> PreparedStatements(std::string_view table) {

@@ -19,7 +19,7 @@
 namespace sessionkit::mysql {
 
 // The longest table name: `<table>_locks` and the procedures' names
-// (`<table>_sk3_release`) stay within MariaDB's 64 characters.
+// (`<table>_sk4_release`) stay within MariaDB's 64 characters.
 inline constexpr size_t kMaxTableName = 48;
 
 // The most rows one statement of Gc deletes.
@@ -63,6 +63,11 @@ std::string WriteUnlessNewerSql(std::string_view table,
 // `live_after_ms` when it is given.
 std::string ScanSql(std::string_view table, std::string_view cursor,
                     std::optional<int64_t> live_after_ms, size_t limit);
+
+// The statement of one batch of Gc's lock rows: up to `batch` rows past
+// their retention at `cut_ms`, but for those whose holder's connection
+// still holds the session's server lock.
+std::string GcLocksSql(std::string_view table, int64_t cut_ms, int batch);
 
 // The statements that create the tables and procedures of `table` when
 // they are missing (CREATE ... IF NOT EXISTS), in order.

@@ -97,6 +97,7 @@ DECLARE
   c_conn integer;
   n integer;
   saved text;
+  started timestamptz := clock_timestamp();
 BEGIN
   -- Nothing this call writes needs the disk: the lock record is in an
   -- unlogged table, and a read may prune old row versions of the session's
@@ -144,6 +145,10 @@ BEGIN
       got := false;
     END;
     PERFORM set_config('lock_timeout', saved, true);
+    -- The caller's clock as it is now, not when it called: the lease runs
+    -- from the grant, and a session that expired meanwhile is not read.
+    p_now := p_now + floor(1000 * extract(epoch FROM
+                                          clock_timestamp() - started));
   END IF;
   IF NOT got THEN
     o_outcome := 1;
@@ -215,8 +220,16 @@ RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
   c_conn integer;
 BEGIN
-  DELETE FROM {T}_locks l WHERE l.id = p_id RETURNING l.conn INTO c_conn;
+  -- The lock row first, written (or kept, locked) until the commit: a lock
+  -- taken meanwhile waits for it at its own row, so it reads the session
+  -- after the delete (its read would not wait for the deleted row).
+  INSERT INTO {T}_locks AS l (id, owner, lease_until, conn, keep_until,
+                              waiters)
+    VALUES (p_id, '', 0, pg_backend_pid(), 0, 0)
+    ON CONFLICT (id) DO UPDATE SET waiters = l.waiters
+    RETURNING l.conn INTO c_conn;
   DELETE FROM {T} s WHERE s.id = p_id;
+  DELETE FROM {T}_locks l WHERE l.id = p_id;
   -- The lock passes to a waiter at once: released when this session holds
   -- it (p_held), else the holder's server session is ended.
   IF p_held THEN
@@ -341,11 +354,15 @@ std::vector<Statement> Statements(const std::string& table) {
        "FOR UPDATE SKIP LOCKED) AND expires_at <= $1::int8 "
        "RETURNING octet_length(data) AS n) "
        "SELECT count(*)::int8, coalesce(sum(n), 0)::int8 FROM d"},
+      // Not the record of a holder whose server session still holds an
+      // advisory lock (a web server that died without closing its
+      // connection): without it, nobody could take its lock over.
       {kGcLocks,
-       "WITH d AS (DELETE FROM {T}_locks WHERE id IN (SELECT id FROM "
-       "{T}_locks WHERE keep_until <= $1::int8 ORDER BY keep_until "
-       "LIMIT $2::int8 FOR UPDATE SKIP LOCKED) RETURNING 1) "
-       "SELECT count(*)::int8 FROM d"},
+       "WITH d AS (DELETE FROM {T}_locks WHERE id IN (SELECT l.id FROM "
+       "{T}_locks l WHERE l.keep_until <= $1::int8 AND NOT EXISTS (SELECT 1 "
+       "FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted AND "
+       "k.pid = l.conn) ORDER BY l.keep_until LIMIT $2::int8 FOR UPDATE OF l "
+       "SKIP LOCKED) RETURNING 1) SELECT count(*)::int8 FROM d"},
       {kHealth, "SELECT 1"},
   };
   for (Statement& st : s) st.sql = Expand(st.sql, table);
@@ -367,10 +384,25 @@ std::string WriteUnlessNewerSql(const std::string& table, size_t rows) {
   return Expand(sql, table);
 }
 
+// The functions' version, kept as the comment of {T}_lock and {T}_destroy:
+// a store that finds another replaces the functions (CREATE OR REPLACE),
+// so that a release's fixes reach tables made by an earlier one.
+constexpr std::string_view kFunctionsVersion = "sessionkit functions 2";
+
+constexpr std::string_view kFunctionsComment = R"sql(
+COMMENT ON FUNCTION {T}_lock(text, bigint, text, bigint, bigint, boolean,
+                             text, integer, integer) IS '{V}';
+COMMENT ON FUNCTION {T}_destroy(text, bigint, boolean) IS '{V}';
+)sql";
+
 std::string SchemaSql(const std::string& table) {
+  std::string comment = Expand(kFunctionsComment, table);
+  for (size_t at; (at = comment.find("{V}")) != std::string::npos;) {
+    comment.replace(at, 3, kFunctionsVersion);
+  }
   return Expand(kTables, table) + Expand(kEndHolderFunction, table) +
          Expand(kLockFunction, table) + Expand(kReleaseFunction, table) +
-         Expand(kDestroyFunction, table);
+         Expand(kDestroyFunction, table) + comment;
 }
 
 int64_t LockKey(std::string_view database, std::string_view table,
@@ -414,7 +446,14 @@ Status EnsureSchema(Connection& conn, const PostgresOptions& options,
       "_release(text,bigint,text,integer,bytea,bigint,bigint,boolean)') "
       "IS NOT NULL AND to_regprocedure('" +
       t + "_destroy(text,bigint,boolean)') IS NOT NULL AND to_regprocedure('" +
-      t + "_end_holder(bigint,integer)') IS NOT NULL)";
+      t + "_end_holder(bigint,integer)') IS NOT NULL) AND " +
+      "obj_description(to_regprocedure('" + t +
+      "_lock(text,bigint,text,bigint,bigint,boolean,text,integer,integer)'), "
+      "'pg_proc') IS NOT DISTINCT FROM '" +
+      std::string(kFunctionsVersion) +
+      "' AND obj_description(to_regprocedure('" + t +
+      "_destroy(text,bigint,boolean)'), 'pg_proc') IS NOT DISTINCT FROM '" +
+      std::string(kFunctionsVersion) + "'";
   Result<Rows> have = conn.Query(functions, {}, deadline, what);
   if (!have.ok()) return have.status();
   if (s.ok() && l.ok() && have->Int(0, 0) != 0) return Status::OK();

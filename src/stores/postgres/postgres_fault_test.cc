@@ -334,5 +334,70 @@ TEST_F(PostgresFaultTest, PausedServerFailsWithinTheTimeouts) {
   EXPECT_EQ(again->data, "x");
 }
 
+// A lock taken while a destroy of the unlocked session is under way (its
+// delete waits for another transaction's row lock here) reads the session
+// after the delete: it never gets the logged-out session to write back.
+TEST_F(PostgresFaultTest, ALockTakenDuringADestroyReadsNoSession) {
+  const std::string table = FreshTable();
+  const std::string query = "table=" + table + "&read_timeout=5s";
+  auto d = Open(query);
+  auto h = Open(query);
+  SK_ASSERT_OK(d);
+  SK_ASSERT_OK(h);
+  SK_ASSERT_OK((*d)->Write("racing", "logged-in", Duration(60000)));
+  std::thread blocker([&] {
+    (void)Server()->Psql("BEGIN; SELECT id FROM " + table +
+                         " WHERE id = 'racing' FOR UPDATE; "
+                         "SELECT pg_sleep(1); COMMIT;");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Status destroyed = Status::Internal("not run");
+  std::thread destroyer([&] { destroyed = (*d)->Destroy("racing"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  LockRequest request;
+  request.owner = LockOwner::Generate();
+  request.wait = Duration(5000);
+  Result<LockedRead> locked = (*h)->LockAndRead("racing", request);
+  blocker.join();
+  destroyer.join();
+  SK_ASSERT_OK(destroyed);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  EXPECT_FALSE(locked->found)
+      << "read the session being destroyed: " << locked->record.data;
+  SK_EXPECT_OK((*h)->Unlock("racing", request.owner));
+  EXPECT_TRUE((*h)->Read("racing").status().IsNotFound());
+}
+
+// The functions of an earlier release (another version in their comment)
+// are replaced at the next first connection, so that its fixes reach a
+// table made before.
+TEST_F(PostgresFaultTest, FunctionsOfAnEarlierReleaseAreReplaced) {
+  const std::string table = FreshTable();
+  const std::string query = "table=" + table;
+  {
+    auto store = Open(query);
+    SK_ASSERT_OK(store);
+    SK_ASSERT_OK((*store)->Write("upgraded", "v1", Duration(60000)));
+  }
+  const std::string comment = "SELECT obj_description(to_regprocedure('" +
+                              table +
+                              "_destroy(text,bigint,boolean)'), 'pg_proc')";
+  SK_ASSERT_OK(Server()->Psql("COMMENT ON FUNCTION " + table +
+                              "_destroy(text, bigint, boolean) IS "
+                              "'sessionkit functions 1'"));
+  auto before = Server()->Psql(comment);
+  SK_ASSERT_OK(before);
+  EXPECT_THAT(*before, HasSubstr("functions 1"));
+  auto store = Open(query);
+  SK_ASSERT_OK(store);
+  auto read = (*store)->Read("upgraded");
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "v1");
+  auto after = Server()->Psql(comment);
+  SK_ASSERT_OK(after);
+  EXPECT_THAT(*after, HasSubstr("sessionkit functions 2"));
+}
+
 }  // namespace
 }  // namespace sessionkit::postgres_test::fault_test

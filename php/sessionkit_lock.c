@@ -119,7 +119,8 @@ static bool sk_in_read_and_close(void) {
   if (Z_TYPE_P(options) != IS_ARRAY) return false;
   flag = zend_hash_str_find_deref(Z_ARRVAL_P(options), "read_and_close",
                                   sizeof("read_and_close") - 1);
-  return flag != NULL && zend_is_true(flag);
+  /* As session_start() reads it: as an integer ("no" is 0, not true). */
+  return flag != NULL && zval_get_long(flag) != 0;
 }
 
 /* Fills the lock options of this request's read; false when it takes no

@@ -432,6 +432,12 @@ class SessionEngine {
                              std::string_view payload, uint64_t version,
                              uint8_t write_count,
                              const CompressionOptions& compression) const;
+  // True (and logged) when `lock` is held by another process of this host
+  // than the calling one: the caller was forked from the holder, and its
+  // `what` ("write", "release") of session `id` must not end the holder's
+  // lock.
+  bool LockOfParent(std::string_view id, const SessionLock& lock,
+                    std::string_view what);
   // Logs and counts a refused locked write or touch.
   void ReportLockLost(std::string_view id, const Status& status,
                       std::string_view what);

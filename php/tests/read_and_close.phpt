@@ -36,6 +36,24 @@ session_id('abcdefghijklmnopqrstuvwxyz012345');
 session_start();
 var_dump(session_id() !== 'abcdefghijklmnopqrstuvwxyz012345');
 session_write_close();
+
+// PHP reads the option as an integer: 'no' is 0, so the session stays open,
+// and it holds its lock like any open session.
+function other(string $path, string $id): string {
+    $cmd = getenv('TEST_PHP_EXECUTABLE') . ' ' . getenv('TEST_PHP_EXTRA_ARGS')
+        . ' -d session.use_cookies=0 -d session.gc_probability=0'
+        . ' -d sessionkit.lock_wait_ms=0 -d sessionkit.lock_timeout_action=fail'
+        . ' -d ' . escapeshellarg("session.save_path=\"$path\"")
+        . ' -r ' . escapeshellarg('session_id($argv[1]); echo @session_start() ? "free" : "locked";')
+        . ' ' . escapeshellarg($id);
+    return trim(shell_exec($cmd . ' 2>&1'));
+}
+session_id($id);
+var_dump(session_start(['read_and_close' => 'no']));
+var_dump(session_status() === PHP_SESSION_ACTIVE);
+echo "while open: ", other($path, $id), "\n";
+session_write_close();
+echo "after: ", other($path, $id), "\n";
 ?>
 --EXPECT--
 bool(true)
@@ -46,3 +64,7 @@ bool(true)
 array(0) {
 }
 bool(true)
+bool(true)
+bool(true)
+while open: locked
+after: free

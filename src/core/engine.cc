@@ -299,6 +299,30 @@ Result<ReadResult> SessionEngine::DoReadForUpdate(std::string_view id,
   return read;
 }
 
+bool SessionEngine::LockOfParent(std::string_view id, const SessionLock& lock,
+                                 std::string_view what) {
+  if (lock.state != LockState::kHeld) return false;
+  const std::optional<LockOwner::Parts> parts =
+      LockOwner::Parse(lock.owner.token);
+  if (!parts || parts->pid == env_->Pid() ||
+      parts->host != LockOwner::ThisHost(env_)) {
+    return false;
+  }
+  // A child forked while its parent held the session (pcntl_fork() after
+  // session_start()) ends with the parent's copy of the request: its
+  // write or release would end the parent's lock under it, and the
+  // parent's own write would then be refused.
+  Log(LogLevel::kNotice,
+      store_->name() + ": session " + SessionIdPrefix(id) + ": " +
+          std::string(what) +
+          " skipped: this process was forked from the one that holds the "
+          "session lock (process " +
+          std::to_string(parts->pid) +
+          "), which keeps it; close the session before forking to save "
+          "from the child");
+  return true;
+}
+
 void SessionEngine::ReportLockLost(std::string_view id, const Status& status,
                                    std::string_view what) {
   counters_->lost++;
@@ -370,6 +394,7 @@ Status SessionEngine::DoWrite(std::string_view id, std::string_view payload,
   SK_RETURN_IF_ERROR(CheckTtl(ttl));
   auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
+  if (LockOfParent(id, lock, "write")) return Status::OK();
   if (lock.state == LockState::kReadOnly) {
     counters_->writes_skipped++;
     Count(MetricCounter::kWritesSkipped);
@@ -428,6 +453,7 @@ Status SessionEngine::DoTouch(std::string_view id, Duration ttl,
   // A read-only request writes nothing, not even an expiry: the holder may
   // have destroyed the session meanwhile.
   if (lock.state == LockState::kReadOnly) return Status::OK();
+  if (LockOfParent(id, lock, "lifetime update")) return Status::OK();
   auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
   // A touch is a visit: while the first-visit lifetime grows, the new
@@ -453,6 +479,7 @@ Status SessionEngine::DoTouch(std::string_view id, Duration ttl,
 Status SessionEngine::Unlock(std::string_view id, const SessionLock& lock) {
   if (lock.state != LockState::kHeld) return Status::OK();
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
+  if (LockOfParent(id, lock, "release")) return Status::OK();
   auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
   return store_->Unlock(*key, lock.owner);

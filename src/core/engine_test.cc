@@ -295,6 +295,41 @@ TEST(EngineEnvTest, GcTimeAndLockTokensComeFromTheEnv) {
   EXPECT_EQ(store->last_lock.max_waiters, defaults.max_waiters);
 }
 
+// A child forked while its parent held the session (pcntl_fork() after
+// session_start()) ends without writing or releasing it: the parent keeps
+// its lock, and saves.
+TEST(EngineEnvTest, AForkedChildLeavesItsParentsLockAlone) {
+  test::FakeEnv env;
+  auto owned = std::make_unique<FakeStore>();
+  FakeStore* store = owned.get();
+  std::vector<std::string> logs;
+  EngineOptions options;
+  options.env = &env;
+  options.log = [&](LogLevel, std::string_view msg) { logs.emplace_back(msg); };
+  SessionEngine engine(std::move(owned), options);
+  const std::string id = "abcdefghijklmnopqrstuvwxyz012345";
+  ASSERT_TRUE(engine.Write(id, "n|i:1;", Duration(60000)).ok());
+  auto r = engine.ReadForUpdate(id, LockOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  env.SetPid(test::FakeEnv::kPid + 1);  // the child
+  store->calls.clear();
+  EXPECT_TRUE(engine.Write(id, "n|i:2;", Duration(60000), r->lock).ok());
+  EXPECT_TRUE(engine.Touch(id, Duration(60000), r->lock).ok());
+  EXPECT_TRUE(engine.Unlock(id, r->lock).ok());
+  EXPECT_TRUE(store->calls.empty());
+  EXPECT_FALSE(store->holder.empty());
+  ASSERT_EQ(logs.size(), 3u);
+  EXPECT_NE(logs[0].find("write skipped: this process was forked"),
+            std::string::npos)
+      << logs[0];
+  env.SetPid(test::FakeEnv::kPid);  // the parent
+  ASSERT_TRUE(engine.Write(id, "n|i:3;", Duration(60000), r->lock).ok());
+  EXPECT_TRUE(store->holder.empty());
+  auto read = engine.Read(id);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->payload, "n|i:3;");
+}
+
 // --- Locking -----------------------------------------------------------
 
 TEST_F(EngineTest, LockedReadWriteCostsOneCallEach) {

@@ -246,6 +246,22 @@ Result<LockedRead> TieredStore::LockOnce(std::string_view id,
       // This host's journal, read under the lock too: a destroy queued before
       // the lock was ended is seen.
       if (has_async()) n.answers[journal_slot()] = Pending(id);
+      // A tier behind whose lock was taken (standing in, or the handover)
+      // read its copy before the journal was read, and the drain writes it
+      // without the session's lock: an entry applied there in between has
+      // left the journal since. Read again, now after the journal (an entry
+      // leaves it only once applied), it is seen in one or the other.
+      for (size_t i = 0; i < tiers_.size(); ++i) {
+        const bool locked_here =
+            i == tier || std::find(also.begin(), also.end(), i) != also.end();
+        if (!async_[i] || !locked_here) continue;
+        Answer again;
+        ReadTier(id, i, again);
+        Answer& had = n.answers[i];
+        if (again.record && (!had.record || again.version > had.version)) {
+          had = std::move(again);
+        }
+      }
       PickNewest(n);
       ReadBehind(id, n, tier);
       // Under the lock no other request writes the session: the tiers that

@@ -1,8 +1,9 @@
-// Logouts across hosts, and the releases of a request that stood in for a
+// Logouts across hosts, and the locks of a request that stands in for a
 // tier: two "hosts" are two stores of tiers over the same tier stores, each
 // with its own journal and breakers. A destroyed session is never served
-// again through a tier that has not had the destroy yet, and a release
-// never spoils the next request's lock.
+// again through a tier that has not had the destroy yet, a lock on the tier
+// behind reads what the drain applied there meanwhile, and a release never
+// spoils the next request's lock.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -181,6 +182,30 @@ TEST_F(TieredLogoutTest, ALogoutOnTheTierBehindAsLockTierRefusesOlderWrites) {
     EXPECT_TRUE(GoneIn(*shared_[0], kId));
     EXPECT_TRUE(host_[1]->Read(kId).status().IsNotFound());
   }
+}
+
+// While the cache is left out, the tier behind is the lock tier. The drain
+// applies the session's entry there (without the session's lock, as the SQL
+// stores do) just after the lock read it and before the journal is read:
+// the request still reads the session, from one or the other.
+TEST_F(TieredLogoutTest, ALockBehindReadsAnEntryAppliedWhileItLocked) {
+  OpenHost(0);
+  gate_[0][1]->batches = FaultyStore::Batches::kCheckAndWrite;
+  SK_ASSERT_OK(host_[0]->Write(kId, Frame(5, "five"), kTtl));
+  ASSERT_TRUE(shared_[1]->Read(kId).status().IsNotFound());
+  CacheDownFor(0);
+  std::atomic<bool> drained{false};
+  gate_[0][1]->after_lock = [&] {
+    if (!drained.exchange(true)) Host(0).DrainStep();
+  };
+  auto r = host_[0]->LockAndRead(kId, Request("owner-a"));
+  gate_[0][1]->after_lock = nullptr;
+  ASSERT_TRUE(drained);
+  ASSERT_EQ(Held(*shared_[1], kId), "five") << "the drain did not apply it";
+  ASSERT_TRUE(r.ok() && r->acquired()) << r.status().ToString();
+  EXPECT_TRUE(r->found) << "the session read as new: it would start again";
+  EXPECT_EQ(PayloadOf(r->record.data), "five");
+  SK_EXPECT_OK(host_[0]->Unlock(kId, LockOwner{"owner-a"}));
 }
 
 // A request that took the handover (the lock on the cache and on the tier

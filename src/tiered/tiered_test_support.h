@@ -54,6 +54,8 @@ class FaultyStore final : public Store {
   // every LockAndRead.
   std::function<void()> on_write;
   std::function<void()> on_lock;
+  // When set, called when the inner store's LockAndRead has returned.
+  std::function<void()> after_lock;
   // Run by a blackholed call before it fails: the timeout's wait (a test
   // advances its fake clock here).
   std::function<void()> stall;
@@ -118,7 +120,9 @@ class FaultyStore final : public Store {
     if (refuse_locks) return Status::ResourceExhausted("locks refused (test)");
     if (on_lock) on_lock();
     locked_generation_ = generation_.load();
-    return inner_->LockAndRead(id, request);
+    Result<LockedRead> out = inner_->LockAndRead(id, request);
+    if (after_lock) after_lock();
+    return out;
   }
   Status WriteAndUnlock(std::string_view id, std::string_view data,
                         Duration ttl, const LockOwner& owner) override {

@@ -18,7 +18,16 @@ inline int64_t ToUnixMillis(TimePoint t) {
              t.time_since_epoch())
       .count();
 }
+// Milliseconds past what a TimePoint holds (about the year 2262: an expiry
+// in a row written by hand, a damaged record) saturate instead of
+// overflowing.
 inline TimePoint FromUnixMillis(int64_t ms) {
+  constexpr int64_t kMost =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          Clock::duration::max())
+          .count();
+  if (ms > kMost) return TimePoint(Clock::duration::max());
+  if (ms < -kMost) return TimePoint(-Clock::duration::max());
   return TimePoint(std::chrono::duration_cast<Clock::duration>(
       std::chrono::milliseconds(ms)));
 }

@@ -282,5 +282,15 @@ TEST(FrameTest, CodecNames) {
   EXPECT_EQ(FrameCodecName(FrameCodec::kNone), "none");
 }
 
+// Stored expiries past what a TimePoint holds (a row written by hand)
+// saturate: no overflow (UBSan), and they still compare as far future.
+TEST(ClockTest, MillisecondsPastTheClocksRangeSaturate) {
+  const TimePoint far = FromUnixMillis(9'999'999'999'999);
+  EXPECT_EQ(far, TimePoint(Clock::duration::max()));
+  EXPECT_GT(far, FromUnixMillis(4'102'444'800'000));  // 2100-01-01
+  EXPECT_EQ(FromUnixMillis(INT64_MIN), TimePoint(-Clock::duration::max()));
+  EXPECT_EQ(ToUnixMillis(FromUnixMillis(1'700'000'000'123)), 1'700'000'000'123);
+}
+
 }  // namespace
 }  // namespace sessionkit

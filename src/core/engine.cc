@@ -301,13 +301,12 @@ Result<ReadResult> SessionEngine::DoReadForUpdate(std::string_view id,
 
 bool SessionEngine::LockOfParent(std::string_view id, const SessionLock& lock,
                                  std::string_view what) {
-  if (lock.state != LockState::kHeld) return false;
-  const std::optional<LockOwner::Parts> parts =
-      LockOwner::Parse(lock.owner.token);
-  if (!parts || parts->pid == env_->Pid() ||
-      parts->host != LockOwner::ThisHost(env_)) {
+  if (lock.state != LockState::kHeld ||
+      !LockHolderIsOtherProcessOfThisHost(lock.owner.token, env_)) {
     return false;
   }
+  const std::optional<LockOwner::Parts> parts =
+      LockOwner::Parse(lock.owner.token);
   // A child forked while its parent held the session (pcntl_fork() after
   // session_start()) ends with the parent's copy of the request: its
   // write or release would end the parent's lock under it, and the

@@ -55,11 +55,7 @@ class TieredAsyncTest : public ::testing::Test {
     options.journal_path = dir_ + "/journal";
     options.env = env_;
     for (int i = 0; i < 2; ++i) {
-      LmdbOptions lmdb;
-      lmdb.path = dir_ + "/tier" + std::to_string(i);
-      lmdb.map_size = 16ull << 20;
-      lmdb.env = env_;
-      auto store = OpenLmdbStore(lmdb);
+      auto store = OpenLmdbTier(dir_ + "/tier" + std::to_string(i), env_);
       ASSERT_TRUE(store.ok()) << store.status().ToString();
       auto faulty = std::make_unique<FaultyStore>(std::move(*store));
       faulty->down = down_[i];

@@ -59,10 +59,7 @@ class TieredLogoutTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok()) << dir.status().ToString();
     dir_ = *dir;
     for (int i = 0; i < 2; ++i) {
-      LmdbOptions lmdb;
-      lmdb.path = dir_ + "/tier" + std::to_string(i);
-      lmdb.map_size = 16ull << 20;
-      auto store = OpenLmdbStore(lmdb);
+      auto store = OpenLmdbTier(dir_ + "/tier" + std::to_string(i));
       ASSERT_TRUE(store.ok()) << store.status().ToString();
       shared_[i] = std::move(*store);
     }
@@ -289,10 +286,7 @@ TEST(TieredStandInTest, AStandInsReleaseLeavesTheNextCasLockAlone) {
   options.breaker_path = *dir + "/breaker";
   FaultyStore* tier[2] = {};
   for (int i = 0; i < 2; ++i) {
-    LmdbOptions lmdb;
-    lmdb.path = *dir + "/tier" + std::to_string(i);
-    lmdb.map_size = 16ull << 20;
-    auto store = OpenLmdbStore(lmdb);
+    auto store = OpenLmdbTier(*dir + "/tier" + std::to_string(i));
     ASSERT_TRUE(store.ok());
     auto faulty = std::make_unique<FaultyStore>(std::move(*store));
     tier[i] = faulty.get();

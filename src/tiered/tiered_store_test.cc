@@ -63,11 +63,7 @@ class TieredStoreTest : public ::testing::Test {
     options.breaker_path = dir_ + "/breaker";
     options.env = &env_;
     for (size_t i = 0; i < 2; ++i) {
-      LmdbOptions lmdb;
-      lmdb.path = dir_ + "/" + prefix + std::to_string(i);
-      lmdb.map_size = 16ull << 20;
-      lmdb.env = &env_;
-      auto store = OpenLmdbStore(lmdb);
+      auto store = OpenLmdbTier(dir_ + "/" + prefix + std::to_string(i), &env_);
       if (!store.ok()) return store.status();
       auto faulty = std::make_unique<FaultyStore>(
           std::move(*store), i < names.size() ? names[i] : "");

@@ -15,6 +15,7 @@
 
 #include "sessionkit/frame.h"
 #include "sessionkit/store.h"
+#include "sessionkit/stores/lmdb.h"
 #include "tiered/versions.h"
 
 namespace sessionkit::tiered::fixtures {
@@ -210,6 +211,17 @@ class SharedTier final : public Store {
  private:
   Store* const s_;
 };
+
+// A tier of the tests: a 16 MiB LMDB store at `path`, on `env`'s clocks
+// (nullptr: the real ones).
+inline Result<std::unique_ptr<Store>> OpenLmdbTier(const std::string& path,
+                                                   Env* env = nullptr) {
+  LmdbOptions lmdb;
+  lmdb.path = path;
+  lmdb.map_size = 16ull << 20;
+  lmdb.env = env;
+  return OpenLmdbStore(lmdb);
+}
 
 inline constexpr Duration kTtl{60000};
 inline constexpr Duration kInterval{100};

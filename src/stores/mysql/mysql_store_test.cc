@@ -18,6 +18,7 @@
 #include "sessionkit/open.h"
 #include "sessionkit/store.h"
 #include "stores/mysql/mysql_store_test_fixture.h"
+#include "support/destroy_race.h"
 #include "support/mariadb_server.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
@@ -459,28 +460,18 @@ TEST_F(MysqlStoreTest, ALockTakenDuringADestroyCannotWriteTheSessionBack) {
   auto h = Open();
   SK_ASSERT_OK(d);
   SK_ASSERT_OK(h);
-  SK_ASSERT_OK((*d)->Write("racing", "logged-in", kLong));
   const std::string t = "`" + g_server->database() + "`.`" + table_ + "`";
-  std::thread blocker([&] {
+  test::DestroyRace race = test::RaceADestroyAndALock(**d, **h, "racing", [&] {
     (void)g_server->Sql("BEGIN; SELECT id FROM " + t +
                         " WHERE id = 'racing' FOR UPDATE; DO SLEEP(1); "
                         "COMMIT;");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Status destroyed = Status::Internal("not run");
-  std::thread destroyer([&] { destroyed = (*d)->Destroy("racing"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  LockRequest request;
-  request.owner = LockOwner::Generate();
-  request.wait = Duration(5000);
-  Result<LockedRead> locked = (*h)->LockAndRead("racing", request);
-  blocker.join();
-  destroyer.join();
-  SK_ASSERT_OK(destroyed);
+  SK_ASSERT_OK(race.destroyed);
+  Result<LockedRead>& locked = race.locked;
   SK_ASSERT_OK(locked);
   ASSERT_TRUE(locked->acquired());
   Status wrote =
-      (*h)->WriteAndUnlock("racing", "written back", kLong, request.owner);
+      (*h)->WriteAndUnlock("racing", "written back", kLong, race.owner);
   if (locked->found) {
     EXPECT_TRUE(wrote.IsLockLost()) << wrote.ToString();
     EXPECT_TRUE((*h)->Read("racing").status().IsNotFound());

@@ -18,6 +18,7 @@
 #include "sessionkit/open.h"
 #include "stores/postgres/postgres_store.h"
 #include "stores/postgres/postgres_test_env.h"
+#include "support/destroy_race.h"
 #include "support/test_status.h"
 
 namespace sessionkit::postgres_test::fault_test {
@@ -344,28 +345,18 @@ TEST_F(PostgresFaultTest, ALockTakenDuringADestroyReadsNoSession) {
   auto h = Open(query);
   SK_ASSERT_OK(d);
   SK_ASSERT_OK(h);
-  SK_ASSERT_OK((*d)->Write("racing", "logged-in", Duration(60000)));
-  std::thread blocker([&] {
+  test::DestroyRace race = test::RaceADestroyAndALock(**d, **h, "racing", [&] {
     (void)Server()->Psql("BEGIN; SELECT id FROM " + table +
                          " WHERE id = 'racing' FOR UPDATE; "
                          "SELECT pg_sleep(1); COMMIT;");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  Status destroyed = Status::Internal("not run");
-  std::thread destroyer([&] { destroyed = (*d)->Destroy("racing"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  LockRequest request;
-  request.owner = LockOwner::Generate();
-  request.wait = Duration(5000);
-  Result<LockedRead> locked = (*h)->LockAndRead("racing", request);
-  blocker.join();
-  destroyer.join();
-  SK_ASSERT_OK(destroyed);
+  SK_ASSERT_OK(race.destroyed);
+  Result<LockedRead>& locked = race.locked;
   SK_ASSERT_OK(locked);
   ASSERT_TRUE(locked->acquired());
   EXPECT_FALSE(locked->found)
       << "read the session being destroyed: " << locked->record.data;
-  SK_EXPECT_OK((*h)->Unlock("racing", request.owner));
+  SK_EXPECT_OK((*h)->Unlock("racing", race.owner));
   EXPECT_TRUE((*h)->Read("racing").status().IsNotFound());
 }
 

@@ -352,8 +352,10 @@ class SessionEngine {
   // Removes expired sessions; returns how many.
   Result<GcResult> Gc();
 
-  // True when a live session `id` exists (PHP's validate_sid). A malformed
-  // id is simply false.
+  // True when a live session `id` exists, or a request holds its lock and
+  // is creating it (Store::ExistsOrLocked): PHP's validate_sid, so strict
+  // mode keeps the id of a new session a parallel request opened first, as
+  // the files handler does. A malformed id is simply false.
   Result<bool> Exists(std::string_view id);
 
   // Creates a fresh id (CSPRNG, >= 128 bits) that no live session uses.

@@ -153,6 +153,14 @@ class Store {
   // True when a live (unexpired) session with this id exists.
   virtual Result<bool> Exists(std::string_view id) = 0;
 
+  // True when a live session with this id exists or its lock is held (its
+  // lease runs): a session a request is creating, not yet written. PHP's
+  // strict mode asks this: the files handler creates a session's file when
+  // a request opens it, so a parallel request with the new id keeps it
+  // rather than being handed another. The default: Exists, for a store
+  // that does not lock.
+  virtual Result<bool> ExistsOrLocked(std::string_view id);
+
   // Lists sessions in a stable order, a page at a time.
   virtual Result<ScanPage> Scan(const ScanOptions& options) = 0;
 

@@ -502,7 +502,7 @@ Result<bool> SessionEngine::DoExists(std::string_view id) {
   auto key = StoreKey(options_, id);
   if (!key.ok()) return key.status();
   if (options_.legacy != nullptr) return ExistsBesideLegacy(id, *key);
-  return store_->Exists(*key);
+  return store_->ExistsOrLocked(*key);
 }
 
 Result<std::string> SessionEngine::CreateId(const SessionIdOptions& options) {

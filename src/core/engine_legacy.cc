@@ -86,7 +86,8 @@ Result<bool> SessionEngine::ExistsBesideLegacy(std::string_view id,
   auto record = store_->Read(key);
   if (record.ok()) return !IsTombstoneFrame(record->data);
   if (!record.status().IsNotFound()) return record.status();
-  return LegacyExists(id);
+  if (LegacyExists(id)) return true;
+  return store_->ExistsOrLocked(key);  // a session being created
 }
 
 bool SessionEngine::DeleteLegacy(std::string_view id, std::string_view why) {

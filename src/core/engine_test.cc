@@ -243,6 +243,18 @@ TEST_F(EngineTest, TouchAndDestroyReachTheStore) {
   EXPECT_FALSE(*engine_->Exists(id_));
 }
 
+// PHP's strict mode asks Exists: a new session a request holds the lock of
+// exists before its first write, as the files handler's new file does.
+TEST_F(EngineTest, ASessionBeingCreatedExists) {
+  EXPECT_FALSE(*engine_->Exists(id_));
+  auto opened = engine_->ReadForUpdate(id_, LockOptions{});
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  ASSERT_FALSE(opened->found);
+  EXPECT_TRUE(*engine_->Exists(id_)) << "a session being created is unknown";
+  ASSERT_TRUE(engine_->Unlock(id_, opened->lock).ok());
+  EXPECT_FALSE(*engine_->Exists(id_)) << "an id opened and left exists";
+}
+
 TEST_F(EngineTest, CreateIdSkipsTakenIds) {
   store_->exists_answers_true = 2;
   auto id = engine_->CreateId({32, 5});

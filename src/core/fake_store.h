@@ -53,6 +53,11 @@ class FakeStore : public Store {
     }
     return data.count(std::string(id)) > 0;
   }
+  Result<bool> ExistsOrLocked(std::string_view id) override {
+    Result<bool> exists = Exists(id);
+    if (!exists.ok() || *exists) return exists;
+    return holder.count(std::string(id)) > 0;
+  }
   Result<ScanPage> Scan(const ScanOptions&) override { return ScanPage{}; }
   Result<GcResult> Gc(TimePoint now) override {
     gc_now = now;

@@ -14,6 +14,8 @@ Status LockingNotSupported(const Store& store) {
 
 uint64_t Store::TakeRoundTrips() { return 0; }
 
+Result<bool> Store::ExistsOrLocked(std::string_view id) { return Exists(id); }
+
 Status Store::WriteUnlessNewer(const std::vector<VersionedWrite>&) {
   return Status::NotSupported(name() +
                               ": cannot check a version and write in one step");

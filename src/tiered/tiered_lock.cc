@@ -77,6 +77,22 @@ size_t TieredStore::FirstLockTier() {
   return 0;
 }
 
+Result<bool> TieredStore::ExistsOrLocked(std::string_view id) {
+  SK_CHECK_ID(id);
+  Newest n;
+  Result<bool> live = LiveCopy(id, n);
+  if (!live.ok() || *live) return live;
+  // No live copy: a session being created is locked on the tier a lock
+  // would take now. One that holds a copy (a destroy's mark) would count
+  // it; one that does not answer holds no lock this host could wait for.
+  const size_t i = FirstLockTier();
+  if (n.answers[i].record) return false;
+  const int64_t started = env_->BootClockMs();
+  Result<bool> locked = tiers_[i]->ExistsOrLocked(id);
+  Note(i, locked.status(), started);
+  return locked.ok() && *locked;
+}
+
 std::optional<TieredStore::Held> TieredStore::TakeHeld(std::string_view id,
                                                        const LockOwner& owner) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -368,7 +368,12 @@ Status TieredStore::DestroyUnlocked(std::string_view id, uint64_t version) {
 
 Result<bool> TieredStore::Exists(std::string_view id) {
   SK_CHECK_ID(id);
-  Newest n = ReadAll(id, kNoTier, {});
+  Newest n;
+  return LiveCopy(id, n);
+}
+
+Result<bool> TieredStore::LiveCopy(std::string_view id, Newest& n) {
+  n = ReadAll(id, kNoTier, {});
   ReadBehind(id, n, kNoTier);
   if (!n.gone()) return true;
   Status st = NoCopy(id, n);

@@ -41,6 +41,8 @@ class TieredStore final : public Store {
   Status Touch(std::string_view id, Duration ttl) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
+  // Exists, else the lock tier's ExistsOrLocked (tiered_lock.cc).
+  Result<bool> ExistsOrLocked(std::string_view id) override;
   Result<ScanPage> Scan(const ScanOptions& options) override;
   Result<GcResult> Gc(TimePoint now) override;
   Status Health() override;
@@ -125,6 +127,9 @@ class TieredStore final : public Store {
   // When no synchronous tier has a copy: reads the async tiers except
   // `skip` too.
   void ReadBehind(std::string_view id, Newest& n, size_t skip);
+  // Exists: whether `n`, read from every tier that may hold a copy (the
+  // tiers behind when none before them has one), has a live one.
+  Result<bool> LiveCopy(std::string_view id, Newest& n);
   // Picks the newest answer of `n`.
   void PickNewest(Newest& n) const;
   // Writes the newest copy to the synchronous tiers that answered with an

@@ -86,6 +86,10 @@ class FaultyStore final : public Store {
     SK_RETURN_IF_ERROR(Gate());
     return inner_->Exists(id);
   }
+  Result<bool> ExistsOrLocked(std::string_view id) override {
+    SK_RETURN_IF_ERROR(Gate());
+    return inner_->ExistsOrLocked(id);
+  }
   Result<ScanPage> Scan(const ScanOptions& options) override {
     SK_RETURN_IF_ERROR(Gate());
     return inner_->Scan(options);
@@ -184,6 +188,9 @@ class SharedTier final : public Store {
   }
   Status Destroy(std::string_view id) override { return s_->Destroy(id); }
   Result<bool> Exists(std::string_view id) override { return s_->Exists(id); }
+  Result<bool> ExistsOrLocked(std::string_view id) override {
+    return s_->ExistsOrLocked(id);
+  }
   Result<ScanPage> Scan(const ScanOptions& options) override {
     return s_->Scan(options);
   }

@@ -93,6 +93,51 @@ TEST_P(StoreConformance, LockedSessionStaysReadableAndWritableUnlocked) {
   SK_EXPECT_OK(store().Unlock(id, Request("a").owner));
 }
 
+// PHP's strict mode (ExistsOrLocked): a session whose lock is held before
+// its first write is known, as the file the files handler creates on open
+// is; an id locked and left is not.
+TEST_P(StoreConformance, ASessionBeingCreatedIsKnownWhileItsLockIsHeld) {
+  const std::string id = NewId();
+  Result<bool> known = store().ExistsOrLocked(id);
+  SK_ASSERT_OK(known);
+  EXPECT_FALSE(*known) << "an id never used is known";
+  const LockRequest a = Request("a");
+  SK_LOCK_OR_SKIP(locked, id, a);
+  ASSERT_TRUE(locked->acquired());
+  Result<bool> exists = store().Exists(id);
+  SK_ASSERT_OK(exists);
+  EXPECT_FALSE(*exists) << "Exists counted a lock as a session";
+  known = store().ExistsOrLocked(id);
+  SK_ASSERT_OK(known);
+  EXPECT_TRUE(*known) << "a session being created is unknown";
+  SK_ASSERT_OK(store().Unlock(id, a.owner));
+  known = store().ExistsOrLocked(id);
+  SK_ASSERT_OK(known);
+  EXPECT_FALSE(*known) << "an id locked and left without a write is known";
+
+  SK_ASSERT_OK(store().Write(id, "written", kLong));
+  known = store().ExistsOrLocked(id);
+  SK_ASSERT_OK(known);
+  EXPECT_TRUE(*known) << "a written session is unknown";
+}
+
+// A holder that never released: its id is known while the lease runs only.
+TEST_P(StoreConformance, ALockPastItsLeaseKeepsNoIdKnown) {
+  const std::string id = NewId();
+  LockRequest a = Request("a");
+  a.lease = Duration(300);
+  SK_LOCK_OR_SKIP(locked, id, a);
+  ASSERT_TRUE(locked->acquired());
+  Result<bool> known = store().ExistsOrLocked(id);
+  SK_ASSERT_OK(known);
+  EXPECT_TRUE(*known);
+  Wait(Duration(500));
+  known = store().ExistsOrLocked(id);
+  SK_ASSERT_OK(known);
+  EXPECT_FALSE(*known) << "a lock past its lease kept the id known";
+  SK_EXPECT_OK(store().Unlock(id, a.owner));
+}
+
 TEST_P(StoreConformance, RelockBySameOwnerSucceeds) {
   const std::string id = NewId();
   const LockRequest a = Request("a", Duration(0));

@@ -64,6 +64,18 @@ std::string TakeoverKey(std::string_view id, std::string_view record) {
   return out;
 }
 
+Result<bool> CallbackStore::ExistsOrLocked(std::string_view id) {
+  Result<bool> exists = Exists(id);
+  if (!exists.ok() || *exists) return exists;
+  const std::string what = What("exists", id);
+  Result<std::optional<std::string>> held = Get(LockKey(id), what);
+  if (!held.ok()) return held.status();
+  if (!held->has_value()) return false;
+  Result<LockValue> holder = DecodeLock(**held, name_ + ": " + what);
+  if (!holder.ok()) return holder.status();
+  return holder->lease_until_ms > NowMs();
+}
+
 Result<LockedRead> CallbackStore::LockAndRead(std::string_view id,
                                               const LockRequest& request) {
   SK_RETURN_IF_ERROR(CheckId(id, "lock"));

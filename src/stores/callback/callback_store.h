@@ -70,6 +70,7 @@ class CallbackStore : public Store {
   Status Touch(std::string_view id, Duration ttl) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
+  Result<bool> ExistsOrLocked(std::string_view id) override;
   // NotSupported: the callbacks cannot list keys.
   Result<ScanPage> Scan(const ScanOptions& options) override;
   // Nothing to do (0 removed): every item has a TTL, the store drops it.

@@ -338,6 +338,23 @@ Status LmdbStore::Unlock(std::string_view id, const LockOwner& owner) {
   return Status::OK();
 }
 
+Result<bool> LmdbStore::ExistsOrLocked(std::string_view id) {
+  Result<bool> exists = Exists(id);
+  if (!exists.ok() || *exists) return exists;
+  Env* e;
+  SK_RETURN_IF_ERROR(Acquire(&e));
+  bool error = false;
+  const bool held =
+      e->table.Held(e->table.DigestOf(id), LockNowAt(NowMs()), os_, &error);
+  if (error) {
+    return Status::Unavailable(name_ + ": exists check of session " +
+                               IdPrefix(id) + ": the lock table " +
+                               e->table.path() +
+                               " cannot be locked (a damaged mutex)");
+  }
+  return held;
+}
+
 int LmdbStore::GcLocks(Env* e, int64_t now_ms) {
   // The table: holders that count as gone (kLockRecordRetention after their
   // lease, or of another boot) are ended, and their locks handed on.

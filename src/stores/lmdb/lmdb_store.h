@@ -134,6 +134,8 @@ class LmdbStore final : public Store {
   Status Touch(std::string_view id, Duration ttl) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
+  // Exists, else a look at the lock table.
+  Result<bool> ExistsOrLocked(std::string_view id) override;
   // Pages in id order; `cursor` is the last id of the previous page. A limit
   // of 0 means the default page size (1000).
   Result<ScanPage> Scan(const ScanOptions& options) override;

@@ -423,6 +423,19 @@ bool LockTable::Release(const Digest& id, const Digest& token,
   return own;
 }
 
+bool LockTable::Held(const Digest& id, const LockNow& now, sessionkit::Env* os,
+                     bool* error) {
+  Bucket* b = BucketOf(id);
+  *error = !Lock(b, os, &now);
+  if (*error) return false;
+  const BucketView v{b, entries_, waiters_};
+  const int i = FindEntry(v, id);
+  const bool held =
+      i >= 0 && v.e(i)->held && !HolderBreakable(*v.e(i), now, os);
+  Unlock(b);
+  return held;
+}
+
 bool LockTable::BeginDestroy(const Digest& id, const Claimant& c,
                              const LockNow& now, sessionkit::Env* os,
                              bool* full) {

@@ -164,6 +164,11 @@ class LockTable {
   // (try again in a moment) or when the bucket is full (*full).
   bool BeginDestroy(const Digest& id, const Claimant& c, const LockNow& now,
                     sessionkit::Env* os, bool* full);
+  // True when an owner holds the lock of `id` that nobody may take over
+  // yet (its lease runs or it commits; its process lives; this boot).
+  // *error: the bucket mutex cannot be recovered.
+  bool Held(const Digest& id, const LockNow& now, sessionkit::Env* os,
+            bool* error);
   // Waiters of a bucket on lock-wake (kNoRoom, kFull) while they wait.
   void CountOverflow(const Digest& id, int delta, const LockNow& now,
                      sessionkit::Env* os);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "sessionkit/session_id.h"
+#include "stores/lock_value.h"
 #include "stores/round_trips.h"
 
 namespace sessionkit::memcached {
@@ -200,6 +201,34 @@ Result<bool> MemcachedStore::Exists(std::string_view id) {
   if (read.ok()) return true;
   if (read.status().IsNotFound()) return false;
   return read.status();
+}
+
+Result<bool> MemcachedStore::ExistsOrLocked(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(id, "exists"));
+  const std::string what = What("exists check", id);
+  const std::vector<size_t> servers = ServersOf(id);
+  if (servers.empty()) return NoServer(what);
+  const SessionKeys keys = KeysFor(options_.prefix, id);
+  // One round trip: Read's, with the lock item (first server) behind it.
+  std::vector<ServerSet::Call> calls;
+  for (size_t server : servers) {
+    ServerSet::Call& call = calls.emplace_back();
+    call.server = server;
+    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, ValueAndCas()));
+  }
+  SK_RETURN_IF_ERROR(calls[0].pipeline.Get(keys.lock, ValueAndCas()));
+  servers_.RunAll(calls, what);
+  Result<Found> found = Believe(keys, calls, /*reply=*/0, what);
+  if (!found.ok()) return found.status();
+  const int64_t now = NowMs();
+  if (found->present && !found->tombstone && found->at_ms > now) return true;
+  if (!calls[0].status.ok()) return false;  // no lock is held there
+  const Response& lock = calls[0].replies[1];
+  if (lock.is_error()) return ErrorStatus(lock, name() + ": " + what);
+  if (lock.code != ResponseCode::kValue) return false;
+  Result<LockValue> holder = DecodeLock(lock.value, name() + ": " + what);
+  if (!holder.ok()) return holder.status();
+  return holder->lease_until_ms > now;
 }
 
 Status MemcachedStore::CheckFits(const std::vector<size_t>& servers,

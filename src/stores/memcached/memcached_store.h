@@ -5,6 +5,7 @@
 // Where each step goes and how many round trips it takes:
 //   Read, Exists       1 to the session's first live server (its replicas
 //                      too, in the same round, when that one misses)
+//   ExistsOrLocked     1: Read's, and the lock item on the first server
 //   Write, Touch       1 to each of the session's servers, all sent before
 //                      any reply is read
 //   Destroy            1 to each: a tombstone, and the lock deleted
@@ -151,6 +152,7 @@ class MemcachedStore : public Store {
   Status Touch(std::string_view id, Duration ttl) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
+  Result<bool> ExistsOrLocked(std::string_view id) override;
   Result<ScanPage> Scan(const ScanOptions& options) override;
   Result<GcResult> Gc(TimePoint now) override;
   Status Health() override;

@@ -331,6 +331,16 @@ Result<bool> MysqlStore::Exists(std::string_view id) {
   return FirstRow(*out) != nullptr;
 }
 
+Result<bool> MysqlStore::ExistsOrLocked(std::string_view id) {
+  SK_CHECK_ID(id);
+  const int64_t now = NowMs();
+  Result<std::vector<ResultSet>> out = Run(Prepare(
+      Prepared::kExistsOrLocked,
+      {Param::Bytes(id), Param::Int(now), Param::Bytes(id), Param::Int(now)}));
+  if (!out.ok()) return Failed(out.status(), "exists check", id);
+  return FirstRow(*out) != nullptr;
+}
+
 Result<ScanPage> MysqlStore::Scan(const ScanOptions& options) {
   // Any cursor the ids column can hold: a row written by hand with an id
   // outside PHP's charset ends a page like any other.

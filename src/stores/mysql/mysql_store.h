@@ -39,6 +39,7 @@ class MysqlStore final : public Store {
   Status WriteUnlessNewer(const std::vector<VersionedWrite>& writes) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
+  Result<bool> ExistsOrLocked(std::string_view id) override;
   Result<ScanPage> Scan(const ScanOptions& options) override;
   Result<GcResult> Gc(TimePoint now) override;
   // Reports after each batch of kGcBatch rows.

@@ -229,6 +229,7 @@ TEST_F(MysqlStoreTest, EveryStepIsOneRoundTrip) {
   EXPECT_EQ(trips([&] { SK_EXPECT_OK(store->Read("rt1")); }), 1u);
   EXPECT_EQ(trips([&] { SK_EXPECT_OK(store->Touch("rt1", kLong)); }), 1u);
   EXPECT_EQ(trips([&] { SK_EXPECT_OK(store->Exists("rt1")); }), 1u);
+  EXPECT_EQ(trips([&] { SK_EXPECT_OK(store->ExistsOrLocked("rt1")); }), 1u);
   EXPECT_EQ(trips([&] {
               auto locked = store->LockAndRead("rt1", request);
               SK_EXPECT_OK(locked);

@@ -357,6 +357,10 @@ std::vector<std::string> PreparedStatements(std::string_view table) {
       "UPDATE `@T` SET expires_at = ?, updated_at = ?, version = version + 1 "
       "WHERE id = ? AND expires_at > ?");
   set(Prepared::kExists, "SELECT 1 FROM `@T` WHERE id = ? AND expires_at > ?");
+  // A lock row whose lease runs: a session being created.
+  set(Prepared::kExistsOrLocked,
+      "SELECT 1 FROM `@T` WHERE id = ? AND expires_at > ? UNION ALL "
+      "SELECT 1 FROM `@T_locks` WHERE id = ? AND lease_until > ? LIMIT 1");
   set(Prepared::kDestroy, "CALL " + Procedure(table, "destroy") + "(?)");
   set(Prepared::kLock,
       "CALL " + Procedure(table, "lock") + "(?, ?, ?, ?, ?, ?, ?, ?)");

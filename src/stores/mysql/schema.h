@@ -32,12 +32,14 @@ std::string Procedure(std::string_view table, std::string_view step);
 // The statements of the store's hot steps, prepared once per connection
 // (Connection::Execute's slots): kRead (id, now), kWrite (id, data,
 // expires_at, now), kTouch (expires_at, now, id, now), kExists (id, now),
-// then the CALLs of the procedures: kDestroy, kLock, kRelease.
+// kExistsOrLocked (id, now, id, now), then the CALLs of the procedures:
+// kDestroy, kLock, kRelease.
 enum class Prepared : int {
   kRead,
   kWrite,
   kTouch,
   kExists,
+  kExistsOrLocked,
   kDestroy,
   kLock,
   kRelease,

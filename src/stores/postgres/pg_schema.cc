@@ -334,6 +334,11 @@ std::vector<Statement> Statements(const std::string& table) {
        "version = version + 1 WHERE id = $1::text AND expires_at > $3::int8"},
       {kExists,
        "SELECT 1 FROM {T} WHERE id = $1::text AND expires_at > $2::int8"},
+      // A lock record whose lease runs: a session being created.
+      {kExistsOrLocked,
+       "SELECT 1 FROM {T} WHERE id = $1::text AND expires_at > $2::int8 "
+       "UNION ALL SELECT 1 FROM {T}_locks WHERE id = $1::text AND "
+       "lease_until > $2::int8 LIMIT 1"},
       {kDestroy, "SELECT {T}_destroy($1::text, $2::int8, $3::bool)"},
       {kLock,
        "SELECT * FROM {T}_lock($1::text, $2::int8, $3::text, $4::int8, "

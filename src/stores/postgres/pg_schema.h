@@ -21,6 +21,7 @@ inline constexpr char kRead[] = "sk_read";           // id, now
 inline constexpr char kWrite[] = "sk_write";         // id, data, expires, now
 inline constexpr char kTouch[] = "sk_touch";         // id, expires, now
 inline constexpr char kExists[] = "sk_exists";       // id, now
+inline constexpr char kExistsOrLocked[] = "sk_exists_or_locked";  // id, now
 inline constexpr char kDestroy[] = "sk_destroy";     // id, key, held
 inline constexpr char kLock[] = "sk_lock";           // see the function
 inline constexpr char kRelease[] = "sk_release";     // see the function

@@ -248,6 +248,15 @@ Result<bool> PostgresStore::Exists(std::string_view id) {
   return rows->size() > 0;
 }
 
+Result<bool> PostgresStore::ExistsOrLocked(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(id, "exists"));
+  Result<Rows> rows =
+      Run(kExistsOrLocked, {Param::Text(id), Param::Int8(NowMs())},
+          "exists of session " + SessionIdPrefix(id));
+  if (!rows.ok()) return rows.status();
+  return rows->size() > 0;
+}
+
 Result<ScanPage> PostgresStore::Scan(const ScanOptions& options) {
   const int64_t limit =
       static_cast<int64_t>(std::clamp<size_t>(options.limit, 1, 10000));

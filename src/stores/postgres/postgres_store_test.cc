@@ -264,6 +264,7 @@ TEST_F(PostgresStoreTest, EveryStepIsOneRoundTrip) {
   counted("Read", [&] { SK_EXPECT_OK(store->Read(id)); });
   counted("Touch", [&] { SK_EXPECT_OK(store->Touch(id, Duration(60000))); });
   counted("Exists", [&] { SK_EXPECT_OK(store->Exists(id)); });
+  counted("ExistsOrLocked", [&] { SK_EXPECT_OK(store->ExistsOrLocked(id)); });
   counted("LockAndRead", [&] {
     auto locked = store->LockAndRead(id, a);
     SK_ASSERT_OK(locked);

@@ -178,6 +178,28 @@ Result<bool> RedisStore::Exists(std::string_view id) {
   return replies[0].integer > 0;
 }
 
+Result<bool> RedisStore::ExistsOrLocked(std::string_view id) {
+  SK_RETURN_IF_ERROR(CheckId(id, "exists"));
+  const std::string key = Key(id);
+  const std::string what = "exists check of session " + SessionIdPrefix(id);
+  const std::string lock_key = LockKey(id);  // Command borrows its words
+  const Command both[] = {{{"EXISTS", key}}, {{"PTTL", lock_key}}};
+  std::vector<Reply> replies;
+  SK_RETURN_IF_ERROR(
+      Run({.key = key, .commands = both, .read_only = true, .what = what},
+          &replies));
+  if (replies[0].type != Reply::Type::kInteger) {
+    return Unexpected(what, "EXISTS", replies[0]);
+  }
+  if (replies[1].type != Reply::Type::kInteger) {
+    return Unexpected(what, "PTTL", replies[1]);
+  }
+  // The lock record lives lease + kLockRecordRetention: held while the
+  // lease runs.
+  return replies[0].integer > 0 ||
+         replies[1].integer > kLockRecordRetention.count();
+}
+
 Result<GcResult> RedisStore::Gc(TimePoint) { return GcResult{}; }
 
 uint64_t RedisStore::TakeRoundTrips() {

@@ -10,7 +10,8 @@
 //
 // Round trips (one each): Read = GET + PTTL pipelined; Write = SET PX (DEL
 // when the ttl is not positive); Touch = PEXPIRE; Destroy = the destroy
-// script (below); Exists = EXISTS; Health = PING. Scan = SCAN pages plus
+// script (below); Exists = EXISTS; ExistsOrLocked = EXISTS + PTTL of the
+// lock key pipelined; Health = PING. Scan = SCAN pages plus
 // one pipelined STRLEN + PTTL round trip per page. Gc does nothing: Redis
 // expires keys itself.
 //
@@ -196,6 +197,7 @@ class RedisStore final : public Store {
   Status Touch(std::string_view id, Duration ttl) override;
   Status Destroy(std::string_view id) override;
   Result<bool> Exists(std::string_view id) override;
+  Result<bool> ExistsOrLocked(std::string_view id) override;
   // Pages in Redis SCAN order, master after master (Cluster: every master,
   // in address order), never more than options.limit sessions; a page ends
   // before a SCAN batch that does not fit (the next page runs that SCAN

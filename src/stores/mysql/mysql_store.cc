@@ -175,6 +175,16 @@ Status MysqlStore::EnsureSchema(Connection& conn) {
   }
   SK_RETURN_IF_ERROR(
       CheckColumns(options_.name, options_.database, options_.table, rows));
+  Result<std::vector<ResultSet>> routines =
+      conn.Query(RoutinesQuery(options_.table), Duration(0), &err);
+  if (!routines.ok()) {
+    return fail(routines.status(), err.code, "reading the procedures of");
+  }
+  rows.clear();
+  for (ResultSet& set : *routines) {
+    for (Row& r : set.rows) rows.push_back(std::move(r));
+  }
+  SK_RETURN_IF_ERROR(CheckRoutines(options_.name, options_.table, rows));
   schema_ready_ = true;
   return Status::OK();
 }

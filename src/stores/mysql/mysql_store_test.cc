@@ -111,6 +111,34 @@ TEST_F(MysqlStoreTest, TableWithWrongColumnsIsAClearError) {
   ExpectClearError(st, "has no column data");
 }
 
+// MariaDB's procedure names ignore case, its table names do not: the store
+// of a table whose name differs from another's only in case would call the
+// other's procedures, and read and write the other table's sessions.
+TEST_F(MysqlStoreTest, TablesWhoseNamesDifferOnlyInCaseDoNotShareSessions) {
+  const std::string upper = "Case_" + table_;
+  const std::string lower = "case_" + table_;
+  auto first = OpenStore(g_server->Url("table=" + upper));
+  SK_ASSERT_OK(first);
+  SK_ASSERT_OK((*first)->Write("abc", "of the first table", kLong));
+  auto second = OpenStore(g_server->Url("table=" + lower));
+  SK_ASSERT_OK(second);
+  LockRequest request;
+  request.owner = LockOwner::Generate();
+  Result<LockedRead> locked = (*second)->LockAndRead("abc", request);
+  ASSERT_FALSE(locked.ok())
+      << "the second table's store read "
+      << (locked->found ? locked->record.data : "nothing");
+  EXPECT_TRUE(locked.status().IsInvalidArgument())
+      << locked.status().ToString();
+  ExpectClearError(locked.status(), "differs from " + lower + " only in case");
+  // The first table's store keeps working.
+  Result<LockedRead> own = (*first)->LockAndRead("abc", request);
+  SK_ASSERT_OK(own);
+  ASSERT_TRUE(own->acquired());
+  EXPECT_EQ(own->record.data, "of the first table");
+  SK_EXPECT_OK((*first)->Unlock("abc", request.owner));
+}
+
 TEST_F(MysqlStoreTest, ServerDownFailsAtOnce) {
   auto closed = test::ClosedPort::Make();
   SK_ASSERT_OK(closed);

@@ -399,6 +399,39 @@ Status CheckServer(std::string_view store, std::string_view server_info) {
       "; this store needs MariaDB 10.3 or later (docs/mysql.md)");
 }
 
+std::string RoutinesQuery(std::string_view table) {
+  return WithTable(
+      "SELECT @@lower_case_table_names, ROUTINE_NAME, ROUTINE_DEFINITION "
+      "FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND "
+      "ROUTINE_TYPE = 'PROCEDURE' AND ROUTINE_NAME IN ('@T_sk4_lock', "
+      "'@T_sk4_release', '@T_sk4_destroy')",
+      table);
+}
+
+Status CheckRoutines(std::string_view store, std::string_view table,
+                     const std::vector<Row>& rows) {
+  auto lower = [](std::string text) {
+    for (char& c : text) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return text;
+  };
+  for (const Row& row : rows) {
+    if (row.size() != 3 || !row[2]) continue;
+    const bool fold = row[0].value_or("0") != "0";
+    const std::string body = fold ? lower(*row[2]) : *row[2];
+    const std::string named = "`" + std::string(table) + "`";
+    if (body.find(fold ? lower(named) : named) != std::string::npos) continue;
+    return Status::InvalidArgument(
+        std::string(store) + ": procedure " + row[1].value_or("?") +
+        " is of another table, whose name differs from " + std::string(table) +
+        " only in case (MariaDB's procedure names ignore case, so the two "
+        "tables' stores would share it and read each other's sessions): give "
+        "this table a name of its own");
+  }
+  return Status::OK();
+}
+
 Status CheckColumns(std::string_view store, std::string_view database,
                     std::string_view table, const std::vector<Row>& rows) {
   const std::string locks = std::string(table) + "_locks";

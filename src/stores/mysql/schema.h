@@ -79,6 +79,19 @@ std::vector<std::string> SchemaStatements(std::string_view table);
 // `table` and `<table>_locks` in the current database.
 std::string ColumnsQuery(std::string_view table);
 
+// A query listing (lower_case_table_names, routine name, definition) of
+// the procedures the store of `table` calls, found in the current
+// database as the server finds them: routine names ignore case.
+std::string RoutinesQuery(std::string_view table);
+
+// OK when each procedure of RoutinesQuery's `rows` was made for `table`:
+// its definition names the table exactly (ignoring case where the
+// server's table names do). Otherwise InvalidArgument naming `store`: the
+// procedures of a table whose name differs only in case, which would read
+// and write that table. A definition the user may not see passes.
+Status CheckRoutines(std::string_view store, std::string_view table,
+                     const std::vector<Row>& rows);
+
 // OK when `server_info` (mysql_get_server_info: "10.11.6-MariaDB-0+deb12u1")
 // names a MariaDB of 10.3 or later, what the schema's SQL needs; otherwise
 // InvalidArgument naming `store` and the server found (MySQL lacks DELETE

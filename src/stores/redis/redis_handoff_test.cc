@@ -299,6 +299,27 @@ TEST_F(RedisHandoffTest, AGrantFoundOnTheLastTryIsTaken) {
 // it reads the grant holds a lock nobody uses: the next waiter sees its
 // process gone and takes it over within a second, with the data the
 // release wrote.
+// A grant made to a waiter between two of its looks and then taken from it
+// (a Destroy granting the next waiter, a takeover after a failover) leaves
+// its token on the waiter's wake list: the waiter's next BLPOP must not
+// take it for the lock another owner holds.
+TEST_F(RedisHandoffTest, AStaleGrantTokenIsNotTakenForTheLock) {
+  auto store = Fresh();
+  ASSERT_NE(store, nullptr);
+  RedisStore* redis = AsRedis(store.get());
+  const std::string id = TestId(206);
+  const LockRequest holder = OtherHost("holder", Duration(0));
+  SK_ASSERT_OK(store->LockAndRead(id, holder));
+  const LockRequest late = OtherHost("late", Duration(400));
+  SK_ASSERT_OK(server_->Cli(
+      {"RPUSH", redis->WakeKey(id) + ":" + late.owner.token, "1"}));
+  Result<LockedRead> got = store->LockAndRead(id, late);
+  SK_ASSERT_OK(got);
+  EXPECT_FALSE(got->acquired()) << "two requests hold the lock";
+  SK_EXPECT_OK(store->WriteAndUnlock(id, "holder's", kHour, holder.owner));
+  EXPECT_EQ(Get(redis->Key(id)), "holder's\n");
+}
+
 TEST_F(RedisHandoffTest, AGranteeKilledBeforeItReadsIsTakenOver) {
   const std::string url = UrlFor(server_->port(), "prefix=ho-kill:");
   const std::string id = TestId(205);

@@ -297,17 +297,22 @@ PS_DESTROY_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = sk_opened_engine(mod_data);
   sk_lock held;
+  const sk_lock *lock;
 
   if (engine == NULL) return FAILURE;
   /* session_regenerate_id(true): the old id may stay for its grace. */
   if (sk_grace_hold_destroy(engine, key)) return SUCCESS;
-  if (sk_destroy(engine, ZSTR_VAL(key), ZSTR_LEN(key), &r) != SK_OK) {
+  /* With the lock this request holds: an old id read within a
+   * regenerate's grace ends the session it led to. */
+  lock = sk_lock_for(key, &held);
+  if (sk_destroy_held(engine, ZSTR_VAL(key), ZSTR_LEN(key), lock, &r) !=
+      SK_OK) {
     sk_fail(&r, "destroy the session", key);
     return FAILURE;
   }
   /* Destroying a session ends its lock too (store.h): nothing to release
    * at close. */
-  if (sk_lock_for(key, &held) != NULL) sk_forget_lock();
+  if (lock != NULL) sk_forget_lock();
   sk_flush(&r, NULL);
   return SUCCESS;
 }

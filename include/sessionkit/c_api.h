@@ -434,6 +434,13 @@ sk_code sk_unlock(sk_engine* engine, const char* id, size_t id_len,
 sk_code sk_destroy(sk_engine* engine, const char* id, size_t id_len,
                    sk_result* result) SK_NOEXCEPT;
 
+/* sk_destroy by the request that read `id` with `lock` (what sk_read
+ * returned; NULL: as sk_destroy): also destroys the session the lock holds
+ * through an id retired by a regenerate (lock->followed_key), which the
+ * old id may no longer lead to once its grace ran out. */
+sk_code sk_destroy_held(sk_engine* engine, const char* id, size_t id_len,
+                        const sk_lock* lock, sk_result* result) SK_NOEXCEPT;
+
 /* Removes expired sessions; result->removed says how many. */
 sk_code sk_gc(sk_engine* engine, sk_result* result) SK_NOEXCEPT;
 

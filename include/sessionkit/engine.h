@@ -314,6 +314,12 @@ class SessionEngine {
   // LockLost, so a logout is never undone. OK if it did not exist.
   Status Destroy(std::string_view id);
 
+  // Destroy by the request that read `id` with `lock`: also destroys the
+  // session the lock holds through a retired id (lock.followed_key, a read
+  // within a regenerate's grace), which the old id's pointer may no longer
+  // lead to once the grace ran out during the request.
+  Status Destroy(std::string_view id, const SessionLock& lock);
+
   // The read of PHP's session_regenerate_id(true) that keeps the old id
   // valid for `grace` (sessionkit.regenerate_grace; docs/php.md): the
   // caller read `old_id` for update (`old_lock`, kHeld or kNone) and
@@ -479,6 +485,8 @@ class SessionEngine {
                                           const LockRequest& request);
   // Before Destroy of `key`: destroys the sessions its pointers lead to.
   Status DestroyPointedTo(std::string_view id, std::string_view key);
+  // After Destroy(id): the session `lock` holds through a retired id.
+  Status DestroyHeld(std::string_view id, const SessionLock& lock);
   // The user index behind SetUser, UserSessions, DestroyUser
   // (engine_users.cc).
   class UserIndex;

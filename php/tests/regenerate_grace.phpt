@@ -79,6 +79,19 @@ session_start();
 var_dump(session_destroy());
 echo other($path, $bob, 'session_start(); ' . SHOW), "\n";
 
+echo "-- a logout through the old id whose grace ran out meanwhile ends the session it holds\n";
+session_start();
+$_SESSION['user'] = 'dee';
+$dee = session_id();
+session_write_close();
+session_id($dee);
+session_start();
+session_regenerate_id(true);
+$dee_new = session_id();
+session_write_close();
+echo other($path, $dee, 'session_start(); usleep(1300000); var_dump(session_destroy());'), "\n";
+echo other($path, $dee_new, 'session_start(); ' . SHOW), "\n";
+
 echo "-- with no grace the old id goes at once\n";
 ini_set('sessionkit.regenerate_grace', '0');
 session_start();
@@ -113,6 +126,9 @@ bool(true)
 bool(true)
 false []
 -- session_destroy() leaves no pointer, whatever the grace
+bool(true)
+false []
+-- a logout through the old id whose grace ran out meanwhile ends the session it holds
 bool(true)
 false []
 -- with no grace the old id goes at once

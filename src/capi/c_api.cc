@@ -553,6 +553,20 @@ sk_code sk_destroy(sk_engine* engine, const char* id, size_t id_len,
   });
 }
 
+sk_code sk_destroy_held(sk_engine* engine, const char* id, size_t id_len,
+                        const sk_lock* lock, sk_result* result) noexcept {
+  return Guarded(result, "while destroying a session", [&]() -> sk_code {
+    if (engine == nullptr) return sessionkit::NoEngine(result);
+    if (lock == nullptr) {
+      return sessionkit::SetStatus(result,
+                                   engine->engine->Destroy(View(id, id_len)));
+    }
+    return sessionkit::SetStatus(
+        result,
+        engine->engine->Destroy(View(id, id_len), sessionkit::LockOf(lock)));
+  });
+}
+
 sk_code sk_gc(sk_engine* engine, sk_result* result) noexcept {
   return Guarded(result, "while collecting garbage", [&]() -> sk_code {
     if (engine == nullptr) return sessionkit::NoEngine(result);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/store_key.h"
 #include "crypt/aead.h"
@@ -117,6 +118,10 @@ Result<LockedRead> SessionEngine::LockAndReadFollowing(
 
 Status SessionEngine::DestroyPointedTo(std::string_view id,
                                        std::string_view key) {
+  // The whole chain is read first: a session destroyed before it is read
+  // would end the walk there, and the sessions of later regenerates (the
+  // one in use) would stay.
+  std::vector<std::string> chain;
   std::string at(key);
   for (int hop = 0; hop < kMaxPointerHops; ++hop) {
     auto record = store_->Read(at);
@@ -131,18 +136,40 @@ Status SessionEngine::DestroyPointedTo(std::string_view id,
                 "regenerate: " +
                 record.status().message());
       }
-      return Status::OK();
+      break;
     }
     auto target = PointerTarget(at, *record);
-    if (!target.ok() || !target->has_value()) return Status::OK();
+    if (!target.ok() || !target->has_value()) break;
     at = std::move(**target);
-    Status s = store_->Destroy(at);
+    chain.push_back(at);
+  }
+  for (const std::string& replaced_by : chain) {
+    Status s = store_->Destroy(replaced_by);
     if (!s.ok()) return s;
+  }
+  if (!chain.empty()) {
     Log(LogLevel::kDebug, store_->name() + ": session " + SessionIdPrefix(id) +
-                              " was replaced by a regenerate: the session "
-                              "that replaced it is destroyed with it");
+                              " was replaced by a regenerate: the sessions "
+                              "that replaced it are destroyed with it");
   }
   return Status::OK();
+}
+
+Status SessionEngine::Destroy(std::string_view id, const SessionLock& lock) {
+  SK_RETURN_IF_ERROR(Destroy(id));
+  return DestroyHeld(id, lock);
+}
+
+Status SessionEngine::DestroyHeld(std::string_view id,
+                                  const SessionLock& lock) {
+  if (lock.state != LockState::kHeld || lock.followed_key.empty()) {
+    return Status::OK();
+  }
+  // The session this request holds through the retired id: the id's
+  // pointer (which Destroy followed) may have expired while it ran.
+  auto key = KeyOf(id, lock);
+  if (!key.ok()) return key.status();
+  return store_->Destroy(*key);
 }
 
 Result<ReadResult> SessionEngine::ReadReplacing(std::string_view new_id,

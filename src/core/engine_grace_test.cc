@@ -13,6 +13,7 @@
 #include "sessionkit/engine.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
+#include "sessionkit/lock.h"
 
 namespace sessionkit {
 namespace engine_grace_test {
@@ -170,6 +171,34 @@ TEST_F(EngineGraceTest, DestroyOfTheOldIdEndsTheNewSessionToo) {
   EXPECT_EQ(store_->data.count(kOld), 0u);
   EXPECT_EQ(store_->data.count(kNew), 0u);
   EXPECT_FALSE(*engine_->Exists(kNew));
+}
+
+// Two regenerates in a row: a logout through the first id ends the session
+// of the second too (the chain is read before anything is destroyed).
+TEST_F(EngineGraceTest, DestroyOfTheOldIdEndsEverySessionItsChainLeadsTo) {
+  SessionLock lock = Regenerate(kOld, LoggedIn(kOld), kNew);
+  ASSERT_TRUE(engine_->Write(kNew, kLogin, kTtl, lock).ok());
+  auto via_old = engine_->ReadForUpdate(kOld, LockOptions{});
+  ASSERT_TRUE(via_old.ok());
+  lock = Regenerate(kOld, via_old->lock, kNewer);
+  ASSERT_TRUE(engine_->Write(kNewer, kLogin, kTtl, lock).ok());
+  ASSERT_TRUE(engine_->Destroy(kOld).ok());
+  for (const std::string& id : {kOld, kNew, kNewer}) {
+    EXPECT_EQ(store_->data.count(id), 0u) << id << " outlived the logout";
+  }
+}
+
+// A request reads the old id within the grace (it holds the new session's
+// lock); the grace runs out before it logs out.
+TEST_F(EngineGraceTest, ALogoutAfterThePointerExpiredEndsTheSessionItHolds) {
+  RegeneratedAndSaved();
+  auto via_old = engine_->ReadForUpdate(kOld, LockOptions{});
+  ASSERT_TRUE(via_old.ok());
+  ASSERT_EQ(via_old->lock.followed_key, kNew);
+  store_->data.erase(kOld);  // the pointer expired
+  ASSERT_TRUE(engine_->Destroy(kOld, via_old->lock).ok());
+  EXPECT_EQ(store_->data.count(kNew), 0u) << "the session stayed logged in";
+  EXPECT_EQ(store_->holder.count(kNew), 0u) << "its lock stayed held";
 }
 
 TEST_F(EngineGraceTest, ALogoutHappensWhenThePointerCannotBeRead) {

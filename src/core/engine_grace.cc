@@ -253,6 +253,9 @@ Result<ReadResult> SessionEngine::ReadReplacing(std::string_view new_id,
                                   destroyed.message());
     }
   }
+  // The old id is retired either way: a legacy copy of it would be read
+  // again once its pointer expired (a destroy deletes it the same way).
+  (void)DeleteLegacy(old_id, "regenerated");
   return read;
 }
 

@@ -297,6 +297,28 @@ TEST_F(LegacyFilesTest, EngineDestroyWhoseLegacyDeleteFailsResurrectsNothing) {
   EXPECT_TRUE(*engine->Exists(kId));
 }
 
+// session_regenerate_id(true) with the grace: the old id becomes a pointer
+// for a few seconds, then nothing; its legacy copy must not be read again
+// then (a fixation defence, or a logout done as regenerate-and-clear).
+TEST_F(LegacyFilesTest, ARegenerateRetiresTheOldIdsLegacyCopy) {
+  PutFile(kId, kPayload);
+  auto engine = Engine();
+  auto read = engine->ReadForUpdate(kId, LockOptions{});
+  ASSERT_TRUE(read.ok());
+  ASSERT_TRUE(read->found);
+  const std::string fresh = "n3wk3o9vd1ja2bqe5m7p0ha4ntpu";
+  auto replaced = engine->ReadReplacing(fresh, LockOptions{}, kId, read->lock,
+                                        Duration(5000));
+  ASSERT_TRUE(replaced.ok()) << replaced.status().ToString();
+  ASSERT_TRUE(
+      engine->Write(fresh, kPayload, Duration(60000), replaced->lock).ok());
+  EXPECT_FALSE(std::filesystem::exists(FilePath(kId)))
+      << "the old id's legacy copy outlives its grace";
+  auto again = engine->Read(fresh);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->payload, kPayload);
+}
+
 TEST_F(LegacyFilesTest, EngineNeverReadsAnExpiredCopy) {
   PutFile(kId, kPayload, 1500);
   auto engine = Engine();

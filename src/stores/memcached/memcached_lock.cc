@@ -106,6 +106,11 @@ Status MemcachedStore::LearnData(const SessionKeys& keys,
   }
   Result<Found> found = Believe(keys, calls, reply0, what);
   if (!found.ok()) return found.status();
+  // The replica's copy that Believe gave the first server: the release
+  // compares against it (an add-only write would find it and be refused).
+  if (found->repaired >= 0 && found->repaired_cas) {
+    held->data_cas[found->repaired] = found->repaired_cas;
+  }
   held->found = found->present && !found->tombstone;
   held->at_ms = found->at_ms;
   held->frame = std::move(found->frame);

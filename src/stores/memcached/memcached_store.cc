@@ -156,25 +156,35 @@ Result<MemcachedStore::Found> MemcachedStore::Believe(
     found.tombstone = value->tombstone;
     found.at_ms = value->at_ms;
     found.frame = std::string(value->frame);
-    if (c != first) Repair(keys, calls[first].server, r.value);
+    if (c != first) {
+      found.repaired = static_cast<int>(first);
+      found.repaired_cas = Repair(keys, calls[first].server, r.value);
+    }
     break;
   }
   return found;
 }
 
-void MemcachedStore::Repair(const SessionKeys& keys, size_t server,
-                            std::string_view value) {
+std::optional<uint64_t> MemcachedStore::Repair(const SessionKeys& keys,
+                                               size_t server,
+                                               std::string_view value) {
   // Add-only: a write that came meanwhile wins. A failure is the next
   // read's to repair.
   Result<StoredValue> v = DecodeValue(value, "");
-  if (!v.ok()) return;
+  if (!v.ok()) return std::nullopt;
   ServerSet::Call call;
   call.server = server;
   SetRequest set;
   set.mode = SetMode::kAdd;
   set.ttl = ItemTtl(v->at_ms, NowMs());
-  if (!call.pipeline.Set(keys.data, value, set).ok()) return;
+  set.return_cas = true;
+  if (!call.pipeline.Set(keys.data, value, set).ok()) return std::nullopt;
   servers_.RunAll(std::span<ServerSet::Call>(&call, 1));
+  if (!call.status.ok() || call.replies.empty() ||
+      call.replies[0].code != ResponseCode::kHeader) {
+    return std::nullopt;
+  }
+  return call.replies[0].cas;
 }
 
 Result<SessionRecord> MemcachedStore::Read(std::string_view id) {
@@ -314,12 +324,15 @@ Status MemcachedStore::Touch(std::string_view id, Duration ttl) {
   SetRequest set;
   set.ttl = ItemTtl(expires, now);
   std::vector<ServerSet::Call> writes;
-  for (const ServerSet::Call& read : calls) {
+  for (size_t c = 0; c < calls.size(); ++c) {
+    const ServerSet::Call& read = calls[c];
     if (!read.status.ok()) continue;
     const Response& r = read.replies[0];
     SetRequest checked = set;
     if (r.code == ResponseCode::kValue && r.cas) {
       checked.compare_cas = *r.cas;
+    } else if (static_cast<int>(c) == found->repaired && found->repaired_cas) {
+      checked.compare_cas = *found->repaired_cas;  // the copy the read added
     } else {
       checked.mode = SetMode::kAdd;
     }

@@ -190,6 +190,11 @@ class MemcachedStore : public Store {
     bool tombstone = false;  // it is a tombstone
     int64_t at_ms = 0;       // its expires_at (destroyed_at)
     std::string frame;
+    // The call whose server missed the item and was given the replica's
+    // copy (-1: none), and the CAS of that copy there: what a CAS-checked
+    // write of this step compares against.
+    int repaired = -1;
+    std::optional<uint64_t> repaired_cas;
   };
   // Reads `keys`' data item from every server of `servers` in one round
   // trip (their calls left in *calls) and believes them.
@@ -205,7 +210,9 @@ class MemcachedStore : public Store {
                         std::span<ServerSet::Call> calls, size_t reply0,
                         const std::string& what);
   // Adds `value` (a data item) to `server`, which lacks it.
-  void Repair(const SessionKeys& keys, size_t server, std::string_view value);
+  // The new item's CAS, or nullopt when it was not added.
+  std::optional<uint64_t> Repair(const SessionKeys& keys, size_t server,
+                                 std::string_view value);
   // ResourceExhausted for `what` when `value` under `key` is larger than
   // one of `servers` stores: memcached would refuse it and delete the item
   // it has under that key, the session's last good copy.

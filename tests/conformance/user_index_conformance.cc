@@ -97,6 +97,29 @@ TEST_P(StoreConformance, UsersListOnlyLiveSessionsAndDestroyAllButOne) {
   EXPECT_TRUE(Listed(*engine, users[0]).empty());
 }
 
+// A session that expired is dropped from its user's index; back under the
+// same id (PHP with strict mode off keeps a cookie's id) and logged in
+// again, it joins the index again, so "log out everywhere" ends it.
+TEST_P(StoreConformance, UsersSessionBackUnderItsIdJoinsTheIndexAgain) {
+  auto engine = UsersEngine(factory());
+  ASSERT_NE(engine, nullptr);
+  const std::string id = NewId();
+  SK_ASSERT_OK(engine->Write(id, "user|s:1:\"x\";", factory().short_ttl));
+  SK_ASSERT_OK(engine->SetUser(id, "dana", factory().short_ttl));
+  EXPECT_TRUE(WaitUntil([&] { return Listed(*engine, "dana").empty(); },
+                        factory().short_ttl * 2 + factory().expiry_slack))
+      << "an expired session is still listed";
+  SK_ASSERT_OK(engine->Write(id, "user|s:1:\"x\";", kLongTtl));
+  SK_ASSERT_OK(engine->SetUser(id, "dana", kLongTtl));
+  EXPECT_EQ(Listed(*engine, "dana"), std::set<std::string>{id});
+  auto destroyed = engine->DestroyUser("dana");
+  ASSERT_TRUE(destroyed.ok()) << destroyed.status().ToString();
+  EXPECT_EQ(*destroyed, 1u) << "log out everywhere missed the session";
+  auto exists = engine->Exists(id);
+  ASSERT_TRUE(exists.ok());
+  EXPECT_FALSE(*exists);
+}
+
 // Logins of one user from 4 threads at once, each with sessions of its
 // own: the index is changed under the store's lock, so none is lost.
 TEST_P(StoreConformance, UsersConcurrentSetUserLosesNoEntry) {

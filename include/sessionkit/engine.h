@@ -387,8 +387,10 @@ class SessionEngine {
   Result<std::vector<UserSession>> UserSessions(std::string_view user);
 
   // Destroys every live session of `user` but `except_id` (none when
-  // empty), as Destroy does; returns how many. Errors as SetUser; when a
-  // destroy fails, the error says how many were destroyed before.
+  // empty; within a regenerate's grace, an old id excepts the session it
+  // leads to, the one its request uses), as Destroy does; returns how many.
+  // Errors as SetUser; when a destroy fails, the error says how many were
+  // destroyed before.
   Result<uint64_t> DestroyUser(std::string_view user,
                                std::string_view except_id = {});
 
@@ -483,6 +485,9 @@ class SessionEngine {
   // An unusable pointer reads as no session, under its own lock.
   Result<LockedRead> LockAndReadFollowing(std::string_view id, std::string* key,
                                           const LockRequest& request);
+  // The store keys the pointers from `key` (of `id`) lead to, in order
+  // (at most kMaxPointerHops): none when `key` holds no pointer.
+  std::vector<std::string> PointedTo(std::string_view id, std::string_view key);
   // Before Destroy of `key`: destroys the sessions its pointers lead to.
   Status DestroyPointedTo(std::string_view id, std::string_view key);
   // After Destroy(id): the session `lock` holds through a retired id.

@@ -116,11 +116,8 @@ Result<LockedRead> SessionEngine::LockAndReadFollowing(
   }
 }
 
-Status SessionEngine::DestroyPointedTo(std::string_view id,
-                                       std::string_view key) {
-  // The whole chain is read first: a session destroyed before it is read
-  // would end the walk there, and the sessions of later regenerates (the
-  // one in use) would stay.
+std::vector<std::string> SessionEngine::PointedTo(std::string_view id,
+                                                  std::string_view key) {
   std::vector<std::string> chain;
   std::string at(key);
   for (int hop = 0; hop < kMaxPointerHops; ++hop) {
@@ -143,6 +140,15 @@ Status SessionEngine::DestroyPointedTo(std::string_view id,
     at = std::move(**target);
     chain.push_back(at);
   }
+  return chain;
+}
+
+Status SessionEngine::DestroyPointedTo(std::string_view id,
+                                       std::string_view key) {
+  // The whole chain is read first: a session destroyed before it is read
+  // would end the walk there, and the sessions of later regenerates (the
+  // one in use) would stay.
+  const std::vector<std::string> chain = PointedTo(id, key);
   for (const std::string& replaced_by : chain) {
     Status s = store_->Destroy(replaced_by);
     if (!s.ok()) return s;

@@ -201,6 +201,20 @@ TEST_F(EngineGraceTest, ALogoutAfterThePointerExpiredEndsTheSessionItHolds) {
   EXPECT_EQ(store_->holder.count(kNew), 0u) << "its lock stayed held";
 }
 
+// "Log out my other devices" from a request that came with the old id
+// within the grace: the session it uses, the new one, is not among them.
+TEST_F(EngineGraceTest, DestroyUserThroughTheOldIdKeepsTheSessionInUse) {
+  RegeneratedAndSaved();
+  ASSERT_TRUE(engine_->SetUser(kNew, "ann", kTtl).ok());
+  ASSERT_TRUE(engine_->Write(kNewer, kLogin, kTtl).ok());  // another device
+  ASSERT_TRUE(engine_->SetUser(kNewer, "ann", kTtl).ok());
+  auto destroyed = engine_->DestroyUser("ann", kOld);
+  ASSERT_TRUE(destroyed.ok()) << destroyed.status().ToString();
+  EXPECT_EQ(*destroyed, 1u);
+  EXPECT_EQ(store_->data.count(kNew), 1u) << "the session in use was ended";
+  EXPECT_EQ(store_->data.count(kNewer), 0u);
+}
+
 TEST_F(EngineGraceTest, ALogoutHappensWhenThePointerCannotBeRead) {
   ASSERT_TRUE(engine_->Write(kOld, kLogin, kTtl).ok());
   store_->fail = Status::Corrupt("damaged value");  // reads and writes fail

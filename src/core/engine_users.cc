@@ -287,12 +287,15 @@ Result<uint64_t> SessionEngine::DestroyUser(std::string_view user,
                                             std::string_view except_id) {
   auto index_key = UserIndexKey(options_, user);
   if (!index_key.ok()) return index_key.status();
-  std::string except_key;
+  std::vector<std::string> except_keys;
   if (!except_id.empty()) {
     SK_RETURN_IF_ERROR(ValidateSessionId(except_id));
     auto key = StoreKey(options_, except_id);
     if (!key.ok()) return key.status();
-    except_key = std::move(key).value();
+    // Within a regenerate's grace the current id may be a retired one:
+    // the session it leads to is the one in use.
+    except_keys = PointedTo(except_id, *key);
+    except_keys.push_back(std::move(key).value());
   }
   UserIndex index(*this);
   auto locked = index.Lock(*index_key);
@@ -305,7 +308,8 @@ Result<uint64_t> SessionEngine::DestroyUser(std::string_view user,
   uint64_t destroyed = 0;
   std::vector<UserIndexEntry> kept;
   for (UserIndexEntry& entry : locked->entries) {
-    if (!failed.ok() || entry.key == except_key) {
+    if (!failed.ok() || std::find(except_keys.begin(), except_keys.end(),
+                                  entry.key) != except_keys.end()) {
       kept.push_back(std::move(entry));
       continue;
     }

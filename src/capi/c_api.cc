@@ -546,24 +546,19 @@ sk_code sk_unlock(sk_engine* engine, const char* id, size_t id_len,
 
 sk_code sk_destroy(sk_engine* engine, const char* id, size_t id_len,
                    sk_result* result) noexcept {
-  return Guarded(result, "while destroying a session", [&]() -> sk_code {
-    if (engine == nullptr) return sessionkit::NoEngine(result);
-    return sessionkit::SetStatus(result,
-                                 engine->engine->Destroy(View(id, id_len)));
-  });
+  return sk_destroy_held(engine, id, id_len, nullptr, result);
 }
 
 sk_code sk_destroy_held(sk_engine* engine, const char* id, size_t id_len,
                         const sk_lock* lock, sk_result* result) noexcept {
   return Guarded(result, "while destroying a session", [&]() -> sk_code {
     if (engine == nullptr) return sessionkit::NoEngine(result);
-    if (lock == nullptr) {
-      return sessionkit::SetStatus(result,
-                                   engine->engine->Destroy(View(id, id_len)));
-    }
+    // No lock: a SessionLock that holds nothing, which Destroy(id) is.
     return sessionkit::SetStatus(
         result,
-        engine->engine->Destroy(View(id, id_len), sessionkit::LockOf(lock)));
+        engine->engine->Destroy(View(id, id_len),
+                                lock == nullptr ? sessionkit::SessionLock{}
+                                                : sessionkit::LockOf(lock)));
   });
 }
 

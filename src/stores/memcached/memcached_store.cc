@@ -112,12 +112,16 @@ Status MemcachedStore::NoServer(std::string_view what) const {
 
 Result<MemcachedStore::Found> MemcachedStore::ReadAll(
     const SessionKeys& keys, const std::vector<size_t>& servers,
-    const std::string& what, std::vector<ServerSet::Call>* calls) {
+    const std::string& what, std::vector<ServerSet::Call>* calls,
+    bool with_lock) {
   calls->clear();
   for (size_t server : servers) {
     ServerSet::Call& call = calls->emplace_back();
     call.server = server;
     SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, ValueAndCas()));
+  }
+  if (with_lock && !calls->empty()) {
+    SK_RETURN_IF_ERROR((*calls)[0].pipeline.Get(keys.lock, ValueAndCas()));
   }
   servers_.RunAll(*calls, what);
   return Believe(keys, *calls, /*reply=*/0, what);
@@ -218,17 +222,10 @@ Result<bool> MemcachedStore::ExistsOrLocked(std::string_view id) {
   const std::string what = What("exists check", id);
   const std::vector<size_t> servers = ServersOf(id);
   if (servers.empty()) return NoServer(what);
-  const SessionKeys keys = KeysFor(options_.prefix, id);
   // One round trip: Read's, with the lock item (first server) behind it.
   std::vector<ServerSet::Call> calls;
-  for (size_t server : servers) {
-    ServerSet::Call& call = calls.emplace_back();
-    call.server = server;
-    SK_RETURN_IF_ERROR(call.pipeline.Get(keys.data, ValueAndCas()));
-  }
-  SK_RETURN_IF_ERROR(calls[0].pipeline.Get(keys.lock, ValueAndCas()));
-  servers_.RunAll(calls, what);
-  Result<Found> found = Believe(keys, calls, /*reply=*/0, what);
+  Result<Found> found = ReadAll(KeysFor(options_.prefix, id), servers, what,
+                                &calls, /*with_lock=*/true);
   if (!found.ok()) return found.status();
   const int64_t now = NowMs();
   if (found->present && !found->tombstone && found->at_ms > now) return true;

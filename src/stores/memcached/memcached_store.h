@@ -197,11 +197,13 @@ class MemcachedStore : public Store {
     std::optional<uint64_t> repaired_cas;
   };
   // Reads `keys`' data item from every server of `servers` in one round
-  // trip (their calls left in *calls) and believes them.
+  // trip (their calls left in *calls) and believes them. `with_lock`: the
+  // first server's lock item too, as reply 1 of the first call.
   Result<Found> ReadAll(const SessionKeys& keys,
                         const std::vector<size_t>& servers,
                         const std::string& what,
-                        std::vector<ServerSet::Call>* calls);
+                        std::vector<ServerSet::Call>* calls,
+                        bool with_lock = false);
   // What the data reads of `calls` say (reply `reply0` of the first call,
   // reply 0 of the others): the first server that answered decides; when
   // it has no item, the first replica that has the session's data, which

@@ -164,27 +164,26 @@ Status MysqlStore::EnsureSchema(Connection& conn) {
           i < 2 ? "creating the tables of" : "creating the procedures of");
     }
   }
-  Result<std::vector<ResultSet>> columns =
-      conn.Query(ColumnsQuery(options_.table), Duration(0), &err);
-  if (!columns.ok()) {
-    return fail(columns.status(), err.code, "reading the columns of");
-  }
-  std::vector<Row> rows;
-  for (ResultSet& set : *columns) {
-    for (Row& r : set.rows) rows.push_back(std::move(r));
-  }
+  // The rows of every result set of `sql`.
+  auto rows_of = [&](const std::string& sql,
+                     std::string_view what) -> Result<std::vector<Row>> {
+    Result<std::vector<ResultSet>> sets = conn.Query(sql, Duration(0), &err);
+    if (!sets.ok()) return fail(sets.status(), err.code, what);
+    std::vector<Row> rows;
+    for (ResultSet& set : *sets) {
+      for (Row& r : set.rows) rows.push_back(std::move(r));
+    }
+    return rows;
+  };
+  Result<std::vector<Row>> columns =
+      rows_of(ColumnsQuery(options_.table), "reading the columns of");
+  if (!columns.ok()) return columns.status();
   SK_RETURN_IF_ERROR(
-      CheckColumns(options_.name, options_.database, options_.table, rows));
-  Result<std::vector<ResultSet>> routines =
-      conn.Query(RoutinesQuery(options_.table), Duration(0), &err);
-  if (!routines.ok()) {
-    return fail(routines.status(), err.code, "reading the procedures of");
-  }
-  rows.clear();
-  for (ResultSet& set : *routines) {
-    for (Row& r : set.rows) rows.push_back(std::move(r));
-  }
-  SK_RETURN_IF_ERROR(CheckRoutines(options_.name, options_.table, rows));
+      CheckColumns(options_.name, options_.database, options_.table, *columns));
+  Result<std::vector<Row>> routines =
+      rows_of(RoutinesQuery(options_.table), "reading the procedures of");
+  if (!routines.ok()) return routines.status();
+  SK_RETURN_IF_ERROR(CheckRoutines(options_.name, options_.table, *routines));
   schema_ready_ = true;
   return Status::OK();
 }

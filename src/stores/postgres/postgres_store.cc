@@ -241,18 +241,17 @@ Status PostgresStore::Destroy(std::string_view id) {
 }
 
 Result<bool> PostgresStore::Exists(std::string_view id) {
-  SK_RETURN_IF_ERROR(CheckId(id, "exists"));
-  Result<Rows> rows = Run(kExists, {Param::Text(id), Param::Int8(NowMs())},
-                          "exists of session " + SessionIdPrefix(id));
-  if (!rows.ok()) return rows.status();
-  return rows->size() > 0;
+  return AnyRow(kExists, id);
 }
 
 Result<bool> PostgresStore::ExistsOrLocked(std::string_view id) {
+  return AnyRow(kExistsOrLocked, id);
+}
+
+Result<bool> PostgresStore::AnyRow(const char* statement, std::string_view id) {
   SK_RETURN_IF_ERROR(CheckId(id, "exists"));
-  Result<Rows> rows =
-      Run(kExistsOrLocked, {Param::Text(id), Param::Int8(NowMs())},
-          "exists of session " + SessionIdPrefix(id));
+  Result<Rows> rows = Run(statement, {Param::Text(id), Param::Int8(NowMs())},
+                          "exists of session " + SessionIdPrefix(id));
   if (!rows.ok()) return rows.status();
   return rows->size() > 0;
 }

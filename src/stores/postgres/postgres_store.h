@@ -71,6 +71,8 @@ class PostgresStore final : public Store {
   using PinKey = std::pair<std::string, std::string>;  // (id, owner)
 
   Status CheckId(std::string_view id, std::string_view op) const;
+  // Exists and ExistsOrLocked: whether `statement` (id, now) finds a row.
+  Result<bool> AnyRow(const char* statement, std::string_view id);
   int64_t NowMs() const;
   Deadline ExchangeDeadline(Duration extra = Duration(0)) const;
   int64_t Key(std::string_view id) const;

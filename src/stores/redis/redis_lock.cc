@@ -160,9 +160,8 @@ constexpr std::string_view kLockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     " redis.call('ZCARD', KEYS[3]) >= cap then\n"
     "  return {2, holder, left}\n"
     "end\n"
-    // The caller holds nothing here: a token on its wake list is of a
-    // grant since taken from it (a takeover, a Destroy), which its next
-    // BLPOP would take for the lock.
+    // The caller holds nothing: a token on its wake list is of a grant
+    // taken from it since (a takeover, a Destroy).
     "redis.call('DEL', wake)\n"
     "redis.call('ZADD', KEYS[3], string.format('%d', now + wait), ARGV[1])\n"
     // Touches the lock key (same expiry): a holder that WATCHes it then

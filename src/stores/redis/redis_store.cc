@@ -164,40 +164,34 @@ Status RedisStore::Touch(std::string_view id, Duration ttl) {
 }
 
 Result<bool> RedisStore::Exists(std::string_view id) {
-  SK_RETURN_IF_ERROR(CheckId(id, "exists"));
-  const std::string key = Key(id);
-  const std::string what = "exists check of session " + SessionIdPrefix(id);
-  const Command exists[] = {{{"EXISTS", key}}};
-  std::vector<Reply> replies;
-  SK_RETURN_IF_ERROR(
-      Run({.key = key, .commands = exists, .read_only = true, .what = what},
-          &replies));
-  if (replies[0].type != Reply::Type::kInteger) {
-    return Unexpected(what, "EXISTS", replies[0]);
-  }
-  return replies[0].integer > 0;
+  return ExistsCheck(id, /*or_locked=*/false);
 }
 
 Result<bool> RedisStore::ExistsOrLocked(std::string_view id) {
+  return ExistsCheck(id, /*or_locked=*/true);
+}
+
+Result<bool> RedisStore::ExistsCheck(std::string_view id, bool or_locked) {
   SK_RETURN_IF_ERROR(CheckId(id, "exists"));
   const std::string key = Key(id);
   const std::string what = "exists check of session " + SessionIdPrefix(id);
   const std::string lock_key = LockKey(id);  // Command borrows its words
   const Command both[] = {{{"EXISTS", key}}, {{"PTTL", lock_key}}};
   std::vector<Reply> replies;
-  SK_RETURN_IF_ERROR(
-      Run({.key = key, .commands = both, .read_only = true, .what = what},
-          &replies));
-  if (replies[0].type != Reply::Type::kInteger) {
-    return Unexpected(what, "EXISTS", replies[0]);
-  }
-  if (replies[1].type != Reply::Type::kInteger) {
-    return Unexpected(what, "PTTL", replies[1]);
+  SK_RETURN_IF_ERROR(Run({.key = key,
+                          .commands = std::span(both, or_locked ? 2 : 1),
+                          .read_only = true,
+                          .what = what},
+                         &replies));
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].type != Reply::Type::kInteger) {
+      return Unexpected(what, i == 0 ? "EXISTS" : "PTTL", replies[i]);
+    }
   }
   // The lock record lives lease + kLockRecordRetention: held while the
   // lease runs.
   return replies[0].integer > 0 ||
-         replies[1].integer > kLockRecordRetention.count();
+         (or_locked && replies[1].integer > kLockRecordRetention.count());
 }
 
 Result<GcResult> RedisStore::Gc(TimePoint) { return GcResult{}; }

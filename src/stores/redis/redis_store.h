@@ -353,6 +353,9 @@ class RedisStore final : public Store {
   // used directly (store.h), and the key layout relies on the charset (no
   // brace can end the hash tag early).
   Status CheckId(std::string_view id, std::string_view op) const;
+  // Exists, and with `or_locked` ExistsOrLocked: EXISTS, and PTTL of the
+  // lock key in the same round trip.
+  Result<bool> ExistsCheck(std::string_view id, bool or_locked);
 
   const RedisOptions options_;
   Env* const env_;  // options_.env or Env::Default()

@@ -270,7 +270,8 @@ Result<LockOptions> LockOptionsOf(const sk_lock_options* lock) {
 }
 
 // Fills `result` from a read of `id` (sk_read, sk_read_replacing); a lock
-// it cannot hand back for lack of memory is released.
+// taken by a read it cannot hand back whole for lack of memory is released,
+// since the caller, told the read failed, never releases it.
 sk_code SetRead(sk_result* result, SessionEngine& engine, std::string_view id,
                 Result<ReadResult>& read) {
   if (!read.ok()) return SetStatus(result, read.status());
@@ -299,6 +300,7 @@ sk_code SetRead(sk_result* result, SessionEngine& engine, std::string_view id,
   if (!read->payload.empty()) {
     result->data = CopyString(read->payload);
     if (result->data == nullptr) {
+      (void)engine.Unlock(id, read->lock);
       return SetError(result, SK_INTERNAL,
                       "out of memory while reading a session");
     }
@@ -310,7 +312,7 @@ sk_code SetRead(sk_result* result, SessionEngine& engine, std::string_view id,
 }  // namespace
 
 sk_code CallGuarded(sk_result* result, const char* what,
-                    const std::function<sk_code()>& body) noexcept {
+                    CallableRef<sk_code()> body) noexcept {
   return Guarded(result, what, body);
 }
 
@@ -338,9 +340,8 @@ bool IsEngineCached(std::string_view spec) {
   return Cache().engines.count(std::string(spec)) != 0;
 }
 
-sk_code CallEngine(
-    sk_engine* handle, sk_result* result, const char* what,
-    const std::function<sk_code(SessionEngine&)>& body) noexcept {
+sk_code CallEngine(sk_engine* handle, sk_result* result, const char* what,
+                   CallableRef<sk_code(SessionEngine&)> body) noexcept {
   return Guarded(result, what, [&]() -> sk_code {
     if (handle == nullptr) return NoEngine(result);
     return body(*handle->engine);

@@ -191,6 +191,7 @@ class MemoryLegacySource : public LegacySource {
  public:
   std::map<std::string, Result<LegacySession>> sessions;
   std::function<void()> on_read;  // runs at each Read, before it answers
+  bool refuse_deletes = false;    // the old store down at a logout
 
   Result<LegacySession> Read(std::string_view id) override {
     if (on_read) on_read();
@@ -199,6 +200,7 @@ class MemoryLegacySource : public LegacySource {
     return it->second;
   }
   Status Delete(std::string_view id) override {
+    if (refuse_deletes) return Status::Unavailable("the old store is down");
     sessions.erase(std::string(id));
     return Status::OK();
   }
@@ -284,6 +286,32 @@ TEST_F(MigrateTaskTest, ALogoutDuringTheCopyIsNotUndone) {
   EXPECT_EQ(report.counts[BulkOutcome::kCopied], 0u);
   EXPECT_EQ(report.counts[BulkOutcome::kLocked], 1u);
   EXPECT_FALSE(to_->Read(IdOf(1))->found);
+}
+
+// A logout through PHP whose delete of the old copy failed left a mark in
+// TO: the copy still in the old store is never migrated back over it.
+TEST_F(MigrateTaskTest,
+       NeverBringsBackASessionLoggedOutWhileTheOldStoreWasDown) {
+  auto from = std::make_shared<MemoryLegacySource>();
+  from->sessions.emplace(
+      IdOf(1), LegacySession{"user|s:5:\"alice\";", Duration(600000)});
+  from->refuse_deletes = true;
+  EngineOptions options;
+  options.legacy = from;
+  auto php = OpenEngine("lmdb://" + dir_ + "/to", std::move(options));
+  SK_ASSERT_OK(php);
+  auto read = (*php)->ReadForUpdate(IdOf(1), LockOptions{});
+  SK_ASSERT_OK(read);
+  ASSERT_TRUE(read->found);
+  SK_ASSERT_OK((*php)->Destroy(IdOf(1), read->lock));
+  ASSERT_EQ(from->sessions.size(), 1u);  // the old copy is still there
+
+  auto task = MakeMigrateTask(*from, *to_);
+  BulkReport report = RunBulk(*task, options_, out_, err_);
+  EXPECT_EQ(report.counts[BulkOutcome::kCopied], 0u);
+  EXPECT_EQ(report.counts[BulkOutcome::kPresent], 1u);
+  EXPECT_FALSE(to_->Read(IdOf(1))->found);
+  EXPECT_FALSE((*php)->Read(IdOf(1))->found);
 }
 
 TEST_F(MigrateTaskTest, DryRunWritesNothing) {

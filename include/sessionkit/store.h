@@ -135,6 +135,13 @@ class Store {
   // exist or has expired; an expired session is never returned.
   virtual Result<SessionRecord> Read(std::string_view id) = 0;
 
+  // As Read, except that a destroyed session's mark that the store keeps
+  // and Read hides (a tombstone frame, frame.h: tiers keep one while a tier
+  // may still hold an older copy) is returned instead of NotFound, so that
+  // the caller tells "destroyed" from "never here". The default: Read (a
+  // store that hides no marks returns one written to it as any value).
+  virtual Result<SessionRecord> ReadOrMark(std::string_view id);
+
   // Creates or replaces a session; it expires `ttl` from now.
   virtual Status Write(std::string_view id, std::string_view data,
                        Duration ttl) = 0;

@@ -74,7 +74,9 @@ Result<std::optional<std::string>> SessionEngine::PointerTarget(
 Result<SessionRecord> SessionEngine::ReadFollowing(std::string_view id,
                                                    std::string* key) {
   for (int hop = 0;; ++hop) {
-    auto record = store_->Read(*key);
+    // A destroy's mark, where the store keeps one, is read as one: the
+    // session is destroyed, not new (no legacy copy is read in its place).
+    auto record = store_->ReadOrMark(*key);
     if (!record.ok()) return record;
     auto target = PointerTarget(*key, *record);
     if (target.ok() && !target->has_value()) return record;

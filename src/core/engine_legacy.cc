@@ -1,6 +1,7 @@
 // SessionEngine's reading of the sessions of the handler a site is leaving
 // (EngineOptions::legacy). Kept apart from engine.cc: the engine calls it
 // only where sessionkit holds no session.
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -83,7 +84,7 @@ std::optional<Status> SessionEngine::MoveLegacyOnTouch(
 
 Result<bool> SessionEngine::ExistsBesideLegacy(std::string_view id,
                                                std::string_view key) {
-  auto record = store_->Read(key);
+  auto record = store_->ReadOrMark(key);
   if (record.ok()) return !IsTombstoneFrame(record->data);
   if (!record.status().IsNotFound()) return record.status();
   if (LegacyExists(id)) return true;
@@ -109,9 +110,21 @@ bool SessionEngine::DeleteLegacy(std::string_view id, std::string_view why) {
 }
 
 void SessionEngine::BuryLegacyCopy(std::string_view id, std::string_view key) {
-  // Version 0: the next write of the id starts its versions afresh, as
-  // after any Destroy.
-  Status s = store_->Write(key, EncodeTombstoneFrame(0), kLegacyTombstoneTtl);
+  // A versioned mark, as tiers' destroys leave: not version 0, which a
+  // locked read (and `sessionkit migrate`) takes for "never here", reading
+  // the legacy copy; at least the mark the destroy left, if any, so that a
+  // tier that missed the destroy does not win over it; and, as that mark,
+  // never above a session written after it.
+  uint64_t version = NextSessionVersion(0, env_->WallNow());
+  if (auto held = store_->ReadOrMark(key); held.ok()) {
+    // A session written since the destroy is read, not the legacy copy.
+    if (!IsTombstoneFrame(held->data)) return;
+    if (auto mark = DecodeFrame(held->data); mark.ok()) {
+      version = std::max(version, mark->header.session_version);
+    }
+  }
+  Status s =
+      store_->Write(key, EncodeTombstoneFrame(version), kLegacyTombstoneTtl);
   if (s.ok()) return;
   Log(LogLevel::kWarning,
       store_->name() + ": session " + SessionIdPrefix(id) +

@@ -16,6 +16,10 @@ uint64_t Store::TakeRoundTrips() { return 0; }
 
 Result<bool> Store::ExistsOrLocked(std::string_view id) { return Exists(id); }
 
+Result<SessionRecord> Store::ReadOrMark(std::string_view id) {
+  return Read(id);
+}
+
 Status Store::WriteUnlessNewer(const std::vector<VersionedWrite>&) {
   return Status::NotSupported(name() +
                               ": cannot check a version and write in one step");

@@ -36,6 +36,7 @@ class LegacyFilesTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok());
     dir_ = *dir;
     std::filesystem::create_directories(dir_ + "/php");
+    store_ = "lmdb://" + dir_ + "/sk";
   }
   void TearDown() override { test::RemoveTempDirUnlessFailed(dir_); }
 
@@ -62,7 +63,7 @@ class LegacyFilesTest : public ::testing::Test {
     EXPECT_TRUE(source.ok()) << source.status().ToString();
     return source.ok() ? std::move(source).value() : nullptr;
   }
-  // An LMDB engine reading the files handler's sessions (through
+  // An engine on store_ (LMDB) reading the files handler's sessions (through
   // `legacy` when given); its warnings land in warnings_.
   std::unique_ptr<SessionEngine> Engine(
       std::string_view params = "",
@@ -78,7 +79,7 @@ class LegacyFilesTest : public ::testing::Test {
       legacy = std::move(opened).value();
     }
     options.legacy = std::move(legacy);
-    auto engine = OpenEngine("lmdb://" + dir_ + "/sk", std::move(options));
+    auto engine = OpenEngine(store_, std::move(options));
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     return std::move(engine).value();
   }
@@ -86,7 +87,12 @@ class LegacyFilesTest : public ::testing::Test {
     return access(FilePath(id).c_str(), F_OK) == 0;
   }
 
+  // A logout whose delete of the legacy copy fails, then every way of
+  // reading the id: none brings the logged-out session back.
+  void ExpectALogoutWhoseLegacyDeleteFailsResurrectsNothing();
+
   std::string dir_;
+  std::string store_;  // sessionkit's own store
   std::mutex mu_;
   std::vector<std::string> warnings_;
 };
@@ -259,7 +265,7 @@ class RefusingDeletes final : public LegacySource {
   std::unique_ptr<LegacySource> source_;
 };
 
-TEST_F(LegacyFilesTest, EngineDestroyWhoseLegacyDeleteFailsResurrectsNothing) {
+void LegacyFilesTest::ExpectALogoutWhoseLegacyDeleteFailsResurrectsNothing() {
   PutFile(kId, kPayload);
   auto refusing = std::make_shared<RefusingDeletes>(Source());
   auto engine = Engine("", refusing);
@@ -295,6 +301,23 @@ TEST_F(LegacyFilesTest, EngineDestroyWhoseLegacyDeleteFailsResurrectsNothing) {
   // A delete that works again (the store is back) changes nothing of that.
   refusing->refuse_deletes = false;
   EXPECT_TRUE(*engine->Exists(kId));
+}
+
+TEST_F(LegacyFilesTest, EngineDestroyWhoseLegacyDeleteFailsResurrectsNothing) {
+  ExpectALogoutWhoseLegacyDeleteFailsResurrectsNothing();
+}
+
+// Tiers hide a destroy's mark from Read: the engine must still see it,
+// locked or not, and not read the legacy copy in its place.
+TEST_F(LegacyFilesTest, ALogoutOverTiersWhoseLegacyDeleteFailsStays) {
+  store_ = "lmdb://" + dir_ + "/sk1|lmdb://" + dir_ + "/sk2";
+  ExpectALogoutWhoseLegacyDeleteFailsResurrectsNothing();
+}
+
+TEST_F(LegacyFilesTest, ALogoutOverTiersWithOneBehindWhoseLegacyDeleteFails) {
+  store_ = "lmdb://" + dir_ + "/sk1|lmdb://" + dir_ +
+           "/sk2?write=async&journal=" + dir_ + "/journal";
+  ExpectALogoutWhoseLegacyDeleteFailsResurrectsNothing();
 }
 
 // session_regenerate_id(true) with the grace: the old id becomes a pointer

@@ -218,11 +218,22 @@ Status TieredStore::NoCopy(std::string_view id, const Newest& n) const {
 }
 
 Result<SessionRecord> TieredStore::Read(std::string_view id) {
+  return ReadNewest(id, /*or_mark=*/false);
+}
+
+Result<SessionRecord> TieredStore::ReadOrMark(std::string_view id) {
+  return ReadNewest(id, /*or_mark=*/true);
+}
+
+Result<SessionRecord> TieredStore::ReadNewest(std::string_view id,
+                                              bool or_mark) {
   SK_CHECK_ID(id);
   Drain();
   Newest n = ReadAll(id, kNoTier, {});
   ReadBehind(id, n, kNoTier);
-  if (!n.gone()) return std::move(*n.answers[n.newest].record);
+  if (!n.gone() || (or_mark && n.newest >= 0)) {
+    return std::move(*n.answers[n.newest].record);
+  }
   return NoCopy(id, n);
 }
 

@@ -36,6 +36,7 @@ class TieredStore final : public Store {
 
   const std::string& name() const override { return name_; }
   Result<SessionRecord> Read(std::string_view id) override;
+  Result<SessionRecord> ReadOrMark(std::string_view id) override;
   Status Write(std::string_view id, std::string_view data,
                Duration ttl) override;
   Status Touch(std::string_view id, Duration ttl) override;
@@ -179,6 +180,9 @@ class TieredStore final : public Store {
   // The answer of a read that found no live copy in `n`: NotFound when some
   // tier (or the journal) answered, else why none could.
   Status NoCopy(std::string_view id, const Newest& n) const;
+  // Read, or with `or_mark` ReadOrMark: the newest copy, repaired where
+  // missing; a destroy's mark only with `or_mark`.
+  Result<SessionRecord> ReadNewest(std::string_view id, bool or_mark);
 
   // The first usable tier that locks (or can: not known not to),
   // synchronous tiers first; the caller asks it.

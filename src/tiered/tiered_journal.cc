@@ -128,9 +128,10 @@ Status TieredStore::Apply(size_t tier, const JournalEntry& entry) {
   if (have && VersionOf(have->data) > entry.version) {
     return locked.ok() ? store.Unlock(entry.id, request.owner) : Status::OK();
   }
-  if (entry.op == JournalOp::kDestroy && !async_[tier]) {
-    return store.Destroy(entry.id);
-  }
+  // A destroy leaves its mark on every tier, the synchronous ones too: a
+  // delete there would drop a mark the logout left (the tier behind may
+  // still hold the session, and be read and repaired from), and let an
+  // older write another host still owes this tier bring the session back.
   std::string mark;
   const VersionedWrite w = ToHold(entry, now, &mark);
   return locked.ok() ? store.WriteAndUnlock(w.id, w.data, w.ttl, request.owner)

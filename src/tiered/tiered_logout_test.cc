@@ -139,6 +139,65 @@ TEST_F(TieredLogoutTest, ALogoutIsNotUndoneByAnotherHostReadingBehind) {
   EXPECT_TRUE(host_[0]->Read(kId).status().IsNotFound());
 }
 
+// Host A missed a write of the cache (owed to it in A's journal), then the
+// user logs out on A once the cache is back: the cache takes the destroy's
+// mark at once, and the owed entry becomes the destroy. Its apply keeps the
+// mark: had it deleted it, host B would read the session behind (the
+// destroy not applied there yet) and repair it into the cache.
+TEST_F(TieredLogoutTest, AnOwedDestroyKeepsTheMarkInTheCache) {
+  OpenHost(0, Duration(100));
+  OpenHost(1);
+  CacheDownFor(0);
+  SK_ASSERT_OK(host_[0]->Write(kId, Frame(5, "logged-in"), kTtl));
+  DrainAll(0);  // the tier behind gets it; the cache's entry waits
+  ASSERT_EQ(Held(*shared_[1], kId), "logged-in");
+  gate_[0][0]->down = false;
+  std::this_thread::sleep_for(150ms);  // host A probes the cache again
+  auto a = host_[0]->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(a.ok() && a->acquired()) << a.status().ToString();
+  SK_ASSERT_OK(host_[0]->Destroy(kId));
+  gate_[0][1]->down = true;  // the destroy cannot reach the tier behind yet
+  DrainAll(0);
+  EXPECT_TRUE(MarkIn(*shared_[0], kId)) << Held(*shared_[0], kId);
+
+  auto b = host_[1]->LockAndRead(kId, Request("owner-b"));
+  ASSERT_TRUE(b.ok() && b->acquired()) << b.status().ToString();
+  EXPECT_FALSE(b->found) << "host B got the logged-out session";
+  SK_ASSERT_OK(host_[1]->Unlock(kId, LockOwner{"owner-b"}));
+}
+
+// Both hosts miss the cache. Host B's write and host A's later logout are
+// both owed to it; A reaches the cache first. The destroy it applies leaves
+// a mark there that refuses B's older write, which would otherwise bring
+// the session back.
+TEST_F(TieredLogoutTest, AnOwedDestroyRefusesAnotherHostsOlderOwedWrite) {
+  OpenHost(0, Duration(100));
+  OpenHost(1, Duration(100));
+  SK_ASSERT_OK(host_[0]->Write(kId, Frame(5, "five"), kTtl));
+  DrainAll(0);
+  CacheDownFor(0);
+  CacheDownFor(1);
+  SK_ASSERT_OK(host_[1]->Write(kId, Frame(6, "six"), kTtl));
+  DrainAll(1);  // the tier behind gets it; the cache's entry waits
+  auto a = host_[0]->LockAndRead(kId, Request("owner-a"));
+  ASSERT_TRUE(a.ok() && a->acquired()) << a.status().ToString();
+  SK_ASSERT_OK(host_[0]->Destroy(kId));
+  DrainAll(0);
+  ASSERT_TRUE(GoneIn(*shared_[1], kId)) << Held(*shared_[1], kId);
+
+  gate_[0][0]->down = false;
+  std::this_thread::sleep_for(150ms);
+  DrainAll(0);  // host A's destroy reaches the cache first
+  gate_[1][0]->down = false;
+  std::this_thread::sleep_for(150ms);
+  DrainAll(1);  // then host B's older write
+  EXPECT_TRUE(GoneIn(*shared_[0], kId))
+      << "the cache holds the logged-out session again: "
+      << Held(*shared_[0], kId);
+  EXPECT_TRUE(host_[0]->Read(kId).status().IsNotFound());
+  EXPECT_TRUE(host_[1]->Read(kId).status().IsNotFound());
+}
+
 // The same without a lock (a CLI's destroy, locking off).
 TEST_F(TieredLogoutTest, AnUnlockedLogoutLeavesTheMarkInTheCache) {
   OpenHost(0);

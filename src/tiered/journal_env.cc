@@ -107,7 +107,11 @@ int OpenHandleWith(JournalEnv* e, unsigned flags, std::string_view* what) {
   int rc = mdb_env_create(&e->env);
   if (rc != 0) return rc;
   *what = "cannot configure the LMDB environment";
-  if ((rc = mdb_env_set_mapsize(e->env, e->map_size)) != 0 ||
+  // Never below data.mdb's size (lmdb_internal::SetMapSize): written
+  // through its map, LMDB cuts the file to the map as it maps it.
+  if ((rc = mdb_env_set_mapsize(
+           e->env,
+           std::max(e->map_size, lmdb_internal::DataFileBytes(e->dir)))) != 0 ||
       (rc = mdb_env_set_maxreaders(e->env, kMaxReaders)) != 0) {
     return rc;
   }
@@ -119,11 +123,11 @@ int OpenHandleWith(JournalEnv* e, unsigned flags, std::string_view* what) {
   if ((rc = mdb_env_open(e->env, e->dir.c_str(), flags, 0600)) != 0) return rc;
   // A map another process grew stays grown: the larger of the two sizes.
   *what = "cannot size the map";
-  if ((rc = mdb_env_set_mapsize(e->env, 0)) != 0) return rc;
+  if ((rc = lmdb_internal::SetMapSize(e->env, 0)) != 0) return rc;
   MDB_envinfo info;
   if ((rc = mdb_env_info(e->env, &info)) != 0) return rc;
   if (info.me_mapsize < e->map_size &&
-      (rc = mdb_env_set_mapsize(e->env, e->map_size)) != 0) {
+      (rc = lmdb_internal::SetMapSize(e->env, e->map_size)) != 0) {
     return rc;
   }
   MDB_stat stat;
@@ -228,7 +232,7 @@ Status CheckFormat(JournalEnv* e) {
 // allocates what it needs on disk: EnsureRoom).
 int Remap(JournalEnv* e) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
-  return mdb_env_set_mapsize(e->env, 0);
+  return lmdb_internal::SetMapSize(e->env, 0);
 }
 
 // Runs `fn` in a transaction (`flags`: 0 or MDB_RDONLY), with the retries

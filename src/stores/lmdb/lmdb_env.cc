@@ -195,12 +195,12 @@ uint64_t DiskLimit(const std::string& dir) {
 // size the map grew to before (recorded in the file: a map that grew stays
 // grown), and the limit of its growth. An LMDB or errno code.
 int SizeMap(Env* e, const LmdbOptions& options) {
-  int rc = mdb_env_set_mapsize(e->env, 0);  // the size recorded in the file
+  int rc = SetMapSize(e->env, 0);  // the size recorded in the file
   if (rc != 0) return rc;
   MDB_envinfo info;
   if ((rc = mdb_env_info(e->env, &info)) != 0) return rc;
   if (info.me_mapsize < options.map_size) {
-    rc = mdb_env_set_mapsize(e->env, options.map_size);
+    rc = SetMapSize(e->env, options.map_size);
     if (rc != 0) return rc;
   }
   e->map_limit = options.map_max != 0 ? options.map_max : DiskLimit(e->dir);
@@ -218,7 +218,9 @@ int OpenLmdbHandle(Env* e, const LmdbOptions& options, std::string_view* what) {
   int rc = mdb_env_create(&e->env);
   if (rc != 0) return rc;
   *what = "cannot configure the LMDB environment in";
-  if ((rc = mdb_env_set_mapsize(e->env, options.map_size)) != 0 ||
+  // Not below data.mdb's size (SetMapSize): the open maps the file.
+  if ((rc = mdb_env_set_mapsize(
+           e->env, std::max(options.map_size, DataFileBytes(e->dir)))) != 0 ||
       (rc = mdb_env_set_maxreaders(e->env, options.max_readers)) != 0) {
     return rc;
   }
@@ -291,7 +293,7 @@ int OpenMainDbHandle(Env* e, std::string_view* what) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(e->env, nullptr, MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED && attempt < kMaxRemaps) {
-      mdb_env_set_mapsize(e->env, 0);
+      SetMapSize(e->env, 0);
       continue;
     }
     *what = "cannot read the LMDB environment in";
@@ -329,6 +331,33 @@ int AllocateWriteMap(MDB_env* env, uint64_t bytes) {
   // filesystem cannot allocate.
   const uint64_t len = std::min<uint64_t>(bytes, info.me_mapsize);
   return fallocate(fd, 0, 0, static_cast<off_t>(len)) == 0 ? 0 : errno;
+}
+
+uint64_t DataFileBytes(const std::string& dir) {
+  struct stat st;
+  const std::string path = dir + "/data.mdb";
+  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+int SetMapSize(MDB_env* env, uint64_t bytes) {
+  unsigned flags = 0;
+  int rc = mdb_env_get_flags(env, &flags);
+  if (rc != 0) return rc;
+  if ((flags & MDB_WRITEMAP) == 0) return mdb_env_set_mapsize(env, bytes);
+  mdb_filehandle_t fd;
+  MDB_envinfo info;
+  struct stat st;
+  if ((rc = mdb_env_get_fd(env, &fd)) != 0 ||
+      (rc = mdb_env_info(env, &info)) != 0) {
+    return rc;
+  }
+  if (fstat(fd, &st) != 0) return errno;
+  // With MDB_WRITEMAP the file is as large as the largest map of any
+  // process (each mapping sizes it): a map another process grew shows there
+  // before its commit records it.
+  const uint64_t file = static_cast<uint64_t>(st.st_size);
+  const uint64_t floor = bytes == 0 ? std::max(file, info.me_mapsize) : file;
+  return mdb_env_set_mapsize(env, std::max(bytes, floor));
 }
 
 int AllocateLockFile(const std::string& dir, unsigned max_readers,
@@ -493,7 +522,7 @@ std::string LmdbStore::LastRecovery() const {
 int LmdbStore::Remap(Env* e) {
   std::unique_lock<std::shared_mutex> lock(e->remap_mu);
   if (e->env == nullptr) return 0;  // a failed reopening: the retry reopens
-  const int rc = mdb_env_set_mapsize(e->env, 0);
+  const int rc = SetMapSize(e->env, 0);
   return rc != 0 ? rc : AllocateWriteMap(e->env);
 }
 
@@ -534,22 +563,22 @@ int LmdbStore::Grow(Env* e, bool gc_step) {
   if (rc != 0 || (rc = mdb_env_stat(e->env, &stat)) != 0) return rc;
   const uint64_t before = info.me_mapsize;
   // Another process may have grown it already: take the size its commit
-  // recorded in the file when that is larger.
-  if ((rc = mdb_env_set_mapsize(e->env, 0)) != 0) return rc;
+  // recorded in the file (or its map gave the file) when that is larger.
+  if ((rc = SetMapSize(e->env, 0)) != 0) return rc;
   if ((rc = mdb_env_info(e->env, &info)) != 0) return rc;
   if (info.me_mapsize > before) return 0;
   uint64_t next =
       gc_step ? before + kGcSlackBytes : std::min(before * 2, e->map_limit);
   next -= next % stat.ms_psize;
   if (next <= before) {
-    rc = mdb_env_set_mapsize(e->env, before);
+    rc = SetMapSize(e->env, before);
     return rc != 0 ? rc : MDB_MAP_FULL;
   }
   // Other processes take the new size at their next transaction after the
   // next commit of this one (MDB_MAP_RESIZED, then Remap).
-  if ((rc = mdb_env_set_mapsize(e->env, next)) != 0) return rc;
+  if ((rc = SetMapSize(e->env, next)) != 0) return rc;
   if ((rc = AllocateWriteMap(e->env)) != 0) {
-    mdb_env_set_mapsize(e->env, before);  // leaves no hole in the map
+    SetMapSize(e->env, before);  // leaves no hole in the map, or another's
     return rc == ENOSPC ? MDB_MAP_FULL : rc;
   }
   growths_.fetch_add(1, std::memory_order_relaxed);

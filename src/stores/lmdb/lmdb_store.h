@@ -319,6 +319,18 @@ Status ValidateLmdbOptions(const LmdbOptions& options);
 // filesystem cannot allocate; ENOSPC: the disk cannot hold them).
 int AllocateWriteMap(MDB_env* env, uint64_t bytes = UINT64_MAX);
 
+// The size of the data file data.mdb in `dir` (0 when there is none yet).
+uint64_t DataFileBytes(const std::string& dir);
+
+// mdb_env_set_mapsize of an open environment (`bytes` 0: the size recorded
+// in the file, or another process's grown map), never below the size of
+// data.mdb with MDB_WRITEMAP: LMDB then cuts the file to the map at each
+// mapping, and a cut under another process's larger map zeroes what that
+// process wrote past it and makes its next store there a SIGBUS. Before
+// mdb_env_open, raise the size to DataFileBytes the same way. 0 or an
+// LMDB or errno code.
+int SetMapSize(MDB_env* env, uint64_t bytes);
+
 // Before mdb_env_open of the environment in `dir`: allocates on disk the
 // reader table of `max_readers` slots in its lock.mdb (created with `mode`
 // when missing; its size is left for LMDB to set). LMDB sizes lock.mdb as

@@ -127,6 +127,12 @@ std::string FormatTiers(const TiersReport& report) {
   if (!report.journal.ok()) {
     out += "journal: " + report.journal.ToString() + "\n";
   }
+  if (report.orphaned > 0) {
+    out += "journal: " + std::to_string(report.orphaned) +
+           " entries for tiers not in this save path (a tier whose host, "
+           "database, table or prefix changed, or that was removed): run "
+           "with the save path that queued them until they drain\n";
+  }
   return out;
 }
 

@@ -61,6 +61,14 @@ struct StoreUrl {
   // The URL with any password replaced by "***", for messages and logs.
   std::string Redacted() const;
 
+  // Where the URL's sessions are: its scheme, hosts, path and the
+  // parameters that locate them (a key prefix, a database, a table), by
+  // name; no user, password, or setting of how they are reached or written
+  // (timeouts, write_delay, ...). Two URLs of one store's sessions have one
+  // Location, however their settings differ or are ordered. The journal of
+  // tiers knows a tier by it (docs/tiers.md).
+  std::string Location() const;
+
   // The raw value of a parameter, if given.
   std::optional<std::string> Param(std::string_view name) const;
 

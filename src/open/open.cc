@@ -202,7 +202,8 @@ Result<std::unique_ptr<Store>> OpenStore(std::string_view spec, Env* env) {
     }
     Result<std::unique_ptr<Store>> store = OpenTier(url, env);
     if (!store.ok()) return store.status().WithContext(tier);
-    options.tiers.push_back({std::move(*store), url.write_async()});
+    options.tiers.push_back(
+        {std::move(*store), url.write_async(), url.Location()});
   }
   // The journal's thread writes a tier behind, and also the writes a tier
   // of the request missed: it would call a php:// tier off its thread.

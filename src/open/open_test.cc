@@ -3,8 +3,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sessionkit/stores/callback.h"
@@ -140,6 +144,63 @@ TEST(OpenStoreTest, WriteDelayIsASettingOfATierBehindWithinItsRange) {
 // A Memcached tier never moves sessions between its servers
 // (MemcachedOptions::failover): failover=1 there is refused, naming why;
 // failover=0 or nothing opens. Opening connects to nothing.
+// The journal knows a tier by where its sessions are: a backlog queued
+// before a tier's settings changed (a deploy) drains after it, and a tier
+// that moved elsewhere (another key prefix) is reported as owed entries
+// nothing here drains.
+TEST(OpenStoreTest, ABacklogDrainsAfterItsTiersSettingsChange) {
+  auto dir = test::MakeTempDir("open-backlog");
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  test::RedisServerOptions options;
+  options.name = "open-backlog";
+  auto server = test::StartRedis(options);
+  SK_ASSERT_OK(server);
+  const std::string id = "abcdefghijklmnopqrstuvwxyz012345";
+  const std::string redis =
+      "redis://127.0.0.1:" + std::to_string((*server)->port()) + "/0";
+  const std::string cache = "lmdb://" + *dir + "/a|" + redis +
+                            "?write=async&journal=" + *dir +
+                            "/journal&breaker=off&prefix=";
+  // A worker queues a write and is killed while it waits out write_delay.
+  fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    auto before = OpenStore(cache + "sk:&write_delay=2s&timeout=1s");
+    _exit(before.ok() && (*before)->Write(id, "x", Duration(60000)).ok() ? 0
+                                                                         : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  auto alone = OpenStore(redis + "?prefix=sk:");
+  ASSERT_TRUE(alone.ok());
+  ASSERT_TRUE((*alone)->Read(id).status().IsNotFound());
+
+  auto moved = OpenStore(cache + "elsewhere:");
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  auto report = ReportTiers(**moved);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->orphaned, 1u);
+  EXPECT_EQ(report->tiers[1].pending, 0u);
+
+  auto after = OpenStore(cache + "sk:&timeout=2s&write_delay=250ms");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  report = ReportTiers(**after);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->orphaned, 0u);
+  EXPECT_EQ(report->tiers[1].pending, 1u);
+  // Its drain thread starts with its first call; the write is due 2 s
+  // after it was queued.
+  (void)(*after)->Read("zyxwvutsrqponmlkjihgfedcba543210");
+  bool drained = false;
+  for (int i = 0; i < 500 && !drained; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    drained = (*alone)->Read(id).ok();
+  }
+  EXPECT_TRUE(drained) << "the backlog queued before the change never drained";
+  test::RemoveTempDir(*dir);
+}
+
 TEST(OpenStoreTest, AMemcachedTierDoesNotFailOverWithinItsPool) {
   auto dir = test::MakeTempDir("open-failover");
   ASSERT_TRUE(dir.ok()) << dir.status().ToString();

@@ -1,6 +1,7 @@
 // The store of tiers as this host sees it: each tier's breaker and what
 // the journal still owes the tiers behind (ReportTiers, `sessionkit
 // stats`).
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -62,6 +63,12 @@ TiersReport TieredStore::Report() {
       }
     }
     out.tiers.push_back(std::move(t));
+  }
+  for (const JournalTierStats& s : backlog) {
+    if (std::find(journal_ids_.begin(), journal_ids_.end(), s.tier) ==
+        journal_ids_.end()) {
+      out.orphaned += s.pending;
+    }
   }
   return out;
 }

@@ -55,7 +55,8 @@ TieredStore::TieredStore(TieredOptions options,
     if (i > 0) name_ += " | ";
     name_ += tier.store->name();
     if (tier.async) name_ += " (written behind)";
-    journal_ids_.push_back(JournalId(tier.store->name()));
+    journal_ids_.push_back(
+        JournalId(tier.location.empty() ? tier.store->name() : tier.location));
     async_.push_back(tier.async);
     tiers_.push_back(std::move(tier.store));
     cannot_lock_[i] = false;

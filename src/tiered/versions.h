@@ -27,9 +27,11 @@ inline bool IsOutage(const Status& st) {
   return st.IsUnavailable() || st.IsDeadlineExceeded();
 }
 
-// How a tier written behind is known in the journal, which every store of
-// tiers of the host may share: a hash (FNV-1a) of its name, the URL without
-// password, the same in every process that opens it.
+// How a tier is known in the journal, which every store of tiers of the
+// host may share: a hash (FNV-1a) of where its sessions are (its URL's
+// StoreUrl::Location: a change of its timeouts or write_delay leaves it
+// as it is, so a backlog queued before the change still drains), the same
+// in every process that opens it.
 inline uint32_t JournalId(std::string_view name) {
   uint32_t h = 2166136261u;
   for (unsigned char c : name) {

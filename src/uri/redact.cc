@@ -1,5 +1,6 @@
 // Rendering store URLs and specs for messages and logs without their
 // secrets: StoreUrl::Redacted and RedactStoreSpec.
+#include <algorithm>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -20,11 +21,20 @@ using uri::ParamType;
 using uri::SchemeSpec;
 using uri::StartsWithScheme;
 
-// Renders params as "?a=1&b=2", secrets as "***".
-std::string RenderQuery(const StoreUrl& url) {
+// Renders params as "?a=1&b=2", secrets as "***"; with `locating`, only
+// the parameters that locate the sessions, by name.
+std::string RenderQuery(const StoreUrl& url, bool locating = false) {
   const SchemeSpec* s = FindScheme(url.scheme);
+  std::vector<std::pair<std::string, std::string>> params = url.params;
+  if (locating) {
+    std::erase_if(params, [&](const auto& p) {
+      const ParamSpec* spec = s ? FindParam(*s, p.first) : nullptr;
+      return spec == nullptr || !spec->locates;
+    });
+    std::sort(params.begin(), params.end());
+  }
   std::string out;
-  for (const auto& [name, value] : url.params) {
+  for (const auto& [name, value] : params) {
     out += out.empty() ? "?" : "&";
     out += uri::PercentEncode(name, "");
     out += "=";
@@ -101,6 +111,34 @@ std::string RedactSpecText(std::string_view spec) {
   return out;
 }
 
+// The URL for messages (passwords hidden), or with `location` its
+// Location (no user, password, or parameter that does not locate).
+std::string Render(const StoreUrl& url, bool location) {
+  std::string out = url.scheme + "://";
+  if (url.scheme == "lmdb") {
+    out += uri::PercentEncode(url.path, "/:+");
+    return out + RenderQuery(url, location);
+  }
+  if (url.scheme == "php") return out + url.path + RenderQuery(url, location);
+  if (!location && (!url.user.empty() || url.has_password)) {
+    out += uri::PercentEncode(url.user, "");
+    if (url.has_password) out += ":***";
+    out += "@";
+  }
+  for (size_t i = 0; i < url.hosts.size(); ++i) {
+    if (i > 0) out += ",";
+    const std::string& h = url.hosts[i].host;
+    if (h.find(':') != std::string::npos) {
+      out += "[" + h + "]";
+    } else {
+      out += uri::PercentEncode(h, "");
+    }
+    out += ":" + std::to_string(url.hosts[i].port);
+  }
+  if (!url.path.empty()) out += "/" + uri::PercentEncode(url.path, ":+");
+  return out + RenderQuery(url, location);
+}
+
 }  // namespace
 
 std::string RedactStoreSpec(std::string_view spec) {
@@ -114,30 +152,8 @@ std::string RedactStoreSpec(std::string_view spec) {
   return out;
 }
 
-std::string StoreUrl::Redacted() const {
-  std::string out = scheme + "://";
-  if (scheme == "lmdb") {
-    out += uri::PercentEncode(path, "/:+");
-    return out + RenderQuery(*this);
-  }
-  if (scheme == "php") return out + path + RenderQuery(*this);
-  if (!user.empty() || has_password) {
-    out += uri::PercentEncode(user, "");
-    if (has_password) out += ":***";
-    out += "@";
-  }
-  for (size_t i = 0; i < hosts.size(); ++i) {
-    if (i > 0) out += ",";
-    const std::string& h = hosts[i].host;
-    if (h.find(':') != std::string::npos) {
-      out += "[" + h + "]";
-    } else {
-      out += uri::PercentEncode(h, "");
-    }
-    out += ":" + std::to_string(hosts[i].port);
-  }
-  if (!path.empty()) out += "/" + uri::PercentEncode(path, ":+");
-  return out + RenderQuery(*this);
-}
+std::string StoreUrl::Redacted() const { return Render(*this, false); }
+
+std::string StoreUrl::Location() const { return Render(*this, true); }
 
 }  // namespace sessionkit

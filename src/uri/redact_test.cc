@@ -95,6 +95,28 @@ TEST(StoreUrlRedacted, HidesPasswordKeepsUser) {
             "redis://al%40ice:***@h:6379?prefix=a%26b");
 }
 
+// Where the sessions are: the same whatever the settings, their order, the
+// user or the password; another key prefix, database or table is elsewhere.
+TEST(StoreUrlLocation, KeepsOnlyWhatLocatesTheSessions) {
+  EXPECT_EQ(
+      Good("redis://alice:s3cret@h:6380/2?timeout=50ms&prefix=a:").Location(),
+      "redis://h:6380/2?prefix=a:");
+  EXPECT_EQ(
+      Good("redis://h:6380/2?prefix=a:&write=async&write_delay=2s").Location(),
+      "redis://h:6380/2?prefix=a:");
+  EXPECT_NE(Good("redis://h?prefix=a:").Location(),
+            Good("redis://h?prefix=b:").Location());
+  EXPECT_NE(Good("redis://h/1").Location(), Good("redis://h/2").Location());
+  EXPECT_EQ(
+      Good("mysql://u:p@h/db?read_timeout=1s&table=t&timeout=2s").Location(),
+      "mysql://h:3306/db?table=t");
+  EXPECT_EQ(Good("memcached://a,b?timeout=1s&replicas=1&prefix=p&failover=0")
+                .Location(),
+            "memcached://a:11211,b:11211?prefix=p");
+  EXPECT_EQ(Good("lmdb:///var/lib/sk?sync=full&map_size=1GiB").Location(),
+            "lmdb:///var/lib/sk");
+}
+
 TEST(StoreUrlRedacted, ReparsesToTheSameUrlWithStarsForSecrets) {
   for (const char* text :
        {"lmdb:///var/lib/x%2Cy?map_size=1GiB&mode=600",

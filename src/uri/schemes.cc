@@ -39,8 +39,8 @@ constexpr ParamSpec kRedisParams[] = {
     kConnectTimeout,
     kReadTimeout,
     {.name = "timeout"},
-    {.name = "prefix"},
-    {.name = "db"},
+    {.name = "prefix", .locates = true},
+    {.name = "db", .locates = true},
     {.name = "durable"},
     {.name = "durable_timeout"},
     {.name = "tls_ca"},
@@ -53,8 +53,8 @@ constexpr ParamSpec kSentinelParams[] = {
     kConnectTimeout,
     kReadTimeout,
     {.name = "timeout"},
-    {.name = "prefix"},
-    {.name = "db"},
+    {.name = "prefix", .locates = true},
+    {.name = "db", .locates = true},
     {.name = "sentinel_password", .type = ParamType::kSecret},
     {.name = "durable"},
     {.name = "durable_timeout"},
@@ -65,30 +65,41 @@ constexpr ParamSpec kSentinelParams[] = {
 };
 
 constexpr ParamSpec kClusterParams[] = {
-    kConnectTimeout,          kReadTimeout,         {.name = "timeout"},
-    {.name = "prefix"},       {.name = "durable"},  {.name = "durable_timeout"},
-    {.name = "tls_ca"},       {.name = "tls_cert"}, {.name = "tls_key"},
-    {.name = "tls_insecure"},
+    kConnectTimeout,     kReadTimeout,
+    {.name = "timeout"}, {.name = "prefix", .locates = true},
+    {.name = "durable"}, {.name = "durable_timeout"},
+    {.name = "tls_ca"},  {.name = "tls_cert"},
+    {.name = "tls_key"}, {.name = "tls_insecure"},
 };
 
 // mysql and postgres: MysqlOptions::FromUrl and PostgresOptions::FromUrl
 // read and check the values.
 constexpr ParamSpec kMysqlParams[] = {
-    {.name = "table"},   kConnectTimeout,     kReadTimeout,
-    {.name = "timeout"}, {.name = "sslmode"}, {.name = "tls_ca"},
+    {.name = "table", .locates = true},
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "sslmode"},
+    {.name = "tls_ca"},
 };
 constexpr ParamSpec kPostgresParams[] = {
-    {.name = "table"},   kConnectTimeout,     kReadTimeout,
-    {.name = "timeout"}, {.name = "sslmode"}, {.name = "tls_ca"},
+    {.name = "table", .locates = true},
+    kConnectTimeout,
+    kReadTimeout,
+    {.name = "timeout"},
+    {.name = "sslmode"},
+    {.name = "tls_ca"},
     {.name = "sync"},
 };
 
 // memcached: MemcachedOptions::FromUrl reads and checks the values.
 constexpr ParamSpec kMemcachedParams[] = {
-    {.name = "replicas"}, {.name = "prefix"},    kConnectTimeout,
-    kReadTimeout,         {.name = "timeout"},   {.name = "down_time"},
-    {.name = "failover"}, {.name = "wake_file"}, {.name = "tls_ca"},
-    {.name = "tls_cert"}, {.name = "tls_key"},   {.name = "tls_insecure"},
+    {.name = "replicas"}, {.name = "prefix", .locates = true},
+    kConnectTimeout,      kReadTimeout,
+    {.name = "timeout"},  {.name = "down_time"},
+    {.name = "failover"}, {.name = "wake_file"},
+    {.name = "tls_ca"},   {.name = "tls_cert"},
+    {.name = "tls_key"},  {.name = "tls_insecure"},
 };
 
 // php: a store written in PHP, registered under the URL's name

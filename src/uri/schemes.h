@@ -33,6 +33,9 @@ struct ParamSpec {
   // sets both connect_timeout and read_timeout).
   std::string_view fallback_from = {};
   std::span<const std::string_view> choices = {};  // kEnum
+  // Part of where the sessions are (a key prefix, a database, a table), not
+  // of how they are reached or written: StoreUrl::Location keeps it.
+  bool locates = false;
 };
 
 // What the path of a URL means for a scheme.

@@ -21,6 +21,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sessionkit/clock.h"
@@ -32,10 +33,21 @@ namespace sessionkit {
 
 struct TieredOptions {
   struct Tier {
+    Tier(std::unique_ptr<Store> store_in, bool async_in = false,
+         std::string location_in = {})
+        : store(std::move(store_in)),
+          async(async_in),
+          location(std::move(location_in)) {}
+
     std::unique_ptr<Store> store;
     // Written behind, through the journal; read only when no synchronous
     // tier has the session.
     bool async = false;
+    // Where its sessions are, as the journal knows the tier (its URL's
+    // StoreUrl::Location, which a change of its settings leaves as it is,
+    // so a backlog queued before the change still drains); empty: the
+    // store's name.
+    std::string location;
   };
   // The tiers, fastest first: 2 to kMaxTiers stores, the first synchronous.
   std::vector<Tier> tiers;
@@ -144,6 +156,9 @@ struct TiersReport {
   std::string breaker_note;
   // The journal's error when its backlog could not be read.
   Status journal = Status::OK();
+  // Entries the journal holds for tiers not in this configuration (a tier
+  // whose location changed, or that was removed): nothing here drains them.
+  uint64_t orphaned = 0;
 };
 
 // The tiers of `store`, their breakers and the journal's backlog, now.

@@ -260,6 +260,35 @@ TEST_F(LmdbLockTableTest, AFullTableWaitsThenSaysSoAndLocksOnceAnEntryFrees) {
   EXPECT_FALSE(b->acquired());
 }
 
+// Workers killed while they held sessions nobody asks for again: their
+// entries are free at once, not after their lease and an hour, so the
+// bucket they filled does not refuse every other session meanwhile.
+TEST_F(LmdbLockTableTest, EntriesOfDeadHoldersAreFreeForOtherSessions) {
+  LmdbStore* store = OpenReal(Tiny());
+  for (int n = 1; n <= 2; ++n) {
+    fflush(nullptr);
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      LmdbStore own(Tiny());
+      LockRequest r;
+      r.owner = LockOwner::Generate();
+      r.wait = Duration(1000);
+      r.lease = Duration(600000);
+      auto held = own.LockAndRead(Id(n), r);
+      _exit(held.ok() && held->acquired() ? 0 : 1);  // dies holding it
+    }
+    ASSERT_EQ(Reap(child), 0);
+  }
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(0), 2u);
+  auto got = store->LockAndRead(Id(3), Other("c", Duration(500)));
+  SK_ASSERT_OK(got);
+  EXPECT_TRUE(got->acquired());
+  // And a gc frees the other one.
+  SK_ASSERT_OK(store->Gc(Clock::now()).status());
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(0), 1u);
+}
+
 TEST_F(LmdbLockTableTest, WaitersPastThePoolWaitForAnEmptyQueue) {
   LmdbStore* store = OpenReal(Tiny());
   const LockRequest holder = Other("holder");

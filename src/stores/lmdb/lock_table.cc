@@ -71,6 +71,13 @@ bool HolderBreakable(const TableEntry& en, const LockNow& now,
   return !en.committing && en.lease_end <= now.boot_ms;
 }
 
+// An entry whose holder is gone for good: of another boot, its process
+// dead, or past its lease and kLockRecordRetention (also one whose commit
+// never ended: a holder killed in it whose pid another process reuses).
+bool HolderGone(const TableEntry& en, const LockNow& now, sessionkit::Env* os) {
+  return EntryExpired(en, now) || HolderDead(en.pid, os);
+}
+
 int64_t EntryLeaseLeft(const TableEntry& en, const LockNow& now) {
   if (en.boot != now.boot) return 0;
   return en.lease_end > now.boot_ms ? en.lease_end - now.boot_ms : 0;
@@ -194,15 +201,15 @@ int FindEntry(const BucketView& v, const Digest& id) {
 
 // A free entry for `id`: unused, or one whose holder counts as gone with
 // nobody queued. -1 when the bucket is full.
-int AllocEntry(const BucketView& v, const Digest& id, const LockNow& now) {
+int AllocEntry(const BucketView& v, const Digest& id, const LockNow& now,
+               sessionkit::Env* os) {
   int pick = -1;
   for (uint32_t i = 0; i < v.entries && pick < 0; ++i) {
     if (!v.e(i)->used) pick = static_cast<int>(i);
   }
   for (uint32_t i = 0; i < v.entries && pick < 0; ++i) {
     const TableEntry& en = *v.e(i);
-    if ((!en.held || (!en.committing && EntryExpired(en, now))) &&
-        !EntryHasWaiters(v, i)) {
+    if ((!en.held || HolderGone(en, now, os)) && !EntryHasWaiters(v, i)) {
       pick = static_cast<int>(i);
     }
   }
@@ -248,7 +255,7 @@ StepResult LockTable::Try(const Digest& id, const Claimant& c,
   if (!Lock(b, os, &now)) return r;
   const BucketView v{b, entries_, waiters_};
   int i = FindEntry(v, id);
-  if (i < 0) i = AllocEntry(v, id, now);
+  if (i < 0) i = AllocEntry(v, id, now, os);
   if (i < 0) {
     Unlock(b);
     r.step = Step::kFull;
@@ -447,7 +454,7 @@ bool LockTable::BeginDestroy(const Digest& id, const Claimant& c,
   }
   const BucketView v{b, entries_, waiters_};
   int i = FindEntry(v, id);
-  if (i < 0) i = AllocEntry(v, id, now);
+  if (i < 0) i = AllocEntry(v, id, now, os);
   if (i < 0) {
     *full = true;
   } else if (v.e(i)->held && v.e(i)->committing &&
@@ -479,7 +486,9 @@ void LockTable::Sweep(const LockNow& now, sessionkit::Env* os) {
       if (!en.used) continue;
       if (!en.held) {
         if (!EntryHasWaiters(v, i)) en.used = 0;
-      } else if (!en.committing && EntryExpired(en, now)) {
+      } else if (HolderGone(en, now, os)) {
+        // A dead holder's entry too: nobody may ask for its session again,
+        // and a bucket of such entries would refuse every other session.
         const std::string broken = TableText(en.token, en.token_len);
         HandOff(v, i, now, os, &broken);
       }

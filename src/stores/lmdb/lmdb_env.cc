@@ -251,6 +251,18 @@ Status OpenEnvironment(Env* e, const std::string& name,
   auto fail = [&](std::string_view what, int rc) {
     return OpenFailed(e, name, options.map_size, what, rc);
   };
+  // The session locks, of the boot the store's Env reports. Without it a
+  // process would take every other process's lock for one of another boot,
+  // and break it: two requests would hold one session.
+  BootId boot{};
+  if (!ParseBootId(sessionkit::Env::OrDefault(options.env)->BootId(), &boot)) {
+    e->pid_namespace.Release();
+    return Status::Unavailable(
+        name +
+        ": cannot read this boot's id (/proc/sys/kernel/random/boot_id), "
+        "which the session locks of the host are told apart by; give the "
+        "process /proc (a php-fpm pool with chroot: mount /proc inside it)");
+  }
   int rc = e->data_generation.Map(e->dir, options.file_mode);
   if (rc != 0) {
     return fail(
@@ -268,11 +280,6 @@ Status OpenEnvironment(Env* e, const std::string& name,
     return fail(std::string("cannot map the lock wake-up file ") +
                     kLockWakeFile + " in",
                 rc);
-  }
-  // The session locks, of the boot the store's Env reports.
-  BootId boot{};
-  if (!ParseBootId(sessionkit::Env::OrDefault(options.env)->BootId(), &boot)) {
-    boot = BootId{};
   }
   std::string why;
   rc = e->table.Map(e->dir + "/" + kLockTableFile, options.file_mode,

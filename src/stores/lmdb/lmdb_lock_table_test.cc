@@ -289,6 +289,17 @@ TEST_F(LmdbLockTableTest, EntriesOfDeadHoldersAreFreeForOtherSessions) {
   EXPECT_EQ(store->HeldLocksForTesting().value_or(0), 1u);
 }
 
+// A process that cannot read the boot id (no /proc) would take every other
+// process's lock for one of another boot: it is refused, naming the file.
+TEST_F(LmdbLockTableTest, AProcessWithoutTheBootIdIsRefused) {
+  env_.SetBootId("");
+  LmdbStore* store = Open(Options());
+  auto r = store->Read(Id(1));
+  ASSERT_TRUE(r.status().IsUnavailable()) << r.status().ToString();
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("/proc/sys/kernel/random/boot_id"));
+}
+
 TEST_F(LmdbLockTableTest, WaitersPastThePoolWaitForAnEmptyQueue) {
   LmdbStore* store = OpenReal(Tiny());
   const LockRequest holder = Other("holder");

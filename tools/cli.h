@@ -143,6 +143,8 @@ struct BulkArgs {
   std::string to;     // migrate TO
   UrlRequest source;  // rekey's URL, or where to find it
   std::string keys_file;
+  std::string dictionaries_dir;  // rekey --dictionaries
+  bool hash_ids = false;         // migrate --hash-ids
   std::string state_file;
   bool dry_run = false;
   uint64_t stop_after = 0;  // hidden, for tests: stop as SIGINT would

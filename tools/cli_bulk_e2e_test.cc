@@ -15,6 +15,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sessionkit/dictionaries.h"
 #include "sessionkit/frame.h"
 #include "sessionkit/keyring.h"
 #include "sessionkit/open.h"
@@ -396,6 +397,109 @@ TEST_F(BulkCliTest, RekeyWithAConcurrentWriterLosesNoUpdate) {
   SK_ASSERT_OK(read);
   ASSERT_TRUE(read->found);
   EXPECT_EQ(read->payload, std::to_string(acked.load()));
+}
+
+// A session of a shop: what a dictionary is trained on and compresses.
+std::string ShopPayloadOf(int i) {
+  return "user|a:3:{s:2:\"id\";i:" + std::to_string(1000 + i) +
+         ";s:4:\"name\";s:8:\"customer\";s:5:\"email\";s:20:\"customer@example."
+         "org\";}"
+         "cart|a:2:{i:0;a:3:{s:3:\"sku\";s:6:\"TEA-01\";s:3:\"qty\";i:" +
+         std::to_string(i % 5 + 1) +
+         ";s:5:\"price\";i:450;}i:1;a:3:{s:3:\"sku\";s:6:\"MUG-02\";"
+         "s:3:\"qty\";i:1;s:5:\"price\";i:900;}}locale|s:5:\"en_GB\";";
+}
+
+// Sessions compressed with a trained dictionary and encrypted: rekey with
+// --dictionaries reads them, and writes them back under the new key
+// compressed as they were. Without it they are named unreadable for the
+// right reason (and stay under the old key, readable with the dictionary).
+TEST_F(BulkCliTest, RekeyReadsAndKeepsDictionaryCompressedSessions) {
+  const std::string keys = dir_ + "/keys";
+  const std::string dicts = dir_ + "/dicts";
+  ASSERT_EQ(mkdir(dicts.c_str(), 0700), 0);
+  auto old_ring = GenerateKeys(keys);
+  ASSERT_NE(old_ring, nullptr);
+  {
+    auto raw = Engine(b_);
+    for (int i = 0; i < 60; ++i) {
+      SK_ASSERT_OK(raw->Write(IdOf(i), ShopPayloadOf(i), kTenMinutes));
+    }
+  }
+  test::CommandResult trained = Cli({"train", b_, "--out", dicts});
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  auto loaded = Dictionaries::Load(dicts);
+  SK_ASSERT_OK(loaded);
+  EngineOptions options;
+  options.keys = old_ring;
+  options.dictionaries = *loaded;
+  options.compression.codec = FrameCodec::kZstd;
+  options.compression.threshold = 0;
+  {
+    auto engine = OpenEngine(a_, options);
+    SK_ASSERT_OK(engine);
+    for (int i = 0; i < 10; ++i) {
+      SK_ASSERT_OK((*engine)->Write(IdOf(i), ShopPayloadOf(i), kTenMinutes));
+    }
+  }
+  ASSERT_EQ(Cli({"keys", "add", keys}).exit_code, 0);
+
+  test::CommandResult without = Cli({"rekey", a_, "--keys", keys});
+  EXPECT_NE(without.exit_code, 0);
+  EXPECT_THAT(without.output, HasSubstr("unreadable: 10\n"));
+  EXPECT_THAT(without.output, HasSubstr("--dictionaries"));
+
+  test::CommandResult r =
+      Cli({"rekey", a_, "--keys", keys, "--dictionaries", dicts});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("re-encrypted: 10\n"));
+  auto ring = KeyRing::Load(keys);
+  SK_ASSERT_OK(ring);
+  options.keys = *ring;
+  auto engine = OpenEngine(a_, options);
+  SK_ASSERT_OK(engine);
+  for (int i = 0; i < 10; ++i) {
+    auto record = (*engine)->store().Read(IdOf(i));
+    SK_ASSERT_OK(record);
+    auto frame = DecodeFrame(record->data);
+    SK_ASSERT_OK(frame);
+    EXPECT_EQ(frame->header.key_id, 2) << i;
+    EXPECT_EQ(frame->header.codec, FrameCodec::kZstd) << i;
+    EXPECT_EQ((*engine)->Read(IdOf(i))->payload, ShopPayloadOf(i)) << i;
+  }
+}
+
+// migrate into a store whose sessions PHP keeps under their id's hash
+// (sessionkit.hash_ids): --hash-ids writes each under that hash, where
+// PHP reads it, and never under the id itself.
+TEST_F(BulkCliTest, MigrateWithHashIdsWritesUnderTheIdsHash) {
+  const std::string keys = dir_ + "/keys";
+  auto ring = GenerateKeys(keys);
+  ASSERT_NE(ring, nullptr);
+  Seed(a_, 5, 0);
+  test::CommandResult refused = Cli({"migrate", a_, b_, "--hash-ids"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("--hash-ids needs --keys"));
+
+  test::CommandResult r =
+      Cli({"migrate", a_, b_, "--hash-ids", "--keys", keys});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("copied: 5\n"));
+  EngineOptions options;
+  options.keys = ring;
+  options.hash_ids = true;
+  auto php = OpenEngine(b_, options);
+  SK_ASSERT_OK(php);
+  auto plain = OpenStore(b_);
+  SK_ASSERT_OK(plain);
+  for (int i = 0; i < 5; ++i) {
+    auto read = (*php)->Read(IdOf(i));
+    SK_ASSERT_OK(read);
+    EXPECT_TRUE(read->found) << i;
+    EXPECT_EQ(read->payload, PayloadOf(i)) << i;
+    EXPECT_TRUE((*plain)->Read(IdOf(i)).status().IsNotFound())
+        << "the id itself is a key of the store";
+  }
 }
 
 }  // namespace

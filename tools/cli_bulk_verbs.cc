@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cli_bulk.h"
 #include "php_payload.h"
+#include "sessionkit/dictionaries.h"
 #include "sessionkit/legacy.h"
 #include "sessionkit/store_url.h"
 #include "uri/schemes.h"
@@ -54,6 +55,11 @@ class BulkVerb {
       return Fail(kExitUsage, "FROM and TO are the same store");
     }
     if (int rc = LoadKeys()) return rc;
+    if (a_.hash_ids && keys_ == nullptr) {
+      return Fail(kExitUsage,
+                  "--hash-ids needs --keys: the key file whose hash line "
+                  "PHP hashes the ids with (sessionkit.keys)");
+    }
     std::unique_ptr<LegacySource> from;
     std::string from_name;
     Warn(a_.from, "FROM");
@@ -90,6 +96,7 @@ class BulkVerb {
       err_ << "sessionkit " << verb_ << ": warning: " << found->warning << "\n";
     }
     if (int rc = LoadKeys()) return rc;
+    if (int rc = LoadDictionaries()) return rc;
     std::unique_ptr<Store> store;
     if (int rc = Open(found->url, "", &store)) return rc;
     const std::string name = store->name();
@@ -137,11 +144,26 @@ class BulkVerb {
     return kExitOk;
   }
 
-  // The engine that writes: the key ring of --keys; its messages are left
-  // out (each session's outcome is counted and summed up instead).
+  int LoadDictionaries() {
+    if (a_.dictionaries_dir.empty()) return kExitOk;
+    auto loaded = Dictionaries::Load(a_.dictionaries_dir);
+    if (!loaded.ok()) return Fail(kExitFailure, loaded.status().message());
+    dictionaries_ = std::move(loaded).value();
+    return kExitOk;
+  }
+
+  // The engine that writes: the key ring of --keys, the dictionaries of
+  // --dictionaries, with --hash-ids the ids' hashes as keys; its messages
+  // are left out (each session's outcome is counted and summed up instead).
   EngineOptions EngineSettings() const {
     EngineOptions options;
     options.keys = keys_;
+    options.dictionaries = dictionaries_;
+    options.hash_ids = a_.hash_ids;
+    options.setting_name = [](std::string_view setting) {
+      return setting == "hash_ids" ? std::string("--hash-ids")
+                                   : "--" + std::string(setting);
+    };
     return options;
   }
 
@@ -164,6 +186,7 @@ class BulkVerb {
   std::ostream& out_;
   std::ostream& err_;
   std::shared_ptr<const KeyRing> keys_;
+  std::shared_ptr<const Dictionaries> dictionaries_;
 };
 
 void AddCommonFlags(CLI::App* cmd, BulkArgs* a) {
@@ -192,6 +215,7 @@ void AddBulkCommands(CLI::App& app, BulkArgs* a) {
                    "Key file (as sessionkit.keys): decrypts FROM's sessions "
                    "and encrypts what is written to TO")
       ->type_name("FILE");
+  AddHashIdsFlags(migrate, &a->keys_file, &a->hash_ids, /*add_keys=*/false);
   AddCommonFlags(migrate, a);
   migrate->footer(
       "Example: sessionkit migrate lmdb:///var/lib/sessionkit "
@@ -211,6 +235,12 @@ void AddBulkCommands(CLI::App& app, BulkArgs* a) {
                    "sessions end up under")
       ->type_name("FILE")
       ->required();
+  rekey
+      ->add_option("--dictionaries", a->dictionaries_dir,
+                   "Dictionary directory (as sessionkit.dictionaries): reads "
+                   "the sessions compressed with its dictionaries, which are "
+                   "written back compressed as they were")
+      ->type_name("DIR");
   AddCommonFlags(rekey, a);
   AddUrlSourceFlags(rekey, &a->source);
   rekey->footer(

@@ -54,7 +54,8 @@ class RekeyTask : public BulkTask {
       // Read-only: the engine could not decode it (its lock is released).
       if (read->lock.state == LockState::kReadOnly) {
         return BulkVisit{BulkOutcome::kUnreadable,
-                         "it does not decode with the key file"};
+                         "it does not decode with the key file (--keys) and "
+                         "dictionaries (--dictionaries) given"};
       }
       return give_back({BulkOutcome::kExpired, ""});
     }
@@ -69,7 +70,12 @@ class RekeyTask : public BulkTask {
     const auto ttl =
         std::chrono::duration_cast<Duration>(expires_at_ - Clock::now());
     if (ttl <= Duration(0)) return give_back({BulkOutcome::kExpired, ""});
-    Status s = engine_.Write(id, read->payload, ttl, read->lock);
+    // Compressed as it was (a dictionary's frame with the newest of
+    // --dictionaries), raw as it was.
+    CompressionOptions compression;
+    compression.codec = codec_;
+    compression.threshold = 0;  // it was compressed: whatever its size
+    Status s = engine_.Write(id, read->payload, ttl, read->lock, compression);
     if (s.IsLockLost()) {
       return BulkVisit{BulkOutcome::kLocked,
                        "its lock was taken over during the rewrite"};
@@ -104,13 +110,16 @@ class RekeyTask : public BulkTask {
       return std::optional<BulkVisit>(BulkVisit{BulkOutcome::kActiveKey, ""});
     }
     expires_at_ = record->expires_at;
+    codec_ = frame->header.codec;
     return std::optional<BulkVisit>();
   }
 
   SessionEngine& engine_;
   Store& store_;
   const uint16_t active_;
-  TimePoint expires_at_;  // of the session Look last found to rewrite
+  // Of the session Look last found to rewrite.
+  TimePoint expires_at_;
+  FrameCodec codec_ = FrameCodec::kNone;
 };
 
 }  // namespace

@@ -282,7 +282,9 @@ Status RunTxn(JournalEnv* e, unsigned flags, std::string_view what,
 JournalEnv::~JournalEnv() {
   // An inherited handle is abandoned, never closed: mdb_env_close in a
   // child would release the parent's reader slots and file locks.
-  if (env != nullptr && Mine()) mdb_env_close(env);
+  if (!Mine()) return;
+  if (env != nullptr) mdb_env_close(env);
+  pid_namespace.Release();
 }
 
 bool JournalEnv::Mine() const {
@@ -338,6 +340,24 @@ Result<std::shared_ptr<JournalEnv>> OpenLocked(Registry& registry,
   e->disk_room_for_testing = options.disk_room_for_testing;
   e->pid = getpid();  // the kernel's: LMDB names its readers by it
   e->generation = ForkGeneration();
+  uint64_t other_namespace = 0;
+  const int held = e->pid_namespace.Acquire(dir, 0600, &other_namespace);
+  if (held == EBUSY) {
+    return Status::Unavailable(
+        "journal " + dir +
+        " is used by processes of another pid namespace (container): LMDB "
+        "tells its readers apart by pid, which collide across pid "
+        "namespaces; give each container its own journal= directory (pid "
+        "namespace " +
+        std::to_string(lmdb_internal::CurrentPidNamespace()) + " here, " +
+        std::to_string(other_namespace) + " recorded in " + dir + "/" +
+        lmdb_internal::kPidNamespaceFile + ")");
+  }
+  if (held != 0) {
+    return Status::Unavailable("journal " + dir + ": " + strerror(held) +
+                               " (on its " + lmdb_internal::kPidNamespaceFile +
+                               " file)");
+  }
   std::string_view what;
   const int rc = OpenHandle(e.get(), options, &what);
   if (rc != 0) {

@@ -17,6 +17,7 @@
 
 #include "sessionkit/status.h"
 #include "stores/lmdb/lmdb_layout.h"
+#include "stores/lmdb/pid_namespace_guard.h"
 #include "tiered/journal.h"
 
 namespace sessionkit::tiered {
@@ -51,6 +52,9 @@ struct JournalEnv {
   // JournalOptions::disk_room_for_testing.
   uint64_t disk_room_for_testing = 0;
   std::shared_mutex remap_mu;
+  // Keeps the directory to this pid namespace while `env` is open: LMDB's
+  // reader slots, named by pid, collide across containers.
+  lmdb_internal::PidNamespaceGuard pid_namespace;
 
   ~JournalEnv();
   // True when this process (after no fork) opened it.

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "stores/lmdb/pid_namespace_guard.h"
 #include "support/test_status.h"
 #include "tiered/journal.h"
 #include "tiered/journal_test_fixture.h"
@@ -78,6 +79,31 @@ TEST_F(JournalProcessTest, TwoJournalsOnOnePathNeverClaimTheSameEntry) {
 
 // A writer killed with SIGKILL mid-way: every Put it acknowledged (a byte
 // written to the pipe after the commit) is in the journal, with sync=false.
+// A process of another pid namespace (a second container sharing the
+// directory) is refused with a message naming both namespaces, instead of
+// reading nothing: LMDB's reader slots, named by pid, collide across them.
+TEST_F(JournalProcessTest, AnotherPidNamespaceIsRefusedWhileOneUsesIt) {
+  ASSERT_NE(Open(), nullptr);
+  const std::string path = path_;
+  const int rc = RunInChild([&] {
+    lmdb_internal::SetPidNamespaceForTesting(
+        lmdb_internal::CurrentPidNamespace() + 1);
+    JournalOptions o;
+    o.path = path;
+    auto j = Journal::Open(o);
+    if (j.ok()) return 1;
+    if (!j.status().IsUnavailable()) return 2;
+    if (j.status().message().find("another pid namespace") ==
+        std::string::npos) {
+      return 3;
+    }
+    return 0;
+  });
+  EXPECT_EQ(rc, 0);
+  // The namespace that uses it goes on.
+  SK_EXPECT_OK(journals_.front()->Put(Write(0, Id(1), 1, "x")));
+}
+
 TEST_F(JournalProcessTest, AcknowledgedPutsSurviveKillNine) {
   ASSERT_NE(Open(), nullptr);  // creates it; the child opens its own
   journals_.clear();

@@ -327,9 +327,12 @@ Result<std::vector<JournalEntry>> Journal::Claim(uint32_t tier, size_t max,
       if ((rc = Delete(txn, e->db, key)) != 0) return rc;
     }
     if (damaged_id) {
-      // It can never be applied: removed, and reported.
+      // It can never be applied: removed, and reported. The entries walked
+      // before it are not claimed: the caller gets the report alone, and
+      // they stay due for its next claim.
       rc = Remove(txn, e->db, tier, *damaged_id, walk.damaged_due);
       if (rc != 0) return rc;
+      out.clear();
     }
     for (JournalEntry& entry : out) {
       const std::string old_due = DueKeyOf(entry);

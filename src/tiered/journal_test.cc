@@ -448,6 +448,24 @@ TEST_F(JournalTest, ADamagedEntryIsReportedNamingThePathNeverACrash) {
   EXPECT_EQ(j->Pending(Id(4))->value().version, 1u);
 }
 
+// Good entries due before a damaged one are not claimed with it: the next
+// claim (at once) gets them, not one a whole claim later.
+TEST_F(JournalTest, EntriesDueBeforeADamagedOneAreClaimedNext) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(0, Id(1), 1)));
+  SK_ASSERT_OK(j->Put(Write(0, Id(2), 1)));
+  Advance(10);
+  const int64_t now_ms = ToUnixMillis(Now());
+  ASSERT_EQ(PutRawInChild(path_, EntryKey(0, Id(3)), "\x07garbage"), 0);
+  ASSERT_EQ(PutRawInChild(path_, DueKey(0, now_ms, now_ms, Id(3)), ""), 0);
+
+  auto claimed = j->Claim(0, 10, Now(), kClaim);
+  ASSERT_FALSE(claimed.ok());
+  EXPECT_TRUE(claimed.status().IsCorrupt());
+  EXPECT_EQ(Ids(j->Claim(0, 10, Now(), kClaim)),
+            (std::vector<std::string>{Id(1), Id(2)}));
+}
+
 TEST_F(JournalTest, AFullJournalSaysWhichPathAndMapSize) {
   JournalOptions o = Options();
   o.map_size = 1ull << 20;

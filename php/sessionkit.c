@@ -257,6 +257,9 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
   sk_code code;
 
   if (engine == NULL) return FAILURE;
+  /* Read without its lock (locking off): a session this request found. */
+  const bool found_unlocked =
+      lock != NULL && lock->state == SK_LOCK_NONE && SKG(read_writes) != 0;
   /* The unchanged data goes along: while a first visit's lifetime grows,
    * the touch rewrites it with the new write count. */
   sk_compression_for_request(&compression);
@@ -265,12 +268,14 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
                       ZSTR_LEN(val), ttl, lock, &compression, &request, &r);
   sk_after_release(code, lock);
   if (code == SK_NOT_FOUND) {
-    /* Expired or destroyed since it was read. A request that read it
-     * read-only writes nothing, ever (another request may have logged the
-     * user out); otherwise store it again (the lock, if any, was released
-     * by the touch). */
+    /* Gone since it was read. A request that read it without holding its
+     * lock (read-only, or locking off) writes nothing, ever: another
+     * request may have logged the user out. Under the lock (which the
+     * touch released) it expired meanwhile, since a destroy would have
+     * ended the lock: stored again, as is a new session never written. */
     sk_flush(&r, NULL);
     if (lock != NULL && lock->state == SK_LOCK_READONLY) return SUCCESS;
+    if (found_unlocked) return SUCCESS;
     if (lock != NULL) {
       unlocked.read_version = lock->read_version;
       unlocked.followed_key = lock->followed_key;

@@ -461,6 +461,11 @@ Status SessionEngine::DoTouch(std::string_view id, Duration ttl,
   if (payload.has_value() && options_.lifetime != nullptr &&
       lock.read_writes != 0 &&
       options_.lifetime->StoredWriteCount(ttl, writes) != 0) {
+    // Without the lock, only a session still there is rewritten: one
+    // destroyed since it was read (a logout) stays destroyed.
+    if (lock.state != LockState::kHeld) {
+      SK_RETURN_IF_ERROR(store_->Touch(*key, Lifetime(ttl, client, writes)));
+    }
     return DoWrite(id, *payload, ttl, lock, compression, client);
   }
   ttl = Lifetime(ttl, client, writes);

@@ -172,6 +172,29 @@ TEST_F(EngineLifetimeTest, TouchWhileGrowingWritesTheNewCount) {
   EXPECT_EQ(store_->last_ttl, kEngineNormal);
 }
 
+// Locking off: a page that read the session unlocked, which another
+// request logs out meanwhile, ends with a touch. While the first-visit
+// lifetime grows the touch is a write, which must not bring the session
+// back.
+TEST_F(EngineLifetimeTest, AnUnlockedTouchWhileGrowingBringsNoLogoutBack) {
+  LifetimeOptions o;
+  o.first_lifetime = seconds(300);
+  Open(o);
+  Request(kEngineBrowser, "user|s:5:\"alice\";");
+  LockOptions off;
+  off.enabled = false;
+  auto r = engine_->ReadForUpdate(id_, off);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->found);
+  ASSERT_TRUE(engine_->Destroy(id_).ok());  // another request's logout
+  Status s = engine_->Touch(id_, kEngineNormal, r->lock, kEngineBrowser,
+                            r->payload, CompressionOptions{});
+  EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+  auto after = engine_->Read(id_);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->found) << "the logout was undone";
+}
+
 TEST_F(EngineLifetimeTest, MinAndMaxBoundTheStoredLifetime) {
   LifetimeOptions o;
   o.min_lifetime = seconds(600);

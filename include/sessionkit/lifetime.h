@@ -36,13 +36,16 @@ inline constexpr Duration kDefaultBotLifetime = std::chrono::seconds(300);
 // search engines, SEO tools and link previews, HTTP libraries and headless
 // browsers. It also matches the few real browsers whose name contains "bot"
 // (e.g. Cubot phones): such users get bot_lifetime, renewed by each request.
+// Crawlers are named by their crawlers' names, not their companies': the
+// DuckDuckGo, Telegram, Baidu, Sogou and Yandex apps are browsers.
 inline constexpr std::string_view kDefaultBotPattern =
-    "bot|crawl|spider|slurp|yandex|baidu|duckduck|sogou|exabot|semrush|"
+    "bot|crawl|spider|slurp|yandex(images|video|media|metrika|favicons)|"
+    "exabot|semrush|"
     "ahrefs|mj12|petalbot|bytespider|applebot|facebookexternalhit|"
     "facebookcatalog|ia_archiver|archive\\.org|mediapartners|feedfetcher|"
     "curl/|wget/|python-requests|python-urllib|aiohttp|httpx|go-http-client|"
     "java/|okhttp|libwww|lwp-|httpclient|guzzle|scrapy|headless|phantomjs|"
-    "lighthouse|pingdom|uptime|whatsapp|telegram|embedly";
+    "lighthouse|pingdom|uptime|whatsapp|embedly";
 
 // The highest write count a frame holds (FrameHeader::write_count); a
 // session read with a count of 0 (written before counts existed, or

@@ -29,12 +29,27 @@ TEST(LifetimePolicyTest, DefaultPatternsKnowCrawlersAndBrowsers) {
         "+http://www.google.com/bot.html)",
         "Mozilla/5.0 (compatible; bingbot/2.0; "
         "+http://www.bing.com/bingbot.htm)",
-        "Mozilla/5.0 (compatible; YandexBot/3.0)", "Baiduspider+",
-        "DuckDuckBot/1.1", "Mozilla/5.0 (compatible; Yahoo! Slurp)",
-        "Mozilla/5.0 (compatible; AhrefsBot/7.0)", "SemrushBot/7~bl",
-        "MJ12bot/v1.4.8", "PetalBot", "facebookexternalhit/1.1", "curl/7.88.1",
-        "Wget/1.21.3", "python-requests/2.28.1", "Go-http-client/1.1",
-        "Mozilla/5.0 HeadlessChrome/120.0"}) {
+        "Mozilla/5.0 (compatible; YandexBot/3.0)",
+        "Baiduspider+",
+        "DuckDuckBot/1.1",
+        "Mozilla/5.0 (compatible; Yahoo! Slurp)",
+        "Mozilla/5.0 (compatible; AhrefsBot/7.0)",
+        "SemrushBot/7~bl",
+        "MJ12bot/v1.4.8",
+        "PetalBot",
+        "facebookexternalhit/1.1",
+        "curl/7.88.1",
+        "Wget/1.21.3",
+        "python-requests/2.28.1",
+        "Go-http-client/1.1",
+        "Mozilla/5.0 HeadlessChrome/120.0",
+        "Mozilla/5.0 (compatible; Baiduspider/2.0; "
+        "+http://www.baidu.com/search/spider.html)",
+        "Sogou web spider/4.0(+http://www.sogou.com/docs/help/"
+        "webmasters.htm#07)",
+        "TelegramBot (like TwitterBot)",
+        "Mozilla/5.0 (compatible; "
+        "YandexMetrika/4.0)"}) {
     EXPECT_TRUE(p->IsBot(PolicyWeb(bot))) << bot;
   }
   for (const char* browser :
@@ -44,7 +59,26 @@ TEST(LifetimePolicyTest, DefaultPatternsKnowCrawlersAndBrowsers) {
         "AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 "
         "Safari/604.1",
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
-        "like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0"}) {
+        "like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0",
+        // Browsers of companies that also run crawlers.
+        "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Version/4.0 Chrome/120.0.0.0 Mobile DuckDuckGo/5 "
+        "Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 13; SM-S918B Build/TP1A.220624.014; wv) "
+        "AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 "
+        "Chrome/120.0.6099.144 Mobile Safari/537.36 Telegram-Android/10.5.0 "
+        "(Samsung SM-S918B; Android 13; SDK 33; HIGH)",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) "
+        "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+        "SP-engine/2.80.0 main/1.0 baiduboxapp/13.40.0.10 (Baidu; P2 16.6) "
+        "NABar/1.0",
+        "Mozilla/5.0 (Linux; Android 10; V2031A) AppleWebKit/537.36 (KHTML, "
+        "like Gecko) Version/4.0 Chrome/78.0.3904.108 Mobile Safari/537.36 "
+        "SogouMSE,SogouMobileBrowser/5.28.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, "
+        "like Gecko) Chrome/120.0.0.0 YaBrowser/24.1.0.0 Safari/537.36",
+        "Mozilla/5.0 (Linux; Android 12) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 YandexSearch/23.100"}) {
     EXPECT_FALSE(p->IsBot(PolicyWeb(browser))) << browser;
   }
 }

@@ -207,6 +207,12 @@ inline constexpr Duration kDefaultRegenerateGrace{5000};
 // a damaged store could hold) reads as no session, with a warning.
 inline constexpr int kMaxPointerHops = 4;
 
+// The longest lifetime a session is stored with (100 years). A longer one
+// (PHP's session.gc_maxlifetime = PHP_INT_MAX, meant as "never") is cut to
+// it: the stores add a lifetime to the current time.
+inline constexpr Duration kMaxSessionLifetime =
+    std::chrono::duration_cast<Duration>(std::chrono::hours(24 * 365 * 100));
+
 // Counts of lock events since the engine opened, for metrics and tests.
 struct LockCounters {
   uint64_t acquired = 0;         // locks taken
@@ -428,8 +434,9 @@ class SessionEngine {
   void Log(LogLevel level, std::string_view message) const;
   // What the user knows the setting `name` as (EngineOptions::setting_name).
   std::string Setting(std::string_view name) const;
-  // InvalidArgument unless `ttl` is positive.
-  Status CheckTtl(Duration ttl) const;
+  // InvalidArgument unless `*ttl` is positive; cuts it to
+  // kMaxSessionLifetime.
+  Status CheckTtl(Duration* ttl) const;
   // A stored record as a ReadResult (undecodable data logged, read empty).
   // `key` is the id's store key (store_key.h), which encryption binds.
   ReadResult Decode(std::string_view id, std::string_view key,

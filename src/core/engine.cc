@@ -84,12 +84,13 @@ std::string SessionEngine::Setting(std::string_view name) const {
                                : std::string(name);
 }
 
-Status SessionEngine::CheckTtl(Duration ttl) const {
-  if (ttl.count() <= 0) {
+Status SessionEngine::CheckTtl(Duration* ttl) const {
+  if (ttl->count() <= 0) {
     return Status::InvalidArgument("session lifetime must be positive (got " +
-                                   std::to_string(ttl.count()) +
+                                   std::to_string(ttl->count()) +
                                    " ms); check " + Setting("ttl"));
   }
+  *ttl = std::min(*ttl, kMaxSessionLifetime);
   return Status::OK();
 }
 
@@ -390,7 +391,7 @@ Status SessionEngine::DoWrite(std::string_view id, std::string_view payload,
                               const CompressionOptions& compression,
                               const ClientInfo& client) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  SK_RETURN_IF_ERROR(CheckTtl(ttl));
+  SK_RETURN_IF_ERROR(CheckTtl(&ttl));
   auto key = KeyOf(id, lock);
   if (!key.ok()) return key.status();
   if (LockOfParent(id, lock, "write")) return Status::OK();
@@ -448,7 +449,7 @@ Status SessionEngine::DoTouch(std::string_view id, Duration ttl,
                               std::optional<std::string_view> payload,
                               const CompressionOptions& compression) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  SK_RETURN_IF_ERROR(CheckTtl(ttl));
+  SK_RETURN_IF_ERROR(CheckTtl(&ttl));
   // A read-only request writes nothing, not even an expiry: the holder may
   // have destroyed the session meanwhile.
   if (lock.state == LockState::kReadOnly) return Status::OK();

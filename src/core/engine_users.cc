@@ -209,7 +209,7 @@ Duration Retention(Duration ttl) {
 Status SessionEngine::SetUser(std::string_view id, std::string_view user,
                               Duration ttl) {
   SK_RETURN_IF_ERROR(ValidateSessionId(id));
-  SK_RETURN_IF_ERROR(CheckTtl(ttl));
+  SK_RETURN_IF_ERROR(CheckTtl(&ttl));
   auto index_key = UserIndexKey(options_, user);
   if (!index_key.ok()) return index_key.status();
   auto key = StoreKey(options_, id);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -199,6 +200,31 @@ TEST(OpenStoreTest, ABacklogDrainsAfterItsTiersSettingsChange) {
   }
   EXPECT_TRUE(drained) << "the backlog queued before the change never drained";
   test::RemoveTempDir(*dir);
+}
+
+// PHP's session.gc_maxlifetime = PHP_INT_MAX means "never": the session is
+// kept (for kMaxSessionLifetime), not read as expired at once by a store
+// whose now + ttl overflowed (Memcached, the SQL stores and tiers add it).
+TEST(OpenEngineTest, ALifetimeOfNeverKeepsTheSession) {
+  auto memcached = test::StartMemcached();
+  SK_ASSERT_OK(memcached);
+  const std::string id = "abcdefghijklmnopqrstuvwxyz012345";
+  auto engine = OpenEngine("memcached://127.0.0.1:" +
+                           std::to_string((*memcached)->port(0)));
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const Duration never(std::numeric_limits<int64_t>::max());
+  auto read = (*engine)->ReadForUpdate(id, LockOptions{});
+  SK_ASSERT_OK(read);
+  SK_ASSERT_OK((*engine)->Write(id, "user|s:5:\"alice\";", never, read->lock));
+  auto back = (*engine)->Read(id);
+  SK_ASSERT_OK(back);
+  EXPECT_TRUE(back->found);
+  auto record = (*engine)->store().Read(id);
+  SK_ASSERT_OK(record);
+  EXPECT_GT(record->expires_at,
+            Clock::now() + kMaxSessionLifetime - std::chrono::hours(24));
+  SK_ASSERT_OK((*engine)->Touch(id, never));
+  EXPECT_TRUE((*engine)->Read(id)->found);
 }
 
 TEST(OpenStoreTest, AMemcachedTierDoesNotFailOverWithinItsPool) {

@@ -6,9 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "sessionkit/store.h"
 #include "support/redis_test_util.h"
@@ -111,6 +113,97 @@ void NextRequestTakesOver(const std::string& id, const LockOwner& holder) {
   EXPECT_EQ(got->record.data, "before");
   SK_EXPECT_OK(
       next_store->WriteAndUnlock(id, "next", Duration(600000), next.owner));
+}
+
+// Two waiters queued on the old master; after a planned failover the first
+// takes the old holder's lock over on the new master and releases it there,
+// granting it to the second. The grant is stamped with the new master, so
+// the second holds it: a third request waits, instead of taking the lock
+// over as one from before the failover (two holders, the second's update
+// refused).
+TEST(RedisClusterFailoverTest, AGrantAfterAFailoverIsNotTakenOver) {
+  ASSERT_NE(g_cluster, nullptr);
+  auto store = ClusterStore();
+  ASSERT_NE(store, nullptr);
+  // A session whose shard has its replica (a kill -9 case before this one
+  // leaves one shard without).
+  std::string id;
+  Shard shard;
+  for (int n = 100; n < 200 && shard.replica < 0; ++n) {
+    id = TestId(n);
+    SK_ASSERT_OK(store->Write(id, "before", Duration(600000)));
+    shard = ShardOf("cf:{" + id + "}");
+  }
+  ASSERT_GE(shard.replica, 0);
+  const std::string key = "cf:{" + id + "}";
+  LockRequest holder = OtherHost("cf-g-holder", Duration(0), Duration(300000));
+  Result<LockedRead> held = store->LockAndRead(id, holder);
+  ASSERT_TRUE(held.ok() && held->acquired()) << held.status().ToString();
+
+  // Two waiters of other processes, queued in this order on the master.
+  struct Waiter {
+    std::unique_ptr<Store> store;
+    LockRequest request;
+    Result<LockedRead> got = Status::Internal("not run");
+    std::atomic<bool> done{false};
+    std::thread thread;
+  };
+  Waiter waiters[2];
+  const auto queued = [&](const char* n) {
+    return PollUntil(std::chrono::seconds(5), [&] {
+      auto count =
+          g_cluster->node(shard.master).Cli({"ZCARD", key + ":waiters"});
+      return count.ok() && *count == std::string(n) + "\n";
+    });
+  };
+  for (int i = 0; i < 2; ++i) {
+    Waiter& w = waiters[i];
+    w.store = ClusterStore();
+    w.request = OtherHost("cf-g-w" + std::to_string(i), Duration(20000),
+                          Duration(60000));
+    w.thread = std::thread([&w, &id] {
+      w.got = w.store->LockAndRead(id, w.request);
+      w.done = true;
+    });
+    ASSERT_TRUE(queued(i == 0 ? "1" : "2"));
+  }
+  ASSERT_TRUE(ReplicaHasIt(shard.master));
+  auto failover = g_cluster->node(shard.replica).Cli({"CLUSTER", "FAILOVER"});
+  ASSERT_TRUE(failover.ok()) << failover.status().ToString();
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(15), [&] {
+    auto info = g_cluster->node(shard.replica).Cli({"INFO", "replication"});
+    return info.ok() && info->find("role:master") != std::string::npos;
+  })) << "the replica was not promoted";
+  SK_ASSERT_OK(g_cluster->WaitHealthy());
+
+  // One waiter takes the old holder's lock over, then releases it.
+  ASSERT_TRUE(PollUntil(std::chrono::seconds(10),
+                        [&] { return waiters[0].done || waiters[1].done; }));
+  Waiter& first = waiters[0].done ? waiters[0] : waiters[1];
+  Waiter& second = waiters[0].done ? waiters[1] : waiters[0];
+  ASSERT_TRUE(first.got.ok() && first.got->acquired())
+      << first.got.status().ToString();
+  SK_ASSERT_OK(first.store->WriteAndUnlock(id, "first", Duration(600000),
+                                           first.request.owner));
+  ASSERT_TRUE(
+      PollUntil(std::chrono::seconds(5), [&] { return second.done.load(); }));
+  ASSERT_TRUE(second.got.ok() && second.got->acquired())
+      << second.got.status().ToString();
+
+  auto third_store = ClusterStore();
+  LockRequest third = OtherHost("cf-g-third", Duration(1500));
+  auto got = third_store->LockAndRead(id, third);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_FALSE(got->acquired())
+      << "two holders: the granted lock was taken over from "
+      << got->broken_owner;
+  if (got->acquired()) {
+    SK_EXPECT_OK(third_store->Unlock(id, third.owner));
+  }
+  SK_EXPECT_OK(second.store->WriteAndUnlock(id, "second", Duration(600000),
+                                            second.request.owner));
+  EXPECT_EQ(store->Read(id)->data, "second");
+  for (Waiter& w : waiters) w.thread.join();
 }
 
 // One case for both failovers: the kill -9 leaves the cluster with a

@@ -141,7 +141,10 @@ constexpr std::string_view kLockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "local now = now_ms()\n"
     "if not holder or (ARGV[5] ~= '' and holder == ARGV[5]) or"
     " (pttl >= 0 and pttl <= retention) then\n"
-    "  local g = grant(now, ARGV[1])\n"
+    "  local here = ''\n"
+    "  if ARGV[7] ~= ARGV[1] then here = string.sub(ARGV[7], #ARGV[1] + 2) "
+    "end\n"
+    "  local g = grant(now, ARGV[1], here)\n"
     "  if g == nil or g == true then return take(holder or '') end\n"
     "  holder = g[1]\n"
     "  pttl = g[2]\n"
@@ -307,6 +310,10 @@ constexpr LockWaitPacing kPacing{.max_wait = kLongestLockWait,
                                  .max_sleep = Duration(1000),
                                  .poll_own_process = true};
 }  // namespace
+
+ConnectionHook* RedisStore::StampHook(ConnectionHook* hook) const {
+  return topology_->MasterCanChange() ? hook : nullptr;
+}
 
 Status RedisStore::RunScript(const LuaScript& script,
                              std::span<const std::string> keys,
@@ -522,7 +529,7 @@ Result<LockedRead> RedisStore::TakeLockAndRead(std::string_view id,
     const std::string_view args[] = {token,    record_px, cap,  wait_ms,
                                      expected, retention, token};
     StampLastArgument stamp(token);
-    ConnectionHook* hook = topology_->MasterCanChange() ? &stamp : nullptr;
+    ConnectionHook* hook = StampHook(&stamp);
     // Read right behind the script, in the same round trip: once it holds
     // the lock, no locked writer can change the data in between.
     const Command read[] = {{{"GET", keys[0]}}, {{"PTTL", keys[0]}}};

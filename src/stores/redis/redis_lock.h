@@ -47,15 +47,20 @@ LuaScript MakeScript(std::string_view source);
 // own wake list, KEYS[4]:<token>), KEYS[5] queue. Times are the server's
 // (TIME), so client clocks do not matter.
 //
-// The server's time in unix ms, and the hand-off: grant(now, self) gives
-// the lock to the first waiter in the queue (arrival order) that still
-// waits (its deadline in the waiters set not passed), writing the record
-// it asked for and pushing a grant onto its own wake list, so it needs no
-// further command to hold the lock. Entries of waiters that left are
-// dropped on the way. Returns nil when nobody waits, true when `self` (a
-// token, or nil) comes first (nothing granted: the caller takes the lock),
-// else {record, PX} of the grant. `now`: nil to read the clock only when
-// someone waits. A queue entry is "<PX> <#token> <token><record>".
+// The server's time in unix ms, and the hand-off: grant(now, self, here)
+// gives the lock to the first waiter in the queue (arrival order) that
+// still waits (its deadline in the waiters set not passed), writing the
+// record it asked for and pushing a grant onto its own wake list, so it
+// needs no further command to hold the lock. A stamped record is stamped
+// again with `here` (the server the script runs on, as the caller routed
+// to it; nil or "" where records are not stamped): the waiter queued on
+// the master of its time, which a failover since may have replaced, and a
+// record naming a server that is no longer a master is taken over.
+// Entries of waiters that left are dropped on the way. Returns nil when
+// nobody waits, true when `self` (a token, or nil) comes first (nothing
+// granted: the caller takes the lock), else {record, PX} of the grant.
+// `now`: nil to read the clock only when someone waits. A queue entry is
+// "<PX> <#token> <token><record>".
 #define SK_REDIS_LUA_NOW                 \
   "local function now_ms()\n"            \
   "  local t = redis.call('TIME')\n"     \
@@ -64,7 +69,7 @@ LuaScript MakeScript(std::string_view source);
   "end\n"
 #define SK_REDIS_LUA_GRANT                                        \
   SK_REDIS_LUA_NOW                                                \
-  "local function grant(now, self)\n"                             \
+  "local function grant(now, self, here)\n"                       \
   "  if redis.call('EXISTS', KEYS[3]) == 0 then return nil end\n" \
   "  now = now or now_ms()\n"                                     \
   "  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)\n"      \
@@ -80,6 +85,9 @@ LuaScript MakeScript(std::string_view source);
   "    if deadline then\n"                                        \
   "      local px = string.sub(e, 1, a - 1)\n"                    \
   "      local record = string.sub(e, b + n + 1)\n"               \
+  "      if here and here ~= '' and record ~= t then\n"           \
+  "        record = t .. '@' .. here\n"                           \
+  "      end\n"                                                   \
   "      redis.call('ZREM', KEYS[3], t)\n"                        \
   "      redis.call('SET', KEYS[2], record, 'PX', px)\n"          \
   "      local w = KEYS[4] .. ':' .. t\n"                         \

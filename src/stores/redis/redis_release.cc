@@ -17,6 +17,9 @@ namespace {
 
 // Each release hands the lock to the next waiter (grant, redis_lock.h).
 //
+// The last ARGV of each: the server the script runs on, where records are
+// stamped (StampServer), else "": grant() stamps the record it hands on.
+//
 // KEYS[6]: the staging key the SET before the script wrote the data to,
 // with its expiry. ARGV: token, ttl ms (0 or less: delete the session).
 // Returns 0 (not the holder: nothing written, staging key dropped) or 1.
@@ -31,7 +34,7 @@ constexpr std::string_view kWriteSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "  redis.call('DEL', KEYS[1])\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
-    "grant()\n"
+    "grant(nil, nil, ARGV[3])\n"
     "return 1\n";
 
 // ARGV: token, ttl ms (0 or more). Returns 0 (not the holder: nothing
@@ -40,7 +43,7 @@ constexpr std::string_view kTouchSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if not holds(redis.call('GET', KEYS[2]), ARGV[1]) then return 0 end\n"
     "local found = redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "redis.call('DEL', KEYS[2])\n"
-    "grant()\n"
+    "grant(nil, nil, ARGV[3])\n"
     "if found == 1 then return 1 end\n"
     "return 2\n";
 
@@ -50,7 +53,7 @@ constexpr std::string_view kTouchSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
 constexpr std::string_view kUnlockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
     "if holds(redis.call('GET', KEYS[2]), ARGV[1]) then\n"
     "  redis.call('DEL', KEYS[2])\n"
-    "  grant()\n"
+    "  grant(nil, nil, ARGV[2])\n"
     "else\n"
     "  redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "end\n"
@@ -61,8 +64,31 @@ constexpr std::string_view kUnlockSource = SK_REDIS_LUA_GRANT SK_REDIS_LUA_HOLDS
 // lock to the next waiter. Returns 1.
 constexpr std::string_view kDestroySource = SK_REDIS_LUA_GRANT
     "redis.call('DEL', KEYS[1])\n"
-    "if redis.call('DEL', KEYS[2]) == 1 then grant() end\n"
+    "if redis.call('DEL', KEYS[2]) == 1 then grant(nil, nil, ARGV[1]) end\n"
     "return 1\n";
+
+// Where records are stamped: writes the server each attempt goes to (as
+// this client routed to it) into the last argument of the script's command
+// (the EVALSHA or EVAL), for grant() to stamp the record it hands on.
+class StampServer final : public ConnectionHook {
+ public:
+  std::span<const Command> Pick(Connection& conn, bool,
+                                std::span<const Command> commands) override {
+    picked_.assign(commands.begin(), commands.end());
+    for (Command& command : picked_) {
+      if (command.args[0] == "EVALSHA" || command.args[0] == "EVAL") {
+        here_ = conn.endpoint().ToString();
+        command.args.back() = here_;
+      }
+    }
+    return picked_;
+  }
+  void Done(Connection&, bool, const Status&, std::vector<Reply>*) override {}
+
+ private:
+  std::string here_;
+  std::vector<Command> picked_;
+};
 
 const LuaScript& WriteScript() {
   static const LuaScript script = MakeScript(kWriteSource);
@@ -212,15 +238,16 @@ Status RedisStore::WriteAndUnlockOnce(std::string_view id,
   // listed by Scan (it does not end with '}'), gone with its expiry if the
   // script never runs.
   keys.push_back(keys[0] + ":w:" + owner.token);
-  const std::string_view args[] = {owner.token, ttl_text};
+  const std::string_view args[] = {owner.token, ttl_text, ""};
   const Command stage[] = {{{"SET", keys[5], data, "PX", ttl_text}}};
   std::span<const Command> before = stage;
   if (ttl_ms <= 0) before = {};
   Reply reply;
   std::vector<Reply> staged;
+  StampServer stamp;
   SK_RETURN_IF_ERROR(RunScript(WriteScript(), keys, args, what, &reply, before,
                                {}, &staged, /*unanswered=*/nullptr,
-                               /*durable=*/true));
+                               /*durable=*/true, StampHook(&stamp)));
   if (!staged.empty() && !staged[0].Is("OK")) {
     return Unexpected(what, "SET", staged[0]);
   }
@@ -256,11 +283,12 @@ Status RedisStore::TouchAndUnlockOnce(std::string_view id, Duration ttl,
     if (r.type != Reply::Type::kInteger) return Unexpected(what, "PEXPIRE", r);
     return r.integer == 1 ? Status::OK() : gone();
   }
-  const std::string_view args[] = {owner.token, ttl_ms};
+  const std::string_view args[] = {owner.token, ttl_ms, ""};
   Reply reply;
+  StampServer stamp;
   SK_RETURN_IF_ERROR(RunScript(TouchScript(), keys, args, what, &reply, {}, {},
                                nullptr, /*unanswered=*/nullptr,
-                               /*durable=*/true));
+                               /*durable=*/true, StampHook(&stamp)));
   if (reply.type != Reply::Type::kInteger) {
     return Unexpected(what, "EVALSHA", reply);
   }
@@ -280,9 +308,12 @@ Status RedisStore::UnlockOnce(std::string_view id, const LockOwner& owner) {
       RunWatched(keys, owner, transaction, what, /*durable=*/false);
   if (!done.ok()) return done.status();
   if (done->has_value()) return Status::OK();
-  const std::string_view args[] = {owner.token};
+  const std::string_view args[] = {owner.token, ""};
   Reply reply;
-  SK_RETURN_IF_ERROR(RunScript(UnlockScript(), keys, args, what, &reply));
+  StampServer stamp;
+  SK_RETURN_IF_ERROR(RunScript(UnlockScript(), keys, args, what, &reply, {}, {},
+                               nullptr, /*unanswered=*/nullptr,
+                               /*durable=*/false, StampHook(&stamp)));
   if (reply.type != Reply::Type::kInteger) {
     return Unexpected(what, "EVALSHA", reply);
   }
@@ -295,10 +326,12 @@ Status RedisStore::Destroy(std::string_view id) {
   // The session and its lock record in one step (a script, one round trip):
   // a holder's later write is refused instead of bringing the session back.
   const std::vector<std::string> keys = LockingKeys(id);
+  const std::string_view args[] = {""};
   Reply reply;
-  SK_RETURN_IF_ERROR(RunScript(DestroyScript(), keys, {}, what, &reply, {}, {},
-                               nullptr, /*unanswered=*/nullptr,
-                               /*durable=*/true));
+  StampServer stamp;
+  SK_RETURN_IF_ERROR(RunScript(DestroyScript(), keys, args, what, &reply, {},
+                               {}, nullptr, /*unanswered=*/nullptr,
+                               /*durable=*/true, StampHook(&stamp)));
   if (reply.type != Reply::Type::kInteger) {
     return Unexpected(what, "EVALSHA", reply);
   }

@@ -299,6 +299,9 @@ class RedisStore final : public Store {
                    std::vector<Reply>* others = nullptr,
                    bool* unanswered = nullptr, bool durable = false,
                    ConnectionHook* hook = nullptr);
+  // `hook` where lock records are stamped with their server (masters can
+  // change: redis_lock.h), else nullptr.
+  ConnectionHook* StampHook(ConnectionHook* hook) const;
   // True when `holder`, a lock record found on `found_on`, was taken on
   // another server that is no longer a master: before a failover
   // (redis_lock.h, "The lock record's value").

@@ -342,9 +342,11 @@ TEST_F(TieredAsyncTest, ALockTakenBehindMovesToTheCacheBackMeanwhile) {
     // Another request of the host probes the cache, which answers (or the
     // drain, catching up with what the cache was owed, probed it first:
     // its breaker is up once either probe is over).
+    // Asked again until the breaker is up: a probe the drain claimed and
+    // gave back (nothing owed) leaves the next probe to the next request.
     std::this_thread::sleep_for(Duration(350));
-    (void)store_->Read(kId + "x");
     for (int i = 0; i < 500; ++i) {
+      (void)store_->Read(kId + "x");
       auto report = ReportTiers(*store_);
       if (report.ok() && report->tiers[0].breaker == TierReport::Breaker::kUp) {
         return;

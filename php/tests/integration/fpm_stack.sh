@@ -152,7 +152,7 @@ CONF
 fpm_stack_wait() {
   local url=$1
   for _ in $(seq 100); do
-    if curl -fs -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    if curl -fs --max-time 5 -o /dev/null "$url" 2>/dev/null; then return 0; fi
     kill -0 "$fpm_pid" 2>/dev/null || { echo "FAIL: php-fpm exited"; exit 1; }
     kill -0 "$nginx_pid" 2>/dev/null || { echo "FAIL: nginx exited"; exit 1; }
     sleep 0.1

@@ -71,9 +71,10 @@ echo json_encode(['id' => session_id(), 'session' => $_SESSION]), "\n";
 PHP
 
 base="http://127.0.0.1:$http_port"
+echo "  php-fpm and nginx started; waiting for the first answer"
 fpm_stack_wait "$base/show.php"
 
-old=$(curl -fsS "$base/login.php")
+old=$(curl -fsS --max-time 20 "$base/login.php")
 echo "  logged in as session ${old:0:8}..."
 cookie="Cookie: PHPSESSID=$old"
 mkdir -p "$work/out"
@@ -86,13 +87,13 @@ start=$(date +%s%N)
 pids=()
 for i in $(seq 1 40); do
   if [[ $i -eq 9 ]]; then
-    curl -fsS -H "$cookie" -D "$work/out/regen.headers" "$base/regen.php" \
+    curl -fsS --max-time 20 -H "$cookie" -D "$work/out/regen.headers" "$base/regen.php" \
       >"$work/out/regen.body" &
     pids+=($!)
   fi
   q=
   (( i % 4 == 0 )) && q="?rac=1"
-  curl -fsS -H "$cookie" "$base/ajax.php$q" >"$work/out/ajax$i" 2>&1 &
+  curl -fsS --max-time 20 -H "$cookie" "$base/ajax.php$q" >"$work/out/ajax$i" 2>&1 &
   pids+=($!)
   sleep 0.03
 done
@@ -111,7 +112,7 @@ check "the new cookie was sent" grep -qi "^Set-Cookie: PHPSESSID=$new" "$work/ou
 check "no request of the burst saw an empty session ($empty)" test "$empty" -eq 0
 check "every request of the burst was answered with the user (30 + 10)" \
   test "$counted" -eq 30 -a "$read_only" -eq 10
-show_new=$(curl -fsS -H "Cookie: PHPSESSID=$new" "$base/show.php")
+show_new=$(curl -fsS --max-time 20 -H "Cookie: PHPSESSID=$new" "$base/show.php")
 echo "  new session: $show_new"
 check "every count of the burst is in the new session (n=30)" \
   grep -q '"n":30' <<<"$show_new"
@@ -121,11 +122,11 @@ check "the new session is read under its id" grep -q "\"id\":\"$new\"" <<<"$show
 
 # After the grace the old id is unreadable: strict mode replaces it.
 sleep $((grace + 1))
-show_old=$(curl -fsS -H "$cookie" "$base/show.php")
+show_old=$(curl -fsS --max-time 20 -H "$cookie" "$base/show.php")
 echo "  old id after the grace: $show_old"
 check "the old id is gone after the grace" \
   bash -c "! grep -q '\"id\":\"$old\"' <<<'$show_old' && grep -q '\"session\":\[\]' <<<'$show_old'"
-show_new=$(curl -fsS -H "Cookie: PHPSESSID=$new" "$base/show.php")
+show_new=$(curl -fsS --max-time 20 -H "Cookie: PHPSESSID=$new" "$base/show.php")
 check "the new session lives on" grep -q '"n":30' <<<"$show_new"
 check "no worker crashed" \
   bash -c "! grep -Eiq 'SIGSEGV|SIGABRT|exited on signal|core dumped' '$work/php-fpm.log'"

@@ -129,9 +129,10 @@ std::string FormatTiers(const TiersReport& report) {
   }
   if (report.orphaned > 0) {
     out += "journal: " + std::to_string(report.orphaned) +
-           " entries for tiers not in this save path (a tier whose host, "
-           "database, table or prefix changed, or that was removed): run "
-           "with the save path that queued them until they drain\n";
+           " entries for tiers not in this save path: of another save path "
+           "that shares the journal, or of a tier whose host, database, "
+           "table or prefix changed or that was removed (run with the save "
+           "path that queued them until they drain)\n";
   }
   return out;
 }

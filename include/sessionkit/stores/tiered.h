@@ -156,8 +156,9 @@ struct TiersReport {
   std::string breaker_note;
   // The journal's error when its backlog could not be read.
   Status journal = Status::OK();
-  // Entries the journal holds for tiers not in this configuration (a tier
-  // whose location changed, or that was removed): nothing here drains them.
+  // Entries the journal holds for tiers not in this configuration (of
+  // another save path sharing the journal, or of a tier whose location
+  // changed or that was removed): nothing here drains them.
   uint64_t orphaned = 0;
 };
 

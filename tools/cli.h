@@ -123,6 +123,10 @@ int RunUserSessions(std::unique_ptr<Store> store, const UserArgs& args,
 // with the reason in *error.
 int OpenCliStore(const std::string& url, std::unique_ptr<Store>* store,
                  std::string* error);
+// The flag that sets an engine setting, for the engine's messages
+// (EngineOptions::setting_name): lock_wait_ms is --lock-wait-ms.
+std::string CliFlagName(std::string_view setting);
+
 // The engine of the verbs that lock (`lock`, `rm`) over `store`: the key
 // ring of `keys_file` (none when empty), so an encrypted session reads as
 // PHP reads it; messages go to `err` as "sessionkit VERB: ...", settings are

@@ -160,10 +160,7 @@ class BulkVerb {
     options.keys = keys_;
     options.dictionaries = dictionaries_;
     options.hash_ids = a_.hash_ids;
-    options.setting_name = [](std::string_view setting) {
-      return setting == "hash_ids" ? std::string("--hash-ids")
-                                   : "--" + std::string(setting);
-    };
+    options.setting_name = CliFlagName;
     return options;
   }
 

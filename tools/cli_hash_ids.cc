@@ -30,10 +30,7 @@ Result<std::string> CliStoreKey(const std::string& id,
                                 const std::string& keys_file, bool hash_ids) {
   EngineOptions options;
   options.hash_ids = hash_ids;
-  options.setting_name = [](std::string_view setting) {
-    return setting == "hash_ids" ? std::string("--hash-ids")
-                                 : "--" + std::string(setting);
-  };
+  options.setting_name = CliFlagName;
   if (hash_ids && !keys_file.empty()) {
     auto ring = KeyRing::Load(keys_file);
     if (!ring.ok()) return ring.status();

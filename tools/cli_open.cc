@@ -49,6 +49,12 @@ int OpenCliStore(const std::string& url, std::unique_ptr<Store>* out,
   return kExitOk;
 }
 
+std::string CliFlagName(std::string_view setting) {
+  std::string flag = "--" + std::string(setting);
+  std::replace(flag.begin() + 2, flag.end(), '_', '-');
+  return flag;
+}
+
 std::unique_ptr<SessionEngine> OpenCliEngineOver(std::unique_ptr<Store> store,
                                                  const std::string& keys_file,
                                                  const std::string& verb,
@@ -70,12 +76,7 @@ std::unique_ptr<SessionEngine> OpenCliEngineOver(std::unique_ptr<Store> store,
       err << "sessionkit " << verb << ": " << message << "\n";
     }
   };
-  // Settings by the flags that set them: lock_wait_ms is --lock-wait-ms.
-  options.setting_name = [](std::string_view setting) {
-    std::string flag = "--" + std::string(setting);
-    std::replace(flag.begin() + 2, flag.end(), '_', '-');
-    return flag;
-  };
+  options.setting_name = CliFlagName;
   return std::make_unique<SessionEngine>(std::move(store), options);
 }
 

@@ -151,8 +151,8 @@ int RunTrain(const TrainArgs& args, std::ostream& out, std::ostream& err) {
     err << "sessionkit train: skipped: " << message << "\n";
   };
   options.setting_name = [](std::string_view setting) {
-    if (setting == "dictionaries") return std::string("--out");
-    return "--" + std::string(setting);
+    return setting == "dictionaries" ? std::string("--out")
+                                     : CliFlagName(setting);
   };
   uint32_t id = 1;
   if (HasDictionaryFiles(args.out)) {

@@ -415,11 +415,9 @@ Result<std::optional<JournalEntry>> Journal::Pending(const std::string& id) {
       bool damaged = false;
       rc = Load(txn, e->db, tier, id, true, &entry, &damaged);
       if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-      if (rc == 0 && damaged) {
-        damaged_tier = tier;
-        return 0;
-      }
-      if (rc == 0 && (!best || entry.version > best->version)) {
+      // A damaged entry hides nothing the other tiers' entries tell.
+      if (rc == 0 && damaged) damaged_tier = tier;
+      if (rc == 0 && !damaged && (!best || entry.version > best->version)) {
         best = std::move(entry);
       }
       next_tier = static_cast<uint64_t>(tier) + 1;
@@ -427,7 +425,7 @@ Result<std::optional<JournalEntry>> Journal::Pending(const std::string& id) {
     return 0;
   });
   SK_RETURN_IF_ERROR(s);
-  if (damaged_tier) return Damaged(dir_, *damaged_tier, id);
+  if (damaged_tier && !best) return Damaged(dir_, *damaged_tier, id);
   return best;
 }
 

@@ -448,6 +448,19 @@ TEST_F(JournalTest, ADamagedEntryIsReportedNamingThePathNeverACrash) {
   EXPECT_EQ(j->Pending(Id(4))->value().version, 1u);
 }
 
+// A damaged entry of one tier hides nothing another tier's entry of the
+// session tells: read-your-writes still sees it.
+TEST_F(JournalTest, ADamagedEntryLeavesTheSessionsOtherEntriesPending) {
+  Journal* j = Open();
+  SK_ASSERT_OK(j->Put(Write(1, Id(1), 5)));
+  ASSERT_EQ(PutRawInChild(path_, EntryKey(0, Id(1)), "\x07garbage"), 0);
+  auto p = j->Pending(Id(1));
+  SK_ASSERT_OK(p);
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->version, 5u);
+  EXPECT_EQ((*p)->tier, 1u);
+}
+
 // Good entries due before a damaged one are not claimed with it: the next
 // claim (at once) gets them, not one a whole claim later.
 TEST_F(JournalTest, EntriesDueBeforeADamagedOneAreClaimedNext) {

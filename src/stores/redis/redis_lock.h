@@ -1,7 +1,7 @@
 // Internals shared by the files of RedisStore (redis_store.cc,
-// redis_runner.cc, redis_scan.cc, redis_lock.cc, redis_release.cc; the
-// locking protocol: see redis_store.h), and the pieces of it that unit tests
-// call.
+// redis_runner.cc, redis_scan.cc, redis_lock.cc, redis_lock_script.cc,
+// redis_release.cc; the locking protocol: see redis_store.h), and the pieces
+// of it that unit tests call.
 #ifndef SESSIONKIT_STORES_REDIS_REDIS_LOCK_H_
 #define SESSIONKIT_STORES_REDIS_REDIS_LOCK_H_
 
@@ -109,6 +109,10 @@ LuaScript MakeScript(std::string_view source);
   "  end\n"                                                   \
   "  return not string.find(v, '@', #t + 2, true)\n"          \
   "end\n"
+
+// The lock script (redis_lock_script.cc: its arguments and replies), which
+// LockAndRead runs when its fast path (SET NX) does not take the lock.
+const LuaScript& LockScript();
 
 // --- The lock record's value ----------------------------------------------
 //

@@ -189,6 +189,18 @@ class Connection : public net::ClientConnection {
 // with sprintf and copies every argument through a buffer of its own.)
 void FormatCommands(std::span<const Command> commands, std::string* out);
 
+// The error reply `error` as the store judges it (StatusFromErrorReply, the
+// topologies). Redis 6 reports a command refused inside a Lua script in the
+// script's failure, "ERR Error running script (call to f_<sha>):
+// @user_script:12: @user_script: 12: -READONLY You can't write against a
+// read only replica.", where Redis 7 leads with the command's error
+// ("READONLY ... script: <sha>, on @user_script:12."). For READONLY, OOM and
+// MISCONF, which Redis 6 raises only at a script's first write (the script
+// wrote nothing, and may run again elsewhere or later), this is the
+// command's error ("READONLY You can't ..."). Otherwise `error` itself: a
+// script stopped by another error may have written, and is not run again.
+std::string_view JudgedError(std::string_view error);
+
 // The Status for an error reply `error` to `command` (e.g. "GET") from
 // `endpoint`: InvalidArgument for NOAUTH, WRONGPASS and NOPERM (a setting is
 // wrong), Unavailable for states a retry or failover may cure (LOADING,

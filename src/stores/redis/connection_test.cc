@@ -13,6 +13,7 @@
 
 #include "stores/redis/connection_internal.h"
 #include "stores/redis/pool.h"
+#include "stores/redis/sentinel_topology.h"
 #include "support/redis_test_util.h"
 #include "support/test_server.h"
 #include "support/test_status.h"
@@ -61,6 +62,68 @@ TEST(RedisWireTest, ErrorRepliesMapToCodes) {
                                    std::string("ERR bad\r\n\x01", 10));
   EXPECT_THAT(st.message(), HasSubstr("redis://h: GET on 127.0.0.1:6379"));
   EXPECT_THAT(st.message(), HasSubstr("the server says: ERR bad???"));
+}
+
+// A write refused inside a Lua script (EVALSHA of the locking scripts) on a
+// master demoted to a replica: Redis 7 leads with READONLY, Redis 6 wraps
+// it in the script's failure. Both are a failover, as a plain READONLY is:
+// Unavailable, and the sentinel topology looks for the new master.
+TEST(RedisWireTest, WritesRefusedInsideScriptsMapAsTheirCommandsErrors) {
+  const Endpoint ep{"127.0.0.1", 6379};
+  const std::string sha = "f_9ab5e3a0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6";
+  auto redis6 = [&](std::string_view refusal) {
+    return "ERR Error running script (call to " + sha +
+           "): @user_script:12: @user_script: 12: -" + std::string(refusal);
+  };
+  const std::string readonly =
+      "READONLY You can't write against a read only replica.";
+  const std::string redis7 =
+      readonly + " script: " + sha.substr(2) + ", on @user_script:12.";
+  auto code = [&](std::string_view error) {
+    return StatusFromErrorReply("redis://h", ep, "EVALSHA", error).code();
+  };
+  EXPECT_EQ(code(redis7), StatusCode::kUnavailable);
+  EXPECT_EQ(code(redis6(readonly)), StatusCode::kUnavailable);
+  // What follows the refusal does not matter (Redis 6 may end it with the
+  // spaces it puts for line ends).
+  EXPECT_EQ(code(redis6(readonly + "   ")), StatusCode::kUnavailable);
+  // Refused before the script's first write too, so it wrote nothing.
+  EXPECT_EQ(code(redis6("OOM command not allowed when used memory > "
+                        "'maxmemory'.")),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(code(redis6("MISCONF Redis is configured to save RDB "
+                        "snapshots, but it's currently unable to persist")),
+            StatusCode::kUnavailable);
+  // A script stopped by any other error may have written: not rerun.
+  EXPECT_EQ(code(redis6("WRONGTYPE Operation against a key holding the "
+                        "wrong kind of value")),
+            StatusCode::kInternal);
+  EXPECT_EQ(code(redis6("MOVED 3999 127.0.0.1:6381")), StatusCode::kInternal);
+  EXPECT_EQ(code("ERR Error running script (call to " + sha +
+                 "): @user_script:12: Script attempted to access a non "
+                 "local key in a cluster node"),
+            StatusCode::kInternal);
+  // The server's whole text is quoted.
+  EXPECT_THAT(StatusFromErrorReply("redis://h", ep, "EVALSHA", redis6(readonly))
+                  .message(),
+              HasSubstr("the server says: ERR Error running script"));
+
+  // The sentinel topology takes both for a demoted master.
+  RedisOptions options;
+  options.mode = RedisMode::kSentinel;
+  options.master_name = "mymaster";
+  SentinelTopology sentinel(
+      options, std::make_shared<ConnectionPool>(ConnectionOptions{}),
+      std::make_shared<ConnectionPool>(ConnectionOptions{}));
+  auto kind = [&](std::string_view error) {
+    return sentinel.OnErrorReply(ep, error).kind;
+  };
+  EXPECT_EQ(kind(readonly), Redirect::Kind::kRetry);
+  EXPECT_EQ(kind(redis7), Redirect::Kind::kRetry);
+  EXPECT_EQ(kind(redis6(readonly)), Redirect::Kind::kRetry);
+  EXPECT_EQ(kind(redis6("WRONGTYPE Operation against a key holding the "
+                        "wrong kind of value")),
+            Redirect::Kind::kNone);
 }
 
 class RedisConnectionTest : public SharedRedisServerTest<RedisConnectionTest> {

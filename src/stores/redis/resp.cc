@@ -126,13 +126,29 @@ void FormatCommands(std::span<const Command> commands, std::string* out) {
   }
 }
 
+std::string_view JudgedError(std::string_view error) {
+  constexpr std::string_view kScriptFailed =
+      "ERR Error running script (call to ";
+  if (!error.starts_with(kScriptFailed)) return error;
+  // The command's error follows the script's name and the line it stopped
+  // on ("f_<sha>): @user_script:12: @user_script: 12: -").
+  const size_t dash = error.find(": -", kScriptFailed.size());
+  if (dash == std::string_view::npos) return error;
+  const std::string_view refused = error.substr(dash + 3);
+  for (std::string_view first_write : {"READONLY ", "OOM ", "MISCONF "}) {
+    if (refused.starts_with(first_write)) return refused;
+  }
+  return error;
+}
+
 Status StatusFromErrorReply(std::string_view store_name,
                             const Endpoint& endpoint, std::string_view command,
                             std::string_view error) {
   const std::string where = std::string(store_name) + ": ";
   const std::string says = " (the server says: " + ServerText(error) + ")";
   const std::string ep = endpoint.ToString();
-  auto starts = [&](std::string_view p) { return error.starts_with(p); };
+  const std::string_view judged = JudgedError(error);
+  auto starts = [&](std::string_view p) { return judged.starts_with(p); };
   if (starts("NOAUTH")) {
     return Status::InvalidArgument(
         where + "the server at " + ep +

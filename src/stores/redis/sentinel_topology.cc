@@ -166,6 +166,7 @@ bool SentinelTopology::OnConnectionError(const Endpoint& endpoint,
 
 Redirect SentinelTopology::OnErrorReply(const Endpoint& endpoint,
                                         std::string_view error) {
+  error = JudgedError(error);  // READONLY inside a script, on Redis 6
   if (error.starts_with("READONLY") || error.starts_with("LOADING") ||
       error.starts_with("MASTERDOWN")) {
     Forget(endpoint);

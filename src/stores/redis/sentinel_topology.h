@@ -56,7 +56,8 @@ class SentinelTopology final : public Topology {
   // Forgets the master when `endpoint` is it; always worth one retry.
   bool OnConnectionError(const Endpoint& endpoint,
                          const Status& status) override;
-  // READONLY, LOADING, MASTERDOWN: forgets the master, kRetry.
+  // READONLY (also inside a script: JudgedError), LOADING, MASTERDOWN:
+  // forgets the master, kRetry.
   Redirect OnErrorReply(const Endpoint& endpoint,
                         std::string_view error) override;
   int MaxRedirects() const override { return 1; }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,6 +65,43 @@ class LmdbLockTableTest : public LmdbFixture {
     o.lock_table_for_testing = {.buckets = 1, .entries = 2, .waiters = 2};
     return o;
   }
+
+  // A child process holds LMDB's write lock of path_ until ReleaseWrites:
+  // the store's writes wait behind it, its reads do not. Fork before any
+  // thread starts.
+  bool HoldWrites() {
+    int ready[2];
+    if (pipe(ready) != 0 || pipe(go_) != 0) return false;
+    fflush(nullptr);
+    writer_ = fork();
+    if (writer_ == 0) {
+      close(go_[1]);  // its end: the parent's close is the release
+      MDB_env* env;
+      MDB_txn* txn;
+      char c = 'n';
+      if (mdb_env_create(&env) == 0 &&
+          mdb_env_open(env, path_.c_str(), MDB_NOTLS, 0600) == 0 &&
+          mdb_txn_begin(env, nullptr, 0, &txn) == 0) {
+        c = 'y';
+      }
+      (void)!write(ready[1], &c, 1);
+      if (c == 'y' && read(go_[0], &c, 1) >= 0) mdb_txn_abort(txn);
+      _exit(0);
+    }
+    close(ready[1]);
+    close(go_[0]);
+    char c = 0;
+    const bool held = writer_ > 0 && read(ready[0], &c, 1) == 1 && c == 'y';
+    close(ready[0]);
+    return held;
+  }
+  int ReleaseWrites() {
+    close(go_[1]);
+    return Reap(writer_);
+  }
+
+  int go_[2] = {-1, -1};
+  pid_t writer_ = -1;
 };
 
 TEST_F(LmdbLockTableTest, WaitersGetTheLockInArrivalOrder) {
@@ -258,6 +296,64 @@ TEST_F(LmdbLockTableTest, AFullTableWaitsThenSaysSoAndLocksOnceAnEntryFrees) {
   auto b = store->LockAndRead(Id(2), Other("x"));
   SK_ASSERT_OK(b);
   EXPECT_FALSE(b->acquired());
+}
+
+// Destroy takes over a commit it waited on for too long (its holder may be
+// dead, its pid another process's): were that writer alive, its write is
+// refused all the same, by the owner check under LMDB's write lock, be it
+// before or after the destroy's delete.
+TEST_F(LmdbLockTableTest, AWriteWhoseCommitDestroyTookOverIsRefused) {
+  LmdbStore* store = Open(Options());  // the fake boot clock: leases, waits
+  SK_ASSERT_OK(store->Write(Id(1), "logged-in", kLong));
+  const LockRequest holder = Other("holder");  // never seen dead
+  SK_ASSERT_OK(store->LockAndRead(Id(1), holder));
+  ASSERT_TRUE(HoldWrites());
+  Status wrote = Status::Internal("not run");
+  Status destroyed = Status::Internal("not run");
+  std::thread writing([&] {
+    wrote = store->WriteAndUnlock(Id(1), "back", kLong, holder.owner);
+  });
+  std::this_thread::sleep_for(Ms(200));  // committing, waits for LMDB
+  std::thread destroying([&] { destroyed = store->Destroy(Id(1)); });
+  std::this_thread::sleep_for(Ms(100));  // the destroy waits for the commit
+  Advance(6000);                         // for long enough: takes it over
+  std::this_thread::sleep_for(Ms(100));
+  EXPECT_EQ(ReleaseWrites(), 0);
+  writing.join();
+  destroying.join();
+  SK_EXPECT_OK(destroyed);
+  EXPECT_TRUE(wrote.IsLockLost()) << wrote.ToString();
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound()) << "it came back";
+  EXPECT_EQ(store->HeldLocksForTesting().value_or(9), 0u);
+}
+
+// A Destroy that finds the session's bucket full deletes without its lock.
+// A request that locks the session meanwhile (an entry was freed) read it
+// before the delete: its write must not bring the logged-out session back.
+TEST_F(LmdbLockTableTest, DestroyInAFullBucketEndsALockTakenDuringIt) {
+  LmdbStore* store = OpenReal(Tiny());
+  SK_ASSERT_OK(store->Write(Id(1), "logged-in", kLong));
+  SK_ASSERT_OK(store->LockAndRead(Id(2), Other("a")));
+  SK_ASSERT_OK(store->LockAndRead(Id(3), Other("b")));  // the bucket is full
+  ASSERT_TRUE(HoldWrites());
+  Status destroyed = Status::Internal("not run");
+  std::thread destroying([&] { destroyed = store->Destroy(Id(1)); });
+  std::this_thread::sleep_for(Ms(200));  // found it full; the delete waits
+  SK_EXPECT_OK(store->Unlock(Id(2), Other("a").owner));
+  const LockRequest request = Other("request");
+  Result<LockedRead> got = store->LockAndRead(Id(1), request);
+  EXPECT_EQ(ReleaseWrites(), 0);
+  destroying.join();
+  SK_ASSERT_OK(got);
+  ASSERT_TRUE(got->acquired());
+  EXPECT_EQ(got->record.data, "logged-in");  // read before the delete
+  SK_EXPECT_OK(destroyed);
+  const Status back =
+      store->WriteAndUnlock(Id(1), got->record.data, kLong, request.owner);
+  EXPECT_TRUE(back.IsLockLost()) << back.ToString();
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound()) << "it came back";
+  // The other session's lock stood throughout.
+  EXPECT_FALSE(store->LockAndRead(Id(3), Other("x"))->acquired());
 }
 
 // Workers killed while they held sessions nobody asks for again: their

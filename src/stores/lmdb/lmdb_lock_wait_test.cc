@@ -1,17 +1,21 @@
-// The waits of the LMDB store's LockAndRead on a fake Env (FakeEnv of
-// kAll): each sleep goes through Env::WaitFor, which returns at once and
-// moves the fake clocks, so the pacing of the loop (lock_wait.h with this
-// store's kPacing) is checked exactly and without real waiting.
+// The waits of the LMDB store's LockAndRead (and Destroy's) on a fake Env
+// (FakeEnv of kAll): each sleep goes through Env::WaitFor (or SleepFor),
+// which returns at once and moves the fake clocks, so the pacing of the
+// loop (lock_wait.h with this store's kPacing) is checked exactly and
+// without real waiting.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sessionkit/lock.h"
 #include "stores/lmdb/lmdb_store.h"
 #include "stores/lmdb/lmdb_test_fixture.h"
+#include "stores/lmdb/lock_table.h"
 #include "stores/lock_wait.h"
 #include "support/fake_env.h"
 #include "support/test_status.h"
@@ -117,6 +121,48 @@ TEST_F(LmdbLockWaitTest, HolderInTheWaitersOwnProcessIsNotPolled) {
   SK_ASSERT_OK(got);
   EXPECT_EQ(got->outcome, LockOutcome::kTimedOut);
   EXPECT_EQ(fake_.Sleeps(), std::vector<nanoseconds>{milliseconds(1000)});
+}
+
+// A holder killed in its commit whose pid another process took: its entry
+// stays committing with a live pid. Destroy waits for that commit 5 s of
+// the boot clock at most, then takes the lock over.
+TEST_F(LmdbLockWaitTest, DestroyEndsACommitWhosePidWasReused) {
+  LmdbStore* store = OpenFake();
+  SK_ASSERT_OK(store->Write(Id(1), "logged-in", milliseconds(600000)));
+  fake_.SetAlive(79, true);  // the pid, now another process's
+  const LockRequest dead =
+      Request(Local(79), milliseconds(600000), Duration(0));
+  SK_ASSERT_OK(store->LockAndRead(Id(1), dead));
+  // Its commit began (the table as the dead process mapped it).
+  LockTable table;
+  LockNow now{.wall_ms = ToUnixMillis(fake_.WallNow()),
+              .boot_ms = fake_.BootClockMs()};
+  ASSERT_TRUE(ParseBootId(fake_.BootId(), &now.boot));
+  std::string why;
+  ASSERT_EQ(table.Map(path_ + "/" + kLockTableFile, 0600, {}, now.boot, &why),
+            0)
+      << why;
+  bool error = false;
+  ASSERT_EQ(
+      table.BeginCommit(table.DigestOf(Id(1)), table.DigestOf(dead.owner.token),
+                        now, &fake_, &error),
+      OwnerState::kOwner);
+  // On a thread: without a bound it would wait for ever.
+  std::packaged_task<Status()> task([&] { return store->Destroy(Id(1)); });
+  std::future<Status> destroyed = task.get_future();
+  std::thread destroying(std::move(task));
+  const bool ended =
+      destroyed.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!ended) fake_.SetAlive(79, false);  // lets it end
+  destroying.join();
+  table.Unmap();
+  ASSERT_TRUE(ended) << "Destroy waits for ever for a commit whose pid lives";
+  SK_EXPECT_OK(destroyed.get());
+  EXPECT_LE(fake_.BootClockMs() - now.boot_ms, 6000) << "waited too long";
+  EXPECT_TRUE(store->Read(Id(1)).status().IsNotFound());
+  EXPECT_TRUE(
+      store->WriteAndUnlock(Id(1), "back", milliseconds(600000), dead.owner)
+          .IsLockLost());
 }
 
 }  // namespace

@@ -258,10 +258,17 @@ Status LmdbStore::WriteAndUnlock(std::string_view id, std::string_view data,
   const int64_t expiry = ExpiryFromNow(NowMs(), ttl);
   bool index_changed = false;
   GcResult swept;
+  Status lost;
   int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+    // Checked again under LMDB's write lock: a Destroy that waited too long
+    // for this commit may have taken the lock over, and its delete must
+    // stand. (A touch needs no such check: it cannot create a session.)
+    lost = BeginCommit(e, "write", id, key, token);
+    if (!lost.ok()) return kRcLockLost;
     return PutAndSweep(txn, e, id, data, expiry, &index_changed, &swept);
   });
   EndCommit(e, id, key, token, rc == 0);
+  if (rc == kRcLockLost) return lost;
   if (rc != 0) return Error(e, "write", id, rc);
   if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
   swept_.fetch_add(swept.removed, std::memory_order_relaxed);

@@ -38,6 +38,25 @@ int DelLock(MDB_txn* txn, const Env* e, std::string_view id) {
   return mdb_del(txn, e->db, &k, nullptr);
 }
 
+int DeleteSession(MDB_txn* txn, const Env* e, std::string_view id,
+                  bool* index_changed, bool* unlocked) {
+  *index_changed = *unlocked = false;
+  int rc = DelLock(txn, e, id);
+  if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+  *unlocked = rc == 0;
+  MDB_cursor* cursor;
+  if ((rc = mdb_cursor_open(txn, e->db, &cursor)) != 0) return rc;
+  CursorGuard guard{cursor};
+  MDB_val k = Val(id), old;
+  rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY);
+  if (rc == MDB_NOTFOUND) return *unlocked ? 0 : kRcNoChange;
+  if (rc != 0) return rc;
+  *index_changed = old.mv_size >= kHeaderBytes;
+  const int64_t old_expiry = *index_changed ? GetBigEndian64(old.mv_data) : 0;
+  if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
+  return *index_changed ? DelIndex(txn, e, old_expiry, id) : 0;
+}
+
 int PutIndex(MDB_txn* txn, const Env* e, int64_t expiry_ms,
              std::string_view id) {
   HeaderKey key = IndexKey(expiry_ms, id);

@@ -107,6 +107,12 @@ int PutSession(MDB_txn* txn, const Env* e, std::string_view id,
 int TouchSession(MDB_txn* txn, const Env* e, std::string_view id, int64_t now,
                  int64_t expiry, std::string* value, bool* index_changed);
 
+// Deletes the session `id`, its index entry and a lock record of an
+// earlier version (the body of Destroy); sets *index_changed, and *unlocked
+// when there was such a record. kRcNoChange when there was nothing.
+int DeleteSession(MDB_txn* txn, const Env* e, std::string_view id,
+                  bool* index_changed, bool* unlocked);
+
 // --- The expiry index walk ------------------------------------------------
 
 // Index entries the sweep of one write transaction visits at most, and of

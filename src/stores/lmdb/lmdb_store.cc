@@ -31,6 +31,14 @@ namespace lmdb_internal {
 namespace {
 
 constexpr size_t kDefaultScanLimit = 1000;
+// How long Destroy waits for a write in flight before it takes the lock
+// over: a commit takes milliseconds, so one of seconds is most likely a
+// holder killed in it whose pid another process now has (were it alive,
+// the owner check inside its write transaction refuses it).
+constexpr int64_t kCommitWaitMs = 5000;
+// Deletes of one Destroy in a full bucket at most: each after the first
+// needs an entry made in the bucket while the one before ran.
+constexpr int kFullBucketRounds = 8;
 
 }  // namespace
 
@@ -181,12 +189,10 @@ Status LmdbStore::Destroy(std::string_view id) {
   SK_RETURN_IF_ERROR(CheckId(name_, id));
   Env* e;
   SK_RETURN_IF_ERROR(Acquire(&e));
-  bool index_changed = false;
-  bool unlocked = false;
   // The lock ends with the session: this call becomes the lock's holder (a
-  // write in flight commits first), so that the holder's later write is
-  // refused and nobody locks the session before it is gone; the release
-  // after the commit lets the next waiter in.
+  // write in flight commits first, for kCommitWaitMs at most), so that the
+  // holder's later write is refused and nobody locks the session before it
+  // is gone; the release after the commit lets the next waiter in.
   const Digest key = e->table.DigestOf(id);
   const LockOwner destroyer = LockOwner::Generate(os_);
   const Claimant c{.token = e->table.DigestOf(destroyer.token),
@@ -194,38 +200,42 @@ Status LmdbStore::Destroy(std::string_view id) {
                    .pid = LocalPidOf(destroyer.token, os_),
                    .lease_ms = 60'000,
                    .self_pid = os_->Pid()};
-  bool table_full = false;
-  bool marked = false;
-  while (!(marked = e->table.BeginDestroy(key, c, LockNowAt(NowMs()), os_,
-                                          &table_full)) &&
-         !table_full) {
-    os_->SleepFor(std::chrono::milliseconds(1));
+  const int64_t since = LockNowAt(NowMs()).boot_ms;
+  bool any_index_change = false;
+  bool deleted = false;  // a delete without the lock (a full bucket) ran
+  uint32_t allocs_before = 0;
+  int rc = 0;
+  for (int deletes = 0;;) {
+    const LockNow now = LockNowAt(NowMs());
+    bool full = false;
+    uint32_t allocs = 0;
+    const bool marked = e->table.BeginDestroy(
+        key, c, now, os_, now.boot_ms - since >= kCommitWaitMs, &full, &allocs);
+    if (!marked && !full) {
+      os_->SleepFor(std::chrono::milliseconds(1));
+      continue;
+    }
+    // A full bucket has no entry of the session, so nobody holds its lock;
+    // but one made before the delete commits may be a request's that read
+    // the session first, and its write would bring it back. So a delete
+    // without the lock is followed by another look, until that takes the
+    // lock or sees that no entry was made since the look before the delete.
+    if (!marked && deleted && allocs == allocs_before) break;
+    bool index_changed = false, unlocked = false;
+    rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
+      return DeleteSession(txn, e, id, &index_changed, &unlocked);
+    });
+    any_index_change = any_index_change || (rc == 0 && index_changed);
+    // The waiters take the lock of what is now a new, empty session (also
+    // when the commit failed: the old holder's lock is over either way).
+    if (marked) EndCommit(e, id, key, c.token, /*committed=*/true);
+    if (unlocked && !marked) e->wake.Wake(LockHash(id));
+    if (marked || rc != 0 || ++deletes == kFullBucketRounds) break;
+    deleted = true;
+    allocs_before = allocs;
   }
-  // The session, its index entry and a lock record of an earlier version
-  // go in one commit.
-  int rc = WithWriteTxn(e, /*rescue=*/true, [&](MDB_txn* txn) {
-    index_changed = unlocked = false;
-    int rc = DelLock(txn, e, id);
-    if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-    unlocked = rc == 0;
-    MDB_cursor* cursor;
-    if ((rc = mdb_cursor_open(txn, e->db, &cursor)) != 0) return rc;
-    CursorGuard guard{cursor};
-    MDB_val k = Val(id), old;
-    rc = mdb_cursor_get(cursor, &k, &old, MDB_SET_KEY);
-    if (rc == MDB_NOTFOUND) return unlocked ? 0 : kRcNoChange;
-    if (rc != 0) return rc;
-    index_changed = old.mv_size >= kHeaderBytes;
-    const int64_t old_expiry = index_changed ? GetBigEndian64(old.mv_data) : 0;
-    if ((rc = mdb_cursor_del(cursor, 0)) != 0) return rc;
-    return index_changed ? DelIndex(txn, e, old_expiry, id) : 0;
-  });
-  // The waiters take the lock of what is now a new, empty session (also
-  // when the commit failed: the old holder's lock is over either way).
-  if (marked) EndCommit(e, id, key, c.token, /*committed=*/true);
-  if (unlocked && !marked) e->wake.Wake(LockHash(id));
   if (rc != 0) return Error(e, "destroy", id, rc);
-  if (index_changed) index_writes_.fetch_add(1, std::memory_order_relaxed);
+  if (any_index_change) index_writes_.fetch_add(1, std::memory_order_relaxed);
   return Status::OK();
 }
 

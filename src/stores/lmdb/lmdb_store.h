@@ -92,7 +92,8 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 //    every 2 ms, and its wait ends in Unavailable naming the table.
 //  - WriteAndUnlock: the owner check in the table, which marks the lock
 //    "committing" (its lease can no longer be broken; only a dead holder is
-//    taken over), ONE write transaction, then the release in the table.
+//    taken over), ONE write transaction (which checks the owner again
+//    under LMDB's write lock), then the release in the table.
 //    The check passes while the table holds the owner's token, also after
 //    its lease ran out (store.h), until the lock counts as gone
 //    (kLockRecordRetention after the lease, or another boot). A failed
@@ -104,9 +105,13 @@ inline constexpr int64_t kIndexBucketMs = 60'000;
 //    returns, or dies. No free byte: kTooManyWaiters at once. Only a caller
 //    that finds the lock held pays for this (an open and a few fcntl).
 //  - Destroy makes itself the lock's holder (a write in flight commits
-//    first), deletes the session in its one write transaction and then
-//    releases, so that the old holder's later write is refused and the next
-//    waiter gets the lock of an empty session.
+//    first, for 5 s at most: a holder killed in its commit may have left
+//    its pid to another process), deletes the session in its one write
+//    transaction and then releases, so that the old holder's later write
+//    is refused and the next waiter gets the lock of an empty session. In
+//    a full bucket nobody holds the lock: it deletes, and deletes again
+//    (taking the lock if it can) while an entry was made in the bucket
+//    meanwhile, which may be a lock of the session taken before the delete.
 //  - Leases run on CLOCK_BOOTTIME (no wall-clock step moves them), locks
 //    carry the boot id; a lock of another boot counts as gone. That clock
 //    and id, the wall clock and the waits all come from options.env

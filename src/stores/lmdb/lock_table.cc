@@ -220,6 +220,7 @@ int AllocEntry(const BucketView& v, const Digest& id, const LockNow& now,
   en.id = id;
   en.arrivals = 0;
   en.used = 1;
+  ++v.b->allocs;
   return pick;
 }
 
@@ -445,11 +446,12 @@ bool LockTable::Held(const Digest& id, const LockNow& now, sessionkit::Env* os,
 
 bool LockTable::BeginDestroy(const Digest& id, const Claimant& c,
                              const LockNow& now, sessionkit::Env* os,
-                             bool* full) {
+                             bool force, bool* full, uint32_t* allocs) {
   *full = false;
+  *allocs = 0;
   Bucket* b = BucketOf(id);
   if (!Lock(b, os, &now)) {
-    *full = true;
+    *full = true;  // nobody can lock the session either
     return false;
   }
   const BucketView v{b, entries_, waiters_};
@@ -457,8 +459,9 @@ bool LockTable::BeginDestroy(const Digest& id, const Claimant& c,
   if (i < 0) i = AllocEntry(v, id, now, os);
   if (i < 0) {
     *full = true;
-  } else if (v.e(i)->held && v.e(i)->committing &&
-             !HolderDead(v.e(i)->pid, os) && v.e(i)->boot == now.boot) {
+    *allocs = b->allocs;
+  } else if (v.e(i)->held && v.e(i)->committing && !force &&
+             !HolderGone(*v.e(i), now, os)) {
     i = -1;  // a write in flight: its commit comes first
   } else {
     SetEntryHolder(v, i, c.token, c.text, nullptr, 0, c.pid, c.lease_ms, now);

@@ -161,9 +161,15 @@ class LockTable {
                sessionkit::Env* os, bool* wake);
   // Destroy: makes `c` (a token of the destroying call) the committing
   // holder of `id`, whoever held it. False while another holder commits
-  // (try again in a moment) or when the bucket is full (*full).
+  // (try again in a moment) unless `force` (a commit waited on for too
+  // long: its holder may have died and its pid been reused; the owner
+  // check in its write transaction then refuses it) or it is gone; false
+  // too when the bucket is full (*full; *allocs: the bucket's count of
+  // entries made; the same count at a later full look means nobody locked
+  // `id` in between).
   bool BeginDestroy(const Digest& id, const Claimant& c, const LockNow& now,
-                    sessionkit::Env* os, bool* full);
+                    sessionkit::Env* os, bool force, bool* full,
+                    uint32_t* allocs);
   // True when an owner holds the lock of `id` that nobody may take over
   // yet (its lease runs or it commits; its process lives; this boot).
   // *error: the bucket mutex cannot be recovered.

@@ -76,7 +76,13 @@ struct LockTable::Bucket {
   uint32_t overflow;  // waiters of this bucket sleeping on lock-wake
   // Waiter records in use: most operations find none and skip the scan.
   uint32_t queued;
+  // Entries made for a session so far (AllocEntry; wraps): a Destroy that
+  // found the bucket full tells by it whether the session can have been
+  // locked since. In the padding before the entries (no format change:
+  // older builds just never count).
+  uint32_t allocs;
 };
+static_assert(sizeof(LockTable::Bucket) <= 64, "the entries would move");
 
 // Bytes of one bucket with its entries and waiters.
 inline size_t BucketBytes(uint32_t entries, uint32_t waiters) {

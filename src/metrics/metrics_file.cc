@@ -76,6 +76,14 @@ Status PrepareLocked(int fd, const std::string& path) {
   if (!S_ISREG(st.st_mode)) {
     return Status::InvalidArgument(Named(path) + " is not a regular file");
   }
+  // Mapped by every worker: its owner could cut it under them (a SIGBUS at
+  // the next count), so it is this user's file or root's.
+  if (st.st_uid != geteuid() && st.st_uid != 0) {
+    return Status::InvalidArgument(
+        Named(path) + " is owned by uid " + std::to_string(st.st_uid) +
+        ", neither this process's user (uid " + std::to_string(geteuid()) +
+        ") nor root: give it to the user the workers run as");
+  }
   if (st.st_size == 0) return CreateHeader(fd, path);
   char head[sizeof(FileHeader)] = {};
   const ssize_t n = pread(fd, head, sizeof head, 0);

@@ -226,6 +226,24 @@ TEST_F(MetricsFileTest, ASymbolicLinkIsRefusedAndItsTargetLeftAlone) {
   EXPECT_EQ(std::filesystem::file_size(target), 0u);
 }
 
+// Another user's file is refused, and left as it is: its owner could cut
+// it under the workers' mappings.
+TEST_F(MetricsFileTest, AnotherUsersFileIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a file away";
+  WriteFile("");
+  ASSERT_EQ(chown(path_.c_str(), 65534, 65534), 0);
+  auto sink = OpenMetricsFile(path_, "lmdb");
+  ASSERT_FALSE(sink.ok());
+  EXPECT_TRUE(sink.status().IsInvalidArgument());
+  EXPECT_NE(sink.status().message().find("owned by uid 65534"),
+            std::string::npos)
+      << sink.status().message();
+  EXPECT_EQ(std::filesystem::file_size(path_), 0u);
+  // Root's own file is used.
+  ASSERT_EQ(chown(path_.c_str(), 0, 0), 0);
+  EXPECT_TRUE(OpenMetricsFile(path_, "lmdb").ok());
+}
+
 TEST_F(MetricsFileTest, AMissingFileReadsAsNotFound) {
   auto read = ReadMetricsFile(path_);
   ASSERT_FALSE(read.ok());

@@ -333,6 +333,11 @@ bool Breakers::StandInHeld(size_t i, Duration lease) const {
   return env_->BootClockMs() - since <= lease.count();
 }
 
+bool Breakers::StoodInWithin(size_t i, Duration window) const {
+  const int64_t since = static_cast<int64_t>(At(Use(i).stood_in_ms).load());
+  return since != 0 && env_->BootClockMs() - since <= window.count();
+}
+
 BreakerReport Breakers::Report(size_t i) const {
   Slot& s = Use(i);
   BreakerReport r;

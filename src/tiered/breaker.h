@@ -149,6 +149,9 @@ class Breakers {
   void BeginStandIn(size_t i);
   void EndStandIn(size_t i);
   bool StandInHeld(size_t i, Duration lease) const;
+  // Whether a request of this host took a lock standing in for `i` within
+  // `window` (held or since ended).
+  bool StoodInWithin(size_t i, Duration window) const;
 
   // Tier `i`'s breaker now.
   BreakerReport Report(size_t i) const;

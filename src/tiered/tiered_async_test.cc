@@ -221,7 +221,11 @@ TEST_F(TieredAsyncTest, ADestroyReplacesWhatACacheItReachedWasStillOwed) {
   tier_[0]->down = false;
   tier_[0]->refuse_locks = true;  // the drain cannot apply what it owes
   std::this_thread::sleep_for(kInterval + 50ms);
-  SK_ASSERT_OK(store_->Destroy(kId));
+  // Reported as not done everywhere (the cache is still left out: a
+  // request may hold the session's lock there); what follows holds all
+  // the same.
+  const Status logout = store_->Destroy(kId);
+  EXPECT_TRUE(logout.IsUnavailable()) << logout.ToString();
   tier_[0]->refuse_locks = false;
   bool drained = false;
   for (int i = 0; i < 500 && !drained; ++i) {

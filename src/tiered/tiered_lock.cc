@@ -54,6 +54,27 @@ std::optional<SessionRecord> TieredStore::Repair(
   return lock_tier_repair;
 }
 
+bool TieredStore::SavedMeanwhileElsewhere(std::string_view id,
+                                          const Held& held) {
+  // Only after a request of this host stood in for a synchronous tier:
+  // the common case pays nothing.
+  if (!has_async()) return false;
+  bool stood_in = false;
+  for (size_t i = 0; i < tiers_.size() && !stood_in; ++i) {
+    stood_in = !async_[i] && breakers_->StoodInWithin(i, kStandInWindow);
+  }
+  if (!stood_in) return false;
+  const Answer pending = Pending(id);
+  return pending.record && pending.version > held.version;
+}
+
+bool TieredStore::RepairStillDue(std::string_view id, size_t i,
+                                 const SessionRecord& repair) {
+  Answer now;
+  ReadTier(id, i, now);
+  return !now.record || now.version < VersionOf(repair.data);
+}
+
 size_t TieredStore::FirstLockTier() {
   // Each tier is admitted only when it would be the one (a probe claimed
   // for a tier not asked would hold the others off for an interval).
@@ -300,6 +321,7 @@ Result<LockedRead> TieredStore::LockOnce(std::string_view id,
         // write goes above the destroy's version (from a host whose clock
         // is behind the destroying host's, it would otherwise be hidden).
         out.tombstone_version = n.answers[n.newest].version;
+        held.version = out.tombstone_version;
       }
       NoteHeld(id, request.owner, std::move(held));
       return out;
@@ -322,6 +344,17 @@ Status TieredStore::Release(std::string_view id, const LockOwner& owner,
   const std::vector<size_t> also = held ? held->also : std::vector<size_t>();
   const std::vector<size_t> passed =
       held ? held->passed : std::vector<size_t>();
+  if (held && changes && SavedMeanwhileElsewhere(id, *held)) {
+    std::vector<size_t> ours = also;
+    ours.push_back(tier);
+    EndLocks(id, owner, ours);
+    EndStandIns(passed);
+    return Status::LockLost(
+        name_ + ": session " + SessionIdPrefix(id) +
+        " was saved or logged out by a request that held its lock on "
+        "another tier while this one's was out of reach; this update was "
+        "not saved");
+  }
   const int64_t started = env_->BootClockMs();
   Status st = locked(*tiers_[tier]);
   Note(tier, st, started);
@@ -410,6 +443,7 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
   // expiry (a touch does not change the version).
   std::optional<SessionRecord> moved;
   std::optional<SessionRecord> repair;  // for the lock tier
+  size_t lock_tier = kNoTier;
   uint64_t version = 0;
   bool gone = false;  // no session when the lock was taken
   {
@@ -418,12 +452,14 @@ Status TieredStore::TouchAndUnlock(std::string_view id, Duration ttl,
     if (it != held_.end()) {
       gone = !it->second.record;
       repair = it->second.lock_tier_repair;
+      lock_tier = it->second.tier;
       if (it->second.record) {
         moved = SessionRecord{it->second.record->data, env_->WallNow() + ttl};
         version = it->second.version;
       }
     }
   }
+  if (repair && !RepairStillDue(id, lock_tier, *repair)) repair.reset();
   if (gone) {
     // No session when the lock was taken (or a tombstone): nothing to touch,
     // and a touch would shorten a tombstone's life to the session's.
@@ -457,7 +493,7 @@ Status TieredStore::Unlock(std::string_view id, const LockOwner& owner) {
   auto end = [&](size_t i) {
     // A lock tier that held an older copy gets the newest (or the
     // tombstone) as it ends the lock.
-    return ttl.count() > 0
+    return ttl.count() > 0 && RepairStillDue(id, i, *repair)
                ? tiers_[i]->WriteAndUnlock(id, repair->data, ttl, owner)
                : tiers_[i]->Unlock(id, owner);
   };

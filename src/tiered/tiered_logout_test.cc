@@ -227,7 +227,14 @@ TEST_F(TieredLogoutTest, ALogoutOnTheTierBehindAsLockTierRefusesOlderWrites) {
       auto a = host_[0]->LockAndRead(kId, Request("owner-a"));
       ASSERT_TRUE(a.ok() && a->acquired()) << a.status().ToString();
     }
-    SK_ASSERT_OK(host_[0]->Destroy(kId));
+    const Status logout = host_[0]->Destroy(kId);
+    if (locked) {
+      SK_ASSERT_OK(logout);
+    } else {
+      // Without a lock it is reported as not done everywhere: a request
+      // may hold the session's lock on the cache left out.
+      EXPECT_TRUE(logout.IsUnavailable()) << logout.ToString();
+    }
     DrainAll(1);  // host B applies its older write now
     EXPECT_TRUE(GoneIn(*shared_[1], kId))
         << "the tier behind holds the logged-out session again: "

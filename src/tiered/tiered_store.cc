@@ -210,7 +210,14 @@ Status TieredStore::NotFound(std::string_view id) const {
 
 Status TieredStore::NoCopy(std::string_view id, const Newest& n) const {
   std::vector<Status> statuses;
-  for (const Answer& a : n.answers) statuses.push_back(a.status);
+  for (size_t i = 0; i < n.answers.size(); ++i) {
+    // The journal's "nothing pending" says nothing of the tiers' copies:
+    // with every tier out, the answer is their outage, not "not found"
+    // (a caller would start the session again, and its save would be
+    // queued over the real one).
+    if (i == journal_slot() && n.answers[i].status.IsNotFound()) continue;
+    statuses.push_back(n.answers[i].status);
+  }
   const Status combined = Combine(statuses);
   if (n.newest >= 0 || combined.ok() || combined.IsNotFound()) {
     return NotFound(id);
@@ -329,8 +336,26 @@ Status TieredStore::DestroyUnlocked(std::string_view id, uint64_t version) {
   const size_t lock_tier = FirstLockTier();
   std::vector<size_t> use = Usable();
   use.erase(std::remove(use.begin(), use.end(), lock_tier), use.end());
+  // A tier behind that can lock may hold a lock a request took there while
+  // the synchronous tiers were out (standing in). Only a destroy there ends
+  // it (the journal's is not applied while the session is locked), or that
+  // request's save would bring the session back; its answer decides
+  // nothing else (the journal's destroy follows).
+  std::vector<size_t> asked_all = use;
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (async_[i] && i != lock_tier &&
+        !cannot_lock_[i].load(std::memory_order_relaxed) &&
+        breakers_->Admit(i) != Admission::kSkip) {
+      asked_all.push_back(i);
+    }
+  }
   std::vector<Status> statuses =
-      OnTiers(use, [&](size_t i) { return tiers_[i]->Destroy(id); });
+      OnTiers(asked_all, [&](size_t i) { return tiers_[i]->Destroy(id); });
+  std::vector<size_t> ended;  // the tiers that can lock and took it
+  for (size_t k = 0; k < asked_all.size(); ++k) {
+    if (!IsOutage(statuses[k])) ended.push_back(asked_all[k]);
+  }
+  statuses.resize(use.size());
   // The lock tier counts as reached here; if it fails, it is owed below. A
   // tier behind standing in as the lock tier is owed the destroy all the
   // same: the journal leaves the tombstone there that refuses an older
@@ -375,6 +400,33 @@ Status TieredStore::DestroyUnlocked(std::string_view id, uint64_t version) {
     });
   }
   SK_RETURN_IF_ERROR(queued);
+  // Every tier that can lock must have taken the logout: one that did not
+  // answer, or was left out, may hold a request's lock on the session, and
+  // that request's save would bring the session back once the tier is
+  // back (over the marks). The logout is then not acknowledged (after all
+  // of the above), as a locked one whose lock tier did not answer is not.
+  // A tier behind holds such a lock only while a request stood in there
+  // for a synchronous tier: required when this host has one (a database
+  // out of reach then fails no logout; another host's stand-in locks are
+  // not known here: docs/tiers.md, the lock tier).
+  if (!IsOutage(last)) ended.push_back(lock_tier);
+  bool stand_ins = false;
+  for (size_t j = 0; j < tiers_.size(); ++j) {
+    stand_ins =
+        stand_ins || (!async_[j] && breakers_->StandInHeld(j, kStandInWindow));
+  }
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (cannot_lock_[i].load(std::memory_order_relaxed) ||
+        (async_[i] && !stand_ins) ||
+        std::find(ended.begin(), ended.end(), i) != ended.end()) {
+      continue;
+    }
+    return Status::Unavailable(
+        name_ + ": the logout of session " + SessionIdPrefix(id) +
+        " did not reach " + tiers_[i]->name() +
+        " (it did not answer, or failed lately), where a request may hold "
+        "its lock and save it again; the other tiers took it");
+  }
   return Combine(statuses);
 }
 

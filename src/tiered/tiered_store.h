@@ -27,6 +27,12 @@
 
 namespace sessionkit::tiered {
 
+// How long after the last lock a request of this host took on a tier
+// behind, standing in for a synchronous one, the calls that end locks
+// look for what it did there: a logout without the lock must reach that
+// tier too, and a save checks the journal for what it saved.
+inline constexpr Duration kStandInWindow{60'000};
+
 // Thread safety: safe from several threads (the tiers are).
 class TieredStore final : public Store {
  public:
@@ -139,6 +145,17 @@ class TieredStore final : public Store {
   // whose locked write checks that nothing changed the session since the
   // lock, as Memcached's compare-and-swap, would refuse it): what it is to
   // hold is returned, for the release to write.
+  // Whether `repair` (the newest copy a lock read, for a lock tier that
+  // lacked it, written as the lock ends) is still newer than what tier `i`
+  // holds: a write without the lock (locking off in another request) may
+  // have come since, which an older copy must not overwrite.
+  bool RepairStillDue(std::string_view id, size_t i,
+                      const SessionRecord& repair);
+  // Whether this host's journal holds a write or logout of `id` newer than
+  // what `held` read: a request that held the session's lock on another
+  // tier (standing in while `held`'s tier was out of reach) saved it, and
+  // `held`'s save must not undo that (docs/tiers.md, the lock tier).
+  bool SavedMeanwhileElsewhere(std::string_view id, const Held& held);
   std::optional<SessionRecord> Repair(std::string_view id, const Newest& n,
                                       size_t lock_tier,
                                       const std::vector<size_t>& also);

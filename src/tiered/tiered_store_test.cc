@@ -260,7 +260,10 @@ TEST_F(TieredStoreTest, AWriteWhoseLockWasLostReachesNoTier) {
 TEST_F(TieredStoreTest, ALogoutIsNotUndoneByATierThatMissedIt) {
   SK_ASSERT_OK(store_->Write(kId, Frame(1, "logged-in"), kTtl));
   tier_[1]->down = true;
-  SK_ASSERT_OK(store_->Destroy(kId));
+  // Reported as not done everywhere: a request may hold the session's
+  // lock on the tier it missed.
+  const Status logout = store_->Destroy(kId);
+  EXPECT_TRUE(logout.IsUnavailable()) << logout.ToString();
   tier_[1]->down = false;
   PastRetry();
   // Tier 1 still holds the session; tier 0's tombstone is newer.

@@ -171,51 +171,63 @@ class FaultyStore final : public Store {
   std::mutex batch_mu_;
 };
 
-// A store that another owner keeps: what two hosts' stores of tiers share.
-class SharedTier final : public Store {
+// A store that forwards every call to target(): the base of the tiers
+// the tests wrap around another owner's store.
+class ForwardingStore : public Store {
  public:
-  explicit SharedTier(Store* store) : s_(store) {}
-  const std::string& name() const override { return s_->name(); }
   Result<SessionRecord> Read(std::string_view id) override {
-    return s_->Read(id);
+    return target().Read(id);
   }
   Status Write(std::string_view id, std::string_view data,
                Duration ttl) override {
-    return s_->Write(id, data, ttl);
+    return target().Write(id, data, ttl);
   }
   Status Touch(std::string_view id, Duration ttl) override {
-    return s_->Touch(id, ttl);
+    return target().Touch(id, ttl);
   }
-  Status Destroy(std::string_view id) override { return s_->Destroy(id); }
-  Result<bool> Exists(std::string_view id) override { return s_->Exists(id); }
+  Status Destroy(std::string_view id) override { return target().Destroy(id); }
+  Result<bool> Exists(std::string_view id) override {
+    return target().Exists(id);
+  }
   Result<bool> ExistsOrLocked(std::string_view id) override {
-    return s_->ExistsOrLocked(id);
+    return target().ExistsOrLocked(id);
   }
   Result<ScanPage> Scan(const ScanOptions& options) override {
-    return s_->Scan(options);
+    return target().Scan(options);
   }
-  Result<GcResult> Gc(TimePoint now) override { return s_->Gc(now); }
-  Status Health() override { return s_->Health(); }
+  Result<GcResult> Gc(TimePoint now) override { return target().Gc(now); }
+  Status Health() override { return target().Health(); }
   Status WriteUnlessNewer(const std::vector<VersionedWrite>& writes) override {
-    return s_->WriteUnlessNewer(writes);
+    return target().WriteUnlessNewer(writes);
   }
   Result<LockedRead> LockAndRead(std::string_view id,
                                  const LockRequest& request) override {
-    return s_->LockAndRead(id, request);
+    return target().LockAndRead(id, request);
   }
   Status WriteAndUnlock(std::string_view id, std::string_view data,
                         Duration ttl, const LockOwner& owner) override {
-    return s_->WriteAndUnlock(id, data, ttl, owner);
+    return target().WriteAndUnlock(id, data, ttl, owner);
   }
   Status TouchAndUnlock(std::string_view id, Duration ttl,
                         const LockOwner& owner) override {
-    return s_->TouchAndUnlock(id, ttl, owner);
+    return target().TouchAndUnlock(id, ttl, owner);
   }
   Status Unlock(std::string_view id, const LockOwner& owner) override {
-    return s_->Unlock(id, owner);
+    return target().Unlock(id, owner);
   }
 
+ protected:
+  virtual Store& target() = 0;
+};
+
+// A store that another owner keeps: what two hosts' stores of tiers share.
+class SharedTier final : public ForwardingStore {
+ public:
+  explicit SharedTier(Store* store) : s_(store) {}
+  const std::string& name() const override { return s_->name(); }
+
  private:
+  Store& target() override { return *s_; }
   Store* const s_;
 };
 

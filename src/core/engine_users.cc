@@ -189,8 +189,7 @@ class SessionEngine::UserIndex {
                             uint64_t read_version) {
     return e_.Encode(key, key, payload,
                      NextSessionVersion(read_version, e_.env_->WallNow()),
-                     /*write_count=*/0,
-                     CompressionOptions{});
+                     /*write_count=*/0, CompressionOptions{});
   }
 
   SessionEngine& e_;
@@ -308,14 +307,16 @@ Result<uint64_t> SessionEngine::DestroyUser(std::string_view user,
   uint64_t destroyed = 0;
   std::vector<UserIndexEntry> kept;
   for (UserIndexEntry& entry : locked->entries) {
-    if (!failed.ok() || std::find(except_keys.begin(), except_keys.end(),
-                                  entry.key) != except_keys.end()) {
+    if (std::find(except_keys.begin(), except_keys.end(), entry.key) !=
+        except_keys.end()) {
       kept.push_back(std::move(entry));
       continue;
     }
+    // One that fails stays listed for the next try, and the others are
+    // logged out all the same: "log out everywhere" stops at no device.
     Status s = store_->Destroy(entry.key);
     if (!s.ok()) {
-      failed = s;
+      if (failed.ok()) failed = s;
       kept.push_back(std::move(entry));
       continue;
     }
@@ -331,7 +332,7 @@ Result<uint64_t> SessionEngine::DestroyUser(std::string_view user,
   if (!failed.ok()) {
     return Status(failed.code(),
                   failed.message() + " (" + std::to_string(destroyed) +
-                      " sessions of the user were destroyed before)");
+                      " other sessions of the user were destroyed)");
   }
   return destroyed;
 }

@@ -41,6 +41,7 @@ class FakeStore : public Store {
   }
   Status Destroy(std::string_view id) override {
     calls.push_back("destroy");
+    if (id == unreachable_destroy) return Status::Unavailable("fake: down");
     data.erase(std::string(id));
     holder.erase(std::string(id));  // Destroy ends the lock too
     return Status::OK();
@@ -123,6 +124,8 @@ class FakeStore : public Store {
   std::map<std::string, std::string> data;
   std::vector<std::string> calls;
   Status fail;
+  // Destroy of this id fails as a store out of reach would.
+  std::string unreachable_destroy;
   Duration last_ttl{0};
   int exists_answers_true = 0;
   TimePoint gc_now;

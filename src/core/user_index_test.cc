@@ -157,6 +157,29 @@ TEST_F(UserIndexEngineTest, AFullIndexDropsDeadEntriesBeforeRefusing) {
   EXPECT_EQ(Listed("busy").size(), kMaxSessionsPerUser);
 }
 
+// A session whose logout fails (a tier out of reach) stays listed for the
+// next try; the user's other sessions are logged out all the same.
+TEST_F(UserIndexEngineTest, ALogoutThatFailsStopsAtNoOtherSession) {
+  for (int i = 0; i < 3; ++i) {
+    SK_ASSERT_OK(engine_->Write(Sid(i), "", kTtl));
+    SK_ASSERT_OK(engine_->SetUser(Sid(i), "u", kTtl));
+  }
+  const std::vector<std::string> listed = Listed("u");
+  ASSERT_EQ(listed.size(), 3u);
+  store_->unreachable_destroy = listed.front();
+  auto destroyed = engine_->DestroyUser("u");
+  ASSERT_FALSE(destroyed.ok());
+  EXPECT_TRUE(destroyed.status().IsUnavailable());
+  EXPECT_THAT(destroyed.status().message(),
+              HasSubstr("2 other sessions of the user were destroyed"));
+  EXPECT_TRUE(engine_->Exists(listed.front()).value());
+  EXPECT_FALSE(engine_->Exists(listed[1]).value());
+  EXPECT_FALSE(engine_->Exists(listed[2]).value());
+  EXPECT_EQ(Listed("u"), std::vector<std::string>{listed.front()});
+  store_->unreachable_destroy.clear();
+  EXPECT_EQ(engine_->DestroyUser("u").value_or(9), 1u);
+}
+
 TEST_F(UserIndexEngineTest, StoreErrorsAndBadInputAreReturned) {
   EXPECT_TRUE(engine_->SetUser("bad id", "u", kTtl).IsInvalidArgument());
   EXPECT_TRUE(engine_->SetUser(Sid(1), "u", Duration{0}).IsInvalidArgument());

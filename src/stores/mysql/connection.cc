@@ -202,14 +202,6 @@ Status Connection::Failure(std::string_view what, QueryError* error,
   }
   if (error != nullptr) error->code = code;
   if (detail.empty()) detail = "no answer";
-  // A statement larger than a packet may be: the server is up, and sending
-  // it again never helps (not an outage, which tiers would retry and the
-  // breaker count against the server).
-  if (code == ER_NET_PACKET_TOO_LARGE || code == CR_NET_PACKET_TOO_LARGE) {
-    return Status::ResourceExhausted(
-        options_.name + ": " + std::string(what) + ": " + detail +
-        " (the value is larger than the server's max_allowed_packet)");
-  }
   return Status::Unavailable(options_.name + ": " + std::string(what) + ": " +
                              detail);
 }

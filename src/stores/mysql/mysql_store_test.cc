@@ -509,33 +509,5 @@ TEST_F(MysqlStoreTest, ALockTakenDuringADestroyCannotWriteTheSessionBack) {
   }
 }
 
-// A value over the server's max_allowed_packet is refused for what it is,
-// not taken for an outage (which tiers retry for ever and the breaker
-// counts against the server), and the store goes on.
-TEST_F(MysqlStoreTest, AValueOverMaxAllowedPacketIsRefusedNotAnOutage) {
-  SK_ASSERT_OK(g_server->Sql("SET GLOBAL max_allowed_packet = 65536"));
-  struct Restore {
-    ~Restore() {
-      (void)g_server->Sql("SET GLOBAL max_allowed_packet = 16777216");
-    }
-  } restore;
-  auto store = Open();
-  SK_ASSERT_OK(store);
-  const std::string big(100'000, 'x');
-  Status wrote = (*store)->Write("packet-big", big, kLong);
-  EXPECT_TRUE(wrote.IsResourceExhausted()) << wrote.ToString();
-  EXPECT_NE(wrote.message().find("max_allowed_packet"), std::string::npos)
-      << wrote.ToString();
-  LockRequest request;
-  request.owner = LockOwner::Generate(nullptr);
-  request.wait = Duration(1000);
-  request.lease = Duration(10000);
-  SK_ASSERT_OK((*store)->LockAndRead("packet-locked", request));
-  wrote = (*store)->WriteAndUnlock("packet-locked", big, kLong, request.owner);
-  EXPECT_TRUE(wrote.IsResourceExhausted()) << wrote.ToString();
-  SK_EXPECT_OK((*store)->Write("packet-big", "small", kLong));
-  EXPECT_EQ((*store)->Read("packet-big")->data, "small");
-}
-
 }  // namespace
 }  // namespace sessionkit::mysql_test

@@ -8,7 +8,7 @@ session.use_cookies=0
 session.cache_limiter=
 session.use_strict_mode=1
 session.gc_probability=0
-sessionkit.regenerate_grace=1
+sessionkit.regenerate_grace=3
 --FILE--
 <?php
 ob_start();
@@ -56,7 +56,7 @@ echo json_encode($_SESSION), "\n";
 session_write_close();
 
 echo "-- after the grace the old id is gone\n";
-usleep(2200000);
+usleep(3400000);
 echo other($path, $old, 'session_start(); ' . SHOW), "\n";
 session_id($new);
 session_start();
@@ -89,7 +89,7 @@ session_start();
 session_regenerate_id(true);
 $dee_new = session_id();
 session_write_close();
-echo other($path, $dee, 'session_start(); usleep(1300000); var_dump(session_destroy());'), "\n";
+echo other($path, $dee, 'session_start(); usleep(3300000); var_dump(session_destroy());'), "\n";
 echo other($path, $dee_new, 'session_start(); ' . SHOW), "\n";
 
 echo "-- with no grace the old id goes at once\n";

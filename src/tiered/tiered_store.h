@@ -101,6 +101,7 @@ class TieredStore final : public Store {
   struct Held {
     size_t tier = 0;
     std::optional<SessionRecord> record;  // the newest copy read
+    // Its version, or a logout's the lock found (0: nothing found).
     uint64_t version = 0;
     // What the lock tier (and `also`) is to hold when the lock found its
     // copy older than the newest (or missing): the release writes it there.

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <string>
 #include <utility>
@@ -92,6 +93,20 @@ void BindParams(const std::vector<Param>& params,
         break;
     }
   }
+}
+
+// The size of the COM_STMT_EXECUTE packet that sends `params`, at most:
+// the command, statement id, flags and iteration count (10 bytes), the NULL
+// bitmap, the new-parameters flag, a type of 2 bytes per parameter, and
+// each value (a string behind a length of up to 9 bytes).
+uint64_t ExecutePacketBytes(const std::vector<Param>& params) {
+  uint64_t n = 10 + (params.size() + 7) / 8 + 1 + 2 * params.size();
+  for (const Param& p : params) {
+    const bool bytes =
+        p.kind == Param::Kind::kBytes || p.kind == Param::Kind::kText;
+    n += bytes ? 9 + p.bytes.size() : 8;
+  }
+  return n;
 }
 
 // Reads the rows of the result `stmt` has stored, every column as text
@@ -216,6 +231,45 @@ Status Connection::TimedOut(Duration extra) {
            : std::string()));
 }
 
+Status Connection::FitsPacket(uint64_t bytes) const {
+  if (max_packet_ == 0 || bytes <= max_packet_) return Status::OK();
+  return Status::ResourceExhausted(
+      options_.name + ": a statement of " + std::to_string(bytes) +
+      " bytes is larger than the server's max_allowed_packet (" +
+      std::to_string(max_packet_) + " bytes): not sent");
+}
+
+Status Connection::LearnMaxPacket() {
+  // The server answers a statement over its max_allowed_packet with an
+  // error and the end of the connection, which a client still sending
+  // sees as "server has gone away": an outage to tiers and breakers, and
+  // one that sending again never ends. Knowing the limit, a statement over
+  // it is refused before it is sent, for what it is.
+  Result<std::vector<ResultSet>> out = Query("SELECT @@max_allowed_packet");
+  if (!out.ok()) return out.status();
+  uint64_t server = 0;
+  const Row* row = out->empty() || out->front().rows.empty()
+                       ? nullptr
+                       : &out->front().rows.front();
+  const std::string text =
+      row != nullptr && !row->empty() ? row->front().value_or("") : "";
+  if (std::from_chars(text.data(), text.data() + text.size(), server).ec !=
+          std::errc() ||
+      server == 0) {
+    broken_ = true;
+    return Status::Unavailable(options_.name +
+                               ": the server's max_allowed_packet is \"" +
+                               text + "\", not a size");
+  }
+  unsigned long client = 0;
+  if (mysql_get_optionv(mysql_, MYSQL_OPT_MAX_ALLOWED_PACKET, &client) != 0 ||
+      client == 0) {
+    client = server;
+  }
+  max_packet_ = std::min<uint64_t>(server, client);
+  return Status::OK();
+}
+
 Result<std::unique_ptr<Connection>> Connection::Open(
     const MysqlOptions& options) {
   MYSQL* mysql = mysql_init(nullptr);
@@ -284,6 +338,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(
     return conn->Failure("cannot make the socket non-blocking", nullptr);
   }
   conn->id_ = mysql_thread_id(mysql);
+  SK_RETURN_IF_ERROR(conn->LearnMaxPacket());
   return conn;
 }
 
@@ -337,6 +392,8 @@ Result<std::vector<ResultSet>> Connection::Query(std::string_view sql,
   if (broken_ || mysql_ == nullptr) {
     return Status::Unavailable(options_.name + ": connection was closed");
   }
+  // The command byte and the text.
+  SK_RETURN_IF_ERROR(FitsPacket(1 + sql.size()));
   const SteadyTime deadline = DeadlineAfter(options_.read_timeout + extra);
   int err = 0;
   int status = mysql_real_query_start(&err, mysql_, sql.data(), sql.size());
@@ -426,6 +483,7 @@ Result<std::vector<ResultSet>> Connection::Execute(
                             " parameters, not " +
                             std::to_string(params.size()));
   }
+  SK_RETURN_IF_ERROR(FitsPacket(ExecutePacketBytes(params)));
   std::vector<MYSQL_BIND> binds;
   BindParams(params, &binds);
   if (!binds.empty() && mysql_stmt_bind_param(stmt, binds.data()) != 0) {

@@ -134,6 +134,11 @@ class Connection {
   // The server's version string, as the handshake gave it.
   std::string server_info() const;
 
+  // The largest statement this connection sends, in bytes: the smaller of
+  // the server's max_allowed_packet (read as it connected) and the
+  // client's. Query and Execute refuse a larger one before sending it.
+  uint64_t max_packet() const { return max_packet_; }
+
   // Forgets the connection without a word to the server: closes this
   // process's descriptor only (after fork(), the parent's connection lives
   // on). The object is then broken. Its prepared statements are left
@@ -152,6 +157,11 @@ class Connection {
                  st_mysql_stmt* stmt = nullptr);
   // Marks the connection broken: no answer within read_timeout + `extra`.
   Status TimedOut(Duration extra);
+  // ResourceExhausted when a statement of `bytes` is over max_packet():
+  // nothing is sent, and the connection stays usable.
+  Status FitsPacket(uint64_t bytes) const;
+  // Reads the server's max_allowed_packet into max_packet_ (Open).
+  Status LearnMaxPacket();
   // Moves to the next result of the exchange under way (of `stmt`, or of
   // the text query when null); *more is false when there is none.
   Status NextResult(st_mysql_stmt* stmt, SteadyTime deadline, Duration extra,
@@ -174,6 +184,7 @@ class Connection {
   std::array<st_mysql_stmt*, kMaxStatements> stmts_{};
   bool broken_ = false;
   uint64_t id_ = 0;
+  uint64_t max_packet_ = 0;  // 0: not known yet (Open's own query)
 };
 
 }  // namespace sessionkit::mysql

@@ -509,5 +509,51 @@ TEST_F(MysqlStoreTest, ALockTakenDuringADestroyCannotWriteTheSessionBack) {
   }
 }
 
+// A statement over the server's max_allowed_packet is refused before it is
+// sent, for what it is: the server would answer it by ending the
+// connection, which a client still sending sees as "server has gone away"
+// (an outage, which tiers retry for ever and the breaker counts against a
+// server that is up). The connection goes on; a value that fits is sent.
+TEST_F(MysqlStoreTest, AStatementOverMaxAllowedPacketIsRefusedNotAnOutage) {
+  SK_ASSERT_OK(g_server->Sql("SET GLOBAL max_allowed_packet = 65536"));
+  struct Restore {
+    ~Restore() {
+      (void)g_server->Sql("SET GLOBAL max_allowed_packet = 16777216");
+    }
+  } restore;
+  auto store = Open();
+  SK_ASSERT_OK(store);
+  // Just under the limit: sent.
+  const std::string fits(65536 - 200, 'f');
+  SK_EXPECT_OK((*store)->Write("packet-fits", fits, kLong));
+  EXPECT_EQ((*store)->Read("packet-fits")->data, fits);
+  const std::string big(100'000, 'x');
+  Status wrote = (*store)->Write("packet-big", big, kLong);
+  EXPECT_TRUE(wrote.IsResourceExhausted()) << wrote.ToString();
+  EXPECT_THAT(wrote.message(),
+              AllOf(HasSubstr("max_allowed_packet (65536 bytes)"),
+                    HasSubstr("(write of session ")));
+  LockRequest request;
+  request.owner = LockOwner::Generate(nullptr);
+  request.wait = Duration(1000);
+  request.lease = Duration(10000);
+  SK_ASSERT_OK((*store)->LockAndRead("packet-locked", request));
+  wrote = (*store)->WriteAndUnlock("packet-locked", big, kLong, request.owner);
+  EXPECT_TRUE(wrote.IsResourceExhausted()) << wrote.ToString();
+  SK_EXPECT_OK((*store)->Unlock("packet-locked", request.owner));
+  // A tier's batch (text SQL, as hex) over the limit: refused the same way,
+  // so that the tier applies its entries one by one instead.
+  const std::string part(20'000, 'p');
+  std::vector<VersionedWrite> batch;
+  for (const char* id : {"packet-batch-1", "packet-batch-2"}) {
+    batch.push_back({id, part, kLong});
+  }
+  Status applied = (*store)->WriteUnlessNewer(batch);
+  EXPECT_TRUE(applied.IsResourceExhausted()) << applied.ToString();
+  SK_EXPECT_OK((*store)->WriteUnlessNewer({batch[0]}));
+  SK_EXPECT_OK((*store)->Write("packet-big", "small", kLong));
+  EXPECT_EQ((*store)->Read("packet-big")->data, "small");
+}
+
 }  // namespace
 }  // namespace sessionkit::mysql_test

@@ -400,16 +400,23 @@ Status TieredStore::DestroyUnlocked(std::string_view id, uint64_t version) {
     });
   }
   SK_RETURN_IF_ERROR(queued);
+  if (!IsOutage(last)) ended.push_back(lock_tier);
+  SK_RETURN_IF_ERROR(MissedALock(id, ended));
+  return Combine(statuses);
+}
+
+Status TieredStore::MissedALock(std::string_view id,
+                                const std::vector<size_t>& ended) const {
   // Every tier that can lock must have taken the logout: one that did not
   // answer, or was left out, may hold a request's lock on the session, and
   // that request's save would bring the session back once the tier is
-  // back (over the marks). The logout is then not acknowledged (after all
-  // of the above), as a locked one whose lock tier did not answer is not.
+  // back (over the marks). The logout is then not acknowledged (its
+  // caller did everything else first), as a locked one whose lock tier
+  // did not answer is not.
   // A tier behind holds such a lock only while a request stood in there
   // for a synchronous tier: required when this host has one (a database
   // out of reach then fails no logout; another host's stand-in locks are
   // not known here: docs/tiers.md, the lock tier).
-  if (!IsOutage(last)) ended.push_back(lock_tier);
   bool stand_ins = false;
   for (size_t j = 0; j < tiers_.size(); ++j) {
     stand_ins =
@@ -427,7 +434,7 @@ Status TieredStore::DestroyUnlocked(std::string_view id, uint64_t version) {
         " (it did not answer, or failed lately), where a request may hold "
         "its lock and save it again; the other tiers took it");
   }
-  return Combine(statuses);
+  return Status::OK();
 }
 
 Result<bool> TieredStore::Exists(std::string_view id) {

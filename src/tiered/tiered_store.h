@@ -183,6 +183,11 @@ class TieredStore final : public Store {
   // Destroy of `id` by a caller that holds no lock on it, or whose lock
   // failed: ends the lock wherever it is held.
   Status DestroyUnlocked(std::string_view id, uint64_t version);
+  // Unavailable when a tier that can lock is not among `ended` (the tiers
+  // that took the logout of `id`) and may hold a request's lock on it,
+  // whose save would bring the session back once the tier is back.
+  Status MissedALock(std::string_view id,
+                     const std::vector<size_t>& ended) const;
   // The combined status of per-tier statuses of a write-like call: OK when
   // any tier took it; else the most telling failure.
   Status Combine(const std::vector<Status>& statuses) const;

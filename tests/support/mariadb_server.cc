@@ -34,9 +34,12 @@ Result<std::unique_ptr<MariadbServer>> StartMariadb(
   const std::string data = *dir + "/data";
   const bool root = geteuid() == 0;
   std::vector<std::string> install = {
-      "mariadb-install-db", "--no-defaults",
-      "--datadir=" + data,  "--auth-root-authentication-method=normal",
-      "--skip-test-db",     "--skip-name-resolve"};
+      "mariadb-install-db", "--no-defaults", "--datadir=" + data,
+      "--auth-root-authentication-method=normal", "--skip-test-db",
+      "--skip-name-resolve",
+      // Its own temporary files beside the data: two installs at once
+      // (tests of two binaries) could meet in /tmp.
+      "--tmpdir=" + *dir};
   if (root) install.push_back("--user=root");
   Result<CommandResult> installed = RunCommand(install, Duration(60000), *dir);
   if (!installed.ok()) return installed.status();
@@ -63,6 +66,7 @@ Result<std::unique_ptr<MariadbServer>> StartMariadb(
                                      "--port=" + std::to_string(ports[0]),
                                      "--bind-address=127.0.0.1",
                                      "--skip-name-resolve",
+                                     "--tmpdir=" + dir,
                                      "--skip-log-bin",
                                      "--innodb-buffer-pool-size=32M",
                                      "--innodb-log-file-size=16M",

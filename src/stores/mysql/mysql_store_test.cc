@@ -515,12 +515,15 @@ TEST_F(MysqlStoreTest, ALockTakenDuringADestroyCannotWriteTheSessionBack) {
 // (an outage, which tiers retry for ever and the breaker counts against a
 // server that is up). The connection goes on; a value that fits is sent.
 TEST_F(MysqlStoreTest, AStatementOverMaxAllowedPacketIsRefusedNotAnOutage) {
+  Result<std::string> was = g_server->Sql("SELECT @@max_allowed_packet");
+  SK_ASSERT_OK(was);
   SK_ASSERT_OK(g_server->Sql("SET GLOBAL max_allowed_packet = 65536"));
   struct Restore {
+    std::string value;
     ~Restore() {
-      (void)g_server->Sql("SET GLOBAL max_allowed_packet = 16777216");
+      (void)g_server->Sql("SET GLOBAL max_allowed_packet = " + value);
     }
-  } restore;
+  } restore{*was};
   auto store = Open();
   SK_ASSERT_OK(store);
   // Just under the limit: sent.

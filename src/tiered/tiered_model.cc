@@ -93,7 +93,17 @@ std::string Code(const Op& op) {
 }
 
 const char* ConfigName(Config c) {
-  return c == Config::kSync ? "A|B" : "A|B?write=async";
+  switch (c) {
+    case Config::kSync:
+      return "A|B";
+    case Config::kAsync:
+      return "A|B?write=async";
+    case Config::kSync3:
+      return "A|B|C";
+    case Config::kAsync3:
+      return "A|B|C?write=async";
+  }
+  return "?";
 }
 
 std::string Show(const State& s) {
@@ -109,7 +119,8 @@ std::string IdOf(int i) {
 
 Status Harness::Setup() {
   std::filesystem::create_directories(dir_);
-  for (int t = 0; t < kTiers; ++t) {
+  snapshot_.resize(tiers());
+  for (int t = 0; t < tiers(); ++t) {
     auto swap =
         std::make_unique<SwapStore>("model-tier" + std::to_string(t),
                                     dir_ + "/tier" + std::to_string(t), &env_);
@@ -130,9 +141,9 @@ Status Harness::Setup() {
     // longer than a run: the test drains (Drain ops).
     o.drain_every = TieredOptions::kMaxDrainEvery;
     if (async()) o.journal_path = dir_ + "/journal";
-    for (int t = 0; t < kTiers; ++t) {
+    for (int t = 0; t < tiers(); ++t) {
       o.tiers.emplace_back(std::make_unique<SharedTier>(faulty_[t].get()),
-                           /*async=*/async() && t == 1);
+                           /*async=*/Behind(t));
     }
     Result<std::unique_ptr<Store>> store = OpenTieredStore(std::move(o));
     if (!store.ok()) return store.status();
@@ -149,11 +160,11 @@ Status Harness::Setup() {
     // waited for (it reads the wall clock once per tier), then the clock
     // moves on, so that nothing queued after is due at that step.
     for (auto& w : workers_) (void)w->Read(IdOf(99));
-    for (int i = 0; i < 5000 && env_.other_thread_wall() < kWorkers * kTiers;
+    for (int i = 0; i < 5000 && env_.other_thread_wall() < kWorkers * tiers();
          ++i) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    if (env_.other_thread_wall() < kWorkers * kTiers) {
+    if (env_.other_thread_wall() < kWorkers * tiers()) {
       return Status::Internal("the drain threads' first step never came");
     }
   }
@@ -161,7 +172,7 @@ Status Harness::Setup() {
   for (int i = 0; i < options_.ids; ++i) ids_.push_back(IdOf(i));
   model_.resize(options_.ids);
   for (IdModel& m : model_) {
-    for (int t = 0; t < kTiers; ++t) m.absent.insert(t);
+    for (int t = 0; t < tiers(); ++t) m.absent.insert(t);
   }
   return Status::OK();
 }
@@ -232,7 +243,7 @@ Op Harness::Next(std::mt19937_64& rng) {
   };
   const int w = pick(kWorkers);
   const int id = pick(options_.ids);
-  const int t = pick(kTiers);
+  const int t = pick(tiers());
   std::vector<Choice> choices = {
       {18, [&] { return Begin(w, id); }},
       {14,
@@ -310,7 +321,7 @@ std::string Harness::TiersNow() {
   std::string out;
   for (int i = 0; i < options_.ids; ++i) {
     out += "s" + std::to_string(i) + "[";
-    for (int t = 0; t < kTiers; ++t) {
+    for (int t = 0; t < tiers(); ++t) {
       std::optional<State> s = Inner(t, i);
       out += (t ? " " : "") + (s ? Show(*s) : std::string("-"));
     }
@@ -320,7 +331,7 @@ std::string Harness::TiersNow() {
     }
     out += "] ";
   }
-  for (int t = 0; t < kTiers; ++t) {
+  for (int t = 0; t < tiers(); ++t) {
     if (faulty_[t]->down) out += "T" + std::to_string(t) + ":down ";
     if (faulty_[t]->blackholed) out += "T" + std::to_string(t) + ":bh ";
   }
@@ -338,7 +349,7 @@ RunOptions OptionsFor(Config config, uint64_t seed) {
   o.strict = EnvInt("SK_MODEL_STRICT", 0) != 0;
   o.mixed = EnvInt("SK_MODEL_MIXED", 0) != 0;
   o.ids = 2 + static_cast<int>(seed % 2);
-  if (config == Config::kAsync) {
+  if (config == Config::kAsync || config == Config::kAsync3) {
     const int delays[] = {0, 300, 2000};
     o.write_delay = Duration(delays[(seed / 2) % 3]);
   }

@@ -35,7 +35,6 @@ inline constexpr Duration kSessionTtl{24 * 3600 * 1000LL};  // never reached
 inline constexpr Duration kLease{20000};
 inline constexpr Duration kBreakerInterval{200};
 inline constexpr int kWorkers = 2;
-inline constexpr int kTiers = 2;
 
 // ---------------------------------------------------------------------------
 // The clocks: a FakeEnv that moves only when the test moves it, noting the
@@ -183,7 +182,8 @@ inline Op Drain(int w) { return {Op::kDrain, w, 0}; }
 // The op as the DSL above writes it (to paste a shrunk run into a test).
 std::string Code(const Op& op);
 
-enum class Config { kSync, kAsync };  // A|B, or A|B?write=async
+// A|B, A|B?write=async, A|B|C, A|B|C?write=async (the last tier behind).
+enum class Config { kSync, kAsync, kSync3, kAsync3 };
 
 const char* ConfigName(Config c);
 
@@ -233,7 +233,18 @@ class Harness {
     faulty_.clear();
   }
 
-  bool async() const { return options_.config == Config::kAsync; }
+  bool async() const {
+    return options_.config == Config::kAsync ||
+           options_.config == Config::kAsync3;
+  }
+  int tiers() const {
+    return options_.config == Config::kSync3 ||
+                   options_.config == Config::kAsync3
+               ? 3
+               : 2;
+  }
+  // Whether tier `t` is written behind (the last one, with a journal).
+  bool Behind(int t) const { return async() && t == tiers() - 1; }
 
   Status Setup();
 
@@ -367,7 +378,7 @@ class Harness {
   std::vector<IdModel> model_;
   std::map<int, std::set<int>> faulted_since_ack_;
   std::map<int, std::optional<State>> final_;
-  std::optional<SwapStore::Snapshot> snapshot_[kTiers];
+  std::vector<std::optional<SwapStore::Snapshot>> snapshot_;  // per tier
   Request req_[kWorkers];
   int step_ = 0;
   int writes_ = 0;

@@ -86,7 +86,7 @@ std::optional<Violation> Harness::Final() {
     // what the tiers must hold now, or anything newer.
     const bool stale = final_[i] && !(*final_[i] == m.ack);
     const State ref = stale ? *final_[i] : m.ack;
-    for (int t = 0; t < kTiers; ++t) {
+    for (int t = 0; t < tiers(); ++t) {
       std::optional<State> held = Inner(t, i);
       bool ok = ref.live ? held && held->live && held->version >= ref.version
                          : !held || !held->live;
@@ -97,7 +97,7 @@ std::optional<Violation> Harness::Final() {
       if (ok) continue;
       // A tier behind is not repaired by reads: one that lost the
       // newest by a fault keeps what it has until the next write.
-      const bool behind = async() && t == 1;
+      const bool behind = Behind(t);
       if ((behind || stale) && faulted_since_ack_[i].count(t)) {
         Note("tier " + std::to_string(t) + " keeps " +
              (held ? Show(*held) : "nothing") + " of s" + std::to_string(i) +
@@ -129,8 +129,8 @@ std::optional<Violation> Harness::Final() {
 Harness::Consult Harness::ConsultSet(int w, int i) {
   Consult c;
   Result<TiersReport> report = ReportTiers(*workers_[w]);
-  bool admitted[kTiers];
-  for (int t = 0; t < kTiers; ++t) {
+  std::vector<bool> admitted(tiers());
+  for (int t = 0; t < tiers(); ++t) {
     admitted[t] = true;
     if (report.ok()) {
       const TierReport& r = report->tiers[t];
@@ -141,8 +141,8 @@ Harness::Consult Harness::ConsultSet(int w, int i) {
     return !faulty_[t]->down && !faulty_[t]->blackholed;
   };
   std::vector<int> sync, behind;
-  for (int t = 0; t < kTiers; ++t) {
-    (async() && t == 1 ? behind : sync).push_back(t);
+  for (int t = 0; t < tiers(); ++t) {
+    (Behind(t) ? behind : sync).push_back(t);
   }
   std::vector<int> asked;
   for (int t : sync) {
@@ -193,7 +193,7 @@ bool Harness::Legit(int i, const State& got, const Consult& c,
   }
   if (got.live) {
     bool entitled = false;
-    for (int t = 0; t < kTiers && !entitled; ++t) {
+    for (int t = 0; t < tiers() && !entitled; ++t) {
       std::optional<State> s = Inner(t, i);
       if (!s || s->version != got.version) continue;
       if (m.accepted.count(got.version)) entitled = true;
@@ -295,7 +295,7 @@ void Harness::SetAck(int i, const State& s, bool check) {
   // A failed call found to have taken effect keeps the faults since the
   // last acknowledged state (some may have come after it).
   if (check) faulted_since_ack_[i].clear();
-  for (int t = 0; t < kTiers; ++t) {
+  for (int t = 0; t < tiers(); ++t) {
     std::optional<State> held = Inner(t, i);
     if (!held) m.absent.insert(t);
     if (held && held->version >= s.version) m.holders.insert(t);
@@ -309,7 +309,7 @@ void Harness::SetAck(int i, const State& s, bool check) {
              " was acknowledged, and no tier or journal holds it");
   }
   if (!s.live && m.holders.empty() && !journal) {
-    for (int t = 0; t < kTiers; ++t) {
+    for (int t = 0; t < tiers(); ++t) {
       std::optional<State> held = Inner(t, i);
       if (held && held->live) {
         Fail("acknowledged logout not durable",
@@ -327,7 +327,7 @@ void Harness::RefreshHolders() {
   for (int i = 0; i < options_.ids; ++i) {
     IdModel& m = model_[i];
     if (m.ack.version == 0) continue;
-    for (int t = 0; t < kTiers; ++t) {
+    for (int t = 0; t < tiers(); ++t) {
       std::optional<State> held = Inner(t, i);
       if (held && held->version >= m.ack.version) m.holders.insert(t);
     }

@@ -4,6 +4,8 @@
 // restarted empty, restored from an older snapshot), time and drain steps,
 // checked against a model of what was acknowledged.
 //
+// Four configurations: A|B and A|B|C (synchronous tiers), A|B?write=async
+// and A|B|C?write=async (the last tier written behind, with a journal).
 // Two "worker processes" (two stores of tiers over the same tiers, breaker
 // file and journal, as two php-fpm workers of a host) each run at most one
 // request at a time; everything runs on the test's thread, one call at a
@@ -150,6 +152,14 @@ TEST_F(TieredModelTest, TwoSynchronousTiers) { RunSeeds(Config::kSync); }
 
 TEST_F(TieredModelTest, ASynchronousTierAndATierBehind) {
   RunSeeds(Config::kAsync);
+}
+
+// Three tiers: the lock falls back along two tiers that can lock, and a
+// read repairs two.
+TEST_F(TieredModelTest, ThreeSynchronousTiers) { RunSeeds(Config::kSync3); }
+
+TEST_F(TieredModelTest, TwoSynchronousTiersAndATierBehind) {
+  RunSeeds(Config::kAsync3);
 }
 
 // --- The defects the random runs found, each in its shortest run (the

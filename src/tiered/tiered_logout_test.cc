@@ -212,6 +212,27 @@ TEST_F(TieredLogoutTest, AnUnlockedLogoutLeavesTheMarkInTheCache) {
   SK_ASSERT_OK(host_[1]->Unlock(kId, LockOwner{"owner-b"}));
 }
 
+// A logout without the lock on host B just after a save on host A, whose
+// clock runs a minute ahead: the tombstone goes above the copy the tiers
+// hold, not a minute below it. Below, it lost to the copy in A's journal
+// (A served the session at once) and in the tier behind once drained.
+TEST_F(TieredLogoutTest, AnUnlockedLogoutGoesAboveACopyFromAClockAhead) {
+  OpenHost(0);
+  OpenHost(1);
+  const uint64_t ahead = NextSessionVersion(
+      0, std::chrono::system_clock::now() + std::chrono::minutes(1));
+  SK_ASSERT_OK(host_[0]->Write(kId, Frame(ahead, "saved-on-a"), kTtl));
+  SK_ASSERT_OK(host_[1]->Destroy(kId));
+  EXPECT_TRUE(host_[1]->Read(kId).status().IsNotFound());
+  EXPECT_TRUE(host_[0]->Read(kId).status().IsNotFound())
+      << "host A serves the logged-out session from its journal";
+  DrainAll(0);
+  DrainAll(1);
+  EXPECT_TRUE(GoneIn(*shared_[1], kId)) << Held(*shared_[1], kId);
+  EXPECT_TRUE(host_[0]->Read(kId).status().IsNotFound());
+  EXPECT_TRUE(host_[1]->Read(kId).status().IsNotFound());
+}
+
 // While the cache is left out, the tier behind is the lock tier: a logout
 // there leaves the mark that refuses an older write another host's journal
 // still holds. Once the cache is back, it has the destroy too.

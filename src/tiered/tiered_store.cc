@@ -313,7 +313,7 @@ uint64_t TieredStore::TombstoneVersion(std::string_view id) {
 Status TieredStore::Destroy(std::string_view id) {
   SK_CHECK_ID(id);
   Drain();
-  const uint64_t version = TombstoneVersion(id);
+  uint64_t version = TombstoneVersion(id);
   std::optional<LockOwner> owner = HeldOwner(id);
   if (owner && has_async()) {
     // A logout under this process's lock (PHP's session_destroy()).
@@ -325,6 +325,18 @@ Status TieredStore::Destroy(std::string_view id) {
     if (std::optional<Held> held = TakeHeld(id, *owner)) {
       EndStandIns(held->passed);
     }
+    return DestroyUnlocked(id, version);
+  }
+  // Without the lock (or having lost it), nothing says which version is
+  // destroyed: the mark goes above every copy the tiers and the journal
+  // hold. One from a host whose clock runs ahead of this one's would
+  // otherwise be newer than the mark, and win where they meet (that
+  // host's journal, a tier behind): the session back.
+  Newest n;
+  (void)LiveCopy(id, n);
+  if (n.newest >= 0) {
+    version = std::max(version, NextSessionVersion(n.answers[n.newest].version,
+                                                   env_->WallNow()));
   }
   return DestroyUnlocked(id, version);
 }

@@ -74,6 +74,8 @@ std::string Code(const Op& op) {
       return "ReadOp(" + a + ", " + b + ")";
     case Op::kReadWrite:
       return "ReadWrite(" + a + ", " + b + ")";
+    case Op::kTouchFree:
+      return "TouchFree(" + a + ", " + b + ")";
     case Op::kDown:
       return "Down(" + a + ", " + on + ")";
     case Op::kBlackhole:
@@ -201,6 +203,9 @@ std::optional<Violation> Harness::Exec(const Op& op) {
     case Op::kReadWrite:
       DoReadWrite(op.a, op.b);
       break;
+    case Op::kTouchFree:
+      DoTouchFree(op.a, op.b);
+      break;
     case Op::kDown:
       faulty_[op.a]->down = op.b != 0;
       if (op.b) Fault();
@@ -260,6 +265,7 @@ Op Harness::Next(std::mt19937_64& rng) {
       {10, [&] { return DestroyOp(w, id); }},
       {12, [&] { return ReadOp(w, id); }},
       {4, [&] { return ReadWrite(w, id); }},
+      {3, [&] { return TouchFree(w, id); }},
       {7, [&] { return Down(t, !faulty_[t]->down); }},
       {3, [&] { return Blackhole(t, !faulty_[t]->blackholed); }},
       {2, [&] { return Restart(t); }},

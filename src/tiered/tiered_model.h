@@ -150,6 +150,7 @@ struct Op {
     kDestroy,        // w, id: Destroy without a lock (the CLI)
     kRead,           // w, id: Read without a lock
     kReadWrite,      // w, id: Read, then Write above it (locking off)
+    kTouchFree,      // w, id: Touch without a lock (locking off)
     kDown,           // t, on: the tier stops (or starts) answering
     kBlackhole,      // t, on: the tier times out (or answers again)
     kRestart,        // t: the tier restarts empty
@@ -171,6 +172,7 @@ inline Op DestroyLocked(int w) { return {Op::kDestroyLocked, w, 0}; }
 inline Op DestroyOp(int w, int id) { return {Op::kDestroy, w, id}; }
 inline Op ReadOp(int w, int id) { return {Op::kRead, w, id}; }
 inline Op ReadWrite(int w, int id) { return {Op::kReadWrite, w, id}; }
+inline Op TouchFree(int w, int id) { return {Op::kTouchFree, w, id}; }
 inline Op Down(int t, bool on) { return {Op::kDown, t, on ? 1 : 0}; }
 inline Op Blackhole(int t, bool on) { return {Op::kBlackhole, t, on ? 1 : 0}; }
 inline Op Restart(int t) { return {Op::kRestart, t, 0}; }
@@ -363,6 +365,11 @@ class Harness {
   // A request with locking off (as SessionEngine: Read, then Write of a
   // version above what it read).
   void DoReadWrite(int w, int i);
+
+  // A touch with locking off (PHP's updateTimestamp): checked as a read of
+  // what the tiers it asks hold (it reads as Read does, then moves the
+  // expiry of the newest copy, writing it whole where it is older).
+  void DoTouchFree(int w, int i);
 
   void DrainAll();
 

@@ -234,6 +234,39 @@ void Harness::DoReadWrite(int w, int i) {
   }
 }
 
+void Harness::DoTouchFree(int w, int i) {
+  if (req_[w].active && req_[w].id == i) {
+    Note("skipped (the worker holds its lock)");
+    return;
+  }
+  if (!options_.mixed && req_[1 - w].active && req_[1 - w].id == i) {
+    Note("skipped (another request holds its lock)");
+    return;
+  }
+  // What it will find: the newest copy among the tiers it asks (as a read
+  // does), unless this host's journal holds a newer one (whose data the
+  // model does not know: the touch is then not checked).
+  const Consult c = ConsultSet(w, i);
+  std::optional<State> seen;
+  for (int t : c.tiers) {
+    std::optional<State> s = Inner(t, i);
+    if (s && (!seen || s->version > seen->version)) seen = s;
+  }
+  const bool journal_newer =
+      c.journal && JournalVersion(i) > (seen ? seen->version : 0);
+  const Status st = workers_[w]->Touch(ids_[i], kSessionTtl);
+  Note("-> " + st.ToString());
+  if (journal_newer || !(st.ok() || st.IsNotFound())) return;
+  const State found = seen && seen->live ? *seen : State{};
+  if (st.ok() != found.live) {
+    Fail("touch disagrees with the tiers",
+         "the touch of s" + std::to_string(i) + " said " + st.ToString() +
+             ", the tiers it asks hold " + (seen ? Show(*seen) : "nothing"));
+    return;
+  }
+  CheckRead(i, Normalise(i, found), c, "touch");
+}
+
 void Harness::DrainAll() {
   env_.Advance(kBreakerInterval + Duration(1));
   for (int round = 0; round < 6; ++round) {

@@ -1,6 +1,6 @@
 // A model-based test of the store of tiers: seeded random sequences of
 // requests (a lock and read, then a write, a touch, an unlock or a logout),
-// unlocked reads and logouts, faults of the tiers (down, blackholed,
+// unlocked reads, touches and logouts, faults of the tiers (down, blackholed,
 // restarted empty, restored from an older snapshot), time and drain steps,
 // checked against a model of what was acknowledged.
 //
@@ -134,7 +134,8 @@ class TieredModelTest : public ::testing::Test {
     options.ids = 2;
     for (const Op& op : ops) {
       const bool on_id = op.kind == Op::kBegin || op.kind == Op::kDestroy ||
-                         op.kind == Op::kRead || op.kind == Op::kReadWrite;
+                         op.kind == Op::kRead || op.kind == Op::kReadWrite ||
+                         op.kind == Op::kTouchFree;
       if (on_id) options.ids = std::max(options.ids, op.b + 1);
     }
     Outcome o = RunOnce(options, dir_ + "/fixed", ops);

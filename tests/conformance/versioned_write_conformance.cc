@@ -51,12 +51,16 @@ std::string DataOf(Store& store, const std::string& id) {
 
 TEST_P(StoreConformance, WriteUnlessNewerKeepsOnlyANewerVersion) {
   const std::string absent = NewId(), newer = NewId(), older = NewId(),
-                    same = NewId(), plain = NewId(), unversioned = NewId();
+                    same = NewId(), plain = NewId(), unversioned = NewId(),
+                    zero = NewId();
   SK_ASSERT_OK(store().Write(newer, Frame(5, "newer kept"), kLong));
   SK_ASSERT_OK(store().Write(older, Frame(5, "older"), kLong));
   SK_ASSERT_OK(store().Write(same, Frame(5, "same before"), kLong));
   SK_ASSERT_OK(store().Write(plain, "not a frame", kLong));
   SK_ASSERT_OK(store().Write(unversioned, Frame(2, "versioned kept"), kLong));
+  // Version 0 (a format 1 frame made format 2): the same version as a
+  // value without one, so written over.
+  SK_ASSERT_OK(store().Write(zero, Frame(0, "version 0"), kLong));
   const TimePoint first_expiry = Now() + kLong;
 
   const std::string absent_v = Frame(1, "absent written"),
@@ -66,9 +70,10 @@ TEST_P(StoreConformance, WriteUnlessNewerKeepsOnlyANewerVersion) {
                     plain_v = Frame(1, "plain replaced");
   const Duration later = kLong * 2;
   const std::vector<VersionedWrite> writes = {
-      {absent, absent_v, later}, {newer, newer_v, later},
-      {older, older_v, later},   {same, same_v, later},
-      {plain, plain_v, later},   {unversioned, "raw bytes", later},
+      {absent, absent_v, later},   {newer, newer_v, later},
+      {older, older_v, later},     {same, same_v, later},
+      {plain, plain_v, later},     {unversioned, "raw bytes", later},
+      {zero, "no version", later},
   };
   const TimePoint before = Now();
   SK_UNLESS_NEWER_OR_SKIP(writes);
@@ -82,6 +87,8 @@ TEST_P(StoreConformance, WriteUnlessNewerKeepsOnlyANewerVersion) {
   EXPECT_EQ(DataOf(store(), plain), plain_v);
   EXPECT_EQ(DataOf(store(), unversioned), Frame(2, "versioned kept"))
       << "a value without a version replaced a versioned one";
+  EXPECT_EQ(DataOf(store(), zero), "no version")
+      << "a value of version 0 was kept over one of the same version";
   // A kept value keeps its expiry; a written one has the write's.
   Result<SessionRecord> kept = store().Read(newer);
   SK_ASSERT_OK(kept);

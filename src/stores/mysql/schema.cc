@@ -276,12 +276,12 @@ void AppendHex(std::string* out, std::string_view bytes) {
 }
 
 // The session version of value `v` as 8 bytes that compare as the number
-// (big-endian), or the empty string (below every version) when `v` is not
-// a format 2 frame: magic 0x9F 'K', format 2, a 16-byte header.
+// (big-endian), or 8 zero bytes (version 0, as store.h says) when `v` is
+// not a format 2 frame: magic 0x9F 'K', format 2, a 16-byte header.
 std::string VersionBytes(std::string_view v) {
   std::string in(v);
   return "IF(LEFT(" + in + ", 3) = X'9F4B02' AND LENGTH(" + in +
-         ") >= 16, SUBSTRING(" + in + ", 9, 8), X'')";
+         ") >= 16, SUBSTRING(" + in + ", 9, 8), X'0000000000000000')";
 }
 
 }  // namespace

@@ -305,14 +305,16 @@ constexpr char kUpsert[] =
     "version = s.version + 1";
 
 // The session version of the bytea `v` as 8 bytes that compare as the
-// number (bytea compares bytewise; big-endian), or the empty string (below
-// every version) when `v` is not a format 2 frame: magic 0x9F 'K', format
-// 2, a 16-byte header.
+// number (bytea compares bytewise; big-endian), or 8 zero bytes (version
+// 0, as store.h says) when `v` is not a format 2 frame: magic 0x9F 'K',
+// format 2, a 16-byte header.
 std::string VersionBytes(std::string_view v) {
   const std::string in(v);
   return "CASE WHEN substring(" + in +
          " from 1 for 3) = decode('9f4b02', 'hex') AND octet_length(" + in +
-         ") >= 16 THEN substring(" + in + " from 9 for 8) ELSE ''::bytea END";
+         ") >= 16 THEN substring(" + in +
+         " from 9 for 8) "
+         "ELSE decode('0000000000000000', 'hex') END";
 }
 
 constexpr char kColumnsSql[] =

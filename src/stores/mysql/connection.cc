@@ -239,27 +239,36 @@ Status Connection::FitsPacket(uint64_t bytes) const {
       std::to_string(max_packet_) + " bytes): not sent");
 }
 
-Status Connection::LearnMaxPacket() {
+Status Connection::Settle() {
   // The server answers a statement over its max_allowed_packet with an
   // error and the end of the connection, which a client still sending
   // sees as "server has gone away": an outage to tiers and breakers, and
   // one that sending again never ends. Knowing the limit, a statement over
   // it is refused before it is sent, for what it is.
-  Result<std::vector<ResultSet>> out = Query("SELECT @@max_allowed_packet");
+  // A server (or account) whose sessions start with autocommit off would
+  // keep every write in a transaction that never commits (and rolls back
+  // with the connection); one whose time zone is not UTC converts the
+  // procedures' times through it, ambiguously in the hour a clock goes
+  // back. Both are set as the store needs them when they are not.
+  Result<std::vector<ResultSet>> out = Query(
+      "SELECT @@max_allowed_packet, @@autocommit, @@time_zone, "
+      "@@system_time_zone");
   if (!out.ok()) return out.status();
-  uint64_t server = 0;
   const Row* row = out->empty() || out->front().rows.empty()
                        ? nullptr
                        : &out->front().rows.front();
-  const std::string text =
-      row != nullptr && !row->empty() ? row->front().value_or("") : "";
-  if (std::from_chars(text.data(), text.data() + text.size(), server).ec !=
-          std::errc() ||
+  auto column = [&](size_t i) {
+    return row != nullptr && row->size() > i ? (*row)[i].value_or("") : "";
+  };
+  const std::string packet = column(0);
+  uint64_t server = 0;
+  if (std::from_chars(packet.data(), packet.data() + packet.size(), server)
+              .ec != std::errc() ||
       server == 0) {
     broken_ = true;
     return Status::Unavailable(options_.name +
                                ": the server's max_allowed_packet is \"" +
-                               text + "\", not a size");
+                               packet + "\", not a size");
   }
   unsigned long client = 0;
   if (mysql_get_optionv(mysql_, MYSQL_OPT_MAX_ALLOWED_PACKET, &client) != 0 ||
@@ -267,6 +276,13 @@ Status Connection::LearnMaxPacket() {
     client = server;
   }
   max_packet_ = std::min<uint64_t>(server, client);
+  const std::string zone = column(2) == "SYSTEM" ? column(3) : column(2);
+  const bool utc = zone == "+00:00" || zone == "UTC" || zone == "GMT" ||
+                   zone == "Etc/UTC" || zone == "Universal";
+  if (column(1) != "1" || !utc) {
+    SK_RETURN_IF_ERROR(
+        Query("SET SESSION autocommit = 1, time_zone = '+00:00'").status());
+  }
   return Status::OK();
 }
 
@@ -338,7 +354,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(
     return conn->Failure("cannot make the socket non-blocking", nullptr);
   }
   conn->id_ = mysql_thread_id(mysql);
-  SK_RETURN_IF_ERROR(conn->LearnMaxPacket());
+  SK_RETURN_IF_ERROR(conn->Settle());
   return conn;
 }
 

@@ -160,8 +160,9 @@ class Connection {
   // ResourceExhausted when a statement of `bytes` is over max_packet():
   // nothing is sent, and the connection stays usable.
   Status FitsPacket(uint64_t bytes) const;
-  // Reads the server's max_allowed_packet into max_packet_ (Open).
-  Status LearnMaxPacket();
+  // Reads the server's max_allowed_packet into max_packet_, and sets
+  // autocommit on and the time zone to UTC where they are not (Open).
+  Status Settle();
   // Moves to the next result of the exchange under way (of `stmt`, or of
   // the text query when null); *more is false when there is none.
   Status NextResult(st_mysql_stmt* stmt, SteadyTime deadline, Duration extra,

@@ -558,5 +558,48 @@ TEST_F(MysqlStoreTest, AStatementOverMaxAllowedPacketIsRefusedNotAnOutage) {
   EXPECT_EQ((*store)->Read("packet-big")->data, "small");
 }
 
+// A server whose sessions start with autocommit off (my.cnf, init_connect)
+// or in a time zone other than UTC: the store's connections set both as it
+// needs them. With autocommit off, an acknowledged write stayed in an open
+// transaction that no other connection saw and that rolled back with its
+// connection.
+TEST_F(MysqlStoreTest, AutocommitOffOrAnotherTimeZoneOnTheServerChangeNothing) {
+  SK_ASSERT_OK(g_server->Sql(
+      "SET GLOBAL autocommit = 0; SET GLOBAL time_zone = '+05:00'"));
+  struct Restore {
+    ~Restore() {
+      (void)g_server->Sql(
+          "SET GLOBAL autocommit = 1; SET GLOBAL time_zone = 'SYSTEM'");
+    }
+  } restore;
+  auto writer = Open();
+  auto reader = Open();
+  SK_ASSERT_OK(writer);
+  SK_ASSERT_OK(reader);
+  SK_ASSERT_OK((*writer)->Write("autocommit-write", "saved", kLong));
+  Result<SessionRecord> read = (*reader)->Read("autocommit-write");
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "saved");
+  // Locked: the release's write is seen too, and the lock is free after.
+  LockRequest request;
+  request.owner = LockOwner::Generate(nullptr);
+  request.wait = Duration(1000);
+  request.lease = Duration(10000);
+  SK_ASSERT_OK((*writer)->LockAndRead("autocommit-lock", request));
+  SK_ASSERT_OK((*writer)->WriteAndUnlock("autocommit-lock", "released", kLong,
+                                         request.owner));
+  EXPECT_EQ((*reader)->Read("autocommit-lock")->data, "released");
+  LockRequest other = request;
+  other.owner = LockOwner::Generate(nullptr);
+  other.wait = Duration(0);
+  auto again = (*reader)->LockAndRead("autocommit-lock", other);
+  SK_ASSERT_OK(again);
+  EXPECT_TRUE(again->acquired());
+  EXPECT_EQ(again->record.data, "released");
+  // The writer's connections gone: nothing rolls back.
+  writer->reset();
+  EXPECT_EQ((*reader)->Read("autocommit-write")->data, "saved");
+}
+
 }  // namespace
 }  // namespace sessionkit::mysql_test

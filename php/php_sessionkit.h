@@ -38,6 +38,10 @@ char *user_key; /* sessionkit.user_key: a $_SESSION key, "" for none */
  * recorded at each save until the request ends. */
 char user[SK_MAX_USER_LEN];
 size_t user_len;
+/* The session it was given for: it goes with that session only (and with
+ * the new id session_regenerate_id() gives it). */
+char user_id[SK_MAX_ID_LEN];
+size_t user_id_len;
 char *bot_pattern;      /* sessionkit.bot_pattern: "" for the built-in list */
 zend_long bot_lifetime; /* seconds, 0: off (and the others below) */
 zend_long first_lifetime;
@@ -177,8 +181,12 @@ extern const zend_function_entry sk_users_functions[];
  * one (a warning when that fails). */
 void sk_users_after_save(sk_engine *engine, const zend_string *key,
                          int64_t ttl_ms);
-/* At the end of a request: forgets its user. */
+/* At the end of a request, or a logout: forgets its user. */
 void sk_users_forget(void);
+/* After a read of session `key`: the user sessionkit_set_user() gave goes
+ * with the new id of a session_regenerate_id(), and is forgotten for any
+ * other session. */
+void sk_users_follow(const zend_string *key);
 /* sessionkit_metrics.c: the metrics file of sessionkit.metrics (its ini
  * entry goes with the module's others, as compression's). */
 void sk_metrics_register_ini(int type, int module_number);

@@ -119,7 +119,13 @@ PS_OPEN_FUNC(sessionkit) {
   if (sk_grace_pending() && SKG(retiring_engine) != engine) {
     sk_grace_abandon(true);
   }
-  /* An earlier open of this request that was never closed. */
+  /* An earlier open of this request that was never closed (session_reset()
+   * after an ini change gives another engine): a lock held on the engine
+   * it gives back is released first, while that engine is still held. */
+  if (SKG(open_engine) != NULL && SKG(open_engine) != engine &&
+      SKG(lock_engine) == SKG(open_engine)) {
+    sk_release_lock(true);
+  }
   sk_engine_release(SKG(open_engine));
   SKG(open_engine) = engine;
   PS_SET_MOD_DATA(engine);
@@ -189,6 +195,7 @@ PS_READ_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_keep_lock(engine, key, &r);
+  sk_users_follow(key);
   /* zend_string_init bails out when memory_limit is hit: free the library's
    * buffer before passing the bailout on. */
   zend_try {
@@ -215,6 +222,23 @@ static void sk_after_release(sk_code code, const sk_lock *lock) {
   }
 }
 
+/* A request that went read-only cannot move its session to a new id: it
+ * would destroy the old one under the lock's holder (whose save then
+ * fails) and store its own stale copy under the new id. PHP then fails
+ * session_regenerate_id() and closes the session. */
+static bool sk_refuse_readonly_regenerate(const sk_lock *lock) {
+  if (lock == NULL || lock->state != SK_LOCK_READONLY ||
+      sk_executing_function(ZEND_STRL("session_regenerate_id")) == NULL) {
+    return false;
+  }
+  php_error_docref(NULL, E_WARNING,
+                   "sessionkit: cannot regenerate the session id: this "
+                   "request reads the session read-only (another request "
+                   "held its lock for longer than the lock wait), and would "
+                   "save an old copy under the new id");
+  return true;
+}
+
 PS_WRITE_FUNC(sessionkit) {
   sk_result r = SK_RESULT_INIT;
   sk_engine *engine = sk_opened_engine(mod_data);
@@ -226,6 +250,7 @@ PS_WRITE_FUNC(sessionkit) {
   sk_request request;
 
   if (engine == NULL) return FAILURE;
+  if (sk_refuse_readonly_regenerate(lock)) return FAILURE;
   sk_compression_for_request(&compression);
   sk_request_for(lock, &request);
   code = sk_write_for(engine, ZSTR_VAL(key), ZSTR_LEN(key), ZSTR_VAL(val),
@@ -241,7 +266,10 @@ PS_WRITE_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
-  sk_users_after_save(engine, key, sk_ttl_ms(maxlifetime));
+  /* A read-only request saved nothing: nor its user. */
+  if (lock == NULL || lock->state != SK_LOCK_READONLY) {
+    sk_users_after_save(engine, key, sk_ttl_ms(maxlifetime));
+  }
   return SUCCESS;
 }
 
@@ -294,7 +322,9 @@ PS_UPDATE_TIMESTAMP_FUNC(sessionkit) {
     return FAILURE;
   }
   sk_flush(&r, NULL);
-  sk_users_after_save(engine, key, ttl);
+  if (lock == NULL || lock->state != SK_LOCK_READONLY) {
+    sk_users_after_save(engine, key, ttl);
+  }
   return SUCCESS;
 }
 
@@ -305,6 +335,7 @@ PS_DESTROY_FUNC(sessionkit) {
   const sk_lock *lock;
 
   if (engine == NULL) return FAILURE;
+  if (sk_refuse_readonly_regenerate(sk_lock_for(key, &held))) return FAILURE;
   /* session_regenerate_id(true): the old id may stay for its grace. */
   if (sk_grace_hold_destroy(engine, key)) return SUCCESS;
   /* With the lock this request holds: an old id read within a
@@ -316,8 +347,12 @@ PS_DESTROY_FUNC(sessionkit) {
     return FAILURE;
   }
   /* Destroying a session ends its lock too (store.h): nothing to release
-   * at close. */
+   * at close. A logout ends the session's user too: a session started
+   * after it in this request is nobody's until it is told. */
   if (lock != NULL) sk_forget_lock();
+  if (sk_executing_function(ZEND_STRL("session_regenerate_id")) == NULL) {
+    sk_users_forget();
+  }
   sk_flush(&r, NULL);
   return SUCCESS;
 }

@@ -259,8 +259,18 @@ PHP_FUNCTION(sessionkit_register_store) {
   }
   sk_result_free(&r);
   if (SKG(stores) == NULL) {
+    zval fn, ret;
     ALLOC_HASHTABLE(SKG(stores));
     zend_hash_init(SKG(stores), 4, NULL, ZVAL_PTR_DTOR, 0);
+    /* The session is saved by a shutdown function, as with
+     * session_set_save_handler(): those run before the script's objects
+     * are destructed, so the store's object is whole when it is called
+     * (this module's RSHUTDOWN comes after the destructors). */
+    ZVAL_STRING(&fn, "session_register_shutdown");
+    ZVAL_UNDEF(&ret);
+    call_user_function(NULL, NULL, &fn, &ret, 0, NULL);
+    zval_ptr_dtor(&fn);
+    zval_ptr_dtor(&ret);
   }
   Z_ADDREF_P(store);
   zend_hash_update(SKG(stores), name, store); /* releases an earlier one */

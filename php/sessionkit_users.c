@@ -45,11 +45,13 @@ static bool sk_user_ok(const zend_string *user) {
 /* The user of this request's session: the one sessionkit_set_user() gave,
  * else the value of $_SESSION[sessionkit.user_key] (a string or an int),
  * else none (*len 0). `buf` holds a converted int. */
-static const char *sk_request_user(size_t *len, char *buf, size_t size) {
+static const char *sk_request_user(const zend_string *id, size_t *len,
+                                   char *buf, size_t size) {
   const char *key = SKG(user_key);
   zval *vars = &PS(http_session_vars), *value;
   *len = 0;
-  if (SKG(user_len) > 0) {
+  if (SKG(user_len) > 0 && ZSTR_LEN(id) == SKG(user_id_len) &&
+      memcmp(ZSTR_VAL(id), SKG(user_id), SKG(user_id_len)) == 0) {
     *len = SKG(user_len);
     return SKG(user);
   }
@@ -73,13 +75,31 @@ void sk_users_after_save(sk_engine *engine, const zend_string *key,
   sk_result r = SK_RESULT_INIT;
   char number[MAX_LENGTH_OF_LONG + 1];
   size_t len;
-  const char *user = sk_request_user(&len, number, sizeof(number));
+  const char *user = sk_request_user(key, &len, number, sizeof(number));
   if (user == NULL) return;
   sk_set_user(engine, ZSTR_VAL(key), ZSTR_LEN(key), user, len, ttl_ms, &r);
   sk_fail(&r, "record the session's user", key);
 }
 
-void sk_users_forget(void) { SKG(user_len) = 0; }
+void sk_users_forget(void) {
+  SKG(user_len) = 0;
+  SKG(user_id_len) = 0;
+}
+
+void sk_users_follow(const zend_string *key) {
+  if (SKG(user_len) == 0) return;
+  if (ZSTR_LEN(key) == SKG(user_id_len) &&
+      memcmp(ZSTR_VAL(key), SKG(user_id), SKG(user_id_len)) == 0) {
+    return;
+  }
+  if (sk_executing_function(ZEND_STRL("session_regenerate_id")) != NULL &&
+      ZSTR_LEN(key) <= sizeof(SKG(user_id))) {
+    memcpy(SKG(user_id), ZSTR_VAL(key), ZSTR_LEN(key));
+    SKG(user_id_len) = ZSTR_LEN(key);
+    return;
+  }
+  sk_users_forget(); /* another session (session_id() changed): not its user */
+}
 
 /* The engine of session.save_path for a function call: the one the open
  * session holds, else one opened for the call (*opened true: release it).
@@ -109,10 +129,18 @@ PHP_FUNCTION(sessionkit_set_user) {
                      "session_start() first)");
     RETURN_FALSE;
   }
-  /* Recorded with every save of the session in this request, so that
-   * the id a session_regenerate_id() hands out is the user's too. */
+  if (PS(id) == NULL || ZSTR_LEN(PS(id)) > sizeof(SKG(user_id))) {
+    php_error_docref(NULL, E_WARNING,
+                     "sessionkit: the session has no id sessionkit can "
+                     "index");
+    RETURN_FALSE;
+  }
+  /* Recorded with every save of this session in this request (and of the
+   * id a session_regenerate_id() hands it), no other. */
   memcpy(SKG(user), ZSTR_VAL(user), ZSTR_LEN(user));
   SKG(user_len) = ZSTR_LEN(user);
+  memcpy(SKG(user_id), ZSTR_VAL(PS(id)), ZSTR_LEN(PS(id)));
+  SKG(user_id_len) = ZSTR_LEN(PS(id));
   RETURN_TRUE;
 }
 

@@ -12,6 +12,7 @@
 #include <syslog.h>
 
 #include "php_sessionkit.h"
+#include "zend_exceptions.h"
 
 typedef struct sk_pending {
   int type; /* E_WARNING, or 0: a notice for the error log */
@@ -70,6 +71,11 @@ void sk_flush(sk_result *r, const char *context) {
      * would have, once the result's memory is given back. */
     sk_result_free(r);
     sk_store_rethrow_bailout();
+  }
+  if (EG(exception) != NULL && zend_is_unwind_exit(EG(exception))) {
+    /* A store's method called exit(): the script ends, quietly. */
+    sk_result_free(r);
+    return;
   }
   n = sk_collect(r, context, false, &pending);
   for (i = 0; i < n; i++) {

@@ -73,6 +73,16 @@ static sk_store_answer sk_ps_call(zend_object *obj, const char *method,
     sk_ps_reason(reply, obj, method, "ended with a fatal error");
     return SK_STORE_ERROR;
   }
+  if (EG(exception) != NULL && (zend_is_unwind_exit(EG(exception)) ||
+                                zend_is_graceful_exit(EG(exception)))) {
+    /* exit() in the method: the script ends, as it asked. The exception
+     * stays pending, so later calls are refused and PHP unwinds once the
+     * library call has returned. */
+    if (!Z_ISUNDEF_P(ret)) zval_ptr_dtor(ret);
+    ZVAL_UNDEF(ret);
+    sk_ps_reason(reply, obj, method, "called exit()");
+    return SK_STORE_ERROR;
+  }
   if (EG(exception) != NULL) {
     zend_object *ex = EG(exception);
     zval rv, *message;
@@ -142,63 +152,103 @@ static sk_store_answer sk_ps_call_key(zend_object *obj, const char *method,
   return answer;
 }
 
-static int sk_ps_get(void *user, const char *key, size_t key_len,
-                     sk_store_reply *reply) {
-  zend_object *obj = user;
-  zval ret;
-  sk_store_answer answer =
-      sk_ps_call_key(obj, "get", key, key_len, &ret, reply);
-  if (answer != SK_STORE_DONE) return answer;
-  if (Z_TYPE(ret) == IS_NULL) return SK_STORE_NO;
-  if (Z_TYPE(ret) == IS_STRING) {
-    sk_store_reply_value(reply, Z_STRVAL(ret), Z_STRLEN(ret));
-  } else {
-    answer = sk_ps_wrong_type(reply, obj, "get", &ret, "?string");
+/* One callback's arguments and answer, for sk_ps_guarded. */
+typedef struct {
+  zend_object *obj;
+  const char *method;
+  sk_store_answer on_false;
+  const char *key;
+  size_t key_len;
+  const char *value;
+  size_t value_len;
+  int64_t ttl_s;
+  sk_store_reply *reply;
+  sk_store_answer answer;
+} sk_ps_args;
+
+/* Runs `body` inside zend_try: a bailout outside the method call itself
+ * (an argument's allocation over memory_limit, a returned value's
+ * destructor that dies) is answered as the call's fatal error too, never
+ * a longjmp through the library's frames. */
+static int sk_ps_guarded(void (*body)(sk_ps_args *), sk_ps_args *a) {
+  zend_execute_data *volatile frame = EG(current_execute_data);
+  volatile bool bailed = false;
+  zend_try { body(a); }
+  zend_catch {
+    bailed = true;
+    EG(current_execute_data) = frame;
   }
-  zval_ptr_dtor(&ret);
-  return answer;
+  zend_end_try();
+  if (bailed) {
+    SKG(store_bailout) = true;
+    sk_ps_reason(a->reply, a->obj, a->method, "ended with a fatal error");
+    return SK_STORE_ERROR;
+  }
+  return a->answer;
 }
 
-static sk_store_answer sk_ps_put(void *user, const char *method,
-                                 sk_store_answer on_false, const char *key,
-                                 size_t key_len, const char *value,
-                                 size_t value_len, int64_t ttl_s,
-                                 sk_store_reply *reply) {
-  zend_object *obj = user;
+static void sk_ps_get_body(sk_ps_args *a) {
+  zval ret;
+  a->answer = sk_ps_call_key(a->obj, "get", a->key, a->key_len, &ret, a->reply);
+  if (a->answer != SK_STORE_DONE) return;
+  if (Z_TYPE(ret) == IS_NULL) {
+    a->answer = SK_STORE_NO;
+  } else if (Z_TYPE(ret) == IS_STRING) {
+    sk_store_reply_value(a->reply, Z_STRVAL(ret), Z_STRLEN(ret));
+  } else {
+    a->answer = sk_ps_wrong_type(a->reply, a->obj, "get", &ret, "?string");
+  }
+  zval_ptr_dtor(&ret);
+}
+
+static int sk_ps_get(void *user, const char *key, size_t key_len,
+                     sk_store_reply *reply) {
+  sk_ps_args a = {user, "get", SK_STORE_ERROR, key,           key_len, NULL,
+                  0,    0,     reply,          SK_STORE_ERROR};
+  return sk_ps_guarded(sk_ps_get_body, &a);
+}
+
+static void sk_ps_put_body(sk_ps_args *a) {
   zval args[3], ret;
-  sk_store_answer answer;
-  ZVAL_STRINGL(&args[0], key, key_len);
-  ZVAL_STRINGL(&args[1], value, value_len);
-  ZVAL_LONG(&args[2], (zend_long)ttl_s);
-  answer = sk_ps_call(obj, method, args, 3, &ret, reply);
+  ZVAL_STRINGL(&args[0], a->key, a->key_len);
+  ZVAL_STRINGL(&args[1], a->value, a->value_len);
+  ZVAL_LONG(&args[2], (zend_long)a->ttl_s);
+  a->answer = sk_ps_call(a->obj, a->method, args, 3, &ret, a->reply);
   zval_ptr_dtor(&args[0]);
   zval_ptr_dtor(&args[1]);
-  if (answer != SK_STORE_DONE) return answer;
-  return sk_ps_bool(obj, method, &ret, on_false, reply);
+  if (a->answer != SK_STORE_DONE) return;
+  a->answer = sk_ps_bool(a->obj, a->method, &ret, a->on_false, a->reply);
 }
 
 static int sk_ps_set(void *user, const char *key, size_t key_len,
                      const char *value, size_t value_len, int64_t ttl_s,
                      sk_store_reply *reply) {
-  return sk_ps_put(user, "set", SK_STORE_ERROR, key, key_len, value, value_len,
-                   ttl_s, reply);
+  sk_ps_args a = {user,  "set",     SK_STORE_ERROR, key,   key_len,
+                  value, value_len, ttl_s,          reply, SK_STORE_ERROR};
+  return sk_ps_guarded(sk_ps_put_body, &a);
 }
 
 static int sk_ps_add(void *user, const char *key, size_t key_len,
                      const char *value, size_t value_len, int64_t ttl_s,
                      sk_store_reply *reply) {
-  return sk_ps_put(user, "add", SK_STORE_NO, key, key_len, value, value_len,
-                   ttl_s, reply);
+  sk_ps_args a = {user,  "add",     SK_STORE_NO, key,   key_len,
+                  value, value_len, ttl_s,       reply, SK_STORE_ERROR};
+  return sk_ps_guarded(sk_ps_put_body, &a);
+}
+
+static void sk_ps_del_body(sk_ps_args *a) {
+  zval ret;
+  a->answer =
+      sk_ps_call_key(a->obj, "delete", a->key, a->key_len, &ret, a->reply);
+  if (a->answer != SK_STORE_DONE) return;
+  a->answer = sk_ps_bool(a->obj, "delete", &ret, SK_STORE_ERROR, a->reply);
 }
 
 static int sk_ps_del(void *user, const char *key, size_t key_len,
                      sk_store_reply *reply) {
-  zend_object *obj = user;
-  zval ret;
-  sk_store_answer answer =
-      sk_ps_call_key(obj, "delete", key, key_len, &ret, reply);
-  if (answer != SK_STORE_DONE) return answer;
-  return sk_ps_bool(obj, "delete", &ret, SK_STORE_ERROR, reply);
+  sk_ps_args a = {user, "delete", SK_STORE_ERROR, key,           key_len, NULL,
+                  0,    0,        reply,          SK_STORE_ERROR};
+  return sk_ps_guarded(sk_ps_del_body, &a);
 }
 
 static const sk_store_callbacks sk_ps_callbacks = {sk_ps_get, sk_ps_set,

@@ -601,5 +601,46 @@ TEST_F(MysqlStoreTest, AutocommitOffOrAnotherTimeZoneOnTheServerChangeNothing) {
   EXPECT_EQ((*reader)->Read("autocommit-write")->data, "saved");
 }
 
+// A logout racing the save of the request that holds the lock: a trigger
+// makes the destroy's delete of the lock row (after its delete of the
+// session) take half a second, and the holder's save is sent meanwhile.
+// The save must not land after the session's delete (the session back
+// after its logout): the destroy takes the lock from its holder before it
+// deletes anything, and the save is refused.
+TEST_F(MysqlStoreTest, ASaveRacingADestroyCannotWriteTheSessionBack) {
+  auto d = Open();
+  auto h = Open();
+  SK_ASSERT_OK(d);
+  SK_ASSERT_OK(h);
+  SK_ASSERT_OK((*d)->Write("racing-save", "logged-in", kLong));
+  LockRequest request;
+  request.owner = LockOwner::Generate(nullptr);
+  request.wait = Duration(1000);
+  request.lease = Duration(30000);
+  auto held = (*h)->LockAndRead("racing-save", request);
+  SK_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired());
+  const std::string db = "`" + g_server->database() + "`.";
+  const std::string trigger = db + "`" + table_ + "_slow_unlock`";
+  SK_ASSERT_OK(g_server->Sql("CREATE TRIGGER " + trigger + " AFTER DELETE ON " +
+                             db + "`" + table_ +
+                             "_locks` FOR EACH ROW DO SLEEP(0.5)"));
+  struct Drop {
+    std::string trigger;
+    ~Drop() { (void)g_server->Sql("DROP TRIGGER IF EXISTS " + trigger); }
+  } drop{trigger};
+  Status destroyed = Status::Internal("not run");
+  std::thread destroying([&] { destroyed = (*d)->Destroy("racing-save"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  const Status saved =
+      (*h)->WriteAndUnlock("racing-save", "saved", kLong, request.owner);
+  destroying.join();
+  SK_EXPECT_OK(destroyed);
+  Result<SessionRecord> after = (*d)->Read("racing-save");
+  EXPECT_TRUE(after.status().IsNotFound())
+      << "the session came back after its logout: " << after->data;
+  EXPECT_FALSE(saved.ok()) << "the save was acknowledged after the logout";
+}
+
 }  // namespace
 }  // namespace sessionkit::mysql_test

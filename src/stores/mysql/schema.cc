@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS `@T_locks` (
 // earlier holder, who died or was taken over, is found by its duplicate
 // key) and no result set is sent that says nothing.
 constexpr std::string_view kLockProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk4_lock`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk5_lock`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_lease_until BIGINT, IN p_keep_until BIGINT,
     IN p_wait DOUBLE, IN p_max_waiters INT, IN p_break VARBINARY(512))
@@ -145,7 +145,7 @@ END)sql";
 // takeover is gone before its taker gets the server lock, so the row
 // cannot change under a holder.
 constexpr std::string_view kReleaseProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk4_release`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk5_release`(
     IN p_id VARCHAR(256) CHARACTER SET ascii, IN p_owner VARBINARY(512),
     IN p_now BIGINT, IN p_expires BIGINT, IN p_data LONGBLOB, IN p_mode INT)
 proc: BEGIN
@@ -186,27 +186,42 @@ proc: BEGIN
   END IF;
 END)sql";
 
-// Deletes the session and its lock row, then ends the lock: released when
-// this connection holds it, else the holder's connection is ended, which
-// frees it at once.
+// Takes the session's lock first, ending whichever connection holds it
+// (a few tries: another waiter may get it between the end of one holder and
+// this GET_LOCK), then deletes the session and its lock row, and releases
+// the lock. A holder's release checks nothing but holding the server lock
+// on its own connection, so a row deleted before its holder is ended could
+// be written again by it (the session back after its logout); with the
+// lock taken first, the holder's release finds it lost. On the connection
+// of a lock of this session held here, that lock is taken already.
 constexpr std::string_view kDestroyProcedure = R"sql(
-CREATE PROCEDURE IF NOT EXISTS `@T_sk4_destroy`(
+CREATE PROCEDURE IF NOT EXISTS `@T_sk5_destroy`(
     IN p_id VARCHAR(256) CHARACTER SET ascii)
 BEGIN
   DECLARE v_name VARCHAR(64) DEFAULT
     CONCAT('sk', SHA1(CONCAT(DATABASE(), '.@T/', p_id)));
   DECLARE v_holder BIGINT UNSIGNED DEFAULT NULL;
+  DECLARE v_mine INT DEFAULT 0;
+  DECLARE v_tries INT DEFAULT 0;
   DECLARE CONTINUE HANDLER FOR 1094 BEGIN END;
+  IF IS_USED_LOCK(v_name) <=> CONNECTION_ID() THEN
+    SET v_mine = 1;
+  END IF;
+  WHILE v_mine = 0 AND v_tries < 3 DO
+    SET v_holder = IS_USED_LOCK(v_name);
+    IF v_holder IS NOT NULL THEN
+      KILL CONNECTION v_holder;
+    END IF;
+    SET v_mine = IFNULL(GET_LOCK(v_name, 0.25), 0);
+    SET v_tries = v_tries + 1;
+  END WHILE;
+  IF v_mine = 0 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT =
+      'the session lock could not be taken from its holder for the destroy';
+  END IF;
   DELETE FROM `@T` WHERE id = p_id;
   DELETE FROM `@T_locks` WHERE id = p_id;
-  SET v_holder = IS_USED_LOCK(v_name);
-  IF v_holder <=> CONNECTION_ID() THEN
-    DO RELEASE_LOCK(v_name);
-  ELSEIF v_holder IS NOT NULL THEN
-    -- Whoever holds it, named by the lock row or not yet (a lock taken
-    -- while the rows were deleted has read the session before its delete).
-    KILL CONNECTION v_holder;
-  END IF;
+  DO RELEASE_LOCK(v_name);
 END)sql";
 
 std::string WithTable(std::string_view sql, std::string_view table) {
@@ -251,7 +266,7 @@ const std::vector<Column>& Columns() {
 }  // namespace
 
 std::string Procedure(std::string_view table, std::string_view step) {
-  return "`" + std::string(table) + "_sk4_" + std::string(step) + "`";
+  return "`" + std::string(table) + "_sk5_" + std::string(step) + "`";
 }
 
 std::vector<std::string> SchemaStatements(std::string_view table) {
@@ -403,8 +418,8 @@ std::string RoutinesQuery(std::string_view table) {
   return WithTable(
       "SELECT @@lower_case_table_names, ROUTINE_NAME, ROUTINE_DEFINITION "
       "FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND "
-      "ROUTINE_TYPE = 'PROCEDURE' AND ROUTINE_NAME IN ('@T_sk4_lock', "
-      "'@T_sk4_release', '@T_sk4_destroy')",
+      "ROUTINE_TYPE = 'PROCEDURE' AND ROUTINE_NAME IN ('@T_sk5_lock', "
+      "'@T_sk5_release', '@T_sk5_destroy')",
       table);
 }
 

@@ -19,7 +19,7 @@
 namespace sessionkit::mysql {
 
 // The longest table name: `<table>_locks` and the procedures' names
-// (`<table>_sk4_release`) stay within MariaDB's 64 characters.
+// (`<table>_sk5_release`) stay within MariaDB's 64 characters.
 inline constexpr size_t kMaxTableName = 48;
 
 // The most rows one statement of Gc deletes.

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -99,8 +100,15 @@ Connection::Connection(PGconn* conn, std::string store_name,
 
 Connection::~Connection() {
   // A connection of the parent process: closing it would end the parent's
-  // server session (libpq sends Terminate). It is left as it is.
-  if (generation_ != ForkGeneration()) return;
+  // server session (libpq sends Terminate). Only this process's copy of
+  // its socket is closed, so that the server session ends with the parent
+  // (a killed parent's locks with it), not with the last of its children;
+  // the PGconn's memory is left (freeing it would write to the socket).
+  if (generation_ != ForkGeneration()) {
+    const int fd = PQsocket(conn_);
+    if (fd >= 0) close(fd);
+    return;
+  }
   PQfinish(conn_);
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -99,6 +100,52 @@ TEST_F(PostgresFaultTest, KilledHolderReleasesTheLockAtOnce) {
               static_cast<long long>(took));
   SK_EXPECT_OK(
       (*store)->WriteAndUnlock("killed", "after", Duration(60000), b.owner));
+}
+
+// The sockets this process has open.
+int OpenSockets() {
+  int n = 0;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const std::string target =
+        std::filesystem::read_symlink(fd.path(), ec).string();
+    if (!ec && target.rfind("socket:", 0) == 0) ++n;
+  }
+  return n;
+}
+
+// A child forked from a process that holds connections (a php-fpm worker's
+// own child, a CLI's) closes its copies of their sockets at its first use
+// of the store: else the server sessions of the parent (and a lock one
+// holds) outlived the parent for as long as the child ran. The parent's
+// connections and lock go on.
+TEST_F(PostgresFaultTest, AForkedChildClosesItsCopiesOfTheParentsSockets) {
+  auto store = Open("table=" + FreshTable() + "&connect_timeout=2s");
+  SK_ASSERT_OK(store);
+  SK_ASSERT_OK((*store)->Write("forked-sockets", "parent", Duration(60000)));
+  LockRequest r;
+  r.owner = LockOwner::Generate();
+  r.lease = Duration(60000);
+  auto locked = (*store)->LockAndRead("forked-sockets", r);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const int before = OpenSockets();
+    const bool read = (*store)->Read("forked-sockets").ok();  // its own
+    const int after = OpenSockets();
+    // One socket of its own, and the parent's (the lock's) closed.
+    _exit(!read ? 2 : after <= before ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 2) << "the child could not read";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "the child kept its copies of the parent's connections";
+  SK_EXPECT_OK((*store)->WriteAndUnlock("forked-sockets", "after",
+                                        Duration(60000), r.owner));
 }
 
 // Sustained contention from other processes of this host: 12 processes

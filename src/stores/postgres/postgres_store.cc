@@ -58,7 +58,8 @@ int64_t PostgresStore::Key(std::string_view id) const {
 void PostgresStore::CheckForkLocked() {
   const uint64_t generation = ForkGeneration();
   if (generation == generation_) return;
-  // The parent's connections: their destructors leave the sockets alone.
+  // The parent's connections: their destructors close only this process's
+  // copies of their sockets (the parent's sessions go on).
   idle_.clear();
   pinned_.clear();
   generation_ = generation;

@@ -135,13 +135,17 @@ Result<std::unique_ptr<Connection>> Connection::Open(
     keys.push_back("sslrootcert");
     values.push_back(options.tls_ca.c_str());
   }
-  // Set with the startup packet: no round trip of its own.
-  const std::string server_options =
-      "-c synchronous_commit=" + options.synchronous_commit;
+  // Set with the startup packet: no round trip of its own. Read committed
+  // whatever the database or role defaults to: the store's functions are
+  // written for it (a lock granted after a wait reads the lock row as the
+  // release left it; under repeatable read that read fails).
+  std::string server_options =
+      "-c default_transaction_isolation=read\\ committed";
   if (!options.synchronous_commit.empty()) {
-    keys.push_back("options");
-    values.push_back(server_options.c_str());
+    server_options += " -c synchronous_commit=" + options.synchronous_commit;
   }
+  keys.push_back("options");
+  values.push_back(server_options.c_str());
   keys.push_back(nullptr);
   values.push_back(nullptr);
   PGconn* pg = PQconnectStartParams(keys.data(), values.data(), 0);

@@ -365,6 +365,49 @@ TEST_F(PostgresStoreTest, GcInBatchesLeavesNoExpiredRows) {
   EXPECT_EQ(*left, "0,10,0\n") << "expired rows, all rows, lock records";
 }
 
+// A database (or role) whose transactions default to repeatable read or
+// serializable: the store's connections use read committed, which its
+// functions are written for. Under repeatable read a lock granted after a
+// wait read the lock row through a snapshot older than the release, and
+// failed with a serialization error: every contended lock an outage.
+TEST_F(PostgresStoreTest, AStricterDefaultIsolationChangesNothing) {
+  SK_ASSERT_OK(Server()->Psql(
+      "ALTER DATABASE sk_test SET default_transaction_isolation = "
+      "'repeatable read'"));
+  struct Reset {
+    ~Reset() {
+      (void)Server()->Psql(
+          "ALTER DATABASE sk_test RESET default_transaction_isolation");
+    }
+  } reset;
+  const std::string table = FreshTable();
+  auto a = OpenPostgresStore(OptionsFor(table));
+  auto b = OpenPostgresStore(OptionsFor(table));
+  SK_ASSERT_OK(a);
+  SK_ASSERT_OK(b);
+  SK_ASSERT_OK((*a)->Write("isolation", "v1", Duration(600000)));
+  LockRequest first;
+  first.owner = LockOwner::Generate();
+  first.wait = Duration(1000);
+  first.lease = Duration(30000);
+  auto held = (*a)->LockAndRead("isolation", first);
+  SK_ASSERT_OK(held);
+  ASSERT_TRUE(held->acquired());
+  LockRequest second = first;
+  second.owner = LockOwner::Generate();
+  second.wait = Duration(5000);
+  Result<LockedRead> waited = Status::Internal("not run");
+  std::thread waiter([&] { waited = (*b)->LockAndRead("isolation", second); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  SK_ASSERT_OK(
+      (*a)->WriteAndUnlock("isolation", "v2", Duration(600000), first.owner));
+  waiter.join();
+  SK_ASSERT_OK(waited);
+  ASSERT_TRUE(waited->acquired());
+  EXPECT_EQ(waited->record.data, "v2");
+  SK_EXPECT_OK((*b)->Unlock("isolation", second.owner));
+}
+
 }  // namespace
 
 test::PostgresServer* Server() { return g_server; }

@@ -154,16 +154,6 @@ Status MysqlStore::EnsureSchema(Connection& conn) {
                                    : Status::Unavailable(msg);
   };
   QueryError err;
-  std::vector<std::string> statements = SchemaStatements(options_.table);
-  for (size_t i = 0; i < statements.size(); ++i) {
-    Result<std::vector<ResultSet>> done =
-        conn.Query(statements[i], Duration(0), &err);
-    if (!done.ok()) {
-      return fail(
-          done.status(), err.code,
-          i < 2 ? "creating the tables of" : "creating the procedures of");
-    }
-  }
   // The rows of every result set of `sql`.
   auto rows_of = [&](const std::string& sql,
                      std::string_view what) -> Result<std::vector<Row>> {
@@ -175,15 +165,48 @@ Status MysqlStore::EnsureSchema(Connection& conn) {
     }
     return rows;
   };
-  Result<std::vector<Row>> columns =
-      rows_of(ColumnsQuery(options_.table), "reading the columns of");
-  if (!columns.ok()) return columns.status();
+  auto read_schema = [&](std::vector<Row>* columns,
+                         std::vector<Row>* routines) -> Status {
+    Result<std::vector<Row>> c =
+        rows_of(ColumnsQuery(options_.table), "reading the columns of");
+    if (!c.ok()) return c.status();
+    Result<std::vector<Row>> r =
+        rows_of(RoutinesQuery(options_.table), "reading the procedures of");
+    if (!r.ok()) return r.status();
+    *columns = std::move(*c);
+    *routines = std::move(*r);
+    return Status::OK();
+  };
+  std::vector<Row> columns, routines;
+  SK_RETURN_IF_ERROR(read_schema(&columns, &routines));
+  // Only what is missing is created: MariaDB checks the privilege to
+  // create before it looks whether the object exists, and a schema a DBA
+  // made serves a user who may not create anything.
+  bool has_table = false, has_locks = false;
+  for (const Row& row : columns) {
+    if (row.empty() || !row[0]) continue;
+    has_table = has_table || *row[0] == options_.table;
+    has_locks = has_locks || *row[0] == options_.table + "_locks";
+  }
+  const bool make_tables = !has_table || !has_locks;
+  const bool make_procedures = routines.size() < 3;
+  std::vector<std::string> statements = SchemaStatements(options_.table);
+  for (size_t i = 0; i < statements.size(); ++i) {
+    if (!(i < 2 ? make_tables : make_procedures)) continue;
+    Result<std::vector<ResultSet>> done =
+        conn.Query(statements[i], Duration(0), &err);
+    if (!done.ok()) {
+      return fail(
+          done.status(), err.code,
+          i < 2 ? "creating the tables of" : "creating the procedures of");
+    }
+  }
+  if (make_tables || make_procedures) {
+    SK_RETURN_IF_ERROR(read_schema(&columns, &routines));
+  }
   SK_RETURN_IF_ERROR(
-      CheckColumns(options_.name, options_.database, options_.table, *columns));
-  Result<std::vector<Row>> routines =
-      rows_of(RoutinesQuery(options_.table), "reading the procedures of");
-  if (!routines.ok()) return routines.status();
-  SK_RETURN_IF_ERROR(CheckRoutines(options_.name, options_.table, *routines));
+      CheckColumns(options_.name, options_.database, options_.table, columns));
+  SK_RETURN_IF_ERROR(CheckRoutines(options_.name, options_.table, routines));
   schema_ready_ = true;
   return Status::OK();
 }

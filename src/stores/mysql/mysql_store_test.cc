@@ -88,6 +88,41 @@ TEST_F(MysqlStoreTest, MissingCreatePrivilegeIsAClearError) {
                     Not(HasSubstr(kPassword))));
 }
 
+// The schema made by a user who may (a DBA, or the first deploy), then
+// used by one who may not create anything: its first use only reads what
+// exists (MariaDB checks the privilege to create before it looks whether
+// the table or procedure exists).
+TEST_F(MysqlStoreTest, SchemaMadeByADbaServesAUserWithoutCreate) {
+  {
+    auto dba = Open();
+    SK_ASSERT_OK(dba);
+    SK_ASSERT_OK((*dba)->Write("made", "by the dba", kLong));
+  }
+  SK_ASSERT_OK(g_server->Sql(
+      "CREATE USER IF NOT EXISTS 'plain'@'127.0.0.1' IDENTIFIED BY '" +
+      std::string(kPassword) +
+      "'; GRANT SELECT, INSERT, UPDATE, DELETE, EXECUTE ON `" +
+      g_server->database() + "`.* TO 'plain'@'127.0.0.1';"));
+  auto store = OpenStore("mysql://plain:" + std::string(kPassword) +
+                         "@127.0.0.1:" + std::to_string(g_server->port()) +
+                         "/" + g_server->database() + "?table=" + table_);
+  SK_ASSERT_OK(store);
+  Result<SessionRecord> read = (*store)->Read("made");
+  SK_ASSERT_OK(read);
+  EXPECT_EQ(read->data, "by the dba");
+  SK_EXPECT_OK((*store)->Write("plain", "written", kLong));
+  LockRequest request;
+  request.owner = LockOwner::Generate(nullptr);
+  request.wait = Duration(1000);
+  request.lease = Duration(10000);
+  auto locked = (*store)->LockAndRead("plain", request);
+  SK_ASSERT_OK(locked);
+  ASSERT_TRUE(locked->acquired());
+  SK_EXPECT_OK(
+      (*store)->WriteAndUnlock("plain", "saved", kLong, request.owner));
+  SK_EXPECT_OK((*store)->Destroy("made"));
+}
+
 TEST_F(MysqlStoreTest, TableWithWrongColumnsIsAClearError) {
   SK_ASSERT_OK(
       g_server->Sql("CREATE TABLE `" + g_server->database() + "`.`" + table_ +
@@ -631,7 +666,15 @@ TEST_F(MysqlStoreTest, ASaveRacingADestroyCannotWriteTheSessionBack) {
   } drop{trigger};
   Status destroyed = Status::Internal("not run");
   std::thread destroying([&] { destroyed = (*d)->Destroy("racing-save"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // The save goes once the destroy sleeps in the trigger: it has deleted
+  // the session by then.
+  for (int i = 0; i < 300; ++i) {
+    Result<std::string> sleeping = g_server->Sql(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+        "WHERE STATE = 'User sleep'");
+    if (sleeping.ok() && sleeping->rfind("1", 0) == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   const Status saved =
       (*h)->WriteAndUnlock("racing-save", "saved", kLong, request.owner);
   destroying.join();

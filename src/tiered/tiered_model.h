@@ -362,6 +362,11 @@ class Harness {
   // The state read (nullopt: an error).
   std::optional<State> DoRead(int w, int i);
 
+  // Whether a call of worker `w` on session `i` without the lock is
+  // skipped (noted): the worker holds its lock, or another request does
+  // and locking is not mixed.
+  bool SkipUnlocked(int w, int i);
+
   // A request with locking off (as SessionEngine: Read, then Write of a
   // version above what it read).
   void DoReadWrite(int w, int i);

@@ -208,17 +208,22 @@ std::optional<State> Harness::DoRead(int w, int i) {
   return s;
 }
 
-void Harness::DoReadWrite(int w, int i) {
+bool Harness::SkipUnlocked(int w, int i) {
   if (req_[w].active && req_[w].id == i) {
     Note("skipped (the worker holds its lock)");
-    return;
+    return true;
   }
-  // One deployment locks or does not: a write without the lock while a
+  // One deployment locks or does not: a call without the lock while a
   // request holds the session's lock only when mixing is asked for.
   if (!options_.mixed && req_[1 - w].active && req_[1 - w].id == i) {
     Note("skipped (another request holds its lock)");
-    return;
+    return true;
   }
+  return false;
+}
+
+void Harness::DoReadWrite(int w, int i) {
+  if (SkipUnlocked(w, i)) return;
   const std::optional<State> read = DoRead(w, i);
   if (!read || violation_) return;
   const uint64_t version = NextSessionVersion(read->version, env_.WallNow());
@@ -235,14 +240,7 @@ void Harness::DoReadWrite(int w, int i) {
 }
 
 void Harness::DoTouchFree(int w, int i) {
-  if (req_[w].active && req_[w].id == i) {
-    Note("skipped (the worker holds its lock)");
-    return;
-  }
-  if (!options_.mixed && req_[1 - w].active && req_[1 - w].id == i) {
-    Note("skipped (another request holds its lock)");
-    return;
-  }
+  if (SkipUnlocked(w, i)) return;
   // What it will find: the newest copy among the tiers it asks (as a read
   // does), unless this host's journal holds a newer one (whose data the
   // model does not know: the touch is then not checked).

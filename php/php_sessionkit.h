@@ -163,6 +163,8 @@ void sk_request_for(const sk_lock *lock, sk_request *out);
  * plain sk_read); abandon: the held-back destroy done now. */
 void sk_grace_register_ini(int type, int module_number);
 zend_execute_data *sk_executing_function(const char *name, size_t len);
+/* Whether session_regenerate_id() is the function executing. */
+bool sk_in_regenerate(void);
 bool sk_grace_hold_destroy(sk_engine *engine, const zend_string *key);
 sk_code sk_grace_read(sk_engine *engine, const zend_string *key,
                       const sk_lock_options *lock, sk_result *r);

@@ -148,7 +148,7 @@ PS_CLOSE_FUNC(sessionkit) {
    * request's hold of the engine given back. Inside
    * session_regenerate_id(), the old session's lock stays for the read of
    * the new id (sessionkit_grace.c). */
-  if (sk_executing_function(ZEND_STRL("session_regenerate_id")) == NULL) {
+  if (!sk_in_regenerate()) {
     sk_grace_abandon(true);
   }
   sk_release_lock(true);
@@ -227,8 +227,7 @@ static void sk_after_release(sk_code code, const sk_lock *lock) {
  * fails) and store its own stale copy under the new id. PHP then fails
  * session_regenerate_id() and closes the session. */
 static bool sk_refuse_readonly_regenerate(const sk_lock *lock) {
-  if (lock == NULL || lock->state != SK_LOCK_READONLY ||
-      sk_executing_function(ZEND_STRL("session_regenerate_id")) == NULL) {
+  if (lock == NULL || lock->state != SK_LOCK_READONLY || !sk_in_regenerate()) {
     return false;
   }
   php_error_docref(NULL, E_WARNING,
@@ -335,12 +334,13 @@ PS_DESTROY_FUNC(sessionkit) {
   const sk_lock *lock;
 
   if (engine == NULL) return FAILURE;
-  if (sk_refuse_readonly_regenerate(sk_lock_for(key, &held))) return FAILURE;
+  lock = sk_lock_for(key, &held);
+  if (sk_refuse_readonly_regenerate(lock)) return FAILURE;
   /* session_regenerate_id(true): the old id may stay for its grace. */
   if (sk_grace_hold_destroy(engine, key)) return SUCCESS;
-  /* With the lock this request holds: an old id read within a
-   * regenerate's grace ends the session it led to. */
-  lock = sk_lock_for(key, &held);
+  /* With the lock this request holds (unchanged when the destroy is not
+   * held back): an old id read within a regenerate's grace ends the
+   * session it led to. */
   if (sk_destroy_held(engine, ZSTR_VAL(key), ZSTR_LEN(key), lock, &r) !=
       SK_OK) {
     sk_fail(&r, "destroy the session", key);
@@ -350,7 +350,7 @@ PS_DESTROY_FUNC(sessionkit) {
    * at close. A logout ends the session's user too: a session started
    * after it in this request is nobody's until it is told. */
   if (lock != NULL) sk_forget_lock();
-  if (sk_executing_function(ZEND_STRL("session_regenerate_id")) == NULL) {
+  if (!sk_in_regenerate()) {
     sk_users_forget();
   }
   sk_flush(&r, NULL);

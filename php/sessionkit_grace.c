@@ -59,7 +59,7 @@ zend_execute_data *sk_executing_function(const char *name, size_t len) {
   return ex;
 }
 
-static bool sk_in_regenerate(void) {
+bool sk_in_regenerate(void) {
   return sk_executing_function(ZEND_STRL("session_regenerate_id")) != NULL;
 }
 

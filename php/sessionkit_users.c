@@ -92,8 +92,7 @@ void sk_users_follow(const zend_string *key) {
       memcmp(ZSTR_VAL(key), SKG(user_id), SKG(user_id_len)) == 0) {
     return;
   }
-  if (sk_executing_function(ZEND_STRL("session_regenerate_id")) != NULL &&
-      ZSTR_LEN(key) <= sizeof(SKG(user_id))) {
+  if (sk_in_regenerate() && ZSTR_LEN(key) <= sizeof(SKG(user_id))) {
     memcpy(SKG(user_id), ZSTR_VAL(key), ZSTR_LEN(key));
     SKG(user_id_len) = ZSTR_LEN(key);
     return;

@@ -44,6 +44,15 @@ void ExpectClearError(const Status& status, const std::string& says) {
       << status.ToString();
 }
 
+// A lock request of a new owner that waits up to a second, for `lease`.
+LockRequest NewRequest(Duration lease = Duration(10000)) {
+  LockRequest request;
+  request.owner = LockOwner::Generate(nullptr);
+  request.wait = Duration(1000);
+  request.lease = lease;
+  return request;
+}
+
 // --- Errors -------------------------------------------------------------
 
 TEST_F(MysqlStoreTest, WrongPasswordIsAClearError) {
@@ -111,10 +120,7 @@ TEST_F(MysqlStoreTest, SchemaMadeByADbaServesAUserWithoutCreate) {
   SK_ASSERT_OK(read);
   EXPECT_EQ(read->data, "by the dba");
   SK_EXPECT_OK((*store)->Write("plain", "written", kLong));
-  LockRequest request;
-  request.owner = LockOwner::Generate(nullptr);
-  request.wait = Duration(1000);
-  request.lease = Duration(10000);
+  LockRequest request = NewRequest();
   auto locked = (*store)->LockAndRead("plain", request);
   SK_ASSERT_OK(locked);
   ASSERT_TRUE(locked->acquired());
@@ -571,10 +577,7 @@ TEST_F(MysqlStoreTest, AStatementOverMaxAllowedPacketIsRefusedNotAnOutage) {
   EXPECT_THAT(wrote.message(),
               AllOf(HasSubstr("max_allowed_packet (65536 bytes)"),
                     HasSubstr("(write of session ")));
-  LockRequest request;
-  request.owner = LockOwner::Generate(nullptr);
-  request.wait = Duration(1000);
-  request.lease = Duration(10000);
+  LockRequest request = NewRequest();
   SK_ASSERT_OK((*store)->LockAndRead("packet-locked", request));
   wrote = (*store)->WriteAndUnlock("packet-locked", big, kLong, request.owner);
   EXPECT_TRUE(wrote.IsResourceExhausted()) << wrote.ToString();
@@ -616,10 +619,7 @@ TEST_F(MysqlStoreTest, AutocommitOffOrAnotherTimeZoneOnTheServerChangeNothing) {
   SK_ASSERT_OK(read);
   EXPECT_EQ(read->data, "saved");
   // Locked: the release's write is seen too, and the lock is free after.
-  LockRequest request;
-  request.owner = LockOwner::Generate(nullptr);
-  request.wait = Duration(1000);
-  request.lease = Duration(10000);
+  LockRequest request = NewRequest();
   SK_ASSERT_OK((*writer)->LockAndRead("autocommit-lock", request));
   SK_ASSERT_OK((*writer)->WriteAndUnlock("autocommit-lock", "released", kLong,
                                          request.owner));
@@ -648,10 +648,7 @@ TEST_F(MysqlStoreTest, ASaveRacingADestroyCannotWriteTheSessionBack) {
   SK_ASSERT_OK(d);
   SK_ASSERT_OK(h);
   SK_ASSERT_OK((*d)->Write("racing-save", "logged-in", kLong));
-  LockRequest request;
-  request.owner = LockOwner::Generate(nullptr);
-  request.wait = Duration(1000);
-  request.lease = Duration(30000);
+  LockRequest request = NewRequest(Duration(30000));
   auto held = (*h)->LockAndRead("racing-save", request);
   SK_ASSERT_OK(held);
   ASSERT_TRUE(held->acquired());
